@@ -1,0 +1,48 @@
+/** Limits and tuning shared by every entry point, read from the environment once. */
+export interface ServiceConfig {
+  /** Most job IDs one session may hold (`MAX_JOBS_PER_SESSION`, default 10,000). */
+  maxJobsPerSession: number;
+  /** Compare-and-swap attempts before answering 503 `conflict_retry` (`CAS_MAX_ATTEMPTS`, default 8). */
+  casMaxAttempts: number;
+  /** First backoff ceiling in ms, doubled per attempt (`CAS_BASE_DELAY_MS`, default 10). */
+  casBaseDelayMs: number;
+  /** Largest backoff ceiling in ms (`CAS_MAX_DELAY_MS`, default 400). */
+  casMaxDelayMs: number;
+  /** Keys a filtered listing may examine per request (`LIST_SCAN_BUDGET`, default 500). */
+  listScanBudget: number;
+  /** Sessions whose last known version a warm instance remembers (`SESSION_CACHE_SIZE`, default 1,000). */
+  sessionCacheSize: number;
+}
+
+type Env = Record<string, string | undefined>;
+
+/** Reads the service limits; a malformed value is a startup error with a clear message. */
+export function readServiceConfig(env: Env = process.env): ServiceConfig {
+  return {
+    maxJobsPerSession: positiveInteger(env, 'MAX_JOBS_PER_SESSION', 10_000),
+    casMaxAttempts: positiveInteger(env, 'CAS_MAX_ATTEMPTS', 8),
+    casBaseDelayMs: positiveInteger(env, 'CAS_BASE_DELAY_MS', 10, { allowZero: true }),
+    casMaxDelayMs: positiveInteger(env, 'CAS_MAX_DELAY_MS', 400, { allowZero: true }),
+    listScanBudget: positiveInteger(env, 'LIST_SCAN_BUDGET', 500),
+    sessionCacheSize: positiveInteger(env, 'SESSION_CACHE_SIZE', 1_000, { allowZero: true }),
+  };
+}
+
+/** The value of a variable that must be set. */
+export function requireEnv(env: Env, name: string): string {
+  const value = env[name];
+  if (value === undefined || value.trim() === '') {
+    throw new Error(`${name} environment variable is not set`);
+  }
+  return value;
+}
+
+function positiveInteger(env: Env, name: string, fallback: number, { allowZero = false } = {}): number {
+  const raw = env[name];
+  if (raw === undefined || raw.trim() === '') return fallback;
+  const value = Number(raw);
+  if (!Number.isSafeInteger(value) || value < (allowZero ? 0 : 1)) {
+    throw new Error(`${name} must be a ${allowZero ? 'non-negative' : 'positive'} integer, got ${JSON.stringify(raw)}`);
+  }
+  return value;
+}

@@ -1,0 +1,168 @@
+/** The stable, snake_case error codes of the HTTP contract. */
+export type ErrorCode =
+  | 'invalid_request'
+  | 'session_not_found'
+  | 'session_not_active'
+  | 'session_full'
+  | 'invalid_transition'
+  | 'versioning_disabled'
+  | 'precondition_failed'
+  | 'payload_too_large'
+  | 'unsupported_media_type'
+  | 'conflict_retry'
+  | 'storage_unavailable'
+  | 'internal_error';
+
+export type ErrorDetails = Record<string, unknown>;
+
+/** The body of every error response: `{"error": {"code", "message", "details"}}`. */
+export interface ErrorBody {
+  error: { code: ErrorCode; message: string; details: ErrorDetails };
+}
+
+/**
+ * Base of every error the service reports to callers: a stable `code`, the
+ * HTTP status it maps to, a message safe to show, and structured details.
+ * Internals (stacks, AWS messages, bucket names) travel only in `cause`,
+ * which is logged and never serialised.
+ */
+export abstract class ServiceError extends Error {
+  abstract readonly code: ErrorCode;
+  abstract readonly statusCode: number;
+  readonly details: ErrorDetails;
+
+  constructor(message: string, details: ErrorDetails = {}, options?: ErrorOptions) {
+    super(message, options);
+    this.name = new.target.name;
+    this.details = details;
+  }
+
+  toJSON(): ErrorBody {
+    return { error: { code: this.code, message: this.message, details: this.details } };
+  }
+}
+
+/** One reason a request was refused: which field (`body.job_id`, `path.id`, `query.cursor`…) and why. */
+export interface FieldIssue {
+  field: string;
+  message: string;
+}
+
+/** A field failed validation; `details.issues` names each field and why. */
+export class InvalidRequest extends ServiceError {
+  readonly code = 'invalid_request';
+  readonly statusCode = 400;
+  constructor(issues: FieldIssue[], message = describe(issues)) {
+    super(message, { issues });
+  }
+
+  /** A request refused for one field. */
+  static field(field: string, message: string): InvalidRequest {
+    return new InvalidRequest([{ field, message }]);
+  }
+}
+
+function describe(issues: FieldIssue[]): string {
+  const [first] = issues;
+  if (first === undefined) return 'invalid request';
+  const more = issues.length > 1 ? ` (and ${issues.length - 1} more)` : '';
+  return `${first.field}: ${first.message}${more}`;
+}
+
+export class SessionNotFound extends ServiceError {
+  readonly code = 'session_not_found';
+  readonly statusCode = 404;
+  constructor(id: string) {
+    super(`no session ${id}`, { id });
+  }
+}
+
+export class SessionNotActive extends ServiceError {
+  readonly code = 'session_not_active';
+  readonly statusCode = 409;
+  constructor(id: string, status: string) {
+    super(`session ${id} is ${status}; jobs can be added only while it is active`, { id, status });
+  }
+}
+
+export class SessionFull extends ServiceError {
+  readonly code = 'session_full';
+  readonly statusCode = 409;
+  constructor(id: string, maxJobs: number) {
+    super(`session ${id} already holds the maximum of ${maxJobs} jobs`, { id, max_jobs: maxJobs });
+  }
+}
+
+export class InvalidTransition extends ServiceError {
+  readonly code = 'invalid_transition';
+  readonly statusCode = 409;
+  constructor(id: string, from: string, to: string) {
+    super(`session ${id} cannot go from ${from} to ${to}`, { id, from, to });
+  }
+}
+
+export class VersioningDisabled extends ServiceError {
+  readonly code = 'versioning_disabled';
+  readonly statusCode = 409;
+  constructor() {
+    super('the session store does not keep versions; history and restore need a versioned bucket');
+  }
+}
+
+/** The caller's `If-Match` names a version that is no longer current. */
+export class PreconditionFailed extends ServiceError {
+  readonly code = 'precondition_failed';
+  readonly statusCode = 412;
+  constructor(id: string, ifMatch: string) {
+    super(`session ${id} has changed since version ${ifMatch}; read it again and retry`, { id, if_match: ifMatch });
+  }
+}
+
+export class PayloadTooLarge extends ServiceError {
+  readonly code = 'payload_too_large';
+  readonly statusCode = 413;
+  constructor(limit: number) {
+    super(`request body exceeds ${limit} bytes`, { limit_bytes: limit });
+  }
+}
+
+export class UnsupportedMediaType extends ServiceError {
+  readonly code = 'unsupported_media_type';
+  readonly statusCode = 415;
+  constructor(contentType: string | undefined) {
+    super('request body must be application/json', { content_type: contentType ?? null });
+  }
+}
+
+/** Errors after which the caller should try again later (`Retry-After`, in seconds). */
+export abstract class RetryableError extends ServiceError {
+  readonly statusCode = 503;
+  abstract readonly retryAfterSeconds: number;
+}
+
+/** The compare-and-swap loop ran out of attempts under contention. */
+export class ConflictRetry extends RetryableError {
+  readonly code = 'conflict_retry';
+  readonly retryAfterSeconds = 1;
+  constructor(id: string, attempts: number) {
+    super(`session ${id} is being changed by other writers; retry shortly`, { id, attempts });
+  }
+}
+
+/** The object store is throttling, failing or unreachable. */
+export class StorageUnavailable extends RetryableError {
+  readonly code = 'storage_unavailable';
+  readonly retryAfterSeconds = 2;
+  constructor(options?: ErrorOptions) {
+    super('session storage is temporarily unavailable; retry shortly', {}, options);
+  }
+}
+
+/** Anything unexpected. The message is generic on purpose; the cause is only logged. */
+export class InternalError extends ServiceError {
+  readonly code = 'internal_error';
+  readonly statusCode = 500;
+  constructor(requestId?: string, options?: ErrorOptions) {
+    super('internal error', requestId ? { request_id: requestId } : {}, options);
+  }
+}
