@@ -88,6 +88,7 @@ export class S3Fake {
     this.requests.PutObject = 0;
     this.requests.ListObjectsV2 = 0;
     this.puts.length = 0;
+    this.stub.resetHistory();
   }
 
   /** Stores an object directly, as another writer would have. */
