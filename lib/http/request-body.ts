@@ -1,0 +1,46 @@
+import type { MiddlewareObj } from '@middy/core';
+import httpJsonBodyParser from '@middy/http-json-body-parser';
+import type { APIGatewayProxyEventV2 } from 'aws-lambda';
+import { InvalidRequest, PayloadTooLarge, UnsupportedMediaType } from '../errors.ts';
+
+/** Request bodies larger than this are refused with 413 before they are parsed. */
+export const MAX_BODY_BYTES = 16 * 1024;
+
+/** `application/json`, with or without parameters (`; charset=utf-8`); `+json` suffixes are not accepted. */
+const JSON_MEDIA_TYPE = /^application\/json\s*(;|$)/i;
+
+/** The size of the body as sent, after base64 decoding when API Gateway encoded it. */
+export function bodyBytes(body: string, isBase64Encoded: boolean): number {
+  return Buffer.byteLength(body, isBase64Encoded ? 'base64' : 'utf-8');
+}
+
+/**
+ * The request body, in the order the contract needs: size limit (413),
+ * media type (415), then JSON parsing by middy's parser (malformed → 400
+ * `invalid_request`, not its 422). A request without a body passes with
+ * `event.body` undefined; whether that is allowed is the route schema's call.
+ * Expects lower-case header names (run after `http-header-normalizer`).
+ */
+export function jsonRequestBody({ maxBytes = MAX_BODY_BYTES }: { maxBytes?: number } = {}): MiddlewareObj<APIGatewayProxyEventV2> {
+  const parser = httpJsonBodyParser<APIGatewayProxyEventV2>({ disableContentTypeCheck: true });
+  const parse = parser.before!;
+  return {
+    name: 'jsonRequestBody',
+    before: async (request) => {
+      const { body, isBase64Encoded, headers } = request.event;
+      if (body === undefined || body === null || body === '') {
+        request.event.body = undefined;
+        return;
+      }
+      if (bodyBytes(body, isBase64Encoded) > maxBytes) throw new PayloadTooLarge(maxBytes);
+      const contentType = headers?.['content-type'];
+      if (contentType === undefined || !JSON_MEDIA_TYPE.test(contentType)) throw new UnsupportedMediaType(contentType);
+      try {
+        await parse(request);
+      } catch (error) {
+        const forbidden = error instanceof Error && /forbidden key/i.test(error.message);
+        throw InvalidRequest.field('body', forbidden ? 'must not contain a __proto__ or constructor.prototype key' : 'is not valid JSON');
+      }
+    },
+  };
+}

@@ -1,0 +1,64 @@
+import type { APIGatewayProxyStructuredResultV2 } from 'aws-lambda';
+import { RetryableError, type ServiceError } from '../errors.ts';
+import type { ChangeResult, SessionVersion } from '../repository.ts';
+
+/** The media type of every response body. */
+export const JSON_CONTENT_TYPE = 'application/json; charset=utf-8';
+
+/** What a route answers, before it becomes an API Gateway result. */
+export interface RouteResponse {
+  statusCode: number;
+  body: unknown;
+  headers?: Record<string, string>;
+  /** The session version the response carries: its ETag becomes the `ETag` header. */
+  version?: SessionVersion | ChangeResult;
+}
+
+/** A session, with its ETag. */
+export function sessionResponse(statusCode: number, version: SessionVersion | ChangeResult): RouteResponse {
+  return { statusCode, body: version.session, version };
+}
+
+/** A new session: 201 with its `Location`. */
+export function createdResponse(version: SessionVersion): RouteResponse {
+  return { statusCode: 201, body: version.session, version, headers: { Location: `/sessions/${version.session.id}` } };
+}
+
+/** Any other JSON answer. */
+export function jsonResponse(statusCode: number, body: unknown): RouteResponse {
+  return { statusCode, body };
+}
+
+/** The API Gateway result of a route's answer. */
+export function httpResult({ statusCode, body, headers = {}, version }: RouteResponse): APIGatewayProxyStructuredResultV2 {
+  return {
+    statusCode,
+    headers: {
+      'Content-Type': JSON_CONTENT_TYPE,
+      ...(version === undefined ? {} : { ETag: quotedEtag(version.etag) }),
+      ...headers,
+    },
+    body: JSON.stringify(body),
+  };
+}
+
+/**
+ * The one mapping from a service error to its response: the error's status,
+ * `{"error": {"code", "message", "details"}}`, and `Retry-After` when the
+ * caller should try again later. Only `toJSON()` reaches the body, never `cause`.
+ */
+export function errorResult(error: ServiceError): APIGatewayProxyStructuredResultV2 {
+  return {
+    statusCode: error.statusCode,
+    headers: {
+      'Content-Type': JSON_CONTENT_TYPE,
+      ...(error instanceof RetryableError ? { 'Retry-After': String(error.retryAfterSeconds) } : {}),
+    },
+    body: JSON.stringify(error.toJSON()),
+  };
+}
+
+/** An ETag as HTTP sends it: quoted (stores that answer a bare tag get quotes added). */
+export function quotedEtag(etag: string): string {
+  return /^(W\/)?".*"$/.test(etag) ? etag : `"${etag}"`;
+}

@@ -1,0 +1,51 @@
+import { injectLambdaContext } from '@aws-lambda-powertools/logger/middleware';
+import { logMetrics } from '@aws-lambda-powertools/metrics/middleware';
+import middy from '@middy/core';
+import httpHeaderNormalizer from '@middy/http-header-normalizer';
+import type { APIGatewayProxyStructuredResultV2 } from 'aws-lambda';
+import { callerOf, type HttpEvent } from './event.ts';
+import { completed, requestKeys, requestOutcome } from './outcome.ts';
+import { jsonRequestBody } from './request-body.ts';
+import type { RouteResponse } from './responses.ts';
+import { logger, metrics } from './telemetry.ts';
+import { parseRequest, type RequestInput, type RequestSchemas } from './validation.ts';
+
+/** What a route knows about the call besides its validated input. */
+export interface Caller {
+  /** The IAM principal that signed the request; undefined without an IAM authorizer. */
+  actor: string | undefined;
+}
+
+/** A route's own work: validated input in, one answer out. Errors are thrown, typed (`ServiceError`). */
+export type RouteHandler<S extends RequestSchemas> = (input: RequestInput<S>, caller: Caller) => Promise<RouteResponse>;
+
+/** The Lambda handler of one route, as API Gateway (payload 2.0) and the local server call it. */
+export type HttpHandler = middy.MiddyfiedHandler<HttpEvent, APIGatewayProxyStructuredResultV2>;
+
+/**
+ * The Lambda handler for one route, behind the middleware chain every route
+ * shares, in order: Powertools logger context and metrics flushing, the
+ * request outcome (log keys, error → response), header normalisation, the
+ * JSON body (413, 415, malformed → 400), then validation of path, query,
+ * headers and body against the route's schemas (400 naming each bad field)
+ * before `handle` runs.
+ *
+ * @param route - The route key (`POST /sessions/{id}/jobs`), as logged.
+ */
+export function httpRoute<S extends RequestSchemas>(route: string, schemas: S, handle: RouteHandler<S>): HttpHandler {
+  return middy<HttpEvent, APIGatewayProxyStructuredResultV2>()
+    .use(injectLambdaContext(logger, { resetKeys: true }))
+    .use(logMetrics(metrics))
+    .use(requestOutcome(route))
+    .use(httpHeaderNormalizer())
+    .use(jsonRequestBody())
+    .handler(async (event, context) => {
+      const input = parseRequest(schemas, {
+        path: event.pathParameters ?? {},
+        query: event.queryStringParameters ?? {},
+        headers: event.headers ?? {},
+        body: event.body,
+      });
+      return completed(await handle(input, { actor: callerOf(event) }), requestKeys(route, event, context));
+    });
+}
