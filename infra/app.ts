@@ -1,0 +1,4 @@
+import { App } from 'aws-cdk-lib';
+import { defineSessionsApp } from './sessions-stack.ts';
+
+defineSessionsApp(new App());

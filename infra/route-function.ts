@@ -1,0 +1,159 @@
+import { CfnResource, Duration, RemovalPolicy, Stack, Validations } from 'aws-cdk-lib';
+import { Effect, PolicyDocument, PolicyStatement, Role, ServicePrincipal } from 'aws-cdk-lib/aws-iam';
+import { Architecture, Runtime } from 'aws-cdk-lib/aws-lambda';
+import { NodejsFunction, OutputFormat } from 'aws-cdk-lib/aws-lambda-nodejs';
+import { LogGroup, type RetentionDays } from 'aws-cdk-lib/aws-logs';
+import type { IBucket } from 'aws-cdk-lib/aws-s3';
+import { Construct } from 'constructs';
+import type { PrefixAccess } from './routes.ts';
+
+/** Properties of {@link RouteFunction}. */
+export interface RouteFunctionProps {
+  /** Absolute path of the handler module (exports `handler`). */
+  readonly entry: string;
+  /** Directory holding package.json and package-lock.json; esbuild resolves `#lib/*` from it. */
+  readonly projectRoot: string;
+  readonly description: string;
+  readonly bucket: IBucket;
+  /** The only S3 access the function gets. */
+  readonly access: readonly PrefixAccess[];
+  readonly environment: Record<string, string>;
+  readonly memorySize: number;
+  readonly timeout: Duration;
+  readonly logRetention: RetentionDays;
+  /** Applies to the function's log group. */
+  readonly removalPolicy: RemovalPolicy;
+}
+
+/** Makes an ESM bundle that can still load the CommonJS parts of its dependencies. */
+const REQUIRE_SHIM = "import { createRequire } from 'node:module'; const require = createRequire(import.meta.url);";
+
+/**
+ * The Lambda function behind one route: Node.js 24 on arm64, a minified ESM
+ * bundle with source maps and the AWS SDK inside, its own log group, and a
+ * role that may only write its logs and perform the S3 actions in `access`.
+ */
+export class RouteFunction extends Construct {
+  /** The function, bundled by esbuild from the route's handler. */
+  readonly function: NodejsFunction;
+  /** Its execution role: its own logs and the route's S3 access, nothing else. */
+  readonly role: Role;
+  /** Its log group, with the configured retention. */
+  readonly logGroup: LogGroup;
+
+  constructor(scope: Construct, id: string, props: RouteFunctionProps) {
+    super(scope, id);
+
+    this.logGroup = new LogGroup(this, 'Logs', {
+      retention: props.logRetention,
+      removalPolicy: props.removalPolicy,
+    });
+
+    const statements = [
+      new PolicyStatement({
+        sid: 'WriteOwnLogs',
+        effect: Effect.ALLOW,
+        actions: ['logs:CreateLogStream', 'logs:PutLogEvents'],
+        resources: [this.logGroup.logGroupArn],
+      }),
+      ...props.access.flatMap((access) => s3Statements(props.bucket, access)),
+    ];
+    // An explicit role instead of the default one: AWSLambdaBasicExecutionRole may write to every log group.
+    this.role = new Role(this, 'Role', {
+      assumedBy: new ServicePrincipal('lambda.amazonaws.com'),
+      description: `${props.description} (execution role)`,
+      inlinePolicies: { Access: new PolicyDocument({ statements }) },
+    });
+    acknowledgeObjectWildcards(this.role, props.bucket, props.access);
+
+    this.function = new NodejsFunction(this, 'Function', {
+      entry: props.entry,
+      handler: 'handler',
+      projectRoot: props.projectRoot,
+      depsLockFilePath: `${props.projectRoot}/package-lock.json`,
+      description: props.description,
+      runtime: Runtime.NODEJS_24_X,
+      architecture: Architecture.ARM_64,
+      memorySize: props.memorySize,
+      timeout: props.timeout,
+      role: this.role,
+      logGroup: this.logGroup,
+      environment: { ...props.environment, NODE_OPTIONS: '--enable-source-maps' },
+      bundling: {
+        format: OutputFormat.ESM,
+        target: 'node24',
+        minify: true,
+        sourceMap: true,
+        // Stack traces need only the mappings, not a copy of every source file inside the map.
+        sourcesContent: false,
+        mainFields: ['module', 'main'],
+        bundleAwsSDK: true,
+        banner: REQUIRE_SHIM,
+      },
+    });
+  }
+}
+
+function s3Statements(bucket: IBucket, access: PrefixAccess): PolicyStatement[] {
+  checkNarrow(access);
+  const statements: PolicyStatement[] = [];
+  if (access.objectActions?.length) {
+    statements.push(
+      new PolicyStatement({
+        effect: Effect.ALLOW,
+        actions: [...access.objectActions],
+        resources: [bucket.arnForObjects(`${access.prefix}*`)],
+      }),
+    );
+  }
+  if (access.listActions?.length) {
+    statements.push(
+      new PolicyStatement({
+        effect: Effect.ALLOW,
+        actions: [...access.listActions],
+        resources: [bucket.bucketArn],
+        // `sessions/*` also matches the bare prefix `sessions/`, since `*` matches zero characters.
+        conditions: { StringLike: { 's3:prefix': `${access.prefix}*` } },
+      }),
+    );
+  }
+  if (access.tellsMissingKeys) {
+    statements.push(
+      new PolicyStatement({
+        sid: 'TellMissingKeys',
+        effect: Effect.ALLOW,
+        actions: ['s3:ListBucket'],
+        resources: [bucket.bucketArn],
+      }),
+    );
+  }
+  return statements;
+}
+
+/** Refuses access that would reach beyond one prefix or name actions by wildcard. */
+function checkNarrow(access: PrefixAccess): void {
+  if (!/^[^*?]+\/$/.test(access.prefix)) {
+    throw new Error(`an S3 access prefix must be non-empty, end with "/" and hold no wildcard, got "${access.prefix}"`);
+  }
+  const wildcard = [...(access.objectActions ?? []), ...(access.listActions ?? [])].find((action) => /[*?]/.test(action));
+  if (wildcard !== undefined) throw new Error(`S3 actions must be named one by one, got "${wildcard}"`);
+}
+
+/**
+ * Object keys embed random session IDs, so object actions can only be granted
+ * on a prefix; each such grant is acknowledged by its exact cdk-nag finding.
+ */
+function acknowledgeObjectWildcards(role: Role, bucket: IBucket, accesses: readonly PrefixAccess[]): void {
+  const bucketResource = bucket.node.defaultChild;
+  if (!CfnResource.isCfnResource(bucketResource)) return;
+  const bucketLogicalId = Stack.of(bucket).resolve(bucketResource.logicalId) as string;
+  for (const access of accesses) {
+    if (!access.objectActions?.length) continue;
+    Validations.of(role).acknowledge({
+      id: `AwsSolutions-IAM5[Resource::<${bucketLogicalId}.Arn>/${access.prefix}*]`,
+      reason:
+        `Object actions (${access.objectActions.join(', ')}) are granted on the ${access.prefix} prefix only: ` +
+        'each session is its own object named by a random ID, so no fixed list of object ARNs exists.',
+    });
+  }
+}

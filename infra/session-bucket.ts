@@ -1,0 +1,83 @@
+import { Duration, RemovalPolicy } from 'aws-cdk-lib';
+import { AnyPrincipal, Effect, PolicyStatement } from 'aws-cdk-lib/aws-iam';
+import { BlockPublicAccess, Bucket, BucketEncryption, ObjectOwnership } from 'aws-cdk-lib/aws-s3';
+import { Construct } from 'constructs';
+import { SESSIONS_PREFIX } from '#lib/ids.ts';
+
+/** Properties of {@link SessionBucket}. */
+export interface SessionBucketProps {
+  /** What happens to both buckets and their policies when they leave the stack. */
+  readonly removalPolicy: RemovalPolicy;
+  /** How long a replaced or deleted session version stays restorable. */
+  readonly noncurrentVersionExpiration: Duration;
+  /** How long S3 server access log objects are kept. */
+  readonly accessLogExpiration: Duration;
+}
+
+/**
+ * The bucket that holds one object per session (`sessions/<id>.json`), and the
+ * bucket that receives its server access logs.
+ *
+ * Private, TLS only, SSE-S3, versioned (history and restore read old versions),
+ * and it refuses any `PutObject` under `sessions/` that carries neither
+ * `If-None-Match` nor `If-Match`, so no writer can blindly overwrite a session.
+ */
+export class SessionBucket extends Construct {
+  /** The sessions bucket. */
+  readonly bucket: Bucket;
+  /** The bucket that receives the sessions bucket's server access logs. */
+  readonly accessLogBucket: Bucket;
+
+  constructor(scope: Construct, id: string, props: SessionBucketProps) {
+    super(scope, id);
+    // Log delivery through a bucket policy, not ACLs, whatever the app's feature flags: ACLs stay disabled.
+    this.node.setContext('@aws-cdk/aws-s3:serverAccessLogsUseBucketPolicy', true);
+
+    this.accessLogBucket = new Bucket(this, 'AccessLogs', {
+      blockPublicAccess: BlockPublicAccess.BLOCK_ALL,
+      enforceSSL: true,
+      minimumTLSVersion: 1.2,
+      // Server access logs can only be delivered to SSE-S3 buckets.
+      encryption: BucketEncryption.S3_MANAGED,
+      objectOwnership: ObjectOwnership.BUCKET_OWNER_ENFORCED,
+      lifecycleRules: [{ id: 'ExpireAccessLogs', expiration: props.accessLogExpiration }],
+      removalPolicy: props.removalPolicy,
+    });
+
+    this.bucket = new Bucket(this, 'Bucket', {
+      blockPublicAccess: BlockPublicAccess.BLOCK_ALL,
+      enforceSSL: true,
+      minimumTLSVersion: 1.2,
+      encryption: BucketEncryption.S3_MANAGED,
+      objectOwnership: ObjectOwnership.BUCKET_OWNER_ENFORCED,
+      versioned: true,
+      serverAccessLogsBucket: this.accessLogBucket,
+      serverAccessLogsPrefix: 'sessions-bucket/',
+      lifecycleRules: [
+        {
+          id: 'ExpireNoncurrentVersions',
+          noncurrentVersionExpiration: props.noncurrentVersionExpiration,
+          abortIncompleteMultipartUploadAfter: Duration.days(1),
+        },
+      ],
+      removalPolicy: props.removalPolicy,
+    });
+
+    this.bucket.addToResourcePolicy(
+      new PolicyStatement({
+        sid: 'DenyUnconditionalSessionWrites',
+        effect: Effect.DENY,
+        principals: [new AnyPrincipal()],
+        actions: ['s3:PutObject'],
+        resources: [this.bucket.arnForObjects(`${SESSIONS_PREFIX}*`)],
+        // Null conditions in one statement are ANDed: deny only when both headers are absent.
+        // No s3:ObjectCreationOperation exemption: sessions are never uploaded in parts.
+        conditions: { Null: { 's3:if-none-match': 'true', 's3:if-match': 'true' } },
+      }),
+    );
+
+    // A retained bucket keeps its guards (TLS only, conditional writes) after the stack is gone.
+    this.bucket.policy?.applyRemovalPolicy(props.removalPolicy);
+    this.accessLogBucket.policy?.applyRemovalPolicy(props.removalPolicy);
+  }
+}

@@ -1,0 +1,208 @@
+import { fileURLToPath } from 'node:url';
+import { Duration, RemovalPolicy, Stack } from 'aws-cdk-lib';
+import { AccessLogFormat } from 'aws-cdk-lib/aws-apigateway';
+import { HttpApi, HttpStage, LogGroupLogDestination } from 'aws-cdk-lib/aws-apigatewayv2';
+import { HttpIamAuthorizer } from 'aws-cdk-lib/aws-apigatewayv2-authorizers';
+import { HttpLambdaIntegration } from 'aws-cdk-lib/aws-apigatewayv2-integrations';
+import type { IAlarmAction } from 'aws-cdk-lib/aws-cloudwatch';
+import { LogGroup, RetentionDays } from 'aws-cdk-lib/aws-logs';
+import { Construct } from 'constructs';
+import { readServiceConfig } from '#lib/config.ts';
+import { RouteFunction } from './route-function.ts';
+import { ROUTES, type RouteDefinition } from './routes.ts';
+import { SessionBucket } from './session-bucket.ts';
+import { SessionsAlarms } from './sessions-alarms.ts';
+
+/** Log levels the handlers' logger accepts. */
+export type LogLevel = 'DEBUG' | 'INFO' | 'WARN' | 'ERROR';
+
+/** What an operator tunes. Every property has a production default. */
+export interface SessionsApiProps {
+  /** Steady-state requests per second the API stage admits. @default 50 */
+  readonly throttlingRateLimit?: number;
+  /** Requests the API stage admits in a burst. @default 100 */
+  readonly throttlingBurstLimit?: number;
+  /** Retention of the function logs and the API access logs. @default RetentionDays.ONE_MONTH */
+  readonly logRetention?: RetentionDays;
+  /** Most job IDs one session may hold (`MAX_JOBS_PER_SESSION`). @default 10,000 */
+  readonly maxJobsPerSession?: number;
+  /** Compare-and-swap attempts before a change answers 503 (`CAS_MAX_ATTEMPTS`). @default 8 */
+  readonly casMaxAttempts?: number;
+  /** First backoff ceiling between attempts, in ms (`CAS_BASE_DELAY_MS`). @default 10 */
+  readonly casBaseDelayMs?: number;
+  /** Largest backoff ceiling between attempts, in ms (`CAS_MAX_DELAY_MS`). @default 400 */
+  readonly casMaxDelayMs?: number;
+  /** Keys a filtered listing may examine per request (`LIST_SCAN_BUDGET`). @default 500 */
+  readonly listScanBudget?: number;
+  /** Handler log level (`POWERTOOLS_LOG_LEVEL`). @default 'INFO' */
+  readonly logLevel?: LogLevel;
+  /**
+   * What happens to the buckets and log groups when they leave the stack.
+   * `RETAIN` keeps every session through `cdk destroy`.
+   * @default RemovalPolicy.RETAIN
+   */
+  readonly removalPolicy?: RemovalPolicy;
+  /** Days a replaced session version stays restorable before S3 expires it. @default 90 */
+  readonly noncurrentVersionExpirationDays?: number;
+  /** Days S3 server access logs of the sessions bucket are kept. @default 365 */
+  readonly accessLogExpirationDays?: number;
+  /** Memory of each function, in MB (CPU scales with it). @default 512 */
+  readonly memorySize?: number;
+  /** Timeout of each function. @default 10 seconds */
+  readonly timeout?: Duration;
+  /** The 5xx alarm fires above this percentage of requests in 5 minutes. @default 1 */
+  readonly serverErrorRatePercent?: number;
+  /** Where alarms notify, e.g. an `SnsAction`. @default - no actions; alarms show in the console only */
+  readonly alarmActions?: readonly IAlarmAction[];
+  /** The routes to serve. @default ROUTES, the v1 API */
+  readonly routes?: readonly RouteDefinition[];
+  /** Directory with one handler module per route. @default the repository's `functions/` */
+  readonly functionsDir?: string;
+}
+
+/** Service name in logs and the `service` dimension of the handlers' metrics. */
+export const SERVICE_NAME = 'runner-sessions';
+/** CloudWatch namespace of the handlers' metrics. */
+export const METRICS_NAMESPACE = 'RunnerSessions';
+
+const PROJECT_ROOT = fileURLToPath(new URL('..', import.meta.url)).replace(/\/$/, '');
+
+/** One JSON object per request; `userArn` names the SigV4 caller. */
+const ACCESS_LOG_FORMAT = JSON.stringify({
+  requestId: '$context.requestId',
+  requestTime: '$context.requestTime',
+  sourceIp: '$context.identity.sourceIp',
+  userArn: '$context.identity.userArn',
+  httpMethod: '$context.httpMethod',
+  routeKey: '$context.routeKey',
+  path: '$context.path',
+  status: '$context.status',
+  protocol: '$context.protocol',
+  responseLength: '$context.responseLength',
+  responseLatency: '$context.responseLatency',
+  integrationStatus: '$context.integrationStatus',
+  integrationLatency: '$context.integrationLatency',
+  integrationError: '$context.integrationErrorMessage',
+  error: '$context.error.message',
+  authorizerError: '$context.authorizer.error',
+});
+
+/**
+ * The whole runner-sessions service: the sessions bucket, one Lambda function
+ * per route, an HTTP API that requires SigV4 (IAM) on every route, and alarms.
+ */
+export class SessionsApi extends Construct {
+  /** The sessions bucket and its access-log bucket. */
+  readonly storage: SessionBucket;
+  /** The HTTP API; IAM authorization is its default for every route. */
+  readonly httpApi: HttpApi;
+  /** The `$default` stage: throttling and access logs. */
+  readonly stage: HttpStage;
+  /** The API access log group, one JSON line per request. */
+  readonly accessLogs: LogGroup;
+  /** The function of each route, by route ID. */
+  readonly functions: ReadonlyMap<string, RouteFunction>;
+  /** The 5xx-rate and exhausted-CAS alarms. */
+  readonly alarms: SessionsAlarms;
+
+  constructor(scope: Construct, id: string, props: SessionsApiProps = {}) {
+    super(scope, id);
+    const removalPolicy = props.removalPolicy ?? RemovalPolicy.RETAIN;
+    const logRetention = props.logRetention ?? RetentionDays.ONE_MONTH;
+
+    this.storage = new SessionBucket(this, 'Storage', {
+      removalPolicy,
+      noncurrentVersionExpiration: Duration.days(wholeDays('noncurrentVersionExpirationDays', props.noncurrentVersionExpirationDays ?? 90)),
+      accessLogExpiration: Duration.days(wholeDays('accessLogExpirationDays', props.accessLogExpirationDays ?? 365)),
+    });
+
+    this.accessLogs = new LogGroup(this, 'ApiAccessLogs', { retention: logRetention, removalPolicy });
+    this.httpApi = new HttpApi(this, 'Api', {
+      apiName: `${Stack.of(this).stackName}-api`,
+      description: 'runner-sessions: session tracking for remote job runners (SigV4 on every route)',
+      createDefaultStage: false,
+      defaultAuthorizer: new HttpIamAuthorizer(),
+    });
+    this.stage = new HttpStage(this, 'DefaultStage', {
+      httpApi: this.httpApi,
+      stageName: '$default',
+      autoDeploy: true,
+      throttle: {
+        rateLimit: positive('throttlingRateLimit', props.throttlingRateLimit ?? 50),
+        burstLimit: positive('throttlingBurstLimit', props.throttlingBurstLimit ?? 100),
+      },
+      accessLogSettings: {
+        destination: new LogGroupLogDestination(this.accessLogs),
+        format: AccessLogFormat.custom(ACCESS_LOG_FORMAT),
+      },
+    });
+
+    const environment = serviceEnvironment(this.storage.bucket.bucketName, props);
+    const functionsDir = props.functionsDir ?? `${PROJECT_ROOT}/functions`;
+    const functions = new Map<string, RouteFunction>();
+    for (const route of props.routes ?? ROUTES) {
+      const routeFunction = new RouteFunction(this, route.id, {
+        entry: `${functionsDir}/${route.handler}.ts`,
+        projectRoot: PROJECT_ROOT,
+        description: `runner-sessions ${route.method} ${route.path}`,
+        bucket: this.storage.bucket,
+        access: route.access,
+        environment,
+        memorySize: props.memorySize ?? 512,
+        timeout: props.timeout ?? Duration.seconds(10),
+        logRetention,
+        removalPolicy,
+      });
+      this.httpApi.addRoutes({
+        path: route.path,
+        methods: [route.method],
+        integration: new HttpLambdaIntegration(`${route.id}Integration`, routeFunction.function),
+      });
+      functions.set(route.id, routeFunction);
+    }
+    this.functions = functions;
+
+    this.alarms = new SessionsAlarms(this, 'Alarms', {
+      api: this.httpApi,
+      metricsNamespace: METRICS_NAMESPACE,
+      serviceName: SERVICE_NAME,
+      serverErrorRatePercent: positive('serverErrorRatePercent', props.serverErrorRatePercent ?? 1),
+      actions: props.alarmActions ?? [],
+    });
+  }
+
+  /** The base URL of the API, e.g. `https://abc123.execute-api.eu-west-1.amazonaws.com/`. */
+  get url(): string {
+    return this.stage.url;
+  }
+}
+
+/** The handlers' environment; validated here with the handlers' own parser, so a bad value fails the synth, not a cold start. */
+function serviceEnvironment(bucketName: string, props: SessionsApiProps): Record<string, string> {
+  const defaults = readServiceConfig({});
+  const tuning = {
+    MAX_JOBS_PER_SESSION: String(props.maxJobsPerSession ?? defaults.maxJobsPerSession),
+    CAS_MAX_ATTEMPTS: String(props.casMaxAttempts ?? defaults.casMaxAttempts),
+    CAS_BASE_DELAY_MS: String(props.casBaseDelayMs ?? defaults.casBaseDelayMs),
+    CAS_MAX_DELAY_MS: String(props.casMaxDelayMs ?? defaults.casMaxDelayMs),
+    LIST_SCAN_BUDGET: String(props.listScanBudget ?? defaults.listScanBudget),
+  };
+  readServiceConfig(tuning);
+  return {
+    SESSIONS_BUCKET: bucketName,
+    ...tuning,
+    POWERTOOLS_SERVICE_NAME: SERVICE_NAME,
+    POWERTOOLS_METRICS_NAMESPACE: METRICS_NAMESPACE,
+    POWERTOOLS_LOG_LEVEL: props.logLevel ?? 'INFO',
+  };
+}
+
+function positive(name: string, value: number): number {
+  if (!(Number.isFinite(value) && value > 0)) throw new Error(`${name} must be a positive number, got ${value}`);
+  return value;
+}
+
+function wholeDays(name: string, value: number): number {
+  if (!(Number.isSafeInteger(value) && value > 0)) throw new Error(`${name} must be a positive whole number of days, got ${value}`);
+  return value;
+}

@@ -1,0 +1,520 @@
+import { execFile } from 'node:child_process';
+import { existsSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { builtinModules } from 'node:module';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { promisify } from 'node:util';
+import { App, CfnElement, Duration, RemovalPolicy } from 'aws-cdk-lib';
+import { Match, Template } from 'aws-cdk-lib/assertions';
+import { HttpMethod } from 'aws-cdk-lib/aws-apigatewayv2';
+import { Bucket } from 'aws-cdk-lib/aws-s3';
+import { AwsSolutionsChecks, NagPack } from 'cdk-nag';
+import type { IConstruct } from 'constructs';
+import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest';
+import { ROUTES, type RouteDefinition } from '../../infra/routes.ts';
+import { defineSessionsApp, SessionsStack, type SessionsStackProps } from '../../infra/sessions-stack.ts';
+
+const ROOT = new URL('../../', import.meta.url);
+const CDK_CONTEXT = JSON.parse(readFileSync(new URL('cdk.json', ROOT), 'utf8')).context as Record<string, unknown>;
+
+type Json = Record<string, any>;
+
+interface Synthesized {
+  app: App;
+  stack: SessionsStack;
+  template: Template;
+  resources: Record<string, Json>;
+}
+
+/** The app as `cdk synth` builds it (cdk.json context, cdk-nag registered); esbuild runs only with `bundle`. */
+function synthesize(props: SessionsStackProps = {}, { bundle = false } = {}): Synthesized {
+  const app = new App({
+    // Bundling on: the CLI also asks for asset metadata, which names each function's bundle directory.
+    context: { ...CDK_CONTEXT, ...(bundle ? { 'aws:cdk:enable-asset-metadata': true } : { 'aws:cdk:bundling-stacks': [] }) },
+  });
+  const stack = defineSessionsApp(app, props);
+  const template = Template.fromStack(stack);
+  return { app, stack, template, resources: template.toJSON().Resources };
+}
+
+function logicalId(construct: IConstruct): string {
+  const element = construct.node.defaultChild ?? construct;
+  if (!CfnElement.isCfnElement(element)) throw new Error(`${construct.node.path} has no CloudFormation element`);
+  return element.stack.resolve(element.logicalId) as string;
+}
+
+function ofType(resources: Record<string, Json>, type: string): [string, Json][] {
+  return Object.entries(resources).filter(([, resource]) => resource.Type === type);
+}
+
+/** Follows route → integration → function in the template. */
+function functionIdOfRoute(resources: Record<string, Json>, routeKey: string): string {
+  const [, route] = ofType(resources, 'AWS::ApiGatewayV2::Route').find(([, r]) => r.Properties.RouteKey === routeKey) ?? [];
+  if (!route) throw new Error(`no route ${routeKey}`);
+  const integrationId = route.Properties.Target['Fn::Join'][1][1].Ref as string;
+  return resources[integrationId]!.Properties.IntegrationUri['Fn::GetAtt'][0] as string;
+}
+
+const ROUTE_FUNCTIONS = {
+  'POST /sessions': { id: 'CreateSession', handler: 'create-session' },
+  'GET /sessions/{id}': { id: 'GetSession', handler: 'get-session' },
+  'POST /sessions/{id}/jobs': { id: 'AddJob', handler: 'add-job' },
+  'PATCH /sessions/{id}': { id: 'SetStatus', handler: 'set-status' },
+  'GET /sessions': { id: 'ListSessions', handler: 'list-sessions' },
+} as const;
+type RouteKey = keyof typeof ROUTE_FUNCTIONS;
+const ROUTE_KEYS = Object.keys(ROUTE_FUNCTIONS) as RouteKey[];
+
+describe('SessionsApi, as synthesized with the defaults', () => {
+  let synth: Synthesized;
+  let bucketId: string;
+  let bucketArn: Json;
+  let sessionObjects: Json;
+
+  beforeAll(() => {
+    synth = synthesize();
+    bucketId = logicalId(synth.stack.service.storage.bucket);
+    bucketArn = { 'Fn::GetAtt': [bucketId, 'Arn'] };
+    sessionObjects = { 'Fn::Join': ['', [bucketArn, '/sessions/*']] };
+  });
+
+  describe('HTTP API', () => {
+    it('serves exactly the five v1 routes, each from its own function', () => {
+      const routeKeys = ofType(synth.resources, 'AWS::ApiGatewayV2::Route').map(([, r]) => r.Properties.RouteKey);
+      expect(routeKeys.sort()).toEqual([...ROUTE_KEYS].sort());
+
+      for (const routeKey of ROUTE_KEYS) {
+        const expected = synth.stack.service.functions.get(ROUTE_FUNCTIONS[routeKey].id)!;
+        expect(functionIdOfRoute(synth.resources, routeKey), routeKey).toBe(logicalId(expected.function));
+      }
+    });
+
+    it('requires SigV4 (AWS_IAM) on every route', () => {
+      const routes = ofType(synth.resources, 'AWS::ApiGatewayV2::Route');
+      expect(routes.length).toBeGreaterThan(0);
+      for (const [, route] of routes) {
+        expect(route.Properties.AuthorizationType, route.Properties.RouteKey).toBe('AWS_IAM');
+      }
+    });
+
+    it('throttles the default stage and writes JSON access logs to a retained log group', () => {
+      const accessLogsId = logicalId(synth.stack.service.accessLogs);
+      synth.template.hasResourceProperties('AWS::ApiGatewayV2::Stage', {
+        StageName: '$default',
+        AutoDeploy: true,
+        DefaultRouteSettings: { ThrottlingRateLimit: 50, ThrottlingBurstLimit: 100 },
+        AccessLogSettings: {
+          DestinationArn: { 'Fn::GetAtt': [accessLogsId, 'Arn'] },
+          Format: Match.serializedJson(
+            Match.objectLike({ requestId: '$context.requestId', status: '$context.status', userArn: '$context.identity.userArn' }),
+          ),
+        },
+      });
+      expect(synth.resources[accessLogsId]).toMatchObject({ Properties: { RetentionInDays: 30 }, DeletionPolicy: 'Retain' });
+    });
+
+    it('outputs the API URL and the bucket name', () => {
+      const outputs = synth.template.toJSON().Outputs;
+      expect(outputs.BucketName.Value).toEqual({ Ref: bucketId });
+      expect(JSON.stringify(outputs.ApiUrl.Value)).toContain(logicalId(synth.stack.service.httpApi));
+      expect(JSON.stringify(outputs.ApiUrl.Value)).toContain('.execute-api.');
+    });
+  });
+
+  describe('functions', () => {
+    it('runs every function on Node.js 24, arm64, with source maps, its own log group and the service environment', () => {
+      const functions = ofType(synth.resources, 'AWS::Lambda::Function');
+      expect(functions).toHaveLength(ROUTE_KEYS.length);
+      const logGroupIds = new Set<string>();
+      for (const [id, fn] of functions) {
+        expect(fn.Properties, id).toMatchObject({
+          Runtime: 'nodejs24.x',
+          Architectures: ['arm64'],
+          Handler: 'index.handler',
+          MemorySize: 512,
+          Timeout: 10,
+          Environment: {
+            Variables: {
+              SESSIONS_BUCKET: { Ref: bucketId },
+              NODE_OPTIONS: '--enable-source-maps',
+              MAX_JOBS_PER_SESSION: '10000',
+              CAS_MAX_ATTEMPTS: '8',
+              CAS_BASE_DELAY_MS: '10',
+              CAS_MAX_DELAY_MS: '400',
+              LIST_SCAN_BUDGET: '500',
+              POWERTOOLS_SERVICE_NAME: 'runner-sessions',
+              POWERTOOLS_METRICS_NAMESPACE: 'RunnerSessions',
+              POWERTOOLS_LOG_LEVEL: 'INFO',
+            },
+          },
+        });
+        const logGroupId = fn.Properties.LoggingConfig.LogGroup.Ref as string;
+        expect(synth.resources[logGroupId], id).toMatchObject({ Properties: { RetentionInDays: 30 }, DeletionPolicy: 'Retain' });
+        logGroupIds.add(logGroupId);
+      }
+      expect(logGroupIds.size).toBe(functions.length);
+    });
+  });
+
+  describe('least privilege', () => {
+    const objectAccess = (actions: string | string[]) => ({ Effect: 'Allow', Action: actions, Resource: sessionObjects });
+    // Without it S3 answers a missing key with 403 instead of 404, and the API could not say session_not_found.
+    const tellMissingKeys = () => ({ Sid: 'TellMissingKeys', Effect: 'Allow', Action: 's3:ListBucket', Resource: bucketArn });
+    const expectedS3Statements: Record<RouteKey, () => Json[]> = {
+      'POST /sessions': () => [objectAccess('s3:PutObject')],
+      'GET /sessions/{id}': () => [objectAccess('s3:GetObject'), tellMissingKeys()],
+      'POST /sessions/{id}/jobs': () => [objectAccess(['s3:GetObject', 's3:PutObject']), tellMissingKeys()],
+      'PATCH /sessions/{id}': () => [objectAccess(['s3:GetObject', 's3:PutObject']), tellMissingKeys()],
+      'GET /sessions': () => [
+        objectAccess('s3:GetObject'),
+        {
+          Effect: 'Allow',
+          Action: 's3:ListBucket',
+          Resource: bucketArn,
+          Condition: { StringLike: { 's3:prefix': 'sessions/*' } },
+        },
+      ],
+    };
+
+    it.each(ROUTE_KEYS)('%s: the role allows its own log stream writes and exactly its S3 actions', (routeKey) => {
+      const fn = synth.resources[functionIdOfRoute(synth.resources, routeKey)]!;
+      const roleId = fn.Properties.Role['Fn::GetAtt'][0] as string;
+      const role = synth.resources[roleId]!;
+      const logGroupId = fn.Properties.LoggingConfig.LogGroup.Ref as string;
+
+      expect(role.Properties.ManagedPolicyArns).toBeUndefined();
+      expect(role.Properties.Policies).toHaveLength(1);
+      expect(role.Properties.Policies[0].PolicyDocument.Statement).toEqual([
+        {
+          Sid: 'WriteOwnLogs',
+          Effect: 'Allow',
+          Action: ['logs:CreateLogStream', 'logs:PutLogEvents'],
+          Resource: { 'Fn::GetAtt': [logGroupId, 'Arn'] },
+        },
+        ...expectedS3Statements[routeKey](),
+      ]);
+    });
+
+    it('attaches no other policy to any role', () => {
+      expect(ofType(synth.resources, 'AWS::IAM::Policy')).toEqual([]);
+      expect(ofType(synth.resources, 'AWS::IAM::ManagedPolicy')).toEqual([]);
+    });
+  });
+
+  describe('sessions bucket', () => {
+    it('is private, encrypted, versioned, access-logged, expires noncurrent versions and is retained', () => {
+      const logBucketId = logicalId(synth.stack.service.storage.accessLogBucket);
+      expect(synth.resources[bucketId]).toMatchObject({
+        DeletionPolicy: 'Retain',
+        UpdateReplacePolicy: 'Retain',
+        Properties: {
+          PublicAccessBlockConfiguration: {
+            BlockPublicAcls: true,
+            BlockPublicPolicy: true,
+            IgnorePublicAcls: true,
+            RestrictPublicBuckets: true,
+          },
+          BucketEncryption: { ServerSideEncryptionConfiguration: [{ ServerSideEncryptionByDefault: { SSEAlgorithm: 'AES256' } }] },
+          VersioningConfiguration: { Status: 'Enabled' },
+          LoggingConfiguration: { DestinationBucketName: { Ref: logBucketId } },
+        },
+      });
+      expect(synth.resources[bucketId]!.Properties.LifecycleConfiguration.Rules).toContainEqual(
+        expect.objectContaining({ Status: 'Enabled', NoncurrentVersionExpiration: { NoncurrentDays: 90 } }),
+      );
+    });
+
+    it('keeps its access logs in a private, encrypted, retained bucket with expiring objects', () => {
+      const logBucketId = logicalId(synth.stack.service.storage.accessLogBucket);
+      expect(synth.resources[logBucketId]).toMatchObject({
+        DeletionPolicy: 'Retain',
+        Properties: {
+          PublicAccessBlockConfiguration: {
+            BlockPublicAcls: true,
+            BlockPublicPolicy: true,
+            IgnorePublicAcls: true,
+            RestrictPublicBuckets: true,
+          },
+          BucketEncryption: { ServerSideEncryptionConfiguration: [{ ServerSideEncryptionByDefault: { SSEAlgorithm: 'AES256' } }] },
+          LifecycleConfiguration: { Rules: [expect.objectContaining({ ExpirationInDays: 365 })] },
+        },
+      });
+    });
+
+    describe('policy', () => {
+      let statements: Json[];
+      beforeAll(() => {
+        const [, policy] =
+          ofType(synth.resources, 'AWS::S3::BucketPolicy').find(([, p]) => p.Properties.Bucket.Ref === bucketId) ?? [];
+        statements = policy!.Properties.PolicyDocument.Statement;
+      });
+
+      it('denies a PutObject under sessions/ that carries neither If-None-Match nor If-Match', () => {
+        expect(statements).toContainEqual({
+          Sid: 'DenyUnconditionalSessionWrites',
+          Effect: 'Deny',
+          Principal: { AWS: '*' },
+          Action: 's3:PutObject',
+          Resource: sessionObjects,
+          // Both keys in one Null block: ANDed, so either header alone lets the write through.
+          Condition: { Null: { 's3:if-none-match': 'true', 's3:if-match': 'true' } },
+        });
+      });
+
+      it('denies every request not made over TLS 1.2 or later', () => {
+        const everything = [bucketArn, { 'Fn::Join': ['', [bucketArn, '/*']] }];
+        expect(statements).toContainEqual({
+          Effect: 'Deny',
+          Principal: { AWS: '*' },
+          Action: 's3:*',
+          Resource: everything,
+          Condition: { Bool: { 'aws:SecureTransport': 'false' } },
+        });
+        expect(statements).toContainEqual({
+          Effect: 'Deny',
+          Principal: { AWS: '*' },
+          Action: 's3:*',
+          Resource: everything,
+          Condition: { NumericLessThan: { 's3:TlsVersion': 1.2 } },
+        });
+      });
+
+      it('allows nothing', () => {
+        expect(statements.filter((statement) => statement.Effect === 'Allow')).toEqual([]);
+      });
+
+      it('is retained with the bucket, so a retained bucket stays guarded', () => {
+        const policies = ofType(synth.resources, 'AWS::S3::BucketPolicy');
+        expect(policies).toHaveLength(2);
+        for (const [id, policy] of policies) expect(policy.DeletionPolicy, id).toBe('Retain');
+      });
+    });
+  });
+
+  describe('alarms', () => {
+    it('alarms on more than 1% of requests answering 5xx over 5 minutes', () => {
+      const apiId = logicalId(synth.stack.service.httpApi);
+      const apiMetric = (id: string, metricName: string) =>
+        Match.objectLike({
+          Id: id,
+          MetricStat: {
+            Metric: { Namespace: 'AWS/ApiGateway', MetricName: metricName, Dimensions: [{ Name: 'ApiId', Value: { Ref: apiId } }] },
+            Period: 300,
+            Stat: 'Sum',
+          },
+        });
+      synth.template.hasResourceProperties('AWS::CloudWatch::Alarm', {
+        ComparisonOperator: 'GreaterThanThreshold',
+        Threshold: 1,
+        TreatMissingData: 'notBreaching',
+        Metrics: Match.arrayWith([
+          Match.objectLike({ Expression: '100 * FILL(errors, 0) / requests', ReturnData: true }),
+          apiMetric('errors', '5xx'),
+          apiMetric('requests', 'Count'),
+        ]),
+      });
+    });
+
+    it('alarms on any change that exhausted its compare-and-swap retries', () => {
+      synth.template.hasResourceProperties('AWS::CloudWatch::Alarm', {
+        Namespace: 'RunnerSessions',
+        MetricName: 'CasRetriesExhausted',
+        Dimensions: [{ Name: 'service', Value: 'runner-sessions' }],
+        Statistic: 'Sum',
+        Period: 300,
+        ComparisonOperator: 'GreaterThanThreshold',
+        Threshold: 0,
+        TreatMissingData: 'notBreaching',
+      });
+    });
+  });
+
+  describe('cdk-nag AwsSolutionsChecks', () => {
+    it('reports no finding that is not acknowledged', () => {
+      const report = new AwsSolutionsChecks().validateScope(synth.app);
+      expect(report.violations.map((violation) => violation.ruleName)).toEqual([]);
+    });
+
+    it('has every acknowledgement answer a real finding on the same construct, with a reason', () => {
+      const acknowledged = new Set<string>();
+      for (const construct of synth.app.node.findAll()) {
+        for (const entry of construct.node.metadata) {
+          if (entry.type !== 'aws:cdk:acknowledged-rules') continue;
+          for (const [id, reason] of Object.entries(entry.data as Record<string, string>)) {
+            expect(reason.length, id).toBeGreaterThan(40);
+            acknowledged.add(`${construct.node.path} ${id.replace(/^annotation::/i, '')}`);
+          }
+        }
+      }
+
+      const unacknowledged = vi.spyOn(NagPack.prototype as unknown as { isAcknowledged: () => boolean }, 'isAcknowledged');
+      unacknowledged.mockReturnValue(false);
+      try {
+        const report = new AwsSolutionsChecks().validateScope(synth.app);
+        const findings = report.violations.flatMap((violation) =>
+          violation.violatingResources.map((resource) => `${resource.constructPath!.replace(/\/Resource$/, '')} ${violation.ruleName}`),
+        );
+        expect(new Set(findings)).toEqual(acknowledged);
+      } finally {
+        unacknowledged.mockRestore();
+      }
+    });
+
+    it('fails the synth on a finding nobody acknowledged', () => {
+      const app = new App({ context: { ...CDK_CONTEXT, 'aws:cdk:bundling-stacks': [] } });
+      const stack = defineSessionsApp(app);
+      new Bucket(stack, 'Unlogged', { enforceSSL: true });
+
+      expect(() => app.synth()).toThrow(/AwsSolutions-S1/);
+    });
+  });
+});
+
+describe('SessionsApi, tuned through its props', () => {
+  let synth: Synthesized;
+
+  beforeAll(() => {
+    synth = synthesize({
+      service: {
+        throttlingRateLimit: 5,
+        throttlingBurstLimit: 10,
+        casMaxAttempts: 3,
+        maxJobsPerSession: 100,
+        noncurrentVersionExpirationDays: 7,
+        removalPolicy: RemovalPolicy.DESTROY,
+        logLevel: 'DEBUG',
+        memorySize: 256,
+        timeout: Duration.seconds(5),
+        serverErrorRatePercent: 5,
+      },
+    });
+  });
+
+  it('applies throttling, limits, versions, removal policy and alarm threshold', () => {
+    const bucketId = logicalId(synth.stack.service.storage.bucket);
+    synth.template.hasResourceProperties('AWS::ApiGatewayV2::Stage', {
+      DefaultRouteSettings: { ThrottlingRateLimit: 5, ThrottlingBurstLimit: 10 },
+    });
+    for (const [id, fn] of ofType(synth.resources, 'AWS::Lambda::Function')) {
+      expect(fn.Properties, id).toMatchObject({
+        MemorySize: 256,
+        Timeout: 5,
+        Environment: { Variables: { CAS_MAX_ATTEMPTS: '3', MAX_JOBS_PER_SESSION: '100', POWERTOOLS_LOG_LEVEL: 'DEBUG' } },
+      });
+    }
+    expect(synth.resources[bucketId]).toMatchObject({ DeletionPolicy: 'Delete' });
+    expect(synth.resources[bucketId]!.Properties.LifecycleConfiguration.Rules).toContainEqual(
+      expect.objectContaining({ NoncurrentVersionExpiration: { NoncurrentDays: 7 } }),
+    );
+    synth.template.hasResourceProperties('AWS::CloudWatch::Alarm', { Threshold: 5, Metrics: Match.anyValue() });
+  });
+
+  it('gives a route added to the table its own function, with exactly the access the table names', () => {
+    const history: RouteDefinition = {
+      id: 'SessionHistory',
+      method: HttpMethod.GET,
+      path: '/sessions/{id}/history',
+      handler: 'get-session',
+      access: [{ prefix: 'sessions/', objectActions: ['s3:GetObjectVersion'], listActions: ['s3:ListBucketVersions'] }],
+    };
+    const extended = synthesize({ service: { routes: [...ROUTES, history] } });
+    const bucketArn = { 'Fn::GetAtt': [logicalId(extended.stack.service.storage.bucket), 'Arn'] };
+
+    const fn = extended.resources[functionIdOfRoute(extended.resources, 'GET /sessions/{id}/history')]!;
+    const role = extended.resources[fn.Properties.Role['Fn::GetAtt'][0]]!;
+    expect(role.Properties.Policies[0].PolicyDocument.Statement.slice(1)).toEqual([
+      { Effect: 'Allow', Action: 's3:GetObjectVersion', Resource: { 'Fn::Join': ['', [bucketArn, '/sessions/*']] } },
+      {
+        Effect: 'Allow',
+        Action: 's3:ListBucketVersions',
+        Resource: bucketArn,
+        Condition: { StringLike: { 's3:prefix': 'sessions/*' } },
+      },
+    ]);
+    expect(new AwsSolutionsChecks().validateScope(extended.app).violations).toEqual([]);
+  });
+
+  it.each([
+    [{ prefix: '', objectActions: ['s3:GetObject'] }, /prefix/],
+    [{ prefix: 'sessions', objectActions: ['s3:GetObject'] }, /prefix/],
+    [{ prefix: 'sessions/', objectActions: ['s3:Get*'] }, /named one by one/],
+    [{ prefix: 'sessions/', listActions: ['s3:List*'] }, /named one by one/],
+  ])('refuses a route whose access is %o', (access, message) => {
+    const [first] = ROUTES;
+    expect(() => synthesize({ service: { routes: [{ ...first!, access: [access] }] } })).toThrow(message);
+  });
+
+  it.each([
+    [{ casMaxAttempts: 0 }, /CAS_MAX_ATTEMPTS/],
+    [{ maxJobsPerSession: 1.5 }, /MAX_JOBS_PER_SESSION/],
+    [{ throttlingRateLimit: -1 }, /throttlingRateLimit/],
+    [{ noncurrentVersionExpirationDays: 0 }, /noncurrentVersionExpirationDays/],
+  ])('refuses %o at synth time', (service, message) => {
+    expect(() => synthesize({ service })).toThrow(message);
+  });
+});
+
+describe('SessionsApi in an app without the feature flags of cdk.json', () => {
+  it('still delivers access logs through a bucket policy, with ACLs disabled', () => {
+    const app = new App({ context: { 'aws:cdk:bundling-stacks': [] } });
+    const stack = new SessionsStack(app, 'Elsewhere');
+    const resources = Template.fromStack(stack).toJSON().Resources as Record<string, Json>;
+    const logBucketId = logicalId(stack.service.storage.accessLogBucket);
+
+    expect(resources[logBucketId]!.Properties.AccessControl).toBeUndefined();
+    expect(resources[logBucketId]!.Properties.OwnershipControls).toEqual({ Rules: [{ ObjectOwnership: 'BucketOwnerEnforced' }] });
+    const [, logBucketPolicy] =
+      ofType(resources, 'AWS::S3::BucketPolicy').find(([, p]) => p.Properties.Bucket.Ref === logBucketId) ?? [];
+    expect(logBucketPolicy!.Properties.PolicyDocument.Statement).toContainEqual(
+      expect.objectContaining({ Effect: 'Allow', Principal: { Service: 'logging.s3.amazonaws.com' }, Action: 's3:PutObject' }),
+    );
+  });
+});
+
+describe('bundles, as `cdk synth` makes them', () => {
+  let synth: Synthesized;
+  let outdir: string;
+
+  beforeAll(() => {
+    synth = synthesize({}, { bundle: true });
+    outdir = synth.app.synth().directory;
+  });
+  afterAll(() => rmSync(outdir, { recursive: true, force: true }));
+
+  it.each(ROUTE_KEYS)('%s: a minified ESM bundle of its own handler, with the AWS SDK inside and a source map', (routeKey) => {
+    const fn = synth.resources[functionIdOfRoute(synth.resources, routeKey)]!;
+    const assetDir = join(outdir, fn.Metadata['aws:asset:path'] as string);
+    const code = readFileSync(join(assetDir, 'index.mjs'), 'utf8');
+    const map = JSON.parse(readFileSync(join(assetDir, 'index.mjs.map'), 'utf8')) as { sources: string[]; sourcesContent?: unknown };
+
+    expect(code.startsWith("import { createRequire } from 'node:module';")).toBe(true);
+    expect(code.trimEnd().endsWith('//# sourceMappingURL=index.mjs.map')).toBe(true);
+    const imported = [...code.matchAll(/\bfrom\s*["']([^"']+)["']/g)].map((match) => match[1]!);
+    expect(imported.filter((specifier) => !specifier.startsWith('node:') && !builtinModules.includes(specifier))).toEqual([]);
+    expect(map.sources.some((source) => source.includes('node_modules/@aws-sdk/client-s3/'))).toBe(true);
+    const handlers = map.sources
+      .filter((source) => !source.includes('node_modules/') && /\/functions\/[^/]+\.ts$/.test(source))
+      .map((source) => source.slice(source.lastIndexOf('/functions/')));
+    expect(handlers).toEqual([`/functions/${ROUTE_FUNCTIONS[routeKey].handler}.ts`]);
+    expect(map.sourcesContent).toBeUndefined();
+    expect(code.split('\n').length).toBeLessThan(code.length / 1000);
+  });
+});
+
+describe('infra/app.ts', () => {
+  const outdir = mkdtempSync(join(tmpdir(), 'runner-sessions-cdk-'));
+  afterAll(() => rmSync(outdir, { recursive: true, force: true }));
+
+  it('synthesizes the RunnerSessions stack under plain node, as `cdk synth` runs it', async () => {
+    const context = { ...CDK_CONTEXT, 'aws:cdk:bundling-stacks': [] };
+    await promisify(execFile)(process.execPath, ['infra/app.ts'], {
+      cwd: fileURLToPath(ROOT),
+      env: { ...process.env, CDK_OUTDIR: outdir, CDK_CONTEXT_JSON: JSON.stringify(context) },
+    });
+
+    const template = JSON.parse(readFileSync(join(outdir, 'RunnerSessions.template.json'), 'utf8'));
+    expect(Object.keys(template.Outputs).sort()).toEqual(['ApiUrl', 'BucketName']);
+    expect(existsSync(join(outdir, 'manifest.json'))).toBe(true);
+  }, 60_000);
+});
