@@ -178,8 +178,8 @@ export class S3Fake {
     const prefix = input.Prefix ?? '';
     const maxKeys = Math.min(input.MaxKeys ?? 1000, 1000);
     const token = input.ContinuationToken === undefined ? undefined : Buffer.from(input.ContinuationToken, 'base64').toString('utf-8');
-    const after = [token, input.StartAfter].filter((key): key is string => key !== undefined).sort().at(-1);
-    const keys = [...this.objects.keys()].filter((key) => key.startsWith(prefix) && (after === undefined || key > after)).sort();
+    const after = [token, input.StartAfter].filter((key): key is string => key !== undefined).sort(byUtf8).at(-1);
+    const keys = [...this.objects.keys()].filter((key) => key.startsWith(prefix) && (after === undefined || byUtf8(key, after) > 0)).sort(byUtf8);
     const page = keys.slice(0, maxKeys);
     const truncated = keys.length > page.length;
     return {
@@ -194,4 +194,9 @@ export class S3Fake {
 
 function bare(etag: string): string {
   return etag.replace(/^W\//, '').replace(/^"(.*)"$/, '$1');
+}
+
+/** S3 lists keys in the order of their UTF-8 bytes, not of JavaScript's UTF-16 code units. */
+function byUtf8(a: string, b: string): number {
+  return Buffer.compare(Buffer.from(a, 'utf-8'), Buffer.from(b, 'utf-8'));
 }

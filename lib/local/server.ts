@@ -1,0 +1,78 @@
+import { once } from 'node:events';
+import { readFile } from 'node:fs/promises';
+import { createServer, type Server } from 'node:http';
+import type { AddressInfo } from 'node:net';
+import path from 'node:path';
+import { API_ROUTES } from '../routes.ts';
+import { repositoryFor, useRepository } from '../runtime.ts';
+import { FileObjectStore } from '../store/file.ts';
+import type { ObjectStore } from '../store/port.ts';
+import { S3ObjectStore } from '../store/s3.ts';
+import { LocalGateway, type Route, type RouteHandler } from './gateway.ts';
+
+/** The API's OpenAPI 3.1 document, generated from the zod schemas by `npm run openapi`. */
+const OPENAPI_DOCUMENT = path.resolve(import.meta.dirname, '../../openapi.json');
+
+export interface LocalServerOptions {
+  /** Default 127.0.0.1. */
+  host?: string;
+  /** Default 3000; 0 picks a free port. */
+  port?: number;
+  /** Serve from this object store. Default: S3 when `bucket` is given, else files in `dataDir`. */
+  store?: ObjectStore;
+  /** Serve from this S3 bucket (standard credential chain; `AWS_ENDPOINT_URL_S3` for S3-compatible servers). */
+  bucket?: string;
+  /** Directory of the local file store. Default `./.data`. */
+  dataDir?: string;
+}
+
+export interface LocalServer {
+  /** Base URL, e.g. `http://127.0.0.1:3000`. */
+  url: string;
+  /** Where the sessions live: a directory or `s3://bucket`. */
+  storage: string;
+  server: Server;
+  close(): Promise<void>;
+}
+
+/**
+ * Serves the HTTP API on `node:http` with the very handlers deployed to
+ * Lambda: each request becomes the API Gateway (payload 2.0) event it would be
+ * in AWS. Storage is the local file store unless a bucket or store is given.
+ */
+export async function startLocalServer(options: LocalServerOptions = {}): Promise<LocalServer> {
+  const { host = '127.0.0.1', port = 3000 } = options;
+  const dataDir = path.resolve(options.dataDir ?? '.data');
+  const store = options.store ?? (options.bucket ? new S3ObjectStore({ bucket: options.bucket }) : new FileObjectStore(dataDir));
+  const storage = options.store ? 'custom store' : options.bucket ? `s3://${options.bucket}` : dataDir;
+  useRepository(repositoryFor(store));
+
+  const routes: Route[] = await Promise.all(
+    API_ROUTES.map(async ({ routeKey, handler }) => {
+      const module = (await import(`../../functions/${handler}.ts`)) as { handler: RouteHandler };
+      return { routeKey, handler: module.handler };
+    }),
+  );
+  const openApi = await readFile(OPENAPI_DOCUMENT, 'utf-8');
+  routes.push({
+    routeKey: 'GET /openapi.json',
+    handler: async () => ({ statusCode: 200, headers: { 'content-type': 'application/json; charset=utf-8' }, body: openApi }),
+  });
+  const gateway = new LocalGateway(routes);
+  const server = createServer(gateway.listener);
+  server.listen(port, host);
+  await once(server, 'listening');
+  const address = server.address() as AddressInfo;
+  const url = `http://${address.family === 'IPv6' ? `[${address.address}]` : address.address}:${address.port}`;
+
+  return {
+    url,
+    storage,
+    server,
+    close: () =>
+      new Promise<void>((resolve, reject) => {
+        server.close((error) => (error ? reject(error) : resolve()));
+        server.closeAllConnections();
+      }),
+  };
+}

@@ -1,0 +1,508 @@
+import { createHash, randomBytes } from 'node:crypto';
+import { mkdirSync, realpathSync, type Dirent } from 'node:fs';
+import { link, mkdir, open, readdir, readFile, rename, stat, unlink, writeFile, type FileHandle } from 'node:fs/promises';
+import { hostname } from 'node:os';
+import path from 'node:path';
+import { ConditionNotMet, sameEtag, StoreUnavailable, type ListOptions, type ListPage, type ObjectStore, type StoredObject, type WriteCondition } from './port.ts';
+
+/** Longest key accepted, in UTF-8 bytes: the limit Amazon S3 sets. */
+const MAX_KEY_BYTES = 1024;
+/** Longest encoded segment, so that it and a suffix such as `~versions` fit in a 255-byte file name. */
+const MAX_ENCODED_SEGMENT = 200;
+const SLASH = 0x2f;
+/** Marks every name that is not a key: locks, temporary files, and later per-key side directories. */
+const SIDE_MARK = '~';
+
+/** Error codes after which the operation may be retried: the disk is full, busy or failing, not misconfigured. */
+const TRANSIENT_CODES = new Set(['EAGAIN', 'EBUSY', 'EDQUOT', 'EINTR', 'EIO', 'EMFILE', 'ENFILE', 'ENOSPC', 'ETIMEDOUT']);
+
+/** A key the file store refuses because it could not be stored safely as a path. */
+export class InvalidKey extends Error {
+  override readonly name = 'InvalidKey';
+  readonly key: string;
+  constructor(key: string, reason: string) {
+    super(`invalid object key ${JSON.stringify(key.length > 80 ? `${key.slice(0, 80)}…` : key)}: ${reason}`);
+    this.key = key;
+  }
+}
+
+export interface FileObjectStoreOptions {
+  /** How long a writer waits for another process's lock on a key before giving up (StoreUnavailable). Default 15 s. */
+  lockTimeoutMs?: number;
+  /** A lock file older than this is considered abandoned and broken. Default 10 s. */
+  lockStaleMs?: number;
+}
+
+/**
+ * The object-store port on the local filesystem, with the semantics of S3
+ * conditional writes. The embedded default for the local server.
+ *
+ * Layout under `root`:
+ * ```
+ * objects/                         the key tree
+ *   sessions%2F/                   a directory holds the keys that begin with its decoded name ("sessions/")
+ *     fffe6a…d7.json               the current body of key `sessions/fffe6a…d7.json`, byte for byte
+ *     fffe6a…d7.json~lock          while a replacing write of that key is in progress (JSON: pid, host, token)
+ *     fffe6a…d7.json~lock~new-<hex> a lock being prepared, before it is linked into place
+ *     fffe6a…d7.json~tmp-<hex>     a body being written, before it is linked or renamed into place
+ * ```
+ * Each key segment is stored as its UTF-8 bytes with every byte outside
+ * `[a-z0-9._-]` written `%XX` (uppercase hex): names are ASCII, distinct even
+ * on case-insensitive filesystems, and decode back to the key. A directory's
+ * name is the encoding of its segment followed by `/`, so a key and a prefix
+ * of the same name can coexist. Names containing `~` are never keys: that
+ * space is kept for the store's own files (a later `<name>~versions/` side
+ * directory fits beside the object file).
+ *
+ * Guarantees:
+ * - Create (`ifNoneMatch: '*'`) writes the whole body to a temporary file,
+ *   fsyncs it and hard-links it into place, which fails atomically when the
+ *   key exists: exactly one creator wins, across processes too, and no reader
+ *   ever sees a partial object.
+ * - Replace (`ifMatch`) writes and fsyncs a temporary file, then, holding the
+ *   key's lock, compares the current ETag and renames over it. The lock is an
+ *   in-process queue plus a lock file created exclusively (a complete file
+ *   hard-linked into place), so processes on one host sharing a data directory
+ *   are safe too. A lock left by a process that died is broken when its pid no
+ *   longer runs, or once older than `lockStaleMs`.
+ * - After a link or rename the directory is fsynced, so a write that returned
+ *   survives a crash; a crash mid-write leaves the previous version and at
+ *   most some `~` files, which every operation ignores.
+ * - ETags are those of S3 single-part uploads: the quoted MD5 hex of the body.
+ * - Listing walks only the directories under the prefix and never reads a
+ *   body; a page costs a read of each visited directory, fine for a local
+ *   store of up to ~10^5 objects.
+ *
+ * Needs a local POSIX filesystem with hard links (not a network share).
+ */
+export class FileObjectStore implements ObjectStore {
+  /** The data directory, resolved. */
+  readonly root: string;
+  readonly #objects: string;
+  readonly #lockTimeoutMs: number;
+  readonly #lockStaleMs: number;
+
+  constructor(root: string, options: FileObjectStoreOptions = {}) {
+    mkdirSync(path.join(root, 'objects'), { recursive: true });
+    this.root = realpathSync(root);
+    this.#objects = path.join(this.root, 'objects');
+    this.#lockTimeoutMs = options.lockTimeoutMs ?? 15_000;
+    this.#lockStaleMs = options.lockStaleMs ?? 10_000;
+  }
+
+  /** The file holding the current body of `key`. @throws InvalidKey */
+  pathOf(key: string): string {
+    const segments = keySegments(key);
+    const last = segments.pop()!;
+    return path.join(this.#objects, ...segments.map(directoryName), encodeName(Buffer.from(last, 'utf-8')));
+  }
+
+  async get(key: string): Promise<StoredObject | undefined> {
+    const file = this.pathOf(key);
+    try {
+      const bytes = await readFile(file);
+      return { body: bytes.toString('utf-8'), etag: etagOf(bytes) };
+    } catch (error) {
+      if (isMissing(error)) return undefined;
+      throw translate(error, `get ${key}`);
+    }
+  }
+
+  async put(key: string, body: string, condition: WriteCondition): Promise<string> {
+    const file = this.pathOf(key);
+    if (typeof body !== 'string') throw new TypeError('the body must be a string');
+    const bytes = Buffer.from(body, 'utf-8');
+    try {
+      if ('ifNoneMatch' in condition && condition.ifNoneMatch === '*') return await this.#create(key, file, bytes);
+      if ('ifMatch' in condition && typeof condition.ifMatch === 'string') return await this.#replace(key, file, bytes, condition.ifMatch);
+    } catch (error) {
+      throw translate(error, `put ${key}`);
+    }
+    throw new TypeError("a write needs a condition: { ifNoneMatch: '*' } or { ifMatch: etag }");
+  }
+
+  async list(prefix: string, { limit, startAfter }: ListOptions): Promise<ListPage> {
+    if (!Number.isInteger(limit) || limit < 1 || limit > 1000) throw new RangeError(`limit must be an integer from 1 to 1000, got ${limit}`);
+    const { directories, partial } = prefixParts(prefix);
+    const from = {
+      dir: path.join(this.#objects, ...directories.map(directoryName)),
+      base: Buffer.from(directories.map((segment) => `${segment}/`).join(''), 'utf-8'),
+    };
+    const after = startAfter === undefined ? undefined : Buffer.from(startAfter, 'utf-8');
+    const found: string[] = [];
+    try {
+      await walk(from.dir, from.base, Buffer.from(partial, 'utf-8'), after, limit + 1, found);
+    } catch (error) {
+      throw translate(error, `list ${prefix}`);
+    }
+    return { keys: found.slice(0, limit), truncated: found.length > limit };
+  }
+
+  async #create(key: string, file: string, bytes: Buffer): Promise<string> {
+    const dir = path.dirname(file);
+    await ensureDirectory(dir);
+    const temp = await writeTemporary(file, bytes);
+    try {
+      await link(temp, file);
+    } catch (error) {
+      if (errorCode(error) === 'EEXIST') throw new ConditionNotMet(key, { cause: error });
+      throw error;
+    } finally {
+      await unlink(temp).catch(() => {});
+    }
+    await syncDirectory(dir);
+    return etagOf(bytes);
+  }
+
+  async #replace(key: string, file: string, bytes: Buffer, ifMatch: string): Promise<string> {
+    // Refuse early when the condition already fails, before paying for a durable temporary file.
+    const seen = await currentEtag(file);
+    if (seen === undefined || !sameEtag(seen, ifMatch)) throw new ConditionNotMet(key);
+    const temp = await writeTemporary(file, bytes);
+    let renamed = false;
+    try {
+      await this.#withKeyLock(file, async () => {
+        const current = await currentEtag(file);
+        if (current === undefined || !sameEtag(current, ifMatch)) throw new ConditionNotMet(key);
+        await rename(temp, file);
+        renamed = true;
+      });
+    } finally {
+      if (!renamed) await unlink(temp).catch(() => {});
+    }
+    await syncDirectory(path.dirname(file));
+    return etagOf(bytes);
+  }
+
+  /** Runs `critical` while holding the key's lock: first in this process, then against other processes. */
+  #withKeyLock<T>(file: string, critical: () => Promise<T>): Promise<T> {
+    return inProcessLock(file, async () => {
+      const release = await acquireLockFile(`${file}${SIDE_MARK}lock`, this.#lockTimeoutMs, this.#lockStaleMs);
+      try {
+        return await critical();
+      } finally {
+        await release();
+      }
+    });
+  }
+}
+
+// ---------------------------------------------------------------- keys and names
+
+function keySegments(key: string): string[] {
+  if (typeof key !== 'string' || key === '') throw new InvalidKey(String(key), 'must be a non-empty string');
+  checkCharacters(key, key);
+  if (Buffer.byteLength(key, 'utf-8') > MAX_KEY_BYTES) throw new InvalidKey(key, `is longer than ${MAX_KEY_BYTES} UTF-8 bytes`);
+  const segments = key.split('/');
+  for (const segment of segments) checkSegment(key, segment);
+  return segments;
+}
+
+/** The complete directory segments of a prefix and the partial segment after the last `/`. */
+function prefixParts(prefix: string): { directories: string[]; partial: string } {
+  if (typeof prefix !== 'string') throw new InvalidKey(String(prefix), 'a prefix must be a string');
+  checkCharacters(prefix, prefix);
+  const directories = prefix.split('/');
+  const partial = directories.pop()!;
+  for (const segment of directories) checkSegment(prefix, segment);
+  return { directories, partial };
+}
+
+function checkCharacters(key: string, text: string): void {
+  if (!text.isWellFormed()) throw new InvalidKey(key, 'is not well-formed Unicode (it has a lone surrogate)');
+  if (text.includes('\0')) throw new InvalidKey(key, 'contains a NUL character');
+  if (text.includes('\\')) throw new InvalidKey(key, 'contains a backslash');
+  if (text.startsWith('/')) throw new InvalidKey(key, 'is absolute (starts with /)');
+}
+
+function checkSegment(key: string, segment: string): void {
+  if (segment === '') throw new InvalidKey(key, 'has an empty segment (// or a trailing /)');
+  if (segment === '.' || segment === '..') throw new InvalidKey(key, `has a "${segment}" segment`);
+  if (encodeName(Buffer.from(segment, 'utf-8')).length > MAX_ENCODED_SEGMENT) {
+    throw new InvalidKey(key, `has a segment too long to be a file name (over ${MAX_ENCODED_SEGMENT} characters once encoded)`);
+  }
+}
+
+function isPlainByte(byte: number): boolean {
+  return (byte >= 0x61 && byte <= 0x7a) || (byte >= 0x30 && byte <= 0x39) || byte === 0x2e || byte === 0x5f || byte === 0x2d;
+}
+
+/** The file name of some key bytes: plain bytes as they are, every other byte as `%XX`. */
+function encodeName(bytes: Uint8Array): string {
+  let name = '';
+  for (const byte of bytes) {
+    name += isPlainByte(byte) ? String.fromCharCode(byte) : `%${byte.toString(16).toUpperCase().padStart(2, '0')}`;
+  }
+  return name;
+}
+
+/** The key bytes of a file name, or undefined when the name is not one `encodeName` makes. */
+function decodeName(name: string): Buffer | undefined {
+  const bytes: number[] = [];
+  for (let i = 0; i < name.length; ) {
+    const char = name.charCodeAt(i);
+    if (char === 0x25) {
+      const hex = name.slice(i + 1, i + 3);
+      if (!/^[0-9A-F]{2}$/.test(hex)) return undefined;
+      const byte = Number.parseInt(hex, 16);
+      if (isPlainByte(byte)) return undefined;
+      bytes.push(byte);
+      i += 3;
+    } else if (isPlainByte(char)) {
+      bytes.push(char);
+      i += 1;
+    } else {
+      return undefined;
+    }
+  }
+  return Buffer.from(bytes);
+}
+
+function directoryName(segment: string): string {
+  return encodeName(Buffer.from(`${segment}/`, 'utf-8'));
+}
+
+function startsWith(bytes: Buffer, prefix: Buffer): boolean {
+  return bytes.length >= prefix.length && bytes.subarray(0, prefix.length).equals(prefix);
+}
+
+// ---------------------------------------------------------------- listing
+
+interface ListedEntry {
+  /** The whole key (a file) or key prefix ending in `/` (a directory), as UTF-8 bytes. */
+  key: Buffer;
+  name: string;
+  directory: boolean;
+}
+
+/**
+ * Appends to `out`, in ascending UTF-8 byte order, the keys under `dir` (whose
+ * keys all begin with `base`) that start with `base + filter` and sort after
+ * `after`, until `out` holds `want` keys. A directory sorts as its segment
+ * followed by `/`, which is exactly where its keys fall among its siblings.
+ */
+async function walk(dir: string, base: Buffer, filter: Buffer | undefined, after: Buffer | undefined, want: number, out: string[]): Promise<void> {
+  let dirents: Dirent[];
+  try {
+    dirents = await readdir(dir, { withFileTypes: true });
+  } catch (error) {
+    if (isMissing(error)) return;
+    throw error;
+  }
+  const entries: ListedEntry[] = [];
+  for (const dirent of dirents) {
+    if (dirent.name.includes(SIDE_MARK)) continue;
+    const name = decodeName(dirent.name);
+    if (name === undefined || name.length === 0) continue;
+    const directory = name.at(-1) === SLASH;
+    if (directory ? !dirent.isDirectory() : !dirent.isFile()) continue;
+    if (filter !== undefined && !startsWith(name, filter)) continue;
+    entries.push({ key: Buffer.concat([base, name]), name: dirent.name, directory });
+  }
+  entries.sort((a, b) => Buffer.compare(a.key, b.key));
+
+  for (const entry of entries) {
+    if (out.length >= want) return;
+    if (entry.directory) {
+      // Every key inside starts with entry.key: skip the directory when all of them sort before `after`.
+      if (after !== undefined && !startsWith(after, entry.key) && Buffer.compare(entry.key, after) < 0) continue;
+      await walk(path.join(dir, entry.name), entry.key, undefined, after, want, out);
+    } else {
+      if (after !== undefined && Buffer.compare(entry.key, after) <= 0) continue;
+      const key = entry.key.toString('utf-8');
+      if (Buffer.from(key, 'utf-8').equals(entry.key)) out.push(key);
+    }
+  }
+}
+
+// ---------------------------------------------------------------- files
+
+function etagOf(bytes: Uint8Array): string {
+  return `"${createHash('md5').update(bytes).digest('hex')}"`;
+}
+
+async function currentEtag(file: string): Promise<string | undefined> {
+  try {
+    return etagOf(await readFile(file));
+  } catch (error) {
+    if (isMissing(error)) return undefined;
+    throw error;
+  }
+}
+
+/** Writes `bytes` to a new temporary file beside `file` and fsyncs it; returns its path. */
+async function writeTemporary(file: string, bytes: Uint8Array): Promise<string> {
+  const temp = `${file}${SIDE_MARK}tmp-${randomBytes(8).toString('hex')}`;
+  const handle = await open(temp, 'wx');
+  try {
+    await handle.writeFile(bytes);
+    await handle.sync();
+  } catch (error) {
+    await handle.close().catch(() => {});
+    await unlink(temp).catch(() => {});
+    throw error;
+  }
+  await handle.close();
+  return temp;
+}
+
+/** Creates `dir` and any missing parents, and makes the new directory entries durable. */
+async function ensureDirectory(dir: string): Promise<void> {
+  const first = await mkdir(dir, { recursive: true });
+  if (first === undefined) return;
+  // Each new directory's entry lives in its parent: sync the parent of the first one and every new one above `dir`.
+  for (let current = dir; ; current = path.dirname(current)) {
+    const parent = path.dirname(current);
+    await syncDirectory(parent);
+    if (current === first || parent === current) break;
+  }
+}
+
+async function syncDirectory(dir: string): Promise<void> {
+  const handle = await open(dir, 'r');
+  try {
+    await handle.sync();
+  } catch (error) {
+    // Some platforms cannot fsync a directory; there the rename is as durable as it gets.
+    if (!['EINVAL', 'EISDIR', 'EPERM', 'ENOTSUP'].includes(errorCode(error) ?? '')) throw error;
+  } finally {
+    await handle.close();
+  }
+}
+
+function errorCode(error: unknown): string | undefined {
+  const code = (error as { code?: unknown } | null)?.code;
+  return typeof code === 'string' ? code : undefined;
+}
+
+function isMissing(error: unknown): boolean {
+  const code = errorCode(error);
+  return code === 'ENOENT' || code === 'ENOTDIR';
+}
+
+/** Disk faults become StoreUnavailable (the caller may retry); the port's own errors and configuration problems pass unchanged. */
+function translate(error: unknown, what: string): unknown {
+  if (error instanceof ConditionNotMet || error instanceof StoreUnavailable || error instanceof InvalidKey) return error;
+  const code = errorCode(error);
+  return code !== undefined && TRANSIENT_CODES.has(code) ? new StoreUnavailable(`${what}: ${code}`, { cause: error }) : error;
+}
+
+// ---------------------------------------------------------------- locks
+
+const inProcessQueues = new Map<string, Promise<void>>();
+
+/** Runs `critical` after every earlier holder of `id` in this process has finished. */
+async function inProcessLock<T>(id: string, critical: () => Promise<T>): Promise<T> {
+  const previous = inProcessQueues.get(id) ?? Promise.resolve();
+  let release!: () => void;
+  const done = new Promise<void>((resolve) => {
+    release = resolve;
+  });
+  const tail = previous.then(() => done);
+  inProcessQueues.set(id, tail);
+  await previous;
+  try {
+    return await critical();
+  } finally {
+    release();
+    if (inProcessQueues.get(id) === tail) inProcessQueues.delete(id);
+  }
+}
+
+interface LockOwner {
+  pid: number;
+  host: string;
+  token: string;
+}
+
+/**
+ * Takes the lock file `lockPath`, waiting with jittered polling while another
+ * process holds it; returns the function that releases it. The lock is made
+ * whole before it is linked into place, so it is never seen without its owner.
+ * @throws StoreUnavailable when it stays held for `timeoutMs`.
+ */
+async function acquireLockFile(lockPath: string, timeoutMs: number, staleMs: number): Promise<() => Promise<void>> {
+  const owner: LockOwner = { pid: process.pid, host: hostname(), token: randomBytes(8).toString('hex') };
+  const content = `${JSON.stringify(owner)}\n`;
+  const draft = `${lockPath}${SIDE_MARK}new-${owner.token}`;
+  await writeFile(draft, content, { flag: 'wx' });
+  try {
+    const deadline = Date.now() + timeoutMs;
+    for (let attempt = 0; ; attempt++) {
+      try {
+        await link(draft, lockPath);
+        return () => releaseLockFile(lockPath, content);
+      } catch (error) {
+        if (errorCode(error) !== 'EEXIST') throw error;
+      }
+      if (await breakStaleLock(lockPath, staleMs)) continue;
+      if (Date.now() >= deadline) throw new StoreUnavailable(`timed out waiting for the lock ${lockPath}`);
+      await new Promise((resolve) => setTimeout(resolve, 1 + Math.random() * Math.min(2 ** attempt, 25)));
+    }
+  } finally {
+    await unlink(draft).catch(() => {});
+  }
+}
+
+async function releaseLockFile(lockPath: string, content: string): Promise<void> {
+  // Only our own lock: a stale-lock breaker may have removed ours and another writer taken the name.
+  const present = await readFile(lockPath, 'utf-8').catch(() => undefined);
+  if (present === content) await unlink(lockPath).catch(() => {});
+}
+
+/**
+ * Removes the lock at `lockPath` when it is abandoned: its owner's pid is gone
+ * on this host, or it is older than `staleMs`. Returns true when the caller
+ * should try to take the lock again at once.
+ */
+async function breakStaleLock(lockPath: string, staleMs: number): Promise<boolean> {
+  let handle: FileHandle;
+  try {
+    handle = await open(lockPath, 'r');
+  } catch (error) {
+    if (errorCode(error) === 'ENOENT') return true;
+    throw error;
+  }
+  try {
+    const info = await handle.stat();
+    const text = await handle.readFile('utf-8');
+    if (!isAbandoned(text, info.mtimeMs, staleMs)) return false;
+    // Move the lock aside, then check it is the very file judged abandoned: its inode cannot be reused while we hold it open.
+    const aside = `${lockPath}${SIDE_MARK}stale-${randomBytes(8).toString('hex')}`;
+    try {
+      await rename(lockPath, aside);
+    } catch (error) {
+      if (errorCode(error) === 'ENOENT') return true;
+      throw error;
+    }
+    const moved = await stat(aside);
+    if (moved.ino !== info.ino || moved.dev !== info.dev) {
+      // Another waiter broke it first and a live writer took the name: put that writer's lock back.
+      await link(aside, lockPath).catch(() => {});
+    }
+    await unlink(aside);
+    return true;
+  } finally {
+    await handle.close();
+  }
+}
+
+function isAbandoned(text: string, mtimeMs: number, staleMs: number): boolean {
+  if (Date.now() - mtimeMs > staleMs) return true;
+  let owner: Partial<LockOwner>;
+  try {
+    owner = JSON.parse(text) as Partial<LockOwner>;
+  } catch {
+    return false; // not a lock this store wrote: only age can tell
+  }
+  return owner.host === hostname() && typeof owner.pid === 'number' && owner.pid !== process.pid && !processRuns(owner.pid);
+}
+
+function processRuns(pid: number): boolean {
+  try {
+    process.kill(pid, 0);
+    return true;
+  } catch (error) {
+    return errorCode(error) === 'EPERM';
+  }
+}

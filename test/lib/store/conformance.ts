@@ -1,0 +1,371 @@
+import { createHash, randomBytes } from 'node:crypto';
+import { afterAll, afterEach, beforeAll, beforeEach, describe, expect, it } from 'vitest';
+import { bareEtag, ConditionNotMet, sameEtag, StoreUnavailable, type ListPage, type ObjectStore } from '#lib/store/port.ts';
+
+/** A store under test and how to dispose of it. */
+export interface ConformanceSubject {
+  /** A store whose key space starts empty (a fresh directory, a fresh fake, or a fresh key prefix). */
+  store: ObjectStore;
+  cleanup: () => Promise<void>;
+}
+
+const RACE_TIMEOUT_MS = 120_000;
+
+/**
+ * The behaviour every `ObjectStore` must have, as one vitest suite:
+ * conditional creates and replaces (also under races), S3 ETags, byte-exact
+ * bodies, and prefix listing with pagination. `setup` is called for each test
+ * (and once for the listing tests, which share 315 seeded keys).
+ */
+export function describeObjectStoreConformance(
+  name: string,
+  setup: () => Promise<ConformanceSubject>,
+): void {
+  describe(`ObjectStore conformance: ${name}`, () => {
+    describe('reads and conditional writes', () => {
+      let store: ObjectStore;
+      let cleanup: (() => Promise<void>) | undefined;
+
+      beforeEach(async () => {
+        ({ store, cleanup } = await setup());
+      });
+
+      afterEach(async () => {
+        await cleanup?.();
+        cleanup = undefined;
+      });
+
+      it('answers undefined for a key that was never written', async () => {
+        const got = await store.get('sessions/00000000000000000000000000000000.json');
+
+        expect(got).toBeUndefined();
+      });
+
+      it('creates with ifNoneMatch and reads back the body with the ETag put returned', async () => {
+        const body = '{"id":"a","job_ids":[]}';
+
+        const etag = await store.put('sessions/a.json', body, { ifNoneMatch: '*' });
+        const got = await store.get('sessions/a.json');
+
+        expect(got?.body).toBe(body);
+        expect(sameEtag(got!.etag, etag)).toBe(true);
+      });
+
+      it('refuses a second create of the same key and keeps the first body', async () => {
+        await store.put('sessions/a.json', 'first', { ifNoneMatch: '*' });
+
+        const second = store.put('sessions/a.json', 'second', { ifNoneMatch: '*' });
+
+        await expect(second).rejects.toBeInstanceOf(ConditionNotMet);
+        expect((await store.get('sessions/a.json'))?.body).toBe('first');
+      });
+
+      it(
+        'lets exactly one of 20 concurrent creators of one key win, and keeps the winner’s body',
+        async () => {
+          const key = 'sessions/contested.json';
+          const bodies = Array.from({ length: 20 }, (_, creator) => JSON.stringify({ creator }));
+
+          const outcomes = await Promise.allSettled(bodies.map((body) => store.put(key, body, { ifNoneMatch: '*' })));
+
+          const winners = outcomes.flatMap((outcome, creator) => (outcome.status === 'fulfilled' ? [{ creator, etag: outcome.value }] : []));
+          const refusals = outcomes.flatMap((outcome) => (outcome.status === 'rejected' ? [outcome.reason as unknown] : []));
+          expect(winners).toHaveLength(1);
+          // The port allows StoreUnavailable ("may or may not have happened"); the stored body proves none of those landed.
+          for (const refusal of refusals) expect(refusal instanceof ConditionNotMet || refusal instanceof StoreUnavailable, String(refusal)).toBe(true);
+          const stored = await store.get(key);
+          expect(stored?.body).toBe(bodies[winners[0]!.creator]);
+          expect(sameEtag(stored!.etag, winners[0]!.etag)).toBe(true);
+        },
+        RACE_TIMEOUT_MS,
+      );
+
+      it('replaces with the current ETag and returns the new ETag, which get then returns', async () => {
+        const first = await store.put('sessions/a.json', 'v1', { ifNoneMatch: '*' });
+
+        const second = await store.put('sessions/a.json', 'v2', { ifMatch: first });
+
+        const got = await store.get('sessions/a.json');
+        expect(got?.body).toBe('v2');
+        expect(sameEtag(got!.etag, second)).toBe(true);
+        expect(sameEtag(second, first)).toBe(false);
+      });
+
+      it('refuses a stale ETag and keeps the current body', async () => {
+        const first = await store.put('sessions/a.json', 'v1', { ifNoneMatch: '*' });
+        await store.put('sessions/a.json', 'v2', { ifMatch: first });
+
+        const stale = store.put('sessions/a.json', 'v3', { ifMatch: first });
+
+        await expect(stale).rejects.toBeInstanceOf(ConditionNotMet);
+        expect((await store.get('sessions/a.json'))?.body).toBe('v2');
+      });
+
+      it('refuses an ETag no version ever had', async () => {
+        await store.put('sessions/a.json', 'v1', { ifNoneMatch: '*' });
+
+        const wrong = store.put('sessions/a.json', 'v2', { ifMatch: md5Etag('something else') });
+
+        await expect(wrong).rejects.toBeInstanceOf(ConditionNotMet);
+        expect((await store.get('sessions/a.json'))?.body).toBe('v1');
+      });
+
+      it('refuses ifMatch on a missing key and creates nothing', async () => {
+        const attempt = store.put('sessions/missing.json', 'v1', { ifMatch: md5Etag('v0') });
+
+        await expect(attempt).rejects.toBeInstanceOf(ConditionNotMet);
+        expect(await store.get('sessions/missing.json')).toBeUndefined();
+        expect(await store.list('', { limit: 10 })).toEqual({ keys: [], truncated: false });
+      });
+
+      it.each([
+        ['quoted', (etag: string) => `"${bareEtag(etag)}"`],
+        ['unquoted', (etag: string) => bareEtag(etag)],
+      ])('accepts the current ETag %s as ifMatch', async (_, form) => {
+        const first = await store.put('sessions/a.json', 'v1', { ifNoneMatch: '*' });
+
+        const second = await store.put('sessions/a.json', 'v2', { ifMatch: form(first) });
+
+        expect(sameEtag(second, md5Etag('v2'))).toBe(true);
+        expect((await store.get('sessions/a.json'))?.body).toBe('v2');
+      });
+
+      it('gives the quoted MD5 hex of the body as ETag, from put and from get', async () => {
+        const bodies = ['{}', '{"id":"fffe6a1c2b3d4e5f60718293a4b5c6d7","job_ids":["job-1"]}', 'ünïcødé ✓ 🚀', ''];
+
+        for (const [index, body] of bodies.entries()) {
+          const key = `sessions/etag-${index}.json`;
+          const put = await store.put(key, body, { ifNoneMatch: '*' });
+          const got = await store.get(key);
+
+          expect(sameEtag(put, md5Etag(body)), `put ETag ${put} for ${JSON.stringify(body)}`).toBe(true);
+          expect(sameEtag(got!.etag, md5Etag(body)), `get ETag ${got?.etag} for ${JSON.stringify(body)}`).toBe(true);
+        }
+      });
+
+      it('keeps the ETag when the same body is written again, and that ETag still matches', async () => {
+        const first = await store.put('sessions/a.json', 'same', { ifNoneMatch: '*' });
+
+        const again = await store.put('sessions/a.json', 'same', { ifMatch: first });
+        const next = await store.put('sessions/a.json', 'next', { ifMatch: again });
+
+        expect(sameEtag(again, first)).toBe(true);
+        expect(sameEtag(next, md5Etag('next'))).toBe(true);
+      });
+
+      it('round-trips a Unicode body byte for byte', async () => {
+        const body = '{"name":"ünïcødé ✓ 日本語 🚀 👩‍👩‍👧 e\u0301 \u202Eltr\u202C \u0000 \t\r\n \uFFFD \u{10FFFF}"}';
+
+        const etag = await store.put('sessions/unicode.json', body, { ifNoneMatch: '*' });
+        const got = await store.get('sessions/unicode.json');
+
+        expect(got?.body).toBe(body);
+        expect(Buffer.from(got!.body, 'utf-8').equals(Buffer.from(body, 'utf-8'))).toBe(true);
+        expect(sameEtag(etag, md5Etag(body))).toBe(true);
+      });
+
+      it('stores an empty body', async () => {
+        const etag = await store.put('sessions/empty.json', '', { ifNoneMatch: '*' });
+        const got = await store.get('sessions/empty.json');
+
+        expect(got?.body).toBe('');
+        expect(sameEtag(etag, '"d41d8cd98f00b204e9800998ecf8427e"')).toBe(true);
+        expect(sameEtag(got!.etag, etag)).toBe(true);
+      });
+
+      it('round-trips a body of 512 KiB', async () => {
+        const body = JSON.stringify({ job_ids: Array.from({ length: 16_384 }, (_, n) => `job-${n.toString().padStart(26, '0')}`) }).slice(0, 512 * 1024);
+
+        const etag = await store.put('sessions/large.json', body, { ifNoneMatch: '*' });
+        const got = await store.get('sessions/large.json');
+
+        expect(got?.body.length).toBe(body.length);
+        expect(got?.body === body).toBe(true);
+        expect(sameEtag(etag, md5Etag(body))).toBe(true);
+      });
+
+      it('stores keys with spaces, punctuation, capitals and non-ASCII characters', async () => {
+        const keys = ['names/ünï cødé ✓/日本 (1).json', 'names/A+B=C~D%20E#F?G&H', 'names/Session.JSON', 'names/session.json'];
+
+        for (const [index, key] of keys.entries()) await store.put(key, `body ${index}`, { ifNoneMatch: '*' });
+
+        for (const [index, key] of keys.entries()) expect((await store.get(key))?.body).toBe(`body ${index}`);
+        expect((await store.list('names/', { limit: 10 })).keys).toEqual([...keys].sort(byUtf8));
+      });
+
+      it('lists keys in UTF-8 byte order, not UTF-16 order', async () => {
+        // U+E000 < U+FFFD < U+1F680 in UTF-8 bytes; in UTF-16 code units the emoji (a surrogate pair) sorts first.
+        const keys = ['order/\u{1F680}', 'order/\uFFFD', 'order/\uE000', 'order/~'];
+        for (const key of keys) await store.put(key, key, { ifNoneMatch: '*' });
+
+        const byOne = await listAll(store, 'order/', 1);
+        const whole = await store.list('order/', { limit: 10 });
+
+        const expected = ['order/~', 'order/\uE000', 'order/\uFFFD', 'order/\u{1F680}'];
+        expect(whole.keys).toEqual(expected);
+        expect(byOne.flatMap((page) => page.keys)).toEqual(expected);
+      });
+
+      it(
+        'loses and duplicates nothing when 16 writers each append 25 entries by compare-and-swap',
+        async () => {
+          const key = 'sessions/appends.json';
+          await store.put(key, '[]', { ifNoneMatch: '*' });
+          const writers = Array.from({ length: 16 }, (_, writer) => writer);
+
+          await Promise.all(
+            writers.map(async (writer) => {
+              for (let n = 0; n < 25; n++) await appendEntry(store, key, `w${writer}-${n}`);
+            }),
+          );
+
+          const entries = JSON.parse((await store.get(key))!.body) as string[];
+          expect(entries).toHaveLength(400);
+          expect(new Set(entries)).toEqual(new Set(writers.flatMap((writer) => Array.from({ length: 25 }, (_, n) => `w${writer}-${n}`))));
+          for (const writer of writers) {
+            expect(entries.filter((entry) => entry.startsWith(`w${writer}-`))).toEqual(Array.from({ length: 25 }, (_, n) => `w${writer}-${n}`));
+          }
+        },
+        RACE_TIMEOUT_MS,
+      );
+    });
+
+    describe('listing by prefix', () => {
+      let store: ObjectStore;
+      let cleanup: (() => Promise<void>) | undefined;
+      const sessionKeys = Array.from({ length: 300 }, () => `sessions/${randomBytes(16).toString('hex')}.json`);
+      const trickyKeys = ['sessions/a', 'sessions/a/b', 'sessions/a/b/c', 'sessions/a-b', 'sessions/a.b', 'sessions/a0', 'sessions/A', 'sessions/é', 'sessions/日本', 'sessions/z z'];
+      const otherKeys = ['names/x', 'sessions-archive/old.json', 'sessionsx', 'session', 'idempotency/k'];
+      const allKeys = [...sessionKeys, ...trickyKeys, ...otherKeys];
+      const under = (prefix: string) => allKeys.filter((key) => key.startsWith(prefix)).sort(byUtf8);
+
+      beforeAll(async () => {
+        ({ store, cleanup } = await setup());
+        await inBatches(allKeys, 16, (key) => store.put(key, '{}', { ifNoneMatch: '*' }));
+      }, RACE_TIMEOUT_MS);
+
+      afterAll(async () => {
+        await cleanup?.();
+      }, RACE_TIMEOUT_MS);
+
+      it.each([7, 100, 155, 310, 1000])(
+        'pages through the 310 keys under sessions/ with limit %i: ascending, complete, no duplicates, truncated right',
+        async (limit) => {
+          const expected = under('sessions/');
+          expect(expected).toHaveLength(310);
+
+          const pages = await listAll(store, 'sessions/', limit);
+
+          expect(pages.flatMap((page) => page.keys)).toEqual(expected);
+          expect(pages).toHaveLength(Math.max(1, Math.ceil(expected.length / limit)));
+          for (const page of pages) {
+            const last = page.keys.at(-1)!;
+            expect(page.keys.length).toBe(page.truncated ? limit : expected.length - expected.indexOf(page.keys[0]!));
+            expect(page.truncated).toBe(expected.indexOf(last) < expected.length - 1);
+          }
+        },
+        RACE_TIMEOUT_MS,
+      );
+
+      it.each(['sessions/a', 'sess', 'names/', 'session', ''])('lists exactly the keys that start with %j', async (prefix) => {
+        const pages = await listAll(store, prefix, 1000);
+
+        expect(pages.flatMap((page) => page.keys)).toEqual(under(prefix));
+      });
+
+      it('lists nothing under a prefix no key has', async () => {
+        const page = await store.list('nothing/', { limit: 5 });
+
+        expect(page).toEqual({ keys: [], truncated: false });
+      });
+
+      it('starts strictly after startAfter, whether or not it is a stored key', async () => {
+        const expected = under('sessions/');
+        const stored = expected[41]!;
+        const between = `${expected[99]!}!`;
+
+        const afterStored = await store.list('sessions/', { limit: 3, startAfter: stored });
+        const afterBetween = await store.list('sessions/', { limit: 3, startAfter: between });
+
+        expect(afterStored).toEqual({ keys: expected.slice(42, 45), truncated: true });
+        expect(afterBetween).toEqual({ keys: expected.slice(100, 103), truncated: true });
+      });
+
+      it('lists from the start when startAfter sorts before the prefix, and nothing when it sorts after every key', async () => {
+        const expected = under('sessions/');
+
+        const before = await store.list('sessions/', { limit: 5, startAfter: 'a' });
+        const beyond = await store.list('sessions/', { limit: 5, startAfter: 'sessions/\u{10FFFF}' });
+
+        expect(before).toEqual({ keys: expected.slice(0, 5), truncated: true });
+        expect(beyond).toEqual({ keys: [], truncated: false });
+      });
+
+      it('returns a key written after the listing began on a later page, and only once', async () => {
+        const first = await store.list('sessions/', { limit: 100 });
+        const late = 'sessions/zz-late.json';
+        await store.put(late, '{}', { ifNoneMatch: '*' });
+        allKeys.push(late);
+
+        const rest = await listAll(store, 'sessions/', 100, first.keys.at(-1));
+
+        expect(byUtf8(late, first.keys.at(-1)!)).toBeGreaterThan(0);
+        expect([...first.keys, ...rest.flatMap((page) => page.keys)]).toEqual(under('sessions/'));
+      });
+    });
+  });
+}
+
+/** The ETag S3 gives a single-part upload of `body`. */
+export function md5Etag(body: string): string {
+  return `"${createHash('md5').update(body, 'utf-8').digest('hex')}"`;
+}
+
+/** Ascending order of the keys' UTF-8 bytes: the order S3 lists in. */
+export function byUtf8(a: string, b: string): number {
+  return Buffer.compare(Buffer.from(a, 'utf-8'), Buffer.from(b, 'utf-8'));
+}
+
+/** Every page of a listing, following `startAfter` from each page's last key. */
+export async function listAll(store: ObjectStore, prefix: string, limit: number, startAfter?: string): Promise<ListPage[]> {
+  const pages: ListPage[] = [];
+  let after = startAfter;
+  for (;;) {
+    const page = await store.list(prefix, { limit, ...(after === undefined ? {} : { startAfter: after }) });
+    pages.push(page);
+    if (!page.truncated) return pages;
+    if (page.keys.length === 0 || pages.length > 10_000) throw new Error('a truncated page must carry keys');
+    after = page.keys.at(-1);
+  }
+}
+
+/** Runs `task` on every item, at most `width` at a time. */
+export async function inBatches<T>(items: T[], width: number, task: (item: T) => Promise<unknown>): Promise<void> {
+  let next = 0;
+  await Promise.all(
+    Array.from({ length: width }, async () => {
+      while (next < items.length) await task(items[next++]!);
+    }),
+  );
+}
+
+/**
+ * Appends `entry` to the JSON array at `key`: read, append, write `ifMatch`,
+ * and on refusal read again. An entry already present means an earlier write
+ * reported as failed had landed.
+ */
+async function appendEntry(store: ObjectStore, key: string, entry: string): Promise<void> {
+  for (let attempt = 1; attempt <= 500; attempt++) {
+    const current = await store.get(key);
+    const entries = JSON.parse(current!.body) as string[];
+    if (entries.includes(entry)) return;
+    try {
+      await store.put(key, JSON.stringify([...entries, entry]), { ifMatch: current!.etag });
+      return;
+    } catch (error) {
+      if (!(error instanceof ConditionNotMet || error instanceof StoreUnavailable)) throw error;
+    }
+    await new Promise((resolve) => setTimeout(resolve, Math.random() * Math.min(2 ** attempt, 50)));
+  }
+  throw new Error(`gave up appending ${entry} to ${key} after 500 attempts`);
+}

@@ -1,0 +1,402 @@
+import { spawn } from 'node:child_process';
+import { mkdir, mkdtemp, open, readdir, readFile, realpath, rm, stat, symlink, utimes, writeFile } from 'node:fs/promises';
+import { hostname, tmpdir } from 'node:os';
+import path from 'node:path';
+import { pathToFileURL } from 'node:url';
+import { afterEach, beforeEach, describe, expect, it, vi } from 'vitest';
+import { FileObjectStore, InvalidKey } from '#lib/store/file.ts';
+import { ConditionNotMet, StoreUnavailable } from '#lib/store/port.ts';
+import { describeObjectStoreConformance, inBatches, listAll, md5Etag } from './conformance.ts';
+
+// Pass-through spies, so a test can tell whether an operation opened object files at all.
+vi.mock('node:fs/promises', async (importOriginal) => {
+  const actual = await importOriginal<typeof import('node:fs/promises')>();
+  return { ...actual, readFile: vi.fn(actual.readFile), open: vi.fn(actual.open) };
+});
+
+const STORE_MODULE = pathToFileURL(path.resolve(import.meta.dirname, '../../../lib/store/file.ts')).href;
+
+describeObjectStoreConformance('FileObjectStore on a temporary directory', async () => {
+  const root = await mkdtemp(path.join(tmpdir(), 'file-store-'));
+  return { store: new FileObjectStore(root), cleanup: () => rm(root, { recursive: true, force: true }) };
+});
+
+describe('FileObjectStore', () => {
+  let scratch: string;
+  let root: string;
+  let store: FileObjectStore;
+
+  beforeEach(async () => {
+    scratch = await mkdtemp(path.join(tmpdir(), 'file-store-'));
+    root = path.join(scratch, 'data');
+    store = new FileObjectStore(root);
+  });
+
+  afterEach(async () => {
+    await rm(scratch, { recursive: true, force: true });
+  });
+
+  it('creates the data directory when it is missing', async () => {
+    const nested = path.join(scratch, 'a', 'b', 'data');
+
+    const created = new FileObjectStore(nested);
+
+    expect((await stat(path.join(nested, 'objects'))).isDirectory()).toBe(true);
+    expect(created.root).toBe(path.join(await realpath(scratch), 'a', 'b', 'data'));
+  });
+
+  describe('keys that could escape the data directory or are not storable', () => {
+    it.each([
+      ['a parent segment', '../outside.json'],
+      ['a parent segment further in', 'sessions/../../outside.json'],
+      ['a current-directory segment', 'sessions/./a.json'],
+      ['only a parent segment', '..'],
+      ['an absolute path', '/etc/passwd'],
+      ['an empty key', ''],
+      ['an empty segment', 'sessions//a.json'],
+      ['a trailing slash', 'sessions/'],
+      ['a backslash', 'sessions\\..\\..\\outside.json'],
+      ['a NUL character', 'sessions/a.json\0.txt'],
+      ['a lone surrogate', 'sessions/\uD800.json'],
+      ['more than 1024 UTF-8 bytes', `sessions/${'é'.repeat(600)}`],
+      ['a segment too long for a file name', `sessions/${'x'.repeat(201)}`],
+    ])('refuses %s with InvalidKey, for get and both writes, and writes nothing', async (_, key) => {
+      await expect(store.get(key)).rejects.toThrow(InvalidKey);
+      await expect(store.put(key, 'x', { ifNoneMatch: '*' })).rejects.toThrow(InvalidKey);
+      await expect(store.put(key, 'x', { ifMatch: md5Etag('x') })).rejects.toThrow(InvalidKey);
+
+      expect(await readdir(scratch)).toEqual(['data']);
+      expect(await readdir(path.join(root, 'objects'))).toEqual([]);
+    });
+
+    it('says which rule a key breaks', async () => {
+      await expect(store.get('sessions/../x')).rejects.toThrow('invalid object key "sessions/../x": has a ".." segment');
+      await expect(store.get('/x')).rejects.toThrow('is absolute');
+      await expect(store.get('a\\b')).rejects.toThrow('contains a backslash');
+    });
+
+    it.each(['../', '/sessions/', 'sessions//', 'a\\b/', 'sessions/\0'])('refuses to list under the prefix %j', async (prefix) => {
+      await expect(store.list(prefix, { limit: 10 })).rejects.toThrow(InvalidKey);
+    });
+
+    it.each([0, 1001, 1.5])('refuses to list with limit %d', async (limit) => {
+      await expect(store.list('sessions/', { limit })).rejects.toThrow(RangeError);
+    });
+
+    it('accepts a segment of 200 encoded characters and segments that only start with dots', async () => {
+      const keys = [`sessions/${'x'.repeat(200)}`, 'sessions/...', 'sessions/..hidden', 'sessions/.json'];
+
+      for (const key of keys) await store.put(key, key, { ifNoneMatch: '*' });
+
+      for (const key of keys) expect((await store.get(key))?.body).toBe(key);
+    });
+
+    it('refuses a write without a condition', async () => {
+      const unconditional = store.put('sessions/a.json', 'x', {} as never);
+
+      await expect(unconditional).rejects.toThrow(TypeError);
+      expect(await store.get('sessions/a.json')).toBeUndefined();
+    });
+  });
+
+  describe('on disk', () => {
+    it('keeps each object as a file holding exactly its body, in a directory per prefix', async () => {
+      const body = '{"name":"ünï"}';
+
+      await store.put('sessions/fffe6a1c2b3d4e5f60718293a4b5c6d7.json', body, { ifNoneMatch: '*' });
+      await store.put('names/Ünï cødé/x', 'x', { ifNoneMatch: '*' });
+
+      const file = path.join(root, 'objects', 'sessions%2F', 'fffe6a1c2b3d4e5f60718293a4b5c6d7.json');
+      expect((await readFile(file)).equals(Buffer.from(body, 'utf-8'))).toBe(true);
+      expect(store.pathOf('sessions/fffe6a1c2b3d4e5f60718293a4b5c6d7.json')).toBe(file);
+      expect(await readdir(path.join(root, 'objects', 'names%2F'))).toEqual(['%C3%9Cn%C3%AF%20c%C3%B8d%C3%A9%2F']);
+    });
+
+    it('stores a key and a prefix of the same name side by side', async () => {
+      await store.put('sessions/a', 'file', { ifNoneMatch: '*' });
+      await store.put('sessions/a/b', 'nested', { ifNoneMatch: '*' });
+
+      expect((await store.get('sessions/a'))?.body).toBe('file');
+      expect((await store.get('sessions/a/b'))?.body).toBe('nested');
+      expect((await store.list('sessions/', { limit: 10 })).keys).toEqual(['sessions/a', 'sessions/a/b']);
+    });
+
+    it('ignores files in the data directory that it did not make', async () => {
+      await store.put('sessions/a.json', '{}', { ifNoneMatch: '*' });
+      const dir = path.join(root, 'objects', 'sessions%2F');
+      await writeFile(path.join(dir, '.DS_Store'), 'junk');
+      await writeFile(path.join(dir, 'README'), 'junk');
+      await writeFile(path.join(dir, 'b.json~tmp-0123456789abcdef'), 'partial');
+      await writeFile(path.join(dir, 'bad%zz'), 'junk');
+      await writeFile(path.join(dir, '%61'), 'not canonical');
+      await writeFile(path.join(dir, 'c%2F'), 'a file named like a directory');
+      await mkdir(path.join(dir, 'd.json'));
+
+      const page = await store.list('', { limit: 100 });
+
+      expect(page).toEqual({ keys: ['sessions/a.json'], truncated: false });
+    });
+
+    it('leaves no temporary or lock files behind after a burst of writes, won and lost', async () => {
+      const keys = Array.from({ length: 40 }, (_, n) => `sessions/burst-${n}.json`);
+      await inBatches(keys, 8, (key) => store.put(key, '[]', { ifNoneMatch: '*' }));
+      await Promise.allSettled(keys.map((key) => store.put(key, 'again', { ifNoneMatch: '*' })));
+      await Promise.allSettled(keys.map((key) => store.put(key, 'stale', { ifMatch: md5Etag('nope') })));
+      await Promise.allSettled(keys.map((key) => store.put(`${key}.missing`, 'x', { ifMatch: md5Etag('[]') })));
+      const contested = await Promise.allSettled(
+        Array.from({ length: 24 }, (_, n) => store.put('sessions/burst-0.json', `[${n}]`, { ifMatch: md5Etag('[]') })),
+      );
+
+      const names = await filesUnder(path.join(root, 'objects'));
+
+      expect(contested.filter((outcome) => outcome.status === 'fulfilled')).toHaveLength(1);
+      expect(names.filter((name) => name.includes('~'))).toEqual([]);
+      expect(names).toHaveLength(keys.length);
+    });
+
+    it('never lets a reader see a partly written object', async () => {
+      const key = 'sessions/big.json';
+      const size = 128 * 1024;
+      const bodyOf = (n: number) => String.fromCharCode(0x61 + (n % 26)).repeat(size);
+      let etag = await store.put(key, bodyOf(0), { ifNoneMatch: '*' });
+      let writing = true;
+
+      const writer = (async () => {
+        for (let n = 1; n <= 30; n++) etag = await store.put(key, bodyOf(n), { ifMatch: etag });
+        writing = false;
+      })();
+      const torn: string[] = [];
+      let reads = 0;
+      const readers = Array.from({ length: 2 }, async () => {
+        while (writing) {
+          const got = await store.get(key);
+          reads++;
+          if (got === undefined || got.body.length !== size || got.body !== got.body[0]!.repeat(size)) {
+            torn.push(`${got?.body.length} bytes`);
+          }
+        }
+      });
+      await Promise.all([writer, ...readers]);
+
+      expect(reads).toBeGreaterThan(10);
+      expect(torn).toEqual([]);
+    });
+
+    it('lists without opening a single object file', async () => {
+      for (const name of ['a', 'b', 'c']) await store.put(`sessions/${name}.json`, '{}', { ifNoneMatch: '*' });
+      vi.mocked(readFile).mockClear();
+      vi.mocked(open).mockClear();
+
+      const page = await store.list('sessions/', { limit: 2 });
+
+      expect(page).toEqual({ keys: ['sessions/a.json', 'sessions/b.json'], truncated: true });
+      expect(vi.mocked(readFile)).not.toHaveBeenCalled();
+      expect(vi.mocked(open)).not.toHaveBeenCalled();
+    });
+  });
+
+  describe('locks', () => {
+    const key = 'sessions/locked.json';
+    const lockOf = (s: FileObjectStore) => `${s.pathOf(key)}~lock`;
+
+    it('stays correct with two stores on one directory, one reached through a symlink', async () => {
+      await symlink(root, path.join(scratch, 'link'));
+      const other = new FileObjectStore(path.join(scratch, 'link'));
+      await store.put(key, '[]', { ifNoneMatch: '*' });
+
+      await Promise.all(
+        Array.from({ length: 8 }, async (_, writer) => {
+          for (let n = 0; n < 10; n++) await appendWithRetry(writer % 2 === 0 ? store : other, key, `w${writer}-${n}`);
+        }),
+      );
+
+      expect(new Set(JSON.parse((await store.get(key))!.body) as string[]).size).toBe(80);
+    });
+
+    it('waits for a lock held by a live process and writes once it is released', async () => {
+      const etag = await store.put(key, 'v1', { ifNoneMatch: '*' });
+      await writeFile(lockOf(store), JSON.stringify({ pid: process.pid, host: hostname(), token: 'held' }));
+      const started = Date.now();
+      setTimeout(() => void rm(lockOf(store)), 300);
+
+      const written = await store.put(key, 'v2', { ifMatch: etag });
+
+      expect(Date.now() - started).toBeGreaterThanOrEqual(250);
+      expect(written).toBe(md5Etag('v2'));
+    });
+
+    it('gives up with StoreUnavailable when a live lock outlasts the lock timeout', async () => {
+      const impatient = new FileObjectStore(root, { lockTimeoutMs: 200 });
+      const etag = await impatient.put(key, 'v1', { ifNoneMatch: '*' });
+      await writeFile(lockOf(impatient), JSON.stringify({ pid: process.pid, host: hostname(), token: 'held' }));
+
+      const blocked = impatient.put(key, 'v2', { ifMatch: etag });
+
+      await expect(blocked).rejects.toBeInstanceOf(StoreUnavailable);
+      expect((await impatient.get(key))?.body).toBe('v1');
+      expect(await filesUnder(path.dirname(impatient.pathOf(key)))).toEqual(['locked.json', 'locked.json~lock']);
+    });
+
+    it('breaks at once a lock whose process has exited', async () => {
+      const etag = await store.put(key, 'v1', { ifNoneMatch: '*' });
+      const dead = await runNode('process.stdout.write(String(process.pid))', {});
+      await writeFile(lockOf(store), JSON.stringify({ pid: Number(dead.stdout), host: hostname(), token: 'dead' }));
+      const started = Date.now();
+
+      const written = await store.put(key, 'v2', { ifMatch: etag });
+
+      expect(Date.now() - started).toBeLessThan(1000);
+      expect(written).toBe(md5Etag('v2'));
+      await expect(stat(lockOf(store))).rejects.toThrow('ENOENT');
+    });
+
+    it('breaks a lock older than lockStaleMs even when its process still runs', async () => {
+      const etag = await store.put(key, 'v1', { ifNoneMatch: '*' });
+      await writeFile(lockOf(store), JSON.stringify({ pid: process.pid, host: hostname(), token: 'old' }));
+      const minuteAgo = new Date(Date.now() - 60_000);
+      await utimes(lockOf(store), minuteAgo, minuteAgo);
+
+      const written = await store.put(key, 'v2', { ifMatch: etag });
+
+      expect(written).toBe(md5Etag('v2'));
+    });
+  });
+
+  describe('several processes on one data directory', () => {
+    it(
+      'lets exactly one process create each key, and loses no compare-and-swap append',
+      async () => {
+        await store.put('sessions/shared.json', '[]', { ifNoneMatch: '*' });
+        const script = `
+          const { FileObjectStore } = await import(process.env.STORE_MODULE);
+          const store = new FileObjectStore(process.env.ROOT);
+          const me = process.env.WORKER;
+          const won = [];
+          await Promise.all(Array.from({ length: 20 }, async (_, n) => {
+            try { await store.put('sessions/created-' + n + '.json', me, { ifNoneMatch: '*' }); won.push(n); }
+            catch (error) { if (error.name !== 'ConditionNotMet') throw error; }
+          }));
+          for (let n = 0; n < 25; n++) {
+            for (let attempt = 0; ; attempt++) {
+              if (attempt > 1000) throw new Error('gave up');
+              const current = await store.get('sessions/shared.json');
+              const entries = JSON.parse(current.body);
+              try { await store.put('sessions/shared.json', JSON.stringify([...entries, me + '-' + n]), { ifMatch: current.etag }); break; }
+              catch (error) { if (error.name !== 'ConditionNotMet') throw error; }
+              await new Promise((resolve) => setTimeout(resolve, Math.random() * 5));
+            }
+          }
+          process.stdout.write(JSON.stringify(won));
+        `;
+        const workers = ['p0', 'p1', 'p2', 'p3'];
+
+        const results = await Promise.all(workers.map((worker) => runNode(script, { STORE_MODULE, ROOT: root, WORKER: worker })));
+
+        for (const result of results) expect(result.code, result.stderr).toBe(0);
+        const wins = results.flatMap((result) => JSON.parse(result.stdout) as number[]).sort((a, b) => a - b);
+        expect(wins).toEqual(Array.from({ length: 20 }, (_, n) => n));
+        for (const [index, worker] of workers.entries()) {
+          for (const n of JSON.parse(results[index]!.stdout) as number[]) expect((await store.get(`sessions/created-${n}.json`))?.body).toBe(worker);
+        }
+        const entries = JSON.parse((await store.get('sessions/shared.json'))!.body) as string[];
+        expect(entries).toHaveLength(100);
+        expect(new Set(entries).size).toBe(100);
+      },
+      60_000,
+    );
+
+    it(
+      'keeps only whole objects when a writer is killed with SIGKILL mid-burst, and its lock does not block the next writer',
+      async () => {
+        const script = `
+          const { FileObjectStore } = await import(process.env.STORE_MODULE);
+          const store = new FileObjectStore(process.env.ROOT);
+          const body = (n) => JSON.stringify({ n, pad: 'x'.repeat(200_000 + (n % 7) * 1000) });
+          let etag = (await store.get('sessions/counter.json'))?.etag;
+          if (etag === undefined) etag = await store.put('sessions/counter.json', body(0), { ifNoneMatch: '*' });
+          process.stdout.write('ready\\n');
+          for (let n = 1; ; n++) {
+            etag = await store.put('sessions/counter.json', body(n), { ifMatch: etag });
+            await store.put('sessions/made-' + process.pid + '-' + n + '.json', body(n), { ifNoneMatch: '*' });
+          }
+        `;
+
+        for (let round = 0; round < 3; round++) {
+          await killMidway(script, { STORE_MODULE, ROOT: root }, 80 + Math.random() * 200);
+
+          const keys = (await listAll(store, 'sessions/', 1000)).flatMap((page) => page.keys);
+          expect(keys).toContain('sessions/counter.json');
+          for (const listed of keys) {
+            const got = await store.get(listed);
+            const parsed = JSON.parse(got!.body) as { n: number; pad: string };
+            expect(parsed.pad).toHaveLength(200_000 + (parsed.n % 7) * 1000);
+            expect(got!.etag).toBe(md5Etag(got!.body));
+          }
+          const current = (await store.get('sessions/counter.json'))!;
+          const started = Date.now();
+          const next = await store.put('sessions/counter.json', current.body, { ifMatch: current.etag });
+          expect(Date.now() - started).toBeLessThan(1000);
+          expect(next).toBe(current.etag);
+        }
+      },
+      60_000,
+    );
+  });
+});
+
+/** Every file name under `dir`, recursively, relative to it. */
+async function filesUnder(dir: string): Promise<string[]> {
+  const entries = await readdir(dir, { recursive: true, withFileTypes: true });
+  return entries
+    .filter((entry) => entry.isFile())
+    .map((entry) => path.relative(dir, path.join(entry.parentPath, entry.name)))
+    .sort();
+}
+
+async function appendWithRetry(store: FileObjectStore, key: string, entry: string): Promise<void> {
+  for (;;) {
+    const current = (await store.get(key))!;
+    try {
+      await store.put(key, JSON.stringify([...(JSON.parse(current.body) as string[]), entry]), { ifMatch: current.etag });
+      return;
+    } catch (error) {
+      if (!(error instanceof ConditionNotMet)) throw error;
+    }
+  }
+}
+
+interface NodeRun {
+  code: number | null;
+  signal: NodeJS.Signals | null;
+  stdout: string;
+  stderr: string;
+}
+
+/** Runs an ES module `script` in a fresh Node process with extra environment variables. */
+function runNode(script: string, env: Record<string, string>, onStdout?: (text: string, kill: () => void) => void): Promise<NodeRun> {
+  return new Promise((resolve, reject) => {
+    const child = spawn(process.execPath, ['--input-type=module', '--eval', script], { env: { ...process.env, ...env }, stdio: ['ignore', 'pipe', 'pipe'] });
+    let stdout = '';
+    let stderr = '';
+    child.stdout.on('data', (chunk: Buffer) => {
+      stdout += chunk.toString('utf-8');
+      onStdout?.(stdout, () => child.kill('SIGKILL'));
+    });
+    child.stderr.on('data', (chunk: Buffer) => {
+      stderr += chunk.toString('utf-8');
+    });
+    child.on('error', reject);
+    child.on('close', (code, signal) => resolve({ code, signal, stdout, stderr }));
+  });
+}
+
+/** Starts `script`, and SIGKILLs it `delayMs` after it prints "ready". */
+async function killMidway(script: string, env: Record<string, string>, delayMs: number): Promise<void> {
+  let armed = false;
+  const run = await runNode(script, env, (text, kill) => {
+    if (armed || !text.includes('ready')) return;
+    armed = true;
+    setTimeout(kill, delayMs);
+  });
+  expect(run.signal, run.stderr).toBe('SIGKILL');
+}
