@@ -1,16 +1,12 @@
-import { z } from 'zod';
 import { sessionResponse } from '#lib/http/responses.ts';
 import { httpRoute } from '#lib/http/route.ts';
-import { IfMatchHeadersSchema, SessionPathSchema } from '#lib/http/schemas.ts';
+import { AddJobBodySchema, IfMatchHeadersSchema, SessionPathSchema } from '#lib/http/schemas.ts';
 import { sessionRepository } from '#lib/runtime.ts';
-import { JobIdSchema } from '#lib/session.ts';
-
-const AddJobBody = z.strictObject({ job_id: JobIdSchema });
 
 /** `POST /sessions/{id}/jobs`: appends a job ID; a job already present leaves the session unchanged. */
 export const handler = httpRoute(
   'POST /sessions/{id}/jobs',
-  { path: SessionPathSchema, headers: IfMatchHeadersSchema, body: AddJobBody },
+  { path: SessionPathSchema, headers: IfMatchHeadersSchema, body: AddJobBodySchema },
   async ({ path, headers, body }, { actor }) => {
     const result = await sessionRepository().addJob(path.id, body.job_id, { ifMatch: headers['if-match'], actor });
     return sessionResponse(200, result);

@@ -1,5 +1,6 @@
 import { z } from 'zod';
 import { isSessionId } from '../ids.ts';
+import { JobIdSchema, SessionNameSchema, SessionStatusSchema } from '../session.ts';
 
 /** A session ID in the path: exactly `^[0-9a-f]{32}$`, checked before anything touches storage. */
 export const SessionIdSchema = z.string().refine(isSessionId, { message: 'must be 32 lowercase hexadecimal characters' });
@@ -18,3 +19,24 @@ const IfMatchSchema = z
 
 /** The optional `If-Match` of a change: apply it only to that version of the session (412 otherwise). */
 export const IfMatchHeadersSchema = z.object({ 'if-match': IfMatchSchema.optional() });
+
+/** `POST /sessions` body: an optional name; no body at all is the same as `{}`. */
+export const CreateSessionBodySchema = z.strictObject({ name: SessionNameSchema.nullable().optional() });
+
+/** `POST /sessions/{id}/jobs` body. */
+export const AddJobBodySchema = z.strictObject({ job_id: JobIdSchema });
+
+/** `PATCH /sessions/{id}` body. */
+export const SetStatusBodySchema = z.strictObject({ status: SessionStatusSchema });
+
+/** `GET /sessions` query; unknown parameters are refused so that a typo cannot widen a listing. */
+export const ListSessionsQuerySchema = z.strictObject({
+  limit: z
+    .string()
+    .regex(/^[0-9]{1,3}$/, 'must be an integer from 1 to 100')
+    .transform(Number)
+    .refine((limit) => limit >= 1 && limit <= 100, 'must be an integer from 1 to 100')
+    .optional(),
+  cursor: z.string().min(1).optional(),
+  status: SessionStatusSchema.optional(),
+});

@@ -1,0 +1,445 @@
+import { parseArgs, type ParseArgsOptionsConfig } from 'node:util';
+import { isSessionId } from '../ids.ts';
+import { JobIdSchema, SessionNameSchema, SessionStatusSchema, SESSION_STATUSES, type SessionStatus } from '../session.ts';
+import { SessionsClient, type VersionedSession } from './client.ts';
+import { formatSession, formatSessionTable } from './cli-output.ts';
+import { SessionsApiError, SessionsConfigError, SessionsNetworkError } from './errors.ts';
+import type { RetryOptions } from './retry.ts';
+
+/** Where the CLI writes and what it reads; `process` in the executable, buffers in tests. */
+export interface CliIo {
+  stdout: { write(text: string): unknown };
+  stderr: { write(text: string): unknown };
+  /** `RUNNER_SESSIONS_URL`, `AWS_REGION`, `AWS_DEFAULT_REGION` are read from here; AWS credentials from the standard chain. */
+  env: Record<string, string | undefined>;
+  fetch?: typeof globalThis.fetch | undefined;
+  /** Overrides the client's retry settings (embedding, tests). */
+  retry?: Partial<RetryOptions> | undefined;
+}
+
+/** The process exit codes of `runner-sessions`. */
+export const ExitCode = {
+  Ok: 0,
+  /** Anything else, such as access denied or an answer that is not the API's. */
+  Failure: 1,
+  /** Bad arguments, or the API refused the input (400, 413, 415), or the client cannot be configured. */
+  Usage: 2,
+  /** No session with that ID (404). */
+  NotFound: 3,
+  /** The session's state does not allow the change (409), or `--if-match` names an old version (412). */
+  Conflict: 4,
+  /** The service failed or is unavailable (5xx, 429), or could not be reached. */
+  Unavailable: 5,
+} as const;
+
+const PROGRAM = 'runner-sessions';
+const DEFAULT_URL = 'http://127.0.0.1:3000';
+
+const GLOBAL_OPTIONS = {
+  url: { type: 'string' },
+  region: { type: 'string' },
+  sign: { type: 'boolean' },
+  json: { type: 'boolean' },
+  help: { type: 'boolean', short: 'h' },
+} as const satisfies ParseArgsOptionsConfig;
+
+const GLOBAL_HELP = `Options (every command):
+  --url URL        the API (default: $RUNNER_SESSIONS_URL, else ${DEFAULT_URL})
+  --region REGION  AWS region to sign for (default: from an execute-api URL, else $AWS_REGION)
+  --no-sign        do not sign requests (SigV4 signing is on for every URL but localhost)
+  --sign           sign even for localhost
+  --json           machine-readable output: the API's JSON, one document on stdout
+  -h, --help       help
+`;
+
+const EXIT_HELP = `Exit codes:
+  0  done
+  1  any other failure (access denied: check the AWS credentials; an answer that is not the API's)
+  2  usage error, or the API refused the input (400, 413, 415)
+  3  no such session (404)
+  4  conflict: the session's status does not allow it (409), or --if-match is out of date (412)
+  5  the service failed or is unavailable (5xx, 429), or could not be reached
+`;
+
+interface Parsed {
+  values: Record<string, string | boolean | undefined>;
+  positionals: string[];
+}
+
+interface Context {
+  client: SessionsClient;
+  io: CliIo;
+  json: boolean;
+  args: Parsed;
+}
+
+interface Command {
+  usage: string;
+  summary: string;
+  details: string;
+  options: ParseArgsOptionsConfig;
+  /** Names of the positional arguments, in order. */
+  positionals: string[];
+  run(context: Context): Promise<void>;
+}
+
+const IF_MATCH_OPTION = { 'if-match': { type: 'string' } } as const satisfies ParseArgsOptionsConfig;
+const IF_MATCH_HELP = '  --if-match ETAG  change only that version of the session (the etag `get` shows); 412 otherwise\n';
+
+function statusCommand(status: SessionStatus, summary: string, details: string): Command {
+  return {
+    usage: `${verbFor(status)} ID [--if-match ETAG]`,
+    summary,
+    details: `${details}\n\nOptions:\n${IF_MATCH_HELP}`,
+    options: IF_MATCH_OPTION,
+    positionals: ['ID'],
+    async run({ client, io, json, args }) {
+      const id = sessionIdArgument(args.positionals[0]!);
+      printSession(io, json, await client.setStatus(id, status, { ifMatch: stringOption(args, 'if-match') }));
+    },
+  };
+}
+
+function verbFor(status: SessionStatus): string {
+  return { active: 'resume', paused: 'pause', completed: 'complete', terminated: 'terminate' }[status];
+}
+
+const COMMANDS: Record<string, Command> = {
+  create: {
+    usage: 'create [--name NAME]',
+    summary: 'open a new active session and print it',
+    details: `Opens a session with no jobs. Keep its ID: every other command needs it.
+  ID=$(${PROGRAM} create --name ssh-import --json | jq -r .session.id)
+
+Options:
+  --name NAME      a label for the session (1-256 characters, no control characters)
+`,
+    options: { name: { type: 'string' } },
+    positionals: [],
+    async run({ client, io, json, args }) {
+      const name = stringOption(args, 'name');
+      if (name !== undefined && !SessionNameSchema.safeParse(name).success) {
+        throw new UsageError('--name must be 1-256 characters without control characters');
+      }
+      printSession(io, json, await client.createSession({ name }));
+    },
+  },
+  get: {
+    usage: 'get ID',
+    summary: 'show a session: status, jobs, times, etag',
+    details: 'Shows the session and its etag (pass it to --if-match to change exactly this version).\n',
+    options: {},
+    positionals: ['ID'],
+    async run({ client, io, json, args }) {
+      printSession(io, json, await client.getSession(sessionIdArgument(args.positionals[0]!)));
+    },
+  },
+  'add-job': {
+    usage: 'add-job ID JOB [--if-match ETAG]',
+    summary: 'append a job ID to an active session',
+    details: `Appends JOB (1-256 characters, no control characters) to the session. A job ID
+that is already there changes nothing, so repeating the command is safe.
+
+Options:
+${IF_MATCH_HELP}`,
+    options: IF_MATCH_OPTION,
+    positionals: ['ID', 'JOB'],
+    async run({ client, io, json, args }) {
+      const id = sessionIdArgument(args.positionals[0]!);
+      const job = args.positionals[1]!;
+      if (!JobIdSchema.safeParse(job).success) throw new UsageError('JOB must be 1-256 characters without control characters');
+      printSession(io, json, await client.addJob(id, job, { ifMatch: stringOption(args, 'if-match') }));
+    },
+  },
+  pause: statusCommand('paused', 'pause a session (the runner lost its connection)', 'Moves an active session to paused; jobs cannot be added until it is resumed.'),
+  resume: statusCommand('active', 'resume a paused session', 'Moves a paused session back to active, where it takes jobs again.'),
+  complete: statusCommand('completed', 'complete a session (final)', 'Marks the session completed. Final: it cannot be resumed or take more jobs.'),
+  terminate: statusCommand('terminated', 'terminate a session (final)', 'Marks the session terminated (abandoned). Final: it cannot be resumed or take more jobs.'),
+  list: {
+    usage: 'list [--status STATUS] [--limit N] [--cursor C] [--all]',
+    summary: 'list sessions, newest first',
+    details: `Lists one page of sessions, newest first, and how to get the next one.
+
+Options:
+  --status STATUS  only sessions with this status (${SESSION_STATUSES.join(', ')})
+  --limit N        sessions per page, 1-100 (default 50)
+  --cursor C       start where a previous page ended
+  --all            every page, not just the first
+`,
+    options: { status: { type: 'string' }, limit: { type: 'string' }, cursor: { type: 'string' }, all: { type: 'boolean' } },
+    positionals: [],
+    async run({ client, io, json, args }) {
+      const status = statusOption(args);
+      const limit = limitOption(args);
+      const cursor = stringOption(args, 'cursor');
+      if (args.values.all === true) {
+        const sessions = [];
+        for await (const session of client.sessions({ status, pageSize: limit })) sessions.push(session);
+        io.stdout.write(json ? `${JSON.stringify({ sessions, next_cursor: null })}\n` : formatSessionTable(sessions));
+        return;
+      }
+      const page = await client.listSessions({ status, limit, cursor });
+      if (json) {
+        io.stdout.write(`${JSON.stringify({ sessions: page.sessions, next_cursor: page.nextCursor })}\n`);
+        return;
+      }
+      io.stdout.write(formatSessionTable(page.sessions));
+      if (page.nextCursor !== null) {
+        const filters = [status && `--status ${status}`, limit && `--limit ${limit}`].filter(Boolean).join(' ');
+        io.stdout.write(`\nmore: ${PROGRAM} list ${filters ? `${filters} ` : ''}--cursor ${page.nextCursor}   (or --all)\n`);
+      }
+    },
+  },
+};
+
+function topLevelHelp(): string {
+  const width = Math.max(...Object.values(COMMANDS).map((command) => command.usage.length));
+  const commands = Object.values(COMMANDS)
+    .map((command) => `  ${command.usage.padEnd(width)}  ${command.summary}\n`)
+    .join('');
+  return `${PROGRAM} - record a runner's session of jobs in the runner-sessions API
+
+Usage: ${PROGRAM} <command> [arguments] [options]
+
+Commands:
+${commands}
+${GLOBAL_HELP}
+A runner's life cycle:
+  ${PROGRAM} create --name NAME      prints the session ID
+  ${PROGRAM} add-job ID JOB          for every job it runs
+  ${PROGRAM} pause ID / resume ID    when it loses / regains its connection
+  ${PROGRAM} complete ID             when it is done (or terminate ID)
+
+Signed requests use the standard AWS credentials (AWS_PROFILE, AWS_ACCESS_KEY_ID and
+AWS_SECRET_ACCESS_KEY, SSO, instance and task roles). Calls that are safe to repeat are
+retried when the service is busy (503, 429) or unreachable; create is sent once.
+
+${EXIT_HELP}
+Run '${PROGRAM} <command> --help' for a command's options.
+`;
+}
+
+function commandHelp(command: Command): string {
+  return `Usage: ${PROGRAM} ${command.usage} [options]\n\n${command.details}\n${GLOBAL_HELP}\n${EXIT_HELP}`;
+}
+
+/** A problem with the command line: exit code 2, with a pointer to the help. */
+class UsageError extends Error {}
+
+/**
+ * Runs `runner-sessions` with `argv` (the arguments after the program name)
+ * and resolves to the process exit code (see `ExitCode`). Never throws.
+ */
+export async function main(argv: string[], io: CliIo): Promise<number> {
+  let commandName: string | undefined;
+  let json = argv.includes('--json');
+  let apiUrl = 'the API';
+  try {
+    const pre = parseArgs({ args: argv, options: allOptions(), strict: false, allowPositionals: true, allowNegative: true });
+    commandName = pre.positionals[0];
+    if (commandName === 'help') {
+      const topic = pre.positionals[1];
+      const command = topic === undefined ? undefined : COMMANDS[topic];
+      io.stdout.write(command === undefined ? topLevelHelp() : commandHelp(command));
+      return ExitCode.Ok;
+    }
+    if (commandName === undefined) {
+      if (pre.values.help === true) {
+        io.stdout.write(topLevelHelp());
+        return ExitCode.Ok;
+      }
+      io.stderr.write(topLevelHelp());
+      return ExitCode.Usage;
+    }
+    const command = COMMANDS[commandName];
+    if (command === undefined) throw new UsageError(`unknown command '${commandName}'; the commands are ${Object.keys(COMMANDS).join(', ')}`);
+
+    const parsed = parseCommandLine(commandName, command, argv);
+    if (parsed.values.help === true) {
+      io.stdout.write(commandHelp(command));
+      return ExitCode.Ok;
+    }
+    json = parsed.values.json === true;
+    const client = new SessionsClient({
+      baseUrl: urlOption(parsed, io.env),
+      region: stringOption(parsed, 'region'),
+      sign: parsed.values.sign as boolean | undefined,
+      fetch: io.fetch,
+      retry: io.retry,
+      env: io.env,
+    });
+    apiUrl = client.baseUrl;
+    await command.run({ client, io, json, args: parsed });
+    return ExitCode.Ok;
+  } catch (error) {
+    return reportFailure(error, { io, json, commandName, apiUrl });
+  }
+}
+
+function allOptions(): ParseArgsOptionsConfig {
+  return Object.assign({}, GLOBAL_OPTIONS, ...Object.values(COMMANDS).map((command) => command.options));
+}
+
+function parseCommandLine(name: string, command: Command, argv: string[]): Parsed {
+  let parsed: Parsed;
+  try {
+    parsed = parseArgs({ args: argv, options: { ...GLOBAL_OPTIONS, ...command.options }, strict: true, allowPositionals: true, allowNegative: true });
+  } catch (error) {
+    throw new UsageError(error instanceof Error ? error.message.replace(/\. To specify a positional argument.*$/s, '') : String(error));
+  }
+  if (parsed.values.help === true) return parsed;
+  const positionals = parsed.positionals.slice(1);
+  if (positionals.length !== command.positionals.length) {
+    const expected = command.positionals.length === 0 ? 'no arguments' : command.positionals.join(' ');
+    throw new UsageError(`${name} takes ${expected}, got ${positionals.length === 0 ? 'none' : positionals.map((p) => `'${p}'`).join(' ')}`);
+  }
+  return { values: parsed.values, positionals };
+}
+
+function stringOption(args: Parsed, name: string): string | undefined {
+  const value = args.values[name];
+  return typeof value === 'string' ? value : undefined;
+}
+
+function urlOption(args: Parsed, env: Record<string, string | undefined>): string {
+  const url = stringOption(args, 'url') ?? (env.RUNNER_SESSIONS_URL?.trim() || DEFAULT_URL);
+  if (!URL.canParse(url)) throw new UsageError(`'${url}' is not a URL; pass --url https://… or set RUNNER_SESSIONS_URL`);
+  return url;
+}
+
+function sessionIdArgument(value: string): string {
+  if (!isSessionId(value)) {
+    throw new UsageError(`'${value}' is not a session ID: expected 32 lowercase hex characters, as printed by '${PROGRAM} create' or '${PROGRAM} list'`);
+  }
+  return value;
+}
+
+function statusOption(args: Parsed): SessionStatus | undefined {
+  const value = stringOption(args, 'status');
+  if (value === undefined) return undefined;
+  const parsed = SessionStatusSchema.safeParse(value);
+  if (!parsed.success) throw new UsageError(`--status must be one of ${SESSION_STATUSES.join(', ')}; got '${value}'`);
+  return parsed.data;
+}
+
+function limitOption(args: Parsed): number | undefined {
+  const value = stringOption(args, 'limit');
+  if (value === undefined) return undefined;
+  const limit = Number(value);
+  if (!/^\d+$/.test(value) || limit < 1 || limit > 100) throw new UsageError(`--limit must be a whole number from 1 to 100; got '${value}'`);
+  return limit;
+}
+
+function printSession(io: CliIo, json: boolean, version: VersionedSession): void {
+  io.stdout.write(json ? `${JSON.stringify({ session: version.session, etag: version.etag ?? null })}\n` : formatSession(version));
+}
+
+interface FailureContext {
+  io: CliIo;
+  json: boolean;
+  commandName: string | undefined;
+  /** The API's URL once known, for messages. */
+  apiUrl: string;
+}
+
+/** Writes what went wrong and what to do next to stderr, and returns the exit code. */
+function reportFailure(error: unknown, { io, json, commandName, apiUrl }: FailureContext): number {
+  const { code, exitCode, message } = describeFailure(error, commandName, apiUrl);
+  if (json) {
+    const apiError = error instanceof SessionsApiError ? error : undefined;
+    const body = {
+      error: {
+        code,
+        message,
+        ...(apiError === undefined ? {} : { status: apiError.status, details: apiError.details, request_id: apiError.requestId ?? null }),
+      },
+    };
+    io.stderr.write(`${JSON.stringify(body)}\n`);
+  } else {
+    io.stderr.write(`${PROGRAM}: ${message}\n`);
+  }
+  return exitCode;
+}
+
+function describeFailure(error: unknown, commandName: string | undefined, apiUrl: string): { code: string; exitCode: number; message: string } {
+  if (error instanceof UsageError) {
+    const help = commandName !== undefined && commandName in COMMANDS ? `${PROGRAM} ${commandName} --help` : `${PROGRAM} --help`;
+    return { code: 'usage', exitCode: ExitCode.Usage, message: `${error.message}\nSee '${help}'.` };
+  }
+  if (error instanceof SessionsConfigError) return { code: 'configuration', exitCode: ExitCode.Usage, message: error.message };
+  if (error instanceof SessionsNetworkError) {
+    const tries = error.attempts > 1 ? ` after ${error.attempts} attempts` : '';
+    return {
+      code: 'network_error',
+      exitCode: ExitCode.Unavailable,
+      message:
+        `cannot reach the API at ${apiUrl} (${error.errno ?? 'network error'})${tries}. ` +
+        `Is it running ('npm start' serves it locally)? Set its URL with --url or RUNNER_SESSIONS_URL.` +
+        (commandName === 'create' ? ` If the request did reach it, a session may have been opened: check with '${PROGRAM} list'.` : ''),
+    };
+  }
+  if (error instanceof SessionsApiError) return { code: error.code, exitCode: exitCodeOf(error), message: explain(error, commandName, apiUrl) };
+  return { code: 'unexpected', exitCode: ExitCode.Failure, message: `unexpected error: ${error instanceof Error ? error.message : String(error)}` };
+}
+
+function exitCodeOf(error: SessionsApiError): number {
+  switch (error.code) {
+    case 'invalid_request':
+    case 'payload_too_large':
+    case 'unsupported_media_type':
+      return ExitCode.Usage;
+    case 'session_not_found':
+      return ExitCode.NotFound;
+    default:
+      if (error.status === 409 || error.status === 412) return ExitCode.Conflict;
+      if (error.status >= 500 || error.status === 429) return ExitCode.Unavailable;
+      return ExitCode.Failure;
+  }
+}
+
+/** The API's error, said with what to do about it. */
+function explain(error: SessionsApiError, commandName: string | undefined, apiUrl: string): string {
+  const details = error.details;
+  const id = typeof details.id === 'string' ? details.id : undefined;
+  const tries = error.attempts > 1 ? ` (tried ${error.attempts} times)` : '';
+  const requestId = error.requestId === undefined ? '' : ` (request id ${error.requestId})`;
+  switch (error.code) {
+    case 'invalid_request':
+      return `the API refused the request: ${error.message}. See '${PROGRAM} ${commandName ?? ''} --help'.`;
+    case 'session_not_found':
+      return `no session ${id ?? ''} at ${apiUrl}. Check the ID and the URL (--url or RUNNER_SESSIONS_URL); '${PROGRAM} list' shows the sessions there.`;
+    case 'session_not_active':
+      return details.status === 'paused'
+        ? `session ${id} is paused; resume it with '${PROGRAM} resume ${id}' before adding jobs.`
+        : `session ${id} is ${String(details.status)} and takes no more jobs; open a new one with '${PROGRAM} create'.`;
+    case 'session_full':
+      return `session ${id} already holds the maximum of ${String(details.max_jobs)} jobs; complete it ('${PROGRAM} complete ${id}') and continue in a new session ('${PROGRAM} create').`;
+    case 'invalid_transition':
+      return `session ${id} is ${String(details.from)} and cannot become ${String(details.to)}: completed and terminated are final. See it with '${PROGRAM} get ${id}'.`;
+    case 'precondition_failed':
+      return `session ${id} has changed since version ${String(details.if_match)}; read the current etag with '${PROGRAM} get ${id}' and retry with it, or without --if-match.`;
+    case 'payload_too_large':
+      return `the request is too large for the API (${String(details.limit_bytes ?? '16384')} bytes at most); use a shorter name or job ID.`;
+    case 'unsupported_media_type':
+      return `the API refused the request's content type (this CLI sends application/json); is ${apiUrl} the runner-sessions API?`;
+    case 'versioning_disabled':
+      return `${error.message}.`;
+    case 'conflict_retry':
+      return `session ${id ?? ''} is being changed by many writers at once${tries}; try again in a few seconds.`;
+    case 'storage_unavailable':
+      return `the service's storage is unavailable${tries}${requestId}; try again in a few seconds.`;
+    case 'internal_error':
+      return `the service failed${requestId}; try again, and report the request id if it keeps failing.`;
+    case 'access_denied':
+      return (
+        `the API refused the request (HTTP ${error.status}: ${error.message}). Check the AWS credentials ` +
+        `(AWS_PROFILE, AWS_ACCESS_KEY_ID...), the region (--region) and that the principal may call execute-api:Invoke on this API.`
+      );
+    case 'throttled':
+      return `the API is throttling requests${tries}; try again later.`;
+    case 'unexpected_response':
+      return `unexpected answer from ${apiUrl}: ${error.message}. Is --url / RUNNER_SESSIONS_URL the runner-sessions API?`;
+    default:
+      return `${error.code}: ${error.message}${requestId}`;
+  }
+}

@@ -1,0 +1,323 @@
+import type { z } from 'zod';
+import { sleep } from '../backoff.ts';
+import { SessionSchema, type Session, type SessionStatus } from '../session.ts';
+import { SessionsApiError, SessionsConfigError, SessionsNetworkError } from './errors.ts';
+import { DEFAULT_RETRY, parseRetryAfter, retryDelay, type RetryOptions } from './retry.ts';
+import { ErrorBodySchema, SessionListSchema } from './schemas.ts';
+import { isLoopback, RequestSigner, resolveRegion, type AwsCredentials, type AwsCredentialsProvider } from './signing.ts';
+
+/** Options of `SessionsClient`. */
+export interface SessionsClientOptions {
+  /** Where the API is: `https://{api}.execute-api.{region}.amazonaws.com`, a custom domain, or `http://127.0.0.1:3000`. A path prefix (a stage) is kept. */
+  baseUrl: string | URL;
+  /** The region to sign for; by default the one in an execute-api hostname, else `AWS_REGION` / `AWS_DEFAULT_REGION`. */
+  region?: string | undefined;
+  /** Credentials or a provider; by default the standard AWS chain, resolved on the first signed request. */
+  credentials?: AwsCredentials | AwsCredentialsProvider | undefined;
+  /** The fetch to use (default: the global one). */
+  fetch?: typeof globalThis.fetch | undefined;
+  /** Retries of calls that are safe to repeat; any field left out keeps its default (4 attempts, 200 ms, 5 s). */
+  retry?: Partial<RetryOptions> | undefined;
+  /** Sign with SigV4. Default: true, except for loopback URLs (the local server). */
+  sign?: boolean | undefined;
+  /** Per-request timeout in ms (default 30,000); a timeout counts as a network error. */
+  timeoutMs?: number | undefined;
+  /** Where `AWS_REGION` and `AWS_DEFAULT_REGION` are read (default: `process.env`). */
+  env?: Record<string, string | undefined> | undefined;
+}
+
+/** A session with the ETag of the version it was read or written as: pass `etag` as `ifMatch` to change exactly that version. */
+export interface VersionedSession {
+  session: Session;
+  /** The `ETag` header, as sent (quoted); undefined only if the server sent none. */
+  etag: string | undefined;
+}
+
+/** `createSession`'s result: the new session, its ETag and the `Location` header (`/sessions/<id>`). */
+export interface CreatedSession extends VersionedSession {
+  location: string | undefined;
+}
+
+/** Applies a change only to the version with this ETag (the API answers 412 `precondition_failed` otherwise). */
+export interface ChangeOptions {
+  ifMatch?: string | undefined;
+}
+
+export interface ListSessionsOptions {
+  /** 1–100 (the API's default is 50). */
+  limit?: number | undefined;
+  /** `nextCursor` of the previous page. */
+  cursor?: string | undefined;
+  status?: SessionStatus | undefined;
+}
+
+/** One page of sessions, newest first. */
+export interface SessionPage {
+  sessions: Session[];
+  /** Pass as `cursor` for the next page; null on the last page. */
+  nextCursor: string | null;
+}
+
+interface Call {
+  method: 'GET' | 'POST' | 'PATCH';
+  path: string;
+  query?: Record<string, string | number | undefined>;
+  body?: unknown;
+  headers?: Record<string, string>;
+  /** Safe to send again when an attempt failed or the answer was lost. */
+  retryable: boolean;
+}
+
+interface Answer {
+  response: Response;
+  body: unknown;
+}
+
+const DEFAULT_TIMEOUT_MS = 30_000;
+
+/**
+ * A typed client for the runner-sessions HTTP API (v1). One method per route;
+ * responses are validated against the zod schemas; failures are thrown as
+ * `SessionsApiError` (the API answered with an error), `SessionsNetworkError`
+ * (no answer) or `SessionsConfigError` (cannot sign).
+ *
+ * Calls that are safe to repeat — reads, add-job (idempotent by job ID) and
+ * status changes (idempotent) — are retried on 503, 429 and network errors
+ * with capped exponential backoff and full jitter, honouring `Retry-After`.
+ * `createSession` is sent once.
+ *
+ * @example
+ * const client = new SessionsClient({ baseUrl: 'https://abc123.execute-api.eu-west-1.amazonaws.com' });
+ * const { session } = await client.createSession({ name: 'ssh-import' });
+ * await client.addJob(session.id, 'job-123');
+ * for await (const s of client.sessions({ status: 'active' })) console.log(s.id);
+ */
+export class SessionsClient {
+  /** The API's base URL, without a trailing slash. */
+  readonly baseUrl: string;
+  readonly #origin: string;
+  readonly #basePath: string;
+  readonly #fetch: typeof globalThis.fetch;
+  readonly #retry: RetryOptions;
+  readonly #timeoutMs: number;
+  readonly #signer: RequestSigner | undefined;
+
+  constructor(options: SessionsClientOptions) {
+    const base = new URL(options.baseUrl);
+    if (base.protocol !== 'https:' && base.protocol !== 'http:') {
+      throw new SessionsConfigError(`the API URL must be http:// or https://, got ${base.protocol}`);
+    }
+    if (base.username !== '' || base.password !== '') {
+      throw new SessionsConfigError('the API URL must not contain a user name or password');
+    }
+    this.#origin = base.origin;
+    this.#basePath = base.pathname.replace(/\/+$/, '');
+    this.baseUrl = this.#origin + this.#basePath;
+    this.#fetch = options.fetch ?? globalThis.fetch;
+    this.#retry = { ...DEFAULT_RETRY, ...definedFields(options.retry ?? {}) };
+    if (!Number.isInteger(this.#retry.maxAttempts) || this.#retry.maxAttempts < 1) {
+      throw new SessionsConfigError(`retry.maxAttempts must be a positive integer, got ${this.#retry.maxAttempts}`);
+    }
+    this.#timeoutMs = options.timeoutMs ?? DEFAULT_TIMEOUT_MS;
+    const sign = options.sign ?? !isLoopback(base);
+    this.#signer = sign
+      ? new RequestSigner({ region: resolveRegion(base, options.region, options.env ?? process.env), credentials: options.credentials })
+      : undefined;
+  }
+
+  /**
+   * `POST /sessions`: opens an active session with no jobs.
+   * Not retried: a repeat would open a second session.
+   */
+  async createSession({ name }: { name?: string | undefined } = {}): Promise<CreatedSession> {
+    // When the service accepts `Idempotency-Key`, send one here and this call becomes retryable.
+    const answer = await this.#send({ method: 'POST', path: '/sessions', body: name === undefined ? {} : { name }, retryable: false });
+    return { ...this.#versioned(answer), location: answer.response.headers.get('location') ?? undefined };
+  }
+
+  /** `GET /sessions/{id}`. @throws SessionsApiError `session_not_found` (404), `invalid_request` (400) */
+  async getSession(id: string): Promise<VersionedSession> {
+    return this.#versioned(await this.#send({ method: 'GET', path: sessionPath(id), retryable: true }));
+  }
+
+  /**
+   * `POST /sessions/{id}/jobs`: appends a job ID; one already in the session changes nothing.
+   * @throws SessionsApiError `session_not_active`, `session_full` (409), `precondition_failed` (412), `session_not_found` (404)
+   */
+  async addJob(id: string, jobId: string, { ifMatch }: ChangeOptions = {}): Promise<VersionedSession> {
+    return this.#versioned(
+      await this.#send({ method: 'POST', path: `${sessionPath(id)}/jobs`, body: { job_id: jobId }, headers: ifMatchHeader(ifMatch), retryable: true }),
+    );
+  }
+
+  /**
+   * `PATCH /sessions/{id}`: moves the session to `status`; the status it already has is a no-op.
+   * @throws SessionsApiError `invalid_transition` (409), `precondition_failed` (412), `session_not_found` (404)
+   */
+  async setStatus(id: string, status: SessionStatus, { ifMatch }: ChangeOptions = {}): Promise<VersionedSession> {
+    return this.#versioned(await this.#send({ method: 'PATCH', path: sessionPath(id), body: { status }, headers: ifMatchHeader(ifMatch), retryable: true }));
+  }
+
+  /** `setStatus(id, 'paused')`: the runner lost its connection. */
+  pause(id: string, options?: ChangeOptions): Promise<VersionedSession> {
+    return this.setStatus(id, 'paused', options);
+  }
+
+  /** `setStatus(id, 'active')`: the runner is back; jobs can be added again. */
+  resume(id: string, options?: ChangeOptions): Promise<VersionedSession> {
+    return this.setStatus(id, 'active', options);
+  }
+
+  /** `setStatus(id, 'completed')` (final). */
+  complete(id: string, options?: ChangeOptions): Promise<VersionedSession> {
+    return this.setStatus(id, 'completed', options);
+  }
+
+  /** `setStatus(id, 'terminated')` (final). */
+  terminate(id: string, options?: ChangeOptions): Promise<VersionedSession> {
+    return this.setStatus(id, 'terminated', options);
+  }
+
+  /** `GET /sessions`: one page, newest first. @throws SessionsApiError `invalid_request` (400) for a bad limit, cursor or status */
+  async listSessions({ limit, cursor, status }: ListSessionsOptions = {}): Promise<SessionPage> {
+    const answer = await this.#send({ method: 'GET', path: '/sessions', query: { limit, cursor, status }, retryable: true });
+    const page = parse(SessionListSchema, answer, 'a session list');
+    return { sessions: page.sessions, nextCursor: page.next_cursor };
+  }
+
+  /**
+   * Every session, newest first, fetching pages of `pageSize` as the loop
+   * asks for them: `for await (const s of client.sessions({ status: 'active' }))`.
+   */
+  async *sessions({ status, pageSize }: { status?: SessionStatus | undefined; pageSize?: number | undefined } = {}): AsyncGenerator<Session, void, undefined> {
+    let cursor: string | undefined;
+    do {
+      const page = await this.listSessions({ limit: pageSize, cursor, status });
+      yield* page.sessions;
+      cursor = page.nextCursor ?? undefined;
+    } while (cursor !== undefined);
+  }
+
+  readonly #redact = (text: string): string => this.#signer?.redact(text) ?? text;
+
+  #versioned(answer: Answer): VersionedSession {
+    return { session: parse(SessionSchema, answer, 'a session'), etag: answer.response.headers.get('etag') ?? undefined };
+  }
+
+  async #send(call: Call): Promise<Answer> {
+    const maxAttempts = call.retryable ? this.#retry.maxAttempts : 1;
+    for (let attempt = 1; ; attempt++) {
+      // Signed per attempt: each one carries its own x-amz-date.
+      const request = await this.#request(call);
+      let answer: Answer;
+      try {
+        const response = await this.#fetch(request.url, { ...request.init, signal: AbortSignal.timeout(this.#timeoutMs) });
+        answer = { response, body: parseJson(await response.text()) };
+      } catch (error) {
+        if (attempt < maxAttempts) {
+          await sleep(retryDelay(attempt, undefined, this.#retry));
+          continue;
+        }
+        throw new SessionsNetworkError(`${call.method} ${call.path}`, errnoOf(error), attempt, { cause: error });
+      }
+      if (answer.response.ok) return answer;
+      const error = apiError(answer, attempt, this.#redact);
+      if (!error.retryable || attempt >= maxAttempts) throw error;
+      await sleep(retryDelay(attempt, error.retryAfter, this.#retry));
+    }
+  }
+
+  /** The URL and fetch options of `call`, signed when the client signs. */
+  async #request(call: Call): Promise<{ url: URL; init: RequestInit }> {
+    const url = new URL(this.#basePath + call.path, this.#origin);
+    for (const [name, value] of Object.entries(call.query ?? {})) {
+      if (value !== undefined) url.searchParams.set(name, String(value));
+    }
+    const body = call.body === undefined ? undefined : JSON.stringify(call.body);
+    const headers: Record<string, string> = {
+      accept: 'application/json',
+      ...(body === undefined ? {} : { 'content-type': 'application/json' }),
+      ...call.headers,
+    };
+    const sent = this.#signer === undefined ? headers : await this.#signer.sign({ method: call.method, url, headers, body });
+    return { url, init: { method: call.method, headers: sent, body } };
+  }
+}
+
+function sessionPath(id: string): string {
+  return `/sessions/${encodeURIComponent(id)}`;
+}
+
+function ifMatchHeader(ifMatch: string | undefined): Record<string, string> {
+  return ifMatch === undefined ? {} : { 'if-match': ifMatch };
+}
+
+function definedFields<T extends object>(value: T): Partial<T> {
+  return Object.fromEntries(Object.entries(value).filter(([, field]) => field !== undefined)) as Partial<T>;
+}
+
+/** The body as JSON, or `undefined` when it is empty or not JSON (an error answer from a proxy). */
+function parseJson(text: string): unknown {
+  if (text === '') return undefined;
+  try {
+    return JSON.parse(text);
+  } catch {
+    return undefined;
+  }
+}
+
+function parse<T extends z.ZodType>(schema: T, answer: Answer, what: string): z.infer<T> {
+  const parsed = schema.safeParse(answer.body);
+  if (parsed.success) return parsed.data;
+  const issue = parsed.error.issues[0];
+  throw new SessionsApiError({
+    code: 'unexpected_response',
+    status: answer.response.status,
+    message: `the API answered ${answer.response.status} but the body is not ${what}${issue ? ` (${issue.path.join('.') || 'body'}: ${issue.message})` : ''}`,
+    requestId: headerRequestId(answer.response),
+  });
+}
+
+/** The typed error for a non-2xx answer: the contract's error body when there is one, else a code from the status. */
+function apiError(answer: Answer, attempts: number, redact: (text: string) => string): SessionsApiError {
+  const { response } = answer;
+  const retryAfter = parseRetryAfter(response.headers.get('retry-after'));
+  const contract = ErrorBodySchema.safeParse(answer.body);
+  if (contract.success) {
+    const { code, message, details } = contract.data.error;
+    const requestId = typeof details.request_id === 'string' ? details.request_id : headerRequestId(response);
+    return new SessionsApiError({ code, status: response.status, message: redact(message), details, requestId, retryAfter, attempts });
+  }
+  const given = messageOf(answer.body);
+  const gatewayMessage = given === undefined ? `HTTP ${response.status}${response.statusText ? ` ${response.statusText}` : ''}` : redact(given);
+  const code = response.status === 401 || response.status === 403 ? 'access_denied' : response.status === 429 ? 'throttled' : 'unexpected_response';
+  return new SessionsApiError({ code, status: response.status, message: gatewayMessage, requestId: headerRequestId(response), retryAfter, attempts });
+}
+
+function headerRequestId(response: Response): string | undefined {
+  return response.headers.get('apigw-requestid') ?? response.headers.get('x-amzn-requestid') ?? undefined;
+}
+
+/**
+ * API Gateway's own errors are `{"message": "..."}` (sometimes `Message`). Only
+ * the first paragraph is kept: a signature mismatch goes on to quote the
+ * canonical request.
+ */
+function messageOf(body: unknown): string | undefined {
+  if (typeof body !== 'object' || body === null) return undefined;
+  const { message, Message } = body as { message?: unknown; Message?: unknown };
+  const text = typeof message === 'string' ? message : typeof Message === 'string' ? Message : undefined;
+  return text?.split(/\n\s*\n/, 1)[0]!.trim().slice(0, 500);
+}
+
+/** `ECONNREFUSED`, `TimeoutError`, `bad port`…: the most specific account of what went wrong, from fetch's error or its causes. */
+function errnoOf(error: unknown): string | undefined {
+  let deepest: string | undefined;
+  for (let current: unknown = error, depth = 0; current instanceof Error && depth < 4; current = current.cause, depth++) {
+    const code = (current as { code?: unknown }).code;
+    if (typeof code === 'string') return code;
+    if (current.name === 'TimeoutError' || current.name === 'AbortError') return current.name;
+    deepest = current.message || deepest;
+  }
+  return deepest;
+}

@@ -1,0 +1,50 @@
+import { z } from 'zod';
+import type { ErrorCode } from '../errors.ts';
+import { SessionSchema } from '../session.ts';
+
+/** The HTTP status each code of the contract is sent with; the `Record` type makes it list every `ErrorCode`. */
+export const ERROR_STATUS: Readonly<Record<ErrorCode, number>> = {
+  invalid_request: 400,
+  session_not_found: 404,
+  session_not_active: 409,
+  session_full: 409,
+  invalid_transition: 409,
+  versioning_disabled: 409,
+  precondition_failed: 412,
+  payload_too_large: 413,
+  unsupported_media_type: 415,
+  conflict_retry: 503,
+  storage_unavailable: 503,
+  internal_error: 500,
+};
+
+/** Every `code` of the HTTP contract, at run time (the `ErrorCode` union exists only for the type checker). */
+export const ERROR_CODES = Object.keys(ERROR_STATUS) as [ErrorCode, ...ErrorCode[]];
+
+/**
+ * The body of every error response. `code` is read as any string so that a
+ * client keeps working when a newer service adds codes.
+ */
+export const ErrorBodySchema = z.object({
+  error: z.object({
+    code: z.string().min(1),
+    message: z.string(),
+    details: z.record(z.string(), z.unknown()).default({}),
+  }),
+});
+
+/** The error body as the service sends it, with the contract's codes (for the OpenAPI document). */
+export const ContractErrorBodySchema = z.object({
+  error: z.object({
+    code: z.enum(ERROR_CODES),
+    message: z.string(),
+    details: z.record(z.string(), z.unknown()),
+  }),
+});
+
+/** `GET /sessions`: a page of sessions, newest first, and where the next page starts. */
+export const SessionListSchema = z.object({
+  sessions: z.array(SessionSchema),
+  next_cursor: z.string().nullable(),
+});
+export type SessionList = z.infer<typeof SessionListSchema>;

@@ -1,0 +1,36 @@
+import { chmod, mkdir } from 'node:fs/promises';
+import path from 'node:path';
+import { build } from 'esbuild';
+
+const ROOT = path.resolve(import.meta.dirname, '..');
+
+/** Where `npm run build:cli` writes the runner's single-file CLI. */
+export const CLI_BUNDLE_PATH = path.join(ROOT, 'dist', 'runner-sessions.mjs');
+
+/**
+ * Bundles bin/runner-sessions.ts and everything it imports (zod, the SigV4
+ * signer, the AWS credential chain) into one executable ES module that needs
+ * only Node.js: no npm install on the runner, and no TypeScript under
+ * node_modules, which Node refuses to strip.
+ */
+export async function buildCli(outfile: string = CLI_BUNDLE_PATH): Promise<void> {
+  await mkdir(path.dirname(outfile), { recursive: true });
+  await build({
+    entryPoints: [path.join(ROOT, 'bin', 'runner-sessions.ts')],
+    outfile,
+    bundle: true,
+    platform: 'node',
+    format: 'esm',
+    target: 'node22',
+    legalComments: 'eof',
+    logLevel: 'warning',
+    // Some bundled AWS SDK modules are CommonJS and call require() for Node built-ins.
+    banner: { js: "import { createRequire as __createRequire } from 'node:module'; const require = __createRequire(import.meta.url);" },
+  });
+  await chmod(outfile, 0o755);
+}
+
+if (import.meta.main) {
+  await buildCli();
+  process.stdout.write(`wrote ${path.relative(process.cwd(), CLI_BUNDLE_PATH)}\n`);
+}

@@ -1,0 +1,81 @@
+import { createServer, type IncomingHttpHeaders } from 'node:http';
+import type { AddressInfo } from 'node:net';
+
+/** A request as the scripted server received it. */
+export interface ReceivedRequest {
+  method: string;
+  /** Path and query, as sent. */
+  url: string;
+  headers: IncomingHttpHeaders;
+  body: string;
+  /** `performance.now()` when it arrived. */
+  at: number;
+}
+
+/** What to answer: a status, headers and a body (an object is sent as JSON), or `'drop'` to close the connection without an answer. */
+export type ScriptedAnswer = { status: number; headers?: Record<string, string>; body?: unknown } | 'drop';
+
+export interface ScriptedServer {
+  url: string;
+  requests: ReceivedRequest[];
+  close(): Promise<void>;
+}
+
+/**
+ * A node:http server that answers each request with what `script` returns
+ * for it (given the request and its 1-based number): for the situations the
+ * real API cannot be made to produce on demand, such as 503 then 200, a
+ * proxy's 403, or a dropped connection.
+ */
+export async function startScriptedServer(script: (request: ReceivedRequest, count: number) => ScriptedAnswer): Promise<ScriptedServer> {
+  const requests: ReceivedRequest[] = [];
+  const server = createServer(async (incoming, response) => {
+    const chunks: Buffer[] = [];
+    for await (const chunk of incoming) chunks.push(chunk as Buffer);
+    const request: ReceivedRequest = {
+      method: incoming.method ?? 'GET',
+      url: incoming.url ?? '/',
+      headers: incoming.headers,
+      body: Buffer.concat(chunks).toString('utf-8'),
+      at: performance.now(),
+    };
+    requests.push(request);
+    const answer = script(request, requests.length);
+    if (answer === 'drop') {
+      incoming.socket.destroy();
+      return;
+    }
+    const body = answer.body === undefined ? '' : typeof answer.body === 'string' ? answer.body : JSON.stringify(answer.body);
+    const contentType = typeof answer.body === 'string' ? 'text/plain' : 'application/json';
+    response.writeHead(answer.status, { 'content-type': contentType, ...answer.headers });
+    response.end(body);
+  });
+  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+  const { port } = server.address() as AddressInfo;
+  return {
+    url: `http://127.0.0.1:${port}`,
+    requests,
+    async close() {
+      server.closeAllConnections();
+      await new Promise<void>((resolve) => server.close(() => resolve()));
+    },
+  };
+}
+
+/** A session as the API sends it, for scripted answers. */
+export function wireSession(fields: Record<string, unknown> = {}): Record<string, unknown> {
+  return {
+    id: 'fffe6a1c2b3d4e5f60718293a4b5c6d7',
+    name: 'ssh-import',
+    job_ids: ['job-123'],
+    created_at: 1763942400,
+    updated_at: 1763942460,
+    status: 'active',
+    ...fields,
+  };
+}
+
+/** The contract's error body. */
+export function errorBody(code: string, message: string, details: Record<string, unknown> = {}): Record<string, unknown> {
+  return { error: { code, message, details } };
+}

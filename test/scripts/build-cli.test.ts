@@ -1,0 +1,51 @@
+import { execFile } from 'node:child_process';
+import { mkdtemp, rm, stat } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import path from 'node:path';
+import { promisify } from 'node:util';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { startApi, type RunningApi } from '../lib/client/local-api.ts';
+import { buildCli } from '../../scripts/build-cli.ts';
+
+const run = promisify(execFile);
+
+describe('the single-file CLI a runner installs', () => {
+  let directory: string;
+  let bundle: string;
+  let api: RunningApi;
+
+  beforeAll(async () => {
+    directory = await mkdtemp(path.join(tmpdir(), 'runner-sessions-cli-'));
+    bundle = path.join(directory, 'runner-sessions.mjs');
+    api = await startApi();
+    await buildCli(bundle);
+  });
+  afterAll(async () => {
+    await api.close();
+    await rm(directory, { recursive: true, force: true });
+  });
+
+  it('is executable', async () => {
+    expect((await stat(bundle)).mode & 0o111).toBe(0o111);
+  });
+
+  it('runs from a directory without node_modules and drives the API', async () => {
+    const env = { PATH: process.env.PATH, RUNNER_SESSIONS_URL: api.url };
+
+    const created = await run(process.execPath, [bundle, 'create', '--name', 'bundled', '--json'], { cwd: directory, env });
+    const { session } = JSON.parse(created.stdout) as { session: { id: string } };
+    const added = await run(process.execPath, [bundle, 'add-job', session.id, 'job-1'], { cwd: directory, env });
+
+    expect(session.id).toMatch(/^[0-9a-f]{32}$/);
+    expect(added.stdout).toContain('jobs     1  (job-1)');
+  });
+
+  it('exits with the documented codes', async () => {
+    const failure = await run(process.execPath, [bundle, 'get', 'f'.repeat(32)], { cwd: directory, env: { RUNNER_SESSIONS_URL: api.url } }).catch(
+      (error: { code: number; stderr: string }) => error,
+    );
+
+    expect(failure).toMatchObject({ code: 3 });
+    expect(failure.stderr).toContain(`no session ${'f'.repeat(32)}`);
+  });
+});
