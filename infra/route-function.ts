@@ -153,7 +153,7 @@ function acknowledgeObjectWildcards(role: Role, bucket: IBucket, accesses: reado
       id: `AwsSolutions-IAM5[Resource::<${bucketLogicalId}.Arn>/${access.prefix}*]`,
       reason:
         `Object actions (${access.objectActions.join(', ')}) are granted on the ${access.prefix} prefix only: ` +
-        'each session is its own object named by a random ID, so no fixed list of object ARNs exists.',
+        `it holds ${access.objectNames ?? 'one object per session, named by its random ID'}, so no fixed list of object ARNs exists.`,
     });
   }
 }

@@ -1,5 +1,7 @@
 import { HttpMethod } from 'aws-cdk-lib/aws-apigatewayv2';
+import { IDEMPOTENCY_PREFIX } from '#lib/idempotency.ts';
 import { SESSIONS_PREFIX } from '#lib/ids.ts';
+import { NAMES_PREFIX } from '#lib/name-index.ts';
 import { API_ROUTES, type ApiRoute } from '#lib/routes.ts';
 
 /**
@@ -21,6 +23,11 @@ export interface PrefixAccess {
    * GetObject request carries no `s3:prefix` that a condition could match.
    */
   readonly tellsMissingKeys?: boolean;
+  /**
+   * How the objects under `prefix` are named, for the cdk-nag acknowledgement
+   * of the object wildcard. Default: one object per session, named by its random ID.
+   */
+  readonly objectNames?: string;
 }
 
 /** One HTTP route: its method and path, its handler, and the only S3 access its function gets. */
@@ -35,9 +42,21 @@ export interface RouteDefinition {
   readonly access: readonly PrefixAccess[];
 }
 
+const NAME_INDEX_OBJECTS = 'one name index entry per named session, named by a hash of the name and the random session ID';
+const IDEMPOTENCY_OBJECTS = 'one idempotency record per caller and key, named by a hash of both';
+
 /** The S3 access of each handler: the only access its function gets. */
 const HANDLER_ACCESS: Record<ApiRoute['handler'], { id: string; access: readonly PrefixAccess[] }> = {
-  'create-session': { id: 'CreateSession', access: [{ prefix: SESSIONS_PREFIX, objectActions: ['s3:PutObject'] }] },
+  'create-session': {
+    id: 'CreateSession',
+    access: [
+      // A repeated Idempotency-Key reads the recorded session, which may not exist yet (its first request stopped short).
+      { prefix: SESSIONS_PREFIX, objectActions: ['s3:GetObject', 's3:PutObject'], tellsMissingKeys: true },
+      { prefix: NAMES_PREFIX, objectActions: ['s3:PutObject'], objectNames: NAME_INDEX_OBJECTS },
+      // PutObject both creates a record (If-None-Match) and replaces an expired one (If-Match).
+      { prefix: IDEMPOTENCY_PREFIX, objectActions: ['s3:GetObject', 's3:PutObject'], objectNames: IDEMPOTENCY_OBJECTS },
+    ],
+  },
   'get-session': {
     id: 'GetSession',
     access: [{ prefix: SESSIONS_PREFIX, objectActions: ['s3:GetObject'], tellsMissingKeys: true }],
@@ -52,7 +71,30 @@ const HANDLER_ACCESS: Record<ApiRoute['handler'], { id: string; access: readonly
   },
   'list-sessions': {
     id: 'ListSessions',
-    access: [{ prefix: SESSIONS_PREFIX, objectActions: ['s3:GetObject'], listActions: ['s3:ListBucket'] }],
+    access: [
+      // A name index entry may name a session that was never written (an interrupted create): its read must answer 404.
+      { prefix: SESSIONS_PREFIX, objectActions: ['s3:GetObject'], listActions: ['s3:ListBucket'], tellsMissingKeys: true },
+      // Index entries are listed, never read: the session ID is in the key.
+      { prefix: NAMES_PREFIX, listActions: ['s3:ListBucket'] },
+    ],
+  },
+  'session-history': {
+    id: 'SessionHistory',
+    // The version listing tells a missing session (no versions), so no read ever asks for a missing key.
+    access: [{ prefix: SESSIONS_PREFIX, objectActions: ['s3:GetObjectVersion'], listActions: ['s3:ListBucketVersions'] }],
+  },
+  'restore-session': {
+    id: 'RestoreSession',
+    access: [
+      // The version listing runs only when the version read found nothing, to tell an unknown version from a missing
+      // session or a bucket without versioning; reading an unknown version must answer 404, not 403.
+      {
+        prefix: SESSIONS_PREFIX,
+        objectActions: ['s3:GetObject', 's3:GetObjectVersion', 's3:PutObject'],
+        listActions: ['s3:ListBucketVersions'],
+        tellsMissingKeys: true,
+      },
+    ],
   },
 };
 

@@ -2,7 +2,9 @@ import { Duration, RemovalPolicy } from 'aws-cdk-lib';
 import { AnyPrincipal, Effect, PolicyStatement } from 'aws-cdk-lib/aws-iam';
 import { BlockPublicAccess, Bucket, BucketEncryption, ObjectOwnership } from 'aws-cdk-lib/aws-s3';
 import { Construct } from 'constructs';
+import { IDEMPOTENCY_PREFIX } from '#lib/idempotency.ts';
 import { SESSIONS_PREFIX } from '#lib/ids.ts';
+import { NAMES_PREFIX } from '#lib/name-index.ts';
 
 /** Properties of {@link SessionBucket}. */
 export interface SessionBucketProps {
@@ -12,15 +14,24 @@ export interface SessionBucketProps {
   readonly noncurrentVersionExpiration: Duration;
   /** How long S3 server access log objects are kept. */
   readonly accessLogExpiration: Duration;
+  /**
+   * When S3 deletes an idempotency record. The service itself stops honouring
+   * a record after its window (`IDEMPOTENCY_WINDOW_SECONDS`); this only clears
+   * them away, so it must be longer than the window.
+   */
+  readonly idempotencyRecordExpiration: Duration;
 }
 
 /**
- * The bucket that holds one object per session (`sessions/<id>.json`), and the
- * bucket that receives its server access logs.
+ * The bucket that holds one object per session (`sessions/<id>.json`), the
+ * name index (`names/`) and the idempotency records of creates
+ * (`idempotency/`, expired by a lifecycle rule), and the bucket that receives
+ * its server access logs.
  *
  * Private, TLS only, SSE-S3, versioned (history and restore read old versions),
- * and it refuses any `PutObject` under `sessions/` that carries neither
- * `If-None-Match` nor `If-Match`, so no writer can blindly overwrite a session.
+ * and it refuses any `PutObject` under those three prefixes that carries
+ * neither `If-None-Match` nor `If-Match`, so no writer can blindly overwrite a
+ * session, an index entry or an idempotency record.
  */
 export class SessionBucket extends Construct {
   /** The sessions bucket. */
@@ -59,6 +70,7 @@ export class SessionBucket extends Construct {
           noncurrentVersionExpiration: props.noncurrentVersionExpiration,
           abortIncompleteMultipartUploadAfter: Duration.days(1),
         },
+        { id: 'ExpireIdempotencyRecords', prefix: IDEMPOTENCY_PREFIX, expiration: props.idempotencyRecordExpiration },
       ],
       removalPolicy: props.removalPolicy,
     });
@@ -69,7 +81,7 @@ export class SessionBucket extends Construct {
         effect: Effect.DENY,
         principals: [new AnyPrincipal()],
         actions: ['s3:PutObject'],
-        resources: [this.bucket.arnForObjects(`${SESSIONS_PREFIX}*`)],
+        resources: [SESSIONS_PREFIX, NAMES_PREFIX, IDEMPOTENCY_PREFIX].map((prefix) => this.bucket.arnForObjects(`${prefix}*`)),
         // Null conditions in one statement are ANDed: deny only when both headers are absent.
         // No s3:ObjectCreationOperation exemption: sessions are never uploaded in parts.
         conditions: { Null: { 's3:if-none-match': 'true', 's3:if-match': 'true' } },

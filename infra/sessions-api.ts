@@ -34,6 +34,12 @@ export interface SessionsApiProps {
   readonly casMaxDelayMs?: number;
   /** Keys a filtered listing may examine per request (`LIST_SCAN_BUDGET`). @default 500 */
   readonly listScanBudget?: number;
+  /**
+   * How long a create's `Idempotency-Key` answers repeats with the same session
+   * (`IDEMPOTENCY_WINDOW_SECONDS`). A lifecycle rule deletes the records a day
+   * after the last whole day of the window. @default 86,400 (one day)
+   */
+  readonly idempotencyWindowSeconds?: number;
   /** Handler log level (`POWERTOOLS_LOG_LEVEL`). @default 'INFO' */
   readonly logLevel?: LogLevel;
   /**
@@ -114,6 +120,7 @@ export class SessionsApi extends Construct {
       removalPolicy,
       noncurrentVersionExpiration: Duration.days(wholeDays('noncurrentVersionExpirationDays', props.noncurrentVersionExpirationDays ?? 90)),
       accessLogExpiration: Duration.days(wholeDays('accessLogExpirationDays', props.accessLogExpirationDays ?? 365)),
+      idempotencyRecordExpiration: Duration.days(idempotencyRecordDays(props.idempotencyWindowSeconds ?? readServiceConfig({}).idempotencyWindowSeconds)),
     });
 
     this.accessLogs = new LogGroup(this, 'ApiAccessLogs', { retention: logRetention, removalPolicy });
@@ -186,6 +193,7 @@ function serviceEnvironment(bucketName: string, props: SessionsApiProps): Record
     CAS_BASE_DELAY_MS: String(props.casBaseDelayMs ?? defaults.casBaseDelayMs),
     CAS_MAX_DELAY_MS: String(props.casMaxDelayMs ?? defaults.casMaxDelayMs),
     LIST_SCAN_BUDGET: String(props.listScanBudget ?? defaults.listScanBudget),
+    IDEMPOTENCY_WINDOW_SECONDS: String(props.idempotencyWindowSeconds ?? defaults.idempotencyWindowSeconds),
   };
   readServiceConfig(tuning);
   return {
@@ -195,6 +203,14 @@ function serviceEnvironment(bucketName: string, props: SessionsApiProps): Record
     POWERTOOLS_METRICS_NAMESPACE: METRICS_NAMESPACE,
     POWERTOOLS_LOG_LEVEL: props.logLevel ?? 'INFO',
   };
+}
+
+/** Whole days after which S3 may delete an idempotency record: the window, rounded up, and a day to spare (lifecycle runs once a day). */
+function idempotencyRecordDays(windowSeconds: number): number {
+  if (!(Number.isSafeInteger(windowSeconds) && windowSeconds > 0)) {
+    throw new Error(`idempotencyWindowSeconds must be a positive whole number of seconds, got ${windowSeconds}`);
+  }
+  return Math.ceil(windowSeconds / 86_400) + 1;
 }
 
 function positive(name: string, value: number): number {

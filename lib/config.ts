@@ -12,6 +12,8 @@ export interface ServiceConfig {
   listScanBudget: number;
   /** Sessions whose last known version a warm instance remembers (`SESSION_CACHE_SIZE`, default 1,000). */
   sessionCacheSize: number;
+  /** How long a create's `Idempotency-Key` answers repeats with the same session (`IDEMPOTENCY_WINDOW_SECONDS`, default 86,400: one day). */
+  idempotencyWindowSeconds: number;
 }
 
 type Env = Record<string, string | undefined>;
@@ -25,6 +27,7 @@ export function readServiceConfig(env: Env = process.env): ServiceConfig {
     casMaxDelayMs: positiveInteger(env, 'CAS_MAX_DELAY_MS', 400, { allowZero: true }),
     listScanBudget: positiveInteger(env, 'LIST_SCAN_BUDGET', 500),
     sessionCacheSize: positiveInteger(env, 'SESSION_CACHE_SIZE', 1_000, { allowZero: true }),
+    idempotencyWindowSeconds: positiveInteger(env, 'IDEMPOTENCY_WINDOW_SECONDS', 86_400),
   };
 }
 

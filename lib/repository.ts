@@ -11,9 +11,12 @@ import {
   SessionNotFound,
   StorageUnavailable,
 } from './errors.ts';
-import { idFromKey, isSessionId, newestFirstId, sessionKey, SESSIONS_PREFIX } from './ids.ts';
+import { readHistory, readRestoreTarget, restoredSession, sameContent, type HistoryOptions, type HistoryPage } from './history.ts';
+import { IdempotencyRecords } from './idempotency.ts';
+import { isSessionId, newestFirstId, sessionKey } from './ids.ts';
+import { listingScope, nameIndexBody, nameIndexKey } from './name-index.ts';
 import { LruCache } from './session-cache.ts';
-import { SessionSchema, transition, type Session, type SessionStatus } from './session.ts';
+import { SessionNameSchema, SessionSchema, transition, type Session, type SessionStatus } from './session.ts';
 import { ConditionNotMet, sameEtag, StoreUnavailable, type ObjectStore } from './store/port.ts';
 
 /** A session together with the ETag of the stored version it was read from or written as. */
@@ -42,6 +45,14 @@ export interface ChangeOptions {
 export interface CreateOptions {
   name?: string | null | undefined;
   actor?: string | undefined;
+  /** The caller's `Idempotency-Key`: a repeat within the window answers the session the first request opened. */
+  idempotencyKey?: string | undefined;
+}
+
+/** A created session, or the one an earlier request with the same idempotency key opened. */
+export interface CreateResult extends SessionVersion {
+  /** True when the idempotency key had been presented before: the session is the recorded one, as it now stands. */
+  replayed: boolean;
 }
 
 export interface ListOptions {
@@ -50,6 +61,8 @@ export interface ListOptions {
   /** From a previous page's `nextCursor`. */
   cursor?: string | undefined;
   status?: SessionStatus | undefined;
+  /** Only the sessions with exactly this name, read through the name index. */
+  name?: string | undefined;
 }
 
 export interface ListResult {
@@ -123,8 +136,16 @@ export class SessionRepository {
     return this.#config;
   }
 
-  /** Creates an active session with no jobs. Never overwrites: the write is `If-None-Match: *`. */
-  async createSession({ name = null, actor }: CreateOptions = {}): Promise<SessionVersion> {
+  /**
+   * Creates an active session with no jobs. Never overwrites: the write is
+   * `If-None-Match: *`. A named session gets its name index entry first.
+   * With an `idempotencyKey`, a repeat of the key within the window answers
+   * the session the first request opened (`replayed`), finishing its creation
+   * if that request stopped half-way.
+   * @throws InvalidRequest when the key was used for a different request.
+   */
+  async createSession({ name = null, actor, idempotencyKey }: CreateOptions = {}): Promise<CreateResult> {
+    if (idempotencyKey !== undefined) return this.#createOnce(name, actor, idempotencyKey);
     const nowMs = this.#clock();
     const seconds = Math.floor(nowMs / 1000);
     for (let attempt = 1; ; attempt++) {
@@ -141,17 +162,79 @@ export class SessionRepository {
       };
       const body = JSON.stringify(session);
       try {
+        await this.#indexName(name, id);
         const etag = await this.#store.put(key, body, { ifNoneMatch: '*' });
         this.#cache.set(key, { session, etag, body });
-        return { session, etag };
+        return { session, etag, replayed: false };
       } catch (error) {
         if (error instanceof StoreUnavailable) throw new StorageUnavailable({ cause: error });
         if (!(error instanceof ConditionNotMet)) throw error;
         // Our own earlier attempt may have landed with its answer lost: then the object is ours.
         const existing = await this.#read(key);
-        if (existing?.body === body) return { session, etag: existing.etag };
+        if (existing?.body === body) return { session, etag: existing.etag, replayed: false };
         if (attempt >= CREATE_ATTEMPTS) throw error;
       }
+    }
+  }
+
+  /**
+   * A create under an idempotency key: claim the key (its record names the
+   * session ID), then write the name index entry and the session, each
+   * create-only. Every step can be cut short: a repeat finds the record and
+   * finishes the same session, and of two requests finishing it only one
+   * session write can win.
+   */
+  async #createOnce(name: string | null, actor: string | undefined, idempotencyKey: string): Promise<CreateResult> {
+    const records = new IdempotencyRecords({ store: this.#store, windowSeconds: this.#config.idempotencyWindowSeconds, clock: this.#clock });
+    const { record, claimed } = await records.claim({
+      actor,
+      key: idempotencyKey,
+      request: { name },
+      draw: () => {
+        const nowMs = this.#clock();
+        return { id: this.#newId(nowMs), createdAt: Math.floor(nowMs / 1000) };
+      },
+    });
+    const id = record.session_id;
+    if (!claimed) {
+      const existing = await this.#readSession(id).catch((error: unknown) => {
+        if (error instanceof SessionNotFound) return undefined;
+        throw error;
+      });
+      if (existing !== undefined) return { session: existing.session, etag: existing.etag, replayed: true };
+    }
+    const key = sessionKey(id);
+    const session: Session = {
+      id,
+      name,
+      job_ids: [],
+      created_at: record.created_at,
+      updated_at: record.created_at,
+      status: 'active',
+      ...(actor === undefined ? {} : { updated_by: actor }),
+    };
+    const body = JSON.stringify(session);
+    try {
+      await this.#indexName(name, id);
+      const etag = await this.#store.put(key, body, { ifNoneMatch: '*' });
+      this.#cache.set(key, { session, etag, body });
+      return { session, etag, replayed: !claimed };
+    } catch (error) {
+      if (error instanceof StoreUnavailable) throw new StorageUnavailable({ cause: error });
+      if (!(error instanceof ConditionNotMet)) throw error;
+    }
+    // Another request finishing this create wrote it first, or our own write landed with its answer lost.
+    const current = await this.#readSession(id);
+    return { session: current.session, etag: current.etag, replayed: !claimed };
+  }
+
+  /** Writes the name index entry of a session about to be created; an entry that is already there is an earlier attempt's. */
+  async #indexName(name: string | null, id: string): Promise<void> {
+    if (name === null) return;
+    try {
+      await this.#store.put(nameIndexKey(name, id), nameIndexBody(name, id), { ifNoneMatch: '*' });
+    } catch (error) {
+      if (!(error instanceof ConditionNotMet)) throw error;
     }
   }
 
@@ -193,17 +276,52 @@ export class SessionRepository {
     });
   }
 
+  // ---------------------------------------------------------------- audit trail and undo
+
+  /**
+   * The session's history, newest first: each stored version with when it was
+   * recorded, who wrote it and what it changed (see `lib/history.ts`). A page
+   * of N costs one version listing and N + 1 version reads.
+   * @throws SessionNotFound, VersioningDisabled, InvalidRequest (limit, cursor)
+   */
+  sessionHistory(id: string, options: HistoryOptions = {}): Promise<HistoryPage> {
+    const checked = requireId(id);
+    return readHistory(this.#store, sessionKey(checked), checked, options, this.#onWarning);
+  }
+
+  /**
+   * Makes the content of an earlier version current again, as a new version
+   * written by compare-and-swap (the caller's `If-Match` honoured) that
+   * records `restored_from: versionId`. Restoring content the session already
+   * has writes nothing. One version read, then the change.
+   * @throws InvalidRequest when the session has no version `versionId`.
+   * @throws SessionNotFound, VersioningDisabled, PreconditionFailed, ConflictRetry
+   */
+  async restoreVersion(id: string, versionId: string, options: ChangeOptions = {}): Promise<ChangeResult> {
+    const checked = requireId(id);
+    const target = await readRestoreTarget(this.#store, sessionKey(checked), checked, versionId);
+    const restored = restoredSession(target);
+    return this.#change(checked, options, (session) => (sameContent(session, target) ? undefined : restored), versionId);
+  }
+
   /**
    * A page of sessions, newest first: a prefix listing in key order. With a
    * status filter it reads further until the page is full or the scan budget
    * is spent, then hands back a cursor. Objects that do not parse are skipped
-   * and reported through `onWarning`.
+   * and reported through `onWarning`. With a name it lists that name's index
+   * entries instead (one LIST and one read per entry, however many other
+   * sessions exist) and keeps an entry only when its session exists and
+   * carries exactly that name.
    */
-  async listSessions({ limit = DEFAULT_LIMIT, cursor, status }: ListOptions = {}): Promise<ListResult> {
+  async listSessions({ limit = DEFAULT_LIMIT, cursor, status, name }: ListOptions = {}): Promise<ListResult> {
     if (!Number.isInteger(limit) || limit < 1 || limit > MAX_LIMIT) {
       throw InvalidRequest.field('query.limit', `must be an integer from 1 to ${MAX_LIMIT}`);
     }
-    let after = cursor === undefined ? undefined : sessionKey(decodeCursor(cursor));
+    if (name !== undefined && !SessionNameSchema.safeParse(name).success) {
+      throw InvalidRequest.field('query.name', 'must be 1-256 characters without control characters');
+    }
+    const scope = listingScope(name);
+    let after = cursor === undefined ? undefined : scope.keyOf(decodeCursor(cursor));
     const budget = this.#config.listScanBudget;
     const sessions: Session[] = [];
     let scanned = 0;
@@ -213,19 +331,21 @@ export class SessionRepository {
       // Unfiltered, every key is a match: list exactly what is missing. Filtered, list ahead
       // (one LIST returns up to 1,000 keys) and read only as many as the page still needs.
       const pageSize = Math.min(1000, status === undefined ? limit - sessions.length : budget - scanned);
-      const page = await this.#listKeys({ limit: pageSize, startAfter: after });
+      const page = await this.#listKeys({ prefix: scope.prefix, limit: pageSize, startAfter: after });
       let consumed = 0;
       while (consumed < page.keys.length && sessions.length < limit && scanned < budget) {
         const width = Math.min(LIST_READ_CONCURRENCY, limit - sessions.length, budget - scanned);
         const chunk = page.keys.slice(consumed, consumed + width);
-        const read = await Promise.all(chunk.map((key) => this.#readListed(key)));
+        const read = await Promise.all(chunk.map((key) => this.#readListed(scope.idOf(key))));
         for (const [offset, session] of read.entries()) {
           const key = chunk[offset]!;
           consumed++;
           scanned++;
           after = key;
-          lastId = idFromKey(key) ?? lastId;
-          if (session !== undefined && (status === undefined || session.status === status)) sessions.push(session);
+          lastId = scope.idOf(key) ?? lastId;
+          // An index entry counts only when its session exists with that very name (interrupted creates, hash collisions).
+          const named = name === undefined || session?.name === name;
+          if (session !== undefined && named && (status === undefined || session.status === status)) sessions.push(session);
           if (sessions.length >= limit) break;
         }
       }
@@ -234,9 +354,9 @@ export class SessionRepository {
     return { sessions, nextCursor: more && lastId !== undefined ? encodeCursor(lastId) : null, scanned };
   }
 
-  async #listKeys(options: { limit: number; startAfter: string | undefined }) {
+  async #listKeys(options: { prefix: string; limit: number; startAfter: string | undefined }) {
     try {
-      return await this.#store.list(SESSIONS_PREFIX, {
+      return await this.#store.list(options.prefix, {
         limit: options.limit,
         ...(options.startAfter === undefined ? {} : { startAfter: options.startAfter }),
       });
@@ -245,9 +365,10 @@ export class SessionRepository {
     }
   }
 
-  /** One listed object, or undefined when it vanished or does not parse (then a warning). */
-  async #readListed(key: string): Promise<Session | undefined> {
-    if (idFromKey(key) === undefined) return undefined;
+  /** The session a listed key names, or undefined when there is none or it does not parse (then a warning). */
+  async #readListed(id: string | undefined): Promise<Session | undefined> {
+    if (id === undefined) return undefined;
+    const key = sessionKey(id);
     const stored = await this.#read(key);
     if (stored === undefined) return undefined;
     const session = parseSession(stored.body);
@@ -263,7 +384,7 @@ export class SessionRepository {
    * this instance last saw (no read); any refusal, no-op or failed write based
    * on that remembered version is confirmed against a fresh read.
    */
-  async #change(id: string, { ifMatch, actor }: ChangeOptions, apply: Change): Promise<ChangeResult> {
+  async #change(id: string, { ifMatch, actor }: ChangeOptions, apply: Change, restoredFrom?: string): Promise<ChangeResult> {
     const key = sessionKey(id);
     const maxAttempts = this.#config.casMaxAttempts;
     let remembered = this.#cache.get(key);
@@ -303,7 +424,7 @@ export class SessionRepository {
           : new ConflictRetry(id, attempts);
       }
       attempts++;
-      const written = this.#stamp(current.session, next, actor);
+      const written = this.#stamp(current.session, next, actor, restoredFrom);
       const body = JSON.stringify(written);
       try {
         const etag = await this.#store.put(key, body, { ifMatch: current.etag });
@@ -320,10 +441,20 @@ export class SessionRepository {
     }
   }
 
-  /** Sets `updated_at` (never backwards) and `updated_by` on a changed session. */
-  #stamp(previous: Session, next: Session, actor: string | undefined): Session {
+  /**
+   * Sets `updated_at` (never backwards) and `updated_by` on a changed session,
+   * and `restored_from` on the version a restore writes: every other change
+   * drops it, so that it marks exactly one version.
+   */
+  #stamp(previous: Session, next: Session, actor: string | undefined, restoredFrom?: string): Session {
     const seconds = Math.max(previous.updated_at, Math.floor(this.#clock() / 1000));
-    return { ...next, updated_at: seconds, ...(actor === undefined ? {} : { updated_by: actor }) };
+    const { restored_from: _inherited, ...changed } = next;
+    return {
+      ...changed,
+      updated_at: seconds,
+      ...(actor === undefined ? {} : { updated_by: actor }),
+      ...(restoredFrom === undefined ? {} : { restored_from: restoredFrom }),
+    };
   }
 
   async #readSession(id: string): Promise<CachedVersion> {

@@ -9,6 +9,8 @@ export const API_ROUTES = [
   { routeKey: 'GET /sessions/{id}', handler: 'get-session' },
   { routeKey: 'PATCH /sessions/{id}', handler: 'set-status' },
   { routeKey: 'POST /sessions/{id}/jobs', handler: 'add-job' },
+  { routeKey: 'GET /sessions/{id}/history', handler: 'session-history' },
+  { routeKey: 'POST /sessions/{id}/restore', handler: 'restore-session' },
 ] as const;
 
 export type ApiRoute = (typeof API_ROUTES)[number];

@@ -31,6 +31,8 @@ export const SessionSchema = z.looseObject({
   updated_at: z.number().int().nonnegative(),
   status: SessionStatusSchema,
   updated_by: z.string().optional(),
+  /** Set only on the version a restore wrote: the ID of the version whose content it made current again. */
+  restored_from: z.string().optional(),
 });
 export type Session = z.infer<typeof SessionSchema>;
 

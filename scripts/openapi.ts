@@ -1,10 +1,11 @@
 import { readFile, writeFile } from 'node:fs/promises';
 import path from 'node:path';
 import { z } from 'zod';
-import { ContractErrorBodySchema, ERROR_STATUS, SessionListSchema } from '../lib/client/schemas.ts';
+import { ContractErrorBodySchema, ERROR_STATUS, SessionHistorySchema, SessionListSchema } from '../lib/client/schemas.ts';
 import type { ErrorCode } from '../lib/errors.ts';
+import { DEFAULT_HISTORY_LIMIT, MAX_HISTORY_LIMIT } from '../lib/history.ts';
 import { MAX_BODY_BYTES } from '../lib/http/request-body.ts';
-import { AddJobBodySchema, CreateSessionBodySchema, SessionIdSchema, SetStatusBodySchema } from '../lib/http/schemas.ts';
+import { AddJobBodySchema, CreateSessionBodySchema, RestoreSessionBodySchema, SessionIdSchema, SetStatusBodySchema } from '../lib/http/schemas.ts';
 import { JobIdSchema, LabelSchema, SessionNameSchema, SessionSchema, SessionStatusSchema } from '../lib/session.ts';
 
 /** Where the committed document lives: the repository root. */
@@ -28,6 +29,8 @@ function schemaComponents(): Record<string, JsonObject> {
     ['CreateSessionRequest', CreateSessionBodySchema, 'input'],
     ['AddJobRequest', AddJobBodySchema, 'input'],
     ['SetStatusRequest', SetStatusBodySchema, 'input'],
+    ['SessionHistory', SessionHistorySchema, 'output'],
+    ['RestoreSessionRequest', RestoreSessionBodySchema, 'input'],
   ];
   const result: Record<string, JsonObject> = {};
   for (const io of ['output', 'input'] as const) {
@@ -117,14 +120,28 @@ export function openApiDocument(): JsonObject {
           operationId: 'createSession',
           tags: ['sessions'],
           summary: 'Open a session',
-          description: `Creates an active session with no jobs. Not idempotent: a repeated request opens another session. ${bodyLimit}`,
+          description:
+            'Creates an active session with no jobs. ' +
+            'Without `Idempotency-Key` a repeated request opens another session. With it, the first request answers 201 and every repeat of the key by the same caller ' +
+            '(same body) within the window (a day by default) answers 200 with the session the first one opened, as it now stands, marked `Idempotent-Replayed: true`; ' +
+            'a repeat whose first request stopped half-way finishes creating that very session. The same key with another body is refused with 400. ' +
+            `${bodyLimit}`,
+          parameters: [ref('parameters', 'IdempotencyKey')],
           requestBody: { ...jsonBody('CreateSessionRequest', 'An optional name; an empty body is the same as `{}`.'), required: false },
           responses: {
+            '200': sessionResponse('A repeat of an `Idempotency-Key`: the session its first request opened, as it now stands', {
+              Location: ref('headers', 'Location'),
+              'Idempotent-Replayed': ref('headers', 'IdempotentReplayed'),
+            }),
             '201': sessionResponse('The new session', { Location: ref('headers', 'Location') }),
             '400': ref('responses', 'InvalidRequest'),
             '413': ref('responses', 'PayloadTooLarge'),
             '415': ref('responses', 'UnsupportedMediaType'),
-            '503': errorResponse('Storage is unavailable; retry after `Retry-After` seconds', ['storage_unavailable'], { 'Retry-After': ref('headers', 'RetryAfter') }),
+            '503': errorResponse(
+              '`storage_unavailable`: storage is throttling or failing; `conflict_retry`: the idempotency record of the key kept changing under concurrent requests. Retry after `Retry-After` seconds, with the same `Idempotency-Key`.',
+              ['conflict_retry', 'storage_unavailable'],
+              { 'Retry-After': ref('headers', 'RetryAfter') },
+            ),
             ...COMMON_ERRORS,
           },
         },
@@ -132,8 +149,10 @@ export function openApiDocument(): JsonObject {
           operationId: 'listSessions',
           tags: ['sessions'],
           summary: 'List sessions, newest first',
-          description: 'A page of sessions, newest first. Pass `next_cursor` back as `cursor` for the next page; it is null on the last. Unknown query parameters are refused with 400.',
-          parameters: [ref('parameters', 'Limit'), ref('parameters', 'Cursor'), ref('parameters', 'Status')],
+          description:
+            'A page of sessions, newest first. Pass `next_cursor` back as `cursor` for the next page; it is null on the last. Unknown query parameters are refused with 400. ' +
+            'With `name`, only the sessions with exactly that name, at a cost that grows with their number, not with all stored sessions.',
+          parameters: [ref('parameters', 'Limit'), ref('parameters', 'Cursor'), ref('parameters', 'Status'), ref('parameters', 'Name')],
           responses: {
             '200': { description: 'A page of sessions', headers: { 'apigw-requestid': ref('headers', 'RequestId') }, content: json(ref('schemas', 'SessionList')) },
             '400': ref('responses', 'InvalidRequest'),
@@ -201,6 +220,52 @@ export function openApiDocument(): JsonObject {
           },
         },
       },
+      '/sessions/{id}/history': {
+        parameters: [ref('parameters', 'SessionId')],
+        get: {
+          operationId: 'sessionHistory',
+          tags: ['sessions'],
+          summary: 'The audit trail of a session, newest first',
+          description:
+            'The stored versions of the session, newest first: each one\'s `version_id`, `at` (when storage recorded it, Unix seconds), `actor` (who wrote it, or null), ' +
+            '`change` (what it changed from the version before: `created`, `job_added JOB`, `jobs_added N: …`, `status A→B`, `restored VERSION`, …) and the `session` as it was. ' +
+            'Built from the object versions storage keeps with every write, so no change is missing. Pass `next_cursor` back as `cursor` for the next (older) page; it is null on the last.',
+          parameters: [ref('parameters', 'HistoryLimit'), ref('parameters', 'Cursor')],
+          responses: {
+            '200': { description: 'A page of versions', headers: { 'apigw-requestid': ref('headers', 'RequestId') }, content: json(ref('schemas', 'SessionHistory')) },
+            '400': ref('responses', 'InvalidRequest'),
+            '404': ref('responses', 'SessionNotFound'),
+            '409': ref('responses', 'VersioningDisabled'),
+            '503': errorResponse('Storage is unavailable; retry after `Retry-After` seconds', ['storage_unavailable'], { 'Retry-After': ref('headers', 'RetryAfter') }),
+            ...COMMON_ERRORS,
+          },
+        },
+      },
+      '/sessions/{id}/restore': {
+        parameters: [ref('parameters', 'SessionId')],
+        post: {
+          operationId: 'restoreSession',
+          tags: ['sessions'],
+          summary: 'Undo: make an earlier version current again',
+          description:
+            'Makes the content of the version `version_id` (from the session\'s history) current again, as a new version written by compare-and-swap, ' +
+            'marked `restored_from` and shown in the history as `restored VERSION`. It brings back that version\'s jobs and status, out of `completed` or `terminated` too. ' +
+            `Restoring the content the session already has changes nothing (200). A version that is not one of this session's is refused with 400. ${bodyLimit}`,
+          parameters: [ref('parameters', 'IfMatch')],
+          requestBody: jsonBody('RestoreSessionRequest', 'The version to restore'),
+          responses: {
+            '200': sessionResponse('The session, with that version\'s content, now current'),
+            '400': ref('responses', 'InvalidRequest'),
+            '404': ref('responses', 'SessionNotFound'),
+            '409': ref('responses', 'VersioningDisabled'),
+            '412': ref('responses', 'PreconditionFailed'),
+            '413': ref('responses', 'PayloadTooLarge'),
+            '415': ref('responses', 'UnsupportedMediaType'),
+            '503': ref('responses', 'ChangeUnavailable'),
+            ...COMMON_ERRORS,
+          },
+        },
+      },
     },
     components: {
       schemas: schemaComponents(),
@@ -222,16 +287,44 @@ export function openApiDocument(): JsonObject {
         Limit: { name: 'limit', in: 'query', required: false, description: 'Sessions per page', schema: { type: 'integer', minimum: 1, maximum: 100, default: 50 } },
         Cursor: { name: 'cursor', in: 'query', required: false, description: 'The `next_cursor` of the previous page', schema: { type: 'string', minLength: 1 } },
         Status: { name: 'status', in: 'query', required: false, description: 'Only sessions with this status', schema: jsonSchemaOf(SessionStatusSchema) },
+        HistoryLimit: {
+          name: 'limit',
+          in: 'query',
+          required: false,
+          description: 'Versions per page',
+          schema: { type: 'integer', minimum: 1, maximum: MAX_HISTORY_LIMIT, default: DEFAULT_HISTORY_LIMIT },
+        },
+        Name: {
+          name: 'name',
+          in: 'query',
+          required: false,
+          description: 'Only sessions with exactly this name (what a runner that reconnects looks itself up by)',
+          schema: { ...jsonSchemaOf(SessionNameSchema), pattern: NO_CONTROL_CHARACTERS },
+        },
+        IdempotencyKey: {
+          name: 'Idempotency-Key',
+          in: 'header',
+          required: false,
+          description:
+            'Makes the create safe to retry: a repeat of the key by the same caller within the window answers the same session (200) instead of opening another. ' +
+            'Scoped to the calling IAM principal; stored only as a hash. Use a new random value (a UUID) per session to open.',
+          schema: { type: 'string', minLength: 1, maxLength: 255, pattern: '^[\\x20-\\x7E]+$' },
+        },
       },
       headers: {
         ETag: { description: 'The version of the session this response carries; send it as `If-Match` to change exactly that version', schema: { type: 'string' } },
         Location: { description: 'The new session: `/sessions/{id}`', schema: { type: 'string' } },
+        IdempotentReplayed: { description: '`true`: the `Idempotency-Key` was seen before, and this is the session its first request opened', schema: { type: 'string', enum: ['true'] } },
         RetryAfter: { description: 'Seconds to wait before retrying', schema: { type: 'integer', minimum: 0 } },
         RequestId: { description: "API Gateway's request ID, to quote when reporting a problem", schema: { type: 'string' } },
       },
       responses: {
-        InvalidRequest: errorResponse('A field is malformed; `details.issues` lists each field (`path.id`, `query.limit`, `body.job_id`, `headers.if-match`…) and why', ['invalid_request']),
+        InvalidRequest: errorResponse(
+          'A field is malformed, or an `Idempotency-Key` was already used for a different request; `details.issues` lists each field (`path.id`, `query.limit`, `body.job_id`, `headers.if-match`, `headers.idempotency-key`…) and why',
+          ['invalid_request'],
+        ),
         SessionNotFound: errorResponse('No session with that ID', ['session_not_found']),
+        VersioningDisabled: errorResponse('Storage keeps no versions of sessions (an S3 bucket without versioning): there is no history to read or restore', ['versioning_disabled']),
         PreconditionFailed: errorResponse('The `If-Match` version is no longer current; read the session again', ['precondition_failed']),
         PayloadTooLarge: errorResponse(`The body is over ${MAX_BODY_BYTES} bytes`, ['payload_too_large']),
         UnsupportedMediaType: errorResponse('The body is not `application/json`', ['unsupported_media_type']),

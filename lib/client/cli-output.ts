@@ -1,5 +1,6 @@
 import type { Session } from '../session.ts';
 import type { VersionedSession } from './client.ts';
+import type { HistoryEntry } from './schemas.ts';
 
 /** Jobs listed by name in a session summary; the rest are counted. */
 const JOBS_SHOWN = 10;
@@ -23,6 +24,7 @@ export function formatSession({ session, etag }: VersionedSession): string {
     ['updated', formatTime(session.updated_at)],
   ];
   if (session.updated_by !== undefined) rows.push(['by', session.updated_by]);
+  if (session.restored_from !== undefined) rows.push(['restored', `from version ${session.restored_from}`]);
   if (etag !== undefined) rows.push(['etag', etag]);
   return rows.map(([label, value]) => `${label.padEnd(8)} ${value}\n`).join('');
 }
@@ -43,4 +45,12 @@ export function formatSessionTable(sessions: Session[]): string {
     )
     .map((line) => `${line}\n`)
     .join('');
+}
+
+/** A session's history as a table, newest first: version ID, when, who, what changed. */
+export function formatHistoryTable(versions: HistoryEntry[]): string {
+  if (versions.length === 0) return 'no versions\n';
+  const rows = [['VERSION', 'AT', 'BY', 'CHANGE'], ...versions.map((entry) => [entry.version_id, formatTime(entry.at), entry.actor ?? '-', entry.change])];
+  const widths = rows[0]!.map((_, column) => Math.max(...rows.map((row) => row[column]!.length)));
+  return rows.map((row) => `${row.map((cell, column) => (column === row.length - 1 ? cell : cell.padEnd(widths[column]!))).join('  ')}\n`).join('');
 }

@@ -1,9 +1,10 @@
 import { parseArgs, type ParseArgsOptionsConfig } from 'node:util';
+import { VERSION_ID_PATTERN } from '../history.ts';
 import { isSessionId } from '../ids.ts';
 import { JobIdSchema, SessionNameSchema, SessionStatusSchema, SESSION_STATUSES, type SessionStatus } from '../session.ts';
 import { SessionsClient, type VersionedSession } from './client.ts';
-import { formatSession, formatSessionTable } from './cli-output.ts';
-import { SessionsApiError, SessionsConfigError, SessionsNetworkError } from './errors.ts';
+import { formatHistoryTable, formatSession, formatSessionTable } from './cli-output.ts';
+import { NoResumableSession, SessionsApiError, SessionsConfigError, SessionsNetworkError } from './errors.ts';
 import type { RetryOptions } from './retry.ts';
 
 /** Where the CLI writes and what it reads; `process` in the executable, buffers in tests. */
@@ -56,7 +57,7 @@ const EXIT_HELP = `Exit codes:
   0  done
   1  any other failure (access denied: check the AWS credentials; an answer that is not the API's)
   2  usage error, or the API refused the input (400, 413, 415)
-  3  no such session (404)
+  3  no such session (404), or none to resume by that name
   4  conflict: the session's status does not allow it (409), or --if-match is out of date (412)
   5  the service failed or is unavailable (5xx, 429), or could not be reached
 `;
@@ -106,22 +107,39 @@ function verbFor(status: SessionStatus): string {
 
 const COMMANDS: Record<string, Command> = {
   create: {
-    usage: 'create [--name NAME]',
+    usage: 'create [--name NAME] [--idempotency-key K]',
     summary: 'open a new active session and print it',
-    details: `Opens a session with no jobs. Keep its ID: every other command needs it.
+    details: `Opens a session with no jobs. Keep its ID, or its name: every other command
+needs the ID, and 'resume-by-name NAME' finds it again by name.
   ID=$(${PROGRAM} create --name ssh-import --json | jq -r .session.id)
 
+The request carries an Idempotency-Key, and is retried with it when the service
+is busy or unreachable: a retry never opens a second session.
+
 Options:
-  --name NAME      a label for the session (1-256 characters, no control characters)
+  --name NAME          a label for the session (1-256 characters, no control characters)
+  --idempotency-key K  1-255 printable ASCII characters (default: a new random UUID).
+                       Running create again with the same key and name, within a day,
+                       prints the session the first run opened instead of a new one.
 `,
-    options: { name: { type: 'string' } },
+    options: { name: { type: 'string' }, 'idempotency-key': { type: 'string' } },
     positionals: [],
     async run({ client, io, json, args }) {
       const name = stringOption(args, 'name');
       if (name !== undefined && !SessionNameSchema.safeParse(name).success) {
         throw new UsageError('--name must be 1-256 characters without control characters');
       }
-      printSession(io, json, await client.createSession({ name }));
+      const idempotencyKey = stringOption(args, 'idempotency-key');
+      if (idempotencyKey !== undefined && !/^[\x20-\x7e]{1,255}$/.test(idempotencyKey)) {
+        throw new UsageError('--idempotency-key must be 1-255 printable ASCII characters');
+      }
+      const created = await client.createSession({ name, idempotencyKey });
+      if (json) {
+        io.stdout.write(`${JSON.stringify({ session: created.session, etag: created.etag ?? null, replayed: created.replayed })}\n`);
+        return;
+      }
+      io.stdout.write(formatSession(created));
+      if (created.replayed) io.stdout.write('replayed yes: an earlier create with this --idempotency-key opened this session\n');
     },
   },
   get: {
@@ -156,38 +174,117 @@ ${IF_MATCH_HELP}`,
   complete: statusCommand('completed', 'complete a session (final)', 'Marks the session completed. Final: it cannot be resumed or take more jobs.'),
   terminate: statusCommand('terminated', 'terminate a session (final)', 'Marks the session terminated (abandoned). Final: it cannot be resumed or take more jobs.'),
   list: {
-    usage: 'list [--status STATUS] [--limit N] [--cursor C] [--all]',
+    usage: 'list [--name NAME] [--status STATUS] [--limit N] [--cursor C] [--all]',
     summary: 'list sessions, newest first',
     details: `Lists one page of sessions, newest first, and how to get the next one.
 
 Options:
+  --name NAME      only sessions with exactly this name
   --status STATUS  only sessions with this status (${SESSION_STATUSES.join(', ')})
   --limit N        sessions per page, 1-100 (default 50)
   --cursor C       start where a previous page ended
   --all            every page, not just the first
 `,
-    options: { status: { type: 'string' }, limit: { type: 'string' }, cursor: { type: 'string' }, all: { type: 'boolean' } },
+    options: { name: { type: 'string' }, status: { type: 'string' }, limit: { type: 'string' }, cursor: { type: 'string' }, all: { type: 'boolean' } },
     positionals: [],
     async run({ client, io, json, args }) {
+      const name = nameOption(args);
       const status = statusOption(args);
       const limit = limitOption(args);
       const cursor = stringOption(args, 'cursor');
       if (args.values.all === true) {
         const sessions = [];
-        for await (const session of client.sessions({ status, pageSize: limit })) sessions.push(session);
+        for await (const session of client.sessions({ name, status, pageSize: limit })) sessions.push(session);
         io.stdout.write(json ? `${JSON.stringify({ sessions, next_cursor: null })}\n` : formatSessionTable(sessions));
         return;
       }
-      const page = await client.listSessions({ status, limit, cursor });
+      const page = await client.listSessions({ name, status, limit, cursor });
       if (json) {
         io.stdout.write(`${JSON.stringify({ sessions: page.sessions, next_cursor: page.nextCursor })}\n`);
         return;
       }
       io.stdout.write(formatSessionTable(page.sessions));
       if (page.nextCursor !== null) {
-        const filters = [status && `--status ${status}`, limit && `--limit ${limit}`].filter(Boolean).join(' ');
+        const filters = [name !== undefined && `--name ${shellWord(name)}`, status && `--status ${status}`, limit && `--limit ${limit}`].filter(Boolean).join(' ');
         io.stdout.write(`\nmore: ${PROGRAM} list ${filters ? `${filters} ` : ''}--cursor ${page.nextCursor}   (or --all)\n`);
       }
+    },
+  },
+  'resume-by-name': {
+    usage: 'resume-by-name NAME',
+    summary: 'find the newest paused or active session named NAME, resume it, print it',
+    details: `What a runner does when it reconnects and knows only the name it gave:
+finds the newest session with exactly that name that is paused or active,
+resumes it if it is paused, and prints it, active. Exits 3 when there is none
+(every session of that name is completed or terminated, or there is none).
+  ID=$(${PROGRAM} resume-by-name ssh-import --json | jq -r .session.id)
+`,
+    options: {},
+    positionals: ['NAME'],
+    async run({ client, io, json, args }) {
+      const name = args.positionals[0]!;
+      if (!SessionNameSchema.safeParse(name).success) throw new UsageError('NAME must be 1-256 characters without control characters');
+      const resumed = await client.resumeByName(name);
+      if (json) {
+        io.stdout.write(`${JSON.stringify({ session: resumed.session, etag: resumed.etag ?? null, was_paused: resumed.wasPaused })}\n`);
+        return;
+      }
+      const id = resumed.session.id;
+      io.stdout.write(resumed.wasPaused ? `resumed paused session ${id}\n` : `session ${id} was already active\n`);
+      io.stdout.write(formatSession(resumed));
+    },
+  },
+  history: {
+    usage: 'history ID [--limit N] [--cursor C] [--all]',
+    summary: 'show every change of a session, newest first: version, time, who, what',
+    details: `Lists the session's stored versions, newest first: each one's version id, when it
+was stored, who wrote it and what it changed (created, job_added JOB, status A→B,
+restored VERSION). Pass a version id to 'restore' to bring that version back.
+
+Options:
+  --limit N        versions per page, 1-100 (default 20)
+  --cursor C       start where a previous page ended
+  --all            every page, down to the session's creation
+`,
+    options: { limit: { type: 'string' }, cursor: { type: 'string' }, all: { type: 'boolean' } },
+    positionals: ['ID'],
+    async run({ client, io, json, args }) {
+      const id = sessionIdArgument(args.positionals[0]!);
+      const limit = limitOption(args);
+      if (args.values.all === true) {
+        const versions = [];
+        for await (const entry of client.versions(id, { pageSize: limit })) versions.push(entry);
+        io.stdout.write(json ? `${JSON.stringify({ versions, next_cursor: null })}\n` : formatHistoryTable(versions));
+        return;
+      }
+      const page = await client.history(id, { limit, cursor: stringOption(args, 'cursor') });
+      if (json) {
+        io.stdout.write(`${JSON.stringify({ versions: page.versions, next_cursor: page.nextCursor })}\n`);
+        return;
+      }
+      io.stdout.write(formatHistoryTable(page.versions));
+      if (page.nextCursor !== null) {
+        io.stdout.write(`\nmore: ${PROGRAM} history ${id} ${limit ? `--limit ${limit} ` : ''}--cursor ${page.nextCursor}   (or --all)\n`);
+      }
+    },
+  },
+  restore: {
+    usage: 'restore ID VERSION [--if-match ETAG]',
+    summary: 'undo: make an earlier version of a session current again',
+    details: `Makes the content of VERSION (a version id from '${PROGRAM} history ID') current
+again - its jobs and its status, even out of completed or terminated - as a new
+version, which the history then shows as 'restored VERSION' (so a restore can be
+undone the same way). Restoring what the session already holds changes nothing.
+
+Options:
+${IF_MATCH_HELP}`,
+    options: IF_MATCH_OPTION,
+    positionals: ['ID', 'VERSION'],
+    async run({ client, io, json, args }) {
+      const id = sessionIdArgument(args.positionals[0]!);
+      const version = args.positionals[1]!;
+      if (!VERSION_ID_PATTERN.test(version)) throw new UsageError(`VERSION must be a version id from '${PROGRAM} history ${id}'`);
+      printSession(io, json, await client.restore(id, version, { ifMatch: stringOption(args, 'if-match') }));
     },
   },
 };
@@ -208,11 +305,13 @@ A runner's life cycle:
   ${PROGRAM} create --name NAME      prints the session ID
   ${PROGRAM} add-job ID JOB          for every job it runs
   ${PROGRAM} pause ID / resume ID    when it loses / regains its connection
+  ${PROGRAM} resume-by-name NAME     when it reconnects knowing only its name
   ${PROGRAM} complete ID             when it is done (or terminate ID)
 
 Signed requests use the standard AWS credentials (AWS_PROFILE, AWS_ACCESS_KEY_ID and
-AWS_SECRET_ACCESS_KEY, SSO, instance and task roles). Calls that are safe to repeat are
-retried when the service is busy (503, 429) or unreachable; create is sent once.
+AWS_SECRET_ACCESS_KEY, SSO, instance and task roles). Every call is retried when the
+service is busy (503, 429) or unreachable; create carries an Idempotency-Key, so a
+retried create never opens a second session.
 
 ${EXIT_HELP}
 Run '${PROGRAM} <command> --help' for a command's options.
@@ -314,6 +413,17 @@ function sessionIdArgument(value: string): string {
   return value;
 }
 
+function nameOption(args: Parsed): string | undefined {
+  const name = stringOption(args, 'name');
+  if (name !== undefined && !SessionNameSchema.safeParse(name).success) throw new UsageError('--name must be 1-256 characters without control characters');
+  return name;
+}
+
+/** `value` as one shell word, quoted only when it needs to be, for commands the CLI suggests. */
+function shellWord(value: string): string {
+  return /^[A-Za-z0-9_.\/:@%+=,-]+$/.test(value) ? value : `'${value.replaceAll("'", `'\\''`)}'`;
+}
+
 function statusOption(args: Parsed): SessionStatus | undefined {
   const value = stringOption(args, 'status');
   if (value === undefined) return undefined;
@@ -375,7 +485,17 @@ function describeFailure(error: unknown, commandName: string | undefined, apiUrl
       message:
         `cannot reach the API at ${apiUrl} (${error.errno ?? 'network error'})${tries}. ` +
         `Is it running ('npm start' serves it locally)? Set its URL with --url or RUNNER_SESSIONS_URL.` +
-        (commandName === 'create' ? ` If the request did reach it, a session may have been opened: check with '${PROGRAM} list'.` : ''),
+        (commandName === 'create'
+          ? ` If a request did reach it, a session may have been opened: find it with '${PROGRAM} list --name NAME', or run create again with the same --idempotency-key to get it.`
+          : ''),
+    };
+  }
+  if (error instanceof NoResumableSession) {
+    const name = shellWord(error.sessionName);
+    return {
+      code: 'no_resumable_session',
+      exitCode: ExitCode.NotFound,
+      message: `no paused or active session named ${name} at ${apiUrl}. '${PROGRAM} list --name ${name}' shows every session of that name; '${PROGRAM} create --name ${name}' opens a new one.`,
     };
   }
   if (error instanceof SessionsApiError) return { code: error.code, exitCode: exitCodeOf(error), message: explain(error, commandName, apiUrl) };

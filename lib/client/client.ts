@@ -1,9 +1,10 @@
+import { randomUUID } from 'node:crypto';
 import type { z } from 'zod';
 import { sleep } from '../backoff.ts';
 import { SessionSchema, type Session, type SessionStatus } from '../session.ts';
-import { SessionsApiError, SessionsConfigError, SessionsNetworkError } from './errors.ts';
+import { NoResumableSession, SessionsApiError, SessionsConfigError, SessionsNetworkError } from './errors.ts';
 import { DEFAULT_RETRY, parseRetryAfter, retryDelay, type RetryOptions } from './retry.ts';
-import { ErrorBodySchema, SessionListSchema } from './schemas.ts';
+import { ErrorBodySchema, SessionHistorySchema, SessionListSchema, type HistoryEntry } from './schemas.ts';
 import { isLoopback, RequestSigner, resolveRegion, type AwsCredentials, type AwsCredentialsProvider } from './signing.ts';
 
 /** Options of `SessionsClient`. */
@@ -36,6 +37,23 @@ export interface VersionedSession {
 /** `createSession`'s result: the new session, its ETag and the `Location` header (`/sessions/<id>`). */
 export interface CreatedSession extends VersionedSession {
   location: string | undefined;
+  /** True when the API had seen the idempotency key before (200 `Idempotent-Replayed`): the session an earlier request opened. */
+  replayed: boolean;
+  /** The `Idempotency-Key` the create was sent with: pass it again to get this same session. */
+  idempotencyKey: string;
+}
+
+/** Options of `createSession`. */
+export interface CreateSessionOptions {
+  name?: string | undefined;
+  /** 1–255 printable ASCII characters; by default a random UUID, reused by the client's own retries. */
+  idempotencyKey?: string | undefined;
+}
+
+/** `resumeByName`'s result: the session, now active. */
+export interface ResumedSession extends VersionedSession {
+  /** True when it was paused when found (and this call resumed it); false when it was already active. */
+  wasPaused: boolean;
 }
 
 /** Applies a change only to the version with this ETag (the API answers 412 `precondition_failed` otherwise). */
@@ -49,12 +67,28 @@ export interface ListSessionsOptions {
   /** `nextCursor` of the previous page. */
   cursor?: string | undefined;
   status?: SessionStatus | undefined;
+  /** Only the sessions with exactly this name. */
+  name?: string | undefined;
 }
 
 /** One page of sessions, newest first. */
 export interface SessionPage {
   sessions: Session[];
   /** Pass as `cursor` for the next page; null on the last page. */
+  nextCursor: string | null;
+}
+
+export interface HistoryOptions {
+  /** 1–100 (the API's default is 20). */
+  limit?: number | undefined;
+  /** `nextCursor` of the previous page. */
+  cursor?: string | undefined;
+}
+
+/** One page of a session's history, newest first. */
+export interface HistoryPage {
+  versions: HistoryEntry[];
+  /** Pass as `cursor` for the next (older) page; null on the last page. */
   nextCursor: string | null;
 }
 
@@ -81,10 +115,10 @@ const DEFAULT_TIMEOUT_MS = 30_000;
  * `SessionsApiError` (the API answered with an error), `SessionsNetworkError`
  * (no answer) or `SessionsConfigError` (cannot sign).
  *
- * Calls that are safe to repeat — reads, add-job (idempotent by job ID) and
- * status changes (idempotent) — are retried on 503, 429 and network errors
- * with capped exponential backoff and full jitter, honouring `Retry-After`.
- * `createSession` is sent once.
+ * Every call is safe to repeat — reads, add-job (idempotent by job ID),
+ * status changes (idempotent) and creates (each sent with an
+ * `Idempotency-Key`) — and is retried on 503, 429 and network errors with
+ * capped exponential backoff and full jitter, honouring `Retry-After`.
  *
  * @example
  * const client = new SessionsClient({ baseUrl: 'https://abc123.execute-api.eu-west-1.amazonaws.com' });
@@ -126,13 +160,25 @@ export class SessionsClient {
   }
 
   /**
-   * `POST /sessions`: opens an active session with no jobs.
-   * Not retried: a repeat would open a second session.
+   * `POST /sessions`: opens an active session with no jobs. Sent with an
+   * `Idempotency-Key` (the one given, else a new random UUID) that every retry
+   * repeats, so a retry after a lost answer gets the same session, not a second one.
+   * @throws SessionsApiError `invalid_request` (400) when the key was already used for another name
    */
-  async createSession({ name }: { name?: string | undefined } = {}): Promise<CreatedSession> {
-    // When the service accepts `Idempotency-Key`, send one here and this call becomes retryable.
-    const answer = await this.#send({ method: 'POST', path: '/sessions', body: name === undefined ? {} : { name }, retryable: false });
-    return { ...this.#versioned(answer), location: answer.response.headers.get('location') ?? undefined };
+  async createSession({ name, idempotencyKey = randomUUID() }: CreateSessionOptions = {}): Promise<CreatedSession> {
+    const answer = await this.#send({
+      method: 'POST',
+      path: '/sessions',
+      body: name === undefined ? {} : { name },
+      headers: { 'idempotency-key': idempotencyKey },
+      retryable: true,
+    });
+    return {
+      ...this.#versioned(answer),
+      location: answer.response.headers.get('location') ?? undefined,
+      replayed: answer.response.headers.get('idempotent-replayed') === 'true',
+      idempotencyKey,
+    };
   }
 
   /** `GET /sessions/{id}`. @throws SessionsApiError `session_not_found` (404), `invalid_request` (400) */
@@ -179,8 +225,8 @@ export class SessionsClient {
   }
 
   /** `GET /sessions`: one page, newest first. @throws SessionsApiError `invalid_request` (400) for a bad limit, cursor or status */
-  async listSessions({ limit, cursor, status }: ListSessionsOptions = {}): Promise<SessionPage> {
-    const answer = await this.#send({ method: 'GET', path: '/sessions', query: { limit, cursor, status }, retryable: true });
+  async listSessions({ limit, cursor, status, name }: ListSessionsOptions = {}): Promise<SessionPage> {
+    const answer = await this.#send({ method: 'GET', path: '/sessions', query: { limit, cursor, status, name }, retryable: true });
     const page = parse(SessionListSchema, answer, 'a session list');
     return { sessions: page.sessions, nextCursor: page.next_cursor };
   }
@@ -189,13 +235,71 @@ export class SessionsClient {
    * Every session, newest first, fetching pages of `pageSize` as the loop
    * asks for them: `for await (const s of client.sessions({ status: 'active' }))`.
    */
-  async *sessions({ status, pageSize }: { status?: SessionStatus | undefined; pageSize?: number | undefined } = {}): AsyncGenerator<Session, void, undefined> {
+  async *sessions({
+    status,
+    name,
+    pageSize,
+  }: { status?: SessionStatus | undefined; name?: string | undefined; pageSize?: number | undefined } = {}): AsyncGenerator<Session, void, undefined> {
     let cursor: string | undefined;
     do {
-      const page = await this.listSessions({ limit: pageSize, cursor, status });
+      const page = await this.listSessions({ limit: pageSize, cursor, status, name });
       yield* page.sessions;
       cursor = page.nextCursor ?? undefined;
     } while (cursor !== undefined);
+  }
+
+  /**
+   * What a runner does when it reconnects: finds the newest session named
+   * `name` that is paused or active, resumes it if it is paused, and answers
+   * it, active, with its ETag.
+   * @throws NoResumableSession when no session of that name is paused or active.
+   * @throws SessionsApiError `invalid_transition` (409) when it was completed or terminated meanwhile.
+   */
+  async resumeByName(name: string, { pageSize }: { pageSize?: number | undefined } = {}): Promise<ResumedSession> {
+    for await (const session of this.sessions({ name, pageSize })) {
+      if (session.status !== 'paused' && session.status !== 'active') continue;
+      // For an active session this is a no-op that writes nothing and answers the current ETag.
+      const resumed = await this.resume(session.id);
+      return { ...resumed, wasPaused: session.status === 'paused' };
+    }
+    throw new NoResumableSession(name);
+  }
+
+  /**
+   * `GET /sessions/{id}/history`: one page of the session's versions, newest
+   * first, each with when and by whom it was written and what it changed.
+   * @throws SessionsApiError `session_not_found` (404), `versioning_disabled` (409), `invalid_request` (400) for a bad limit or cursor
+   */
+  async history(id: string, { limit, cursor }: HistoryOptions = {}): Promise<HistoryPage> {
+    const answer = await this.#send({ method: 'GET', path: `${sessionPath(id)}/history`, query: { limit, cursor }, retryable: true });
+    const page = parse(SessionHistorySchema, answer, 'a session history');
+    return { versions: page.versions, nextCursor: page.next_cursor };
+  }
+
+  /**
+   * The session's whole history, newest first, fetching pages of `pageSize`
+   * as the loop asks for them: `for await (const entry of client.versions(id))`.
+   */
+  async *versions(id: string, { pageSize }: { pageSize?: number | undefined } = {}): AsyncGenerator<HistoryEntry, void, undefined> {
+    let cursor: string | undefined;
+    do {
+      const page = await this.history(id, { limit: pageSize, cursor });
+      yield* page.versions;
+      cursor = page.nextCursor ?? undefined;
+    } while (cursor !== undefined);
+  }
+
+  /**
+   * `POST /sessions/{id}/restore`: makes the content of version `versionId`
+   * (a `version_id` of its history) current again, as a new version. Safe to
+   * repeat: restoring content the session already has changes nothing.
+   * @throws SessionsApiError `invalid_request` (400) for a version the session does not have, `session_not_found` (404),
+   *   `versioning_disabled` (409), `precondition_failed` (412)
+   */
+  async restore(id: string, versionId: string, { ifMatch }: ChangeOptions = {}): Promise<VersionedSession> {
+    return this.#versioned(
+      await this.#send({ method: 'POST', path: `${sessionPath(id)}/restore`, body: { version_id: versionId }, headers: ifMatchHeader(ifMatch), retryable: true }),
+    );
   }
 
   readonly #redact = (text: string): string => this.#signer?.redact(text) ?? text;

@@ -88,3 +88,14 @@ export class SessionsNetworkError extends SessionsError {
 
 /** The client cannot sign: no AWS region could be determined, or no credentials were found. */
 export class SessionsConfigError extends SessionsError {}
+
+/** `resumeByName` found no session of that name that is paused or active. */
+export class NoResumableSession extends SessionsError {
+  /** The name looked for. */
+  readonly sessionName: string;
+
+  constructor(sessionName: string) {
+    super(`no paused or active session named ${JSON.stringify(sessionName)}`);
+    this.sessionName = sessionName;
+  }
+}

@@ -48,3 +48,20 @@ export const SessionListSchema = z.object({
   next_cursor: z.string().nullable(),
 });
 export type SessionList = z.infer<typeof SessionListSchema>;
+
+/** One entry of a session's history: a stored version, when and by whom it was written, and what it changed. */
+export const HistoryEntrySchema = z.object({
+  version_id: z.string(),
+  at: z.number().int().nonnegative(),
+  actor: z.string().nullable(),
+  change: z.string(),
+  session: SessionSchema,
+});
+export type HistoryEntry = z.infer<typeof HistoryEntrySchema>;
+
+/** `GET /sessions/{id}/history`: a page of versions, newest first, and where the next (older) page starts. */
+export const SessionHistorySchema = z.object({
+  versions: z.array(HistoryEntrySchema),
+  next_cursor: z.string().nullable(),
+});
+

@@ -59,13 +59,14 @@ export function requestOutcome(route: string): MiddlewareObj<HttpEvent, APIGatew
 
 /** The API Gateway result of a route's answer, logged once with the request's keys and its compare-and-swap work counted. */
 export function completed(response: RouteResponse, keys: LogAttributes): APIGatewayProxyStructuredResultV2 {
-  const { version, statusCode } = response;
+  const { version, statusCode, headers } = response;
   const change = version !== undefined && 'attempts' in version ? version : undefined;
   if (change !== undefined) recordChange(change);
+  const replayed = headers?.['Idempotent-Replayed'] === 'true';
   logger.info('request completed', {
     ...keys,
     status_code: statusCode,
-    outcome: statusCode === 201 ? 'created' : change === undefined ? 'ok' : change.changed ? 'changed' : 'unchanged',
+    outcome: statusCode === 201 ? 'created' : replayed ? 'replayed' : change === undefined ? 'ok' : change.changed ? 'changed' : 'unchanged',
     ...(version === undefined ? {} : { session_id: version.session.id }),
     ...(change === undefined ? {} : { s3_write_attempts: change.attempts, cas_conflicts: change.conflicts }),
   });

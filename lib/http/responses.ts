@@ -24,6 +24,19 @@ export function createdResponse(version: SessionVersion): RouteResponse {
   return { statusCode: 201, body: version.session, version, headers: { Location: `/sessions/${version.session.id}` } };
 }
 
+/**
+ * A repeated create (`Idempotency-Key` seen before): 200 with the session as it
+ * now stands, its `Location`, and `Idempotent-Replayed: true`.
+ */
+export function replayedResponse(version: SessionVersion): RouteResponse {
+  return {
+    statusCode: 200,
+    body: version.session,
+    version,
+    headers: { Location: `/sessions/${version.session.id}`, 'Idempotent-Replayed': 'true' },
+  };
+}
+
 /** Any other JSON answer. */
 export function jsonResponse(statusCode: number, body: unknown): RouteResponse {
   return { statusCode, body };

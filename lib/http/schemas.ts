@@ -1,4 +1,5 @@
 import { z } from 'zod';
+import { MAX_HISTORY_LIMIT, VERSION_ID_PATTERN } from '../history.ts';
 import { isSessionId } from '../ids.ts';
 import { JobIdSchema, SessionNameSchema, SessionStatusSchema } from '../session.ts';
 
@@ -23,6 +24,12 @@ export const IfMatchHeadersSchema = z.object({ 'if-match': IfMatchSchema.optiona
 /** `POST /sessions` body: an optional name; no body at all is the same as `{}`. */
 export const CreateSessionBodySchema = z.strictObject({ name: SessionNameSchema.nullable().optional() });
 
+/** An `Idempotency-Key`: 1–255 printable ASCII characters (it is hashed, never stored or echoed). */
+export const IdempotencyKeySchema = z.string().regex(/^[\x20-\x7e]{1,255}$/, 'must be 1-255 printable ASCII characters');
+
+/** `POST /sessions` headers: the optional `Idempotency-Key` that makes a repeat answer the same session. */
+export const CreateSessionHeadersSchema = z.object({ 'idempotency-key': IdempotencyKeySchema.optional() });
+
 /** `POST /sessions/{id}/jobs` body. */
 export const AddJobBodySchema = z.strictObject({ job_id: JobIdSchema });
 
@@ -39,4 +46,22 @@ export const ListSessionsQuerySchema = z.strictObject({
     .optional(),
   cursor: z.string().min(1).optional(),
   status: SessionStatusSchema.optional(),
+  name: SessionNameSchema.optional(),
 });
+
+/** `GET /sessions/{id}/history` query: page size (1–100, default 20) and the previous page's cursor; nothing else. */
+export const SessionHistoryQuerySchema = z.strictObject({
+  limit: z
+    .string()
+    .regex(/^[0-9]{1,3}$/, `must be an integer from 1 to ${MAX_HISTORY_LIMIT}`)
+    .transform(Number)
+    .refine((limit) => limit >= 1 && limit <= MAX_HISTORY_LIMIT, `must be an integer from 1 to ${MAX_HISTORY_LIMIT}`)
+    .optional(),
+  cursor: z.string().min(1).optional(),
+});
+
+/** A version ID as the history lists it: 1–1024 printable ASCII characters without spaces. */
+export const VersionIdSchema = z.string().regex(VERSION_ID_PATTERN, 'must be a version_id from the session history (1-1024 printable ASCII characters)');
+
+/** `POST /sessions/{id}/restore` body: the version to make current again. */
+export const RestoreSessionBodySchema = z.strictObject({ version_id: VersionIdSchema });

@@ -1,17 +1,38 @@
 import { createHash, randomBytes } from 'node:crypto';
-import { mkdirSync, realpathSync, type Dirent } from 'node:fs';
+import { mkdirSync, realpathSync, type Dirent, type Stats } from 'node:fs';
 import { link, mkdir, open, readdir, readFile, rename, stat, unlink, writeFile, type FileHandle } from 'node:fs/promises';
 import { hostname } from 'node:os';
 import path from 'node:path';
-import { ConditionNotMet, sameEtag, StoreUnavailable, type ListOptions, type ListPage, type ObjectStore, type StoredObject, type WriteCondition } from './port.ts';
+import {
+  ConditionNotMet,
+  NULL_VERSION_ID,
+  sameEtag,
+  StoreUnavailable,
+  UnknownVersion,
+  type ListOptions,
+  type ListPage,
+  type ObjectVersion,
+  type StoredObject,
+  type VersionedObjectStore,
+  type VersionListOptions,
+  type VersionPage,
+  type WriteCondition,
+  type WrittenObject,
+} from './port.ts';
 
 /** Longest key accepted, in UTF-8 bytes: the limit Amazon S3 sets. */
 const MAX_KEY_BYTES = 1024;
 /** Longest encoded segment, so that it and a suffix such as `~versions` fit in a 255-byte file name. */
 const MAX_ENCODED_SEGMENT = 200;
 const SLASH = 0x2f;
-/** Marks every name that is not a key: locks, temporary files, and later per-key side directories. */
+/** Marks every name that is not a key: locks, temporary files, and the per-key versions directory. */
 const SIDE_MARK = '~';
+/** The directory beside an object file that holds its versions: `<name>~versions/`. */
+const VERSIONS_SUFFIX = `${SIDE_MARK}versions`;
+/** A version record written but not yet known to be committed: `<version id>~new`. */
+const PENDING_SUFFIX = `${SIDE_MARK}new`;
+/** A version ID: a 12-digit sequence number, the record's Unix milliseconds (13 digits) and the body's MD5. */
+const VERSION_ID = /^(\d{12})-(\d{13})-([0-9a-f]{32})$/;
 
 /** Error codes after which the operation may be retried: the disk is full, busy or failing, not misconfigured. */
 const TRANSIENT_CODES = new Set(['EAGAIN', 'EBUSY', 'EDQUOT', 'EINTR', 'EIO', 'EMFILE', 'ENFILE', 'ENOSPC', 'ETIMEDOUT']);
@@ -45,6 +66,9 @@ export interface FileObjectStoreOptions {
  *     fffe6a…d7.json~lock          while a replacing write of that key is in progress (JSON: pid, host, token)
  *     fffe6a…d7.json~lock~new-<hex> a lock being prepared, before it is linked into place
  *     fffe6a…d7.json~tmp-<hex>     a body being written, before it is linked or renamed into place
+ *     fffe6a…d7.json~versions/     every version of that key, one immutable file each, named by its version ID:
+ *       000000000001-1763942400123-<md5>        a committed version (sequence number, Unix ms, MD5 of the body)
+ *       000000000002-1763942460456-<md5>~new    a version being written; it counts only once committed (below)
  * ```
  * Each key segment is stored as its UTF-8 bytes with every byte outside
  * `[a-z0-9._-]` written `%XX` (uppercase hex): names are ASCII, distinct even
@@ -73,9 +97,39 @@ export interface FileObjectStoreOptions {
  *   body; a page costs a read of each visited directory, fine for a local
  *   store of up to ~10^5 objects.
  *
+ * Versions, with the semantics of an S3 bucket with versioning:
+ * - Every successful write, create or replace, records the new body as an
+ *   immutable version file, and the object file is a hard link to that very
+ *   file (same inode): the current object and its version are one file.
+ *   Creates take the key's lock too, so writes of a key are serialised.
+ * - Order of a write, under the key's lock: the body is written and fsynced
+ *   to a temporary file; linked into `~versions/` as `<id>~new`; that
+ *   directory is fsynced; the temporary file is linked (create) or renamed
+ *   (replace) over the object; the object's directory is fsynced; the
+ *   record is renamed to `<id>`. A record `<id>~new` counts as a version only
+ *   while it is the object file's inode (the commit point is the object's
+ *   link or rename); a `<id>` record counts always.
+ * - So a change is never visible without its version, and after a crash at
+ *   any step the versions listed are exactly the changes made: an orphan
+ *   `~new` record (the change did not happen) is ignored by readers and
+ *   removed by the key's next write; a committed one is listed, and renamed by
+ *   the next write.
+ * - Version IDs are `<sequence>-<unix ms>-<md5>`: opaque to callers, ordered
+ *   by sequence; the milliseconds never go backwards along a key, so they
+ *   serve as the version's LastModified, and the MD5 as its ETag, without
+ *   reading the file.
+ * - An object written before the store kept versions is listed, until its
+ *   next write, as the version `null` (as S3 lists an object stored before
+ *   versioning was enabled); that write first records it as a proper version.
+ * - Not guaranteed: versions survive only as long as nobody edits the data
+ *   directory by hand (an in-place edit of the object file changes its
+ *   current version too); a lock broken as stale while its owner still runs
+ *   lets two writers in, as for every write of this store; nothing prunes old
+ *   versions (S3 expires them by lifecycle rule; here they stay until deleted).
+ *
  * Needs a local POSIX filesystem with hard links (not a network share).
  */
-export class FileObjectStore implements ObjectStore {
+export class FileObjectStore implements VersionedObjectStore {
   /** The data directory, resolved. */
   readonly root: string;
   readonly #objects: string;
@@ -109,6 +163,10 @@ export class FileObjectStore implements ObjectStore {
   }
 
   async put(key: string, body: string, condition: WriteCondition): Promise<string> {
+    return (await this.putVersion(key, body, condition)).etag;
+  }
+
+  async putVersion(key: string, body: string, condition: WriteCondition): Promise<WrittenObject> {
     const file = this.pathOf(key);
     if (typeof body !== 'string') throw new TypeError('the body must be a string');
     const bytes = Buffer.from(body, 'utf-8');
@@ -138,40 +196,96 @@ export class FileObjectStore implements ObjectStore {
     return { keys: found.slice(0, limit), truncated: found.length > limit };
   }
 
-  async #create(key: string, file: string, bytes: Buffer): Promise<string> {
+  async listVersions(key: string, { limit, cursor }: VersionListOptions): Promise<VersionPage> {
+    if (!Number.isInteger(limit) || limit < 1 || limit > 1000) throw new RangeError(`limit must be an integer from 1 to 1000, got ${limit}`);
+    const file = this.pathOf(key);
+    if (cursor !== undefined && cursor !== NULL_VERSION_ID && !VERSION_ID.test(cursor)) throw new UnknownVersion(key, cursor);
+    try {
+      const { records, unrecorded, exists } = await committedVersions(file);
+      const listed: ObjectVersion[] = [];
+      if (unrecorded !== undefined && cursor === undefined) {
+        listed.push({ versionId: NULL_VERSION_ID, etag: unrecorded.etag, lastModified: new Date(unrecorded.mtimeMs), isLatest: true });
+      }
+      const latest = exists && unrecorded === undefined ? records[0]?.id : undefined;
+      for (const record of records) {
+        if (cursor !== undefined && cursor !== NULL_VERSION_ID && record.id >= cursor) continue;
+        listed.push({ versionId: record.id, etag: `"${record.md5}"`, lastModified: new Date(record.ms), isLatest: record.id === latest });
+        if (listed.length > limit) break;
+      }
+      const page = listed.slice(0, limit);
+      return listed.length > limit ? { versions: page, cursor: page.at(-1)!.versionId } : { versions: page };
+    } catch (error) {
+      throw translate(error, `list versions of ${key}`);
+    }
+  }
+
+  async getVersion(key: string, versionId: string): Promise<StoredObject | undefined> {
+    const file = this.pathOf(key);
+    try {
+      if (versionId === NULL_VERSION_ID) {
+        const { unrecorded } = await committedVersions(file);
+        return unrecorded === undefined ? undefined : { body: unrecorded.bytes.toString('utf-8'), etag: etagOf(unrecorded.bytes), versionId };
+      }
+      if (!VERSION_ID.test(versionId)) return undefined;
+      const record = path.join(versionsDirectory(file), versionId);
+      const bytes = (await readIfPresent(record)) ?? (await readIfCommitted(`${record}${PENDING_SUFFIX}`, file));
+      return bytes === undefined ? undefined : { body: bytes.toString('utf-8'), etag: etagOf(bytes), versionId };
+    } catch (error) {
+      throw translate(error, `get ${key} version ${versionId}`);
+    }
+  }
+
+  async #create(key: string, file: string, bytes: Buffer): Promise<WrittenObject> {
     const dir = path.dirname(file);
-    await ensureDirectory(dir);
+    const versions = versionsDirectory(file);
+    await ensureDirectory(versions);
     const temp = await writeTemporary(file, bytes);
     try {
-      await link(temp, file);
-    } catch (error) {
-      if (errorCode(error) === 'EEXIST') throw new ConditionNotMet(key, { cause: error });
-      throw error;
+      return await this.#withKeyLock(file, async () => {
+        if ((await statIfPresent(file)) !== undefined) throw new ConditionNotMet(key);
+        const record = await prepareVersion(file, undefined, bytes);
+        await link(temp, record.pending);
+        await syncDirectory(versions);
+        try {
+          await link(temp, file);
+        } catch (error) {
+          await unlink(record.pending).catch(() => {});
+          if (errorCode(error) === 'EEXIST') throw new ConditionNotMet(key, { cause: error });
+          throw error;
+        }
+        await syncDirectory(dir);
+        await commitVersion(record);
+        return { etag: etagOf(bytes), versionId: record.id };
+      });
     } finally {
       await unlink(temp).catch(() => {});
     }
-    await syncDirectory(dir);
-    return etagOf(bytes);
   }
 
-  async #replace(key: string, file: string, bytes: Buffer, ifMatch: string): Promise<string> {
+  async #replace(key: string, file: string, bytes: Buffer, ifMatch: string): Promise<WrittenObject> {
     // Refuse early when the condition already fails, before paying for a durable temporary file.
     const seen = await currentEtag(file);
     if (seen === undefined || !sameEtag(seen, ifMatch)) throw new ConditionNotMet(key);
+    const versions = versionsDirectory(file);
     const temp = await writeTemporary(file, bytes);
     let renamed = false;
     try {
-      await this.#withKeyLock(file, async () => {
-        const current = await currentEtag(file);
-        if (current === undefined || !sameEtag(current, ifMatch)) throw new ConditionNotMet(key);
+      return await this.#withKeyLock(file, async () => {
+        const current = await readCurrent(file);
+        if (current === undefined || !sameEtag(etagOf(current.bytes), ifMatch)) throw new ConditionNotMet(key);
+        await ensureDirectory(versions);
+        const record = await prepareVersion(file, current, bytes);
+        await link(temp, record.pending);
+        await syncDirectory(versions);
         await rename(temp, file);
         renamed = true;
+        await syncDirectory(path.dirname(file));
+        await commitVersion(record);
+        return { etag: etagOf(bytes), versionId: record.id };
       });
     } finally {
       if (!renamed) await unlink(temp).catch(() => {});
     }
-    await syncDirectory(path.dirname(file));
-    return etagOf(bytes);
   }
 
   /** Runs `critical` while holding the key's lock: first in this process, then against other processes. */
@@ -385,6 +499,188 @@ function translate(error: unknown, what: string): unknown {
   if (error instanceof ConditionNotMet || error instanceof StoreUnavailable || error instanceof InvalidKey) return error;
   const code = errorCode(error);
   return code !== undefined && TRANSIENT_CODES.has(code) ? new StoreUnavailable(`${what}: ${code}`, { cause: error }) : error;
+}
+
+// ---------------------------------------------------------------- versions
+
+interface VersionRecord {
+  id: string;
+  seq: number;
+  ms: number;
+  md5: string;
+}
+
+interface CurrentObject {
+  bytes: Buffer;
+  info: Stats;
+}
+
+/** The object file's versions directory. */
+function versionsDirectory(file: string): string {
+  return `${file}${VERSIONS_SUFFIX}`;
+}
+
+function parseVersionId(id: string): VersionRecord | undefined {
+  const match = VERSION_ID.exec(id);
+  return match === null ? undefined : { id, seq: Number(match[1]), ms: Number(match[2]), md5: match[3]! };
+}
+
+function versionId(seq: number, ms: number, md5: string): string {
+  return `${String(seq).padStart(12, '0')}-${String(ms).padStart(13, '0')}-${md5}`;
+}
+
+function sameFile(a: Stats, b: Stats): boolean {
+  return a.ino === b.ino && a.dev === b.dev;
+}
+
+async function statIfPresent(file: string): Promise<Stats | undefined> {
+  try {
+    return await stat(file);
+  } catch (error) {
+    if (isMissing(error)) return undefined;
+    throw error;
+  }
+}
+
+async function readIfPresent(file: string): Promise<Buffer | undefined> {
+  try {
+    return await readFile(file);
+  } catch (error) {
+    if (isMissing(error)) return undefined;
+    throw error;
+  }
+}
+
+/** The body and identity of the object file, read through one handle so both belong to the same file. */
+async function readCurrent(file: string): Promise<CurrentObject | undefined> {
+  let handle: FileHandle;
+  try {
+    handle = await open(file, 'r');
+  } catch (error) {
+    if (isMissing(error)) return undefined;
+    throw error;
+  }
+  try {
+    return { info: await handle.stat(), bytes: await handle.readFile() };
+  } finally {
+    await handle.close();
+  }
+}
+
+/** The body of a `~new` record, only when it is committed: it is the object file itself. */
+async function readIfCommitted(pending: string, file: string): Promise<Buffer | undefined> {
+  const object = await statIfPresent(file);
+  if (object === undefined) return undefined;
+  let handle: FileHandle;
+  try {
+    handle = await open(pending, 'r');
+  } catch (error) {
+    if (isMissing(error)) return undefined;
+    throw error;
+  }
+  try {
+    return sameFile(await handle.stat(), object) ? await handle.readFile() : undefined;
+  } finally {
+    await handle.close();
+  }
+}
+
+/**
+ * The committed versions of the object at `file`, newest first, and the
+ * object itself when no version records it (written before the store kept
+ * versions). The object is looked at before its versions directory, so a
+ * write that commits meanwhile is either wholly in the answer or wholly out.
+ */
+async function committedVersions(file: string): Promise<{
+  records: VersionRecord[];
+  unrecorded: { bytes: Buffer; etag: string; mtimeMs: number } | undefined;
+  /** Whether the key has a current object (versions outlive an object deleted by hand, as in S3). */
+  exists: boolean;
+}> {
+  const object = await statIfPresent(file);
+  const directory = versionsDirectory(file);
+  let names: string[];
+  try {
+    names = await readdir(directory);
+  } catch (error) {
+    if (!isMissing(error)) throw error;
+    names = [];
+  }
+  const records: VersionRecord[] = [];
+  const pending: VersionRecord[] = [];
+  for (const name of names) {
+    const isPending = name.endsWith(PENDING_SUFFIX);
+    const record = parseVersionId(isPending ? name.slice(0, -PENDING_SUFFIX.length) : name);
+    if (record !== undefined) (isPending ? pending : records).push(record);
+  }
+  for (const record of pending) {
+    if (records.some((known) => known.id === record.id) || object === undefined) continue;
+    // Renamed to its final name since the directory was read: then look at it there.
+    const info = (await statIfPresent(path.join(directory, `${record.id}${PENDING_SUFFIX}`))) ?? (await statIfPresent(path.join(directory, record.id)));
+    if (info !== undefined && sameFile(info, object)) records.push(record);
+  }
+  records.sort((a, b) => (a.id < b.id ? 1 : a.id > b.id ? -1 : 0));
+  if (object === undefined) return { records, unrecorded: undefined, exists: false };
+  for (const record of records) {
+    const info = (await statIfPresent(path.join(directory, record.id))) ?? (await statIfPresent(path.join(directory, `${record.id}${PENDING_SUFFIX}`)));
+    if (info !== undefined && sameFile(info, object)) return { records, unrecorded: undefined, exists: true };
+  }
+  const current = await readCurrent(file);
+  if (current === undefined) return { records, unrecorded: undefined, exists: false };
+  return { records, unrecorded: { bytes: current.bytes, etag: etagOf(current.bytes), mtimeMs: current.info.mtimeMs }, exists: true };
+}
+
+interface PreparedVersion {
+  id: string;
+  /** Where the record is linked before the commit. */
+  pending: string;
+  /** Its name once committed. */
+  final: string;
+}
+
+/**
+ * Under the key's lock: settles what earlier writes left (a committed `~new`
+ * record gets its final name, an orphan is removed), records the current
+ * object when no version does yet, and names the version about to be written.
+ */
+async function prepareVersion(file: string, current: CurrentObject | undefined, bytes: Buffer): Promise<PreparedVersion> {
+  const directory = versionsDirectory(file);
+  const names = await readdir(directory);
+  let lastSeq = 0;
+  let lastMs = 0;
+  let newest: VersionRecord | undefined;
+  for (const name of names) {
+    const isPending = name.endsWith(PENDING_SUFFIX);
+    const record = parseVersionId(isPending ? name.slice(0, -PENDING_SUFFIX.length) : name);
+    if (record === undefined) continue;
+    lastSeq = Math.max(lastSeq, record.seq);
+    if (isPending) {
+      const info = await statIfPresent(path.join(directory, name));
+      if (current !== undefined && info !== undefined && sameFile(info, current.info)) {
+        await rename(path.join(directory, name), path.join(directory, record.id));
+      } else {
+        await unlink(path.join(directory, name)).catch(() => {});
+        continue;
+      }
+    }
+    lastMs = Math.max(lastMs, record.ms);
+    if (newest === undefined || record.seq > newest.seq) newest = record;
+  }
+  if (current !== undefined) {
+    const recorded = newest === undefined ? undefined : await statIfPresent(path.join(directory, newest.id));
+    if (recorded === undefined || !sameFile(recorded, current.info)) {
+      // Written before the store kept versions: record it, so that this write does not lose it.
+      lastMs = Math.max(lastMs, Math.floor(current.info.mtimeMs));
+      await link(file, path.join(directory, versionId(++lastSeq, lastMs, createHash('md5').update(current.bytes).digest('hex'))));
+    }
+  }
+  const id = versionId(lastSeq + 1, Math.max(Date.now(), lastMs), createHash('md5').update(bytes).digest('hex'));
+  return { id, pending: path.join(directory, `${id}${PENDING_SUFFIX}`), final: path.join(directory, id) };
+}
+
+/** Gives a committed record its final name; left undone (a crash), the next write or any reader treats the `~new` record as committed. */
+async function commitVersion(record: PreparedVersion): Promise<void> {
+  await rename(record.pending, record.final).catch(() => {});
 }
 
 // ---------------------------------------------------------------- locks

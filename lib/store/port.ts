@@ -1,7 +1,8 @@
 /**
  * The object-store port: the few operations the session repository needs,
- * with the semantics of S3 conditional writes. Every implementation (S3, the
- * local file store) passes the same conformance suite.
+ * with the semantics of S3 conditional writes, and for stores that keep
+ * versions (`VersionedObjectStore`) those of S3 object versions. Every
+ * implementation (S3, the local file store) passes the same conformance suites.
  */
 
 /** An object as read: its body and its entity tag. */
@@ -9,6 +10,8 @@ export interface StoredObject {
   body: string;
   /** The ETag exactly as the store returned it (S3 quotes it). */
   etag: string;
+  /** The version this body is: set by `getVersion`, not by `get`. */
+  versionId?: string | undefined;
 }
 
 /**
@@ -46,6 +49,83 @@ export interface ObjectStore {
   put(key: string, body: string, condition: WriteCondition): Promise<string>;
   /** Keys under `prefix` in ascending order, a page at a time. */
   list(prefix: string, options: ListOptions): Promise<ListPage>;
+}
+
+/**
+ * S3's version ID of an object written while its bucket kept no versions
+ * (versioning never enabled, or suspended): the next such write replaces it.
+ */
+export const NULL_VERSION_ID = 'null';
+
+/** What a write made: the new ETag and the version it created. */
+export interface WrittenObject {
+  etag: string;
+  /** The new version's ID; undefined when the store kept no version of this write (an S3 bucket without versioning). */
+  versionId: string | undefined;
+}
+
+/** One stored version of a key, as listed. */
+export interface ObjectVersion {
+  /** Opaque; pass it to `getVersion`. Not ordered: the listing gives the order. */
+  versionId: string;
+  etag: string;
+  /** When the store recorded this version. */
+  lastModified: Date;
+  /** True for the version that is the key's current object. */
+  isLatest: boolean;
+}
+
+export interface VersionListOptions {
+  /** At most this many versions (1–1000). */
+  limit: number;
+  /** Only versions older than this one: the `cursor` of the previous page, or any listed version's ID. */
+  cursor?: string | undefined;
+}
+
+export interface VersionPage {
+  /** Versions of exactly the key, newest first; fewer than `limit` only when no older version is left. */
+  versions: ObjectVersion[];
+  /** Where the next page starts (the last listed version's ID) when older versions may follow. */
+  cursor?: string | undefined;
+}
+
+/**
+ * An object store that keeps every version of every key (S3 with versioning,
+ * the file store): each successful write creates a new, immutable version that
+ * can be listed and read back. Versions are written by the store itself, with
+ * the change: there is no way to write one separately.
+ */
+export interface VersionedObjectStore extends ObjectStore {
+  /** `put`, also reporting the version the write created. Same conditions and errors as `put`. */
+  putVersion(key: string, body: string, condition: WriteCondition): Promise<WrittenObject>;
+  /**
+   * The versions of exactly `key` (never of other keys that merely start with
+   * it), newest first, a page at a time; delete markers are not versions. An
+   * object stored while no versions were kept is listed with the version ID
+   * {@link NULL_VERSION_ID}. A key never written has none.
+   * @throws UnknownVersion when the store refuses the cursor.
+   */
+  listVersions(key: string, options: VersionListOptions): Promise<VersionPage>;
+  /** That version of `key`, or undefined when `key` has no version with this ID. */
+  getVersion(key: string, versionId: string): Promise<StoredObject | undefined>;
+}
+
+/** True when `store` keeps versions: it implements the version operations of the port. */
+export function keepsVersions(store: ObjectStore): store is VersionedObjectStore {
+  const candidate = store as Partial<VersionedObjectStore>;
+  return typeof candidate.putVersion === 'function' && typeof candidate.listVersions === 'function' && typeof candidate.getVersion === 'function';
+}
+
+/** A version listing was asked to resume after a version the store does not know (a forged or expired cursor). */
+export class UnknownVersion extends Error {
+  override readonly name = 'UnknownVersion';
+  readonly key: string;
+  readonly versionId: string;
+  constructor(key: string, versionId: string, options?: ErrorOptions) {
+    super(`no version ${versionId} of ${key} to list after`, options);
+    this.key = key;
+    this.versionId = versionId;
+  }
 }
 
 /** A conditional write was refused: someone else's version is current. */

@@ -1,12 +1,28 @@
 import {
   GetObjectCommand,
   ListObjectsV2Command,
+  ListObjectVersionsCommand,
   PutObjectCommand,
   S3Client,
   S3ServiceException,
   type PutObjectCommandInput,
 } from '@aws-sdk/client-s3';
-import { bareEtag, ConditionNotMet, StoreUnavailable, type ListOptions, type ListPage, type ObjectStore, type StoredObject, type WriteCondition } from './port.ts';
+import {
+  bareEtag,
+  ConditionNotMet,
+  NULL_VERSION_ID,
+  StoreUnavailable,
+  UnknownVersion,
+  type ListOptions,
+  type ListPage,
+  type ObjectVersion,
+  type StoredObject,
+  type VersionedObjectStore,
+  type VersionListOptions,
+  type VersionPage,
+  type WriteCondition,
+  type WrittenObject,
+} from './port.ts';
 
 /** S3 error names that mean "the condition of a conditional write did not hold". */
 const CONDITION_FAILURES = new Set([
@@ -14,6 +30,14 @@ const CONDITION_FAILURES = new Set([
   'ConditionalRequestConflict', // 409: a concurrent conditional write to the key won
   'NoSuchKey', // 404: If-Match on a key that does not exist (AWS; some S3-compatible servers answer 412)
 ]);
+
+/**
+ * S3 error names that mean "no such version of this key" on a GetObject with a
+ * version ID: the key or version does not exist (404; Ceph RGW says NoSuchKey
+ * for both), the version is a delete marker (405), or the ID is not one the
+ * bucket could have issued (400, e.g. any ID but "null" on a bucket without versioning).
+ */
+const NO_SUCH_VERSION = new Set(['NoSuchKey', 'NoSuchVersion', 'MethodNotAllowed', 'InvalidArgument']);
 
 /** S3 error names after which a request may be retried later. */
 const TRANSIENT_FAILURES = new Set([
@@ -49,8 +73,13 @@ export interface S3ObjectStoreOptions {
   client?: S3Client;
 }
 
-/** The object-store port on Amazon S3 (or any S3-compatible endpoint), with conditional writes. */
-export class S3ObjectStore implements ObjectStore {
+/**
+ * The object-store port on Amazon S3 (or any S3-compatible endpoint), with
+ * conditional writes. Its versions are the bucket's object versions: on a
+ * bucket without versioning each key has only its current object, listed with
+ * the version ID "null", and writes report no version.
+ */
+export class S3ObjectStore implements VersionedObjectStore {
   readonly #bucket: string;
   readonly #client: S3Client;
 
@@ -71,6 +100,10 @@ export class S3ObjectStore implements ObjectStore {
   }
 
   async put(key: string, body: string, condition: WriteCondition): Promise<string> {
+    return (await this.putVersion(key, body, condition)).etag;
+  }
+
+  async putVersion(key: string, body: string, condition: WriteCondition): Promise<WrittenObject> {
     const input: PutObjectCommandInput = {
       Bucket: this.#bucket,
       Key: key,
@@ -87,7 +120,9 @@ export class S3ObjectStore implements ObjectStore {
     }
     try {
       const output = await this.#client.send(new PutObjectCommand(input));
-      return output.ETag ?? '';
+      // "null" (versioning suspended) names a version the next write replaces: none was kept.
+      const versionId = output.VersionId === undefined || output.VersionId === NULL_VERSION_ID ? undefined : output.VersionId;
+      return { etag: output.ETag ?? '', versionId };
     } catch (error) {
       if (CONDITION_FAILURES.has(errorName(error))) throw new ConditionNotMet(key, { cause: error });
       throw translate(error, `put ${key}`);
@@ -108,6 +143,62 @@ export class S3ObjectStore implements ObjectStore {
       return { keys, truncated: output.IsTruncated === true };
     } catch (error) {
       throw translate(error, `list ${prefix}`);
+    }
+  }
+
+  /**
+   * ListObjectVersions with `Prefix` = the key, keeping only entries of exactly
+   * that key (its versions come first: every other key under the prefix is
+   * longer, so sorts after it) and skipping delete markers. Usually one
+   * request; more only when delete markers fill a page.
+   */
+  async listVersions(key: string, { limit, cursor }: VersionListOptions): Promise<VersionPage> {
+    if (!Number.isInteger(limit) || limit < 1 || limit > 1000) throw new RangeError(`limit must be an integer from 1 to 1000, got ${limit}`);
+    const versions: ObjectVersion[] = [];
+    let keyMarker = cursor === undefined ? undefined : key;
+    let versionIdMarker = cursor;
+    let more = true;
+    try {
+      while (more && versions.length < limit) {
+        const output = await this.#client.send(
+          new ListObjectVersionsCommand({
+            Bucket: this.#bucket,
+            Prefix: key,
+            MaxKeys: limit - versions.length,
+            ...(keyMarker === undefined ? {} : { KeyMarker: keyMarker }),
+            ...(versionIdMarker === undefined ? {} : { VersionIdMarker: versionIdMarker }),
+          }),
+        );
+        for (const entry of output.Versions ?? []) {
+          if (entry.Key !== key || entry.VersionId === undefined) continue;
+          versions.push({
+            versionId: entry.VersionId,
+            etag: entry.ETag ?? '',
+            lastModified: entry.LastModified ?? new Date(0),
+            isLatest: entry.IsLatest === true,
+          });
+        }
+        // Past the key's last entry once the listing moves on to a longer key.
+        more = output.IsTruncated === true && output.NextKeyMarker === key;
+        keyMarker = output.NextKeyMarker;
+        versionIdMarker = output.NextVersionIdMarker;
+      }
+    } catch (error) {
+      if (cursor !== undefined && errorName(error) === 'InvalidArgument') throw new UnknownVersion(key, cursor, { cause: error });
+      throw translate(error, `list versions of ${key}`);
+    }
+    const page = versions.slice(0, limit);
+    return more || versions.length > limit ? { versions: page, cursor: page.at(-1)!.versionId } : { versions: page };
+  }
+
+  async getVersion(key: string, versionId: string): Promise<StoredObject | undefined> {
+    try {
+      const output = await this.#client.send(new GetObjectCommand({ Bucket: this.#bucket, Key: key, VersionId: versionId }));
+      const body = (await output.Body?.transformToString('utf-8')) ?? '';
+      return { body, etag: output.ETag ?? '', versionId: output.VersionId ?? versionId };
+    } catch (error) {
+      if (NO_SUCH_VERSION.has(errorName(error))) return undefined;
+      throw translate(error, `get ${key} version ${versionId}`);
     }
   }
 }

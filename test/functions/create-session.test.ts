@@ -5,12 +5,13 @@ const { TEST_BUCKET } = await vi.hoisted(() => import('../helpers/lambda-env.ts'
 import { handler } from '#functions/create-session.ts';
 import { handler as getSession } from '#functions/get-session.ts';
 import { JSON_CONTENT_TYPE } from '#lib/http/responses.ts';
+import { nameIndexKey } from '#lib/name-index.ts';
 import { invoke, request, TEST_CALLER } from '../helpers/api-event.ts';
 import { s3Error, S3Fake } from '../helpers/s3-fake.ts';
 import { storedSession } from '../helpers/sessions.ts';
 import { captureTelemetry } from '../helpers/telemetry.ts';
 
-captureTelemetry();
+const telemetry = captureTelemetry();
 let fake: S3Fake;
 
 beforeEach(() => {
@@ -40,8 +41,8 @@ describe('POST /sessions', () => {
       ETag: fake.objects.get(`sessions/${session.id}.json`)!.etag,
       Location: `/sessions/${session.id}`,
     });
-    expect(fake.puts).toHaveLength(1);
-    expect(fake.puts[0]).toMatchObject({ Bucket: TEST_BUCKET, Key: `sessions/${session.id}.json`, IfNoneMatch: '*', ContentType: 'application/json' });
+    expect(fake.puts.map((put) => put.Key)).toEqual([nameIndexKey('ssh-import', session.id), `sessions/${session.id}.json`]);
+    expect(fake.puts[1]).toMatchObject({ Bucket: TEST_BUCKET, Key: `sessions/${session.id}.json`, IfNoneMatch: '*', ContentType: 'application/json' });
     expect(storedSession(fake, session.id)).toEqual(session);
   });
 
@@ -109,5 +110,96 @@ describe('POST /sessions', () => {
     expect(response.headers).toEqual({ 'Content-Type': JSON_CONTENT_TYPE, 'Retry-After': '2' });
     expect(response.body.error.code).toBe('storage_unavailable');
     expect(response.raw).not.toContain('SlowDown');
+  });
+});
+
+describe('POST /sessions with an Idempotency-Key', () => {
+  const KEY = 'run-2026-11-23/attempt-1';
+  const withKey = (body: unknown, key = KEY, headers: Record<string, string> = {}) =>
+    request.createSession({ body, headers: { 'Idempotency-Key': key, ...headers } });
+
+  it('201 with Location the first time; 200 with the same body, ETag and Location, marked Idempotent-Replayed, on a repeat', async () => {
+    const first = await invoke(handler, withKey({ name: 'ssh-import' }));
+    const repeat = await invoke(handler, withKey({ name: 'ssh-import' }));
+
+    expect(first.statusCode).toBe(201);
+    expect(first.headers).toEqual({ 'Content-Type': JSON_CONTENT_TYPE, ETag: expect.any(String), Location: `/sessions/${first.body.id}` });
+    expect(repeat.statusCode).toBe(200);
+    expect(repeat.body).toEqual(first.body);
+    expect(repeat.headers).toEqual({ ...first.headers, 'Idempotent-Replayed': 'true' });
+    expect([...fake.objects.keys()].filter((key) => key.startsWith('sessions/'))).toEqual([`sessions/${first.body.id}.json`]);
+  });
+
+  it('logs the first request as created and the repeat as replayed, with the session ID', async () => {
+    const first = await invoke(handler, withKey({ name: 'logged' }));
+    await invoke(handler, withKey({ name: 'logged' }));
+
+    const completed = telemetry.logs().filter((line) => line.message === 'request completed');
+    expect(completed.map(({ status_code, outcome, session_id }) => ({ status_code, outcome, session_id }))).toEqual([
+      { status_code: 201, outcome: 'created', session_id: first.body.id },
+      { status_code: 200, outcome: 'replayed', session_id: first.body.id },
+    ]);
+    expect(telemetry.text()).not.toContain(KEY);
+  });
+
+  it('matches the header name case-insensitively', async () => {
+    const first = await invoke(handler, withKey({}, KEY));
+    const repeat = await invoke(handler, request.createSession({ body: {}, headers: { 'idempotency-key': KEY } }));
+
+    expect(repeat.statusCode).toBe(200);
+    expect(repeat.body.id).toBe(first.body.id);
+  });
+
+  it('treats no body and {} as the same request', async () => {
+    const first = await invoke(handler, request.createSession({ headers: { 'Idempotency-Key': KEY } }));
+    const repeat = await invoke(handler, withKey({}));
+
+    expect([first.statusCode, repeat.statusCode]).toEqual([201, 200]);
+    expect(repeat.body.id).toBe(first.body.id);
+  });
+
+  it('gives another caller with the same key its own session', async () => {
+    const mine = await invoke(handler, withKey({ name: 'x' }));
+    const theirs = await invoke(handler, request.createSession({ body: { name: 'x' }, headers: { 'Idempotency-Key': KEY }, caller: 'arn:aws:iam::123456789012:user/someone-else' }));
+
+    expect(theirs.statusCode).toBe(201);
+    expect(theirs.body.id).not.toBe(mine.body.id);
+  });
+
+  it('400 invalid_request when the key was used for a different request, and writes nothing', async () => {
+    await invoke(handler, withKey({ name: 'ssh-import' }));
+    const objects = new Map(fake.objects);
+
+    const response = await invoke(handler, withKey({ name: 'ssh-export' }));
+
+    expect(response.statusCode).toBe(400);
+    expect(response.body.error).toEqual({
+      code: 'invalid_request',
+      message: expect.stringContaining('headers.idempotency-key'),
+      details: { issues: [{ field: 'headers.idempotency-key', message: expect.stringContaining('already used for a different request') }] },
+    });
+    expect(fake.objects).toEqual(objects);
+  });
+
+  it.each([
+    ['empty', ''],
+    ['256 characters', 'k'.repeat(256)],
+    ['not ASCII', 'clé-1'],
+    ['a control character', 'key\u0001'],
+  ])('400 invalid_request naming headers.idempotency-key for a key that is %s, before touching storage', async (_, key) => {
+    const response = await invoke(handler, withKey({ name: 'x' }, key));
+
+    expect(response.statusCode).toBe(400);
+    expect(response.body.error.details.issues).toEqual([{ field: 'headers.idempotency-key', message: 'must be 1-255 printable ASCII characters' }]);
+    expect(fake.totalRequests).toBe(0);
+  });
+
+  it('accepts a key of 255 printable characters, spaces and punctuation included', async () => {
+    const key = `${' !"#$%&\'()*+,-./:;<=>?@[\\]^_`{|}~'.repeat(7)}`.padEnd(255, 'z');
+
+    const response = await invoke(handler, withKey({}, key));
+
+    expect(key).toHaveLength(255);
+    expect(response.statusCode).toBe(201);
   });
 });

@@ -4,6 +4,7 @@ await vi.hoisted(() => import('../helpers/lambda-env.ts'));
 
 import { handler } from '#functions/list-sessions.ts';
 import { handler as createSession } from '#functions/create-session.ts';
+import { handler as setStatus } from '#functions/set-status.ts';
 import { JSON_CONTENT_TYPE } from '#lib/http/responses.ts';
 import type { Session, SessionStatus } from '#lib/session.ts';
 import { invoke, request } from '../helpers/api-event.ts';
@@ -101,6 +102,9 @@ describe('GET /sessions', () => {
     ['an unknown status', { status: 'done' }, 'query.status'],
     ['a cursor this API did not issue', { cursor: 'not-a-cursor' }, 'query.cursor'],
     ['an unknown parameter', { stauts: 'active' }, 'query.stauts'],
+    ['an empty name', { name: '' }, 'query.name'],
+    ['a name of 257 characters', { name: 'n'.repeat(257) }, 'query.name'],
+    ['a name with a control character', { name: 'line\nbreak' }, 'query.name'],
   ])('400 invalid_request for %s, naming the parameter, before any storage call', async (_, query, field) => {
     const response = await invoke(handler, request.listSessions(query));
 
@@ -118,5 +122,53 @@ describe('GET /sessions', () => {
     expect(response.statusCode).toBe(503);
     expect(response.headers).toEqual({ 'Content-Type': JSON_CONTENT_TYPE, 'Retry-After': '2' });
     expect(response.body.error.code).toBe('storage_unavailable');
+  });
+});
+
+describe('GET /sessions?name=NAME', () => {
+  const create = async (name: string | null) => (await invoke(createSession, request.createSession({ body: { name } }))).body as Session;
+
+  it('200: only the sessions created with exactly that name, newest first, in the usual shape', async () => {
+    const older = await create('ssh-import');
+    await new Promise((resolve) => setTimeout(resolve, 2));
+    await create('ssh-import-nightly');
+    await create(null);
+    await new Promise((resolve) => setTimeout(resolve, 2));
+    const newer = await create('ssh-import');
+
+    const response = await invoke(handler, request.listSessions({ name: 'ssh-import' }));
+
+    expect(response.statusCode).toBe(200);
+    expect(response.body).toEqual({ sessions: [newer, older], next_cursor: null });
+  });
+
+  it('200: combines with status, limit and cursor', async () => {
+    const all: Session[] = [];
+    for (let n = 0; n < 5; n++) {
+      all.unshift(await create('fleet-7'));
+      await new Promise((resolve) => setTimeout(resolve, 2));
+    }
+    await invoke(setStatus, request.setStatus(all[1]!.id, { body: { status: 'paused' } }));
+    await invoke(setStatus, request.setStatus(all[3]!.id, { body: { status: 'paused' } }));
+
+    const paused = await invoke(handler, request.listSessions({ name: 'fleet-7', status: 'paused' }));
+    const first = await invoke(handler, request.listSessions({ name: 'fleet-7', limit: '3' }));
+    const rest = await invoke(handler, request.listSessions({ name: 'fleet-7', limit: '3', cursor: first.body.next_cursor }));
+
+    expect(paused.body.sessions.map((s: Session) => s.id)).toEqual([all[1]!.id, all[3]!.id]);
+    expect(first.body.sessions.map((s: Session) => s.id)).toEqual(all.slice(0, 3).map((s) => s.id));
+    expect(rest.body).toEqual({ sessions: expect.any(Array), next_cursor: null });
+    expect(rest.body.sessions.map((s: Session) => s.id)).toEqual(all.slice(3).map((s) => s.id));
+  });
+
+  it('200 without the session of a create that failed after writing its name index entry', async () => {
+    fake.fail('PutObject', s3Error('InternalError', 500), { when: (input) => String(input.Key).startsWith('sessions/') });
+    const failed = await invoke(createSession, request.createSession({ body: { name: 'half-made' } }));
+
+    const response = await invoke(handler, request.listSessions({ name: 'half-made' }));
+
+    expect(failed.statusCode).toBe(503);
+    expect([...fake.objects.keys()].some((key) => key.startsWith('names/'))).toBe(true);
+    expect(response.body).toEqual({ sessions: [], next_cursor: null });
   });
 });

@@ -77,6 +77,9 @@ export const request = {
   addJob: (id: string, init?: EventInit) => apiEvent('POST /sessions/{id}/jobs', { id }, init),
   setStatus: (id: string, init?: EventInit) => apiEvent('PATCH /sessions/{id}', { id }, init),
   listSessions: (query?: Record<string, string>, init?: EventInit) => apiEvent('GET /sessions', {}, { ...init, ...(query ? { query } : {}) }),
+  sessionHistory: (id: string, query?: Record<string, string>, init?: EventInit) =>
+    apiEvent('GET /sessions/{id}/history', { id }, { ...init, ...(query ? { query } : {}) }),
+  restoreSession: (id: string, init?: EventInit) => apiEvent('POST /sessions/{id}/restore', { id }, init),
 };
 
 /** A Lambda context as the runtime passes it. */

@@ -1,23 +1,34 @@
-import { createHash } from 'node:crypto';
+import { createHash, randomBytes } from 'node:crypto';
 import {
   GetObjectCommand,
   ListObjectsV2Command,
+  ListObjectVersionsCommand,
   PutObjectCommand,
   S3Client,
   S3ServiceException,
   type GetObjectCommandInput,
   type ListObjectsV2CommandInput,
+  type ListObjectVersionsCommandInput,
   type PutObjectCommandInput,
 } from '@aws-sdk/client-s3';
 import { sdkStreamMixin } from '@smithy/util-stream';
 import { mockClient, type AwsClientStub } from 'aws-sdk-client-mock';
 import { Readable } from 'node:stream';
 
-export type FakeCommand = 'GetObject' | 'PutObject' | 'ListObjectsV2';
+export type FakeCommand = 'GetObject' | 'PutObject' | 'ListObjectsV2' | 'ListObjectVersions';
 
 interface FakeObject {
   body: string;
   etag: string;
+}
+
+/** One stored version of a key, or a delete marker. */
+export interface FakeVersion {
+  versionId: string;
+  body: string;
+  etag: string;
+  lastModified: Date;
+  deleteMarker: boolean;
 }
 
 interface Fault {
@@ -54,6 +65,10 @@ export function md5Etag(body: string): string {
  * `If-None-Match: *` and `If-Match` as Amazon S3 does (an `If-Match` on a
  * missing key is 404 NoSuchKey), lists in key order with `StartAfter` and
  * continuation tokens, counts requests, and can add latency and inject faults.
+ * It keeps object versions as a versioned bucket does (switch `versioning` to
+ * `'disabled'` for a bucket that never had it: writes then answer no
+ * VersionId and each key has one version, "null"), answers GetObject with a
+ * VersionId and ListObjectVersions with key and version-ID markers.
  * Every instance of `S3Client` talks to it while it is installed.
  */
 export class S3Fake {
@@ -61,7 +76,14 @@ export class S3Fake {
   readonly objects = new Map<string, FakeObject>();
   /** Every PutObject input received, in order, including refused ones. */
   readonly puts: PutObjectCommandInput[] = [];
-  readonly requests: Record<FakeCommand, number> = { GetObject: 0, PutObject: 0, ListObjectsV2: 0 };
+  /** Requests by command; `ListObjectVersions` is counted from the first one made, so counts of runs without versions read as before. */
+  readonly requests: Record<Exclude<FakeCommand, 'ListObjectVersions'>, number> & { ListObjectVersions?: number } = { GetObject: 0, PutObject: 0, ListObjectsV2: 0 };
+  /** The versions of each key, newest first (delete markers included); `objects` holds the current ones. */
+  readonly versions = new Map<string, FakeVersion[]>();
+  /** `'enabled'`, as the deployed bucket; `'disabled'`, a bucket whose versioning was never turned on. */
+  versioning: 'enabled' | 'disabled' = 'enabled';
+  /** Milliseconds since the epoch, for each version's LastModified. */
+  clock: () => number = Date.now;
   /** Delay before each request takes effect, in ms (a number or a function of the command). */
   latency: number | ((command: FakeCommand) => number) = 0;
   readonly #faults: Fault[] = [];
@@ -76,17 +98,21 @@ export class S3Fake {
     this.stub
       .on(ListObjectsV2Command)
       .callsFake((input: ListObjectsV2CommandInput) => this.#handle('ListObjectsV2', input, () => this.#list(input)));
+    this.stub
+      .on(ListObjectVersionsCommand)
+      .callsFake((input: ListObjectVersionsCommandInput) => this.#handle('ListObjectVersions', input, () => this.#listVersions(input)));
   }
 
   /** Total requests of every kind. */
   get totalRequests(): number {
-    return this.requests.GetObject + this.requests.PutObject + this.requests.ListObjectsV2;
+    return this.requests.GetObject + this.requests.PutObject + this.requests.ListObjectsV2 + (this.requests.ListObjectVersions ?? 0);
   }
 
   resetCounts(): void {
     this.requests.GetObject = 0;
     this.requests.PutObject = 0;
     this.requests.ListObjectsV2 = 0;
+    delete this.requests.ListObjectVersions;
     this.puts.length = 0;
     this.stub.resetHistory();
   }
@@ -95,7 +121,24 @@ export class S3Fake {
   seed(key: string, body: string): string {
     const etag = md5Etag(body);
     this.objects.set(key, { body, etag });
+    this.#recordVersion(key, body, etag);
     return etag;
+  }
+
+  /** Deletes the current object as a DeleteObject without a version ID would: a delete marker on a versioned bucket. */
+  deleteObject(key: string): void {
+    this.objects.delete(key);
+    if (this.versioning === 'disabled') {
+      this.versions.delete(key);
+      return;
+    }
+    const marker: FakeVersion = { versionId: newVersionId(), body: '', etag: '', lastModified: new Date(this.clock()), deleteMarker: true };
+    this.versions.set(key, [marker, ...(this.versions.get(key) ?? [])]);
+  }
+
+  /** The version IDs of `key`, newest first (delete markers included). */
+  versionIds(key: string): string[] {
+    return (this.versions.get(key) ?? []).map((version) => version.versionId);
   }
 
   body(key: string): string | undefined {
@@ -130,7 +173,7 @@ export class S3Fake {
   }
 
   async #handle<T>(command: FakeCommand, input: object, effect: () => T): Promise<T> {
-    this.requests[command]++;
+    this.requests[command] = (this.requests[command] ?? 0) + 1;
     const delay = typeof this.latency === 'function' ? this.latency(command) : this.latency;
     if (delay > 0) await new Promise((resolve) => setTimeout(resolve, delay));
     const fault = this.#takeFault(command, input as Record<string, unknown>);
@@ -149,10 +192,75 @@ export class S3Fake {
   }
 
   #get(input: GetObjectCommandInput) {
+    if (input.VersionId !== undefined) return this.#getVersion(input.Key ?? '', input.VersionId);
     const object = this.objects.get(input.Key ?? '');
     if (object === undefined) throw s3Error('NoSuchKey', 404, 'The specified key does not exist.');
     const stream = sdkStreamMixin(Readable.from([Buffer.from(object.body, 'utf-8')]));
-    return { Body: stream, ETag: object.etag, ContentType: 'application/json', $metadata: { httpStatusCode: 200 } };
+    // A bucket that never had versioning sends no x-amz-version-id.
+    const versionId = this.versioning === 'enabled' ? this.versions.get(input.Key ?? '')?.[0]?.versionId : undefined;
+    return { Body: stream, ETag: object.etag, ContentType: 'application/json', ...(versionId === undefined ? {} : { VersionId: versionId }), $metadata: { httpStatusCode: 200 } };
+  }
+
+  /** GetObject with a VersionId, answered as Amazon S3 does. */
+  #getVersion(key: string, versionId: string) {
+    if (this.versioning === 'disabled' && versionId !== 'null') throw s3Error('InvalidArgument', 400, 'Invalid version id specified');
+    const version = this.versions.get(key)?.find((candidate) => candidate.versionId === versionId);
+    if (version === undefined) throw s3Error('NoSuchVersion', 404, 'The specified version does not exist.');
+    if (version.deleteMarker) throw s3Error('MethodNotAllowed', 405, 'The specified method is not allowed against this resource.');
+    const stream = sdkStreamMixin(Readable.from([Buffer.from(version.body, 'utf-8')]));
+    return { Body: stream, ETag: version.etag, VersionId: version.versionId, ContentType: 'application/json', $metadata: { httpStatusCode: 200 } };
+  }
+
+  /** Adds the version a successful write made; returns its ID as PutObject answers it (none without versioning). */
+  #recordVersion(key: string, body: string, etag: string): string | undefined {
+    const earlier = this.versions.get(key) ?? [];
+    const lastModified = new Date(this.clock());
+    if (this.versioning === 'disabled') {
+      this.versions.set(key, [{ versionId: 'null', body, etag, lastModified, deleteMarker: false }]);
+      return undefined;
+    }
+    const versionId = newVersionId();
+    this.versions.set(key, [{ versionId, body, etag, lastModified, deleteMarker: false }, ...earlier]);
+    return versionId;
+  }
+
+  /** ListObjectVersions: keys in UTF-8 order, each key's versions newest first, resuming after KeyMarker (and VersionIdMarker). */
+  #listVersions(input: ListObjectVersionsCommandInput) {
+    const prefix = input.Prefix ?? '';
+    const maxKeys = Math.min(input.MaxKeys ?? 1000, 1000);
+    if (input.VersionIdMarker !== undefined && input.KeyMarker === undefined) {
+      throw s3Error('InvalidArgument', 400, 'A version-id marker cannot be specified without a key marker.');
+    }
+    const entries = [...this.versions.keys()]
+      .filter((key) => key.startsWith(prefix))
+      .sort(byUtf8)
+      .flatMap((key) => this.versions.get(key)!.map((version, index) => ({ key, version, isLatest: index === 0 })));
+    let start = 0;
+    if (input.KeyMarker !== undefined && input.VersionIdMarker !== undefined && input.VersionIdMarker !== '') {
+      const at = entries.findIndex((entry) => entry.key === input.KeyMarker && entry.version.versionId === input.VersionIdMarker);
+      if (at < 0) throw s3Error('InvalidArgument', 400, 'Invalid version id specified');
+      start = at + 1;
+    } else if (input.KeyMarker !== undefined) {
+      const after = entries.findIndex((entry) => byUtf8(entry.key, input.KeyMarker!) > 0);
+      start = after < 0 ? entries.length : after;
+    }
+    const page = entries.slice(start, start + maxKeys);
+    const truncated = start + page.length < entries.length;
+    const last = page.at(-1);
+    const listed = (entry: (typeof page)[number]) => ({
+      Key: entry.key,
+      VersionId: entry.version.versionId,
+      IsLatest: entry.isLatest,
+      LastModified: entry.version.lastModified,
+      ...(entry.version.deleteMarker ? {} : { ETag: entry.version.etag, Size: Buffer.byteLength(entry.version.body) }),
+    });
+    return {
+      Versions: page.filter((entry) => !entry.version.deleteMarker).map(listed),
+      DeleteMarkers: page.filter((entry) => entry.version.deleteMarker).map(listed),
+      IsTruncated: truncated,
+      ...(truncated && last !== undefined ? { NextKeyMarker: last.key, NextVersionIdMarker: last.version.versionId } : {}),
+      $metadata: { httpStatusCode: 200 },
+    };
   }
 
   #put(input: PutObjectCommandInput) {
@@ -171,7 +279,8 @@ export class S3Fake {
     }
     const etag = md5Etag(input.Body);
     this.objects.set(key, { body: input.Body, etag });
-    return { ETag: etag, $metadata: { httpStatusCode: 200 } };
+    const versionId = this.#recordVersion(key, input.Body, etag);
+    return { ETag: etag, ...(versionId === undefined ? {} : { VersionId: versionId }), $metadata: { httpStatusCode: 200 } };
   }
 
   #list(input: ListObjectsV2CommandInput) {
@@ -190,6 +299,11 @@ export class S3Fake {
       $metadata: { httpStatusCode: 200 },
     };
   }
+}
+
+/** A version ID shaped like Amazon S3's: 32 URL-safe characters, in no particular order. */
+function newVersionId(): string {
+  return randomBytes(24).toString('base64url');
 }
 
 function bare(etag: string): string {

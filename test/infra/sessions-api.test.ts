@@ -62,6 +62,8 @@ const ROUTE_FUNCTIONS = {
   'POST /sessions/{id}/jobs': { id: 'AddJob', handler: 'add-job' },
   'PATCH /sessions/{id}': { id: 'SetStatus', handler: 'set-status' },
   'GET /sessions': { id: 'ListSessions', handler: 'list-sessions' },
+  'GET /sessions/{id}/history': { id: 'SessionHistory', handler: 'session-history' },
+  'POST /sessions/{id}/restore': { id: 'RestoreSession', handler: 'restore-session' },
 } as const;
 type RouteKey = keyof typeof ROUTE_FUNCTIONS;
 const ROUTE_KEYS = Object.keys(ROUTE_FUNCTIONS) as RouteKey[];
@@ -80,7 +82,7 @@ describe('SessionsApi, as synthesized with the defaults', () => {
   });
 
   describe('HTTP API', () => {
-    it('serves exactly the five v1 routes, each from its own function', () => {
+    it('serves exactly the v1 routes, each from its own function', () => {
       const routeKeys = ofType(synth.resources, 'AWS::ApiGatewayV2::Route').map(([, r]) => r.Properties.RouteKey);
       expect(routeKeys.sort()).toEqual([...ROUTE_KEYS].sort());
 
@@ -143,6 +145,7 @@ describe('SessionsApi, as synthesized with the defaults', () => {
               CAS_BASE_DELAY_MS: '10',
               CAS_MAX_DELAY_MS: '400',
               LIST_SCAN_BUDGET: '500',
+              IDEMPOTENCY_WINDOW_SECONDS: '86400',
               POWERTOOLS_SERVICE_NAME: 'runner-sessions',
               POWERTOOLS_METRICS_NAMESPACE: 'RunnerSessions',
               POWERTOOLS_LOG_LEVEL: 'INFO',
@@ -158,22 +161,46 @@ describe('SessionsApi, as synthesized with the defaults', () => {
   });
 
   describe('least privilege', () => {
-    const objectAccess = (actions: string | string[]) => ({ Effect: 'Allow', Action: actions, Resource: sessionObjects });
+    const objects = (prefix: string) => ({ 'Fn::Join': ['', [bucketArn, `/${prefix}*`]] });
+    const objectAccess = (actions: string | string[], prefix = 'sessions/') => ({ Effect: 'Allow', Action: actions, Resource: objects(prefix) });
+    const listAccess = (prefix: string) => ({
+      Effect: 'Allow',
+      Action: 's3:ListBucket',
+      Resource: bucketArn,
+      Condition: { StringLike: { 's3:prefix': `${prefix}*` } },
+    });
+    const listVersionsAccess = () => ({
+      Effect: 'Allow',
+      Action: 's3:ListBucketVersions',
+      Resource: bucketArn,
+      Condition: { StringLike: { 's3:prefix': 'sessions/*' } },
+    });
     // Without it S3 answers a missing key with 403 instead of 404, and the API could not say session_not_found.
     const tellMissingKeys = () => ({ Sid: 'TellMissingKeys', Effect: 'Allow', Action: 's3:ListBucket', Resource: bucketArn });
     const expectedS3Statements: Record<RouteKey, () => Json[]> = {
-      'POST /sessions': () => [objectAccess('s3:PutObject')],
+      // Writes the idempotency record, the name index entry and the session; a repeated key reads the record and the session.
+      // (CDK merges the two grants of the same actions into one statement.)
+      'POST /sessions': () => [
+        {
+          Effect: 'Allow',
+          Action: ['s3:GetObject', 's3:PutObject'],
+          Resource: [objects('idempotency/'), objects('sessions/')],
+        },
+        tellMissingKeys(),
+        objectAccess('s3:PutObject', 'names/'),
+      ],
       'GET /sessions/{id}': () => [objectAccess('s3:GetObject'), tellMissingKeys()],
       'POST /sessions/{id}/jobs': () => [objectAccess(['s3:GetObject', 's3:PutObject']), tellMissingKeys()],
       'PATCH /sessions/{id}': () => [objectAccess(['s3:GetObject', 's3:PutObject']), tellMissingKeys()],
-      'GET /sessions': () => [
-        objectAccess('s3:GetObject'),
-        {
-          Effect: 'Allow',
-          Action: 's3:ListBucket',
-          Resource: bucketArn,
-          Condition: { StringLike: { 's3:prefix': 'sessions/*' } },
-        },
+      // Lists sessions/ or one name's index entries (never reading them); an entry's session may be missing: 404, not 403.
+      'GET /sessions': () => [objectAccess('s3:GetObject'), listAccess('sessions/'), tellMissingKeys(), listAccess('names/')],
+      // Lists the versions of one session's key (under sessions/) and reads them by version ID; no versions means no session.
+      'GET /sessions/{id}/history': () => [objectAccess('s3:GetObjectVersion'), listVersionsAccess()],
+      // Reads the version to restore (and the current session), writes If-Match; lists versions only to say why a version read found nothing.
+      'POST /sessions/{id}/restore': () => [
+        objectAccess(['s3:GetObject', 's3:GetObjectVersion', 's3:PutObject']),
+        listVersionsAccess(),
+        tellMissingKeys(),
       ],
     };
 
@@ -225,6 +252,13 @@ describe('SessionsApi, as synthesized with the defaults', () => {
       );
     });
 
+    it('expires idempotency records a day after the one-day window, and nothing else by age', () => {
+      const rules: Json[] = synth.resources[bucketId]!.Properties.LifecycleConfiguration.Rules;
+
+      expect(rules).toContainEqual({ Id: 'ExpireIdempotencyRecords', Status: 'Enabled', Prefix: 'idempotency/', ExpirationInDays: 2 });
+      expect(rules.filter((rule) => rule.ExpirationInDays !== undefined)).toHaveLength(1);
+    });
+
     it('keeps its access logs in a private, encrypted, retained bucket with expiring objects', () => {
       const logBucketId = logicalId(synth.stack.service.storage.accessLogBucket);
       expect(synth.resources[logBucketId]).toMatchObject({
@@ -250,13 +284,17 @@ describe('SessionsApi, as synthesized with the defaults', () => {
         statements = policy!.Properties.PolicyDocument.Statement;
       });
 
-      it('denies a PutObject under sessions/ that carries neither If-None-Match nor If-Match', () => {
+      it('denies a PutObject under sessions/, names/ or idempotency/ that carries neither If-None-Match nor If-Match', () => {
         expect(statements).toContainEqual({
           Sid: 'DenyUnconditionalSessionWrites',
           Effect: 'Deny',
           Principal: { AWS: '*' },
           Action: 's3:PutObject',
-          Resource: sessionObjects,
+          Resource: [
+            { 'Fn::Join': ['', [bucketArn, '/idempotency/*']] },
+            { 'Fn::Join': ['', [bucketArn, '/names/*']] },
+            sessionObjects,
+          ],
           // Both keys in one Null block: ANDed, so either header alone lets the write through.
           Condition: { Null: { 's3:if-none-match': 'true', 's3:if-match': 'true' } },
         });
@@ -387,8 +425,19 @@ describe('SessionsApi, tuned through its props', () => {
         memorySize: 256,
         timeout: Duration.seconds(5),
         serverErrorRatePercent: 5,
+        idempotencyWindowSeconds: 3 * 86_400 + 1,
       },
     });
+  });
+
+  it('passes the idempotency window to the functions and expires its records a day after its last started day', () => {
+    const bucketId = logicalId(synth.stack.service.storage.bucket);
+    for (const [id, fn] of ofType(synth.resources, 'AWS::Lambda::Function')) {
+      expect(fn.Properties.Environment.Variables.IDEMPOTENCY_WINDOW_SECONDS, id).toBe('259201');
+    }
+    expect(synth.resources[bucketId]!.Properties.LifecycleConfiguration.Rules).toContainEqual(
+      expect.objectContaining({ Id: 'ExpireIdempotencyRecords', Prefix: 'idempotency/', ExpirationInDays: 5 }),
+    );
   });
 
   it('applies throttling, limits, versions, removal policy and alarm threshold', () => {
@@ -412,16 +461,16 @@ describe('SessionsApi, tuned through its props', () => {
 
   it('gives a route added to the table its own function, with exactly the access the table names', () => {
     const history: RouteDefinition = {
-      id: 'SessionHistory',
+      id: 'SessionAudit',
       method: HttpMethod.GET,
-      path: '/sessions/{id}/history',
+      path: '/sessions/{id}/audit',
       handler: 'get-session',
       access: [{ prefix: 'sessions/', objectActions: ['s3:GetObjectVersion'], listActions: ['s3:ListBucketVersions'] }],
     };
     const extended = synthesize({ service: { routes: [...ROUTES, history] } });
     const bucketArn = { 'Fn::GetAtt': [logicalId(extended.stack.service.storage.bucket), 'Arn'] };
 
-    const fn = extended.resources[functionIdOfRoute(extended.resources, 'GET /sessions/{id}/history')]!;
+    const fn = extended.resources[functionIdOfRoute(extended.resources, 'GET /sessions/{id}/audit')]!;
     const role = extended.resources[fn.Properties.Role['Fn::GetAtt'][0]]!;
     expect(role.Properties.Policies[0].PolicyDocument.Statement.slice(1)).toEqual([
       { Effect: 'Allow', Action: 's3:GetObjectVersion', Resource: { 'Fn::Join': ['', [bucketArn, '/sessions/*']] } },
@@ -450,6 +499,8 @@ describe('SessionsApi, tuned through its props', () => {
     [{ maxJobsPerSession: 1.5 }, /MAX_JOBS_PER_SESSION/],
     [{ throttlingRateLimit: -1 }, /throttlingRateLimit/],
     [{ noncurrentVersionExpirationDays: 0 }, /noncurrentVersionExpirationDays/],
+    [{ idempotencyWindowSeconds: 0 }, /idempotencyWindowSeconds/],
+    [{ idempotencyWindowSeconds: 1.5 }, /idempotencyWindowSeconds/],
   ])('refuses %o at synth time', (service, message) => {
     expect(() => synthesize({ service })).toThrow(message);
   });

@@ -12,6 +12,7 @@ import {
   StorageUnavailable,
 } from '#lib/errors.ts';
 import { sessionKey } from '#lib/ids.ts';
+import { nameIndexKey } from '#lib/name-index.ts';
 import { SessionRepository, type RepositoryWarning } from '#lib/repository.ts';
 import { S3ObjectStore } from '#lib/store/s3.ts';
 import { networkError, s3Error, S3Fake } from '../helpers/s3-fake.ts';
@@ -78,19 +79,20 @@ describe('the original module, in spirit', () => {
 });
 
 describe('createSession', () => {
-  it('sends one create-only PutObject of the session JSON', async () => {
+  it('sends one create-only PutObject of the session JSON, after the one of its name index entry', async () => {
     const { session, etag } = await instance().createSession({ name: 'build-42', actor: 'arn:aws:iam::123456789012:user/runner' });
 
-    expect(fake.stub).toHaveReceivedCommandTimes(PutObjectCommand, 1);
-    expect(fake.stub).toHaveReceivedCommandWith(PutObjectCommand, {
+    expect(fake.stub).toHaveReceivedCommandTimes(PutObjectCommand, 2);
+    expect(fake.puts.map((put) => put.Key)).toEqual([nameIndexKey('build-42', session.id), `sessions/${session.id}.json`]);
+    expect(fake.stub).toHaveReceivedNthCommandWith(PutObjectCommand, 2, {
       Bucket: BUCKET,
       Key: `sessions/${session.id}.json`,
       IfNoneMatch: '*',
       ContentType: 'application/json',
       ContentLength: Buffer.byteLength(JSON.stringify(session)),
     });
-    expect(fake.puts[0]?.IfMatch).toBeUndefined();
-    expect(fake.totalRequests).toBe(1);
+    expect(fake.puts.map((put) => [put.IfNoneMatch, put.IfMatch])).toEqual([['*', undefined], ['*', undefined]]);
+    expect(fake.totalRequests).toBe(2);
     expect(session).toEqual({
       id: expect.stringMatching(/^[0-9a-f]{32}$/),
       name: 'build-42',
@@ -109,12 +111,12 @@ describe('createSession', () => {
     expect(stored(session.id)).toMatchObject({ name: null });
   });
 
-  it('treats its own write, answered with 412 after a lost answer, as the success it was', async () => {
-    fake.loseNextPutAnswer();
+  it.each(['names/', 'sessions/'])('treats its own write under %s, answered with 412 after a lost answer, as the success it was', async (prefix) => {
+    fake.loseNextPutAnswer({ when: (input) => String(input.Key).startsWith(prefix) });
 
     const { session } = await instance().createSession({ name: 'lost-answer' });
 
-    expect(fake.objects.size).toBe(1);
+    expect([...fake.objects.keys()].sort()).toEqual([nameIndexKey('lost-answer', session.id), sessionKey(session.id)]);
     expect(stored(session.id)).toEqual(session);
   });
 

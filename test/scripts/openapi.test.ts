@@ -2,6 +2,7 @@ import { readFile } from 'node:fs/promises';
 import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
 import { ERROR_CODES, ERROR_STATUS } from '#lib/client/schemas.ts';
+import { IdempotencyKeySchema } from '#lib/http/schemas.ts';
 import { API_ROUTES } from '#lib/routes.ts';
 import { LabelSchema } from '#lib/session.ts';
 import { OPENAPI_PATH, openApiDocument, renderOpenApi } from '../../scripts/openapi.ts';
@@ -128,10 +129,10 @@ describe('the document', () => {
     }
   });
 
-  it('uses every code of the contract but versioning_disabled (it belongs to restore, not built yet)', () => {
+  it('uses every code of the contract', () => {
     const used = new Set([...walk(document)].flatMap(codesIfError));
 
-    expect([...used].sort()).toEqual(ERROR_CODES.filter((code) => code !== 'versioning_disabled').sort());
+    expect([...used].sort()).toEqual([...ERROR_CODES].sort());
   });
 
   it('every $ref resolves', () => {
@@ -153,6 +154,46 @@ describe('the document', () => {
   });
 });
 
+describe('audit trail and undo', () => {
+  it('GET /sessions/{id}/history is sessionHistory: limit (1-100, default 20) and cursor, a SessionHistory page, 400, 404, 409 versioning_disabled', () => {
+    const operation = document.paths['/sessions/{id}/history'].get;
+
+    expect(operation.operationId).toBe('sessionHistory');
+    expect(operation.parameters).toEqual([{ $ref: '#/components/parameters/HistoryLimit' }, { $ref: '#/components/parameters/Cursor' }]);
+    expect(document.components.parameters.HistoryLimit.schema).toEqual({ type: 'integer', minimum: 1, maximum: 100, default: 20 });
+    expect(response('/sessions/{id}/history', 'get', '200').content['application/json'].schema).toEqual({ $ref: '#/components/schemas/SessionHistory' });
+    expect(codesOf(response('/sessions/{id}/history', 'get', '400'))).toEqual(['invalid_request']);
+    expect(codesOf(response('/sessions/{id}/history', 'get', '404'))).toEqual(['session_not_found']);
+    expect(codesOf(response('/sessions/{id}/history', 'get', '409'))).toEqual(['versioning_disabled']);
+  });
+
+  it('a history entry has version_id, at, actor (nullable), change and the session, all required', () => {
+    const entry = document.components.schemas.SessionHistory.properties.versions.items;
+
+    expect(entry.required).toEqual(['version_id', 'at', 'actor', 'change', 'session']);
+    expect(entry.properties.actor.type).toEqual(['string', 'null']);
+    expect(entry.properties.session).toEqual({ $ref: '#/components/schemas/Session' });
+    expect(document.components.schemas.SessionHistory.properties.next_cursor.type).toEqual(['string', 'null']);
+  });
+
+  it('POST /sessions/{id}/restore is restoreSession: a version_id body and If-Match, the Session with its ETag, 400, 404, 409 versioning_disabled, 412', () => {
+    const operation = document.paths['/sessions/{id}/restore'].post;
+
+    expect(operation.operationId).toBe('restoreSession');
+    expect(operation.parameters).toEqual([{ $ref: '#/components/parameters/IfMatch' }]);
+    expect(document.components.schemas.RestoreSessionRequest.required).toEqual(['version_id']);
+    expect(response('/sessions/{id}/restore', 'post', '200').content['application/json'].schema).toEqual({ $ref: '#/components/schemas/Session' });
+    expect(response('/sessions/{id}/restore', 'post', '200').headers.ETag).toEqual({ $ref: '#/components/headers/ETag' });
+    expect(codesOf(response('/sessions/{id}/restore', 'post', '409'))).toEqual(['versioning_disabled']);
+    expect(codesOf(response('/sessions/{id}/restore', 'post', '412'))).toEqual(['precondition_failed']);
+    expect(codesOf(response('/sessions/{id}/restore', 'post', '503'))).toEqual(['conflict_retry', 'storage_unavailable']);
+  });
+
+  it('the Session schema names restored_from, the mark of a version a restore wrote', () => {
+    expect(document.components.schemas.Session.properties.restored_from).toEqual({ type: 'string' });
+  });
+});
+
 function codesIfError(node: Json): string[] {
   return node.content?.['application/json']?.schema?.allOf ? codesOf(node) : [];
 }
@@ -167,6 +208,42 @@ describe('the label pattern stands for the zod refinement', () => {
         const value = parts.join('').slice(0, 256);
         if (value.length === 0) return;
         expect(pattern.test(value)).toBe(LabelSchema.safeParse(value).success);
+      }),
+    );
+  });
+});
+
+describe('resume by name and idempotent create', () => {
+  it('POST /sessions takes Idempotency-Key and answers a repeat 200 with the session, its ETag, Location and Idempotent-Replayed', () => {
+    const replay = response('/sessions', 'post', '200');
+
+    expect(document.paths['/sessions'].post.parameters).toEqual([{ $ref: '#/components/parameters/IdempotencyKey' }]);
+    expect(document.components.parameters.IdempotencyKey).toMatchObject({ name: 'Idempotency-Key', in: 'header', required: false });
+    expect(replay.content['application/json'].schema).toEqual({ $ref: '#/components/schemas/Session' });
+    expect(replay.headers).toMatchObject({
+      ETag: { $ref: '#/components/headers/ETag' },
+      Location: { $ref: '#/components/headers/Location' },
+      'Idempotent-Replayed': { $ref: '#/components/headers/IdempotentReplayed' },
+    });
+    expect(codesOf(response('/sessions', 'post', '503'))).toEqual(['conflict_retry', 'storage_unavailable']);
+  });
+
+  it('GET /sessions takes name, with the label pattern', () => {
+    expect(document.paths['/sessions'].get.parameters).toContainEqual({ $ref: '#/components/parameters/Name' });
+    expect(document.components.parameters.Name).toMatchObject({
+      name: 'name',
+      in: 'query',
+      schema: { type: 'string', minLength: 1, maxLength: 256, pattern: document.components.schemas.AddJobRequest.properties.job_id.pattern },
+    });
+  });
+
+  it('the Idempotency-Key schema accepts exactly the keys IdempotencyKeySchema accepts', () => {
+    const { pattern, minLength, maxLength } = document.components.parameters.IdempotencyKey.schema as { pattern: string; minLength: number; maxLength: number };
+    const accepts = (value: string) => new RegExp(pattern, 'u').test(value) && value.length >= minLength && value.length <= maxLength;
+
+    fc.assert(
+      fc.property(fc.oneof(fc.string({ unit: 'binary', maxLength: 300 }), fc.string({ unit: 'grapheme-ascii', maxLength: 300 })), (value) => {
+        expect(accepts(value)).toBe(IdempotencyKeySchema.safeParse(value).success);
       }),
     );
   });

@@ -46,14 +46,14 @@ describe('help', () => {
     const run = await cli(['--help']);
 
     expect(run.code).toBe(ExitCode.Ok);
-    for (const command of ['create', 'get ID', 'add-job ID JOB', 'pause ID', 'resume ID', 'complete ID', 'terminate ID', 'list']) {
+    for (const command of ['create', 'get ID', 'add-job ID JOB', 'pause ID', 'resume ID', 'complete ID', 'terminate ID', 'list', 'resume-by-name NAME']) {
       expect(run.stdout).toContain(`  ${command}`);
     }
     expect(run.stdout).toMatch(/Exit codes:\n {2}0 .*\n {2}1 .*\n {2}2 .*\n {2}3 .*\n {2}4 .*\n {2}5 /);
     expect(run.stderr).toBe('');
   });
 
-  it.each(['create', 'get', 'add-job', 'pause', 'resume', 'complete', 'terminate', 'list'])('%s --help and -h show the command usage', async (command) => {
+  it.each(['create', 'get', 'add-job', 'pause', 'resume', 'complete', 'terminate', 'list', 'resume-by-name'])('%s --help and -h show the command usage', async (command) => {
     const long = await cli([command, '--help']);
     const short = await cli([command, '-h']);
 
@@ -233,6 +233,98 @@ describe('the commands, against the API', () => {
   });
 });
 
+describe('resuming after a disconnect', () => {
+  const unique = (label: string) => `${label} ${Math.random().toString(36).slice(2)}`;
+
+  it('create --name, pause, resume-by-name, list --name: the transcript of a runner that reconnects', async () => {
+    const name = unique('ssh-import');
+    const created = await cli(['create', '--name', name]);
+    const id = /^session {2}([0-9a-f]{32})$/m.exec(created.stdout)![1]!;
+    const paused = await cli(['pause', id]);
+
+    const resumed = await cli(['resume-by-name', name]);
+    const again = await cli(['resume-by-name', name, '--json']);
+    const listed = await cli(['list', '--name', name]);
+
+    expect([created.code, paused.code, resumed.code, again.code, listed.code]).toEqual([0, 0, 0, 0, 0]);
+    expect(paused.stdout).toContain('status   paused\n');
+    expect(resumed.stdout).toMatch(new RegExp(`^resumed paused session ${id}\nsession  ${id}\nname     ${name}\nstatus   active\n`));
+    expect(JSON.parse(again.stdout)).toEqual({ session: expect.objectContaining({ id, status: 'active' }), etag: expect.stringMatching(/^"/), was_paused: false });
+    expect(listed.stdout.split('\n')[1]).toMatch(new RegExp(`^${id}  active  +0  .* UTC  ${name}$`));
+    expect(listed.stdout.split('\n')).toHaveLength(3);
+  });
+
+  it('resume-by-name picks the newest session of the name that is paused or active', async () => {
+    const name = unique('fleet');
+    const oldest = JSON.parse((await cli(['create', '--name', name, '--json'])).stdout).session.id as string;
+    await cli(['pause', oldest]);
+    await new Promise((resolve) => setTimeout(resolve, 2));
+    const middle = JSON.parse((await cli(['create', '--name', name, '--json'])).stdout).session.id as string;
+    await cli(['pause', middle]);
+    await new Promise((resolve) => setTimeout(resolve, 2));
+    const newest = JSON.parse((await cli(['create', '--name', name, '--json'])).stdout).session.id as string;
+    await cli(['complete', newest]);
+
+    const run = await cli(['resume-by-name', name, '--json']);
+
+    expect(JSON.parse(run.stdout)).toMatchObject({ session: { id: middle, status: 'active' }, was_paused: true });
+    expect(JSON.parse((await cli(['get', oldest, '--json'])).stdout).session.status).toBe('paused');
+  });
+
+  it('resume-by-name exits 3 and says what to do when nothing of that name can be resumed', async () => {
+    const name = unique("o'done");
+    const id = JSON.parse((await cli(['create', '--name', name, '--json'])).stdout).session.id as string;
+    await cli(['terminate', id]);
+
+    const run = await cli(['resume-by-name', name]);
+    const json = await cli(['resume-by-name', name, '--json']);
+
+    const quoted = `'${name.replace("'", "'\\''")}'`;
+    expect(run.code).toBe(ExitCode.NotFound);
+    expect(run.stdout).toBe('');
+    expect(run.stderr).toBe(
+      `runner-sessions: no paused or active session named ${quoted} at ${api.url}. 'runner-sessions list --name ${quoted}' shows every session of that name; 'runner-sessions create --name ${quoted}' opens a new one.\n`,
+    );
+    expect(JSON.parse(json.stderr)).toMatchObject({ error: { code: 'no_resumable_session' } });
+  });
+
+  it('create --idempotency-key twice opens one session and says the second was replayed', async () => {
+    const key = unique('boot');
+    const first = await cli(['create', '--name', 'keyed', '--idempotency-key', key, '--json']);
+    const second = await cli(['create', '--name', 'keyed', '--idempotency-key', key]);
+    const misused = await cli(['create', '--name', 'other', '--idempotency-key', key]);
+
+    const { session, replayed } = JSON.parse(first.stdout) as { session: { id: string }; replayed: boolean };
+    expect(replayed).toBe(false);
+    expect(second.stdout).toContain(`session  ${session.id}\n`);
+    expect(second.stdout).toMatch(/\nreplayed yes: an earlier create with this --idempotency-key opened this session\n$/);
+    expect(misused.code).toBe(ExitCode.Usage);
+    expect(misused.stderr).toContain('headers.idempotency-key: was already used for a different request');
+  });
+
+  it('list --name pages with the name in the hint for the next page', async () => {
+    const name = unique('paged name');
+    for (let i = 0; i < 3; i++) await cli(['create', '--name', name]);
+
+    const run = await cli(['list', '--name', name, '--limit', '2']);
+
+    expect(run.stdout).toMatch(new RegExp(`\nmore: runner-sessions list --name '${name}' --limit 2 --cursor [A-Za-z0-9_-]+ {3}\\(or --all\\)\n$`));
+  });
+
+  it.each([
+    [['resume-by-name'], 'resume-by-name takes NAME'],
+    [['resume-by-name', ''], 'NAME must be 1-256 characters'],
+    [['list', '--name', 'a\tb'], '--name must be 1-256 characters'],
+    [['create', '--idempotency-key', 'clé'], '--idempotency-key must be 1-255 printable ASCII characters'],
+    [['create', '--idempotency-key', 'k'.repeat(256)], '--idempotency-key must be 1-255 printable ASCII characters'],
+  ])('%j is a usage error', async (args, message) => {
+    const run = await cli(args);
+
+    expect(run.code).toBe(ExitCode.Usage);
+    expect(run.stderr).toContain(message);
+  });
+});
+
 describe('API errors: exit code and what to do next', () => {
   const UNKNOWN = 'fffffffffffffaaaaaaaaaaaaaaaaaaa';
 
@@ -359,12 +451,14 @@ describe('failures the API cannot be made to produce on demand', () => {
     );
   });
 
-  it('create is sent once, and says a session may exist when the answer was lost', async () => {
-    const run = await against('drop', ['create']);
+  it('create is retried with one Idempotency-Key, and says how to find the session when every answer was lost', async () => {
+    const run = await against('drop', ['create', '--name', 'lost', '--idempotency-key', 'boot-42']);
 
     expect(run.code).toBe(ExitCode.Unavailable);
-    expect(server!.requests).toHaveLength(1);
-    expect(run.stderr).toContain("a session may have been opened: check with 'runner-sessions list'");
+    expect(server!.requests.map((request) => request.headers['idempotency-key'])).toEqual(['boot-42', 'boot-42', 'boot-42']);
+    expect(run.stderr).toContain(
+      "a session may have been opened: find it with 'runner-sessions list --name NAME', or run create again with the same --idempotency-key to get it.",
+    );
   });
 
   it('an answer that is not a session → 1', async () => {

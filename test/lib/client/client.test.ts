@@ -1,6 +1,6 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { SessionsClient } from '#lib/client/client.ts';
-import { SessionsApiError } from '#lib/client/errors.ts';
+import { NoResumableSession, SessionsApiError } from '#lib/client/errors.ts';
 import type { SessionStatus } from '#lib/session.ts';
 import { startApi, TEST_MAX_JOBS, type RunningApi } from './local-api.ts';
 
@@ -186,6 +186,53 @@ describe('listSessions and sessions()', () => {
     for await (const _session of counting.sessions({ pageSize: 3 })) break;
 
     expect(pageRequests).toHaveLength(1);
+  });
+});
+
+describe('resume after a disconnect', () => {
+  it('createSession with the same idempotency key answers the session the first call opened', async () => {
+    const first = await client.createSession({ name: 'keyed-client', idempotencyKey: 'client-test-key-1' });
+    const again = await client.createSession({ name: 'keyed-client', idempotencyKey: 'client-test-key-1' });
+
+    expect(first).toMatchObject({ replayed: false, idempotencyKey: 'client-test-key-1', location: `/sessions/${first.session.id}` });
+    expect(again).toEqual({ ...first, replayed: true });
+  });
+
+  it('listSessions by name answers only that name, newest first', async () => {
+    const older = await client.createSession({ name: 'named-list' });
+    await new Promise((resolve) => setTimeout(resolve, 2));
+    await client.createSession({ name: 'named-list-other' });
+    const newer = await client.createSession({ name: 'named-list' });
+
+    const page = await client.listSessions({ name: 'named-list' });
+
+    expect(page.sessions.map((s) => s.id)).toEqual([newer.session.id, older.session.id]);
+  });
+
+  it('resumeByName resumes the paused session of that name and answers it active, with its new ETag', async () => {
+    const { session } = await client.createSession({ name: 'reconnecting-runner' });
+    await client.pause(session.id);
+
+    const resumed = await client.resumeByName('reconnecting-runner');
+
+    expect(resumed).toMatchObject({ wasPaused: true, session: { id: session.id, status: 'active' } });
+    expect(resumed.etag).toBe((await client.getSession(session.id)).etag);
+  });
+
+  it('resumeByName answers an active session as it is, writing nothing', async () => {
+    const created = await client.createSession({ name: 'still-connected' });
+
+    const resumed = await client.resumeByName('still-connected');
+
+    expect(resumed).toEqual({ session: created.session, etag: created.etag, wasPaused: false });
+  });
+
+  it('resumeByName throws NoResumableSession when every session of the name is final, or there is none', async () => {
+    const { session } = await client.createSession({ name: 'all-done' });
+    await client.complete(session.id);
+
+    await expect(client.resumeByName('all-done')).rejects.toBeInstanceOf(NoResumableSession);
+    await expect(client.resumeByName('never-used')).rejects.toMatchObject({ sessionName: 'never-used', message: 'no paused or active session named "never-used"' });
   });
 });
 

@@ -77,26 +77,59 @@ describe('what is retried', () => {
   });
 });
 
+describe('creates are retried with the Idempotency-Key of their first attempt', () => {
+  const UUID = /^[0-9a-f]{8}-[0-9a-f]{4}-4[0-9a-f]{3}-[89ab][0-9a-f]{3}-[0-9a-f]{12}$/;
+
+  it.each<[string, ScriptedAnswer]>([
+    ['a 503', unavailable],
+    ['a 429', { status: 429, body: { message: 'Too Many Requests' } }],
+    ['a dropped connection', 'drop'],
+  ])('after %s twice, the third request gets the session; all three carry one random key', async (_what, failure) => {
+    const flaky = await flakyServer([failure, failure], { status: 201, body: wireSession() });
+
+    const created = await new SessionsClient({ baseUrl: flaky.url, retry: FAST }).createSession({ name: 'x' });
+
+    const keys = flaky.requests.map((request) => request.headers['idempotency-key']);
+    expect(keys).toHaveLength(3);
+    expect(keys[0]).toMatch(UUID);
+    expect(new Set(keys).size).toBe(1);
+    expect(created).toMatchObject({ idempotencyKey: keys[0], replayed: false });
+  });
+
+  it('sends the key it is given, and a new random one for every other create', async () => {
+    const flaky = await flakyServer([], { status: 201, body: wireSession() });
+    const client = new SessionsClient({ baseUrl: flaky.url, retry: FAST });
+
+    await client.createSession({ idempotencyKey: 'runner-7/boot-42' });
+    await client.createSession();
+    await client.createSession();
+
+    const keys = flaky.requests.map((request) => request.headers['idempotency-key']);
+    expect(keys[0]).toBe('runner-7/boot-42');
+    expect(keys[1]).toMatch(UUID);
+    expect(keys[2]).toMatch(UUID);
+    expect(keys[1]).not.toBe(keys[2]);
+  });
+
+  it('reports a 200 marked Idempotent-Replayed as replayed', async () => {
+    const flaky = await flakyServer([], { status: 200, headers: { 'idempotent-replayed': 'true', location: `/sessions/${ID}` }, body: wireSession() });
+
+    const created = await new SessionsClient({ baseUrl: flaky.url, retry: FAST }).createSession({ idempotencyKey: 'k' });
+
+    expect(created).toMatchObject({ replayed: true, location: `/sessions/${ID}`, idempotencyKey: 'k' });
+  });
+
+  it('does not retry a 400: the key was used for another request', async () => {
+    const flaky = await flakyServer([{ status: 400, body: errorBody('invalid_request', 'headers.idempotency-key: was already used') }], { status: 201, body: wireSession() });
+
+    const error = await new SessionsClient({ baseUrl: flaky.url, retry: FAST }).createSession({ idempotencyKey: 'k' }).catch((e: unknown) => e);
+
+    expect(error).toMatchObject({ code: 'invalid_request', attempts: 1 });
+    expect(flaky.requests).toHaveLength(1);
+  });
+});
+
 describe('what is not retried', () => {
-  it('createSession on 503: a repeat could open a second session', async () => {
-    const flaky = await flakyServer([unavailable], { status: 201, body: wireSession() });
-
-    const error = await new SessionsClient({ baseUrl: flaky.url, retry: FAST }).createSession({ name: 'x' }).catch((e: unknown) => e);
-
-    expect(error).toBeInstanceOf(SessionsApiError);
-    expect(error).toMatchObject({ code: 'storage_unavailable', attempts: 1 });
-    expect(flaky.requests).toHaveLength(1);
-  });
-
-  it('createSession on a dropped connection', async () => {
-    const flaky = await flakyServer(['drop'], { status: 201, body: wireSession() });
-
-    const error = await new SessionsClient({ baseUrl: flaky.url, retry: FAST }).createSession().catch((e: unknown) => e);
-
-    expect(error).toBeInstanceOf(SessionsNetworkError);
-    expect(flaky.requests).toHaveLength(1);
-  });
-
   it.each([
     [500, 'internal_error'],
     [409, 'session_not_active'],

@@ -1,4 +1,5 @@
 import { spawn } from 'node:child_process';
+import { randomUUID } from 'node:crypto';
 import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
@@ -86,6 +87,29 @@ describe.each(backends)('the local server on $name', ({ enabled, bucket }) => {
     expect(applied.status).toBe(200);
     expect(stale.status).toBe(412);
     expect(stale.json.error.code).toBe('precondition_failed');
+  });
+
+  it.skipIf(!enabled)('answers a create repeated with its Idempotency-Key with the same session, and finds sessions by name', async () => {
+    const name = `resume ${randomUUID()}`;
+    const key = randomUUID();
+
+    const first = await call('POST', '/sessions', { name }, { 'idempotency-key': key });
+    const repeat = await call('POST', '/sessions', { name }, { 'idempotency-key': key });
+    const other = await call('POST', '/sessions', { name });
+    const misused = await call('POST', '/sessions', { name: `${name} (2)` }, { 'idempotency-key': key });
+    await call('PATCH', `/sessions/${first.json.id}`, { status: 'paused' });
+    const byName = await call('GET', `/sessions?name=${encodeURIComponent(name)}`);
+    const paused = await call('GET', `/sessions?name=${encodeURIComponent(name)}&status=paused`);
+
+    expect([first.status, repeat.status, other.status, misused.status]).toEqual([201, 200, 201, 400]);
+    expect(repeat.json).toEqual(first.json);
+    expect(repeat.headers.get('etag')).toBe(first.headers.get('etag'));
+    expect(repeat.headers.get('location')).toBe(`/sessions/${first.json.id}`);
+    expect(repeat.headers.get('idempotent-replayed')).toBe('true');
+    expect(first.headers.get('idempotent-replayed')).toBeNull();
+    expect(misused.json.error.details.issues[0].field).toBe('headers.idempotency-key');
+    expect(byName.json.sessions.map((s: { id: string }) => s.id)).toEqual([other.json.id, first.json.id]);
+    expect(paused.json).toEqual({ sessions: [{ ...first.json, status: 'paused', updated_at: expect.any(Number) }], next_cursor: null });
   });
 
   it.skipIf(!enabled)('answers the contract errors', async () => {

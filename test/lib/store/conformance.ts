@@ -1,6 +1,15 @@
 import { createHash, randomBytes } from 'node:crypto';
 import { afterAll, afterEach, beforeAll, beforeEach, describe, expect, it } from 'vitest';
-import { bareEtag, ConditionNotMet, sameEtag, StoreUnavailable, type ListPage, type ObjectStore } from '#lib/store/port.ts';
+import {
+  bareEtag,
+  ConditionNotMet,
+  sameEtag,
+  StoreUnavailable,
+  type ListPage,
+  type ObjectStore,
+  type ObjectVersion,
+  type VersionedObjectStore,
+} from '#lib/store/port.ts';
 
 /** A store under test and how to dispose of it. */
 export interface ConformanceSubject {
@@ -313,6 +322,185 @@ export function describeObjectStoreConformance(
         expect([...first.keys, ...rest.flatMap((page) => page.keys)]).toEqual(under('sessions/'));
       });
     });
+  });
+}
+
+/** A versioned store under test and how to dispose of it. */
+export interface VersionedConformanceSubject {
+  /** A store whose key space starts empty. */
+  store: VersionedObjectStore;
+  cleanup: () => Promise<void>;
+}
+
+export interface VersionedConformanceOptions {
+  /**
+   * False when the store under test cannot enforce write conditions itself
+   * (the tests that only a real conditional write can pass are then skipped,
+   * with this reason in their name).
+   */
+  conditionalWrites: true | { skipReason: string };
+}
+
+/**
+ * The version behaviour every `VersionedObjectStore` must have, as one vitest
+ * suite: each write makes one immutable version, reported by the write and
+ * readable by its ID; listings hold exactly the key's versions, newest first,
+ * the current one marked, paged by cursor; refused writes make no version.
+ * Nothing here assumes version IDs sort in any order.
+ */
+export function describeVersionedStoreConformance(
+  name: string,
+  setup: () => Promise<VersionedConformanceSubject>,
+  { conditionalWrites }: VersionedConformanceOptions,
+): void {
+  const needsConditions = conditionalWrites === true ? it : it.skip;
+  const conditionsNote = conditionalWrites === true ? '' : ` (skipped: ${conditionalWrites.skipReason})`;
+
+  describe(`VersionedObjectStore conformance: ${name}`, () => {
+    let store: VersionedObjectStore;
+    let cleanup: (() => Promise<void>) | undefined;
+
+    beforeEach(async () => {
+      ({ store, cleanup } = await setup());
+    });
+
+    afterEach(async () => {
+      await cleanup?.();
+      cleanup = undefined;
+    });
+
+    /** Writes `bodies` to `key` in order, the first as a create, each next one If-Match the one before; returns the version IDs. */
+    async function writeInOrder(key: string, bodies: string[]): Promise<string[]> {
+      const ids: string[] = [];
+      let etag: string | undefined;
+      for (const body of bodies) {
+        const written = await store.putVersion(key, body, etag === undefined ? { ifNoneMatch: '*' } : { ifMatch: etag });
+        expect(written.versionId, `version of ${JSON.stringify(body)}`).toEqual(expect.any(String));
+        etag = written.etag;
+        ids.push(written.versionId!);
+      }
+      return ids;
+    }
+
+    async function allVersions(key: string, limit: number): Promise<ObjectVersion[][]> {
+      const pages: ObjectVersion[][] = [];
+      let cursor: string | undefined;
+      do {
+        const page = await store.listVersions(key, { limit, ...(cursor === undefined ? {} : { cursor }) });
+        pages.push(page.versions);
+        cursor = page.cursor;
+        if (pages.length > 100) throw new Error('the listing does not end');
+      } while (cursor !== undefined);
+      return pages;
+    }
+
+    it('reports the version each write makes, with the ETag put would return, and reads each one back by its ID', async () => {
+      const bodies = ['{"v":1}', '{"v":2}', '{"v":3}'];
+
+      const ids = await writeInOrder('sessions/a.json', bodies);
+
+      expect(new Set(ids).size).toBe(3);
+      for (const [index, id] of ids.entries()) {
+        const version = await store.getVersion('sessions/a.json', id);
+        expect(version?.body, id).toBe(bodies[index]);
+        expect(sameEtag(version!.etag, md5Etag(bodies[index]!)), id).toBe(true);
+        expect(version?.versionId).toBe(id);
+      }
+      expect((await store.get('sessions/a.json'))?.body).toBe('{"v":3}');
+    });
+
+    it('lists the versions of exactly the key, newest first, only the current one marked latest', async () => {
+      const bodies = ['one', 'two', 'three'];
+      const ids = await writeInOrder('sessions/a.json', bodies);
+      // Keys that share the prefix, and one that is a prefix of the key: none of theirs may show.
+      await writeInOrder('sessions/a.json.bak', ['other']);
+      await writeInOrder('sessions/a.jsonx', ['other']);
+      await writeInOrder('sessions/a', ['other']);
+
+      const page = await store.listVersions('sessions/a.json', { limit: 10 });
+
+      expect(page.versions.map((version) => version.versionId)).toEqual([...ids].reverse());
+      expect(page.versions.map((version) => version.isLatest)).toEqual([true, false, false]);
+      expect(page.versions.map((version) => bareEtag(version.etag))).toEqual([...bodies].reverse().map((body) => bareEtag(md5Etag(body))));
+      const times = page.versions.map((version) => version.lastModified.getTime());
+      expect([...times].sort((a, b) => b - a)).toEqual(times);
+      expect(Math.abs(times[0]! - Date.now())).toBeLessThan(5 * 60_000);
+      expect(page.cursor).toBeUndefined();
+    });
+
+    it('pages through 7 versions 3 at a time: 3, 3, 1, newest first, none twice, a cursor on every page but the last', async () => {
+      const ids = await writeInOrder('sessions/paged.json', Array.from({ length: 7 }, (_, n) => `body-${n}`));
+
+      const pages = await allVersions('sessions/paged.json', 3);
+
+      expect(pages.map((page) => page.length)).toEqual([3, 3, 1]);
+      expect(pages.flat().map((version) => version.versionId)).toEqual([...ids].reverse());
+    });
+
+    it('resumes after any listed version passed as the cursor, and ends without a cursor on an exact last page', async () => {
+      const ids = await writeInOrder('sessions/resume.json', ['a', 'b', 'c', 'd']);
+
+      const older = await store.listVersions('sessions/resume.json', { limit: 2, cursor: ids[2] });
+
+      expect(older.versions.map((version) => version.versionId)).toEqual([ids[1], ids[0]]);
+      expect(older.versions.every((version) => !version.isLatest)).toBe(true);
+      expect(older.cursor).toBeUndefined();
+    });
+
+    it('has no versions for a key never written, and no version for an unknown ID, another key’s ID or a missing key', async () => {
+      const [mine] = await writeInOrder('sessions/mine.json', ['mine']);
+      const [theirs] = await writeInOrder('sessions/theirs.json', ['theirs']);
+
+      expect(await store.listVersions('sessions/never.json', { limit: 5 })).toEqual({ versions: [] });
+      expect(await store.getVersion('sessions/mine.json', theirs!)).toBeUndefined();
+      expect(await store.getVersion('sessions/never.json', mine!)).toBeUndefined();
+      expect(await store.getVersion('sessions/mine.json', 'no-such-version')).toBeUndefined();
+    });
+
+    it('records one version per compare-and-swap write, each holding the state it wrote', async () => {
+      const key = 'sessions/appends.json';
+      const written = [await store.putVersion(key, '[]', { ifNoneMatch: '*' })];
+      for (let n = 0; n < 5; n++) {
+        const current = (await store.get(key))!;
+        const next = JSON.stringify([...(JSON.parse(current.body) as number[]), n]);
+        written.push(await store.putVersion(key, next, { ifMatch: current.etag }));
+      }
+
+      const listed = (await store.listVersions(key, { limit: 10 })).versions;
+
+      expect(listed.map((version) => version.versionId)).toEqual(written.map((write) => write.versionId).reverse());
+      const bodies = await Promise.all(listed.map(async (version) => (await store.getVersion(key, version.versionId))!.body));
+      expect(bodies).toEqual(['[0,1,2,3,4]', '[0,1,2,3]', '[0,1,2]', '[0,1]', '[0]', '[]']);
+    });
+
+    needsConditions(`makes no version for a refused create or a stale replace${conditionsNote}`, async () => {
+      const [first] = await writeInOrder('sessions/refused.json', ['v1']);
+
+      await expect(store.putVersion('sessions/refused.json', 'again', { ifNoneMatch: '*' })).rejects.toBeInstanceOf(ConditionNotMet);
+      await expect(store.putVersion('sessions/refused.json', 'stale', { ifMatch: md5Etag('v0') })).rejects.toBeInstanceOf(ConditionNotMet);
+      await expect(store.putVersion('sessions/missing.json', 'x', { ifMatch: md5Etag('v1') })).rejects.toBeInstanceOf(ConditionNotMet);
+
+      expect((await store.listVersions('sessions/refused.json', { limit: 10 })).versions.map((version) => version.versionId)).toEqual([first]);
+      expect(await store.listVersions('sessions/missing.json', { limit: 10 })).toEqual({ versions: [] });
+    });
+
+    needsConditions(
+      `makes exactly one version when 8 writers race to replace the same version${conditionsNote}`,
+      async () => {
+        const key = 'sessions/race.json';
+        const [first] = await writeInOrder(key, ['start']);
+        const etag = (await store.get(key))!.etag;
+
+        const outcomes = await Promise.allSettled(Array.from({ length: 8 }, (_, n) => store.putVersion(key, `writer-${n}`, { ifMatch: etag })));
+
+        const winners = outcomes.flatMap((outcome) => (outcome.status === 'fulfilled' ? [outcome.value] : []));
+        expect(winners).toHaveLength(1);
+        const listed = (await store.listVersions(key, { limit: 10 })).versions;
+        expect(listed.map((version) => version.versionId)).toEqual([winners[0]!.versionId, first]);
+        expect((await store.getVersion(key, winners[0]!.versionId!))?.body).toBe((await store.get(key))?.body);
+      },
+      RACE_TIMEOUT_MS,
+    );
   });
 }
 

@@ -1,12 +1,12 @@
 import { spawn } from 'node:child_process';
-import { mkdir, mkdtemp, open, readdir, readFile, realpath, rm, stat, symlink, utimes, writeFile } from 'node:fs/promises';
+import { link, mkdir, mkdtemp, open, readdir, readFile, realpath, rename, rm, stat, symlink, utimes, writeFile } from 'node:fs/promises';
 import { hostname, tmpdir } from 'node:os';
 import path from 'node:path';
 import { pathToFileURL } from 'node:url';
 import { afterEach, beforeEach, describe, expect, it, vi } from 'vitest';
 import { FileObjectStore, InvalidKey } from '#lib/store/file.ts';
-import { ConditionNotMet, StoreUnavailable } from '#lib/store/port.ts';
-import { describeObjectStoreConformance, inBatches, listAll, md5Etag } from './conformance.ts';
+import { ConditionNotMet, StoreUnavailable, UnknownVersion } from '#lib/store/port.ts';
+import { describeObjectStoreConformance, describeVersionedStoreConformance, inBatches, listAll, md5Etag } from './conformance.ts';
 
 // Pass-through spies, so a test can tell whether an operation opened object files at all.
 vi.mock('node:fs/promises', async (importOriginal) => {
@@ -20,6 +20,15 @@ describeObjectStoreConformance('FileObjectStore on a temporary directory', async
   const root = await mkdtemp(path.join(tmpdir(), 'file-store-'));
   return { store: new FileObjectStore(root), cleanup: () => rm(root, { recursive: true, force: true }) };
 });
+
+describeVersionedStoreConformance(
+  'FileObjectStore on a temporary directory',
+  async () => {
+    const root = await mkdtemp(path.join(tmpdir(), 'file-store-'));
+    return { store: new FileObjectStore(root), cleanup: () => rm(root, { recursive: true, force: true }) };
+  },
+  { conditionalWrites: true },
+);
 
 describe('FileObjectStore', () => {
   let scratch: string;
@@ -150,8 +159,12 @@ describe('FileObjectStore', () => {
       const names = await filesUnder(path.join(root, 'objects'));
 
       expect(contested.filter((outcome) => outcome.status === 'fulfilled')).toHaveLength(1);
-      expect(names.filter((name) => name.includes('~'))).toEqual([]);
-      expect(names).toHaveLength(keys.length);
+      const [versions, others] = partition(names, (name) => name.includes('~versions/'));
+      expect(others.filter((name) => name.includes('~'))).toEqual([]);
+      expect(others).toHaveLength(keys.length);
+      // One version per key for its create, and one more for the contested replace that won; no record left half-made.
+      expect(versions.filter((name) => !/~versions\/\d{12}-\d{13}-[0-9a-f]{32}$/.test(name))).toEqual([]);
+      expect(versions).toHaveLength(keys.length + 1);
     });
 
     it('never lets a reader see a partly written object', async () => {
@@ -190,6 +203,125 @@ describe('FileObjectStore', () => {
       const page = await store.list('sessions/', { limit: 2 });
 
       expect(page).toEqual({ keys: ['sessions/a.json', 'sessions/b.json'], truncated: true });
+      expect(vi.mocked(readFile)).not.toHaveBeenCalled();
+      expect(vi.mocked(open)).not.toHaveBeenCalled();
+    });
+  });
+
+  describe('versions on disk', () => {
+    const key = 'sessions/v.json';
+    const versionsOf = (s: FileObjectStore) => `${s.pathOf(key)}~versions`;
+    const VERSION_NAME = /^\d{12}-\d{13}-[0-9a-f]{32}$/;
+
+    async function listedIds(s: FileObjectStore = store): Promise<string[]> {
+      return (await s.listVersions(key, { limit: 100 })).versions.map((version) => version.versionId);
+    }
+
+    it('keeps each version as its own file beside the object, the object being the current version’s very file', async () => {
+      const first = await store.putVersion(key, 'v1', { ifNoneMatch: '*' });
+      const second = await store.putVersion(key, 'v2', { ifMatch: first.etag });
+
+      const names = (await readdir(versionsOf(store))).sort();
+
+      expect(names).toEqual([first.versionId, second.versionId]);
+      for (const name of names) expect(name).toMatch(VERSION_NAME);
+      expect(await readFile(path.join(versionsOf(store), first.versionId!), 'utf-8')).toBe('v1');
+      expect((await stat(store.pathOf(key))).ino).toBe((await stat(path.join(versionsOf(store), second.versionId!))).ino);
+    });
+
+    it('numbers versions in order and never lets their time go backwards, even when the clock does', async () => {
+      const clock = vi.spyOn(Date, 'now');
+      try {
+        const times = [5_000_000, 4_000_000, 6_000_000];
+        let etag: string | undefined;
+        for (const [n, time] of times.entries()) {
+          clock.mockReturnValue(time);
+          etag = await store.put(key, `v${n}`, etag === undefined ? { ifNoneMatch: '*' } : { ifMatch: etag });
+        }
+      } finally {
+        clock.mockRestore();
+      }
+
+      const listed = (await store.listVersions(key, { limit: 10 })).versions;
+
+      expect(listed.map((version) => version.versionId.slice(0, 12))).toEqual(['000000000003', '000000000002', '000000000001']);
+      expect(listed.map((version) => version.lastModified.getTime())).toEqual([6_000_000, 5_000_000, 5_000_000]);
+    });
+
+    it('ignores a record whose write never committed (a crash before the object was replaced), and the next write removes it', async () => {
+      const first = await store.putVersion(key, 'v1', { ifNoneMatch: '*' });
+      const ghost = `000000000002-${String(Date.now()).padStart(13, '0')}-${md5Etag('ghost').slice(1, -1)}`;
+      await writeFile(path.join(versionsOf(store), `${ghost}~new`), 'ghost');
+
+      const before = await listedIds();
+      const ghostRead = await store.getVersion(key, ghost);
+      const next = await store.putVersion(key, 'v2', { ifMatch: first.etag });
+
+      expect(before).toEqual([first.versionId]);
+      expect(ghostRead).toBeUndefined();
+      expect(await listedIds()).toEqual([next.versionId, first.versionId]);
+      expect(next.versionId!.slice(0, 12)).toBe('000000000003');
+      expect((await readdir(versionsOf(store))).filter((name) => name.endsWith('~new'))).toEqual([]);
+    });
+
+    it('counts a record that committed but kept its ~new name (a crash before the rename), and the next write names it', async () => {
+      const first = await store.putVersion(key, 'v1', { ifNoneMatch: '*' });
+      const committed = `000000000002-${String(Date.now()).padStart(13, '0')}-${md5Etag('v2').slice(1, -1)}`;
+      const pending = path.join(versionsOf(store), `${committed}~new`);
+      await writeFile(pending, 'v2');
+      await link(pending, `${store.pathOf(key)}~tmp-crash`);
+      await rename(`${store.pathOf(key)}~tmp-crash`, store.pathOf(key));
+
+      const listed = (await store.listVersions(key, { limit: 10 })).versions;
+      const read = await store.getVersion(key, committed);
+      const third = await store.putVersion(key, 'v3', { ifMatch: md5Etag('v2') });
+
+      expect(listed.map((version) => [version.versionId, version.isLatest])).toEqual([
+        [committed, true],
+        [first.versionId, false],
+      ]);
+      expect(read?.body).toBe('v2');
+      expect((await readdir(versionsOf(store))).sort()).toEqual([first.versionId, committed, third.versionId]);
+      expect((await store.getVersion(key, committed))?.body).toBe('v2');
+    });
+
+    it('lists an object written before versions were kept as version "null" until its next write, which records it first', async () => {
+      const file = store.pathOf(key);
+      await mkdir(path.dirname(file), { recursive: true });
+      await writeFile(file, 'legacy');
+
+      const before = (await store.listVersions(key, { limit: 10 })).versions;
+      const legacy = await store.getVersion(key, 'null');
+      const next = await store.putVersion(key, 'v2', { ifMatch: md5Etag('legacy') });
+      const after = (await store.listVersions(key, { limit: 10 })).versions;
+
+      expect(before).toEqual([{ versionId: 'null', etag: md5Etag('legacy'), lastModified: expect.any(Date), isLatest: true }]);
+      expect(legacy).toEqual({ body: 'legacy', etag: md5Etag('legacy'), versionId: 'null' });
+      expect(after.map((version) => version.versionId)).toEqual([next.versionId, expect.stringMatching(VERSION_NAME)]);
+      expect((await store.getVersion(key, after[1]!.versionId))?.body).toBe('legacy');
+      expect(await store.getVersion(key, 'null')).toBeUndefined();
+    });
+
+    it.each(['../../../etc/passwd', '000000000001-0000000000000-../x', `000000000001-0000000000000-${'0'.repeat(32)}/../../v.json`, 'null/..'])(
+      'reads no version and lists after no cursor %j: only its own version IDs name files',
+      async (id) => {
+        await store.put(key, 'v1', { ifNoneMatch: '*' });
+
+        await expect(store.getVersion(key, id)).resolves.toBeUndefined();
+        await expect(store.listVersions(key, { limit: 5, cursor: id })).rejects.toBeInstanceOf(UnknownVersion);
+      },
+    );
+
+    it('lists versions without reading a single body', async () => {
+      let etag = await store.put(key, 'v1', { ifNoneMatch: '*' });
+      etag = await store.put(key, 'v2', { ifMatch: etag });
+      vi.mocked(readFile).mockClear();
+      vi.mocked(open).mockClear();
+
+      const page = await store.listVersions(key, { limit: 1 });
+
+      expect(page.versions).toHaveLength(1);
+      expect(page.cursor).toBeDefined();
       expect(vi.mocked(readFile)).not.toHaveBeenCalled();
       expect(vi.mocked(open)).not.toHaveBeenCalled();
     });
@@ -234,7 +366,9 @@ describe('FileObjectStore', () => {
 
       await expect(blocked).rejects.toBeInstanceOf(StoreUnavailable);
       expect((await impatient.get(key))?.body).toBe('v1');
-      expect(await filesUnder(path.dirname(impatient.pathOf(key)))).toEqual(['locked.json', 'locked.json~lock']);
+      const files = await filesUnder(path.dirname(impatient.pathOf(key)));
+      expect(files.filter((name) => !name.startsWith('locked.json~versions/'))).toEqual(['locked.json', 'locked.json~lock']);
+      expect((await impatient.listVersions(key, { limit: 10 })).versions.map((version) => version.etag)).toEqual([md5Etag('v1')]);
     });
 
     it('breaks at once a lock whose process has exited', async () => {
@@ -341,8 +475,54 @@ describe('FileObjectStore', () => {
       },
       60_000,
     );
+
+    it(
+      'lists exactly the changes made, each whole, when a writer is killed with SIGKILL mid-burst',
+      async () => {
+        const script = `
+          const { FileObjectStore } = await import(process.env.STORE_MODULE);
+          const store = new FileObjectStore(process.env.ROOT);
+          const body = (n) => JSON.stringify({ n, pad: 'x'.repeat(100_000 + (n % 5) * 1000) });
+          let current = await store.get('sessions/history.json');
+          let n = current === undefined ? 0 : JSON.parse(current.body).n;
+          let etag = current?.etag ?? (await store.put('sessions/history.json', body(0), { ifNoneMatch: '*' }));
+          process.stdout.write('ready\\n');
+          for (;;) etag = await store.put('sessions/history.json', body(++n), { ifMatch: etag });
+        `;
+
+        for (let round = 0; round < 3; round++) {
+          await killMidway(script, { STORE_MODULE, ROOT: root }, 80 + Math.random() * 200);
+
+          const versions: number[] = [];
+          let cursor: string | undefined;
+          do {
+            const page = await store.listVersions('sessions/history.json', { limit: 50, ...(cursor === undefined ? {} : { cursor }) });
+            for (const version of page.versions) {
+              const body = (await store.getVersion('sessions/history.json', version.versionId))!.body;
+              const parsed = JSON.parse(body) as { n: number; pad: string };
+              expect(parsed.pad).toHaveLength(100_000 + (parsed.n % 5) * 1000);
+              expect(md5Etag(body)).toBe(version.etag);
+              versions.push(parsed.n);
+            }
+            cursor = page.cursor;
+          } while (cursor !== undefined);
+          const current = JSON.parse((await store.get('sessions/history.json'))!.body) as { n: number };
+          // Newest first, every write from 0 to the current one, none twice, none that did not happen.
+          expect(versions).toEqual(Array.from({ length: current.n + 1 }, (_, index) => current.n - index));
+        }
+        const last = (await store.get('sessions/history.json'))!;
+        await store.put('sessions/history.json', last.body, { ifMatch: last.etag });
+        const names = await readdir(`${store.pathOf('sessions/history.json')}~versions`);
+        expect(names.filter((name) => name.includes('~'))).toEqual([]);
+      },
+      60_000,
+    );
   });
 });
+
+function partition<T>(items: T[], test: (item: T) => boolean): [T[], T[]] {
+  return [items.filter(test), items.filter((item) => !test(item))];
+}
 
 /** Every file name under `dir`, recursively, relative to it. */
 async function filesUnder(dir: string): Promise<string[]> {

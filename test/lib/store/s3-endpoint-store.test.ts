@@ -1,70 +1,80 @@
-import { randomBytes } from 'node:crypto';
-import { DeleteObjectCommand, ListObjectVersionsCommand } from '@aws-sdk/client-s3';
-import { describe } from 'vitest';
-import type { ListOptions, ListPage, ObjectStore, StoredObject, WriteCondition } from '#lib/store/port.ts';
-import { defaultS3Client, S3ObjectStore } from '#lib/store/s3.ts';
-import { describeObjectStoreConformance, inBatches } from './conformance.ts';
+import { describe, expect, it } from 'vitest';
+import { NULL_VERSION_ID } from '#lib/store/port.ts';
+import { S3ObjectStore } from '#lib/store/s3.ts';
+import { ConditionCheckingStore, deleteUnder, measureWriteConditions, PrefixedStore, runPrefix, s3Endpoint } from '../../helpers/s3-endpoint.ts';
+import { describeObjectStoreConformance, describeVersionedStoreConformance, md5Etag } from './conformance.ts';
 
-const endpoint = process.env.AWS_ENDPOINT_URL_S3;
-const bucket = process.env.SESSIONS_TEST_BUCKET;
+const { url: endpoint, bucket, versionedBucket } = s3Endpoint;
 const configured = Boolean(endpoint && bucket);
-/** Every run writes under its own prefix, so runs against one bucket never meet. */
-const runPrefix = `conformance/${new Date().toISOString().replace(/[:.]/g, '-')}-${randomBytes(4).toString('hex')}/`;
-
-/** A view of a store confined to the keys under `prefix`, which it hides from its callers. */
-class PrefixedStore implements ObjectStore {
-  readonly #inner: ObjectStore;
-  readonly #prefix: string;
-
-  constructor(inner: ObjectStore, prefix: string) {
-    this.#inner = inner;
-    this.#prefix = prefix;
-  }
-
-  get(key: string): Promise<StoredObject | undefined> {
-    return this.#inner.get(this.#prefix + key);
-  }
-
-  put(key: string, body: string, condition: WriteCondition): Promise<string> {
-    return this.#inner.put(this.#prefix + key, body, condition);
-  }
-
-  async list(prefix: string, { limit, startAfter }: ListOptions): Promise<ListPage> {
-    const page = await this.#inner.list(this.#prefix + prefix, { limit, ...(startAfter === undefined ? {} : { startAfter: this.#prefix + startAfter }) });
-    return { keys: page.keys.map((key) => key.slice(this.#prefix.length)), truncated: page.truncated };
-  }
-}
-
-/** Deletes every object under `prefix`, with every version of it when the bucket keeps versions. */
-async function deleteUnder(prefix: string): Promise<void> {
-  const client = defaultS3Client();
-  let keyMarker: string | undefined;
-  let versionIdMarker: string | undefined;
-  do {
-    const page = await client.send(new ListObjectVersionsCommand({ Bucket: bucket, Prefix: prefix, KeyMarker: keyMarker, VersionIdMarker: versionIdMarker }));
-    const versions = [...(page.Versions ?? []), ...(page.DeleteMarkers ?? [])].flatMap((entry) =>
-      entry.Key === undefined ? [] : [{ Key: entry.Key, VersionId: entry.VersionId }],
-    );
-    await inBatches(versions, 16, (version) => client.send(new DeleteObjectCommand({ Bucket: bucket, ...version })));
-    keyMarker = page.IsTruncated === true ? page.NextKeyMarker : undefined;
-    versionIdMarker = page.IsTruncated === true ? page.NextVersionIdMarker : undefined;
-  } while (keyMarker !== undefined);
-}
+const versionedConfigured = Boolean(endpoint && versionedBucket);
+const prefix = runPrefix('conformance');
 
 let namespaces = 0;
 
 const SKIP_REASON = 'skipped: set AWS_ENDPOINT_URL_S3 and SESSIONS_TEST_BUCKET (and AWS credentials) to run the conformance suite against a real S3 endpoint';
+const VERSIONED_SKIP_REASON =
+  'skipped: set AWS_ENDPOINT_URL_S3 and SESSIONS_TEST_VERSIONED_BUCKET (a bucket with versioning enabled, and AWS credentials) to run the versions conformance suite against a real S3 endpoint';
 // The default reporter names no skipped test, so say why here, where the output shows it.
 if (!configured) console.warn(`S3ObjectStore on a real endpoint: ${SKIP_REASON}`);
+if (!versionedConfigured) console.warn(`S3ObjectStore versions on a real endpoint: ${VERSIONED_SKIP_REASON}`);
 
 describe.skipIf(!configured)(
   configured
-    ? `S3ObjectStore on a real endpoint (${endpoint}, bucket ${bucket}, prefix ${runPrefix})`
+    ? `S3ObjectStore on a real endpoint (${endpoint}, bucket ${bucket}, prefix ${prefix})`
     : `S3ObjectStore on a real endpoint: ${SKIP_REASON}`,
   () => {
     describeObjectStoreConformance(`S3 endpoint ${endpoint}`, async () => {
-      const prefix = `${runPrefix}${++namespaces}/`;
-      return { store: new PrefixedStore(new S3ObjectStore({ bucket: bucket! }), prefix), cleanup: () => deleteUnder(prefix) };
+      const namespace = `${prefix}${++namespaces}/`;
+      return { store: new PrefixedStore(new S3ObjectStore({ bucket: bucket! }), namespace), cleanup: () => deleteUnder(bucket!, namespace) };
     });
+
+    it('keeps no versions on a bucket without versioning: writes report none, and the listing shows the one "null" version', async () => {
+      const namespace = `${prefix}${++namespaces}/`;
+      const store = new PrefixedStore(new S3ObjectStore({ bucket: bucket! }), namespace);
+      try {
+        const created = await store.putVersion('sessions/a.json', 'v1', { ifNoneMatch: '*' });
+        const replaced = await store.putVersion('sessions/a.json', 'v2', { ifMatch: created.etag });
+
+        const listed = await store.listVersions('sessions/a.json', { limit: 10 });
+
+        expect([created.versionId, replaced.versionId]).toEqual([undefined, undefined]);
+        expect(listed).toEqual({ versions: [{ versionId: NULL_VERSION_ID, etag: md5Etag('v2'), lastModified: expect.any(Date), isLatest: true }] });
+        expect((await store.getVersion('sessions/a.json', NULL_VERSION_ID))?.body).toBe('v2');
+      } finally {
+        await deleteUnder(bucket!, namespace);
+      }
+    });
+  },
+);
+
+/** Whether the versioned bucket enforces write conditions, measured once; printed, since the suite below depends on it. */
+const conditions = versionedConfigured ? await measureWriteConditions(versionedBucket!, prefix) : undefined;
+if (conditions !== undefined && !conditions.enforced) {
+  console.warn(
+    `S3ObjectStore versions on ${endpoint}, bucket ${versionedBucket}: this endpoint does not enforce write conditions on a versioned bucket ` +
+      `(${conditions.detail}). The versions are written through ConditionCheckingStore (the condition checked against a read, then an ` +
+      'unconditional PUT), so the listings and version reads are the endpoint’s own, but conditional writes are not proved here.',
+  );
+}
+
+describe.skipIf(!versionedConfigured)(
+  versionedConfigured
+    ? `S3ObjectStore versions on a real endpoint (${endpoint}, bucket ${versionedBucket}, prefix ${prefix})`
+    : `S3ObjectStore versions on a real endpoint: ${VERSIONED_SKIP_REASON}`,
+  () => {
+    describeVersionedStoreConformance(
+      `S3 endpoint ${endpoint}, versioned bucket${conditions?.enforced === false ? ', writes through ConditionCheckingStore' : ''}`,
+      async () => {
+        const namespace = `${prefix}${++namespaces}/`;
+        const store = conditions?.enforced === false
+          ? new ConditionCheckingStore(versionedBucket!, namespace)
+          : new PrefixedStore(new S3ObjectStore({ bucket: versionedBucket! }), namespace);
+        return { store, cleanup: () => deleteUnder(versionedBucket!, namespace) };
+      },
+      {
+        conditionalWrites:
+          conditions?.enforced === false ? { skipReason: `the endpoint does not enforce them on a versioned bucket: ${conditions.detail}` } : true,
+      },
+    );
   },
 );

@@ -1,7 +1,7 @@
 import { S3Client } from '@aws-sdk/client-s3';
 import { S3ObjectStore } from '#lib/store/s3.ts';
 import { S3Fake } from '../../helpers/s3-fake.ts';
-import { describeObjectStoreConformance } from './conformance.ts';
+import { describeObjectStoreConformance, describeVersionedStoreConformance } from './conformance.ts';
 
 const client = new S3Client({ region: 'us-east-1', credentials: { accessKeyId: 'AKIDTEST', secretAccessKey: 'secret' } });
 
@@ -13,3 +13,13 @@ describeObjectStoreConformance(
     fake.latency = () => (Math.random() < 0.5 ? 0 : 1);
     return { store: new S3ObjectStore({ bucket: 'conformance', client }), cleanup: async () => fake.restore() };
   });
+
+describeVersionedStoreConformance(
+  'S3ObjectStore on the stateful S3 fake, versioning enabled',
+  async () => {
+    const fake = new S3Fake();
+    fake.latency = () => (Math.random() < 0.5 ? 0 : 1);
+    return { store: new S3ObjectStore({ bucket: 'conformance', client }), cleanup: async () => fake.restore() };
+  },
+  { conditionalWrites: true },
+);

@@ -1,8 +1,8 @@
-import { ListObjectsV2Command, PutObjectCommand, S3Client } from '@aws-sdk/client-s3';
+import { GetObjectCommand, ListObjectsV2Command, ListObjectVersionsCommand, PutObjectCommand, S3Client } from '@aws-sdk/client-s3';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
-import { ConditionNotMet, StoreUnavailable } from '#lib/store/port.ts';
+import { ConditionNotMet, NULL_VERSION_ID, StoreUnavailable, UnknownVersion } from '#lib/store/port.ts';
 import { S3ObjectStore } from '#lib/store/s3.ts';
-import { networkError, s3Error, S3Fake } from '../../helpers/s3-fake.ts';
+import { md5Etag, networkError, s3Error, S3Fake } from '../../helpers/s3-fake.ts';
 
 const client = new S3Client({ region: 'us-east-1', credentials: { accessKeyId: 'AKIDTEST', secretAccessKey: 'secret' } });
 const store = new S3ObjectStore({ bucket: 'b', client });
@@ -102,5 +102,96 @@ describe('S3ObjectStore.list', () => {
       StartAfter: 'sessions/a',
     });
     expect(page).toEqual({ keys: ['sessions/b'], truncated: true });
+  });
+});
+
+describe('S3ObjectStore versions', () => {
+  it('reports the VersionId PutObject answers, and none on a bucket without versioning', async () => {
+    const versioned = await store.putVersion('k', 'v1', { ifNoneMatch: '*' });
+    fake.versioning = 'disabled';
+    const unversioned = await store.putVersion('u', 'v1', { ifNoneMatch: '*' });
+
+    expect(versioned.versionId).toBe(fake.versionIds('k')[0]);
+    expect(unversioned).toEqual({ etag: md5Etag('v1'), versionId: undefined });
+  });
+
+  it('lists with Prefix = the key and resumes from the cursor with KeyMarker and VersionIdMarker', async () => {
+    for (const body of ['a', 'b', 'c']) fake.seed('sessions/x.json', body);
+    const [, middle, oldest] = fake.versionIds('sessions/x.json');
+
+    const page = await store.listVersions('sessions/x.json', { limit: 5, cursor: middle });
+
+    expect(fake.stub).toHaveReceivedCommandWith(ListObjectVersionsCommand, {
+      Bucket: 'b',
+      Prefix: 'sessions/x.json',
+      MaxKeys: 5,
+      KeyMarker: 'sessions/x.json',
+      VersionIdMarker: middle,
+    });
+    expect(page.versions.map((version) => version.versionId)).toEqual([oldest]);
+  });
+
+  it('skips delete markers and other keys under the prefix, and reads on when delete markers fill a page', async () => {
+    fake.seed('sessions/x.json', 'old');
+    fake.deleteObject('sessions/x.json');
+    fake.deleteObject('sessions/x.json');
+    fake.seed('sessions/x.json.bak', 'other');
+    const [oldest] = fake.versionIds('sessions/x.json').slice(-1);
+
+    const page = await store.listVersions('sessions/x.json', { limit: 1 });
+
+    expect(page.versions).toEqual([expect.objectContaining({ versionId: oldest, etag: md5Etag('old'), isLatest: false })]);
+    expect(fake.requests.ListObjectVersions).toBe(3);
+    // A full page cannot tell whether older versions follow: the next page (after the cursor) says none do.
+    expect(await store.listVersions('sessions/x.json', { limit: 1, cursor: page.cursor })).toEqual({ versions: [] });
+  });
+
+  it('lists the one "null" version of each key on a bucket without versioning', async () => {
+    fake.versioning = 'disabled';
+    fake.seed('sessions/x.json', 'v1');
+    fake.seed('sessions/x.json', 'v2');
+
+    const page = await store.listVersions('sessions/x.json', { limit: 5 });
+
+    expect(page).toEqual({ versions: [{ versionId: NULL_VERSION_ID, etag: md5Etag('v2'), lastModified: expect.any(Date), isLatest: true }] });
+  });
+
+  it('reads a version with GetObject VersionId', async () => {
+    fake.seed('k', 'first');
+    fake.seed('k', 'second');
+    const [, first] = fake.versionIds('k');
+
+    const version = await store.getVersion('k', first!);
+
+    expect(fake.stub).toHaveReceivedCommandWith(GetObjectCommand, { Bucket: 'b', Key: 'k', VersionId: first });
+    expect(version).toEqual({ body: 'first', etag: md5Etag('first'), versionId: first });
+  });
+
+  it.each([
+    ['404 NoSuchVersion', s3Error('NoSuchVersion', 404)],
+    ['404 NoSuchKey (Ceph RGW, for an unknown version too)', s3Error('NoSuchKey', 404)],
+    ['405 MethodNotAllowed (the version is a delete marker)', s3Error('MethodNotAllowed', 405)],
+    ['400 InvalidArgument (an ID the bucket could not have issued)', s3Error('InvalidArgument', 400)],
+  ])('reads %s as no such version', async (_, error) => {
+    fake.fail('GetObject', error);
+
+    await expect(store.getVersion('k', 'some-version')).resolves.toBeUndefined();
+  });
+
+  it('reports throttling as StoreUnavailable and passes access denied on, for both version reads', async () => {
+    const denied = s3Error('AccessDenied', 403);
+    fake.fail('GetObject', s3Error('SlowDown', 503));
+    fake.fail('ListObjectVersions', denied);
+
+    await expect(store.getVersion('k', 'v')).rejects.toBeInstanceOf(StoreUnavailable);
+    await expect(store.listVersions('k', { limit: 1 })).rejects.toBe(denied);
+  });
+
+  it('reports a cursor S3 refuses as UnknownVersion', async () => {
+    fake.seed('k', 'v1');
+
+    const listing = store.listVersions('k', { limit: 1, cursor: 'not-a-version-of-k' });
+
+    await expect(listing).rejects.toBeInstanceOf(UnknownVersion);
   });
 });
