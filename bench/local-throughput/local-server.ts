@@ -1,0 +1,20 @@
+/**
+ * The local server as `npm start` runs it (metrics off, logs on), on a free
+ * port over the file store in DATA_DIR, in its own process. Sends
+ * `{ "url": … }` to the parent once listening; stops when the parent goes.
+ *
+ *   node bench/local-throughput/local-server.ts DATA_DIR
+ */
+process.env.POWERTOOLS_METRICS_DISABLED ??= 'true';
+const { startLocalServer } = await import('#lib/local/server.ts');
+
+const dataDir = process.argv[2];
+if (dataDir === undefined) {
+  console.error('usage: node bench/local-throughput/local-server.ts DATA_DIR');
+  process.exit(2);
+}
+const server = await startLocalServer({ port: 0, dataDir });
+process.on('disconnect', () => {
+  server.close().finally(() => process.exit(0));
+});
+process.send!({ url: server.url });

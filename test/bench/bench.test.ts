@@ -1,0 +1,142 @@
+import { describe, expect, it } from 'vitest';
+import { measureContention } from '../../bench/contention.ts';
+import { computeCost, PRICES } from '../../bench/cost.ts';
+import { measureHandlerOverhead } from '../../bench/handler-overhead.ts';
+import { measureRequests, type RequestsResult } from '../../bench/requests.ts';
+import { renderTable } from '../../bench/report.ts';
+import { renderResults, targetChecks, type BenchRun } from '../../bench/suite.ts';
+
+const LIST_SIZES = [10, 50, 2_000];
+
+let requests: RequestsResult | undefined;
+async function requestCounts(): Promise<RequestsResult> {
+  requests ??= await measureRequests({ listSizes: LIST_SIZES });
+  return requests;
+}
+
+function row(result: RequestsResult, id: string) {
+  const found = result.rows.find((candidate) => candidate.id === id);
+  if (found === undefined) throw new Error(`no row ${id}`);
+  return found;
+}
+
+describe('bench: S3 requests per operation (quick)', () => {
+  it.each([
+    ['create', { get: 0, put: 1, list: 0 }],
+    ['create-named', { get: 0, put: 2, list: 0 }],
+    ['get', { get: 1, put: 0, list: 0 }],
+    ['add-job', { get: 1, put: 1, list: 0 }],
+    ['add-job-present', { get: 1, put: 0, list: 0 }],
+    ['set-status', { get: 1, put: 1, list: 0 }],
+  ])('%s sends exactly the requests the design promises', async (id, expected) => {
+    const result = await requestCounts();
+
+    const measured = row(result, id);
+
+    expect(measured.requests).toEqual({ ...expected, total: expected.get + expected.put + expected.list });
+    expect(measured.expectation.met).toBe(true);
+  });
+
+  it('a runner appending 100 jobs on one warm instance: one read, then one conditional PUT per job', async () => {
+    const result = await requestCounts();
+
+    const appends = row(result, 'append-100');
+
+    expect(appends.requests).toEqual({ get: 1, put: 100, list: 0, total: 101 });
+    expect(appends.perOperation).toBeCloseTo(1.01, 10);
+    expect(appends.expectation.met).toBe(true);
+  });
+
+  it('the first list page costs one LIST and one GET per session shown, whatever the number stored', async () => {
+    const result = await requestCounts();
+
+    const lists = LIST_SIZES.map((size) => row(result, `list-${size}`).requests);
+
+    expect(lists).toEqual([
+      { get: 10, put: 0, list: 1, total: 11 },
+      { get: 50, put: 0, list: 1, total: 51 },
+      { get: 50, put: 0, list: 1, total: 51 },
+    ]);
+    expect(result.listCostFlat).toBe(true);
+    expect(row(result, 'list-2000').roundTripsPerOperation).toBe(3);
+  });
+});
+
+describe('bench: contention on the fake (quick)', () => {
+  it('lands every job exactly once, and one writer alone pays one read then one PUT per job', async () => {
+    const contention = await measureContention({ writerCounts: [1, 4], jobsPerRun: 16, runs: 1, fakeLatencyMs: 1, endpoint: null });
+
+    const [fake] = contention.backends;
+
+    expect(contention.backends).toHaveLength(1);
+    expect(contention.endpointSkipped).toMatch(/no S3-compatible endpoint/);
+    expect(fake!.rows.map((r) => [r.writers, r.runs, r.jobsPerRun, r.landedOnce])).toEqual([
+      [1, 1, 16, true],
+      [4, 1, 16, true],
+    ]);
+    expect(fake!.rows[0]!.requestsPerAppend).toBe(17 / 16);
+    expect(fake!.rows[0]!.conflictRetries).toBe(0);
+    expect(fake!.rows[1]!.requestsPerAppend).toBeGreaterThanOrEqual(1);
+    for (const r of fake!.rows) {
+      expect(Number.isFinite(r.appendsPerSecond) && Number.isFinite(r.p50Ratio) && Number.isFinite(r.p99Ratio)).toBe(true);
+    }
+  });
+});
+
+describe('bench: cost per million operations', () => {
+  it('prices each operation from its measured requests: S3 tiers, one Lambda invocation and one HTTP API request', async () => {
+    const result = await requestCounts();
+
+    const cost = computeCost(result);
+
+    const get = cost.rows.find((r) => r.operation === 'get session')!;
+    expect(get.classA).toBe(0);
+    expect(get.classB).toBe(1);
+    expect(get.s3).toBeCloseTo(1_000_000 * (PRICES.s3ClassBPer1000 / 1000), 10);
+    expect(get.apiGateway).toBe(PRICES.httpApiPerMillionRequests);
+    const list = cost.rows.find((r) => r.operation.startsWith('list'))!;
+    expect(list.classA).toBe(1);
+    expect(list.classB).toBe(50);
+    for (const r of cost.rows) expect(r.total).toBeCloseTo(r.s3 + r.lambda + r.apiGateway, 10);
+    expect(cost.rows.map((r) => r.operation)).toContain('add job, warm instance (a runner appending; per job)');
+  });
+});
+
+describe('bench: handler overhead (quick)', () => {
+  it('times both routes through the full chain and bare, in a child process', async () => {
+    const result = await measureHandlerOverhead({ plan: { rounds: 2, block: 50, warmup: 500 } });
+
+    expect(result.rows.map((r) => [r.route, r.invocations])).toEqual([
+      ['GET /sessions/{id}', 100],
+      ['POST /sessions/{id}/jobs', 100],
+    ]);
+    for (const r of result.rows) {
+      expect([r.chainP50Ms, r.bareP50Ms, r.chainP99Ms, r.bareP99Ms, r.p50DifferenceMs].every(Number.isFinite)).toBe(true);
+    }
+  });
+});
+
+describe('bench: RESULTS.md', () => {
+  it('renders the machine, the targets and a section per measurement that ran', async () => {
+    const run: BenchRun = {
+      quick: true,
+      machine: { cpu: 'test CPU', cores: 2, memoryGiB: 4, node: 'v24.0.0', os: 'test OS', tmpFilesystem: '/tmp on tmpfs', date: '2026-01-01T00:00:00.000Z', commit: 'abc' },
+      results: { requests: await requestCounts(), cost: computeCost(await requestCounts()) },
+      timings: { requests: 1, cost: 0 },
+      seconds: 1,
+    };
+
+    const markdown = renderResults(run);
+
+    expect(markdown).toMatch(/^# Benchmarks\n/);
+    expect(markdown).toContain('| CPU | test CPU |');
+    expect(markdown).toContain('## 1. S3 requests per operation');
+    expect(markdown).toContain('## 6. Cost per million operations on AWS');
+    expect(markdown).not.toContain('## 2.');
+    expect(targetChecks(run).map((check) => check.met)).toEqual([true, true, true]);
+  });
+
+  it('refuses a table row that does not fit its headers', () => {
+    expect(() => renderTable({ headers: ['a', 'b'], rows: [['1']] })).toThrow(/1 cells for 2 headers/);
+  });
+});
