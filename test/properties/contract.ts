@@ -1,0 +1,149 @@
+import { expect } from 'vitest';
+import type { ApiResponse } from '../helpers/api-event.ts';
+
+/**
+ * The contract of /work/shared/DESIGN.md, written out here rather than
+ * imported from `lib/`, so that a change to the code that drifts from the
+ * contract fails these suites instead of moving the oracle with it.
+ */
+
+/** Every error code of the contract and the HTTP status it maps to. */
+export const ERROR_STATUS = {
+  invalid_request: 400,
+  session_not_found: 404,
+  session_not_active: 409,
+  session_full: 409,
+  invalid_transition: 409,
+  versioning_disabled: 409,
+  precondition_failed: 412,
+  payload_too_large: 413,
+  unsupported_media_type: 415,
+  conflict_retry: 503,
+  storage_unavailable: 503,
+  internal_error: 500,
+} as const;
+
+export type ContractCode = keyof typeof ERROR_STATUS;
+
+export const STATUSES = ['active', 'paused', 'completed', 'terminated'] as const;
+
+export const SESSION_ID = /^[0-9a-f]{32}$/;
+
+/** `sessions/<id>.json`: one object per session (DESIGN, "Storage"). */
+export const SESSION_KEY = /^sessions\/([0-9a-f]{32})\.json$/;
+/** `names/<sha256(name)>/<id>.json`: the name index of `GET /sessions?name=` (lib/name-index.ts). */
+export const NAME_INDEX_KEY = /^names\/[0-9a-f]{64}\/([0-9a-f]{32})\.json$/;
+/** `idempotency/<sha256(caller, key)>.json`: the records of `Idempotency-Key` (lib/idempotency.ts). */
+export const IDEMPOTENCY_KEY = /^idempotency\/[0-9a-f]{64}\.json$/;
+
+/**
+ * Every shape of key the service may touch. Each is built from a validated
+ * session ID or a SHA-256 digest, never from caller text, so no request can
+ * steer a key anywhere else.
+ */
+export const KEY_SHAPES: readonly RegExp[] = [SESSION_KEY, NAME_INDEX_KEY, IDEMPOTENCY_KEY];
+
+/** The prefixes the service lists: every session, or the index entries of one name. */
+export const LIST_PREFIX = /^(sessions\/|names\/[0-9a-f]{64}\/)$/;
+
+export function isServiceKey(key: unknown): key is string {
+  return typeof key === 'string' && KEY_SHAPES.some((shape) => shape.test(key));
+}
+const CONTROL = /[\u0000-\u001f\u007f-\u009f]/;
+
+/** True when `value` is a 1–256 character label without control characters (names, job IDs). */
+export function isLabel(value: unknown): value is string {
+  return typeof value === 'string' && value.length >= 1 && value.length <= 256 && !CONTROL.test(value);
+}
+
+/** Why `value` is not a session as the contract defines it, or undefined when it is one. */
+export function sessionProblem(value: unknown): string | undefined {
+  if (typeof value !== 'object' || value === null || Array.isArray(value)) return 'not an object';
+  const session = value as Record<string, unknown>;
+  if (typeof session.id !== 'string' || !SESSION_ID.test(session.id)) return `id ${JSON.stringify(session.id)}`;
+  if (session.name !== null && !isLabel(session.name)) return `name ${JSON.stringify(session.name)}`;
+  if (!Array.isArray(session.job_ids) || !session.job_ids.every(isLabel)) return 'job_ids not a list of labels';
+  if (new Set(session.job_ids).size !== session.job_ids.length) return 'job_ids has a duplicate';
+  for (const field of ['created_at', 'updated_at'] as const) {
+    if (!Number.isSafeInteger(session[field]) || (session[field] as number) < 0) return `${field} ${JSON.stringify(session[field])}`;
+  }
+  if ((session.updated_at as number) < (session.created_at as number)) return 'updated_at before created_at';
+  if (!STATUSES.includes(session.status as (typeof STATUSES)[number])) return `status ${JSON.stringify(session.status)}`;
+  return undefined;
+}
+
+/**
+ * What is wrong with a body stored (or about to be stored) under a service
+ * key, or undefined: a session key holds a whole session with the key's ID; a
+ * name index entry `{"name", "session_id"}` names the key's session; an
+ * idempotency record names a session.
+ */
+export function storedBodyProblem(key: string, body: string): string | undefined {
+  let parsed: unknown;
+  try {
+    parsed = JSON.parse(body);
+  } catch {
+    return `${key}: not JSON`;
+  }
+  const object = (typeof parsed === 'object' && parsed !== null ? parsed : {}) as Record<string, unknown>;
+  const sessionId = SESSION_KEY.exec(key)?.[1];
+  if (sessionId !== undefined) {
+    const problem = sessionProblem(parsed);
+    if (problem !== undefined) return `${key}: ${problem}`;
+    return object.id === sessionId ? undefined : `${key}: holds session ${String(object.id)}`;
+  }
+  const indexed = NAME_INDEX_KEY.exec(key)?.[1];
+  if (indexed !== undefined) {
+    return isLabel(object.name) && object.session_id === indexed ? undefined : `${key}: not an index entry of session ${indexed}`;
+  }
+  if (IDEMPOTENCY_KEY.test(key)) {
+    return typeof object.session_id === 'string' && SESSION_ID.test(object.session_id) ? undefined : `${key}: not an idempotency record`;
+  }
+  return `${key}: not a key of the service`;
+}
+
+/**
+ * Asserts that `response` is an error exactly as the contract shapes it:
+ * `{"error": {"code", "message", "details"}}` and nothing else, a code of the
+ * contract with the status it maps to, JSON, `Retry-After` on every 503, and
+ * for 500 a generic message with nothing but the request ID.
+ */
+export function expectContractError(response: ApiResponse): ContractCode {
+  const context = `${response.statusCode} ${response.raw.slice(0, 300)}`;
+  expect(response.headers['Content-Type'], context).toMatch(/^application\/json\b/);
+  expect(Object.keys(response.body ?? {}), context).toEqual(['error']);
+  const { error } = response.body;
+  expect(Object.keys(error).sort(), context).toEqual(['code', 'details', 'message']);
+  expect(Object.keys(ERROR_STATUS), context).toContain(error.code);
+  const code = error.code as ContractCode;
+  expect(response.statusCode, context).toBe(ERROR_STATUS[code]);
+  expect(typeof error.message === 'string' && error.message.length > 0, context).toBe(true);
+  expect(typeof error.details === 'object' && error.details !== null && !Array.isArray(error.details), context).toBe(true);
+  if (code === 'invalid_request') {
+    expect(error.details.issues, context).toEqual(expect.arrayContaining([{ field: expect.any(String), message: expect.any(String) }]));
+    for (const issue of error.details.issues) expect(Object.keys(issue).sort(), context).toEqual(['field', 'message']);
+  }
+  if (response.statusCode === 503) expect(response.headers['Retry-After'], context).toMatch(/^[1-9][0-9]*$/);
+  else expect(response.headers['Retry-After'], context).toBeUndefined();
+  if (code === 'internal_error') {
+    expect(error.message, context).toBe('internal error');
+    expect(Object.keys(error.details).filter((key) => key !== 'request_id'), context).toEqual([]);
+  }
+  return code;
+}
+
+/** Asserts that a 2xx answer carries a session as the contract defines it, with its quoted ETag. */
+export function expectSessionAnswer(response: ApiResponse): void {
+  const context = `${response.statusCode} ${response.raw.slice(0, 300)}`;
+  expect(sessionProblem(response.body), context).toBeUndefined();
+  expect(response.headers.ETag, context).toMatch(/^"[^"]+"$/);
+}
+
+/** Asserts that a 200 list answer is `{"sessions": [Session…], "next_cursor": string | null}`. */
+export function expectListAnswer(response: ApiResponse, limit = 50): void {
+  const context = `${response.statusCode} ${response.raw.slice(0, 300)}`;
+  expect(Object.keys(response.body).sort(), context).toEqual(['next_cursor', 'sessions']);
+  expect(response.body.sessions.length, context).toBeLessThanOrEqual(limit);
+  for (const session of response.body.sessions) expect(sessionProblem(session), context).toBeUndefined();
+  expect(response.body.next_cursor === null || typeof response.body.next_cursor === 'string', context).toBe(true);
+}

@@ -1,0 +1,138 @@
+import { afterAll, afterEach, beforeEach, expect } from 'vitest';
+import { S3Fake } from '../helpers/s3-fake.ts';
+import { isServiceKey, LIST_PREFIX, SESSION_KEY, storedBodyProblem } from './contract.ts';
+
+/** What one audit looked at. */
+export interface AuditCount {
+  commands: number;
+  puts: number;
+}
+
+/**
+ * Everything wrong with the S3 traffic a fake received, one line per fault:
+ * only GetObject, PutObject, ListObjectsV2 and ListObjectVersions (of exactly
+ * one session key), all on `bucket`; every object
+ * key of one of the service's fixed shapes (`sessions/<id>.json`, and the name
+ * index and idempotency records, see `KEY_SHAPES` in contract.ts); every listing on
+ * `sessions/` or one name's index prefix, starting after a key under that
+ * prefix if at all; every PutObject conditional (`IfNoneMatch: '*'` or a
+ * non-empty `IfMatch`, never both, never neither) with a whole body of the
+ * kind its key holds.
+ */
+export function s3TrafficViolations(fake: S3Fake, bucket: string): string[] {
+  const violations: string[] = [];
+  const calls = fake.stub.calls();
+  for (const [index, call] of calls.entries()) {
+    const command = call.args[0] as unknown as { constructor: { name: string }; input: Record<string, unknown> };
+    const name = command.constructor.name;
+    const input = command.input;
+    const at = `#${index} ${name} ${JSON.stringify(input).slice(0, 200)}`;
+    if (input.Bucket !== bucket) violations.push(`${at}: bucket is not ${bucket}`);
+    switch (name) {
+      case 'GetObjectCommand':
+        if (!isServiceKey(input.Key)) violations.push(`${at}: key of no shape the service uses`);
+        break;
+      case 'PutObjectCommand': {
+        if (!isServiceKey(input.Key)) violations.push(`${at}: key of no shape the service uses`);
+        const create = input.IfNoneMatch !== undefined;
+        const replace = input.IfMatch !== undefined;
+        if (create === replace) violations.push(`${at}: needs exactly one of IfNoneMatch and IfMatch`);
+        if (create && input.IfNoneMatch !== '*') violations.push(`${at}: IfNoneMatch is not *`);
+        if (replace && (typeof input.IfMatch !== 'string' || input.IfMatch.trim() === '' || input.IfMatch.trim() === '*')) {
+          violations.push(`${at}: IfMatch names no version`);
+        }
+        if (typeof input.Key === 'string' && typeof input.Body === 'string') {
+          const problem = storedBodyProblem(input.Key, input.Body);
+          if (problem !== undefined) violations.push(`${at}: body ${problem}`);
+        } else {
+          violations.push(`${at}: body is not a string`);
+        }
+        break;
+      }
+      case 'ListObjectsV2Command':
+        if (typeof input.Prefix !== 'string' || !LIST_PREFIX.test(input.Prefix)) violations.push(`${at}: lists a prefix the service does not use`);
+        if (input.StartAfter !== undefined && !(isServiceKey(input.StartAfter) && input.StartAfter.startsWith(String(input.Prefix)))) {
+          violations.push(`${at}: starts after something that is not a key under its prefix`);
+        }
+        if (!(Number.isInteger(input.MaxKeys) && (input.MaxKeys as number) >= 1 && (input.MaxKeys as number) <= 1000)) {
+          violations.push(`${at}: MaxKeys out of 1–1000`);
+        }
+        break;
+      case 'ListObjectVersionsCommand':
+        // The history of one session: the versions of exactly its key.
+        if (typeof input.Prefix !== 'string' || !SESSION_KEY.test(input.Prefix)) violations.push(`${at}: lists versions of something that is not a session key`);
+        if (input.KeyMarker !== undefined && input.KeyMarker !== input.Prefix) violations.push(`${at}: resumes after another key`);
+        break;
+      default:
+        violations.push(`${at}: a command the service has no business sending`);
+    }
+  }
+  if (fake.puts.length !== calls.filter((call) => (call.args[0] as object).constructor.name === 'PutObjectCommand').length) {
+    violations.push('the fake recorded PutObject inputs that its stub did not (was resetCounts used?)');
+  }
+  return violations;
+}
+
+/** Asserts {@link s3TrafficViolations} is empty and answers what was audited. */
+/** The stored objects by key, with their ETags: equal snapshots mean nothing was written in between. */
+export function storedVersions(fake: S3Fake): Map<string, string> {
+  return new Map([...fake.objects].map(([key, { etag }]) => [key, etag]));
+}
+
+export function expectLawfulS3Traffic(fake: S3Fake, bucket: string): AuditCount {
+  expect(s3TrafficViolations(fake, bucket)).toEqual([]);
+  return { commands: fake.stub.calls().length, puts: fake.puts.length };
+}
+
+/** Asserts that every stored object not in `except` is whole: a session, index entry or record under a key of its kind (nothing half-written). */
+export function expectWholeSessions(fake: S3Fake, except: ReadonlySet<string> = new Set()): void {
+  const problems = [...fake.objects.entries()]
+    .filter(([key]) => !except.has(key))
+    .flatMap(([key, { body }]) => storedBodyProblem(key, body) ?? []);
+  expect(problems).toEqual([]);
+}
+
+export interface AuditedFake {
+  /** The fake of the running test. */
+  readonly fake: S3Fake;
+  /** Totals over the file so far. */
+  readonly audited: AuditCount;
+  /** Exempts a key the running test deliberately filled with something that is not a session. */
+  corrupted(key: string): void;
+}
+
+/**
+ * A fresh {@link S3Fake} for each test of the file, whose whole traffic is
+ * audited after the test ({@link s3TrafficViolations}) and whose stored
+ * sessions must all be whole, except keys the test marked as deliberately
+ * corrupted. At the end of the file the totals are printed.
+ */
+export function useAuditedS3Fake(bucket: string): AuditedFake {
+  let current: S3Fake | undefined;
+  const corrupt = new Set<string>();
+  const audited: AuditCount = { commands: 0, puts: 0 };
+  beforeEach(() => {
+    current = new S3Fake();
+    corrupt.clear();
+  });
+  afterEach(() => {
+    const fake = current!;
+    current = undefined;
+    fake.restore();
+    const count = expectLawfulS3Traffic(fake, bucket);
+    audited.commands += count.commands;
+    audited.puts += count.puts;
+    expectWholeSessions(fake, corrupt);
+  });
+  afterAll(() => {
+    console.info(`S3 audit: ${audited.commands} commands, ${audited.puts} PutObject, every one conditional, on a key of the service's shapes`);
+  });
+  return {
+    get fake() {
+      if (current === undefined) throw new Error('no fake outside a test');
+      return current;
+    },
+    audited,
+    corrupted: (key) => corrupt.add(key),
+  };
+}
