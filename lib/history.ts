@@ -20,7 +20,7 @@
 import { z } from 'zod';
 import { InvalidRequest, SessionNotFound, StorageUnavailable, VersioningDisabled } from './errors.ts';
 import { SessionSchema, type Session } from './session.ts';
-import { keepsVersions, NULL_VERSION_ID, StoreUnavailable, UnknownVersion, type ObjectStore, type ObjectVersion, type VersionedObjectStore } from './store/port.ts';
+import { keepsVersions, NULL_VERSION_ID, sameEtag, StoreUnavailable, UnknownVersion, type ObjectStore, type ObjectVersion, type VersionedObjectStore } from './store/port.ts';
 
 /** Entries per history page unless asked otherwise. */
 export const DEFAULT_HISTORY_LIMIT = 20;
@@ -164,6 +164,27 @@ export async function readRestoreTarget(store: ObjectStore, key: string, id: str
   const session = parseStoredSession(stored.body);
   if (session instanceof Error || session.id !== id) throw notOurs;
   return session;
+}
+
+/** How many of the newest versions `landedAfter` looks through. */
+const LANDED_SCAN = 20;
+
+/**
+ * Whether `body` is one of the versions of `key` written after the version
+ * with ETag `baseEtag`: a write conditioned on that version that landed though
+ * it was reported as failed, whatever was written after it. Looks through the
+ * newest versions, down to that one; false on a store that keeps none.
+ * @throws StorageUnavailable.
+ */
+export async function landedAfter(store: ObjectStore, key: string, baseEtag: string, body: string): Promise<boolean> {
+  if (!keepsVersions(store)) return false;
+  const { versions } = await storeCall(() => store.listVersions(key, { limit: LANDED_SCAN }));
+  for (const version of versions) {
+    if (sameEtag(version.etag, baseEtag)) return false;
+    const stored = await storeCall(() => store.getVersion(key, version.versionId));
+    if (stored?.body === body) return true;
+  }
+  return false;
 }
 
 /**

@@ -11,7 +11,7 @@ import {
   SessionNotFound,
   StorageUnavailable,
 } from './errors.ts';
-import { readHistory, readRestoreTarget, restoredSession, sameContent, type HistoryOptions, type HistoryPage } from './history.ts';
+import { landedAfter, readHistory, readRestoreTarget, restoredSession, sameContent, type HistoryOptions, type HistoryPage } from './history.ts';
 import { IdempotencyRecords } from './idempotency.ts';
 import { isSessionId, newestFirstId, sessionKey } from './ids.ts';
 import { listingScope, nameIndexBody, nameIndexKey } from './name-index.ts';
@@ -167,12 +167,12 @@ export class SessionRepository {
         this.#cache.set(key, { session, etag, body });
         return { session, etag, replayed: false };
       } catch (error) {
-        if (error instanceof StoreUnavailable) throw new StorageUnavailable({ cause: error });
-        if (!(error instanceof ConditionNotMet)) throw error;
-        // Our own earlier attempt may have landed with its answer lost: then the object is ours.
+        if (!(error instanceof ConditionNotMet || error instanceof StoreUnavailable)) throw error;
+        // Our own write (or an earlier attempt of it) may have landed with its answer lost: then the object is ours.
         const existing = await this.#read(key);
         if (existing?.body === body) return { session, etag: existing.etag, replayed: false };
-        if (attempt >= CREATE_ATTEMPTS) throw error;
+        if (error instanceof StoreUnavailable) throw new StorageUnavailable({ cause: error });
+        if (attempt >= CREATE_ATTEMPTS) throw new ConflictRetry(id, attempt);
       }
     }
   }
@@ -392,6 +392,7 @@ export class SessionRepository {
     let attempts = 0;
     let conflicts = 0;
     let lastAttempt: string | undefined;
+    let lastBase: string | undefined;
     let lastFailure: unknown;
 
     for (;;) {
@@ -399,8 +400,9 @@ export class SessionRepository {
       const current = remembered ?? (await this.#readSession(id));
       remembered = undefined;
 
-      if (lastAttempt !== undefined && current.body === lastAttempt) {
+      if (lastAttempt !== undefined && (current.body === lastAttempt || (restoredFrom !== undefined && (await landedAfter(this.#store, key, lastBase!, lastAttempt))))) {
         // A write reported as failed had in fact landed (its answer was lost and a retry collided with it).
+        // A restore is not applied again over what others wrote after it: it looks through the versions since.
         this.#cache.set(key, current);
         return { session: current.session, etag: current.etag, changed: true, attempts, conflicts };
       }
@@ -434,6 +436,7 @@ export class SessionRepository {
         if (!(error instanceof ConditionNotMet || error instanceof StoreUnavailable)) throw error;
         this.#cache.delete(key);
         lastAttempt = body;
+        lastBase = current.etag;
         lastFailure = error;
         if (error instanceof ConditionNotMet) conflicts++;
       }

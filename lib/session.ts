@@ -8,12 +8,16 @@ export type SessionStatus = z.infer<typeof SessionStatusSchema>;
 /** Control characters (C0, DEL, C1) are refused in names and job IDs. */
 const CONTROL_CHARACTERS = /[\u0000-\u001f\u007f-\u009f]/;
 
-/** A 1–256 character string without control characters. */
+/**
+ * A 1–256 character string without control characters, and well-formed
+ * UTF-16 (no lone surrogate), as any Rust `String` is.
+ */
 export const LabelSchema = z
   .string()
   .min(1)
   .max(256)
-  .refine((value) => !CONTROL_CHARACTERS.test(value), { message: 'must not contain control characters' });
+  .refine((value) => !CONTROL_CHARACTERS.test(value), { message: 'must not contain control characters' })
+  .refine((value) => value.isWellFormed(), { message: 'must not contain lone surrogates' });
 
 export const SessionNameSchema = LabelSchema;
 export const JobIdSchema = LabelSchema;

@@ -46,7 +46,7 @@ export function requestOutcome(route: string): MiddlewareObj<HttpEvent, APIGatew
       if (failure.statusCode >= 500) {
         const log = failure instanceof InternalError ? logger.error.bind(logger) : logger.warn.bind(logger);
         // The cause, not the ServiceError: its toJSON() is the response body, which would hide the cause.
-        log('request failed', { ...outcome, details: failure.details, ...(failure.cause === undefined ? {} : { error: failure.cause }) });
+        log('request failed', { ...outcome, details: failure.details, ...(failure.cause === undefined ? {} : { error: loggableError(failure.cause) }) });
       } else {
         logger.info('request refused', { ...outcome, details: failure.details });
       }
@@ -71,6 +71,57 @@ export function completed(response: RouteResponse, keys: LogAttributes): APIGate
     ...(change === undefined ? {} : { s3_write_attempts: change.attempts, cas_conflicts: change.conflicts }),
   });
   return httpResult(response);
+}
+
+/** How many links of a cause chain a log line follows. */
+const MAX_CAUSE_DEPTH = 8;
+
+/**
+ * Credentials as they can appear in an error's text: the session token and
+ * signature of a signed request that S3 echoes back (SignatureDoesNotMatch),
+ * and anything shaped like a secret access key or session token.
+ */
+const CREDENTIALS: readonly [RegExp, string][] = [
+  [/(x-amz-security-token\s*[:=]\s*)[^\s&"',;]+/gi, '$1[REDACTED]'],
+  [/((?:x-amz-signature|signature|signatureprovided)\s*[:=]\s*)[^\s&"',;]+/gi, '$1[REDACTED]'],
+];
+
+/** A run of 40 or more base64 characters: a secret access key is 40, a session token hundreds. */
+const BASE64_RUN = /(?<![A-Za-z0-9/+=])[A-Za-z0-9/+]{40,}={0,2}(?![A-Za-z0-9/+=])/g;
+
+/** `text` with anything that looks like a credential replaced by `[REDACTED]`. */
+export function redactCredentials(text: string): string {
+  const redacted = CREDENTIALS.reduce((result, [pattern, replacement]) => result.replace(pattern, replacement), text);
+  // Mixed case and digits, as random key material has; keys, paths and hex IDs of the service have not.
+  return redacted.replace(BASE64_RUN, (run) => (/[A-Z]/.test(run) && /[a-z]/.test(run) && /[0-9]/.test(run) ? '[REDACTED]' : run));
+}
+
+/**
+ * What a log line may say of an error: its name, message, code, the AWS SDK's
+ * `$fault` and request metadata, its stack and its cause chain, credentials
+ * redacted. Never the other fields an SDK parsed from the service's answer
+ * (S3 echoes the signed request, session token included, in some of them).
+ */
+export function loggableError(error: unknown, depth = 0): unknown {
+  if (!(error instanceof Error)) return redactCredentials(String(error));
+  const { code, $fault, $metadata } = error as Error & { code?: unknown; $fault?: unknown; $metadata?: Record<string, unknown> };
+  const metadata =
+    typeof $metadata === 'object' && $metadata !== null
+      ? Object.fromEntries(
+          ['httpStatusCode', 'requestId', 'extendedRequestId', 'attempts', 'totalRetryDelay'].flatMap((field) =>
+            $metadata[field] === undefined ? [] : [[field, $metadata[field]]],
+          ),
+        )
+      : undefined;
+  return {
+    name: error.name,
+    message: redactCredentials(error.message),
+    ...(typeof code === 'string' || typeof code === 'number' ? { code } : {}),
+    ...(typeof $fault === 'string' ? { $fault } : {}),
+    ...(metadata === undefined ? {} : { $metadata: metadata }),
+    ...(error.stack === undefined ? {} : { stack: redactCredentials(error.stack) }),
+    ...(error.cause === undefined ? {} : { cause: depth < MAX_CAUSE_DEPTH ? loggableError(error.cause, depth + 1) : '[cause chain cut]' }),
+  };
 }
 
 function attemptsOf(error: ConflictRetry): number {

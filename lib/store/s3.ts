@@ -51,6 +51,22 @@ const TRANSIENT_FAILURES = new Set([
   'AbortError',
 ]);
 
+/** Socket error codes of a connection that failed or could not be made: the request may be retried later. */
+const NETWORK_FAILURES = new Set([
+  'ECONNRESET',
+  'ECONNREFUSED',
+  'ECONNABORTED',
+  'EPIPE',
+  'ETIMEDOUT',
+  'ENOTFOUND',
+  'EAI_AGAIN',
+  'EHOSTUNREACH',
+  'EHOSTDOWN',
+  'ENETUNREACH',
+  'ENETDOWN',
+  'ENETRESET',
+]);
+
 let sharedClient: S3Client | undefined;
 
 /**
@@ -225,6 +241,6 @@ function isNetworkError(error: Error): boolean {
   const code = (error as { code?: unknown }).code;
   return (
     typeof code === 'string' &&
-    ['ECONNRESET', 'ECONNREFUSED', 'EPIPE', 'ETIMEDOUT', 'ENOTFOUND', 'EAI_AGAIN', 'ECONNABORTED'].includes(code)
+    NETWORK_FAILURES.has(code)
   );
 }

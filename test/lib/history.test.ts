@@ -8,6 +8,7 @@ import type { Session } from '#lib/session.ts';
 import { S3ObjectStore } from '#lib/store/s3.ts';
 import { s3Error, S3Fake } from '../helpers/s3-fake.ts';
 import { seedSession } from '../helpers/sessions.ts';
+import { landThenFail } from '../properties/s3-faults.ts';
 
 const client = new S3Client({ region: 'us-east-1', credentials: { accessKeyId: 'AKIDTEST', secretAccessKey: 'secret' } });
 const RUNNER = 'arn:aws:sts::123456789012:assumed-role/runner/host-7';
@@ -270,6 +271,31 @@ describe('restoreVersion', () => {
 
     expect(result.session).toMatchObject({ job_ids: ['before-versioning'], restored_from: 'null' });
     expect(fake.versionIds(key)).toHaveLength(3);
+  });
+
+  it('is not applied again when its write landed with a 500 for an answer and a change that drops restored_from came before the re-read', async () => {
+    const repository = instance();
+    const id = await sessionWithJobs(repository, 1);
+    const key = sessionKey(id);
+    const [oneJob] = fake.versionIds(key);
+    await repository.addJob(id, 'job-2', { actor: RUNNER });
+    fake.resetCounts();
+    // The restore lands; then another instance appends a job, as addJob writes it (without the restore mark), before this one reads again.
+    landThenFail(fake, () => s3Error('InternalError', 500), {
+      when: () => {
+        queueMicrotask(() => {
+          const { restored_from: _mark, ...current } = JSON.parse(fake.body(key)!);
+          fake.seed(key, JSON.stringify({ ...current, job_ids: [...current.job_ids, 'job-other'] }));
+        });
+        return true;
+      },
+    });
+
+    const result = await repository.restoreVersion(id, oneJob!, { actor: OPERATOR });
+
+    expect(result.session).toEqual(JSON.parse(fake.body(key)!));
+    expect(result.session.job_ids).toEqual(['job-1', 'job-other']);
+    expect(fake.puts).toHaveLength(1);
   });
 
   it('refuses a stale If-Match with precondition_failed after reading the version, and writes nothing', async () => {

@@ -348,10 +348,10 @@ describe('GET /sessions query, against an oracle written from the contract', () 
 });
 
 describe('labels are Unicode text, as the original Rust Session holds them', () => {
-  // BUG lib/session.ts LabelSchema: a job_id or name holding a lone surrogate (JSON "\ud800") is accepted
-  // and stored as such, though no Rust String can hold one: serde_json refuses the stored session
-  // ("lone leading surrogate in hex escape"), against the contract's compatibility with the original.
-  it.fails.each([
+  // lib/session.ts LabelSchema refuses a job_id or name holding a lone surrogate (JSON "\ud800"): no Rust
+  // String can hold one, and serde_json would refuse the stored session ("lone leading surrogate in hex
+  // escape"), against the contract's compatibility with the original.
+  it.each([
     ['POST /sessions/{id}/jobs', '{"job_id":"job-\\ud800"}'],
     ['POST /sessions', '{"name":"run-\\udfff"}'],
   ])('%s refuses a label with a lone surrogate (%s): 400 invalid_request, nothing written', async (routeKey, text) => {

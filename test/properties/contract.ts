@@ -51,9 +51,9 @@ export function isServiceKey(key: unknown): key is string {
 }
 const CONTROL = /[\u0000-\u001f\u007f-\u009f]/;
 
-/** True when `value` is a 1–256 character label without control characters (names, job IDs). */
+/** True when `value` is a 1–256 character label without control characters or lone surrogates (names, job IDs). */
 export function isLabel(value: unknown): value is string {
-  return typeof value === 'string' && value.length >= 1 && value.length <= 256 && !CONTROL.test(value);
+  return typeof value === 'string' && value.length >= 1 && value.length <= 256 && !CONTROL.test(value) && value.isWellFormed();
 }
 
 /** Why `value` is not a session as the contract defines it, or undefined when it is one. */

@@ -161,11 +161,11 @@ describe.each(CHANGES)('$route under S3 faults', (change) => {
     expect(fake.body(key)).toBe(NOT_JSON);
   });
 
-  // BUG lib/repository.ts #change, for restoreVersion: when the restore's own write landed with its answer
+  // lib/repository.ts #change, for restoreVersion: when the restore's own write landed with its answer
   // lost and another writer changed the session before the re-read, the body no longer equals the
-  // attempt, so the restore is applied a second time over the other writer's change, which had been
-  // answered 200 (here: the job it appended is gone). add-job and set-status re-apply harmlessly.
-  (route === 'POST /sessions/{id}/restore' ? it.fails : it)('412 on a write of its own that landed, then a change by another writer before the re-read: 200, applied once, the other change kept', async () => {
+  // attempt; the restore finds its write among the versions since and is not applied a second time
+  // over the other writer's change, which had been answered 200. add-job and set-status re-apply harmlessly.
+  it('412 on a write of its own that landed, then a change by another writer before the re-read: 200, applied once, the other change kept', async () => {
     const { fake } = s3;
     const { session, key } = seedChangeable(change);
     // The lost answer's write lands, and another writer appends before this instance reads again.
@@ -223,10 +223,10 @@ describe('POST /sessions under S3 faults', () => {
     expect(sessionKeys()).toEqual([`sessions/${response.body.id}.json`]);
   });
 
-  // BUG lib/repository.ts createSession: after its third refused create it rethrows the store's
-  // ConditionNotMet, which is no ServiceError, so a spent retry budget answers 500 internal_error
-  // instead of a 503 with Retry-After.
-  it.fails('409 ConditionalRequestConflict on every attempt: 503 with Retry-After once the create attempts are spent', async () => {
+  // lib/repository.ts createSession: after its third refused create it answers conflict_retry, a
+  // ServiceError, so a spent retry budget is a 503 with Retry-After and not the store's ConditionNotMet
+  // surfacing as 500 internal_error.
+  it('409 ConditionalRequestConflict on every attempt: 503 with Retry-After once the create attempts are spent', async () => {
     s3.fake.fail('PutObject', () => s3Error('ConditionalRequestConflict', 409), { times: 1000 });
 
     const response = await invoke(createSession, request.createSession({ body: {} }));
@@ -236,10 +236,10 @@ describe('POST /sessions under S3 faults', () => {
     expect(sessionKeys()).toEqual([]);
   });
 
-  // BUG lib/repository.ts createSession: a StoreUnavailable from the create-only PUT is answered
-  // 503 at once, without the re-read that the 412 path does, so a create that landed though its
-  // answer was a 500 or a reset is reported as failed; the client's retry then makes a second session.
-  it.fails.each(FAULT_KINDS.filter((kind) => kind.mayHaveLanded))(
+  // lib/repository.ts createSession: a StoreUnavailable from the create-only PUT is followed by the
+  // re-read the 412 path does, so a create that landed though its answer was a 500 or a reset is
+  // answered 201, and no retry of the client's makes a second session.
+  it.each(FAULT_KINDS.filter((kind) => kind.mayHaveLanded))(
     'a create that landed though its answer was $name, retried by the client on 503: one session stored',
     async (kind) => {
       landThenFail(s3.fake, kind.error);
@@ -317,10 +317,10 @@ describe('network failures on the way to S3', () => {
     expectExhausted(await answer(code), 'storage_unavailable');
   });
 
-  // BUG lib/store/s3.ts isNetworkError: its list of transient socket error codes lacks EHOSTUNREACH,
-  // ENETUNREACH and ENETDOWN, so an unreachable S3 endpoint is answered 500 internal_error
-  // (the code for configuration faults) instead of 503 storage_unavailable with Retry-After.
-  it.fails.each(['EHOSTUNREACH', 'ENETUNREACH', 'ENETDOWN'])('%s: 503 storage_unavailable with Retry-After', async (code) => {
+  // lib/store/s3.ts isNetworkError counts EHOSTUNREACH, ENETUNREACH and ENETDOWN as transient, so an
+  // unreachable S3 endpoint is answered 503 storage_unavailable with Retry-After, not the 500
+  // internal_error of configuration faults.
+  it.each(['EHOSTUNREACH', 'ENETUNREACH', 'ENETDOWN'])('%s: 503 storage_unavailable with Retry-After', async (code) => {
     expectExhausted(await answer(code), 'storage_unavailable');
   });
 });

@@ -125,3 +125,46 @@ describe('the error mapper', () => {
     expect(notFound).toMatchObject({ level: 'INFO', message: 'request refused', status_code: 404, outcome: 'session_not_found', details: { id: ID } });
   });
 });
+
+describe('what a failure log line says of its cause', () => {
+  const TOKEN = 'IQoJb3JpZ2luX2VjEXAMPLEtokenTOKENtokenTOKENtokenTOKEN0123456789abcdef';
+  const SECRET = 'wJalrXUtnFEMI/K7MDENG/bPxRfiCYEXAMPLEKEY';
+
+  /** An S3 error as the SDK parses SignatureDoesNotMatch: the signed request echoed back among its fields. */
+  function signatureDoesNotMatch(): Error {
+    return Object.assign(new Error(`The request signature we calculated does not match. x-amz-security-token:${TOKEN} Signature=0123abcd`), {
+      name: 'SignatureDoesNotMatch',
+      $fault: 'client',
+      $metadata: { httpStatusCode: 403, requestId: 'REQ-1', attempts: 1, totalRetryDelay: 0, cfId: undefined },
+      Code: 'SignatureDoesNotMatch',
+      CanonicalRequest: `GET\n/bucket/sessions/x.json\n\nhost:s3\nx-amz-security-token:${TOKEN}`,
+      StringToSign: 'AWS4-HMAC-SHA256',
+      $response: { headers: { 'x-amz-security-token': TOKEN } },
+    });
+  }
+
+  it('keeps name, message, $fault, $metadata, stack and causes, and no other parsed field, credentials redacted', async () => {
+    const cause = signatureDoesNotMatch();
+    await invoke(failingRoute(new Error(`outer ${SECRET}`, { cause })), apiEvent('GET /failing/{id}', { id: ID }));
+
+    const failure = telemetry.logs().find((line) => line.message === 'request failed');
+    expect(failure?.error).toMatchObject({
+      name: 'Error',
+      message: 'outer [REDACTED]',
+      cause: { name: 'SignatureDoesNotMatch', $fault: 'client', $metadata: { httpStatusCode: 403, requestId: 'REQ-1', attempts: 1 }, stack: expect.stringContaining('SignatureDoesNotMatch') },
+    });
+    expect(Object.keys(failure!.error.cause).sort()).toEqual(['$fault', '$metadata', 'message', 'name', 'stack']);
+    expect(failure!.error.cause.message).toContain('x-amz-security-token:[REDACTED]');
+    expect(failure!.error.cause.message).toContain('Signature=[REDACTED]');
+    for (const secret of [TOKEN, SECRET, '0123abcd', 'CanonicalRequest', 'StringToSign']) expect(telemetry.text()).not.toContain(secret);
+  });
+
+  it('redacts the security token and signature of a presigned URL, and keeps a Node error code', async () => {
+    const error = Object.assign(new Error(`connect ECONNREFUSED https://s3/x?X-Amz-Security-Token=${TOKEN}&X-Amz-Signature=feedbeef`), { code: 'ECONNREFUSED' });
+    await invoke(failingRoute(error), apiEvent('GET /failing/{id}', { id: ID }));
+
+    const failure = telemetry.logs().find((line) => line.message === 'request failed');
+    expect(failure?.error).toMatchObject({ code: 'ECONNREFUSED', message: 'connect ECONNREFUSED https://s3/x?X-Amz-Security-Token=[REDACTED]&X-Amz-Signature=[REDACTED]' });
+    for (const secret of [TOKEN, 'feedbeef']) expect(telemetry.text()).not.toContain(secret);
+  });
+});
