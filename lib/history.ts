@@ -18,6 +18,7 @@
  */
 
 import { z } from 'zod';
+import { decodeOpaqueCursor, encodeOpaqueCursor } from './cursor.ts';
 import { InvalidRequest, SessionNotFound, StorageUnavailable, VersioningDisabled } from './errors.ts';
 import { SessionSchema, type Session } from './session.ts';
 import { keepsVersions, NULL_VERSION_ID, sameEtag, StoreUnavailable, UnknownVersion, type ObjectStore, type ObjectVersion, type VersionedObjectStore } from './store/port.ts';
@@ -79,26 +80,16 @@ export interface HistoryWarning {
   error: unknown;
 }
 
-const CursorSchema = z.strictObject({ v: z.string().regex(VERSION_ID_PATTERN) });
+const HistoryCursorSchema = z.strictObject({ v: z.string().regex(VERSION_ID_PATTERN) });
 
 /** The opaque cursor of a history page: the version ID of its last entry. */
 export function encodeHistoryCursor(versionId: string): string {
-  return Buffer.from(JSON.stringify({ v: versionId }), 'utf-8').toString('base64url');
+  return encodeOpaqueCursor({ v: versionId });
 }
 
 /** The version ID a history cursor resumes after. @throws InvalidRequest for anything this service did not issue. */
 export function decodeHistoryCursor(cursor: string): string {
-  const invalid = InvalidRequest.field('query.cursor', 'is not a cursor returned by this API');
-  if (cursor.length > 2048 || !/^[A-Za-z0-9_-]+$/.test(cursor)) throw invalid;
-  let decoded: unknown;
-  try {
-    decoded = JSON.parse(Buffer.from(cursor, 'base64url').toString('utf-8'));
-  } catch {
-    throw invalid;
-  }
-  const parsed = CursorSchema.safeParse(decoded);
-  if (!parsed.success) throw invalid;
-  return parsed.data.v;
+  return decodeOpaqueCursor(cursor, HistoryCursorSchema, 2048).v;
 }
 
 /**
