@@ -5,6 +5,7 @@ import {
   PutObjectCommand,
   S3Client,
   S3ServiceException,
+  type S3ClientConfig,
   type PutObjectCommandInput,
 } from '@aws-sdk/client-s3';
 import {
@@ -70,15 +71,26 @@ const NETWORK_FAILURES = new Set([
 let sharedClient: S3Client | undefined;
 
 /**
+ * How the service's S3 client is configured. A request that hangs fails
+ * after a bounded time (and is retried by the SDK, then by the
+ * compare-and-swap loop) instead of running into the Lambda timeout, which
+ * would leave the caller without a contract answer.
+ */
+export const S3_CLIENT_CONFIG = {
+  // Checksums only where S3 requires them: bodies are small strings sent with a
+  // Content-Length, and some S3-compatible servers refuse aws-chunked uploads.
+  requestChecksumCalculation: 'WHEN_REQUIRED',
+  responseChecksumValidation: 'WHEN_REQUIRED',
+  requestHandler: { connectionTimeout: 1_000, requestTimeout: 2_000, throwOnRequestTimeout: true },
+} as const satisfies S3ClientConfig;
+
+/**
  * The process-wide S3 client, made on first use and reused by every request.
  * The endpoint comes from the standard `AWS_ENDPOINT_URL_S3` variable when set.
  */
 export function defaultS3Client(): S3Client {
   sharedClient ??= new S3Client({
-    // Checksums only where S3 requires them: bodies are small strings sent with a
-    // Content-Length, and some S3-compatible servers refuse aws-chunked uploads.
-    requestChecksumCalculation: 'WHEN_REQUIRED',
-    responseChecksumValidation: 'WHEN_REQUIRED',
+    ...S3_CLIENT_CONFIG,
     forcePathStyle: process.env.AWS_ENDPOINT_URL_S3 !== undefined || process.env.AWS_ENDPOINT_URL !== undefined,
   });
   return sharedClient;

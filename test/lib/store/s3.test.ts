@@ -1,7 +1,9 @@
 import { GetObjectCommand, ListObjectsV2Command, ListObjectVersionsCommand, PutObjectCommand, S3Client } from '@aws-sdk/client-s3';
+import { once } from 'node:events';
+import { createServer, type AddressInfo, type Socket } from 'node:net';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { ConditionNotMet, NULL_VERSION_ID, StoreUnavailable, UnknownVersion } from '#lib/store/port.ts';
-import { S3ObjectStore } from '#lib/store/s3.ts';
+import { S3_CLIENT_CONFIG, S3ObjectStore } from '#lib/store/s3.ts';
 import { md5Etag, networkError, s3Error, S3Fake } from '../../helpers/s3-fake.ts';
 
 const client = new S3Client({ region: 'us-east-1', credentials: { accessKeyId: 'AKIDTEST', secretAccessKey: 'secret' } });
@@ -193,5 +195,32 @@ describe('S3ObjectStore versions', () => {
     const listing = store.listVersions('k', { limit: 1, cursor: 'not-a-version-of-k' });
 
     await expect(listing).rejects.toBeInstanceOf(UnknownVersion);
+  });
+});
+
+describe('the S3 client configuration', () => {
+  it('turns a server that accepts and never answers into StoreUnavailable, not a hang', async () => {
+    const sockets: Socket[] = [];
+    const silent = createServer((socket) => sockets.push(socket));
+    silent.listen(0, '127.0.0.1');
+    await once(silent, 'listening');
+    const { port } = silent.address() as AddressInfo;
+    const hanging = new S3Client({
+      ...S3_CLIENT_CONFIG,
+      requestHandler: { ...S3_CLIENT_CONFIG.requestHandler, requestTimeout: 200 },
+      endpoint: `http://127.0.0.1:${port}`,
+      forcePathStyle: true,
+      region: 'us-east-1',
+      maxAttempts: 1,
+      credentials: { accessKeyId: 'AKIDTEST', secretAccessKey: 'secret' },
+    });
+    fake.restore();
+
+    try {
+      await expect(new S3ObjectStore({ bucket: 'b', client: hanging }).get('k')).rejects.toBeInstanceOf(StoreUnavailable);
+    } finally {
+      for (const socket of sockets) socket.destroy();
+      silent.close();
+    }
   });
 });
