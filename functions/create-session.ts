@@ -2,6 +2,7 @@ import { createdResponse, replayedResponse } from '#lib/http/responses.ts';
 import { httpRoute } from '#lib/http/route.ts';
 import { CreateSessionBodySchema, CreateSessionHeadersSchema } from '#lib/http/schemas.ts';
 import { sessionRepository } from '#lib/runtime.ts';
+import * as z from '#lib/zod.ts';
 
 /**
  * `POST /sessions`: opens an active session with no jobs; 201 with `Location` and `ETag`.
@@ -9,7 +10,7 @@ import { sessionRepository } from '#lib/runtime.ts';
  */
 export const handler = httpRoute(
   'POST /sessions',
-  { headers: CreateSessionHeadersSchema, body: CreateSessionBodySchema.default({}) },
+  { headers: CreateSessionHeadersSchema, body: z._default(CreateSessionBodySchema, {}) },
   async ({ headers, body }, { actor }) => {
     const created = await sessionRepository().createSession({ name: body.name ?? null, actor, idempotencyKey: headers['idempotency-key'] });
     return created.replayed ? replayedResponse(created) : createdResponse(created);

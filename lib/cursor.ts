@@ -1,4 +1,4 @@
-import { z } from 'zod';
+import * as z from './zod.ts';
 import { InvalidRequest } from './errors.ts';
 import { isSessionId } from './ids.ts';
 
@@ -12,7 +12,7 @@ export function encodeOpaqueCursor(payload: Record<string, string>): string {
 }
 
 /** The payload of a cursor. @throws InvalidRequest (`query.cursor`) for anything this service did not issue. */
-export function decodeOpaqueCursor<T>(cursor: string, schema: z.ZodType<T>, maxLength: number): T {
+export function decodeOpaqueCursor<T>(cursor: string, schema: z.ZodMiniType<T>, maxLength: number): T {
   const invalid = InvalidRequest.field('query.cursor', 'is not a cursor returned by this API');
   if (cursor.length > maxLength || !/^[A-Za-z0-9_-]+$/.test(cursor)) throw invalid;
   let decoded: unknown;
@@ -26,7 +26,7 @@ export function decodeOpaqueCursor<T>(cursor: string, schema: z.ZodType<T>, maxL
   return parsed.data;
 }
 
-const ListCursorSchema = z.strictObject({ after: z.string().refine(isSessionId) });
+const ListCursorSchema = z.strictObject({ after: z.string().check(z.refine(isSessionId)) });
 
 /**
  * A listing cursor: the ID of the last session the previous page examined.

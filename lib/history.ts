@@ -17,7 +17,7 @@
  * @module
  */
 
-import { z } from 'zod';
+import * as z from './zod.ts';
 import { decodeOpaqueCursor, encodeOpaqueCursor } from './cursor.ts';
 import { InvalidRequest, SessionNotFound, StorageUnavailable, VersioningDisabled } from './errors.ts';
 import { SessionSchema, type Session } from './session.ts';
@@ -80,7 +80,7 @@ export interface HistoryWarning {
   error: unknown;
 }
 
-const HistoryCursorSchema = z.strictObject({ v: z.string().regex(VERSION_ID_PATTERN) });
+const HistoryCursorSchema = z.strictObject({ v: z.string().check(z.regex(VERSION_ID_PATTERN)) });
 
 /** The opaque cursor of a history page: the version ID of its last entry. */
 export function encodeHistoryCursor(versionId: string): string {

@@ -1,5 +1,5 @@
 import { createHash } from 'node:crypto';
-import { z } from 'zod';
+import * as z from './zod.ts';
 import { ConflictRetry, InvalidRequest, StorageUnavailable } from './errors.ts';
 import { isSessionId } from './ids.ts';
 import { SessionNameSchema } from './session.ts';
@@ -18,10 +18,10 @@ export interface CreateRequest {
  * `Idempotency-Key` opened, for which request, and when.
  */
 export const IdempotencyRecordSchema = z.looseObject({
-  session_id: z.string().refine(isSessionId),
-  request: z.looseObject({ name: SessionNameSchema.nullable() }),
+  session_id: z.string().check(z.refine(isSessionId)),
+  request: z.looseObject({ name: z.nullable(SessionNameSchema) }),
   /** Unix seconds; the record answers repeats until `created_at + window`. */
-  created_at: z.number().int().nonnegative(),
+  created_at: z.number().check(z.int(), z.nonnegative()),
 });
 export type IdempotencyRecord = z.infer<typeof IdempotencyRecordSchema>;
 

@@ -1,4 +1,4 @@
-import { z } from 'zod';
+import * as z from './zod.ts';
 
 /** The four states of a session. */
 export const SESSION_STATUSES = ['active', 'paused', 'completed', 'terminated'] as const;
@@ -12,12 +12,12 @@ const CONTROL_CHARACTERS = /[\u0000-\u001f\u007f-\u009f]/;
  * A 1–256 character string without control characters, and well-formed
  * UTF-16 (no lone surrogate), as any Rust `String` is.
  */
-export const LabelSchema = z
-  .string()
-  .min(1)
-  .max(256)
-  .refine((value) => !CONTROL_CHARACTERS.test(value), { message: 'must not contain control characters' })
-  .refine((value) => value.isWellFormed(), { message: 'must not contain lone surrogates' });
+export const LabelSchema = z.string().check(
+  z.minLength(1),
+  z.maxLength(256),
+  z.refine((value) => !CONTROL_CHARACTERS.test(value), { message: 'must not contain control characters' }),
+  z.refine((value) => value.isWellFormed(), { message: 'must not contain lone surrogates' }),
+);
 
 export const SessionNameSchema = LabelSchema;
 export const JobIdSchema = LabelSchema;
@@ -28,15 +28,15 @@ export const JobIdSchema = LabelSchema;
  * is loose: fields this version does not know survive a read-modify-write.
  */
 export const SessionSchema = z.looseObject({
-  id: z.string().regex(/^[0-9a-f]{32}$/),
-  name: SessionNameSchema.nullable(),
+  id: z.string().check(z.regex(/^[0-9a-f]{32}$/)),
+  name: z.nullable(SessionNameSchema),
   job_ids: z.array(JobIdSchema),
-  created_at: z.number().int().nonnegative(),
-  updated_at: z.number().int().nonnegative(),
+  created_at: z.number().check(z.int(), z.nonnegative()),
+  updated_at: z.number().check(z.int(), z.nonnegative()),
   status: SessionStatusSchema,
-  updated_by: z.string().optional(),
+  updated_by: z.optional(z.string()),
   /** Set only on the version a restore wrote: the ID of the version whose content it made current again. */
-  restored_from: z.string().optional(),
+  restored_from: z.optional(z.string()),
 });
 export type Session = z.infer<typeof SessionSchema>;
 

@@ -1,6 +1,6 @@
 import { readFile, writeFile } from 'node:fs/promises';
 import path from 'node:path';
-import { z } from 'zod';
+import * as z from '../lib/zod.ts';
 import { ContractErrorBodySchema, ERROR_STATUS, SessionHistorySchema, SessionListSchema } from '../lib/client/schemas.ts';
 import type { ErrorCode } from '../lib/errors.ts';
 import { DEFAULT_HISTORY_LIMIT, MAX_HISTORY_LIMIT } from '../lib/history.ts';
@@ -22,7 +22,7 @@ const SESSION_ID_PATTERN = '^[0-9a-f]{32}$';
  * that `SessionList` refers to `Session` by `$ref`.
  */
 function schemaComponents(): Record<string, JsonObject> {
-  const components: [string, z.ZodType, 'input' | 'output'][] = [
+  const components: [string, z.ZodMiniType, 'input' | 'output'][] = [
     ['Session', SessionSchema, 'output'],
     ['SessionList', SessionListSchema, 'output'],
     ['Error', ContractErrorBodySchema, 'output'],
@@ -52,7 +52,7 @@ function schemaComponents(): Record<string, JsonObject> {
 }
 
 /** A zod schema as an OpenAPI schema object (the dialect is the document's, so no `$schema`). */
-function jsonSchemaOf(schema: z.ZodType): JsonObject {
+function jsonSchemaOf(schema: z.ZodMiniType): JsonObject {
   const { $schema: _dialect, ...rest } = z.toJSONSchema(schema, { io: 'input' }) as JsonObject;
   return rest;
 }

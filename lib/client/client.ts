@@ -1,5 +1,5 @@
 import { randomUUID } from 'node:crypto';
-import type { z } from 'zod';
+import type * as z from '../zod.ts';
 import { sleep } from '../backoff.ts';
 import { SessionSchema, type Session, type SessionStatus } from '../session.ts';
 import { NoResumableSession, SessionsApiError, SessionsConfigError, SessionsNetworkError } from './errors.ts';
@@ -370,7 +370,7 @@ function parseJson(text: string): unknown {
   }
 }
 
-function parse<T extends z.ZodType>(schema: T, answer: Answer, what: string): z.infer<T> {
+function parse<T extends z.ZodMiniType>(schema: T, answer: Answer, what: string): z.infer<T> {
   const parsed = schema.safeParse(answer.body);
   if (parsed.success) return parsed.data;
   const issue = parsed.error.issues[0];

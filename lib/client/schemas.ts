@@ -1,4 +1,4 @@
-import { z } from 'zod';
+import * as z from '../zod.ts';
 import type { ErrorCode } from '../errors.ts';
 import { SessionSchema } from '../session.ts';
 
@@ -27,9 +27,9 @@ export const ERROR_CODES = Object.keys(ERROR_STATUS) as [ErrorCode, ...ErrorCode
  */
 export const ErrorBodySchema = z.object({
   error: z.object({
-    code: z.string().min(1),
+    code: z.string().check(z.minLength(1)),
     message: z.string(),
-    details: z.record(z.string(), z.unknown()).default({}),
+    details: z._default(z.record(z.string(), z.unknown()), {}),
   }),
 });
 
@@ -45,15 +45,15 @@ export const ContractErrorBodySchema = z.object({
 /** `GET /sessions`: a page of sessions, newest first, and where the next page starts. */
 export const SessionListSchema = z.object({
   sessions: z.array(SessionSchema),
-  next_cursor: z.string().nullable(),
+  next_cursor: z.nullable(z.string()),
 });
 export type SessionList = z.infer<typeof SessionListSchema>;
 
 /** One entry of a session's history: a stored version, when and by whom it was written, and what it changed. */
 export const HistoryEntrySchema = z.object({
   version_id: z.string(),
-  at: z.number().int().nonnegative(),
-  actor: z.string().nullable(),
+  at: z.number().check(z.int(), z.nonnegative()),
+  actor: z.nullable(z.string()),
   change: z.string(),
   session: SessionSchema,
 });
@@ -62,6 +62,6 @@ export type HistoryEntry = z.infer<typeof HistoryEntrySchema>;
 /** `GET /sessions/{id}/history`: a page of versions, newest first, and where the next (older) page starts. */
 export const SessionHistorySchema = z.object({
   versions: z.array(HistoryEntrySchema),
-  next_cursor: z.string().nullable(),
+  next_cursor: z.nullable(z.string()),
 });
 

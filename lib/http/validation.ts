@@ -1,17 +1,17 @@
-import { z } from 'zod';
+import * as z from '../zod.ts';
 import { InvalidRequest, type FieldIssue } from '../errors.ts';
 
 /** The parts of a request a route validates; each is a zod schema, all optional. */
 export interface RequestSchemas {
-  path?: z.ZodType;
-  query?: z.ZodType;
-  headers?: z.ZodType;
-  body?: z.ZodType;
+  path?: z.ZodMiniType;
+  query?: z.ZodMiniType;
+  headers?: z.ZodMiniType;
+  body?: z.ZodMiniType;
 }
 
 /** The request parts as the route's schemas produce them; parts without a schema are absent. */
 export type RequestInput<S extends RequestSchemas> = {
-  [Part in keyof S]: S[Part] extends z.ZodType ? z.output<S[Part]> : never;
+  [Part in keyof S]: S[Part] extends z.ZodMiniType ? z.output<S[Part]> : never;
 };
 
 /** The raw request parts, after header normalisation and JSON body parsing. */
@@ -36,7 +36,7 @@ const NO_QUERY = z.strictObject({});
  * @throws InvalidRequest naming each bad field (`path.id`, `query.limit`, `body.job_id`…) and why.
  */
 export function parseRequest<S extends RequestSchemas>(schemas: S, raw: RawRequest): RequestInput<S> {
-  const parts: Array<[keyof RawRequest, z.ZodType | undefined]> = [
+  const parts: Array<[keyof RawRequest, z.ZodMiniType | undefined]> = [
     ['path', schemas.path],
     ['query', schemas.query ?? NO_QUERY],
     ['headers', schemas.headers],
