@@ -1,6 +1,6 @@
 import { createHash, randomBytes } from 'node:crypto';
-import { mkdirSync, realpathSync, type Dirent, type Stats } from 'node:fs';
-import { link, mkdir, open, readdir, readFile, rename, stat, unlink, writeFile, type FileHandle } from 'node:fs/promises';
+import { mkdirSync, realpathSync, type BigIntStats, type Dirent } from 'node:fs';
+import { link, mkdir, open, readdir, readFile, rename, stat, unlink, utimes, type FileHandle } from 'node:fs/promises';
 import { hostname } from 'node:os';
 import path from 'node:path';
 import {
@@ -64,7 +64,7 @@ export interface FileObjectStoreOptions {
  *   sessions%2F/                   a directory holds the keys that begin with its decoded name ("sessions/")
  *     fffe6a…d7.json               the current body of key `sessions/fffe6a…d7.json`, byte for byte
  *     fffe6a…d7.json~lock          while a replacing write of that key is in progress (JSON: pid, host, token)
- *     fffe6a…d7.json~lock~new-<hex> a lock being prepared, before it is linked into place
+ *     ~lock~new-<hex>              a whole lock file of one process, linked as the lock of each key it locks in this directory
  *     fffe6a…d7.json~tmp-<hex>     a body being written, before it is linked or renamed into place
  *     fffe6a…d7.json~versions/     every version of that key, one immutable file each, named by its version ID:
  *       000000000001-1763942400123-<md5>        a committed version (sequence number, Unix ms, MD5 of the body)
@@ -89,6 +89,12 @@ export interface FileObjectStoreOptions {
  *   hard-linked into place), so processes on one host sharing a data directory
  *   are safe too. A lock left by a process that died is broken when its pid no
  *   longer runs, or once older than `lockStaleMs`.
+ * - Files are never changed once in place, so the ETag is computed from the
+ *   body once per file: the store remembers it in memory with the file's
+ *   identity (device, inode, birth time, modification time, size), and the
+ *   ETag check under the lock reads the body again only when a stat of the
+ *   object shows another identity (another writer, any process, or an edit by
+ *   hand).
  * - After a link or rename the directory is fsynced, so a write that returned
  *   survives a crash; a crash mid-write leaves the previous version and at
  *   most some `~` files, which every operation ignores.
@@ -239,52 +245,61 @@ export class FileObjectStore implements VersionedObjectStore {
     const dir = path.dirname(file);
     const versions = versionsDirectory(file);
     await ensureDirectory(versions);
+    const etag = etagOf(bytes);
     const temp = await writeTemporary(file, bytes);
     try {
       return await this.#withKeyLock(file, async () => {
         if ((await statIfPresent(file)) !== undefined) throw new ConditionNotMet(key);
         const record = await prepareVersion(file, undefined, bytes);
-        await link(temp, record.pending);
+        await link(temp.path, record.pending);
         await syncDirectory(versions);
         try {
-          await link(temp, file);
+          forgetEtag(file);
+          await link(temp.path, file);
         } catch (error) {
           await unlink(record.pending).catch(() => {});
           if (errorCode(error) === 'EEXIST') throw new ConditionNotMet(key, { cause: error });
           throw error;
         }
         await syncDirectory(dir);
+        rememberEtag(file, temp.info, etag, record.id);
         await commitVersion(record);
-        return { etag: etagOf(bytes), versionId: record.id };
+        return { etag, versionId: record.id };
       });
     } finally {
-      await unlink(temp).catch(() => {});
+      await unlink(temp.path).catch(() => {});
     }
   }
 
   async #replace(key: string, file: string, bytes: Buffer, ifMatch: string): Promise<WrittenObject> {
-    // Refuse early when the condition already fails, before paying for a durable temporary file.
-    const seen = await currentEtag(file);
-    if (seen === undefined || !sameEtag(seen, ifMatch)) throw new ConditionNotMet(key);
+    // Refuse early when the condition already fails, before paying for a durable temporary file
+    // (no need to look when the ETag last known here matches: the check under the lock decides).
+    const known = etagCache.get(file);
+    if (known === undefined || !sameEtag(known.etag, ifMatch)) {
+      const seen = await currentObject(file);
+      if (seen === undefined || !sameEtag(seen.etag, ifMatch)) throw new ConditionNotMet(key);
+    }
     const versions = versionsDirectory(file);
+    const etag = etagOf(bytes);
     const temp = await writeTemporary(file, bytes);
     let renamed = false;
     try {
       return await this.#withKeyLock(file, async () => {
-        const current = await readCurrent(file);
-        if (current === undefined || !sameEtag(etagOf(current.bytes), ifMatch)) throw new ConditionNotMet(key);
-        await ensureDirectory(versions);
+        const current = await currentObject(file);
+        if (current === undefined || !sameEtag(current.etag, ifMatch)) throw new ConditionNotMet(key);
         const record = await prepareVersion(file, current, bytes);
-        await link(temp, record.pending);
+        await link(temp.path, record.pending);
         await syncDirectory(versions);
-        await rename(temp, file);
+        forgetEtag(file);
+        await rename(temp.path, file);
         renamed = true;
         await syncDirectory(path.dirname(file));
+        rememberEtag(file, temp.info, etag, record.id);
         await commitVersion(record);
-        return { etag: etagOf(bytes), versionId: record.id };
+        return { etag, versionId: record.id };
       });
     } finally {
-      if (!renamed) await unlink(temp).catch(() => {});
+      if (!renamed) await unlink(temp.path).catch(() => {});
     }
   }
 
@@ -435,29 +450,73 @@ function etagOf(bytes: Uint8Array): string {
   return `"${createHash('md5').update(bytes).digest('hex')}"`;
 }
 
-async function currentEtag(file: string): Promise<string | undefined> {
-  try {
-    return etagOf(await readFile(file));
-  } catch (error) {
-    if (isMissing(error)) return undefined;
-    throw error;
-  }
+/** What identifies one state of one file: its inode, when that inode was born, and its size and content time. */
+interface FileIdentity {
+  dev: bigint;
+  ino: bigint;
+  birthtimeNs: bigint;
+  mtimeNs: bigint;
+  size: bigint;
 }
 
-/** Writes `bytes` to a new temporary file beside `file` and fsyncs it; returns its path. */
-async function writeTemporary(file: string, bytes: Uint8Array): Promise<string> {
+/** Longest the ETag cache grows; past it the entries remembered longest ago go first. */
+const ETAG_CACHE_LIMIT = 10_000;
+/** The ETag of the file at each path, with the identity of the file it was computed from. */
+const etagCache = new Map<string, { identity: FileIdentity; etag: string; versionId?: string }>();
+
+function identityOf(info: BigIntStats): FileIdentity {
+  return { dev: info.dev, ino: info.ino, birthtimeNs: info.birthtimeNs, mtimeNs: info.mtimeNs, size: info.size };
+}
+
+function sameIdentity(a: FileIdentity, b: FileIdentity): boolean {
+  return a.ino === b.ino && a.dev === b.dev && a.birthtimeNs === b.birthtimeNs && a.mtimeNs === b.mtimeNs && a.size === b.size;
+}
+
+/** Remembers the ETag of the file with `identity`, and the version ID it has when this store wrote it. */
+function rememberEtag(file: string, identity: FileIdentity, etag: string, versionId?: string): void {
+  etagCache.delete(file);
+  etagCache.set(file, versionId === undefined ? { identity, etag } : { identity, etag, versionId });
+  if (etagCache.size > ETAG_CACHE_LIMIT) etagCache.delete(etagCache.keys().next().value!);
+}
+
+function forgetEtag(file: string): void {
+  etagCache.delete(file);
+}
+
+/**
+ * The identity and ETag of the object file. The store never changes a file
+ * once written (a write makes a new file and links or renames it into place,
+ * and every version file keeps its inode alive), so the ETag computed for
+ * one identity holds for as long as the path shows that identity: then a
+ * stat is enough, and the body is read only otherwise.
+ */
+async function currentObject(file: string): Promise<CurrentObject | undefined> {
+  const info = await statIfPresent(file);
+  if (info === undefined) return undefined;
+  const identity = identityOf(info);
+  const known = etagCache.get(file);
+  if (known !== undefined && sameIdentity(known.identity, identity)) return { identity, etag: known.etag, ...(known.versionId === undefined ? {} : { versionId: known.versionId }) };
+  const read = await readCurrent(file);
+  if (read !== undefined) rememberEtag(file, read.identity, read.etag);
+  return read;
+}
+
+/** Writes `bytes` to a new temporary file beside `file` and fsyncs it; returns its path and identity. */
+async function writeTemporary(file: string, bytes: Uint8Array): Promise<{ path: string; info: FileIdentity }> {
   const temp = `${file}${SIDE_MARK}tmp-${randomBytes(8).toString('hex')}`;
   const handle = await open(temp, 'wx');
+  let info: FileIdentity;
   try {
     await handle.writeFile(bytes);
     await handle.sync();
+    info = identityOf(await handle.stat({ bigint: true }));
   } catch (error) {
     await handle.close().catch(() => {});
     await unlink(temp).catch(() => {});
     throw error;
   }
   await handle.close();
-  return temp;
+  return { path: temp, info };
 }
 
 /** Creates `dir` and any missing parents, and makes the new directory entries durable. */
@@ -472,7 +531,39 @@ async function ensureDirectory(dir: string): Promise<void> {
   }
 }
 
-async function syncDirectory(dir: string): Promise<void> {
+/** Per directory: the fsync running, and the one queued behind it for callers who came while it ran. */
+const directorySyncs = new Map<string, { running: Promise<void>; next?: Promise<void> }>();
+
+/**
+ * Makes every entry change already made in `dir` durable. Callers that come
+ * while an fsync of `dir` runs share one more fsync, started once it ends:
+ * one that began before their change might not cover it, and one that
+ * begins after it does, whoever asked for it.
+ */
+function syncDirectory(dir: string): Promise<void> {
+  const state = directorySyncs.get(dir);
+  if (state === undefined) {
+    const running = fsyncDirectory(dir).finally(() => {
+      if (directorySyncs.get(dir)?.running === running && directorySyncs.get(dir)?.next === undefined) directorySyncs.delete(dir);
+    });
+    directorySyncs.set(dir, { running });
+    return running;
+  }
+  state.next ??= state.running
+    .catch(() => {})
+    .then(() => {
+      const next = state.next!;
+      state.running = next;
+      state.next = undefined;
+      return fsyncDirectory(dir);
+    })
+    .finally(() => {
+      if (directorySyncs.get(dir) === state && state.next === undefined) directorySyncs.delete(dir);
+    });
+  return state.next;
+}
+
+async function fsyncDirectory(dir: string): Promise<void> {
   const handle = await open(dir, 'r');
   try {
     await handle.sync();
@@ -511,8 +602,12 @@ interface VersionRecord {
 }
 
 interface CurrentObject {
-  bytes: Buffer;
-  info: Stats;
+  identity: FileIdentity;
+  etag: string;
+  /** The body, when it was read. */
+  bytes?: Buffer;
+  /** The version this very file was recorded as, when this store wrote it. */
+  versionId?: string;
 }
 
 /** The object file's versions directory. */
@@ -529,13 +624,13 @@ function versionId(seq: number, ms: number, md5: string): string {
   return `${String(seq).padStart(12, '0')}-${String(ms).padStart(13, '0')}-${md5}`;
 }
 
-function sameFile(a: Stats, b: Stats): boolean {
+function sameFile(a: { ino: bigint; dev: bigint }, b: { ino: bigint; dev: bigint }): boolean {
   return a.ino === b.ino && a.dev === b.dev;
 }
 
-async function statIfPresent(file: string): Promise<Stats | undefined> {
+async function statIfPresent(file: string): Promise<BigIntStats | undefined> {
   try {
-    return await stat(file);
+    return await stat(file, { bigint: true });
   } catch (error) {
     if (isMissing(error)) return undefined;
     throw error;
@@ -561,7 +656,9 @@ async function readCurrent(file: string): Promise<CurrentObject | undefined> {
     throw error;
   }
   try {
-    return { info: await handle.stat(), bytes: await handle.readFile() };
+    const info = await handle.stat({ bigint: true });
+    const bytes = await handle.readFile();
+    return { identity: identityOf(info), etag: etagOf(bytes), bytes };
   } finally {
     await handle.close();
   }
@@ -579,7 +676,7 @@ async function readIfCommitted(pending: string, file: string): Promise<Buffer | 
     throw error;
   }
   try {
-    return sameFile(await handle.stat(), object) ? await handle.readFile() : undefined;
+    return sameFile(await handle.stat({ bigint: true }), object) ? await handle.readFile() : undefined;
   } finally {
     await handle.close();
   }
@@ -627,7 +724,7 @@ async function committedVersions(file: string): Promise<{
   }
   const current = await readCurrent(file);
   if (current === undefined) return { records, unrecorded: undefined, exists: false };
-  return { records, unrecorded: { bytes: current.bytes, etag: etagOf(current.bytes), mtimeMs: current.info.mtimeMs }, exists: true };
+  return { records, unrecorded: { bytes: current.bytes!, etag: current.etag, mtimeMs: Number(current.identity.mtimeNs / 1_000_000n) }, exists: true };
 }
 
 interface PreparedVersion {
@@ -645,7 +742,15 @@ interface PreparedVersion {
  */
 async function prepareVersion(file: string, current: CurrentObject | undefined, bytes: Buffer): Promise<PreparedVersion> {
   const directory = versionsDirectory(file);
-  const names = await readdir(directory);
+  let names: string[];
+  try {
+    names = await readdir(directory);
+  } catch (error) {
+    if (errorCode(error) !== 'ENOENT') throw error;
+    // Its object was written before the store kept versions (or by create, which makes it first): make it now.
+    await ensureDirectory(directory);
+    names = [];
+  }
   let lastSeq = 0;
   let lastMs = 0;
   let newest: VersionRecord | undefined;
@@ -656,7 +761,7 @@ async function prepareVersion(file: string, current: CurrentObject | undefined, 
     lastSeq = Math.max(lastSeq, record.seq);
     if (isPending) {
       const info = await statIfPresent(path.join(directory, name));
-      if (current !== undefined && info !== undefined && sameFile(info, current.info)) {
+      if (current !== undefined && info !== undefined && sameFile(info, current.identity)) {
         await rename(path.join(directory, name), path.join(directory, record.id));
       } else {
         await unlink(path.join(directory, name)).catch(() => {});
@@ -667,11 +772,13 @@ async function prepareVersion(file: string, current: CurrentObject | undefined, 
     if (newest === undefined || record.seq > newest.seq) newest = record;
   }
   if (current !== undefined) {
-    const recorded = newest === undefined ? undefined : await statIfPresent(path.join(directory, newest.id));
-    if (recorded === undefined || !sameFile(recorded, current.info)) {
+    // The newest record is the object itself when this store wrote them as one file; else look at its inode.
+    const recorded =
+      newest === undefined ? undefined : newest.id === current.versionId ? current.identity : await statIfPresent(path.join(directory, newest.id));
+    if (recorded === undefined || !sameFile(recorded, current.identity)) {
       // Written before the store kept versions: record it, so that this write does not lose it.
-      lastMs = Math.max(lastMs, Math.floor(current.info.mtimeMs));
-      await link(file, path.join(directory, versionId(++lastSeq, lastMs, createHash('md5').update(current.bytes).digest('hex'))));
+      lastMs = Math.max(lastMs, Number(current.identity.mtimeNs / 1_000_000n));
+      await link(file, path.join(directory, versionId(++lastSeq, lastMs, current.etag.slice(1, -1))));
     }
   }
   const id = versionId(lastSeq + 1, Math.max(Date.now(), lastMs), createHash('md5').update(bytes).digest('hex'));
@@ -686,6 +793,8 @@ async function commitVersion(record: PreparedVersion): Promise<void> {
 // ---------------------------------------------------------------- locks
 
 const inProcessQueues = new Map<string, Promise<void>>();
+/** This host's name, as lock files record it. */
+const HOST = hostname();
 
 /** Runs `critical` after every earlier holder of `id` in this process has finished. */
 async function inProcessLock<T>(id: string, critical: () => Promise<T>): Promise<T> {
@@ -711,24 +820,82 @@ interface LockOwner {
   token: string;
 }
 
+/** A complete lock file that this process hard-links as the lock of any key in its directory. */
+interface LockDraft {
+  path: string;
+  made: Promise<{ ino: bigint; dev: bigint }>;
+  /** Lock holders and waiters in this process using it; the last one out removes it. */
+  users: number;
+}
+
+const lockDrafts = new Map<string, LockDraft>();
+
+function takeDraft(dir: string): LockDraft {
+  let draft = lockDrafts.get(dir);
+  if (draft === undefined) {
+    const owner: LockOwner = { pid: process.pid, host: HOST, token: randomBytes(8).toString('hex') };
+    const file = path.join(dir, `${SIDE_MARK}lock${SIDE_MARK}new-${owner.token}`);
+    draft = { path: file, made: writeDraft(file, `${JSON.stringify(owner)}\n`), users: 0 };
+    lockDrafts.set(dir, draft);
+  }
+  draft.users++;
+  return draft;
+}
+
+async function dropDraft(dir: string, draft: LockDraft): Promise<void> {
+  if (--draft.users > 0) return;
+  if (lockDrafts.get(dir) === draft) lockDrafts.delete(dir);
+  await unlink(draft.path).catch(() => {});
+}
+
+async function writeDraft(file: string, content: string): Promise<{ ino: bigint; dev: bigint }> {
+  const handle = await open(file, 'wx');
+  try {
+    await handle.writeFile(content);
+    const { ino, dev } = await handle.stat({ bigint: true });
+    return { ino, dev };
+  } finally {
+    await handle.close();
+  }
+}
+
 /**
  * Takes the lock file `lockPath`, waiting with jittered polling while another
  * process holds it; returns the function that releases it. The lock is made
- * whole before it is linked into place, so it is never seen without its owner.
+ * whole before it is linked into place, so it is never seen without its owner:
+ * it is a link to a complete file this process keeps in the directory while it
+ * holds or awaits locks there (`~lock~new-<hex>`), touched before each link so
+ * that a lock is never older than its holding.
  * @throws StoreUnavailable when it stays held for `timeoutMs`.
  */
 async function acquireLockFile(lockPath: string, timeoutMs: number, staleMs: number): Promise<() => Promise<void>> {
-  const owner: LockOwner = { pid: process.pid, host: hostname(), token: randomBytes(8).toString('hex') };
-  const content = `${JSON.stringify(owner)}\n`;
-  const draft = `${lockPath}${SIDE_MARK}new-${owner.token}`;
-  await writeFile(draft, content, { flag: 'wx' });
+  const dir = path.dirname(lockPath);
+  let draft = takeDraft(dir);
+  let held = false;
   try {
     const deadline = Date.now() + timeoutMs;
     for (let attempt = 0; ; attempt++) {
+      let ours: { ino: bigint; dev: bigint };
       try {
-        await link(draft, lockPath);
-        return () => releaseLockFile(lockPath, content);
+        ours = await draft.made;
+        const now = new Date();
+        await utimes(draft.path, now, now);
+        await link(draft.path, lockPath);
+        held = true;
+        const taken = draft;
+        return async () => {
+          await releaseLockFile(lockPath, ours);
+          await dropDraft(dir, taken);
+        };
       } catch (error) {
+        if (errorCode(error) === 'ENOENT' && (await statIfPresent(dir)) !== undefined) {
+          // The draft is gone (removed by hand, or its making failed): make a new one.
+          if (lockDrafts.get(dir) === draft) lockDrafts.delete(dir);
+          await dropDraft(dir, draft);
+          draft = takeDraft(dir);
+          if (Date.now() >= deadline) throw new StoreUnavailable(`timed out waiting for the lock ${lockPath}`, { cause: error });
+          continue;
+        }
         if (errorCode(error) !== 'EEXIST') throw error;
       }
       if (await breakStaleLock(lockPath, staleMs)) continue;
@@ -736,14 +903,15 @@ async function acquireLockFile(lockPath: string, timeoutMs: number, staleMs: num
       await new Promise((resolve) => setTimeout(resolve, 1 + Math.random() * Math.min(2 ** attempt, 25)));
     }
   } finally {
-    await unlink(draft).catch(() => {});
+    if (!held) await dropDraft(dir, draft);
   }
 }
 
-async function releaseLockFile(lockPath: string, content: string): Promise<void> {
+async function releaseLockFile(lockPath: string, ours: { ino: bigint; dev: bigint }): Promise<void> {
   // Only our own lock: a stale-lock breaker may have removed ours and another writer taken the name.
-  const present = await readFile(lockPath, 'utf-8').catch(() => undefined);
-  if (present === content) await unlink(lockPath).catch(() => {});
+  // Ours is a link to this process's draft, which no other process links, and only this key's holder links it to this name.
+  const present = await stat(lockPath, { bigint: true }).catch(() => undefined);
+  if (present !== undefined && sameFile(present, ours)) await unlink(lockPath).catch(() => {});
 }
 
 /**
@@ -791,7 +959,7 @@ function isAbandoned(text: string, mtimeMs: number, staleMs: number): boolean {
   } catch {
     return false; // not a lock this store wrote: only age can tell
   }
-  return owner.host === hostname() && typeof owner.pid === 'number' && owner.pid !== process.pid && !processRuns(owner.pid);
+  return owner.host === HOST && typeof owner.pid === 'number' && owner.pid !== process.pid && !processRuns(owner.pid);
 }
 
 function processRuns(pid: number): boolean {

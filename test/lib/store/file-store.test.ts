@@ -167,6 +167,31 @@ describe('FileObjectStore', () => {
       expect(versions).toHaveLength(keys.length + 1);
     });
 
+    it('checks If-Match against the file in place, not a remembered ETag, after another writer replaced it', async () => {
+      const key = 'sessions/elsewhere.json';
+      const first = await store.put(key, 'aaaa', { ifNoneMatch: '*' });
+      // Another process replaces the object with a body of the same size, as this store would.
+      const file = store.pathOf(key);
+      await writeFile(`${file}~tmp-other`, 'bbbb');
+      await rename(`${file}~tmp-other`, file);
+
+      await expect(store.put(key, 'cccc', { ifMatch: first })).rejects.toBeInstanceOf(ConditionNotMet);
+      await expect(store.put(key, 'cccc', { ifMatch: md5Etag('bbbb') })).resolves.toBe(md5Etag('cccc'));
+      expect(await store.get(key)).toEqual({ body: 'cccc', etag: md5Etag('cccc') });
+    });
+
+    it('sees an object edited in place by hand, even at the same size', async () => {
+      const key = 'sessions/edited.json';
+      const first = await store.put(key, 'aaaa', { ifNoneMatch: '*' });
+      const file = store.pathOf(key);
+      const later = new Date(Date.now() + 5_000);
+      await writeFile(file, 'dddd');
+      await utimes(file, later, later);
+
+      await expect(store.put(key, 'eeee', { ifMatch: first })).rejects.toBeInstanceOf(ConditionNotMet);
+      await expect(store.put(key, 'eeee', { ifMatch: md5Etag('dddd') })).resolves.toBe(md5Etag('eeee'));
+    });
+
     it('never lets a reader see a partly written object', async () => {
       const key = 'sessions/big.json';
       const size = 128 * 1024;
