@@ -120,6 +120,7 @@ export class SessionRepository {
   readonly #newId: (unixMs: number) => string;
   readonly #onWarning: (warning: RepositoryWarning) => void;
   readonly #cache: LruCache<string, CachedVersion>;
+  readonly #idempotency: IdempotencyRecords;
 
   constructor(options: SessionRepositoryOptions) {
     this.#store = options.store;
@@ -130,6 +131,7 @@ export class SessionRepository {
     this.#newId = options.newId ?? ((unixMs) => newestFirstId(unixMs));
     this.#onWarning = options.onWarning ?? (() => {});
     this.#cache = new LruCache(this.#config.sessionCacheSize);
+    this.#idempotency = new IdempotencyRecords({ store: this.#store, windowSeconds: this.#config.idempotencyWindowSeconds, clock: this.#clock });
   }
 
   get config(): Readonly<ServiceConfig> {
@@ -150,27 +152,14 @@ export class SessionRepository {
     const seconds = Math.floor(nowMs / 1000);
     for (let attempt = 1; ; attempt++) {
       const id = this.#newId(nowMs);
-      const key = sessionKey(id);
-      const session: Session = {
-        id,
-        name,
-        job_ids: [],
-        created_at: seconds,
-        updated_at: seconds,
-        status: 'active',
-        ...(actor === undefined ? {} : { updated_by: actor }),
-      };
-      const body = JSON.stringify(session);
+      const session = newSession(id, name, seconds, actor);
       try {
-        await this.#indexName(name, id);
-        const etag = await this.#store.put(key, body, { ifNoneMatch: '*' });
-        this.#cache.set(key, { session, etag, body });
-        return { session, etag, replayed: false };
+        return { ...(await this.#writeNewSession(session)), replayed: false };
       } catch (error) {
         if (!(error instanceof ConditionNotMet || error instanceof StoreUnavailable)) throw error;
         // Our own write (or an earlier attempt of it) may have landed with its answer lost: then the object is ours.
-        const existing = await this.#read(key);
-        if (existing?.body === body) return { session, etag: existing.etag, replayed: false };
+        const existing = await this.#read(sessionKey(id));
+        if (existing?.body === JSON.stringify(session)) return { session, etag: existing.etag, replayed: false };
         if (error instanceof StoreUnavailable) throw new StorageUnavailable({ cause: error });
         if (attempt >= CREATE_ATTEMPTS) throw new ConflictRetry(id, attempt);
       }
@@ -185,8 +174,7 @@ export class SessionRepository {
    * session write can win.
    */
   async #createOnce(name: string | null, actor: string | undefined, idempotencyKey: string): Promise<CreateResult> {
-    const records = new IdempotencyRecords({ store: this.#store, windowSeconds: this.#config.idempotencyWindowSeconds, clock: this.#clock });
-    const { record, claimed } = await records.claim({
+    const { record, claimed } = await this.#idempotency.claim({
       actor,
       key: idempotencyKey,
       request: { name },
@@ -203,22 +191,8 @@ export class SessionRepository {
       });
       if (existing !== undefined) return { session: existing.session, etag: existing.etag, replayed: true };
     }
-    const key = sessionKey(id);
-    const session: Session = {
-      id,
-      name,
-      job_ids: [],
-      created_at: record.created_at,
-      updated_at: record.created_at,
-      status: 'active',
-      ...(actor === undefined ? {} : { updated_by: actor }),
-    };
-    const body = JSON.stringify(session);
     try {
-      await this.#indexName(name, id);
-      const etag = await this.#store.put(key, body, { ifNoneMatch: '*' });
-      this.#cache.set(key, { session, etag, body });
-      return { session, etag, replayed: !claimed };
+      return { ...(await this.#writeNewSession(newSession(id, name, record.created_at, actor))), replayed: !claimed };
     } catch (error) {
       if (error instanceof StoreUnavailable) throw new StorageUnavailable({ cause: error });
       if (!(error instanceof ConditionNotMet)) throw error;
@@ -226,6 +200,16 @@ export class SessionRepository {
     // Another request finishing this create wrote it first, or our own write landed with its answer lost.
     const current = await this.#readSession(id);
     return { session: current.session, etag: current.etag, replayed: !claimed };
+  }
+
+  /** Writes a new session create-only, its name index entry first, and remembers the version written. */
+  async #writeNewSession(session: Session): Promise<SessionVersion> {
+    const key = sessionKey(session.id);
+    const body = JSON.stringify(session);
+    await this.#indexName(session.name, session.id);
+    const etag = await this.#store.put(key, body, { ifNoneMatch: '*' });
+    this.#cache.set(key, { session, etag, body });
+    return { session, etag };
   }
 
   /** Writes the name index entry of a session about to be created; an entry that is already there is an earlier attempt's. */
@@ -481,6 +465,19 @@ export class SessionRepository {
       throw error instanceof StoreUnavailable ? new StorageUnavailable({ cause: error }) : error;
     }
   }
+}
+
+/** An active session with no jobs, created at `seconds` (Unix) by `actor`. */
+function newSession(id: string, name: string | null, seconds: number, actor: string | undefined): Session {
+  return {
+    id,
+    name,
+    job_ids: [],
+    created_at: seconds,
+    updated_at: seconds,
+    status: 'active',
+    ...(actor === undefined ? {} : { updated_by: actor }),
+  };
 }
 
 function requireId(id: string): string {

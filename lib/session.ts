@@ -10,7 +10,7 @@ const CONTROL_CHARACTERS = /[\u0000-\u001f\u007f-\u009f]/;
 
 /**
  * A 1–256 character string without control characters, and well-formed
- * UTF-16 (no lone surrogate), as any Rust `String` is.
+ * UTF-16 (no lone surrogate), as every Rust `String` is.
  */
 export const LabelSchema = z.string().check(
   z.minLength(1),

@@ -22,7 +22,7 @@ export const ERROR_STATUS: Readonly<Record<ErrorCode, number>> = {
 export const ERROR_CODES = Object.keys(ERROR_STATUS) as [ErrorCode, ...ErrorCode[]];
 
 /**
- * The body of every error response. `code` is read as any string so that a
+ * The body of every error response. `code` is read as a plain string so that a
  * client keeps working when a newer service adds codes.
  */
 export const ErrorBodySchema = z.object({

@@ -3,7 +3,8 @@ import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { S3Client } from '@aws-sdk/client-s3';
 import { FileObjectStore } from '#lib/store/file.ts';
-import type { ObjectStore } from '#lib/store/port.ts';
+import { keepsVersions, type ObjectStore } from '#lib/store/port.ts';
+import { describe, expect, it } from 'vitest';
 import { S3ObjectStore } from '#lib/store/s3.ts';
 import { S3Fake } from '../helpers/s3-fake.ts';
 import { describeHistoryScenarios } from './history-scenarios.ts';
@@ -35,3 +36,18 @@ describeHistoryScenarios(
   () => inTemporaryDirectory((store) => store),
   () => inTemporaryDirectory(withoutVersions),
 );
+
+describe('the store without versions used above', () => {
+  it('offers only the plain port, so the repository sees a store that keeps no versions', async () => {
+    const plain = await inTemporaryDirectory(withoutVersions);
+    const versioned = await inTemporaryDirectory((store) => store);
+
+    try {
+      expect(keepsVersions(plain.store)).toBe(false);
+      expect(keepsVersions(versioned.store)).toBe(true);
+    } finally {
+      await plain.cleanup();
+      await versioned.cleanup();
+    }
+  });
+});

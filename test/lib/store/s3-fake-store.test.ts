@@ -1,4 +1,5 @@
 import { S3Client } from '@aws-sdk/client-s3';
+import { describe, expect, it } from 'vitest';
 import { S3ObjectStore } from '#lib/store/s3.ts';
 import { S3Fake } from '../../helpers/s3-fake.ts';
 import { describeObjectStoreConformance, describeVersionedStoreConformance } from './conformance.ts';
@@ -23,3 +24,21 @@ describeVersionedStoreConformance(
   },
   { conditionalWrites: true },
 );
+
+describe('S3ObjectStore on the stateful S3 fake: requests', () => {
+  it('sends one request per port operation and nothing else', async () => {
+    const fake = new S3Fake();
+    const store = new S3ObjectStore({ bucket: 'conformance', client });
+
+    try {
+      const etag = await store.put('sessions/a.json', '{}', { ifNoneMatch: '*' });
+      await store.put('sessions/a.json', '{"a":1}', { ifMatch: etag });
+      await store.get('sessions/a.json');
+      await store.list('sessions/', { limit: 10 });
+
+      expect(fake.requests).toEqual({ GetObject: 1, PutObject: 2, ListObjectsV2: 1 });
+    } finally {
+      fake.restore();
+    }
+  });
+});
