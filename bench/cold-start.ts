@@ -14,6 +14,7 @@ import { fileURLToPath, pathToFileURL } from 'node:url';
 import { promisify } from 'node:util';
 import { gzipSync } from 'node:zlib';
 import { API_ROUTES } from '#lib/routes.ts';
+import { serviceEnvironment } from '../infra/sessions-api.ts';
 import { fixed, kib, times, verdict, type Section } from './report.ts';
 import { median, nowMs, rotate } from './stats.ts';
 
@@ -73,20 +74,11 @@ if (typeof module.handler !== 'function') throw new Error('the bundle exports no
 process.stdout.write(JSON.stringify({ importMs }));
 `;
 
-/** The environment of a deployed function, as far as module load can see it. */
+/** The environment of a deployed function, as far as module load can see it: the stack's own, with its defaults. */
 const LAMBDA_ENV = {
   NODE_OPTIONS: '--enable-source-maps',
   AWS_REGION: 'us-east-1',
-  SESSIONS_BUCKET: 'runner-sessions-bench',
-  MAX_JOBS_PER_SESSION: '10000',
-  CAS_MAX_ATTEMPTS: '8',
-  CAS_BASE_DELAY_MS: '10',
-  CAS_MAX_DELAY_MS: '400',
-  LIST_SCAN_BUDGET: '500',
-  IDEMPOTENCY_WINDOW_SECONDS: '86400',
-  POWERTOOLS_SERVICE_NAME: 'runner-sessions',
-  POWERTOOLS_METRICS_NAMESPACE: 'RunnerSessions',
-  POWERTOOLS_LOG_LEVEL: 'INFO',
+  ...serviceEnvironment('runner-sessions-bench'),
 };
 
 /** Bundles every route and the baselines with the CDK, then imports each in fresh processes, round after round. */

@@ -185,7 +185,7 @@ export class SessionsApi extends Construct {
 }
 
 /** The handlers' environment; validated here with the handlers' own parser, so a bad value fails the synth, not a cold start. */
-function serviceEnvironment(bucketName: string, props: SessionsApiProps): Record<string, string> {
+export function serviceEnvironment(bucketName: string, props: SessionsApiProps = {}): Record<string, string> {
   const defaults = readServiceConfig({});
   const tuning = {
     MAX_JOBS_PER_SESSION: String(props.maxJobsPerSession ?? defaults.maxJobsPerSession),
