@@ -9,6 +9,9 @@ export type ErrorCode =
   | 'precondition_failed'
   | 'payload_too_large'
   | 'unsupported_media_type'
+  | 'lease_held'
+  | 'lease_lost'
+  | 'lease_required'
   | 'conflict_retry'
   | 'storage_unavailable'
   | 'internal_error';
@@ -131,6 +134,41 @@ export class UnsupportedMediaType extends ServiceError {
   readonly statusCode = 415;
   constructor(contentType: string | undefined) {
     super('request body must be application/json', { content_type: contentType ?? null });
+  }
+}
+
+/** Why a holder's lease is gone: another acquire took it, it ran out, or a status change released it. */
+export type LeaseLostReason = 'superseded' | 'expired' | 'released';
+
+/** Another holder's lease is live and the acquire did not ask to force it. */
+export class LeaseHeld extends ServiceError {
+  readonly code = 'lease_held';
+  readonly statusCode = 409;
+  constructor(id: string, holder: string, expiresAt: number) {
+    super(`session ${id} is held by ${holder} until ${new Date(expiresAt * 1000).toISOString()}; wait, or acquire with force`, {
+      id,
+      holder,
+      expires_at: expiresAt,
+    });
+  }
+}
+
+/** The caller's `Lease-Epoch` names a lease that is no longer live: nothing was written. */
+export class LeaseLost extends ServiceError {
+  readonly code = 'lease_lost';
+  readonly statusCode = 409;
+  constructor(id: string, reason: LeaseLostReason, epoch: number | null) {
+    const why = { superseded: 'another holder took the lease over', expired: 'the lease expired', released: 'the lease was released' }[reason];
+    super(`the lease on session ${id} is lost: ${why}`, { id, reason, epoch });
+  }
+}
+
+/** The session's lease is live, so a change must carry its `Lease-Epoch`. */
+export class LeaseRequired extends ServiceError {
+  readonly code = 'lease_required';
+  readonly statusCode = 428;
+  constructor(id: string, epoch: number) {
+    super(`session ${id} is held under a lease; send Lease-Epoch with the change, or take the lease over with force`, { id, epoch });
   }
 }
 

@@ -22,6 +22,28 @@ export const LabelSchema = z.string().check(
 export const SessionNameSchema = LabelSchema;
 export const JobIdSchema = LabelSchema;
 
+/** Shortest and longest lease, in seconds, and the length when none is asked for. */
+export const LEASE_SECONDS = { min: 5, max: 3600, default: 60 } as const;
+
+/** A lease length: a whole number of seconds from 5 to 3600. */
+export const LeaseSecondsSchema = z.number().check(
+  z.int(),
+  z.refine((value) => value >= LEASE_SECONDS.min && value <= LEASE_SECONDS.max, {
+    message: `must be a whole number of seconds from ${LEASE_SECONDS.min} to ${LEASE_SECONDS.max}`,
+  }),
+);
+
+/** The `lease` field of a session. */
+export const LeaseSchema = z.looseObject({
+  holder: LabelSchema,
+  epoch: z.number().check(z.int(), z.positive()),
+  seconds: LeaseSecondsSchema,
+  expires_at: z.number().check(z.int(), z.nonnegative()),
+  /** Set when the lease ended before its time ran out: released by a status change, or paused by the sweeper. */
+  ended: z.optional(z.enum(['released', 'expired'])),
+});
+export type Lease = z.infer<typeof LeaseSchema>;
+
 /**
  * A session as stored in `sessions/<id>.json` and sent on the wire. Compatible
  * with the original Rust `Session` JSON (snake_case, Unix seconds). The object
@@ -37,6 +59,8 @@ export const SessionSchema = z.looseObject({
   updated_by: z.optional(z.string()),
   /** Set only on the version a restore wrote: the ID of the version whose content it made current again. */
   restored_from: z.optional(z.string()),
+  /** The runner lease; absent or null on a session that was never held. */
+  lease: z.optional(z.nullable(LeaseSchema)),
 });
 export type Session = z.infer<typeof SessionSchema>;
 
