@@ -1,0 +1,89 @@
+/**
+ * The events a session's stored versions announce. An event is derived from
+ * two consecutive stored versions — never from what a handler meant to
+ * store — so whoever reads the versions (the deployed announcer on S3
+ * notifications, the local announcer on the file store) announces the same
+ * thing, and a crash between a write and its announcement loses nothing.
+ *
+ * @module
+ */
+
+import { LEASE_EXPIRY_ACTOR } from './lease.ts';
+import type { Session, SessionStatus } from './session.ts';
+
+/** The `source` of every event. */
+export const EVENT_SOURCE = 'runner-sessions';
+
+/** The `detail-type`s, one per kind of announced change. */
+export const EVENT_TYPES = [
+  'Session Created',
+  'Session Status Changed',
+  'Session Lease Acquired',
+  'Session Lease Expired',
+  'Session Restored',
+] as const;
+export type SessionEventType = (typeof EVENT_TYPES)[number];
+
+/** The `detail` of every event. `session_id` + `version_id` identify it (a consumer may see one twice). */
+export interface SessionEventDetail {
+  session_id: string;
+  name: string | null;
+  /** Null for a creation. */
+  old_status: SessionStatus | null;
+  new_status: SessionStatus;
+  /** The lease epoch after the change; null for a session never held. */
+  epoch: number | null;
+  /** Who wrote the version (`updated_by`), `lease-expiry` for an expiry. */
+  actor: string | null;
+  /** The stored version the event announces. */
+  version_id: string;
+  /** When the version was written (its `updated_at`, Unix seconds). */
+  at: number;
+}
+
+/** An event as EventBridge delivers it (and as the local `events.jsonl` holds it, one per line). */
+export interface SessionEvent {
+  id: string;
+  time: string;
+  source: typeof EVENT_SOURCE;
+  'detail-type': SessionEventType;
+  detail: SessionEventDetail;
+}
+
+/**
+ * The kind of change from `previous` (null: none, the session was created) to
+ * `next`, or undefined when the change is not announced (job appends, a
+ * holder's lease extension, a restore-free no-op).
+ */
+export function eventTypeOf(previous: Session | null, next: Session): SessionEventType | undefined {
+  if (previous === null) return 'Session Created';
+  if (next.restored_from !== undefined && next.restored_from !== previous.restored_from) return 'Session Restored';
+  if ((next.lease?.epoch ?? 0) > (previous.lease?.epoch ?? 0)) return 'Session Lease Acquired';
+  if (previous.status === next.status) return undefined;
+  const expired = next.status === 'paused' && (next.updated_by === LEASE_EXPIRY_ACTOR || next.lease?.ended === 'expired');
+  return expired ? 'Session Lease Expired' : 'Session Status Changed';
+}
+
+/** The detail of the event `next` announces, or undefined when it announces none. */
+export function deriveEvent(previous: Session | null, next: Session, versionId: string): { type: SessionEventType; detail: SessionEventDetail } | undefined {
+  const type = eventTypeOf(previous, next);
+  if (type === undefined) return undefined;
+  return {
+    type,
+    detail: {
+      session_id: next.id,
+      name: next.name,
+      old_status: previous?.status ?? null,
+      new_status: next.status,
+      epoch: next.lease?.epoch ?? null,
+      actor: next.updated_by ?? null,
+      version_id: versionId,
+      at: next.updated_at,
+    },
+  };
+}
+
+/** A stable event ID for one announced version, so that a repeat announcement carries the same ID. */
+export function eventId(detail: Pick<SessionEventDetail, 'session_id' | 'version_id'>): string {
+  return `${detail.session_id}:${detail.version_id}`;
+}
