@@ -27,7 +27,12 @@ export async function checkStore(argv: string[], io: CheckStoreIo): Promise<numb
   try {
     const { values } = parseArgs({
       args: argv,
-      options: { bucket: { type: 'string' }, endpoint: { type: 'string' }, json: { type: 'boolean', default: false }, help: { type: 'boolean' } },
+      options: {
+        bucket: { type: 'string' },
+        endpoint: { type: 'string' },
+        json: { type: 'boolean', default: false },
+        help: { type: 'boolean' },
+      },
       strict: true,
     });
     if (values.help === true) {

@@ -27,13 +27,7 @@ export const PROBE_PREFIX = 'probe/';
 const SERVICE_PREFIXES = [SESSIONS_PREFIX, NAMES_PREFIX, IDEMPOTENCY_PREFIX];
 
 /** The semantics a probe checks, in the order it reports them. */
-export type ProbeCheckName =
-  | 'create-only'
-  | 'compare-and-swap'
-  | 'missing-key-if-match'
-  | 'versions'
-  | 'versioned-conditions'
-  | 'cleanup';
+export type ProbeCheckName = 'create-only' | 'compare-and-swap' | 'missing-key-if-match' | 'versions' | 'versioned-conditions' | 'cleanup';
 
 /** The checks whose failure makes a store unsafe for the service. */
 export const REQUIRED_CHECKS: readonly ProbeCheckName[] = ['create-only', 'compare-and-swap', 'missing-key-if-match'];
@@ -84,7 +78,9 @@ type WriteOutcome = { accepted: true; written: WrittenObject } | { accepted: fal
  * @throws RangeError when `prefix` is empty, does not end in "/" or lies in the service's key space.
  */
 export async function probeStore({ bucket, client = defaultS3Client(), prefix = PROBE_PREFIX }: ProbeOptions): Promise<StoreProbeReport> {
-  if (!prefix.endsWith('/') || prefix === '/') throw new RangeError(`probe prefix must be a non-empty folder ending in "/", got ${JSON.stringify(prefix)}`);
+  if (!prefix.endsWith('/') || prefix === '/') {
+    throw new RangeError(`probe prefix must be a non-empty folder ending in "/", got ${JSON.stringify(prefix)}`);
+  }
   const reserved = SERVICE_PREFIXES.find((service) => prefix.startsWith(service) || service.startsWith(prefix));
   if (reserved !== undefined) throw new RangeError(`probe prefix ${JSON.stringify(prefix)} overlaps the service's ${reserved}`);
 
@@ -126,7 +122,10 @@ class Probe {
       if (!first.accepted) return { ok: false, detail: `the first If-None-Match: * PUT of a new key was refused (${first.answer})` };
       const second = await this.#write(key, 'second', { ifNoneMatch: '*' });
       return second.accepted
-        ? { ok: false, detail: `a second If-None-Match: * PUT of an existing key was accepted${versionNote(second.written)}: a create can overwrite` }
+        ? {
+            ok: false,
+            detail: `a second If-None-Match: * PUT of an existing key was accepted${versionNote(second.written)}: a create can overwrite`,
+          }
         : { ok: true, detail: `a second If-None-Match: * PUT of an existing key was refused (${second.answer})` };
     });
   }
@@ -153,6 +152,7 @@ class Probe {
   async missingKeyIfMatch(): Promise<ProbeCheck> {
     const key = this.#key('missing-key-if-match');
     return checked('missing-key-if-match', async () => {
+      // The ETag of an empty object: well-formed, and held by no key the probe writes.
       const outcome = await this.#write(key, 'never', { ifMatch: '"d41d8cd98f00b204e9800998ecf8427e"' });
       return outcome.accepted
         ? { ok: false, detail: 'a PUT with If-Match on a key that does not exist was accepted: a change can create' }
@@ -218,13 +218,15 @@ class Probe {
   }
 
   async #write(key: string, body: string, condition: WriteCondition): Promise<WriteOutcome> {
+    // Known before the write: a write that failed may still have happened, and cleanup must find it.
+    const accepted = this.#writes.get(key) ?? 0;
+    this.#writes.set(key, accepted);
     try {
       const written = await this.#store.putVersion(key, body, condition);
-      this.#writes.set(key, (this.#writes.get(key) ?? 0) + 1);
+      this.#writes.set(key, accepted + 1);
       return { accepted: true, written };
     } catch (error) {
       if (!(error instanceof ConditionNotMet)) throw error;
-      this.#writes.set(key, this.#writes.get(key) ?? 0);
       return { accepted: false, answer: describeError(error.cause) };
     }
   }
@@ -239,7 +241,8 @@ class Probe {
         new ListObjectVersionsCommand({ Bucket: this.#bucket, Prefix: this.#run, KeyMarker: keyMarker, VersionIdMarker: versionIdMarker }),
       );
       for (const entry of [...(page.Versions ?? []), ...(page.DeleteMarkers ?? [])]) {
-        if (entry.Key !== undefined) entries.push({ Key: entry.Key, ...(entry.VersionId === undefined ? {} : { VersionId: entry.VersionId }) });
+        if (entry.Key === undefined) continue;
+        entries.push({ Key: entry.Key, ...(entry.VersionId === undefined ? {} : { VersionId: entry.VersionId }) });
       }
       const more = page.IsTruncated === true;
       keyMarker = more ? page.NextKeyMarker : undefined;

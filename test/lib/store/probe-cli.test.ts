@@ -2,7 +2,7 @@ import { DeleteObjectCommand, GetBucketVersioningCommand, PutObjectCommand } fro
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import type { StoreProbeReport } from '#lib/store/probe.ts';
 import { checkStore } from '../../../scripts/check-store.ts';
-import { s3Error, S3Fake } from '../../helpers/s3-fake.ts';
+import { S3Fake, s3Error } from '../../helpers/s3-fake.ts';
 
 let fake: S3Fake;
 
@@ -23,7 +23,10 @@ afterEach(() => {
 async function run(...argv: string[]): Promise<{ status: number; stdout: string; stderr: string }> {
   let stdout = '';
   let stderr = '';
-  const status = await checkStore(argv, { stdout: { write: (text: string) => (stdout += text) }, stderr: { write: (text: string) => (stderr += text) } });
+  const status = await checkStore(argv, {
+    stdout: { write: (text: string) => (stdout += text) },
+    stderr: { write: (text: string) => (stderr += text) },
+  });
   return { status, stdout, stderr };
 }
 

@@ -21,42 +21,47 @@ async function leftUnder(bucketName: string, prefix: string): Promise<number> {
   return (page.Versions ?? []).length + (page.DeleteMarkers ?? []).length;
 }
 
-describe.skipIf(!configured)(configured ? `probeStore on a real endpoint (${endpoint})` : `probeStore on a real endpoint: ${SKIP_REASON}`, () => {
-  it(`finds the bucket without versioning (${bucket}) safe, and leaves nothing under its prefix`, async () => {
-    const report = await probeStore({ bucket: bucket! });
+describe.skipIf(!configured)(
+  configured ? `probeStore on a real endpoint (${endpoint})` : `probeStore on a real endpoint: ${SKIP_REASON}`,
+  () => {
+    it(`finds the bucket without versioning (${bucket}) safe, and leaves nothing under its prefix`, async () => {
+      const report = await probeStore({ bucket: bucket! });
 
-    expect(report).toMatchObject({ endpoint, bucket, safe: true });
-    expect(outcomes(report)).toEqual({
-      'create-only': true,
-      'compare-and-swap': true,
-      'missing-key-if-match': true,
-      versions: true,
-      'versioned-conditions': true,
-      cleanup: true,
+      expect(report).toMatchObject({ endpoint, bucket, safe: true });
+      expect(outcomes(report)).toEqual({
+        'create-only': true,
+        'compare-and-swap': true,
+        'missing-key-if-match': true,
+        versions: true,
+        'versioned-conditions': true,
+        cleanup: true,
+      });
+      expect(report.checks.find((check) => check.name === 'versions')?.detail).toMatch(/^versioning never enabled;/);
+      expect(await leftUnder(bucket!, report.prefix)).toBe(0);
     });
-    expect(report.checks.find((check) => check.name === 'versions')?.detail).toMatch(/^versioning never enabled;/);
-    expect(await leftUnder(bucket!, report.prefix)).toBe(0);
-  });
 
-  it(`tells the versioned bucket (${versionedBucket}) apart exactly when the endpoint does not enforce conditions there`, async () => {
-    // Measured independently of the probe (Ceph RGW 16: not enforced), so the probe's verdict is checked, not assumed.
-    const measured = await measureWriteConditions(versionedBucket!, runPrefix('probe-check'));
+    it(`tells the versioned bucket (${versionedBucket}) apart exactly when the endpoint does not enforce conditions there`, async () => {
+      // Measured independently of the probe (Ceph RGW 16: not enforced), so the probe's verdict is checked, not assumed.
+      const measured = await measureWriteConditions(versionedBucket!, runPrefix('probe-check'));
 
-    const report = await probeStore({ bucket: versionedBucket! });
+      const report = await probeStore({ bucket: versionedBucket! });
 
-    expect(report.safe).toBe(measured.enforced);
-    expect(outcomes(report)).toMatchObject({ versions: true, 'versioned-conditions': measured.enforced, cleanup: true });
-    expect(report.checks.find((check) => check.name === 'versions')?.detail).toMatch(/^versioning Enabled;/);
-    expect(await leftUnder(versionedBucket!, report.prefix)).toBe(0);
-  });
+      expect(report.safe).toBe(measured.enforced);
+      expect(outcomes(report)).toMatchObject({ versions: true, 'versioned-conditions': measured.enforced, cleanup: true });
+      expect(report.checks.find((check) => check.name === 'versions')?.detail).toMatch(/^versioning Enabled;/);
+      expect(await leftUnder(versionedBucket!, report.prefix)).toBe(0);
+    });
 
-  it('on this Ceph RGW 16 endpoint, finds the versioned bucket unsafe: creates overwrite and If-Match is always refused', async ({ skip }) => {
-    const measured = await measureWriteConditions(versionedBucket!, runPrefix('probe-check'));
-    if (measured.enforced) skip(`the endpoint enforces conditions on a versioned bucket (${measured.detail})`);
+    it('on this Ceph RGW 16 endpoint, finds the versioned bucket unsafe: creates overwrite and If-Match is always refused', async ({
+      skip,
+    }) => {
+      const measured = await measureWriteConditions(versionedBucket!, runPrefix('probe-check'));
+      if (measured.enforced) skip(`the endpoint enforces conditions on a versioned bucket (${measured.detail})`);
 
-    const report = await probeStore({ bucket: versionedBucket! });
+      const report = await probeStore({ bucket: versionedBucket! });
 
-    expect(report.safe).toBe(false);
-    expect(outcomes(report)).toMatchObject({ 'create-only': false, 'compare-and-swap': false, 'versioned-conditions': false });
-  });
-});
+      expect(report.safe).toBe(false);
+      expect(outcomes(report)).toMatchObject({ 'create-only': false, 'compare-and-swap': false, 'versioned-conditions': false });
+    });
+  },
+);

@@ -1,17 +1,28 @@
 import {
   DeleteObjectCommand,
+  type DeleteObjectCommandInput,
   GetBucketVersioningCommand,
   PutObjectCommand,
-  S3Client,
-  type DeleteObjectCommandInput,
   type PutObjectCommandInput,
+  S3Client,
 } from '@aws-sdk/client-s3';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
-import { assertStoreSafe, formatProbeReport, probeStore, StoreNotSafe, type ProbeCheckName, type StoreProbeReport } from '#lib/store/probe.ts';
-import { networkError, s3Error, S3Fake } from '../../helpers/s3-fake.ts';
+import {
+  assertStoreSafe,
+  formatProbeReport,
+  type ProbeCheckName,
+  probeStore,
+  StoreNotSafe,
+  type StoreProbeReport,
+} from '#lib/store/probe.ts';
+import { networkError, S3Fake, s3Error } from '../../helpers/s3-fake.ts';
 
 const ENDPOINT = 'http://s3.probe.test:9000';
-const client = new S3Client({ region: 'us-east-1', endpoint: ENDPOINT, credentials: { accessKeyId: 'AKIDTEST', secretAccessKey: 'secret' } });
+const client = new S3Client({
+  region: 'us-east-1',
+  endpoint: ENDPOINT,
+  credentials: { accessKeyId: 'AKIDTEST', secretAccessKey: 'secret' },
+});
 let fake: S3Fake;
 let deletes: DeleteObjectCommandInput[];
 
@@ -34,7 +45,10 @@ afterEach(() => {
 
 /** DeleteObject on the fake: one version with a VersionId, else the current object (a delete marker when versioned). */
 function deleteFromFake({ Key: key = '', VersionId: versionId }: DeleteObjectCommandInput): void {
-  if (versionId === undefined) return fake.deleteObject(key);
+  if (versionId === undefined) {
+    fake.deleteObject(key);
+    return;
+  }
   const remaining = (fake.versions.get(key) ?? []).filter((version) => version.versionId !== versionId);
   if (remaining.length === 0) fake.versions.delete(key);
   else fake.versions.set(key, remaining);
@@ -66,7 +80,9 @@ function serverWith(faults: ServerFaults): { client: S3Client; sent: PutObjectCo
     if (faults.ifMatch === 'ignored') delete input.IfMatch;
     return client.send(new PutObjectCommand(input));
   };
-  const faulty = new Proxy(client, { get: (target, property, receiver) => (property === 'send' ? send : Reflect.get(target, property, receiver)) });
+  const faulty = new Proxy(client, {
+    get: (target, property, receiver) => (property === 'send' ? send : Reflect.get(target, property, receiver)),
+  });
   return { client: faulty, sent };
 }
 
@@ -99,7 +115,9 @@ describe('probeStore on a bucket that enforces conditional writes', () => {
       'versioned-conditions': true,
       cleanup: true,
     });
-    expect(check(report, 'create-only').detail).toBe('a second If-None-Match: * PUT of an existing key was refused (412 PreconditionFailed)');
+    expect(check(report, 'create-only').detail).toBe(
+      'a second If-None-Match: * PUT of an existing key was refused (412 PreconditionFailed)',
+    );
     expect(check(report, 'missing-key-if-match').detail).toContain('refused (404 NoSuchKey)');
     expect(check(report, 'versions').detail).toBe('versioning Enabled; ListObjectVersions shows 2 versions of a key written 2 times');
     expect(check(report, 'versioned-conditions').detail).toContain('all held on this versioned bucket');
@@ -130,7 +148,11 @@ describe('probeStore on a bucket that enforces conditional writes', () => {
       ok: true,
       detail: 'versioning never enabled; ListObjectVersions shows 1 version of a key written 2 times',
     });
-    expect(check(report, 'versioned-conditions')).toEqual({ name: 'versioned-conditions', ok: true, detail: 'not applicable: the bucket keeps no versions' });
+    expect(check(report, 'versioned-conditions')).toEqual({
+      name: 'versioned-conditions',
+      ok: true,
+      detail: 'not applicable: the bucket keeps no versions',
+    });
   });
 
   it('writes under the prefix it is given', async () => {
@@ -154,7 +176,10 @@ describe('probeStore on a bucket that does not enforce them', () => {
       detail: 'a second If-None-Match: * PUT of an existing key was accepted as a new version: a create can overwrite',
     });
     expect(outcomes(report)).toMatchObject({ 'compare-and-swap': true, 'missing-key-if-match': true, versions: true, cleanup: true });
-    expect(check(report, 'versioned-conditions')).toMatchObject({ ok: false, detail: expect.stringMatching(/^create-only did not hold on this versioned bucket/) });
+    expect(check(report, 'versioned-conditions')).toMatchObject({
+      ok: false,
+      detail: expect.stringMatching(/^create-only did not hold on this versioned bucket/),
+    });
     expect(server.sent.filter((put) => put.IfNoneMatch === '*')).toHaveLength(3);
   });
 
@@ -165,11 +190,18 @@ describe('probeStore on a bucket that does not enforce them', () => {
     const report = await probeStore({ bucket: 'b', client: server.client });
 
     expect(report.safe).toBe(false);
-    expect(outcomes(report)).toMatchObject({ 'create-only': true, 'compare-and-swap': false, 'missing-key-if-match': false, cleanup: true });
+    expect(outcomes(report)).toMatchObject({
+      'create-only': true,
+      'compare-and-swap': false,
+      'missing-key-if-match': false,
+      cleanup: true,
+    });
     expect(check(report, 'compare-and-swap').detail).toBe(
       'If-Match with the current ETag was accepted; If-Match with a replaced ETag was accepted',
     );
-    expect(check(report, 'missing-key-if-match').detail).toBe('a PUT with If-Match on a key that does not exist was accepted: a change can create');
+    expect(check(report, 'missing-key-if-match').detail).toBe(
+      'a PUT with If-Match on a key that does not exist was accepted: a change can create',
+    );
     expect(check(report, 'versioned-conditions').ok).toBe(true);
   });
 
@@ -209,7 +241,11 @@ describe('probeStore cleanup', () => {
     expect(storedKeys()).toEqual(['sessions/kept.json']);
     expect(deletes.length).toBeGreaterThan(0);
     expect(deletes.every((input) => input.Key?.startsWith(report.prefix) && input.VersionId !== undefined)).toBe(true);
-    expect(check(report, 'cleanup')).toEqual({ name: 'cleanup', ok: true, detail: `deleted ${deletes.length} object versions under ${report.prefix}` });
+    expect(check(report, 'cleanup')).toEqual({
+      name: 'cleanup',
+      ok: true,
+      detail: `deleted ${deletes.length} object versions under ${report.prefix}`,
+    });
   });
 
   it('deletes the current objects of the keys it wrote when versions cannot be listed, and says older ones may remain', async () => {
@@ -220,7 +256,10 @@ describe('probeStore cleanup', () => {
 
     expect(storedKeys()).toEqual([]);
     expect(report.safe).toBe(true);
-    expect(check(report, 'cleanup')).toMatchObject({ ok: true, detail: expect.stringContaining('ListObjectVersions failed (501 NotImplemented)') });
+    expect(check(report, 'cleanup')).toMatchObject({
+      ok: true,
+      detail: expect.stringContaining('ListObjectVersions failed (501 NotImplemented)'),
+    });
     expect(check(report, 'versions')).toEqual({
       name: 'versions',
       ok: true,
@@ -305,7 +344,10 @@ describe('probeStore when the store fails', () => {
 
     const report = await probeStore({ bucket: 'b', client });
 
-    expect(check(report, 'versions')).toMatchObject({ ok: false, detail: 'versioning Enabled; ListObjectVersions shows 1 version of a key written 2 times' });
+    expect(check(report, 'versions')).toMatchObject({
+      ok: false,
+      detail: 'versioning Enabled; ListObjectVersions shows 1 version of a key written 2 times',
+    });
   });
 
   it.each(['sessions/', 'names/x/', 'idempotency/', 'probe', '/', '', 'se'])('refuses the prefix %j', async (prefix) => {
@@ -321,14 +363,18 @@ describe('formatProbeReport', () => {
     const lines = formatProbeReport(report).trimEnd().split('\n');
 
     expect(lines[0]).toBe(`store probe of s3://b at ${ENDPOINT} (under ${report.prefix})`);
-    expect(lines.slice(1, -1)).toEqual(report.checks.map((c) => expect.stringMatching(new RegExp(`^${c.name} +${c.ok ? 'ok' : 'FAILED'} +${escape(c.detail)}$`))));
+    expect(lines.slice(1, -1)).toEqual(
+      report.checks.map((c) => expect.stringMatching(new RegExp(`^${c.name} +${c.ok ? 'ok' : 'FAILED'} +${literally(c.detail)}$`))),
+    );
     expect(lines.at(-1)).toBe('NOT SAFE: create-only did not hold; the service must not run on this bucket');
   });
 
   it('ends with "safe" when the bucket is', async () => {
     const report = await probeStore({ bucket: 'b', client });
 
-    expect(formatProbeReport(report).trimEnd().split('\n').at(-1)).toBe('safe: this bucket enforces the conditional writes the service relies on');
+    expect(formatProbeReport(report).trimEnd().split('\n').at(-1)).toBe(
+      'safe: this bucket enforces the conditional writes the service relies on',
+    );
   });
 });
 
@@ -338,16 +384,21 @@ describe('assertStoreSafe', () => {
   });
 
   it('throws StoreNotSafe naming each semantic that failed and why', async () => {
-    const failure = await assertStoreSafe({ bucket: 'b', client: serverWith({ ifNoneMatch: 'ignored', ifMatch: 'always-412' }).client }).catch((error: unknown) => error);
+    const failure = await assertStoreSafe({
+      bucket: 'b',
+      client: serverWith({ ifNoneMatch: 'ignored', ifMatch: 'always-412' }).client,
+    }).catch((error: unknown) => error);
 
     expect(failure).toBeInstanceOf(StoreNotSafe);
     expect((failure as StoreNotSafe).message).toMatch(
-      new RegExp(`^s3://b at ${escape(ENDPOINT)} does not enforce conditional writes; create-only: a second .* accepted .*; compare-and-swap: If-Match with the current ETag was refused`),
+      new RegExp(
+        `^s3://b at ${literally(ENDPOINT)} does not enforce conditional writes; create-only: a second .* accepted .*; compare-and-swap: If-Match with the current ETag was refused`,
+      ),
     );
     expect((failure as StoreNotSafe).report.safe).toBe(false);
   });
 });
 
-function escape(text: string): string {
+function literally(text: string): string {
   return text.replace(/[.*+?^${}()|[\]\\]/g, '\\$&');
 }
