@@ -6,6 +6,7 @@
  * 16 on versioned buckets), so this is measured, not assumed.
  */
 import { randomBytes } from 'node:crypto';
+import { parseArgs } from 'node:util';
 import {
   DeleteObjectCommand,
   GetBucketVersioningCommand,
@@ -346,4 +347,49 @@ export async function assertStoreSafe(options: ProbeOptions): Promise<StoreProbe
   const report = await probeStore(options);
   if (!report.safe) throw new StoreNotSafe(report);
   return report;
+}
+
+/** Where the check-store command writes: `process`, the CLI's streams, or buffers in tests. */
+export interface CheckStoreIo {
+  stdout: { write(text: string): unknown };
+  stderr: { write(text: string): unknown };
+}
+
+/**
+ * The check-store command: `--bucket NAME [--endpoint URL] [--json]` in `argv`
+ * (the arguments after the command's name). Prints the report (a table, or
+ * JSON) and returns the exit status: 0 safe, 1 not safe, 2 a usage error.
+ * `program` is how the usage line names the command.
+ */
+export async function checkStore(argv: string[], io: CheckStoreIo, program = 'check-store'): Promise<number> {
+  const usage = `usage: ${program} --bucket NAME [--endpoint URL] [--json]\n`;
+  let options: { bucket: string; endpoint: string | undefined; json: boolean };
+  try {
+    const { values } = parseArgs({
+      args: argv,
+      options: {
+        bucket: { type: 'string' },
+        endpoint: { type: 'string' },
+        json: { type: 'boolean', default: false },
+        help: { type: 'boolean' },
+      },
+      strict: true,
+    });
+    if (values.help === true) {
+      io.stdout.write(usage);
+      return 0;
+    }
+    const bucket = values.bucket?.trim();
+    if (!bucket) throw new TypeError('--bucket is required');
+    if (values.endpoint !== undefined && !URL.canParse(values.endpoint)) {
+      throw new TypeError(`--endpoint must be a URL, got ${JSON.stringify(values.endpoint)}`);
+    }
+    options = { bucket, endpoint: values.endpoint, json: values.json === true };
+  } catch (error) {
+    io.stderr.write(`check-store: ${error instanceof Error ? error.message : String(error)}\n${usage}`);
+    return 2;
+  }
+  const report = await probeStore({ bucket: options.bucket, client: probeClient({ endpoint: options.endpoint }) });
+  io.stdout.write(options.json ? `${JSON.stringify(report, null, 2)}\n` : formatProbeReport(report));
+  return report.safe ? 0 : 1;
 }

@@ -1,7 +1,8 @@
+import { execFile } from 'node:child_process';
+import { promisify } from 'node:util';
 import { DeleteObjectCommand, GetBucketVersioningCommand, PutObjectCommand } from '@aws-sdk/client-s3';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
-import type { StoreProbeReport } from '#lib/store/probe.ts';
-import { checkStore } from '../../../scripts/check-store.ts';
+import { checkStore, type StoreProbeReport } from '#lib/store/probe.ts';
 import { S3Fake, s3Error } from '../../helpers/s3-fake.ts';
 
 let fake: S3Fake;
@@ -81,7 +82,27 @@ describe('check-store', () => {
     expect(status).toBe(2);
     expect(stdout).toBe('');
     expect(stderr).toContain(message);
-    expect(stderr).toContain('usage: npm run check-store -- --bucket NAME [--endpoint URL] [--json]');
+    expect(stderr).toContain('usage: check-store --bucket NAME [--endpoint URL] [--json]');
     expect(fake.totalRequests).toBe(0);
+  });
+});
+
+describe('scripts/check-store.ts', () => {
+  const script = new URL('../../../scripts/check-store.ts', import.meta.url).pathname;
+  const node = promisify(execFile);
+
+  it('exits 2 with its npm usage line when run without --bucket', async () => {
+    const failure = await node(process.execPath, [script]).catch((error: unknown) => error);
+
+    expect(failure).toMatchObject({ code: 2, stdout: '' });
+    expect((failure as { stderr: string }).stderr).toBe(
+      'check-store: --bucket is required\nusage: npm run check-store -- --bucket NAME [--endpoint URL] [--json]\n',
+    );
+  });
+
+  it('prints the usage and exits 0 with --help', async () => {
+    const { stdout } = await node(process.execPath, [script, '--help']);
+
+    expect(stdout).toBe('usage: npm run check-store -- --bucket NAME [--endpoint URL] [--json]\n');
   });
 });
