@@ -3,9 +3,9 @@ import path from 'node:path';
 import * as z from '../lib/zod.ts';
 import { ContractErrorBodySchema, ERROR_STATUS, SessionHistorySchema, SessionListSchema } from '../lib/client/schemas.ts';
 import type { ErrorCode } from '../lib/errors.ts';
-import { DEFAULT_HISTORY_LIMIT, MAX_HISTORY_LIMIT } from '../lib/history.ts';
 import { MAX_BODY_BYTES } from '../lib/http/request-body.ts';
 import { AddJobBodySchema, CreateSessionBodySchema, RestoreSessionBodySchema, SessionIdSchema, SetStatusBodySchema } from '../lib/http/schemas.ts';
+import { HISTORY_LIMIT, SESSION_LIST_LIMIT } from '../lib/page-limits.ts';
 import { JobIdSchema, LabelSchema, SessionNameSchema, SessionSchema, SessionStatusSchema } from '../lib/session.ts';
 
 /** Where the committed document lives: the repository root. */
@@ -284,7 +284,7 @@ export function openApiDocument(): JsonObject {
           description: 'Apply the change only to the version with this ETag (412 `precondition_failed` otherwise). `*` sets no condition.',
           schema: { type: 'string' },
         },
-        Limit: { name: 'limit', in: 'query', required: false, description: 'Sessions per page', schema: { type: 'integer', minimum: 1, maximum: 100, default: 50 } },
+        Limit: { name: 'limit', in: 'query', required: false, description: 'Sessions per page', schema: { type: 'integer', minimum: 1, maximum: SESSION_LIST_LIMIT.max, default: SESSION_LIST_LIMIT.default } },
         Cursor: { name: 'cursor', in: 'query', required: false, description: 'The `next_cursor` of the previous page', schema: { type: 'string', minLength: 1 } },
         Status: { name: 'status', in: 'query', required: false, description: 'Only sessions with this status', schema: jsonSchemaOf(SessionStatusSchema) },
         HistoryLimit: {
@@ -292,7 +292,7 @@ export function openApiDocument(): JsonObject {
           in: 'query',
           required: false,
           description: 'Versions per page',
-          schema: { type: 'integer', minimum: 1, maximum: MAX_HISTORY_LIMIT, default: DEFAULT_HISTORY_LIMIT },
+          schema: { type: 'integer', minimum: 1, maximum: HISTORY_LIMIT.max, default: HISTORY_LIMIT.default },
         },
         Name: {
           name: 'name',

@@ -1,8 +1,9 @@
 import type { LogAttributes } from '@aws-lambda-powertools/logger/types';
 import type { MiddlewareObj } from '@middy/core';
 import type { APIGatewayProxyStructuredResultV2, Context } from 'aws-lambda';
-import { ConflictRetry, InternalError, ServiceError } from '../errors.ts';
+import { ConflictRetry, InternalError, ServiceError, StorageUnavailable } from '../errors.ts';
 import { isSessionId } from '../ids.ts';
+import { StoreFault } from '../store/port.ts';
 import { callerOf, requestIdOf, type HttpEvent } from './event.ts';
 import { errorResult, httpResult, type RouteResponse } from './responses.ts';
 import { logger, recordChange, recordError, recordExhaustedChange } from './telemetry.ts';
@@ -24,10 +25,9 @@ export function requestKeys(route: string, event: HttpEvent, context: Pick<Conte
 
 /**
  * Puts the request's keys on every log line of the request and turns any
- * error into the contract's response: a
- * `ServiceError` as itself, anything else as 500 `internal_error` carrying
- * only the request ID. Each error response is logged once (the full error,
- * cause included, for 5xx) and counted under its code.
+ * error into the contract's response (see `serviceErrorOf`). Each error
+ * response is logged once (the full error, cause included, for 5xx) and
+ * counted under its code.
  *
  * Its `onError` must run before those of `logMetrics` and
  * `injectLambdaContext`, so it is used after them in the chain.
@@ -40,7 +40,7 @@ export function requestOutcome(route: string): MiddlewareObj<HttpEvent, APIGatew
     },
     onError: (request) => {
       const { event, context, error } = request;
-      const failure = error instanceof ServiceError ? error : new InternalError(requestIdOf(event, context), { cause: error });
+      const failure = serviceErrorOf(error, requestIdOf(event, context));
       // Keys given again on the outcome line: appended keys are per process, and the local server serves requests concurrently.
       const outcome = { ...requestKeys(route, event, context), status_code: failure.statusCode, outcome: failure.code };
       if (failure.statusCode >= 500) {
@@ -55,6 +55,18 @@ export function requestOutcome(route: string): MiddlewareObj<HttpEvent, APIGatew
       request.response = errorResult(failure);
     },
   };
+}
+
+/**
+ * The contract's error for anything a route threw: a `ServiceError` as
+ * itself, a store fault (throttling, outage) as 503 `storage_unavailable`,
+ * anything else as 500 `internal_error` carrying only the request ID. The one
+ * place a store fault becomes an API error: lower layers pass it up unchanged.
+ */
+export function serviceErrorOf(error: unknown, requestId: string): ServiceError {
+  if (error instanceof ServiceError) return error;
+  if (error instanceof StoreFault) return new StorageUnavailable({ cause: error });
+  return new InternalError(requestId, { cause: error });
 }
 
 /** The API Gateway result of a route's answer, logged once with the request's keys and its compare-and-swap work counted. */

@@ -12,9 +12,9 @@ import {
   bareEtag,
   ConditionNotMet,
   NULL_VERSION_ID,
-  StoreUnavailable,
+  StoreFault,
   UnknownVersion,
-  type ListOptions,
+  type KeyListOptions,
   type ListPage,
   type ObjectVersion,
   type StoredObject,
@@ -157,7 +157,7 @@ export class S3ObjectStore implements VersionedObjectStore {
     }
   }
 
-  async list(prefix: string, { limit, startAfter }: ListOptions): Promise<ListPage> {
+  async list(prefix: string, { limit, startAfter }: KeyListOptions): Promise<ListPage> {
     try {
       const output = await this.#client.send(
         new ListObjectsV2Command({
@@ -236,7 +236,7 @@ function errorName(error: unknown): string {
 }
 
 /**
- * Server-side faults, throttling and network failures become `StoreUnavailable`
+ * Server-side faults, throttling and network failures become `StoreFault`
  * (the caller may retry); anything else (access denied, missing bucket) is a
  * configuration problem and is passed on unchanged, to surface as a 500.
  */
@@ -246,7 +246,7 @@ function translate(error: unknown, what: string): unknown {
     TRANSIENT_FAILURES.has(error.name) ||
     (error instanceof S3ServiceException && error.$fault === 'server') ||
     isNetworkError(error);
-  return transient ? new StoreUnavailable(`${what}: ${error.name}`, { cause: error }) : error;
+  return transient ? new StoreFault(`${what}: ${error.name}`, { cause: error }) : error;
 }
 
 function isNetworkError(error: Error): boolean {
