@@ -6,6 +6,12 @@ import { SessionNameSchema } from './session.ts';
 import { parseStoredObject } from './stored-object.ts';
 import { ConditionNotMet, type ObjectStore } from './store/port.ts';
 
+/** Longest `Idempotency-Key` a caller may send. */
+export const IDEMPOTENCY_KEY_MAX_LENGTH = 255;
+
+/** An `Idempotency-Key` as callers may send it: 1–255 printable ASCII characters (it is hashed, never stored or echoed). */
+export const IDEMPOTENCY_KEY_PATTERN = new RegExp(`^[\\x20-\\x7e]{1,${IDEMPOTENCY_KEY_MAX_LENGTH}}$`);
+
 /** Every idempotency record lives under this prefix (a bucket lifecycle rule expires it). */
 export const IDEMPOTENCY_PREFIX = 'idempotency/';
 

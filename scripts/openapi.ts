@@ -3,6 +3,7 @@ import path from 'node:path';
 import * as z from '../lib/zod.ts';
 import { ContractErrorBodySchema, ERROR_STATUS, SessionHistorySchema, SessionListSchema } from '../lib/client/schemas.ts';
 import type { ErrorCode } from '../lib/errors.ts';
+import { IDEMPOTENCY_KEY_MAX_LENGTH } from '../lib/idempotency.ts';
 import { MAX_BODY_BYTES } from '../lib/http/request-body.ts';
 import { AddJobBodySchema, CreateSessionBodySchema, RestoreSessionBodySchema, SessionIdSchema, SetStatusBodySchema } from '../lib/http/schemas.ts';
 import { HISTORY_LIMIT, SESSION_LIST_LIMIT } from '../lib/page-limits.ts';
@@ -308,7 +309,7 @@ export function openApiDocument(): JsonObject {
           description:
             'Makes the create safe to retry: a repeat of the key by the same caller within the window answers the same session (200) instead of opening another. ' +
             'Scoped to the calling IAM principal; stored only as a hash. Use a new random value (a UUID) per session to open.',
-          schema: { type: 'string', minLength: 1, maxLength: 255, pattern: '^[\\x20-\\x7E]+$' },
+          schema: { type: 'string', minLength: 1, maxLength: IDEMPOTENCY_KEY_MAX_LENGTH, pattern: '^[\\x20-\\x7E]+$' },
         },
       },
       headers: {

@@ -3,6 +3,7 @@ import type { MiddlewareObj } from '@middy/core';
 import type { APIGatewayProxyStructuredResultV2, Context } from 'aws-lambda';
 import { ConflictRetry, InternalError, ServiceError, StorageUnavailable } from '../errors.ts';
 import { isSessionId } from '../ids.ts';
+import { redactCredentials } from '../redaction.ts';
 import { StoreFault } from '../store/port.ts';
 import { callerOf, requestIdOf, type HttpEvent } from './event.ts';
 import { errorResult, httpResult, type RouteResponse } from './responses.ts';
@@ -87,26 +88,6 @@ export function completed(response: RouteResponse, keys: LogAttributes): APIGate
 
 /** How many links of a cause chain a log line follows. */
 const MAX_CAUSE_DEPTH = 8;
-
-/**
- * Credentials as they can appear in an error's text: the session token and
- * signature of a signed request that S3 echoes back (SignatureDoesNotMatch),
- * and anything shaped like a secret access key or session token.
- */
-const CREDENTIALS: readonly [RegExp, string][] = [
-  [/(x-amz-security-token\s*[:=]\s*)[^\s&"',;]+/gi, '$1[REDACTED]'],
-  [/((?:x-amz-signature|signature|signatureprovided)\s*[:=]\s*)[^\s&"',;]+/gi, '$1[REDACTED]'],
-];
-
-/** A run of 40 or more base64 characters: a secret access key is 40, a session token hundreds. */
-const BASE64_RUN = /(?<![A-Za-z0-9/+=])[A-Za-z0-9/+]{40,}={0,2}(?![A-Za-z0-9/+=])/g;
-
-/** `text` with anything that looks like a credential replaced by `[REDACTED]`. */
-export function redactCredentials(text: string): string {
-  const redacted = CREDENTIALS.reduce((result, [pattern, replacement]) => result.replace(pattern, replacement), text);
-  // Mixed case and digits, as random key material has; keys, paths and hex IDs of the service have not.
-  return redacted.replace(BASE64_RUN, (run) => (/[A-Z]/.test(run) && /[a-z]/.test(run) && /[0-9]/.test(run) ? '[REDACTED]' : run));
-}
 
 /**
  * What a log line may say of an error: its name, message, code, the AWS SDK's

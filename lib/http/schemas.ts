@@ -1,5 +1,6 @@
 import * as z from '../zod.ts';
 import { VERSION_ID_PATTERN } from '../history.ts';
+import { IDEMPOTENCY_KEY_MAX_LENGTH, IDEMPOTENCY_KEY_PATTERN } from '../idempotency.ts';
 import { isSessionId } from '../ids.ts';
 import { HISTORY_LIMIT, pageLimitMessage, SESSION_LIST_LIMIT, type PageLimit } from '../page-limits.ts';
 import { JobIdSchema, SessionNameSchema, SessionStatusSchema } from '../session.ts';
@@ -27,8 +28,10 @@ export const IfMatchHeadersSchema = z.object({ 'if-match': z.optional(IfMatchSch
 /** `POST /sessions` body: an optional name; no body at all is the same as `{}`. */
 export const CreateSessionBodySchema = z.strictObject({ name: z.optional(z.nullable(SessionNameSchema)) });
 
-/** An `Idempotency-Key`: 1–255 printable ASCII characters (it is hashed, never stored or echoed). */
-export const IdempotencyKeySchema = z.string().check(z.regex(/^[\x20-\x7e]{1,255}$/, 'must be 1-255 printable ASCII characters'));
+/** An `Idempotency-Key`: see `IDEMPOTENCY_KEY_PATTERN`. */
+export const IdempotencyKeySchema = z
+  .string()
+  .check(z.regex(IDEMPOTENCY_KEY_PATTERN, `must be 1-${IDEMPOTENCY_KEY_MAX_LENGTH} printable ASCII characters`));
 
 /** `POST /sessions` headers: the optional `Idempotency-Key` that makes a repeat answer the same session. */
 export const CreateSessionHeadersSchema = z.object({ 'idempotency-key': z.optional(IdempotencyKeySchema) });
