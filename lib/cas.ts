@@ -158,7 +158,8 @@ export class CompareAndSwap<T> {
       remembered = undefined;
       if (current === undefined) throw request.missing();
 
-      if (lastWrite !== undefined && (current.body === lastWrite.body || (await request.landedAfter?.(lastWrite.baseEtag, lastWrite.body)))) {
+      const landed = lastWrite !== undefined && (current.body === lastWrite.body || (await request.landedAfter?.(lastWrite.baseEtag, lastWrite.body)));
+      if (landed) {
         // A write reported as failed had in fact landed (its answer was lost and a retry collided with it).
         this.#cache.set(key, current);
         return { value: current.value, etag: current.etag, changed: true, attempts, conflicts };

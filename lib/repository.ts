@@ -1,4 +1,4 @@
-import { systemClock, CompareAndSwap, type Clock, type Codec, type StoredVersion } from './cas.ts';
+import { CompareAndSwap, systemClock, type Clock, type Codec, type StoredVersion } from './cas.ts';
 import { readServiceConfig, type ServiceConfig } from './config.ts';
 import { decodeCursor, encodeCursor } from './cursor.ts';
 import {
@@ -151,7 +151,11 @@ export class SessionRepository {
       codec: SESSION_CODEC,
       clock: this.#clock,
       cacheSize: this.#config.sessionCacheSize,
-      policy: { maxAttempts: this.#config.casMaxAttempts, baseDelayMs: this.#config.casBaseDelayMs, maxDelayMs: this.#config.casMaxDelayMs },
+      policy: {
+        maxAttempts: this.#config.casMaxAttempts,
+        baseDelayMs: this.#config.casBaseDelayMs,
+        maxDelayMs: this.#config.casMaxDelayMs,
+      },
     });
     this.#idempotency = new IdempotencyRecords({
       store: this.#store,
@@ -326,7 +330,9 @@ export class SessionRepository {
     checkPageLimit(limit, SESSION_LIST_LIMIT);
     // Callers other than the HTTP layer (which checked it already) get the same rule and message as the query schema.
     const checkedName = name === undefined ? undefined : SessionNameSchema.safeParse(name);
-    if (checkedName?.success === false) throw InvalidRequest.field('query.name', checkedName.error.issues[0]?.message ?? 'is not a valid name');
+    if (checkedName?.success === false) {
+      throw InvalidRequest.field('query.name', checkedName.error.issues[0]?.message ?? 'is not a valid name');
+    }
     const scope = listingScope(name);
     let after = cursor === undefined ? undefined : scope.keyOf(decodeCursor(cursor));
     const budget = this.#config.listScanBudget;
