@@ -15,6 +15,7 @@ import { DeleteObjectCommand, type S3Client } from '@aws-sdk/client-s3';
 import { sleep } from '#lib/backoff.ts';
 import { DEFAULT_RETRY, retryDelay } from '#lib/client/retry.ts';
 import { ConflictRetry, StorageUnavailable } from '#lib/errors.ts';
+import { StoreFault } from '#lib/store/port.ts';
 import { sessionKey } from '#lib/ids.ts';
 import { SessionRepository } from '#lib/repository.ts';
 import { SessionSchema, type Session } from '#lib/session.ts';
@@ -199,9 +200,11 @@ async function contend(backend: Backend, writers: number, jobs: number): Promise
             break;
           } catch (error) {
             if (error instanceof ConflictRetry) conflictRetries++;
-            else if (error instanceof StorageUnavailable) storageUnavailable++;
+            else if (error instanceof StoreFault) storageUnavailable++;
             else throw error;
-            await sleep(retryDelay(attempt, error.retryAfterSeconds, DEFAULT_RETRY));
+            // The wait the API would ask for: a store fault is answered as 503 storage_unavailable.
+            const answer = error instanceof StoreFault ? new StorageUnavailable({ cause: error }) : error;
+            await sleep(retryDelay(attempt, answer.retryAfterSeconds, DEFAULT_RETRY));
           }
         }
         latenciesMs.push(nowMs() - began);

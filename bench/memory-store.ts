@@ -1,4 +1,4 @@
-import { ConditionNotMet, sameEtag, type ListOptions, type ListPage, type ObjectStore, type StoredObject, type WriteCondition } from '#lib/store/port.ts';
+import { ConditionNotMet, sameEtag, type KeyListOptions, type ListPage, type ObjectStore, type StoredObject, type WriteCondition } from '#lib/store/port.ts';
 
 /**
  * The object-store port in memory, with the conditions of S3 conditional
@@ -22,7 +22,7 @@ export class MemoryObjectStore implements ObjectStore {
     return etag;
   }
 
-  async list(prefix: string, { limit, startAfter }: ListOptions): Promise<ListPage> {
+  async list(prefix: string, { limit, startAfter }: KeyListOptions): Promise<ListPage> {
     const keys = [...this.#objects.keys()].filter((key) => key.startsWith(prefix) && (startAfter === undefined || key > startAfter)).sort();
     return { keys: keys.slice(0, limit), truncated: keys.length > limit };
   }

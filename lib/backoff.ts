@@ -8,6 +8,7 @@ export function fullJitterDelay(attempt: number, baseMs: number, maxMs: number, 
   return Math.floor(random() * ceiling);
 }
 
+/** Resolves after `ms` milliseconds (at once for 0 or less). */
 export function sleep(ms: number): Promise<void> {
   return ms <= 0 ? Promise.resolve() : new Promise((resolve) => setTimeout(resolve, ms));
 }

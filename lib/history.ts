@@ -19,14 +19,12 @@
 
 import * as z from './zod.ts';
 import { decodeOpaqueCursor, encodeOpaqueCursor } from './cursor.ts';
-import { InvalidRequest, SessionNotFound, StorageUnavailable, VersioningDisabled } from './errors.ts';
+import { InvalidRequest, SessionNotFound, VersioningDisabled } from './errors.ts';
+import { checkPageLimit, HISTORY_LIMIT } from './page-limits.ts';
 import { SessionSchema, type Session } from './session.ts';
-import { keepsVersions, NULL_VERSION_ID, sameEtag, StoreUnavailable, UnknownVersion, type ObjectStore, type ObjectVersion, type VersionedObjectStore } from './store/port.ts';
+import { parseStoredObject } from './stored-object.ts';
+import { keepsVersions, NULL_VERSION_ID, sameEtag, UnknownVersion, type ObjectStore, type ObjectVersion, type VersionedObjectStore } from './store/port.ts';
 
-/** Entries per history page unless asked otherwise. */
-export const DEFAULT_HISTORY_LIMIT = 20;
-/** Most entries one history page may hold. */
-export const MAX_HISTORY_LIMIT = 100;
 /** Version reads a history page runs at once. */
 const READ_CONCURRENCY = 16;
 /** Job IDs a change names before it only counts the rest. */
@@ -59,14 +57,16 @@ export interface HistoryEntry {
   session: Session;
 }
 
-export interface HistoryOptions {
+/** Which page of a session's history to read. */
+export interface SessionHistoryOptions {
   /** 1–100, default 20. */
   limit?: number | undefined;
   /** From a previous page's `nextCursor`. */
   cursor?: string | undefined;
 }
 
-export interface HistoryPage {
+/** One page of a session's history. */
+export interface SessionHistoryPage {
   /** Newest first. */
   versions: HistoryEntry[];
   /** Where the next (older) page starts, or null when this one reaches the oldest version. */
@@ -100,18 +100,16 @@ export function decodeHistoryCursor(cursor: string): string {
  * @throws VersioningDisabled when the store keeps no versions of it: not a
  *   versioned store, or the current object is S3's "null" version (written
  *   while the bucket kept no versions).
- * @throws InvalidRequest for a bad limit or cursor; StorageUnavailable.
+ * @throws InvalidRequest for a bad limit or cursor; StoreFault.
  */
 export async function readHistory(
   store: ObjectStore,
   key: string,
   id: string,
-  { limit = DEFAULT_HISTORY_LIMIT, cursor }: HistoryOptions = {},
+  { limit = HISTORY_LIMIT.default, cursor }: SessionHistoryOptions = {},
   onWarning: (warning: HistoryWarning) => void = () => {},
-): Promise<HistoryPage> {
-  if (!Number.isInteger(limit) || limit < 1 || limit > MAX_HISTORY_LIMIT) {
-    throw InvalidRequest.field('query.limit', `must be an integer from 1 to ${MAX_HISTORY_LIMIT}`);
-  }
+): Promise<SessionHistoryPage> {
+  checkPageLimit(limit, HISTORY_LIMIT);
   const after = cursor === undefined ? undefined : decodeHistoryCursor(cursor);
   if (!keepsVersions(store)) throw new VersioningDisabled();
   let listed: ObjectVersion[];
@@ -119,7 +117,7 @@ export async function readHistory(
     listed = (await store.listVersions(key, { limit: limit + 1, ...(after === undefined ? {} : { cursor: after }) })).versions;
   } catch (error) {
     if (error instanceof UnknownVersion) throw InvalidRequest.field('query.cursor', 'names a version this session no longer has');
-    throw storageError(error);
+    throw error;
   }
   if (after === undefined) checkVersioned(listed[0], id);
 
@@ -140,19 +138,19 @@ export async function readHistory(
  * restore makes current again. One version read; when that finds nothing
  * (or S3's "null" version), one listing of the latest version to say why.
  * @throws InvalidRequest (`body.version_id`) when the session has no such version.
- * @throws SessionNotFound, VersioningDisabled, StorageUnavailable.
+ * @throws SessionNotFound, VersioningDisabled, StoreFault.
  */
 export async function readRestoreTarget(store: ObjectStore, key: string, id: string, versionId: string): Promise<Session> {
   const notOurs = InvalidRequest.field('body.version_id', `is not a version of session ${id}`);
   if (!VERSION_ID_PATTERN.test(versionId)) throw notOurs;
   if (!keepsVersions(store)) throw new VersioningDisabled();
-  const stored = await storeCall(() => store.getVersion(key, versionId));
+  const stored = await store.getVersion(key, versionId);
   if (stored === undefined || versionId === NULL_VERSION_ID) {
-    const latest = (await storeCall(() => store.listVersions(key, { limit: 1 }))).versions[0];
+    const latest = (await store.listVersions(key, { limit: 1 })).versions[0];
     checkVersioned(latest, id);
     if (stored === undefined) throw notOurs;
   }
-  const session = parseStoredSession(stored.body);
+  const session = parseStoredObject(stored.body, SessionSchema);
   if (session instanceof Error || session.id !== id) throw notOurs;
   return session;
 }
@@ -165,14 +163,14 @@ const LANDED_SCAN = 20;
  * with ETag `baseEtag`: a write conditioned on that version that landed though
  * it was reported as failed, whatever was written after it. Looks through the
  * newest versions, down to that one; false on a store that keeps none.
- * @throws StorageUnavailable.
+ * @throws StoreFault.
  */
 export async function landedAfter(store: ObjectStore, key: string, baseEtag: string, body: string): Promise<boolean> {
   if (!keepsVersions(store)) return false;
-  const { versions } = await storeCall(() => store.listVersions(key, { limit: LANDED_SCAN }));
+  const { versions } = await store.listVersions(key, { limit: LANDED_SCAN });
   for (const version of versions) {
     if (sameEtag(version.etag, baseEtag)) return false;
-    const stored = await storeCall(() => store.getVersion(key, version.versionId));
+    const stored = await store.getVersion(key, version.versionId);
     if (stored?.body === body) return true;
   }
   return false;
@@ -239,9 +237,9 @@ async function readEntry(
   version: ObjectVersion,
   onWarning: (warning: HistoryWarning) => void,
 ): Promise<Omit<HistoryEntry, 'change'> | undefined> {
-  const stored = await storeCall(() => store.getVersion(key, version.versionId));
+  const stored = await store.getVersion(key, version.versionId);
   if (stored === undefined) return undefined;
-  const session = parseStoredSession(stored.body);
+  const session = parseStoredObject(stored.body, SessionSchema);
   if (session instanceof Error || session.id !== id) {
     onWarning({ message: `skipped version ${version.versionId}: it does not hold session ${id}`, key, error: session instanceof Error ? session : undefined });
     return undefined;
@@ -252,27 +250,6 @@ async function readEntry(
     actor: session.updated_by ?? null,
     session,
   };
-}
-
-function parseStoredSession(body: string): Session | Error {
-  try {
-    const parsed = SessionSchema.safeParse(JSON.parse(body));
-    return parsed.success ? parsed.data : parsed.error;
-  } catch (error) {
-    return error instanceof Error ? error : new Error(String(error));
-  }
-}
-
-async function storeCall<T>(call: () => Promise<T>): Promise<T> {
-  try {
-    return await call();
-  } catch (error) {
-    throw storageError(error);
-  }
-}
-
-function storageError(error: unknown): unknown {
-  return error instanceof StoreUnavailable ? new StorageUnavailable({ cause: error }) : error;
 }
 
 /** `task` over `items` in order, at most `width` at a time. */

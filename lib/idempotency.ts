@@ -1,9 +1,16 @@
 import { createHash } from 'node:crypto';
 import * as z from './zod.ts';
-import { ConflictRetry, InvalidRequest, StorageUnavailable } from './errors.ts';
+import { ConflictRetry, InvalidRequest } from './errors.ts';
 import { isSessionId } from './ids.ts';
 import { SessionNameSchema } from './session.ts';
-import { ConditionNotMet, StoreUnavailable, type ObjectStore, type StoredObject } from './store/port.ts';
+import { parseStoredObject } from './stored-object.ts';
+import { ConditionNotMet, type ObjectStore } from './store/port.ts';
+
+/** Longest `Idempotency-Key` a caller may send. */
+export const IDEMPOTENCY_KEY_MAX_LENGTH = 255;
+
+/** An `Idempotency-Key` as callers may send it: 1–255 printable ASCII characters (it is hashed, never stored or echoed). */
+export const IDEMPOTENCY_KEY_PATTERN = new RegExp(`^[\\x20-\\x7e]{1,${IDEMPOTENCY_KEY_MAX_LENGTH}}$`);
 
 /** Every idempotency record lives under this prefix (a bucket lifecycle rule expires it). */
 export const IDEMPOTENCY_PREFIX = 'idempotency/';
@@ -91,7 +98,7 @@ export class IdempotencyRecords {
    * with the same key opened. Costs one write on first use; a repeat costs that
    * refused write and one read.
    * @throws InvalidRequest when the key was used for a different request within the window.
-   * @throws StorageUnavailable, ConflictRetry (the record kept changing under us).
+   * @throws StoreFault, ConflictRetry (the record kept changing under us).
    */
   async claim({ actor, key, request, draw }: ClaimRequest): Promise<Claim> {
     const recordKey = idempotencyRecordKey(actor, key);
@@ -128,30 +135,19 @@ export class IdempotencyRecords {
       return true;
     } catch (error) {
       if (error instanceof ConditionNotMet) return false;
-      throw error instanceof StoreUnavailable ? new StorageUnavailable({ cause: error }) : error;
+      throw error;
     }
   }
 
   async #read(key: string): Promise<{ record: IdempotencyRecord; etag: string } | undefined> {
-    let stored: StoredObject | undefined;
-    try {
-      stored = await this.#store.get(key);
-    } catch (error) {
-      throw error instanceof StoreUnavailable ? new StorageUnavailable({ cause: error }) : error;
-    }
+    const stored = await this.#store.get(key);
     if (stored === undefined) return undefined;
     return { record: parseRecord(key, stored.body), etag: stored.etag };
   }
 }
 
 function parseRecord(key: string, body: string): IdempotencyRecord {
-  let json: unknown;
-  try {
-    json = JSON.parse(body);
-  } catch (error) {
-    throw new Error(`stored object ${key} is not an idempotency record`, { cause: error });
-  }
-  const parsed = IdempotencyRecordSchema.safeParse(json);
-  if (!parsed.success) throw new Error(`stored object ${key} is not an idempotency record`, { cause: parsed.error });
-  return parsed.data;
+  const record = parseStoredObject(body, IdempotencyRecordSchema);
+  if (record instanceof Error) throw new Error(`stored object ${key} is not an idempotency record`, { cause: record });
+  return record;
 }

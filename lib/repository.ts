@@ -1,4 +1,4 @@
-import { fullJitterDelay, sleep as realSleep } from './backoff.ts';
+import { CompareAndSwap, systemClock, type Clock, type Codec, type StoredVersion } from './cas.ts';
 import { readServiceConfig, type ServiceConfig } from './config.ts';
 import { decodeCursor, encodeCursor } from './cursor.ts';
 import {
@@ -9,15 +9,23 @@ import {
   SessionFull,
   SessionNotActive,
   SessionNotFound,
-  StorageUnavailable,
 } from './errors.ts';
-import { landedAfter, readHistory, readRestoreTarget, restoredSession, sameContent, type HistoryOptions, type HistoryPage } from './history.ts';
+import {
+  landedAfter,
+  readHistory,
+  readRestoreTarget,
+  restoredSession,
+  sameContent,
+  type SessionHistoryOptions,
+  type SessionHistoryPage,
+} from './history.ts';
 import { IdempotencyRecords } from './idempotency.ts';
 import { isSessionId, newestFirstId, sessionKey } from './ids.ts';
 import { listingScope, nameIndexBody, nameIndexKey } from './name-index.ts';
-import { LruCache } from './session-cache.ts';
+import { checkPageLimit, SESSION_LIST_LIMIT } from './page-limits.ts';
 import { SessionNameSchema, SessionSchema, transition, type Session, type SessionStatus } from './session.ts';
-import { ConditionNotMet, sameEtag, StoreUnavailable, type ObjectStore } from './store/port.ts';
+import { parseStoredObject } from './stored-object.ts';
+import { ConditionNotMet, MAX_LIST_KEYS, StoreFault, type ObjectStore } from './store/port.ts';
 
 /** A session together with the ETag of the stored version it was read from or written as. */
 export interface SessionVersion {
@@ -35,7 +43,8 @@ export interface ChangeResult extends SessionVersion {
   conflicts: number;
 }
 
-export interface ChangeOptions {
+/** How a change to a session is made. */
+export interface SessionChangeOptions {
   /** Apply the change only to this version (the caller's `If-Match`). */
   ifMatch?: string | undefined;
   /** Who makes the change; stored as `updated_by`. */
@@ -55,7 +64,8 @@ export interface CreateResult extends SessionVersion {
   replayed: boolean;
 }
 
-export interface ListOptions {
+/** Which page of sessions to list. */
+export interface ListSessionsOptions {
   /** 1–100, default 50. */
   limit?: number | undefined;
   /** From a previous page's `nextCursor`. */
@@ -84,54 +94,74 @@ export interface RepositoryWarning {
 export interface SessionRepositoryOptions {
   store: ObjectStore;
   config?: Partial<ServiceConfig>;
-  /** Milliseconds since the epoch. */
+  /** Milliseconds since the epoch (default: the system clock's). */
   clock?: () => number;
-  /** Uniform in [0, 1), for backoff jitter. */
+  /** Uniform in [0, 1), for backoff jitter (default: the system clock's). */
   random?: () => number;
+  /** Waits between compare-and-swap attempts (default: the system clock's). */
   sleep?: (ms: number) => Promise<void>;
   newId?: (unixMs: number) => string;
   onWarning?: (warning: RepositoryWarning) => void;
 }
 
-interface CachedVersion extends SessionVersion {
-  body: string;
-}
-
 /** A change to a session: the new session, `undefined` when already in place, or a thrown refusal. */
 type Change = (session: Session) => Session | undefined;
 
-const DEFAULT_LIMIT = 50;
-const MAX_LIMIT = 100;
+/** Sessions as stored: JSON that must match the session schema. */
+const SESSION_CODEC: Codec<Session> = {
+  parse(body, key) {
+    const session = parseStoredObject(body, SessionSchema);
+    if (session instanceof Error) throw new Error(`stored object ${key} is not a valid session`, { cause: session });
+    return session;
+  },
+  serialise: (session) => JSON.stringify(session),
+};
+
 const CREATE_ATTEMPTS = 3;
 const LIST_READ_CONCURRENCY = 32;
 
 /**
  * The session operations, on any object store. Creation is a create-only
- * write; every change is a compare-and-swap (read the version, apply the
- * change in memory, write it back `If-Match` that version) retried with
- * capped exponential backoff and full jitter when another writer wins.
+ * write; every change is a compare-and-swap of `lib/cas.ts` (read the
+ * version, apply the change in memory, write it back `If-Match` that version)
+ * retried with capped exponential backoff and full jitter when another writer
+ * wins. Store faults (`StoreFault`) pass through unchanged.
  */
 export class SessionRepository {
   readonly #store: ObjectStore;
   readonly #config: ServiceConfig;
-  readonly #clock: () => number;
-  readonly #random: () => number;
-  readonly #sleep: (ms: number) => Promise<void>;
+  readonly #clock: Clock;
   readonly #newId: (unixMs: number) => string;
   readonly #onWarning: (warning: RepositoryWarning) => void;
-  readonly #cache: LruCache<string, CachedVersion>;
+  readonly #sessions: CompareAndSwap<Session>;
   readonly #idempotency: IdempotencyRecords;
 
   constructor(options: SessionRepositoryOptions) {
     this.#store = options.store;
     this.#config = { ...readServiceConfig({}), ...options.config };
-    this.#clock = options.clock ?? Date.now;
-    this.#random = options.random ?? Math.random;
-    this.#sleep = options.sleep ?? realSleep;
+    this.#clock = {
+      now: options.clock ?? systemClock.now,
+      random: options.random ?? systemClock.random,
+      sleep: options.sleep ?? systemClock.sleep,
+    };
     this.#newId = options.newId ?? ((unixMs) => newestFirstId(unixMs));
     this.#onWarning = options.onWarning ?? (() => {});
-    this.#cache = new LruCache(this.#config.sessionCacheSize);
-    this.#idempotency = new IdempotencyRecords({ store: this.#store, windowSeconds: this.#config.idempotencyWindowSeconds, clock: this.#clock });
+    this.#sessions = new CompareAndSwap({
+      store: this.#store,
+      codec: SESSION_CODEC,
+      clock: this.#clock,
+      cacheSize: this.#config.sessionCacheSize,
+      policy: {
+        maxAttempts: this.#config.casMaxAttempts,
+        baseDelayMs: this.#config.casBaseDelayMs,
+        maxDelayMs: this.#config.casMaxDelayMs,
+      },
+    });
+    this.#idempotency = new IdempotencyRecords({
+      store: this.#store,
+      windowSeconds: this.#config.idempotencyWindowSeconds,
+      clock: () => this.#clock.now(),
+    });
   }
 
   get config(): Readonly<ServiceConfig> {
@@ -148,7 +178,7 @@ export class SessionRepository {
    */
   async createSession({ name = null, actor, idempotencyKey }: CreateOptions = {}): Promise<CreateResult> {
     if (idempotencyKey !== undefined) return this.#createOnce(name, actor, idempotencyKey);
-    const nowMs = this.#clock();
+    const nowMs = this.#clock.now();
     const seconds = Math.floor(nowMs / 1000);
     for (let attempt = 1; ; attempt++) {
       const id = this.#newId(nowMs);
@@ -156,11 +186,11 @@ export class SessionRepository {
       try {
         return { ...(await this.#writeNewSession(session)), replayed: false };
       } catch (error) {
-        if (!(error instanceof ConditionNotMet || error instanceof StoreUnavailable)) throw error;
+        if (!(error instanceof ConditionNotMet || error instanceof StoreFault)) throw error;
         // Our own write (or an earlier attempt of it) may have landed with its answer lost: then the object is ours.
-        const existing = await this.#read(sessionKey(id));
-        if (existing?.body === JSON.stringify(session)) return { session, etag: existing.etag, replayed: false };
-        if (error instanceof StoreUnavailable) throw new StorageUnavailable({ cause: error });
+        const existing = await this.#store.get(sessionKey(id));
+        if (existing?.body === SESSION_CODEC.serialise(session)) return { session, etag: existing.etag, replayed: false };
+        if (error instanceof StoreFault) throw error;
         if (attempt >= CREATE_ATTEMPTS) throw new ConflictRetry(id, attempt);
       }
     }
@@ -179,7 +209,7 @@ export class SessionRepository {
       key: idempotencyKey,
       request: { name },
       draw: () => {
-        const nowMs = this.#clock();
+        const nowMs = this.#clock.now();
         return { id: this.#newId(nowMs), createdAt: Math.floor(nowMs / 1000) };
       },
     });
@@ -189,26 +219,25 @@ export class SessionRepository {
         if (error instanceof SessionNotFound) return undefined;
         throw error;
       });
-      if (existing !== undefined) return { session: existing.session, etag: existing.etag, replayed: true };
+      if (existing !== undefined) return { session: existing.value, etag: existing.etag, replayed: true };
     }
     try {
       return { ...(await this.#writeNewSession(newSession(id, name, record.created_at, actor))), replayed: !claimed };
     } catch (error) {
-      if (error instanceof StoreUnavailable) throw new StorageUnavailable({ cause: error });
       if (!(error instanceof ConditionNotMet)) throw error;
     }
     // Another request finishing this create wrote it first, or our own write landed with its answer lost.
     const current = await this.#readSession(id);
-    return { session: current.session, etag: current.etag, replayed: !claimed };
+    return { session: current.value, etag: current.etag, replayed: !claimed };
   }
 
   /** Writes a new session create-only, its name index entry first, and remembers the version written. */
   async #writeNewSession(session: Session): Promise<SessionVersion> {
     const key = sessionKey(session.id);
-    const body = JSON.stringify(session);
+    const body = SESSION_CODEC.serialise(session);
     await this.#indexName(session.name, session.id);
     const etag = await this.#store.put(key, body, { ifNoneMatch: '*' });
-    this.#cache.set(key, { session, etag, body });
+    this.#sessions.remember(key, { value: session, etag, body });
     return { session, etag };
   }
 
@@ -225,7 +254,7 @@ export class SessionRepository {
   /** The session with this ID. @throws SessionNotFound */
   async getSession(id: string): Promise<SessionVersion> {
     const current = await this.#readSession(requireId(id));
-    return { session: current.session, etag: current.etag };
+    return { session: current.value, etag: current.etag };
   }
 
   /**
@@ -233,7 +262,7 @@ export class SessionRepository {
    * nothing and writes nothing.
    * @throws SessionNotActive, SessionFull, PreconditionFailed, ConflictRetry
    */
-  addJob(id: string, jobId: string, options: ChangeOptions = {}): Promise<ChangeResult> {
+  addJob(id: string, jobId: string, options: SessionChangeOptions = {}): Promise<ChangeResult> {
     const maxJobs = this.#config.maxJobsPerSession;
     return this.#change(requireId(id), options, (session) => {
       if (session.job_ids.includes(jobId)) return undefined;
@@ -247,7 +276,7 @@ export class SessionRepository {
    * Moves the session to `status`; the status it already has is a no-op.
    * @throws InvalidTransition, PreconditionFailed, ConflictRetry
    */
-  setStatus(id: string, status: SessionStatus, options: ChangeOptions = {}): Promise<ChangeResult> {
+  setStatus(id: string, status: SessionStatus, options: SessionChangeOptions = {}): Promise<ChangeResult> {
     return this.#change(requireId(id), options, (session) => {
       switch (transition(session.status, status)) {
         case 'unchanged':
@@ -268,7 +297,7 @@ export class SessionRepository {
    * of N costs one version listing and N + 1 version reads.
    * @throws SessionNotFound, VersioningDisabled, InvalidRequest (limit, cursor)
    */
-  sessionHistory(id: string, options: HistoryOptions = {}): Promise<HistoryPage> {
+  sessionHistory(id: string, options: SessionHistoryOptions = {}): Promise<SessionHistoryPage> {
     const checked = requireId(id);
     return readHistory(this.#store, sessionKey(checked), checked, options, this.#onWarning);
   }
@@ -281,7 +310,7 @@ export class SessionRepository {
    * @throws InvalidRequest when the session has no version `versionId`.
    * @throws SessionNotFound, VersioningDisabled, PreconditionFailed, ConflictRetry
    */
-  async restoreVersion(id: string, versionId: string, options: ChangeOptions = {}): Promise<ChangeResult> {
+  async restoreVersion(id: string, versionId: string, options: SessionChangeOptions = {}): Promise<ChangeResult> {
     const checked = requireId(id);
     const target = await readRestoreTarget(this.#store, sessionKey(checked), checked, versionId);
     const restored = restoredSession(target);
@@ -297,12 +326,12 @@ export class SessionRepository {
    * sessions exist) and keeps an entry only when its session exists and
    * carries exactly that name.
    */
-  async listSessions({ limit = DEFAULT_LIMIT, cursor, status, name }: ListOptions = {}): Promise<ListResult> {
-    if (!Number.isInteger(limit) || limit < 1 || limit > MAX_LIMIT) {
-      throw InvalidRequest.field('query.limit', `must be an integer from 1 to ${MAX_LIMIT}`);
-    }
-    if (name !== undefined && !SessionNameSchema.safeParse(name).success) {
-      throw InvalidRequest.field('query.name', 'must be 1-256 characters without control characters');
+  async listSessions({ limit = SESSION_LIST_LIMIT.default, cursor, status, name }: ListSessionsOptions = {}): Promise<ListResult> {
+    checkPageLimit(limit, SESSION_LIST_LIMIT);
+    // Callers other than the HTTP layer (which checked it already) get the same rule and message as the query schema.
+    const checkedName = name === undefined ? undefined : SessionNameSchema.safeParse(name);
+    if (checkedName?.success === false) {
+      throw InvalidRequest.field('query.name', checkedName.error.issues[0]?.message ?? 'is not a valid name');
     }
     const scope = listingScope(name);
     let after = cursor === undefined ? undefined : scope.keyOf(decodeCursor(cursor));
@@ -314,8 +343,8 @@ export class SessionRepository {
     while (more && sessions.length < limit && scanned < budget) {
       // Unfiltered, every key is a match: list exactly what is missing. Filtered, list ahead
       // (one LIST returns up to 1,000 keys) and read only as many as the page still needs.
-      const pageSize = Math.min(1000, status === undefined ? limit - sessions.length : budget - scanned);
-      const page = await this.#listKeys({ prefix: scope.prefix, limit: pageSize, startAfter: after });
+      const pageSize = Math.min(MAX_LIST_KEYS, status === undefined ? limit - sessions.length : budget - scanned);
+      const page = await this.#store.list(scope.prefix, { limit: pageSize, ...(after === undefined ? {} : { startAfter: after }) });
       let consumed = 0;
       while (consumed < page.keys.length && sessions.length < limit && scanned < budget) {
         const width = Math.min(LIST_READ_CONCURRENCY, limit - sessions.length, budget - scanned);
@@ -338,24 +367,13 @@ export class SessionRepository {
     return { sessions, nextCursor: more && lastId !== undefined ? encodeCursor(lastId) : null, scanned };
   }
 
-  async #listKeys(options: { prefix: string; limit: number; startAfter: string | undefined }) {
-    try {
-      return await this.#store.list(options.prefix, {
-        limit: options.limit,
-        ...(options.startAfter === undefined ? {} : { startAfter: options.startAfter }),
-      });
-    } catch (error) {
-      throw error instanceof StoreUnavailable ? new StorageUnavailable({ cause: error }) : error;
-    }
-  }
-
   /** The session a listed key names, or undefined when there is none or it does not parse (then a warning). */
   async #readListed(id: string | undefined): Promise<Session | undefined> {
     if (id === undefined) return undefined;
     const key = sessionKey(id);
-    const stored = await this.#read(key);
+    const stored = await this.#store.get(key);
     if (stored === undefined) return undefined;
-    const session = parseSession(stored.body);
+    const session = parseStoredObject(stored.body, SessionSchema);
     if (session instanceof Error) {
       this.#onWarning({ message: 'skipped a stored object that is not a valid session', key, error: session });
       return undefined;
@@ -364,68 +382,26 @@ export class SessionRepository {
   }
 
   /**
-   * The compare-and-swap loop. The first attempt may start from the version
-   * this instance last saw (no read); any refusal, no-op or failed write based
-   * on that remembered version is confirmed against a fresh read.
+   * A compare-and-swap of the session: `apply` says what the change means,
+   * the engine reads, writes `If-Match` and retries. A restore recognises its
+   * own lost write among the versions written since (it is not applied again
+   * over what others wrote after it).
    */
-  async #change(id: string, { ifMatch, actor }: ChangeOptions, apply: Change, restoredFrom?: string): Promise<ChangeResult> {
+  async #change(id: string, { ifMatch, actor }: SessionChangeOptions, apply: Change, restoredFrom?: string): Promise<ChangeResult> {
     const key = sessionKey(id);
-    const maxAttempts = this.#config.casMaxAttempts;
-    let remembered = this.#cache.get(key);
-    if (remembered !== undefined && ifMatch !== undefined && !sameEtag(remembered.etag, ifMatch)) remembered = undefined;
-    let attempts = 0;
-    let conflicts = 0;
-    let lastAttempt: string | undefined;
-    let lastBase: string | undefined;
-    let lastFailure: unknown;
-
-    for (;;) {
-      const fromMemory = remembered !== undefined;
-      const current = remembered ?? (await this.#readSession(id));
-      remembered = undefined;
-
-      if (lastAttempt !== undefined && (current.body === lastAttempt || (restoredFrom !== undefined && (await landedAfter(this.#store, key, lastBase!, lastAttempt))))) {
-        // A write reported as failed had in fact landed (its answer was lost and a retry collided with it).
-        // A restore is not applied again over what others wrote after it: it looks through the versions since.
-        this.#cache.set(key, current);
-        return { session: current.session, etag: current.etag, changed: true, attempts, conflicts };
-      }
-      if (ifMatch !== undefined && !sameEtag(current.etag, ifMatch)) throw new PreconditionFailed(id, ifMatch);
-
-      let next: Session | undefined;
-      try {
-        next = apply(current.session);
-      } catch (refusal) {
-        if (fromMemory) continue;
-        throw refusal;
-      }
-      if (next === undefined) {
-        if (fromMemory) continue;
-        return { session: current.session, etag: current.etag, changed: false, attempts, conflicts };
-      }
-
-      if (attempts >= maxAttempts) {
-        throw lastFailure instanceof StoreUnavailable
-          ? new StorageUnavailable({ cause: lastFailure })
-          : new ConflictRetry(id, attempts);
-      }
-      attempts++;
-      const written = this.#stamp(current.session, next, actor, restoredFrom);
-      const body = JSON.stringify(written);
-      try {
-        const etag = await this.#store.put(key, body, { ifMatch: current.etag });
-        this.#cache.set(key, { session: written, etag, body });
-        return { session: written, etag, changed: true, attempts, conflicts };
-      } catch (error) {
-        if (!(error instanceof ConditionNotMet || error instanceof StoreUnavailable)) throw error;
-        this.#cache.delete(key);
-        lastAttempt = body;
-        lastBase = current.etag;
-        lastFailure = error;
-        if (error instanceof ConditionNotMet) conflicts++;
-      }
-      if (!fromMemory) await this.#sleep(fullJitterDelay(attempts, this.#config.casBaseDelayMs, this.#config.casMaxDelayMs, this.#random));
-    }
+    const result = await this.#sessions.swap({
+      key,
+      ifMatch,
+      change: (session) => {
+        const next = apply(session);
+        return next === undefined ? undefined : this.#stamp(session, next, actor, restoredFrom);
+      },
+      missing: () => new SessionNotFound(id),
+      mismatch: (expected) => new PreconditionFailed(id, expected),
+      exhausted: (attempts) => new ConflictRetry(id, attempts),
+      landedAfter: restoredFrom === undefined ? undefined : (baseEtag, body) => landedAfter(this.#store, key, baseEtag, body),
+    });
+    return { session: result.value, etag: result.etag, changed: result.changed, attempts: result.attempts, conflicts: result.conflicts };
   }
 
   /**
@@ -434,7 +410,7 @@ export class SessionRepository {
    * drops it, so that it marks exactly one version.
    */
   #stamp(previous: Session, next: Session, actor: string | undefined, restoredFrom?: string): Session {
-    const seconds = Math.max(previous.updated_at, Math.floor(this.#clock() / 1000));
+    const seconds = Math.max(previous.updated_at, Math.floor(this.#clock.now() / 1000));
     const { restored_from: _inherited, ...changed } = next;
     return {
       ...changed,
@@ -444,26 +420,11 @@ export class SessionRepository {
     };
   }
 
-  async #readSession(id: string): Promise<CachedVersion> {
-    const key = sessionKey(id);
-    const stored = await this.#read(key);
-    if (stored === undefined) {
-      this.#cache.delete(key);
-      throw new SessionNotFound(id);
-    }
-    const session = parseSession(stored.body);
-    if (session instanceof Error) throw new Error(`stored object ${key} is not a valid session`, { cause: session });
-    const version = { session, etag: stored.etag, body: stored.body };
-    this.#cache.set(key, version);
-    return version;
-  }
-
-  async #read(key: string) {
-    try {
-      return await this.#store.get(key);
-    } catch (error) {
-      throw error instanceof StoreUnavailable ? new StorageUnavailable({ cause: error }) : error;
-    }
+  /** The current version of session `id`, read fresh (and remembered). @throws SessionNotFound */
+  async #readSession(id: string): Promise<StoredVersion<Session>> {
+    const current = await this.#sessions.read(sessionKey(id));
+    if (current === undefined) throw new SessionNotFound(id);
+    return current;
   }
 }
 
@@ -483,16 +444,4 @@ function newSession(id: string, name: string | null, seconds: number, actor: str
 function requireId(id: string): string {
   if (!isSessionId(id)) throw InvalidRequest.field('path.id', 'must be 32 lowercase hexadecimal characters');
   return id;
-}
-
-/** The session in a stored body, or the reason it is not one. */
-function parseSession(body: string): Session | Error {
-  let json: unknown;
-  try {
-    json = JSON.parse(body);
-  } catch (error) {
-    return error instanceof Error ? error : new Error(String(error));
-  }
-  const parsed = SessionSchema.safeParse(json);
-  return parsed.success ? parsed.data : parsed.error;
 }

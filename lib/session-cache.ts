@@ -1,7 +1,7 @@
 /**
- * A small least-recently-used map. A warm instance keeps the last version of
- * each session it wrote or read, so that the next change can try its
- * conditional write straight away instead of reading first.
+ * A small least-recently-used map. The compare-and-swap engine keeps in it the
+ * last version of each object a warm instance wrote or read, so that the next
+ * change can try its conditional write straight away instead of reading first.
  */
 export class LruCache<K, V> {
   readonly #capacity: number;

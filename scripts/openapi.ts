@@ -3,9 +3,10 @@ import path from 'node:path';
 import * as z from '../lib/zod.ts';
 import { ContractErrorBodySchema, ERROR_STATUS, SessionHistorySchema, SessionListSchema } from '../lib/client/schemas.ts';
 import type { ErrorCode } from '../lib/errors.ts';
-import { DEFAULT_HISTORY_LIMIT, MAX_HISTORY_LIMIT } from '../lib/history.ts';
+import { IDEMPOTENCY_KEY_MAX_LENGTH } from '../lib/idempotency.ts';
 import { MAX_BODY_BYTES } from '../lib/http/request-body.ts';
 import { AddJobBodySchema, CreateSessionBodySchema, RestoreSessionBodySchema, SessionIdSchema, SetStatusBodySchema } from '../lib/http/schemas.ts';
+import { HISTORY_LIMIT, SESSION_LIST_LIMIT } from '../lib/page-limits.ts';
 import { JobIdSchema, LabelSchema, SessionNameSchema, SessionSchema, SessionStatusSchema } from '../lib/session.ts';
 
 /** Where the committed document lives: the repository root. */
@@ -284,7 +285,7 @@ export function openApiDocument(): JsonObject {
           description: 'Apply the change only to the version with this ETag (412 `precondition_failed` otherwise). `*` sets no condition.',
           schema: { type: 'string' },
         },
-        Limit: { name: 'limit', in: 'query', required: false, description: 'Sessions per page', schema: { type: 'integer', minimum: 1, maximum: 100, default: 50 } },
+        Limit: { name: 'limit', in: 'query', required: false, description: 'Sessions per page', schema: { type: 'integer', minimum: 1, maximum: SESSION_LIST_LIMIT.max, default: SESSION_LIST_LIMIT.default } },
         Cursor: { name: 'cursor', in: 'query', required: false, description: 'The `next_cursor` of the previous page', schema: { type: 'string', minLength: 1 } },
         Status: { name: 'status', in: 'query', required: false, description: 'Only sessions with this status', schema: jsonSchemaOf(SessionStatusSchema) },
         HistoryLimit: {
@@ -292,7 +293,7 @@ export function openApiDocument(): JsonObject {
           in: 'query',
           required: false,
           description: 'Versions per page',
-          schema: { type: 'integer', minimum: 1, maximum: MAX_HISTORY_LIMIT, default: DEFAULT_HISTORY_LIMIT },
+          schema: { type: 'integer', minimum: 1, maximum: HISTORY_LIMIT.max, default: HISTORY_LIMIT.default },
         },
         Name: {
           name: 'name',
@@ -308,7 +309,7 @@ export function openApiDocument(): JsonObject {
           description:
             'Makes the create safe to retry: a repeat of the key by the same caller within the window answers the same session (200) instead of opening another. ' +
             'Scoped to the calling IAM principal; stored only as a hash. Use a new random value (a UUID) per session to open.',
-          schema: { type: 'string', minLength: 1, maxLength: 255, pattern: '^[\\x20-\\x7E]+$' },
+          schema: { type: 'string', minLength: 1, maxLength: IDEMPOTENCY_KEY_MAX_LENGTH, pattern: '^[\\x20-\\x7E]+$' },
         },
       },
       headers: {

@@ -1,8 +1,10 @@
 import type { LogAttributes } from '@aws-lambda-powertools/logger/types';
 import type { MiddlewareObj } from '@middy/core';
 import type { APIGatewayProxyStructuredResultV2, Context } from 'aws-lambda';
-import { ConflictRetry, InternalError, ServiceError } from '../errors.ts';
+import { ConflictRetry, InternalError, ServiceError, StorageUnavailable } from '../errors.ts';
 import { isSessionId } from '../ids.ts';
+import { redactCredentials } from '../redaction.ts';
+import { StoreFault } from '../store/port.ts';
 import { callerOf, requestIdOf, type HttpEvent } from './event.ts';
 import { errorResult, httpResult, type RouteResponse } from './responses.ts';
 import { logger, recordChange, recordError, recordExhaustedChange } from './telemetry.ts';
@@ -24,10 +26,9 @@ export function requestKeys(route: string, event: HttpEvent, context: Pick<Conte
 
 /**
  * Puts the request's keys on every log line of the request and turns any
- * error into the contract's response: a
- * `ServiceError` as itself, anything else as 500 `internal_error` carrying
- * only the request ID. Each error response is logged once (the full error,
- * cause included, for 5xx) and counted under its code.
+ * error into the contract's response (see `serviceErrorOf`). Each error
+ * response is logged once (the full error, cause included, for 5xx) and
+ * counted under its code.
  *
  * Its `onError` must run before those of `logMetrics` and
  * `injectLambdaContext`, so it is used after them in the chain.
@@ -40,7 +41,7 @@ export function requestOutcome(route: string): MiddlewareObj<HttpEvent, APIGatew
     },
     onError: (request) => {
       const { event, context, error } = request;
-      const failure = error instanceof ServiceError ? error : new InternalError(requestIdOf(event, context), { cause: error });
+      const failure = serviceErrorOf(error, requestIdOf(event, context));
       // Keys given again on the outcome line: appended keys are per process, and the local server serves requests concurrently.
       const outcome = { ...requestKeys(route, event, context), status_code: failure.statusCode, outcome: failure.code };
       if (failure.statusCode >= 500) {
@@ -55,6 +56,18 @@ export function requestOutcome(route: string): MiddlewareObj<HttpEvent, APIGatew
       request.response = errorResult(failure);
     },
   };
+}
+
+/**
+ * The contract's error for anything a route threw: a `ServiceError` as
+ * itself, a store fault (throttling, outage) as 503 `storage_unavailable`,
+ * anything else as 500 `internal_error` carrying only the request ID. The one
+ * place a store fault becomes an API error: lower layers pass it up unchanged.
+ */
+export function serviceErrorOf(error: unknown, requestId: string): ServiceError {
+  if (error instanceof ServiceError) return error;
+  if (error instanceof StoreFault) return new StorageUnavailable({ cause: error });
+  return new InternalError(requestId, { cause: error });
 }
 
 /** The API Gateway result of a route's answer, logged once with the request's keys and its compare-and-swap work counted. */
@@ -75,26 +88,6 @@ export function completed(response: RouteResponse, keys: LogAttributes): APIGate
 
 /** How many links of a cause chain a log line follows. */
 const MAX_CAUSE_DEPTH = 8;
-
-/**
- * Credentials as they can appear in an error's text: the session token and
- * signature of a signed request that S3 echoes back (SignatureDoesNotMatch),
- * and anything shaped like a secret access key or session token.
- */
-const CREDENTIALS: readonly [RegExp, string][] = [
-  [/(x-amz-security-token\s*[:=]\s*)[^\s&"',;]+/gi, '$1[REDACTED]'],
-  [/((?:x-amz-signature|signature|signatureprovided)\s*[:=]\s*)[^\s&"',;]+/gi, '$1[REDACTED]'],
-];
-
-/** A run of 40 or more base64 characters: a secret access key is 40, a session token hundreds. */
-const BASE64_RUN = /(?<![A-Za-z0-9/+=])[A-Za-z0-9/+]{40,}={0,2}(?![A-Za-z0-9/+=])/g;
-
-/** `text` with anything that looks like a credential replaced by `[REDACTED]`. */
-export function redactCredentials(text: string): string {
-  const redacted = CREDENTIALS.reduce((result, [pattern, replacement]) => result.replace(pattern, replacement), text);
-  // Mixed case and digits, as random key material has; keys, paths and hex IDs of the service have not.
-  return redacted.replace(BASE64_RUN, (run) => (/[A-Z]/.test(run) && /[a-z]/.test(run) && /[0-9]/.test(run) ? '[REDACTED]' : run));
-}
 
 /**
  * What a log line may say of an error: its name, message, code, the AWS SDK's

@@ -1,6 +1,8 @@
 import * as z from '../zod.ts';
-import { MAX_HISTORY_LIMIT, VERSION_ID_PATTERN } from '../history.ts';
+import { VERSION_ID_PATTERN } from '../history.ts';
+import { IDEMPOTENCY_KEY_MAX_LENGTH, IDEMPOTENCY_KEY_PATTERN } from '../idempotency.ts';
 import { isSessionId } from '../ids.ts';
+import { HISTORY_LIMIT, pageLimitMessage, SESSION_LIST_LIMIT, type PageLimit } from '../page-limits.ts';
 import { JobIdSchema, SessionNameSchema, SessionStatusSchema } from '../session.ts';
 
 /** A session ID in the path: exactly `^[0-9a-f]{32}$`, checked before anything touches storage. */
@@ -26,8 +28,10 @@ export const IfMatchHeadersSchema = z.object({ 'if-match': z.optional(IfMatchSch
 /** `POST /sessions` body: an optional name; no body at all is the same as `{}`. */
 export const CreateSessionBodySchema = z.strictObject({ name: z.optional(z.nullable(SessionNameSchema)) });
 
-/** An `Idempotency-Key`: 1–255 printable ASCII characters (it is hashed, never stored or echoed). */
-export const IdempotencyKeySchema = z.string().check(z.regex(/^[\x20-\x7e]{1,255}$/, 'must be 1-255 printable ASCII characters'));
+/** An `Idempotency-Key`: see `IDEMPOTENCY_KEY_PATTERN`. */
+export const IdempotencyKeySchema = z
+  .string()
+  .check(z.regex(IDEMPOTENCY_KEY_PATTERN, `must be 1-${IDEMPOTENCY_KEY_MAX_LENGTH} printable ASCII characters`));
 
 /** `POST /sessions` headers: the optional `Idempotency-Key` that makes a repeat answer the same session. */
 export const CreateSessionHeadersSchema = z.object({ 'idempotency-key': z.optional(IdempotencyKeySchema) });
@@ -38,13 +42,17 @@ export const AddJobBodySchema = z.strictObject({ job_id: JobIdSchema });
 /** `PATCH /sessions/{id}` body. */
 export const SetStatusBodySchema = z.strictObject({ status: SessionStatusSchema });
 
+/** A `limit` query parameter: decimal digits, at most as many as the maximum has, naming 1 to the maximum. */
+function pageLimitSchema(page: PageLimit) {
+  const message = pageLimitMessage(page);
+  return z
+    .pipe(z.string().check(z.regex(new RegExp(`^[0-9]{1,${String(page.max).length}}$`), message)), z.transform(Number))
+    .check(z.refine((limit) => limit >= 1 && limit <= page.max, message));
+}
+
 /** `GET /sessions` query; unknown parameters are refused so that a typo cannot widen a listing. */
 export const ListSessionsQuerySchema = z.strictObject({
-  limit: z.optional(
-    z
-      .pipe(z.string().check(z.regex(/^[0-9]{1,3}$/, 'must be an integer from 1 to 100')), z.transform(Number))
-      .check(z.refine((limit) => limit >= 1 && limit <= 100, 'must be an integer from 1 to 100')),
-  ),
+  limit: z.optional(pageLimitSchema(SESSION_LIST_LIMIT)),
   cursor: z.optional(z.string().check(z.minLength(1))),
   status: z.optional(SessionStatusSchema),
   name: z.optional(SessionNameSchema),
@@ -52,11 +60,7 @@ export const ListSessionsQuerySchema = z.strictObject({
 
 /** `GET /sessions/{id}/history` query: page size (1–100, default 20) and the previous page's cursor; nothing else. */
 export const SessionHistoryQuerySchema = z.strictObject({
-  limit: z.optional(
-    z
-      .pipe(z.string().check(z.regex(/^[0-9]{1,3}$/, `must be an integer from 1 to ${MAX_HISTORY_LIMIT}`)), z.transform(Number))
-      .check(z.refine((limit) => limit >= 1 && limit <= MAX_HISTORY_LIMIT, `must be an integer from 1 to ${MAX_HISTORY_LIMIT}`)),
-  ),
+  limit: z.optional(pageLimitSchema(HISTORY_LIMIT)),
   cursor: z.optional(z.string().check(z.minLength(1))),
 });
 

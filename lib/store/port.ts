@@ -28,8 +28,12 @@ export interface ListPage {
   truncated: boolean;
 }
 
-export interface ListOptions {
-  /** At most this many keys (1–1000). */
+/** Most keys or versions one listing call returns (S3's own cap). */
+export const MAX_LIST_KEYS = 1000;
+
+/** Which page of a key listing to return. */
+export interface KeyListOptions {
+  /** At most this many keys (1–{@link MAX_LIST_KEYS}). */
   limit: number;
   /** Only keys strictly greater than this one. */
   startAfter?: string;
@@ -43,12 +47,12 @@ export interface ObjectStore {
    * @throws ConditionNotMet when it does not hold (the object exists for
    *   `ifNoneMatch`, is missing or has another ETag for `ifMatch`), or when a
    *   concurrent write to the same key won.
-   * @throws StoreUnavailable when the store failed and the write may or may
+   * @throws StoreFault when the store failed and the write may or may
    *   not have happened.
    */
   put(key: string, body: string, condition: WriteCondition): Promise<string>;
   /** Keys under `prefix` in ascending order, a page at a time. */
-  list(prefix: string, options: ListOptions): Promise<ListPage>;
+  list(prefix: string, options: KeyListOptions): Promise<ListPage>;
 }
 
 /**
@@ -76,7 +80,7 @@ export interface ObjectVersion {
 }
 
 export interface VersionListOptions {
-  /** At most this many versions (1–1000). */
+  /** At most this many versions (1–{@link MAX_LIST_KEYS}). */
   limit: number;
   /** Only versions older than this one: the `cursor` of the previous page, or any listed version's ID. */
   cursor?: string | undefined;
@@ -138,13 +142,22 @@ export class ConditionNotMet extends Error {
   }
 }
 
-/** The store throttled, failed or could not be reached; the request may be retried. */
-export class StoreUnavailable extends Error {
-  override readonly name = 'StoreUnavailable';
+/**
+ * The store throttled, failed or could not be reached; the request may be
+ * retried. Passed up unchanged through the repository: the HTTP layer alone
+ * answers it as 503 `storage_unavailable`.
+ */
+export class StoreFault extends Error {
+  override readonly name = 'StoreFault';
   constructor(message: string, options?: ErrorOptions) {
     super(message, options);
   }
 }
+
+/** The former name of {@link StoreFault}; temporary alias, for code not yet moved to the new name. */
+export { StoreFault as StoreUnavailable };
+/** The former name of {@link KeyListOptions}; temporary alias, for code not yet moved to the new name. */
+export type { KeyListOptions as ListOptions };
 
 /** Two ETags name the same version when they are equal once quotes and a weak prefix are removed. */
 export function sameEtag(a: string, b: string): boolean {

@@ -4,17 +4,18 @@ import {
   ListObjectVersionsCommand,
   PutObjectCommand,
   S3Client,
-  S3ServiceException,
   type S3ClientConfig,
   type PutObjectCommandInput,
 } from '@aws-sdk/client-s3';
+import { isServerError, isThrottlingError, isTransientError } from '@smithy/core/retry';
 import {
   bareEtag,
   ConditionNotMet,
+  MAX_LIST_KEYS,
   NULL_VERSION_ID,
-  StoreUnavailable,
+  StoreFault,
   UnknownVersion,
-  type ListOptions,
+  type KeyListOptions,
   type ListPage,
   type ObjectVersion,
   type StoredObject,
@@ -40,33 +41,17 @@ const CONDITION_FAILURES = new Set([
  */
 const NO_SUCH_VERSION = new Set(['NoSuchKey', 'NoSuchVersion', 'MethodNotAllowed', 'InvalidArgument']);
 
-/** S3 error names after which a request may be retried later. */
-const TRANSIENT_FAILURES = new Set([
-  'SlowDown',
-  'ServiceUnavailable',
-  'InternalError',
-  'RequestTimeout',
-  'RequestTimeTooSkewed',
-  'ThrottlingException',
-  'TimeoutError',
-  'AbortError',
+/**
+ * Error names the SDK's classification (`@smithy/core/retry`) does not count
+ * as retryable but this store does, each on purpose.
+ */
+const ALSO_RETRYABLE_NAMES = new Set([
+  'RequestTimeTooSkewed', // The SDK corrects its clock on this answer and retries; still refused, a later request may pass.
+  'AbortError', // The SDK excludes it as a caller's abort; here only the client's own request timeout aborts.
 ]);
 
-/** Socket error codes of a connection that failed or could not be made: the request may be retried later. */
-const NETWORK_FAILURES = new Set([
-  'ECONNRESET',
-  'ECONNREFUSED',
-  'ECONNABORTED',
-  'EPIPE',
-  'ETIMEDOUT',
-  'ENOTFOUND',
-  'EAI_AGAIN',
-  'EHOSTUNREACH',
-  'EHOSTDOWN',
-  'ENETUNREACH',
-  'ENETDOWN',
-  'ENETRESET',
-]);
+/** Socket error codes of a failed connection that the SDK's lists leave out: the request may be retried later. */
+const ALSO_RETRYABLE_CODES = new Set(['ECONNABORTED', 'EHOSTDOWN', 'ENETDOWN', 'ENETRESET']);
 
 let sharedClient: S3Client | undefined;
 
@@ -157,7 +142,7 @@ export class S3ObjectStore implements VersionedObjectStore {
     }
   }
 
-  async list(prefix: string, { limit, startAfter }: ListOptions): Promise<ListPage> {
+  async list(prefix: string, { limit, startAfter }: KeyListOptions): Promise<ListPage> {
     try {
       const output = await this.#client.send(
         new ListObjectsV2Command({
@@ -181,7 +166,9 @@ export class S3ObjectStore implements VersionedObjectStore {
    * request; more only when delete markers fill a page.
    */
   async listVersions(key: string, { limit, cursor }: VersionListOptions): Promise<VersionPage> {
-    if (!Number.isInteger(limit) || limit < 1 || limit > 1000) throw new RangeError(`limit must be an integer from 1 to 1000, got ${limit}`);
+    if (!Number.isInteger(limit) || limit < 1 || limit > MAX_LIST_KEYS) {
+      throw new RangeError(`limit must be an integer from 1 to ${MAX_LIST_KEYS}, got ${limit}`);
+    }
     const versions: ObjectVersion[] = [];
     let keyMarker = cursor === undefined ? undefined : key;
     let versionIdMarker = cursor;
@@ -236,23 +223,27 @@ function errorName(error: unknown): string {
 }
 
 /**
- * Server-side faults, throttling and network failures become `StoreUnavailable`
- * (the caller may retry); anything else (access denied, missing bucket) is a
+ * Throttling, server-side faults and network failures, as the SDK classifies
+ * them plus the deliberate additions above, become `StoreFault` (the caller
+ * may retry); anything else (access denied, missing bucket) is a
  * configuration problem and is passed on unchanged, to surface as a 500.
+ * Ceph RGW answers some concurrent conditional PUTs with 500 UnknownError
+ * (AWS: 409): a server error, so a `StoreFault`, which the port allows for a
+ * write that may or may not have happened.
  */
 function translate(error: unknown, what: string): unknown {
   if (!(error instanceof Error)) return error;
-  const transient =
-    TRANSIENT_FAILURES.has(error.name) ||
-    (error instanceof S3ServiceException && error.$fault === 'server') ||
-    isNetworkError(error);
-  return transient ? new StoreUnavailable(`${what}: ${error.name}`, { cause: error }) : error;
+  return isRetryable(error) ? new StoreFault(`${what}: ${error.name}`, { cause: error }) : error;
 }
 
-function isNetworkError(error: Error): boolean {
+function isRetryable(error: Error): boolean {
+  const sdkError = error as Parameters<typeof isTransientError>[0];
   const code = (error as { code?: unknown }).code;
   return (
-    typeof code === 'string' &&
-    NETWORK_FAILURES.has(code)
+    isThrottlingError(sdkError) ||
+    isTransientError(sdkError) ||
+    isServerError(sdkError) ||
+    ALSO_RETRYABLE_NAMES.has(error.name) ||
+    (typeof code === 'string' && ALSO_RETRYABLE_CODES.has(code))
   );
 }

@@ -4,7 +4,7 @@ import {
   ConditionNotMet,
   NULL_VERSION_ID,
   sameEtag,
-  type ListOptions,
+  type KeyListOptions,
   type ListPage,
   type StoredObject,
   type VersionedObjectStore,
@@ -51,7 +51,7 @@ export class PrefixedStore implements VersionedObjectStore {
     return this.#inner.putVersion(this.#prefix + key, body, condition);
   }
 
-  async list(prefix: string, { limit, startAfter }: ListOptions): Promise<ListPage> {
+  async list(prefix: string, { limit, startAfter }: KeyListOptions): Promise<ListPage> {
     const page = await this.#inner.list(this.#prefix + prefix, { limit, ...(startAfter === undefined ? {} : { startAfter: this.#prefix + startAfter }) });
     return { keys: page.keys.map((key) => key.slice(this.#prefix.length)), truncated: page.truncated };
   }
@@ -91,7 +91,7 @@ export class ConditionCheckingStore implements VersionedObjectStore {
     return this.#reads.get(key);
   }
 
-  list(prefix: string, options: ListOptions): Promise<ListPage> {
+  list(prefix: string, options: KeyListOptions): Promise<ListPage> {
     return this.#reads.list(prefix, options);
   }
 

@@ -2,7 +2,8 @@ import { createHash } from 'node:crypto';
 import { S3Client } from '@aws-sdk/client-s3';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import type { ServiceConfig } from '#lib/config.ts';
-import { ConflictRetry, InvalidRequest, StorageUnavailable } from '#lib/errors.ts';
+import { ConflictRetry, InvalidRequest } from '#lib/errors.ts';
+import { StoreFault } from '#lib/store/port.ts';
 import { idempotencyRecordKey } from '#lib/idempotency.ts';
 import { sessionKey } from '#lib/ids.ts';
 import { nameIndexKey } from '#lib/name-index.ts';
@@ -135,7 +136,7 @@ describe('createSession with an idempotency key', () => {
     ])('%s: the repeat writes the session under the recorded ID', async (_, failing) => {
       fake.fail('PutObject', networkError('ECONNRESET'), { when: failing });
       const error = await instance().createSession({ name: 'half-way', actor: RUNNER, idempotencyKey: KEY }).catch((e: unknown) => e);
-      expect(error).toBeInstanceOf(StorageUnavailable);
+      expect(error).toBeInstanceOf(StoreFault);
       expect(sessionKeys()).toEqual([]);
       const { session_id: recorded } = record();
       now += 30_000;
@@ -255,11 +256,11 @@ describe('createSession with an idempotency key', () => {
     expect(sessionKeys()).toEqual([]);
   });
 
-  it('reports a failing record read as StorageUnavailable', async () => {
+  it('reports a failing record read as StoreFault', async () => {
     await instance().createSession({ actor: RUNNER, idempotencyKey: KEY });
     fake.fail('GetObject', s3Error('SlowDown', 503));
 
-    await expect(instance().createSession({ actor: RUNNER, idempotencyKey: KEY })).rejects.toBeInstanceOf(StorageUnavailable);
+    await expect(instance().createSession({ actor: RUNNER, idempotencyKey: KEY })).rejects.toBeInstanceOf(StoreFault);
   });
 
   it('fails loudly on a record it cannot read, rather than opening a second session', async () => {

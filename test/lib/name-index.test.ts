@@ -3,7 +3,8 @@ import { ListObjectsV2Command, S3Client } from '@aws-sdk/client-s3';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import type { ServiceConfig } from '#lib/config.ts';
 import { encodeCursor } from '#lib/cursor.ts';
-import { InvalidRequest, StorageUnavailable } from '#lib/errors.ts';
+import { InvalidRequest } from '#lib/errors.ts';
+import { StoreFault } from '#lib/store/port.ts';
 import { newestFirstId, sessionKey } from '#lib/ids.ts';
 import { idFromNameIndexKey, listingScope, nameIndexBody, nameIndexKey, nameIndexPrefix } from '#lib/name-index.ts';
 import { SessionRepository } from '#lib/repository.ts';
@@ -97,7 +98,7 @@ describe('createSession writes the name index entry first', () => {
   it('when the session write fails after the entry, leaves nothing visible: the name listing skips the entry', async () => {
     fake.fail('PutObject', s3Error('InternalError', 500), { when: (input) => String(input.Key).startsWith('sessions/') });
 
-    await expect(instance().createSession({ name: 'interrupted' })).rejects.toBeInstanceOf(StorageUnavailable);
+    await expect(instance().createSession({ name: 'interrupted' })).rejects.toBeInstanceOf(StoreFault);
 
     const keys = [...fake.objects.keys()];
     expect(keys).toHaveLength(1);
@@ -109,7 +110,7 @@ describe('createSession writes the name index entry first', () => {
   it('when the entry write fails, writes no session', async () => {
     fake.fail('PutObject', s3Error('SlowDown', 503), { when: (input) => String(input.Key).startsWith('names/') });
 
-    await expect(instance().createSession({ name: 'throttled' })).rejects.toBeInstanceOf(StorageUnavailable);
+    await expect(instance().createSession({ name: 'throttled' })).rejects.toBeInstanceOf(StoreFault);
 
     expect(fake.objects.size).toBe(0);
   });

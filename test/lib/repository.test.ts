@@ -9,8 +9,8 @@ import {
   SessionFull,
   SessionNotActive,
   SessionNotFound,
-  StorageUnavailable,
 } from '#lib/errors.ts';
+import { StoreFault } from '#lib/store/port.ts';
 import { sessionKey } from '#lib/ids.ts';
 import { nameIndexKey } from '#lib/name-index.ts';
 import { SessionRepository, type RepositoryWarning } from '#lib/repository.ts';
@@ -135,10 +135,10 @@ describe('createSession', () => {
     expect(fake.body(sessionKey(taken))).toBe('{"someone":"else"}');
   });
 
-  it('reports storage failures as StorageUnavailable', async () => {
+  it('reports storage failures as StoreFault', async () => {
     fake.fail('PutObject', s3Error('SlowDown', 503));
 
-    await expect(instance().createSession()).rejects.toBeInstanceOf(StorageUnavailable);
+    await expect(instance().createSession()).rejects.toBeInstanceOf(StoreFault);
   });
 });
 
@@ -356,18 +356,18 @@ describe('compare-and-swap under faults and contention', () => {
     expect(fake.body(sessionKey(session.id))).toBe(before);
   });
 
-  it('gives up with StorageUnavailable when the store keeps failing', async () => {
+  it('gives up with StoreFault when the store keeps failing', async () => {
     const { session } = await instance().createSession();
     fake.fail('PutObject', () => s3Error('InternalError', 500), { times: 1000 });
 
-    await expect(instance({ casMaxAttempts: 3 }).addJob(session.id, 'job-1')).rejects.toBeInstanceOf(StorageUnavailable);
+    await expect(instance({ casMaxAttempts: 3 }).addJob(session.id, 'job-1')).rejects.toBeInstanceOf(StoreFault);
   });
 
-  it('reports a failing read as StorageUnavailable', async () => {
+  it('reports a failing read as StoreFault', async () => {
     const { session } = await instance().createSession();
     fake.fail('GetObject', s3Error('SlowDown', 503));
 
-    await expect(instance().addJob(session.id, 'job-1')).rejects.toBeInstanceOf(StorageUnavailable);
+    await expect(instance().addJob(session.id, 'job-1')).rejects.toBeInstanceOf(StoreFault);
   });
 
   it('keeps all 400 jobs, each once, from 16 concurrent writers × 25 jobs', async () => {
@@ -550,9 +550,9 @@ describe('listSessions', () => {
     await expect(instance().listSessions({ limit })).rejects.toBeInstanceOf(InvalidRequest);
   });
 
-  it('reports a failing list as StorageUnavailable', async () => {
+  it('reports a failing list as StoreFault', async () => {
     fake.fail('ListObjectsV2', s3Error('ServiceUnavailable', 503));
 
-    await expect(instance().listSessions()).rejects.toBeInstanceOf(StorageUnavailable);
+    await expect(instance().listSessions()).rejects.toBeInstanceOf(StoreFault);
   });
 });

@@ -1,12 +1,11 @@
 import { randomUUID } from 'node:crypto';
 import { DeleteObjectCommand } from '@aws-sdk/client-s3';
 import { afterAll, describe, expect, it } from 'vitest';
-import { StorageUnavailable } from '#lib/errors.ts';
 import { idempotencyRecordKey } from '#lib/idempotency.ts';
 import { sessionKey } from '#lib/ids.ts';
 import { nameIndexKey } from '#lib/name-index.ts';
 import { SessionRepository, type CreateOptions, type CreateResult } from '#lib/repository.ts';
-import { StoreUnavailable, type ObjectStore } from '#lib/store/port.ts';
+import { StoreFault, type ObjectStore } from '#lib/store/port.ts';
 import { defaultS3Client, S3ObjectStore } from '#lib/store/s3.ts';
 
 const endpoint = process.env.AWS_ENDPOINT_URL_S3;
@@ -35,7 +34,7 @@ class RecordingStore implements ObjectStore {
   async put(key: string, body: string, condition: Parameters<ObjectStore['put']>[2]) {
     if (this.failing?.(key)) {
       this.failing = undefined;
-      throw new StoreUnavailable(`injected failure writing ${key}`);
+      throw new StoreFault(`injected failure writing ${key}`);
     }
     written.add(key);
     return this.#inner.put(key, body, condition);
@@ -56,8 +55,8 @@ async function createRetrying(repo: SessionRepository, options: CreateOptions): 
     try {
       return await repo.createSession(options);
     } catch (error) {
-      // Ceph RGW answers some concurrent conditional writes with 500 (AWS: 409), which is StorageUnavailable here.
-      if (!(error instanceof StorageUnavailable) || attempt >= 8) throw error;
+      // Ceph RGW answers some concurrent conditional writes with 500 (AWS: 409), which is StoreFault here.
+      if (!(error instanceof StoreFault) || attempt >= 8) throw error;
       await new Promise((resolve) => setTimeout(resolve, 20 * attempt));
     }
   }
@@ -103,7 +102,7 @@ describe.skipIf(!configured)(
       const store = new RecordingStore();
       store.failing = (written) => written.startsWith('sessions/');
 
-      await expect(repository(store).createSession({ name, actor, idempotencyKey: key })).rejects.toBeInstanceOf(StorageUnavailable);
+      await expect(repository(store).createSession({ name, actor, idempotencyKey: key })).rejects.toBeInstanceOf(StoreFault);
       expect((await repository().listSessions({ name })).sessions).toEqual([]);
       const repeat = await repository().createSession({ name, actor, idempotencyKey: key });
 

@@ -10,7 +10,7 @@ await vi.hoisted(async () => {
 import { handler as createSession } from '#functions/create-session.ts';
 import { handler as getSession } from '#functions/get-session.ts';
 import { repositoryFor, sessionRepository, useRepository } from '#lib/runtime.ts';
-import { ConditionNotMet, type ListOptions, type ListPage, type ObjectStore, type StoredObject, type WriteCondition } from '#lib/store/port.ts';
+import { ConditionNotMet, type KeyListOptions, type ListPage, type ObjectStore, type StoredObject, type WriteCondition } from '#lib/store/port.ts';
 import { S3ObjectStore } from '#lib/store/s3.ts';
 import { invoke, request } from '../helpers/api-event.ts';
 import { S3Fake } from '../helpers/s3-fake.ts';
@@ -33,7 +33,7 @@ class MemoryStore implements ObjectStore {
     return etag;
   }
 
-  async list(prefix: string, { limit, startAfter }: ListOptions): Promise<ListPage> {
+  async list(prefix: string, { limit, startAfter }: KeyListOptions): Promise<ListPage> {
     const keys = [...this.objects.keys()].filter((key) => key.startsWith(prefix) && (startAfter === undefined || key > startAfter)).sort();
     return { keys: keys.slice(0, limit), truncated: keys.length > limit };
   }

@@ -236,7 +236,7 @@ describe('POST /sessions under S3 faults', () => {
     expect(sessionKeys()).toEqual([]);
   });
 
-  // lib/repository.ts createSession: a StoreUnavailable from the create-only PUT is followed by the
+  // lib/repository.ts createSession: a StoreFault from the create-only PUT is followed by the
   // re-read the 412 path does, so a create that landed though its answer was a 500 or a reset is
   // answered 201, and no retry of the client's makes a second session.
   it.each(FAULT_KINDS.filter((kind) => kind.mayHaveLanded))(

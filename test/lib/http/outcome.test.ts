@@ -20,6 +20,7 @@ import {
 import { JSON_CONTENT_TYPE } from '#lib/http/responses.ts';
 import { httpRoute } from '#lib/http/route.ts';
 import { SessionPathSchema } from '#lib/http/schemas.ts';
+import { StoreFault } from '#lib/store/port.ts';
 import { apiEvent, invoke, TEST_CALLER } from '../../helpers/api-event.ts';
 import { captureTelemetry } from '../../helpers/telemetry.ts';
 
@@ -65,6 +66,24 @@ describe('the error mapper', () => {
     expect(errors[0]).toMatchObject({ value: 1, dimensions: [['service', 'code']] });
     expect(errors[0]!.blob).toMatchObject({ service: 'runner-sessions', code });
     expect(errors[0]!.blob._aws.CloudWatchMetrics[0]).toMatchObject({ Namespace: 'RunnerSessions', Metrics: [{ Name: 'Errors', Unit: 'Count' }] });
+  });
+
+  it('answers a store fault from any layer as 503 storage_unavailable with Retry-After, logged at WARN with the fault', async () => {
+    const fault = new StoreFault(`get sessions/${ID}.json: SlowDown`, { cause: new Error(`SlowDown on ${TEST_BUCKET}`) });
+
+    const response = await invoke(failingRoute(fault), apiEvent('GET /failing/{id}', { id: ID }));
+
+    expect(response.statusCode).toBe(503);
+    expect(response.headers).toEqual({ 'Content-Type': JSON_CONTENT_TYPE, 'Retry-After': '2' });
+    expect(response.body).toEqual(new StorageUnavailable().toJSON());
+    expect(response.raw).not.toContain(TEST_BUCKET);
+    expect(telemetry.metric('Errors')[0]!.blob).toMatchObject({ code: 'storage_unavailable' });
+    expect(telemetry.logs()[0]).toMatchObject({
+      level: 'WARN',
+      status_code: 503,
+      outcome: 'storage_unavailable',
+      error: { name: 'StoreFault', message: fault.message, cause: { message: `SlowDown on ${TEST_BUCKET}` } },
+    });
   });
 
   it('never puts the cause of a service error in the body', async () => {

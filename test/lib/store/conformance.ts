@@ -4,7 +4,7 @@ import {
   bareEtag,
   ConditionNotMet,
   sameEtag,
-  StoreUnavailable,
+  StoreFault,
   type ListPage,
   type ObjectStore,
   type ObjectVersion,
@@ -80,8 +80,8 @@ export function describeObjectStoreConformance(
           const winners = outcomes.flatMap((outcome, creator) => (outcome.status === 'fulfilled' ? [{ creator, etag: outcome.value }] : []));
           const refusals = outcomes.flatMap((outcome) => (outcome.status === 'rejected' ? [outcome.reason as unknown] : []));
           expect(winners).toHaveLength(1);
-          // The port allows StoreUnavailable ("may or may not have happened"); the stored body proves none of those landed.
-          for (const refusal of refusals) expect(refusal instanceof ConditionNotMet || refusal instanceof StoreUnavailable, String(refusal)).toBe(true);
+          // The port allows StoreFault ("may or may not have happened"); the stored body proves none of those landed.
+          for (const refusal of refusals) expect(refusal instanceof ConditionNotMet || refusal instanceof StoreFault, String(refusal)).toBe(true);
           const stored = await store.get(key);
           expect(stored?.body).toBe(bodies[winners[0]!.creator]);
           expect(sameEtag(stored!.etag, winners[0]!.etag)).toBe(true);
@@ -551,7 +551,7 @@ async function appendEntry(store: ObjectStore, key: string, entry: string): Prom
       await store.put(key, JSON.stringify([...entries, entry]), { ifMatch: current!.etag });
       return;
     } catch (error) {
-      if (!(error instanceof ConditionNotMet || error instanceof StoreUnavailable)) throw error;
+      if (!(error instanceof ConditionNotMet || error instanceof StoreFault)) throw error;
     }
     await new Promise((resolve) => setTimeout(resolve, Math.random() * Math.min(2 ** attempt, 50)));
   }

@@ -2,7 +2,7 @@ import { GetObjectCommand, ListObjectsV2Command, ListObjectVersionsCommand, PutO
 import { once } from 'node:events';
 import { createServer, type AddressInfo, type Socket } from 'node:net';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
-import { ConditionNotMet, NULL_VERSION_ID, StoreUnavailable, UnknownVersion } from '#lib/store/port.ts';
+import { ConditionNotMet, NULL_VERSION_ID, StoreFault, UnknownVersion } from '#lib/store/port.ts';
 import { S3_CLIENT_CONFIG, S3ObjectStore } from '#lib/store/s3.ts';
 import { md5Etag, networkError, s3Error, S3Fake } from '../../helpers/s3-fake.ts';
 
@@ -59,10 +59,10 @@ describe('S3ObjectStore.put', () => {
     ['500 InternalError', s3Error('InternalError', 500)],
     ['a connection reset', networkError('ECONNRESET')],
     ['a timeout', networkError('ETIMEDOUT')],
-  ])('reports %s as StoreUnavailable', async (_, error) => {
+  ])('reports %s as StoreFault', async (_, error) => {
     fake.fail('PutObject', error);
 
-    await expect(store.put('k', 'v', { ifNoneMatch: '*' })).rejects.toBeInstanceOf(StoreUnavailable);
+    await expect(store.put('k', 'v', { ifNoneMatch: '*' })).rejects.toBeInstanceOf(StoreFault);
   });
 
   it('passes configuration errors on unchanged', async () => {
@@ -84,10 +84,10 @@ describe('S3ObjectStore.get', () => {
     await expect(store.get('missing')).resolves.toBeUndefined();
   });
 
-  it('reports throttling as StoreUnavailable', async () => {
+  it('reports throttling as StoreFault', async () => {
     fake.fail('GetObject', s3Error('SlowDown', 503));
 
-    await expect(store.get('k')).rejects.toBeInstanceOf(StoreUnavailable);
+    await expect(store.get('k')).rejects.toBeInstanceOf(StoreFault);
   });
 });
 
@@ -180,12 +180,12 @@ describe('S3ObjectStore versions', () => {
     await expect(store.getVersion('k', 'some-version')).resolves.toBeUndefined();
   });
 
-  it('reports throttling as StoreUnavailable and passes access denied on, for both version reads', async () => {
+  it('reports throttling as StoreFault and passes access denied on, for both version reads', async () => {
     const denied = s3Error('AccessDenied', 403);
     fake.fail('GetObject', s3Error('SlowDown', 503));
     fake.fail('ListObjectVersions', denied);
 
-    await expect(store.getVersion('k', 'v')).rejects.toBeInstanceOf(StoreUnavailable);
+    await expect(store.getVersion('k', 'v')).rejects.toBeInstanceOf(StoreFault);
     await expect(store.listVersions('k', { limit: 1 })).rejects.toBe(denied);
   });
 
@@ -199,7 +199,7 @@ describe('S3ObjectStore versions', () => {
 });
 
 describe('the S3 client configuration', () => {
-  it('turns a server that accepts and never answers into StoreUnavailable, not a hang', async () => {
+  it('turns a server that accepts and never answers into StoreFault, not a hang', async () => {
     const sockets: Socket[] = [];
     const silent = createServer((socket) => sockets.push(socket));
     silent.listen(0, '127.0.0.1');
@@ -217,7 +217,7 @@ describe('the S3 client configuration', () => {
     fake.restore();
 
     try {
-      await expect(new S3ObjectStore({ bucket: 'b', client: hanging }).get('k')).rejects.toBeInstanceOf(StoreUnavailable);
+      await expect(new S3ObjectStore({ bucket: 'b', client: hanging }).get('k')).rejects.toBeInstanceOf(StoreFault);
     } finally {
       for (const socket of sockets) socket.destroy();
       silent.close();
