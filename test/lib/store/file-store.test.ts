@@ -4,7 +4,7 @@ import { hostname, tmpdir } from 'node:os';
 import path from 'node:path';
 import { pathToFileURL } from 'node:url';
 import { afterEach, beforeEach, describe, expect, it, vi } from 'vitest';
-import { FileObjectStore, InvalidKey } from '#lib/store/file.ts';
+import { FileObjectStore, InvalidKey } from '#lib/store/file/index.ts';
 import { ConditionNotMet, StoreUnavailable, UnknownVersion } from '#lib/store/port.ts';
 import { describeObjectStoreConformance, describeVersionedStoreConformance, inBatches, listAll, md5Etag } from './conformance.ts';
 
@@ -14,7 +14,7 @@ vi.mock('node:fs/promises', async (importOriginal) => {
   return { ...actual, readFile: vi.fn(actual.readFile), open: vi.fn(actual.open) };
 });
 
-const STORE_MODULE = pathToFileURL(path.resolve(import.meta.dirname, '../../../lib/store/file.ts')).href;
+const STORE_MODULE = pathToFileURL(path.resolve(import.meta.dirname, '../../../lib/store/file/index.ts')).href;
 
 describeObjectStoreConformance('FileObjectStore on a temporary directory', async () => {
   const root = await mkdtemp(path.join(tmpdir(), 'file-store-'));
