@@ -273,6 +273,18 @@ describe('FileObjectStore', () => {
       expect(listed.map((version) => version.lastModified.getTime())).toEqual([6_000_000, 5_000_000, 5_000_000]);
     });
 
+    it('dates versions by the clock it is given', async () => {
+      const clock = { ms: 7_000_000, now: () => clock.ms };
+      const clocked = new FileObjectStore(root, { clock });
+      const etag = await clocked.put(key, 'v1', { ifNoneMatch: '*' });
+      clock.ms = 8_000_000;
+      await clocked.put(key, 'v2', { ifMatch: etag });
+
+      const listed = (await clocked.listVersions(key, { limit: 10 })).versions;
+
+      expect(listed.map((version) => version.lastModified.getTime())).toEqual([8_000_000, 7_000_000]);
+    });
+
     it('ignores a record whose write never committed (a crash before the object was replaced), and the next write removes it', async () => {
       const first = await store.putVersion(key, 'v1', { ifNoneMatch: '*' });
       const ghost = `000000000002-${String(Date.now()).padStart(13, '0')}-${md5Etag('ghost').slice(1, -1)}`;
