@@ -64,7 +64,7 @@ export function faultSchedule(scheduled: readonly ScheduledFault[]): FaultPolicy
       if (!aimed || (entry.key !== undefined && entry.key !== call.key)) continue;
       const count = (seen.get(entry) ?? 0) + 1;
       seen.set(entry, count);
-      if (count === entry.nth) fault ??= { ...(entry.kind === undefined ? {} : { kind: entry.kind }), ...(entry.delayMs === undefined ? {} : { delayMs: entry.delayMs }) };
+      if (count === entry.nth) fault ??= faultOf(entry.kind, entry.delayMs);
     }
     return fault;
   };
@@ -90,10 +90,15 @@ export function seededFaults({ seed, unavailable = 0, lostAnswer = 0, maxDelayMs
     // Three draws a call whatever the outcome, so that a fault never shifts the faults of later calls.
     const [failure, loss, delay] = [next(), next(), next()];
     const delayMs = Math.floor(delay * (maxDelayMs + 1));
-    const kind: FaultKind | undefined = failure < unavailable ? 'unavailable' : WRITES.has(call.operation) && loss < lostAnswer ? 'lost-answer' : undefined;
-    if (kind === undefined && delayMs === 0) return undefined;
-    return { ...(kind === undefined ? {} : { kind }), ...(delayMs === 0 ? {} : { delayMs }) };
+    const lost = WRITES.has(call.operation) && loss < lostAnswer;
+    const kind: FaultKind | undefined = failure < unavailable ? 'unavailable' : lost ? 'lost-answer' : undefined;
+    return kind === undefined && delayMs === 0 ? undefined : faultOf(kind, delayMs || undefined);
   };
+}
+
+/** A fault with only the fields that are set. */
+function faultOf(kind: FaultKind | undefined, delayMs: number | undefined): Fault {
+  return { ...(kind === undefined ? {} : { kind }), ...(delayMs === undefined ? {} : { delayMs }) };
 }
 
 /** A fast 32-bit generator of numbers in [0, 1), enough to draw faults from. */

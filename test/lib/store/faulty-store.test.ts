@@ -19,7 +19,11 @@ describeVersionedStoreConformance(
 
 /** A store with only the three plain operations. */
 function plainStore(inner = new MemoryObjectStore()): ObjectStore {
-  return { get: (key) => inner.get(key), put: (key, body, condition) => inner.put(key, body, condition), list: (prefix, options) => inner.list(prefix, options) };
+  return {
+    get: (key) => inner.get(key),
+    put: (key, body, condition) => inner.put(key, body, condition),
+    list: (prefix, options) => inner.list(prefix, options),
+  };
 }
 
 describe('FaultInjectingStore', () => {
