@@ -9,21 +9,12 @@
  * @module
  */
 
-import { fullJitterDelay, sleep } from './backoff.ts';
+import { fullJitterDelay } from './backoff.ts';
+import { type Clock, systemClock } from './clock.ts';
+export { type Clock, systemClock };
 import { LruCache } from './session-cache.ts';
 import { ConditionNotMet, sameEtag, StoreFault, type ObjectStore } from './store/port.ts';
 
-/** Where time, randomness and waiting come from, so that tests can drive them. */
-export interface Clock {
-  /** Milliseconds since the epoch. */
-  now(): number;
-  /** Uniform in [0, 1), for backoff jitter. */
-  random(): number;
-  sleep(ms: number): Promise<void>;
-}
-
-/** The real clock: `Date.now`, `Math.random` and timers. */
-export const systemClock: Clock = { now: () => Date.now(), random: () => Math.random(), sleep };
 
 /** How values of one kind are stored: parse a body (throwing when it is not one), serialise a value. */
 export interface Codec<T> {

@@ -14,9 +14,9 @@ import { JSON_CONTENT_TYPE } from '#lib/http/responses.ts';
 import { newestFirstId, sessionKey } from '#lib/ids.ts';
 import { repositoryFor, useRepository } from '#lib/runtime.ts';
 import type { Session } from '#lib/session.ts';
+import { MemoryObjectStore } from '#lib/store/memory.ts';
 import { ConditionNotMet, type ObjectStore } from '#lib/store/port.ts';
 import { apiEvent, lambdaContext } from '../../test/helpers/api-event.ts';
-import { MemoryObjectStore } from '../memory-store.ts';
 
 type Handler = (event: HttpEvent, context: Context) => Promise<APIGatewayProxyStructuredResultV2>;
 
@@ -39,14 +39,16 @@ const plan = JSON.parse(process.argv[2] ?? '{}') as OverheadPlan;
 const store = new MemoryObjectStore();
 useRepository(repositoryFor(store));
 
-function seedSessions(count: number): string[] {
+async function seedSessions(count: number): Promise<string[]> {
   const now = Date.now();
-  return Array.from({ length: count }, (_, index) => {
+  const ids: string[] = [];
+  for (let index = 0; index < count; index++) {
     const seconds = Math.floor((now - index) / 1000);
     const session: Session = { id: newestFirstId(now - index), name: 'overhead', job_ids: [], created_at: seconds, updated_at: seconds, status: 'active' };
-    store.seed(sessionKey(session.id), JSON.stringify(session));
-    return session.id;
-  });
+    await store.put(sessionKey(session.id), JSON.stringify(session), { ifNoneMatch: '*' });
+    ids.push(session.id);
+  }
+  return ids;
 }
 
 /** A handler with no middleware: the store call, and the session as JSON. */
@@ -125,9 +127,9 @@ async function compare(route: string, chain: Contender, bare: Contender): Promis
   return { route, chainMs, bareMs };
 }
 
-const readIds = seedSessions(SESSIONS);
-const chainIds = seedSessions(SESSIONS);
-const bareIds = seedSessions(SESSIONS);
+const readIds = await seedSessions(SESSIONS);
+const chainIds = await seedSessions(SESSIONS);
+const bareIds = await seedSessions(SESSIONS);
 const getEvent = (index: number) => apiEvent('GET /sessions/{id}', { id: readIds[index % SESSIONS]! });
 const addEvent = (ids: string[], side: string) => (index: number) =>
   apiEvent('POST /sessions/{id}/jobs', { id: ids[index % SESSIONS]! }, { body: { job_id: `${side}-${index}` } });

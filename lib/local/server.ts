@@ -5,7 +5,7 @@ import type { AddressInfo } from 'node:net';
 import path from 'node:path';
 import { API_ROUTES } from '../routes.ts';
 import { repositoryFor, useRepository } from '../runtime.ts';
-import { FileObjectStore } from '../store/file.ts';
+import { FileObjectStore } from '../store/file/index.ts';
 import type { ObjectStore } from '../store/port.ts';
 import { S3ObjectStore } from '../store/s3.ts';
 import { LocalGateway, type Route, type RouteHandler } from './gateway.ts';

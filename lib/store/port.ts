@@ -154,10 +154,6 @@ export class StoreFault extends Error {
   }
 }
 
-/** The former name of {@link StoreFault}; temporary alias, for code not yet moved to the new name. */
-export { StoreFault as StoreUnavailable };
-/** The former name of {@link KeyListOptions}; temporary alias, for code not yet moved to the new name. */
-export type { KeyListOptions as ListOptions };
 
 /** Two ETags name the same version when they are equal once quotes and a weak prefix are removed. */
 export function sameEtag(a: string, b: string): boolean {

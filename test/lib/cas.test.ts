@@ -1,7 +1,7 @@
 import { beforeEach, describe, expect, it } from 'vitest';
 import { CompareAndSwap, type Clock, type Codec, type SwapRequest } from '#lib/cas.ts';
 import { ConditionNotMet, StoreFault, type WriteCondition } from '#lib/store/port.ts';
-import { MemoryObjectStore } from '../../bench/memory-store.ts';
+import { MemoryObjectStore } from '#lib/store/memory.ts';
 
 /** A value of no particular domain: what the engine must work with without knowing it. */
 interface Counter {
@@ -38,6 +38,12 @@ class ScriptedStore extends MemoryObjectStore {
     return super.get(key);
   }
 
+  /** Stores `body` at `key` whatever is there, as another writer would have; returns its ETag. */
+  async seed(key: string, body: string): Promise<string> {
+    const current = await super.get(key);
+    return super.put(key, body, current === undefined ? { ifNoneMatch: '*' } : { ifMatch: current.etag });
+  }
+
   override async put(key: string, body: string, condition: WriteCondition): Promise<string> {
     this.puts.push({ body, condition });
     switch (this.steps.shift() ?? 'pass') {
@@ -51,7 +57,7 @@ class ScriptedStore extends MemoryObjectStore {
         await super.put(key, body, condition);
         throw new StoreFault(`put ${key}: answer lost`);
       case 'other-writer-first':
-        this.seed(key, JSON.stringify({ n: 100 }));
+        await this.seed(key, JSON.stringify({ n: 100 }));
         return super.put(key, body, condition);
     }
   }
@@ -89,7 +95,7 @@ beforeEach(() => {
 
 describe('a compare-and-swap', () => {
   it('reads, applies the change and writes it If-Match the version read', async () => {
-    const etag = store.seed(KEY, JSON.stringify({ n: 1 }));
+    const etag = await store.seed(KEY, JSON.stringify({ n: 1 }));
 
     const result = await engine().swap(increment());
 
@@ -100,7 +106,7 @@ describe('a compare-and-swap', () => {
   });
 
   it('writes nothing when the change is already in place', async () => {
-    const etag = store.seed(KEY, JSON.stringify({ n: 1 }));
+    const etag = await store.seed(KEY, JSON.stringify({ n: 1 }));
 
     const result = await engine().swap(increment({ change: () => undefined }));
 
@@ -109,7 +115,7 @@ describe('a compare-and-swap', () => {
   });
 
   it('passes a refusal of the change on, without writing', async () => {
-    store.seed(KEY, JSON.stringify({ n: 1 }));
+    await store.seed(KEY, JSON.stringify({ n: 1 }));
     const refusal = new RangeError('no more');
 
     await expect(
@@ -130,10 +136,10 @@ describe('a compare-and-swap', () => {
   });
 
   it('passes a body the codec refuses on, and any error of the store that is neither refusal nor fault', async () => {
-    store.seed(KEY, 'not json at all');
+    await store.seed(KEY, 'not json at all');
     await expect(engine().swap(increment())).rejects.toBeInstanceOf(SyntaxError);
 
-    store.seed(KEY, JSON.stringify({ n: 1 }));
+    await store.seed(KEY, JSON.stringify({ n: 1 }));
     const denied = new Error('AccessDenied');
     store.put = async () => {
       throw denied;
@@ -144,7 +150,7 @@ describe('a compare-and-swap', () => {
 
 describe('conflicts and exhaustion', () => {
   it('after losing to another writer, backs off, reads again and applies the change to the winner', async () => {
-    store.seed(KEY, JSON.stringify({ n: 1 }));
+    await store.seed(KEY, JSON.stringify({ n: 1 }));
     store.steps.push('other-writer-first');
 
     const result = await engine().swap(increment());
@@ -156,7 +162,7 @@ describe('conflicts and exhaustion', () => {
   });
 
   it('gives up with what `exhausted` makes after maxAttempts writes, the ceilings doubling up to maxDelayMs', async () => {
-    store.seed(KEY, JSON.stringify({ n: 1 }));
+    await store.seed(KEY, JSON.stringify({ n: 1 }));
     store.steps.push('refuse', 'refuse', 'refuse', 'refuse', 'refuse');
     clock.random = () => 0.999;
 
@@ -172,7 +178,7 @@ describe('conflicts and exhaustion', () => {
   });
 
   it('gives up with the last store fault, unchanged, when the attempts ran out on faults', async () => {
-    store.seed(KEY, JSON.stringify({ n: 1 }));
+    await store.seed(KEY, JSON.stringify({ n: 1 }));
     store.steps.push('refuse', 'fault', 'fault', 'fault');
 
     const error = await engine()
@@ -185,7 +191,7 @@ describe('conflicts and exhaustion', () => {
   });
 
   it('counts only refused writes as conflicts', async () => {
-    store.seed(KEY, JSON.stringify({ n: 1 }));
+    await store.seed(KEY, JSON.stringify({ n: 1 }));
     store.steps.push('fault', 'refuse');
 
     const result = await engine().swap(increment());
@@ -196,7 +202,7 @@ describe('conflicts and exhaustion', () => {
 
 describe('lost answers', () => {
   it('counts a write that landed with its answer lost as done: the next read shows its body', async () => {
-    store.seed(KEY, JSON.stringify({ n: 1 }));
+    await store.seed(KEY, JSON.stringify({ n: 1 }));
     store.steps.push('land-then-fault');
 
     const result = await engine().swap(increment());
@@ -207,7 +213,7 @@ describe('lost answers', () => {
   });
 
   it('asks `landedAfter` when others wrote after the lost write, and does not apply the change again', async () => {
-    const base = store.seed(KEY, JSON.stringify({ n: 1 }));
+    const base = await store.seed(KEY, JSON.stringify({ n: 1 }));
     store.steps.push('land-then-fault');
     const asked: Array<[string, string]> = [];
     const original = store.put.bind(store);
@@ -215,7 +221,7 @@ describe('lost answers', () => {
       try {
         return await original(key, body, condition);
       } finally {
-        store.seed(KEY, JSON.stringify({ n: 50 }));
+        await store.seed(KEY, JSON.stringify({ n: 50 }));
       }
     };
 
@@ -234,7 +240,7 @@ describe('lost answers', () => {
   });
 
   it('tries again a failed write that did not land', async () => {
-    store.seed(KEY, JSON.stringify({ n: 1 }));
+    await store.seed(KEY, JSON.stringify({ n: 1 }));
     store.steps.push('fault');
 
     const result = await engine().swap(increment());
@@ -245,7 +251,7 @@ describe('lost answers', () => {
 
 describe('the warm-version cache', () => {
   it('starts the next change from the version it wrote, without a read', async () => {
-    store.seed(KEY, JSON.stringify({ n: 1 }));
+    await store.seed(KEY, JSON.stringify({ n: 1 }));
     const cas = engine(10);
     await cas.swap(increment());
     const reads = store.gets;
@@ -257,10 +263,10 @@ describe('the warm-version cache', () => {
   });
 
   it('when the remembered version is stale, the refused write costs no wait and the change goes on from a fresh read', async () => {
-    store.seed(KEY, JSON.stringify({ n: 1 }));
+    await store.seed(KEY, JSON.stringify({ n: 1 }));
     const cas = engine(10);
     await cas.swap(increment());
-    store.seed(KEY, JSON.stringify({ n: 40 }));
+    await store.seed(KEY, JSON.stringify({ n: 40 }));
 
     const result = await cas.swap(increment());
 
@@ -272,10 +278,10 @@ describe('the warm-version cache', () => {
     ['a refusal', (counter: Counter) => { if (counter.n < 10) throw new RangeError('too small'); return { n: counter.n + 1 }; }],
     ['a no-op', (counter: Counter) => (counter.n < 10 ? undefined : { n: counter.n + 1 })],
   ])('confirms %s based on the remembered version against a fresh read', async (_, change) => {
-    store.seed(KEY, JSON.stringify({ n: 1 }));
+    await store.seed(KEY, JSON.stringify({ n: 1 }));
     const cas = engine(10);
     await cas.read(KEY);
-    store.seed(KEY, JSON.stringify({ n: 10 }));
+    await store.seed(KEY, JSON.stringify({ n: 10 }));
 
     const result = await cas.swap(increment({ change }));
 
@@ -295,7 +301,7 @@ describe('the warm-version cache', () => {
 
 describe("the caller's If-Match", () => {
   it('throws what `mismatch` makes when the current version is another, and writes nothing', async () => {
-    store.seed(KEY, JSON.stringify({ n: 1 }));
+    await store.seed(KEY, JSON.stringify({ n: 1 }));
 
     const error = await engine()
       .swap(increment({ ifMatch: '"m0"' }))
@@ -307,7 +313,7 @@ describe("the caller's If-Match", () => {
   });
 
   it('applies the change to the named version, however it is quoted', async () => {
-    const etag = store.seed(KEY, JSON.stringify({ n: 1 }));
+    const etag = await store.seed(KEY, JSON.stringify({ n: 1 }));
 
     const result = await engine().swap(increment({ ifMatch: etag.replaceAll('"', '') }));
 
@@ -316,7 +322,7 @@ describe("the caller's If-Match", () => {
   });
 
   it('does not start from a remembered version other than the one named: it reads, and refuses if that is not current', async () => {
-    const first = store.seed(KEY, JSON.stringify({ n: 1 }));
+    const first = await store.seed(KEY, JSON.stringify({ n: 1 }));
     const cas = engine(10);
     await cas.swap(increment());
     const reads = store.gets;
@@ -326,7 +332,7 @@ describe("the caller's If-Match", () => {
   });
 
   it('gives up on a lost race under If-Match with `mismatch`, not by overwriting the other writer', async () => {
-    const etag = store.seed(KEY, JSON.stringify({ n: 1 }));
+    const etag = await store.seed(KEY, JSON.stringify({ n: 1 }));
     store.steps.push('other-writer-first');
 
     await expect(engine().swap(increment({ ifMatch: etag }))).rejects.toBeInstanceOf(Mismatch);

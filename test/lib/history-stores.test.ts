@@ -2,7 +2,7 @@ import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { S3Client } from '@aws-sdk/client-s3';
-import { FileObjectStore } from '#lib/store/file.ts';
+import { FileObjectStore } from '#lib/store/file/index.ts';
 import { keepsVersions, type ObjectStore } from '#lib/store/port.ts';
 import { describe, expect, it } from 'vitest';
 import { S3ObjectStore } from '#lib/store/s3.ts';

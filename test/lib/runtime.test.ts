@@ -1,4 +1,3 @@
-import { createHash } from 'node:crypto';
 import { afterEach, beforeEach, describe, expect, it, vi } from 'vitest';
 
 await vi.hoisted(async () => {
@@ -10,34 +9,11 @@ await vi.hoisted(async () => {
 import { handler as createSession } from '#functions/create-session.ts';
 import { handler as getSession } from '#functions/get-session.ts';
 import { repositoryFor, sessionRepository, useRepository } from '#lib/runtime.ts';
-import { ConditionNotMet, type KeyListOptions, type ListPage, type ObjectStore, type StoredObject, type WriteCondition } from '#lib/store/port.ts';
+import { MemoryObjectStore } from '#lib/store/memory.ts';
 import { S3ObjectStore } from '#lib/store/s3.ts';
 import { invoke, request } from '../helpers/api-event.ts';
 import { S3Fake } from '../helpers/s3-fake.ts';
 import { captureTelemetry } from '../helpers/telemetry.ts';
-
-/** The object-store port in memory, standing in for the local file store. */
-class MemoryStore implements ObjectStore {
-  readonly objects = new Map<string, StoredObject>();
-
-  async get(key: string): Promise<StoredObject | undefined> {
-    return this.objects.get(key);
-  }
-
-  async put(key: string, body: string, condition: WriteCondition): Promise<string> {
-    const existing = this.objects.get(key);
-    const holds = 'ifNoneMatch' in condition ? existing === undefined : existing?.etag === condition.ifMatch;
-    if (!holds) throw new ConditionNotMet(key);
-    const etag = createHash('sha256').update(body).digest('hex').slice(0, 16);
-    this.objects.set(key, { body, etag });
-    return etag;
-  }
-
-  async list(prefix: string, { limit, startAfter }: KeyListOptions): Promise<ListPage> {
-    const keys = [...this.objects.keys()].filter((key) => key.startsWith(prefix) && (startAfter === undefined || key > startAfter)).sort();
-    return { keys: keys.slice(0, limit), truncated: keys.length > limit };
-  }
-}
 
 const telemetry = captureTelemetry();
 let fake: S3Fake;
@@ -69,15 +45,16 @@ describe('without SESSIONS_BUCKET', () => {
 
 describe('useRepository', () => {
   it('runs the very same handlers against another object store, here one in memory', async () => {
-    const store = new MemoryStore();
+    const store = new MemoryObjectStore();
     useRepository(repositoryFor(store));
 
     const created = await invoke(createSession, request.createSession({ body: { name: 'local' } }));
     const read = await invoke(getSession, request.getSession(created.body.id));
 
     expect(created.statusCode).toBe(201);
-    expect(JSON.parse(store.objects.get(`sessions/${created.body.id}.json`)!.body)).toEqual(created.body);
-    expect(created.headers.ETag).toBe(`"${store.objects.get(`sessions/${created.body.id}.json`)!.etag}"`);
+    const stored = (await store.get(`sessions/${created.body.id}.json`))!;
+    expect(JSON.parse(stored.body)).toEqual(created.body);
+    expect(created.headers.ETag).toBe(stored.etag);
     expect(read.body).toEqual(created.body);
     expect(fake.totalRequests).toBe(0);
   });
@@ -92,7 +69,7 @@ describe('useRepository', () => {
   });
 
   it('with undefined goes back to the environment’s repository', async () => {
-    useRepository(repositoryFor(new MemoryStore()));
+    useRepository(repositoryFor(new MemoryObjectStore()));
     useRepository(undefined);
 
     const response = await invoke(createSession, request.createSession());
@@ -101,6 +78,6 @@ describe('useRepository', () => {
   });
 
   it('repositoryFor uses the limits read from the environment at load', () => {
-    expect(repositoryFor(new MemoryStore()).config.maxJobsPerSession).toBe(2);
+    expect(repositoryFor(new MemoryObjectStore()).config.maxJobsPerSession).toBe(2);
   });
 });

@@ -4,8 +4,8 @@ import { hostname, tmpdir } from 'node:os';
 import path from 'node:path';
 import { pathToFileURL } from 'node:url';
 import { afterEach, beforeEach, describe, expect, it, vi } from 'vitest';
-import { FileObjectStore, InvalidKey } from '#lib/store/file.ts';
-import { ConditionNotMet, StoreUnavailable, UnknownVersion } from '#lib/store/port.ts';
+import { FileObjectStore, InvalidKey } from '#lib/store/file/index.ts';
+import { ConditionNotMet, StoreFault, UnknownVersion } from '#lib/store/port.ts';
 import { describeObjectStoreConformance, describeVersionedStoreConformance, inBatches, listAll, md5Etag } from './conformance.ts';
 
 // Pass-through spies, so a test can tell whether an operation opened object files at all.
@@ -14,7 +14,7 @@ vi.mock('node:fs/promises', async (importOriginal) => {
   return { ...actual, readFile: vi.fn(actual.readFile), open: vi.fn(actual.open) };
 });
 
-const STORE_MODULE = pathToFileURL(path.resolve(import.meta.dirname, '../../../lib/store/file.ts')).href;
+const STORE_MODULE = pathToFileURL(path.resolve(import.meta.dirname, '../../../lib/store/file/index.ts')).href;
 
 describeObjectStoreConformance('FileObjectStore on a temporary directory', async () => {
   const root = await mkdtemp(path.join(tmpdir(), 'file-store-'));
@@ -273,6 +273,18 @@ describe('FileObjectStore', () => {
       expect(listed.map((version) => version.lastModified.getTime())).toEqual([6_000_000, 5_000_000, 5_000_000]);
     });
 
+    it('dates versions by the clock it is given', async () => {
+      const clock = { ms: 7_000_000, now: () => clock.ms };
+      const clocked = new FileObjectStore(root, { clock });
+      const etag = await clocked.put(key, 'v1', { ifNoneMatch: '*' });
+      clock.ms = 8_000_000;
+      await clocked.put(key, 'v2', { ifMatch: etag });
+
+      const listed = (await clocked.listVersions(key, { limit: 10 })).versions;
+
+      expect(listed.map((version) => version.lastModified.getTime())).toEqual([8_000_000, 7_000_000]);
+    });
+
     it('ignores a record whose write never committed (a crash before the object was replaced), and the next write removes it', async () => {
       const first = await store.putVersion(key, 'v1', { ifNoneMatch: '*' });
       const ghost = `000000000002-${String(Date.now()).padStart(13, '0')}-${md5Etag('ghost').slice(1, -1)}`;
@@ -382,14 +394,14 @@ describe('FileObjectStore', () => {
       expect(written).toBe(md5Etag('v2'));
     });
 
-    it('gives up with StoreUnavailable when a live lock outlasts the lock timeout', async () => {
+    it('gives up with StoreFault when a live lock outlasts the lock timeout', async () => {
       const impatient = new FileObjectStore(root, { lockTimeoutMs: 200 });
       const etag = await impatient.put(key, 'v1', { ifNoneMatch: '*' });
       await writeFile(lockOf(impatient), JSON.stringify({ pid: process.pid, host: hostname(), token: 'held' }));
 
       const blocked = impatient.put(key, 'v2', { ifMatch: etag });
 
-      await expect(blocked).rejects.toBeInstanceOf(StoreUnavailable);
+      await expect(blocked).rejects.toBeInstanceOf(StoreFault);
       expect((await impatient.get(key))?.body).toBe('v1');
       const files = await filesUnder(path.dirname(impatient.pathOf(key)));
       expect(files.filter((name) => !name.startsWith('locked.json~versions/'))).toEqual(['locked.json', 'locked.json~lock']);

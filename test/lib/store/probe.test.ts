@@ -306,7 +306,7 @@ describe('probeStore when the store fails', () => {
 
     const report = await probeStore({ bucket: 'b', client });
 
-    expect(check(report, 'create-only').detail).toMatch(/^could not run: StoreUnavailable: put probe\/.*ECONNREFUSED/);
+    expect(check(report, 'create-only').detail).toMatch(/^could not run: StoreFault: put probe\/.*ECONNREFUSED/);
     expect(report.safe).toBe(false);
   });
 
