@@ -6,6 +6,8 @@ import {
   UnknownVersion,
   type KeyListOptions,
   type ListPage,
+  type ObjectPage,
+  type PrunableObjectStore,
   type ObjectVersion,
   type StoredObject,
   type VersionedObjectStore,
@@ -35,7 +37,7 @@ export interface MemoryObjectStoreOptions {
  * write kept as a version, listed newest first. For every test and bench that
  * is not about a particular backend; nothing survives the process.
  */
-export class MemoryObjectStore implements VersionedObjectStore {
+export class MemoryObjectStore implements VersionedObjectStore, PrunableObjectStore {
   /** Every version of each key, oldest first; the last is the current object. */
   readonly #versions = new Map<string, MemoryVersion[]>();
   readonly #clock: TimeSource;
@@ -90,6 +92,21 @@ export class MemoryObjectStore implements VersionedObjectStore {
       .sort((a, b) => Buffer.compare(a.bytes, b.bytes))
       .map(({ key }) => key);
     return { keys: keys.slice(0, limit), truncated: keys.length > limit };
+  }
+
+  async listObjects(prefix: string, options: KeyListOptions): Promise<ObjectPage> {
+    const { keys, truncated } = await this.list(prefix, options);
+    const objects = keys.map((key) => {
+      const current = this.#versions.get(key)!.at(-1)!;
+      return { key, etag: current.etag, lastModified: new Date(current.lastModifiedMs) };
+    });
+    return { objects, truncated };
+  }
+
+  /** Removes the key and its versions, as a bucket without versioning does. */
+  async delete(key: string): Promise<void> {
+    checkKey(key);
+    this.#versions.delete(key);
   }
 
   async listVersions(key: string, { limit, cursor }: VersionListOptions): Promise<VersionPage> {

@@ -55,6 +55,39 @@ export interface ObjectStore {
   list(prefix: string, options: KeyListOptions): Promise<ListPage>;
 }
 
+/** An object as a listing shows it: no body, but its entity tag and when it was written. */
+export interface ListedObject {
+  key: string;
+  etag: string;
+  lastModified: Date;
+}
+
+export interface ObjectPage {
+  /** Objects under the prefix, in ascending key order, after `startAfter`. */
+  objects: ListedObject[];
+  /** True when more objects follow the last one returned. */
+  truncated: boolean;
+}
+
+/**
+ * An object store for soft state that is pruned rather than audited (lease
+ * renewal records): its listing tells when each object was written, and an
+ * object can be deleted. Deployed it is a bucket that keeps no versions, so
+ * that a record rewritten every few seconds never piles up old copies.
+ */
+export interface PrunableObjectStore extends ObjectStore {
+  /** Like `list`, with each object's ETag and write time (ListObjectsV2 gives both at no extra cost). */
+  listObjects(prefix: string, options: KeyListOptions): Promise<ObjectPage>;
+  /** Removes the object at `key`; a missing key is not an error. */
+  delete(key: string): Promise<void>;
+}
+
+/** True when `store` can list write times and delete. */
+export function isPrunable(store: ObjectStore): store is PrunableObjectStore {
+  const candidate = store as Partial<PrunableObjectStore>;
+  return typeof candidate.listObjects === 'function' && typeof candidate.delete === 'function';
+}
+
 /**
  * S3's version ID of an object written while its bucket kept no versions
  * (versioning never enabled, or suspended): the next such write replaces it.

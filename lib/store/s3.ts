@@ -1,5 +1,6 @@
 import {
   GetObjectCommand,
+  DeleteObjectCommand,
   ListObjectsV2Command,
   ListObjectVersionsCommand,
   PutObjectCommand,
@@ -17,6 +18,8 @@ import {
   UnknownVersion,
   type KeyListOptions,
   type ListPage,
+  type ObjectPage,
+  type PrunableObjectStore,
   type ObjectVersion,
   type StoredObject,
   type VersionedObjectStore,
@@ -92,7 +95,7 @@ export interface S3ObjectStoreOptions {
  * bucket without versioning each key has only its current object, listed with
  * the version ID "null", and writes report no version.
  */
-export class S3ObjectStore implements VersionedObjectStore {
+export class S3ObjectStore implements VersionedObjectStore, PrunableObjectStore {
   readonly #bucket: string;
   readonly #client: S3Client;
 
@@ -142,7 +145,12 @@ export class S3ObjectStore implements VersionedObjectStore {
     }
   }
 
-  async list(prefix: string, { limit, startAfter }: KeyListOptions): Promise<ListPage> {
+  async list(prefix: string, options: KeyListOptions): Promise<ListPage> {
+    const { objects, truncated } = await this.listObjects(prefix, options);
+    return { keys: objects.map(({ key }) => key), truncated };
+  }
+
+  async listObjects(prefix: string, { limit, startAfter }: KeyListOptions): Promise<ObjectPage> {
     try {
       const output = await this.#client.send(
         new ListObjectsV2Command({
@@ -152,10 +160,21 @@ export class S3ObjectStore implements VersionedObjectStore {
           ...(startAfter === undefined ? {} : { StartAfter: startAfter }),
         }),
       );
-      const keys = (output.Contents ?? []).flatMap((entry) => (entry.Key === undefined ? [] : [entry.Key]));
-      return { keys, truncated: output.IsTruncated === true };
+      const objects = (output.Contents ?? []).flatMap((entry) =>
+        entry.Key === undefined ? [] : [{ key: entry.Key, etag: entry.ETag ?? '', lastModified: entry.LastModified ?? new Date(0) }],
+      );
+      return { objects, truncated: output.IsTruncated === true };
     } catch (error) {
       throw translate(error, `list ${prefix}`);
+    }
+  }
+
+  /** DeleteObject; S3 answers 204 for a missing key too. Only for buckets of soft state: it is unconditional. */
+  async delete(key: string): Promise<void> {
+    try {
+      await this.#client.send(new DeleteObjectCommand({ Bucket: this.#bucket, Key: key }));
+    } catch (error) {
+      throw translate(error, `delete ${key}`);
     }
   }
 

@@ -8,6 +8,7 @@ import {
   type ListPage,
   type ObjectStore,
   type ObjectVersion,
+  type PrunableObjectStore,
   type VersionedObjectStore,
 } from '#lib/store/port.ts';
 
@@ -556,4 +557,80 @@ async function appendEntry(store: ObjectStore, key: string, entry: string): Prom
     await new Promise((resolve) => setTimeout(resolve, Math.random() * Math.min(2 ** attempt, 50)));
   }
   throw new Error(`gave up appending ${entry} to ${key} after 500 attempts`);
+}
+
+/** A store under test for {@link describePrunableStoreConformance}. */
+export interface PrunableConformanceSubject {
+  store: PrunableObjectStore;
+  cleanup: () => Promise<void>;
+}
+
+/**
+ * What every `PrunableObjectStore` must do besides the plain port: list each
+ * object with the ETag a read gives and a write time near the write's, and
+ * delete an object (a missing key is no error) so that a create-only write of
+ * the key succeeds again.
+ */
+export function describePrunableStoreConformance(name: string, setup: () => Promise<PrunableConformanceSubject>): void {
+  describe(`PrunableObjectStore conformance: ${name}`, () => {
+    let store: PrunableObjectStore;
+    let cleanup: (() => Promise<void>) | undefined;
+
+    beforeEach(async () => {
+      ({ store, cleanup } = await setup());
+    });
+
+    afterEach(async () => {
+      await cleanup?.();
+      cleanup = undefined;
+    });
+
+    it('lists the keys list gives, each with its current ETag and a write time near the write', async () => {
+      const before = Date.now();
+      const a = await store.put('leases/a/1-60.json', '{"n":1}', { ifNoneMatch: '*' });
+      const b = await store.put('leases/b/1-60.json', '{"n":2}', { ifNoneMatch: '*' });
+      const b2 = await store.put('leases/b/1-60.json', '{"n":3}', { ifMatch: b });
+      await store.put('other/c.json', '{}', { ifNoneMatch: '*' });
+
+      const page = await store.listObjects('leases/', { limit: 10 });
+      const keys = await store.list('leases/', { limit: 10 });
+
+      expect(page.objects.map(({ key }) => key)).toEqual(keys.keys);
+      expect(page.objects.map(({ key }) => key)).toEqual(['leases/a/1-60.json', 'leases/b/1-60.json']);
+      expect(sameEtag(page.objects[0]!.etag, a)).toBe(true);
+      expect(sameEtag(page.objects[1]!.etag, b2)).toBe(true);
+      for (const { lastModified } of page.objects) {
+        // Second-granular stores (S3) round the time down; clocks of a remote store may differ a little.
+        expect(lastModified.getTime()).toBeGreaterThanOrEqual(before - 5_000);
+        expect(lastModified.getTime()).toBeLessThanOrEqual(Date.now() + 5_000);
+      }
+      expect(page.truncated).toBe(false);
+    });
+
+    it('pages the object listing as the key listing', async () => {
+      for (const n of [1, 2, 3]) await store.put(`leases/p/${n}-60.json`, '{}', { ifNoneMatch: '*' });
+
+      const first = await store.listObjects('leases/p/', { limit: 2 });
+      const rest = await store.listObjects('leases/p/', { limit: 2, startAfter: first.objects.at(-1)!.key });
+
+      expect(first.objects.map(({ key }) => key)).toEqual(['leases/p/1-60.json', 'leases/p/2-60.json']);
+      expect(first.truncated).toBe(true);
+      expect(rest.objects.map(({ key }) => key)).toEqual(['leases/p/3-60.json']);
+      expect(rest.truncated).toBe(false);
+    });
+
+    it('deletes an object, after which it reads as missing and can be created again; a missing key deletes quietly', async () => {
+      const etag = await store.put('leases/d/1-60.json', '{"n":1}', { ifNoneMatch: '*' });
+
+      await store.delete('leases/d/1-60.json');
+      await store.delete('leases/d/1-60.json');
+      await store.delete('leases/never-written.json');
+
+      expect(await store.get('leases/d/1-60.json')).toBeUndefined();
+      expect((await store.listObjects('leases/d/', { limit: 10 })).objects).toEqual([]);
+      await expect(store.put('leases/d/1-60.json', '{"n":2}', { ifMatch: etag })).rejects.toBeInstanceOf(ConditionNotMet);
+      await store.put('leases/d/1-60.json', '{"n":3}', { ifNoneMatch: '*' });
+      expect((await store.get('leases/d/1-60.json'))?.body).toBe('{"n":3}');
+    });
+  });
 }

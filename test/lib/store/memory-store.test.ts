@@ -1,13 +1,15 @@
 import { describe, expect, it } from 'vitest';
 import { MemoryObjectStore } from '#lib/store/memory.ts';
 import { UnknownVersion } from '#lib/store/port.ts';
-import { describeObjectStoreConformance, describeVersionedStoreConformance } from './conformance.ts';
+import { describeObjectStoreConformance, describePrunableStoreConformance, describeVersionedStoreConformance } from './conformance.ts';
 
 describeObjectStoreConformance('MemoryObjectStore', async () => ({ store: new MemoryObjectStore(), cleanup: async () => {} }));
 
 describeVersionedStoreConformance('MemoryObjectStore', async () => ({ store: new MemoryObjectStore(), cleanup: async () => {} }), {
   conditionalWrites: true,
 });
+
+describePrunableStoreConformance('MemoryObjectStore', async () => ({ store: new MemoryObjectStore(), cleanup: async () => {} }));
 
 describe('MemoryObjectStore', () => {
   it('dates versions by its clock, never going back along a key', async () => {

@@ -1,8 +1,8 @@
 import { describe, expect, it } from 'vitest';
-import { NULL_VERSION_ID } from '#lib/store/port.ts';
+import { type KeyListOptions, NULL_VERSION_ID, type ObjectPage, type PrunableObjectStore, type WriteCondition } from '#lib/store/port.ts';
 import { S3ObjectStore } from '#lib/store/s3.ts';
 import { ConditionCheckingStore, deleteUnder, measureWriteConditions, PrefixedStore, runPrefix, s3Endpoint } from '../../helpers/s3-endpoint.ts';
-import { describeObjectStoreConformance, describeVersionedStoreConformance, md5Etag } from './conformance.ts';
+import { describeObjectStoreConformance, describePrunableStoreConformance, describeVersionedStoreConformance, md5Etag } from './conformance.ts';
 
 const { url: endpoint, bucket, versionedBucket } = s3Endpoint;
 const configured = Boolean(endpoint && bucket);
@@ -26,6 +26,11 @@ describe.skipIf(!configured)(
     describeObjectStoreConformance(`S3 endpoint ${endpoint}`, async () => {
       const namespace = `${prefix}${++namespaces}/`;
       return { store: new PrefixedStore(new S3ObjectStore({ bucket: bucket! }), namespace), cleanup: () => deleteUnder(bucket!, namespace) };
+    });
+
+    describePrunableStoreConformance(`S3 endpoint ${endpoint}`, async () => {
+      const namespace = `${prefix}${++namespaces}/`;
+      return { store: new PrefixedPrunableStore(new S3ObjectStore({ bucket: bucket! }), namespace), cleanup: () => deleteUnder(bucket!, namespace) };
     });
 
     it('keeps no versions on a bucket without versioning: writes report none, and the listing shows the one "null" version', async () => {
@@ -78,3 +83,36 @@ describe.skipIf(!versionedConfigured)(
     );
   },
 );
+
+/** A prunable store seen through a key prefix, so that each test has a namespace of its own in the shared bucket. */
+class PrefixedPrunableStore implements PrunableObjectStore {
+  readonly inner: PrunableObjectStore;
+  readonly prefix: string;
+
+  constructor(inner: PrunableObjectStore, prefix: string) {
+    this.inner = inner;
+    this.prefix = prefix;
+  }
+
+  get(key: string) {
+    return this.inner.get(this.prefix + key);
+  }
+
+  put(key: string, body: string, condition: WriteCondition) {
+    return this.inner.put(this.prefix + key, body, condition);
+  }
+
+  async list(prefix: string, options: KeyListOptions) {
+    const { objects, truncated } = await this.listObjects(prefix, options);
+    return { keys: objects.map(({ key }) => key), truncated };
+  }
+
+  async listObjects(prefix: string, { limit, startAfter }: KeyListOptions): Promise<ObjectPage> {
+    const page = await this.inner.listObjects(this.prefix + prefix, { limit, ...(startAfter === undefined ? {} : { startAfter: this.prefix + startAfter }) });
+    return { ...page, objects: page.objects.map((object) => ({ ...object, key: object.key.slice(this.prefix.length) })) };
+  }
+
+  delete(key: string) {
+    return this.inner.delete(this.prefix + key);
+  }
+}
