@@ -125,8 +125,16 @@ export interface RouteDefinition<S extends RequestSchemas = RequestSchemas> {
 /** A route of the table, its request types erased. */
 export type ApiRoute = RouteDefinition<any>;
 
-/** Checks an entry's handler against its schemas, then erases the types for the table. */
-function route<S extends RequestSchemas>(definition: RouteDefinition<S>): ApiRoute {
+/** A route key and operation ID kept as literals, so that the table's readers can be typed from it. */
+type NamedRoute<S extends RequestSchemas, K extends string, O extends string> = RouteDefinition<S> & {
+  readonly routeKey: K;
+  readonly docs: RouteDocumentation & { readonly operationId: O };
+};
+
+/** Checks an entry's handler against its schemas, keeping its route key and operation ID as literal types. */
+function route<S extends RequestSchemas, const K extends RouteDefinition['routeKey'], const O extends string>(
+  definition: NamedRoute<S, K, O>,
+): NamedRoute<S, K, O> {
   return definition;
 }
 
@@ -140,7 +148,7 @@ const STORAGE_UNAVAILABLE: RouteErrorResponse = {
 };
 
 /** Every route of the v1 API, in the order the OpenAPI document lists them. */
-export const API_ROUTES: readonly ApiRoute[] = [
+export const API_ROUTES = [
   route({
     routeKey: 'POST /sessions',
     id: 'CreateSession',
@@ -325,7 +333,13 @@ export const API_ROUTES: readonly ApiRoute[] = [
       },
     ],
   }),
-];
+] as const;
+
+/** A route of the table with its literal types. */
+export type TableRoute = (typeof API_ROUTES)[number];
+
+/** The OpenAPI operation ID of every route: `createSession`, `addJob`… */
+export type OperationId = TableRoute['docs']['operationId'];
 
 /** The method and the path (with `{param}` placeholders) of a route key. */
 export function routeParts(routeKey: string): { method: RouteMethod; path: string } {

@@ -3,7 +3,7 @@ import { TEST_BUCKET } from './lambda-env.ts';
 import { type ServiceConfig, readServiceConfig } from '#lib/config.ts';
 import type { HttpHandler } from '#lib/http/route.ts';
 import type { SessionRepository } from '#lib/repository.ts';
-import { API_ROUTES, routeHandler } from '#lib/routes.ts';
+import { API_ROUTES, type OperationId, routeHandler } from '#lib/routes.ts';
 import { dependenciesFor } from '#lib/runtime.ts';
 import type { ObjectStore } from '#lib/store/port.ts';
 import { S3ObjectStore } from '#lib/store/s3.ts';
@@ -15,15 +15,7 @@ export { TEST_BUCKET };
 export const TEST_CONFIG: ServiceConfig = { ...readServiceConfig({}), casBaseDelayMs: 0, casMaxDelayMs: 0 };
 
 /** The Lambda handler of every route, by the route's OpenAPI operation ID. */
-export interface RouteHandlers {
-  createSession: HttpHandler;
-  listSessions: HttpHandler;
-  getSession: HttpHandler;
-  setStatus: HttpHandler;
-  addJob: HttpHandler;
-  sessionHistory: HttpHandler;
-  restoreSession: HttpHandler;
-}
+export type RouteHandlers = Record<OperationId, HttpHandler>;
 
 /** The handlers of one test's service, with the repository and store they share. */
 export interface TestService extends RouteHandlers {
@@ -48,16 +40,7 @@ export interface TestServiceOptions {
 export function testService({ store = new S3ObjectStore({ bucket: TEST_BUCKET }), config = TEST_CONFIG }: TestServiceOptions = {}): TestService {
   const dependencies = dependenciesFor(store, config);
   const byRouteKey = new Map(API_ROUTES.map((route) => [route.routeKey as string, routeHandler(route, dependencies)]));
-  const byOperation = Object.fromEntries(API_ROUTES.map((route) => [route.docs.operationId, byRouteKey.get(route.routeKey)!]));
-  const handlers: RouteHandlers = {
-    createSession: byOperation.createSession!,
-    listSessions: byOperation.listSessions!,
-    getSession: byOperation.getSession!,
-    setStatus: byOperation.setStatus!,
-    addJob: byOperation.addJob!,
-    sessionHistory: byOperation.sessionHistory!,
-    restoreSession: byOperation.restoreSession!,
-  };
+  const handlers = Object.fromEntries(API_ROUTES.map((route) => [route.docs.operationId, byRouteKey.get(route.routeKey)!])) as RouteHandlers;
   return { ...handlers, repository: dependencies.repository, store, byRouteKey };
 }
 
