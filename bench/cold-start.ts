@@ -13,7 +13,7 @@ import path from 'node:path';
 import { fileURLToPath, pathToFileURL } from 'node:url';
 import { promisify } from 'node:util';
 import { gzipSync } from 'node:zlib';
-import { API_ROUTES } from '#lib/routes.ts';
+import { API_ROUTES, entryName } from '#lib/routes.ts';
 import { serviceEnvironment } from '../infra/sessions-api.ts';
 import { fixed, kib, times, verdict, type Section } from './report.ts';
 import { median, nowMs, rotate } from './stats.ts';
@@ -89,7 +89,7 @@ export async function measureColdStart(options: ColdStartOptions = {}): Promise<
   const outdir = await mkdtemp(path.join(tmpdir(), 'runner-sessions-bundles-'));
   try {
     log('cold start: bundling with the CDK (RouteFunction)');
-    const routes = API_ROUTES.map(({ handler }) => ({ name: handler, entry: `functions/${handler}.ts` }));
+    const routes = API_ROUTES.map((route) => ({ name: entryName(route), entry: `functions/${entryName(route)}.ts` }));
     const bundles = await bundleAll(outdir, [BASELINE, ...routes, ...ATTRIBUTION]);
     const samples = new Map(bundles.map((bundle) => [bundle.name, { importMs: [] as number[], processMs: [] as number[] }]));
     for (let round = -1; round < rounds; round++) {

@@ -1,10 +1,5 @@
-import { sessionResponse } from '#lib/http/responses.ts';
-import { httpRoute } from '#lib/http/route.ts';
-import { SessionPathSchema } from '#lib/http/schemas.ts';
-import { sessionRepository } from '#lib/runtime.ts';
+import { apiRoute, routeHandler } from '#lib/routes.ts';
+import { environmentDependencies } from '#lib/runtime.ts';
 
-/** `GET /sessions/{id}`: the session and its `ETag`. */
-export const handler = httpRoute('GET /sessions/{id}', { path: SessionPathSchema }, async ({ path }) => {
-  const current = await sessionRepository().getSession(path.id);
-  return sessionResponse(200, current);
-});
+/** `GET /sessions/{id}` on Lambda: the route's handler over the S3 bucket and limits of the environment, built once per instance. */
+export const handler = routeHandler(apiRoute('GetSession'), environmentDependencies());

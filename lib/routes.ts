@@ -1,16 +1,366 @@
 /**
- * The routes of the HTTP API and the handler module that serves each one
- * (`functions/<handler>.ts`, exporting `handler`). The CDK app deploys one
- * function per entry; the local server serves the same modules.
+ * The route table of the HTTP API: the one place a route is defined. Each
+ * entry names its route key, the construct ID of its function, the schemas
+ * its request is validated against, the answers it documents, its handler
+ * factory and the only S3 access its function needs. The Lambda entries
+ * (`functions/<entry>.ts`), the local server, the CDK app and the OpenAPI
+ * document all read it.
+ *
+ * @module
  */
+
+import type { ErrorCode } from './errors.ts';
+import { createAddJobHandler } from './http/routes/add-job.ts';
+import { createCreateSessionHandler } from './http/routes/create-session.ts';
+import { createGetSessionHandler } from './http/routes/get-session.ts';
+import { createListSessionsHandler } from './http/routes/list-sessions.ts';
+import { createRestoreSessionHandler } from './http/routes/restore-session.ts';
+import { createSessionHistoryHandler } from './http/routes/session-history.ts';
+import { createSetStatusHandler } from './http/routes/set-status.ts';
+import { type HttpHandler, httpRoute, type RouteDependencies, type RouteHandler } from './http/route.ts';
+import {
+  AddJobBodySchema,
+  CreateSessionBodySchema,
+  CreateSessionHeadersSchema,
+  IfMatchHeadersSchema,
+  ListSessionsQuerySchema,
+  RestoreSessionBodySchema,
+  SessionHistoryQuerySchema,
+  SessionPathSchema,
+  SetStatusBodySchema,
+} from './http/schemas.ts';
+import type { RequestInput, RequestSchemas } from './http/validation.ts';
+import { IDEMPOTENCY_PREFIX } from './idempotency.ts';
+import { SESSIONS_PREFIX } from './ids.ts';
+import { NAMES_PREFIX } from './name-index.ts';
+import * as z from './zod.ts';
+
+/** An HTTP method of a route key. */
+export type RouteMethod = 'GET' | 'POST' | 'PUT' | 'PATCH' | 'DELETE';
+
+/**
+ * S3 access confined to one key prefix of the sessions bucket. Object actions
+ * are granted on `<bucket>/<prefix>*`; key-listing actions on the bucket, only
+ * for requests whose `s3:prefix` lies under `prefix`.
+ */
+export interface PrefixAccess {
+  /** The key prefix, ending in `/`. */
+  readonly prefix: string;
+  /** Object-level actions such as `s3:GetObject`; never a wildcard. */
+  readonly objectActions?: readonly string[];
+  /** Bucket-level listing actions such as `s3:ListBucket`; never a wildcard. */
+  readonly listActions?: readonly string[];
+  /**
+   * Also grant `s3:ListBucket` on the bucket, unconditioned, so that reading a
+   * missing key answers 404 NoSuchKey rather than 403 AccessDenied: S3 tells a
+   * caller that a key does not exist only when it may list the bucket, and a
+   * GetObject request carries no `s3:prefix` that a condition could match.
+   */
+  readonly tellsMissingKeys?: boolean;
+  /**
+   * How the objects under `prefix` are named, for the cdk-nag acknowledgement
+   * of the object wildcard. Default: one object per session, named by its random ID.
+   */
+  readonly objectNames?: string;
+}
+
+/** A response header the API documents by name. */
+export type DocumentedHeader = 'Location' | 'Idempotent-Replayed' | 'Retry-After';
+
+/** A success answer: its body schema (by component name) and the headers it adds. */
+export interface SuccessResponse {
+  readonly description: string;
+  /** `Session` answers carry the session's `ETag` too. */
+  readonly body: 'Session' | 'SessionList' | 'SessionHistory';
+  readonly headers?: readonly DocumentedHeader[];
+}
+
+/** An error answer shared by several routes, documented once. */
+export type SharedErrorResponse =
+  | 'InvalidRequest'
+  | 'SessionNotFound'
+  | 'VersioningDisabled'
+  | 'PreconditionFailed'
+  | 'PayloadTooLarge'
+  | 'UnsupportedMediaType'
+  | 'ChangeUnavailable';
+
+/** An error answer of one route: the codes it may carry (all of one status). */
+export interface RouteErrorResponse {
+  readonly description: string;
+  readonly codes: readonly ErrorCode[];
+  readonly headers?: readonly DocumentedHeader[];
+}
+
+/** How a route appears in the OpenAPI document. */
+export interface RouteDocumentation {
+  readonly operationId: string;
+  readonly summary: string;
+  /** Routes with a body get the body limits appended. */
+  readonly description?: string;
+  /** Parameters besides the path's, by component name (`IfMatch`, `Limit`…). */
+  readonly parameters?: readonly string[];
+  /** The request body's schema, by component name. */
+  readonly body?: { readonly schema: string; readonly description: string; readonly required?: boolean };
+}
+
+/** One route of the API, typed by its request schemas. */
+export interface RouteDefinition<S extends RequestSchemas = RequestSchemas> {
+  /** `METHOD /path/{param}`, as API Gateway declares it. */
+  readonly routeKey: `${RouteMethod} /${string}`;
+  /** Construct ID of the route's function, e.g. `GetSession`; its Lambda entry is `functions/get-session.ts`. */
+  readonly id: string;
+  readonly request: S;
+  readonly docs: RouteDocumentation;
+  /** Success answers by status. */
+  readonly responses: Readonly<Record<number, SuccessResponse>>;
+  /** Error answers by status, besides 403 and 500 that every route can give. */
+  readonly errors: Readonly<Record<number, SharedErrorResponse | RouteErrorResponse>>;
+  /** Builds the route's work over its dependencies. */
+  readonly handler: (dependencies: RouteDependencies) => RouteHandler<RequestInput<S>>;
+  /** The only S3 access the route's function gets. */
+  readonly access: readonly PrefixAccess[];
+}
+
+/** A route of the table, its request types erased. */
+export type ApiRoute = RouteDefinition<any>;
+
+/** A route key and operation ID kept as literals, so that the table's readers can be typed from it. */
+type NamedRoute<S extends RequestSchemas, K extends string, O extends string> = RouteDefinition<S> & {
+  readonly routeKey: K;
+  readonly docs: RouteDocumentation & { readonly operationId: O };
+};
+
+/** Checks an entry's handler against its schemas, keeping its route key and operation ID as literal types. */
+function route<S extends RequestSchemas, const K extends RouteDefinition['routeKey'], const O extends string>(
+  definition: NamedRoute<S, K, O>,
+): NamedRoute<S, K, O> {
+  return definition;
+}
+
+const NAME_INDEX_OBJECTS = 'one name index entry per named session, named by a hash of the name and the random session ID';
+const IDEMPOTENCY_OBJECTS = 'one idempotency record per caller and key, named by a hash of both';
+const SESSION_READ_WRITE: PrefixAccess = { prefix: SESSIONS_PREFIX, objectActions: ['s3:GetObject', 's3:PutObject'], tellsMissingKeys: true };
+const STORAGE_UNAVAILABLE: RouteErrorResponse = {
+  description: 'Storage is unavailable; retry after `Retry-After` seconds',
+  codes: ['storage_unavailable'],
+  headers: ['Retry-After'],
+};
+
+/** Every route of the v1 API, in the order the OpenAPI document lists them. */
 export const API_ROUTES = [
-  { routeKey: 'POST /sessions', handler: 'create-session' },
-  { routeKey: 'GET /sessions', handler: 'list-sessions' },
-  { routeKey: 'GET /sessions/{id}', handler: 'get-session' },
-  { routeKey: 'PATCH /sessions/{id}', handler: 'set-status' },
-  { routeKey: 'POST /sessions/{id}/jobs', handler: 'add-job' },
-  { routeKey: 'GET /sessions/{id}/history', handler: 'session-history' },
-  { routeKey: 'POST /sessions/{id}/restore', handler: 'restore-session' },
+  route({
+    routeKey: 'POST /sessions',
+    id: 'CreateSession',
+    request: { headers: CreateSessionHeadersSchema, body: z._default(CreateSessionBodySchema, {}) },
+    docs: {
+      operationId: 'createSession',
+      summary: 'Open a session',
+      description:
+        'Creates an active session with no jobs. ' +
+        'Without `Idempotency-Key` a repeated request opens another session. With it, the first request answers 201 and every repeat of the key by the same caller ' +
+        '(same body) within the window (a day by default) answers 200 with the session the first one opened, as it now stands, marked `Idempotent-Replayed: true`; ' +
+        'a repeat whose first request stopped half-way finishes creating that very session. The same key with another body is refused with 400.',
+      parameters: ['IdempotencyKey'],
+      body: { schema: 'CreateSessionRequest', description: 'An optional name; an empty body is the same as `{}`.', required: false },
+    },
+    responses: {
+      200: {
+        description: 'A repeat of an `Idempotency-Key`: the session its first request opened, as it now stands',
+        body: 'Session',
+        headers: ['Location', 'Idempotent-Replayed'],
+      },
+      201: { description: 'The new session', body: 'Session', headers: ['Location'] },
+    },
+    errors: {
+      400: 'InvalidRequest',
+      413: 'PayloadTooLarge',
+      415: 'UnsupportedMediaType',
+      503: {
+        description:
+          '`storage_unavailable`: storage is throttling or failing; `conflict_retry`: the idempotency record of the key kept changing under concurrent requests. Retry after `Retry-After` seconds, with the same `Idempotency-Key`.',
+        codes: ['conflict_retry', 'storage_unavailable'],
+        headers: ['Retry-After'],
+      },
+    },
+    handler: createCreateSessionHandler,
+    access: [
+      // A repeated Idempotency-Key reads the recorded session, which may not exist yet (its first request stopped short).
+      SESSION_READ_WRITE,
+      { prefix: NAMES_PREFIX, objectActions: ['s3:PutObject'], objectNames: NAME_INDEX_OBJECTS },
+      // PutObject both creates a record (If-None-Match) and replaces an expired one (If-Match).
+      { prefix: IDEMPOTENCY_PREFIX, objectActions: ['s3:GetObject', 's3:PutObject'], objectNames: IDEMPOTENCY_OBJECTS },
+    ],
+  }),
+  route({
+    routeKey: 'GET /sessions',
+    id: 'ListSessions',
+    request: { query: ListSessionsQuerySchema },
+    docs: {
+      operationId: 'listSessions',
+      summary: 'List sessions, newest first',
+      description:
+        'A page of sessions, newest first. Pass `next_cursor` back as `cursor` for the next page; it is null on the last. Unknown query parameters are refused with 400. ' +
+        'With `name`, only the sessions with exactly that name, at a cost that grows with their number, not with all stored sessions.',
+      parameters: ['Limit', 'Cursor', 'Status', 'Name'],
+    },
+    responses: { 200: { description: 'A page of sessions', body: 'SessionList' } },
+    errors: { 400: 'InvalidRequest', 503: STORAGE_UNAVAILABLE },
+    handler: createListSessionsHandler,
+    access: [
+      // A name index entry may name a session that was never written (an interrupted create): its read must answer 404.
+      { prefix: SESSIONS_PREFIX, objectActions: ['s3:GetObject'], listActions: ['s3:ListBucket'], tellsMissingKeys: true },
+      // Index entries are listed, never read: the session ID is in the key.
+      { prefix: NAMES_PREFIX, listActions: ['s3:ListBucket'] },
+    ],
+  }),
+  route({
+    routeKey: 'GET /sessions/{id}',
+    id: 'GetSession',
+    request: { path: SessionPathSchema },
+    docs: { operationId: 'getSession', summary: 'Read a session' },
+    responses: { 200: { description: 'The session', body: 'Session' } },
+    errors: { 400: 'InvalidRequest', 404: 'SessionNotFound', 503: STORAGE_UNAVAILABLE },
+    handler: createGetSessionHandler,
+    access: [{ prefix: SESSIONS_PREFIX, objectActions: ['s3:GetObject'], tellsMissingKeys: true }],
+  }),
+  route({
+    routeKey: 'PATCH /sessions/{id}',
+    id: 'SetStatus',
+    request: { path: SessionPathSchema, headers: IfMatchHeadersSchema, body: SetStatusBodySchema },
+    docs: {
+      operationId: 'setStatus',
+      summary: 'Change the status of a session',
+      description:
+        'Moves the session along the status machine: `active ⇄ paused`, either of them → `completed` | `terminated` (final). ' +
+        'Setting the status the session already has is a no-op (200). Idempotent.',
+      parameters: ['IfMatch'],
+      body: { schema: 'SetStatusRequest', description: 'The new status' },
+    },
+    responses: { 200: { description: 'The session in its new status', body: 'Session' } },
+    errors: {
+      400: 'InvalidRequest',
+      404: 'SessionNotFound',
+      409: { description: 'The status machine does not allow this change (`details.from`, `details.to`)', codes: ['invalid_transition'] },
+      412: 'PreconditionFailed',
+      413: 'PayloadTooLarge',
+      415: 'UnsupportedMediaType',
+      503: 'ChangeUnavailable',
+    },
+    handler: createSetStatusHandler,
+    access: [SESSION_READ_WRITE],
+  }),
+  route({
+    routeKey: 'POST /sessions/{id}/jobs',
+    id: 'AddJob',
+    request: { path: SessionPathSchema, headers: IfMatchHeadersSchema, body: AddJobBodySchema },
+    docs: {
+      operationId: 'addJob',
+      summary: 'Append a job ID',
+      description: 'Appends the job ID to an active session. A job ID already in the session leaves it unchanged (200): the call is idempotent by `job_id`.',
+      parameters: ['IfMatch'],
+      body: { schema: 'AddJobRequest', description: 'The job to append' },
+    },
+    responses: { 200: { description: 'The session with the job appended (or unchanged when it was already there)', body: 'Session' } },
+    errors: {
+      400: 'InvalidRequest',
+      404: 'SessionNotFound',
+      409: {
+        description:
+          '`session_not_active`: the session is not active (`details.status`); `session_full`: it already holds the maximum number of jobs (`details.max_jobs`)',
+        codes: ['session_not_active', 'session_full'],
+      },
+      412: 'PreconditionFailed',
+      413: 'PayloadTooLarge',
+      415: 'UnsupportedMediaType',
+      503: 'ChangeUnavailable',
+    },
+    handler: createAddJobHandler,
+    access: [SESSION_READ_WRITE],
+  }),
+  route({
+    routeKey: 'GET /sessions/{id}/history',
+    id: 'SessionHistory',
+    request: { path: SessionPathSchema, query: SessionHistoryQuerySchema },
+    docs: {
+      operationId: 'sessionHistory',
+      summary: 'The audit trail of a session, newest first',
+      description:
+        "The stored versions of the session, newest first: each one's `version_id`, `at` (when storage recorded it, Unix seconds), `actor` (who wrote it, or null), " +
+        '`change` (what it changed from the version before: `created`, `job_added JOB`, `jobs_added N: …`, `status A→B`, `restored VERSION`, …) and the `session` as it was. ' +
+        'Built from the object versions storage keeps with every write, so no change is missing. Pass `next_cursor` back as `cursor` for the next (older) page; it is null on the last.',
+      parameters: ['HistoryLimit', 'Cursor'],
+    },
+    responses: { 200: { description: 'A page of versions', body: 'SessionHistory' } },
+    errors: { 400: 'InvalidRequest', 404: 'SessionNotFound', 409: 'VersioningDisabled', 503: STORAGE_UNAVAILABLE },
+    handler: createSessionHistoryHandler,
+    // The version listing tells a missing session (no versions), so no read ever asks for a missing key.
+    access: [{ prefix: SESSIONS_PREFIX, objectActions: ['s3:GetObjectVersion'], listActions: ['s3:ListBucketVersions'] }],
+  }),
+  route({
+    routeKey: 'POST /sessions/{id}/restore',
+    id: 'RestoreSession',
+    request: { path: SessionPathSchema, headers: IfMatchHeadersSchema, body: RestoreSessionBodySchema },
+    docs: {
+      operationId: 'restoreSession',
+      summary: 'Undo: make an earlier version current again',
+      description:
+        "Makes the content of the version `version_id` (from the session's history) current again, as a new version written by compare-and-swap, " +
+        "marked `restored_from` and shown in the history as `restored VERSION`. It brings back that version's jobs and status, out of `completed` or `terminated` too. " +
+        "Restoring the content the session already has changes nothing (200). A version that is not one of this session's is refused with 400.",
+      parameters: ['IfMatch'],
+      body: { schema: 'RestoreSessionRequest', description: 'The version to restore' },
+    },
+    responses: { 200: { description: "The session, with that version's content, now current", body: 'Session' } },
+    errors: {
+      400: 'InvalidRequest',
+      404: 'SessionNotFound',
+      409: 'VersioningDisabled',
+      412: 'PreconditionFailed',
+      413: 'PayloadTooLarge',
+      415: 'UnsupportedMediaType',
+      503: 'ChangeUnavailable',
+    },
+    handler: createRestoreSessionHandler,
+    access: [
+      // The version listing runs only when the version read found nothing, to tell an unknown version from a missing
+      // session or a bucket without versioning; reading an unknown version must answer 404, not 403.
+      {
+        prefix: SESSIONS_PREFIX,
+        objectActions: ['s3:GetObject', 's3:GetObjectVersion', 's3:PutObject'],
+        listActions: ['s3:ListBucketVersions'],
+        tellsMissingKeys: true,
+      },
+    ],
+  }),
 ] as const;
 
-export type ApiRoute = (typeof API_ROUTES)[number];
+/** A route of the table with its literal types. */
+export type TableRoute = (typeof API_ROUTES)[number];
+
+/** The OpenAPI operation ID of every route: `createSession`, `addJob`… */
+export type OperationId = TableRoute['docs']['operationId'];
+
+/** The method and the path (with `{param}` placeholders) of a route key. */
+export function routeParts(routeKey: string): { method: RouteMethod; path: string } {
+  const [method, path] = routeKey.split(' ');
+  if (method === undefined || path === undefined) throw new Error(`bad route key ${routeKey}`);
+  return { method: method as RouteMethod, path };
+}
+
+/** The file name of a route's Lambda entry under `functions/`, without extension: `AddJob` → `add-job`. */
+export function entryName(route: Pick<ApiRoute, 'id'>): string {
+  return route.id.replace(/(?<=[a-z0-9])([A-Z])/g, '-$1').toLowerCase();
+}
+
+/** The route with this construct ID. */
+export function apiRoute(id: string): ApiRoute {
+  const found = API_ROUTES.find((candidate) => candidate.id === id);
+  if (found === undefined) throw new Error(`no route with ID ${id}`);
+  return found;
+}
+
+/** A route's Lambda handler over `dependencies`: its work behind the middleware chain every route shares. */
+export function routeHandler(route: ApiRoute, dependencies: RouteDependencies): HttpHandler {
+  return httpRoute(route.routeKey, route.request, route.handler(dependencies));
+}

@@ -1,38 +1,21 @@
 /**
- * The process-wide wiring of the handlers to storage.
- *
- * The environment is read once, when this module loads: the service limits
- * (a malformed value fails the cold start with a clear message) and
- * `SESSIONS_BUCKET`. When the bucket is set, the S3 repository is built here,
- * once, and reused by every request.
- *
- * A missing bucket is not a load-time error, so that the local server can
- * import the very same handlers and point them at another store with
- * {@link useRepository} before serving. A request that arrives with neither
- * fails with `SESSIONS_BUCKET environment variable is not set` (logged; the
- * caller gets 500 `internal_error`).
+ * The dependencies the route handlers are built over: a repository on an
+ * object store, with the service limits and the service log. The Lambda
+ * entries build them once from the environment; the local server and the
+ * tests build them on a store of their own.
  *
  * @module
  */
 
-import { readServiceConfig, requireEnv } from './config.ts';
+import { readServiceConfig, requireEnv, type ServiceConfig } from './config.ts';
+import type { RouteDependencies } from './http/route.ts';
 import { logger } from './http/telemetry.ts';
 import { SessionRepository } from './repository.ts';
 import type { ObjectStore } from './store/port.ts';
 import { S3ObjectStore } from './store/s3.ts';
 
-const environment = { SESSIONS_BUCKET: process.env.SESSIONS_BUCKET };
-const config = readServiceConfig();
-
-let fromEnvironment = environment.SESSIONS_BUCKET?.trim() ? s3Repository() : undefined;
-let override: SessionRepository | undefined;
-
-/**
- * A repository on `store` with the limits read from the environment, whose
- * warnings go to the service log. For the local server:
- * `useRepository(repositoryFor(new FileObjectStore(…)))`.
- */
-export function repositoryFor(store: ObjectStore): SessionRepository {
+/** A repository on `store` with `config` (default: the limits in the environment), whose warnings go to the service log. */
+export function repositoryFor(store: ObjectStore, config: ServiceConfig = readServiceConfig()): SessionRepository {
   return new SessionRepository({
     store,
     config,
@@ -40,24 +23,17 @@ export function repositoryFor(store: ObjectStore): SessionRepository {
   });
 }
 
-/**
- * Makes every handler of this process use `repository` instead of the one
- * built from the environment; `undefined` goes back to the environment's.
- * Call it before the first request (the local server, tests).
- */
-export function useRepository(repository: SessionRepository | undefined): void {
-  override = repository;
+/** The handlers' dependencies on `store`. */
+export function dependenciesFor(store: ObjectStore, config?: ServiceConfig): RouteDependencies {
+  return { repository: repositoryFor(store, config) };
 }
 
 /**
- * The repository the handlers use: the one given to {@link useRepository},
- * else the S3 one built from `SESSIONS_BUCKET`.
- * @throws Error `SESSIONS_BUCKET environment variable is not set` when there is neither.
+ * The handlers' dependencies as a Lambda function runs them: the S3 bucket
+ * `SESSIONS_BUCKET` and the limits read from `env`.
+ * @throws Error `SESSIONS_BUCKET environment variable is not set`, or a malformed limit.
  */
-export function sessionRepository(): SessionRepository {
-  return override ?? (fromEnvironment ??= s3Repository());
-}
-
-function s3Repository(): SessionRepository {
-  return repositoryFor(new S3ObjectStore({ bucket: requireEnv(environment, 'SESSIONS_BUCKET').trim() }));
+export function environmentDependencies(env: Record<string, string | undefined> = process.env): RouteDependencies {
+  const bucket = requireEnv(env, 'SESSIONS_BUCKET').trim();
+  return dependenciesFor(new S3ObjectStore({ bucket }), readServiceConfig(env));
 }

@@ -7,6 +7,7 @@ import { IDEMPOTENCY_KEY_MAX_LENGTH } from '../lib/idempotency.ts';
 import { MAX_BODY_BYTES } from '../lib/http/request-body.ts';
 import { AddJobBodySchema, CreateSessionBodySchema, RestoreSessionBodySchema, SessionIdSchema, SetStatusBodySchema } from '../lib/http/schemas.ts';
 import { HISTORY_LIMIT, SESSION_LIST_LIMIT } from '../lib/page-limits.ts';
+import { API_ROUTES, type ApiRoute, type DocumentedHeader, routeParts } from '../lib/routes.ts';
 import { JobIdSchema, LabelSchema, SessionNameSchema, SessionSchema, SessionStatusSchema } from '../lib/session.ts';
 
 /** Where the committed document lives: the repository root. */
@@ -88,6 +89,68 @@ function jsonBody(schemaName: string, description: string): JsonObject {
   return { required: true, description, content: json(ref('schemas', schemaName)) };
 }
 
+/** The component of each documented response header. */
+const HEADER_COMPONENTS: Record<DocumentedHeader, string> = {
+  Location: 'Location',
+  'Idempotent-Replayed': 'IdempotentReplayed',
+  'Retry-After': 'RetryAfter',
+};
+
+/** The component of each path parameter. */
+const PATH_PARAMETERS: Record<string, string> = { id: 'SessionId' };
+
+function headerRefs(headers: readonly DocumentedHeader[] = []): JsonObject {
+  return Object.fromEntries(headers.map((header) => [header, ref('headers', HEADER_COMPONENTS[header])]));
+}
+
+/** One route's operation object, from its entry in the route table. */
+function operation(route: ApiRoute, bodyLimit: string): JsonObject {
+  const { docs } = route;
+  const description = docs.body === undefined ? docs.description : `${docs.description} ${bodyLimit}`;
+  const responses: JsonObject = {};
+  for (const [status, success] of Object.entries(route.responses)) {
+    responses[status] =
+      success.body === 'Session'
+        ? sessionResponse(success.description, headerRefs(success.headers))
+        : { description: success.description, headers: { 'apigw-requestid': ref('headers', 'RequestId') }, content: json(ref('schemas', success.body)) };
+  }
+  for (const [status, error] of Object.entries(route.errors)) {
+    responses[status] = typeof error === 'string' ? ref('responses', error) : errorResponse(error.description, [...error.codes], headerRefs(error.headers));
+  }
+  return {
+    operationId: docs.operationId,
+    tags: ['sessions'],
+    summary: docs.summary,
+    ...(description === undefined ? {} : { description }),
+    ...(docs.parameters === undefined ? {} : { parameters: docs.parameters.map((name) => ref('parameters', name)) }),
+    ...(docs.body === undefined
+      ? {}
+      : {
+          requestBody: {
+            ...jsonBody(docs.body.schema, docs.body.description),
+            ...(docs.body.required === undefined ? {} : { required: docs.body.required }),
+          },
+        }),
+    responses: { ...responses, ...COMMON_ERRORS },
+  };
+}
+
+/** The document's paths: one path item per path of the route table, its operations in table order. */
+function documentPaths(bodyLimit: string): JsonObject {
+  const paths: Record<string, JsonObject> = {};
+  for (const route of API_ROUTES) {
+    const { method, path: template } = routeParts(route.routeKey);
+    const parameters = [...template.matchAll(/\{(\w+)\}/g)].map(([, name]) => {
+      const component = PATH_PARAMETERS[name!];
+      if (component === undefined) throw new Error(`no parameter component for {${name}} in ${route.routeKey}`);
+      return ref('parameters', component);
+    });
+    paths[template] ??= parameters.length > 0 ? { parameters } : {};
+    paths[template][method.toLowerCase()] = operation(route, bodyLimit);
+  }
+  return paths;
+}
+
 /** The OpenAPI 3.1 document of the HTTP API (v1), built from the same zod schemas the service and the client use. */
 export function openApiDocument(): JsonObject {
   const bodyLimit = `Bodies over ${MAX_BODY_BYTES} bytes are refused with 413 \`payload_too_large\`; bodies that are not \`application/json\` with 415 \`unsupported_media_type\`.`;
@@ -115,159 +178,7 @@ export function openApiDocument(): JsonObject {
     ],
     security: [{ sigv4: [] }],
     tags: [{ name: 'sessions', description: 'Runner sessions and their jobs' }],
-    paths: {
-      '/sessions': {
-        post: {
-          operationId: 'createSession',
-          tags: ['sessions'],
-          summary: 'Open a session',
-          description:
-            'Creates an active session with no jobs. ' +
-            'Without `Idempotency-Key` a repeated request opens another session. With it, the first request answers 201 and every repeat of the key by the same caller ' +
-            '(same body) within the window (a day by default) answers 200 with the session the first one opened, as it now stands, marked `Idempotent-Replayed: true`; ' +
-            'a repeat whose first request stopped half-way finishes creating that very session. The same key with another body is refused with 400. ' +
-            `${bodyLimit}`,
-          parameters: [ref('parameters', 'IdempotencyKey')],
-          requestBody: { ...jsonBody('CreateSessionRequest', 'An optional name; an empty body is the same as `{}`.'), required: false },
-          responses: {
-            '200': sessionResponse('A repeat of an `Idempotency-Key`: the session its first request opened, as it now stands', {
-              Location: ref('headers', 'Location'),
-              'Idempotent-Replayed': ref('headers', 'IdempotentReplayed'),
-            }),
-            '201': sessionResponse('The new session', { Location: ref('headers', 'Location') }),
-            '400': ref('responses', 'InvalidRequest'),
-            '413': ref('responses', 'PayloadTooLarge'),
-            '415': ref('responses', 'UnsupportedMediaType'),
-            '503': errorResponse(
-              '`storage_unavailable`: storage is throttling or failing; `conflict_retry`: the idempotency record of the key kept changing under concurrent requests. Retry after `Retry-After` seconds, with the same `Idempotency-Key`.',
-              ['conflict_retry', 'storage_unavailable'],
-              { 'Retry-After': ref('headers', 'RetryAfter') },
-            ),
-            ...COMMON_ERRORS,
-          },
-        },
-        get: {
-          operationId: 'listSessions',
-          tags: ['sessions'],
-          summary: 'List sessions, newest first',
-          description:
-            'A page of sessions, newest first. Pass `next_cursor` back as `cursor` for the next page; it is null on the last. Unknown query parameters are refused with 400. ' +
-            'With `name`, only the sessions with exactly that name, at a cost that grows with their number, not with all stored sessions.',
-          parameters: [ref('parameters', 'Limit'), ref('parameters', 'Cursor'), ref('parameters', 'Status'), ref('parameters', 'Name')],
-          responses: {
-            '200': { description: 'A page of sessions', headers: { 'apigw-requestid': ref('headers', 'RequestId') }, content: json(ref('schemas', 'SessionList')) },
-            '400': ref('responses', 'InvalidRequest'),
-            '503': errorResponse('Storage is unavailable; retry after `Retry-After` seconds', ['storage_unavailable'], { 'Retry-After': ref('headers', 'RetryAfter') }),
-            ...COMMON_ERRORS,
-          },
-        },
-      },
-      '/sessions/{id}': {
-        parameters: [ref('parameters', 'SessionId')],
-        get: {
-          operationId: 'getSession',
-          tags: ['sessions'],
-          summary: 'Read a session',
-          responses: {
-            '200': sessionResponse('The session'),
-            '400': ref('responses', 'InvalidRequest'),
-            '404': ref('responses', 'SessionNotFound'),
-            '503': errorResponse('Storage is unavailable; retry after `Retry-After` seconds', ['storage_unavailable'], { 'Retry-After': ref('headers', 'RetryAfter') }),
-            ...COMMON_ERRORS,
-          },
-        },
-        patch: {
-          operationId: 'setStatus',
-          tags: ['sessions'],
-          summary: 'Change the status of a session',
-          description: `Moves the session along the status machine: \`active ⇄ paused\`, either of them → \`completed\` | \`terminated\` (final). Setting the status the session already has is a no-op (200). Idempotent. ${bodyLimit}`,
-          parameters: [ref('parameters', 'IfMatch')],
-          requestBody: jsonBody('SetStatusRequest', 'The new status'),
-          responses: {
-            '200': sessionResponse('The session in its new status'),
-            '400': ref('responses', 'InvalidRequest'),
-            '404': ref('responses', 'SessionNotFound'),
-            '409': errorResponse('The status machine does not allow this change (`details.from`, `details.to`)', ['invalid_transition']),
-            '412': ref('responses', 'PreconditionFailed'),
-            '413': ref('responses', 'PayloadTooLarge'),
-            '415': ref('responses', 'UnsupportedMediaType'),
-            '503': ref('responses', 'ChangeUnavailable'),
-            ...COMMON_ERRORS,
-          },
-        },
-      },
-      '/sessions/{id}/jobs': {
-        parameters: [ref('parameters', 'SessionId')],
-        post: {
-          operationId: 'addJob',
-          tags: ['sessions'],
-          summary: 'Append a job ID',
-          description: `Appends the job ID to an active session. A job ID already in the session leaves it unchanged (200): the call is idempotent by \`job_id\`. ${bodyLimit}`,
-          parameters: [ref('parameters', 'IfMatch')],
-          requestBody: jsonBody('AddJobRequest', 'The job to append'),
-          responses: {
-            '200': sessionResponse('The session with the job appended (or unchanged when it was already there)'),
-            '400': ref('responses', 'InvalidRequest'),
-            '404': ref('responses', 'SessionNotFound'),
-            '409': errorResponse(
-              '`session_not_active`: the session is not active (`details.status`); `session_full`: it already holds the maximum number of jobs (`details.max_jobs`)',
-              ['session_not_active', 'session_full'],
-            ),
-            '412': ref('responses', 'PreconditionFailed'),
-            '413': ref('responses', 'PayloadTooLarge'),
-            '415': ref('responses', 'UnsupportedMediaType'),
-            '503': ref('responses', 'ChangeUnavailable'),
-            ...COMMON_ERRORS,
-          },
-        },
-      },
-      '/sessions/{id}/history': {
-        parameters: [ref('parameters', 'SessionId')],
-        get: {
-          operationId: 'sessionHistory',
-          tags: ['sessions'],
-          summary: 'The audit trail of a session, newest first',
-          description:
-            'The stored versions of the session, newest first: each one\'s `version_id`, `at` (when storage recorded it, Unix seconds), `actor` (who wrote it, or null), ' +
-            '`change` (what it changed from the version before: `created`, `job_added JOB`, `jobs_added N: …`, `status A→B`, `restored VERSION`, …) and the `session` as it was. ' +
-            'Built from the object versions storage keeps with every write, so no change is missing. Pass `next_cursor` back as `cursor` for the next (older) page; it is null on the last.',
-          parameters: [ref('parameters', 'HistoryLimit'), ref('parameters', 'Cursor')],
-          responses: {
-            '200': { description: 'A page of versions', headers: { 'apigw-requestid': ref('headers', 'RequestId') }, content: json(ref('schemas', 'SessionHistory')) },
-            '400': ref('responses', 'InvalidRequest'),
-            '404': ref('responses', 'SessionNotFound'),
-            '409': ref('responses', 'VersioningDisabled'),
-            '503': errorResponse('Storage is unavailable; retry after `Retry-After` seconds', ['storage_unavailable'], { 'Retry-After': ref('headers', 'RetryAfter') }),
-            ...COMMON_ERRORS,
-          },
-        },
-      },
-      '/sessions/{id}/restore': {
-        parameters: [ref('parameters', 'SessionId')],
-        post: {
-          operationId: 'restoreSession',
-          tags: ['sessions'],
-          summary: 'Undo: make an earlier version current again',
-          description:
-            'Makes the content of the version `version_id` (from the session\'s history) current again, as a new version written by compare-and-swap, ' +
-            'marked `restored_from` and shown in the history as `restored VERSION`. It brings back that version\'s jobs and status, out of `completed` or `terminated` too. ' +
-            `Restoring the content the session already has changes nothing (200). A version that is not one of this session's is refused with 400. ${bodyLimit}`,
-          parameters: [ref('parameters', 'IfMatch')],
-          requestBody: jsonBody('RestoreSessionRequest', 'The version to restore'),
-          responses: {
-            '200': sessionResponse('The session, with that version\'s content, now current'),
-            '400': ref('responses', 'InvalidRequest'),
-            '404': ref('responses', 'SessionNotFound'),
-            '409': ref('responses', 'VersioningDisabled'),
-            '412': ref('responses', 'PreconditionFailed'),
-            '413': ref('responses', 'PayloadTooLarge'),
-            '415': ref('responses', 'UnsupportedMediaType'),
-            '503': ref('responses', 'ChangeUnavailable'),
-            ...COMMON_ERRORS,
-          },
-        },
-      },
-    },
+    paths: documentPaths(bodyLimit),
     components: {
       schemas: schemaComponents(),
       parameters: {

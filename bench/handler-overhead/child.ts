@@ -7,12 +7,11 @@
  *   node bench/handler-overhead/child.ts '{"rounds":30,"block":500,"warmup":3000}'
  */
 import type { APIGatewayProxyStructuredResultV2, Context } from 'aws-lambda';
-import { handler as addJobHandler } from '#functions/add-job.ts';
-import { handler as getSessionHandler } from '#functions/get-session.ts';
 import type { HttpEvent } from '#lib/http/event.ts';
 import { JSON_CONTENT_TYPE } from '#lib/http/responses.ts';
 import { newestFirstId, sessionKey } from '#lib/ids.ts';
-import { repositoryFor, useRepository } from '#lib/runtime.ts';
+import { apiRoute, routeHandler } from '#lib/routes.ts';
+import { dependenciesFor } from '#lib/runtime.ts';
 import type { Session } from '#lib/session.ts';
 import { MemoryObjectStore } from '#lib/store/memory.ts';
 import { ConditionNotMet, type ObjectStore } from '#lib/store/port.ts';
@@ -37,7 +36,9 @@ const SESSIONS = 500;
 
 const plan = JSON.parse(process.argv[2] ?? '{}') as OverheadPlan;
 const store = new MemoryObjectStore();
-useRepository(repositoryFor(store));
+const dependencies = dependenciesFor(store);
+const addJobHandler = routeHandler(apiRoute('AddJob'), dependencies);
+const getSessionHandler = routeHandler(apiRoute('GetSession'), dependencies);
 
 async function seedSessions(count: number): Promise<string[]> {
   const now = Date.now();

@@ -6,6 +6,7 @@ import type { APIGatewayProxyStructuredResultV2 } from 'aws-lambda';
 import { callerOf, type HttpEvent } from './event.ts';
 import { completed, requestKeys, requestOutcome } from './outcome.ts';
 import { jsonRequestBody } from './request-body.ts';
+import type { SessionRepository } from '../repository.ts';
 import type { RouteResponse } from './responses.ts';
 import { logger, metrics } from './telemetry.ts';
 import { parseRequest, type RequestInput, type RequestSchemas } from './validation.ts';
@@ -16,8 +17,14 @@ export interface Caller {
   actor: string | undefined;
 }
 
+/** What a route's handler is built over; the Lambda entry, the local server and the tests each build their own. */
+export interface RouteDependencies {
+  /** The session operations on the store the handler serves from. */
+  readonly repository: SessionRepository;
+}
+
 /** A route's own work: validated input in, one answer out. Errors are thrown, typed (`ServiceError`). */
-export type RouteHandler<S extends RequestSchemas> = (input: RequestInput<S>, caller: Caller) => Promise<RouteResponse>;
+export type RouteHandler<Input> = (input: Input, caller: Caller) => Promise<RouteResponse>;
 
 /** The Lambda handler of one route, as API Gateway (payload 2.0) and the local server call it. */
 export type HttpHandler = middy.MiddyfiedHandler<HttpEvent, APIGatewayProxyStructuredResultV2>;
@@ -32,7 +39,7 @@ export type HttpHandler = middy.MiddyfiedHandler<HttpEvent, APIGatewayProxyStruc
  *
  * @param route - The route key (`POST /sessions/{id}/jobs`), as logged.
  */
-export function httpRoute<S extends RequestSchemas>(route: string, schemas: S, handle: RouteHandler<S>): HttpHandler {
+export function httpRoute<S extends RequestSchemas>(route: string, schemas: S, handle: RouteHandler<RequestInput<S>>): HttpHandler {
   return middy<HttpEvent, APIGatewayProxyStructuredResultV2>()
     .use(injectLambdaContext(logger, { resetKeys: true }))
     .use(logMetrics(metrics))

@@ -1,7 +1,8 @@
 import { randomUUID } from 'node:crypto';
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import type { APIGatewayProxyEventV2WithIAMAuthorizer, APIGatewayProxyStructuredResultV2, Context } from 'aws-lambda';
-import { PayloadTooLarge } from '../errors.ts';
+import { MethodNotAllowed, PayloadTooLarge, RouteNotFound, type RoutingError } from '../errors.ts';
+import { JSON_CONTENT_TYPE } from '../http/responses.ts';
 
 /** A Lambda handler for API Gateway HTTP API (payload format 2.0) events. */
 export type RouteHandler = (event: APIGatewayProxyEventV2WithIAMAuthorizer, context: Context) => Promise<unknown>;
@@ -50,12 +51,12 @@ export class LocalGateway {
     const method = (request.method ?? 'GET').toUpperCase();
     const match = this.#match(method, url.pathname);
     const body = await readBody(request);
-    if (match === undefined) {
-      send(response, 404, { 'content-type': 'application/json' }, JSON.stringify({ message: 'Not Found' }));
+    if (!('route' in match)) {
+      send(response, match.statusCode, { 'content-type': JSON_CONTENT_TYPE, ...match.headers() }, JSON.stringify(match.toJSON()));
       return;
     }
     if (body === undefined) {
-      send(response, 413, { 'content-type': 'application/json; charset=utf-8' }, JSON.stringify(new PayloadTooLarge(MAX_READ_BYTES).toJSON()));
+      send(response, 413, { 'content-type': JSON_CONTENT_TYPE }, JSON.stringify(new PayloadTooLarge(MAX_READ_BYTES).toJSON()));
       return;
     }
     const requestId = randomUUID();
@@ -67,18 +68,23 @@ export class LocalGateway {
     send(response, result.statusCode ?? 200, headers, payload);
   }
 
-  #match(method: string, path: string): { route: CompiledRoute; params: Record<string, string> } | undefined {
+  /** The route for `method` on `path`, else why there is none: no route has the path (404), or none with this method (405). */
+  #match(method: string, path: string): { route: CompiledRoute; params: Record<string, string> } | RoutingError {
+    const allowed: string[] = [];
     for (const route of this.#routes) {
-      if (route.method !== method) continue;
       const found = route.pattern.exec(path);
       if (found === null) continue;
+      if (route.method !== method) {
+        if (!allowed.includes(route.method)) allowed.push(route.method);
+        continue;
+      }
       const params: Record<string, string> = {};
       route.params.forEach((name, index) => {
         params[name] = decodeSegment(found[index + 1]!);
       });
       return { route, params };
     }
-    return undefined;
+    return allowed.length > 0 ? new MethodNotAllowed(method, path, allowed) : new RouteNotFound(method, path);
   }
 
   #event(

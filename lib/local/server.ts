@@ -3,12 +3,12 @@ import { readFile } from 'node:fs/promises';
 import { createServer, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import path from 'node:path';
-import { API_ROUTES } from '../routes.ts';
-import { repositoryFor, useRepository } from '../runtime.ts';
+import { API_ROUTES, routeHandler } from '../routes.ts';
+import { dependenciesFor } from '../runtime.ts';
 import { FileObjectStore } from '../store/file/index.ts';
 import type { ObjectStore } from '../store/port.ts';
 import { S3ObjectStore } from '../store/s3.ts';
-import { LocalGateway, type Route, type RouteHandler } from './gateway.ts';
+import { LocalGateway, type Route } from './gateway.ts';
 
 /** The API's OpenAPI 3.1 document, generated from the zod schemas by `npm run openapi`. */
 const OPENAPI_DOCUMENT = path.resolve(import.meta.dirname, '../../openapi.json');
@@ -45,14 +45,9 @@ export async function startLocalServer(options: LocalServerOptions = {}): Promis
   const dataDir = path.resolve(options.dataDir ?? '.data');
   const store = options.store ?? (options.bucket ? new S3ObjectStore({ bucket: options.bucket }) : new FileObjectStore(dataDir));
   const storage = options.store ? 'custom store' : options.bucket ? `s3://${options.bucket}` : dataDir;
-  useRepository(repositoryFor(store));
+  const dependencies = dependenciesFor(store);
 
-  const routes: Route[] = await Promise.all(
-    API_ROUTES.map(async ({ routeKey, handler }) => {
-      const module = (await import(`../../functions/${handler}.ts`)) as { handler: RouteHandler };
-      return { routeKey, handler: module.handler };
-    }),
-  );
+  const routes: Route[] = API_ROUTES.map((route) => ({ routeKey: route.routeKey, handler: routeHandler(route, dependencies) }));
   const openApi = await readFile(OPENAPI_DOCUMENT, 'utf-8');
   routes.push({
     routeKey: 'GET /openapi.json',

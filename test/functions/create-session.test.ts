@@ -1,25 +1,15 @@
-import { afterEach, beforeEach, describe, expect, it, vi } from 'vitest';
-
-const { TEST_BUCKET } = await vi.hoisted(() => import('../helpers/lambda-env.ts'));
-
-import { handler } from '#functions/create-session.ts';
-import { handler as getSession } from '#functions/get-session.ts';
+import { describe, expect, it } from 'vitest';
+import { TEST_BUCKET, useFakeS3Service } from '../helpers/handlers.ts';
 import { JSON_CONTENT_TYPE } from '#lib/http/responses.ts';
 import { nameIndexKey } from '#lib/name-index.ts';
 import { invoke, request, TEST_CALLER } from '../helpers/api-event.ts';
-import { s3Error, S3Fake } from '../helpers/s3-fake.ts';
+import { s3Error } from '../helpers/s3-fake.ts';
 import { storedSession } from '../helpers/sessions.ts';
 import { captureTelemetry } from '../helpers/telemetry.ts';
 
 const telemetry = captureTelemetry();
-let fake: S3Fake;
-
-beforeEach(() => {
-  fake = new S3Fake();
-});
-afterEach(() => {
-  fake.restore();
-});
+const s3 = useFakeS3Service();
+const { createSession: handler, getSession } = s3;
 
 describe('POST /sessions', () => {
   it('201: stores a new active session create-only and answers it with Location and its stored ETag', async () => {
@@ -38,12 +28,12 @@ describe('POST /sessions', () => {
     });
     expect(response.headers).toEqual({
       'Content-Type': JSON_CONTENT_TYPE,
-      ETag: fake.objects.get(`sessions/${session.id}.json`)!.etag,
+      ETag: s3.fake.objects.get(`sessions/${session.id}.json`)!.etag,
       Location: `/sessions/${session.id}`,
     });
-    expect(fake.puts.map((put) => put.Key)).toEqual([nameIndexKey('ssh-import', session.id), `sessions/${session.id}.json`]);
-    expect(fake.puts[1]).toMatchObject({ Bucket: TEST_BUCKET, Key: `sessions/${session.id}.json`, IfNoneMatch: '*', ContentType: 'application/json' });
-    expect(storedSession(fake, session.id)).toEqual(session);
+    expect(s3.fake.puts.map((put) => put.Key)).toEqual([nameIndexKey('ssh-import', session.id), `sessions/${session.id}.json`]);
+    expect(s3.fake.puts[1]).toMatchObject({ Bucket: TEST_BUCKET, Key: `sessions/${session.id}.json`, IfNoneMatch: '*', ContentType: 'application/json' });
+    expect(storedSession(s3.fake, session.id)).toEqual(session);
   });
 
   it('201: the stored session reads back through GET /sessions/{id} with the same ETag', async () => {
@@ -66,7 +56,7 @@ describe('POST /sessions', () => {
 
     expect(response.statusCode).toBe(201);
     expect(response.body.name).toBeNull();
-    expect(fake.puts).toHaveLength(1);
+    expect(s3.fake.puts).toHaveLength(1);
   });
 
   it('201 without updated_by when the request carries no IAM authorizer', async () => {
@@ -74,7 +64,7 @@ describe('POST /sessions', () => {
 
     expect(response.statusCode).toBe(201);
     expect(response.body).not.toHaveProperty('updated_by');
-    expect(storedSession(fake, response.body.id)).not.toHaveProperty('updated_by');
+    expect(storedSession(s3.fake, response.body.id)).not.toHaveProperty('updated_by');
   });
 
   it.each([
@@ -92,7 +82,7 @@ describe('POST /sessions', () => {
     expect(response.body).toEqual({
       error: { code: 'invalid_request', message: expect.stringContaining(field), details: { issues: [{ field, message: expect.any(String) }] } },
     });
-    expect(fake.puts).toEqual([]);
+    expect(s3.fake.puts).toEqual([]);
   });
 
   it('201 for a name of exactly 256 characters', async () => {
@@ -102,7 +92,7 @@ describe('POST /sessions', () => {
   });
 
   it('503 storage_unavailable with Retry-After when S3 is throttling', async () => {
-    fake.fail('PutObject', s3Error('SlowDown', 503, 'Please reduce your request rate.'));
+    s3.fake.fail('PutObject', s3Error('SlowDown', 503, 'Please reduce your request rate.'));
 
     const response = await invoke(handler, request.createSession({ body: { name: 'throttled' } }));
 
@@ -127,7 +117,7 @@ describe('POST /sessions with an Idempotency-Key', () => {
     expect(repeat.statusCode).toBe(200);
     expect(repeat.body).toEqual(first.body);
     expect(repeat.headers).toEqual({ ...first.headers, 'Idempotent-Replayed': 'true' });
-    expect([...fake.objects.keys()].filter((key) => key.startsWith('sessions/'))).toEqual([`sessions/${first.body.id}.json`]);
+    expect([...s3.fake.objects.keys()].filter((key) => key.startsWith('sessions/'))).toEqual([`sessions/${first.body.id}.json`]);
   });
 
   it('logs the first request as created and the repeat as replayed, with the session ID', async () => {
@@ -168,7 +158,7 @@ describe('POST /sessions with an Idempotency-Key', () => {
 
   it('400 invalid_request when the key was used for a different request, and writes nothing', async () => {
     await invoke(handler, withKey({ name: 'ssh-import' }));
-    const objects = new Map(fake.objects);
+    const objects = new Map(s3.fake.objects);
 
     const response = await invoke(handler, withKey({ name: 'ssh-export' }));
 
@@ -178,7 +168,7 @@ describe('POST /sessions with an Idempotency-Key', () => {
       message: expect.stringContaining('headers.idempotency-key'),
       details: { issues: [{ field: 'headers.idempotency-key', message: expect.stringContaining('already used for a different request') }] },
     });
-    expect(fake.objects).toEqual(objects);
+    expect(s3.fake.objects).toEqual(objects);
   });
 
   it.each([
@@ -191,7 +181,7 @@ describe('POST /sessions with an Idempotency-Key', () => {
 
     expect(response.statusCode).toBe(400);
     expect(response.body.error.details.issues).toEqual([{ field: 'headers.idempotency-key', message: 'must be 1-255 printable ASCII characters' }]);
-    expect(fake.totalRequests).toBe(0);
+    expect(s3.fake.totalRequests).toBe(0);
   });
 
   it('accepts a key of 255 printable characters, spaces and punctuation included', async () => {

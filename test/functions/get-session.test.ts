@@ -1,28 +1,19 @@
-import { afterEach, beforeEach, describe, expect, it, vi } from 'vitest';
-
-const { TEST_BUCKET } = await vi.hoisted(() => import('../helpers/lambda-env.ts'));
-
-import { handler } from '#functions/get-session.ts';
+import { describe, expect, it } from 'vitest';
+import { TEST_BUCKET, useFakeS3Service } from '../helpers/handlers.ts';
 import { newestFirstId } from '#lib/ids.ts';
 import { JSON_CONTENT_TYPE } from '#lib/http/responses.ts';
 import { invoke, request } from '../helpers/api-event.ts';
-import { networkError, s3Error, S3Fake } from '../helpers/s3-fake.ts';
+import { networkError, s3Error } from '../helpers/s3-fake.ts';
 import { seedSession } from '../helpers/sessions.ts';
 import { captureTelemetry } from '../helpers/telemetry.ts';
 
 const telemetry = captureTelemetry();
-let fake: S3Fake;
-
-beforeEach(() => {
-  fake = new S3Fake();
-});
-afterEach(() => {
-  fake.restore();
-});
+const s3 = useFakeS3Service();
+const { getSession: handler } = s3;
 
 describe('GET /sessions/{id}', () => {
   it('200: the stored session, fields it does not know included, with its stored ETag', async () => {
-    const { session, etag } = seedSession(fake, { name: 'audit', job_ids: ['job-1'], status: 'paused', region: 'eu-west-1' });
+    const { session, etag } = seedSession(s3.fake, { name: 'audit', job_ids: ['job-1'], status: 'paused', region: 'eu-west-1' });
 
     const response = await invoke(handler, request.getSession(session.id));
 
@@ -30,7 +21,7 @@ describe('GET /sessions/{id}', () => {
     expect(response.body).toEqual(session);
     expect(response.body.region).toBe('eu-west-1');
     expect(response.headers).toEqual({ 'Content-Type': JSON_CONTENT_TYPE, ETag: etag });
-    expect(fake.puts).toEqual([]);
+    expect(s3.fake.puts).toEqual([]);
   });
 
   it('404 session_not_found for an ID with no session', async () => {
@@ -59,17 +50,17 @@ describe('GET /sessions/{id}', () => {
       message: expect.any(String),
       details: { issues: [{ field: 'path.id', message: 'must be 32 lowercase hexadecimal characters' }] },
     });
-    expect(fake.totalRequests).toBe(0);
+    expect(s3.fake.totalRequests).toBe(0);
   });
 
   it('400 invalid_request for a query parameter the route does not know', async () => {
-    const { session } = seedSession(fake);
+    const { session } = seedSession(s3.fake);
 
     const response = await invoke(handler, request.getSession(session.id, { query: { verbose: 'true' } }));
 
     expect(response.statusCode).toBe(400);
     expect(response.body.error.details.issues).toEqual([{ field: 'query.verbose', message: 'is not a known parameter' }]);
-    expect(fake.totalRequests).toBe(0);
+    expect(s3.fake.totalRequests).toBe(0);
   });
 
   it.each([
@@ -77,8 +68,8 @@ describe('GET /sessions/{id}', () => {
     ['S3 fails', () => s3Error('InternalError', 500, 'We encountered an internal error.')],
     ['the connection drops', () => networkError('ECONNRESET')],
   ])('503 storage_unavailable with Retry-After when %s', async (_, error) => {
-    const { session } = seedSession(fake);
-    fake.fail('GetObject', error);
+    const { session } = seedSession(s3.fake);
+    s3.fake.fail('GetObject', error);
 
     const response = await invoke(handler, request.getSession(session.id));
 
@@ -90,9 +81,9 @@ describe('GET /sessions/{id}', () => {
   });
 
   it('500 internal_error with only the request ID when S3 refuses access; the AWS error is logged, not answered', async () => {
-    const { session } = seedSession(fake);
+    const { session } = seedSession(s3.fake);
     const awsMessage = `User: arn:aws:sts::123456789012:assumed-role/fn is not authorized to perform: s3:GetObject on resource: "arn:aws:s3:::${TEST_BUCKET}/sessions/${session.id}.json"`;
-    fake.fail('GetObject', s3Error('AccessDenied', 403, awsMessage));
+    s3.fake.fail('GetObject', s3Error('AccessDenied', 403, awsMessage));
     const event = request.getSession(session.id);
 
     const response = await invoke(handler, event);
@@ -109,8 +100,8 @@ describe('GET /sessions/{id}', () => {
   });
 
   it('500 internal_error when the stored object is not a session, without naming the object', async () => {
-    const { session, key } = seedSession(fake);
-    fake.seed(key, '{"id": "not a session"');
+    const { session, key } = seedSession(s3.fake);
+    s3.fake.seed(key, '{"id": "not a session"');
 
     const response = await invoke(handler, request.getSession(session.id));
 

@@ -1,32 +1,21 @@
-import { afterEach, beforeEach, describe, expect, it, vi } from 'vitest';
-
-await vi.hoisted(() => import('../helpers/lambda-env.ts'));
-
-import { handler } from '#functions/list-sessions.ts';
-import { handler as createSession } from '#functions/create-session.ts';
-import { handler as setStatus } from '#functions/set-status.ts';
+import { describe, expect, it } from 'vitest';
+import { useFakeS3Service } from '../helpers/handlers.ts';
 import { JSON_CONTENT_TYPE } from '#lib/http/responses.ts';
 import type { Session, SessionStatus } from '#lib/session.ts';
 import { invoke, request } from '../helpers/api-event.ts';
-import { s3Error, S3Fake } from '../helpers/s3-fake.ts';
+import { s3Error } from '../helpers/s3-fake.ts';
 import { seedSession } from '../helpers/sessions.ts';
 import { captureTelemetry } from '../helpers/telemetry.ts';
 
 captureTelemetry();
-let fake: S3Fake;
-
-beforeEach(() => {
-  fake = new S3Fake();
-});
-afterEach(() => {
-  fake.restore();
-});
+const s3 = useFakeS3Service();
+const { listSessions: handler, createSession, setStatus } = s3;
 
 const T0 = Date.UTC(2026, 0, 1);
 
 /** Seeds `count` sessions one second apart; answers them newest first. */
 function seedMany(count: number, status: (n: number) => SessionStatus = () => 'active'): Session[] {
-  return Array.from({ length: count }, (_, n) => seedSession(fake, { status: status(n) }, T0 + n * 1000).session).reverse();
+  return Array.from({ length: count }, (_, n) => seedSession(s3.fake, { status: status(n) }, T0 + n * 1000).session).reverse();
 }
 
 describe('GET /sessions', () => {
@@ -111,11 +100,11 @@ describe('GET /sessions', () => {
     expect(response.statusCode).toBe(400);
     expect(response.headers).toEqual({ 'Content-Type': JSON_CONTENT_TYPE });
     expect(response.body.error).toMatchObject({ code: 'invalid_request', details: { issues: [{ field, message: expect.any(String) }] } });
-    expect(fake.totalRequests).toBe(0);
+    expect(s3.fake.totalRequests).toBe(0);
   });
 
   it('503 storage_unavailable with Retry-After when S3 cannot list', async () => {
-    fake.fail('ListObjectsV2', s3Error('SlowDown', 503, 'Please reduce your request rate.'));
+    s3.fake.fail('ListObjectsV2', s3Error('SlowDown', 503, 'Please reduce your request rate.'));
 
     const response = await invoke(handler, request.listSessions());
 
@@ -162,13 +151,13 @@ describe('GET /sessions?name=NAME', () => {
   });
 
   it('200 without the session of a create that failed after writing its name index entry', async () => {
-    fake.fail('PutObject', s3Error('InternalError', 500), { when: (input) => String(input.Key).startsWith('sessions/') });
+    s3.fake.fail('PutObject', s3Error('InternalError', 500), { when: (input) => String(input.Key).startsWith('sessions/') });
     const failed = await invoke(createSession, request.createSession({ body: { name: 'half-made' } }));
 
     const response = await invoke(handler, request.listSessions({ name: 'half-made' }));
 
     expect(failed.statusCode).toBe(503);
-    expect([...fake.objects.keys()].some((key) => key.startsWith('names/'))).toBe(true);
+    expect([...s3.fake.objects.keys()].some((key) => key.startsWith('names/'))).toBe(true);
     expect(response.body).toEqual({ sessions: [], next_cursor: null });
   });
 });

@@ -1,8 +1,5 @@
-import { afterEach, beforeEach, describe, expect, it, vi } from 'vitest';
-
-await vi.hoisted(() => import('../helpers/lambda-env.ts'));
-
-import { handler } from '#functions/restore-session.ts';
+import { describe, expect, it } from 'vitest';
+import { useFakeS3Service } from '../helpers/handlers.ts';
 import { newestFirstId } from '#lib/ids.ts';
 import { JSON_CONTENT_TYPE } from '#lib/http/responses.ts';
 import { invoke, request, TEST_CALLER } from '../helpers/api-event.ts';
@@ -11,21 +8,15 @@ import { seedSession, storedSession } from '../helpers/sessions.ts';
 import { captureTelemetry } from '../helpers/telemetry.ts';
 
 captureTelemetry();
-let fake: S3Fake;
-
-beforeEach(() => {
-  fake = new S3Fake();
-});
-afterEach(() => {
-  fake.restore();
-});
+const s3 = useFakeS3Service();
+const { restoreSession: handler } = s3;
 
 /** A session with one job, then paused: three versions. Returns the IDs newest first. */
 function seedThreeVersions() {
-  const seeded = seedSession(fake);
-  fake.seed(seeded.key, JSON.stringify({ ...seeded.session, job_ids: ['job-1'] }));
-  const etag = fake.seed(seeded.key, JSON.stringify({ ...seeded.session, job_ids: ['job-1'], status: 'paused' }));
-  const [paused, oneJob, created] = fake.versionIds(seeded.key);
+  const seeded = seedSession(s3.fake);
+  s3.fake.seed(seeded.key, JSON.stringify({ ...seeded.session, job_ids: ['job-1'] }));
+  const etag = s3.fake.seed(seeded.key, JSON.stringify({ ...seeded.session, job_ids: ['job-1'], status: 'paused' }));
+  const [paused, oneJob, created] = s3.fake.versionIds(seeded.key);
   return { ...seeded, etag, paused: paused!, oneJob: oneJob!, created: created! };
 }
 
@@ -36,12 +27,12 @@ describe('POST /sessions/{id}/restore', () => {
     const response = await invoke(handler, request.restoreSession(session.id, { body: { version_id: oneJob } }));
 
     expect(response.statusCode).toBe(200);
-    const stored = storedSession(fake, session.id)!;
+    const stored = storedSession(s3.fake, session.id)!;
     expect(stored).toMatchObject({ job_ids: ['job-1'], status: 'active', updated_by: TEST_CALLER, restored_from: oneJob });
     expect(response.body).toEqual(stored);
-    expect(response.headers).toEqual({ 'Content-Type': JSON_CONTENT_TYPE, ETag: fake.objects.get(key)!.etag });
-    expect(fake.puts).toEqual([expect.objectContaining({ Key: key, IfMatch: etag.replaceAll('"', '') })]);
-    expect(fake.versionIds(key)).toHaveLength(4);
+    expect(response.headers).toEqual({ 'Content-Type': JSON_CONTENT_TYPE, ETag: s3.fake.objects.get(key)!.etag });
+    expect(s3.fake.puts).toEqual([expect.objectContaining({ Key: key, IfMatch: etag.replaceAll('"', '') })]);
+    expect(s3.fake.versionIds(key)).toHaveLength(4);
   });
 
   it('200 and unchanged when the session already has that content: nothing is written', async () => {
@@ -51,7 +42,7 @@ describe('POST /sessions/{id}/restore', () => {
 
     expect(response.statusCode).toBe(200);
     expect(response.headers.ETag).toBe(etag);
-    expect(fake.puts).toEqual([]);
+    expect(s3.fake.puts).toEqual([]);
   });
 
   it('412 precondition_failed for a stale If-Match, and nothing is written', async () => {
@@ -61,7 +52,7 @@ describe('POST /sessions/{id}/restore', () => {
 
     expect(response.statusCode).toBe(412);
     expect(response.body.error.code).toBe('precondition_failed');
-    expect(fake.puts).toEqual([]);
+    expect(s3.fake.puts).toEqual([]);
   });
 
   it('200 with the current ETag as If-Match', async () => {
@@ -75,14 +66,14 @@ describe('POST /sessions/{id}/restore', () => {
 
   it('400 invalid_request on body.version_id for a version of another session', async () => {
     const { session } = seedThreeVersions();
-    const other = seedSession(fake);
-    const [otherVersion] = fake.versionIds(other.key);
+    const other = seedSession(s3.fake);
+    const [otherVersion] = s3.fake.versionIds(other.key);
 
     const response = await invoke(handler, request.restoreSession(session.id, { body: { version_id: otherVersion } }));
 
     expect(response.statusCode).toBe(400);
     expect(response.body.error.details).toEqual({ issues: [{ field: 'body.version_id', message: `is not a version of session ${session.id}` }] });
-    expect(fake.puts).toEqual([]);
+    expect(s3.fake.puts).toEqual([]);
   });
 
   it('404 session_not_found for a session that does not exist', async () => {
@@ -95,14 +86,14 @@ describe('POST /sessions/{id}/restore', () => {
   });
 
   it('409 versioning_disabled on a bucket without versioning', async () => {
-    fake.versioning = 'disabled';
-    const { session } = seedSession(fake);
+    s3.fake.versioning = 'disabled';
+    const { session } = seedSession(s3.fake);
 
     const response = await invoke(handler, request.restoreSession(session.id, { body: { version_id: 'null' } }));
 
     expect(response.statusCode).toBe(409);
     expect(response.body.error.code).toBe('versioning_disabled');
-    expect(fake.puts).toEqual([]);
+    expect(s3.fake.puts).toEqual([]);
   });
 
   it.each([
@@ -116,6 +107,6 @@ describe('POST /sessions/{id}/restore', () => {
 
     expect(response.statusCode).toBe(400);
     expect(response.body.error.details.issues.map((issue: { field: string }) => issue.field)).toEqual([field]);
-    expect(fake.totalRequests).toBe(0);
+    expect(s3.fake.totalRequests).toBe(0);
   });
 });

@@ -1,31 +1,22 @@
-import { afterEach, beforeEach, describe, expect, it, vi } from 'vitest';
-
-await vi.hoisted(() => import('../helpers/lambda-env.ts'));
-
-import { handler } from '#functions/session-history.ts';
+import { describe, expect, it } from 'vitest';
+import { useFakeS3Service } from '../helpers/handlers.ts';
 import { encodeHistoryCursor } from '#lib/history.ts';
 import { newestFirstId, sessionKey } from '#lib/ids.ts';
 import { JSON_CONTENT_TYPE } from '#lib/http/responses.ts';
 import { invoke, request, TEST_CALLER } from '../helpers/api-event.ts';
-import { s3Error, S3Fake } from '../helpers/s3-fake.ts';
+import { s3Error } from '../helpers/s3-fake.ts';
 import { seedSession } from '../helpers/sessions.ts';
 import { captureTelemetry } from '../helpers/telemetry.ts';
 
 captureTelemetry();
-let fake: S3Fake;
-
-beforeEach(() => {
-  fake = new S3Fake();
-});
-afterEach(() => {
-  fake.restore();
-});
+const s3 = useFakeS3Service();
+const { sessionHistory: handler } = s3;
 
 /** A session created and then given `jobs` jobs one version at a time, as the service would have written it. */
 function seedHistory(jobs: number, fields: Record<string, unknown> = {}) {
-  const seeded = seedSession(fake, fields);
+  const seeded = seedSession(s3.fake, fields);
   for (let n = 1; n <= jobs; n++) {
-    fake.seed(seeded.key, JSON.stringify({ ...seeded.session, job_ids: Array.from({ length: n }, (_, job) => `job-${job + 1}`), updated_by: TEST_CALLER }));
+    s3.fake.seed(seeded.key, JSON.stringify({ ...seeded.session, job_ids: Array.from({ length: n }, (_, job) => `job-${job + 1}`), updated_by: TEST_CALLER }));
   }
   return seeded;
 }
@@ -33,7 +24,7 @@ function seedHistory(jobs: number, fields: Record<string, unknown> = {}) {
 describe('GET /sessions/{id}/history', () => {
   it('200: the versions newest first, each with version_id, at, actor, change and the session, and next_cursor null at the end', async () => {
     const { session, key } = seedHistory(2);
-    const ids = fake.versionIds(key);
+    const ids = s3.fake.versionIds(key);
 
     const response = await invoke(handler, request.sessionHistory(session.id));
 
@@ -47,7 +38,7 @@ describe('GET /sessions/{id}/history', () => {
       ],
       next_cursor: null,
     });
-    expect(fake.puts).toEqual([]);
+    expect(s3.fake.puts).toEqual([]);
   });
 
   it('pages with limit and the opaque cursor it hands back, 20 to a page by default', async () => {
@@ -71,7 +62,7 @@ describe('GET /sessions/{id}/history', () => {
   });
 
   it('409 versioning_disabled on a bucket without versioning', async () => {
-    fake.versioning = 'disabled';
+    s3.fake.versioning = 'disabled';
     const { session } = seedHistory(1);
 
     const response = await invoke(handler, request.sessionHistory(session.id));
@@ -95,7 +86,7 @@ describe('GET /sessions/{id}/history', () => {
 
     expect(response.statusCode).toBe(400);
     expect(response.body.error.details.issues.map((issue: { field: string }) => issue.field)).toEqual([field]);
-    expect(fake.totalRequests).toBe(0);
+    expect(s3.fake.totalRequests).toBe(0);
   });
 
   it('400 invalid_request on path.id for an ID that is not one, before any storage call', async () => {
@@ -103,7 +94,7 @@ describe('GET /sessions/{id}/history', () => {
 
     expect(response.statusCode).toBe(400);
     expect(response.body.error.details.issues).toEqual([{ field: 'path.id', message: 'must be 32 lowercase hexadecimal characters' }]);
-    expect(fake.totalRequests).toBe(0);
+    expect(s3.fake.totalRequests).toBe(0);
   });
 
   it('400 invalid_request for a cursor naming a version S3 does not know', async () => {
@@ -117,7 +108,7 @@ describe('GET /sessions/{id}/history', () => {
 
   it('503 storage_unavailable with Retry-After when S3 throttles the listing', async () => {
     const { session } = seedHistory(1);
-    fake.fail('ListObjectVersions', s3Error('SlowDown', 503));
+    s3.fake.fail('ListObjectVersions', s3Error('SlowDown', 503));
 
     const response = await invoke(handler, request.sessionHistory(session.id));
 
@@ -131,8 +122,8 @@ describe('GET /sessions/{id}/history', () => {
 
     await invoke(handler, request.sessionHistory(session.id, { limit: '2' }));
 
-    expect(fake.requests).toEqual({ ListObjectVersions: 1, GetObject: 3, PutObject: 0, ListObjectsV2: 0 });
-    expect(fake.stub.calls().map((call) => (call.args[0].input as { Key?: string; Prefix?: string }).Key ?? (call.args[0].input as { Prefix?: string }).Prefix)).toEqual(
+    expect(s3.fake.requests).toEqual({ ListObjectVersions: 1, GetObject: 3, PutObject: 0, ListObjectsV2: 0 });
+    expect(s3.fake.stub.calls().map((call) => (call.args[0].input as { Key?: string; Prefix?: string }).Key ?? (call.args[0].input as { Prefix?: string }).Prefix)).toEqual(
       Array.from({ length: 4 }, () => sessionKey(session.id)),
     );
   });

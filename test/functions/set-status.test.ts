@@ -1,26 +1,17 @@
 import fc from 'fast-check';
-import { afterEach, beforeEach, describe, expect, it, vi } from 'vitest';
-
-await vi.hoisted(() => import('../helpers/lambda-env.ts'));
-
-import { handler } from '#functions/set-status.ts';
+import { describe, expect, it } from 'vitest';
+import { useFakeS3Service } from '../helpers/handlers.ts';
 import { newestFirstId } from '#lib/ids.ts';
 import { JSON_CONTENT_TYPE } from '#lib/http/responses.ts';
 import { SESSION_STATUSES, type SessionStatus } from '#lib/session.ts';
 import { invoke, request, TEST_CALLER } from '../helpers/api-event.ts';
-import { md5Etag, S3Fake } from '../helpers/s3-fake.ts';
+import { md5Etag } from '../helpers/s3-fake.ts';
 import { seedSession, storedSession } from '../helpers/sessions.ts';
 import { captureTelemetry } from '../helpers/telemetry.ts';
 
 captureTelemetry();
-let fake: S3Fake;
-
-beforeEach(() => {
-  fake = new S3Fake();
-});
-afterEach(() => {
-  fake.restore();
-});
+const s3 = useFakeS3Service();
+const { setStatus: handler } = s3;
 
 /** The contract's status machine, written out: active ⇄ paused, either → completed | terminated. */
 const ALLOWED: ReadonlyArray<[SessionStatus, SessionStatus]> = [
@@ -34,44 +25,44 @@ const ALLOWED: ReadonlyArray<[SessionStatus, SessionStatus]> = [
 
 describe('PATCH /sessions/{id}', () => {
   it.each(ALLOWED)('200: %s → %s is stored with a compare-and-swap and answered with the new ETag', async (from, to) => {
-    const { session, etag } = seedSession(fake, { status: from, job_ids: ['job-1'] });
+    const { session, etag } = seedSession(s3.fake, { status: from, job_ids: ['job-1'] });
 
     const response = await invoke(handler, request.setStatus(session.id, { body: { status: to } }));
 
     expect(response.statusCode).toBe(200);
-    const stored = storedSession(fake, session.id)!;
+    const stored = storedSession(s3.fake, session.id)!;
     expect(stored).toMatchObject({ status: to, job_ids: ['job-1'], updated_by: TEST_CALLER });
     expect(response.body).toEqual(stored);
-    expect(response.headers).toEqual({ 'Content-Type': JSON_CONTENT_TYPE, ETag: fake.objects.get(`sessions/${session.id}.json`)!.etag });
-    expect(fake.puts).toHaveLength(1);
-    expect(fake.puts[0]?.IfMatch).toBe(etag.replaceAll('"', ''));
+    expect(response.headers).toEqual({ 'Content-Type': JSON_CONTENT_TYPE, ETag: s3.fake.objects.get(`sessions/${session.id}.json`)!.etag });
+    expect(s3.fake.puts).toHaveLength(1);
+    expect(s3.fake.puts[0]?.IfMatch).toBe(etag.replaceAll('"', ''));
   });
 
   it.each(SESSION_STATUSES)('200 and unchanged when the session is already %s: nothing is written', async (status) => {
-    const { session, etag } = seedSession(fake, { status });
+    const { session, etag } = seedSession(s3.fake, { status });
 
     const response = await invoke(handler, request.setStatus(session.id, { body: { status } }));
 
     expect(response.statusCode).toBe(200);
     expect(response.body).toEqual(session);
     expect(response.headers.ETag).toBe(etag);
-    expect(fake.puts).toEqual([]);
+    expect(s3.fake.puts).toEqual([]);
   });
 
   it('answers every (from, to) pair as the status machine says, writing only real transitions', async () => {
     const status = fc.constantFrom(...SESSION_STATUSES);
     await fc.assert(
       fc.asyncProperty(status, status, async (from, to) => {
-        fake.resetCounts();
-        const { session } = seedSession(fake, { status: from });
+        s3.fake.resetCounts();
+        const { session } = seedSession(s3.fake, { status: from });
 
         const response = await invoke(handler, request.setStatus(session.id, { body: { status: to } }));
 
         const allowed = ALLOWED.some(([a, b]) => a === from && b === to);
         const expected = from === to || allowed ? 200 : 409;
         expect(response.statusCode).toBe(expected);
-        expect(storedSession(fake, session.id)!.status).toBe(allowed ? to : from);
-        expect(fake.puts).toHaveLength(allowed ? 1 : 0);
+        expect(storedSession(s3.fake, session.id)!.status).toBe(allowed ? to : from);
+        expect(s3.fake.puts).toHaveLength(allowed ? 1 : 0);
       }),
       { numRuns: 40 },
     );
@@ -85,14 +76,14 @@ describe('PATCH /sessions/{id}', () => {
     ['terminated', 'paused'],
     ['terminated', 'completed'],
   ] as const)('409 invalid_transition for %s → %s, and nothing is written', async (from, to) => {
-    const { session } = seedSession(fake, { status: from });
+    const { session } = seedSession(s3.fake, { status: from });
 
     const response = await invoke(handler, request.setStatus(session.id, { body: { status: to } }));
 
     expect(response.statusCode).toBe(409);
     expect(response.headers).toEqual({ 'Content-Type': JSON_CONTENT_TYPE });
     expect(response.body.error).toEqual({ code: 'invalid_transition', message: expect.any(String), details: { id: session.id, from, to } });
-    expect(fake.puts).toEqual([]);
+    expect(s3.fake.puts).toEqual([]);
   });
 
   it('404 session_not_found, and nothing is written', async () => {
@@ -102,28 +93,28 @@ describe('PATCH /sessions/{id}', () => {
 
     expect(response.statusCode).toBe(404);
     expect(response.body.error).toEqual({ code: 'session_not_found', message: `no session ${id}`, details: { id } });
-    expect(fake.puts).toEqual([]);
+    expect(s3.fake.puts).toEqual([]);
   });
 
   it('412 precondition_failed for a stale If-Match, and nothing is written', async () => {
-    const { session } = seedSession(fake);
+    const { session } = seedSession(s3.fake);
     const stale = md5Etag('an older version');
 
     const response = await invoke(handler, request.setStatus(session.id, { body: { status: 'paused' }, headers: { 'if-match': stale } }));
 
     expect(response.statusCode).toBe(412);
     expect(response.body.error).toEqual({ code: 'precondition_failed', message: expect.any(String), details: { id: session.id, if_match: stale } });
-    expect(storedSession(fake, session.id)!.status).toBe('active');
-    expect(fake.puts).toEqual([]);
+    expect(storedSession(s3.fake, session.id)!.status).toBe('active');
+    expect(s3.fake.puts).toEqual([]);
   });
 
   it('200 with the current If-Match', async () => {
-    const { session, etag } = seedSession(fake);
+    const { session, etag } = seedSession(s3.fake);
 
     const response = await invoke(handler, request.setStatus(session.id, { body: { status: 'paused' }, headers: { 'if-match': etag } }));
 
     expect(response.statusCode).toBe(200);
-    expect(storedSession(fake, session.id)!.status).toBe('paused');
+    expect(storedSession(s3.fake, session.id)!.status).toBe('paused');
   });
 
   it.each([
@@ -132,13 +123,13 @@ describe('PATCH /sessions/{id}', () => {
     ['a missing status', {}, 'body.status'],
     ['another field alongside', { status: 'paused', name: 'renamed' }, 'body.name'],
   ])('400 invalid_request for %s, naming the field, before any storage call', async (_, body, field) => {
-    const { session } = seedSession(fake);
+    const { session } = seedSession(s3.fake);
 
     const response = await invoke(handler, request.setStatus(session.id, { body }));
 
     expect(response.statusCode).toBe(400);
     expect(response.body.error).toMatchObject({ code: 'invalid_request', details: { issues: [{ field, message: expect.any(String) }] } });
-    expect(fake.totalRequests).toBe(0);
+    expect(s3.fake.totalRequests).toBe(0);
   });
 
   it('400 invalid_request on path.id for an ID that is not 32 lowercase hex characters', async () => {
@@ -146,6 +137,6 @@ describe('PATCH /sessions/{id}', () => {
 
     expect(response.statusCode).toBe(400);
     expect(response.body.error.details.issues).toEqual([{ field: 'path.id', message: 'must be 32 lowercase hexadecimal characters' }]);
-    expect(fake.totalRequests).toBe(0);
+    expect(s3.fake.totalRequests).toBe(0);
   });
 });

@@ -1,6 +1,7 @@
 import { randomUUID } from 'node:crypto';
 import type { APIGatewayProxyStructuredResultV2, Context } from 'aws-lambda';
 import type { HttpEvent } from '#lib/http/event.ts';
+import { API_ROUTES, type OperationId, type TableRoute } from '#lib/routes.ts';
 
 /** The IAM principal the factory signs requests as, unless told otherwise. */
 export const TEST_CALLER = 'arn:aws:sts::123456789012:assumed-role/runner/session-test';
@@ -70,17 +71,37 @@ export function apiEvent(routeKey: string, pathParameters: Record<string, string
   };
 }
 
-/** Events for the routes of the contract. */
-export const request = {
-  createSession: (init?: EventInit) => apiEvent('POST /sessions', {}, init),
-  getSession: (id: string, init?: EventInit) => apiEvent('GET /sessions/{id}', { id }, init),
-  addJob: (id: string, init?: EventInit) => apiEvent('POST /sessions/{id}/jobs', { id }, init),
-  setStatus: (id: string, init?: EventInit) => apiEvent('PATCH /sessions/{id}', { id }, init),
-  listSessions: (query?: Record<string, string>, init?: EventInit) => apiEvent('GET /sessions', {}, { ...init, ...(query ? { query } : {}) }),
-  sessionHistory: (id: string, query?: Record<string, string>, init?: EventInit) =>
-    apiEvent('GET /sessions/{id}/history', { id }, { ...init, ...(query ? { query } : {}) }),
-  restoreSession: (id: string, init?: EventInit) => apiEvent('POST /sessions/{id}/restore', { id }, init),
-};
+/** The names of the `{param}` placeholders of a path, in order. */
+type PathParameters<Path extends string> = Path extends `${string}{${infer Name}}${infer Rest}` ? [Name, ...PathParameters<Rest>] : [];
+
+/** One string argument per path parameter. */
+type PathArguments<Names extends string[]> = { [Index in keyof Names]: string };
+
+/** The event factory of one route: its path parameters, then its query when it takes one, then the rest of the event. */
+type EventFactory<Route extends TableRoute> = (
+  ...args: [
+    ...PathArguments<PathParameters<Route['routeKey']>>,
+    ...(Route['request'] extends { query: unknown } ? [query?: Record<string, string>] : []),
+    init?: EventInit,
+  ]
+) => HttpEvent;
+
+/** Events for the routes of the contract, by operation ID: `request.addJob(id, { body })`, `request.listSessions({ limit: '5' })`. */
+export type RouteEvents = { [Id in OperationId]: EventFactory<Extract<TableRoute, { docs: { operationId: Id } }>> };
+
+function eventFactory(route: TableRoute): (...args: unknown[]) => HttpEvent {
+  const names = [...route.routeKey.matchAll(/\{(\w+)\}/g)].map(([, name]) => name!);
+  const takesQuery = 'query' in route.request;
+  return (...args) => {
+    const pathParameters = Object.fromEntries(names.map((name, index) => [name, args[index] as string]));
+    const query = takesQuery ? (args[names.length] as Record<string, string> | undefined) : undefined;
+    const init = args[names.length + (takesQuery ? 1 : 0)] as EventInit | undefined;
+    return apiEvent(route.routeKey, pathParameters, { ...init, ...(query ? { query } : {}) });
+  };
+}
+
+/** Events for the routes of the contract, built from the route table. */
+export const request = Object.fromEntries(API_ROUTES.map((route) => [route.docs.operationId, eventFactory(route)])) as RouteEvents;
 
 /** A Lambda context as the runtime passes it. */
 export function lambdaContext(functionName = 'runner-sessions-test'): Context {

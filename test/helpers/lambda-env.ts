@@ -1,18 +1,18 @@
 /**
- * The environment the handlers see in tests. Import it through `vi.hoisted`
- * so that it is in place before `lib/runtime.ts` and the Powertools
- * utilities read it at module load:
- *
- *     const { TEST_BUCKET } = await vi.hoisted(() => import('../helpers/lambda-env.ts'));
+ * The environment the handlers' telemetry and the S3 client see in tests.
+ * Powertools reads it once, when its modules load, so `handlers.ts` imports
+ * this module before anything of `lib/`.
  *
  * Logs and EMF metrics stay on (they are captured and silenced per test by
  * `captureTelemetry`), so the tests can assert what they say.
  */
 export const TEST_BUCKET = 'runner-sessions-test-bucket-7f3a';
 
-process.env.SESSIONS_BUCKET = TEST_BUCKET;
+/** The region of the shell that runs the tests (an S3-compatible endpoint's), before the tests' own replaces it. */
+export const OUTER_AWS_REGION = process.env.AWS_REGION;
+
 process.env.AWS_REGION = 'eu-west-1';
-// No backoff sleeps: contention tests then run in milliseconds.
+// No backoff sleeps for limits read from the environment: contention tests then run in milliseconds.
 process.env.CAS_BASE_DELAY_MS = '0';
 process.env.CAS_MAX_DELAY_MS = '0';
 delete process.env.POWERTOOLS_DEV;

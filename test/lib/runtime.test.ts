@@ -1,52 +1,73 @@
+import { execFile } from 'node:child_process';
+import { fileURLToPath } from 'node:url';
+import { promisify } from 'node:util';
 import { afterEach, beforeEach, describe, expect, it, vi } from 'vitest';
-
-await vi.hoisted(async () => {
-  await import('../helpers/lambda-env.ts');
-  delete process.env.SESSIONS_BUCKET;
-  process.env.MAX_JOBS_PER_SESSION = '2';
-});
-
-import { handler as createSession } from '#functions/create-session.ts';
-import { handler as getSession } from '#functions/get-session.ts';
-import { repositoryFor, sessionRepository, useRepository } from '#lib/runtime.ts';
+import { API_ROUTES, apiRoute, entryName, routeHandler } from '#lib/routes.ts';
+import { dependenciesFor, environmentDependencies, repositoryFor } from '#lib/runtime.ts';
 import { MemoryObjectStore } from '#lib/store/memory.ts';
 import { S3ObjectStore } from '#lib/store/s3.ts';
 import { invoke, request } from '../helpers/api-event.ts';
 import { S3Fake } from '../helpers/s3-fake.ts';
 import { captureTelemetry } from '../helpers/telemetry.ts';
 
-const telemetry = captureTelemetry();
+captureTelemetry();
 let fake: S3Fake;
 
 beforeEach(() => {
   fake = new S3Fake();
 });
 afterEach(() => {
-  useRepository(undefined);
+  vi.unstubAllEnvs();
   fake.restore();
 });
 
-describe('without SESSIONS_BUCKET', () => {
-  it('a request fails with 500 internal_error, and the log says SESSIONS_BUCKET environment variable is not set', async () => {
-    const response = await invoke(createSession, request.createSession({ body: { name: 'nowhere' } }));
+describe('a Lambda entry (functions/<entry>.ts)', () => {
+  it('without SESSIONS_BUCKET fails its cold start, with the message SESSIONS_BUCKET environment variable is not set', async () => {
+    const { SESSIONS_BUCKET: _bucket, ...env } = process.env;
 
-    expect(response.statusCode).toBe(500);
-    expect(response.body.error.code).toBe('internal_error');
-    expect(response.raw).not.toContain('SESSIONS_BUCKET');
-    const failure = telemetry.logs().find((line) => line.level === 'ERROR');
-    expect(failure?.error.message).toBe('SESSIONS_BUCKET environment variable is not set');
-    expect(fake.totalRequests).toBe(0);
+    const loading = promisify(execFile)(process.execPath, ['--input-type=module', '-e', "await import('#functions/get-session.ts')"], {
+      cwd: fileURLToPath(new URL('../../', import.meta.url)),
+      env: { ...env, SESSIONS_BUCKET: ' ' },
+    });
+
+    await expect(loading).rejects.toMatchObject({ stderr: expect.stringContaining('Error: SESSIONS_BUCKET environment variable is not set') });
   });
 
-  it('sessionRepository() throws the same clear message', () => {
-    expect(() => sessionRepository()).toThrow('SESSIONS_BUCKET environment variable is not set');
+  it('serves from the bucket SESSIONS_BUCKET names', async () => {
+    vi.stubEnv('SESSIONS_BUCKET', 'chosen-bucket');
+    const { handler } = await import('#functions/create-session.ts');
+
+    const response = await invoke(handler, request.createSession());
+
+    expect(response.statusCode).toBe(201);
+    expect(fake.puts.map((put) => put.Bucket)).toEqual(['chosen-bucket']);
+  });
+
+  it.each(API_ROUTES.map((route) => [route.routeKey, entryName(route)]))('%s has its entry, functions/%s.ts, exporting handler', async (_routeKey, entry) => {
+    vi.stubEnv('SESSIONS_BUCKET', 'chosen-bucket');
+
+    const module = (await import(`../../functions/${entry}.ts`)) as { handler?: unknown };
+
+    expect(typeof module.handler).toBe('function');
   });
 });
 
-describe('useRepository', () => {
+describe('environmentDependencies', () => {
+  it.each([{}, { SESSIONS_BUCKET: '' }, { SESSIONS_BUCKET: '  ' }])('throws SESSIONS_BUCKET environment variable is not set for %o', (env) => {
+    expect(() => environmentDependencies(env)).toThrow('SESSIONS_BUCKET environment variable is not set');
+  });
+
+  it('builds the repository with the limits of the environment it is given', () => {
+    expect(environmentDependencies({ SESSIONS_BUCKET: 'b', MAX_JOBS_PER_SESSION: '2' }).repository.config.maxJobsPerSession).toBe(2);
+  });
+});
+
+describe('dependenciesFor', () => {
   it('runs the very same handlers against another object store, here one in memory', async () => {
     const store = new MemoryObjectStore();
-    useRepository(repositoryFor(store));
+    const dependencies = dependenciesFor(store);
+    const createSession = routeHandler(apiRoute('CreateSession'), dependencies);
+    const getSession = routeHandler(apiRoute('GetSession'), dependencies);
 
     const created = await invoke(createSession, request.createSession({ body: { name: 'local' } }));
     const read = await invoke(getSession, request.getSession(created.body.id));
@@ -60,7 +81,7 @@ describe('useRepository', () => {
   });
 
   it('can point the handlers at an S3 bucket of the caller’s choosing', async () => {
-    useRepository(repositoryFor(new S3ObjectStore({ bucket: 'chosen-bucket' })));
+    const createSession = routeHandler(apiRoute('CreateSession'), dependenciesFor(new S3ObjectStore({ bucket: 'chosen-bucket' })));
 
     const response = await invoke(createSession, request.createSession());
 
@@ -68,16 +89,22 @@ describe('useRepository', () => {
     expect(fake.puts.map((put) => put.Bucket)).toEqual(['chosen-bucket']);
   });
 
-  it('with undefined goes back to the environment’s repository', async () => {
-    useRepository(repositoryFor(new MemoryObjectStore()));
-    useRepository(undefined);
+  it('keeps two services of one process apart: each handler uses only the store it was built over', async () => {
+    const [first, second] = [new MemoryObjectStore(), new MemoryObjectStore()];
+    const createSession = routeHandler(apiRoute('CreateSession'), dependenciesFor(first));
+    const getSession = routeHandler(apiRoute('GetSession'), dependenciesFor(second));
 
-    const response = await invoke(createSession, request.createSession());
+    const created = await invoke(createSession, request.createSession());
+    const read = await invoke(getSession, request.getSession(created.body.id));
 
-    expect(response.statusCode).toBe(500);
+    expect(created.statusCode).toBe(201);
+    expect(read.statusCode).toBe(404);
+    expect((await second.list('', { limit: 10 })).keys).toEqual([]);
   });
 
-  it('repositoryFor uses the limits read from the environment at load', () => {
+  it('repositoryFor uses the limits read from the environment when given none', () => {
+    vi.stubEnv('MAX_JOBS_PER_SESSION', '2');
+
     expect(repositoryFor(new MemoryObjectStore()).config.maxJobsPerSession).toBe(2);
   });
 });

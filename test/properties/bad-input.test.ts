@@ -1,10 +1,7 @@
 import fc from 'fast-check';
-import { describe, expect, it, vi } from 'vitest';
-
-const { TEST_BUCKET } = await vi.hoisted(() => import('../helpers/lambda-env.ts'));
-
+import { describe, expect, it } from 'vitest';
+import { TEST_BUCKET, testService } from '../helpers/handlers.ts';
 import type { HttpEvent } from '#lib/http/event.ts';
-import type { HttpHandler } from '#lib/http/route.ts';
 import { API_ROUTES } from '#lib/routes.ts';
 import { apiEvent, invoke, type ApiResponse } from '../helpers/api-event.ts';
 import { seedSession, storedSession } from '../helpers/sessions.ts';
@@ -27,13 +24,8 @@ captureTelemetry();
 const s3 = useAuditedS3Fake(TEST_BUCKET);
 
 /** Every route the API serves (the list the CDK app and the local server are built from), with its handler. */
-const ROUTES = await Promise.all(
-  API_ROUTES.map(async ({ routeKey, handler }) => ({
-    routeKey,
-    hasId: routeKey.includes('{id}'),
-    handler: ((await import(`../../functions/${handler}.ts`)) as { handler: HttpHandler }).handler,
-  })),
-);
+const { byRouteKey } = testService();
+const ROUTES = API_ROUTES.map(({ routeKey }) => ({ routeKey, hasId: routeKey.includes('{id}'), handler: byRouteKey.get(routeKey)! }));
 const route = (routeKey: string) => ROUTES.find((candidate) => candidate.routeKey === routeKey)!;
 
 const RUNS_PER_ROUTE = 500;

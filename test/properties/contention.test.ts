@@ -1,14 +1,7 @@
 import { DeleteObjectCommand, GetObjectCommand, S3Client } from '@aws-sdk/client-s3';
 import fc from 'fast-check';
 import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest';
-
-const { TEST_BUCKET, region } = await vi.hoisted(async () => {
-  // The S3-compatible endpoint's region, before the handlers' test environment replaces it.
-  const region = process.env.AWS_REGION;
-  const env = await import('../helpers/lambda-env.ts');
-  return { TEST_BUCKET: env.TEST_BUCKET, region };
-});
-
+import { OUTER_AWS_REGION as region, TEST_BUCKET } from '../helpers/lambda-env.ts';
 import { invoke, request, type ApiResponse } from '../helpers/api-event.ts';
 import { storedSession } from '../helpers/sessions.ts';
 import { captureTelemetry } from '../helpers/telemetry.ts';

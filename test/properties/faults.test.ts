@@ -1,14 +1,6 @@
 import fc from 'fast-check';
-import { describe, expect, it, vi } from 'vitest';
-
-const { TEST_BUCKET } = await vi.hoisted(() => import('../helpers/lambda-env.ts'));
-
-import { handler as addJob } from '#functions/add-job.ts';
-import { handler as createSession } from '#functions/create-session.ts';
-import { handler as getSession } from '#functions/get-session.ts';
-import { handler as listSessions } from '#functions/list-sessions.ts';
-import { handler as restoreSession } from '#functions/restore-session.ts';
-import { handler as setStatus } from '#functions/set-status.ts';
+import { describe, expect, it } from 'vitest';
+import { TEST_BUCKET, testService } from '../helpers/handlers.ts';
 import { apiEvent, invoke, request, type ApiResponse } from '../helpers/api-event.ts';
 import { networkError, s3Error } from '../helpers/s3-fake.ts';
 import { seedSession, storedSession } from '../helpers/sessions.ts';
@@ -20,6 +12,7 @@ import { FAULT_KINDS, landThenFail, READ_FAULT_KINDS, type FaultKind } from './s
 
 const telemetry = captureTelemetry();
 const s3 = useAuditedS3Fake(TEST_BUCKET);
+const { addJob, createSession, getSession, listSessions, restoreSession, setStatus } = testService();
 
 /** The compare-and-swap budget the handlers run with (CAS_MAX_ATTEMPTS, default 8). */
 const CAS_BUDGET = 8;

@@ -1,21 +1,28 @@
-import { vi } from 'vitest';
+import { S3Client } from '@aws-sdk/client-s3';
+import { readServiceConfig, requireEnv } from '#lib/config.ts';
 import type { HttpHandler } from '#lib/http/route.ts';
-import type { ApiRoute } from '#lib/routes.ts';
+import { API_ROUTES, entryName, routeHandler } from '#lib/routes.ts';
+import { dependenciesFor } from '#lib/runtime.ts';
+import { S3_CLIENT_CONFIG, S3ObjectStore } from '#lib/store/s3.ts';
+import { TEST_BUCKET } from '../helpers/lambda-env.ts';
 
-/** The handler modules of `functions/`, one per route. */
-export type RouteModule = ApiRoute['handler'];
+/** The Lambda entries of `functions/`, one per route: `add-job`, `get-session`… */
+export type RouteModule = string;
 
 /**
- * The handler of `route` as a new Lambda instance would run it: the module
- * graph of the project is loaded afresh, so the instance reads the
- * environment now and has its own repository, its own warm session cache and
- * its own S3 client, exactly as separate instances of one function do.
- * Packages (the AWS SDK, and with it any `S3Fake`) are shared.
+ * The handler of `route` as a new Lambda instance would run it: it reads the
+ * environment now (the bucket, default {@link TEST_BUCKET}, and the limits)
+ * and has its own repository, its own warm session cache and its own S3
+ * client, exactly as separate instances of one function do. The AWS SDK
+ * package, and with it any `S3Fake`, is shared.
  */
 export async function coldStart(route: RouteModule): Promise<HttpHandler> {
-  vi.resetModules();
-  const module = (await import(`../../functions/${route}.ts`)) as { handler: HttpHandler };
-  return module.handler;
+  const entry = API_ROUTES.find((candidate) => entryName(candidate) === route);
+  if (entry === undefined) throw new Error(`no route has the Lambda entry functions/${route}.ts`);
+  const env: Record<string, string | undefined> = { SESSIONS_BUCKET: TEST_BUCKET, ...process.env };
+  const client = new S3Client({ ...S3_CLIENT_CONFIG, forcePathStyle: env.AWS_ENDPOINT_URL_S3 !== undefined || env.AWS_ENDPOINT_URL !== undefined });
+  const store = new S3ObjectStore({ bucket: requireEnv(env, 'SESSIONS_BUCKET').trim(), client });
+  return routeHandler(entry, dependenciesFor(store, readServiceConfig(env)));
 }
 
 /**

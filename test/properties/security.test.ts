@@ -6,28 +6,11 @@ import { DeleteObjectCommand, PutObjectCommand, S3Client } from '@aws-sdk/client
 import { App } from 'aws-cdk-lib';
 import { Template } from 'aws-cdk-lib/assertions';
 import fc from 'fast-check';
-import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest';
-
-const { TEST_BUCKET, CANARY } = await vi.hoisted(async () => {
-  const env = await import('../helpers/lambda-env.ts');
-  // Recognisable credentials: they must never come back out, in a body or a log line.
-  const CANARY = {
-    accessKeyId: 'AKIACANARY0000000007',
-    secretAccessKey: 'canarySecretAccessKey/never+leaves+7',
-    sessionToken: 'canarySessionToken-IQoJb3JpZ2luX2VjEXAMPLE',
-    bucket: 'runner-sessions-canary-bucket-5e1',
-  };
-  process.env.AWS_ACCESS_KEY_ID = CANARY.accessKeyId;
-  process.env.AWS_SECRET_ACCESS_KEY = CANARY.secretAccessKey;
-  process.env.AWS_SESSION_TOKEN = CANARY.sessionToken;
-  // One attempt per SDK call, so that a failing scripted endpoint answers at once.
-  process.env.AWS_MAX_ATTEMPTS = '1';
-  return { TEST_BUCKET: env.TEST_BUCKET, CANARY };
-});
-
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { TEST_BUCKET, testService } from '../helpers/handlers.ts';
 import { defineSessionsApp } from '../../infra/sessions-stack.ts';
 import type { HttpHandler } from '#lib/http/route.ts';
-import { API_ROUTES } from '#lib/routes.ts';
+import { API_ROUTES, entryName } from '#lib/routes.ts';
 import { apiEvent, invoke, request } from '../helpers/api-event.ts';
 import { s3Error, S3Fake } from '../helpers/s3-fake.ts';
 import { seedSession } from '../helpers/sessions.ts';
@@ -38,16 +21,29 @@ import { decide, OVER_TLS, resolve, statementMatches, type S3Request, type State
 import { coldStart, coldStartWith, type RouteModule } from './lambda-instances.ts';
 import { expectLawfulS3Traffic, s3TrafficViolations, useAuditedS3Fake } from './s3-audit.ts';
 
+// Recognisable credentials: they must never come back out, in a body or a log line.
+const CANARY = {
+  accessKeyId: 'AKIACANARY0000000007',
+  secretAccessKey: 'canarySecretAccessKey/never+leaves+7',
+  sessionToken: 'canarySessionToken-IQoJb3JpZ2luX2VjEXAMPLE',
+  bucket: 'runner-sessions-canary-bucket-5e1',
+};
+// In place before the first S3 client of this file is made.
+process.env.AWS_ACCESS_KEY_ID = CANARY.accessKeyId;
+process.env.AWS_SECRET_ACCESS_KEY = CANARY.secretAccessKey;
+process.env.AWS_SESSION_TOKEN = CANARY.sessionToken;
+// One attempt per SDK call, so that a failing scripted endpoint answers at once.
+process.env.AWS_MAX_ATTEMPTS = '1';
+
 const telemetry = captureTelemetry();
 
 /** Every route with the handler module that serves it. */
-const ROUTES = await Promise.all(
-  API_ROUTES.map(async ({ routeKey, handler }) => ({
-    routeKey: routeKey as string,
-    module: handler as RouteModule,
-    handler: ((await import(`../../functions/${handler}.ts`)) as { handler: HttpHandler }).handler,
-  })),
-);
+const { byRouteKey } = testService();
+const ROUTES = API_ROUTES.map((route) => ({
+  routeKey: route.routeKey as string,
+  module: entryName(route) as RouteModule,
+  handler: byRouteKey.get(route.routeKey)!,
+}));
 const ID_ROUTES = ROUTES.filter(({ routeKey }) => routeKey.includes('{id}'));
 
 /** A request body each route would accept, so that only the ID can be what is wrong. */

@@ -1,6 +1,5 @@
-import { describe, expect, it, vi } from 'vitest';
-
-const { TEST_BUCKET } = await vi.hoisted(() => import('../../helpers/lambda-env.ts'));
+import { describe, expect, it } from 'vitest';
+import { TEST_BUCKET } from '../../helpers/lambda-env.ts';
 
 import {
   ConflictRetry,

@@ -1,9 +1,6 @@
-import { afterEach, beforeEach, describe, expect, it, vi } from 'vitest';
+import { describe, expect, it } from 'vitest';
+import { useFakeS3Service } from '../../helpers/handlers.ts';
 
-await vi.hoisted(() => import('../../helpers/lambda-env.ts'));
-
-import { handler as addJob } from '#functions/add-job.ts';
-import { handler as createSession } from '#functions/create-session.ts';
 import { bodyBytes, MAX_BODY_BYTES } from '#lib/http/request-body.ts';
 import { JSON_CONTENT_TYPE } from '#lib/http/responses.ts';
 import { invoke, request } from '../../helpers/api-event.ts';
@@ -12,14 +9,8 @@ import { seedSession, storedSession } from '../../helpers/sessions.ts';
 import { captureTelemetry } from '../../helpers/telemetry.ts';
 
 captureTelemetry();
-let fake: S3Fake;
-
-beforeEach(() => {
-  fake = new S3Fake();
-});
-afterEach(() => {
-  fake.restore();
-});
+const s3 = useFakeS3Service();
+const { addJob, createSession } = s3;
 
 /** `{"job_id":"job-1"}` padded with JSON whitespace to exactly `bytes` bytes. */
 function paddedJobBody(bytes: number): string {
@@ -35,25 +26,25 @@ describe('body size limit (16 KiB)', () => {
   });
 
   it('200 for a body of exactly 16384 bytes', async () => {
-    const { session } = seedSession(fake);
+    const { session } = seedSession(s3.fake);
     const body = paddedJobBody(16_384);
 
     const response = await invoke(addJob, request.addJob(session.id, { body, headers: JSON_HEADERS }));
 
     expect(Buffer.byteLength(body)).toBe(16_384);
     expect(response.statusCode).toBe(200);
-    expect(storedSession(fake, session.id)!.job_ids).toEqual(['job-1']);
+    expect(storedSession(s3.fake, session.id)!.job_ids).toEqual(['job-1']);
   });
 
   it('413 payload_too_large for 16385 bytes, and nothing is read or written', async () => {
-    const { session } = seedSession(fake);
+    const { session } = seedSession(s3.fake);
 
     const response = await invoke(addJob, request.addJob(session.id, { body: paddedJobBody(16_385), headers: JSON_HEADERS }));
 
     expect(response.statusCode).toBe(413);
     expect(response.headers).toEqual({ 'Content-Type': JSON_CONTENT_TYPE });
     expect(response.body).toEqual({ error: { code: 'payload_too_large', message: 'request body exceeds 16384 bytes', details: { limit_bytes: 16_384 } } });
-    expect(fake.totalRequests).toBe(0);
+    expect(s3.fake.totalRequests).toBe(0);
   });
 
   it('counts bytes, not characters: 16385 bytes of multi-byte UTF-8 are refused', async () => {
@@ -64,28 +55,28 @@ describe('body size limit (16 KiB)', () => {
 
     expect(body.length).toBeLessThan(16_385);
     expect(response.statusCode).toBe(413);
-    expect(fake.puts).toEqual([]);
+    expect(s3.fake.puts).toEqual([]);
   });
 
   it('200 for a base64-encoded body that decodes to exactly 16384 bytes, though its encoding is longer', async () => {
-    const { session } = seedSession(fake);
+    const { session } = seedSession(s3.fake);
     const encoded = Buffer.from(paddedJobBody(16_384)).toString('base64');
 
     const response = await invoke(addJob, request.addJob(session.id, { body: encoded, isBase64Encoded: true, headers: JSON_HEADERS }));
 
     expect(encoded.length).toBeGreaterThan(16_384);
     expect(response.statusCode).toBe(200);
-    expect(storedSession(fake, session.id)!.job_ids).toEqual(['job-1']);
+    expect(storedSession(s3.fake, session.id)!.job_ids).toEqual(['job-1']);
   });
 
   it('413 for a base64-encoded body that decodes to 16385 bytes', async () => {
-    const { session } = seedSession(fake);
+    const { session } = seedSession(s3.fake);
     const encoded = Buffer.from(paddedJobBody(16_385)).toString('base64');
 
     const response = await invoke(addJob, request.addJob(session.id, { body: encoded, isBase64Encoded: true, headers: JSON_HEADERS }));
 
     expect(response.statusCode).toBe(413);
-    expect(fake.totalRequests).toBe(0);
+    expect(s3.fake.totalRequests).toBe(0);
   });
 
   it('is checked before the media type and before parsing', async () => {
@@ -133,7 +124,7 @@ describe('media type', () => {
     expect(response.body).toEqual({
       error: { code: 'unsupported_media_type', message: 'request body must be application/json', details: { content_type: contentType } },
     });
-    expect(fake.puts).toEqual([]);
+    expect(s3.fake.puts).toEqual([]);
   });
 
   it('415 for a body without any content-type', async () => {
@@ -141,7 +132,7 @@ describe('media type', () => {
 
     expect(response.statusCode).toBe(415);
     expect(response.body.error.details).toEqual({ content_type: null });
-    expect(fake.puts).toEqual([]);
+    expect(s3.fake.puts).toEqual([]);
   });
 
   it('is checked before parsing: a malformed text/plain body is 415, not 400', async () => {
@@ -158,7 +149,7 @@ describe('JSON parsing', () => {
     ['single quotes', "{'job_id': 'job-1'}"],
     ['not JSON at all', 'job_id=job-1'],
   ])('400 invalid_request on body for %s (not 422), before any storage call', async (_, body) => {
-    const { session } = seedSession(fake);
+    const { session } = seedSession(s3.fake);
 
     const response = await invoke(addJob, request.addJob(session.id, { body, headers: JSON_HEADERS }));
 
@@ -166,7 +157,7 @@ describe('JSON parsing', () => {
     expect(response.body).toEqual({
       error: { code: 'invalid_request', message: 'body: is not valid JSON', details: { issues: [{ field: 'body', message: 'is not valid JSON' }] } },
     });
-    expect(fake.totalRequests).toBe(0);
+    expect(s3.fake.totalRequests).toBe(0);
   });
 
   it('400 invalid_request for a __proto__ key', async () => {
@@ -175,7 +166,7 @@ describe('JSON parsing', () => {
     expect(response.statusCode).toBe(400);
     expect(response.body.error.details.issues).toEqual([{ field: 'body', message: expect.stringContaining('__proto__') }]);
     expect(({} as Record<string, unknown>).polluted).toBeUndefined();
-    expect(fake.puts).toEqual([]);
+    expect(s3.fake.puts).toEqual([]);
   });
 
   it('parses a base64-encoded JSON body', async () => {

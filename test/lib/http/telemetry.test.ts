@@ -1,27 +1,15 @@
-import { afterEach, beforeEach, describe, expect, it, vi } from 'vitest';
+import { describe, expect, it } from 'vitest';
+import { useFakeS3Service } from '../../helpers/handlers.ts';
 
-await vi.hoisted(() => import('../../helpers/lambda-env.ts'));
-
-import { handler as addJob } from '#functions/add-job.ts';
-import { handler as createSession } from '#functions/create-session.ts';
-import { handler as getSession } from '#functions/get-session.ts';
-import { handler as listSessions } from '#functions/list-sessions.ts';
-import { handler as setStatus } from '#functions/set-status.ts';
 import { METRICS_NAMESPACE, SERVICE_NAME } from '#lib/http/telemetry.ts';
 import { invoke, request, TEST_CALLER } from '../../helpers/api-event.ts';
-import { s3Error, S3Fake } from '../../helpers/s3-fake.ts';
+import { s3Error } from '../../helpers/s3-fake.ts';
 import { seedSession } from '../../helpers/sessions.ts';
 import { captureTelemetry } from '../../helpers/telemetry.ts';
 
 const telemetry = captureTelemetry();
-let fake: S3Fake;
-
-beforeEach(() => {
-  fake = new S3Fake();
-});
-afterEach(() => {
-  fake.restore();
-});
+const s3 = useFakeS3Service();
+const { addJob, createSession, getSession, listSessions, setStatus } = s3;
 
 const preconditionFailed = () => s3Error('PreconditionFailed', 412, 'At least one of the pre-conditions you specified did not hold');
 
@@ -32,8 +20,8 @@ describe('metrics', () => {
   });
 
   it('a change that lost two compare-and-swaps: CasConflicts 2, CasRetries 2, CasRetriesExhausted 0, by service', async () => {
-    const { session } = seedSession(fake);
-    fake.fail('PutObject', preconditionFailed, { times: 2 });
+    const { session } = seedSession(s3.fake);
+    s3.fake.fail('PutObject', preconditionFailed, { times: 2 });
 
     const response = await invoke(addJob, request.addJob(session.id, { body: { job_id: 'job-1' } }));
 
@@ -55,8 +43,8 @@ describe('metrics', () => {
   });
 
   it('a change that ran out of attempts: CasRetriesExhausted 1 by service, and Errors by code conflict_retry', async () => {
-    const { session } = seedSession(fake);
-    fake.fail('PutObject', preconditionFailed, { times: 100 });
+    const { session } = seedSession(s3.fake);
+    s3.fake.fail('PutObject', preconditionFailed, { times: 100 });
 
     const response = await invoke(setStatus, request.setStatus(session.id, { body: { status: 'paused' } }));
 
@@ -68,7 +56,7 @@ describe('metrics', () => {
   });
 
   it('a read publishes no metric and no warning about it', async () => {
-    const { session } = seedSession(fake);
+    const { session } = seedSession(s3.fake);
 
     await invoke(getSession, request.getSession(session.id));
 
@@ -85,8 +73,8 @@ describe('metrics', () => {
 
 describe('logs', () => {
   it('one line per completed change: route, request and session IDs, actor, outcome and S3 write attempts', async () => {
-    const { session } = seedSession(fake);
-    fake.fail('PutObject', preconditionFailed, { times: 1 });
+    const { session } = seedSession(s3.fake);
+    s3.fake.fail('PutObject', preconditionFailed, { times: 1 });
     const event = request.addJob(session.id, { body: { job_id: 'job-1' } });
 
     await invoke(addJob, event);
@@ -111,10 +99,10 @@ describe('logs', () => {
   });
 
   it('concurrent requests each log their own request and session IDs', async () => {
-    const events = [seedSession(fake), seedSession(fake), seedSession(fake)].map(({ session }) =>
+    const events = [seedSession(s3.fake), seedSession(s3.fake), seedSession(s3.fake)].map(({ session }) =>
       request.addJob(session.id, { body: { job_id: 'job-1' } }),
     );
-    fake.latency = 1;
+    s3.fake.latency = 1;
 
     await Promise.all(events.map((event) => invoke(addJob, event)));
 
@@ -126,8 +114,8 @@ describe('logs', () => {
 
   it.each([
     ['a create', 'created', () => invoke(createSession, request.createSession())],
-    ['a no-op change', 'unchanged', () => invoke(setStatus, request.setStatus(seedSession(fake).session.id, { body: { status: 'active' } }))],
-    ['a read', 'ok', () => invoke(getSession, request.getSession(seedSession(fake).session.id))],
+    ['a no-op change', 'unchanged', () => invoke(setStatus, request.setStatus(seedSession(s3.fake).session.id, { body: { status: 'active' } }))],
+    ['a read', 'ok', () => invoke(getSession, request.getSession(seedSession(s3.fake).session.id))],
     ['a listing', 'ok', () => invoke(listSessions, request.listSessions())],
   ])('the outcome of %s is %s', async (_, outcome, act) => {
     await act();
@@ -136,7 +124,7 @@ describe('logs', () => {
   });
 
   it('has no actor without an IAM authorizer, and keys do not carry over to the next request', async () => {
-    const { session } = seedSession(fake);
+    const { session } = seedSession(s3.fake);
 
     await invoke(getSession, request.getSession(session.id));
     await invoke(listSessions, request.listSessions(undefined, { caller: null }));

@@ -132,10 +132,26 @@ describe.each(backends)('the local server on $name', ({ enabled, bucket }) => {
     expect(Object.keys(response.json.paths)).toEqual(expect.arrayContaining(['/sessions', '/sessions/{id}', '/sessions/{id}/jobs']));
   });
 
-  it.skipIf(!enabled)('answers 404 for a route API Gateway would not match', async () => {
-    const response = await call('DELETE', '/sessions/fffe6a1c2b3d4e5f60718293a4b5c6d7');
+  it.skipIf(!enabled)('answers 404 route_not_found, in the contract error shape, for a path no route has', async () => {
+    const response = await call('GET', '/sessions/fffe6a1c2b3d4e5f60718293a4b5c6d7/nothing-here');
 
     expect(response.status).toBe(404);
+    expect(response.headers.get('content-type')).toBe('application/json; charset=utf-8');
+    expect(response.json).toEqual({
+      error: {
+        code: 'route_not_found',
+        message: 'no route for GET /sessions/fffe6a1c2b3d4e5f60718293a4b5c6d7/nothing-here',
+        details: { method: 'GET', path: '/sessions/fffe6a1c2b3d4e5f60718293a4b5c6d7/nothing-here' },
+      },
+    });
+  });
+
+  it.skipIf(!enabled)('answers 405 method_not_allowed with Allow for a route API Gateway has with other methods only', async () => {
+    const response = await call('DELETE', '/sessions/fffe6a1c2b3d4e5f60718293a4b5c6d7');
+
+    expect(response.status).toBe(405);
+    expect(response.headers.get('allow')).toBe('GET, PATCH');
+    expect(response.json.error).toMatchObject({ code: 'method_not_allowed', details: { method: 'DELETE', allowed: ['GET', 'PATCH'] } });
   });
 });
 

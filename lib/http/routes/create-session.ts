@@ -1,0 +1,19 @@
+import type { RouteDependencies, RouteHandler } from '../route.ts';
+import { createdResponse, replayedResponse } from '../responses.ts';
+
+/** The input `POST /sessions` works on, once its schemas have validated it. */
+export interface CreateSessionInput {
+  headers: { 'idempotency-key'?: string | undefined };
+  body: { name?: string | null | undefined };
+}
+
+/**
+ * `POST /sessions`: opens an active session with no jobs; 201 with `Location` and `ETag`.
+ * With `Idempotency-Key`, a repeat of the key answers the same session: 200, `Idempotent-Replayed: true`.
+ */
+export function createCreateSessionHandler({ repository }: RouteDependencies): RouteHandler<CreateSessionInput> {
+  return async ({ headers, body }, { actor }) => {
+    const created = await repository.createSession({ name: body.name ?? null, actor, idempotencyKey: headers['idempotency-key'] });
+    return created.replayed ? replayedResponse(created) : createdResponse(created);
+  };
+}

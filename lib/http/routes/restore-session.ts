@@ -1,0 +1,17 @@
+import type { RouteDependencies, RouteHandler } from '../route.ts';
+import { sessionResponse } from '../responses.ts';
+
+/** The input `POST /sessions/{id}/restore` works on, once its schemas have validated it. */
+export interface RestoreSessionInput {
+  path: { id: string };
+  headers: { 'if-match'?: string | undefined };
+  body: { version_id: string };
+}
+
+/** `POST /sessions/{id}/restore`: makes an earlier version's content current again, as a new version. */
+export function createRestoreSessionHandler({ repository }: RouteDependencies): RouteHandler<RestoreSessionInput> {
+  return async ({ path, headers, body }, { actor }) => {
+    const result = await repository.restoreVersion(path.id, body.version_id, { ifMatch: headers['if-match'], actor });
+    return sessionResponse(200, result);
+  };
+}
