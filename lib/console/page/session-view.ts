@@ -134,7 +134,10 @@ export function showSession(main: HTMLElement, id: string): (sessionId?: string)
       button.addEventListener('click', () => {
         jobsPage = target;
         renderJobs(session);
-        (document.querySelector(`.jobs [data-page-button="${label}"]`) as HTMLButtonElement | null)?.focus();
+        // The pressed button may now be disabled (Last on the last page): the position it changed then takes the focus.
+        const again = document.querySelector<HTMLButtonElement>(`.jobs [data-page-button="${label}"]`);
+        if (again !== null && !again.disabled) again.focus();
+        else document.getElementById('jobs-position')?.focus();
       });
       button.dataset.pageButton = label;
       return button;
@@ -147,7 +150,7 @@ export function showSession(main: HTMLElement, id: string): (sessionId?: string)
       jobsPanel,
       el('h2', { text: `Jobs (${session.job_ids.length})`, attrs: { id: 'jobs-title' } }),
       el('div', { class: 'field' }, el('label', { text: 'Find a job', attrs: { for: 'job-filter' } }), filterInput),
-      el('p', { class: 'summary', text: position, attrs: { 'aria-live': 'polite', id: 'jobs-position' } }),
+      el('p', { class: 'summary', text: position, attrs: { 'aria-live': 'polite', id: 'jobs-position', tabindex: -1 } }),
       shown.length === 0
         ? null
         : el(
