@@ -99,6 +99,33 @@ describe.skipIf(!HAVE_CHROMIUM)(SUITE, () => {
     expect(await page.evaluate(() => (window as { __pwned?: number }).__pwned)).toBeUndefined();
   });
 
+  it('works from the keyboard: skip link, visible focus, Enter opens a session and focus lands on its heading', async () => {
+    await open('#/?name=alpha');
+    await page.locator('table.sessions tbody tr').first().waitFor();
+
+    await page.keyboard.press('Tab');
+    expect(await page.evaluate(() => document.activeElement?.textContent)).toBe('Skip to content');
+    await page.keyboard.press('Enter');
+    expect(await page.evaluate(() => document.activeElement?.id)).toBe('main');
+    expect(page.url()).toMatch(/#\/\?name=alpha$/);
+    const tabsToLink = async () => {
+      for (let step = 0; step < 10; step++) {
+        await page.keyboard.press('Tab');
+        if (await page.evaluate(() => document.activeElement?.textContent === 'alpha')) return true;
+      }
+      return false;
+    };
+    expect(await tabsToLink()).toBe(true);
+    const outline = await page.evaluate(() => getComputedStyle(document.activeElement!).outlineStyle);
+    expect(outline).toBe('solid');
+    await page.keyboard.press('Enter');
+
+    await page.waitForURL(new RegExp(`#/sessions/${ids.alpha}$`));
+    await page.getByRole('heading', { name: 'Jobs (1)' }).waitFor();
+    expect(await page.evaluate(() => document.activeElement?.tagName)).toBe('H1');
+    expect(await page.getByRole('group', { name: 'Session actions' }).getByRole('button').count()).toBe(5);
+  });
+
   it('filters by status', async () => {
     await open('#/');
     await page.locator('table.sessions tbody tr').first().waitFor();

@@ -337,7 +337,6 @@ export function showSession(main: HTMLElement, id: string): (sessionId?: string)
     });
   };
 
-  heading.focus();
   void reload().catch(() => {});
   return refresh;
 }

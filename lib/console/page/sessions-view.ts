@@ -118,7 +118,6 @@ export function showSessions(main: HTMLElement, filter: SessionFilter, navigate:
       throw error;
     }
   };
-  heading.focus();
   void refresh().catch(() => {});
   return refresh;
 }
@@ -129,7 +128,7 @@ function sessionRow(session: Session): HTMLTableRowElement {
   return el(
     'tr',
     { attrs: { 'data-session-id': session.id } },
-    el('td', { attrs: { 'data-label': 'Name' } }, link, el('code', { class: 'session-id', text: session.id.slice(0, 12) })),
+    el('td', { attrs: { 'data-label': 'Name' } }, el('div', {}, link, el('code', { class: 'session-id', text: session.id.slice(0, 12) }))),
     el('td', { attrs: { 'data-label': 'Status' } }, statusBadge(session.status)),
     el('td', { class: 'number', text: String(session.job_ids.length), attrs: { 'data-label': 'Jobs' } }),
     el('td', { attrs: { 'data-label': 'Updated' } }, timeAgo(session.updated_at)),
