@@ -178,6 +178,13 @@ describe.skipIf(!HAVE_CHROMIUM)(SUITE, () => {
     expect(await page.locator('.job-list li').textContent()).toBe('job-0512');
     expect(await page.locator('.job-list li').getAttribute('value')).toBe('513');
     expect(await page.locator('main *').count()).toBeLessThan(600);
+
+    const entries = page.locator('.timeline .entry');
+    expect(await entries.count()).toBe(20);
+    expect(await entries.nth(19).locator('.diff-none').textContent()).toBe('Load older versions to compare.');
+    await page.getByRole('button', { name: 'Load older versions' }).click();
+    await entries.nth(39).waitFor();
+    expect(await entries.nth(19).locator('.diff').textContent()).toBe('1 job added: job-0980');
   });
 
   it('reads the history as a timeline: who changed what, with a diff against the version before', async () => {
@@ -324,6 +331,42 @@ describe.skipIf(!HAVE_CHROMIUM)(SUITE, () => {
 
     expect(listings.length).toBeGreaterThanOrEqual(1);
     expect(listings.length).toBeLessThanOrEqual(2);
+  });
+
+  it('backs off while the API fails, and stops polling while the tab is hidden', async () => {
+    await page.clock.install();
+    await page.route('**/console/events', (route) => route.fulfill({ status: 404, body: 'no events stream on this server' }));
+    await open('#/');
+    await page.locator('table.sessions tbody tr').first().waitFor();
+    let listings = 0;
+    await page.route('**/sessions?*', (route) => {
+      listings++;
+      return route.fulfill({ status: 503, contentType: 'application/json', body: JSON.stringify({ error: { code: 'storage_unavailable', message: 'down' } }) });
+    });
+    const settle = async (count: number) => expect.poll(() => listings, { timeout: 3000 }).toBe(count);
+
+    await page.clock.runFor(5_100);
+    await settle(1);
+    await page.getByText('Live: server unreachable, retrying in 10 s').waitFor();
+    await page.clock.runFor(9_000);
+    await settle(1);
+    await page.clock.runFor(1_200);
+    await settle(2);
+    await page.getByText('retrying in 20 s').waitFor();
+    expect(await page.getByRole('alert').textContent()).toContain('down (storage_unavailable, HTTP 503)');
+
+    await page.evaluate(() => {
+      Object.defineProperty(document, 'hidden', { configurable: true, get: () => true });
+      document.dispatchEvent(new Event('visibilitychange'));
+    });
+    await page.getByText('Live: paused while the tab is hidden').waitFor();
+    await page.clock.runFor(120_000);
+    await settle(2);
+    await page.evaluate(() => {
+      Object.defineProperty(document, 'hidden', { configurable: true, get: () => false });
+      document.dispatchEvent(new Event('visibilitychange'));
+    });
+    await settle(3);
   });
 
   it.skipIf(HAVE_LEASE_ROUTES)('reports that resume is not offered while the server has no lease route', async () => {

@@ -240,7 +240,7 @@ export function showSession(main: HTMLElement, id: string): (sessionId?: string)
 
   const reload = async () => {
     try {
-      await load();
+      await keepingFocus(load);
     } catch (error) {
       fail(error);
       throw error;
@@ -339,6 +339,18 @@ export function showSession(main: HTMLElement, id: string): (sessionId?: string)
 
   void reload().catch(() => {});
   return refresh;
+}
+
+/** Runs `render` and puts the focus (and a text field's caret) back where it was, so a live refresh never takes it away. */
+async function keepingFocus(render: () => Promise<void>): Promise<void> {
+  const active = document.activeElement;
+  const id = active?.id;
+  const caret = active instanceof HTMLInputElement ? active.selectionStart : null;
+  await render();
+  if (!id || document.activeElement === active) return;
+  const again = document.getElementById(id);
+  again?.focus();
+  if (again instanceof HTMLInputElement && caret !== null) again.setSelectionRange(caret, caret);
 }
 
 function fact(term: string, value: Node | string): HTMLElement[] {
