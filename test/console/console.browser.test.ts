@@ -369,6 +369,23 @@ describe.skipIf(!HAVE_CHROMIUM)(SUITE, () => {
     await settle(3);
   });
 
+  it('refreshes an open session when it changes, without taking the focus from the job search', async () => {
+    const id = await create('busy', ['busy-1', 'busy-2']);
+    await page.clock.install();
+    await page.route('**/console/events', (route) => route.fulfill({ status: 404, body: 'no events stream on this server' }));
+    await open(`#/sessions/${id}`);
+    await page.getByRole('heading', { name: 'Jobs (2)' }).waitFor();
+    await page.getByLabel('Find a job').fill('busy');
+
+    expect((await server.call('POST', `/sessions/${id}/jobs`, { job_id: 'busy-3' })).status).toBe(200);
+    await page.clock.runFor(5_100);
+    await page.getByRole('heading', { name: 'Jobs (3)' }).waitFor();
+
+    expect(await page.evaluate(() => document.activeElement?.id)).toBe('job-filter');
+    expect(await page.getByLabel('Find a job').inputValue()).toBe('busy');
+    expect(await page.locator('.job-list li').allTextContents()).toEqual(['busy-1', 'busy-2', 'busy-3']);
+  });
+
   it.skipIf(HAVE_LEASE_ROUTES)('reports that resume is not offered while the server has no lease route', async () => {
     await open(`#/sessions/${ids.beta}`);
     await page.getByRole('heading', { name: 'Jobs (2)' }).waitFor();
@@ -395,13 +412,9 @@ describe.skipIf(!HAVE_CHROMIUM)(SUITE, () => {
     expect(await page.locator('.lease-panel .lease-state').textContent()).toBe('live');
   });
 
-  it.skipIf(!HAVE_LEASE_ROUTES)('refuses a resume while another holder is live, then forces a take-over (needs the lease routes)', async () => {
+  it.skipIf(!HAVE_LEASE_ROUTES)('forces a take-over from a live holder, which is then fenced out (needs the lease routes)', async () => {
     const created = await server.call('POST', '/sessions', { name: 'contested', lease_seconds: 300, holder: 'build-7:4711' });
     const id = created.json.id as string;
-    expect((await server.call('PATCH', `/sessions/${id}`, { status: 'paused' }, { 'lease-epoch': '1' })).status).toBe(200);
-    expect((await server.call('POST', `/sessions/${id}/lease`, { holder: 'build-7:4711', seconds: 300 })).status).toBe(200);
-    expect((await server.call('PATCH', `/sessions/${id}`, { status: 'paused' }, { 'lease-epoch': '2' })).status).toBe(200);
-    expect((await server.call('POST', `/sessions/${id}/lease`, { holder: 'build-7:4711', seconds: 300 })).status).toBe(200);
     await open(`#/sessions/${id}`);
     await page.locator('.lease-panel .holder').waitFor();
 
@@ -409,12 +422,31 @@ describe.skipIf(!HAVE_CHROMIUM)(SUITE, () => {
     const dialog = page.getByRole('dialog');
     expect(await dialog.locator('.holder-effect').textContent()).toMatch(/^build-7:4711 holds this session until \d\d:\d\d:\d\d; forcing will fence it out\.$/);
     await dialog.getByRole('button', { name: 'Force take-over' }).click();
-    await page.locator('.lease-panel .epoch, .lease-panel dd').filter({ hasText: /^4$/ }).waitFor();
+    await dialog.waitFor({ state: 'detached' });
+    await page.locator('.lease-panel .holder').filter({ hasNotText: 'build-7:4711' }).waitFor();
 
     const session = (await server.call('GET', `/sessions/${id}`)).json;
-    expect(session.lease.epoch).toBe(4);
+    expect(session.lease.epoch).toBe(2);
     expect(session.lease.holder).not.toBe('build-7:4711');
-    const fenced = await server.call('POST', `/sessions/${id}/heartbeat`, {}, { 'lease-epoch': '3' });
+    const fenced = await server.call('POST', `/sessions/${id}/heartbeat`, {}, { 'lease-epoch': '1' });
     expect(fenced.json.error.code).toBe('lease_lost');
+  });
+
+  it.skipIf(!HAVE_LEASE_ROUTES)('pauses a live-held session by taking its lease first, as its dialog says (needs the lease routes)', async () => {
+    const created = await server.call('POST', '/sessions', { name: 'held-pause', lease_seconds: 300, holder: 'build-7:4711' });
+    const id = created.json.id as string;
+    await open(`#/sessions/${id}`);
+    await page.locator('.lease-panel .holder').waitFor();
+
+    await page.getByRole('button', { name: 'Pause' }).click();
+    const dialog = page.getByRole('dialog');
+    expect(await dialog.locator('.holder-effect').textContent()).toContain('build-7:4711 holds this session until');
+    await dialog.getByRole('button', { name: 'Pause' }).click();
+    await page.locator('.overview .status-paused').waitFor();
+
+    const session = (await server.call('GET', `/sessions/${id}`)).json;
+    expect(session.status).toBe('paused');
+    expect(session.lease.epoch).toBe(2);
+    expect(session.lease.expires_at).toBeLessThanOrEqual(Math.ceil(Date.now() / 1000));
   });
 });
