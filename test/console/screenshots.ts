@@ -40,7 +40,7 @@ try {
       await page.screenshot({ path: path.join(DOCS, `console-sessions-${suffix}.png`), fullPage: width < 600 });
       await page.goto(`${server.url}/console#/sessions/${held}`);
       await page.locator('.timeline .entry').first().waitFor();
-      await page.screenshot({ path: path.join(DOCS, `console-session-${suffix}.png`), fullPage: false });
+      await page.screenshot({ path: path.join(DOCS, `console-session-${suffix}.png`), fullPage: width < 600 });
       if (scheme === 'light' && width === 1280) {
         await page.getByRole('button', { name: 'Take over' }).click();
         await page.getByRole('dialog').waitFor();
