@@ -7,6 +7,10 @@ import path from 'node:path';
 import { consoleHandler } from '#lib/console/serve.ts';
 import { startLocalServer, type LocalServer } from '#lib/local/server.ts';
 
+/** A JSON answer as the tests read it: a session, a page, or an error body. */
+// biome-ignore lint/suspicious/noExplicitAny: tests read whatever shape the route under test answers.
+type ApiJson = any;
+
 /** The local API (temp file store) behind a server that answers the console's paths and passes every other request on. */
 export interface ConsoleTestServer {
   url: string;
@@ -14,7 +18,7 @@ export interface ConsoleTestServer {
   eventsFile: string;
   api: LocalServer;
   /** A JSON call to the API, as a runner or an operator script would make it. */
-  call(method: string, url: string, body?: unknown, headers?: Record<string, string>): Promise<{ status: number; etag: string | null; json: any }>;
+  call(method: string, url: string, body?: unknown, headers?: Record<string, string>): Promise<{ status: number; etag: string | null; json: ApiJson }>;
   close(): Promise<void>;
 }
 

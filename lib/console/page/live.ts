@@ -54,10 +54,18 @@ export class LiveUpdates {
 
   /** Probes the events stream; falls back to polling when the server has none or it fails before it opens. */
   start(): void {
-    if (typeof EventSource === 'undefined') return this.#startPolling();
+    document.addEventListener('visibilitychange', () => {
+      if (this.#mode === 'polling') this.#schedule(document.hidden ? undefined : 0);
+    });
+    if (typeof EventSource === 'undefined') {
+      this.#startPolling();
+      return;
+    }
     const source = new EventSource('/console/events');
     let opened = false;
     source.addEventListener('open', () => {
+      // Events sent while the stream was down are gone: one refresh catches up.
+      if (opened) void this.#refresh().catch(() => {});
       opened = true;
       this.#mode = 'events';
       this.#stopPolling();
@@ -71,9 +79,6 @@ export class LiveUpdates {
       } else {
         this.#say('Live: events (reconnecting)');
       }
-    });
-    document.addEventListener('visibilitychange', () => {
-      if (this.#mode === 'polling') this.#schedule(document.hidden ? undefined : 0);
     });
   }
 
