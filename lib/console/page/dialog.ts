@@ -1,0 +1,94 @@
+/// <reference lib="dom" />
+/**
+ * The console's confirmation dialog: a native modal `<dialog>` (focus moves
+ * into it and Escape cancels it), with a title, what will happen, and a
+ * confirm button whose action may fail and be reported inside the dialog.
+ * @module
+ */
+
+import { ApiError } from './api.ts';
+import { el } from './dom.ts';
+
+export interface ConfirmSpec {
+  title: string;
+  /** Paragraphs or elements explaining what will happen. */
+  body: (string | Node)[];
+  confirmLabel: string;
+  /** Styles the confirm button as destructive. */
+  danger?: boolean;
+  /** Runs on confirm; a thrown error is shown in the dialog, which stays open. */
+  action: () => Promise<void>;
+  /** How to tell an error; defaults to the error's message. */
+  describeError?: (error: unknown) => { message: string; reload?: () => void };
+}
+
+let opened = 0;
+
+/** Whether a dialog is open (live refreshes wait so that nothing moves under the operator). */
+export function dialogOpen(): boolean {
+  return opened > 0;
+}
+
+/** Opens a confirmation dialog; resolves true when the action ran, false when cancelled. */
+export function confirmAction(spec: ConfirmSpec): Promise<boolean> {
+  const titleId = `dialog-title-${Math.random().toString(36).slice(2)}`;
+  const error = el('p', { class: 'dialog-error', attrs: { role: 'alert' } });
+  error.hidden = true;
+  const cancel = el('button', { class: 'button', text: 'Cancel', attrs: { type: 'button', value: 'cancel' } });
+  const confirm = el('button', { class: spec.danger ? 'button danger' : 'button primary', text: spec.confirmLabel, attrs: { type: 'button' } });
+  const actions = el('div', { class: 'dialog-actions' }, cancel, confirm);
+  const dialog = el(
+    'dialog',
+    { class: 'dialog', attrs: { 'aria-labelledby': titleId } },
+    el('h2', { text: spec.title, attrs: { id: titleId } }),
+    ...spec.body.map((part) => (typeof part === 'string' ? el('p', { text: part }) : part)),
+    error,
+    actions,
+  );
+  document.body.append(dialog);
+  opened++;
+  return new Promise<boolean>((resolve) => {
+    let done = false;
+    const finish = (ran: boolean) => {
+      if (done) return;
+      done = true;
+      opened--;
+      if (dialog.open) dialog.close();
+      dialog.remove();
+      resolve(ran);
+    };
+    dialog.addEventListener('close', () => finish(false));
+    cancel.addEventListener('click', () => finish(false));
+    confirm.addEventListener('click', () => {
+      confirm.disabled = true;
+      confirm.setAttribute('aria-busy', 'true');
+      spec.action().then(
+        () => finish(true),
+        (failure: unknown) => {
+          const told = (spec.describeError ?? defaultDescription)(failure);
+          error.replaceChildren(told.message);
+          if (told.reload !== undefined) {
+            const reload = el('button', { class: 'button primary', text: 'Reload', attrs: { type: 'button' } });
+            reload.addEventListener('click', () => {
+              finish(false);
+              told.reload?.();
+            });
+            confirm.replaceWith(reload);
+            reload.focus();
+          } else {
+            confirm.disabled = false;
+            confirm.removeAttribute('aria-busy');
+            confirm.focus();
+          }
+          error.hidden = false;
+        },
+      );
+    });
+    dialog.showModal();
+    cancel.focus();
+  });
+}
+
+function defaultDescription(error: unknown): { message: string; reload?: () => void } {
+  return { message: error instanceof ApiError ? `${error.message} (${error.code})` : String(error) };
+}
