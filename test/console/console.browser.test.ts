@@ -2,7 +2,7 @@ import { appendFile } from 'node:fs/promises';
 import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
 import type { Page } from 'playwright-core';
 import { API_ROUTES } from '#lib/routes.ts';
-import { FileObjectStore } from '#lib/store/file.ts';
+import { FileObjectStore } from '#lib/store/file/index.ts';
 import { HAVE_CHROMIUM, launchChromium } from './browser.ts';
 import { startConsoleTestServer, type ConsoleTestServer } from './console-server.ts';
 

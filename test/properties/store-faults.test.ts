@@ -1,6 +1,7 @@
 import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
 import { RetryableError } from '#lib/errors.ts';
+import { serviceErrorOf } from '#lib/http/outcome.ts';
 import { SessionRepository } from '#lib/repository.ts';
 import { injectFaults, seededFaults } from '#lib/store/faulty.ts';
 import { MemoryObjectStore } from '#lib/store/memory.ts';
@@ -9,13 +10,13 @@ import { sessionProblem } from './contract.ts';
 const T0 = Date.UTC(2026, 0, 1);
 const RUNS = 40;
 
-/** Calls `operation` until it answers something other than a retryable error, as a client honouring 503 would. */
+/** Calls `operation` until it answers something the HTTP API would not send as a retryable 503, as a client honouring 503 would. */
 async function untilNotRetryable<T>(operation: () => Promise<T>): Promise<T> {
   for (let attempt = 1; ; attempt++) {
     try {
       return await operation();
     } catch (error) {
-      if (!(error instanceof RetryableError) || attempt >= 200) throw error;
+      if (!(serviceErrorOf(error, 'test') instanceof RetryableError) || attempt >= 200) throw error;
     }
   }
 }
