@@ -8,4 +8,7 @@ process.stdout.on('error', (error) => {
   process.exit(ExitCode.Failure);
 });
 
-process.exitCode = await main(process.argv.slice(2), { stdout: process.stdout, stderr: process.stderr, env: process.env });
+// No top-level await: the same entry is bundled as CommonJS for the single executable.
+void main(process.argv.slice(2), { stdout: process.stdout, stderr: process.stderr, env: process.env }).then((code) => {
+  process.exitCode = code;
+});
