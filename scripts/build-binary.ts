@@ -78,7 +78,9 @@ export async function buildBinaries({ arches = BINARY_ARCHES, outDir = BINARY_DI
     await bundleCli(script, 'cjs');
     const config = path.join(work, 'sea-config.json');
     // No snapshot and no code cache: both are specific to one CPU, and the one blob serves both architectures.
-    await writeFile(config, JSON.stringify({ main: script, output: blob, disableExperimentalSEAWarning: true, useSnapshot: false, useCodeCache: false }));
+    // Paths relative to the temporary directory: the blob records `main`, and the same sources must give the same bytes.
+    const seaConfig = { main: path.basename(script), output: path.basename(blob), disableExperimentalSEAWarning: true, useSnapshot: false, useCodeCache: false };
+    await writeFile(config, JSON.stringify(seaConfig));
     await run(process.execPath, ['--experimental-sea-config', config], { cwd: work });
     const postject = createRequire(import.meta.url).resolve('postject/dist/cli.js');
     await mkdir(outDir, { recursive: true });

@@ -69,6 +69,14 @@ describe('the single executable for runner hosts (linux-x64)', () => {
     expect(sums).toBe(`${digest}  runner-sessions-linux-x64\n`);
   });
 
+  it('is reproducible: a second build from the same sources has the same checksum', async ({ skip }) => {
+    if (unreachable !== undefined) skip(unreachable);
+
+    await buildBinaries({ arches: ['x64'], outDir: path.join(directory, 'again') });
+
+    expect(await readFile(path.join(directory, 'again', 'SHA256SUMS'), 'utf-8')).toBe(await readFile(path.join(directory, 'dist', 'SHA256SUMS'), 'utf-8'));
+  }, 120_000);
+
   it('--help works without node on PATH, and says nothing about experimental features', async ({ skip }) => {
     if (unreachable !== undefined) skip(unreachable);
 
