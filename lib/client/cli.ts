@@ -394,6 +394,7 @@ export async function main(argv: string[], io: CliIo): Promise<number> {
     }
     json = parsed.values.json === true;
     timeoutSeconds = timeoutOption(parsed);
+    deadline = timeoutSeconds === 0 ? undefined : AbortSignal.timeout(timeoutSeconds * 1000);
     const client = new SessionsClient({
       baseUrl: urlOption(parsed, io.env),
       region: stringOption(parsed, 'region'),
@@ -401,7 +402,7 @@ export async function main(argv: string[], io: CliIo): Promise<number> {
       fetch: io.fetch,
       retry: io.retry,
       env: io.env,
-      signal: timeoutSeconds === 0 ? undefined : (deadline = AbortSignal.timeout(timeoutSeconds * 1000)),
+      signal: deadline,
     });
     apiUrl = client.baseUrl;
     await command.run({ client, io, json, args: parsed });
