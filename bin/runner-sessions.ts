@@ -1,4 +1,14 @@
 #!/usr/bin/env node
-import { main } from '#lib/client/cli.ts';
+import { ExitCode, isClosedPipe, main } from '#lib/client/cli.ts';
 
-process.exitCode = await main(process.argv.slice(2), { stdout: process.stdout, stderr: process.stderr, env: process.env });
+// A reader that stops early (`runner-sessions list --all | head -1`) closes the pipe: end there, successfully and quietly.
+process.stdout.on('error', (error) => {
+  if (isClosedPipe(error)) process.exit(ExitCode.Ok);
+  process.stderr.write(`runner-sessions: cannot write the output: ${error.message}\n`);
+  process.exit(ExitCode.Failure);
+});
+
+// No top-level await: the same entry is bundled as CommonJS for the single executable.
+void main(process.argv.slice(2), { stdout: process.stdout, stderr: process.stderr, env: process.env }).then((code) => {
+  process.exitCode = code;
+});

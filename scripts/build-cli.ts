@@ -9,24 +9,34 @@ export const CLI_BUNDLE_PATH = path.join(ROOT, 'dist', 'runner-sessions.mjs');
 
 /**
  * Bundles bin/runner-sessions.ts and everything it imports (zod, the SigV4
- * signer, the AWS credential chain) into one executable ES module that needs
- * only Node.js: no npm install on the runner, and no TypeScript under
- * node_modules, which Node refuses to strip.
+ * signer, the AWS credential chain) into one file that needs only Node.js:
+ * an ES module for `node runner-sessions.mjs`, or CommonJS for a single
+ * executable application, which runs only a CommonJS script.
  */
-export async function buildCli(outfile: string = CLI_BUNDLE_PATH): Promise<void> {
+export async function bundleCli(outfile: string, format: 'esm' | 'cjs'): Promise<void> {
   await mkdir(path.dirname(outfile), { recursive: true });
   await build({
     entryPoints: [path.join(ROOT, 'bin', 'runner-sessions.ts')],
     outfile,
     bundle: true,
     platform: 'node',
-    format: 'esm',
+    format,
     target: 'node22',
     legalComments: 'eof',
     logLevel: 'warning',
-    // Some bundled AWS SDK modules are CommonJS and call require() for Node built-ins.
-    banner: { js: "import { createRequire as __createRequire } from 'node:module'; const require = __createRequire(import.meta.url);" },
+    // Some bundled AWS SDK modules are CommonJS and call require() for Node built-ins; CommonJS output has require already.
+    ...(format === 'esm'
+      ? { banner: { js: "import { createRequire as __createRequire } from 'node:module'; const require = __createRequire(import.meta.url);" } }
+      : {}),
   });
+}
+
+/**
+ * The single-file CLI as an executable ES module: no npm install on the
+ * runner, and no TypeScript under node_modules, which Node refuses to strip.
+ */
+export async function buildCli(outfile: string = CLI_BUNDLE_PATH): Promise<void> {
+  await bundleCli(outfile, 'esm');
   await chmod(outfile, 0o755);
 }
 

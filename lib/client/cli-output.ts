@@ -29,28 +29,63 @@ export function formatSession({ session, etag }: VersionedSession): string {
   return rows.map(([label, value]) => `${label.padEnd(8)} ${value}\n`).join('');
 }
 
+/** A table printed page by page, as the pages arrive: `page` answers the lines of each, `end` what closes the table. */
+export interface TablePrinter<T> {
+  page(items: readonly T[]): string;
+  /** `no sessions` / `no versions` when no page held anything, else nothing. */
+  end(): string;
+}
+
+/**
+ * The header once, then rows whose columns are as wide as the widest cell seen
+ * so far, so that the pages of a streamed listing line up; the last column is
+ * never padded and `rightAligned` columns are padded on the left.
+ */
+function tablePrinter<T>(header: string[], cells: (item: T) => string[], empty: string, rightAligned: number[] = []): TablePrinter<T> {
+  const widths = header.map((title) => title.length);
+  let printedHeader = false;
+  const line = (row: string[]): string =>
+    `${row
+      .map((cell, column) =>
+        column === row.length - 1 ? cell : rightAligned.includes(column) ? cell.padStart(widths[column]!) : cell.padEnd(widths[column]!),
+      )
+      .join('  ')}\n`;
+  return {
+    page(items) {
+      if (items.length === 0) return '';
+      const rows = items.map(cells);
+      for (const row of rows) row.forEach((cell, column) => (widths[column] = Math.max(widths[column]!, cell.length)));
+      const head = printedHeader ? '' : line(header);
+      printedHeader = true;
+      return head + rows.map(line).join('');
+    },
+    end: () => (printedHeader ? '' : empty),
+  };
+}
+
 /** Sessions as a table, newest first: ID, status, job count, last update, name. */
-export function formatSessionTable(sessions: Session[]): string {
-  if (sessions.length === 0) return 'no sessions\n';
-  const rows = [
+export function sessionTablePrinter(): TablePrinter<Session> {
+  return tablePrinter(
     ['ID', 'STATUS', 'JOBS', 'UPDATED', 'NAME'],
-    ...sessions.map((s) => [s.id, s.status, String(s.job_ids.length), formatTime(s.updated_at), s.name ?? '-']),
-  ];
-  const widths = rows[0]!.map((_, column) => Math.max(...rows.map((row) => row[column]!.length)));
-  return rows
-    .map((row) =>
-      row
-        .map((cell, column) => (column === 2 ? cell.padStart(widths[column]!) : column === row.length - 1 ? cell : cell.padEnd(widths[column]!)))
-        .join('  '),
-    )
-    .map((line) => `${line}\n`)
-    .join('');
+    (s) => [s.id, s.status, String(s.job_ids.length), formatTime(s.updated_at), s.name ?? '-'],
+    'no sessions\n',
+    [2],
+  );
 }
 
 /** A session's history as a table, newest first: version ID, when, who, what changed. */
+export function historyTablePrinter(): TablePrinter<HistoryEntry> {
+  return tablePrinter(['VERSION', 'AT', 'BY', 'CHANGE'], (entry) => [entry.version_id, formatTime(entry.at), entry.actor ?? '-', entry.change], 'no versions\n');
+}
+
+/** One page of sessions as a table (see `sessionTablePrinter`). */
+export function formatSessionTable(sessions: Session[]): string {
+  const printer = sessionTablePrinter();
+  return printer.page(sessions) + printer.end();
+}
+
+/** One page of a session's history as a table (see `historyTablePrinter`). */
 export function formatHistoryTable(versions: HistoryEntry[]): string {
-  if (versions.length === 0) return 'no versions\n';
-  const rows = [['VERSION', 'AT', 'BY', 'CHANGE'], ...versions.map((entry) => [entry.version_id, formatTime(entry.at), entry.actor ?? '-', entry.change])];
-  const widths = rows[0]!.map((_, column) => Math.max(...rows.map((row) => row[column]!.length)));
-  return rows.map((row) => `${row.map((cell, column) => (column === row.length - 1 ? cell : cell.padEnd(widths[column]!))).join('  ')}\n`).join('');
+  const printer = historyTablePrinter();
+  return printer.page(versions) + printer.end();
 }

@@ -1,9 +1,11 @@
 import { parseArgs, type ParseArgsOptionsConfig } from 'node:util';
+import type * as z from '../zod.ts';
 import { VERSION_ID_PATTERN } from '../history.ts';
 import { isSessionId } from '../ids.ts';
 import { JobIdSchema, SessionNameSchema, SessionStatusSchema, SESSION_STATUSES, type SessionStatus } from '../session.ts';
+import { IdempotencyKeySchema, ListSessionsQuerySchema, SessionHistoryQuerySchema } from '../http/schemas.ts';
 import { SessionsClient, type VersionedSession } from './client.ts';
-import { formatHistoryTable, formatSession, formatSessionTable } from './cli-output.ts';
+import { formatHistoryTable, formatSession, formatSessionTable, historyTablePrinter, sessionTablePrinter, type TablePrinter } from './cli-output.ts';
 import { NoResumableSession, SessionsApiError, SessionsConfigError, SessionsNetworkError } from './errors.ts';
 import type { RetryOptions } from './retry.ts';
 
@@ -35,22 +37,26 @@ export const ExitCode = {
 
 const PROGRAM = 'runner-sessions';
 const DEFAULT_URL = 'http://127.0.0.1:3000';
+/** The longest a command may take by default, retries included: well under what a runner's job step would wait. */
+const DEFAULT_TIMEOUT_SECONDS = 30;
 
 const GLOBAL_OPTIONS = {
   url: { type: 'string' },
   region: { type: 'string' },
   sign: { type: 'boolean' },
   json: { type: 'boolean' },
+  timeout: { type: 'string' },
   help: { type: 'boolean', short: 'h' },
 } as const satisfies ParseArgsOptionsConfig;
 
 const GLOBAL_HELP = `Options (every command):
-  --url URL        the API (default: $RUNNER_SESSIONS_URL, else ${DEFAULT_URL})
-  --region REGION  AWS region to sign for (default: from an execute-api URL, else $AWS_REGION)
-  --no-sign        do not sign requests (SigV4 signing is on for every URL but localhost)
-  --sign           sign even for localhost
-  --json           machine-readable output: the API's JSON, one document on stdout
-  -h, --help       help
+  --url URL          the API (default: $RUNNER_SESSIONS_URL, else ${DEFAULT_URL})
+  --region REGION    AWS region to sign for (default: from an execute-api URL, else $AWS_REGION)
+  --no-sign          do not sign requests (SigV4 signing is on for every URL but localhost)
+  --sign             sign even for localhost
+  --json             machine-readable output: the API's JSON, one document on stdout
+  --timeout SECONDS  give up after this long, retries included (default ${DEFAULT_TIMEOUT_SECONDS}; 0: no limit)
+  -h, --help         help
 `;
 
 const EXIT_HELP = `Exit codes:
@@ -130,7 +136,7 @@ Options:
         throw new UsageError('--name must be 1-256 characters without control characters');
       }
       const idempotencyKey = stringOption(args, 'idempotency-key');
-      if (idempotencyKey !== undefined && !/^[\x20-\x7e]{1,255}$/.test(idempotencyKey)) {
+      if (idempotencyKey !== undefined && !IdempotencyKeySchema.safeParse(idempotencyKey).success) {
         throw new UsageError('--idempotency-key must be 1-255 printable ASCII characters');
       }
       const created = await client.createSession({ name, idempotencyKey });
@@ -183,19 +189,19 @@ Options:
   --status STATUS  only sessions with this status (${SESSION_STATUSES.join(', ')})
   --limit N        sessions per page, 1-100 (default 50)
   --cursor C       start where a previous page ended
-  --all            every page, not just the first
+  --all            every page, not just the first, each printed as it arrives
+                   (a long listing may need a longer --timeout, or --timeout 0)
 `,
     options: { name: { type: 'string' }, status: { type: 'string' }, limit: { type: 'string' }, cursor: { type: 'string' }, all: { type: 'boolean' } },
     positionals: [],
     async run({ client, io, json, args }) {
       const name = nameOption(args);
       const status = statusOption(args);
-      const limit = limitOption(args);
+      const limit = limitOption(args, ListSessionsQuerySchema.shape.limit);
       const cursor = stringOption(args, 'cursor');
       if (args.values.all === true) {
-        const sessions = [];
-        for await (const session of client.sessions({ name, status, pageSize: limit })) sessions.push(session);
-        io.stdout.write(json ? `${JSON.stringify({ sessions, next_cursor: null })}\n` : formatSessionTable(sessions));
+        const pages = client.sessionPages({ name, status, pageSize: limit, cursor });
+        await streamPages(io, json, 'sessions', pages, (page) => page.sessions, sessionTablePrinter());
         return;
       }
       const page = await client.listSessions({ name, status, limit, cursor });
@@ -244,17 +250,16 @@ restored VERSION). Pass a version id to 'restore' to bring that version back.
 Options:
   --limit N        versions per page, 1-100 (default 20)
   --cursor C       start where a previous page ended
-  --all            every page, down to the session's creation
+  --all            every page, down to the session's creation, each printed as it arrives
 `,
     options: { limit: { type: 'string' }, cursor: { type: 'string' }, all: { type: 'boolean' } },
     positionals: ['ID'],
     async run({ client, io, json, args }) {
       const id = sessionIdArgument(args.positionals[0]!);
-      const limit = limitOption(args);
+      const limit = limitOption(args, SessionHistoryQuerySchema.shape.limit);
       if (args.values.all === true) {
-        const versions = [];
-        for await (const entry of client.versions(id, { pageSize: limit })) versions.push(entry);
-        io.stdout.write(json ? `${JSON.stringify({ versions, next_cursor: null })}\n` : formatHistoryTable(versions));
+        const pages = client.historyPages(id, { pageSize: limit, cursor: stringOption(args, 'cursor') });
+        await streamPages(io, json, 'versions', pages, (page) => page.versions, historyTablePrinter());
         return;
       }
       const page = await client.history(id, { limit, cursor: stringOption(args, 'cursor') });
@@ -326,6 +331,33 @@ function commandHelp(command: Command): string {
 class UsageError extends Error {}
 
 /**
+ * Prints every page as it arrives: a table that grows page by page, or with
+ * `--json` the same one document a single page gives (`{"<key>": [...], "next_cursor": null}`),
+ * written element by element.
+ */
+async function streamPages<Page, Item>(
+  io: CliIo,
+  json: boolean,
+  key: string,
+  pages: AsyncIterable<Page>,
+  itemsOf: (page: Page) => readonly Item[],
+  table: TablePrinter<Item>,
+): Promise<void> {
+  let written = 0;
+  if (json) io.stdout.write(`{${JSON.stringify(key)}:[`);
+  for await (const page of pages) {
+    const items = itemsOf(page);
+    if (json) {
+      if (items.length > 0) io.stdout.write(`${written === 0 ? '' : ','}${items.map((item) => JSON.stringify(item)).join(',')}`);
+    } else {
+      io.stdout.write(table.page(items));
+    }
+    written += items.length;
+  }
+  io.stdout.write(json ? '],"next_cursor":null}\n' : table.end());
+}
+
+/**
  * Runs `runner-sessions` with `argv` (the arguments after the program name)
  * and resolves to the process exit code (see `ExitCode`). Never throws.
  */
@@ -333,6 +365,8 @@ export async function main(argv: string[], io: CliIo): Promise<number> {
   let commandName: string | undefined;
   let json = argv.includes('--json');
   let apiUrl = 'the API';
+  let deadline: AbortSignal | undefined;
+  let timeoutSeconds = DEFAULT_TIMEOUT_SECONDS;
   try {
     const pre = parseArgs({ args: argv, options: allOptions(), strict: false, allowPositionals: true, allowNegative: true });
     commandName = pre.positionals[0];
@@ -359,6 +393,8 @@ export async function main(argv: string[], io: CliIo): Promise<number> {
       return ExitCode.Ok;
     }
     json = parsed.values.json === true;
+    timeoutSeconds = timeoutOption(parsed);
+    deadline = timeoutSeconds === 0 ? undefined : AbortSignal.timeout(timeoutSeconds * 1000);
     const client = new SessionsClient({
       baseUrl: urlOption(parsed, io.env),
       region: stringOption(parsed, 'region'),
@@ -366,13 +402,22 @@ export async function main(argv: string[], io: CliIo): Promise<number> {
       fetch: io.fetch,
       retry: io.retry,
       env: io.env,
+      signal: deadline,
     });
     apiUrl = client.baseUrl;
     await command.run({ client, io, json, args: parsed });
     return ExitCode.Ok;
   } catch (error) {
-    return reportFailure(error, { io, json, commandName, apiUrl });
+    // The reader went away (`| head -1`): it has what it wanted, so that is success, and nothing is left to say.
+    if (isClosedPipe(error)) return ExitCode.Ok;
+    const timedOut = deadline?.aborted === true ? timeoutSeconds : undefined;
+    return reportFailure(error, { io, json, commandName, apiUrl, timedOut });
   }
+}
+
+/** True for the error of a write to a pipe whose reader has closed it. */
+export function isClosedPipe(error: unknown): boolean {
+  return error instanceof Error && ((error as NodeJS.ErrnoException).code === 'EPIPE' || (error as NodeJS.ErrnoException).code === 'ERR_STREAM_DESTROYED');
 }
 
 function allOptions(): ParseArgsOptionsConfig {
@@ -432,12 +477,24 @@ function statusOption(args: Parsed): SessionStatus | undefined {
   return parsed.data;
 }
 
-function limitOption(args: Parsed): number | undefined {
+/** `--limit`, checked by the route's own query schema, so that the CLI refuses exactly what the API would. */
+function limitOption(args: Parsed, schema: z.ZodMiniType<number | undefined, string | undefined>): number | undefined {
   const value = stringOption(args, 'limit');
   if (value === undefined) return undefined;
-  const limit = Number(value);
-  if (!/^\d+$/.test(value) || limit < 1 || limit > 100) throw new UsageError(`--limit must be a whole number from 1 to 100; got '${value}'`);
-  return limit;
+  const parsed = schema.safeParse(value);
+  if (!parsed.success) throw new UsageError(`--limit ${parsed.error.issues[0]?.message ?? 'is not valid'}; got '${value}'`);
+  return parsed.data;
+}
+
+/** `--timeout SECONDS`: a positive number of seconds, or 0 for no limit. */
+function timeoutOption(args: Parsed): number {
+  const value = stringOption(args, 'timeout');
+  if (value === undefined) return DEFAULT_TIMEOUT_SECONDS;
+  const seconds = Number(value);
+  if (!/^\d+(\.\d+)?$/.test(value) || !Number.isFinite(seconds)) {
+    throw new UsageError(`--timeout must be a number of seconds (0 for no limit); got '${value}'`);
+  }
+  return seconds;
 }
 
 function printSession(io: CliIo, json: boolean, version: VersionedSession): void {
@@ -450,11 +507,13 @@ interface FailureContext {
   commandName: string | undefined;
   /** The API's URL once known, for messages. */
   apiUrl: string;
+  /** The `--timeout` in seconds, when it ran out. */
+  timedOut?: number | undefined;
 }
 
 /** Writes what went wrong and what to do next to stderr, and returns the exit code. */
-function reportFailure(error: unknown, { io, json, commandName, apiUrl }: FailureContext): number {
-  const { code, exitCode, message } = describeFailure(error, commandName, apiUrl);
+function reportFailure(error: unknown, { io, json, commandName, apiUrl, timedOut }: FailureContext): number {
+  const { code, exitCode, message } = describeFailure(error, commandName, apiUrl, timedOut);
   if (json) {
     const apiError = error instanceof SessionsApiError ? error : undefined;
     const body = {
@@ -471,7 +530,12 @@ function reportFailure(error: unknown, { io, json, commandName, apiUrl }: Failur
   return exitCode;
 }
 
-function describeFailure(error: unknown, commandName: string | undefined, apiUrl: string): { code: string; exitCode: number; message: string } {
+function describeFailure(
+  error: unknown,
+  commandName: string | undefined,
+  apiUrl: string,
+  timedOut: number | undefined,
+): { code: string; exitCode: number; message: string } {
   if (error instanceof UsageError) {
     const help = commandName !== undefined && commandName in COMMANDS ? `${PROGRAM} ${commandName} --help` : `${PROGRAM} --help`;
     return { code: 'usage', exitCode: ExitCode.Usage, message: `${error.message}\nSee '${help}'.` };
@@ -479,15 +543,23 @@ function describeFailure(error: unknown, commandName: string | undefined, apiUrl
   if (error instanceof SessionsConfigError) return { code: 'configuration', exitCode: ExitCode.Usage, message: error.message };
   if (error instanceof SessionsNetworkError) {
     const tries = error.attempts > 1 ? ` after ${error.attempts} attempts` : '';
+    const mayHaveCreated =
+      commandName === 'create'
+        ? ` If a request did reach it, a session may have been opened: find it with '${PROGRAM} list --name NAME', or run create again with the same --idempotency-key to get it.`
+        : '';
+    if (timedOut !== undefined) {
+      return {
+        code: 'timeout',
+        exitCode: ExitCode.Unavailable,
+        message: `no answer from the API at ${apiUrl} within --timeout ${timedOut} s${tries}. Is it running and is --url / RUNNER_SESSIONS_URL right? A longer --timeout waits more.${mayHaveCreated}`,
+      };
+    }
     return {
       code: 'network_error',
       exitCode: ExitCode.Unavailable,
       message:
         `cannot reach the API at ${apiUrl} (${error.errno ?? 'network error'})${tries}. ` +
-        `Is it running ('npm start' serves it locally)? Set its URL with --url or RUNNER_SESSIONS_URL.` +
-        (commandName === 'create'
-          ? ` If a request did reach it, a session may have been opened: find it with '${PROGRAM} list --name NAME', or run create again with the same --idempotency-key to get it.`
-          : ''),
+        `Is it running ('npm start' serves it locally)? Set its URL with --url or RUNNER_SESSIONS_URL.${mayHaveCreated}`,
     };
   }
   if (error instanceof NoResumableSession) {

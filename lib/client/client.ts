@@ -1,6 +1,5 @@
 import { randomUUID } from 'node:crypto';
 import type * as z from '../zod.ts';
-import { sleep } from '../backoff.ts';
 import { SessionSchema, type Session, type SessionStatus } from '../session.ts';
 import { NoResumableSession, SessionsApiError, SessionsConfigError, SessionsNetworkError } from './errors.ts';
 import { DEFAULT_RETRY, parseRetryAfter, retryDelay, type RetryOptions } from './retry.ts';
@@ -21,8 +20,13 @@ export interface SessionsClientOptions {
   retry?: Partial<RetryOptions> | undefined;
   /** Sign with SigV4. Default: true, except for loopback URLs (the local server). */
   sign?: boolean | undefined;
-  /** Per-request timeout in ms (default 30,000); a timeout counts as a network error. */
+  /** Per-attempt timeout in ms (default 10,000); a timeout counts as a network error, and is retried. */
   timeoutMs?: number | undefined;
+  /**
+   * Ends every call still running, retries and backoff included, when it aborts: an overall deadline
+   * (`AbortSignal.timeout(30_000)`) or a cancellation. The call then throws a `SessionsNetworkError`.
+   */
+  signal?: AbortSignal | undefined;
   /** Where `AWS_REGION` and `AWS_DEFAULT_REGION` are read (default: `process.env`). */
   env?: Record<string, string | undefined> | undefined;
 }
@@ -78,6 +82,15 @@ export interface SessionPage {
   nextCursor: string | null;
 }
 
+/** Which sessions `sessions` and `sessionPages` walk through, and in pages of how many. */
+export interface SessionFilter {
+  status?: SessionStatus | undefined;
+  /** Only the sessions with exactly this name. */
+  name?: string | undefined;
+  /** 1–100 sessions per request (the API's default is 50). */
+  pageSize?: number | undefined;
+}
+
 export interface HistoryOptions {
   /** 1–100 (the API's default is 20). */
   limit?: number | undefined;
@@ -107,7 +120,7 @@ interface Answer {
   body: unknown;
 }
 
-const DEFAULT_TIMEOUT_MS = 30_000;
+const DEFAULT_TIMEOUT_MS = 10_000;
 
 /**
  * A typed client for the runner-sessions HTTP API (v1). One method per route;
@@ -134,6 +147,7 @@ export class SessionsClient {
   readonly #fetch: typeof globalThis.fetch;
   readonly #retry: RetryOptions;
   readonly #timeoutMs: number;
+  readonly #signal: AbortSignal | undefined;
   readonly #signer: RequestSigner | undefined;
 
   constructor(options: SessionsClientOptions) {
@@ -153,6 +167,7 @@ export class SessionsClient {
       throw new SessionsConfigError(`retry.maxAttempts must be a positive integer, got ${this.#retry.maxAttempts}`);
     }
     this.#timeoutMs = options.timeoutMs ?? DEFAULT_TIMEOUT_MS;
+    this.#signal = options.signal;
     const sign = options.sign ?? !isLoopback(base);
     this.#signer = sign
       ? new RequestSigner({ region: resolveRegion(base, options.region, options.env ?? process.env), credentials: options.credentials })
@@ -235,15 +250,18 @@ export class SessionsClient {
    * Every session, newest first, fetching pages of `pageSize` as the loop
    * asks for them: `for await (const s of client.sessions({ status: 'active' }))`.
    */
-  async *sessions({
-    status,
-    name,
-    pageSize,
-  }: { status?: SessionStatus | undefined; name?: string | undefined; pageSize?: number | undefined } = {}): AsyncGenerator<Session, void, undefined> {
-    let cursor: string | undefined;
+  async *sessions(filter: SessionFilter = {}): AsyncGenerator<Session, void, undefined> {
+    for await (const page of this.sessionPages(filter)) yield* page.sessions;
+  }
+
+  /**
+   * Every page of sessions, newest first, each fetched when the loop asks for
+   * it, from `cursor` (the first page when undefined) to the last.
+   */
+  async *sessionPages({ status, name, pageSize, cursor }: SessionFilter & { cursor?: string | undefined } = {}): AsyncGenerator<SessionPage, void, undefined> {
     do {
       const page = await this.listSessions({ limit: pageSize, cursor, status, name });
-      yield* page.sessions;
+      yield page;
       cursor = page.nextCursor ?? undefined;
     } while (cursor !== undefined);
   }
@@ -281,10 +299,17 @@ export class SessionsClient {
    * as the loop asks for them: `for await (const entry of client.versions(id))`.
    */
   async *versions(id: string, { pageSize }: { pageSize?: number | undefined } = {}): AsyncGenerator<HistoryEntry, void, undefined> {
-    let cursor: string | undefined;
+    for await (const page of this.historyPages(id, { pageSize })) yield* page.versions;
+  }
+
+  /** Every page of the session's history, newest first, each fetched when the loop asks for it, from `cursor` on. */
+  async *historyPages(
+    id: string,
+    { pageSize, cursor }: { pageSize?: number | undefined; cursor?: string | undefined } = {},
+  ): AsyncGenerator<HistoryPage, void, undefined> {
     do {
       const page = await this.history(id, { limit: pageSize, cursor });
-      yield* page.versions;
+      yield page;
       cursor = page.nextCursor ?? undefined;
     } while (cursor !== undefined);
   }
@@ -310,24 +335,29 @@ export class SessionsClient {
 
   async #send(call: Call): Promise<Answer> {
     const maxAttempts = call.retryable ? this.#retry.maxAttempts : 1;
+    const deadline = this.#signal;
+    const gaveUp = (attempt: number, cause?: unknown): SessionsNetworkError =>
+      new SessionsNetworkError(`${call.method} ${call.path}`, cause === undefined ? abortReason(deadline) : errnoOf(cause), attempt, { cause });
     for (let attempt = 1; ; attempt++) {
+      if (deadline?.aborted) throw gaveUp(attempt - 1);
       // Signed per attempt: each one carries its own x-amz-date.
       const request = await this.#request(call);
+      const timeout = AbortSignal.timeout(this.#timeoutMs);
       let answer: Answer;
       try {
-        const response = await this.#fetch(request.url, { ...request.init, signal: AbortSignal.timeout(this.#timeoutMs) });
+        const response = await this.#fetch(request.url, { ...request.init, signal: deadline ? AbortSignal.any([timeout, deadline]) : timeout });
         answer = { response, body: parseJson(await response.text()) };
       } catch (error) {
-        if (attempt < maxAttempts) {
-          await sleep(retryDelay(attempt, undefined, this.#retry));
+        if (attempt < maxAttempts && !deadline?.aborted) {
+          await sleep(retryDelay(attempt, undefined, this.#retry), deadline);
           continue;
         }
-        throw new SessionsNetworkError(`${call.method} ${call.path}`, errnoOf(error), attempt, { cause: error });
+        throw gaveUp(attempt, error);
       }
       if (answer.response.ok) return answer;
       const error = apiError(answer, attempt, this.#redact);
-      if (!error.retryable || attempt >= maxAttempts) throw error;
-      await sleep(retryDelay(attempt, error.retryAfter, this.#retry));
+      if (!error.retryable || attempt >= maxAttempts || deadline?.aborted) throw error;
+      await sleep(retryDelay(attempt, error.retryAfter, this.#retry), deadline);
     }
   }
 
@@ -346,6 +376,26 @@ export class SessionsClient {
     const sent = this.#signer === undefined ? headers : await this.#signer.sign({ method: call.method, url, headers, body });
     return { url, init: { method: call.method, headers: sent, body } };
   }
+}
+
+/** Waits `ms`, or less when `signal` aborts first; never rejects. */
+function sleep(ms: number, signal: AbortSignal | undefined): Promise<void> {
+  if (ms <= 0 || signal?.aborted) return Promise.resolve();
+  return new Promise((resolve) => {
+    const done = (): void => {
+      clearTimeout(timer);
+      signal?.removeEventListener('abort', done);
+      resolve();
+    };
+    const timer = setTimeout(done, ms);
+    signal?.addEventListener('abort', done, { once: true });
+  });
+}
+
+/** `TimeoutError` for a deadline (`AbortSignal.timeout`), `AbortError` for a cancellation. */
+function abortReason(signal: AbortSignal | undefined): string {
+  const reason: unknown = signal?.reason;
+  return reason instanceof Error && reason.name === 'TimeoutError' ? 'TimeoutError' : 'AbortError';
 }
 
 function sessionPath(id: string): string {

@@ -12,6 +12,7 @@ export {
   type HistoryOptions,
   type HistoryPage,
   type ListSessionsOptions,
+  type SessionFilter,
   type ResumedSession,
   type SessionPage,
   type SessionsClientOptions,

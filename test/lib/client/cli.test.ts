@@ -87,8 +87,8 @@ describe('usage errors exit 2 and point at the help', () => {
     ['a job ID with a control character', ['add-job', 'fffe6a1c2b3d4e5f60718293a4b5c6d7', 'job\u0001'], /JOB must be 1-256 characters without control characters/],
     ['a name that is too long', ['create', '--name', 'n'.repeat(257)], /--name must be 1-256 characters/],
     ['an unknown status', ['list', '--status', 'sleeping'], /--status must be one of active, paused, completed, terminated; got 'sleeping'/],
-    ['a limit out of range', ['list', '--limit', '101'], /--limit must be a whole number from 1 to 100; got '101'/],
-    ['a limit that is not a number', ['list', '--limit', 'ten'], /--limit must be a whole number/],
+    ['a limit out of range', ['list', '--limit', '101'], /--limit must be an integer from 1 to 100; got '101'/],
+    ['a limit that is not a number', ['list', '--limit', 'ten'], /--limit must be an integer from 1 to 100; got 'ten'/],
     ['a --url that is not a URL', ['list', '--url', 'not a url'], /'not a url' is not a URL/],
     ['an option without its value', ['create', '--name'], /--name/],
   ])('%s', async (_what, args, message) => {

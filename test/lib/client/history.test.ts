@@ -179,7 +179,7 @@ describe('runner-sessions history and restore, against the local server', () => 
     [['restore', 'fffffffffffffaaaaaaaaaaaaaaaaaaa'], 'restore takes ID VERSION'],
     [['restore', 'fffffffffffffaaaaaaaaaaaaaaaaaaa', 'has space'], 'VERSION must be a version id'],
     [['history', 'not-an-id'], "'not-an-id' is not a session ID"],
-    [['history', 'fffffffffffffaaaaaaaaaaaaaaaaaaa', '--limit', '0'], '--limit must be a whole number from 1 to 100'],
+    [['history', 'fffffffffffffaaaaaaaaaaaaaaaaaaa', '--limit', '0'], '--limit must be an integer from 1 to 100'],
   ])('%j is a usage error: exit 2', async (args, message) => {
     const run = await cli(args);
 

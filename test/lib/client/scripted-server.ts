@@ -12,8 +12,11 @@ export interface ReceivedRequest {
   at: number;
 }
 
-/** What to answer: a status, headers and a body (an object is sent as JSON), or `'drop'` to close the connection without an answer. */
-export type ScriptedAnswer = { status: number; headers?: Record<string, string>; body?: unknown } | 'drop';
+/**
+ * What to answer: a status, headers and a body (an object is sent as JSON), `'drop'` to close the
+ * connection without an answer, or `'hang'` to never answer (until the server closes).
+ */
+export type ScriptedAnswer = { status: number; headers?: Record<string, string>; body?: unknown } | 'drop' | 'hang';
 
 export interface ScriptedServer {
   url: string;
@@ -45,6 +48,7 @@ export async function startScriptedServer(script: (request: ReceivedRequest, cou
       incoming.socket.destroy();
       return;
     }
+    if (answer === 'hang') return;
     const body = answer.body === undefined ? '' : typeof answer.body === 'string' ? answer.body : JSON.stringify(answer.body);
     const contentType = typeof answer.body === 'string' ? 'text/plain' : 'application/json';
     response.writeHead(answer.status, { 'content-type': contentType, ...answer.headers });
