@@ -6,7 +6,7 @@ import { ConditionNotMet, sameEtag, type WriteCondition } from '../port.ts';
 import { BodyCache, md5After, type CachedBody } from './bodies.ts';
 import { fsyncDirectory } from './filesystem.ts';
 import { KeyIndex, type KeyEntry } from './key-index.ts';
-import { KeyLocks, ownerIsGone } from './locks.ts';
+import { KeyLocks, ownerIsGone, processRuns } from './locks.ts';
 import { StoreLog } from './log.ts';
 import { encodeRecord, type LogRecord, type RecordMeta } from './records.ts';
 import { BodyBuilder, deltaOf, entryOf, writesDelta, type Delta, type VersionEntry } from './versions.ts';
@@ -100,7 +100,10 @@ export class LogEngine {
       if (name.startsWith('~lock~new-')) {
         const text = await readFile(file, 'utf-8').catch(() => undefined);
         const info = await stat(file).catch(() => undefined);
-        if (text !== undefined && info !== undefined && (ownerIsGone(text) || now - info.mtimeMs > this.#options.lockStaleMs)) await unlink(file).catch(() => {});
+        // A draft cut short by a crash has no owner inside: its name carries the pid.
+        const pid = Number(/^~lock~new-(\d+)-/.exec(name)?.[1] ?? Number.NaN);
+        const gone = text !== undefined && (ownerIsGone(text) || (text === '' && Number.isInteger(pid) && pid !== process.pid && !processRuns(pid)));
+        if (info !== undefined && (gone || now - info.mtimeMs > this.#options.lockStaleMs)) await unlink(file).catch(() => {});
       } else if (name.includes('~stale-') || name.includes('~tmp-')) {
         const info = await stat(file).catch(() => undefined);
         if (info !== undefined && now - info.mtimeMs > this.#options.lockStaleMs) await unlink(file).catch(() => {});

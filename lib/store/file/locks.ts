@@ -91,7 +91,7 @@ export class KeyLocks {
     let draft = this.#drafts.get(dir);
     if (draft === undefined) {
       const owner: LockOwner = { pid: process.pid, host: HOST, token: randomBytes(8).toString('hex') };
-      const file = path.join(dir, `${SIDE_MARK}lock${SIDE_MARK}new-${owner.token}`);
+      const file = path.join(dir, `${SIDE_MARK}lock${SIDE_MARK}new-${owner.pid}-${owner.token}`);
       draft = { path: file, made: writeDraft(file, `${JSON.stringify(owner)}\n`), users: 0 };
       this.#drafts.set(dir, draft);
     }

@@ -526,6 +526,53 @@ describe('FileObjectStore', () => {
     );
 
     it(
+      'after SIGKILLs mid-burst, a freshly opened store has no leftovers and every acknowledged append exactly once',
+      async () => {
+        const script = `
+          const { FileObjectStore } = await import(process.env.STORE_MODULE);
+          const store = new FileObjectStore(process.env.ROOT);
+          const round = process.env.ROUND;
+          process.stdout.write('ready\\n');
+          await Promise.all(Array.from({ length: 4 }, async (_, lane) => {
+            const key = 'sessions/lane-' + lane + '.json';
+            for (let n = 0; ; n++) {
+              const entry = round + '-' + n;
+              for (;;) {
+                const current = await store.get(key);
+                const condition = current === undefined ? { ifNoneMatch: '*' } : { ifMatch: current.etag };
+                const entries = current === undefined ? [] : JSON.parse(current.body);
+                try { await store.put(key, JSON.stringify([...entries, entry]), condition); break; }
+                catch (error) { if (error.name !== 'ConditionNotMet') throw error; }
+              }
+              process.stdout.write('ack ' + key + ' ' + entry + '\\n');
+            }
+          }));
+        `;
+        const acknowledged = new Map<string, string[]>();
+
+        for (let round = 0; round < 12; round++) {
+          let out = '';
+          await killMidway(script, { STORE_MODULE, ROOT: root, ROUND: String(round) }, 30 + Math.random() * 120, (text) => {
+            out = text;
+          });
+          for (const [, key, entry] of out.matchAll(/^ack (\S+) (\S+)$/gm)) acknowledged.set(key!, [...(acknowledged.get(key!) ?? []), entry!]);
+        }
+        const fresh = new FileObjectStore(root);
+        await fresh.opened;
+
+        expect((await readdir(root)).sort(), String(await readdir(root))).toEqual(['log', 'store.json']);
+        expect(acknowledged.size).toBeGreaterThan(0);
+        for (const [key, entries] of acknowledged) {
+          const stored = JSON.parse((await fresh.get(key))!.body) as string[];
+          expect(new Set(stored).size).toBe(stored.length);
+          expect(stored.filter((entry) => entries.includes(entry))).toEqual(entries);
+        }
+        await fresh.close();
+      },
+      120_000,
+    );
+
+    it(
       'lists exactly the changes made, each whole, when a writer is killed with SIGKILL mid-burst',
       async () => {
         const script = `
@@ -623,10 +670,11 @@ function runNode(script: string, env: Record<string, string>, onStdout?: (text: 
   });
 }
 
-/** Starts `script`, and SIGKILLs it `delayMs` after it prints "ready". */
-async function killMidway(script: string, env: Record<string, string>, delayMs: number): Promise<void> {
+/** Starts `script`, and SIGKILLs it `delayMs` after it prints "ready"; `onStdout` sees all it printed. */
+async function killMidway(script: string, env: Record<string, string>, delayMs: number, onStdout?: (text: string) => void): Promise<void> {
   let armed = false;
   const run = await runNode(script, env, (text, kill) => {
+    onStdout?.(text);
     if (armed || !text.includes('ready')) return;
     armed = true;
     setTimeout(kill, delayMs);
