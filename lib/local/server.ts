@@ -7,7 +7,7 @@ import { API_ROUTES, routeHandler } from '../routes.ts';
 import { LeaseSweeper } from '../lease-sweeper.ts';
 import { dependenciesFor } from '../runtime.ts';
 import { MemoryObjectStore } from '../store/memory.ts';
-import { FileObjectStore } from '../store/file/index.ts';
+import { FileObjectStore, UnversionedFileObjectStore } from '../store/file/index.ts';
 import { isPrunable, type ObjectStore, type PrunableObjectStore } from '../store/port.ts';
 import { S3ObjectStore } from '../store/s3.ts';
 import { LocalGateway, type Route } from './gateway.ts';
@@ -88,9 +88,8 @@ function localRenewals(options: LocalServerOptions, dataDir: string): PrunableOb
   if (options.leasesBucket) return new S3ObjectStore({ bucket: options.leasesBucket });
   if (options.bucket) return new S3ObjectStore({ bucket: options.bucket });
   // A store given by the caller (tests) gets renewals of the same lifetime: in memory.
-  if (options.store) return new MemoryObjectStore();
-  const store = new FileObjectStore(path.join(dataDir, 'leases'));
-  return isPrunable(store) ? store : new MemoryObjectStore();
+  if (options.store) return isPrunable(options.store) ? options.store : new MemoryObjectStore();
+  return new UnversionedFileObjectStore(path.join(dataDir, 'leases'));
 }
 
 /** Sweeps expired leases every `seconds` (never two at once), until stopped. */
