@@ -394,11 +394,15 @@ export class SessionRepository {
   async acquireLease(id: string, { holder, seconds = LEASE_SECONDS.default, force = false, actor }: AcquireOptions = {}): Promise<ChangeResult> {
     const checked = requireId(id);
     const request = { holder: holder ?? actor ?? 'anonymous', seconds, force };
+    // The renewal record is read once, before the compare-and-swap, and again only when the epoch moved: a read inside
+    // every attempt would widen the window in which a busy holder's appends make the acquire lose its write.
+    let known: { epoch: number; stored: StoredRenewal | undefined } | undefined;
     const result = await this.#change(checked, { actor }, async (session) => {
       const now = this.#now();
       const lease = session.lease;
       const live = lease !== undefined && lease !== null && lease.ended === undefined && session.status === 'active';
-      const stored = live ? await this.#renewals.read(checked, lease.epoch, lease.seconds) : undefined;
+      if (live && known?.epoch !== lease.epoch) known = { epoch: lease.epoch, stored: await this.#renewals.read(checked, lease.epoch, lease.seconds) };
+      const stored = live ? known?.stored : undefined;
       const next = acquireLease(session, stored?.renewal, request, now);
       // Taking a lapsed lease without force must not race a late heartbeat: fence its record first; a heartbeat that
       // lands before the fence keeps the lease (the next attempt sees it live), one after it hears lease_lost.

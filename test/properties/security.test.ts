@@ -279,6 +279,7 @@ describe('against an S3 endpoint that fails in every way S3 and the network can,
     const body = acceptableBody(routeKey);
     if (routeKey === 'POST /sessions') return apiEvent(routeKey, {}, { body: { name: 'canary-run' } });
     if (routeKey === 'GET /sessions') return apiEvent(routeKey, {}, { query: { status: 'active' } });
+    if (routeKey.endsWith('/heartbeat')) return apiEvent(routeKey, { id }, { headers: { 'lease-epoch': '1' } });
     return apiEvent(routeKey, routeKey.includes('{id}') ? { id } : {}, body === undefined ? {} : { body });
   };
 
