@@ -120,7 +120,9 @@ function s3Statements(bucket: IBucket, access: PrefixAccess): PolicyStatement[] 
     statements.push(new PolicyStatement({ effect: Effect.ALLOW, actions: [...access.objectActions], resources: objects }));
   }
   for (const kind of access.writes ?? []) {
-    statements.push(new PolicyStatement({ effect: Effect.ALLOW, actions: ['s3:PutObject'], resources: objects, conditions: { Null: WRITE_CONDITIONS[kind] } }));
+    statements.push(
+      new PolicyStatement({ effect: Effect.ALLOW, actions: ['s3:PutObject'], resources: objects, conditions: { Null: WRITE_CONDITIONS[kind] } }),
+    );
   }
   if (access.listActions?.length) {
     statements.push(

@@ -214,8 +214,11 @@ export function serviceEnvironment(bucketName: string, props: SessionsApiProps =
 function scopeInvokeToMethod(httpRoute: HttpRoute, route: RouteDefinition): void {
   const permissions = httpRoute.node.findAll().filter((construct): construct is CfnPermission => construct instanceof CfnPermission);
   if (permissions.length !== 1) throw new Error(`expected one invoke permission for ${route.method} ${route.path}, found ${permissions.length}`);
-  const sourceArn = Stack.of(httpRoute).formatArn({ service: 'execute-api', resource: httpRoute.httpApi.apiId, resourceName: `*/${route.method}${route.path}` });
-  permissions[0]!.sourceArn = sourceArn;
+  permissions[0]!.sourceArn = Stack.of(httpRoute).formatArn({
+    service: 'execute-api',
+    resource: httpRoute.httpApi.apiId,
+    resourceName: `*/${route.method}${route.path}`,
+  });
 }
 
 /** Whole days after which S3 may delete an idempotency record: the window, rounded up, and a day to spare (lifecycle runs once a day). */

@@ -17,7 +17,18 @@ import { seedSession } from '../helpers/sessions.ts';
 import { captureTelemetry } from '../helpers/telemetry.ts';
 import { anyString, invalidSessionId, requestBody, wellFormedId } from './arbitraries.ts';
 import { expectContractError, isServiceKey, LIST_PREFIX } from './contract.ts';
-import { cellLabel, matrixCells, MATRIX_LIST_ACTIONS, MATRIX_OBJECT_ACTIONS, MATRIX_PREFIXES, OVER_TLS, resolve, type S3Request, simulate, type Statement } from './iam-simulation.ts';
+import {
+  cellLabel,
+  matrixCells,
+  MATRIX_LIST_ACTIONS,
+  MATRIX_OBJECT_ACTIONS,
+  MATRIX_PREFIXES,
+  OVER_TLS,
+  resolve,
+  type S3Request,
+  simulate,
+  type Statement,
+} from './iam-simulation.ts';
 import { coldStart, coldStartWith, type RouteModule } from './lambda-instances.ts';
 import { expectLawfulS3Traffic, s3TrafficViolations, useAuditedS3Fake } from './s3-audit.ts';
 
@@ -458,7 +469,8 @@ async function observeRoutes(bucketArn: string): Promise<Observed[]> {
           const removed = seedSession(fake, { name: 'removed' });
           const [version] = fake.versionIds(removed.key);
           fake.deleteObject(removed.key);
-          const response = await send('POST /sessions/{id}/restore', apiEvent('POST /sessions/{id}/restore', { id: removed.session.id }, { body: { version_id: version } }));
+          const event = apiEvent('POST /sessions/{id}/restore', { id: removed.session.id }, { body: { version_id: version } });
+          const response = await send('POST /sessions/{id}/restore', event);
           expect(response.statusCode).toBe(404);
           return response;
         },
@@ -622,7 +634,8 @@ describe('the synthesized template, held against what the handlers do', () => {
   it('denies an unconditional PutObject to every key the service writes, whoever sends it, and lets the conditional one through (simulated)', async () => {
     const administrator: Statement[] = [{ Effect: 'Allow', Action: 's3:*', Resource: '*' }];
     const written = [...new Set((await observations()).filter((request) => request.action === 's3:PutObject').map((request) => request.resource))];
-    const decide = (context: Record<string, string>, resource: string) => simulate('Administrator', administrator, bucketStatements, { action: 's3:PutObject', resource, context });
+    const decide = (context: Record<string, string>, resource: string) =>
+      simulate('Administrator', administrator, bucketStatements, { action: 's3:PutObject', resource, context });
 
     expect(written.length).toBeGreaterThan(0);
     for (const resource of written) {

@@ -93,7 +93,8 @@ describe('S3ObjectStore.get', () => {
 
 // S3 answers a missing key with 403 to a caller that may list only the key itself, not the bucket.
 describe('S3ObjectStore.get, where S3 hides a missing key behind 403 AccessDenied', () => {
-  const hideMissingKeys = () => fake.fail('GetObject', s3Error('AccessDenied', 403), { times: Number.MAX_SAFE_INTEGER, when: (input) => !fake.objects.has(String(input.Key)) });
+  const hideMissingKeys = () =>
+    fake.fail('GetObject', s3Error('AccessDenied', 403), { times: Number.MAX_SAFE_INTEGER, when: (input) => !fake.objects.has(String(input.Key)) });
 
   it('tells a missing key by one ListObjectsV2 of exactly that key, MaxKeys 1', async () => {
     hideMissingKeys();
