@@ -2,7 +2,7 @@ import { once } from 'node:events';
 import { readFileSync } from 'node:fs';
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
 import type { AddressInfo } from 'node:net';
-import { DeleteObjectCommand, PutObjectCommand, S3Client } from '@aws-sdk/client-s3';
+import { DeleteObjectCommand, ListObjectsV2Command, PutObjectCommand, S3Client } from '@aws-sdk/client-s3';
 import { App } from 'aws-cdk-lib';
 import { Template } from 'aws-cdk-lib/assertions';
 import fc from 'fast-check';
@@ -126,18 +126,21 @@ describe('with the stateful fake', () => {
 });
 
 describe('the S3 traffic audit', () => {
-  it('reports an unconditional PutObject, one with both conditions, a key outside the fixed shapes, another bucket and a DeleteObject', async () => {
+  it('reports an unconditional PutObject, one with both conditions, a key outside the fixed shapes, another bucket, a DeleteObject and a key probe of more than its key', async () => {
     const fake = new S3Fake();
     const client = new S3Client({ region: 'eu-west-1' });
     const id = 'fffe6a1c2b3d4e5f60718293a4b5c6d7';
     const session = JSON.stringify({ id, name: null, job_ids: [], created_at: 1, updated_at: 1, status: 'active' });
     try {
-      const send = (command: PutObjectCommand | DeleteObjectCommand) => Promise.resolve(client.send(command as PutObjectCommand)).catch(() => undefined);
+      const send = (command: PutObjectCommand | DeleteObjectCommand | ListObjectsV2Command) =>
+        Promise.resolve(client.send(command as PutObjectCommand)).catch(() => undefined);
       await send(new PutObjectCommand({ Bucket: TEST_BUCKET, Key: `sessions/${id}.json`, Body: session }));
       await send(new PutObjectCommand({ Bucket: TEST_BUCKET, Key: `sessions/${id}.json`, Body: session, IfNoneMatch: '*', IfMatch: '"x"' }));
       await send(new PutObjectCommand({ Bucket: TEST_BUCKET, Key: `sessions/../${id}.json`, Body: session, IfNoneMatch: '*' }));
       await send(new PutObjectCommand({ Bucket: 'another-bucket', Key: `sessions/${id}.json`, Body: session, IfMatch: '"x"' }));
       await send(new DeleteObjectCommand({ Bucket: TEST_BUCKET, Key: `sessions/${id}.json` }));
+      await send(new ListObjectsV2Command({ Bucket: TEST_BUCKET, Prefix: `sessions/${id}.json`, MaxKeys: 1 }));
+      await send(new ListObjectsV2Command({ Bucket: TEST_BUCKET, Prefix: `sessions/${id}.json`, MaxKeys: 2 }));
     } finally {
       fake.restore();
     }
@@ -151,6 +154,7 @@ describe('the S3 traffic audit', () => {
       expect.stringMatching(/^#2 PutObjectCommand .*body sessions\/\.\.\/.*not a key of the service$/),
       expect.stringMatching(/^#3 PutObjectCommand .*bucket is not runner-sessions-test-bucket-7f3a$/),
       expect.stringMatching(/^#4 DeleteObjectCommand .*a command the service has no business sending$/),
+      expect.stringMatching(/^#6 ListObjectsV2Command .*a key probe lists more than that key$/),
     ]);
   });
 });
