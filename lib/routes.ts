@@ -357,6 +357,7 @@ export const API_ROUTES = [
     access: [
       // The version listing runs only when the version read found nothing, to tell an unknown version from a missing
       // session or a bucket without versioning (and, when S3 answers 403, an unknown version from a denied one).
+      // A session deleted out of band keeps its versions: reading its current object must answer 404 too.
       {
         prefix: SESSIONS_PREFIX,
         objectActions: ['s3:GetObject', 's3:GetObjectVersion'],

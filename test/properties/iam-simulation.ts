@@ -208,5 +208,7 @@ function sameShape(value: string, sample: string): boolean {
 }
 
 function subsets<T>(items: readonly T[]): T[][] {
-  return items.reduce<T[][]>((all, item) => [...all, ...all.map((subset) => [...subset, item])], [[]]);
+  let all: T[][] = [[]];
+  for (const item of items) all = all.concat(all.map((subset) => [...subset, item]));
+  return all;
 }
