@@ -296,7 +296,7 @@ export class SessionRepository {
     await this.#indexName(session.name, session.id);
     const etag = await this.#store.put(key, body, { ifNoneMatch: '*' });
     this.#sessions.remember(key, { value: session, etag, body });
-    if (session.lease) await this.#startRenewals(session.id, session.lease);
+    if (session.lease) await this.#startRenewals(session.id, session.lease, { fresh: true });
     return { session, etag };
   }
 
@@ -508,10 +508,13 @@ export class SessionRepository {
     return result;
   }
 
-  /** After a new lease: the older epochs' records go, and the new epoch's record is made so that its first heartbeat is one PUT. */
-  async #startRenewals(id: string, lease: Lease): Promise<void> {
+  /**
+   * After a new lease: the older epochs' records go (none on a session just created: `fresh`), and the new epoch's
+   * record is made so that its first heartbeat is one PUT.
+   */
+  async #startRenewals(id: string, lease: Lease, { fresh = false }: { fresh?: boolean } = {}): Promise<void> {
     try {
-      await this.#renewals.prune(id, lease.epoch);
+      if (!fresh) await this.#renewals.prune(id, lease.epoch);
       await this.#renewals.write(id, lease, lease.expires_at);
     } catch (error) {
       // The session is the authority: a missing record only costs the holder's first heartbeat a read.
