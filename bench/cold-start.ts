@@ -78,7 +78,7 @@ process.stdout.write(JSON.stringify({ importMs }));
 const LAMBDA_ENV = {
   NODE_OPTIONS: '--enable-source-maps',
   AWS_REGION: 'us-east-1',
-  ...serviceEnvironment('runner-sessions-bench'),
+  ...serviceEnvironment({ sessions: 'runner-sessions-bench', leases: 'runner-sessions-bench-leases' }),
 };
 
 /** Bundles every route and the baselines with the CDK, then imports each in fresh processes, round after round. */

@@ -9,6 +9,10 @@ import { CfnPermission } from 'aws-cdk-lib/aws-lambda';
 import { LogGroup, RetentionDays } from 'aws-cdk-lib/aws-logs';
 import { Construct } from 'constructs';
 import { readServiceConfig } from '#lib/config.ts';
+import { LEASE_SWEEPER_ACCESS } from '#lib/routes.ts';
+import { Rule, Schedule } from 'aws-cdk-lib/aws-events';
+import { LambdaFunction } from 'aws-cdk-lib/aws-events-targets';
+import { LeaseBucket } from './lease-bucket.ts';
 import { RouteFunction } from './route-function.ts';
 import { ROUTES, type RouteDefinition } from './routes.ts';
 import { SessionBucket } from './session-bucket.ts';
@@ -67,6 +71,9 @@ export interface SessionsApiProps {
   readonly functionsDir?: string;
 }
 
+/** Seconds between lease sweeps: the schedule's rate, and how long a lease must have been expired to be swept. */
+export const LEASE_SWEEP_SECONDS = 60;
+
 /** Service name in logs and the `service` dimension of the handlers' metrics. */
 export const SERVICE_NAME = 'runner-sessions';
 /** CloudWatch namespace of the handlers' metrics. */
@@ -111,6 +118,12 @@ export class SessionsApi extends Construct {
   readonly functions: ReadonlyMap<string, RouteFunction>;
   /** The 5xx-rate and exhausted-CAS alarms. */
   readonly alarms: SessionsAlarms;
+  /** The bucket of lease renewal records (no versions). */
+  readonly leases: LeaseBucket;
+  /** The scheduled function that pauses sessions whose lease expired. */
+  readonly sweeper: RouteFunction;
+  /** Its schedule: every minute. */
+  readonly sweepSchedule: Rule;
 
   constructor(scope: Construct, id: string, props: SessionsApiProps = {}) {
     super(scope, id);
@@ -145,7 +158,9 @@ export class SessionsApi extends Construct {
       },
     });
 
-    const environment = serviceEnvironment(this.storage.bucket.bucketName, props);
+    this.leases = new LeaseBucket(this, 'Leases', { removalPolicy, accessLogBucket: this.storage.accessLogBucket });
+    const buckets = { sessions: this.storage.bucket, leases: this.leases.bucket };
+    const environment = serviceEnvironment({ sessions: this.storage.bucket.bucketName, leases: this.leases.bucket.bucketName }, props);
     const functionsDir = props.functionsDir ?? `${PROJECT_ROOT}/functions`;
     const functions = new Map<string, RouteFunction>();
     for (const route of props.routes ?? ROUTES) {
@@ -153,7 +168,7 @@ export class SessionsApi extends Construct {
         entry: `${functionsDir}/${route.handler}.ts`,
         projectRoot: PROJECT_ROOT,
         description: `runner-sessions ${route.method} ${route.path}`,
-        buckets: { sessions: this.storage.bucket },
+        buckets,
         access: route.access,
         environment,
         memorySize: props.memorySize ?? 512,
@@ -171,6 +186,25 @@ export class SessionsApi extends Construct {
     }
     this.functions = functions;
 
+    this.sweeper = new RouteFunction(this, 'LeaseSweeper', {
+      entry: `${functionsDir}/sweep-leases.ts`,
+      projectRoot: PROJECT_ROOT,
+      description: 'runner-sessions lease sweeper: pauses sessions whose lease expired (every minute)',
+      buckets,
+      access: LEASE_SWEEPER_ACCESS,
+      environment,
+      memorySize: props.memorySize ?? 512,
+      // A sweep reads only lapsed leases; a minute is far more than one needs, and the next sweep picks up the rest.
+      timeout: Duration.seconds(55),
+      logRetention,
+      removalPolicy,
+    });
+    this.sweepSchedule = new Rule(this, 'LeaseSweepSchedule', {
+      description: 'Runs the lease sweeper every LEASE_SWEEP_SECONDS (60)',
+      schedule: Schedule.rate(Duration.seconds(LEASE_SWEEP_SECONDS)),
+      targets: [new LambdaFunction(this.sweeper.function, { retryAttempts: 0 })],
+    });
+
     this.alarms = new SessionsAlarms(this, 'Alarms', {
       api: this.httpApi,
       metricsNamespace: METRICS_NAMESPACE,
@@ -187,7 +221,7 @@ export class SessionsApi extends Construct {
 }
 
 /** The handlers' environment; validated here with the handlers' own parser, so a bad value fails the synth, not a cold start. */
-export function serviceEnvironment(bucketName: string, props: SessionsApiProps = {}): Record<string, string> {
+export function serviceEnvironment(buckets: { sessions: string; leases: string }, props: SessionsApiProps = {}): Record<string, string> {
   const defaults = readServiceConfig({});
   const tuning = {
     MAX_JOBS_PER_SESSION: String(props.maxJobsPerSession ?? defaults.maxJobsPerSession),
@@ -196,10 +230,12 @@ export function serviceEnvironment(bucketName: string, props: SessionsApiProps =
     CAS_MAX_DELAY_MS: String(props.casMaxDelayMs ?? defaults.casMaxDelayMs),
     LIST_SCAN_BUDGET: String(props.listScanBudget ?? defaults.listScanBudget),
     IDEMPOTENCY_WINDOW_SECONDS: String(props.idempotencyWindowSeconds ?? defaults.idempotencyWindowSeconds),
+    LEASE_SWEEP_SECONDS: String(LEASE_SWEEP_SECONDS),
   };
   readServiceConfig(tuning);
   return {
-    SESSIONS_BUCKET: bucketName,
+    SESSIONS_BUCKET: buckets.sessions,
+    LEASES_BUCKET: buckets.leases,
     ...tuning,
     POWERTOOLS_SERVICE_NAME: SERVICE_NAME,
     POWERTOOLS_METRICS_NAMESPACE: METRICS_NAMESPACE,

@@ -485,6 +485,24 @@ export const API_ROUTES = [
   }),
 ] as const;
 
+/**
+ * The only S3 access of the lease sweeper (a scheduled function, not a route): it lists every renewal record, reads
+ * and fences the lapsed ones, pauses their sessions by compare-and-swap, and deletes records of ended leases.
+ */
+export const LEASE_SWEEPER_ACCESS: readonly PrefixAccess[] = [
+  SESSION_CHANGE,
+  {
+    bucket: 'leases',
+    prefix: RENEWALS_PREFIX,
+    objectActions: ['s3:GetObject', 's3:DeleteObject'],
+    writes: ['replace'],
+    listActions: ['s3:ListBucket'],
+    tellsMissingKeys: true,
+    objectNames: RENEWAL_OBJECTS,
+  },
+  RENEWAL_PRUNE,
+];
+
 /** A route of the table with its literal types. */
 export type TableRoute = (typeof API_ROUTES)[number];
 

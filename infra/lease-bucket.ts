@@ -1,0 +1,62 @@
+import { Duration, type RemovalPolicy } from 'aws-cdk-lib';
+import { AnyPrincipal, Effect, PolicyStatement } from 'aws-cdk-lib/aws-iam';
+import { BlockPublicAccess, Bucket, BucketEncryption, type IBucket, ObjectOwnership } from 'aws-cdk-lib/aws-s3';
+import { Construct } from 'constructs';
+import { RENEWALS_PREFIX } from '#lib/lease.ts';
+
+/** Properties of {@link LeaseBucket}. */
+export interface LeaseBucketProps {
+  readonly removalPolicy: RemovalPolicy;
+  /** Where its server access logs go (the sessions bucket's log bucket). */
+  readonly accessLogBucket: IBucket;
+  /** When S3 deletes a renewal record nobody rewrote or deleted (its lease long over). @default 7 days */
+  readonly abandonedRecordExpiration?: Duration;
+}
+
+/**
+ * The bucket of lease renewal records (`leases/<id>/<epoch>-<seconds>.json`),
+ * which heartbeats rewrite every few seconds. It keeps no versions, so a day of
+ * heartbeats leaves one small object per held session instead of thousands of
+ * noncurrent versions; the records are soft state (the session's lease is the
+ * authority), so nothing there needs an audit trail.
+ *
+ * Private, TLS only, SSE-S3, and it refuses any `PutObject` under `leases/`
+ * that carries neither `If-None-Match` nor `If-Match`.
+ */
+export class LeaseBucket extends Construct {
+  readonly bucket: Bucket;
+
+  constructor(scope: Construct, id: string, props: LeaseBucketProps) {
+    super(scope, id);
+    this.bucket = new Bucket(this, 'Bucket', {
+      blockPublicAccess: BlockPublicAccess.BLOCK_ALL,
+      enforceSSL: true,
+      minimumTLSVersion: 1.2,
+      encryption: BucketEncryption.S3_MANAGED,
+      objectOwnership: ObjectOwnership.BUCKET_OWNER_ENFORCED,
+      versioned: false,
+      serverAccessLogsBucket: props.accessLogBucket,
+      serverAccessLogsPrefix: 'leases-bucket/',
+      lifecycleRules: [
+        {
+          id: 'ExpireAbandonedRenewals',
+          prefix: RENEWALS_PREFIX,
+          expiration: props.abandonedRecordExpiration ?? Duration.days(7),
+          abortIncompleteMultipartUploadAfter: Duration.days(1),
+        },
+      ],
+      removalPolicy: props.removalPolicy,
+    });
+    this.bucket.addToResourcePolicy(
+      new PolicyStatement({
+        sid: 'DenyUnconditionalRenewalWrites',
+        effect: Effect.DENY,
+        principals: [new AnyPrincipal()],
+        actions: ['s3:PutObject'],
+        resources: [this.bucket.arnForObjects(`${RENEWALS_PREFIX}*`)],
+        conditions: { Null: { 's3:if-none-match': 'true', 's3:if-match': 'true' } },
+      }),
+    );
+    this.bucket.policy?.applyRemovalPolicy(props.removalPolicy);
+  }
+}
