@@ -69,7 +69,8 @@ function schemaComponents(): Record<string, JsonObject> {
       result[id] = rest;
     }
   }
-  return { ...Object.fromEntries(components.map(([id]) => [id, result[id]!])), ...errorCodeComponents() };
+  const error = { description: 'The shape of every error the service answers; the schema of each code (`SessionFullError`…) types its `details`.', ...result.Error };
+  return { ...Object.fromEntries(components.map(([id]) => [id, id === 'Error' ? error : result[id]!])), ...errorCodeComponents() };
 }
 
 /** A zod schema as an OpenAPI schema object (the dialect is the document's, so no `$schema`). */
@@ -181,7 +182,7 @@ function routeErrorCodes(): Set<ErrorCode> {
 /**
  * One schema per code that some route answers: the `Error` shape with that
  * `code` and its typed `details`, and an example built by lib/errors.ts.
- * Standalone rather than `allOf` with `Error`, so that readers and linters see one closed object.
+ * Standalone rather than `allOf` with `Error`: example checks (redocly's) read an `allOf` of nested objects as closed.
  */
 function errorCodeComponents(): Record<string, JsonObject> {
   const used = routeErrorCodes();
