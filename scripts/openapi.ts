@@ -23,9 +23,22 @@ import {
 } from '../lib/errors.ts';
 import { IDEMPOTENCY_KEY_MAX_LENGTH } from '../lib/idempotency.ts';
 import { MAX_BODY_BYTES } from '../lib/http/request-body.ts';
-import { AddJobBodySchema, CreateSessionBodySchema, RestoreSessionBodySchema, SessionIdSchema, SetStatusBodySchema } from '../lib/http/schemas.ts';
+import {
+  AddJobBodySchema,
+  CreateSessionBodySchema,
+  RestoreSessionBodySchema,
+  SessionIdSchema,
+  SetStatusBodySchema,
+} from '../lib/http/schemas.ts';
 import { HISTORY_LIMIT, SESSION_LIST_LIMIT } from '../lib/page-limits.ts';
-import { API_ROUTES, type ApiRoute, type DocumentedHeader, type RouteErrorResponse, routeParts, type SharedErrorResponse } from '../lib/routes.ts';
+import {
+  API_ROUTES,
+  type ApiRoute,
+  type DocumentedHeader,
+  type RouteErrorResponse,
+  routeParts,
+  type SharedErrorResponse,
+} from '../lib/routes.ts';
 import { JobIdSchema, LabelSchema, SessionNameSchema, SessionSchema, SessionStatusSchema } from '../lib/session.ts';
 
 /** Where the committed document lives: the repository root. */
@@ -69,7 +82,10 @@ function schemaComponents(): Record<string, JsonObject> {
       result[id] = rest;
     }
   }
-  const error = { description: 'The shape of every error the service answers; the schema of each code (`SessionFullError`…) types its `details`.', ...result.Error };
+  const error = {
+    description: 'The shape of every error the service answers; the schema of each code (`SessionFullError`…) types its `details`.',
+    ...result.Error,
+  };
   return { ...Object.fromEntries(components.map(([id]) => [id, id === 'Error' ? error : result[id]!])), ...errorCodeComponents() };
 }
 
@@ -93,29 +109,50 @@ export const ERROR_DETAILS: Readonly<Record<ErrorCode, z.ZodMiniObject>> = {
   invalid_request: z.object({
     issues: z.array(
       z.object({
-        field: z.string().check(z.describe('Where: `path.id`, `query.limit`, `body.job_id`, `headers.if-match`, `headers.idempotency-key`…')),
+        field: z
+          .string()
+          .check(z.describe('Where: `path.id`, `query.limit`, `body.job_id`, `headers.if-match`, `headers.idempotency-key`…')),
         message: z.string().check(z.describe('Why the field was refused')),
       }),
     ),
   }),
   session_not_found: z.object({ id: z.string() }),
   session_not_active: z.object({ id: z.string(), status: SessionStatusSchema }),
-  session_full: z.object({ id: z.string(), max_jobs: z.number().check(z.int(), z.positive(), z.describe('The most job IDs a session may hold')) }),
+  session_full: z.object({
+    id: z.string(),
+    max_jobs: z.number().check(z.int(), z.positive(), z.describe('The most job IDs a session may hold')),
+  }),
   invalid_transition: z.object({ id: z.string(), from: SessionStatusSchema, to: SessionStatusSchema }),
   versioning_disabled: z.object({}),
   precondition_failed: z.object({ id: z.string(), if_match: z.string().check(z.describe('The `If-Match` the request sent')) }),
   payload_too_large: z.object({ limit_bytes: z.number().check(z.int(), z.positive()) }),
-  unsupported_media_type: z.object({ content_type: z.nullable(z.string()).check(z.describe('The `Content-Type` the request sent, or null')) }),
-  lease_held: z.object({ id: z.string(), holder: z.string(), expires_at: unixSeconds().check(z.describe('When the live lease runs out, Unix seconds')) }),
+  unsupported_media_type: z.object({
+    content_type: z.nullable(z.string()).check(z.describe('The `Content-Type` the request sent, or null')),
+  }),
+  lease_held: z.object({
+    id: z.string(),
+    holder: z.string(),
+    expires_at: unixSeconds().check(z.describe('When the live lease runs out, Unix seconds')),
+  }),
   lease_lost: z.object({
     id: z.string(),
     reason: z.enum(['superseded', 'expired', 'released']),
-    epoch: z.nullable(z.number().check(z.int(), z.positive())).check(z.describe('The epoch of the current lease, or null when none is live')),
+    epoch: z
+      .nullable(z.number().check(z.int(), z.positive()))
+      .check(z.describe('The epoch of the current lease, or null when none is live')),
   }),
-  lease_required: z.object({ id: z.string(), epoch: z.number().check(z.int(), z.positive()).check(z.describe('The epoch of the live lease')) }),
-  conflict_retry: z.object({ id: z.string(), attempts: z.number().check(z.int(), z.positive()).check(z.describe('Compare-and-swap attempts made')) }),
+  lease_required: z.object({
+    id: z.string(),
+    epoch: z.number().check(z.int(), z.positive()).check(z.describe('The epoch of the live lease')),
+  }),
+  conflict_retry: z.object({
+    id: z.string(),
+    attempts: z.number().check(z.int(), z.positive()).check(z.describe('Compare-and-swap attempts made')),
+  }),
   storage_unavailable: z.object({}),
-  internal_error: z.object({ request_id: z.optional(z.string().check(z.describe('Identifies the log line; quote it when reporting the problem'))) }),
+  internal_error: z.object({
+    request_id: z.optional(z.string().check(z.describe('Identifies the log line; quote it when reporting the problem'))),
+  }),
 };
 
 /** A session ID for the examples. */
@@ -158,7 +195,10 @@ const SHARED_ERRORS: Readonly<Record<SharedErrorResponse | 'InternalError', Rout
     description: 'Storage keeps no versions of sessions (an S3 bucket without versioning): there is no history to read or restore',
     codes: ['versioning_disabled'],
   },
-  PreconditionFailed: { description: 'The `If-Match` version is no longer current; read the session again', codes: ['precondition_failed'] },
+  PreconditionFailed: {
+    description: 'The `If-Match` version is no longer current; read the session again',
+    codes: ['precondition_failed'],
+  },
   PayloadTooLarge: { description: `The body is over ${MAX_BODY_BYTES} bytes`, codes: ['payload_too_large'] },
   UnsupportedMediaType: { description: 'The body is not `application/json`', codes: ['unsupported_media_type'] },
   ChangeUnavailable: {
@@ -168,14 +208,19 @@ const SHARED_ERRORS: Readonly<Record<SharedErrorResponse | 'InternalError', Rout
     codes: ['conflict_retry', 'storage_unavailable'],
     headers: ['Retry-After'],
   },
-  InternalError: { description: 'Anything unexpected; `details.request_id` identifies the log line. No internals in the body.', codes: ['internal_error'] },
+  InternalError: {
+    description: 'Anything unexpected; `details.request_id` identifies the log line. No internals in the body.',
+    codes: ['internal_error'],
+  },
 };
 
 /** The codes some route of the table answers: only those get a schema of their own. */
 function routeErrorCodes(): Set<ErrorCode> {
   return new Set([
     ...SHARED_ERRORS.InternalError.codes,
-    ...API_ROUTES.flatMap((route) => Object.values(route.errors).flatMap((error) => (typeof error === 'string' ? SHARED_ERRORS[error].codes : error.codes))),
+    ...API_ROUTES.flatMap((route) =>
+      Object.values(route.errors).flatMap((error) => (typeof error === 'string' ? SHARED_ERRORS[error].codes : error.codes)),
+    ),
   ]);
 }
 
@@ -233,7 +278,13 @@ export const BODY_EXAMPLES: Readonly<Record<string, unknown>> = {
   SessionList: { sessions: [EXAMPLE_SESSION], next_cursor: 'ZmZmZTZhMWMyYjNkNGU1ZjYwNzE4MjkzYTRiNWM2ZDc' },
   SessionHistory: {
     versions: [
-      { version_id: 'wQ3X.p2Ok0lHXsnT4sRhwmA7kN3b2Ysj', at: 1763942460, actor: EXAMPLE_ACTOR, change: 'job_added job-124', session: EXAMPLE_SESSION },
+      {
+        version_id: 'wQ3X.p2Ok0lHXsnT4sRhwmA7kN3b2Ysj',
+        at: 1763942460,
+        actor: EXAMPLE_ACTOR,
+        change: 'job_added job-124',
+        session: EXAMPLE_SESSION,
+      },
       {
         version_id: 'Jm1rC9kbRrTKpIzbCsd7YzN0eZ3xk9QH',
         at: 1763942430,
@@ -257,7 +308,11 @@ function exampleBody(name: string): JsonObject {
 }
 
 function sessionResponse(description: string, headers: JsonObject = {}): JsonObject {
-  return { description, headers: { ETag: ref('headers', 'ETag'), 'apigw-requestid': ref('headers', 'RequestId'), ...headers }, content: exampleBody('Session') };
+  return {
+    description,
+    headers: { ETag: ref('headers', 'ETag'), 'apigw-requestid': ref('headers', 'RequestId'), ...headers },
+    content: exampleBody('Session'),
+  };
 }
 
 /**
@@ -300,10 +355,15 @@ function operation(route: ApiRoute, bodyLimit: string): JsonObject {
     responses[status] =
       success.body === 'Session'
         ? sessionResponse(success.description, headerRefs(success.headers))
-        : { description: success.description, headers: { 'apigw-requestid': ref('headers', 'RequestId') }, content: exampleBody(success.body) };
+        : {
+            description: success.description,
+            headers: { 'apigw-requestid': ref('headers', 'RequestId') },
+            content: exampleBody(success.body),
+          };
   }
   for (const [status, error] of Object.entries(route.errors)) {
-    responses[status] = typeof error === 'string' ? ref('responses', error) : errorResponse(error.description, [...error.codes], headerRefs(error.headers));
+    responses[status] =
+      typeof error === 'string' ? ref('responses', error) : errorResponse(error.description, [...error.codes], headerRefs(error.headers));
   }
   return {
     operationId: docs.operationId,
@@ -360,11 +420,11 @@ export async function signedFetch(input: string | URL | Request, init?: RequestI
 `;
 
 const SIGV4_DESCRIPTION =
-  'AWS Signature Version 4 with IAM credentials, service `execute-api`, as API Gateway\'s IAM authorizer requires: ' +
+  "AWS Signature Version 4 with IAM credentials, service `execute-api`, as API Gateway's IAM authorizer requires: " +
   '`Authorization: AWS4-HMAC-SHA256 Credential=…/execute-api/aws4_request, SignedHeaders=…, Signature=…` with `X-Amz-Date`, ' +
   'and `X-Amz-Security-Token` for temporary credentials. The caller needs `execute-api:Invoke` on the route. ' +
   'OpenAPI has no SigV4 scheme; this is the conventional description, and a generated client needs a signing step of its own.\n\n' +
-  'Sign for the region in the API\'s hostname (`{apiId}.execute-api.{region}.amazonaws.com`), with credentials from the standard chain ' +
+  "Sign for the region in the API's hostname (`{apiId}.execute-api.{region}.amazonaws.com`), with credentials from the standard chain " +
   '(environment, SSO, web identity, shared config and credentials files, ECS or EC2 metadata). The body is part of the signature: sign the exact bytes sent. ' +
   'In TypeScript, with `@smithy/signature-v4`, `@aws-sdk/credential-provider-node` and `@smithy/core`:\n\n' +
   `\`\`\`ts\n${SIGV4_EXAMPLE}\`\`\`\n\n` +
@@ -384,10 +444,10 @@ export function openApiDocument(): JsonObject {
         'Every response that carries a session carries its `ETag`; send it back as `If-Match` to change exactly that version. ' +
         'Errors always have the shape `{"error": {"code", "message", "details"}}` with a stable snake_case `code`; ' +
         'each code has its own schema (`InvalidRequestError`, `SessionFullError`…) saying what its `details` hold. ' +
-        'Deployed, every route is behind API Gateway\'s IAM authorizer: sign requests with AWS Signature Version 4 (service `execute-api`; see the `sigv4` security scheme). ' +
+        "Deployed, every route is behind API Gateway's IAM authorizer: sign requests with AWS Signature Version 4 (service `execute-api`; see the `sigv4` security scheme). " +
         'API Gateway answers some requests itself, before the service, in its own shape `{"message": "…"}`: 403 (unsigned or not allowed), ' +
         '429 `Too Many Requests` (stage throttling; retry with backoff) and 404 `Not Found` for a path or method it has no route for. ' +
-        'The local server (`npm start`) does not check signatures or throttle, and answers a request that matches no route in the contract\'s shape: ' +
+        "The local server (`npm start`) does not check signatures or throttle, and answers a request that matches no route in the contract's shape: " +
         '404 `route_not_found`, or 405 `method_not_allowed` with `Allow`. Those routing answers belong to no operation, so no operation lists them.',
       license: { name: 'Apache-2.0', identifier: 'Apache-2.0' },
     },
@@ -395,7 +455,10 @@ export function openApiDocument(): JsonObject {
       {
         url: 'https://{apiId}.execute-api.{region}.amazonaws.com',
         description: 'The deployed HTTP API (requests signed with SigV4)',
-        variables: { apiId: { default: 'abc123defg', description: 'The API ID printed by `cdk deploy`' }, region: { default: 'eu-west-1' } },
+        variables: {
+          apiId: { default: 'abc123defg', description: 'The API ID printed by `cdk deploy`' },
+          region: { default: 'eu-west-1' },
+        },
       },
       { url: 'http://127.0.0.1:3000', description: 'The local server (`npm start`), unsigned' },
     ],
@@ -409,7 +472,8 @@ export function openApiDocument(): JsonObject {
           name: 'id',
           in: 'path',
           required: true,
-          description: 'A session ID: 32 lowercase hex characters, newest-first sortable. Anything else is refused with 400 before storage is touched.',
+          description:
+            'A session ID: 32 lowercase hex characters, newest-first sortable. Anything else is refused with 400 before storage is touched.',
           schema: { ...jsonSchemaOf(SessionIdSchema), pattern: SESSION_ID_PATTERN },
         },
         IfMatch: {
@@ -419,9 +483,27 @@ export function openApiDocument(): JsonObject {
           description: 'Apply the change only to the version with this ETag (412 `precondition_failed` otherwise). `*` sets no condition.',
           schema: { type: 'string' },
         },
-        Limit: { name: 'limit', in: 'query', required: false, description: 'Sessions per page', schema: { type: 'integer', minimum: 1, maximum: SESSION_LIST_LIMIT.max, default: SESSION_LIST_LIMIT.default } },
-        Cursor: { name: 'cursor', in: 'query', required: false, description: 'The `next_cursor` of the previous page', schema: { type: 'string', minLength: 1 } },
-        Status: { name: 'status', in: 'query', required: false, description: 'Only sessions with this status', schema: jsonSchemaOf(SessionStatusSchema) },
+        Limit: {
+          name: 'limit',
+          in: 'query',
+          required: false,
+          description: 'Sessions per page',
+          schema: { type: 'integer', minimum: 1, maximum: SESSION_LIST_LIMIT.max, default: SESSION_LIST_LIMIT.default },
+        },
+        Cursor: {
+          name: 'cursor',
+          in: 'query',
+          required: false,
+          description: 'The `next_cursor` of the previous page',
+          schema: { type: 'string', minLength: 1 },
+        },
+        Status: {
+          name: 'status',
+          in: 'query',
+          required: false,
+          description: 'Only sessions with this status',
+          schema: jsonSchemaOf(SessionStatusSchema),
+        },
         HistoryLimit: {
           name: 'limit',
           in: 'query',
@@ -447,15 +529,24 @@ export function openApiDocument(): JsonObject {
         },
       },
       headers: {
-        ETag: { description: 'The version of the session this response carries; send it as `If-Match` to change exactly that version', schema: { type: 'string' } },
+        ETag: {
+          description: 'The version of the session this response carries; send it as `If-Match` to change exactly that version',
+          schema: { type: 'string' },
+        },
         Location: { description: 'The new session: `/sessions/{id}`', schema: { type: 'string' } },
-        IdempotentReplayed: { description: '`true`: the `Idempotency-Key` was seen before, and this is the session its first request opened', schema: { type: 'string', enum: ['true'] } },
+        IdempotentReplayed: {
+          description: '`true`: the `Idempotency-Key` was seen before, and this is the session its first request opened',
+          schema: { type: 'string', enum: ['true'] },
+        },
         RetryAfter: { description: 'Seconds to wait before retrying', schema: { type: 'integer', minimum: 0 } },
         RequestId: { description: "API Gateway's request ID, to quote when reporting a problem", schema: { type: 'string' } },
       },
       responses: {
         ...Object.fromEntries(
-          Object.entries(SHARED_ERRORS).map(([name, { description, codes, headers }]) => [name, errorResponse(description, [...codes], headerRefs(headers))]),
+          Object.entries(SHARED_ERRORS).map(([name, { description, codes, headers }]) => [
+            name,
+            errorResponse(description, [...codes], headerRefs(headers)),
+          ]),
         ),
         Forbidden: {
           description:
@@ -468,7 +559,10 @@ export function openApiDocument(): JsonObject {
                 unsigned: { summary: 'No signature', value: { message: 'Forbidden' } },
                 badSignature: {
                   summary: 'A signature that does not match',
-                  value: { message: 'The request signature we calculated does not match the signature you provided. Check your AWS Secret Access Key and signing method.' },
+                  value: {
+                    message:
+                      'The request signature we calculated does not match the signature you provided. Check your AWS Secret Access Key and signing method.',
+                  },
                 },
               },
             },
@@ -476,14 +570,14 @@ export function openApiDocument(): JsonObject {
         },
         OtherError: {
           description:
-            'Any answer this operation does not list: the contract\'s error body from the service (a newer service may add codes), ' +
-            "or API Gateway's own `{\"message\": \"…\"}` (a 504 when the function times out, a 413 for a body over API Gateway's own limit).",
+            "Any answer this operation does not list: the contract's error body from the service (a newer service may add codes), " +
+            'or API Gateway\'s own `{"message": "…"}` (a 504 when the function times out, a 413 for a body over API Gateway\'s own limit).',
           content: json({ oneOf: [ref('schemas', 'Error'), ref('schemas', 'GatewayMessage')] }),
         },
         TooManyRequests: {
           description:
             "The stage's throttling limit (rate or burst) is reached. API Gateway answers this itself, in its own shape, with no `Retry-After`: " +
-            'retry with exponential backoff and jitter (the project\'s client retries 429 as it does 503).',
+            "retry with exponential backoff and jitter (the project's client retries 429 as it does 503).",
           content: { 'application/json': { schema: ref('schemas', 'GatewayMessage'), example: { message: 'Too Many Requests' } } },
         },
       },

@@ -83,16 +83,26 @@ describe(`README quick start, in a fresh clone of HEAD: npm ci, npm start, npm t
 
   it('the clone is the commit of this checkout', async (context) => {
     context.skip(!ENABLED, SKIP_REASON);
-    const [{ stdout: cloned }, { stdout: here }] = await Promise.all([run('git', ['-C', clone!, 'rev-parse', 'HEAD']), run('git', ['-C', ROOT, 'rev-parse', 'HEAD'])]);
+    const [{ stdout: cloned }, { stdout: here }] = await Promise.all([
+      run('git', ['-C', clone!, 'rev-parse', 'HEAD']),
+      run('git', ['-C', ROOT, 'rev-parse', 'HEAD']),
+    ]);
 
     expect(cloned).toBe(here);
   });
 
-  it('npm ci installs, npm start serves the API (GET /sessions, POST /sessions), npm test passes the smoke subset', { timeout: 300_000 }, async (context) => {
+  it('npm ci installs, npm start serves the API (GET /sessions, POST /sessions), npm test passes the smoke subset', {
+    timeout: 300_000,
+  }, async (context) => {
     context.skip(!ENABLED, SKIP_REASON);
-    const [install, start, test] = quickStartCommands(await readFile(path.join(clone!, 'README.md'), 'utf-8')).map((command) => command.split(' ').slice(1));
+    const [install, start, test] = quickStartCommands(await readFile(path.join(clone!, 'README.md'), 'utf-8')).map((command) =>
+      command.split(' ').slice(1),
+    );
 
-    await run('npm', [...install!, '--prefer-offline', '--no-audit', '--no-fund', '--loglevel=error'], { cwd: clone, env: cloneEnvironment({}) });
+    await run('npm', [...install!, '--prefer-offline', '--no-audit', '--no-fund', '--loglevel=error'], {
+      cwd: clone,
+      env: cloneEnvironment({}),
+    });
 
     // PORT=0: any free port; the URL the server prints says which.
     server = spawn('npm', start!, { cwd: clone, env: cloneEnvironment({ PORT: '0' }), detached: true, stdio: ['ignore', 'pipe', 'pipe'] });
@@ -101,16 +111,33 @@ describe(`README quick start, in a fresh clone of HEAD: npm ci, npm start, npm t
     const empty = await fetch(`${url}/sessions`);
     expect(empty.status).toBe(200);
     expect(await empty.json()).toEqual({ sessions: [], next_cursor: null });
-    const created = await fetch(`${url}/sessions`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: '{"name":"ssh-import"}' });
+    const created = await fetch(`${url}/sessions`, {
+      method: 'POST',
+      headers: { 'content-type': 'application/json' },
+      body: '{"name":"ssh-import"}',
+    });
     expect(created.status).toBe(201);
     const listed = (await (await fetch(`${url}/sessions`)).json()) as { sessions: { name: string }[] };
     expect(listed.sessions.map(({ name }) => name)).toEqual(['ssh-import']);
 
     const results = path.join(clone!, 'smoke-results.json');
-    await run('npm', [...test!, '--', ...SMOKE_TESTS, '--reporter=json', `--outputFile=${results}`], { cwd: clone, env: cloneEnvironment({}), maxBuffer: 16 * 1024 * 1024 });
-    const report = JSON.parse(await readFile(results, 'utf-8')) as { success: boolean; numFailedTests: number; numPassedTests: number; testResults: { name: string }[] };
+    await run('npm', [...test!, '--', ...SMOKE_TESTS, '--reporter=json', `--outputFile=${results}`], {
+      cwd: clone,
+      env: cloneEnvironment({}),
+      maxBuffer: 16 * 1024 * 1024,
+    });
+    const report = JSON.parse(await readFile(results, 'utf-8')) as {
+      success: boolean;
+      numFailedTests: number;
+      numPassedTests: number;
+      testResults: { name: string }[];
+    };
     expect(report).toMatchObject({ success: true, numFailedTests: 0 });
     expect(report.numPassedTests).toBeGreaterThan(100);
-    for (const file of SMOKE_TESTS) expect(report.testResults.some(({ name }) => path.relative(clone!, name).startsWith(file)), file).toBe(true);
+    for (const file of SMOKE_TESTS)
+      expect(
+        report.testResults.some(({ name }) => path.relative(clone!, name).startsWith(file)),
+        file,
+      ).toBe(true);
   });
 });

@@ -8,11 +8,26 @@ import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
 import { ERROR_CODES, ERROR_STATUS, ErrorBodySchema, SessionHistorySchema, SessionListSchema } from '#lib/client/schemas.ts';
 import { InternalError, LeaseLost } from '#lib/errors.ts';
-import { AddJobBodySchema, CreateSessionBodySchema, IdempotencyKeySchema, RestoreSessionBodySchema, SetStatusBodySchema } from '#lib/http/schemas.ts';
+import {
+  AddJobBodySchema,
+  CreateSessionBodySchema,
+  IdempotencyKeySchema,
+  RestoreSessionBodySchema,
+  SetStatusBodySchema,
+} from '#lib/http/schemas.ts';
 import { API_ROUTES } from '#lib/routes.ts';
 import { LabelSchema, SessionSchema } from '#lib/session.ts';
 import * as z from '#lib/zod.ts';
-import { BODY_EXAMPLES, ERROR_DETAILS, ERROR_EXAMPLES, errorComponent, OPENAPI_PATH, openApiDocument, renderOpenApi, SIGV4_EXAMPLE } from '../../scripts/openapi.ts';
+import {
+  BODY_EXAMPLES,
+  ERROR_DETAILS,
+  ERROR_EXAMPLES,
+  errorComponent,
+  OPENAPI_PATH,
+  openApiDocument,
+  renderOpenApi,
+  SIGV4_EXAMPLE,
+} from '../../scripts/openapi.ts';
 
 type Json = Record<string, any>;
 
@@ -87,7 +102,12 @@ describe('the document', () => {
   it('is OpenAPI 3.1 and declares SigV4 (IAM) security for every operation', () => {
     expect(document.openapi).toBe('3.1.0');
     expect(document.security).toEqual([{ sigv4: [] }]);
-    expect(document.components.securitySchemes.sigv4).toMatchObject({ type: 'apiKey', in: 'header', name: 'Authorization', 'x-amazon-apigateway-authtype': 'awsSigv4' });
+    expect(document.components.securitySchemes.sigv4).toMatchObject({
+      type: 'apiKey',
+      in: 'header',
+      name: 'Authorization',
+      'x-amazon-apigateway-authtype': 'awsSigv4',
+    });
   });
 
   it('has exactly the routes the service serves (lib/routes.ts, shared by the CDK app and the local server)', () => {
@@ -109,9 +129,12 @@ describe('the document', () => {
     );
   });
 
-  it.each(ROUTES.filter(([, , operationId]) => operationId !== 'listSessions'))('%s %s carries the ETag header', (path, method, _operationId, status) => {
-    expect(response(path, method, status).headers.ETag).toEqual({ $ref: '#/components/headers/ETag' });
-  });
+  it.each(ROUTES.filter(([, , operationId]) => operationId !== 'listSessions'))(
+    '%s %s carries the ETag header',
+    (path, method, _operationId, status) => {
+      expect(response(path, method, status).headers.ETag).toEqual({ $ref: '#/components/headers/ETag' });
+    },
+  );
 
   it('201 on create carries Location', () => {
     expect(response('/sessions', 'post', '201').headers.Location).toEqual({ $ref: '#/components/headers/Location' });
@@ -150,7 +173,8 @@ describe('the document', () => {
         for (const status of Object.keys((operation as Json).responses)) {
           const answer = response(path, method, status);
           if (errorSchemasOf(answer).length === 0) continue;
-          for (const code of codesOf(answer)) expect(ERROR_STATUS[code as keyof typeof ERROR_STATUS], `${method} ${path} ${status} ${code}`).toBe(Number(status));
+          for (const code of codesOf(answer))
+            expect(ERROR_STATUS[code as keyof typeof ERROR_STATUS], `${method} ${path} ${status} ${code}`).toBe(Number(status));
         }
       }
     }
@@ -188,7 +212,9 @@ describe('audit trail and undo', () => {
     expect(operation.operationId).toBe('sessionHistory');
     expect(operation.parameters).toEqual([{ $ref: '#/components/parameters/HistoryLimit' }, { $ref: '#/components/parameters/Cursor' }]);
     expect(document.components.parameters.HistoryLimit.schema).toEqual({ type: 'integer', minimum: 1, maximum: 100, default: 20 });
-    expect(response('/sessions/{id}/history', 'get', '200').content['application/json'].schema).toEqual({ $ref: '#/components/schemas/SessionHistory' });
+    expect(response('/sessions/{id}/history', 'get', '200').content['application/json'].schema).toEqual({
+      $ref: '#/components/schemas/SessionHistory',
+    });
     expect(codesOf(response('/sessions/{id}/history', 'get', '400'))).toEqual(['invalid_request']);
     expect(codesOf(response('/sessions/{id}/history', 'get', '404'))).toEqual(['session_not_found']);
     expect(codesOf(response('/sessions/{id}/history', 'get', '409'))).toEqual(['versioning_disabled']);
@@ -209,7 +235,9 @@ describe('audit trail and undo', () => {
     expect(operation.operationId).toBe('restoreSession');
     expect(operation.parameters).toEqual([{ $ref: '#/components/parameters/IfMatch' }]);
     expect(document.components.schemas.RestoreSessionRequest.required).toEqual(['version_id']);
-    expect(response('/sessions/{id}/restore', 'post', '200').content['application/json'].schema).toEqual({ $ref: '#/components/schemas/Session' });
+    expect(response('/sessions/{id}/restore', 'post', '200').content['application/json'].schema).toEqual({
+      $ref: '#/components/schemas/Session',
+    });
     expect(response('/sessions/{id}/restore', 'post', '200').headers.ETag).toEqual({ $ref: '#/components/headers/ETag' });
     expect(codesOf(response('/sessions/{id}/restore', 'post', '409'))).toEqual(['versioning_disabled']);
     expect(codesOf(response('/sessions/{id}/restore', 'post', '412'))).toEqual(['precondition_failed']);
@@ -229,7 +257,10 @@ describe('the label pattern stands for the zod refinement', () => {
   const pattern = new RegExp(document.components.schemas.AddJobRequest.properties.job_id.pattern as string, 'u');
 
   it('accepts exactly the 1-256 character strings LabelSchema accepts', () => {
-    const characters = fc.oneof(fc.string({ unit: 'binary', minLength: 1, maxLength: 8 }), fc.constantFrom('\u0000', '\u001f', '\u007f', '\u0085', '\u009f', '\u00a0', 'é', '\t'));
+    const characters = fc.oneof(
+      fc.string({ unit: 'binary', minLength: 1, maxLength: 8 }),
+      fc.constantFrom('\u0000', '\u001f', '\u007f', '\u0085', '\u009f', '\u00a0', 'é', '\t'),
+    );
     fc.assert(
       fc.property(fc.array(characters, { minLength: 1, maxLength: 20 }), (parts) => {
         const value = parts.join('').slice(0, 256);
@@ -260,18 +291,30 @@ describe('resume by name and idempotent create', () => {
     expect(document.components.parameters.Name).toMatchObject({
       name: 'name',
       in: 'query',
-      schema: { type: 'string', minLength: 1, maxLength: 256, pattern: document.components.schemas.AddJobRequest.properties.job_id.pattern },
+      schema: {
+        type: 'string',
+        minLength: 1,
+        maxLength: 256,
+        pattern: document.components.schemas.AddJobRequest.properties.job_id.pattern,
+      },
     });
   });
 
   it('the Idempotency-Key schema accepts exactly the keys IdempotencyKeySchema accepts', () => {
-    const { pattern, minLength, maxLength } = document.components.parameters.IdempotencyKey.schema as { pattern: string; minLength: number; maxLength: number };
+    const { pattern, minLength, maxLength } = document.components.parameters.IdempotencyKey.schema as {
+      pattern: string;
+      minLength: number;
+      maxLength: number;
+    };
     const accepts = (value: string) => new RegExp(pattern, 'u').test(value) && value.length >= minLength && value.length <= maxLength;
 
     fc.assert(
-      fc.property(fc.oneof(fc.string({ unit: 'binary', maxLength: 300 }), fc.string({ unit: 'grapheme-ascii', maxLength: 300 })), (value) => {
-        expect(accepts(value)).toBe(IdempotencyKeySchema.safeParse(value).success);
-      }),
+      fc.property(
+        fc.oneof(fc.string({ unit: 'binary', maxLength: 300 }), fc.string({ unit: 'grapheme-ascii', maxLength: 300 })),
+        (value) => {
+          expect(accepts(value)).toBe(IdempotencyKeySchema.safeParse(value).success);
+        },
+      ),
     );
   });
 });
@@ -292,12 +335,17 @@ describe("API Gateway's own answers", () => {
       additionalProperties: false,
     });
     expect(Forbidden.content['application/json'].schema).toEqual({ $ref: '#/components/schemas/GatewayMessage' });
-    expect(TooManyRequests.content['application/json']).toEqual({ schema: { $ref: '#/components/schemas/GatewayMessage' }, example: { message: 'Too Many Requests' } });
+    expect(TooManyRequests.content['application/json']).toEqual({
+      schema: { $ref: '#/components/schemas/GatewayMessage' },
+      example: { message: 'Too Many Requests' },
+    });
     expect(TooManyRequests.description).toMatch(/backoff/);
   });
 
   it('routing answers belong to no operation: no operation lists route_not_found or method_not_allowed, and the description explains both worlds', () => {
-    const codes = operations().flatMap(([path, method, operation]) => Object.keys(operation.responses).flatMap((status) => codesIfError(response(path, method, status))));
+    const codes = operations().flatMap(([path, method, operation]) =>
+      Object.keys(operation.responses).flatMap((status) => codesIfError(response(path, method, status))),
+    );
 
     expect(codes).not.toContain('route_not_found');
     expect(codes).not.toContain('method_not_allowed');
@@ -305,7 +353,7 @@ describe("API Gateway's own answers", () => {
     expect(document.info.description).toContain('404 `route_not_found`, or 405 `method_not_allowed` with `Allow`');
   });
 
-  it('any other answer is the contract error or API Gateway\'s message', () => {
+  it("any other answer is the contract error or API Gateway's message", () => {
     for (const [, , operation] of operations()) expect(operation.responses.default).toEqual({ $ref: '#/components/responses/OtherError' });
     expect(document.components.responses.OtherError.content['application/json'].schema).toEqual({
       oneOf: [{ $ref: '#/components/schemas/Error' }, { $ref: '#/components/schemas/GatewayMessage' }],
@@ -314,7 +362,11 @@ describe("API Gateway's own answers", () => {
 });
 
 describe('error details, per code', () => {
-  const used = new Set(operations().flatMap(([path, method, operation]) => Object.keys(operation.responses).flatMap((status) => codesIfError(response(path, method, status)))));
+  const used = new Set(
+    operations().flatMap(([path, method, operation]) =>
+      Object.keys(operation.responses).flatMap((status) => codesIfError(response(path, method, status))),
+    ),
+  );
 
   it.each(ERROR_CODES)('%s: the example comes from its class, and its details are exactly the documented fields', (code) => {
     const example = ERROR_EXAMPLES[code];
@@ -335,7 +387,8 @@ describe('error details, per code', () => {
     expect(schema.examples).toEqual([ERROR_EXAMPLES[code as keyof typeof ERROR_EXAMPLES].toJSON()]);
   });
 
-  const detailsOf = (code: string) => document.components.schemas[errorComponent(code as keyof typeof ERROR_EXAMPLES)].properties.error.properties.details;
+  const detailsOf = (code: string) =>
+    document.components.schemas[errorComponent(code as keyof typeof ERROR_EXAMPLES)].properties.error.properties.details;
 
   it('invalid_request: issues of {field, message}, as the README promises (details.issues[0].field)', () => {
     expect(detailsOf('invalid_request').required).toEqual(['issues']);
@@ -365,7 +418,8 @@ describe('error details, per code', () => {
     expect(ERROR_DETAILS.lease_held.shape).toHaveProperty('holder');
     expect(ERROR_DETAILS.lease_held.shape).toHaveProperty('expires_at');
     for (const reason of ['superseded', 'expired', 'released'] as const) {
-      for (const epoch of [null, 4]) expect(z.strictObject(ERROR_DETAILS.lease_lost.shape).safeParse(new LeaseLost('x', reason, epoch).details).success).toBe(true);
+      for (const epoch of [null, 4])
+        expect(z.strictObject(ERROR_DETAILS.lease_lost.shape).safeParse(new LeaseLost('x', reason, epoch).details).success).toBe(true);
     }
     expect(ERROR_DETAILS.lease_lost.safeParse({ id: 'x', reason: 'stolen', epoch: 1 }).success).toBe(false);
     expect(ERROR_DETAILS.lease_lost.safeParse({ id: 'x', reason: 'expired', epoch: 1.5 }).success).toBe(false);
@@ -424,7 +478,8 @@ describe('SigV4 signing for a generated client', () => {
     expect(description).toContain('{apiId}.execute-api.{region}.amazonaws.com');
     expect(description).toContain('standard chain');
     expect(description).toContain(`\`\`\`ts\n${SIGV4_EXAMPLE}\`\`\``);
-    for (const dependency of ['@smithy/signature-v4', '@aws-sdk/credential-provider-node', '@smithy/core/serde']) expect(SIGV4_EXAMPLE).toContain(`from '${dependency}'`);
+    for (const dependency of ['@smithy/signature-v4', '@aws-sdk/credential-provider-node', '@smithy/core/serde'])
+      expect(SIGV4_EXAMPLE).toContain(`from '${dependency}'`);
   });
 
   it('the example signs a request that the same credentials verify, body included', async () => {
@@ -442,16 +497,22 @@ process.stdout.write(await answer.text());
 server.close();
 `;
     const credentials = { accessKeyId: 'AKIDEXAMPLE', secretAccessKey: 'wJalrXUtnFEMI/K7MDENG+bPxRfiCYEXAMPLEKEY' };
-    const env = { PATH: process.env.PATH, HOME: '/nonexistent', AWS_ACCESS_KEY_ID: credentials.accessKeyId, AWS_SECRET_ACCESS_KEY: credentials.secretAccessKey };
+    const env = {
+      PATH: process.env.PATH,
+      HOME: '/nonexistent',
+      AWS_ACCESS_KEY_ID: credentials.accessKeyId,
+      AWS_SECRET_ACCESS_KEY: credentials.secretAccessKey,
+    };
     const child = spawn(process.execPath, ['--input-type=module-typescript'], { cwd: path.dirname(OPENAPI_PATH), env });
     child.stdin.end(`${SIGV4_EXAMPLE}\n${driver}`);
     let output = '';
     for await (const chunk of child.stdout) output += chunk;
     const received = JSON.parse(output) as { url: string; headers: Record<string, string>; body: string };
 
-    const authorization = /^AWS4-HMAC-SHA256 Credential=AKIDEXAMPLE\/\d{8}\/eu-west-1\/execute-api\/aws4_request, SignedHeaders=([^,]+), Signature=([0-9a-f]{64})$/.exec(
-      received.headers.authorization ?? '',
-    );
+    const authorization =
+      /^AWS4-HMAC-SHA256 Credential=AKIDEXAMPLE\/\d{8}\/eu-west-1\/execute-api\/aws4_request, SignedHeaders=([^,]+), Signature=([0-9a-f]{64})$/.exec(
+        received.headers.authorization ?? '',
+      );
     expect(authorization, received.headers.authorization).not.toBeNull();
     const signedHeaders = authorization![1]!.split(';');
     expect(signedHeaders).toEqual(expect.arrayContaining(['host', 'x-amz-date', 'content-type']));
@@ -465,7 +526,9 @@ server.close();
         hostname: url.hostname,
         path: url.pathname,
         query: Object.fromEntries(url.searchParams),
-        headers: Object.fromEntries(signedHeaders.filter((name) => !name.startsWith('x-amz-')).map((name) => [name, received.headers[name]!])),
+        headers: Object.fromEntries(
+          signedHeaders.filter((name) => !name.startsWith('x-amz-')).map((name) => [name, received.headers[name]!]),
+        ),
         body: received.body,
       },
       { signingDate: new Date(date) },
