@@ -92,7 +92,7 @@ describe(`README quick start, in a fresh clone of HEAD: npm ci, npm start, npm t
   });
 
   it('npm ci installs, npm start serves the API (GET /sessions, POST /sessions), npm test passes the smoke subset', {
-    timeout: 300_000,
+    timeout: 480_000,
   }, async (context) => {
     context.skip(!ENABLED, SKIP_REASON);
     const [install, start, test] = quickStartCommands(await readFile(path.join(clone!, 'README.md'), 'utf-8')).map((command) =>
@@ -106,7 +106,7 @@ describe(`README quick start, in a fresh clone of HEAD: npm ci, npm start, npm t
 
     // PORT=0: any free port; the URL the server prints says which.
     server = spawn('npm', start!, { cwd: clone, env: cloneEnvironment({ PORT: '0' }), detached: true, stdio: ['ignore', 'pipe', 'pipe'] });
-    const url = await listeningUrl(server, 30_000);
+    const url = await listeningUrl(server, 60_000);
     expect(url).toMatch(/^http:\/\/127\.0\.0\.1:\d+$/);
     const empty = await fetch(`${url}/sessions`);
     expect(empty.status).toBe(200);
