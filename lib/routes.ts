@@ -150,7 +150,7 @@ export interface RouteDefinition<S extends RequestSchemas = RequestSchemas> {
   readonly docs: RouteDocumentation;
   /** Success answers by status. */
   readonly responses: Readonly<Record<number, SuccessResponse>>;
-  /** Error answers by status, besides 403 and 500 that every route can give. */
+  /** Error answers by status, besides 403, 429 and 500 that every route can give. */
   readonly errors: Readonly<Record<number, SharedErrorResponse | RouteErrorResponse>>;
   /** Builds the route's work over its dependencies. */
   readonly handler: (dependencies: RouteDependencies) => RouteHandler<RequestInput<S>>;
@@ -227,7 +227,7 @@ export const API_ROUTES = [
         'Without `Idempotency-Key` a repeated request opens another session. With it, the first request answers 201 and every repeat of the key by the same caller ' +
         '(same body) within the window (a day by default) answers 200 with the session the first one opened, as it now stands, marked `Idempotent-Replayed: true`; ' +
         'a repeat whose first request stopped half-way finishes creating that very session. The same key with another body is refused with 400.',
-      parameters: ['IdempotencyKey'],
+      parameters: ['IdempotencyKey', 'Prefer'],
       body: { schema: 'CreateSessionRequest', description: 'An optional name and lease; an empty body is the same as `{}`.', required: false },
     },
     responses: {
@@ -305,7 +305,7 @@ export const API_ROUTES = [
         'Moves the session along the status machine: `active ⇄ paused`, either of them → `completed` | `terminated` (final). ' +
         'Setting the status the session already has is a no-op (200). Idempotent. ' +
         'A change to `paused`, `completed` or `terminated` releases the lease. While a lease is live the change must carry its `Lease-Epoch`.',
-      parameters: ['IfMatch', 'LeaseEpoch'],
+      parameters: ['IfMatch', 'LeaseEpoch', 'Prefer'],
       body: { schema: 'SetStatusRequest', description: 'The new status' },
     },
     responses: { 200: { description: 'The session in its new status', body: 'Session' } },
@@ -336,7 +336,7 @@ export const API_ROUTES = [
       description:
         'Appends the job ID to an active session. A job ID already in the session leaves it unchanged (200): the call is idempotent by `job_id`. ' +
         "While a lease is live the change must carry its `Lease-Epoch`; the holder's accepted append extends the lease by its length.",
-      parameters: ['IfMatch', 'LeaseEpoch'],
+      parameters: ['IfMatch', 'LeaseEpoch', 'Prefer'],
       body: { schema: 'AddJobRequest', description: 'The job to append' },
     },
     responses: { 200: { description: 'The session with the job appended (or unchanged when it was already there)', body: 'Session' } },
@@ -388,7 +388,7 @@ export const API_ROUTES = [
         "Makes the content of the version `version_id` (from the session's history) current again, as a new version written by compare-and-swap, " +
         "marked `restored_from` and shown in the history as `restored VERSION`. It brings back that version's jobs and status, out of `completed` or `terminated` too. " +
         "Restoring the content the session already has changes nothing (200). A version that is not one of this session's is refused with 400.",
-      parameters: ['IfMatch'],
+      parameters: ['IfMatch', 'Prefer'],
       body: { schema: 'RestoreSessionRequest', description: 'The version to restore' },
     },
     responses: { 200: { description: "The session, with that version's content, now current", body: 'Session' } },
@@ -430,6 +430,7 @@ export const API_ROUTES = [
         'A `paused` session becomes `active`: this is the resume. While another holder’s lease is live the acquire is refused with `lease_held`, ' +
         'unless `force` is true: the old holder is then fenced out, and every change it still sends is refused with `lease_lost`. ' +
         'Not idempotent: each acquire issues a new epoch.',
+      parameters: ['Prefer'],
       body: { schema: 'AcquireLeaseRequest', description: 'Holder, length and force, all optional', required: false },
     },
     responses: { 200: { description: 'The session with its new lease', body: 'Session' } },

@@ -2,13 +2,49 @@ import { readFile, writeFile } from 'node:fs/promises';
 import path from 'node:path';
 import * as z from '../lib/zod.ts';
 import { ContractErrorBodySchema, ERROR_STATUS, SessionHistorySchema, SessionListSchema } from '../lib/client/schemas.ts';
-import type { ErrorCode } from '../lib/errors.ts';
+import {
+  ConflictRetry,
+  type ErrorCode,
+  InternalError,
+  InvalidRequest,
+  InvalidTransition,
+  LeaseHeld,
+  LeaseLost,
+  LeaseRequired,
+  PayloadTooLarge,
+  PreconditionFailed,
+  type ServiceError,
+  SessionFull,
+  SessionNotActive,
+  SessionNotFound,
+  StorageUnavailable,
+  UnsupportedMediaType,
+  VersioningDisabled,
+} from '../lib/errors.ts';
 import { IDEMPOTENCY_KEY_MAX_LENGTH } from '../lib/idempotency.ts';
 import { MAX_BODY_BYTES } from '../lib/http/request-body.ts';
-import { AcquireLeaseBodySchema, AddJobBodySchema, CreateSessionBodySchema, HeartbeatBodySchema, RestoreSessionBodySchema, SessionIdSchema, SetStatusBodySchema } from '../lib/http/schemas.ts';
+import {
+  AcquireLeaseBodySchema,
+  AddJobBodySchema,
+  CreateSessionBodySchema,
+  HeartbeatBodySchema,
+  RestoreSessionBodySchema,
+  SessionIdSchema,
+  SetStatusBodySchema,
+} from '../lib/http/schemas.ts';
 import { HISTORY_LIMIT, SESSION_LIST_LIMIT } from '../lib/page-limits.ts';
-import { API_ROUTES, type ApiRoute, type DocumentedHeader, routeParts } from '../lib/routes.ts';
+import {
+  API_ROUTES,
+  type ApiRoute,
+  type DocumentedHeader,
+  type RouteErrorResponse,
+  routeParts,
+  type SharedErrorResponse,
+} from '../lib/routes.ts';
 import { JobIdSchema, LabelSchema, LeaseSchema, SessionNameSchema, SessionSchema, SessionStatusSchema } from '../lib/session.ts';
+
+/** What a heartbeat answers: only the lease, extended. */
+const LeaseRenewalSchema = z.object({ lease: LeaseSchema });
 
 /** Where the committed document lives: the repository root. */
 export const OPENAPI_PATH = path.resolve(import.meta.dirname, '..', 'openapi.json');
@@ -19,9 +55,6 @@ type JsonObject = Record<string, unknown>;
 const NO_CONTROL_CHARACTERS = '^[^\\u0000-\\u001F\\u007F-\\u009F]*$';
 const SESSION_ID_PATTERN = '^[0-9a-f]{32}$';
 
-/** What a heartbeat answers: only the lease, extended. */
-const LeaseRenewalSchema = z.object({ lease: LeaseSchema });
-
 /**
  * The components generated from the zod schemas, through one registry so
  * that `SessionList` refers to `Session` by `$ref`.
@@ -30,7 +63,7 @@ function schemaComponents(): Record<string, JsonObject> {
   const components: [string, z.ZodMiniType, 'input' | 'output'][] = [
     ['Session', SessionSchema, 'output'],
     ['SessionList', SessionListSchema, 'output'],
-    ['Error', ContractErrorBodySchema, 'output'],
+    ['Error', ContractErrorBodySchema, 'input'],
     ['CreateSessionRequest', CreateSessionBodySchema, 'input'],
     ['AddJobRequest', AddJobBodySchema, 'input'],
     ['SetStatusRequest', SetStatusBodySchema, 'input'],
@@ -39,6 +72,7 @@ function schemaComponents(): Record<string, JsonObject> {
     ['AcquireLeaseRequest', AcquireLeaseBodySchema, 'input'],
     ['HeartbeatRequest', HeartbeatBodySchema, 'input'],
     ['LeaseRenewal', LeaseRenewalSchema, 'output'],
+    ['GatewayMessage', GatewayMessageSchema, 'output'],
   ];
   const result: Record<string, JsonObject> = {};
   for (const io of ['output', 'input'] as const) {
@@ -56,7 +90,11 @@ function schemaComponents(): Record<string, JsonObject> {
       result[id] = rest;
     }
   }
-  return Object.fromEntries(components.map(([id]) => [id, result[id]!]));
+  const error = {
+    description: 'The shape of every error the service answers; the schema of each code (`SessionFullError`…) types its `details`.',
+    ...result.Error,
+  };
+  return { ...Object.fromEntries(components.map(([id]) => [id, id === 'Error' ? error : result[id]!])), ...errorCodeComponents() };
 }
 
 /** A zod schema as an OpenAPI schema object (the dialect is the document's, so no `$schema`). */
@@ -68,31 +106,241 @@ function jsonSchemaOf(schema: z.ZodMiniType): JsonObject {
 const ref = (kind: string, name: string) => ({ $ref: `#/components/${kind}/${name}` });
 const json = (schema: JsonObject) => ({ 'application/json': { schema } });
 
-/** An error response whose `code` is one of `codes` (all answered with the same status). */
+/** A Unix time in whole seconds. */
+const unixSeconds = () => z.number().check(z.int(), z.nonnegative());
+
+/**
+ * What `details` holds for each code: the fields the classes of lib/errors.ts
+ * set (test/scripts/openapi.test.ts checks every class against its entry).
+ */
+export const ERROR_DETAILS: Readonly<Record<ErrorCode, z.ZodMiniObject>> = {
+  invalid_request: z.object({
+    issues: z.array(
+      z.object({
+        field: z
+          .string()
+          .check(z.describe('Where: `path.id`, `query.limit`, `body.job_id`, `headers.if-match`, `headers.idempotency-key`…')),
+        message: z.string().check(z.describe('Why the field was refused')),
+      }),
+    ),
+  }),
+  session_not_found: z.object({ id: z.string() }),
+  session_not_active: z.object({ id: z.string(), status: SessionStatusSchema }),
+  session_full: z.object({
+    id: z.string(),
+    max_jobs: z.number().check(z.int(), z.positive(), z.describe('The most job IDs a session may hold')),
+  }),
+  invalid_transition: z.object({ id: z.string(), from: SessionStatusSchema, to: SessionStatusSchema }),
+  versioning_disabled: z.object({}),
+  precondition_failed: z.object({ id: z.string(), if_match: z.string().check(z.describe('The `If-Match` the request sent')) }),
+  payload_too_large: z.object({ limit_bytes: z.number().check(z.int(), z.positive()) }),
+  unsupported_media_type: z.object({
+    content_type: z.nullable(z.string()).check(z.describe('The `Content-Type` the request sent, or null')),
+  }),
+  lease_held: z.object({
+    id: z.string(),
+    holder: z.string(),
+    expires_at: unixSeconds().check(z.describe('When the live lease runs out, Unix seconds')),
+  }),
+  lease_lost: z.object({
+    id: z.string(),
+    reason: z.enum(['superseded', 'expired', 'released']),
+    epoch: z
+      .nullable(z.number().check(z.int(), z.positive()))
+      .check(z.describe('The epoch of the current lease, or null when none is live')),
+  }),
+  lease_required: z.object({
+    id: z.string(),
+    epoch: z.number().check(z.int(), z.positive()).check(z.describe('The epoch of the live lease')),
+  }),
+  conflict_retry: z.object({
+    id: z.string(),
+    attempts: z.number().check(z.int(), z.positive()).check(z.describe('Compare-and-swap attempts made')),
+  }),
+  storage_unavailable: z.object({}),
+  internal_error: z.object({
+    request_id: z.optional(z.string().check(z.describe('Identifies the log line; quote it when reporting the problem'))),
+  }),
+};
+
+/** A session ID for the examples. */
+const EXAMPLE_ID = 'fffe6a1c2b3d4e5f60718293a4b5c6d7';
+
+/** One error of each code, built by the classes of lib/errors.ts: the examples of the document. */
+export const ERROR_EXAMPLES: Readonly<Record<ErrorCode, ServiceError>> = {
+  invalid_request: InvalidRequest.field('body.job_id', 'Too big: expected string to have <=256 characters'),
+  session_not_found: new SessionNotFound(EXAMPLE_ID),
+  session_not_active: new SessionNotActive(EXAMPLE_ID, 'paused'),
+  session_full: new SessionFull(EXAMPLE_ID, 10_000),
+  invalid_transition: new InvalidTransition(EXAMPLE_ID, 'completed', 'active'),
+  versioning_disabled: new VersioningDisabled(),
+  precondition_failed: new PreconditionFailed(EXAMPLE_ID, '"9b2cf535f27731c974343645a3985328"'),
+  payload_too_large: new PayloadTooLarge(MAX_BODY_BYTES),
+  unsupported_media_type: new UnsupportedMediaType('text/plain'),
+  lease_held: new LeaseHeld(EXAMPLE_ID, 'runner-7', 1763942520),
+  lease_lost: new LeaseLost(EXAMPLE_ID, 'superseded', 3),
+  lease_required: new LeaseRequired(EXAMPLE_ID, 2),
+  conflict_retry: new ConflictRetry(EXAMPLE_ID, 5),
+  storage_unavailable: new StorageUnavailable(),
+  internal_error: new InternalError('c0ffee00-1234-4abc-8def-0123456789ab'),
+};
+
+/** The component of the error body with this code: `session_full` → `SessionFullError`. */
+export function errorComponent(code: ErrorCode): string {
+  return `${code.replace(/(?:^|_)([a-z])/g, (_match, letter: string) => letter.toUpperCase())}Error`.replace(/ErrorError$/, 'Error');
+}
+
+/** The error answers documented once and referenced by name: the route table's shared ones and the 500 every route can give. */
+const SHARED_ERRORS: Readonly<Record<SharedErrorResponse | 'InternalError', RouteErrorResponse>> = {
+  InvalidRequest: {
+    description:
+      'A field is malformed, or an `Idempotency-Key` was already used for a different request; `details.issues` lists each field ' +
+      '(`path.id`, `query.limit`, `body.job_id`, `headers.if-match`, `headers.idempotency-key`…) and why',
+    codes: ['invalid_request'],
+  },
+  SessionNotFound: { description: 'No session with that ID', codes: ['session_not_found'] },
+  VersioningDisabled: {
+    description: 'Storage keeps no versions of sessions (an S3 bucket without versioning): there is no history to read or restore',
+    codes: ['versioning_disabled'],
+  },
+  PreconditionFailed: {
+    description: 'The `If-Match` version is no longer current; read the session again',
+    codes: ['precondition_failed'],
+  },
+  PayloadTooLarge: { description: `The body is over ${MAX_BODY_BYTES} bytes`, codes: ['payload_too_large'] },
+  UnsupportedMediaType: { description: 'The body is not `application/json`', codes: ['unsupported_media_type'] },
+  ChangeUnavailable: {
+    description:
+      '`conflict_retry`: too many concurrent writers, the compare-and-swap retries ran out; `storage_unavailable`: storage is throttling or failing. ' +
+      'Retry after `Retry-After` seconds.',
+    codes: ['conflict_retry', 'storage_unavailable'],
+    headers: ['Retry-After'],
+  },
+  InternalError: {
+    description: 'Anything unexpected; `details.request_id` identifies the log line. No internals in the body.',
+    codes: ['internal_error'],
+  },
+};
+
+/** The codes some route of the table answers: only those get a schema of their own. */
+function routeErrorCodes(): Set<ErrorCode> {
+  return new Set([
+    ...SHARED_ERRORS.InternalError.codes,
+    ...API_ROUTES.flatMap((route) =>
+      Object.values(route.errors).flatMap((error) => (typeof error === 'string' ? SHARED_ERRORS[error].codes : error.codes)),
+    ),
+  ]);
+}
+
+/**
+ * One schema per code that some route answers: the `Error` shape with that
+ * `code` and its typed `details`, and an example built by lib/errors.ts.
+ * Standalone rather than `allOf` with `Error`: example checks (redocly's) read an `allOf` of nested objects as closed.
+ */
+function errorCodeComponents(): Record<string, JsonObject> {
+  const used = routeErrorCodes();
+  return Object.fromEntries(
+    (Object.keys(ERROR_DETAILS) as ErrorCode[])
+      .filter((code) => used.has(code))
+      .map((code) => {
+        const body = z.object({ error: z.object({ code: z.literal(code), message: z.string(), details: ERROR_DETAILS[code] }) });
+        return [errorComponent(code), { ...jsonSchemaOf(body), examples: [ERROR_EXAMPLES[code].toJSON()] }];
+      }),
+  );
+}
+
+/** An error response whose `code` is one of `codes` (all answered with the same status), each with its example. */
 function errorResponse(description: string, codes: ErrorCode[], headers: JsonObject = {}): JsonObject {
   const status = new Set(codes.map((code) => ERROR_STATUS[code]));
   if (status.size !== 1) throw new Error(`codes ${codes.join(', ')} do not share one status`);
+  const schemas = codes.map((code) => ref('schemas', errorComponent(code)));
   return {
     description,
     headers: { 'apigw-requestid': ref('headers', 'RequestId'), ...headers },
-    content: json({
-      allOf: [ref('schemas', 'Error'), { type: 'object', properties: { error: { type: 'object', properties: { code: { enum: codes } } } } }],
-    }),
+    content: {
+      'application/json': {
+        // anyOf: the codes' `const`s already exclude each other, one level down, where oneOf checks cannot see them.
+        schema: schemas.length === 1 ? schemas[0] : { anyOf: schemas },
+        examples: Object.fromEntries(codes.map((code) => [code, { summary: code, value: ERROR_EXAMPLES[code].toJSON() }])),
+      },
+    },
   };
 }
 
-function sessionResponse(description: string, headers: JsonObject = {}): JsonObject {
-  return { description, headers: { ETag: ref('headers', 'ETag'), 'apigw-requestid': ref('headers', 'RequestId'), ...headers }, content: json(ref('schemas', 'Session')) };
+const EXAMPLE_ACTOR = 'arn:aws:iam::123456789012:user/runner-7';
+
+/** A session as the examples show it. */
+const EXAMPLE_SESSION = {
+  id: EXAMPLE_ID,
+  name: 'ssh-import',
+  job_ids: ['job-123', 'job-124'],
+  created_at: 1763942400,
+  updated_at: 1763942460,
+  status: 'active',
+  updated_by: EXAMPLE_ACTOR,
+};
+
+/** An example of each request and success body, by component name (test/scripts/openapi.test.ts parses each with its zod schema). */
+export const BODY_EXAMPLES: Readonly<Record<string, unknown>> = {
+  Session: EXAMPLE_SESSION,
+  SessionList: { sessions: [EXAMPLE_SESSION], next_cursor: 'ZmZmZTZhMWMyYjNkNGU1ZjYwNzE4MjkzYTRiNWM2ZDc' },
+  SessionHistory: {
+    versions: [
+      {
+        version_id: 'wQ3X.p2Ok0lHXsnT4sRhwmA7kN3b2Ysj',
+        at: 1763942460,
+        actor: EXAMPLE_ACTOR,
+        change: 'job_added job-124',
+        session: EXAMPLE_SESSION,
+      },
+      {
+        version_id: 'Jm1rC9kbRrTKpIzbCsd7YzN0eZ3xk9QH',
+        at: 1763942430,
+        actor: EXAMPLE_ACTOR,
+        change: 'job_added job-123',
+        session: { ...EXAMPLE_SESSION, job_ids: ['job-123'], updated_at: 1763942430 },
+      },
+    ],
+    next_cursor: null,
+  },
+  CreateSessionRequest: { name: 'ssh-import' },
+  AddJobRequest: { job_id: 'job-124' },
+  SetStatusRequest: { status: 'paused' },
+  RestoreSessionRequest: { version_id: 'Jm1rC9kbRrTKpIzbCsd7YzN0eZ3xk9QH' },
+  AcquireLeaseRequest: { holder: 'build-7:4711', seconds: 60 },
+  HeartbeatRequest: { seconds: 60 },
+  LeaseRenewal: { lease: { holder: 'build-7:4711', epoch: 3, seconds: 60, expires_at: 1763942520 } },
+};
+
+/** A JSON body of the component `name`, with its example when there is one. */
+function exampleBody(name: string): JsonObject {
+  const example = BODY_EXAMPLES[name];
+  return { 'application/json': { schema: ref('schemas', name), ...(example === undefined ? {} : { example }) } };
 }
 
-/** Answers every route can give: API Gateway's own 403 and the service's 500 and 503. */
+function sessionResponse(description: string, headers: JsonObject = {}): JsonObject {
+  return {
+    description,
+    headers: { ETag: ref('headers', 'ETag'), 'apigw-requestid': ref('headers', 'RequestId'), ...headers },
+    content: exampleBody('Session'),
+  };
+}
+
+/**
+ * Answers every route can give: API Gateway's own 403 (IAM authorizer) and 429
+ * (stage throttling), before any function runs, and the service's 500.
+ */
 const COMMON_ERRORS = {
   '403': ref('responses', 'Forbidden'),
+  '429': ref('responses', 'TooManyRequests'),
   '500': ref('responses', 'InternalError'),
 };
 
+/** The body API Gateway itself answers with (403, 429, and 404 for a path it has no route for): not the contract's error shape. */
+const GatewayMessageSchema = z.object({ message: z.string() });
+
 function jsonBody(schemaName: string, description: string): JsonObject {
-  return { required: true, description, content: json(ref('schemas', schemaName)) };
+  return { required: true, description, content: exampleBody(schemaName) };
 }
 
 /** The component of each documented response header. */
@@ -118,10 +366,15 @@ function operation(route: ApiRoute, bodyLimit: string): JsonObject {
     responses[status] =
       success.body === 'Session'
         ? sessionResponse(success.description, headerRefs(success.headers))
-        : { description: success.description, headers: { 'apigw-requestid': ref('headers', 'RequestId') }, content: json(ref('schemas', success.body)) };
+        : {
+            description: success.description,
+            headers: { 'apigw-requestid': ref('headers', 'RequestId') },
+            content: exampleBody(success.body),
+          };
   }
   for (const [status, error] of Object.entries(route.errors)) {
-    responses[status] = typeof error === 'string' ? ref('responses', error) : errorResponse(error.description, [...error.codes], headerRefs(error.headers));
+    responses[status] =
+      typeof error === 'string' ? ref('responses', error) : errorResponse(error.description, [...error.codes], headerRefs(error.headers));
   }
   return {
     operationId: docs.operationId,
@@ -137,7 +390,7 @@ function operation(route: ApiRoute, bodyLimit: string): JsonObject {
             ...(docs.body.required === undefined ? {} : { required: docs.body.required }),
           },
         }),
-    responses: { ...responses, ...COMMON_ERRORS },
+    responses: { ...responses, ...COMMON_ERRORS, default: ref('responses', 'OtherError') },
   };
 }
 
@@ -157,6 +410,37 @@ function documentPaths(bodyLimit: string): JsonObject {
   return paths;
 }
 
+/** How to sign a request for a generated client: the example is run by test/scripts/openapi.test.ts. */
+export const SIGV4_EXAMPLE = `import { defaultProvider } from '@aws-sdk/credential-provider-node';
+import { Hash } from '@smithy/core/serde';
+import { SignatureV4 } from '@smithy/signature-v4';
+
+const signer = new SignatureV4({ service: 'execute-api', region: 'eu-west-1', credentials: defaultProvider(), sha256: Hash.bind(null, 'sha256') });
+
+/** fetch, signed with SigV4: hand it to the generated client as its fetch. */
+export async function signedFetch(input: string | URL | Request, init?: RequestInit): Promise<Response> {
+  const request = new Request(input, init);
+  const url = new URL(request.url);
+  const body = request.body === null ? undefined : await request.text();
+  const signed = await signer.sign({
+    method: request.method, protocol: url.protocol, hostname: url.hostname, path: url.pathname,
+    query: Object.fromEntries(url.searchParams), headers: { ...Object.fromEntries(request.headers), host: url.host }, body,
+  });
+  return fetch(url, { method: request.method, headers: signed.headers, body });
+}
+`;
+
+const SIGV4_DESCRIPTION =
+  "AWS Signature Version 4 with IAM credentials, service `execute-api`, as API Gateway's IAM authorizer requires: " +
+  '`Authorization: AWS4-HMAC-SHA256 Credential=…/execute-api/aws4_request, SignedHeaders=…, Signature=…` with `X-Amz-Date`, ' +
+  'and `X-Amz-Security-Token` for temporary credentials. The caller needs `execute-api:Invoke` on the route. ' +
+  'OpenAPI has no SigV4 scheme; this is the conventional description, and a generated client needs a signing step of its own.\n\n' +
+  "Sign for the region in the API's hostname (`{apiId}.execute-api.{region}.amazonaws.com`), with credentials from the standard chain " +
+  '(environment, SSO, web identity, shared config and credentials files, ECS or EC2 metadata). The body is part of the signature: sign the exact bytes sent. ' +
+  'In TypeScript, with `@smithy/signature-v4`, `@aws-sdk/credential-provider-node` and `@smithy/core`:\n\n' +
+  `\`\`\`ts\n${SIGV4_EXAMPLE}\`\`\`\n\n` +
+  'For example, with `openapi-fetch`: `createClient<paths>({ baseUrl, fetch: signedFetch })`. The local server ignores signatures.';
+
 /** The OpenAPI 3.1 document of the HTTP API (v1), built from the same zod schemas the service and the client use. */
 export function openApiDocument(): JsonObject {
   const bodyLimit = `Bodies over ${MAX_BODY_BYTES} bytes are refused with 413 \`payload_too_large\`; bodies that are not \`application/json\` with 415 \`unsupported_media_type\`.`;
@@ -169,16 +453,23 @@ export function openApiDocument(): JsonObject {
       description:
         'A runner opens a session, appends the IDs of the jobs it runs, pauses it when it disconnects, resumes it, and finally completes or terminates it. ' +
         'Every response that carries a session carries its `ETag`; send it back as `If-Match` to change exactly that version. ' +
-        'Errors always have the shape `{"error": {"code", "message", "details"}}` with a stable snake_case `code`. ' +
-        'Deployed, every route is behind API Gateway\'s IAM authorizer: sign requests with AWS Signature Version 4 (service `execute-api`). ' +
-        'The local server (`npm start`) does not check signatures.',
+        'Errors always have the shape `{"error": {"code", "message", "details"}}` with a stable snake_case `code`; ' +
+        'each code has its own schema (`InvalidRequestError`, `SessionFullError`…) saying what its `details` hold. ' +
+        "Deployed, every route is behind API Gateway's IAM authorizer: sign requests with AWS Signature Version 4 (service `execute-api`; see the `sigv4` security scheme). " +
+        'API Gateway answers some requests itself, before the service, in its own shape `{"message": "…"}`: 403 (unsigned or not allowed), ' +
+        '429 `Too Many Requests` (stage throttling; retry with backoff) and 404 `Not Found` for a path or method it has no route for. ' +
+        "The local server (`npm start`) does not check signatures or throttle, and answers a request that matches no route in the contract's shape: " +
+        '404 `route_not_found`, or 405 `method_not_allowed` with `Allow`. Those routing answers belong to no operation, so no operation lists them.',
       license: { name: 'Apache-2.0', identifier: 'Apache-2.0' },
     },
     servers: [
       {
         url: 'https://{apiId}.execute-api.{region}.amazonaws.com',
         description: 'The deployed HTTP API (requests signed with SigV4)',
-        variables: { apiId: { default: 'abc123defg', description: 'The API ID printed by `cdk deploy`' }, region: { default: 'eu-west-1' } },
+        variables: {
+          apiId: { default: 'abc123defg', description: 'The API ID printed by `cdk deploy`' },
+          region: { default: 'eu-west-1' },
+        },
       },
       { url: 'http://127.0.0.1:3000', description: 'The local server (`npm start`), unsigned' },
     ],
@@ -192,28 +483,56 @@ export function openApiDocument(): JsonObject {
           name: 'id',
           in: 'path',
           required: true,
-          description: 'A session ID: 32 lowercase hex characters, newest-first sortable. Anything else is refused with 400 before storage is touched.',
+          description:
+            'A session ID: 32 lowercase hex characters, newest-first sortable. Anything else is refused with 400 before storage is touched.',
           schema: { ...jsonSchemaOf(SessionIdSchema), pattern: SESSION_ID_PATTERN },
         },
-        IfMatch: {
+        LeaseEpoch: {
+    name: 'Lease-Epoch',
+    in: 'header',
+    required: false,
+    description:
+      'The epoch of the caller’s lease. Required on every change while the session’s lease is live (428 `lease_required` without it) and on every heartbeat; ' +
+      'a change carrying an epoch that is not the live lease’s is refused with 409 `lease_lost`, and nothing is written.',
+    schema: { type: 'string', pattern: '^[0-9]{1,15}$' },
+  },
+  Prefer: {
+    name: 'Prefer',
+    in: 'header',
+    required: false,
+    description:
+      '`return=minimal` (RFC 7240): answer a change with `{id, status, job_count, updated_at, lease}` and the ETag instead of the whole session, ' +
+      'and `Preference-Applied: return=minimal`. What one append sends back then does not grow with the session.',
+    schema: { type: 'string', example: 'return=minimal' },
+  },
+  IfMatch: {
           name: 'If-Match',
           in: 'header',
           required: false,
           description: 'Apply the change only to the version with this ETag (412 `precondition_failed` otherwise). `*` sets no condition.',
           schema: { type: 'string' },
         },
-        LeaseEpoch: {
-          name: 'Lease-Epoch',
-          in: 'header',
+        Limit: {
+          name: 'limit',
+          in: 'query',
           required: false,
-          description:
-            'The epoch of the caller’s lease. Required on every change while the session’s lease is live (428 `lease_required` without it) and on every heartbeat; ' +
-            'a change carrying an epoch that is not the live lease’s is refused with 409 `lease_lost`.',
-          schema: { type: 'string', pattern: '^[0-9]{1,15}$' },
+          description: 'Sessions per page',
+          schema: { type: 'integer', minimum: 1, maximum: SESSION_LIST_LIMIT.max, default: SESSION_LIST_LIMIT.default },
         },
-        Limit: { name: 'limit', in: 'query', required: false, description: 'Sessions per page', schema: { type: 'integer', minimum: 1, maximum: SESSION_LIST_LIMIT.max, default: SESSION_LIST_LIMIT.default } },
-        Cursor: { name: 'cursor', in: 'query', required: false, description: 'The `next_cursor` of the previous page', schema: { type: 'string', minLength: 1 } },
-        Status: { name: 'status', in: 'query', required: false, description: 'Only sessions with this status', schema: jsonSchemaOf(SessionStatusSchema) },
+        Cursor: {
+          name: 'cursor',
+          in: 'query',
+          required: false,
+          description: 'The `next_cursor` of the previous page',
+          schema: { type: 'string', minLength: 1 },
+        },
+        Status: {
+          name: 'status',
+          in: 'query',
+          required: false,
+          description: 'Only sessions with this status',
+          schema: jsonSchemaOf(SessionStatusSchema),
+        },
         HistoryLimit: {
           name: 'limit',
           in: 'query',
@@ -239,31 +558,56 @@ export function openApiDocument(): JsonObject {
         },
       },
       headers: {
-        ETag: { description: 'The version of the session this response carries; send it as `If-Match` to change exactly that version', schema: { type: 'string' } },
+        ETag: {
+          description: 'The version of the session this response carries; send it as `If-Match` to change exactly that version',
+          schema: { type: 'string' },
+        },
         Location: { description: 'The new session: `/sessions/{id}`', schema: { type: 'string' } },
-        IdempotentReplayed: { description: '`true`: the `Idempotency-Key` was seen before, and this is the session its first request opened', schema: { type: 'string', enum: ['true'] } },
+        IdempotentReplayed: {
+          description: '`true`: the `Idempotency-Key` was seen before, and this is the session its first request opened',
+          schema: { type: 'string', enum: ['true'] },
+        },
         RetryAfter: { description: 'Seconds to wait before retrying', schema: { type: 'integer', minimum: 0 } },
         RequestId: { description: "API Gateway's request ID, to quote when reporting a problem", schema: { type: 'string' } },
       },
       responses: {
-        InvalidRequest: errorResponse(
-          'A field is malformed, or an `Idempotency-Key` was already used for a different request; `details.issues` lists each field (`path.id`, `query.limit`, `body.job_id`, `headers.if-match`, `headers.idempotency-key`…) and why',
-          ['invalid_request'],
+        ...Object.fromEntries(
+          Object.entries(SHARED_ERRORS).map(([name, { description, codes, headers }]) => [
+            name,
+            errorResponse(description, [...codes], headerRefs(headers)),
+          ]),
         ),
-        SessionNotFound: errorResponse('No session with that ID', ['session_not_found']),
-        VersioningDisabled: errorResponse('Storage keeps no versions of sessions (an S3 bucket without versioning): there is no history to read or restore', ['versioning_disabled']),
-        PreconditionFailed: errorResponse('The `If-Match` version is no longer current; read the session again', ['precondition_failed']),
-        PayloadTooLarge: errorResponse(`The body is over ${MAX_BODY_BYTES} bytes`, ['payload_too_large']),
-        UnsupportedMediaType: errorResponse('The body is not `application/json`', ['unsupported_media_type']),
-        ChangeUnavailable: errorResponse(
-          '`conflict_retry`: too many concurrent writers, the compare-and-swap retries ran out; `storage_unavailable`: storage is throttling or failing. Retry after `Retry-After` seconds.',
-          ['conflict_retry', 'storage_unavailable'],
-          { 'Retry-After': ref('headers', 'RetryAfter') },
-        ),
-        InternalError: errorResponse('Anything unexpected; `details.request_id` identifies the log line. No internals in the body.', ['internal_error']),
         Forbidden: {
-          description: "API Gateway's IAM authorizer refused the request (missing or bad signature, or the principal may not call `execute-api:Invoke`). Not a contract error body.",
-          content: json({ type: 'object', properties: { message: { type: 'string' } }, required: ['message'] }),
+          description:
+            "API Gateway's IAM authorizer refused the request: it is unsigned, its signature or credentials are bad or expired, " +
+            'or the principal may not call `execute-api:Invoke` on the route. API Gateway answers this itself, in its own shape `{"message": "…"}`, not the contract\'s error body.',
+          content: {
+            'application/json': {
+              schema: ref('schemas', 'GatewayMessage'),
+              examples: {
+                unsigned: { summary: 'No signature', value: { message: 'Forbidden' } },
+                badSignature: {
+                  summary: 'A signature that does not match',
+                  value: {
+                    message:
+                      'The request signature we calculated does not match the signature you provided. Check your AWS Secret Access Key and signing method.',
+                  },
+                },
+              },
+            },
+          },
+        },
+        OtherError: {
+          description:
+            "Any answer this operation does not list: the contract's error body from the service (a newer service may add codes), " +
+            'or API Gateway\'s own `{"message": "…"}` (a 504 when the function times out, a 413 for a body over API Gateway\'s own limit).',
+          content: json({ oneOf: [ref('schemas', 'Error'), ref('schemas', 'GatewayMessage')] }),
+        },
+        TooManyRequests: {
+          description:
+            "The stage's throttling limit (rate or burst) is reached. API Gateway answers this itself, in its own shape, with no `Retry-After`: " +
+            "retry with exponential backoff and jitter (the project's client retries 429 as it does 503).",
+          content: { 'application/json': { schema: ref('schemas', 'GatewayMessage'), example: { message: 'Too Many Requests' } } },
         },
       },
       securitySchemes: {
@@ -271,10 +615,7 @@ export function openApiDocument(): JsonObject {
           type: 'apiKey',
           in: 'header',
           name: 'Authorization',
-          description:
-            'AWS Signature Version 4 with IAM credentials, service `execute-api`, as API Gateway\'s IAM authorizer requires: ' +
-            '`Authorization: AWS4-HMAC-SHA256 Credential=…/execute-api/aws4_request, SignedHeaders=…, Signature=…` with `X-Amz-Date`, ' +
-            'and `X-Amz-Security-Token` for temporary credentials. The caller needs `execute-api:Invoke` on the route. OpenAPI has no SigV4 scheme; this is the conventional description.',
+          description: SIGV4_DESCRIPTION,
           'x-amazon-apigateway-authtype': 'awsSigv4',
         },
       },

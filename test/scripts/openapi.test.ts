@@ -1,11 +1,35 @@
+import { execFile, spawn } from 'node:child_process';
 import { readFile } from 'node:fs/promises';
+import path from 'node:path';
+import { promisify } from 'node:util';
+import { Hash } from '@smithy/core/serde';
+import { SignatureV4 } from '@smithy/signature-v4';
 import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
-import { ERROR_CODES, ERROR_STATUS } from '#lib/client/schemas.ts';
-import { IdempotencyKeySchema } from '#lib/http/schemas.ts';
+import { ERROR_CODES, ERROR_STATUS, ErrorBodySchema, SessionHistorySchema, SessionListSchema } from '#lib/client/schemas.ts';
+import { InternalError, LeaseLost } from '#lib/errors.ts';
+import {
+  AcquireLeaseBodySchema,
+  AddJobBodySchema,
+  CreateSessionBodySchema,
+  HeartbeatBodySchema,
+  IdempotencyKeySchema,
+  RestoreSessionBodySchema,
+  SetStatusBodySchema,
+} from '#lib/http/schemas.ts';
 import { API_ROUTES } from '#lib/routes.ts';
-import { LabelSchema } from '#lib/session.ts';
-import { OPENAPI_PATH, openApiDocument, renderOpenApi } from '../../scripts/openapi.ts';
+import { LabelSchema, LeaseSchema, SessionSchema } from '#lib/session.ts';
+import * as z from '#lib/zod.ts';
+import {
+  BODY_EXAMPLES,
+  ERROR_DETAILS,
+  ERROR_EXAMPLES,
+  errorComponent,
+  OPENAPI_PATH,
+  openApiDocument,
+  renderOpenApi,
+  SIGV4_EXAMPLE,
+} from '../../scripts/openapi.ts';
 
 type Json = Record<string, any>;
 
@@ -25,16 +49,29 @@ function response(path: string, method: string, status: string): Json {
   return (entry.$ref ? resolve(entry.$ref) : entry) as Json;
 }
 
-/** The `code` values an error response allows. */
-function codesOf(errorResponse: Json): string[] {
-  return errorResponse.content['application/json'].schema.allOf[1].properties.error.properties.code.enum;
+/** The per-code error schemas an error response's body is one of (none for other bodies). */
+function errorSchemasOf(answer: Json): Json[] {
+  const schema = answer.content?.['application/json']?.schema as Json | undefined;
+  const refs: Json[] = schema === undefined ? [] : (schema.anyOf ?? [schema]);
+  return refs
+    .filter((entry) => typeof entry.$ref === 'string' && entry.$ref.endsWith('Error') && entry.$ref !== '#/components/schemas/Error')
+    .map((entry) => resolve(entry.$ref) as Json);
 }
 
-/** `value` with every object's keys sorted, so that only content is compared (arrays keep their order: it means something). */
-function inKeyOrder(value: unknown): unknown {
-  if (Array.isArray(value)) return value.map(inKeyOrder);
-  if (typeof value !== 'object' || value === null) return value;
-  return Object.fromEntries(Object.entries(value).sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0)).map(([key, entry]) => [key, inKeyOrder(entry)]));
+/** The `code` values an error response allows. */
+function codesOf(errorResponse: Json): string[] {
+  const schemas = errorSchemasOf(errorResponse);
+  if (schemas.length === 0) throw new Error('not a contract error response');
+  return schemas.map((schema) => schema.properties.error.properties.code.const);
+}
+
+/** Every operation of the document, with its path and method. */
+function operations(): [path: string, method: string, operation: Json][] {
+  return Object.entries(document.paths as Json).flatMap(([path, item]) =>
+    Object.entries(item as Json)
+      .filter(([method]) => method !== 'parameters')
+      .map(([method, operation]): [string, string, Json] => [path, method, operation as Json]),
+  );
 }
 
 function* walk(node: unknown): Generator<Json> {
@@ -58,12 +95,6 @@ describe('openapi.json', () => {
     expect(committed, 'openapi.json is stale: run `node scripts/openapi.ts` and commit it').toBe(renderOpenApi());
   });
 
-  it('means what the committed document means: equal once key order is set aside', async () => {
-    const committed = JSON.parse(await readFile(OPENAPI_PATH, 'utf-8')) as unknown;
-
-    expect(inKeyOrder(openApiDocument())).toEqual(inKeyOrder(committed));
-  });
-
   it('is generated deterministically', () => {
     expect(renderOpenApi()).toBe(renderOpenApi());
   });
@@ -73,7 +104,12 @@ describe('the document', () => {
   it('is OpenAPI 3.1 and declares SigV4 (IAM) security for every operation', () => {
     expect(document.openapi).toBe('3.1.0');
     expect(document.security).toEqual([{ sigv4: [] }]);
-    expect(document.components.securitySchemes.sigv4).toMatchObject({ type: 'apiKey', in: 'header', name: 'Authorization', 'x-amazon-apigateway-authtype': 'awsSigv4' });
+    expect(document.components.securitySchemes.sigv4).toMatchObject({
+      type: 'apiKey',
+      in: 'header',
+      name: 'Authorization',
+      'x-amazon-apigateway-authtype': 'awsSigv4',
+    });
   });
 
   it('has exactly the routes the service serves (lib/routes.ts, shared by the CDK app and the local server)', () => {
@@ -95,9 +131,12 @@ describe('the document', () => {
     );
   });
 
-  it.each(ROUTES.filter(([, , operationId]) => operationId !== 'listSessions'))('%s %s carries the ETag header', (path, method, _operationId, status) => {
-    expect(response(path, method, status).headers.ETag).toEqual({ $ref: '#/components/headers/ETag' });
-  });
+  it.each(ROUTES.filter(([, , operationId]) => operationId !== 'listSessions'))(
+    '%s %s carries the ETag header',
+    (path, method, _operationId, status) => {
+      expect(response(path, method, status).headers.ETag).toEqual({ $ref: '#/components/headers/ETag' });
+    },
+  );
 
   it('201 on create carries Location', () => {
     expect(response('/sessions', 'post', '201').headers.Location).toEqual({ $ref: '#/components/headers/Location' });
@@ -140,8 +179,9 @@ describe('the document', () => {
         if (method === 'parameters') continue;
         for (const status of Object.keys((operation as Json).responses)) {
           const answer = response(path, method, status);
-          if (!answer.content?.['application/json']?.schema?.allOf) continue;
-          for (const code of codesOf(answer)) expect(ERROR_STATUS[code as keyof typeof ERROR_STATUS], `${method} ${path} ${status} ${code}`).toBe(Number(status));
+          if (errorSchemasOf(answer).length === 0) continue;
+          for (const code of codesOf(answer))
+            expect(ERROR_STATUS[code as keyof typeof ERROR_STATUS], `${method} ${path} ${status} ${code}`).toBe(Number(status));
         }
       }
     }
@@ -179,7 +219,9 @@ describe('audit trail and undo', () => {
     expect(operation.operationId).toBe('sessionHistory');
     expect(operation.parameters).toEqual([{ $ref: '#/components/parameters/HistoryLimit' }, { $ref: '#/components/parameters/Cursor' }]);
     expect(document.components.parameters.HistoryLimit.schema).toEqual({ type: 'integer', minimum: 1, maximum: 100, default: 20 });
-    expect(response('/sessions/{id}/history', 'get', '200').content['application/json'].schema).toEqual({ $ref: '#/components/schemas/SessionHistory' });
+    expect(response('/sessions/{id}/history', 'get', '200').content['application/json'].schema).toEqual({
+      $ref: '#/components/schemas/SessionHistory',
+    });
     expect(codesOf(response('/sessions/{id}/history', 'get', '400'))).toEqual(['invalid_request']);
     expect(codesOf(response('/sessions/{id}/history', 'get', '404'))).toEqual(['session_not_found']);
     expect(codesOf(response('/sessions/{id}/history', 'get', '409'))).toEqual(['versioning_disabled']);
@@ -200,7 +242,9 @@ describe('audit trail and undo', () => {
     expect(operation.operationId).toBe('restoreSession');
     expect(operation.parameters).toEqual([{ $ref: '#/components/parameters/IfMatch' }]);
     expect(document.components.schemas.RestoreSessionRequest.required).toEqual(['version_id']);
-    expect(response('/sessions/{id}/restore', 'post', '200').content['application/json'].schema).toEqual({ $ref: '#/components/schemas/Session' });
+    expect(response('/sessions/{id}/restore', 'post', '200').content['application/json'].schema).toEqual({
+      $ref: '#/components/schemas/Session',
+    });
     expect(response('/sessions/{id}/restore', 'post', '200').headers.ETag).toEqual({ $ref: '#/components/headers/ETag' });
     expect(codesOf(response('/sessions/{id}/restore', 'post', '409'))).toEqual(['versioning_disabled']);
     expect(codesOf(response('/sessions/{id}/restore', 'post', '412'))).toEqual(['precondition_failed']);
@@ -213,14 +257,17 @@ describe('audit trail and undo', () => {
 });
 
 function codesIfError(node: Json): string[] {
-  return node.content?.['application/json']?.schema?.allOf ? codesOf(node) : [];
+  return errorSchemasOf(node).length > 0 ? codesOf(node) : [];
 }
 
 describe('the label pattern stands for the zod refinement', () => {
   const pattern = new RegExp(document.components.schemas.AddJobRequest.properties.job_id.pattern as string, 'u');
 
   it('accepts exactly the 1-256 character strings LabelSchema accepts', () => {
-    const characters = fc.oneof(fc.string({ unit: 'binary', minLength: 1, maxLength: 8 }), fc.constantFrom('\u0000', '\u001f', '\u007f', '\u0085', '\u009f', '\u00a0', 'é', '\t'));
+    const characters = fc.oneof(
+      fc.string({ unit: 'binary', minLength: 1, maxLength: 8 }),
+      fc.constantFrom('\u0000', '\u001f', '\u007f', '\u0085', '\u009f', '\u00a0', 'é', '\t'),
+    );
     fc.assert(
       fc.property(fc.array(characters, { minLength: 1, maxLength: 20 }), (parts) => {
         const value = parts.join('').slice(0, 256);
@@ -251,18 +298,266 @@ describe('resume by name and idempotent create', () => {
     expect(document.components.parameters.Name).toMatchObject({
       name: 'name',
       in: 'query',
-      schema: { type: 'string', minLength: 1, maxLength: 256, pattern: document.components.schemas.AddJobRequest.properties.job_id.pattern },
+      schema: {
+        type: 'string',
+        minLength: 1,
+        maxLength: 256,
+        pattern: document.components.schemas.AddJobRequest.properties.job_id.pattern,
+      },
     });
   });
 
   it('the Idempotency-Key schema accepts exactly the keys IdempotencyKeySchema accepts', () => {
-    const { pattern, minLength, maxLength } = document.components.parameters.IdempotencyKey.schema as { pattern: string; minLength: number; maxLength: number };
+    const { pattern, minLength, maxLength } = document.components.parameters.IdempotencyKey.schema as {
+      pattern: string;
+      minLength: number;
+      maxLength: number;
+    };
     const accepts = (value: string) => new RegExp(pattern, 'u').test(value) && value.length >= minLength && value.length <= maxLength;
 
     fc.assert(
-      fc.property(fc.oneof(fc.string({ unit: 'binary', maxLength: 300 }), fc.string({ unit: 'grapheme-ascii', maxLength: 300 })), (value) => {
-        expect(accepts(value)).toBe(IdempotencyKeySchema.safeParse(value).success);
-      }),
+      fc.property(
+        fc.oneof(fc.string({ unit: 'binary', maxLength: 300 }), fc.string({ unit: 'grapheme-ascii', maxLength: 300 })),
+        (value) => {
+          expect(accepts(value)).toBe(IdempotencyKeySchema.safeParse(value).success);
+        },
+      ),
     );
+  });
+});
+
+describe("API Gateway's own answers", () => {
+  it.each(operations())('%s %s declares 403 and 429 in API Gateway\'s {"message"} shape', (_path, _method, operation) => {
+    expect(operation.responses['403']).toEqual({ $ref: '#/components/responses/Forbidden' });
+    expect(operation.responses['429']).toEqual({ $ref: '#/components/responses/TooManyRequests' });
+  });
+
+  it('403 and 429 answer GatewayMessage, not the contract error; 429 tells clients to back off', () => {
+    const { Forbidden, TooManyRequests } = document.components.responses;
+
+    expect(document.components.schemas.GatewayMessage).toEqual({
+      type: 'object',
+      properties: { message: { type: 'string' } },
+      required: ['message'],
+      additionalProperties: false,
+    });
+    expect(Forbidden.content['application/json'].schema).toEqual({ $ref: '#/components/schemas/GatewayMessage' });
+    expect(TooManyRequests.content['application/json']).toEqual({
+      schema: { $ref: '#/components/schemas/GatewayMessage' },
+      example: { message: 'Too Many Requests' },
+    });
+    expect(TooManyRequests.description).toMatch(/backoff/);
+  });
+
+  it('routing answers belong to no operation: no operation lists route_not_found or method_not_allowed, and the description explains both worlds', () => {
+    const codes = operations().flatMap(([path, method, operation]) =>
+      Object.keys(operation.responses).flatMap((status) => codesIfError(response(path, method, status))),
+    );
+
+    expect(codes).not.toContain('route_not_found');
+    expect(codes).not.toContain('method_not_allowed');
+    expect(document.info.description).toContain('404 `Not Found`');
+    expect(document.info.description).toContain('404 `route_not_found`, or 405 `method_not_allowed` with `Allow`');
+  });
+
+  it("any other answer is the contract error or API Gateway's message", () => {
+    for (const [, , operation] of operations()) expect(operation.responses.default).toEqual({ $ref: '#/components/responses/OtherError' });
+    expect(document.components.responses.OtherError.content['application/json'].schema).toEqual({
+      oneOf: [{ $ref: '#/components/schemas/Error' }, { $ref: '#/components/schemas/GatewayMessage' }],
+    });
+  });
+});
+
+describe('error details, per code', () => {
+  const used = new Set(
+    operations().flatMap(([path, method, operation]) =>
+      Object.keys(operation.responses).flatMap((status) => codesIfError(response(path, method, status))),
+    ),
+  );
+
+  it.each(ERROR_CODES)('%s: the example comes from its class, and its details are exactly the documented fields', (code) => {
+    const example = ERROR_EXAMPLES[code];
+    const details = ERROR_DETAILS[code];
+
+    expect(example.code).toBe(code);
+    expect(example.statusCode).toBe(ERROR_STATUS[code]);
+    expect(z.strictObject(details.shape).safeParse(example.details).error).toBeUndefined();
+  });
+
+  it.each([...used])('%s has a schema of its own: its code, a message and its typed details, with the example', (code) => {
+    const schema = document.components.schemas[errorComponent(code as keyof typeof ERROR_EXAMPLES)];
+    const error = schema.properties.error;
+
+    expect(error.required).toEqual(['code', 'message', 'details']);
+    expect(error.properties.code).toEqual({ type: 'string', const: code });
+    expect(error.properties.details.type).toBe('object');
+    expect(schema.examples).toEqual([ERROR_EXAMPLES[code as keyof typeof ERROR_EXAMPLES].toJSON()]);
+  });
+
+  const detailsOf = (code: string) =>
+    document.components.schemas[errorComponent(code as keyof typeof ERROR_EXAMPLES)].properties.error.properties.details;
+
+  it('invalid_request: issues of {field, message}, as the README promises (details.issues[0].field)', () => {
+    expect(detailsOf('invalid_request').required).toEqual(['issues']);
+    expect(detailsOf('invalid_request').properties.issues.items).toMatchObject({ type: 'object', required: ['field', 'message'] });
+  });
+
+  it.each([
+    ['invalid_transition', ['id', 'from', 'to']],
+    ['session_full', ['id', 'max_jobs']],
+    ['session_not_active', ['id', 'status']],
+    ['precondition_failed', ['id', 'if_match']],
+    ['conflict_retry', ['id', 'attempts']],
+    ['payload_too_large', ['limit_bytes']],
+    ['unsupported_media_type', ['content_type']],
+    ['session_not_found', ['id']],
+  ])('%s details require %j', (code, fields) => {
+    expect(detailsOf(code).required).toEqual(fields);
+  });
+
+  it('internal_error: request_id, which an error without one leaves out', () => {
+    expect(Object.keys(detailsOf('internal_error').properties)).toEqual(['request_id']);
+    expect(detailsOf('internal_error').required).toBeUndefined();
+    expect(ERROR_DETAILS.internal_error.safeParse(new InternalError().details).success).toBe(true);
+  });
+
+  it('lease_held: holder and expires_at; lease_lost: reason (superseded|expired|released) and epoch (integer or null)', () => {
+    expect(ERROR_DETAILS.lease_held.shape).toHaveProperty('holder');
+    expect(ERROR_DETAILS.lease_held.shape).toHaveProperty('expires_at');
+    for (const reason of ['superseded', 'expired', 'released'] as const) {
+      for (const epoch of [null, 4])
+        expect(z.strictObject(ERROR_DETAILS.lease_lost.shape).safeParse(new LeaseLost('x', reason, epoch).details).success).toBe(true);
+    }
+    expect(ERROR_DETAILS.lease_lost.safeParse({ id: 'x', reason: 'stolen', epoch: 1 }).success).toBe(false);
+    expect(ERROR_DETAILS.lease_lost.safeParse({ id: 'x', reason: 'expired', epoch: 1.5 }).success).toBe(false);
+  });
+
+  it('every error response shows one example per code, the one its class builds, in the shape clients parse', () => {
+    for (const [path, method, operation] of operations()) {
+      for (const status of Object.keys(operation.responses)) {
+        const answer = response(path, method, status);
+        const codes = codesIfError(answer);
+        if (codes.length === 0) continue;
+        const examples = answer.content['application/json'].examples as Json;
+        expect(Object.keys(examples), `${method} ${path} ${status}`).toEqual(codes);
+        for (const code of codes) {
+          expect(examples[code].value).toEqual(ERROR_EXAMPLES[code as keyof typeof ERROR_EXAMPLES].toJSON());
+          expect(ErrorBodySchema.safeParse(examples[code].value).success).toBe(true);
+        }
+      }
+    }
+  });
+});
+
+describe('examples', () => {
+  const SCHEMAS: Record<string, z.ZodMiniType> = {
+    Session: SessionSchema,
+    SessionList: SessionListSchema,
+    SessionHistory: SessionHistorySchema,
+    CreateSessionRequest: CreateSessionBodySchema,
+    AddJobRequest: AddJobBodySchema,
+    SetStatusRequest: SetStatusBodySchema,
+    RestoreSessionRequest: RestoreSessionBodySchema,
+    AcquireLeaseRequest: AcquireLeaseBodySchema,
+    HeartbeatRequest: HeartbeatBodySchema,
+    LeaseRenewal: z.object({ lease: LeaseSchema }),
+  };
+
+  it.each(Object.entries(SCHEMAS))('the %s example is valid for its zod schema', (name, schema) => {
+    expect(schema.safeParse(BODY_EXAMPLES[name]).error).toBeUndefined();
+  });
+
+  it.each(operations())('%s %s shows an example of its request body and of each success body', (path, method, operation) => {
+    const bodies: Json[] = [
+      ...(operation.requestBody ? [operation.requestBody.content['application/json']] : []),
+      ...Object.entries(operation.responses as Json)
+        .filter(([status]) => status.startsWith('2'))
+        .map(([status]) => response(path, method, status).content['application/json']),
+    ];
+
+    expect(bodies.length).toBeGreaterThan(0);
+    for (const body of bodies) expect(body.example).toEqual(BODY_EXAMPLES[body.schema.$ref.replace('#/components/schemas/', '')]);
+  });
+});
+
+describe('SigV4 signing for a generated client', () => {
+  const description = document.components.securitySchemes.sigv4.description as string;
+
+  it('names the service, the region, the credential chain and shows the example', () => {
+    expect(description).toContain('service `execute-api`');
+    expect(description).toContain('{apiId}.execute-api.{region}.amazonaws.com');
+    expect(description).toContain('standard chain');
+    expect(description).toContain(`\`\`\`ts\n${SIGV4_EXAMPLE}\`\`\``);
+    for (const dependency of ['@smithy/signature-v4', '@aws-sdk/credential-provider-node', '@smithy/core/serde'])
+      expect(SIGV4_EXAMPLE).toContain(`from '${dependency}'`);
+  });
+
+  it('the example signs a request that the same credentials verify, body included', async () => {
+    const driver = `
+import { createServer } from 'node:http';
+const server = createServer((request, response) => {
+  let body = '';
+  request.on('data', (chunk) => (body += chunk));
+  request.on('end', () => response.end(JSON.stringify({ url: request.url, headers: request.headers, body })));
+});
+await new Promise((listening) => server.listen(0, '127.0.0.1', listening));
+const url = 'http://127.0.0.1:' + server.address().port + '/sessions/${'f'.repeat(32)}/jobs?x=1';
+const answer = await signedFetch(url, { method: 'POST', headers: { 'content-type': 'application/json' }, body: '{"job_id":"job-1"}' });
+process.stdout.write(await answer.text());
+server.close();
+`;
+    const credentials = { accessKeyId: 'AKIDEXAMPLE', secretAccessKey: 'wJalrXUtnFEMI/K7MDENG+bPxRfiCYEXAMPLEKEY' };
+    const env = {
+      PATH: process.env.PATH,
+      HOME: '/nonexistent',
+      AWS_ACCESS_KEY_ID: credentials.accessKeyId,
+      AWS_SECRET_ACCESS_KEY: credentials.secretAccessKey,
+    };
+    const child = spawn(process.execPath, ['--input-type=module-typescript'], { cwd: path.dirname(OPENAPI_PATH), env });
+    child.stdin.end(`${SIGV4_EXAMPLE}\n${driver}`);
+    let output = '';
+    for await (const chunk of child.stdout) output += chunk;
+    const received = JSON.parse(output) as { url: string; headers: Record<string, string>; body: string };
+
+    const authorization =
+      /^AWS4-HMAC-SHA256 Credential=AKIDEXAMPLE\/\d{8}\/eu-west-1\/execute-api\/aws4_request, SignedHeaders=([^,]+), Signature=([0-9a-f]{64})$/.exec(
+        received.headers.authorization ?? '',
+      );
+    expect(authorization, received.headers.authorization).not.toBeNull();
+    const signedHeaders = authorization![1]!.split(';');
+    expect(signedHeaders).toEqual(expect.arrayContaining(['host', 'x-amz-date', 'content-type']));
+    const url = new URL(received.url, `http://${received.headers.host}`);
+    const date = received.headers['x-amz-date']!.replace(/^(\d{4})(\d{2})(\d{2})T(\d{2})(\d{2})(\d{2})Z$/, '$1-$2-$3T$4:$5:$6Z');
+    const verifier = new SignatureV4({ service: 'execute-api', region: 'eu-west-1', credentials, sha256: Hash.bind(null, 'sha256') });
+    const expected = await verifier.sign(
+      {
+        method: 'POST',
+        protocol: 'http:',
+        hostname: url.hostname,
+        path: url.pathname,
+        query: Object.fromEntries(url.searchParams),
+        headers: Object.fromEntries(
+          signedHeaders.filter((name) => !name.startsWith('x-amz-')).map((name) => [name, received.headers[name]!]),
+        ),
+        body: received.body,
+      },
+      { signingDate: new Date(date) },
+    );
+    expect(received.body).toBe('{"job_id":"job-1"}');
+    expect(expected.headers.authorization).toBe(received.headers.authorization);
+  });
+});
+
+describe('redocly lint (recommended ruleset, redocly.yaml)', () => {
+  it('`npm run lint:openapi` finds no error and no warning', { timeout: 60_000 }, async () => {
+    const root = path.dirname(OPENAPI_PATH);
+    // No usage data and no version check: the suite runs offline.
+    const env = { ...process.env, REDOCLY_TELEMETRY: 'off', REDOCLY_SUPPRESS_UPDATE_NOTICE: 'true' };
+    const { stdout } = await promisify(execFile)('npm', ['run', '--silent', 'lint:openapi', '--', '--format=json'], { cwd: root, env });
+    const report = JSON.parse(stdout) as { totals: Record<string, number>; problems: unknown[] };
+
+    expect(report.problems).toEqual([]);
+    expect(report.totals).toMatchObject({ errors: 0, warnings: 0 });
+    expect(await readFile(path.join(root, 'redocly.yaml'), 'utf-8')).toMatch(/^extends:\n {2}- recommended$/m);
   });
 });
