@@ -240,7 +240,7 @@ describe('audit trail and undo', () => {
     const operation = document.paths['/sessions/{id}/restore'].post;
 
     expect(operation.operationId).toBe('restoreSession');
-    expect(operation.parameters).toEqual([{ $ref: '#/components/parameters/IfMatch' }]);
+    expect(operation.parameters).toEqual([{ $ref: '#/components/parameters/IfMatch' }, { $ref: '#/components/parameters/Prefer' }]);
     expect(document.components.schemas.RestoreSessionRequest.required).toEqual(['version_id']);
     expect(response('/sessions/{id}/restore', 'post', '200').content['application/json'].schema).toEqual({
       $ref: '#/components/schemas/Session',
@@ -282,7 +282,7 @@ describe('resume by name and idempotent create', () => {
   it('POST /sessions takes Idempotency-Key and answers a repeat 200 with the session, its ETag, Location and Idempotent-Replayed', () => {
     const replay = response('/sessions', 'post', '200');
 
-    expect(document.paths['/sessions'].post.parameters).toEqual([{ $ref: '#/components/parameters/IdempotencyKey' }]);
+    expect(document.paths['/sessions'].post.parameters).toEqual([{ $ref: '#/components/parameters/IdempotencyKey' }, { $ref: '#/components/parameters/Prefer' }]);
     expect(document.components.parameters.IdempotencyKey).toMatchObject({ name: 'Idempotency-Key', in: 'header', required: false });
     expect(replay.content['application/json'].schema).toEqual({ $ref: '#/components/schemas/Session' });
     expect(replay.headers).toMatchObject({
