@@ -71,7 +71,7 @@ const EXIT_HELP = `Exit codes:
   1  any other failure (access denied: check the AWS credentials; an answer that is not the API's)
   2  usage error, or the API refused the input (400, 413, 415)
   3  no such session (404), or none to resume by that name
-  4  conflict: the session's status does not allow it (409), or --if-match is out of date (412)
+  4  conflict: the status does not allow it (409), --if-match is out of date (412), or a lease is in the way (lease_held, 428)
   5  the service failed or is unavailable (5xx, 429), or could not be reached
   75 the lease is lost: taken over by another holder (acquire --force), expired or released
 `;
@@ -789,7 +789,7 @@ function exitCodeOf(error: SessionsApiError): number {
     case 'session_not_found':
       return ExitCode.NotFound;
     default:
-      if (error.status === 409 || error.status === 412) return ExitCode.Conflict;
+      if (error.status === 409 || error.status === 412 || error.status === 428) return ExitCode.Conflict;
       if (error.status >= 500 || error.status === 429) return ExitCode.Unavailable;
       return ExitCode.Failure;
   }
