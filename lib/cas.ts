@@ -33,9 +33,10 @@ export interface StoredVersion<T> {
 
 /**
  * A change: the new value, `undefined` when the change is already in place
- * (nothing is written), or a thrown refusal.
+ * (nothing is written), or a thrown refusal. It may read other objects first
+ * (asynchronously): it runs again on every attempt, so what it reads is fresh.
  */
-export type ChangeFunction<T> = (current: T) => T | undefined;
+export type ChangeFunction<T> = (current: T) => T | undefined | Promise<T | undefined>;
 
 /** One compare-and-swap of the object at `key`. */
 export interface SwapRequest<T> {
@@ -159,7 +160,7 @@ export class CompareAndSwap<T> {
 
       let next: T | undefined;
       try {
-        next = change(current.value);
+        next = await change(current.value);
       } catch (refusal) {
         if (fromMemory) continue;
         throw refusal;

@@ -167,8 +167,13 @@ export class LeaseLost extends ServiceError {
 export class LeaseRequired extends ServiceError {
   readonly code = 'lease_required';
   readonly statusCode = 428;
-  constructor(id: string, epoch: number) {
-    super(`session ${id} is held under a lease; send Lease-Epoch with the change, or take the lease over with force`, { id, epoch });
+  constructor(id: string, epoch?: number) {
+    super(
+      epoch === undefined
+        ? `a heartbeat of session ${id} must carry the Lease-Epoch of the lease it renews`
+        : `session ${id} is held under a lease; send Lease-Epoch with the change, or take the lease over with force`,
+      epoch === undefined ? { id } : { id, epoch },
+    );
   }
 }
 

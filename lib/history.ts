@@ -186,7 +186,12 @@ export function describeChange(version: Session, older: Session | undefined): st
   if (version.restored_from !== undefined && version.restored_from !== older?.restored_from) return `restored ${version.restored_from}`;
   if (older === undefined) return isFresh(version) ? 'created' : 'older versions expired';
   const parts: string[] = [];
-  if (version.status !== older.status) parts.push(`status ${older.status}→${version.status}`);
+  const lease = leaseChange(version, older);
+  if (lease !== undefined) parts.push(lease);
+  if (version.status !== older.status) {
+    const expired = version.status === 'paused' && version.lease?.ended === 'expired' && older.lease?.ended === undefined;
+    parts.push(`status ${older.status}→${version.status}${expired ? ' (lease expired)' : ''}`);
+  }
   const before = new Set(older.job_ids);
   const now = new Set(version.job_ids);
   parts.push(...jobsChange('added', version.job_ids.filter((job) => !before.has(job))));
@@ -195,19 +200,27 @@ export function describeChange(version: Session, older: Session | undefined): st
   return parts.length === 0 ? 'unchanged' : parts.join('; ');
 }
 
-/** Whether a restore of `target` onto `current` would change anything but the time and the writer. */
+/** What happened to the lease between two versions, if anything worth a line: an acquire or a take-over. */
+function leaseChange(version: Session, older: Session): string | undefined {
+  const lease = version.lease;
+  const previous = older.lease;
+  if (lease === undefined || lease === null || lease.epoch <= (previous?.epoch ?? 0)) return undefined;
+  return `lease ${lease.taken_over === true ? 'taken over' : 'acquired'} by ${lease.holder} (epoch ${lease.epoch})`;
+}
+
+/** Whether a restore of `target` onto `current` would change anything but the time, the writer and the lease. */
 export function sameContent(current: Session, target: Session): boolean {
   return contentOf(current) === contentOf(target);
 }
 
 /** The session a restore writes: the target's content; the repository stamps time, writer and `restored_from`. */
-export function restoredSession(target: Session): Session {
-  const { updated_by: _writer, restored_from: _restore, ...content } = target;
-  return content;
+export function restoredSession(target: Session, current: Session): Session {
+  const { updated_by: _writer, restored_from: _restore, lease: _lease, ...content } = target;
+  return current.lease === undefined ? content : { ...content, lease: current.lease };
 }
 
 function contentOf(session: Session): string {
-  const { updated_at: _time, updated_by: _writer, restored_from: _restore, ...content } = session;
+  const { updated_at: _time, updated_by: _writer, restored_from: _restore, lease: _lease, ...content } = session;
   return JSON.stringify(Object.entries(content).sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0)));
 }
 

@@ -18,6 +18,9 @@ export const IDEMPOTENCY_PREFIX = 'idempotency/';
 /** What a repeat must ask for again to get the recorded session: the body of `POST /sessions`. */
 export interface CreateRequest {
   name: string | null;
+  /** Set when the session is opened held. */
+  lease_seconds?: number;
+  holder?: string;
 }
 
 /**
@@ -26,7 +29,7 @@ export interface CreateRequest {
  */
 export const IdempotencyRecordSchema = z.looseObject({
   session_id: z.string().check(z.refine(isSessionId)),
-  request: z.looseObject({ name: z.nullable(SessionNameSchema) }),
+  request: z.looseObject({ name: z.nullable(SessionNameSchema), lease_seconds: z.optional(z.number()), holder: z.optional(z.string()) }),
   /** Unix seconds; the record answers repeats until `created_at + window`. */
   created_at: z.number().check(z.int(), z.nonnegative()),
 });
@@ -108,7 +111,7 @@ export class IdempotencyRecords {
     for (let attempt = 1; attempt <= CLAIM_ATTEMPTS; attempt++) {
       if (seen === undefined || this.#expired(seen.record)) {
         const { id, createdAt } = draw();
-        drawn = { session_id: id, request: { name: request.name }, created_at: createdAt };
+        drawn = { session_id: id, request: { ...request }, created_at: createdAt };
         const condition = seen === undefined ? { ifNoneMatch: '*' as const } : { ifMatch: seen.etag };
         if (await this.#write(recordKey, JSON.stringify(drawn), condition)) return { record: drawn, claimed: true };
       }
@@ -116,8 +119,9 @@ export class IdempotencyRecords {
       if (seen === undefined || this.#expired(seen.record)) continue;
       // Our own write, whose answer was lost and whose retry was then refused by it.
       if (seen.record.session_id === drawn?.session_id) return { record: seen.record, claimed: true };
-      if (seen.record.request.name !== request.name) {
-        throw InvalidRequest.field('headers.idempotency-key', 'was already used for a different request (another name); use a new key for a new session');
+      const difference = differenceOf(seen.record.request, request);
+      if (difference !== undefined) {
+        throw InvalidRequest.field('headers.idempotency-key', `was already used for a different request (${difference}); use a new key for a new session`);
       }
       return { record: seen.record, claimed: false };
     }
@@ -150,4 +154,11 @@ function parseRecord(key: string, body: string): IdempotencyRecord {
   const record = parseStoredObject(body, IdempotencyRecordSchema);
   if (record instanceof Error) throw new Error(`stored object ${key} is not an idempotency record`, { cause: record });
   return record;
+}
+
+/** How a repeat differs from what the first request asked, if it does (records written before leases have no lease fields). */
+function differenceOf(recorded: CreateRequest, request: CreateRequest): string | undefined {
+  if (recorded.name !== request.name) return 'another name';
+  const sameLease = (recorded.lease_seconds ?? null) === (request.lease_seconds ?? null) && (recorded.holder ?? null) === (request.holder ?? null);
+  return sameLease ? undefined : 'another lease';
 }

@@ -148,10 +148,11 @@ export function acquireLease(session: Session, renewal: Renewal | undefined, req
     throw new LeaseHeld(session.id, state.lease.holder, state.expiresAt);
   }
   const epoch = (session.lease?.epoch ?? 0) + 1;
+  const takenOver = state.kind === 'live' && state.lease.holder !== request.holder;
   return {
     ...session,
     status: 'active',
-    lease: { holder: request.holder, epoch, seconds: request.seconds, expires_at: now + request.seconds },
+    lease: { holder: request.holder, epoch, seconds: request.seconds, expires_at: now + request.seconds, ...(takenOver ? { taken_over: true } : {}) },
   };
 }
 

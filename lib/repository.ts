@@ -4,6 +4,7 @@ import { decodeCursor, encodeCursor } from './cursor.ts';
 import {
   ConflictRetry,
   InvalidRequest,
+  LeaseLost,
   InvalidTransition,
   PreconditionFailed,
   SessionFull,
@@ -20,12 +21,27 @@ import {
   type SessionHistoryPage,
 } from './history.ts';
 import { IdempotencyRecords } from './idempotency.ts';
+import {
+  acquireLease,
+  currentLease,
+  extendLease,
+  fence,
+  LEASE_EXPIRY_ACTOR,
+  LEASE_SECONDS,
+  type Lease,
+  leaseState,
+  needsRenewal,
+  releaseLease,
+  type Renewal,
+} from './lease.ts';
+import { RenewalRecords, type StoredRenewal } from './renewals.ts';
 import { isSessionId, newestFirstId, sessionKey } from './ids.ts';
 import { listingScope, nameIndexBody, nameIndexKey } from './name-index.ts';
 import { checkPageLimit, SESSION_LIST_LIMIT } from './page-limits.ts';
 import { SessionNameSchema, SessionSchema, transition, type Session, type SessionStatus } from './session.ts';
 import { parseStoredObject } from './stored-object.ts';
-import { ConditionNotMet, MAX_LIST_KEYS, StoreFault, type ObjectStore } from './store/port.ts';
+import { MemoryObjectStore } from './store/memory.ts';
+import { ConditionNotMet, MAX_LIST_KEYS, StoreFault, type ObjectStore, type PrunableObjectStore } from './store/port.ts';
 
 /** A session together with the ETag of the stored version it was read from or written as. */
 export interface SessionVersion {
@@ -49,11 +65,28 @@ export interface SessionChangeOptions {
   ifMatch?: string | undefined;
   /** Who makes the change; stored as `updated_by`. */
   actor?: string | undefined;
+  /** The caller's `Lease-Epoch`: the change is the lease holder's, and lands only while that epoch's lease is live. */
+  leaseEpoch?: number | undefined;
+}
+
+/** What an acquire asks for. */
+export interface AcquireOptions {
+  /** The runner's name for itself; default: the actor. */
+  holder?: string | undefined;
+  /** Lease length, 5–3600 s; default 60. */
+  seconds?: number | undefined;
+  /** Take the lease even from a live holder, who is then fenced out. */
+  force?: boolean | undefined;
+  actor?: string | undefined;
 }
 
 export interface CreateOptions {
   name?: string | null | undefined;
   actor?: string | undefined;
+  /** Open the session held: a lease of this many seconds, epoch 1. */
+  leaseSeconds?: number | undefined;
+  /** Holder of that lease; default: the actor. */
+  holder?: string | undefined;
   /** The caller's `Idempotency-Key`: a repeat within the window answers the session the first request opened. */
   idempotencyKey?: string | undefined;
 }
@@ -93,6 +126,11 @@ export interface RepositoryWarning {
 
 export interface SessionRepositoryOptions {
   store: ObjectStore;
+  /**
+   * Where heartbeats keep lease renewals: a store without versions (deployed,
+   * the leases bucket). Default: in memory, which is only right for tests.
+   */
+  renewals?: PrunableObjectStore;
   config?: Partial<ServiceConfig>;
   /** Milliseconds since the epoch (default: the system clock's). */
   clock?: () => number;
@@ -105,7 +143,7 @@ export interface SessionRepositoryOptions {
 }
 
 /** A change to a session: the new session, `undefined` when already in place, or a thrown refusal. */
-type Change = (session: Session) => Session | undefined;
+type Change = (session: Session) => Session | undefined | Promise<Session | undefined>;
 
 /** Sessions as stored: JSON that must match the session schema. */
 const SESSION_CODEC: Codec<Session> = {
@@ -135,6 +173,7 @@ export class SessionRepository {
   readonly #onWarning: (warning: RepositoryWarning) => void;
   readonly #sessions: CompareAndSwap<Session>;
   readonly #idempotency: IdempotencyRecords;
+  readonly #renewals: RenewalRecords;
 
   constructor(options: SessionRepositoryOptions) {
     this.#store = options.store;
@@ -157,6 +196,11 @@ export class SessionRepository {
         maxDelayMs: this.#config.casMaxDelayMs,
       },
     });
+    this.#renewals = new RenewalRecords({
+      store: options.renewals ?? new MemoryObjectStore(),
+      clock: this.#clock,
+      cacheSize: this.#config.sessionCacheSize,
+    });
     this.#idempotency = new IdempotencyRecords({
       store: this.#store,
       windowSeconds: this.#config.idempotencyWindowSeconds,
@@ -168,6 +212,16 @@ export class SessionRepository {
     return this.#config;
   }
 
+  /** The lease renewal records (the sweeper reads them). */
+  get renewals(): RenewalRecords {
+    return this.#renewals;
+  }
+
+  /** Unix seconds now. */
+  #now(): number {
+    return Math.floor(this.#clock.now() / 1000);
+  }
+
   /**
    * Creates an active session with no jobs. Never overwrites: the write is
    * `If-None-Match: *`. A named session gets its name index entry first.
@@ -176,13 +230,14 @@ export class SessionRepository {
    * if that request stopped half-way.
    * @throws InvalidRequest when the key was used for a different request.
    */
-  async createSession({ name = null, actor, idempotencyKey }: CreateOptions = {}): Promise<CreateResult> {
-    if (idempotencyKey !== undefined) return this.#createOnce(name, actor, idempotencyKey);
+  async createSession({ name = null, actor, idempotencyKey, leaseSeconds, holder }: CreateOptions = {}): Promise<CreateResult> {
+    const lease = leaseSeconds === undefined ? undefined : { holder: holder ?? actor ?? 'anonymous', seconds: leaseSeconds };
+    if (idempotencyKey !== undefined) return this.#createOnce(name, actor, idempotencyKey, lease);
     const nowMs = this.#clock.now();
     const seconds = Math.floor(nowMs / 1000);
     for (let attempt = 1; ; attempt++) {
       const id = this.#newId(nowMs);
-      const session = newSession(id, name, seconds, actor);
+      const session = newSession(id, name, seconds, actor, lease);
       try {
         return { ...(await this.#writeNewSession(session)), replayed: false };
       } catch (error) {
@@ -203,11 +258,11 @@ export class SessionRepository {
    * finishes the same session, and of two requests finishing it only one
    * session write can win.
    */
-  async #createOnce(name: string | null, actor: string | undefined, idempotencyKey: string): Promise<CreateResult> {
+  async #createOnce(name: string | null, actor: string | undefined, idempotencyKey: string, lease?: NewLease): Promise<CreateResult> {
     const { record, claimed } = await this.#idempotency.claim({
       actor,
       key: idempotencyKey,
-      request: { name },
+      request: lease === undefined ? { name } : { name, lease_seconds: lease.seconds, holder: lease.holder },
       draw: () => {
         const nowMs = this.#clock.now();
         return { id: this.#newId(nowMs), createdAt: Math.floor(nowMs / 1000) };
@@ -222,7 +277,7 @@ export class SessionRepository {
       if (existing !== undefined) return { session: existing.value, etag: existing.etag, replayed: true };
     }
     try {
-      return { ...(await this.#writeNewSession(newSession(id, name, record.created_at, actor))), replayed: !claimed };
+      return { ...(await this.#writeNewSession(newSession(id, name, record.created_at, actor, lease))), replayed: !claimed };
     } catch (error) {
       if (!(error instanceof ConditionNotMet)) throw error;
     }
@@ -238,6 +293,7 @@ export class SessionRepository {
     await this.#indexName(session.name, session.id);
     const etag = await this.#store.put(key, body, { ifNoneMatch: '*' });
     this.#sessions.remember(key, { value: session, etag, body });
+    if (session.lease) await this.#startRenewals(session.id, session.lease);
     return { session, etag };
   }
 
@@ -251,10 +307,39 @@ export class SessionRepository {
     }
   }
 
-  /** The session with this ID. @throws SessionNotFound */
+  /**
+   * The session with this ID; a held session's lease shows the expiry its
+   * heartbeats extended it to (one more read, of its renewal record).
+   * @throws SessionNotFound
+   */
   async getSession(id: string): Promise<SessionVersion> {
     const current = await this.#readSession(requireId(id));
-    return { session: current.value, etag: current.etag };
+    return { session: await this.#withCurrentLease(current.value), etag: current.etag };
+  }
+
+  /** The session exactly as stored (the sweeper's view), or undefined when there is none. */
+  async storedSession(id: string): Promise<Session | undefined> {
+    return (await this.#sessions.read(sessionKey(requireId(id))))?.value;
+  }
+
+  /** `session` with its lease as heartbeats extended it. */
+  async #withCurrentLease(session: Session): Promise<Session> {
+    const lease = session.lease;
+    if (lease === undefined || lease === null || lease.ended !== undefined || session.status !== 'active') return session;
+    const stored = await this.#renewals.read(session.id, lease.epoch, lease.seconds);
+    return { ...session, lease: currentLease(session, stored?.renewal) };
+  }
+
+  /** The renewal record that decides whether the lease is live, read only when the session's own expiry has passed. */
+  async #renewalFor(session: Session): Promise<Renewal | undefined> {
+    if (!needsRenewal(session, this.#now())) return undefined;
+    const lease = session.lease!;
+    return (await this.#renewals.read(session.id, lease.epoch, lease.seconds))?.renewal;
+  }
+
+  /** The fencing check of a change (see `fence` in lib/lease.ts), reading the renewal record only when it matters. */
+  async #fence(session: Session, leaseEpoch: number | undefined): Promise<'holder' | 'operator'> {
+    return fence(session, await this.#renewalFor(session), leaseEpoch, this.#now());
   }
 
   /**
@@ -264,11 +349,14 @@ export class SessionRepository {
    */
   addJob(id: string, jobId: string, options: SessionChangeOptions = {}): Promise<ChangeResult> {
     const maxJobs = this.#config.maxJobsPerSession;
-    return this.#change(requireId(id), options, (session) => {
+    return this.#change(requireId(id), options, async (session) => {
+      const authority = await this.#fence(session, options.leaseEpoch);
       if (session.job_ids.includes(jobId)) return undefined;
       if (session.status !== 'active') throw new SessionNotActive(session.id, session.status);
       if (session.job_ids.length >= maxJobs) throw new SessionFull(session.id, maxJobs);
-      return { ...session, job_ids: [...session.job_ids, jobId] };
+      const next = { ...session, job_ids: [...session.job_ids, jobId] };
+      // The holder's accepted change keeps its lease alive, as a heartbeat would.
+      return authority === 'holder' ? { ...next, lease: extendLease(session.lease!, this.#now()) } : next;
     });
   }
 
@@ -276,17 +364,125 @@ export class SessionRepository {
    * Moves the session to `status`; the status it already has is a no-op.
    * @throws InvalidTransition, PreconditionFailed, ConflictRetry
    */
-  setStatus(id: string, status: SessionStatus, options: SessionChangeOptions = {}): Promise<ChangeResult> {
-    return this.#change(requireId(id), options, (session) => {
+  async setStatus(id: string, status: SessionStatus, options: SessionChangeOptions = {}): Promise<ChangeResult> {
+    const result = await this.#change(requireId(id), options, async (session) => {
+      const authority = await this.#fence(session, options.leaseEpoch);
       switch (transition(session.status, status)) {
         case 'unchanged':
           return undefined;
         case 'refused':
           throw new InvalidTransition(session.id, session.status, status);
         case 'allowed':
-          return { ...session, status };
+          return { ...session, status, ...endedLease(session, status, authority, this.#now()) };
       }
     });
+    if (result.changed && status !== 'active' && result.session.lease) await this.#pruneRenewals(result.session.id);
+    return result;
+  }
+
+  // ---------------------------------------------------------------- leases
+
+  /**
+   * Takes the session's lease: a new lease one epoch above the last, and a
+   * `paused` session `active` again (the resume). A compare-and-swap of the
+   * session, so of racing acquirers of a free lease exactly one wins, and
+   * forced take-overs get distinct, increasing epochs. Afterwards the older
+   * epochs' renewal records are deleted, so that a fenced holder's next
+   * heartbeat reads the session and hears `lease_lost`.
+   * @throws LeaseHeld, InvalidTransition, SessionNotFound, ConflictRetry
+   */
+  async acquireLease(id: string, { holder, seconds = LEASE_SECONDS.default, force = false, actor }: AcquireOptions = {}): Promise<ChangeResult> {
+    const checked = requireId(id);
+    const request = { holder: holder ?? actor ?? 'anonymous', seconds, force };
+    const result = await this.#change(checked, { actor }, async (session) => {
+      const now = this.#now();
+      const lease = session.lease;
+      const live = lease !== undefined && lease !== null && lease.ended === undefined && session.status === 'active';
+      const stored = live ? await this.#renewals.read(checked, lease.epoch, lease.seconds) : undefined;
+      const next = acquireLease(session, stored?.renewal, request, now);
+      // Taking a lapsed lease without force must not race a late heartbeat: fence its record first; a heartbeat that
+      // lands before the fence keeps the lease (the next attempt sees it live), one after it hears lease_lost.
+      if (!force && stored !== undefined && leaseState(session, stored.renewal, now).kind !== 'live' && stored.renewal.expired !== true) {
+        if (!(await this.#renewals.fence(stored))) throw new RenewalRaced();
+      }
+      return next;
+    }).catch(async (error: unknown) => {
+      if (!(error instanceof RenewalRaced)) throw error;
+      return this.acquireLease(checked, { holder, seconds, force, actor });
+    });
+    const lease = result.session.lease!;
+    await this.#startRenewals(checked, lease);
+    return result;
+  }
+
+  /**
+   * Extends the lease of epoch `epoch` to now + `seconds` (default: its
+   * length) without writing the session: one conditional PUT of its renewal
+   * record on a warm instance, a read of the session and the record otherwise.
+   * @throws LeaseLost (superseded, expired, released), SessionNotFound, ConflictRetry
+   */
+  async heartbeat(id: string, epoch: number, seconds?: number): Promise<Lease> {
+    const checked = requireId(id);
+    const remembered = await this.#renewals.renewRemembered(checked, epoch, seconds);
+    if (remembered !== undefined) {
+      const { renewal, holder } = remembered;
+      return { holder, epoch, seconds: renewal.seconds, expires_at: renewal.expires_at };
+    }
+    for (let attempt = 1; attempt <= this.#config.casMaxAttempts; attempt++) {
+      const session = (await this.#readSession(checked)).value;
+      const lease = session.lease;
+      const stored = lease?.epoch === epoch ? await this.#renewals.read(checked, lease.epoch, lease.seconds) : undefined;
+      const now = this.#now();
+      fence(session, stored?.renewal, epoch, now);
+      const expiresAt = now + (seconds ?? lease!.seconds);
+      try {
+        await this.#renewals.write(checked, lease!, expiresAt, stored);
+        return { ...lease!, expires_at: Math.max(expiresAt, lease!.expires_at) };
+      } catch (error) {
+        if (!(error instanceof ConditionNotMet)) throw error;
+      }
+    }
+    throw new ConflictRetry(checked, this.#config.casMaxAttempts);
+  }
+
+  /**
+   * Pauses the session if its lease of epoch `epoch` has been expired for
+   * longer than `graceSeconds`, as an ordinary compare-and-swap change by
+   * `lease-expiry`. The caller (the sweeper) fenced the renewal record first,
+   * so only the session's own expiry counts. A no-op when anything else
+   * happened meanwhile: a heartbeat or a change by the holder, a release, an acquire.
+   */
+  async expireLapsedLease(id: string, epoch: number, graceSeconds: number): Promise<ChangeResult> {
+    const result = await this.#change(requireId(id), { actor: LEASE_EXPIRY_ACTOR }, async (session) => {
+      const lease = session.lease;
+      if (session.status !== 'active' || lease === undefined || lease === null || lease.epoch !== epoch || lease.ended !== undefined) return undefined;
+      if (lease.expires_at + graceSeconds > this.#now()) return undefined;
+      return { ...session, status: 'paused', lease: { ...lease, ended: 'expired' } };
+    });
+    if (result.changed) await this.#pruneRenewals(id);
+    return result;
+  }
+
+  /** After a new lease: the older epochs' records go, and the new epoch's record is made so that its first heartbeat is one PUT. */
+  async #startRenewals(id: string, lease: Lease): Promise<void> {
+    try {
+      await this.#renewals.prune(id, lease.epoch);
+      await this.#renewals.write(id, lease, lease.expires_at);
+    } catch (error) {
+      // The session is the authority: a missing record only costs the holder's first heartbeat a read.
+      if (!(error instanceof ConditionNotMet || error instanceof StoreFault)) throw error;
+      this.#onWarning({ message: 'could not prepare the renewal record of a new lease', key: id, error });
+    }
+  }
+
+  /** After a lease ended: its records go (best effort; the sweeper removes what is left). */
+  async #pruneRenewals(id: string): Promise<void> {
+    try {
+      await this.#renewals.prune(id);
+    } catch (error) {
+      if (!(error instanceof StoreFault)) throw error;
+      this.#onWarning({ message: 'could not delete the renewal records of an ended lease', key: id, error });
+    }
   }
 
   // ---------------------------------------------------------------- audit trail and undo
@@ -313,8 +509,19 @@ export class SessionRepository {
   async restoreVersion(id: string, versionId: string, options: SessionChangeOptions = {}): Promise<ChangeResult> {
     const checked = requireId(id);
     const target = await readRestoreTarget(this.#store, sessionKey(checked), checked, versionId);
-    const restored = restoredSession(target);
-    return this.#change(checked, options, (session) => (sameContent(session, target) ? undefined : restored), versionId);
+    const result = await this.#change(
+      checked,
+      options,
+      (session) => {
+        if (sameContent(session, target)) return undefined;
+        // The lease and its epoch are never part of what a restore brings back; a restore out of `active` ends a lease.
+        const restored = restoredSession(target, session);
+        return { ...restored, ...endedLease(session, restored.status, 'operator', this.#now()) };
+      },
+      versionId,
+    );
+    if (result.changed && result.session.status !== 'active' && result.session.lease) await this.#pruneRenewals(checked);
+    return result;
   }
 
   /**
@@ -364,7 +571,8 @@ export class SessionRepository {
       }
       more = consumed < page.keys.length || (page.truncated && page.keys.length > 0);
     }
-    return { sessions, nextCursor: more && lastId !== undefined ? encodeCursor(lastId) : null, scanned };
+    const shown = await Promise.all(sessions.map((session) => this.#withCurrentLease(session)));
+    return { sessions: shown, nextCursor: more && lastId !== undefined ? encodeCursor(lastId) : null, scanned };
   }
 
   /** The session a listed key names, or undefined when there is none or it does not parse (then a warning). */
@@ -392,8 +600,8 @@ export class SessionRepository {
     const result = await this.#sessions.swap({
       key,
       ifMatch,
-      change: (session) => {
-        const next = apply(session);
+      change: async (session) => {
+        const next = await apply(session);
         return next === undefined ? undefined : this.#stamp(session, next, actor, restoredFrom);
       },
       missing: () => new SessionNotFound(id),
@@ -428,8 +636,14 @@ export class SessionRepository {
   }
 }
 
-/** An active session with no jobs, created at `seconds` (Unix) by `actor`. */
-function newSession(id: string, name: string | null, seconds: number, actor: string | undefined): Session {
+/** The lease a session is opened with. */
+interface NewLease {
+  holder: string;
+  seconds: number;
+}
+
+/** An active session with no jobs, created at `seconds` (Unix) by `actor`, held from the start when `lease` is given. */
+function newSession(id: string, name: string | null, seconds: number, actor: string | undefined, lease?: NewLease): Session {
   return {
     id,
     name,
@@ -438,8 +652,23 @@ function newSession(id: string, name: string | null, seconds: number, actor: str
     updated_at: seconds,
     status: 'active',
     ...(actor === undefined ? {} : { updated_by: actor }),
+    ...(lease === undefined ? {} : { lease: { holder: lease.holder, epoch: 1, seconds: lease.seconds, expires_at: seconds + lease.seconds } }),
   };
 }
+
+/**
+ * The lease after a status change to `status`: leaving `active` ends a lease
+ * that has not ended — released by its holder, or, when an operator acts (the
+ * lease was not live, or the change would have been refused), expired.
+ */
+function endedLease(session: Session, status: SessionStatus, authority: 'holder' | 'operator', now: number): { lease?: Lease } {
+  const lease = session.lease;
+  if (status === 'active' || lease === undefined || lease === null || lease.ended !== undefined) return {};
+  return { lease: authority === 'holder' ? releaseLease(lease, now) : { ...lease, ended: 'expired' } };
+}
+
+/** An acquire found the lapsed lease's renewal record renewed while it fenced it: decide again from fresh reads. */
+class RenewalRaced extends Error {}
 
 function requireId(id: string): string {
   if (!isSessionId(id)) throw InvalidRequest.field('path.id', 'must be 32 lowercase hexadecimal characters');

@@ -10,18 +10,24 @@
  */
 
 import type { ErrorCode } from './errors.ts';
+import { createAcquireLeaseHandler } from './http/routes/acquire-lease.ts';
 import { createAddJobHandler } from './http/routes/add-job.ts';
 import { createCreateSessionHandler } from './http/routes/create-session.ts';
 import { createGetSessionHandler } from './http/routes/get-session.ts';
+import { createHeartbeatHandler } from './http/routes/heartbeat.ts';
 import { createListSessionsHandler } from './http/routes/list-sessions.ts';
 import { createRestoreSessionHandler } from './http/routes/restore-session.ts';
 import { createSessionHistoryHandler } from './http/routes/session-history.ts';
 import { createSetStatusHandler } from './http/routes/set-status.ts';
 import { type HttpHandler, httpRoute, type RouteDependencies, type RouteHandler } from './http/route.ts';
 import {
+  AcquireLeaseBodySchema,
   AddJobBodySchema,
+  ChangeHeadersSchema,
   CreateSessionBodySchema,
   CreateSessionHeadersSchema,
+  HeartbeatBodySchema,
+  HeartbeatHeadersSchema,
   IfMatchHeadersSchema,
   ListSessionsQuerySchema,
   RestoreSessionBodySchema,
@@ -71,7 +77,7 @@ export type DocumentedHeader = 'Location' | 'Idempotent-Replayed' | 'Retry-After
 export interface SuccessResponse {
   readonly description: string;
   /** `Session` answers carry the session's `ETag` too. */
-  readonly body: 'Session' | 'SessionList' | 'SessionHistory';
+  readonly body: 'Session' | 'SessionList' | 'SessionHistory' | 'LeaseRenewal';
   readonly headers?: readonly DocumentedHeader[];
 }
 
@@ -141,6 +147,15 @@ function route<S extends RequestSchemas, const K extends RouteDefinition['routeK
 const NAME_INDEX_OBJECTS = 'one name index entry per named session, named by a hash of the name and the random session ID';
 const IDEMPOTENCY_OBJECTS = 'one idempotency record per caller and key, named by a hash of both';
 const SESSION_READ_WRITE: PrefixAccess = { prefix: SESSIONS_PREFIX, objectActions: ['s3:GetObject', 's3:PutObject'], tellsMissingKeys: true };
+const LEASE_REFUSED: RouteErrorResponse = {
+  description:
+    '`lease_lost`: the `Lease-Epoch` sent names a lease that is no longer live (`details.reason`: `superseded`, `expired` or `released`; `details.epoch`: the current epoch); nothing was written',
+  codes: ['lease_lost'],
+};
+const LEASE_REQUIRED: RouteErrorResponse = {
+  description: '`lease_required`: the session is held under a live lease and the change carries no `Lease-Epoch`; nothing was written',
+  codes: ['lease_required'],
+};
 const STORAGE_UNAVAILABLE: RouteErrorResponse = {
   description: 'Storage is unavailable; retry after `Retry-After` seconds',
   codes: ['storage_unavailable'],
@@ -157,12 +172,12 @@ export const API_ROUTES = [
       operationId: 'createSession',
       summary: 'Open a session',
       description:
-        'Creates an active session with no jobs. ' +
+        'Creates an active session with no jobs; with `lease_seconds`, held by `holder` (default: the caller) under a lease of epoch 1. ' +
         'Without `Idempotency-Key` a repeated request opens another session. With it, the first request answers 201 and every repeat of the key by the same caller ' +
         '(same body) within the window (a day by default) answers 200 with the session the first one opened, as it now stands, marked `Idempotent-Replayed: true`; ' +
         'a repeat whose first request stopped half-way finishes creating that very session. The same key with another body is refused with 400.',
       parameters: ['IdempotencyKey'],
-      body: { schema: 'CreateSessionRequest', description: 'An optional name; an empty body is the same as `{}`.', required: false },
+      body: { schema: 'CreateSessionRequest', description: 'An optional name and lease; an empty body is the same as `{}`.', required: false },
     },
     responses: {
       200: {
@@ -227,24 +242,29 @@ export const API_ROUTES = [
   route({
     routeKey: 'PATCH /sessions/{id}',
     id: 'SetStatus',
-    request: { path: SessionPathSchema, headers: IfMatchHeadersSchema, body: SetStatusBodySchema },
+    request: { path: SessionPathSchema, headers: ChangeHeadersSchema, body: SetStatusBodySchema },
     docs: {
       operationId: 'setStatus',
       summary: 'Change the status of a session',
       description:
         'Moves the session along the status machine: `active ⇄ paused`, either of them → `completed` | `terminated` (final). ' +
-        'Setting the status the session already has is a no-op (200). Idempotent.',
-      parameters: ['IfMatch'],
+        'Setting the status the session already has is a no-op (200). Idempotent. ' +
+        'A change to `paused`, `completed` or `terminated` releases the lease. While a lease is live the change must carry its `Lease-Epoch`.',
+      parameters: ['IfMatch', 'LeaseEpoch'],
       body: { schema: 'SetStatusRequest', description: 'The new status' },
     },
     responses: { 200: { description: 'The session in its new status', body: 'Session' } },
     errors: {
       400: 'InvalidRequest',
       404: 'SessionNotFound',
-      409: { description: 'The status machine does not allow this change (`details.from`, `details.to`)', codes: ['invalid_transition'] },
+      409: {
+        description: '`invalid_transition`: the status machine does not allow this change (`details.from`, `details.to`); ' + LEASE_REFUSED.description,
+        codes: ['invalid_transition', 'lease_lost'],
+      },
       412: 'PreconditionFailed',
       413: 'PayloadTooLarge',
       415: 'UnsupportedMediaType',
+      428: LEASE_REQUIRED,
       503: 'ChangeUnavailable',
     },
     handler: createSetStatusHandler,
@@ -253,12 +273,14 @@ export const API_ROUTES = [
   route({
     routeKey: 'POST /sessions/{id}/jobs',
     id: 'AddJob',
-    request: { path: SessionPathSchema, headers: IfMatchHeadersSchema, body: AddJobBodySchema },
+    request: { path: SessionPathSchema, headers: ChangeHeadersSchema, body: AddJobBodySchema },
     docs: {
       operationId: 'addJob',
       summary: 'Append a job ID',
-      description: 'Appends the job ID to an active session. A job ID already in the session leaves it unchanged (200): the call is idempotent by `job_id`.',
-      parameters: ['IfMatch'],
+      description:
+        'Appends the job ID to an active session. A job ID already in the session leaves it unchanged (200): the call is idempotent by `job_id`. ' +
+        "While a lease is live the change must carry its `Lease-Epoch`; the holder's accepted append extends the lease by its length.",
+      parameters: ['IfMatch', 'LeaseEpoch'],
       body: { schema: 'AddJobRequest', description: 'The job to append' },
     },
     responses: { 200: { description: 'The session with the job appended (or unchanged when it was already there)', body: 'Session' } },
@@ -267,12 +289,14 @@ export const API_ROUTES = [
       404: 'SessionNotFound',
       409: {
         description:
-          '`session_not_active`: the session is not active (`details.status`); `session_full`: it already holds the maximum number of jobs (`details.max_jobs`)',
-        codes: ['session_not_active', 'session_full'],
+          '`session_not_active`: the session is not active (`details.status`); `session_full`: it already holds the maximum number of jobs (`details.max_jobs`); ' +
+          LEASE_REFUSED.description,
+        codes: ['session_not_active', 'session_full', 'lease_lost'],
       },
       412: 'PreconditionFailed',
       413: 'PayloadTooLarge',
       415: 'UnsupportedMediaType',
+      428: LEASE_REQUIRED,
       503: 'ChangeUnavailable',
     },
     handler: createAddJobHandler,
@@ -332,6 +356,62 @@ export const API_ROUTES = [
         tellsMissingKeys: true,
       },
     ],
+  }),
+  route({
+    routeKey: 'POST /sessions/{id}/lease',
+    id: 'AcquireLease',
+    request: { path: SessionPathSchema, body: z._default(AcquireLeaseBodySchema, {}) },
+    docs: {
+      operationId: 'acquireLease',
+      summary: 'Acquire (or resume, or take over) the lease of a session',
+      description:
+        'Gives the caller a new lease of `seconds` (default 60) on the session, one epoch above the last, held by `holder` (default: the caller). ' +
+        'A `paused` session becomes `active`: this is the resume. While another holder’s lease is live the acquire is refused with `lease_held`, ' +
+        'unless `force` is true: the old holder is then fenced out, and every change it still sends is refused with `lease_lost`. ' +
+        'Not idempotent: each acquire issues a new epoch.',
+      body: { schema: 'AcquireLeaseRequest', description: 'Holder, length and force, all optional', required: false },
+    },
+    responses: { 200: { description: 'The session with its new lease', body: 'Session' } },
+    errors: {
+      400: 'InvalidRequest',
+      404: 'SessionNotFound',
+      409: {
+        description:
+          '`lease_held`: another holder’s lease is live and `force` is not true (`details.holder`, `details.expires_at`); `invalid_transition`: the session is completed or terminated',
+        codes: ['lease_held', 'invalid_transition'],
+      },
+      413: 'PayloadTooLarge',
+      415: 'UnsupportedMediaType',
+      503: 'ChangeUnavailable',
+    },
+    handler: createAcquireLeaseHandler,
+    access: [SESSION_READ_WRITE],
+  }),
+  route({
+    routeKey: 'POST /sessions/{id}/heartbeat',
+    id: 'Heartbeat',
+    request: { path: SessionPathSchema, headers: HeartbeatHeadersSchema, body: z._default(HeartbeatBodySchema, {}) },
+    docs: {
+      operationId: 'heartbeat',
+      summary: 'Keep a lease alive',
+      description:
+        'Extends the lease of epoch `Lease-Epoch` to now + `seconds` (default: its length) and answers only the lease. ' +
+        'Heartbeats are not changes of the session: they never appear in its history and leave its ETag as it was.',
+      parameters: ['LeaseEpoch'],
+      body: { schema: 'HeartbeatRequest', description: 'An optional extension', required: false },
+    },
+    responses: { 200: { description: 'The lease, extended', body: 'LeaseRenewal' } },
+    errors: {
+      400: 'InvalidRequest',
+      404: 'SessionNotFound',
+      409: LEASE_REFUSED,
+      413: 'PayloadTooLarge',
+      415: 'UnsupportedMediaType',
+      428: { description: '`lease_required`: the heartbeat carries no `Lease-Epoch`', codes: ['lease_required'] },
+      503: 'ChangeUnavailable',
+    },
+    handler: createHeartbeatHandler,
+    access: [SESSION_READ_WRITE],
   }),
 ] as const;
 

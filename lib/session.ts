@@ -41,6 +41,8 @@ export const LeaseSchema = z.looseObject({
   expires_at: z.number().check(z.int(), z.nonnegative()),
   /** Set when the lease ended before its time ran out: released by a status change, or paused by the sweeper. */
   ended: z.optional(z.enum(['released', 'expired'])),
+  /** Set on a lease whose acquire fenced out another holder's live lease (a forced take-over). */
+  taken_over: z.optional(z.boolean()),
 });
 export type Lease = z.infer<typeof LeaseSchema>;
 

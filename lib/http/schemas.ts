@@ -3,7 +3,7 @@ import { VERSION_ID_PATTERN } from '../history.ts';
 import { IDEMPOTENCY_KEY_MAX_LENGTH, IDEMPOTENCY_KEY_PATTERN } from '../idempotency.ts';
 import { isSessionId } from '../ids.ts';
 import { HISTORY_LIMIT, pageLimitMessage, SESSION_LIST_LIMIT, type PageLimit } from '../page-limits.ts';
-import { JobIdSchema, SessionNameSchema, SessionStatusSchema } from '../session.ts';
+import { JobIdSchema, LabelSchema, LeaseSecondsSchema, SessionNameSchema, SessionStatusSchema } from '../session.ts';
 
 /** A session ID in the path: exactly `^[0-9a-f]{32}$`, checked before anything touches storage. */
 export const SessionIdSchema = z.string().check(z.refine(isSessionId, { message: 'must be 32 lowercase hexadecimal characters' }));
@@ -26,7 +26,13 @@ const IfMatchSchema = z.pipe(
 export const IfMatchHeadersSchema = z.object({ 'if-match': z.optional(IfMatchSchema) });
 
 /** `POST /sessions` body: an optional name; no body at all is the same as `{}`. */
-export const CreateSessionBodySchema = z.strictObject({ name: z.optional(z.nullable(SessionNameSchema)) });
+export const CreateSessionBodySchema = z.strictObject({
+  name: z.optional(z.nullable(SessionNameSchema)),
+  /** Open the session held by a lease of this many seconds (epoch 1). */
+  lease_seconds: z.optional(LeaseSecondsSchema),
+  /** The lease's holder (default: the caller); only with `lease_seconds`. */
+  holder: z.optional(LabelSchema),
+});
 
 /** An `Idempotency-Key`: see `IDEMPOTENCY_KEY_PATTERN`. */
 export const IdempotencyKeySchema = z
@@ -69,3 +75,25 @@ export const VersionIdSchema = z.string().check(z.regex(VERSION_ID_PATTERN, 'mus
 
 /** `POST /sessions/{id}/restore` body: the version to make current again. */
 export const RestoreSessionBodySchema = z.strictObject({ version_id: VersionIdSchema });
+
+/** `Lease-Epoch`: the epoch of the caller's lease, a non-negative integer. */
+export const LeaseEpochSchema = z.pipe(
+  z.string().check(z.trim(), z.regex(/^[0-9]{1,15}$/, 'must be a non-negative integer')),
+  z.transform(Number),
+);
+
+/** The headers of a change (add job, status change): the optional `If-Match` and `Lease-Epoch`. */
+export const ChangeHeadersSchema = z.object({ 'if-match': z.optional(IfMatchSchema), 'lease-epoch': z.optional(LeaseEpochSchema) });
+
+/** `POST /sessions/{id}/lease` body: who holds it, for how long, and whether to take it from a live holder. */
+export const AcquireLeaseBodySchema = z.strictObject({
+  holder: z.optional(LabelSchema),
+  seconds: z.optional(LeaseSecondsSchema),
+  force: z.optional(z.boolean()),
+});
+
+/** `POST /sessions/{id}/heartbeat` headers: `Lease-Epoch`, required (428 `lease_required` without it). */
+export const HeartbeatHeadersSchema = z.object({ 'lease-epoch': z.optional(LeaseEpochSchema) });
+
+/** `POST /sessions/{id}/heartbeat` body: an optional extension other than the lease's length. */
+export const HeartbeatBodySchema = z.strictObject({ seconds: z.optional(LeaseSecondsSchema) });

@@ -10,11 +10,19 @@ if (!Number.isInteger(port) || port < 0 || port > 65_535) {
   process.exit(2);
 }
 const bucket = process.env.SESSIONS_BUCKET?.trim() || undefined;
+const leasesBucket = process.env.LEASES_BUCKET?.trim() || undefined;
+const sweepSeconds = Number(process.env.LEASE_SWEEP_SECONDS ?? 10);
+if (!Number.isInteger(sweepSeconds) || sweepSeconds < 0) {
+  console.error(`LEASE_SWEEP_SECONDS must be a whole number of seconds, got ${JSON.stringify(process.env.LEASE_SWEEP_SECONDS)}`);
+  process.exit(2);
+}
 
 const server = await startLocalServer({
   host: process.env.HOST ?? '127.0.0.1',
   port,
   ...(bucket === undefined ? {} : { bucket }),
+  ...(leasesBucket === undefined ? {} : { leasesBucket }),
+  leaseSweepSeconds: sweepSeconds,
   ...(process.env.DATA_DIR === undefined ? {} : { dataDir: process.env.DATA_DIR }),
 });
 console.log(`runner-sessions listening on ${server.url} (sessions in ${server.storage}); Ctrl-C to stop`);

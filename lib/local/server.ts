@@ -4,9 +4,11 @@ import { createServer, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import path from 'node:path';
 import { API_ROUTES, routeHandler } from '../routes.ts';
+import { LeaseSweeper } from '../lease-sweeper.ts';
 import { dependenciesFor } from '../runtime.ts';
-import { FileObjectStore } from '../store/file/index.ts';
-import type { ObjectStore } from '../store/port.ts';
+import { MemoryObjectStore } from '../store/memory.ts';
+import { FileObjectStore, UnversionedFileObjectStore } from '../store/file/index.ts';
+import { isPrunable, type ObjectStore, type PrunableObjectStore } from '../store/port.ts';
 import { S3ObjectStore } from '../store/s3.ts';
 import { LocalGateway, type Route } from './gateway.ts';
 
@@ -24,6 +26,12 @@ export interface LocalServerOptions {
   bucket?: string;
   /** Directory of the local file store. Default `./.data`. */
   dataDir?: string;
+  /** Where lease renewals live. Default: `leasesBucket` on S3, else a store in `dataDir`. */
+  renewals?: PrunableObjectStore;
+  /** The S3 bucket (without versioning) for lease renewals when serving from `bucket`. */
+  leasesBucket?: string;
+  /** Seconds between lease sweeps (also how long a lease must have been expired to be swept); 0: no sweeps. Default 10. */
+  leaseSweepSeconds?: number;
 }
 
 export interface LocalServer {
@@ -45,7 +53,9 @@ export async function startLocalServer(options: LocalServerOptions = {}): Promis
   const dataDir = path.resolve(options.dataDir ?? '.data');
   const store = options.store ?? (options.bucket ? new S3ObjectStore({ bucket: options.bucket }) : new FileObjectStore(dataDir));
   const storage = options.store ? 'custom store' : options.bucket ? `s3://${options.bucket}` : dataDir;
-  const dependencies = dependenciesFor(store);
+  const renewals = options.renewals ?? localRenewals(options, dataDir);
+  const dependencies = dependenciesFor(store, undefined, renewals);
+  const sweeps = startSweeps(new LeaseSweeper({ repository: dependencies.repository, graceSeconds: options.leaseSweepSeconds ?? 10 }), options.leaseSweepSeconds ?? 10);
 
   const routes: Route[] = API_ROUTES.map((route) => ({ routeKey: route.routeKey, handler: routeHandler(route, dependencies) }));
   const openApi = await readFile(OPENAPI_DOCUMENT, 'utf-8');
@@ -66,8 +76,39 @@ export async function startLocalServer(options: LocalServerOptions = {}): Promis
     server,
     close: () =>
       new Promise<void>((resolve, reject) => {
+        sweeps.stop();
         server.close((error) => (error ? reject(error) : resolve()));
         server.closeAllConnections();
       }),
   };
+}
+
+/** The lease renewal store of a local server: the leases bucket on S3, else beside the sessions. */
+function localRenewals(options: LocalServerOptions, dataDir: string): PrunableObjectStore {
+  if (options.leasesBucket) return new S3ObjectStore({ bucket: options.leasesBucket });
+  if (options.bucket) return new S3ObjectStore({ bucket: options.bucket });
+  // A store given by the caller (tests) gets renewals of the same lifetime: in memory.
+  if (options.store) return isPrunable(options.store) ? options.store : new MemoryObjectStore();
+  return new UnversionedFileObjectStore(path.join(dataDir, 'leases'));
+}
+
+/** Sweeps expired leases every `seconds` (never two at once), until stopped. */
+function startSweeps(sweeper: LeaseSweeper, seconds: number): { stop(): void } {
+  if (seconds <= 0) return { stop: () => {} };
+  let running = false;
+  const timer = setInterval(() => {
+    if (running) return;
+    running = true;
+    sweeper
+      .sweep()
+      .then((report) => {
+        if (report.expired.length > 0) console.log(JSON.stringify({ level: 'INFO', message: 'leases expired', sessions: report.expired }));
+      })
+      .catch((error: unknown) => console.error(JSON.stringify({ level: 'ERROR', message: 'lease sweep failed', error: String(error) })))
+      .finally(() => {
+        running = false;
+      });
+  }, seconds * 1000);
+  timer.unref();
+  return { stop: () => clearInterval(timer) };
 }

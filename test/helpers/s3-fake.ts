@@ -1,11 +1,13 @@
 import { createHash, randomBytes } from 'node:crypto';
 import {
+  DeleteObjectCommand,
   GetObjectCommand,
   ListObjectsV2Command,
   ListObjectVersionsCommand,
   PutObjectCommand,
   S3Client,
   S3ServiceException,
+  type DeleteObjectCommandInput,
   type GetObjectCommandInput,
   type ListObjectsV2CommandInput,
   type ListObjectVersionsCommandInput,
@@ -15,11 +17,12 @@ import { sdkStreamMixin } from '@smithy/util-stream';
 import { mockClient, type AwsClientStub } from 'aws-sdk-client-mock';
 import { Readable } from 'node:stream';
 
-export type FakeCommand = 'GetObject' | 'PutObject' | 'ListObjectsV2' | 'ListObjectVersions';
+export type FakeCommand = 'GetObject' | 'PutObject' | 'ListObjectsV2' | 'ListObjectVersions' | 'DeleteObject';
 
 interface FakeObject {
   body: string;
   etag: string;
+  lastModified: Date;
 }
 
 /** One stored version of a key, or a delete marker. */
@@ -77,7 +80,11 @@ export class S3Fake {
   /** Every PutObject input received, in order, including refused ones. */
   readonly puts: PutObjectCommandInput[] = [];
   /** Requests by command; `ListObjectVersions` is counted from the first one made, so counts of runs without versions read as before. */
-  readonly requests: Record<Exclude<FakeCommand, 'ListObjectVersions'>, number> & { ListObjectVersions?: number } = { GetObject: 0, PutObject: 0, ListObjectsV2: 0 };
+  readonly requests: Record<Exclude<FakeCommand, 'ListObjectVersions' | 'DeleteObject'>, number> & { ListObjectVersions?: number; DeleteObject?: number } = {
+    GetObject: 0,
+    PutObject: 0,
+    ListObjectsV2: 0,
+  };
   /** The versions of each key, newest first (delete markers included); `objects` holds the current ones. */
   readonly versions = new Map<string, FakeVersion[]>();
   /** `'enabled'`, as the deployed bucket; `'disabled'`, a bucket whose versioning was never turned on. */
@@ -101,11 +108,18 @@ export class S3Fake {
     this.stub
       .on(ListObjectVersionsCommand)
       .callsFake((input: ListObjectVersionsCommandInput) => this.#handle('ListObjectVersions', input, () => this.#listVersions(input)));
+    this.stub.on(DeleteObjectCommand).callsFake((input: DeleteObjectCommandInput) =>
+      this.#handle('DeleteObject', input, () => {
+        if (this.objects.has(input.Key ?? '')) this.deleteObject(input.Key ?? '');
+        return { $metadata: { httpStatusCode: 204 } };
+      }),
+    );
   }
 
   /** Total requests of every kind. */
   get totalRequests(): number {
-    return this.requests.GetObject + this.requests.PutObject + this.requests.ListObjectsV2 + (this.requests.ListObjectVersions ?? 0);
+    const { GetObject, PutObject, ListObjectsV2, ListObjectVersions = 0, DeleteObject = 0 } = this.requests;
+    return GetObject + PutObject + ListObjectsV2 + ListObjectVersions + DeleteObject;
   }
 
   resetCounts(): void {
@@ -113,6 +127,7 @@ export class S3Fake {
     this.requests.PutObject = 0;
     this.requests.ListObjectsV2 = 0;
     delete this.requests.ListObjectVersions;
+    delete this.requests.DeleteObject;
     this.puts.length = 0;
     this.stub.resetHistory();
   }
@@ -120,7 +135,7 @@ export class S3Fake {
   /** Stores an object directly, as another writer would have. */
   seed(key: string, body: string): string {
     const etag = md5Etag(body);
-    this.objects.set(key, { body, etag });
+    this.objects.set(key, { body, etag, lastModified: new Date(this.clock()) });
     this.#recordVersion(key, body, etag);
     return etag;
   }
@@ -278,7 +293,7 @@ export class S3Fake {
       }
     }
     const etag = md5Etag(input.Body);
-    this.objects.set(key, { body: input.Body, etag });
+    this.objects.set(key, { body: input.Body, etag, lastModified: new Date(this.clock()) });
     const versionId = this.#recordVersion(key, input.Body, etag);
     return { ETag: etag, ...(versionId === undefined ? {} : { VersionId: versionId }), $metadata: { httpStatusCode: 200 } };
   }
@@ -292,7 +307,10 @@ export class S3Fake {
     const page = keys.slice(0, maxKeys);
     const truncated = keys.length > page.length;
     return {
-      Contents: page.map((Key) => ({ Key, ETag: this.objects.get(Key)!.etag, Size: Buffer.byteLength(this.objects.get(Key)!.body) })),
+      Contents: page.map((Key) => {
+        const object = this.objects.get(Key)!;
+        return { Key, ETag: object.etag, Size: Buffer.byteLength(object.body), LastModified: object.lastModified };
+      }),
       KeyCount: page.length,
       IsTruncated: truncated,
       ...(truncated ? { NextContinuationToken: Buffer.from(page.at(-1)!, 'utf-8').toString('base64') } : {}),

@@ -117,8 +117,10 @@ describe('acquireLease', () => {
     const error = catchError(() => acquireLease(held({ expires_at: NOW - 1 }), renewal(), other, NOW));
     expect(error).toBeInstanceOf(LeaseHeld);
     expect((error as LeaseHeld).details).toEqual({ id: ID, holder: 'build-7:4711', expires_at: NOW + 50 });
-    expect(acquireLease(held(), undefined, { ...other, force: true }, NOW).lease?.epoch).toBe(4);
-    expect(acquireLease(held(), undefined, { ...other, holder: 'build-7:4711' }, NOW).lease?.epoch).toBe(4);
+    const forced = acquireLease(held(), undefined, { ...other, force: true }, NOW).lease;
+    expect(forced).toMatchObject({ holder: 'ci-runner-2', epoch: 4, taken_over: true });
+    const again = acquireLease(held(), undefined, { ...other, holder: 'build-7:4711' }, NOW).lease;
+    expect(again).toEqual({ holder: 'build-7:4711', epoch: 4, seconds: 60, expires_at: NOW + 60 });
   });
 
   it('refuses a completed or terminated session', () => {

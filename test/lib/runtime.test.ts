@@ -35,6 +35,7 @@ describe('a Lambda entry (functions/<entry>.ts)', () => {
 
   it('serves from the bucket SESSIONS_BUCKET names', async () => {
     vi.stubEnv('SESSIONS_BUCKET', 'chosen-bucket');
+    vi.stubEnv('LEASES_BUCKET', 'chosen-leases');
     const { handler } = await import('#functions/create-session.ts');
 
     const response = await invoke(handler, request.createSession());
@@ -45,6 +46,7 @@ describe('a Lambda entry (functions/<entry>.ts)', () => {
 
   it.each(API_ROUTES.map((route) => [route.routeKey, entryName(route)]))('%s has its entry, functions/%s.ts, exporting handler', async (_routeKey, entry) => {
     vi.stubEnv('SESSIONS_BUCKET', 'chosen-bucket');
+    vi.stubEnv('LEASES_BUCKET', 'chosen-leases');
 
     const module = (await import(`../../functions/${entry}.ts`)) as { handler?: unknown };
 
@@ -57,8 +59,12 @@ describe('environmentDependencies', () => {
     expect(() => environmentDependencies(env)).toThrow('SESSIONS_BUCKET environment variable is not set');
   });
 
+  it.each([{}, { LEASES_BUCKET: ' ' }])('throws LEASES_BUCKET environment variable is not set for %o', (env) => {
+    expect(() => environmentDependencies({ SESSIONS_BUCKET: 'b', ...env })).toThrow('LEASES_BUCKET environment variable is not set');
+  });
+
   it('builds the repository with the limits of the environment it is given', () => {
-    expect(environmentDependencies({ SESSIONS_BUCKET: 'b', MAX_JOBS_PER_SESSION: '2' }).repository.config.maxJobsPerSession).toBe(2);
+    expect(environmentDependencies({ SESSIONS_BUCKET: 'b', LEASES_BUCKET: 'l', MAX_JOBS_PER_SESSION: '2' }).repository.config.maxJobsPerSession).toBe(2);
   });
 });
 

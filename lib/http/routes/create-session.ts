@@ -4,7 +4,7 @@ import { createdResponse, replayedResponse } from '../responses.ts';
 /** The input `POST /sessions` works on, once its schemas have validated it. */
 export interface CreateSessionInput {
   headers: { 'idempotency-key'?: string | undefined };
-  body: { name?: string | null | undefined };
+  body: { name?: string | null | undefined; lease_seconds?: number | undefined; holder?: string | undefined };
 }
 
 /**
@@ -13,7 +13,13 @@ export interface CreateSessionInput {
  */
 export function createCreateSessionHandler({ repository }: RouteDependencies): RouteHandler<CreateSessionInput> {
   return async ({ headers, body }, { actor }) => {
-    const created = await repository.createSession({ name: body.name ?? null, actor, idempotencyKey: headers['idempotency-key'] });
+    const created = await repository.createSession({
+      name: body.name ?? null,
+      actor,
+      idempotencyKey: headers['idempotency-key'],
+      leaseSeconds: body.lease_seconds,
+      holder: body.holder,
+    });
     return created.replayed ? replayedResponse(created) : createdResponse(created);
   };
 }

@@ -1,5 +1,5 @@
 import type { BigIntStats } from 'node:fs';
-import { readFile, stat } from 'node:fs/promises';
+import { open, readFile, stat } from 'node:fs/promises';
 
 /** What identifies one state of one file: its inode, when that inode was born, and its size and content time. */
 export interface FileIdentity {
@@ -54,5 +54,18 @@ export async function readIfPresent(file: string): Promise<Buffer | undefined> {
   } catch (error) {
     if (isMissing(error)) return undefined;
     throw error;
+  }
+}
+
+/** Makes every entry change already made in `dir` durable. */
+export async function fsyncDirectory(dir: string): Promise<void> {
+  const handle = await open(dir, 'r');
+  try {
+    await handle.sync();
+  } catch (error) {
+    // Some platforms cannot fsync a directory; there the rename is as durable as it gets.
+    if (!['EINVAL', 'EISDIR', 'EPERM', 'ENOTSUP'].includes(errorCode(error) ?? '')) throw error;
+  } finally {
+    await handle.close();
   }
 }

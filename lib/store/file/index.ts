@@ -1,13 +1,13 @@
-import { mkdirSync, realpathSync } from 'node:fs';
-import { link, readFile, rename, unlink } from 'node:fs/promises';
-import path from 'node:path';
 import { systemClock, type TimeSource } from '../../clock.ts';
 import {
   ConditionNotMet,
-  sameEtag,
   StoreFault,
+  UnknownVersion,
   type KeyListOptions,
   type ListPage,
+  type ObjectPage,
+  type ObjectVersion,
+  type PrunableObjectStore,
   type StoredObject,
   type VersionedObjectStore,
   type VersionListOptions,
@@ -15,147 +15,105 @@ import {
   type WriteCondition,
   type WrittenObject,
 } from '../port.ts';
-import { Durability } from './durability.ts';
-import { etagOf, KnownEtags } from './etags.ts';
-import { errorCode, isMissing, statIfPresent } from './filesystem.ts';
-import { InvalidKey, objectPath } from './keys.ts';
-import { listKeys } from './listing.ts';
-import { KeyLocks } from './locks.ts';
-import { KeyVersions } from './versions.ts';
+import { LogEngine } from './engine.ts';
+import { errorCode } from './filesystem.ts';
+import type { KeyEntry } from './key-index.ts';
+import { InvalidKey, keySegments, prefixParts } from './keys.ts';
+import { prepareDataDirectory } from './layout.ts';
+import type { VersionEntry } from './versions.ts';
 
 export { InvalidKey } from './keys.ts';
+export { DataDirectoryMismatch, LegacyDataDirectory } from './layout.ts';
 
 /** Error codes after which the operation may be retried: the disk is full, busy or failing, not misconfigured. */
 const TRANSIENT_CODES = new Set(['EAGAIN', 'EBUSY', 'EDQUOT', 'EINTR', 'EIO', 'EMFILE', 'ENFILE', 'ENOSPC', 'ETIMEDOUT']);
+/** A version ID: the key's 12-digit sequence number, the write's Unix ms (13 digits) and the body's MD5. */
+const VERSION_ID = /^(\d{12})-(\d{13})-([0-9a-f]{32})$/;
 
 export interface FileObjectStoreOptions {
-  /** How long a writer waits for another process's lock on a key before giving up (StoreFault). Default 15 s. */
+  /** How long a writer waits for another process's write lock before giving up (StoreFault). Default 15 s. */
   lockTimeoutMs?: number;
   /** A lock file older than this is considered abandoned and broken. Default 10 s. */
   lockStaleMs?: number;
   /** Dates versions and times locks; it must follow the filesystem's time. Default the system clock. */
   clock?: TimeSource;
+  /** Bytes of current bodies kept in memory. Default 64 MiB. */
+  cacheBytes?: number;
 }
 
 /**
  * The object-store port on the local filesystem, with the semantics of S3
- * conditional writes. The embedded default for the local server.
+ * conditional writes; this one keeps every version. The embedded default for
+ * the local server. See {@link UnversionedFileObjectStore} for soft state.
  *
  * Layout under `root`:
  * ```
- * objects/                         the key tree
- *   sessions%2F/                   a directory holds the keys that begin with its decoded name ("sessions/")
- *     fffe6a…d7.json               the current body of key `sessions/fffe6a…d7.json`, byte for byte
- *     fffe6a…d7.json~lock          while a replacing write of that key is in progress (JSON: pid, host, token)
- *     ~lock~new-<hex>              a whole lock file of one process, linked as the lock of each key it locks in this directory
- *     fffe6a…d7.json~tmp-<hex>     a body being written, before it is linked or renamed into place
- *     fffe6a…d7.json~versions/     every version of that key, one immutable file each, named by its version ID:
- *       000000000001-1763942400123-<md5>        a committed version (sequence number, Unix ms, MD5 of the body)
- *       000000000002-1763942460456-<md5>~new    a version being written; it counts only once committed (below)
+ * store.json      the layout's format and whether the directory keeps versions
+ * log             every write of every key, one record each, appended (records.ts)
+ * store~lock      while a process appends (JSON: pid, host, token)
+ * ~lock~new-<hex> a whole lock file of one process, linked as `store~lock` when it takes the lock
  * ```
- * Each key segment is stored as its UTF-8 bytes with every byte outside
- * `[a-z0-9._-]` written `%XX` (uppercase hex): names are ASCII, distinct even
- * on case-insensitive filesystems, and decode back to the key. A directory's
- * name is the encoding of its segment followed by `/`, so a key and a prefix
- * of the same name can coexist. Names containing `~` are never keys: that
- * space is kept for the store's own files (a later `<name>~versions/` side
- * directory fits beside the object file).
  *
  * Guarantees:
- * - Create (`ifNoneMatch: '*'`) writes the whole body to a temporary file,
- *   fsyncs it and hard-links it into place, which fails atomically when the
- *   key exists: exactly one creator wins, across processes too, and no reader
- *   ever sees a partial object.
- * - Replace (`ifMatch`) writes and fsyncs a temporary file, then, holding the
- *   key's lock, compares the current ETag and renames over it. The lock is a
- *   queue in the store plus a lock file created exclusively (a complete file
- *   hard-linked into place), so processes on one host sharing a data directory,
- *   and several stores on one directory in a process, are safe too. A lock left by a process that died is broken when its pid no
- *   longer runs, or once older than `lockStaleMs`.
- * - Files are never changed once in place, so the ETag is computed from the
- *   body once per file: the store remembers it in memory with the file's
- *   identity (device, inode, birth time, modification time, size), and the
- *   ETag check under the lock reads the body again only when a stat of the
- *   object shows another identity (another writer, any process, or an edit by
- *   hand).
- * - After a link or rename the directory is fsynced, so a write that returned
- *   survives a crash; a crash mid-write leaves the previous version and at
- *   most some `~` files, which every operation ignores.
+ * - A write appends one record to the log under the directory's write lock
+ *   (an in-store queue, then the lock file, created exclusively: processes
+ *   sharing the directory, and several stores on it in a process, are kept
+ *   apart). Under the lock the writer first reads what others appended, so
+ *   the condition is checked against the latest write of any process. A lock
+ *   left by a process that died is broken when its pid no longer runs, or
+ *   once older than `lockStaleMs`.
+ * - A write resolves only once an fsync of the log covers its record; writes
+ *   that come while an fsync runs share the next one (group commit), across
+ *   keys. The lock is not held during the fsync.
+ * - Each record carries its length and a CRC-32: a record torn by a crash is
+ *   never read (readers stop before it) and the next writer, which holds the
+ *   lock so no live writer is midway, cuts it off. Lock drafts and locks of
+ *   dead processes are removed when a store opens and after such a cut.
+ * - Versions: each write is a version, stored as a delta against the one
+ *   before or as a checkpoint (`versions.ts`), so the bytes stored per write
+ *   are about the bytes that changed. Version IDs are
+ *   `<sequence>-<unix ms>-<md5>`: opaque to callers; the milliseconds never
+ *   go backwards along a key and serve as the version's LastModified.
+ * - The index of keys (sorted, for listing) and versions is in memory,
+ *   rebuilt from the log when the store opens and caught up by offset before
+ *   each operation: a listing page costs the same at any key count; opening
+ *   costs a read of the log.
  * - ETags are those of S3 single-part uploads: the quoted MD5 hex of the body.
- * - Listing walks only the directories under the prefix and never reads a
- *   body; a page costs a read of each visited directory, fine for a local
- *   store of up to ~10^5 objects.
+ * - Deleting a key hides it from reads and listings; its versions stay listed.
+ * - Not guaranteed: a lock broken as stale while its owner still runs lets
+ *   two writers in; nothing prunes old versions.
  *
- * Versions, with the semantics of an S3 bucket with versioning:
- * - Every successful write, create or replace, records the new body as an
- *   immutable version file, and the object file is a hard link to that very
- *   file (same inode): the current object and its version are one file.
- *   Creates take the key's lock too, so writes of a key are serialised.
- * - Order of a write, under the key's lock: the body is written and fsynced
- *   to a temporary file; linked into `~versions/` as `<id>~new`; that
- *   directory is fsynced; the temporary file is linked (create) or renamed
- *   (replace) over the object; the object's directory is fsynced; the
- *   record is renamed to `<id>`. A record `<id>~new` counts as a version only
- *   while it is the object file's inode (the commit point is the object's
- *   link or rename); a `<id>` record counts always.
- * - So a change is never visible without its version, and after a crash at
- *   any step the versions listed are exactly the changes made: an orphan
- *   `~new` record (the change did not happen) is ignored by readers and
- *   removed by the key's next write; a committed one is listed, and renamed by
- *   the next write.
- * - Version IDs are `<sequence>-<unix ms>-<md5>`: opaque to callers, ordered
- *   by sequence; the milliseconds never go backwards along a key, so they
- *   serve as the version's LastModified, and the MD5 as its ETag, without
- *   reading the file.
- * - An object written before the store kept versions is listed, until its
- *   next write, as the version `null` (as S3 lists an object stored before
- *   versioning was enabled); that write first records it as a proper version.
- * - Not guaranteed: versions survive only as long as nobody edits the data
- *   directory by hand (an in-place edit of the object file changes its
- *   current version too); a lock broken as stale while its owner still runs
- *   lets two writers in, as for every write of this store; nothing prunes old
- *   versions (S3 expires them by lifecycle rule; here they stay until deleted).
+ * Needs a local POSIX filesystem (not a network share). A data directory of
+ * the earlier file-per-object layout is refused ({@link LegacyDataDirectory})
+ * until migrated with `npm run migrate-data -- DIR`.
  *
- * Needs a local POSIX filesystem with hard links (not a network share).
- *
- * Every store keeps its own state (lock queues, known ETags, directory
- * fsyncs); nothing is shared between stores but the directory. The parts:
- * `keys.ts` (keys as paths), `listing.ts`, `versions.ts` (how versions are
- * kept: the one file to replace to keep them otherwise), `locks.ts`,
- * `durability.ts` (fsyncs) and `etags.ts`.
+ * The parts: `engine.ts` (log, index, locks, group commit), `records.ts`,
+ * `versions.ts` (how versions are kept: deltas and checkpoints),
+ * `key-index.ts`, `bodies.ts` (cache, incremental MD5), `log.ts`,
+ * `locks.ts`, `keys.ts` (which keys are accepted), `layout.ts`, `legacy.ts`.
  */
-export class FileObjectStore implements VersionedObjectStore {
+export class FileObjectStore implements VersionedObjectStore, PrunableObjectStore {
   /** The data directory, resolved. */
   readonly root: string;
-  readonly #objects: string;
-  readonly #locks: KeyLocks;
-  readonly #durability = new Durability();
-  readonly #etags = new KnownEtags();
-  readonly #versions: KeyVersions;
+  readonly #engine: LogEngine;
 
   constructor(root: string, options: FileObjectStoreOptions = {}) {
-    mkdirSync(path.join(root, 'objects'), { recursive: true });
-    this.root = realpathSync(root);
-    this.#objects = path.join(this.root, 'objects');
-    const clock = options.clock ?? systemClock;
-    this.#locks = new KeyLocks({ timeoutMs: options.lockTimeoutMs ?? 15_000, staleMs: options.lockStaleMs ?? 10_000, clock });
-    this.#versions = new KeyVersions({ durability: this.#durability, clock });
+    this.root = prepareDataDirectory(root, true);
+    this.#engine = engineFor(this.root, true, options);
   }
 
-  /** The file holding the current body of `key`. @throws InvalidKey */
-  pathOf(key: string): string {
-    return objectPath(this.#objects, key);
+  /** The lock file a writer holds while it appends. */
+  get lockPath(): string {
+    return this.#engine.lockPath;
   }
 
-  async get(key: string): Promise<StoredObject | undefined> {
-    const file = this.pathOf(key);
-    try {
-      const bytes = await readFile(file);
-      return { body: bytes.toString('utf-8'), etag: etagOf(bytes) };
-    } catch (error) {
-      if (isMissing(error)) return undefined;
-      throw translate(error, `get ${key}`);
-    }
+  /** Resolves once the store has read its log and cleaned what crashed processes left. */
+  get opened(): Promise<void> {
+    return this.#engine.opened;
+  }
+
+  get(key: string): Promise<StoredObject | undefined> {
+    return getFrom(this.#engine, key);
   }
 
   async put(key: string, body: string, condition: WriteCondition): Promise<string> {
@@ -163,112 +121,210 @@ export class FileObjectStore implements VersionedObjectStore {
   }
 
   async putVersion(key: string, body: string, condition: WriteCondition): Promise<WrittenObject> {
-    const file = this.pathOf(key);
-    if (typeof body !== 'string') throw new TypeError('the body must be a string');
-    const bytes = Buffer.from(body, 'utf-8');
-    try {
-      if ('ifNoneMatch' in condition && condition.ifNoneMatch === '*') return await this.#create(key, file, bytes);
-      if ('ifMatch' in condition && typeof condition.ifMatch === 'string') return await this.#replace(key, file, bytes, condition.ifMatch);
-    } catch (error) {
-      throw translate(error, `put ${key}`);
-    }
-    throw new TypeError("a write needs a condition: { ifNoneMatch: '*' } or { ifMatch: etag }");
+    const { etag, version } = await writeTo(this.#engine, key, body, condition);
+    return { etag, versionId: versionIdOf(version) };
   }
 
-  async list(prefix: string, { limit, startAfter }: KeyListOptions): Promise<ListPage> {
+  list(prefix: string, options: KeyListOptions): Promise<ListPage> {
+    return listFrom(this.#engine, prefix, options);
+  }
+
+  listObjects(prefix: string, options: KeyListOptions): Promise<ObjectPage> {
+    return listObjectsFrom(this.#engine, prefix, options);
+  }
+
+  delete(key: string): Promise<void> {
+    return deleteFrom(this.#engine, key);
+  }
+
+  async listVersions(key: string, { limit, cursor }: VersionListOptions): Promise<VersionPage> {
     checkLimit(limit);
-    try {
-      return await listKeys(this.#objects, prefix, limit, startAfter);
-    } catch (error) {
-      throw translate(error, `list ${prefix}`);
-    }
-  }
-
-  async listVersions(key: string, options: VersionListOptions): Promise<VersionPage> {
-    checkLimit(options.limit);
-    const file = this.pathOf(key);
-    try {
-      return await this.#versions.list(file, key, options);
-    } catch (error) {
-      throw translate(error, `list versions of ${key}`);
-    }
+    keySegments(key);
+    return guarded(`list versions of ${key}`, async () => {
+      await this.#engine.opened;
+      await this.#engine.catchUp();
+      const entry = this.#engine.entry(key);
+      const versions = entry?.versions ?? [];
+      let from = versions.length - 1;
+      if (cursor !== undefined) {
+        const at = indexOfVersion(versions, cursor);
+        if (at === undefined) throw new UnknownVersion(key, cursor);
+        from = at - 1;
+      }
+      const listed: ObjectVersion[] = [];
+      for (let at = from; at >= 0 && listed.length < limit; at--) {
+        const version = versions[at]!;
+        const isLatest = entry!.live && at === versions.length - 1;
+        listed.push({ versionId: versionIdOf(version), etag: `"${version.md5}"`, lastModified: new Date(version.ms), isLatest });
+      }
+      const more = from - listed.length >= 0;
+      return more ? { versions: listed, cursor: listed.at(-1)!.versionId } : { versions: listed };
+    });
   }
 
   async getVersion(key: string, versionId: string): Promise<StoredObject | undefined> {
-    const file = this.pathOf(key);
-    try {
-      return await this.#versions.read(file, versionId);
-    } catch (error) {
-      throw translate(error, `get ${key} version ${versionId}`);
-    }
+    keySegments(key);
+    return guarded(`get ${key} version ${versionId}`, async () => {
+      await this.#engine.opened;
+      await this.#engine.catchUp();
+      const entry = this.#engine.entry(key);
+      const at = entry === undefined ? undefined : indexOfVersion(entry.versions, versionId);
+      if (at === undefined) return undefined;
+      const version = entry!.versions[at]!;
+      await this.#engine.durable(version);
+      const body = await this.#engine.body(entry!, at);
+      return { body: body.bytes.toString('utf-8'), etag: `"${version.md5}"`, versionId };
+    });
   }
 
-  async #create(key: string, file: string, bytes: Buffer): Promise<WrittenObject> {
-    const dir = path.dirname(file);
-    await this.#versions.prepareDirectory(file);
-    const etag = etagOf(bytes);
-    const temp = await this.#durability.writeTemporary(file, bytes);
-    try {
-      return await this.#locks.withKeyLock(file, async () => {
-        if ((await statIfPresent(file)) !== undefined) throw new ConditionNotMet(key);
-        const record = await this.#versions.prepare(file, undefined, bytes);
-        await this.#versions.stage(record, temp.path);
-        try {
-          this.#etags.forget(file);
-          await link(temp.path, file);
-        } catch (error) {
-          await this.#versions.discard(record);
-          if (errorCode(error) === 'EEXIST') throw new ConditionNotMet(key, { cause: error });
-          throw error;
-        }
-        await this.#durability.syncDirectory(dir);
-        this.#etags.remember(file, temp.info, etag, record.id);
-        await this.#versions.commit(record);
-        return { etag, versionId: record.id };
-      });
-    } finally {
-      await unlink(temp.path).catch(() => {});
-    }
+  /** Closes the log file; the store is not used afterwards. */
+  close(): Promise<void> {
+    return this.#engine.close();
+  }
+}
+
+/**
+ * The file store for soft state (lease renewal records, rewritten every few
+ * seconds): the same engine and guarantees as {@link FileObjectStore}, but it
+ * keeps only each key's current body, and offers no version operations (so
+ * `keepsVersions` is false). Its data directory is its own: the two kinds
+ * never share one.
+ */
+export class UnversionedFileObjectStore implements PrunableObjectStore {
+  /** The data directory, resolved. */
+  readonly root: string;
+  readonly #engine: LogEngine;
+
+  constructor(root: string, options: FileObjectStoreOptions = {}) {
+    this.root = prepareDataDirectory(root, false);
+    this.#engine = engineFor(this.root, false, options);
   }
 
-  async #replace(key: string, file: string, bytes: Buffer, ifMatch: string): Promise<WrittenObject> {
-    // Refuse early when the condition already fails, before paying for a durable temporary file
-    // (no need to look when the ETag last known here matches: the check under the lock decides).
-    const known = this.#etags.lastKnown(file);
-    if (known === undefined || !sameEtag(known, ifMatch)) {
-      const seen = await this.#etags.currentObject(file);
-      if (seen === undefined || !sameEtag(seen.etag, ifMatch)) throw new ConditionNotMet(key);
-    }
-    const etag = etagOf(bytes);
-    const temp = await this.#durability.writeTemporary(file, bytes);
-    let renamed = false;
-    try {
-      return await this.#locks.withKeyLock(file, async () => {
-        const current = await this.#etags.currentObject(file);
-        if (current === undefined || !sameEtag(current.etag, ifMatch)) throw new ConditionNotMet(key);
-        const record = await this.#versions.prepare(file, current, bytes);
-        await this.#versions.stage(record, temp.path);
-        this.#etags.forget(file);
-        await rename(temp.path, file);
-        renamed = true;
-        await this.#durability.syncDirectory(path.dirname(file));
-        this.#etags.remember(file, temp.info, etag, record.id);
-        await this.#versions.commit(record);
-        return { etag, versionId: record.id };
-      });
-    } finally {
-      if (!renamed) await unlink(temp.path).catch(() => {});
-    }
+  /** Resolves once the store has read its log and cleaned what crashed processes left. */
+  get opened(): Promise<void> {
+    return this.#engine.opened;
   }
+
+  get(key: string): Promise<StoredObject | undefined> {
+    return getFrom(this.#engine, key);
+  }
+
+  async put(key: string, body: string, condition: WriteCondition): Promise<string> {
+    return (await writeTo(this.#engine, key, body, condition)).etag;
+  }
+
+  list(prefix: string, options: KeyListOptions): Promise<ListPage> {
+    return listFrom(this.#engine, prefix, options);
+  }
+
+  listObjects(prefix: string, options: KeyListOptions): Promise<ObjectPage> {
+    return listObjectsFrom(this.#engine, prefix, options);
+  }
+
+  delete(key: string): Promise<void> {
+    return deleteFrom(this.#engine, key);
+  }
+
+  /** Closes the log file; the store is not used afterwards. */
+  close(): Promise<void> {
+    return this.#engine.close();
+  }
+}
+
+function engineFor(root: string, versions: boolean, options: FileObjectStoreOptions): LogEngine {
+  return new LogEngine({
+    root,
+    versions,
+    clock: options.clock ?? systemClock,
+    lockTimeoutMs: options.lockTimeoutMs ?? 15_000,
+    lockStaleMs: options.lockStaleMs ?? 10_000,
+    cacheBytes: options.cacheBytes ?? 64 * 1024 * 1024,
+  });
+}
+
+async function getFrom(engine: LogEngine, key: string): Promise<StoredObject | undefined> {
+  keySegments(key);
+  return guarded(`get ${key}`, async () => {
+    await engine.opened;
+    await engine.catchUp();
+    const entry = engine.entry(key);
+    if (entry?.live !== true) return undefined;
+    const version = entry.versions.at(-1)!;
+    await engine.durable(version);
+    const body = await engine.body(entry, entry.versions.length - 1);
+    body.text ??= body.bytes.toString('utf-8');
+    return { body: body.text, etag: `"${version.md5}"` };
+  });
+}
+
+async function writeTo(engine: LogEngine, key: string, body: string, condition: WriteCondition) {
+  keySegments(key);
+  if (typeof body !== 'string') throw new TypeError('the body must be a string');
+  const isCreate = 'ifNoneMatch' in condition && condition.ifNoneMatch === '*';
+  const isReplace = 'ifMatch' in condition && typeof condition.ifMatch === 'string';
+  if (!isCreate && !isReplace) throw new TypeError("a write needs a condition: { ifNoneMatch: '*' } or { ifMatch: etag }");
+  return guarded(`put ${key}`, () => engine.write(key, Buffer.from(body, 'utf-8'), condition));
+}
+
+async function listFrom(engine: LogEngine, prefix: string, { limit, startAfter }: KeyListOptions): Promise<ListPage> {
+  const { entries, truncated } = await pageFrom(engine, prefix, limit, startAfter);
+  return { keys: entries.map((entry) => entry.key), truncated };
+}
+
+async function listObjectsFrom(engine: LogEngine, prefix: string, { limit, startAfter }: KeyListOptions): Promise<ObjectPage> {
+  const { entries, truncated } = await pageFrom(engine, prefix, limit, startAfter);
+  const objects = entries.map((entry) => {
+    const version = entry.versions.at(-1)!;
+    return { key: entry.key, etag: `"${version.md5}"`, lastModified: new Date(version.ms) };
+  });
+  return { objects, truncated };
+}
+
+async function pageFrom(engine: LogEngine, prefix: string, limit: number, startAfter: string | undefined): Promise<{ entries: KeyEntry[]; truncated: boolean }> {
+  checkLimit(limit);
+  prefixParts(prefix);
+  return guarded(`list ${prefix}`, async () => {
+    await engine.opened;
+    await engine.catchUp();
+    return engine.page(prefix, limit, startAfter);
+  });
+}
+
+async function deleteFrom(engine: LogEngine, key: string): Promise<void> {
+  keySegments(key);
+  await guarded(`delete ${key}`, () => engine.delete(key));
+}
+
+function versionIdOf(version: VersionEntry): string {
+  return `${String(version.seq).padStart(12, '0')}-${String(version.ms).padStart(13, '0')}-${version.md5}`;
+}
+
+/** Where the version `versionId` is in `versions`, or undefined when it is none of them. */
+function indexOfVersion(versions: VersionEntry[], versionId: string): number | undefined {
+  const match = VERSION_ID.exec(versionId);
+  if (match === null) return undefined;
+  const seq = Number(match[1]);
+  let low = 0;
+  let high = versions.length;
+  while (low < high) {
+    const middle = (low + high) >>> 1;
+    if (versions[middle]!.seq < seq) low = middle + 1;
+    else high = middle;
+  }
+  return low < versions.length && versionIdOf(versions[low]!) === versionId ? low : undefined;
 }
 
 function checkLimit(limit: number): void {
   if (!Number.isInteger(limit) || limit < 1 || limit > 1000) throw new RangeError(`limit must be an integer from 1 to 1000, got ${limit}`);
 }
 
-/** Disk faults become StoreFault (the caller may retry); the port's own errors and configuration problems pass unchanged. */
-function translate(error: unknown, what: string): unknown {
-  if (error instanceof ConditionNotMet || error instanceof StoreFault || error instanceof InvalidKey) return error;
-  const code = errorCode(error);
-  return code !== undefined && TRANSIENT_CODES.has(code) ? new StoreFault(`${what}: ${code}`, { cause: error }) : error;
+/** Runs `operation`, turning disk faults into StoreFault (the caller may retry); the port's own errors and configuration problems pass unchanged. */
+async function guarded<T>(what: string, operation: () => Promise<T>): Promise<T> {
+  try {
+    return await operation();
+  } catch (error) {
+    if (error instanceof ConditionNotMet || error instanceof StoreFault || error instanceof InvalidKey || error instanceof UnknownVersion) throw error;
+    const code = errorCode(error);
+    throw code !== undefined && TRANSIENT_CODES.has(code) ? new StoreFault(`${what}: ${code}`, { cause: error }) : error;
+  }
 }

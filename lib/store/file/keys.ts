@@ -26,7 +26,8 @@ export function objectPath(objects: string, key: string): string {
   return path.join(objects, ...segments.map(directoryName), encodeName(Buffer.from(last, 'utf-8')));
 }
 
-function keySegments(key: string): string[] {
+/** The segments of `key`. @throws InvalidKey when the store cannot hold it */
+export function keySegments(key: string): string[] {
   if (typeof key !== 'string' || key === '') throw new InvalidKey(String(key), 'must be a non-empty string');
   checkCharacters(key, key);
   if (Buffer.byteLength(key, 'utf-8') > MAX_KEY_BYTES) throw new InvalidKey(key, `is longer than ${MAX_KEY_BYTES} UTF-8 bytes`);

@@ -42,7 +42,11 @@ export class KeyLocks {
   readonly #queues = new Map<string, Promise<void>>();
   readonly #drafts = new Map<string, LockDraft>();
 
-  constructor({ timeoutMs, staleMs, clock }: { timeoutMs: number; staleMs: number; clock: TimeSource }) {
+  /** Called after an abandoned lock was broken, so that the caller can clean what its holder left. */
+  readonly #onBroken: (() => void) | undefined;
+
+  constructor({ timeoutMs, staleMs, clock, onBroken }: { timeoutMs: number; staleMs: number; clock: TimeSource; onBroken?: () => void }) {
+    this.#onBroken = onBroken;
     this.#timeoutMs = timeoutMs;
     this.#staleMs = staleMs;
     this.#clock = clock;
@@ -58,6 +62,11 @@ export class KeyLocks {
         await release();
       }
     });
+  }
+
+  /** Removes the lock of `file` when its holder is gone (see `withKeyLock`); a live one stays. */
+  async breakIfAbandoned(file: string): Promise<void> {
+    if ((await statIfPresent(`${file}${SIDE_MARK}lock`)) !== undefined) await this.#breakStaleLock(`${file}${SIDE_MARK}lock`);
   }
 
   /** Runs `critical` after every earlier holder of `id` in this store has finished. */
@@ -82,7 +91,7 @@ export class KeyLocks {
     let draft = this.#drafts.get(dir);
     if (draft === undefined) {
       const owner: LockOwner = { pid: process.pid, host: HOST, token: randomBytes(8).toString('hex') };
-      const file = path.join(dir, `${SIDE_MARK}lock${SIDE_MARK}new-${owner.token}`);
+      const file = path.join(dir, `${SIDE_MARK}lock${SIDE_MARK}new-${owner.pid}-${owner.token}`);
       draft = { path: file, made: writeDraft(file, `${JSON.stringify(owner)}\n`), users: 0 };
       this.#drafts.set(dir, draft);
     }
@@ -175,6 +184,7 @@ export class KeyLocks {
         await link(aside, lockPath).catch(() => {});
       }
       await unlink(aside);
+      this.#onBroken?.();
       return true;
     } finally {
       await handle.close();
@@ -182,15 +192,19 @@ export class KeyLocks {
   }
 
   #isAbandoned(text: string, mtimeMs: number): boolean {
-    if (this.#clock.now() - mtimeMs > this.#staleMs) return true;
-    let owner: Partial<LockOwner>;
-    try {
-      owner = JSON.parse(text) as Partial<LockOwner>;
-    } catch {
-      return false; // not a lock this store wrote: only age can tell
-    }
-    return owner.host === HOST && typeof owner.pid === 'number' && owner.pid !== process.pid && !processRuns(owner.pid);
+    return this.#clock.now() - mtimeMs > this.#staleMs || ownerIsGone(text);
   }
+}
+
+/** True when `text` is a lock or draft of a process on this host that no longer runs. */
+export function ownerIsGone(text: string): boolean {
+  let owner: Partial<LockOwner>;
+  try {
+    owner = JSON.parse(text) as Partial<LockOwner>;
+  } catch {
+    return false; // not a lock this store wrote: only age can tell
+  }
+  return owner.host === HOST && typeof owner.pid === 'number' && owner.pid !== process.pid && !processRuns(owner.pid);
 }
 
 async function writeDraft(file: string, content: string): Promise<{ ino: bigint; dev: bigint }> {
@@ -211,7 +225,8 @@ async function releaseLockFile(lockPath: string, ours: { ino: bigint; dev: bigin
   if (present !== undefined && sameFile(present, ours)) await unlink(lockPath).catch(() => {});
 }
 
-function processRuns(pid: number): boolean {
+/** True when a process with this pid runs on this host. */
+export function processRuns(pid: number): boolean {
   try {
     process.kill(pid, 0);
     return true;

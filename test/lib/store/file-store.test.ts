@@ -1,12 +1,20 @@
 import { spawn } from 'node:child_process';
+import { createHash } from 'node:crypto';
 import { link, mkdir, mkdtemp, open, readdir, readFile, realpath, rename, rm, stat, symlink, utimes, writeFile } from 'node:fs/promises';
 import { hostname, tmpdir } from 'node:os';
 import path from 'node:path';
 import { pathToFileURL } from 'node:url';
 import { afterEach, beforeEach, describe, expect, it, vi } from 'vitest';
-import { FileObjectStore, InvalidKey } from '#lib/store/file/index.ts';
-import { ConditionNotMet, StoreFault, UnknownVersion } from '#lib/store/port.ts';
-import { describeObjectStoreConformance, describeVersionedStoreConformance, inBatches, listAll, md5Etag } from './conformance.ts';
+import { DataDirectoryMismatch, FileObjectStore, InvalidKey, LegacyDataDirectory, UnversionedFileObjectStore } from '#lib/store/file/index.ts';
+import { ConditionNotMet, keepsVersions, StoreFault, UnknownVersion } from '#lib/store/port.ts';
+import {
+  describeObjectStoreConformance,
+  describePrunableStoreConformance,
+  describeVersionedStoreConformance,
+  inBatches,
+  listAll,
+  md5Etag,
+} from './conformance.ts';
 
 // Pass-through spies, so a test can tell whether an operation opened object files at all.
 vi.mock('node:fs/promises', async (importOriginal) => {
@@ -18,17 +26,37 @@ const STORE_MODULE = pathToFileURL(path.resolve(import.meta.dirname, '../../../l
 
 describeObjectStoreConformance('FileObjectStore on a temporary directory', async () => {
   const root = await mkdtemp(path.join(tmpdir(), 'file-store-'));
-  return { store: new FileObjectStore(root), cleanup: () => rm(root, { recursive: true, force: true }) };
+  const store = new FileObjectStore(root);
+  return { store, cleanup: () => closeAndRemove(store, root) };
 });
 
 describeVersionedStoreConformance(
   'FileObjectStore on a temporary directory',
   async () => {
     const root = await mkdtemp(path.join(tmpdir(), 'file-store-'));
-    return { store: new FileObjectStore(root), cleanup: () => rm(root, { recursive: true, force: true }) };
+    const store = new FileObjectStore(root);
+  return { store, cleanup: () => closeAndRemove(store, root) };
   },
   { conditionalWrites: true },
 );
+
+describePrunableStoreConformance('FileObjectStore on a temporary directory', async () => {
+  const root = await mkdtemp(path.join(tmpdir(), 'file-store-'));
+  const store = new FileObjectStore(root);
+  return { store, cleanup: () => closeAndRemove(store, root) };
+});
+
+describeObjectStoreConformance('UnversionedFileObjectStore on a temporary directory', async () => {
+  const root = await mkdtemp(path.join(tmpdir(), 'file-store-'));
+  const store = new UnversionedFileObjectStore(root);
+  return { store, cleanup: () => closeAndRemove(store, root) };
+});
+
+describePrunableStoreConformance('UnversionedFileObjectStore on a temporary directory', async () => {
+  const root = await mkdtemp(path.join(tmpdir(), 'file-store-'));
+  const store = new UnversionedFileObjectStore(root);
+  return { store, cleanup: () => closeAndRemove(store, root) };
+});
 
 describe('FileObjectStore', () => {
   let scratch: string;
@@ -42,6 +70,7 @@ describe('FileObjectStore', () => {
   });
 
   afterEach(async () => {
+    await store.close();
     await rm(scratch, { recursive: true, force: true });
   });
 
@@ -50,8 +79,10 @@ describe('FileObjectStore', () => {
 
     const created = new FileObjectStore(nested);
 
-    expect((await stat(path.join(nested, 'objects'))).isDirectory()).toBe(true);
+    await created.opened;
+    expect((await readdir(nested)).sort()).toEqual(['log', 'store.json']);
     expect(created.root).toBe(path.join(await realpath(scratch), 'a', 'b', 'data'));
+    await created.close();
   });
 
   describe('keys that could escape the data directory or are not storable', () => {
@@ -75,7 +106,8 @@ describe('FileObjectStore', () => {
       await expect(store.put(key, 'x', { ifMatch: md5Etag('x') })).rejects.toThrow(InvalidKey);
 
       expect(await readdir(scratch)).toEqual(['data']);
-      expect(await readdir(path.join(root, 'objects'))).toEqual([]);
+      await store.opened;
+      expect((await stat(path.join(root, 'log'))).size).toBe(0);
     });
 
     it('says which rule a key breaks', async () => {
@@ -109,43 +141,6 @@ describe('FileObjectStore', () => {
   });
 
   describe('on disk', () => {
-    it('keeps each object as a file holding exactly its body, in a directory per prefix', async () => {
-      const body = '{"name":"ünï"}';
-
-      await store.put('sessions/fffe6a1c2b3d4e5f60718293a4b5c6d7.json', body, { ifNoneMatch: '*' });
-      await store.put('names/Ünï cødé/x', 'x', { ifNoneMatch: '*' });
-
-      const file = path.join(root, 'objects', 'sessions%2F', 'fffe6a1c2b3d4e5f60718293a4b5c6d7.json');
-      expect((await readFile(file)).equals(Buffer.from(body, 'utf-8'))).toBe(true);
-      expect(store.pathOf('sessions/fffe6a1c2b3d4e5f60718293a4b5c6d7.json')).toBe(file);
-      expect(await readdir(path.join(root, 'objects', 'names%2F'))).toEqual(['%C3%9Cn%C3%AF%20c%C3%B8d%C3%A9%2F']);
-    });
-
-    it('stores a key and a prefix of the same name side by side', async () => {
-      await store.put('sessions/a', 'file', { ifNoneMatch: '*' });
-      await store.put('sessions/a/b', 'nested', { ifNoneMatch: '*' });
-
-      expect((await store.get('sessions/a'))?.body).toBe('file');
-      expect((await store.get('sessions/a/b'))?.body).toBe('nested');
-      expect((await store.list('sessions/', { limit: 10 })).keys).toEqual(['sessions/a', 'sessions/a/b']);
-    });
-
-    it('ignores files in the data directory that it did not make', async () => {
-      await store.put('sessions/a.json', '{}', { ifNoneMatch: '*' });
-      const dir = path.join(root, 'objects', 'sessions%2F');
-      await writeFile(path.join(dir, '.DS_Store'), 'junk');
-      await writeFile(path.join(dir, 'README'), 'junk');
-      await writeFile(path.join(dir, 'b.json~tmp-0123456789abcdef'), 'partial');
-      await writeFile(path.join(dir, 'bad%zz'), 'junk');
-      await writeFile(path.join(dir, '%61'), 'not canonical');
-      await writeFile(path.join(dir, 'c%2F'), 'a file named like a directory');
-      await mkdir(path.join(dir, 'd.json'));
-
-      const page = await store.list('', { limit: 100 });
-
-      expect(page).toEqual({ keys: ['sessions/a.json'], truncated: false });
-    });
-
     it('leaves no temporary or lock files behind after a burst of writes, won and lost', async () => {
       const keys = Array.from({ length: 40 }, (_, n) => `sessions/burst-${n}.json`);
       await inBatches(keys, 8, (key) => store.put(key, '[]', { ifNoneMatch: '*' }));
@@ -156,40 +151,10 @@ describe('FileObjectStore', () => {
         Array.from({ length: 24 }, (_, n) => store.put('sessions/burst-0.json', `[${n}]`, { ifMatch: md5Etag('[]') })),
       );
 
-      const names = await filesUnder(path.join(root, 'objects'));
-
       expect(contested.filter((outcome) => outcome.status === 'fulfilled')).toHaveLength(1);
-      const [versions, others] = partition(names, (name) => name.includes('~versions/'));
-      expect(others.filter((name) => name.includes('~'))).toEqual([]);
-      expect(others).toHaveLength(keys.length);
-      // One version per key for its create, and one more for the contested replace that won; no record left half-made.
-      expect(versions.filter((name) => !/~versions\/\d{12}-\d{13}-[0-9a-f]{32}$/.test(name))).toEqual([]);
-      expect(versions).toHaveLength(keys.length + 1);
-    });
-
-    it('checks If-Match against the file in place, not a remembered ETag, after another writer replaced it', async () => {
-      const key = 'sessions/elsewhere.json';
-      const first = await store.put(key, 'aaaa', { ifNoneMatch: '*' });
-      // Another process replaces the object with a body of the same size, as this store would.
-      const file = store.pathOf(key);
-      await writeFile(`${file}~tmp-other`, 'bbbb');
-      await rename(`${file}~tmp-other`, file);
-
-      await expect(store.put(key, 'cccc', { ifMatch: first })).rejects.toBeInstanceOf(ConditionNotMet);
-      await expect(store.put(key, 'cccc', { ifMatch: md5Etag('bbbb') })).resolves.toBe(md5Etag('cccc'));
-      expect(await store.get(key)).toEqual({ body: 'cccc', etag: md5Etag('cccc') });
-    });
-
-    it('sees an object edited in place by hand, even at the same size', async () => {
-      const key = 'sessions/edited.json';
-      const first = await store.put(key, 'aaaa', { ifNoneMatch: '*' });
-      const file = store.pathOf(key);
-      const later = new Date(Date.now() + 5_000);
-      await writeFile(file, 'dddd');
-      await utimes(file, later, later);
-
-      await expect(store.put(key, 'eeee', { ifMatch: first })).rejects.toBeInstanceOf(ConditionNotMet);
-      await expect(store.put(key, 'eeee', { ifMatch: md5Etag('dddd') })).resolves.toBe(md5Etag('eeee'));
+      expect((await readdir(root)).sort()).toEqual(['log', 'store.json']);
+      expect((await listAll(store, '', 1000)).flatMap((page) => page.keys)).toHaveLength(keys.length);
+      expect((await store.listVersions('sessions/burst-0.json', { limit: 10 })).versions).toHaveLength(2);
     });
 
     it('never lets a reader see a partly written object', async () => {
@@ -203,24 +168,24 @@ describe('FileObjectStore', () => {
         for (let n = 1; n <= 30; n++) etag = await store.put(key, bodyOf(n), { ifMatch: etag });
         writing = false;
       })();
+      const other = new FileObjectStore(root);
       const torn: string[] = [];
       let reads = 0;
-      const readers = Array.from({ length: 2 }, async () => {
+      const readers = [store, other].map(async (reader) => {
         while (writing) {
-          const got = await store.get(key);
+          const got = await reader.get(key);
           reads++;
-          if (got === undefined || got.body.length !== size || got.body !== got.body[0]!.repeat(size)) {
-            torn.push(`${got?.body.length} bytes`);
-          }
+          if (got === undefined || got.body.length !== size || got.body !== got.body[0]!.repeat(size)) torn.push(`${got?.body.length} bytes`);
         }
       });
       await Promise.all([writer, ...readers]);
+      await other.close();
 
       expect(reads).toBeGreaterThan(10);
       expect(torn).toEqual([]);
     });
 
-    it('lists without opening a single object file', async () => {
+    it('lists without opening or reading a single file', async () => {
       for (const name of ['a', 'b', 'c']) await store.put(`sessions/${name}.json`, '{}', { ifNoneMatch: '*' });
       vi.mocked(readFile).mockClear();
       vi.mocked(open).mockClear();
@@ -231,28 +196,114 @@ describe('FileObjectStore', () => {
       expect(vi.mocked(readFile)).not.toHaveBeenCalled();
       expect(vi.mocked(open)).not.toHaveBeenCalled();
     });
+
+    it('stores an append as a delta: the log after 2,000 appends to one key is about 10 times that after 200, not 100', async () => {
+      const sizeAfter = async (appends: number): Promise<number> => {
+        const dir = await mkdtemp(path.join(scratch, 'linear-'));
+        const linear = new FileObjectStore(dir);
+        const jobs: string[] = [];
+        let etag = await linear.put('sessions/s.json', JSON.stringify({ status: 'open', job_ids: jobs }), { ifNoneMatch: '*' });
+        for (let n = 0; n < appends; n++) {
+          jobs.push(createHash('sha256').update(String(n)).digest('hex'));
+          etag = await linear.put('sessions/s.json', JSON.stringify({ status: 'open', job_ids: jobs }), { ifMatch: etag });
+        }
+        expect(JSON.parse((await new FileObjectStore(dir).get('sessions/s.json'))!.body).job_ids).toEqual(jobs);
+        await linear.close();
+        return (await stat(path.join(dir, 'log'))).size;
+      };
+
+      const small = await sizeAfter(200);
+      const large = await sizeAfter(2_000);
+
+      // Full copies would store 2000·2001/2 job IDs (over 130 MB); deltas and geometric checkpoints about 10× the small log.
+      expect(large / small).toBeLessThan(15);
+      expect(large).toBeLessThan(2_000 * 300 + 4 * 2_000 * 67);
+    }, 60_000);
+
+    it('reconstructs every version of a long chain of deltas and checkpoints, from a freshly opened store', async () => {
+      const key = 'sessions/chain.json';
+      const bodies: string[] = [];
+      const ids: string[] = [];
+      let etag: string | undefined;
+      for (let n = 0; n < 300; n++) {
+        const body = JSON.stringify({ status: n % 50 === 0 ? `s${n}` : 'open', jobs: Array.from({ length: n }, (_, j) => `job-${j}`) });
+        const written = await store.putVersion(key, body, etag === undefined ? { ifNoneMatch: '*' } : { ifMatch: etag });
+        etag = written.etag;
+        bodies.push(body);
+        ids.push(written.versionId!);
+      }
+      const fresh = new FileObjectStore(root);
+
+      for (const n of [0, 1, 2, 49, 50, 51, 150, 298, 299]) expect((await fresh.getVersion(key, ids[n]!))?.body).toBe(bodies[n]);
+      expect((await fresh.get(key))?.body).toBe(bodies[299]);
+      await fresh.close();
+    });
+
+    it('never misreads a torn last record: a fresh store reads the write before it and cuts it off', async () => {
+      const key = 'sessions/torn.json';
+      const etag = await store.put(key, 'v1', { ifNoneMatch: '*' });
+      const log = path.join(root, 'log');
+      const whole = (await stat(log)).size;
+      await store.put(key, 'v2-longer-body', { ifMatch: etag });
+      const bytes = await readFile(log);
+      await writeFile(log, bytes.subarray(0, whole + Math.floor((bytes.length - whole) / 2)));
+
+      const fresh = new FileObjectStore(root);
+
+      expect(await fresh.get(key)).toEqual({ body: 'v1', etag: md5Etag('v1') });
+      expect((await stat(log)).size).toBe(whole);
+      await expect(fresh.put(key, 'v3', { ifMatch: etag })).resolves.toBe(md5Etag('v3'));
+      expect((await fresh.listVersions(key, { limit: 10 })).versions.map((version) => version.etag)).toEqual([md5Etag('v3'), md5Etag('v1')]);
+      await fresh.close();
+    });
+
+    it('never misreads a last record whose checksum fails', async () => {
+      const key = 'sessions/flipped.json';
+      const etag = await store.put(key, 'v1', { ifNoneMatch: '*' });
+      await store.put(key, 'v2', { ifMatch: etag });
+      const log = path.join(root, 'log');
+      const bytes = await readFile(log);
+      bytes[bytes.length - 1] = bytes[bytes.length - 1]! ^ 0xff;
+      await writeFile(log, bytes);
+
+      const fresh = new FileObjectStore(root);
+
+      expect(await fresh.get(key)).toEqual({ body: 'v1', etag: md5Etag('v1') });
+      await fresh.close();
+    });
+
+    it('refuses a data directory of the file-per-object layout with a typed error naming the migration command', async () => {
+      const legacy = path.join(scratch, 'legacy');
+      const versions = path.join(legacy, 'objects', 'sessions%2F', 'a.json~versions');
+      await mkdir(versions, { recursive: true });
+      const id = `000000000001-${String(Date.now()).padStart(13, '0')}-${md5Etag('old').slice(1, -1)}`;
+      await writeFile(path.join(versions, id), 'old');
+      await link(path.join(versions, id), path.join(legacy, 'objects', 'sessions%2F', 'a.json'));
+
+      expect(() => new FileObjectStore(legacy)).toThrow(LegacyDataDirectory);
+      expect(() => new FileObjectStore(legacy)).toThrow(`npm run migrate-data -- ${legacy}`);
+      expect(() => new UnversionedFileObjectStore(legacy)).toThrow(LegacyDataDirectory);
+      expect(await readdir(legacy)).toEqual(['objects']);
+    });
+
+    it('keeps no versions when opened unversioned, and never opens a directory of the other kind', async () => {
+      const dir = path.join(scratch, 'leases');
+      const leases = new UnversionedFileObjectStore(dir);
+      let etag = await leases.put('leases/a.json', '{"n":0}', { ifNoneMatch: '*' });
+      for (let n = 1; n < 5; n++) etag = await leases.put('leases/a.json', `{"n":${n}}`, { ifMatch: etag });
+
+      expect(keepsVersions(leases)).toBe(false);
+      expect(keepsVersions(store)).toBe(true);
+      expect((await leases.get('leases/a.json'))?.body).toBe('{"n":4}');
+      expect(() => new FileObjectStore(dir)).toThrow(DataDirectoryMismatch);
+      await store.opened;
+      expect(() => new UnversionedFileObjectStore(root)).toThrow(DataDirectoryMismatch);
+      await leases.close();
+    });
   });
 
-  describe('versions on disk', () => {
+  describe('versions', () => {
     const key = 'sessions/v.json';
-    const versionsOf = (s: FileObjectStore) => `${s.pathOf(key)}~versions`;
-    const VERSION_NAME = /^\d{12}-\d{13}-[0-9a-f]{32}$/;
-
-    async function listedIds(s: FileObjectStore = store): Promise<string[]> {
-      return (await s.listVersions(key, { limit: 100 })).versions.map((version) => version.versionId);
-    }
-
-    it('keeps each version as its own file beside the object, the object being the current version’s very file', async () => {
-      const first = await store.putVersion(key, 'v1', { ifNoneMatch: '*' });
-      const second = await store.putVersion(key, 'v2', { ifMatch: first.etag });
-
-      const names = (await readdir(versionsOf(store))).sort();
-
-      expect(names).toEqual([first.versionId, second.versionId]);
-      for (const name of names) expect(name).toMatch(VERSION_NAME);
-      expect(await readFile(path.join(versionsOf(store), first.versionId!), 'utf-8')).toBe('v1');
-      expect((await stat(store.pathOf(key))).ino).toBe((await stat(path.join(versionsOf(store), second.versionId!))).ino);
-    });
 
     it('numbers versions in order and never lets their time go backwards, even when the clock does', async () => {
       const clock = vi.spyOn(Date, 'now');
@@ -283,64 +334,26 @@ describe('FileObjectStore', () => {
       const listed = (await clocked.listVersions(key, { limit: 10 })).versions;
 
       expect(listed.map((version) => version.lastModified.getTime())).toEqual([8_000_000, 7_000_000]);
+      await clocked.close();
     });
 
-    it('ignores a record whose write never committed (a crash before the object was replaced), and the next write removes it', async () => {
+    it('keeps the versions of a deleted key listed, none latest, and numbers on after it is created again', async () => {
       const first = await store.putVersion(key, 'v1', { ifNoneMatch: '*' });
-      const ghost = `000000000002-${String(Date.now()).padStart(13, '0')}-${md5Etag('ghost').slice(1, -1)}`;
-      await writeFile(path.join(versionsOf(store), `${ghost}~new`), 'ghost');
-
-      const before = await listedIds();
-      const ghostRead = await store.getVersion(key, ghost);
-      const next = await store.putVersion(key, 'v2', { ifMatch: first.etag });
-
-      expect(before).toEqual([first.versionId]);
-      expect(ghostRead).toBeUndefined();
-      expect(await listedIds()).toEqual([next.versionId, first.versionId]);
-      expect(next.versionId!.slice(0, 12)).toBe('000000000003');
-      expect((await readdir(versionsOf(store))).filter((name) => name.endsWith('~new'))).toEqual([]);
-    });
-
-    it('counts a record that committed but kept its ~new name (a crash before the rename), and the next write names it', async () => {
-      const first = await store.putVersion(key, 'v1', { ifNoneMatch: '*' });
-      const committed = `000000000002-${String(Date.now()).padStart(13, '0')}-${md5Etag('v2').slice(1, -1)}`;
-      const pending = path.join(versionsOf(store), `${committed}~new`);
-      await writeFile(pending, 'v2');
-      await link(pending, `${store.pathOf(key)}~tmp-crash`);
-      await rename(`${store.pathOf(key)}~tmp-crash`, store.pathOf(key));
+      await store.delete(key);
+      const again = await store.putVersion(key, 'v2', { ifNoneMatch: '*' });
+      await store.delete(key);
 
       const listed = (await store.listVersions(key, { limit: 10 })).versions;
-      const read = await store.getVersion(key, committed);
-      const third = await store.putVersion(key, 'v3', { ifMatch: md5Etag('v2') });
 
       expect(listed.map((version) => [version.versionId, version.isLatest])).toEqual([
-        [committed, true],
+        [again.versionId, false],
         [first.versionId, false],
       ]);
-      expect(read?.body).toBe('v2');
-      expect((await readdir(versionsOf(store))).sort()).toEqual([first.versionId, committed, third.versionId]);
-      expect((await store.getVersion(key, committed))?.body).toBe('v2');
-    });
-
-    it('lists an object written before versions were kept as version "null" until its next write, which records it first', async () => {
-      const file = store.pathOf(key);
-      await mkdir(path.dirname(file), { recursive: true });
-      await writeFile(file, 'legacy');
-
-      const before = (await store.listVersions(key, { limit: 10 })).versions;
-      const legacy = await store.getVersion(key, 'null');
-      const next = await store.putVersion(key, 'v2', { ifMatch: md5Etag('legacy') });
-      const after = (await store.listVersions(key, { limit: 10 })).versions;
-
-      expect(before).toEqual([{ versionId: 'null', etag: md5Etag('legacy'), lastModified: expect.any(Date), isLatest: true }]);
-      expect(legacy).toEqual({ body: 'legacy', etag: md5Etag('legacy'), versionId: 'null' });
-      expect(after.map((version) => version.versionId)).toEqual([next.versionId, expect.stringMatching(VERSION_NAME)]);
-      expect((await store.getVersion(key, after[1]!.versionId))?.body).toBe('legacy');
-      expect(await store.getVersion(key, 'null')).toBeUndefined();
+      expect((await store.getVersion(key, first.versionId!))?.body).toBe('v1');
     });
 
     it.each(['../../../etc/passwd', '000000000001-0000000000000-../x', `000000000001-0000000000000-${'0'.repeat(32)}/../../v.json`, 'null/..'])(
-      'reads no version and lists after no cursor %j: only its own version IDs name files',
+      'reads no version and lists after no cursor %j',
       async (id) => {
         await store.put(key, 'v1', { ifNoneMatch: '*' });
 
@@ -366,7 +379,7 @@ describe('FileObjectStore', () => {
 
   describe('locks', () => {
     const key = 'sessions/locked.json';
-    const lockOf = (s: FileObjectStore) => `${s.pathOf(key)}~lock`;
+    const lockOf = (s: FileObjectStore) => s.lockPath;
 
     it('stays correct with two stores on one directory, one reached through a symlink', async () => {
       await symlink(root, path.join(scratch, 'link'));
@@ -403,8 +416,7 @@ describe('FileObjectStore', () => {
 
       await expect(blocked).rejects.toBeInstanceOf(StoreFault);
       expect((await impatient.get(key))?.body).toBe('v1');
-      const files = await filesUnder(path.dirname(impatient.pathOf(key)));
-      expect(files.filter((name) => !name.startsWith('locked.json~versions/'))).toEqual(['locked.json', 'locked.json~lock']);
+      expect((await readdir(root)).filter((name) => !name.startsWith('~lock~new-')).sort()).toEqual(['log', 'store.json', 'store~lock']);
       expect((await impatient.listVersions(key, { limit: 10 })).versions.map((version) => version.etag)).toEqual([md5Etag('v1')]);
     });
 
@@ -514,6 +526,53 @@ describe('FileObjectStore', () => {
     );
 
     it(
+      'after SIGKILLs mid-burst, a freshly opened store has no leftovers and every acknowledged append exactly once',
+      async () => {
+        const script = `
+          const { FileObjectStore } = await import(process.env.STORE_MODULE);
+          const store = new FileObjectStore(process.env.ROOT);
+          const round = process.env.ROUND;
+          process.stdout.write('ready\\n');
+          await Promise.all(Array.from({ length: 4 }, async (_, lane) => {
+            const key = 'sessions/lane-' + lane + '.json';
+            for (let n = 0; ; n++) {
+              const entry = round + '-' + n;
+              for (;;) {
+                const current = await store.get(key);
+                const condition = current === undefined ? { ifNoneMatch: '*' } : { ifMatch: current.etag };
+                const entries = current === undefined ? [] : JSON.parse(current.body);
+                try { await store.put(key, JSON.stringify([...entries, entry]), condition); break; }
+                catch (error) { if (error.name !== 'ConditionNotMet') throw error; }
+              }
+              process.stdout.write('ack ' + key + ' ' + entry + '\\n');
+            }
+          }));
+        `;
+        const acknowledged = new Map<string, string[]>();
+
+        for (let round = 0; round < 12; round++) {
+          let out = '';
+          await killMidway(script, { STORE_MODULE, ROOT: root, ROUND: String(round) }, 30 + Math.random() * 120, (text) => {
+            out = text;
+          });
+          for (const [, key, entry] of out.matchAll(/^ack (\S+) (\S+)$/gm)) acknowledged.set(key!, [...(acknowledged.get(key!) ?? []), entry!]);
+        }
+        const fresh = new FileObjectStore(root);
+        await fresh.opened;
+
+        expect((await readdir(root)).sort(), String(await readdir(root))).toEqual(['log', 'store.json']);
+        expect(acknowledged.size).toBeGreaterThan(0);
+        for (const [key, entries] of acknowledged) {
+          const stored = JSON.parse((await fresh.get(key))!.body) as string[];
+          expect(new Set(stored).size).toBe(stored.length);
+          expect(stored.filter((entry) => entries.includes(entry))).toEqual(entries);
+        }
+        await fresh.close();
+      },
+      120_000,
+    );
+
+    it(
       'lists exactly the changes made, each whole, when a writer is killed with SIGKILL mid-burst',
       async () => {
         const script = `
@@ -549,13 +608,17 @@ describe('FileObjectStore', () => {
         }
         const last = (await store.get('sessions/history.json'))!;
         await store.put('sessions/history.json', last.body, { ifMatch: last.etag });
-        const names = await readdir(`${store.pathOf('sessions/history.json')}~versions`);
-        expect(names.filter((name) => name.includes('~'))).toEqual([]);
+        expect((await readdir(root)).sort()).toEqual(['log', 'store.json']);
       },
       60_000,
     );
   });
 });
+
+async function closeAndRemove(store: { close(): Promise<void> }, root: string): Promise<void> {
+  await store.close();
+  await rm(root, { recursive: true, force: true });
+}
 
 function partition<T>(items: T[], test: (item: T) => boolean): [T[], T[]] {
   return [items.filter(test), items.filter((item) => !test(item))];
@@ -607,10 +670,11 @@ function runNode(script: string, env: Record<string, string>, onStdout?: (text: 
   });
 }
 
-/** Starts `script`, and SIGKILLs it `delayMs` after it prints "ready". */
-async function killMidway(script: string, env: Record<string, string>, delayMs: number): Promise<void> {
+/** Starts `script`, and SIGKILLs it `delayMs` after it prints "ready"; `onStdout` sees all it printed. */
+async function killMidway(script: string, env: Record<string, string>, delayMs: number, onStdout?: (text: string) => void): Promise<void> {
   let armed = false;
   const run = await runNode(script, env, (text, kill) => {
+    onStdout?.(text);
     if (armed || !text.includes('ready')) return;
     armed = true;
     setTimeout(kill, delayMs);

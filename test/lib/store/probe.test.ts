@@ -54,7 +54,7 @@ function deleteFromFake({ Key: key = '', VersionId: versionId }: DeleteObjectCom
   else fake.versions.set(key, remaining);
   const current = remaining[0];
   if (current === undefined || current.deleteMarker) fake.objects.delete(key);
-  else fake.objects.set(key, { body: current.body, etag: current.etag });
+  else fake.objects.set(key, { body: current.body, etag: current.etag, lastModified: current.lastModified });
 }
 
 interface ServerFaults {

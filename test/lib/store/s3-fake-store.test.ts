@@ -2,7 +2,7 @@ import { S3Client } from '@aws-sdk/client-s3';
 import { describe, expect, it } from 'vitest';
 import { S3ObjectStore } from '#lib/store/s3.ts';
 import { S3Fake } from '../../helpers/s3-fake.ts';
-import { describeObjectStoreConformance, describeVersionedStoreConformance } from './conformance.ts';
+import { describeObjectStoreConformance, describePrunableStoreConformance, describeVersionedStoreConformance } from './conformance.ts';
 
 const client = new S3Client({ region: 'us-east-1', credentials: { accessKeyId: 'AKIDTEST', secretAccessKey: 'secret' } });
 
@@ -24,6 +24,12 @@ describeVersionedStoreConformance(
   },
   { conditionalWrites: true },
 );
+
+describePrunableStoreConformance('S3ObjectStore on the stateful S3 fake, no versioning', async () => {
+  const fake = new S3Fake();
+  fake.versioning = 'disabled';
+  return { store: new S3ObjectStore({ bucket: 'conformance', client }), cleanup: async () => fake.restore() };
+});
 
 describe('S3ObjectStore on the stateful S3 fake: requests', () => {
   it('sends one request per port operation and nothing else', async () => {
