@@ -136,7 +136,7 @@ function verbFor(status: SessionStatus): string {
 
 const COMMANDS: Record<string, Command> = {
   create: {
-    usage: 'create [--name NAME] [--idempotency-key K] [--lease N [--holder H]]',
+    usage: 'create [--name NAME] [--idempotency-key K] [--lease N]',
     summary: 'open a new active session and print it',
     details: `Opens a session with no jobs. Keep its ID, or its name: every other command
 needs the ID, and 'resume-by-name NAME' finds it again by name.
@@ -246,7 +246,7 @@ Options:
   },
   'resume-by-name': {
     usage: 'resume-by-name NAME [--holder H] [--seconds N]',
-    summary: 'find the newest paused or active session named NAME, take its lease (resuming it), print it',
+    summary: 'take the lease of the newest paused or active session named NAME (resuming it)',
     details: `What a runner does when it reconnects and knows only the name it gave:
 finds the newest session with exactly that name that is paused or active,
 acquires its lease (which resumes it if it is paused), and prints it, active,
@@ -353,9 +353,11 @@ Options:
     },
   },
   exec: {
-    usage: 'exec --name NAME [--lease N] [--job JOB] [--complete] [--on-lease-lost kill|continue] -- COMMAND [ARGS...]',
+    usage: 'exec --name NAME [options] -- COMMAND [ARGS...]',
     summary: 'run a command while holding the lease of the session named NAME',
-    details: `Runs a job step under a lease: resumes the newest paused or active session named NAME
+    details: `  ${PROGRAM} exec --name NAME [--lease N] [--job JOB] [--complete] [--on-lease-lost kill|continue] -- COMMAND [ARGS...]
+
+Runs a job step under a lease: resumes the newest paused or active session named NAME
 by taking its lease (or, if there is none, opens one held from its creation), appends
 JOB to it, then runs COMMAND with this terminal's stdin, stdout and stderr, heartbeating
 every third of the lease meanwhile. SIGINT, SIGTERM and SIGHUP are passed on to the command.
@@ -468,6 +470,9 @@ A runner's life cycle:
   ${PROGRAM} resume-by-name NAME     when it reconnects knowing only its name
   ${PROGRAM} complete ID             when it is done (or terminate ID)
 
+Or, for one job step under a lease (exit 75 if another holder takes it over meanwhile):
+  ${PROGRAM} exec --name NAME --job JOB --complete -- COMMAND [ARGS...]
+
 Signed requests use the standard AWS credentials (AWS_PROFILE, AWS_ACCESS_KEY_ID and
 AWS_SECRET_ACCESS_KEY, SSO, instance and task roles). Every call is retried when the
 service is busy (503, 429) or unreachable; create carries an Idempotency-Key, so a
@@ -479,7 +484,8 @@ Run '${PROGRAM} <command> --help' for a command's options.
 }
 
 function commandHelp(command: Command): string {
-  return `Usage: ${PROGRAM} ${command.usage} [options]\n\n${command.details}\n${GLOBAL_HELP}\n${EXIT_HELP}`;
+  const options = command.takesCommand === true ? '' : ' [options]';
+  return `Usage: ${PROGRAM} ${command.usage}${options}\n\n${command.details}\n${GLOBAL_HELP}\n${EXIT_HELP}`;
 }
 
 /** A problem with the command line: exit code 2, with a pointer to the help. */
