@@ -5,7 +5,7 @@ import { NodejsFunction, OutputFormat } from 'aws-cdk-lib/aws-lambda-nodejs';
 import { LogGroup, type RetentionDays } from 'aws-cdk-lib/aws-logs';
 import type { IBucket } from 'aws-cdk-lib/aws-s3';
 import { Construct } from 'constructs';
-import type { PrefixAccess } from './routes.ts';
+import type { AccessBucket, PrefixAccess, WriteKind } from './routes.ts';
 
 /** Properties of {@link RouteFunction}. */
 export interface RouteFunctionProps {
@@ -14,7 +14,8 @@ export interface RouteFunctionProps {
   /** Directory holding package.json and package-lock.json; esbuild resolves `#lib/*` from it. */
   readonly projectRoot: string;
   readonly description: string;
-  readonly bucket: IBucket;
+  /** The service's buckets by name; every bucket `access` names must be here. */
+  readonly buckets: Readonly<Partial<Record<AccessBucket, IBucket>>>;
   /** The only S3 access the function gets. */
   readonly access: readonly PrefixAccess[];
   readonly environment: Record<string, string>;
@@ -56,7 +57,7 @@ export class RouteFunction extends Construct {
         actions: ['logs:CreateLogStream', 'logs:PutLogEvents'],
         resources: [this.logGroup.logGroupArn],
       }),
-      ...props.access.flatMap((access) => s3Statements(props.bucket, access)),
+      ...props.access.flatMap((access) => s3Statements(bucketOf(props.buckets, access), access)),
     ];
     // An explicit role instead of the default one: AWSLambdaBasicExecutionRole may write to every log group.
     this.role = new Role(this, 'Role', {
@@ -64,7 +65,7 @@ export class RouteFunction extends Construct {
       description: `${props.description} (execution role)`,
       inlinePolicies: { Access: new PolicyDocument({ statements }) },
     });
-    acknowledgeObjectWildcards(this.role, props.bucket, props.access);
+    for (const access of props.access) acknowledgeObjectWildcards(this.role, bucketOf(props.buckets, access), access);
 
     this.function = new NodejsFunction(this, 'Function', {
       entry: props.entry,
@@ -94,16 +95,33 @@ export class RouteFunction extends Construct {
   }
 }
 
+/**
+ * The condition of each kind of write: exactly its own header. S3 puts a
+ * condition key into the request context only when the header is present, so
+ * `Null: false` means "sent" and `Null: true` "not sent".
+ */
+const WRITE_CONDITIONS: Record<WriteKind, Record<string, string>> = {
+  create: { 's3:if-none-match': 'false', 's3:if-match': 'true' },
+  replace: { 's3:if-match': 'false', 's3:if-none-match': 'true' },
+};
+
+function bucketOf(buckets: RouteFunctionProps['buckets'], access: PrefixAccess): IBucket {
+  const name = access.bucket ?? 'sessions';
+  const bucket = buckets[name];
+  if (bucket === undefined) throw new Error(`access to ${access.prefix} names the ${name} bucket, which this stack does not have`);
+  return bucket;
+}
+
 function s3Statements(bucket: IBucket, access: PrefixAccess): PolicyStatement[] {
   checkNarrow(access);
   const statements: PolicyStatement[] = [];
+  const objects = [bucket.arnForObjects(`${access.prefix}*`)];
   if (access.objectActions?.length) {
+    statements.push(new PolicyStatement({ effect: Effect.ALLOW, actions: [...access.objectActions], resources: objects }));
+  }
+  for (const kind of access.writes ?? []) {
     statements.push(
-      new PolicyStatement({
-        effect: Effect.ALLOW,
-        actions: [...access.objectActions],
-        resources: [bucket.arnForObjects(`${access.prefix}*`)],
-      }),
+      new PolicyStatement({ effect: Effect.ALLOW, actions: ['s3:PutObject'], resources: objects, conditions: { Null: WRITE_CONDITIONS[kind] } }),
     );
   }
   if (access.listActions?.length) {
@@ -112,48 +130,54 @@ function s3Statements(bucket: IBucket, access: PrefixAccess): PolicyStatement[] 
         effect: Effect.ALLOW,
         actions: [...access.listActions],
         resources: [bucket.bucketArn],
-        // `sessions/*` also matches the bare prefix `sessions/`, since `*` matches zero characters.
-        conditions: { StringLike: { 's3:prefix': `${access.prefix}*` } },
+        conditions: { StringLike: { 's3:prefix': access.listedPrefix ?? access.prefix } },
       }),
     );
   }
   if (access.tellsMissingKeys) {
     statements.push(
       new PolicyStatement({
-        sid: 'TellMissingKeys',
         effect: Effect.ALLOW,
         actions: ['s3:ListBucket'],
         resources: [bucket.bucketArn],
+        conditions: { StringLike: { 's3:prefix': keysOf(access) } },
       }),
     );
   }
   return statements;
 }
 
-/** Refuses access that would reach beyond one prefix or name actions by wildcard. */
+function keysOf(access: PrefixAccess): string {
+  return access.keys ?? `${access.prefix}*.json`;
+}
+
+/** Refuses access that would reach beyond one prefix, name actions by wildcard, or write without a condition. */
 function checkNarrow(access: PrefixAccess): void {
   if (!/^[^*?]+\/$/.test(access.prefix)) {
     throw new Error(`an S3 access prefix must be non-empty, end with "/" and hold no wildcard, got "${access.prefix}"`);
   }
   const wildcard = [...(access.objectActions ?? []), ...(access.listActions ?? [])].find((action) => /[*?]/.test(action));
   if (wildcard !== undefined) throw new Error(`S3 actions must be named one by one, got "${wildcard}"`);
+  if (access.objectActions?.includes('s3:PutObject')) throw new Error(`s3:PutObject on ${access.prefix} must be granted through writes, conditioned`);
+  for (const pattern of [keysOf(access), access.listedPrefix ?? access.prefix]) {
+    if (!pattern.startsWith(access.prefix)) throw new Error(`"${pattern}" does not lie under the access prefix ${access.prefix}`);
+  }
 }
 
 /**
  * Object keys embed random session IDs, so object actions can only be granted
  * on a prefix; each such grant is acknowledged by its exact cdk-nag finding.
  */
-function acknowledgeObjectWildcards(role: Role, bucket: IBucket, accesses: readonly PrefixAccess[]): void {
+function acknowledgeObjectWildcards(role: Role, bucket: IBucket, access: PrefixAccess): void {
   const bucketResource = bucket.node.defaultChild;
   if (!CfnResource.isCfnResource(bucketResource)) return;
+  const actions = [...(access.objectActions ?? []), ...(access.writes?.length ? ['s3:PutObject'] : [])];
+  if (actions.length === 0) return;
   const bucketLogicalId = Stack.of(bucket).resolve(bucketResource.logicalId) as string;
-  for (const access of accesses) {
-    if (!access.objectActions?.length) continue;
-    Validations.of(role).acknowledge({
-      id: `AwsSolutions-IAM5[Resource::<${bucketLogicalId}.Arn>/${access.prefix}*]`,
-      reason:
-        `Object actions (${access.objectActions.join(', ')}) are granted on the ${access.prefix} prefix only: ` +
-        `it holds ${access.objectNames ?? 'one object per session, named by its random ID'}, so no fixed list of object ARNs exists.`,
-    });
-  }
+  Validations.of(role).acknowledge({
+    id: `AwsSolutions-IAM5[Resource::<${bucketLogicalId}.Arn>/${access.prefix}*]`,
+    reason:
+      `Object actions (${actions.join(', ')}) are granted on the ${access.prefix} prefix only: ` +
+      `it holds ${access.objectNames ?? 'one object per session, named by its random ID'}, so no fixed list of object ARNs exists.`,
+  });
 }

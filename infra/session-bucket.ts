@@ -25,7 +25,7 @@ export interface SessionBucketProps {
 /**
  * The bucket that holds one object per session (`sessions/<id>.json`), the
  * name index (`names/`) and the idempotency records of creates
- * (`idempotency/`, expired by a lifecycle rule), and the bucket that receives
+ * (`idempotency/`, expired by a lifecycle rule, replaced versions within a day), and the bucket that receives
  * its server access logs.
  *
  * Private, TLS only, SSE-S3, versioned (history and restore read old versions),
@@ -70,7 +70,15 @@ export class SessionBucket extends Construct {
           noncurrentVersionExpiration: props.noncurrentVersionExpiration,
           abortIncompleteMultipartUploadAfter: Duration.days(1),
         },
-        { id: 'ExpireIdempotencyRecords', prefix: IDEMPOTENCY_PREFIX, expiration: props.idempotencyRecordExpiration },
+        // A replaced or expired record is of no use: its noncurrent version goes within a day, not after the sessions' days.
+        {
+          id: 'ExpireIdempotencyRecords',
+          prefix: IDEMPOTENCY_PREFIX,
+          expiration: props.idempotencyRecordExpiration,
+          noncurrentVersionExpiration: Duration.days(1),
+        },
+        // S3 cannot clear delete markers in a rule that expires by age: the markers the rule above leaves go in their own.
+        { id: 'ClearIdempotencyDeleteMarkers', prefix: IDEMPOTENCY_PREFIX, expiredObjectDeleteMarker: true },
       ],
       removalPolicy: props.removalPolicy,
     });

@@ -1,10 +1,11 @@
 import { fileURLToPath } from 'node:url';
 import { Duration, RemovalPolicy, Stack } from 'aws-cdk-lib';
 import { AccessLogFormat } from 'aws-cdk-lib/aws-apigateway';
-import { HttpApi, HttpStage, LogGroupLogDestination } from 'aws-cdk-lib/aws-apigatewayv2';
+import { HttpApi, type HttpRoute, HttpStage, LogGroupLogDestination } from 'aws-cdk-lib/aws-apigatewayv2';
 import { HttpIamAuthorizer } from 'aws-cdk-lib/aws-apigatewayv2-authorizers';
 import { HttpLambdaIntegration } from 'aws-cdk-lib/aws-apigatewayv2-integrations';
 import type { IAlarmAction } from 'aws-cdk-lib/aws-cloudwatch';
+import { CfnPermission } from 'aws-cdk-lib/aws-lambda';
 import { LogGroup, RetentionDays } from 'aws-cdk-lib/aws-logs';
 import { Construct } from 'constructs';
 import { readServiceConfig } from '#lib/config.ts';
@@ -152,7 +153,7 @@ export class SessionsApi extends Construct {
         entry: `${functionsDir}/${route.handler}.ts`,
         projectRoot: PROJECT_ROOT,
         description: `runner-sessions ${route.method} ${route.path}`,
-        bucket: this.storage.bucket,
+        buckets: { sessions: this.storage.bucket },
         access: route.access,
         environment,
         memorySize: props.memorySize ?? 512,
@@ -160,11 +161,12 @@ export class SessionsApi extends Construct {
         logRetention,
         removalPolicy,
       });
-      this.httpApi.addRoutes({
+      const [httpRoute] = this.httpApi.addRoutes({
         path: route.path,
         methods: [route.method],
         integration: new HttpLambdaIntegration(`${route.id}Integration`, routeFunction.function),
       });
+      scopeInvokeToMethod(httpRoute!, route);
       functions.set(route.id, routeFunction);
     }
     this.functions = functions;
@@ -203,6 +205,20 @@ export function serviceEnvironment(bucketName: string, props: SessionsApiProps =
     POWERTOOLS_METRICS_NAMESPACE: METRICS_NAMESPACE,
     POWERTOOLS_LOG_LEVEL: props.logLevel ?? 'INFO',
   };
+}
+
+/**
+ * The integration lets API Gateway invoke the function on the route's path
+ * with any method; only the route's own method may (`<api>/<stage>/<METHOD>/<path>`).
+ */
+function scopeInvokeToMethod(httpRoute: HttpRoute, route: RouteDefinition): void {
+  const permissions = httpRoute.node.findAll().filter((construct): construct is CfnPermission => construct instanceof CfnPermission);
+  if (permissions.length !== 1) throw new Error(`expected one invoke permission for ${route.method} ${route.path}, found ${permissions.length}`);
+  permissions[0]!.sourceArn = Stack.of(httpRoute).formatArn({
+    service: 'execute-api',
+    resource: httpRoute.httpApi.apiId,
+    resourceName: `*/${route.method}${route.path}`,
+  });
 }
 
 /** Whole days after which S3 may delete an idempotency record: the window, rounded up, and a day to spare (lifecycle runs once a day). */

@@ -14,6 +14,11 @@ export interface ServiceConfig {
   sessionCacheSize: number;
   /** How long a create's `Idempotency-Key` answers repeats with the same session (`IDEMPOTENCY_WINDOW_SECONDS`, default 86,400: one day). */
   idempotencyWindowSeconds: number;
+  /**
+   * Seconds between lease sweeps, and so how long a lease must have been expired before the sweeper pauses its
+   * session (`LEASE_SWEEP_SECONDS`, default 60: the deployed schedule; the local server sweeps every 10).
+   */
+  leaseSweepSeconds: number;
 }
 
 type Env = Record<string, string | undefined>;
@@ -28,6 +33,7 @@ export function readServiceConfig(env: Env = process.env): ServiceConfig {
     listScanBudget: positiveInteger(env, 'LIST_SCAN_BUDGET', 500),
     sessionCacheSize: positiveInteger(env, 'SESSION_CACHE_SIZE', 1_000, { allowZero: true }),
     idempotencyWindowSeconds: positiveInteger(env, 'IDEMPOTENCY_WINDOW_SECONDS', 86_400),
+    leaseSweepSeconds: positiveInteger(env, 'LEASE_SWEEP_SECONDS', 60, { allowZero: true }),
   };
 }
 

@@ -118,3 +118,12 @@ function bySession(page: ListedRenewal[]): ListedRenewal[][] {
   }
   return groups;
 }
+
+/** A scheduled Lambda handler that runs one sweep and logs what it did (the report is also its result). */
+export function createSweepHandler(sweeper: LeaseSweeper, log: (message: string, report: SweepReport) => void): () => Promise<SweepReport> {
+  return async () => {
+    const report = await sweeper.sweep();
+    log('lease sweep', report);
+    return report;
+  };
+}

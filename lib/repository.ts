@@ -20,6 +20,7 @@ import {
   type SessionHistoryOptions,
   type SessionHistoryPage,
 } from './history.ts';
+import { type BatchOutcome, KeyedBatches } from './batches.ts';
 import { IdempotencyRecords } from './idempotency.ts';
 import {
   acquireLease,
@@ -174,6 +175,7 @@ export class SessionRepository {
   readonly #sessions: CompareAndSwap<Session>;
   readonly #idempotency: IdempotencyRecords;
   readonly #renewals: RenewalRecords;
+  readonly #appends: KeyedBatches<PendingAppend, ChangeResult>;
 
   constructor(options: SessionRepositoryOptions) {
     this.#store = options.store;
@@ -196,6 +198,7 @@ export class SessionRepository {
         maxDelayMs: this.#config.casMaxDelayMs,
       },
     });
+    this.#appends = new KeyedBatches((_key, appends) => this.#appendBatch(appends));
     this.#renewals = new RenewalRecords({
       store: options.renewals ?? new MemoryObjectStore(),
       clock: this.#clock,
@@ -293,7 +296,7 @@ export class SessionRepository {
     await this.#indexName(session.name, session.id);
     const etag = await this.#store.put(key, body, { ifNoneMatch: '*' });
     this.#sessions.remember(key, { value: session, etag, body });
-    if (session.lease) await this.#startRenewals(session.id, session.lease);
+    if (session.lease) await this.#startRenewals(session.id, session.lease, { fresh: true });
     return { session, etag };
   }
 
@@ -348,22 +351,60 @@ export class SessionRepository {
    * @throws SessionNotActive, SessionFull, PreconditionFailed, ConflictRetry
    */
   addJob(id: string, jobId: string, options: SessionChangeOptions = {}): Promise<ChangeResult> {
-    const maxJobs = this.#config.maxJobsPerSession;
-    return this.#change(requireId(id), options, async (session) => {
-      const authority = await this.#fence(session, options.leaseEpoch);
-      if (session.job_ids.includes(jobId)) return undefined;
-      if (session.status !== 'active') throw new SessionNotActive(session.id, session.status);
-      if (session.job_ids.length >= maxJobs) throw new SessionFull(session.id, maxJobs);
-      const next = { ...session, job_ids: [...session.job_ids, jobId] };
-      // The holder's accepted change keeps its lease alive, as a heartbeat would.
-      return authority === 'holder' ? { ...next, lease: extendLease(session.lease!, this.#now()) } : next;
-    });
+    const checked = requireId(id);
+    // An append conditioned on one version cannot share a write with others.
+    if (options.ifMatch !== undefined) return this.#change(checked, options, async (session) => (await this.#appendJobs(session, [{ jobId, leaseEpoch: options.leaseEpoch }])).next);
+    return this.#appends.submit(`${checked}\u0000${options.actor ?? ''}`, { id: checked, jobId, leaseEpoch: options.leaseEpoch, actor: options.actor });
   }
 
   /**
-   * Moves the session to `status`; the status it already has is a no-op.
-   * @throws InvalidTransition, PreconditionFailed, ConflictRetry
+   * One compare-and-swap for a batch of appends to one session by one actor:
+   * each append is judged on its own (fencing, status, room), in the order
+   * they arrived, and those accepted are written together. An append refused
+   * counts as refused only once the batch's version was current: when the
+   * write lands, or when nothing needed writing on a fresh read.
    */
+  async #appendBatch(appends: PendingAppend[]): Promise<BatchOutcome<ChangeResult>[]> {
+    const [{ id, actor }] = appends as [PendingAppend, ...PendingAppend[]];
+    let judged: AppendJudgement[] = [];
+    const result = await this.#change(id, { actor }, async (session) => {
+      const { next, outcomes } = await this.#appendJobs(session, appends);
+      judged = outcomes;
+      return next;
+    });
+    return judged.map((outcome) => (outcome.refusal !== undefined ? { error: outcome.refusal } : { result: { ...result, changed: outcome.appended } }));
+  }
+
+  /** The session with `appends` applied, and how each fared. */
+  async #appendJobs(session: Session, appends: readonly Pick<PendingAppend, 'jobId' | 'leaseEpoch'>[]): Promise<{ next: Session | undefined; outcomes: AppendJudgement[] }> {
+    const maxJobs = this.#config.maxJobsPerSession;
+    const renewal = await this.#renewalFor(session);
+    const now = this.#now();
+    let next = session;
+    let holder = false;
+    const outcomes = appends.map(({ jobId, leaseEpoch }): AppendJudgement => {
+      try {
+        const authority = fence(session, renewal, leaseEpoch, now);
+        if (next.job_ids.includes(jobId)) return { appended: false };
+        if (next.status !== 'active') throw new SessionNotActive(next.id, next.status);
+        if (next.job_ids.length >= maxJobs) throw new SessionFull(next.id, maxJobs);
+        next = { ...next, job_ids: [...next.job_ids, jobId] };
+        holder ||= authority === 'holder';
+        return { appended: true };
+      } catch (refusal) {
+        return { appended: false, refusal };
+      }
+    });
+    if (next === session) {
+      // Nothing to write: a lone append's refusal is thrown, so that a remembered version is confirmed by a fresh read.
+      const refused = outcomes.find((outcome) => outcome.refusal !== undefined);
+      if (appends.length === 1 && refused !== undefined) throw refused.refusal;
+      return { next: undefined, outcomes };
+    }
+    // The holder's accepted change keeps its lease alive, as a heartbeat would.
+    return { next: holder ? { ...next, lease: extendLease(session.lease!, now) } : next, outcomes };
+  }
+
   async setStatus(id: string, status: SessionStatus, options: SessionChangeOptions = {}): Promise<ChangeResult> {
     const result = await this.#change(requireId(id), options, async (session) => {
       const authority = await this.#fence(session, options.leaseEpoch);
@@ -394,11 +435,15 @@ export class SessionRepository {
   async acquireLease(id: string, { holder, seconds = LEASE_SECONDS.default, force = false, actor }: AcquireOptions = {}): Promise<ChangeResult> {
     const checked = requireId(id);
     const request = { holder: holder ?? actor ?? 'anonymous', seconds, force };
+    // The renewal record is read once, before the compare-and-swap, and again only when the epoch moved: a read inside
+    // every attempt would widen the window in which a busy holder's appends make the acquire lose its write.
+    let known: { epoch: number; stored: StoredRenewal | undefined } | undefined;
     const result = await this.#change(checked, { actor }, async (session) => {
       const now = this.#now();
       const lease = session.lease;
       const live = lease !== undefined && lease !== null && lease.ended === undefined && session.status === 'active';
-      const stored = live ? await this.#renewals.read(checked, lease.epoch, lease.seconds) : undefined;
+      if (live && known?.epoch !== lease.epoch) known = { epoch: lease.epoch, stored: await this.#renewals.read(checked, lease.epoch, lease.seconds) };
+      const stored = live ? known?.stored : undefined;
       const next = acquireLease(session, stored?.renewal, request, now);
       // Taking a lapsed lease without force must not race a late heartbeat: fence its record first; a heartbeat that
       // lands before the fence keeps the lease (the next attempt sees it live), one after it hears lease_lost.
@@ -463,10 +508,13 @@ export class SessionRepository {
     return result;
   }
 
-  /** After a new lease: the older epochs' records go, and the new epoch's record is made so that its first heartbeat is one PUT. */
-  async #startRenewals(id: string, lease: Lease): Promise<void> {
+  /**
+   * After a new lease: the older epochs' records go (none on a session just created: `fresh`), and the new epoch's
+   * record is made so that its first heartbeat is one PUT.
+   */
+  async #startRenewals(id: string, lease: Lease, { fresh = false }: { fresh?: boolean } = {}): Promise<void> {
     try {
-      await this.#renewals.prune(id, lease.epoch);
+      if (!fresh) await this.#renewals.prune(id, lease.epoch);
       await this.#renewals.write(id, lease, lease.expires_at);
     } catch (error) {
       // The session is the authority: a missing record only costs the holder's first heartbeat a read.
@@ -634,6 +682,20 @@ export class SessionRepository {
     if (current === undefined) throw new SessionNotFound(id);
     return current;
   }
+}
+
+/** An append waiting for its session's next write. */
+interface PendingAppend {
+  id: string;
+  jobId: string;
+  leaseEpoch: number | undefined;
+  actor: string | undefined;
+}
+
+/** How one append of a batch fared. */
+interface AppendJudgement {
+  appended: boolean;
+  refusal?: unknown;
 }
 
 /** The lease a session is opened with. */

@@ -38,29 +38,59 @@ import {
 import type { RequestInput, RequestSchemas } from './http/validation.ts';
 import { IDEMPOTENCY_PREFIX } from './idempotency.ts';
 import { SESSIONS_PREFIX } from './ids.ts';
+import { RENEWALS_PREFIX } from './lease.ts';
 import { NAMES_PREFIX } from './name-index.ts';
 import * as z from './zod.ts';
 
 /** An HTTP method of a route key. */
 export type RouteMethod = 'GET' | 'POST' | 'PUT' | 'PATCH' | 'DELETE';
 
+/** A bucket of the service, by what it holds: `sessions` (versioned) or `leases` (lease renewal records, unversioned). */
+export type AccessBucket = 'sessions' | 'leases';
+
 /**
- * S3 access confined to one key prefix of the sessions bucket. Object actions
- * are granted on `<bucket>/<prefix>*`; key-listing actions on the bucket, only
- * for requests whose `s3:prefix` lies under `prefix`.
+ * How a route writes under a prefix, each granted as `s3:PutObject` only for
+ * requests that carry exactly that condition header (S3 sets the condition key
+ * only when the header is present): `create` with `If-None-Match` (a new key),
+ * `replace` with `If-Match` (a compare-and-swap of the version read).
+ */
+export type WriteKind = 'create' | 'replace';
+
+/**
+ * S3 access confined to one key prefix of one bucket. Object actions and
+ * writes are granted on `<bucket>/<prefix>*`; listing actions on the bucket,
+ * only for requests whose `s3:prefix` matches `listedPrefix`. Nothing lists or
+ * writes the whole bucket, and no grant holds an unconditioned `s3:ListBucket`.
  */
 export interface PrefixAccess {
+  /** The bucket the prefix lies in. Default: `sessions`. */
+  readonly bucket?: AccessBucket;
   /** The key prefix, ending in `/`. */
   readonly prefix: string;
-  /** Object-level actions such as `s3:GetObject`; never a wildcard. */
+  /**
+   * The keys the route reads or probes under `prefix`, as an IAM wildcard
+   * pattern (the `s3:prefix` of a key probe or of one key's version listing).
+   * Default: `<prefix>*.json`.
+   */
+  readonly keys?: string;
+  /** Object-level actions other than writes, such as `s3:GetObject`; never a wildcard, never `s3:PutObject`. */
   readonly objectActions?: readonly string[];
+  /** The conditional writes the route makes; each is its own `s3:PutObject` grant, conditioned on its header. */
+  readonly writes?: readonly WriteKind[];
   /** Bucket-level listing actions such as `s3:ListBucket`; never a wildcard. */
   readonly listActions?: readonly string[];
   /**
-   * Also grant `s3:ListBucket` on the bucket, unconditioned, so that reading a
-   * missing key answers 404 NoSuchKey rather than 403 AccessDenied: S3 tells a
-   * caller that a key does not exist only when it may list the bucket, and a
-   * GetObject request carries no `s3:prefix` that a condition could match.
+   * The `s3:prefix` those listings name, as an IAM wildcard pattern under
+   * `prefix` (one name's index entries, or `keys` for one key's versions).
+   * Default: exactly `prefix`, the whole prefix.
+   */
+  readonly listedPrefix?: string;
+  /**
+   * Reading a missing key must answer "missing", not "denied". S3 answers
+   * 403 AccessDenied for a missing key to a caller without an unconditioned
+   * `s3:ListBucket` (a GetObject carries no `s3:prefix` a condition could
+   * match); the store then lists exactly that key once to tell the two apart.
+   * This grants `s3:ListBucket` for an `s3:prefix` matching `keys`, and nothing more.
    */
   readonly tellsMissingKeys?: boolean;
   /**
@@ -145,8 +175,29 @@ function route<S extends RequestSchemas, const K extends RouteDefinition['routeK
 }
 
 const NAME_INDEX_OBJECTS = 'one name index entry per named session, named by a hash of the name and the random session ID';
+const RENEWAL_OBJECTS = 'one lease renewal record per held session and epoch, named by the random session ID';
+/** The keys of sessions, `sessions/<id>.json`, as an IAM pattern. */
+const SESSION_KEYS = `${SESSIONS_PREFIX}*.json`;
 const IDEMPOTENCY_OBJECTS = 'one idempotency record per caller and key, named by a hash of both';
-const SESSION_READ_WRITE: PrefixAccess = { prefix: SESSIONS_PREFIX, objectActions: ['s3:GetObject', 's3:PutObject'], tellsMissingKeys: true };
+/** A lease renewal record read: one key, `leases/<id>/<epoch>-<seconds>.json` (a missing one is told apart by listing that key). */
+const RENEWAL_READ: PrefixAccess = {
+  bucket: 'leases',
+  prefix: RENEWALS_PREFIX,
+  objectActions: ['s3:GetObject'],
+  tellsMissingKeys: true,
+  objectNames: RENEWAL_OBJECTS,
+};
+/** Deleting the renewal records of one session's ended or superseded leases: list that session's records, delete each. */
+const RENEWAL_PRUNE: PrefixAccess = {
+  bucket: 'leases',
+  prefix: RENEWALS_PREFIX,
+  objectActions: ['s3:DeleteObject'],
+  listActions: ['s3:ListBucket'],
+  listedPrefix: `${RENEWALS_PREFIX}*/`,
+  objectNames: RENEWAL_OBJECTS,
+};
+/** A compare-and-swap of sessions: read (a missing one answers 404), then replace If-Match. */
+const SESSION_CHANGE: PrefixAccess = { prefix: SESSIONS_PREFIX, objectActions: ['s3:GetObject'], writes: ['replace'], tellsMissingKeys: true };
 const LEASE_REFUSED: RouteErrorResponse = {
   description:
     '`lease_lost`: the `Lease-Epoch` sent names a lease that is no longer live (`details.reason`: `superseded`, `expired` or `released`; `details.epoch`: the current epoch); nothing was written',
@@ -201,10 +252,12 @@ export const API_ROUTES = [
     handler: createCreateSessionHandler,
     access: [
       // A repeated Idempotency-Key reads the recorded session, which may not exist yet (its first request stopped short).
-      SESSION_READ_WRITE,
-      { prefix: NAMES_PREFIX, objectActions: ['s3:PutObject'], objectNames: NAME_INDEX_OBJECTS },
-      // PutObject both creates a record (If-None-Match) and replaces an expired one (If-Match).
-      { prefix: IDEMPOTENCY_PREFIX, objectActions: ['s3:GetObject', 's3:PutObject'], objectNames: IDEMPOTENCY_OBJECTS },
+      { prefix: SESSIONS_PREFIX, objectActions: ['s3:GetObject'], writes: ['create'], tellsMissingKeys: true },
+      { prefix: NAMES_PREFIX, writes: ['create'], objectNames: NAME_INDEX_OBJECTS },
+      // A first use of a key reads no record; an expired record is replaced (If-Match).
+      { prefix: IDEMPOTENCY_PREFIX, objectActions: ['s3:GetObject'], writes: ['create', 'replace'], tellsMissingKeys: true, objectNames: IDEMPOTENCY_OBJECTS },
+      // A session opened held gets its first renewal record, so that its first heartbeat is one request.
+      { bucket: 'leases', prefix: RENEWALS_PREFIX, writes: ['create'], objectNames: RENEWAL_OBJECTS },
     ],
   }),
   route({
@@ -225,8 +278,10 @@ export const API_ROUTES = [
     access: [
       // A name index entry may name a session that was never written (an interrupted create): its read must answer 404.
       { prefix: SESSIONS_PREFIX, objectActions: ['s3:GetObject'], listActions: ['s3:ListBucket'], tellsMissingKeys: true },
-      // Index entries are listed, never read: the session ID is in the key.
-      { prefix: NAMES_PREFIX, listActions: ['s3:ListBucket'] },
+      // Index entries are listed (the entries of one name at a time), never read: the session ID is in the key.
+      { prefix: NAMES_PREFIX, listActions: ['s3:ListBucket'], listedPrefix: `${NAMES_PREFIX}*/` },
+      // A held session's lease is shown with the expiry its heartbeats extended it to.
+      RENEWAL_READ,
     ],
   }),
   route({
@@ -237,7 +292,7 @@ export const API_ROUTES = [
     responses: { 200: { description: 'The session', body: 'Session' } },
     errors: { 400: 'InvalidRequest', 404: 'SessionNotFound', 503: STORAGE_UNAVAILABLE },
     handler: createGetSessionHandler,
-    access: [{ prefix: SESSIONS_PREFIX, objectActions: ['s3:GetObject'], tellsMissingKeys: true }],
+    access: [{ prefix: SESSIONS_PREFIX, objectActions: ['s3:GetObject'], tellsMissingKeys: true }, RENEWAL_READ],
   }),
   route({
     routeKey: 'PATCH /sessions/{id}',
@@ -268,7 +323,8 @@ export const API_ROUTES = [
       503: 'ChangeUnavailable',
     },
     handler: createSetStatusHandler,
-    access: [SESSION_READ_WRITE],
+    // The renewal record is read when the session's own expiry passed (heartbeats may have kept the lease alive); a release deletes it.
+    access: [SESSION_CHANGE, RENEWAL_READ, RENEWAL_PRUNE],
   }),
   route({
     routeKey: 'POST /sessions/{id}/jobs',
@@ -300,7 +356,7 @@ export const API_ROUTES = [
       503: 'ChangeUnavailable',
     },
     handler: createAddJobHandler,
-    access: [SESSION_READ_WRITE],
+    access: [SESSION_CHANGE, RENEWAL_READ],
   }),
   route({
     routeKey: 'GET /sessions/{id}/history',
@@ -318,8 +374,8 @@ export const API_ROUTES = [
     responses: { 200: { description: 'A page of versions', body: 'SessionHistory' } },
     errors: { 400: 'InvalidRequest', 404: 'SessionNotFound', 409: 'VersioningDisabled', 503: STORAGE_UNAVAILABLE },
     handler: createSessionHistoryHandler,
-    // The version listing tells a missing session (no versions), so no read ever asks for a missing key.
-    access: [{ prefix: SESSIONS_PREFIX, objectActions: ['s3:GetObjectVersion'], listActions: ['s3:ListBucketVersions'] }],
+    // The versions of one key are listed and read; a version that expired since the listing is told by listing them again.
+    access: [{ prefix: SESSIONS_PREFIX, objectActions: ['s3:GetObjectVersion'], listActions: ['s3:ListBucketVersions'], listedPrefix: SESSION_KEYS }],
   }),
   route({
     routeKey: 'POST /sessions/{id}/restore',
@@ -348,13 +404,18 @@ export const API_ROUTES = [
     handler: createRestoreSessionHandler,
     access: [
       // The version listing runs only when the version read found nothing, to tell an unknown version from a missing
-      // session or a bucket without versioning; reading an unknown version must answer 404, not 403.
+      // session or a bucket without versioning (and, when S3 answers 403, an unknown version from a denied one).
+      // A session deleted out of band keeps its versions: reading its current object must answer 404 too.
       {
         prefix: SESSIONS_PREFIX,
-        objectActions: ['s3:GetObject', 's3:GetObjectVersion', 's3:PutObject'],
+        objectActions: ['s3:GetObject', 's3:GetObjectVersion'],
+        writes: ['replace'],
         listActions: ['s3:ListBucketVersions'],
+        listedPrefix: SESSION_KEYS,
         tellsMissingKeys: true,
       },
+      // A restore out of `active` ends the lease: its renewal records go.
+      RENEWAL_PRUNE,
     ],
   }),
   route({
@@ -385,7 +446,12 @@ export const API_ROUTES = [
       503: 'ChangeUnavailable',
     },
     handler: createAcquireLeaseHandler,
-    access: [SESSION_READ_WRITE],
+    access: [
+      SESSION_CHANGE,
+      // The lapsed lease's record is read and fenced (If-Match); the new epoch's record is created; older epochs' deleted.
+      { bucket: 'leases', prefix: RENEWALS_PREFIX, objectActions: ['s3:GetObject'], writes: ['create', 'replace'], tellsMissingKeys: true, objectNames: RENEWAL_OBJECTS },
+      RENEWAL_PRUNE,
+    ],
   }),
   route({
     routeKey: 'POST /sessions/{id}/heartbeat',
@@ -411,7 +477,11 @@ export const API_ROUTES = [
       503: 'ChangeUnavailable',
     },
     handler: createHeartbeatHandler,
-    access: [SESSION_READ_WRITE],
+    // A heartbeat never writes the session: it reads it (on a cold instance) and writes the renewal record.
+    access: [
+      { prefix: SESSIONS_PREFIX, objectActions: ['s3:GetObject'], tellsMissingKeys: true },
+      { bucket: 'leases', prefix: RENEWALS_PREFIX, objectActions: ['s3:GetObject'], writes: ['create', 'replace'], tellsMissingKeys: true, objectNames: RENEWAL_OBJECTS },
+    ],
   }),
 ] as const;
 

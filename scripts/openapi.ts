@@ -5,10 +5,10 @@ import { ContractErrorBodySchema, ERROR_STATUS, SessionHistorySchema, SessionLis
 import type { ErrorCode } from '../lib/errors.ts';
 import { IDEMPOTENCY_KEY_MAX_LENGTH } from '../lib/idempotency.ts';
 import { MAX_BODY_BYTES } from '../lib/http/request-body.ts';
-import { AddJobBodySchema, CreateSessionBodySchema, RestoreSessionBodySchema, SessionIdSchema, SetStatusBodySchema } from '../lib/http/schemas.ts';
+import { AcquireLeaseBodySchema, AddJobBodySchema, CreateSessionBodySchema, HeartbeatBodySchema, RestoreSessionBodySchema, SessionIdSchema, SetStatusBodySchema } from '../lib/http/schemas.ts';
 import { HISTORY_LIMIT, SESSION_LIST_LIMIT } from '../lib/page-limits.ts';
 import { API_ROUTES, type ApiRoute, type DocumentedHeader, routeParts } from '../lib/routes.ts';
-import { JobIdSchema, LabelSchema, SessionNameSchema, SessionSchema, SessionStatusSchema } from '../lib/session.ts';
+import { JobIdSchema, LabelSchema, LeaseSchema, SessionNameSchema, SessionSchema, SessionStatusSchema } from '../lib/session.ts';
 
 /** Where the committed document lives: the repository root. */
 export const OPENAPI_PATH = path.resolve(import.meta.dirname, '..', 'openapi.json');
@@ -18,6 +18,9 @@ type JsonObject = Record<string, unknown>;
 /** What the zod refinements mean, for JSON Schema readers: refinements themselves cannot be converted. */
 const NO_CONTROL_CHARACTERS = '^[^\\u0000-\\u001F\\u007F-\\u009F]*$';
 const SESSION_ID_PATTERN = '^[0-9a-f]{32}$';
+
+/** What a heartbeat answers: only the lease, extended. */
+const LeaseRenewalSchema = z.object({ lease: LeaseSchema });
 
 /**
  * The components generated from the zod schemas, through one registry so
@@ -33,6 +36,9 @@ function schemaComponents(): Record<string, JsonObject> {
     ['SetStatusRequest', SetStatusBodySchema, 'input'],
     ['SessionHistory', SessionHistorySchema, 'output'],
     ['RestoreSessionRequest', RestoreSessionBodySchema, 'input'],
+    ['AcquireLeaseRequest', AcquireLeaseBodySchema, 'input'],
+    ['HeartbeatRequest', HeartbeatBodySchema, 'input'],
+    ['LeaseRenewal', LeaseRenewalSchema, 'output'],
   ];
   const result: Record<string, JsonObject> = {};
   for (const io of ['output', 'input'] as const) {
@@ -195,6 +201,15 @@ export function openApiDocument(): JsonObject {
           required: false,
           description: 'Apply the change only to the version with this ETag (412 `precondition_failed` otherwise). `*` sets no condition.',
           schema: { type: 'string' },
+        },
+        LeaseEpoch: {
+          name: 'Lease-Epoch',
+          in: 'header',
+          required: false,
+          description:
+            'The epoch of the caller’s lease. Required on every change while the session’s lease is live (428 `lease_required` without it) and on every heartbeat; ' +
+            'a change carrying an epoch that is not the live lease’s is refused with 409 `lease_lost`.',
+          schema: { type: 'string', pattern: '^[0-9]{1,15}$' },
         },
         Limit: { name: 'limit', in: 'query', required: false, description: 'Sessions per page', schema: { type: 'integer', minimum: 1, maximum: SESSION_LIST_LIMIT.max, default: SESSION_LIST_LIMIT.default } },
         Cursor: { name: 'cursor', in: 'query', required: false, description: 'The `next_cursor` of the previous page', schema: { type: 'string', minLength: 1 } },

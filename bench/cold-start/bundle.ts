@@ -34,7 +34,7 @@ const functions = entries.map((pair, index) => {
     entry: path.resolve(projectRoot, entry),
     projectRoot,
     description: name,
-    bucket,
+    buckets: { sessions: bucket },
     access: [],
     environment: {},
     memorySize: 512,

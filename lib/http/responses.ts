@@ -75,3 +75,27 @@ export function errorResult(error: ServiceError): APIGatewayProxyStructuredResul
 export function quotedEtag(etag: string): string {
   return /^(W\/)?".*"$/.test(etag) ? etag : `"${etag}"`;
 }
+
+/** Whether the request asks for a small answer (`Prefer: return=minimal`, RFC 7240; other preferences may come with it). */
+export function prefersMinimal(headers: Record<string, string | undefined>): boolean {
+  const prefer = headers.prefer;
+  if (prefer === undefined) return false;
+  return prefer.split(',').some((preference) => /^\s*return\s*=\s*"?minimal"?\s*(;.*)?$/i.test(preference));
+}
+
+/**
+ * A change's answer as `Prefer: return=minimal` asks for it: the session's
+ * identity, status, job count, time and lease instead of the whole session
+ * (which grows with its jobs), with the same ETag, and
+ * `Preference-Applied: return=minimal`.
+ */
+export function minimalResponse(response: RouteResponse): RouteResponse {
+  const version = response.version;
+  if (version === undefined) return response;
+  const { session } = version;
+  return {
+    ...response,
+    body: { id: session.id, status: session.status, job_count: session.job_ids.length, updated_at: session.updated_at, lease: session.lease ?? null },
+    headers: { ...response.headers, 'Preference-Applied': 'return=minimal', Vary: 'Prefer' },
+  };
+}

@@ -7,7 +7,7 @@ import { callerOf, type HttpEvent } from './event.ts';
 import { completed, requestKeys, requestOutcome } from './outcome.ts';
 import { jsonRequestBody } from './request-body.ts';
 import type { SessionRepository } from '../repository.ts';
-import type { RouteResponse } from './responses.ts';
+import { minimalResponse, prefersMinimal, type RouteResponse } from './responses.ts';
 import { logger, metrics } from './telemetry.ts';
 import { parseRequest, type RequestInput, type RequestSchemas } from './validation.ts';
 
@@ -53,6 +53,9 @@ export function httpRoute<S extends RequestSchemas>(route: string, schemas: S, h
         headers: event.headers ?? {},
         body: event.body,
       });
-      return completed(await handle(input, { actor: callerOf(event) }), requestKeys(route, event, context));
+      const response = await handle(input, { actor: callerOf(event) });
+      // Every change may answer small (RFC 7240): what one append sends back must not grow with the session.
+      const minimal = !route.startsWith('GET ') && prefersMinimal(event.headers ?? {});
+      return completed(minimal ? minimalResponse(response) : response, requestKeys(route, event, context));
     });
 }

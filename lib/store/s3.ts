@@ -104,6 +104,12 @@ export class S3ObjectStore implements VersionedObjectStore, PrunableObjectStore 
     this.#client = client;
   }
 
+  /**
+   * GetObject. S3 answers a missing key with 403 AccessDenied, not 404, to a
+   * caller that may not list the whole bucket; the functions may only list
+   * their own keys, so a 403 is followed by one listing of exactly this key,
+   * which tells a missing key (undefined) from a denied one (the 403 is thrown).
+   */
   async get(key: string): Promise<StoredObject | undefined> {
     try {
       const output = await this.#client.send(new GetObjectCommand({ Bucket: this.#bucket, Key: key }));
@@ -111,7 +117,33 @@ export class S3ObjectStore implements VersionedObjectStore, PrunableObjectStore 
       return { body, etag: output.ETag ?? '' };
     } catch (error) {
       if (errorName(error) === 'NoSuchKey') return undefined;
+      if (errorName(error) === 'AccessDenied' && !(await this.#keyListed(key, error))) return undefined;
       throw translate(error, `get ${key}`);
+    }
+  }
+
+  /** Whether a listing of exactly `key` shows it (a longer key under it sorts after it). */
+  async #keyListed(key: string, denied: unknown): Promise<boolean> {
+    try {
+      const output = await this.#client.send(new ListObjectsV2Command({ Bucket: this.#bucket, Prefix: key, MaxKeys: 1 }));
+      return (output.Contents ?? []).some((entry) => entry.Key === key);
+    } catch (error) {
+      throw probeFailure(error, denied, `get ${key}`);
+    }
+  }
+
+  /** Whether the version listing of `key` still shows `versionId`: only on the rare 403, so its pages are followed to the end. */
+  async #versionListed(key: string, versionId: string, denied: unknown): Promise<boolean> {
+    try {
+      let cursor: string | undefined;
+      do {
+        const page = await this.listVersions(key, { limit: MAX_LIST_KEYS, ...(cursor === undefined ? {} : { cursor }) });
+        if (page.versions.some((version) => version.versionId === versionId)) return true;
+        cursor = page.cursor;
+      } while (cursor !== undefined);
+      return false;
+    } catch (error) {
+      throw probeFailure(error, denied, `get ${key} version ${versionId}`);
     }
   }
 
@@ -232,9 +264,17 @@ export class S3ObjectStore implements VersionedObjectStore, PrunableObjectStore 
       return { body, etag: output.ETag ?? '', versionId: output.VersionId ?? versionId };
     } catch (error) {
       if (NO_SUCH_VERSION.has(errorName(error))) return undefined;
+      // A version that expired since it was listed: 403 to a caller that may not list the whole bucket.
+      if (errorName(error) === 'AccessDenied' && !(await this.#versionListed(key, versionId, error))) return undefined;
       throw translate(error, `get ${key} version ${versionId}`);
     }
   }
+}
+
+/** A probe that failed for a passing reason says so (the caller may retry); otherwise the 403 it was to explain stands. */
+function probeFailure(error: unknown, denied: unknown, what: string): unknown {
+  const translated = translate(error, what);
+  return translated instanceof StoreFault ? translated : translate(denied, what);
 }
 
 function errorName(error: unknown): string {

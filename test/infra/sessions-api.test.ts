@@ -163,44 +163,49 @@ describe('SessionsApi, as synthesized with the defaults', () => {
   describe('least privilege', () => {
     const objects = (prefix: string) => ({ 'Fn::Join': ['', [bucketArn, `/${prefix}*`]] });
     const objectAccess = (actions: string | string[], prefix = 'sessions/') => ({ Effect: 'Allow', Action: actions, Resource: objects(prefix) });
-    const listAccess = (prefix: string) => ({
+    // S3 sets s3:if-none-match / s3:if-match only when the header is sent: each write kind needs its own header and not the other.
+    const creates = (...prefixes: string[]) => ({
       Effect: 'Allow',
-      Action: 's3:ListBucket',
-      Resource: bucketArn,
-      Condition: { StringLike: { 's3:prefix': `${prefix}*` } },
+      Action: 's3:PutObject',
+      Resource: prefixes.length === 1 ? objects(prefixes[0]!) : prefixes.map(objects),
+      Condition: { Null: { 's3:if-none-match': 'false', 's3:if-match': 'true' } },
     });
-    const listVersionsAccess = () => ({
+    const replaces = (prefix = 'sessions/') => ({
       Effect: 'Allow',
-      Action: 's3:ListBucketVersions',
-      Resource: bucketArn,
-      Condition: { StringLike: { 's3:prefix': 'sessions/*' } },
+      Action: 's3:PutObject',
+      Resource: objects(prefix),
+      Condition: { Null: { 's3:if-match': 'false', 's3:if-none-match': 'true' } },
     });
-    // Without it S3 answers a missing key with 403 instead of 404, and the API could not say session_not_found.
-    const tellMissingKeys = () => ({ Sid: 'TellMissingKeys', Effect: 'Allow', Action: 's3:ListBucket', Resource: bucketArn });
+    const listAccess = (listedPrefix: string, action: string | string[] = 's3:ListBucket') => ({
+      Effect: 'Allow',
+      Action: action,
+      Resource: bucketArn,
+      Condition: { StringLike: { 's3:prefix': listedPrefix } },
+    });
+    // A 403 on GetObject is followed by one listing of exactly that key: a missing session answers 404, with no bucket-wide listing.
+    const probeKeys = (prefix = 'sessions/') => listAccess(`${prefix}*.json`);
     const expectedS3Statements: Record<RouteKey, () => Json[]> = {
-      // Writes the idempotency record, the name index entry and the session; a repeated key reads the record and the session.
-      // (CDK merges the two grants of the same actions into one statement.)
+      // Creates the idempotency record, the name index entry and the session; replaces only an expired record; a repeated key
+      // reads the record and the session. (CDK merges grants of the same actions and conditions into one statement.)
       'POST /sessions': () => [
-        {
-          Effect: 'Allow',
-          Action: ['s3:GetObject', 's3:PutObject'],
-          Resource: [objects('idempotency/'), objects('sessions/')],
-        },
-        tellMissingKeys(),
-        objectAccess('s3:PutObject', 'names/'),
+        { Effect: 'Allow', Action: 's3:GetObject', Resource: [objects('idempotency/'), objects('sessions/')] },
+        creates('idempotency/', 'names/', 'sessions/'),
+        probeKeys(),
+        replaces('idempotency/'),
+        probeKeys('idempotency/'),
       ],
-      'GET /sessions/{id}': () => [objectAccess('s3:GetObject'), tellMissingKeys()],
-      'POST /sessions/{id}/jobs': () => [objectAccess(['s3:GetObject', 's3:PutObject']), tellMissingKeys()],
-      'PATCH /sessions/{id}': () => [objectAccess(['s3:GetObject', 's3:PutObject']), tellMissingKeys()],
-      // Lists sessions/ or one name's index entries (never reading them); an entry's session may be missing: 404, not 403.
-      'GET /sessions': () => [objectAccess('s3:GetObject'), listAccess('sessions/'), tellMissingKeys(), listAccess('names/')],
-      // Lists the versions of one session's key (under sessions/) and reads them by version ID; no versions means no session.
-      'GET /sessions/{id}/history': () => [objectAccess('s3:GetObjectVersion'), listVersionsAccess()],
-      // Reads the version to restore (and the current session), writes If-Match; lists versions only to say why a version read found nothing.
+      'GET /sessions/{id}': () => [objectAccess('s3:GetObject'), probeKeys()],
+      'POST /sessions/{id}/jobs': () => [objectAccess('s3:GetObject'), replaces(), probeKeys()],
+      'PATCH /sessions/{id}': () => [objectAccess('s3:GetObject'), replaces(), probeKeys()],
+      // Lists the whole of sessions/ or one name's index entries (never reading them); an entry's session may be missing: 404, not 403.
+      'GET /sessions': () => [objectAccess('s3:GetObject'), listAccess('sessions/'), probeKeys(), listAccess('names/*/')],
+      // Lists the versions of one session's key and reads them by version ID; no versions means no session.
+      'GET /sessions/{id}/history': () => [objectAccess('s3:GetObjectVersion'), listAccess('sessions/*.json', 's3:ListBucketVersions')],
+      // Reads the version to restore (and the current session), replaces If-Match; lists one key's versions or the key itself.
       'POST /sessions/{id}/restore': () => [
-        objectAccess(['s3:GetObject', 's3:GetObjectVersion', 's3:PutObject']),
-        listVersionsAccess(),
-        tellMissingKeys(),
+        objectAccess(['s3:GetObject', 's3:GetObjectVersion']),
+        replaces(),
+        listAccess('sessions/*.json', ['s3:ListBucket', 's3:ListBucketVersions']),
       ],
     };
 
@@ -252,10 +257,17 @@ describe('SessionsApi, as synthesized with the defaults', () => {
       );
     });
 
-    it('expires idempotency records a day after the one-day window, and nothing else by age', () => {
+    it('expires idempotency records a day after the one-day window and their replaced versions within a day, and nothing else by age', () => {
       const rules: Json[] = synth.resources[bucketId]!.Properties.LifecycleConfiguration.Rules;
 
-      expect(rules).toContainEqual({ Id: 'ExpireIdempotencyRecords', Status: 'Enabled', Prefix: 'idempotency/', ExpirationInDays: 2 });
+      expect(rules).toContainEqual({
+        Id: 'ExpireIdempotencyRecords',
+        Status: 'Enabled',
+        Prefix: 'idempotency/',
+        ExpirationInDays: 2,
+        NoncurrentVersionExpiration: { NoncurrentDays: 1 },
+      });
+      expect(rules).toContainEqual({ Id: 'ClearIdempotencyDeleteMarkers', Status: 'Enabled', Prefix: 'idempotency/', ExpiredObjectDeleteMarker: true });
       expect(rules.filter((rule) => rule.ExpirationInDays !== undefined)).toHaveLength(1);
     });
 
@@ -465,7 +477,7 @@ describe('SessionsApi, tuned through its props', () => {
       method: HttpMethod.GET,
       path: '/sessions/{id}/audit',
       handler: 'get-session',
-      access: [{ prefix: 'sessions/', objectActions: ['s3:GetObjectVersion'], listActions: ['s3:ListBucketVersions'] }],
+      access: [{ prefix: 'sessions/', objectActions: ['s3:GetObjectVersion'], listActions: ['s3:ListBucketVersions'], listedPrefix: 'sessions/*.json' }],
     };
     const extended = synthesize({ service: { routes: [...ROUTES, history] } });
     const bucketArn = { 'Fn::GetAtt': [logicalId(extended.stack.service.storage.bucket), 'Arn'] };
@@ -478,8 +490,31 @@ describe('SessionsApi, tuned through its props', () => {
         Effect: 'Allow',
         Action: 's3:ListBucketVersions',
         Resource: bucketArn,
-        Condition: { StringLike: { 's3:prefix': 'sessions/*' } },
+        Condition: { StringLike: { 's3:prefix': 'sessions/*.json' } },
       },
+    ]);
+    expect(new AwsSolutionsChecks().validateScope(extended.app).violations).toEqual([]);
+  });
+
+  it('gives a route that writes and deletes under a new prefix conditioned writes and listings of that prefix only', () => {
+    const leases: RouteDefinition = {
+      id: 'SweepLeases',
+      method: HttpMethod.POST,
+      path: '/sweep',
+      handler: 'get-session',
+      access: [{ prefix: 'leases/', objectActions: ['s3:GetObject', 's3:DeleteObject'], writes: ['create', 'replace'], listActions: ['s3:ListBucket'] }],
+    };
+    const extended = synthesize({ service: { routes: [...ROUTES, leases] } });
+    const bucketArn = { 'Fn::GetAtt': [logicalId(extended.stack.service.storage.bucket), 'Arn'] };
+    const leaseObjects = { 'Fn::Join': ['', [bucketArn, '/leases/*']] };
+
+    const fn = extended.resources[functionIdOfRoute(extended.resources, 'POST /sweep')]!;
+    const role = extended.resources[fn.Properties.Role['Fn::GetAtt'][0]]!;
+    expect(role.Properties.Policies[0].PolicyDocument.Statement.slice(1)).toEqual([
+      { Effect: 'Allow', Action: ['s3:DeleteObject', 's3:GetObject'], Resource: leaseObjects },
+      { Effect: 'Allow', Action: 's3:PutObject', Resource: leaseObjects, Condition: { Null: { 's3:if-none-match': 'false', 's3:if-match': 'true' } } },
+      { Effect: 'Allow', Action: 's3:PutObject', Resource: leaseObjects, Condition: { Null: { 's3:if-match': 'false', 's3:if-none-match': 'true' } } },
+      { Effect: 'Allow', Action: 's3:ListBucket', Resource: bucketArn, Condition: { StringLike: { 's3:prefix': 'leases/' } } },
     ]);
     expect(new AwsSolutionsChecks().validateScope(extended.app).violations).toEqual([]);
   });
@@ -489,6 +524,10 @@ describe('SessionsApi, tuned through its props', () => {
     [{ prefix: 'sessions', objectActions: ['s3:GetObject'] }, /prefix/],
     [{ prefix: 'sessions/', objectActions: ['s3:Get*'] }, /named one by one/],
     [{ prefix: 'sessions/', listActions: ['s3:List*'] }, /named one by one/],
+    [{ prefix: 'sessions/', objectActions: ['s3:PutObject'] }, /through writes, conditioned/],
+    [{ prefix: 'sessions/', listActions: ['s3:ListBucket'], listedPrefix: '*' }, /does not lie under/],
+    [{ prefix: 'sessions/', tellsMissingKeys: true, keys: 'names/*' }, /does not lie under/],
+    [{ bucket: 'leases' as const, prefix: 'leases/', objectActions: ['s3:GetObject'] }, /names the leases bucket, which this stack does not have/],
   ])('refuses a route whose access is %o', (access, message) => {
     const [first] = ROUTES;
     expect(() => synthesize({ service: { routes: [{ ...first!, access: [access] }] } })).toThrow(message);

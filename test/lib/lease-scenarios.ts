@@ -29,10 +29,14 @@ export async function raceTakeOvers(
   epochs[0] = 1;
   const outcome: FencingOutcome = { accepted: [], refused: [], issuedAt: new Map([[1, 0]]), finalJobs: [] };
   let takeOversLeft = takeOvers;
+  let takerDone = false;
 
   const writer = async (index: number) => {
     const repository = instances[index]!;
-    for (let n = 0; n < appendsPerWriter; n++) {
+    // Every writer keeps writing with the epoch it was last given (a zombie keeps its old one) until the take-overs are done.
+    for (let n = 0; !takerDone || n < appendsPerWriter; n++) {
+      // A busy runner, not a tight loop: a forced take-over must win against it without a storm of conflicts.
+      await new Promise((resolve) => setTimeout(resolve, 1 + Math.random() * 3));
       const epoch = epochs[index]!;
       if (epoch === 0) {
         await new Promise((resolve) => setTimeout(resolve, 1));
@@ -71,6 +75,7 @@ export async function raceTakeOvers(
         break;
       }
     }
+    takerDone = true;
   };
 
   await Promise.all([...instances.map((_, index) => writer(index)), taker()]);

@@ -18,6 +18,9 @@ export const ERROR_STATUS = {
   precondition_failed: 412,
   payload_too_large: 413,
   unsupported_media_type: 415,
+  lease_held: 409,
+  lease_lost: 409,
+  lease_required: 428,
   conflict_retry: 503,
   storage_unavailable: 503,
   internal_error: 500,
@@ -35,16 +38,18 @@ export const SESSION_KEY = /^sessions\/([0-9a-f]{32})\.json$/;
 export const NAME_INDEX_KEY = /^names\/[0-9a-f]{64}\/([0-9a-f]{32})\.json$/;
 /** `idempotency/<sha256(caller, key)>.json`: the records of `Idempotency-Key` (lib/idempotency.ts). */
 export const IDEMPOTENCY_KEY = /^idempotency\/[0-9a-f]{64}\.json$/;
+/** `leases/<id>/<epoch>-<seconds>.json`: a lease's renewal record, in the store without versions (DESIGN, "Leases and fencing"). */
+export const RENEWAL_KEY = /^leases\/([0-9a-f]{32})\/([1-9][0-9]*)-([1-9][0-9]*)\.json$/;
 
 /**
  * Every shape of key the service may touch. Each is built from a validated
  * session ID or a SHA-256 digest, never from caller text, so no request can
  * steer a key anywhere else.
  */
-export const KEY_SHAPES: readonly RegExp[] = [SESSION_KEY, NAME_INDEX_KEY, IDEMPOTENCY_KEY];
+export const KEY_SHAPES: readonly RegExp[] = [SESSION_KEY, NAME_INDEX_KEY, IDEMPOTENCY_KEY, RENEWAL_KEY];
 
-/** The prefixes the service lists: every session, or the index entries of one name. */
-export const LIST_PREFIX = /^(sessions\/|names\/[0-9a-f]{64}\/)$/;
+/** The prefixes the service lists: every session, the index entries of one name, every renewal record, or one session's. */
+export const LIST_PREFIX = /^(sessions\/|names\/[0-9a-f]{64}\/|leases\/|leases\/[0-9a-f]{32}\/)$/;
 
 export function isServiceKey(key: unknown): key is string {
   return typeof key === 'string' && KEY_SHAPES.some((shape) => shape.test(key));
@@ -69,6 +74,12 @@ export function sessionProblem(value: unknown): string | undefined {
   }
   if ((session.updated_at as number) < (session.created_at as number)) return 'updated_at before created_at';
   if (!STATUSES.includes(session.status as (typeof STATUSES)[number])) return `status ${JSON.stringify(session.status)}`;
+  if (session.lease !== undefined && session.lease !== null) {
+    const lease = session.lease as Record<string, unknown>;
+    if (!isLabel(lease.holder) || !Number.isSafeInteger(lease.epoch) || (lease.epoch as number) < 1) return `lease ${JSON.stringify(lease)}`;
+    if (!Number.isSafeInteger(lease.seconds) || (lease.seconds as number) < 5 || (lease.seconds as number) > 3600) return `lease ${JSON.stringify(lease)}`;
+    if (!Number.isSafeInteger(lease.expires_at)) return `lease ${JSON.stringify(lease)}`;
+  }
   return undefined;
 }
 
@@ -95,6 +106,13 @@ export function storedBodyProblem(key: string, body: string): string | undefined
   const indexed = NAME_INDEX_KEY.exec(key)?.[1];
   if (indexed !== undefined) {
     return isLabel(object.name) && object.session_id === indexed ? undefined : `${key}: not an index entry of session ${indexed}`;
+  }
+  const renewed = RENEWAL_KEY.exec(key);
+  if (renewed !== null) {
+    const [, id, epoch, seconds] = renewed;
+    return object.session_id === id && object.epoch === Number(epoch) && object.seconds === Number(seconds) && Number.isSafeInteger(object.expires_at)
+      ? undefined
+      : `${key}: not the renewal record of session ${id}, epoch ${epoch}`;
   }
   if (IDEMPOTENCY_KEY.test(key)) {
     return typeof object.session_id === 'string' && SESSION_ID.test(object.session_id) ? undefined : `${key}: not an idempotency record`;

@@ -21,8 +21,11 @@ export async function coldStart(route: RouteModule): Promise<HttpHandler> {
   if (entry === undefined) throw new Error(`no route has the Lambda entry functions/${route}.ts`);
   const env: Record<string, string | undefined> = { SESSIONS_BUCKET: TEST_BUCKET, ...process.env };
   const client = new S3Client({ ...S3_CLIENT_CONFIG, forcePathStyle: env.AWS_ENDPOINT_URL_S3 !== undefined || env.AWS_ENDPOINT_URL !== undefined });
-  const store = new S3ObjectStore({ bucket: requireEnv(env, 'SESSIONS_BUCKET').trim(), client });
-  return routeHandler(entry, dependenciesFor(store, readServiceConfig(env)));
+  const bucket = requireEnv(env, 'SESSIONS_BUCKET').trim();
+  const store = new S3ObjectStore({ bucket, client });
+  // Lease renewals in their own bucket when one is named, else beside the sessions (keys never collide).
+  const renewals = new S3ObjectStore({ bucket: env.LEASES_BUCKET?.trim() || bucket, client });
+  return routeHandler(entry, dependenciesFor(store, readServiceConfig(env), renewals));
 }
 
 /**

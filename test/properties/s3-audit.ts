@@ -15,7 +15,7 @@ export interface AuditCount {
  * key of one of the service's fixed shapes (`sessions/<id>.json`, and the name
  * index and idempotency records, see `KEY_SHAPES` in contract.ts); every listing on
  * `sessions/` or one name's index prefix, starting after a key under that
- * prefix if at all; every PutObject conditional (`IfNoneMatch: '*'` or a
+ * prefix if at all, or of exactly one such key with MaxKeys 1 (a key probe); every PutObject conditional (`IfNoneMatch: '*'` or a
  * non-empty `IfMatch`, never both, never neither) with a whole body of the
  * kind its key holds.
  */
@@ -50,6 +50,11 @@ export function s3TrafficViolations(fake: S3Fake, bucket: string): string[] {
         break;
       }
       case 'ListObjectsV2Command':
+        // A key probe (after a 403, is the key there?) lists exactly one key, from its start.
+        if (isServiceKey(input.Prefix)) {
+          if (input.MaxKeys !== 1 || input.StartAfter !== undefined) violations.push(`${at}: a key probe lists more than that key`);
+          break;
+        }
         if (typeof input.Prefix !== 'string' || !LIST_PREFIX.test(input.Prefix)) violations.push(`${at}: lists a prefix the service does not use`);
         if (input.StartAfter !== undefined && !(isServiceKey(input.StartAfter) && input.StartAfter.startsWith(String(input.Prefix)))) {
           violations.push(`${at}: starts after something that is not a key under its prefix`);

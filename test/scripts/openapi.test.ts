@@ -118,9 +118,14 @@ describe('the document', () => {
   });
 
   it.each([
-    ['/sessions/{id}/jobs', 'post', '409', ['session_not_active', 'session_full']],
+    ['/sessions/{id}/jobs', 'post', '409', ['session_not_active', 'session_full', 'lease_lost']],
+    ['/sessions/{id}/jobs', 'post', '428', ['lease_required']],
+    ['/sessions/{id}/lease', 'post', '409', ['lease_held', 'invalid_transition']],
+    ['/sessions/{id}/heartbeat', 'post', '409', ['lease_lost']],
+    ['/sessions/{id}/heartbeat', 'post', '428', ['lease_required']],
     ['/sessions/{id}/jobs', 'post', '503', ['conflict_retry', 'storage_unavailable']],
-    ['/sessions/{id}', 'patch', '409', ['invalid_transition']],
+    ['/sessions/{id}', 'patch', '409', ['invalid_transition', 'lease_lost']],
+    ['/sessions/{id}', 'patch', '428', ['lease_required']],
     ['/sessions/{id}', 'get', '404', ['session_not_found']],
     ['/sessions', 'post', '413', ['payload_too_large']],
     ['/sessions', 'post', '415', ['unsupported_media_type']],

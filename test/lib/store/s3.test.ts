@@ -91,6 +91,97 @@ describe('S3ObjectStore.get', () => {
   });
 });
 
+// S3 answers a missing key with 403 to a caller that may list only the key itself, not the bucket.
+describe('S3ObjectStore.get, where S3 hides a missing key behind 403 AccessDenied', () => {
+  const hideMissingKeys = () =>
+    fake.fail('GetObject', s3Error('AccessDenied', 403), { times: Number.MAX_SAFE_INTEGER, when: (input) => !fake.objects.has(String(input.Key)) });
+
+  it('tells a missing key by one ListObjectsV2 of exactly that key, MaxKeys 1', async () => {
+    hideMissingKeys();
+    fake.seed('sessions/ab.json.bak', '{}');
+
+    await expect(store.get('sessions/ab.json')).resolves.toBeUndefined();
+
+    expect(fake.stub).toHaveReceivedCommandTimes(ListObjectsV2Command, 1);
+    expect(fake.stub).toHaveReceivedCommandWith(ListObjectsV2Command, { Bucket: 'b', Prefix: 'sessions/ab.json', MaxKeys: 1 });
+  });
+
+  it('passes the 403 on when the listing shows the key: it exists and is denied', async () => {
+    const denied = s3Error('AccessDenied', 403);
+    fake.seed('sessions/ab.json', '{}');
+    fake.fail('GetObject', denied);
+
+    await expect(store.get('sessions/ab.json')).rejects.toBe(denied);
+    expect(fake.stub).toHaveReceivedCommandTimes(ListObjectsV2Command, 1);
+  });
+
+  it('passes the 403 on when the listing is denied too, and reports a throttled listing as StoreFault', async () => {
+    const denied = s3Error('AccessDenied', 403);
+    hideMissingKeys();
+    fake.fail('ListObjectsV2', s3Error('AccessDenied', 403));
+    fake.fail('ListObjectsV2', s3Error('SlowDown', 503));
+
+    await expect(store.get('sessions/ab.json')).rejects.toMatchObject({ name: denied.name });
+    await expect(store.get('sessions/ab.json')).rejects.toBeInstanceOf(StoreFault);
+  });
+
+  it('lists nothing on a found key, a 404 or any other error', async () => {
+    fake.seed('k', '{}');
+    fake.fail('GetObject', s3Error('SlowDown', 503));
+
+    await expect(store.get('k')).rejects.toBeInstanceOf(StoreFault);
+    await expect(store.get('k')).resolves.toBeDefined();
+    await expect(store.get('missing')).resolves.toBeUndefined();
+    expect(fake.stub).toHaveReceivedCommandTimes(ListObjectsV2Command, 0);
+  });
+});
+
+describe('S3ObjectStore.getVersion, where S3 hides a missing version behind 403 AccessDenied', () => {
+  it('reads a version that expired since it was listed as none: the version listing no longer shows it', async () => {
+    fake.seed('sessions/x.json', 'first');
+    fake.seed('sessions/x.json', 'second');
+    fake.fail('GetObject', s3Error('AccessDenied', 403));
+
+    await expect(store.getVersion('sessions/x.json', 'expired-version')).resolves.toBeUndefined();
+
+    expect(fake.stub).toHaveReceivedCommandWith(ListObjectVersionsCommand, { Bucket: 'b', Prefix: 'sessions/x.json' });
+  });
+
+  it('passes the 403 on when the version is still listed: it exists and is denied', async () => {
+    const denied = s3Error('AccessDenied', 403);
+    fake.seed('sessions/x.json', 'first');
+    fake.seed('sessions/x.json', 'second');
+    const [, first] = fake.versionIds('sessions/x.json');
+    fake.fail('GetObject', denied);
+
+    await expect(store.getVersion('sessions/x.json', first!)).rejects.toBe(denied);
+  });
+
+  it('follows the version listing to its last page before saying none', async () => {
+    for (let index = 0; index < 3; index += 1) fake.seed('sessions/x.json', `v${index}`);
+    const [, , oldest] = fake.versionIds('sessions/x.json');
+    const denied = s3Error('AccessDenied', 403);
+    fake.fail('GetObject', denied);
+    // Pages of one version each: the version sought is on the last.
+    fake.stub.on(ListObjectVersionsCommand).callsFake((input) => fakeVersionPage(input, oldest!));
+
+    await expect(store.getVersion('sessions/x.json', oldest!)).rejects.toBe(denied);
+    expect(fake.stub).toHaveReceivedCommandTimes(ListObjectVersionsCommand, 3);
+  });
+});
+
+/** The versions v0…v2 of `sessions/x.json` (newest first, `oldest` last), one per page. */
+function fakeVersionPage(input: { VersionIdMarker?: string }, oldest: string) {
+  const ids = ['newest', 'middle', oldest];
+  const at = input.VersionIdMarker === undefined ? 0 : ids.indexOf(input.VersionIdMarker) + 1;
+  const more = at < ids.length - 1;
+  return {
+    Versions: [{ Key: 'sessions/x.json', VersionId: ids[at], ETag: '"e"', IsLatest: at === 0, LastModified: new Date(0) }],
+    IsTruncated: more,
+    ...(more ? { NextKeyMarker: 'sessions/x.json', NextVersionIdMarker: ids[at] } : {}),
+  };
+}
+
 describe('S3ObjectStore.list', () => {
   it('lists by prefix from a start key, in key order', async () => {
     for (const key of ['sessions/c', 'sessions/a', 'sessions/b', 'other/a']) fake.seed(key, '{}');
