@@ -1,4 +1,4 @@
-import type { Session } from '../session.ts';
+import type { Lease, Session } from '../session.ts';
 import type { VersionedSession } from './client.ts';
 import type { HistoryEntry } from './schemas.ts';
 
@@ -8,6 +8,11 @@ const JOBS_SHOWN = 10;
 /** A Unix-seconds timestamp as `2025-11-24 00:01:00 UTC`. */
 export function formatTime(seconds: number): string {
   return new Date(seconds * 1000).toISOString().replace('T', ' ').replace(/\.\d+Z$/, ' UTC');
+}
+
+/** A lease as `epoch 3, build-7:4711, until 2025-11-24 00:02:00 UTC`. */
+export function formatLease(lease: Lease): string {
+  return `epoch ${lease.epoch}, ${lease.holder}, until ${formatTime(lease.expires_at)}${lease.ended === undefined ? '' : ` (${lease.ended})`}`;
 }
 
 /** A session as aligned `label  value` lines. */
@@ -25,6 +30,7 @@ export function formatSession({ session, etag }: VersionedSession): string {
   ];
   if (session.updated_by !== undefined) rows.push(['by', session.updated_by]);
   if (session.restored_from !== undefined) rows.push(['restored', `from version ${session.restored_from}`]);
+  if (session.lease != null) rows.push(['lease', formatLease(session.lease)]);
   if (etag !== undefined) rows.push(['etag', etag]);
   return rows.map(([label, value]) => `${label.padEnd(8)} ${value}\n`).join('');
 }

@@ -1,12 +1,15 @@
+import { randomUUID } from 'node:crypto';
+import { hostname } from 'node:os';
 import { parseArgs, type ParseArgsOptionsConfig } from 'node:util';
 import type * as z from '../zod.ts';
 import { VERSION_ID_PATTERN } from '../history.ts';
 import { isSessionId } from '../ids.ts';
-import { JobIdSchema, SessionNameSchema, SessionStatusSchema, SESSION_STATUSES, type SessionStatus } from '../session.ts';
+import { JobIdSchema, LabelSchema, LEASE_SECONDS, LeaseSecondsSchema, SessionNameSchema, SessionStatusSchema, SESSION_STATUSES, type SessionStatus } from '../session.ts';
 import { IdempotencyKeySchema, ListSessionsQuerySchema, SessionHistoryQuerySchema } from '../http/schemas.ts';
-import { SessionsClient, type VersionedSession } from './client.ts';
-import { formatHistoryTable, formatSession, formatSessionTable, historyTablePrinter, sessionTablePrinter, type TablePrinter } from './cli-output.ts';
-import { NoResumableSession, SessionsApiError, SessionsConfigError, SessionsNetworkError } from './errors.ts';
+import { SessionsClient, type ChangeOptions, type VersionedSession } from './client.ts';
+import { CANNOT_RUN_EXIT, execIdempotencyKey, execUnderLease, LEASE_LOST_EXIT, type ExecPlan } from './cli-exec.ts';
+import { formatHistoryTable, formatLease, formatSession, formatTime, formatSessionTable, historyTablePrinter, sessionTablePrinter, type TablePrinter } from './cli-output.ts';
+import { LeaseLostError, NoResumableSession, SessionsApiError, SessionsConfigError, SessionsNetworkError } from './errors.ts';
 import type { RetryOptions } from './retry.ts';
 
 /** Where the CLI writes and what it reads; `process` in the executable, buffers in tests. */
@@ -33,6 +36,10 @@ export const ExitCode = {
   Conflict: 4,
   /** The service failed or is unavailable (5xx, 429), or could not be reached. */
   Unavailable: 5,
+  /** The lease is lost (`lease_lost`): another holder took it over, or it expired or was released. EX_TEMPFAIL. */
+  LeaseLost: LEASE_LOST_EXIT,
+  /** `exec`: the command could not be started. */
+  CannotRun: CANNOT_RUN_EXIT,
 } as const;
 
 const PROGRAM = 'runner-sessions';
@@ -64,8 +71,9 @@ const EXIT_HELP = `Exit codes:
   1  any other failure (access denied: check the AWS credentials; an answer that is not the API's)
   2  usage error, or the API refused the input (400, 413, 415)
   3  no such session (404), or none to resume by that name
-  4  conflict: the session's status does not allow it (409), or --if-match is out of date (412)
+  4  conflict: the status does not allow it (409), --if-match is out of date (412), or a lease is in the way (lease_held, 428)
   5  the service failed or is unavailable (5xx, 429), or could not be reached
+  75 the lease is lost: taken over by another holder (acquire --force), expired or released
 `;
 
 interface Parsed {
@@ -75,9 +83,15 @@ interface Parsed {
 
 interface Context {
   client: SessionsClient;
+  /** A client like `client` whose calls end when `signal` aborts, or never when it is undefined. */
+  clientWith(signal: AbortSignal | undefined): SessionsClient;
   io: CliIo;
   json: boolean;
   args: Parsed;
+  /** What follows `--` on the command line (the command `exec` runs). */
+  rest: string[];
+  /** `--timeout` in seconds; 0 for no limit. */
+  timeoutSeconds: number;
 }
 
 interface Command {
@@ -87,22 +101,31 @@ interface Command {
   options: ParseArgsOptionsConfig;
   /** Names of the positional arguments, in order. */
   positionals: string[];
-  run(context: Context): Promise<void>;
+  /** Takes the command line after `--` as a command to run. */
+  takesCommand?: boolean;
+  /** Resolves to the exit status when it is not simply `Ok`. */
+  run(context: Context): Promise<void | number>;
 }
 
-const IF_MATCH_OPTION = { 'if-match': { type: 'string' } } as const satisfies ParseArgsOptionsConfig;
-const IF_MATCH_HELP = '  --if-match ETAG  change only that version of the session (the etag `get` shows); 412 otherwise\n';
+const CHANGE_OPTIONS = { 'if-match': { type: 'string' }, epoch: { type: 'string' } } as const satisfies ParseArgsOptionsConfig;
+const CHANGE_HELP =
+  '  --if-match ETAG  change only that version of the session (the etag `get` shows); 412 otherwise\n' +
+  '  --epoch N        the epoch of the lease you hold (sent as Lease-Epoch): needed while the session is held\n';
+const LEASE_OPTIONS = { holder: { type: 'string' }, seconds: { type: 'string' } } as const satisfies ParseArgsOptionsConfig;
+const LEASE_HELP =
+  '  --holder H       who holds the lease, 1-256 characters (default: your IAM principal; local on the local server)\n' +
+  `  --seconds N      lease length, ${LEASE_SECONDS.min}-${LEASE_SECONDS.max} seconds (default ${LEASE_SECONDS.default})\n`;
 
 function statusCommand(status: SessionStatus, summary: string, details: string): Command {
   return {
-    usage: `${verbFor(status)} ID [--if-match ETAG]`,
+    usage: `${verbFor(status)} ID [--if-match ETAG] [--epoch N]`,
     summary,
-    details: `${details}\n\nOptions:\n${IF_MATCH_HELP}`,
-    options: IF_MATCH_OPTION,
+    details: `${details}\n\nOptions:\n${CHANGE_HELP}`,
+    options: CHANGE_OPTIONS,
     positionals: ['ID'],
     async run({ client, io, json, args }) {
       const id = sessionIdArgument(args.positionals[0]!);
-      printSession(io, json, await client.setStatus(id, status, { ifMatch: stringOption(args, 'if-match') }));
+      printSession(io, json, await client.setStatus(id, status, changeOptions(args)));
     },
   };
 }
@@ -113,7 +136,7 @@ function verbFor(status: SessionStatus): string {
 
 const COMMANDS: Record<string, Command> = {
   create: {
-    usage: 'create [--name NAME] [--idempotency-key K]',
+    usage: 'create [--name NAME] [--idempotency-key K] [--lease N]',
     summary: 'open a new active session and print it',
     details: `Opens a session with no jobs. Keep its ID, or its name: every other command
 needs the ID, and 'resume-by-name NAME' finds it again by name.
@@ -127,8 +150,10 @@ Options:
   --idempotency-key K  1-255 printable ASCII characters (default: a new random UUID).
                        Running create again with the same key and name, within a day,
                        prints the session the first run opened instead of a new one.
+  --lease N            open it held: a lease of N seconds (${LEASE_SECONDS.min}-${LEASE_SECONDS.max}), epoch 1
+  --holder H           who holds that lease (default: your IAM principal; local on the local server)
 `,
-    options: { name: { type: 'string' }, 'idempotency-key': { type: 'string' } },
+    options: { name: { type: 'string' }, 'idempotency-key': { type: 'string' }, lease: { type: 'string' }, holder: { type: 'string' } },
     positionals: [],
     async run({ client, io, json, args }) {
       const name = stringOption(args, 'name');
@@ -139,7 +164,10 @@ Options:
       if (idempotencyKey !== undefined && !IdempotencyKeySchema.safeParse(idempotencyKey).success) {
         throw new UsageError('--idempotency-key must be 1-255 printable ASCII characters');
       }
-      const created = await client.createSession({ name, idempotencyKey });
+      const leaseSeconds = leaseSecondsOption(args, 'lease');
+      const holder = holderOption(args);
+      if (holder !== undefined && leaseSeconds === undefined) throw new UsageError('--holder needs --lease N: it names the holder of the lease the session is opened with');
+      const created = await client.createSession({ name, idempotencyKey, leaseSeconds, holder });
       if (json) {
         io.stdout.write(`${JSON.stringify({ session: created.session, etag: created.etag ?? null, replayed: created.replayed })}\n`);
         return;
@@ -159,20 +187,20 @@ Options:
     },
   },
   'add-job': {
-    usage: 'add-job ID JOB [--if-match ETAG]',
+    usage: 'add-job ID JOB [--if-match ETAG] [--epoch N]',
     summary: 'append a job ID to an active session',
     details: `Appends JOB (1-256 characters, no control characters) to the session. A job ID
 that is already there changes nothing, so repeating the command is safe.
 
 Options:
-${IF_MATCH_HELP}`,
-    options: IF_MATCH_OPTION,
+${CHANGE_HELP}`,
+    options: CHANGE_OPTIONS,
     positionals: ['ID', 'JOB'],
     async run({ client, io, json, args }) {
       const id = sessionIdArgument(args.positionals[0]!);
       const job = args.positionals[1]!;
       if (!JobIdSchema.safeParse(job).success) throw new UsageError('JOB must be 1-256 characters without control characters');
-      printSession(io, json, await client.addJob(id, job, { ifMatch: stringOption(args, 'if-match') }));
+      printSession(io, json, await client.addJob(id, job, changeOptions(args)));
     },
   },
   pause: statusCommand('paused', 'pause a session (the runner lost its connection)', 'Moves an active session to paused; jobs cannot be added until it is resumed.'),
@@ -217,20 +245,29 @@ Options:
     },
   },
   'resume-by-name': {
-    usage: 'resume-by-name NAME',
-    summary: 'find the newest paused or active session named NAME, resume it, print it',
+    usage: 'resume-by-name NAME [--holder H] [--seconds N]',
+    summary: 'take the lease of the newest paused or active session named NAME (resuming it)',
     details: `What a runner does when it reconnects and knows only the name it gave:
 finds the newest session with exactly that name that is paused or active,
-resumes it if it is paused, and prints it, active. Exits 3 when there is none
-(every session of that name is completed or terminated, or there is none).
+acquires its lease (which resumes it if it is paused), and prints it, active,
+with the lease's epoch: pass it as --epoch to the commands that change it.
+Exits 3 when there is none (every session of that name is completed or
+terminated, or there is none), 4 when another holder's lease on it is live.
+An API without leases (v1) is asked only to resume it.
   ID=$(${PROGRAM} resume-by-name ssh-import --json | jq -r .session.id)
-`,
-    options: {},
+
+Options:
+${LEASE_HELP}`,
+    options: LEASE_OPTIONS,
     positionals: ['NAME'],
     async run({ client, io, json, args }) {
       const name = args.positionals[0]!;
       if (!SessionNameSchema.safeParse(name).success) throw new UsageError('NAME must be 1-256 characters without control characters');
-      const resumed = await client.resumeByName(name);
+      const lease = { holder: holderOption(args), seconds: leaseSecondsOption(args, 'seconds') };
+      const resumed = await client.acquireByName(name, lease).catch((error: unknown) => {
+        if (isMissingLeaseRoute(error)) return client.resumeByName(name);
+        throw error;
+      });
       if (json) {
         io.stdout.write(`${JSON.stringify({ session: resumed.session, etag: resumed.etag ?? null, was_paused: resumed.wasPaused })}\n`);
         return;
@@ -273,6 +310,125 @@ Options:
       }
     },
   },
+  acquire: {
+    usage: 'acquire ID [--holder H] [--seconds N] [--force]',
+    summary: 'take the lease of a session (resuming it if paused), print it with its epoch',
+    details: `Takes the session's lease, with an epoch one above the last, and resumes the
+session if it is paused. Pass the epoch as --epoch to every change while you hold it,
+and keep it alive with 'heartbeat' (or run the work under '${PROGRAM} exec').
+Exits 4 when another holder's lease is live: wait until it runs out, or --force.
+Not retried after a lost answer (a second acquire would fence out the first):
+see who holds it with '${PROGRAM} get ID'.
+  EPOCH=$(${PROGRAM} acquire "$ID" --json | jq -r .session.lease.epoch)
+
+Options:
+${LEASE_HELP}  --force          take it even from a live holder, who is then fenced out (its changes get lease_lost)
+`,
+    options: { ...LEASE_OPTIONS, force: { type: 'boolean' } },
+    positionals: ['ID'],
+    async run({ client, io, json, args }) {
+      const id = sessionIdArgument(args.positionals[0]!);
+      const acquired = await client.acquireLease(id, { holder: holderOption(args), seconds: leaseSecondsOption(args, 'seconds'), force: args.values.force === true || undefined });
+      printSession(io, json, acquired);
+    },
+  },
+  heartbeat: {
+    usage: 'heartbeat ID --epoch N [--seconds N]',
+    summary: 'extend the lease you hold',
+    details: `Extends the lease of epoch N to now + its length (or --seconds), and prints it.
+Exits 75 when that lease is lost: superseded by another acquire, expired or released.
+
+Options:
+  --epoch N        the epoch of the lease you hold (required)
+  --seconds N      extend it by this many seconds, ${LEASE_SECONDS.min}-${LEASE_SECONDS.max} (default: the lease's own length)
+`,
+    options: { epoch: { type: 'string' }, seconds: { type: 'string' } },
+    positionals: ['ID'],
+    async run({ client, io, json, args }) {
+      const id = sessionIdArgument(args.positionals[0]!);
+      const epoch = epochOption(args);
+      if (epoch === undefined) throw new UsageError('heartbeat needs --epoch N, the epoch of the lease you hold');
+      const lease = await client.heartbeat(id, epoch, { seconds: leaseSecondsOption(args, 'seconds') });
+      io.stdout.write(json ? `${JSON.stringify({ lease })}\n` : `lease    ${formatLease(lease)}\n`);
+    },
+  },
+  exec: {
+    usage: 'exec --name NAME [options] -- COMMAND [ARGS...]',
+    summary: 'run a command while holding the lease of the session named NAME',
+    details: `  ${PROGRAM} exec --name NAME [--lease N] [--job JOB] [--complete] [--on-lease-lost kill|continue] -- COMMAND [ARGS...]
+
+Runs a job step under a lease: resumes the newest paused or active session named NAME
+by taking its lease (or, if there is none, opens one held from its creation), appends
+JOB to it, then runs COMMAND with this terminal's stdin, stdout and stderr, heartbeating
+every third of the lease meanwhile. SIGINT, SIGTERM and SIGHUP are passed on to the command.
+Afterwards the session is completed (with --complete, after a zero exit) or paused,
+which releases the lease so that the next exec of NAME resumes it at once.
+
+If the lease is lost while the command runs - another holder took it over with
+'acquire --force', or no heartbeat got through before it ran out - one line on stderr
+says so and why, and exec exits 75 without completing the session:
+  runner-sessions: lease on session ID lost: superseded by epoch 5; stopping the command
+  runner-sessions exec --name nightly-import --job "$CI_JOB_ID" --complete -- ./import.sh
+
+Options:
+  --name NAME              the session's name (required)
+  --lease N                lease length, ${LEASE_SECONDS.min}-${LEASE_SECONDS.max} seconds (default ${LEASE_SECONDS.default})
+  --job JOB                append this job ID to the session before the command runs
+  --complete               complete the session when the command exits 0
+  --on-lease-lost kill     on a lost lease, SIGTERM the command, then SIGKILL after --grace (default)
+  --on-lease-lost continue on a lost lease, let the command finish; exec still exits 75
+  --grace SECONDS          between that SIGTERM and SIGKILL (default 10)
+  --holder H               the lease holder's name (default: HOST:PID of this exec)
+  --invocation-id K        names this invocation: a rerun with the same K, NAME and host that
+                           has to create the session gets the one the first run opened
+                           (default: $RUNNER_SESSIONS_INVOCATION_ID, else new for each run)
+  --timeout SECONDS        bounds each step around the command, not the command itself
+
+Exit status of exec: the command's own (128+N when signal N ended it), or
+  75   the lease was lost while the command ran (EX_TEMPFAIL): the session is not completed
+  127  the command could not be started
+  2-5  as below, when the session could not be taken or completed (the command did not run,
+       or ran and exited 0 but --complete failed)
+`,
+    options: {
+      name: { type: 'string' },
+      lease: { type: 'string' },
+      job: { type: 'string' },
+      complete: { type: 'boolean' },
+      'on-lease-lost': { type: 'string' },
+      grace: { type: 'string' },
+      holder: { type: 'string' },
+      'invocation-id': { type: 'string' },
+    },
+    positionals: [],
+    takesCommand: true,
+    async run({ client, clientWith, io, args, rest, timeoutSeconds }) {
+      const name = stringOption(args, 'name');
+      if (name === undefined) throw new UsageError('exec needs --name NAME');
+      if (!SessionNameSchema.safeParse(name).success) throw new UsageError('--name must be 1-256 characters without control characters');
+      const job = stringOption(args, 'job');
+      if (job !== undefined && !JobIdSchema.safeParse(job).success) throw new UsageError('--job must be 1-256 characters without control characters');
+      const onLeaseLost = stringOption(args, 'on-lease-lost') ?? 'kill';
+      if (onLeaseLost !== 'kill' && onLeaseLost !== 'continue') throw new UsageError(`--on-lease-lost must be kill or continue; got '${onLeaseLost}'`);
+      const [program, ...programArgs] = rest;
+      if (program === undefined || program === '') throw new UsageError('exec needs a command to run after --: exec --name NAME -- COMMAND [ARGS...]');
+      const host = hostname();
+      const invocation = stringOption(args, 'invocation-id') ?? (io.env.RUNNER_SESSIONS_INVOCATION_ID?.trim() || randomUUID());
+      const plan: ExecPlan = {
+        name,
+        leaseSeconds: leaseSecondsOption(args, 'lease') ?? LEASE_SECONDS.default,
+        holder: holderOption(args) ?? `${host}:${process.pid}`.slice(0, 256),
+        idempotencyKey: execIdempotencyKey(name, host, invocation),
+        job,
+        complete: args.values.complete === true,
+        onLeaseLost,
+        graceMs: secondsOption(args, 'grace', 10) * 1000,
+        command: [program, ...programArgs],
+      };
+      const finish = (): SessionsClient => clientWith(timeoutSeconds === 0 ? undefined : AbortSignal.timeout(timeoutSeconds * 1000));
+      return execUnderLease(plan, { setup: client, keeper: clientWith(undefined), finish }, io.stderr);
+    },
+  },
   restore: {
     usage: 'restore ID VERSION [--if-match ETAG]',
     summary: 'undo: make an earlier version of a session current again',
@@ -282,8 +438,9 @@ version, which the history then shows as 'restored VERSION' (so a restore can be
 undone the same way). Restoring what the session already holds changes nothing.
 
 Options:
-${IF_MATCH_HELP}`,
-    options: IF_MATCH_OPTION,
+  --if-match ETAG  change only that version of the session (the etag \`get\` shows); 412 otherwise
+`,
+    options: { 'if-match': { type: 'string' } },
     positionals: ['ID', 'VERSION'],
     async run({ client, io, json, args }) {
       const id = sessionIdArgument(args.positionals[0]!);
@@ -313,6 +470,9 @@ A runner's life cycle:
   ${PROGRAM} resume-by-name NAME     when it reconnects knowing only its name
   ${PROGRAM} complete ID             when it is done (or terminate ID)
 
+Or, for one job step under a lease (exit 75 if another holder takes it over meanwhile):
+  ${PROGRAM} exec --name NAME --job JOB --complete -- COMMAND [ARGS...]
+
 Signed requests use the standard AWS credentials (AWS_PROFILE, AWS_ACCESS_KEY_ID and
 AWS_SECRET_ACCESS_KEY, SSO, instance and task roles). Every call is retried when the
 service is busy (503, 429) or unreachable; create carries an Idempotency-Key, so a
@@ -324,7 +484,8 @@ Run '${PROGRAM} <command> --help' for a command's options.
 }
 
 function commandHelp(command: Command): string {
-  return `Usage: ${PROGRAM} ${command.usage} [options]\n\n${command.details}\n${GLOBAL_HELP}\n${EXIT_HELP}`;
+  const options = command.takesCommand === true ? '' : ' [options]';
+  return `Usage: ${PROGRAM} ${command.usage}${options}\n\n${command.details}\n${GLOBAL_HELP}\n${EXIT_HELP}`;
 }
 
 /** A problem with the command line: exit code 2, with a pointer to the help. */
@@ -387,7 +548,10 @@ export async function main(argv: string[], io: CliIo): Promise<number> {
     const command = COMMANDS[commandName];
     if (command === undefined) throw new UsageError(`unknown command '${commandName}'; the commands are ${Object.keys(COMMANDS).join(', ')}`);
 
-    const parsed = parseCommandLine(commandName, command, argv);
+    // What follows `--` is the command exec runs, not arguments of its own.
+    const dashes = command.takesCommand === true ? argv.indexOf('--') : -1;
+    const rest = dashes === -1 ? [] : argv.slice(dashes + 1);
+    const parsed = parseCommandLine(commandName, command, dashes === -1 ? argv : argv.slice(0, dashes));
     if (parsed.values.help === true) {
       io.stdout.write(commandHelp(command));
       return ExitCode.Ok;
@@ -395,18 +559,13 @@ export async function main(argv: string[], io: CliIo): Promise<number> {
     json = parsed.values.json === true;
     timeoutSeconds = timeoutOption(parsed);
     deadline = timeoutSeconds === 0 ? undefined : AbortSignal.timeout(timeoutSeconds * 1000);
-    const client = new SessionsClient({
-      baseUrl: urlOption(parsed, io.env),
-      region: stringOption(parsed, 'region'),
-      sign: parsed.values.sign as boolean | undefined,
-      fetch: io.fetch,
-      retry: io.retry,
-      env: io.env,
-      signal: deadline,
-    });
+    const baseUrl = urlOption(parsed, io.env);
+    const clientWith = (signal: AbortSignal | undefined): SessionsClient =>
+      new SessionsClient({ baseUrl, region: stringOption(parsed, 'region'), sign: parsed.values.sign as boolean | undefined, fetch: io.fetch, retry: io.retry, env: io.env, signal });
+    const client = clientWith(deadline);
     apiUrl = client.baseUrl;
-    await command.run({ client, io, json, args: parsed });
-    return ExitCode.Ok;
+    const code = await command.run({ client, clientWith, io, json, args: parsed, rest, timeoutSeconds });
+    return code ?? ExitCode.Ok;
   } catch (error) {
     // The reader went away (`| head -1`): it has what it wanted, so that is success, and nothing is left to say.
     if (isClosedPipe(error)) return ExitCode.Ok;
@@ -456,6 +615,47 @@ function sessionIdArgument(value: string): string {
     throw new UsageError(`'${value}' is not a session ID: expected 32 lowercase hex characters, as printed by '${PROGRAM} create' or '${PROGRAM} list'`);
   }
   return value;
+}
+
+/** `--if-match` and `--epoch` of a change. */
+function changeOptions(args: Parsed): ChangeOptions {
+  return { ifMatch: stringOption(args, 'if-match'), leaseEpoch: epochOption(args) };
+}
+
+/** `--epoch N`: a non-negative integer, as `Lease-Epoch` takes it. */
+function epochOption(args: Parsed): number | undefined {
+  const value = stringOption(args, 'epoch');
+  if (value === undefined) return undefined;
+  if (!/^\d{1,15}$/.test(value)) throw new UsageError(`--epoch must be the lease's epoch, a whole number; got '${value}'`);
+  return Number(value);
+}
+
+function holderOption(args: Parsed): string | undefined {
+  const holder = stringOption(args, 'holder');
+  if (holder !== undefined && !LabelSchema.safeParse(holder).success) throw new UsageError('--holder must be 1-256 characters without control characters');
+  return holder;
+}
+
+/** A lease length option: whole seconds within what the API takes. */
+function leaseSecondsOption(args: Parsed, option: string): number | undefined {
+  const value = stringOption(args, option);
+  if (value === undefined) return undefined;
+  if (!/^\d+$/.test(value) || !LeaseSecondsSchema.safeParse(Number(value)).success) {
+    throw new UsageError(`--${option} must be a whole number of seconds from ${LEASE_SECONDS.min} to ${LEASE_SECONDS.max}; got '${value}'`);
+  }
+  return Number(value);
+}
+
+function secondsOption(args: Parsed, option: string, fallback: number): number {
+  const value = stringOption(args, option);
+  if (value === undefined) return fallback;
+  if (!/^\d+(\.\d+)?$/.test(value)) throw new UsageError(`--${option} must be a number of seconds; got '${value}'`);
+  return Number(value);
+}
+
+/** A 404 that is not about the session: the API predates leases (v1), so the lease routes are not there. */
+function isMissingLeaseRoute(error: unknown): boolean {
+  return error instanceof SessionsApiError && error.status === 404 && error.code !== 'session_not_found';
 }
 
 function nameOption(args: Parsed): string | undefined {
@@ -570,12 +770,24 @@ function describeFailure(
       message: `no paused or active session named ${name} at ${apiUrl}. '${PROGRAM} list --name ${name}' shows every session of that name; '${PROGRAM} create --name ${name}' opens a new one.`,
     };
   }
+  if (isMissingLeaseRoute(error) && commandName !== undefined && LEASE_COMMANDS.has(commandName)) {
+    return {
+      code: 'leases_unsupported',
+      exitCode: ExitCode.Failure,
+      message: `the API at ${apiUrl} does not serve leases (${(error as SessionsApiError).message}); '${commandName}' needs runner-sessions v1.1 or later.`,
+    };
+  }
   if (error instanceof SessionsApiError) return { code: error.code, exitCode: exitCodeOf(error), message: explain(error, commandName, apiUrl) };
   return { code: 'unexpected', exitCode: ExitCode.Failure, message: `unexpected error: ${error instanceof Error ? error.message : String(error)}` };
 }
 
+/** The commands that need the lease routes. */
+const LEASE_COMMANDS = new Set(['acquire', 'heartbeat', 'exec']);
+
 function exitCodeOf(error: SessionsApiError): number {
   switch (error.code) {
+    case 'lease_lost':
+      return ExitCode.LeaseLost;
     case 'invalid_request':
     case 'payload_too_large':
     case 'unsupported_media_type':
@@ -583,7 +795,7 @@ function exitCodeOf(error: SessionsApiError): number {
     case 'session_not_found':
       return ExitCode.NotFound;
     default:
-      if (error.status === 409 || error.status === 412) return ExitCode.Conflict;
+      if (error.status === 409 || error.status === 412 || error.status === 428) return ExitCode.Conflict;
       if (error.status >= 500 || error.status === 429) return ExitCode.Unavailable;
       return ExitCode.Failure;
   }
@@ -616,6 +828,17 @@ function explain(error: SessionsApiError, commandName: string | undefined, apiUr
       return `the API refused the request's content type (this CLI sends application/json); is ${apiUrl} the runner-sessions API?`;
     case 'versioning_disabled':
       return `${error.message}.`;
+    case 'lease_held': {
+      const until = typeof details.expires_at === 'number' ? ` until ${formatTime(details.expires_at)}` : '';
+      return `session ${id} is held by ${String(details.holder)}${until}; wait for that lease to run out, or take it over with '${PROGRAM} acquire ${id} --force' (the holder is then fenced out).`;
+    }
+    case 'lease_lost': {
+      const reason = error instanceof LeaseLostError ? error.reason : undefined;
+      const why = reason === 'superseded' ? `superseded${error instanceof LeaseLostError && error.epoch !== undefined ? ` by epoch ${error.epoch}` : ''}` : (reason ?? 'gone');
+      return `the lease on session ${id} is lost: ${why}. Nothing was changed; this runner no longer holds it ('${PROGRAM} get ${id}' shows who does).`;
+    }
+    case 'lease_required':
+      return `session ${id} is held under a lease (epoch ${String(details.epoch)}); pass --epoch with the epoch of the lease you hold, or take it over with '${PROGRAM} acquire ${id} --force'.`;
     case 'conflict_retry':
       return `session ${id ?? ''} is being changed by many writers at once${tries}; try again in a few seconds.`;
     case 'storage_unavailable':

@@ -1,9 +1,10 @@
 import { randomUUID } from 'node:crypto';
 import type * as z from '../zod.ts';
-import { SessionSchema, type Session, type SessionStatus } from '../session.ts';
-import { NoResumableSession, SessionsApiError, SessionsConfigError, SessionsNetworkError } from './errors.ts';
+import { SessionSchema, type Lease, type Session, type SessionStatus } from '../session.ts';
+import { apiErrorFor, LeaseLostError, NoResumableSession, SessionsApiError, SessionsConfigError, SessionsNetworkError } from './errors.ts';
+import { holdLease, type HeldLease, type HoldLeaseOptions } from './held-lease.ts';
 import { DEFAULT_RETRY, parseRetryAfter, retryDelay, type RetryOptions } from './retry.ts';
-import { ErrorBodySchema, SessionHistorySchema, SessionListSchema, type HistoryEntry } from './schemas.ts';
+import { ErrorBodySchema, HeartbeatAnswerSchema, SessionHistorySchema, SessionListSchema, type HistoryEntry } from './schemas.ts';
 import { isLoopback, RequestSigner, resolveRegion, type AwsCredentials, type AwsCredentialsProvider } from './signing.ts';
 
 /** Options of `SessionsClient`. */
@@ -52,6 +53,28 @@ export interface CreateSessionOptions {
   name?: string | undefined;
   /** 1–255 printable ASCII characters; by default a random UUID, reused by the client's own retries. */
   idempotencyKey?: string | undefined;
+  /** Opens the session held: a lease of this many seconds (5–3600), epoch 1. */
+  leaseSeconds?: number | undefined;
+  /** Who holds that lease (default: the caller's IAM principal, `local` locally). */
+  holder?: string | undefined;
+}
+
+/** Options of `acquireLease`. */
+export interface AcquireLeaseOptions {
+  /** The runner's name for itself, 1–256 characters (default: the caller's IAM principal, `local` locally). */
+  holder?: string | undefined;
+  /** Lease length, 5–3600 seconds (the API's default is 60). */
+  seconds?: number | undefined;
+  /** Take the lease even while another holder's is live: that holder is fenced out. */
+  force?: boolean | undefined;
+}
+
+/** Options of `heartbeat`. */
+export interface HeartbeatOptions {
+  /** Extend the lease to now + this many seconds (5–3600; default: the lease's own length). */
+  seconds?: number | undefined;
+  /** Ends the call, retries included, when it aborts (besides the client's own `signal`). */
+  signal?: AbortSignal | undefined;
 }
 
 /** `resumeByName`'s result: the session, now active. */
@@ -60,9 +83,17 @@ export interface ResumedSession extends VersionedSession {
   wasPaused: boolean;
 }
 
-/** Applies a change only to the version with this ETag (the API answers 412 `precondition_failed` otherwise). */
+/** Conditions of a change. */
 export interface ChangeOptions {
+  /** Applies the change only to the version with this ETag (the API answers 412 `precondition_failed` otherwise). */
   ifMatch?: string | undefined;
+  /** The epoch of the lease the caller holds, sent as `Lease-Epoch`: required while the session is held (428 `lease_required` otherwise). */
+  leaseEpoch?: number | undefined;
+}
+
+/** `acquireByName`'s options: the lease to take and how many sessions to read per page while looking. */
+export interface AcquireByNameOptions extends AcquireLeaseOptions {
+  pageSize?: number | undefined;
 }
 
 export interface ListSessionsOptions {
@@ -111,8 +142,13 @@ interface Call {
   query?: Record<string, string | number | undefined>;
   body?: unknown;
   headers?: Record<string, string>;
-  /** Safe to send again when an attempt failed or the answer was lost. */
-  retryable: boolean;
+  /**
+   * `true`: safe to send again when an attempt failed or the answer was lost. `'unapplied'`: sent again only
+   * after an answer that says nothing was done (429, 503 `conflict_retry`), never after a lost answer.
+   */
+  retryable: boolean | 'unapplied';
+  /** Ends this call besides the client's own signal. */
+  signal?: AbortSignal | undefined;
 }
 
 interface Answer {
@@ -128,10 +164,13 @@ const DEFAULT_TIMEOUT_MS = 10_000;
  * `SessionsApiError` (the API answered with an error), `SessionsNetworkError`
  * (no answer) or `SessionsConfigError` (cannot sign).
  *
- * Every call is safe to repeat — reads, add-job (idempotent by job ID),
- * status changes (idempotent) and creates (each sent with an
- * `Idempotency-Key`) — and is retried on 503, 429 and network errors with
- * capped exponential backoff and full jitter, honouring `Retry-After`.
+ * Every call but `acquireLease` is safe to repeat — reads, add-job (idempotent
+ * by job ID), status changes (idempotent), heartbeats (idempotent for one epoch)
+ * and creates (each sent with an `Idempotency-Key`) — and is retried on 503,
+ * 429 and network errors with capped exponential backoff and full jitter,
+ * honouring `Retry-After`. An acquire is retried only after an answer that says
+ * nothing was done (429, 503 `conflict_retry`): repeated after a lost answer it
+ * would bump the epoch again and fence out its own first attempt.
  *
  * @example
  * const client = new SessionsClient({ baseUrl: 'https://abc123.execute-api.eu-west-1.amazonaws.com' });
@@ -180,11 +219,11 @@ export class SessionsClient {
    * repeats, so a retry after a lost answer gets the same session, not a second one.
    * @throws SessionsApiError `invalid_request` (400) when the key was already used for another name
    */
-  async createSession({ name, idempotencyKey = randomUUID() }: CreateSessionOptions = {}): Promise<CreatedSession> {
+  async createSession({ name, idempotencyKey = randomUUID(), leaseSeconds, holder }: CreateSessionOptions = {}): Promise<CreatedSession> {
     const answer = await this.#send({
       method: 'POST',
       path: '/sessions',
-      body: name === undefined ? {} : { name },
+      body: definedFields({ name, lease_seconds: leaseSeconds, holder }),
       headers: { 'idempotency-key': idempotencyKey },
       retryable: true,
     });
@@ -205,18 +244,67 @@ export class SessionsClient {
    * `POST /sessions/{id}/jobs`: appends a job ID; one already in the session changes nothing.
    * @throws SessionsApiError `session_not_active`, `session_full` (409), `precondition_failed` (412), `session_not_found` (404)
    */
-  async addJob(id: string, jobId: string, { ifMatch }: ChangeOptions = {}): Promise<VersionedSession> {
+  async addJob(id: string, jobId: string, options: ChangeOptions = {}): Promise<VersionedSession> {
     return this.#versioned(
-      await this.#send({ method: 'POST', path: `${sessionPath(id)}/jobs`, body: { job_id: jobId }, headers: ifMatchHeader(ifMatch), retryable: true }),
+      await this.#send({ method: 'POST', path: `${sessionPath(id)}/jobs`, body: { job_id: jobId }, headers: changeHeaders(options), retryable: true }),
     );
   }
 
   /**
    * `PATCH /sessions/{id}`: moves the session to `status`; the status it already has is a no-op.
+   * With `leaseEpoch`, a move to paused, completed or terminated releases the lease.
    * @throws SessionsApiError `invalid_transition` (409), `precondition_failed` (412), `session_not_found` (404)
+   * @throws LeaseLostError, LeaseRequiredError
    */
-  async setStatus(id: string, status: SessionStatus, { ifMatch }: ChangeOptions = {}): Promise<VersionedSession> {
-    return this.#versioned(await this.#send({ method: 'PATCH', path: sessionPath(id), body: { status }, headers: ifMatchHeader(ifMatch), retryable: true }));
+  async setStatus(id: string, status: SessionStatus, options: ChangeOptions = {}): Promise<VersionedSession> {
+    try {
+      return this.#versioned(await this.#send({ method: 'PATCH', path: sessionPath(id), body: { status }, headers: changeHeaders(options), retryable: true }));
+    } catch (error) {
+      // A retry after a lost answer finds the lease released by the change it repeats: that is the change done, not a loss.
+      if (error instanceof LeaseLostError && error.attempts > 1 && error.reason === 'released' && error.epoch === options.leaseEpoch) {
+        const current = await this.getSession(id);
+        if (current.session.status === status) return current;
+      }
+      throw error;
+    }
+  }
+
+  /**
+   * `POST /sessions/{id}/lease`: takes the session's lease, with an epoch one above the last; a paused
+   * session becomes active (this is the resume). Not repeated after a lost answer, since a second acquire
+   * would supersede the first: after a `SessionsNetworkError`, read the session to see who holds it.
+   * @throws LeaseHeldError (409) when another holder's lease is live and `force` is not set
+   * @throws SessionsApiError `invalid_transition` (409) on a completed or terminated session, `session_not_found` (404)
+   */
+  async acquireLease(id: string, { holder, seconds, force }: AcquireLeaseOptions = {}): Promise<VersionedSession> {
+    return this.#versioned(
+      await this.#send({ method: 'POST', path: `${sessionPath(id)}/lease`, body: definedFields({ holder, seconds, force }), retryable: 'unapplied' }),
+    );
+  }
+
+  /**
+   * `POST /sessions/{id}/heartbeat`: extends the lease of epoch `epoch` to now + `seconds`, and answers it.
+   * Safe to repeat for the same epoch, so it is retried like a read.
+   * @throws LeaseLostError (409) when that lease is no longer live: superseded, expired or released
+   */
+  async heartbeat(id: string, epoch: number, { seconds, signal }: HeartbeatOptions = {}): Promise<Lease> {
+    const answer = await this.#send({
+      method: 'POST',
+      path: `${sessionPath(id)}/heartbeat`,
+      body: definedFields({ seconds }),
+      headers: { 'lease-epoch': String(epoch) },
+      retryable: true,
+      signal,
+    });
+    return parse(HeartbeatAnswerSchema, answer, 'a lease').lease;
+  }
+
+  /**
+   * Keeps the session's lease alive in the background until `stop()` — acquiring it first unless `epoch`
+   * or `lease` says it is held — and aborts `signal` when it is lost. See `holdLease`.
+   */
+  holdLease(id: string, options: HoldLeaseOptions = {}): Promise<HeldLease> {
+    return holdLease(this, id, options);
   }
 
   /** `setStatus(id, 'paused')`: the runner lost its connection. */
@@ -284,6 +372,27 @@ export class SessionsClient {
   }
 
   /**
+   * What a runner does when it reconnects, under a lease: finds the newest session named `name` that is
+   * paused or active and acquires its lease (which resumes it). A session completed or terminated meanwhile
+   * is passed over for the next older one.
+   * @throws NoResumableSession when no session of that name is paused or active.
+   * @throws LeaseHeldError when another holder's lease on it is live (and `force` is not set).
+   */
+  async acquireByName(name: string, { pageSize, ...lease }: AcquireByNameOptions = {}): Promise<ResumedSession> {
+    for await (const session of this.sessions({ name, pageSize })) {
+      if (session.status !== 'paused' && session.status !== 'active') continue;
+      try {
+        const acquired = await this.acquireLease(session.id, lease);
+        return { ...acquired, wasPaused: session.status === 'paused' };
+      } catch (error) {
+        if (error instanceof SessionsApiError && error.code === 'invalid_transition') continue;
+        throw error;
+      }
+    }
+    throw new NoResumableSession(name);
+  }
+
+  /**
    * `GET /sessions/{id}/history`: one page of the session's versions, newest
    * first, each with when and by whom it was written and what it changed.
    * @throws SessionsApiError `session_not_found` (404), `versioning_disabled` (409), `invalid_request` (400) for a bad limit or cursor
@@ -321,7 +430,7 @@ export class SessionsClient {
    * @throws SessionsApiError `invalid_request` (400) for a version the session does not have, `session_not_found` (404),
    *   `versioning_disabled` (409), `precondition_failed` (412)
    */
-  async restore(id: string, versionId: string, { ifMatch }: ChangeOptions = {}): Promise<VersionedSession> {
+  async restore(id: string, versionId: string, { ifMatch }: Pick<ChangeOptions, 'ifMatch'> = {}): Promise<VersionedSession> {
     return this.#versioned(
       await this.#send({ method: 'POST', path: `${sessionPath(id)}/restore`, body: { version_id: versionId }, headers: ifMatchHeader(ifMatch), retryable: true }),
     );
@@ -334,8 +443,8 @@ export class SessionsClient {
   }
 
   async #send(call: Call): Promise<Answer> {
-    const maxAttempts = call.retryable ? this.#retry.maxAttempts : 1;
-    const deadline = this.#signal;
+    const maxAttempts = call.retryable === false ? 1 : this.#retry.maxAttempts;
+    const deadline = call.signal !== undefined && this.#signal !== undefined ? AbortSignal.any([call.signal, this.#signal]) : (call.signal ?? this.#signal);
     const gaveUp = (attempt: number, cause?: unknown): SessionsNetworkError =>
       new SessionsNetworkError(`${call.method} ${call.path}`, cause === undefined ? abortReason(deadline) : errnoOf(cause), attempt, { cause });
     for (let attempt = 1; ; attempt++) {
@@ -348,7 +457,7 @@ export class SessionsClient {
         const response = await this.#fetch(request.url, { ...request.init, signal: deadline ? AbortSignal.any([timeout, deadline]) : timeout });
         answer = { response, body: parseJson(await response.text()) };
       } catch (error) {
-        if (attempt < maxAttempts && !deadline?.aborted) {
+        if (call.retryable === true && attempt < maxAttempts && !deadline?.aborted) {
           await sleep(retryDelay(attempt, undefined, this.#retry), deadline);
           continue;
         }
@@ -356,7 +465,8 @@ export class SessionsClient {
       }
       if (answer.response.ok) return answer;
       const error = apiError(answer, attempt, this.#redact);
-      if (!error.retryable || attempt >= maxAttempts || deadline?.aborted) throw error;
+      const retry = call.retryable === 'unapplied' ? error.status === 429 || error.code === 'conflict_retry' : error.retryable;
+      if (!retry || attempt >= maxAttempts || deadline?.aborted) throw error;
       await sleep(retryDelay(attempt, error.retryAfter, this.#retry), deadline);
     }
   }
@@ -406,6 +516,10 @@ function ifMatchHeader(ifMatch: string | undefined): Record<string, string> {
   return ifMatch === undefined ? {} : { 'if-match': ifMatch };
 }
 
+function changeHeaders({ ifMatch, leaseEpoch }: ChangeOptions): Record<string, string> {
+  return { ...ifMatchHeader(ifMatch), ...(leaseEpoch === undefined ? {} : { 'lease-epoch': String(leaseEpoch) }) };
+}
+
 function definedFields<T extends object>(value: T): Partial<T> {
   return Object.fromEntries(Object.entries(value).filter(([, field]) => field !== undefined)) as Partial<T>;
 }
@@ -440,7 +554,7 @@ function apiError(answer: Answer, attempts: number, redact: (text: string) => st
   if (contract.success) {
     const { code, message, details } = contract.data.error;
     const requestId = typeof details.request_id === 'string' ? details.request_id : headerRequestId(response);
-    return new SessionsApiError({ code, status: response.status, message: redact(message), details, requestId, retryAfter, attempts });
+    return apiErrorFor({ code, status: response.status, message: redact(message), details, requestId, retryAfter, attempts });
   }
   const given = messageOf(answer.body);
   const gatewayMessage = given === undefined ? `HTTP ${response.status}${response.statusText ? ` ${response.statusText}` : ''}` : redact(given);

@@ -66,6 +66,74 @@ export class SessionsApiError extends SessionsError {
   }
 }
 
+function numberField(details: Record<string, unknown>, name: string): number | undefined {
+  const value = details[name];
+  return typeof value === 'number' && Number.isFinite(value) ? value : undefined;
+}
+
+/**
+ * 409 `lease_held`: another holder's lease on the session is live and the acquire did not force it.
+ * Wait until `expiresAt`, or acquire with `force: true` to fence that holder out.
+ */
+export class LeaseHeldError extends SessionsApiError {
+  /** Who holds the lease (`details.holder`), when the service said. */
+  readonly holder: string | undefined;
+  /** When that lease runs out, in Unix seconds (`details.expires_at`), when the service said. */
+  readonly expiresAt: number | undefined;
+
+  constructor(init: SessionsApiErrorInit) {
+    super(init);
+    this.holder = typeof this.details.holder === 'string' ? this.details.holder : undefined;
+    this.expiresAt = numberField(this.details, 'expires_at');
+  }
+}
+
+/** Why a lease is gone, as the service says it in `lease_lost`'s `details.reason`. */
+export type LeaseLostReason = 'superseded' | 'expired' | 'released';
+
+/**
+ * 409 `lease_lost`: the `Lease-Epoch` sent names a lease that is no longer live; nothing was written.
+ * The caller is fenced out: it must stop acting on the session.
+ */
+export class LeaseLostError extends SessionsApiError {
+  /** `superseded` (another acquire took it), `expired` or `released`; undefined if the service sent something else. */
+  readonly reason: LeaseLostReason | undefined;
+  /** The session's current epoch (`details.epoch`), when it has one. */
+  readonly epoch: number | undefined;
+
+  constructor(init: SessionsApiErrorInit) {
+    super(init);
+    const reason = this.details.reason;
+    this.reason = reason === 'superseded' || reason === 'expired' || reason === 'released' ? reason : undefined;
+    this.epoch = numberField(this.details, 'epoch');
+  }
+}
+
+/** 428 `lease_required`: the session is held under a live lease, so the change must carry its `Lease-Epoch`. */
+export class LeaseRequiredError extends SessionsApiError {
+  /** The live lease's epoch (`details.epoch`), when the service said. */
+  readonly epoch: number | undefined;
+
+  constructor(init: SessionsApiErrorInit) {
+    super(init);
+    this.epoch = numberField(this.details, 'epoch');
+  }
+}
+
+/** The error class for an API error with this `code`: the lease codes have their own, every other code is a `SessionsApiError`. */
+export function apiErrorFor(init: SessionsApiErrorInit): SessionsApiError {
+  switch (init.code) {
+    case 'lease_held':
+      return new LeaseHeldError(init);
+    case 'lease_lost':
+      return new LeaseLostError(init);
+    case 'lease_required':
+      return new LeaseRequiredError(init);
+    default:
+      return new SessionsApiError(init);
+  }
+}
+
 /**
  * No HTTP answer: the connection failed, was reset or timed out. For a
  * change, the request may or may not have been applied.
@@ -97,5 +165,44 @@ export class NoResumableSession extends SessionsError {
   constructor(sessionName: string) {
     super(`no paused or active session named ${JSON.stringify(sessionName)}`);
     this.sessionName = sessionName;
+  }
+}
+
+/** Why a `HeldLease` ended without `stop()`: the service fenced it out, or no heartbeat got through before it ran out. */
+export type LeaseLossReason = LeaseLostReason | 'refused';
+
+/**
+ * A held lease is gone: the `reason` of `HeldLease.signal`. `reason` is the service's (`superseded`,
+ * `released`, `expired`), or `expired` when no heartbeat was accepted before the lease ran out on the
+ * client's own reckoning, or `refused` when a heartbeat was refused for another reason (the cause says which).
+ */
+export class LeaseLoss extends SessionsError {
+  readonly sessionId: string;
+  readonly reason: LeaseLossReason;
+  /** The epoch that was held. */
+  readonly heldEpoch: number;
+  /** The session's current epoch, when the service said (the one that superseded `heldEpoch`). */
+  readonly epoch: number | undefined;
+
+  constructor(sessionId: string, reason: LeaseLossReason, heldEpoch: number, epoch: number | undefined, options?: ErrorOptions) {
+    super(`lease on session ${sessionId} lost: ${describeLoss(reason, epoch, options?.cause)}`, options);
+    this.sessionId = sessionId;
+    this.reason = reason;
+    this.heldEpoch = heldEpoch;
+    this.epoch = epoch;
+  }
+}
+
+function describeLoss(reason: LeaseLossReason, epoch: number | undefined, cause: unknown): string {
+  const because = cause instanceof Error ? ` (${cause.message})` : '';
+  switch (reason) {
+    case 'superseded':
+      return epoch === undefined ? 'superseded by another holder' : `superseded by epoch ${epoch}`;
+    case 'released':
+      return 'released (the session was paused, completed or terminated)';
+    case 'expired':
+      return `expired before a heartbeat got through${because}`;
+    case 'refused':
+      return `a heartbeat was refused${because}`;
   }
 }

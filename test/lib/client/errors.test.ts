@@ -1,6 +1,6 @@
 import { afterEach, describe, expect, it } from 'vitest';
 import { SessionsClient } from '#lib/client/client.ts';
-import { SessionsApiError, SessionsConfigError, SessionsNetworkError } from '#lib/client/errors.ts';
+import { LeaseHeldError, LeaseLostError, LeaseRequiredError, SessionsApiError, SessionsConfigError, SessionsNetworkError } from '#lib/client/errors.ts';
 import { ERROR_CODES, ERROR_STATUS } from '#lib/client/schemas.ts';
 import { errorBody, startScriptedServer, wireSession, type ScriptedAnswer, type ScriptedServer } from './scripted-server.ts';
 
@@ -24,8 +24,16 @@ async function rejection(call: Promise<unknown>): Promise<unknown> {
   );
 }
 
+/** The codes that have a subclass of their own; every other code is a plain SessionsApiError. */
+const LEASE_ERROR_CLASSES: Partial<Record<string, typeof SessionsApiError>> = {
+  lease_held: LeaseHeldError,
+  lease_lost: LeaseLostError,
+  lease_required: LeaseRequiredError,
+};
+
 describe('every code of the contract becomes a SessionsApiError', () => {
   it.each(ERROR_CODES)('%s', async (code) => {
+    const errorClass = LEASE_ERROR_CLASSES[code] ?? SessionsApiError;
     const status = ERROR_STATUS[code];
     const client = await clientAnswering({
       status,
@@ -36,8 +44,9 @@ describe('every code of the contract becomes a SessionsApiError', () => {
     const error = await rejection(client.getSession(ID));
 
     expect(error).toBeInstanceOf(SessionsApiError);
+    expect(error).toBeInstanceOf(errorClass);
     expect(error).toMatchObject({
-      name: 'SessionsApiError',
+      name: errorClass.name,
       code,
       status,
       message: `the ${code} message`,
