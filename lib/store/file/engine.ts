@@ -308,7 +308,8 @@ export class LogEngine {
   /** Under the write lock, after an append: compacts a log that keeps no versions once mostly dead (see COMPACT_MIN_DEAD_BYTES). */
   async #compactIfDue(): Promise<void> {
     if (this.#options.versions || this.deadBytes <= Math.max(COMPACT_MIN_DEAD_BYTES, 2 * this.#liveBytes)) return;
-    await this.#inSerial(() => this.#compact());
+    // The write is made already: a compaction that fails (a full disk) leaves the old log, and the next write tries again.
+    await this.#inSerial(() => this.#compact()).catch(() => {});
   }
 
   /**

@@ -96,7 +96,8 @@ export interface FileObjectStoreOptions {
  * The parts: `engine.ts` (log, index, locks, group commit), `records.ts`,
  * `versions.ts` (how versions are kept: deltas and checkpoints),
  * `key-index.ts`, `bodies.ts` (cache, incremental MD5), `log.ts`,
- * `locks.ts`, `keys.ts` (which keys are accepted), `layout.ts`, `legacy.ts`.
+ * `locks.ts`, `keys.ts` (which keys are accepted), `layout.ts`, `legacy.ts`
+ * (reads the earlier layout) and `migration.ts` (`npm run migrate-data`).
  */
 export class FileObjectStore implements VersionedObjectStore, PrunableObjectStore {
   /** The data directory, resolved. */
@@ -194,7 +195,9 @@ export class FileObjectStore implements VersionedObjectStore, PrunableObjectStor
  * The file store for soft state (lease renewal records, rewritten every few
  * seconds): the same engine and guarantees as {@link FileObjectStore}, but it
  * keeps only each key's current body, and offers no version operations (so
- * `keepsVersions` is false). Its data directory is its own: the two kinds
+ * `keepsVersions` is false). Its log is compacted as it goes (superseded
+ * records and deleted keys are dropped), so a record rewritten every few
+ * seconds for days keeps it at a few KiB. Its data directory is its own: the two kinds
  * never share one.
  */
 export class UnversionedFileObjectStore implements PrunableObjectStore {
