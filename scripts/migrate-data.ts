@@ -25,7 +25,8 @@ try {
     console.log(`${dir}: nothing to migrate (no objects/ in the earlier layout).`);
   } else {
     if (report.outcome === 'migrated') {
-      console.log(`${dir}: migrated ${report.keys} keys, ${report.versions} versions (${report.deletedKeys} keys with only versions left were kept deleted).`);
+      const deleted = `${report.deletedKeys} keys with only versions left were kept deleted`;
+      console.log(`${dir}: migrated ${report.keys} keys, ${report.versions} versions (${deleted}).`);
       console.log(`version IDs were renumbered: ${report.renumbered} of ${report.versions} changed; bodies, ETags and times are kept.`);
     } else {
       console.log(`${dir}: finished a migration interrupted after its log was in place.`);

@@ -332,7 +332,9 @@ export class LogEngine {
       let chunkBytes = 0;
       const flush = async () => {
         const bytes = Buffer.concat(chunk, chunkBytes);
-        for (let written = 0; written < bytes.length; ) written += (await handle.write(bytes, written, bytes.length - written, position + written)).bytesWritten;
+        for (let written = 0; written < bytes.length; ) {
+          written += (await handle.write(bytes, written, bytes.length - written, position + written)).bytesWritten;
+        }
         position += bytes.length;
         chunk = [];
         chunkBytes = 0;

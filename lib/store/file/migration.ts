@@ -69,8 +69,10 @@ export async function migrateDataDirectory(root: string, options: MigrationOptio
   const clock = options.clock ?? systemClock;
   const locks = new KeyLocks({ timeoutMs: options.lockTimeoutMs ?? 2_000, staleMs: 10_000, clock });
   const lockFile = path.join(root, LOCK_NAME);
+  let locked = false;
   try {
     return await locks.withKeyLock(lockFile, async () => {
+      locked = true;
       // A lock older than the stale age is broken by others: keep ours fresh while the migration runs.
       const touch = setInterval(() => {
         const now = new Date(clock.now());
@@ -83,7 +85,7 @@ export async function migrateDataDirectory(root: string, options: MigrationOptio
       }
     });
   } catch (error) {
-    if (error instanceof StoreFault) throw new DataDirectoryInUse(root, { cause: error });
+    if (error instanceof StoreFault && !locked) throw new DataDirectoryInUse(root, { cause: error });
     throw error;
   }
 }

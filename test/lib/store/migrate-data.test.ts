@@ -112,7 +112,8 @@ async function buildLegacy(root: string): Promise<{ sessionIds: string[]; keys: 
     if (!page.truncated) break;
     startAfter = page.keys.at(-1);
   }
-  expect(keys).toEqual(expect.arrayContaining([...sessionIds.map((id) => `sessions/${id}.json`), 'misc/plain.txt', 'misc/ünïcode key.json', 'old/before-versions.json', 'misc/replaced.txt', pendingKey]));
+  const listed = [...sessionIds.map((id) => `sessions/${id}.json`), 'misc/plain.txt', 'misc/ünïcode key.json', 'old/before-versions.json'];
+  expect(keys).toEqual(expect.arrayContaining([...listed, 'misc/replaced.txt', pendingKey]));
   keys.push('misc/removed.txt');
   return { sessionIds, keys };
 }
@@ -238,7 +239,8 @@ describe('npm run migrate-data', () => {
       const dir = copyOfTemplate(`crash-${step}`);
       const script = `
         const { migrateDataDirectory } = await import(${JSON.stringify(MIGRATION_MODULE)});
-        await migrateDataDirectory(${JSON.stringify(dir)}, { afterStep: (step) => { if (step === ${JSON.stringify(step)}) process.kill(process.pid, 'SIGKILL'); } });
+        const afterStep = (step) => { if (step === ${JSON.stringify(step)}) process.kill(process.pid, 'SIGKILL'); };
+        await migrateDataDirectory(${JSON.stringify(dir)}, { afterStep });
       `;
       const crashed = await runNode(['--input-type=module', '--eval', script]);
       expect(crashed.signal, crashed.stderr).toBe('SIGKILL');
