@@ -1,5 +1,5 @@
 import { randomBytes } from 'node:crypto';
-import { readdir, readFile, stat, unlink } from 'node:fs/promises';
+import { open, readdir, readFile, rename, stat, unlink } from 'node:fs/promises';
 import path from 'node:path';
 import type { TimeSource } from '../../clock.ts';
 import { ConditionNotMet, sameEtag, type WriteCondition } from '../port.ts';
@@ -15,6 +15,15 @@ import { BodyBuilder, deltaOf, entryOf, writesDelta, type Delta, type VersionEnt
 export const LOG_NAME = 'log';
 /** The name whose `~lock` file is the store's write lock, shared by every process on the directory. */
 export const LOCK_NAME = 'store';
+/**
+ * A store that keeps no versions compacts its log once the bytes of records
+ * no longer needed exceed this and twice the live bytes: a heartbeat
+ * rewriting one small record leaves a log of a few KiB, and a compaction
+ * (which copies the live records) costs at most half a byte per byte freed.
+ */
+export const COMPACT_MIN_DEAD_BYTES = 32 * 1024;
+/** Live records are copied into a compacted log in writes of about this size. */
+const COMPACT_CHUNK = 1024 * 1024;
 
 export interface EngineOptions {
   root: string;
@@ -52,6 +61,8 @@ export class LogEngine {
   readonly opened: Promise<void>;
   /** A lock of a dead process was broken: sweep what it left at the next write. */
   #sweepDue = false;
+  /** Bytes of the log's records that a compaction would keep (every record, in a store that keeps versions). */
+  #liveBytes = 0;
 
   constructor(options: EngineOptions) {
     this.#options = options;
@@ -120,6 +131,7 @@ export class LogEngine {
     const records = await this.#log.catchUp(() => {
       this.#index.clear();
       this.#cache.clear();
+      this.#liveBytes = 0;
     });
     for (const record of records) this.#apply(record);
   }
@@ -150,14 +162,26 @@ export class LogEngine {
     const entry = this.#index.entry(meta.k);
     entry.nextSeq = Math.max(entry.nextSeq, meta.s + 1);
     entry.lastMs = Math.max(entry.lastMs, meta.t);
+    const generation = this.#log.generation;
+    if (this.#options.versions) {
+      this.#liveBytes += record.length;
+    } else {
+      // Only the current record of a live key is kept: the one it replaces and every delete are dead.
+      const replaced = entry.versions[0];
+      if (replaced !== undefined) this.#liveBytes -= replaced.length;
+    }
     if (meta.op === 'x') {
       this.#index.setLive(entry, false);
       if (!this.#options.versions) entry.versions = [];
       this.#cache.drop(entry);
       return;
     }
-    if (this.#options.versions) entry.versions.push(entryOf(record, entry.versions));
-    else entry.versions = [entryOf(record, [])];
+    if (this.#options.versions) {
+      entry.versions.push(entryOf(record, entry.versions, generation));
+    } else {
+      entry.versions = [entryOf(record, [], generation)];
+      this.#liveBytes += record.length;
+    }
     this.#index.setLive(entry, true);
   }
 
@@ -171,23 +195,43 @@ export class LogEngine {
     return this.#index.page(prefix, limit, startAfter);
   }
 
+  /**
+   * Runs `read` (which looks at the index and reads bodies) after catching
+   * up, and again when the log was replaced meanwhile by a compaction: the
+   * offsets it used would then point into another file.
+   */
+  async reading<T>(read: () => Promise<T>): Promise<T> {
+    for (;;) {
+      await this.catchUp();
+      const generation = this.#log.generation;
+      try {
+        const result = await read();
+        if (this.#log.generation === generation) return result;
+      } catch (error) {
+        if (this.#log.generation === generation) throw error;
+      }
+    }
+  }
+
   /** The body of version `at` (an index in `entry.versions`), rebuilt from its checkpoint and the deltas after it. */
   async body(entry: KeyEntry, at: number): Promise<CachedBody> {
     const version = entry.versions[at]!;
     const cached = this.#cache.get(entry, version.seq);
     if (cached !== undefined) return cached;
+    if (version.generation !== this.#log.generation) throw new Error('the log was replaced since the version was read');
     const chain = entry.versions.slice(version.base, at + 1);
     const records = await Promise.all(chain.map((link) => this.#readRecord(link)));
     const builder = new BodyBuilder(records[0]!.data);
     for (const record of records.slice(1)) builder.apply(record);
     const body: CachedBody = { seq: version.seq, bytes: builder.body() };
-    if (at === entry.versions.length - 1) this.#cache.set(entry, body);
+    if (at === entry.versions.length - 1 && version.generation === this.#log.generation) this.#cache.set(entry, body);
     return body;
   }
 
   /** Waits until the record of `version` is durable (it may be a write of this process not yet fsynced). */
   async durable(version: VersionEntry): Promise<void> {
-    if (!this.#log.isDurable(version.offset + version.length)) await this.#log.sync(version.offset + version.length);
+    const end = version.offset + version.length;
+    if (!this.#log.isDurable(end, version.generation)) await this.#log.sync(end, version.generation);
   }
 
   async #readRecord(version: VersionEntry): Promise<{ data: Buffer; meta: RecordMeta; offset: number; length: number }> {
@@ -227,6 +271,7 @@ export class LogEngine {
         this.#cache.set(made, { seq, bytes, hash });
         return made.versions.at(-1)!;
       });
+      await this.#compactIfDue();
       return { etag: `"${md5}"`, version };
     });
     await this.durable(written.version);
@@ -244,13 +289,73 @@ export class LogEngine {
       if (entry?.live !== true) return undefined;
       const meta: RecordMeta = { k: key, s: entry.nextSeq, t: Math.max(this.#options.clock.now(), entry.lastMs), m: '', op: 'x' };
       const record = encodeRecord(meta, Buffer.alloc(0));
-      return this.#inSerial(async () => {
+      const appended = await this.#inSerial(async () => {
         const offset = await this.#log.append(record);
         this.#apply({ meta, data: Buffer.alloc(0), offset, length: record.length });
-        return offset + record.length;
+        return { end: offset + record.length, generation: this.#log.generation };
       });
+      await this.#compactIfDue();
+      return appended;
     });
-    if (end !== undefined) await this.#log.sync(end);
+    if (end !== undefined) await this.#log.sync(end.end, end.generation);
+  }
+
+  /** Bytes of the log that a compaction would free. */
+  get deadBytes(): number {
+    return this.#log.end - this.#liveBytes;
+  }
+
+  /** Under the write lock, after an append: compacts a log that keeps no versions once mostly dead (see COMPACT_MIN_DEAD_BYTES). */
+  async #compactIfDue(): Promise<void> {
+    if (this.#options.versions || this.deadBytes <= Math.max(COMPACT_MIN_DEAD_BYTES, 2 * this.#liveBytes)) return;
+    // The write is made already: a compaction that fails (a full disk) leaves the old log, and the next write tries again.
+    await this.#inSerial(() => this.#compact()).catch(() => {});
+  }
+
+  /**
+   * Writes the live records to a new file, fsyncs it and renames it over the
+   * log, then reads it back as a new generation: other processes see another
+   * inode at the path and reload it the same way. A crash before the rename
+   * leaves the old log (and a temporary file the next compaction or sweep
+   * removes), after it the new one: never a mix. Only under the write lock.
+   */
+  async #compact(): Promise<void> {
+    const logPath = this.#log.path;
+    for (const name of await readdir(this.#options.root)) {
+      if (name.startsWith(`${LOG_NAME}~tmp-`)) await unlink(path.join(this.#options.root, name)).catch(() => {});
+    }
+    const temp = temporaryName(logPath);
+    const handle = await open(temp, 'wx', 0o644);
+    try {
+      let position = 0;
+      let chunk: Buffer[] = [];
+      let chunkBytes = 0;
+      const flush = async () => {
+        const bytes = Buffer.concat(chunk, chunkBytes);
+        for (let written = 0; written < bytes.length; ) {
+          written += (await handle.write(bytes, written, bytes.length - written, position + written)).bytesWritten;
+        }
+        position += bytes.length;
+        chunk = [];
+        chunkBytes = 0;
+      };
+      for (const entry of this.#index.liveEntries()) {
+        const version = entry.versions.at(-1)!;
+        chunk.push(await this.#log.read(version.offset, version.length));
+        chunkBytes += version.length;
+        if (chunkBytes >= COMPACT_CHUNK) await flush();
+      }
+      await flush();
+      await handle.datasync();
+    } catch (error) {
+      await handle.close();
+      await unlink(temp).catch(() => {});
+      throw error;
+    }
+    await handle.close();
+    await rename(temp, logPath);
+    await fsyncDirectory(this.#options.root);
+    await this.#catchUp();
   }
 
   /** Closes the log file. */

@@ -80,6 +80,12 @@ export interface FileObjectStoreOptions {
  *   costs a read of the log.
  * - ETags are those of S3 single-part uploads: the quoted MD5 hex of the body.
  * - Deleting a key hides it from reads and listings; its versions stay listed.
+ * - Compaction: a store that keeps no versions rewrites its log with only the
+ *   live records once the dead ones exceed max(32 KiB, 2 × live bytes)
+ *   (counted as records are read), under the write lock, by a rename over the
+ *   log; other processes see the new inode and reload. A store that keeps
+ *   versions never compacts: every record is a version, and versions of
+ *   deleted keys stay listed, as in S3.
  * - Not guaranteed: a lock broken as stale while its owner still runs lets
  *   two writers in; nothing prunes old versions.
  *
@@ -90,7 +96,8 @@ export interface FileObjectStoreOptions {
  * The parts: `engine.ts` (log, index, locks, group commit), `records.ts`,
  * `versions.ts` (how versions are kept: deltas and checkpoints),
  * `key-index.ts`, `bodies.ts` (cache, incremental MD5), `log.ts`,
- * `locks.ts`, `keys.ts` (which keys are accepted), `layout.ts`, `legacy.ts`.
+ * `locks.ts`, `keys.ts` (which keys are accepted), `layout.ts`, `legacy.ts`
+ * (reads the earlier layout) and `migration.ts` (`npm run migrate-data`).
  */
 export class FileObjectStore implements VersionedObjectStore, PrunableObjectStore {
   /** The data directory, resolved. */
@@ -166,14 +173,15 @@ export class FileObjectStore implements VersionedObjectStore, PrunableObjectStor
     keySegments(key);
     return guarded(`get ${key} version ${versionId}`, async () => {
       await this.#engine.opened;
-      await this.#engine.catchUp();
-      const entry = this.#engine.entry(key);
-      const at = entry === undefined ? undefined : indexOfVersion(entry.versions, versionId);
-      if (at === undefined) return undefined;
-      const version = entry!.versions[at]!;
-      await this.#engine.durable(version);
-      const body = await this.#engine.body(entry!, at);
-      return { body: body.bytes.toString('utf-8'), etag: `"${version.md5}"`, versionId };
+      return this.#engine.reading(async () => {
+        const entry = this.#engine.entry(key);
+        const at = entry === undefined ? undefined : indexOfVersion(entry.versions, versionId);
+        if (at === undefined) return undefined;
+        const version = entry!.versions[at]!;
+        await this.#engine.durable(version);
+        const body = await this.#engine.body(entry!, at);
+        return { body: body.bytes.toString('utf-8'), etag: `"${version.md5}"`, versionId };
+      });
     });
   }
 
@@ -187,7 +195,9 @@ export class FileObjectStore implements VersionedObjectStore, PrunableObjectStor
  * The file store for soft state (lease renewal records, rewritten every few
  * seconds): the same engine and guarantees as {@link FileObjectStore}, but it
  * keeps only each key's current body, and offers no version operations (so
- * `keepsVersions` is false). Its data directory is its own: the two kinds
+ * `keepsVersions` is false). Its log is compacted as it goes (superseded
+ * records and deleted keys are dropped), so a record rewritten every few
+ * seconds for days keeps it at a few KiB. Its data directory is its own: the two kinds
  * never share one.
  */
 export class UnversionedFileObjectStore implements PrunableObjectStore {
@@ -246,14 +256,15 @@ async function getFrom(engine: LogEngine, key: string): Promise<StoredObject | u
   keySegments(key);
   return guarded(`get ${key}`, async () => {
     await engine.opened;
-    await engine.catchUp();
-    const entry = engine.entry(key);
-    if (entry?.live !== true) return undefined;
-    const version = entry.versions.at(-1)!;
-    await engine.durable(version);
-    const body = await engine.body(entry, entry.versions.length - 1);
-    body.text ??= body.bytes.toString('utf-8');
-    return { body: body.text, etag: `"${version.md5}"` };
+    return engine.reading(async () => {
+      const entry = engine.entry(key);
+      if (entry?.live !== true) return undefined;
+      const version = entry.versions.at(-1)!;
+      await engine.durable(version);
+      const body = await engine.body(entry, entry.versions.length - 1);
+      body.text ??= body.bytes.toString('utf-8');
+      return { body: body.text, etag: `"${version.md5}"` };
+    });
   });
 }
 

@@ -41,6 +41,11 @@ export class KeyIndex {
     return entry;
   }
 
+  /** The live keys in listing order (not during a bulk load). */
+  liveEntries(): readonly KeyEntry[] {
+    return this.#sorted;
+  }
+
   /** Forgets everything (the log was replaced). */
   clear(): void {
     this.#byKey.clear();

@@ -130,8 +130,9 @@ export class KeyLocks {
           held = true;
           const taken = draft;
           return async () => {
-            await releaseLockFile(lockPath, ours);
+            // The draft first: a crash between the two leaves a lock of a dead process, which the next writer breaks and sweeps after.
             await this.#dropDraft(dir, taken);
+            await releaseLockFile(lockPath, ours);
           };
         } catch (error) {
           if (errorCode(error) === 'ENOENT' && (await statIfPresent(dir)) !== undefined) {

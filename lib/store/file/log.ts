@@ -1,7 +1,8 @@
 import { constants } from 'node:fs';
 import { open, stat, type FileHandle } from 'node:fs/promises';
+import path from 'node:path';
 import { decodeRecords, type LogRecord } from './records.ts';
-import { isMissing } from './filesystem.ts';
+import { fsyncDirectory, isMissing } from './filesystem.ts';
 
 /** How much of the log one read takes while catching up. */
 const READ_CHUNK = 4 * 1024 * 1024;
@@ -17,6 +18,8 @@ export class StoreLog {
   readonly path: string;
   #handle: FileHandle | undefined;
   #ino = -1n;
+  /** Counts the files read at the path: offsets are only meaningful within one generation. */
+  #generation = 0;
   #end = 0;
   /** Bytes present in the file past `end` at the last look: a record being written, or a torn one. */
   #tail = 0;
@@ -33,6 +36,11 @@ export class StoreLog {
     return this.#end;
   }
 
+  /** Which file at the path the offsets of `end`, `append` and `read` refer to; it changes when the log is replaced. */
+  get generation(): number {
+    return this.#generation;
+  }
+
   /** Bytes after `end` that hold no whole record (seen at the last `catchUp`). */
   get tail(): number {
     return this.#tail;
@@ -40,8 +48,11 @@ export class StoreLog {
 
   /**
    * Reads the records appended since `end`. When the file at the path is
-   * another file than the one open (the log was rewritten), starts over:
-   * `onReset` is called before its records come. Returns the records read.
+   * another file than the one open (the log was rewritten by a compaction),
+   * starts over in a new generation: `onReset` is called before its records
+   * come. Everything written to the replaced file is then durable: the
+   * compaction fsynced the live records into the new one, and the rename is
+   * made durable here before anyone is told. Returns the records read.
    */
   async catchUp(onReset: () => void): Promise<LogRecord[]> {
     const info = await stat(this.path, { bigint: true }).catch((error: unknown) => {
@@ -53,15 +64,25 @@ export class StoreLog {
       await (await open(this.path, constants.O_RDWR | constants.O_CREAT, 0o644)).close();
       return this.catchUp(onReset);
     }
+    let size = Number(info.size);
     if (this.#handle === undefined || info.ino !== this.#ino) {
-      await this.#handle?.close();
+      const replaced = this.#handle;
+      if (replaced !== undefined) {
+        await fsyncDirectory(path.dirname(this.path));
+        // An fsync of the replaced file may still run: close it once that ends.
+        void (this.#syncing ?? Promise.resolve()).catch(() => {}).then(() => replaced.close().catch(() => {}));
+      }
       this.#handle = await open(this.path, 'r+');
-      this.#ino = (await this.#handle.stat({ bigint: true })).ino;
+      const opened = await this.#handle.stat({ bigint: true });
+      this.#ino = opened.ino;
+      size = Number(opened.size);
+      this.#generation++;
       this.#end = 0;
       this.#synced = 0;
+      this.#syncing = undefined;
+      this.#nextSync = undefined;
       onReset();
     }
-    const size = Number(info.size);
     const records: LogRecord[] = [];
     let position = this.#end;
     let want = READ_CHUNK;
@@ -111,38 +132,38 @@ export class StoreLog {
   }
 
   /**
-   * Resolves once everything written to the log before the call is durable.
-   * A caller that comes while an fsync runs shares the one started after it:
-   * one that began before its write might not cover it.
+   * Resolves once everything written to the log before the call is durable:
+   * up to `until` in the file of `generation` (a replaced file counts as
+   * durable as a whole, see `catchUp`). A caller that comes while an fsync
+   * runs shares the one started after it: one that began before its write
+   * might not cover it.
    */
-  async sync(until: number = this.#end): Promise<void> {
-    while (this.#synced < until) {
+  async sync(until: number = this.#end, generation: number = this.#generation): Promise<void> {
+    while (this.#generation === generation && this.#synced < until) {
       if (this.#syncing === undefined) {
         const target = this.#end;
-        const handle = this.#handle!;
-        this.#syncing = handle.datasync().then(
+        const run: Promise<void> = this.#handle!.datasync().then(
           () => {
-            this.#synced = Math.max(this.#synced, target);
-            this.#syncing = undefined;
+            if (this.#generation === generation) this.#synced = Math.max(this.#synced, target);
           },
-          (error: unknown) => {
-            this.#syncing = undefined;
-            throw error;
-          },
-        );
-        await this.#syncing;
-      } else {
-        this.#nextSync ??= this.#syncing.catch(() => {}).finally(() => {
-          this.#nextSync = undefined;
+        ).finally(() => {
+          if (this.#syncing === run) this.#syncing = undefined;
         });
-        await this.#nextSync;
+        this.#syncing = run;
+        await run;
+      } else {
+        const next: Promise<void> = this.#nextSync ?? this.#syncing.catch(() => {}).finally(() => {
+          if (this.#nextSync === next) this.#nextSync = undefined;
+        });
+        this.#nextSync = next;
+        await next;
       }
     }
   }
 
-  /** True when the bytes up to `offset` are known durable. */
-  isDurable(offset: number): boolean {
-    return this.#synced >= offset;
+  /** True when the bytes up to `offset` of the file of `generation` are known durable. */
+  isDurable(offset: number, generation: number): boolean {
+    return generation !== this.#generation || this.#synced >= offset;
   }
 
   async close(): Promise<void> {

@@ -21,9 +21,10 @@ export interface VersionEntry {
   seq: number;
   ms: number;
   md5: string;
-  /** The record that holds it. */
+  /** The record that holds it, in the log file of `generation` (see `StoreLog`). */
   offset: number;
   length: number;
+  generation: number;
   op: 'c' | 'd';
   /** The body's size in bytes. */
   size: number;
@@ -67,9 +68,9 @@ export function writesDelta(last: VersionEntry | undefined, delta: Delta, size: 
 }
 
 /** The index entry of a record that follows `versions` (the key's versions so far, oldest first). */
-export function entryOf(record: LogRecord, versions: VersionEntry[]): VersionEntry {
+export function entryOf(record: LogRecord, versions: VersionEntry[], generation: number): VersionEntry {
   const { meta } = record;
-  const common = { seq: meta.s, ms: meta.t, md5: meta.m, offset: record.offset, length: record.length };
+  const common = { seq: meta.s, ms: meta.t, md5: meta.m, offset: record.offset, length: record.length, generation };
   const previous = versions.at(-1);
   if (meta.op !== 'd' || previous === undefined) return { ...common, op: 'c', size: record.data.length, base: versions.length, chain: 0, depth: 0 };
   const size = (meta.p ?? 0) + record.data.length + (meta.q ?? 0);
