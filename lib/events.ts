@@ -60,7 +60,8 @@ export function eventTypeOf(previous: Session | null, next: Session): SessionEve
   if (next.restored_from !== undefined && next.restored_from !== previous.restored_from) return 'Session Restored';
   if ((next.lease?.epoch ?? 0) > (previous.lease?.epoch ?? 0)) return 'Session Lease Acquired';
   if (previous.status === next.status) return undefined;
-  const expired = next.status === 'paused' && (next.updated_by === LEASE_EXPIRY_ACTOR || next.lease?.ended === 'expired');
+  // Only the sweeper's pause is an expiry; an operator pausing a session whose lease lapsed is a status change.
+  const expired = next.status === 'paused' && next.updated_by === LEASE_EXPIRY_ACTOR;
   return expired ? 'Session Lease Expired' : 'Session Status Changed';
 }
 

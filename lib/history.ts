@@ -18,6 +18,7 @@
  */
 
 import * as z from './zod.ts';
+import { LEASE_EXPIRY_ACTOR } from './lease.ts';
 import { decodeOpaqueCursor, encodeOpaqueCursor } from './cursor.ts';
 import { InvalidRequest, SessionNotFound, VersioningDisabled } from './errors.ts';
 import { checkPageLimit, HISTORY_LIMIT } from './page-limits.ts';
@@ -189,7 +190,7 @@ export function describeChange(version: Session, older: Session | undefined): st
   const lease = leaseChange(version, older);
   if (lease !== undefined) parts.push(lease);
   if (version.status !== older.status) {
-    const expired = version.status === 'paused' && version.lease?.ended === 'expired' && older.lease?.ended === undefined;
+    const expired = version.status === 'paused' && version.updated_by === LEASE_EXPIRY_ACTOR;
     parts.push(`status ${older.status}→${version.status}${expired ? ' (lease expired)' : ''}`);
   }
   const before = new Set(older.job_ids);
