@@ -1,6 +1,6 @@
 import { AsyncLocalStorage } from 'node:async_hooks';
-import type { ObjectStore } from '../store/port.ts';
-import { StoreFault } from '../store/port.ts';
+import { StorageUnavailable } from '../errors.ts';
+import { StoreFault, type ObjectStore } from '../store/port.ts';
 
 /** The store calls that take a key's write lock. */
 const WRITES = new Set<string | symbol>(['put', 'putVersion', 'delete']);
@@ -17,7 +17,8 @@ export function withRequestDeadline<T>(deadline: number, serve: () => Promise<T>
  * `store`, refusing to start a write when the current request's deadline is
  * nearer than `reserveMs`: a write may wait that long for its key's lock (a
  * file lock held by a stuck process), and the request must still answer 503
- * `storage_unavailable` before its deadline rather than be cut off as a 500.
+ * `storage_unavailable` before its deadline rather than be cut off as a 500;
+ * the refusal is that answer (`StorageUnavailable`), which nothing retries.
  * Calls outside a request (start-up, sweeps) are not bounded. Every method is
  * forwarded to `store` itself, so optional capabilities (versions, pruning)
  * are kept as they are.
@@ -33,7 +34,9 @@ export function deadlineBoundStore<S extends ObjectStore>(store: S, { reserveMs,
       return (...args: unknown[]) => {
         const deadline = requestDeadline.getStore();
         if (deadline !== undefined && deadline - now() < reserveMs) {
-          return Promise.reject(new StoreFault(`not starting ${String(property)}: the request deadline is ${Math.max(0, deadline - now())} ms away`));
+          const fault = new StoreFault(`not starting ${String(property)}: the request deadline is ${Math.max(0, deadline - now())} ms away`);
+          // The answer itself, not a StoreFault: the compare-and-swap loop would back off and retry a fault past the deadline.
+          return Promise.reject(new StorageUnavailable({ cause: fault }));
         }
         return method.apply(target, args);
       };

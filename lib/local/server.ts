@@ -12,6 +12,7 @@ import type { ObjectStore } from '../store/port.ts';
 import { assertStoreSafe } from '../store/probe.ts';
 import { S3ObjectStore } from '../store/s3.ts';
 import { AccessPolicy, isLoopbackHost, type AccessToken } from './access.ts';
+import { DEFAULT_MAX_CONNECTIONS } from './config.ts';
 import { deadlineBoundStore } from './deadline.ts';
 import { DEFAULT_REQUEST_TIMEOUT_MS, LocalGateway, type Route } from './gateway.ts';
 
@@ -40,9 +41,6 @@ export interface LocalServerOptions {
   /** Probe an S3 bucket for conditional writes before serving from it (lib/store/probe.ts). Default true. */
   probe?: boolean;
 }
-
-/** Connections served at once unless told otherwise. */
-export const DEFAULT_MAX_CONNECTIONS = 256;
 
 /** A local server that would be reachable from other machines with nobody asked who they are. */
 export class UnauthenticatedNetworkServer extends Error {
