@@ -115,7 +115,8 @@ export class AccessPolicy {
     if (!SAFE_METHODS.has(method)) {
       // A browser sends Origin on every cross-origin POST: refusing foreign ones stops CSRF, body or no body.
       const origin = headers.origin;
-      if (origin !== undefined && origin.toLowerCase() !== `http://${host}`) return new ForbiddenOrigin(origin);
+      // https too: behind a TLS-terminating proxy (LOCAL_HOST_NAMES) the page's origin is https://<host>.
+      if (origin !== undefined && !OWN_ORIGIN_SCHEMES.some((scheme) => origin.toLowerCase() === `${scheme}//${host}`)) return new ForbiddenOrigin(origin);
       // Forms can send only urlencoded, multipart or text/plain without a preflight: a JSON API needs none of them.
       const contentType = headers['content-type'];
       if (contentType !== undefined && !JSON_MEDIA_TYPE.test(contentType)) return new UnsupportedMediaType(contentType);
@@ -134,6 +135,9 @@ export class AccessPolicy {
     return label ?? new Unauthorized(true);
   }
 }
+
+/** The schemes of the server's own origin: itself, or a TLS-terminating proxy in front. */
+const OWN_ORIGIN_SCHEMES = ['http:', 'https:'];
 
 /** Methods that change nothing; every other method is held to the origin and media-type rule. */
 const SAFE_METHODS = new Set(['GET', 'HEAD', 'OPTIONS']);
