@@ -219,8 +219,9 @@ export function openApiDocument(): JsonObject {
           required: false,
           description:
             'Makes the create safe to retry: a repeat of the key by the same caller within the window answers the same session (200) instead of opening another. ' +
-            'Scoped to the calling IAM principal; stored only as a hash. Use a new random value (a UUID) per session to open.',
-          schema: { type: 'string', minLength: 1, maxLength: IDEMPOTENCY_KEY_MAX_LENGTH, pattern: '^[\\x20-\\x7E]+$' },
+            'Scoped to the calling IAM principal; stored only as a hash. Use a new random value (a UUID) per session to open. ' +
+            'Printable ASCII without commas: a header sent twice arrives comma-joined, and is refused.',
+          schema: { type: 'string', minLength: 1, maxLength: IDEMPOTENCY_KEY_MAX_LENGTH, pattern: '^[\\x20-\\x2B\\x2D-\\x7E]+$' },
         },
       },
       headers: {
