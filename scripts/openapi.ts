@@ -15,8 +15,16 @@ export const OPENAPI_PATH = path.resolve(import.meta.dirname, '..', 'openapi.jso
 
 type JsonObject = Record<string, unknown>;
 
-/** What the zod refinements mean, for JSON Schema readers: refinements themselves cannot be converted. */
-const NO_CONTROL_CHARACTERS = '^[^\\u0000-\\u001F\\u007F-\\u009F]*$';
+/** U+xFFFE and U+xFFFF of the supplementary planes, as a `u`-flag class would list them. */
+const SUPPLEMENTARY_NONCHARACTERS = Array.from({ length: 16 }, (_, index) => (index + 1).toString(16).toUpperCase())
+  .map((plane) => `\\u{${plane}FFFE}\\u{${plane}FFFF}`)
+  .join('');
+
+/**
+ * What the zod refinements of a label mean, for JSON Schema readers (refinements themselves cannot be converted):
+ * no control characters, bidi controls, line or paragraph separators, or noncharacters.
+ */
+const NO_CONTROL_CHARACTERS = `^[^\\u0000-\\u001F\\u007F-\\u009F\\u061C\\u200E\\u200F\\u2028-\\u202E\\u2066-\\u2069\\uFDD0-\\uFDEF\\uFFFE\\uFFFF${SUPPLEMENTARY_NONCHARACTERS}]*$`;
 const SESSION_ID_PATTERN = '^[0-9a-f]{32}$';
 
 /**
