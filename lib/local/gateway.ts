@@ -1,5 +1,6 @@
 import { randomUUID } from 'node:crypto';
 import type { IncomingMessage, ServerResponse } from 'node:http';
+import { finished } from 'node:stream/promises';
 import type { APIGatewayProxyEventV2WithIAMAuthorizer, APIGatewayProxyStructuredResultV2, Context } from 'aws-lambda';
 import { InvalidRequest, MethodNotAllowed, PayloadTooLarge, RouteNotFound, type LocalRefusal, type RoutingError, type ServiceError } from '../errors.ts';
 import { JSON_CONTENT_TYPE } from '../http/responses.ts';
@@ -220,7 +221,8 @@ async function readBody(request: IncomingMessage): Promise<Buffer | undefined> {
 
 /** Reads and discards a refused request's body, so that the answer is not a reset connection. */
 async function drain(request: IncomingMessage): Promise<void> {
-  for await (const _ of request);
+  request.resume();
+  await finished(request);
 }
 
 /** Answers with `error` in the contract's error shape. */

@@ -59,6 +59,7 @@ export interface LocalServer {
   url: string;
   /** Where the sessions live: a directory or `s3://bucket`. */
   storage: string;
+  /** The HTTP server; connections reach it through a listener that holds them to the connection cap. */
   server: Server;
   close(): Promise<void>;
 }
@@ -66,7 +67,14 @@ export interface LocalServer {
 /**
  * Serves the HTTP API on `node:http` with the very handlers deployed to
  * Lambda: each request becomes the API Gateway (payload 2.0) event it would be
- * in AWS. Storage is the local file store unless a bucket or store is given.
+ * in AWS. Storage is the local file store unless a bucket or store is given;
+ * a bucket is probed for conditional writes first.
+ *
+ * Before any route runs, a request must name this server in `Host`, carry a
+ * bearer token when `tokens` are given, and, to change state, come from no
+ * other origin and with no media type but JSON (lib/local/access.ts).
+ * @throws UnauthenticatedNetworkServer for a non-loopback `host` without tokens.
+ * @throws StoreNotSafe when the bucket does not enforce conditional writes.
  */
 export async function startLocalServer(options: LocalServerOptions = {}): Promise<LocalServer> {
   const { host = '127.0.0.1', port = 3000, tokens = [], maxConnections = DEFAULT_MAX_CONNECTIONS, requestTimeoutMs = DEFAULT_REQUEST_TIMEOUT_MS } = options;
