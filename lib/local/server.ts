@@ -81,7 +81,7 @@ export async function startLocalServer(options: LocalServerOptions = {}): Promis
   if (!isLoopbackHost(host) && tokens.length === 0) throw new UnauthenticatedNetworkServer(host);
   if (options.bucket && !options.store && options.probe !== false) await assertStoreSafe({ bucket: options.bucket });
   const dataDir = path.resolve(options.dataDir ?? '.data');
-  // A write waits at most a sixth of the deadline for a key's lock, and none starts later than that before the deadline.
+  // A write waits at most a sixth of the deadline for a key's lock, and none starts within twice that of the deadline.
   const lockTimeoutMs = Math.max(100, Math.floor(requestTimeoutMs / 6));
   const store = deadlineBoundStore(
     options.store ?? (options.bucket ? new S3ObjectStore({ bucket: options.bucket }) : new FileObjectStore(dataDir, { lockTimeoutMs })),
