@@ -8,15 +8,30 @@ export type SessionStatus = z.infer<typeof SessionStatusSchema>;
 /** Control characters (C0, DEL, C1) are refused in names and job IDs. */
 const CONTROL_CHARACTERS = /[\u0000-\u001f\u007f-\u009f]/;
 
+/** Bidirectional formatting controls (ALM, LRM, RLM, LRE…RLO, LRI…PDI): they reorder what a terminal shows. */
+const BIDI_CONTROLS = /\p{Bidi_Control}/u;
+
+/** U+2028 and U+2029 end a line in many viewers, so one label could pose as two rows of output. */
+const LINE_SEPARATORS = /[\u2028\u2029]/;
+
+/** The 66 noncharacters (U+FDD0–U+FDEF and the last two code points of every plane): never for interchange. */
+const NONCHARACTERS = /\p{Noncharacter_Code_Point}/u;
+
 /**
  * A 1–256 character string without control characters, and well-formed
- * UTF-16 (no lone surrogate), as every Rust `String` is.
+ * UTF-16 (no lone surrogate), as every Rust `String` is. Characters that can
+ * make one label look like another, or like more than one line of a table, are
+ * refused too: bidirectional controls, line and paragraph separators,
+ * noncharacters.
  */
 export const LabelSchema = z.string().check(
   z.minLength(1),
   z.maxLength(256),
   z.refine((value) => !CONTROL_CHARACTERS.test(value), { message: 'must not contain control characters' }),
   z.refine((value) => value.isWellFormed(), { message: 'must not contain lone surrogates' }),
+  z.refine((value) => !BIDI_CONTROLS.test(value), { message: 'must not contain bidirectional formatting characters (U+061C, U+200E, U+200F, U+202A-U+202E, U+2066-U+2069)' }),
+  z.refine((value) => !LINE_SEPARATORS.test(value), { message: 'must not contain a line or paragraph separator (U+2028, U+2029)' }),
+  z.refine((value) => !NONCHARACTERS.test(value), { message: 'must not contain Unicode noncharacters (U+FDD0-U+FDEF, U+xFFFE, U+xFFFF)' }),
 );
 
 export const SessionNameSchema = LabelSchema;

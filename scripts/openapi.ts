@@ -51,8 +51,16 @@ export const OPENAPI_PATH = path.resolve(import.meta.dirname, '..', 'openapi.jso
 
 type JsonObject = Record<string, unknown>;
 
-/** What the zod refinements mean, for JSON Schema readers: refinements themselves cannot be converted. */
-const NO_CONTROL_CHARACTERS = '^[^\\u0000-\\u001F\\u007F-\\u009F]*$';
+/** U+xFFFE and U+xFFFF of the supplementary planes, as a `u`-flag class would list them. */
+const SUPPLEMENTARY_NONCHARACTERS = Array.from({ length: 16 }, (_, index) => (index + 1).toString(16).toUpperCase())
+  .map((plane) => `\\u{${plane}FFFE}\\u{${plane}FFFF}`)
+  .join('');
+
+/**
+ * What the zod refinements of a label mean, for JSON Schema readers (refinements themselves cannot be converted):
+ * no control characters, bidi controls, line or paragraph separators, or noncharacters.
+ */
+const NO_CONTROL_CHARACTERS = `^[^\\u0000-\\u001F\\u007F-\\u009F\\u061C\\u200E\\u200F\\u2028-\\u202E\\u2066-\\u2069\\uFDD0-\\uFDEF\\uFFFE\\uFFFF${SUPPLEMENTARY_NONCHARACTERS}]*$`;
 const SESSION_ID_PATTERN = '^[0-9a-f]{32}$';
 
 /**
@@ -553,8 +561,9 @@ export function openApiDocument(): JsonObject {
           required: false,
           description:
             'Makes the create safe to retry: a repeat of the key by the same caller within the window answers the same session (200) instead of opening another. ' +
-            'Scoped to the calling IAM principal; stored only as a hash. Use a new random value (a UUID) per session to open.',
-          schema: { type: 'string', minLength: 1, maxLength: IDEMPOTENCY_KEY_MAX_LENGTH, pattern: '^[\\x20-\\x7E]+$' },
+            'Scoped to the calling IAM principal; stored only as a hash. Use a new random value (a UUID) per session to open. ' +
+            'Printable ASCII without commas: a header sent twice arrives comma-joined, and is refused.',
+          schema: { type: 'string', minLength: 1, maxLength: IDEMPOTENCY_KEY_MAX_LENGTH, pattern: '^[\\x20-\\x2B\\x2D-\\x7E]+$' },
         },
       },
       headers: {

@@ -14,9 +14,26 @@ export function bodyBytes(body: string, isBase64Encoded: boolean): number {
   return Buffer.byteLength(body, isBase64Encoded ? 'base64' : 'utf-8');
 }
 
+/** Refuses malformed UTF-8 instead of replacing it with U+FFFD; keeps a byte order mark, which JSON then refuses. */
+const UTF8 = new TextDecoder('utf-8', { fatal: true, ignoreBOM: true });
+
+/**
+ * The text of a body API Gateway delivered base64-encoded (as it does any
+ * body that is not valid UTF-8). Lossy decoding would let `a\xFFb` and
+ * `a\xFEb` both arrive as `a\uFFFDb`: two job IDs merged into one.
+ * @throws InvalidRequest `body` when the bytes are not UTF-8.
+ */
+function utf8Text(bytes: Uint8Array): string {
+  try {
+    return UTF8.decode(bytes);
+  } catch {
+    throw InvalidRequest.field('body', 'is not valid UTF-8');
+  }
+}
+
 /**
  * The request body, in the order the contract needs: size limit (413),
- * media type (415), then JSON parsing by middy's parser (malformed → 400
+ * media type (415), UTF-8 (400), then JSON parsing by middy's parser (malformed → 400
  * `invalid_request`, not its 422). A request without a body passes with
  * `event.body` undefined; whether that is allowed is the route schema's call.
  * Expects lower-case header names (run after `http-header-normalizer`).
@@ -35,6 +52,10 @@ export function jsonRequestBody({ maxBytes = MAX_BODY_BYTES }: { maxBytes?: numb
       if (bodyBytes(body, isBase64Encoded) > maxBytes) throw new PayloadTooLarge(maxBytes);
       const contentType = headers?.['content-type'];
       if (contentType === undefined || !JSON_MEDIA_TYPE.test(contentType)) throw new UnsupportedMediaType(contentType);
+      if (isBase64Encoded) {
+        request.event.body = utf8Text(Buffer.from(body, 'base64'));
+        request.event.isBase64Encoded = false;
+      }
       try {
         await parse(request);
       } catch (error) {

@@ -34,10 +34,18 @@ export const CreateSessionBodySchema = z.strictObject({
   holder: z.optional(LabelSchema),
 });
 
-/** An `Idempotency-Key`: see `IDEMPOTENCY_KEY_PATTERN`. */
+/**
+ * An `Idempotency-Key`: see `IDEMPOTENCY_KEY_PATTERN`, without commas. API
+ * Gateway joins a header sent twice with `,`, so a comma is how a duplicated
+ * key arrives; one request naming two keys is refused rather than hashed as a
+ * third key that a retry sending it once would never match.
+ */
 export const IdempotencyKeySchema = z
   .string()
-  .check(z.regex(IDEMPOTENCY_KEY_PATTERN, `must be 1-${IDEMPOTENCY_KEY_MAX_LENGTH} printable ASCII characters`));
+  .check(
+    z.regex(IDEMPOTENCY_KEY_PATTERN, `must be 1-${IDEMPOTENCY_KEY_MAX_LENGTH} printable ASCII characters`),
+    z.refine((key) => !key.includes(','), { message: 'must be sent once and contain no comma (a header sent twice arrives comma-joined)' }),
+  );
 
 /** `POST /sessions` headers: the optional `Idempotency-Key` that makes a repeat answer the same session. */
 export const CreateSessionHeadersSchema = z.object({ 'idempotency-key': z.optional(IdempotencyKeySchema) });

@@ -1,8 +1,11 @@
 import { randomUUID } from 'node:crypto';
 import type { IncomingMessage, ServerResponse } from 'node:http';
+import { finished } from 'node:stream/promises';
 import type { APIGatewayProxyEventV2WithIAMAuthorizer, APIGatewayProxyStructuredResultV2, Context } from 'aws-lambda';
-import { MethodNotAllowed, PayloadTooLarge, RouteNotFound, type RoutingError } from '../errors.ts';
+import { InvalidRequest, MethodNotAllowed, PayloadTooLarge, RouteNotFound, type LocalRefusal, type RoutingError, type ServiceError } from '../errors.ts';
 import { JSON_CONTENT_TYPE } from '../http/responses.ts';
+import { LOCAL_ACTOR, type AccessPolicy } from './access.ts';
+import { withRequestDeadline } from './deadline.ts';
 
 /** A Lambda handler for API Gateway HTTP API (payload format 2.0) events. */
 export type RouteHandler = (event: APIGatewayProxyEventV2WithIAMAuthorizer, context: Context) => Promise<unknown>;
@@ -22,19 +25,36 @@ interface CompiledRoute extends Route {
 /** Bodies larger than this are refused before a handler sees them, as API Gateway refuses > 10 MB. */
 const MAX_READ_BYTES = 1024 * 1024;
 
+/** How long a handler has, as a Lambda function's timeout: 30 s unless told otherwise. */
+export const DEFAULT_REQUEST_TIMEOUT_MS = 30_000;
+
+export interface LocalGatewayOptions {
+  /** Who the handlers see as the caller when `access` names none. Default `local`. */
+  actor?: string;
+  /** Host, token, origin and media-type checks made before any route runs. Default: none (tests). */
+  access?: AccessPolicy;
+  /** The deadline of each handler call (its Lambda context's remaining time). */
+  requestTimeoutMs?: number;
+}
+
 /**
  * A small stand-in for API Gateway (HTTP API, IAM authorizer): it matches a
  * request to a route, turns it into the payload 2.0 event that API Gateway
  * would send, calls the route's Lambda handler, and writes the handler's
- * result back. The caller is always the IAM principal `local`.
+ * result back. The caller, set as the IAM principal API Gateway's authorizer
+ * would name, is the label of the request's bearer token, else `local`.
  */
 export class LocalGateway {
   readonly #routes: CompiledRoute[];
   readonly #actor: string;
+  readonly #access: AccessPolicy | undefined;
+  readonly #requestTimeoutMs: number;
 
-  constructor(routes: Route[], { actor = 'local' }: { actor?: string } = {}) {
+  constructor(routes: Route[], { actor = LOCAL_ACTOR, access, requestTimeoutMs = DEFAULT_REQUEST_TIMEOUT_MS }: LocalGatewayOptions = {}) {
     this.#routes = routes.map(compile);
     this.#actor = actor;
+    this.#access = access;
+    this.#requestTimeoutMs = requestTimeoutMs;
   }
 
   /** A `node:http` request listener. */
@@ -47,21 +67,28 @@ export class LocalGateway {
   };
 
   async #serve(request: IncomingMessage, response: ServerResponse): Promise<void> {
-    const url = new URL(request.url ?? '/', 'http://localhost');
+    const target = request.url ?? '';
     const method = (request.method ?? 'GET').toUpperCase();
+    // `//host/path` would parse as an authority and `http://…` is proxy form: API Gateway sees neither as a path.
+    if (!target.startsWith('/') || target.startsWith('//')) {
+      await drain(request);
+      return refuse(response, InvalidRequest.field('path', 'the request target must be a path starting with a single /'));
+    }
+    const admitted = this.#access === undefined ? { actor: this.#actor } : this.#access.admit(method, request.headers);
+    if (!('actor' in admitted)) {
+      await drain(request);
+      return refuse(response, admitted);
+    }
+    const url = new URL(target, 'http://localhost');
     const match = this.#match(method, url.pathname);
     const body = await readBody(request);
-    if (!('route' in match)) {
-      send(response, match.statusCode, { 'content-type': JSON_CONTENT_TYPE, ...match.headers() }, JSON.stringify(match.toJSON()));
-      return;
-    }
-    if (body === undefined) {
-      send(response, 413, { 'content-type': JSON_CONTENT_TYPE }, JSON.stringify(new PayloadTooLarge(MAX_READ_BYTES).toJSON()));
-      return;
-    }
+    if (!('route' in match)) return refuse(response, match);
+    if (body === undefined) return refuse(response, new PayloadTooLarge(MAX_READ_BYTES));
     const requestId = randomUUID();
-    const event = this.#event(request, url, method, match.route.routeKey, match.params, body, requestId);
-    const result = normalise(await match.route.handler(event, lambdaContext(match.route.routeKey, requestId)));
+    const deadline = Date.now() + this.#requestTimeoutMs;
+    const event = this.#event(request, url, method, match.route.routeKey, match.params, body, requestId, admitted.actor);
+    const context = lambdaContext(match.route.routeKey, requestId, deadline);
+    const result = normalise(await withRequestDeadline(deadline, () => match.route.handler(event, context)));
     const headers: Record<string, string | string[]> = { ...result.headers, 'apigw-requestid': requestId };
     if (result.cookies?.length) headers['set-cookie'] = result.cookies;
     const payload = result.body === undefined ? '' : result.isBase64Encoded ? Buffer.from(result.body, 'base64') : result.body;
@@ -95,16 +122,19 @@ export class LocalGateway {
     pathParameters: Record<string, string>,
     body: Buffer,
     requestId: string,
+    actor: string,
   ): APIGatewayProxyEventV2WithIAMAuthorizer {
     const headers: Record<string, string> = {};
     const cookies: string[] = [];
-    for (const [name, value] of Object.entries(request.headers)) {
-      if (value === undefined) continue;
-      if (name === 'cookie') cookies.push(...String(value).split(/;\s*/));
-      else headers[name] = Array.isArray(value) ? value.join(',') : value;
+    // Each line as sent (node would join some with ", " and drop others): API Gateway joins repeats with ",".
+    for (const [name, values] of Object.entries(request.headersDistinct)) {
+      if (values === undefined) continue;
+      if (name === 'cookie') cookies.push(...values.flatMap((value) => value.split(/;\s*/)));
+      else headers[name] = values.join(',');
     }
-    const query: Record<string, string> = {};
-    for (const [name, value] of url.searchParams) query[name] = name in query ? `${query[name]},${value}` : value;
+    // No prototype: `__proto__` and `constructor` stay parameters, for the route's schema to refuse as unknown.
+    const query: Record<string, string> = Object.create(null);
+    for (const [name, value] of url.searchParams) query[name] = Object.hasOwn(query, name) ? `${query[name]},${value}` : value;
     const text = body.toString('utf-8');
     const isText = Buffer.from(text, 'utf-8').equals(body);
     const now = new Date();
@@ -140,11 +170,11 @@ export class LocalGateway {
           iam: {
             accessKey: 'LOCAL',
             accountId: '000000000000',
-            callerId: this.#actor,
+            callerId: actor,
             cognitoIdentity: null as never,
             principalOrgId: null as never,
-            userArn: this.#actor,
-            userId: this.#actor,
+            userArn: actor,
+            userId: actor,
           },
         },
       },
@@ -189,6 +219,18 @@ async function readBody(request: IncomingMessage): Promise<Buffer | undefined> {
   return tooLarge ? undefined : Buffer.concat(chunks);
 }
 
+/** Reads and discards a refused request's body, so that the answer is not a reset connection. */
+async function drain(request: IncomingMessage): Promise<void> {
+  request.resume();
+  await finished(request);
+}
+
+/** Answers with `error` in the contract's error shape. */
+function refuse(response: ServerResponse, error: RoutingError | LocalRefusal | ServiceError): void {
+  const headers = 'headers' in error && typeof error.headers === 'function' ? error.headers() : {};
+  send(response, error.statusCode, { 'content-type': JSON_CONTENT_TYPE, ...headers }, JSON.stringify(error.toJSON()));
+}
+
 /** A handler may return a structured result or, as API Gateway allows, any JSON value. */
 function normalise(result: unknown): APIGatewayProxyStructuredResultV2 {
   if (typeof result === 'object' && result !== null && 'statusCode' in result) return result as APIGatewayProxyStructuredResultV2;
@@ -200,8 +242,7 @@ function send(response: ServerResponse, status: number, headers: Record<string, 
   response.end(body);
 }
 
-function lambdaContext(functionName: string, awsRequestId: string): Context {
-  const deadline = Date.now() + 30_000;
+function lambdaContext(functionName: string, awsRequestId: string, deadline: number): Context {
   return {
     callbackWaitsForEmptyEventLoop: false,
     functionName: `local ${functionName}`,

@@ -1,31 +1,38 @@
-/** `npm start`: the API on HOST:PORT, from ./.data (DATA_DIR) or from SESSIONS_BUCKET when set. */
+/** `npm start`: the API on HOST:PORT, from ./.data (DATA_DIR) or from SESSIONS_BUCKET when set. See lib/local/config.ts. */
 
+// Sessions, versions and locks are readable by this user only (files 0600, directories 0700); set before any store opens.
+process.umask(0o077);
 // CloudWatch metrics (EMF lines) mean nothing on a workstation; logs stay on.
 process.env.POWERTOOLS_METRICS_DISABLED ??= 'true';
-const { startLocalServer } = await import('./server.ts');
+const { LocalConfigError, readLocalConfig } = await import('./config.ts');
+const { startLocalServer, UnauthenticatedNetworkServer } = await import('./server.ts');
+const { formatProbeReport, StoreNotSafe } = await import('../store/probe.ts');
+const { DataDirectoryMismatch, LegacyDataDirectory } = await import('../store/file/index.ts');
 
-const port = Number(process.env.PORT ?? 3000);
-if (!Number.isInteger(port) || port < 0 || port > 65_535) {
-  console.error(`PORT must be a port number, got ${JSON.stringify(process.env.PORT)}`);
+let options: ReturnType<typeof readLocalConfig>;
+try {
+  options = readLocalConfig(process.env);
+} catch (error) {
+  if (!(error instanceof LocalConfigError)) throw error;
+  console.error(error.message);
   process.exit(2);
 }
-const bucket = process.env.SESSIONS_BUCKET?.trim() || undefined;
-const leasesBucket = process.env.LEASES_BUCKET?.trim() || undefined;
-const sweepSeconds = Number(process.env.LEASE_SWEEP_SECONDS ?? 10);
-if (!Number.isInteger(sweepSeconds) || sweepSeconds < 0) {
-  console.error(`LEASE_SWEEP_SECONDS must be a whole number of seconds, got ${JSON.stringify(process.env.LEASE_SWEEP_SECONDS)}`);
-  process.exit(2);
-}
 
-const server = await startLocalServer({
-  host: process.env.HOST ?? '127.0.0.1',
-  port,
-  ...(bucket === undefined ? {} : { bucket }),
-  ...(leasesBucket === undefined ? {} : { leasesBucket }),
-  leaseSweepSeconds: sweepSeconds,
-  ...(process.env.DATA_DIR === undefined ? {} : { dataDir: process.env.DATA_DIR }),
+const server = await startLocalServer(options).catch((error: unknown) => {
+  // A data directory of an older layout (or of the other kind of store) is refused, never misread; the message names the fix.
+  if (error instanceof UnauthenticatedNetworkServer || error instanceof LegacyDataDirectory || error instanceof DataDirectoryMismatch) {
+    console.error(error.message);
+    process.exit(2);
+  }
+  if (error instanceof StoreNotSafe) {
+    console.error(`refusing to serve from s3://${error.report.bucket}: it does not enforce the conditional writes sessions rely on\n`);
+    console.error(formatProbeReport(error.report));
+    process.exit(1);
+  }
+  throw error;
 });
-console.log(`runner-sessions listening on ${server.url} (sessions in ${server.storage}); Ctrl-C to stop`);
+const auth = options.tokens?.length ? `bearer tokens: ${options.tokens.map((token) => token.label).join(', ')}` : 'no authentication, loopback only';
+console.log(`runner-sessions listening on ${server.url} (sessions in ${server.storage}; ${auth}); Ctrl-C to stop`);
 
 let stopping = false;
 for (const signal of ['SIGINT', 'SIGTERM'] as const) {

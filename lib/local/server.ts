@@ -1,16 +1,22 @@
 import { once } from 'node:events';
 import { readFile } from 'node:fs/promises';
-import { createServer, type Server } from 'node:http';
-import type { AddressInfo } from 'node:net';
+import { createServer as createHttpServer, type Server, type ServerResponse } from 'node:http';
+import { createServer as createNetServer, type AddressInfo, type Socket } from 'node:net';
+import { networkInterfaces, hostname } from 'node:os';
 import path from 'node:path';
+import { TooManyConnections } from '../errors.ts';
 import { API_ROUTES, routeHandler } from '../routes.ts';
 import { LeaseSweeper } from '../lease-sweeper.ts';
 import { dependenciesFor } from '../runtime.ts';
 import { MemoryObjectStore } from '../store/memory.ts';
 import { FileObjectStore, UnversionedFileObjectStore } from '../store/file/index.ts';
 import { isPrunable, type ObjectStore, type PrunableObjectStore } from '../store/port.ts';
+import { assertStoreSafe } from '../store/probe.ts';
 import { S3ObjectStore } from '../store/s3.ts';
-import { LocalGateway, type Route } from './gateway.ts';
+import { AccessPolicy, isLoopbackHost, type AccessToken } from './access.ts';
+import { DEFAULT_MAX_CONNECTIONS } from './config.ts';
+import { deadlineBoundStore } from './deadline.ts';
+import { DEFAULT_REQUEST_TIMEOUT_MS, LocalGateway, type Route } from './gateway.ts';
 
 /** The API's OpenAPI 3.1 document, generated from the zod schemas by `npm run openapi`. */
 const OPENAPI_DOCUMENT = path.resolve(import.meta.dirname, '../../openapi.json');
@@ -32,6 +38,28 @@ export interface LocalServerOptions {
   leasesBucket?: string;
   /** Seconds between lease sweeps (also how long a lease must have been expired to be swept); 0: no sweeps. Default 10. */
   leaseSweepSeconds?: number;
+  /** Bearer tokens callers must present; none: no authentication, and only a loopback `host` is allowed. */
+  tokens?: readonly AccessToken[];
+  /** Names the server is reached by besides loopback and `host` (a `Host` header must be one of them, with the port). */
+  hostNames?: readonly string[];
+  /** Open connections served at once; past it a connection gets a 503 and is closed. Default 256. */
+  maxConnections?: number;
+  /** Each request's deadline, headers and body included. Default 30 s. */
+  requestTimeoutMs?: number;
+  /** Probe an S3 bucket for conditional writes before serving from it (lib/store/probe.ts). Default true. */
+  probe?: boolean;
+}
+
+/** A local server that would be reachable from other machines with nobody asked who they are. */
+export class UnauthenticatedNetworkServer extends Error {
+  override readonly name = 'UnauthenticatedNetworkServer';
+  constructor(host: string) {
+    super(
+      `refusing to listen on ${host} without authentication: anyone who can reach it could change every session. ` +
+        'Set LOCAL_TOKEN to a secret of 16 or more characters (or LOCAL_TOKEN_FILE to a file of label:token lines), ' +
+        'or listen on 127.0.0.1 (HOST unset).',
+    );
+  }
 }
 
 export interface LocalServer {
@@ -39,6 +67,7 @@ export interface LocalServer {
   url: string;
   /** Where the sessions live: a directory or `s3://bucket`. */
   storage: string;
+  /** The HTTP server; connections reach it through a listener that holds them to the connection cap. */
   server: Server;
   close(): Promise<void>;
 }
@@ -46,12 +75,26 @@ export interface LocalServer {
 /**
  * Serves the HTTP API on `node:http` with the very handlers deployed to
  * Lambda: each request becomes the API Gateway (payload 2.0) event it would be
- * in AWS. Storage is the local file store unless a bucket or store is given.
+ * in AWS. Storage is the local file store unless a bucket or store is given;
+ * a bucket is probed for conditional writes first.
+ *
+ * Before any route runs, a request must name this server in `Host`, carry a
+ * bearer token when `tokens` are given, and, to change state, come from no
+ * other origin and with no media type but JSON (lib/local/access.ts).
+ * @throws UnauthenticatedNetworkServer for a non-loopback `host` without tokens.
+ * @throws StoreNotSafe when the bucket does not enforce conditional writes.
  */
 export async function startLocalServer(options: LocalServerOptions = {}): Promise<LocalServer> {
-  const { host = '127.0.0.1', port = 3000 } = options;
+  const { host = '127.0.0.1', port = 3000, tokens = [], maxConnections = DEFAULT_MAX_CONNECTIONS, requestTimeoutMs = DEFAULT_REQUEST_TIMEOUT_MS } = options;
+  if (!isLoopbackHost(host) && tokens.length === 0) throw new UnauthenticatedNetworkServer(host);
+  if (options.bucket && !options.store && options.probe !== false) await assertStoreSafe({ bucket: options.bucket });
   const dataDir = path.resolve(options.dataDir ?? '.data');
-  const store = options.store ?? (options.bucket ? new S3ObjectStore({ bucket: options.bucket }) : new FileObjectStore(dataDir));
+  // A write waits at most a sixth of the deadline for a key's lock, and none starts within twice that of the deadline.
+  const lockTimeoutMs = Math.max(100, Math.floor(requestTimeoutMs / 6));
+  const store = deadlineBoundStore(
+    options.store ?? (options.bucket ? new S3ObjectStore({ bucket: options.bucket }) : new FileObjectStore(dataDir, { lockTimeoutMs })),
+    { reserveMs: 2 * lockTimeoutMs },
+  );
   const storage = options.store ? 'custom store' : options.bucket ? `s3://${options.bucket}` : dataDir;
   const renewals = options.renewals ?? localRenewals(options, dataDir);
   const dependencies = dependenciesFor(store, undefined, renewals);
@@ -63,12 +106,19 @@ export async function startLocalServer(options: LocalServerOptions = {}): Promis
     routeKey: 'GET /openapi.json',
     handler: async () => ({ statusCode: 200, headers: { 'content-type': 'application/json; charset=utf-8' }, body: openApi }),
   });
-  const gateway = new LocalGateway(routes);
-  const server = createServer(gateway.listener);
-  server.listen(port, host);
-  await once(server, 'listening');
-  const address = server.address() as AddressInfo;
+  // Idle or trickling sockets must not keep slots for long: headers within 10 s, a whole request within its deadline.
+  const headersTimeout = Math.min(10_000, requestTimeoutMs);
+  const server = createHttpServer({ headersTimeout, requestTimeout: requestTimeoutMs + 1_000, keepAliveTimeout: 5_000, connectionsCheckingInterval: 1_000 });
+  // A socket silent that long is closed, unless its request is being answered (requestTimeout bounds that).
+  server.timeout = headersTimeout;
+  server.on('request', (_, response: ServerResponse) => response.on('timeout', () => {}));
+  const listener = createNetServer((socket) => admitConnection(socket, server, maxConnections));
+  listener.listen(port, host);
+  await once(listener, 'listening');
+  const address = listener.address() as AddressInfo;
   const url = `http://${address.family === 'IPv6' ? `[${address.address}]` : address.address}:${address.port}`;
+  const access = new AccessPolicy({ names: [host, ...(options.hostNames ?? []), ...(isWildcard(host) ? machineNames() : [])], port: address.port, tokens });
+  server.on('request', new LocalGateway(routes, { access, requestTimeoutMs }).listener);
 
   return {
     url,
@@ -77,8 +127,9 @@ export async function startLocalServer(options: LocalServerOptions = {}): Promis
     close: () =>
       new Promise<void>((resolve, reject) => {
         sweeps.stop();
-        server.close((error) => (error ? reject(error) : resolve()));
+        listener.close((error) => (error ? reject(error) : resolve()));
         server.closeAllConnections();
+        for (const socket of sockets.get(server) ?? []) socket.destroy();
       }),
   };
 }
@@ -111,4 +162,36 @@ function startSweeps(sweeper: LeaseSweeper, seconds: number): { stop(): void } {
   }, seconds * 1000);
   timer.unref();
   return { stop: () => clearInterval(timer) };
+}
+
+/** The open sockets of each server, counted against its connection cap. */
+const sockets = new WeakMap<Server, Set<Socket>>();
+
+/** Hands `socket` to `server`, or, past `limit` open connections, answers it 503 and closes it. */
+function admitConnection(socket: Socket, server: Server, limit: number): void {
+  let open = sockets.get(server);
+  if (open === undefined) sockets.set(server, (open = new Set()));
+  if (open.size >= limit) {
+    const refusal = new TooManyConnections(limit);
+    const body = JSON.stringify(refusal.toJSON());
+    const head = [`HTTP/1.1 ${refusal.statusCode} Service Unavailable`, 'Content-Type: application/json; charset=utf-8', 'Retry-After: 1', 'Connection: close'];
+    socket.on('error', () => {});
+    socket.end(`${head.join('\r\n')}\r\nContent-Length: ${Buffer.byteLength(body)}\r\n\r\n${body}`);
+    socket.setTimeout(1_000, () => socket.destroy());
+    return;
+  }
+  open.add(socket);
+  socket.once('close', () => open.delete(socket));
+  server.emit('connection', socket);
+}
+
+/** `0.0.0.0` and `::` listen on every interface. */
+function isWildcard(host: string): boolean {
+  return host === '0.0.0.0' || host === '::' || host === '[::]';
+}
+
+/** The names a server on every interface may be reached by: the host name and each interface's address. */
+function machineNames(): string[] {
+  const addresses = Object.values(networkInterfaces()).flatMap((entries) => (entries ?? []).map((entry) => entry.address));
+  return [hostname(), ...addresses];
 }

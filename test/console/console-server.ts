@@ -31,7 +31,8 @@ export async function startConsoleTestServer({ withEvents = false }: { withEvent
   const server: Server = createServer((req, res) => {
     if (handleConsole(req, res)) return;
     const proxied = forward(
-      { host: upstream.hostname, port: upstream.port, method: req.method, path: req.url, headers: req.headers },
+      // As a same-origin reverse proxy does: the API answers only for its own host, and changes only from its own origin.
+      { host: upstream.hostname, port: upstream.port, method: req.method, path: req.url, headers: { ...req.headers, host: upstream.host, ...(req.headers.origin === url ? { origin: upstream.origin } : {}) } },
       (answer) => {
         res.writeHead(answer.statusCode ?? 502, answer.headers);
         answer.pipe(res);

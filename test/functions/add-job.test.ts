@@ -183,9 +183,11 @@ describe('POST /sessions/{id}/jobs', () => {
     });
   });
 
-  it('200 for any job_id of 1–128 characters without control characters, stored exactly as sent', async () => {
+  it('200 for any job_id of 1–128 characters without control, bidi, separator or noncharacter code points, stored exactly as sent', async () => {
     const { session } = seedSession(s3.fake);
-    const label = fc.string({ unit: 'binary', minLength: 1, maxLength: 128 }).filter((value) => !/[\u0000-\u001f\u007f-\u009f]/.test(value));
+    const label = fc
+      .string({ unit: 'binary', minLength: 1, maxLength: 128 })
+      .filter((value) => !/[\u0000-\u001f\u007f-\u009f\u2028\u2029]|\p{Bidi_Control}|\p{Noncharacter_Code_Point}/u.test(value));
     await fc.assert(
       fc.asyncProperty(label, async (jobId) => {
         const response = await invoke(handler, request.addJob(session.id, { body: { job_id: jobId } }));

@@ -4,10 +4,17 @@ import { SESSION_ID } from './contract.ts';
 /** Any UTF-16 code unit, lone surrogates and NUL included. */
 export const anyCodeUnit = fc.integer({ min: 0, max: 0xffff }).map((code) => String.fromCharCode(code));
 
+/** Characters that make one label look like another in a terminal: bidi controls, separators, noncharacters. */
+export const SPOOFING_CHARACTERS = [
+  '\u202a', '\u202b', '\u202c', '\u202d', '\u202e', '\u2066', '\u2067', '\u2068', '\u2069', '\u200e', '\u200f', '\u061c',
+  '\u2028', '\u2029', '\ufdd0', '\ufdef', '\ufffe', '\uffff', '\u{1fffe}', '\u{10ffff}',
+] as const;
+
 /** Characters that break naive parsers, path handling and validators. */
 export const TRICKY_CHARACTERS = [
   '\u0000', '\t', '\n', '\r', '\u001b', '\u007f', '\u0085', '\u009f', '\u2028', '\u2029', '\ufeff',
   '\ud800', '\udfff', 'é', '𝄞', '０', 'а', 'İ', 'ß', '%', '/', '\\', '.', '"', "'", '<', '{', '}', ' ', '+', '#', '?', '&', '=', ';', ',',
+  ...SPOOFING_CHARACTERS,
 ] as const;
 
 /** Strings of any code units, biased towards the tricky ones. */
@@ -153,6 +160,11 @@ const CONTENT_TYPES = [
   '*/*',
 ];
 
+/** An Idempotency-Key sent on two lines, as API Gateway delivers it: the values joined with a comma. */
+const duplicatedKey: fc.Arbitrary<string> = fc
+  .tuple(fc.constantFrom('k-1', 'k-2', 'k', ''), fc.constantFrom('k-1', 'k-2', ' k-1', ''))
+  .map(([first, second]) => `${first},${second}`);
+
 const IF_MATCH = ['*', '"abc"', 'W/"abc"', '"a", "b"', '"', 'abc def', '', ' ', '*, "a"', '""', 'W/', '"\u0000"', 'x'.repeat(8192)];
 
 /**
@@ -174,7 +186,7 @@ export const requestHeaders: fc.Arbitrary<Record<string, string>> = fc
       ),
       ifMatchName: fc.constantFrom('if-match', 'If-Match'),
       ifMatch: fc.option(fc.oneof(fc.constantFrom(...IF_MATCH), anyString(60)), { nil: undefined, freq: 3 }),
-      idempotencyKey: fc.option(fc.oneof(fc.constantFrom('k-1', 'k-2', '', ' ', 'x'.repeat(256), 'é', 'key\u0000', '../k'), anyString(20)), { nil: undefined, freq: 4 }),
+      idempotencyKey: fc.option(fc.oneof(fc.constantFrom('k-1', 'k-2', '', ' ', 'x'.repeat(256), 'é', 'key\u0000', '../k'), anyString(20), duplicatedKey), { nil: undefined, freq: 4 }),
       extra: fc.dictionary(fc.stringMatching(/^x-[a-z0-9-]{1,15}$/), anyString(50), { maxKeys: 3 }),
       huge: fc.boolean(),
     },
@@ -284,6 +296,45 @@ const textBody: fc.Arbitrary<string> = fc.oneof(
   { weight: 1, arbitrary: anyString(100) },
 );
 
+/** Byte sequences that are not UTF-8: stray continuation bytes, FE/FF, overlong forms, truncations, surrogates, beyond U+10FFFF. */
+const INVALID_UTF8: readonly number[][] = [[0x80], [0xbf], [0xfe], [0xff], [0xc0, 0xaf], [0xe0, 0x80, 0xaf], [0xc3], [0xe2, 0x82], [0xed, 0xa0, 0x80], [0xed, 0xbf, 0xbf], [0xf4, 0x90, 0x80, 0x80], [0xf8, 0x88, 0x80, 0x80, 0x80]];
+
+/**
+ * A JSON body whose field value holds bytes that are not UTF-8, otherwise
+ * one a route would accept: lossy decoding would turn it into a valid label.
+ */
+export function invalidUtf8Body(): fc.Arbitrary<Buffer> {
+  return fc
+    .record({ field: fc.constantFrom(...FIELDS, 'version_id'), before: fc.constantFrom('', 'job-', 'a'), bad: fc.constantFrom(...INVALID_UTF8), after: fc.constantFrom('', 'b', '1') })
+    .map(({ field, before, bad, after }) => Buffer.concat([Buffer.from(`{"${field}":"${before}`), Buffer.from(bad), Buffer.from(`${after}"}`)]));
+}
+
+/**
+ * A request target as a raw HTTP client may send it: paths of the API, and
+ * forms that are not a path starting with a single `/` (`//authority/path`,
+ * absolute URLs, `*`, backslashes) that a URL parser might read as another host.
+ */
+export function requestTarget(validId: string): fc.Arbitrary<{ target: string; isPath: boolean }> {
+  const paths = ['/sessions', `/sessions/${validId}`, `/sessions/${validId}/jobs`, '/sessions?limit=1', '/openapi.json', '/nothing'];
+  const notPaths = [
+    '//anything/sessions', '//127.0.0.1/sessions', `//x/sessions/${validId}`, '///sessions', 'http://attacker.example/sessions', 'https://localhost/sessions',
+    '*', 'sessions', '\\sessions', '//', '//[::1]/sessions',
+  ];
+  return fc.oneof(
+    fc.constantFrom(...paths).map((target) => ({ target, isPath: true })),
+    fc.constantFrom(...notPaths).map((target) => ({ target, isPath: false })),
+    fc.tuple(fc.stringMatching(/^[a-z0-9.-]{1,12}$/), fc.constantFrom(...paths)).map(([authority, path]) => ({ target: `//${authority}${path}`, isPath: false })),
+  );
+}
+
+/** Header lines of a raw request: Idempotency-Key once, twice (equal or not), or not at all, with other headers around. */
+export const rawHeaderLines: fc.Arbitrary<{ lines: Array<[string, string]>; keyLines: number }> = fc
+  .record({
+    keys: fc.array(fc.constantFrom('k-1', 'k-2', 'k-3'), { maxLength: 2 }),
+    extra: fc.array(fc.tuple(fc.constantFrom('x-a', 'x-b', 'accept'), fc.constantFrom('1', '2', '*/*')), { maxLength: 3 }),
+  })
+  .map(({ keys, extra }) => ({ lines: [...extra, ...keys.map((key): [string, string] => ['idempotency-key', key])], keyLines: keys.length }));
+
 /**
  * A body as API Gateway delivers it: none, text, or base64 with
  * `isBase64Encoded` (of text, of bytes that are not UTF-8, or of text that is
@@ -303,4 +354,5 @@ export const requestBody: fc.Arbitrary<RawBody> = fc.oneof(
       })),
   },
   { weight: 1, arbitrary: fc.constantFrom('{"job_id":"x"}', '%%%', '{"status":"paused"}').map((body) => ({ body, isBase64Encoded: true })) },
+  { weight: 2, arbitrary: invalidUtf8Body().map((bytes) => ({ body: bytes.toString('base64'), isBase64Encoded: true })) },
 );

@@ -1,5 +1,10 @@
+import { mkdtemp, rm } from 'node:fs/promises';
+import { request as httpRequest } from 'node:http';
+import { tmpdir } from 'node:os';
+import path from 'node:path';
 import fc from 'fast-check';
-import { describe, expect, it } from 'vitest';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { startLocalServer, type LocalServer } from '#lib/local/server.ts';
 import { TEST_BUCKET, testService } from '../helpers/handlers.ts';
 import type { HttpEvent } from '#lib/http/event.ts';
 import { API_ROUTES } from '#lib/routes.ts';
@@ -7,6 +12,9 @@ import { apiEvent, invoke, type ApiResponse } from '../helpers/api-event.ts';
 import { seedSession, storedSession } from '../helpers/sessions.ts';
 import { captureTelemetry } from '../helpers/telemetry.ts';
 import {
+  invalidUtf8Body,
+  rawHeaderLines,
+  requestTarget,
   anyString,
   garbageCursor,
   invalidSessionId,
@@ -355,5 +363,83 @@ describe('labels are Unicode text, as the original Rust Session holds them', () 
 
     expect([response.statusCode, expectContractError(response)]).toEqual([400, 'invalid_request']);
     expect(storedVersions(fake)).toEqual(storedBefore);
+  });
+});
+
+describe('the local server under raw requests', () => {
+  let server: LocalServer;
+  let dataDir: string;
+  let host: string;
+
+  beforeAll(async () => {
+    dataDir = await mkdtemp(path.join(tmpdir(), 'runner-sessions-raw-'));
+    server = await startLocalServer({ port: 0, dataDir });
+    host = new URL(server.url).host;
+  });
+  afterAll(async () => {
+    await server.close();
+    await rm(dataDir, { recursive: true, force: true });
+  });
+
+  /** One request exactly as given: target, header lines (repeats kept), body bytes. */
+  function send(method: string, target: string, lines: Array<[string, string]>, body?: Buffer) {
+    const { hostname, port } = new URL(server.url);
+    return new Promise<{ status: number; json: any }>((resolve, reject) => {
+      const sent = httpRequest({ host: hostname, port, method, path: target, headers: [['host', host], ...lines].flat(), setHost: false }, (response) => {
+        let text = '';
+        response.on('data', (chunk: Buffer) => (text += chunk.toString()));
+        response.on('end', () => resolve({ status: response.statusCode!, json: text ? JSON.parse(text) : undefined }));
+      });
+      sent.on('error', reject);
+      sent.end(body);
+    });
+  }
+
+  const sessionCount = async () => (await send('GET', '/sessions?limit=100', [])).json.sessions.length as number;
+
+  it('a target that is not a path starting with a single / is refused 400 before any route runs; duplicated Idempotency-Key lines are refused 400 (150 runs)', async () => {
+    const { id } = (await send('POST', '/sessions', [])).json;
+
+    await fc.assert(
+      fc.asyncProperty(requestTarget(id), rawHeaderLines, fc.constantFrom('GET', 'POST', 'PATCH'), async ({ target, isPath }, { lines, keyLines }, method) => {
+        const before = await sessionCount();
+
+        const answer = await send(method, target, lines);
+
+        expect(answer.status, `${method} ${target}`).toBeLessThan(500);
+        if (!isPath && answer.json === undefined) {
+          // Node's HTTP parser refuses some targets (a backslash) itself, with a bare 400, before the gateway sees them.
+          expect(answer.status, `${method} ${target}`).toBe(400);
+        } else if (!isPath) {
+          expect([answer.status, answer.json.error.code, answer.json.error.details.issues[0].field], `${method} ${target}`).toEqual([400, 'invalid_request', 'path']);
+        } else if (method === 'POST' && target === '/sessions' && keyLines === 2) {
+          expect([answer.status, answer.json.error.details.issues[0].field]).toEqual([400, 'headers.idempotency-key']);
+        }
+        if (answer.status >= 400) {
+          if (answer.json !== undefined) expect(Object.keys(answer.json)).toEqual(['error']);
+          expect(await sessionCount(), `${method} ${target} wrote`).toBe(before);
+        }
+      }),
+      { numRuns: 150 },
+    );
+  });
+
+  it('a body that is not UTF-8 is refused 400 body and nothing is written (100 runs)', async () => {
+    const { id } = (await send('POST', '/sessions', [])).json;
+    const json: [string, string] = ['content-type', 'application/json'];
+
+    await fc.assert(
+      fc.asyncProperty(invalidUtf8Body(), fc.constantFrom(`/sessions/${id}/jobs`, '/sessions', `/sessions/${id}`), async (body, target) => {
+        const before = await send('GET', `/sessions/${id}`, []);
+        const count = await sessionCount();
+
+        const answer = await send(target === `/sessions/${id}` ? 'PATCH' : 'POST', target, [json], body);
+
+        expect([answer.status, answer.json.error.details.issues[0].field], body.toString('hex')).toEqual([400, 'body']);
+        expect((await send('GET', `/sessions/${id}`, [])).json).toEqual(before.json);
+        expect(await sessionCount()).toBe(count);
+      }),
+      { numRuns: 100 },
+    );
   });
 });

@@ -56,9 +56,30 @@ export function isServiceKey(key: unknown): key is string {
 }
 const CONTROL = /[\u0000-\u001f\u007f-\u009f]/;
 
-/** True when `value` is a 1–256 character label without control characters or lone surrogates (names, job IDs). */
+/** Characters that can disguise a label in a table: bidi controls, line and paragraph separators, noncharacters (listed by hand). */
+const SPOOFING = /[\u061c\u200e\u200f\u202a-\u202e\u2066-\u2069\u2028\u2029\ufdd0-\ufdef]/;
+
+/** U+xFFFE and U+xFFFF of every plane: noncharacters too. */
+function hasPlaneEndNoncharacter(value: string): boolean {
+  for (const character of value) if (((character.codePointAt(0) ?? 0) & 0xfffe) === 0xfffe) return true;
+  return false;
+}
+
+/**
+ * True when `value` is a 1–256 character label (names, job IDs): no control
+ * characters, no lone surrogates, and none of the characters that reorder or
+ * break a line of output (bidi controls, U+2028/U+2029, noncharacters).
+ */
 export function isLabel(value: unknown): value is string {
-  return typeof value === 'string' && value.length >= 1 && value.length <= 256 && !CONTROL.test(value) && value.isWellFormed();
+  return (
+    typeof value === 'string' &&
+    value.length >= 1 &&
+    value.length <= 256 &&
+    !CONTROL.test(value) &&
+    value.isWellFormed() &&
+    !SPOOFING.test(value) &&
+    !hasPlaneEndNoncharacter(value)
+  );
 }
 
 /** Why `value` is not a session as the contract defines it, or undefined when it is one. */

@@ -1,0 +1,70 @@
+import { readFileSync } from 'node:fs';
+import { parseTokenFile, singleToken, TokenConfigError, type AccessToken } from './access.ts';
+import type { LocalServerOptions } from './server.ts';
+
+/** Connections served at once unless told otherwise. */
+export const DEFAULT_MAX_CONNECTIONS = 256;
+
+/** A setting of `npm start` that cannot be used; the message says which and how to fix it. */
+export class LocalConfigError extends Error {
+  override readonly name = 'LocalConfigError';
+}
+
+/**
+ * The local server's options from the environment of `npm start`: `HOST`
+ * (default 127.0.0.1), `PORT` (3000), `DATA_DIR`, `SESSIONS_BUCKET`,
+ * `LOCAL_TOKEN` or `LOCAL_TOKEN_FILE`, `LOCAL_HOST_NAMES` (comma-separated
+ * names clients use to reach it), `LOCAL_MAX_CONNECTIONS`, `LEASES_BUCKET` (lease
+ * renewals when serving from S3) and `LEASE_SWEEP_SECONDS` (10; 0: no sweeps).
+ * @throws LocalConfigError naming the variable at fault.
+ */
+export function readLocalConfig(env: Record<string, string | undefined>): LocalServerOptions & { host: string; port: number } {
+  const port = Number(env.PORT ?? 3000);
+  if (!/^[0-9]+$/.test(env.PORT ?? '3000') || port > 65_535) throw new LocalConfigError(`PORT must be a port number, got ${JSON.stringify(env.PORT)}`);
+  const maxConnections = Number(env.LOCAL_MAX_CONNECTIONS ?? DEFAULT_MAX_CONNECTIONS);
+  if (!/^[1-9][0-9]{0,5}$/.test(env.LOCAL_MAX_CONNECTIONS ?? String(DEFAULT_MAX_CONNECTIONS))) {
+    throw new LocalConfigError(`LOCAL_MAX_CONNECTIONS must be a whole number from 1 to 999999, got ${JSON.stringify(env.LOCAL_MAX_CONNECTIONS)}`);
+  }
+  const bucket = env.SESSIONS_BUCKET?.trim() || undefined;
+  const leasesBucket = env.LEASES_BUCKET?.trim() || undefined;
+  if (!/^[0-9]{1,5}$/.test(env.LEASE_SWEEP_SECONDS ?? '10')) {
+    throw new LocalConfigError(`LEASE_SWEEP_SECONDS must be a whole number of seconds, got ${JSON.stringify(env.LEASE_SWEEP_SECONDS)}`);
+  }
+  const hostNames = (env.LOCAL_HOST_NAMES ?? '')
+    .split(',')
+    .map((name) => name.trim())
+    .filter((name) => name !== '');
+  return {
+    host: env.HOST?.trim() || '127.0.0.1',
+    port,
+    maxConnections,
+    tokens: readTokens(env),
+    hostNames,
+    ...(bucket === undefined ? {} : { bucket }),
+    ...(leasesBucket === undefined ? {} : { leasesBucket }),
+    leaseSweepSeconds: Number(env.LEASE_SWEEP_SECONDS ?? 10),
+    ...(env.DATA_DIR === undefined ? {} : { dataDir: env.DATA_DIR }),
+  };
+}
+
+function readTokens(env: Record<string, string | undefined>): AccessToken[] {
+  const token = env.LOCAL_TOKEN;
+  const file = env.LOCAL_TOKEN_FILE;
+  if (token && file) throw new LocalConfigError('set LOCAL_TOKEN or LOCAL_TOKEN_FILE, not both');
+  try {
+    if (token) return [singleToken(token)];
+    if (file) return parseTokenFile(readTokenFile(file), `LOCAL_TOKEN_FILE ${file}`);
+    return [];
+  } catch (error) {
+    if (error instanceof TokenConfigError) throw new LocalConfigError(error.message);
+    throw error;
+  }
+}
+
+function readTokenFile(file: string): string {
+  try {
+    return readFileSync(file, 'utf-8');
+  } catch (error) {
+    throw new LocalConfigError(`LOCAL_TOKEN_FILE ${file} cannot be read: ${(error as NodeJS.ErrnoException).code ?? String(error)}`);
+  }
+}
