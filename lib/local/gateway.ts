@@ -28,7 +28,12 @@ const MAX_READ_BYTES = 1024 * 1024;
 /** How long a handler has, as a Lambda function's timeout: 30 s unless told otherwise. */
 export const DEFAULT_REQUEST_TIMEOUT_MS = 30_000;
 
+/** Something served beside the API: answers the request and returns true, or returns false to leave it to the routes. */
+export type Mount = (request: IncomingMessage, response: ServerResponse) => boolean;
+
 export interface LocalGatewayOptions {
+  /** Served before the routes, after the access checks. */
+  mounts?: readonly Mount[];
   /** Who the handlers see as the caller when `access` names none. Default `local`. */
   actor?: string;
   /** Host, token, origin and media-type checks made before any route runs. Default: none (tests). */
@@ -48,10 +53,12 @@ export class LocalGateway {
   readonly #routes: CompiledRoute[];
   readonly #actor: string;
   readonly #access: AccessPolicy | undefined;
+  readonly #mounts: readonly Mount[];
   readonly #requestTimeoutMs: number;
 
-  constructor(routes: Route[], { actor = LOCAL_ACTOR, access, requestTimeoutMs = DEFAULT_REQUEST_TIMEOUT_MS }: LocalGatewayOptions = {}) {
+  constructor(routes: Route[], { actor = LOCAL_ACTOR, access, requestTimeoutMs = DEFAULT_REQUEST_TIMEOUT_MS, mounts = [] }: LocalGatewayOptions = {}) {
     this.#routes = routes.map(compile);
+    this.#mounts = mounts;
     this.#actor = actor;
     this.#access = access;
     this.#requestTimeoutMs = requestTimeoutMs;
@@ -79,6 +86,8 @@ export class LocalGateway {
       await drain(request);
       return refuse(response, admitted);
     }
+    // Pages served beside the API (the console) pass the same Host, token and origin checks.
+    if (this.#mounts.some((mount) => mount(request, response))) return;
     const url = new URL(target, 'http://localhost');
     const match = this.#match(method, url.pathname);
     const body = await readBody(request);

@@ -4,6 +4,7 @@ import { createServer as createHttpServer, type Server, type ServerResponse } fr
 import { createServer as createNetServer, type AddressInfo, type Socket } from 'node:net';
 import { networkInterfaces, hostname } from 'node:os';
 import path from 'node:path';
+import { consoleHandler } from '../console/serve.ts';
 import { TooManyConnections } from '../errors.ts';
 import { API_ROUTES, routeHandler } from '../routes.ts';
 import { LeaseSweeper } from '../lease-sweeper.ts';
@@ -46,6 +47,8 @@ export interface LocalServerOptions {
   maxConnections?: number;
   /** Each request's deadline, headers and body included. Default 30 s. */
   requestTimeoutMs?: number;
+  /** Serve the operator console at `/console`. Default true. */
+  console?: boolean;
   /** Probe an S3 bucket for conditional writes before serving from it (lib/store/probe.ts). Default true. */
   probe?: boolean;
 }
@@ -118,7 +121,9 @@ export async function startLocalServer(options: LocalServerOptions = {}): Promis
   const address = listener.address() as AddressInfo;
   const url = `http://${address.family === 'IPv6' ? `[${address.address}]` : address.address}:${address.port}`;
   const access = new AccessPolicy({ names: [host, ...(options.hostNames ?? []), ...(isWildcard(host) ? machineNames() : [])], port: address.port, tokens });
-  server.on('request', new LocalGateway(routes, { access, requestTimeoutMs }).listener);
+  // The operator console, same origin as the API; its live view streams the events file the announcer appends to.
+  const mounts = options.console === false ? [] : [consoleHandler({ eventsFile: path.join(dataDir, 'events.jsonl') })];
+  server.on('request', new LocalGateway(routes, { access, requestTimeoutMs, mounts }).listener);
 
   return {
     url,
