@@ -26,6 +26,10 @@ export class SessionsStack extends Stack {
       description: 'The bucket holding one object per session (sessions/<id>.json); retained when the stack is deleted.',
       value: this.service.storage.bucket.bucketName,
     });
+    new CfnOutput(this, 'LeasesBucketName', {
+      description: 'The bucket of lease renewal records (leases/<id>/<epoch>-<seconds>.json); keeps no versions.',
+      value: this.service.leases.bucket.bucketName,
+    });
   }
 }
 

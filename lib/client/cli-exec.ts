@@ -53,11 +53,13 @@ export function execIdempotencyKey(name: string, host: string, invocation: strin
  */
 export async function execUnderLease(plan: ExecPlan, clients: ExecClients, stderr: { write(text: string): unknown }): Promise<number> {
   const say = (line: string): void => void stderr.write(`runner-sessions: ${line}\n`);
-  let { session } = await takeSession(clients.setup, plan);
+  const { session } = await takeSession(clients.setup, plan);
   const id = session.id;
   const epoch = session.lease!.epoch;
-  if (plan.job !== undefined) ({ session } = await clients.setup.addJob(id, plan.job, { leaseEpoch: epoch }));
-  const held = await clients.keeper.holdLease(id, { seconds: plan.leaseSeconds, lease: session.lease! });
+  let lease = session.lease!;
+  // The append answers small (Prefer: return=minimal): a job script never needs the session's whole job list.
+  if (plan.job !== undefined) lease = (await clients.setup.appendJob(id, plan.job, { leaseEpoch: epoch })).summary.lease ?? lease;
+  const held = await clients.keeper.holdLease(id, { seconds: plan.leaseSeconds, lease });
 
   const outcome = await runCommand(plan, held.signal, (loss) => {
     say(`${loss.message}; ${plan.onLeaseLost === 'kill' ? 'stopping the command' : 'letting the command finish (--on-lease-lost continue)'}`);

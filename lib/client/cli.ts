@@ -470,6 +470,9 @@ A runner's life cycle:
   ${PROGRAM} resume-by-name NAME     when it reconnects knowing only its name
   ${PROGRAM} complete ID             when it is done (or terminate ID)
 
+Whether an S3-compatible bucket enforces the conditional writes the service needs:
+  ${PROGRAM} check-store --bucket NAME [--endpoint URL] [--json]
+
 Or, for one job step under a lease (exit 75 if another holder takes it over meanwhile):
   ${PROGRAM} exec --name NAME --job JOB --complete -- COMMAND [ARGS...]
 
@@ -529,6 +532,8 @@ export async function main(argv: string[], io: CliIo): Promise<number> {
   let deadline: AbortSignal | undefined;
   let timeoutSeconds = DEFAULT_TIMEOUT_SECONDS;
   try {
+    // The store probe needs no API: it talks to a bucket. Loaded only when asked for, to keep the S3 SDK off start-up.
+    if (argv[0] === 'check-store') return (await import('../store/probe.ts')).checkStore(argv.slice(1), io, `${PROGRAM} check-store`);
     const pre = parseArgs({ args: argv, options: allOptions(), strict: false, allowPositionals: true, allowNegative: true });
     commandName = pre.positionals[0];
     if (commandName === 'help') {

@@ -4,7 +4,7 @@ import { SessionSchema, type Lease, type Session, type SessionStatus } from '../
 import { apiErrorFor, LeaseLostError, NoResumableSession, SessionsApiError, SessionsConfigError, SessionsNetworkError } from './errors.ts';
 import { holdLease, type HeldLease, type HoldLeaseOptions } from './held-lease.ts';
 import { DEFAULT_RETRY, parseRetryAfter, retryDelay, type RetryOptions } from './retry.ts';
-import { ErrorBodySchema, HeartbeatAnswerSchema, SessionHistorySchema, SessionListSchema, type HistoryEntry } from './schemas.ts';
+import { ErrorBodySchema, HeartbeatAnswerSchema, SessionHistorySchema, SessionListSchema, SessionSummarySchema, type HistoryEntry, type SessionSummary } from './schemas.ts';
 import { isLoopback, RequestSigner, resolveRegion, type AwsCredentials, type AwsCredentialsProvider } from './signing.ts';
 
 /** Options of `SessionsClient`. */
@@ -248,6 +248,23 @@ export class SessionsClient {
     return this.#versioned(
       await this.#send({ method: 'POST', path: `${sessionPath(id)}/jobs`, body: { job_id: jobId }, headers: changeHeaders(options), retryable: true }),
     );
+  }
+
+  /**
+   * `POST /sessions/{id}/jobs` with `Prefer: return=minimal`: appends a job ID and answers only the session's
+   * summary (`id`, `status`, `job_count`, `updated_at`, `lease`) and ETag, so that what each append downloads does
+   * not grow with the session. For runners that append and need not read the session back.
+   * @throws as {@link addJob}
+   */
+  async appendJob(id: string, jobId: string, options: ChangeOptions = {}): Promise<{ summary: SessionSummary; etag: string | undefined }> {
+    const answer = await this.#send({
+      method: 'POST',
+      path: `${sessionPath(id)}/jobs`,
+      body: { job_id: jobId },
+      headers: { ...changeHeaders(options), prefer: 'return=minimal' },
+      retryable: true,
+    });
+    return { summary: parse(SessionSummarySchema, answer, 'a session summary'), etag: answer.response.headers.get('etag') ?? undefined };
   }
 
   /**

@@ -73,3 +73,13 @@ export const SessionHistorySchema = z.object({
 export const HeartbeatAnswerSchema = z.looseObject({
   lease: LeaseSchema,
 });
+
+/** A change's answer under `Prefer: return=minimal`: the session's identity, status, job count, time and lease. */
+export const SessionSummarySchema = z.looseObject({
+  id: z.string(),
+  status: z.enum(['active', 'paused', 'completed', 'terminated']),
+  job_count: z.number(),
+  updated_at: z.number(),
+  lease: z.nullable(LeaseSchema),
+});
+export type SessionSummary = z.infer<typeof SessionSummarySchema>;

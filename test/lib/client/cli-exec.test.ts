@@ -42,9 +42,12 @@ function leaseApi({ existing = 'paused', heartbeatsBeforeLoss = Infinity }: Fake
       case 'POST /sessions/{id}/lease':
         epoch += 1;
         return { status: 200, body: wireSession({ job_ids: [], lease: { ...lease(Number(body.seconds ?? 60)), holder: body.holder } }) };
-      case 'POST /sessions/{id}/jobs':
+      case 'POST /sessions/{id}/jobs': {
         jobs.push(String(body.job_id));
-        return { status: 200, body: wireSession({ job_ids: jobs, lease: lease(5) }) };
+        const appended = wireSession({ job_ids: jobs, lease: lease(5) });
+        if (request.headers.prefer !== 'return=minimal') return { status: 200, body: appended };
+        return { status: 200, body: { id: appended.id, status: appended.status, job_count: jobs.length, updated_at: appended.updated_at, lease: appended.lease } };
+      }
       case 'POST /sessions/{id}/heartbeat':
         if (++heartbeats > heartbeatsBeforeLoss) return { status: 409, body: errorBody('lease_lost', 'superseded', { id: ID, reason: 'superseded', epoch: 5 }) };
         return { status: 200, body: { lease: lease(Number(body.seconds ?? 60)) } };
@@ -106,6 +109,7 @@ describe('exec: a normal run', () => {
     expect(server.requests[0]!.url).toBe('/sessions?name=ssh-import');
     expect(JSON.parse(requestsTo('POST /sessions/{id}/lease')[0]!.body)).toEqual({ holder: expect.stringMatching(/:\d+$/), seconds: 60 });
     expect(requestsTo('POST /sessions/{id}/jobs')[0]!.headers['lease-epoch']).toBe('3');
+    expect(requestsTo('POST /sessions/{id}/jobs')[0]!.headers.prefer).toBe('return=minimal');
     const patch = requestsTo('PATCH /sessions/{id}')[0]!;
     expect([JSON.parse(patch.body), patch.headers['lease-epoch']]).toEqual([{ status: 'completed' }, '3']);
   });
