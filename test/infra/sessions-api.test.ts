@@ -745,7 +745,15 @@ describe('bundles, as `cdk synth` makes them', () => {
   afterAll(() => rmSync(outdir, { recursive: true, force: true }));
 
   it.each(ROUTE_KEYS)('%s: a minified ESM bundle of its own handler, with the AWS SDK inside and a source map', (routeKey) => {
-    const fn = synth.resources[functionIdOfRoute(synth.resources, routeKey)]!;
+    expectOwnBundle(functionIdOfRoute(synth.resources, routeKey), ROUTE_FUNCTIONS[routeKey].handler);
+  });
+
+  it('LeaseSweeper: a minified ESM bundle of functions/sweep-leases.ts, with the AWS SDK inside and a source map', () => {
+    expectOwnBundle(logicalId(synth.stack.service.sweeper.function), 'sweep-leases');
+  });
+
+  function expectOwnBundle(functionId: string, handler: string): void {
+    const fn = synth.resources[functionId]!;
     const assetDir = join(outdir, fn.Metadata['aws:asset:path'] as string);
     const code = readFileSync(join(assetDir, 'index.mjs'), 'utf8');
     const map = JSON.parse(readFileSync(join(assetDir, 'index.mjs.map'), 'utf8')) as { sources: string[]; sourcesContent?: unknown };
@@ -758,10 +766,10 @@ describe('bundles, as `cdk synth` makes them', () => {
     const handlers = map.sources
       .filter((source) => !source.includes('node_modules/') && /\/functions\/[^/]+\.ts$/.test(source))
       .map((source) => source.slice(source.lastIndexOf('/functions/')));
-    expect(handlers).toEqual([`/functions/${ROUTE_FUNCTIONS[routeKey].handler}.ts`]);
+    expect(handlers).toEqual([`/functions/${handler}.ts`]);
     expect(map.sourcesContent).toBeUndefined();
     expect(code.split('\n').length).toBeLessThan(code.length / 1000);
-  });
+  }
 });
 
 describe('infra/app.ts', () => {
