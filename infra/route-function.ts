@@ -105,6 +105,9 @@ const WRITE_CONDITIONS: Record<WriteKind, Record<string, string>> = {
   replace: { 's3:if-match': 'false', 's3:if-none-match': 'true' },
 };
 
+/** A DeleteObject that carries no `If-Match`: the only delete the service makes (of renewal records). */
+const UNCONDITIONAL_DELETE = { 's3:if-match': 'true' };
+
 function bucketOf(buckets: RouteFunctionProps['buckets'], access: PrefixAccess): IBucket {
   const name = access.bucket ?? 'sessions';
   const bucket = buckets[name];
@@ -116,8 +119,13 @@ function s3Statements(bucket: IBucket, access: PrefixAccess): PolicyStatement[] 
   checkNarrow(access);
   const statements: PolicyStatement[] = [];
   const objects = [bucket.arnForObjects(`${access.prefix}*`)];
-  if (access.objectActions?.length) {
-    statements.push(new PolicyStatement({ effect: Effect.ALLOW, actions: [...access.objectActions], resources: objects }));
+  const reads = (access.objectActions ?? []).filter((action) => action !== 's3:DeleteObject');
+  if (reads.length > 0) statements.push(new PolicyStatement({ effect: Effect.ALLOW, actions: reads, resources: objects }));
+  if (access.objectActions?.includes('s3:DeleteObject')) {
+    // Granted as the service sends it, without If-Match (S3 sets s3:if-match only when the header is sent), and no wider.
+    statements.push(
+      new PolicyStatement({ effect: Effect.ALLOW, actions: ['s3:DeleteObject'], resources: objects, conditions: { Null: UNCONDITIONAL_DELETE } }),
+    );
   }
   for (const kind of access.writes ?? []) {
     statements.push(

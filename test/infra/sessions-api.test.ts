@@ -202,8 +202,10 @@ describe('SessionsApi, as synthesized with the defaults', () => {
     const probeKeys = (prefix = 'sessions/') => listAccess(`${prefix}*.json`);
     // A renewal record is read (a missing one told by listing its key) wherever a held session's lease is shown or checked.
     const readsRenewals = () => objectAccess('s3:GetObject', 'leases/', 'sessions/');
+    // Records are deleted as the service deletes them, without If-Match (a conditional delete is no use the service makes).
+    const deletesRenewals = () => ({ ...objectAccess('s3:DeleteObject', 'leases/'), Condition: { Null: { 's3:if-match': 'true' } } });
     // Ending or superseding a lease deletes that session's records: one listing of leases/<id>/, one DeleteObject each.
-    const prunesRenewals = () => [objectAccess('s3:DeleteObject', 'leases/'), listAccess('leases/*/')];
+    const prunesRenewals = () => [deletesRenewals(), listAccess('leases/*/')];
     const expectedS3Statements: Record<RouteKey, () => Json[]> = {
       // Creates the idempotency record, the name index entry and the session; replaces only an expired record; a repeated key
       // reads the record and the session. (CDK merges grants of the same actions and conditions into one statement.)
@@ -247,10 +249,10 @@ describe('SessionsApi, as synthesized with the defaults', () => {
     // Lists every renewal record (leases/, paged), reads and fences lapsed ones, pauses their sessions by compare-and-swap,
     // and deletes stale records one by one or an ended lease's all at once.
     const sweeperStatements = () => [
-      objectAccess('s3:GetObject'),
+      readsRenewals(),
       replaces('leases/', 'sessions/'),
       probeKeys(),
-      objectAccess(['s3:DeleteObject', 's3:GetObject'], 'leases/'),
+      deletesRenewals(),
       listAccess('leases/'),
       probeKeys('leases/'),
       listAccess('leases/*/'),
@@ -682,7 +684,8 @@ describe('SessionsApi, tuned through its props', () => {
     const fn = extended.resources[functionIdOfRoute(extended.resources, 'POST /sweep')]!;
     const role = extended.resources[fn.Properties.Role['Fn::GetAtt'][0]]!;
     expect(role.Properties.Policies[0].PolicyDocument.Statement.slice(1)).toEqual([
-      { Effect: 'Allow', Action: ['s3:DeleteObject', 's3:GetObject'], Resource: leaseObjects },
+      { Effect: 'Allow', Action: 's3:GetObject', Resource: leaseObjects },
+      { Effect: 'Allow', Action: 's3:DeleteObject', Resource: leaseObjects, Condition: { Null: { 's3:if-match': 'true' } } },
       { Effect: 'Allow', Action: 's3:PutObject', Resource: leaseObjects, Condition: { Null: { 's3:if-none-match': 'false', 's3:if-match': 'true' } } },
       { Effect: 'Allow', Action: 's3:PutObject', Resource: leaseObjects, Condition: { Null: { 's3:if-match': 'false', 's3:if-none-match': 'true' } } },
       { Effect: 'Allow', Action: 's3:ListBucket', Resource: bucketArn, Condition: { StringLike: { 's3:prefix': 'leases/' } } },
