@@ -65,7 +65,9 @@ export class RouteFunction extends Construct {
       description: `${props.description} (execution role)`,
       inlinePolicies: { Access: new PolicyDocument({ statements }) },
     });
-    for (const access of props.access) acknowledgeObjectWildcards(this.role, bucketOf(props.buckets, access), access);
+    // One acknowledgement per bucket and prefix, naming every object action granted there (several entries may share a prefix).
+    const byObjects = Map.groupBy(props.access, (access) => `${access.bucket ?? 'sessions'} ${access.prefix}`);
+    for (const accesses of byObjects.values()) acknowledgeObjectWildcards(this.role, bucketOf(props.buckets, accesses[0]!), accesses);
 
     this.function = new NodejsFunction(this, 'Function', {
       entry: props.entry,
@@ -174,18 +176,21 @@ function checkNarrow(access: PrefixAccess): void {
 
 /**
  * Object keys embed random session IDs, so object actions can only be granted
- * on a prefix; each such grant is acknowledged by its exact cdk-nag finding.
+ * on a prefix; the grants on one prefix of one bucket (`accesses`) are
+ * acknowledged by their exact cdk-nag finding.
  */
-function acknowledgeObjectWildcards(role: Role, bucket: IBucket, access: PrefixAccess): void {
+function acknowledgeObjectWildcards(role: Role, bucket: IBucket, accesses: readonly PrefixAccess[]): void {
   const bucketResource = bucket.node.defaultChild;
   if (!CfnResource.isCfnResource(bucketResource)) return;
-  const actions = [...(access.objectActions ?? []), ...(access.writes?.length ? ['s3:PutObject'] : [])];
+  const actions = [...new Set(accesses.flatMap((access) => [...(access.objectActions ?? []), ...(access.writes?.length ? ['s3:PutObject'] : [])]))];
   if (actions.length === 0) return;
+  const access = accesses[0]!;
+  const objectNames = accesses.find((candidate) => candidate.objectNames !== undefined)?.objectNames;
   const bucketLogicalId = Stack.of(bucket).resolve(bucketResource.logicalId) as string;
   Validations.of(role).acknowledge({
     id: `AwsSolutions-IAM5[Resource::<${bucketLogicalId}.Arn>/${access.prefix}*]`,
     reason:
       `Object actions (${actions.join(', ')}) are granted on the ${access.prefix} prefix only: ` +
-      `it holds ${access.objectNames ?? 'one object per session, named by its random ID'}, so no fixed list of object ARNs exists.`,
+      `it holds ${objectNames ?? 'one object per session, named by its random ID'}, so no fixed list of object ARNs exists.`,
   });
 }

@@ -581,6 +581,36 @@ describe('SessionsApi, as synthesized with the defaults', () => {
       }
     });
 
+    it('acknowledges each object wildcard of a role once, naming exactly the object actions its statements grant there', () => {
+      // `<Bucket.Arn>/prefix/*`, as cdk-nag names a resource of a finding.
+      const wildcardOf = (resource: Json) => {
+        const [{ 'Fn::GetAtt': [bucket] }, path] = resource['Fn::Join'][1];
+        return `${bucket}.Arn>${path}`;
+      };
+      const roles = [...synth.stack.service.functions.values(), synth.stack.service.sweeper].map((fn) => fn.role);
+      for (const role of roles) {
+        const statements: Json[] = synth.resources[logicalId(role)]!.Properties.Policies[0].PolicyDocument.Statement;
+        const granted = new Map<string, Set<string>>();
+        for (const statement of statements) {
+          for (const resource of [statement.Resource].flat().filter((candidate: Json) => candidate['Fn::Join'] !== undefined)) {
+            const actions = granted.get(wildcardOf(resource)) ?? new Set<string>();
+            for (const action of [statement.Action].flat()) actions.add(action);
+            granted.set(wildcardOf(resource), actions);
+          }
+        }
+        const entries = role.node.metadata
+          .filter((entry) => entry.type === 'aws:cdk:acknowledged-rules')
+          .flatMap((entry) => Object.entries(entry.data as Record<string, string>));
+        const acknowledged = entries.map(([id]) => /Resource::<(.+)]$/.exec(id)![1]!);
+
+        expect(acknowledged.sort(), role.node.path).toEqual([...granted.keys()].sort());
+        for (const [id, reason] of entries) {
+          const named = /Object actions \(([^)]+)\)/.exec(reason)![1]!.split(', ');
+          expect(named.sort(), `${role.node.path} ${id}`).toEqual([...granted.get(/Resource::<(.+)]$/.exec(id)![1]!)!].sort());
+        }
+      }
+    });
+
     it('fails the synth on a finding nobody acknowledged', () => {
       const app = new App({ context: { ...CDK_CONTEXT, 'aws:cdk:bundling-stacks': [] } });
       const stack = defineSessionsApp(app);
