@@ -65,7 +65,9 @@ export class RouteFunction extends Construct {
       description: `${props.description} (execution role)`,
       inlinePolicies: { Access: new PolicyDocument({ statements }) },
     });
-    for (const access of props.access) acknowledgeObjectWildcards(this.role, bucketOf(props.buckets, access), access);
+    // One acknowledgement per bucket and prefix, naming every object action granted there (several entries may share a prefix).
+    const byObjects = Map.groupBy(props.access, (access) => `${access.bucket ?? 'sessions'} ${access.prefix}`);
+    for (const accesses of byObjects.values()) acknowledgeObjectWildcards(this.role, bucketOf(props.buckets, accesses[0]!), accesses);
 
     this.function = new NodejsFunction(this, 'Function', {
       entry: props.entry,
@@ -105,6 +107,9 @@ const WRITE_CONDITIONS: Record<WriteKind, Record<string, string>> = {
   replace: { 's3:if-match': 'false', 's3:if-none-match': 'true' },
 };
 
+/** A DeleteObject that carries no `If-Match`: the only delete the service makes (of renewal records). */
+const UNCONDITIONAL_DELETE = { 's3:if-match': 'true' };
+
 function bucketOf(buckets: RouteFunctionProps['buckets'], access: PrefixAccess): IBucket {
   const name = access.bucket ?? 'sessions';
   const bucket = buckets[name];
@@ -116,8 +121,13 @@ function s3Statements(bucket: IBucket, access: PrefixAccess): PolicyStatement[] 
   checkNarrow(access);
   const statements: PolicyStatement[] = [];
   const objects = [bucket.arnForObjects(`${access.prefix}*`)];
-  if (access.objectActions?.length) {
-    statements.push(new PolicyStatement({ effect: Effect.ALLOW, actions: [...access.objectActions], resources: objects }));
+  const reads = (access.objectActions ?? []).filter((action) => action !== 's3:DeleteObject');
+  if (reads.length > 0) statements.push(new PolicyStatement({ effect: Effect.ALLOW, actions: reads, resources: objects }));
+  if (access.objectActions?.includes('s3:DeleteObject')) {
+    // Granted as the service sends it, without If-Match (S3 sets s3:if-match only when the header is sent), and no wider.
+    statements.push(
+      new PolicyStatement({ effect: Effect.ALLOW, actions: ['s3:DeleteObject'], resources: objects, conditions: { Null: UNCONDITIONAL_DELETE } }),
+    );
   }
   for (const kind of access.writes ?? []) {
     statements.push(
@@ -166,18 +176,21 @@ function checkNarrow(access: PrefixAccess): void {
 
 /**
  * Object keys embed random session IDs, so object actions can only be granted
- * on a prefix; each such grant is acknowledged by its exact cdk-nag finding.
+ * on a prefix; the grants on one prefix of one bucket (`accesses`) are
+ * acknowledged by their exact cdk-nag finding.
  */
-function acknowledgeObjectWildcards(role: Role, bucket: IBucket, access: PrefixAccess): void {
+function acknowledgeObjectWildcards(role: Role, bucket: IBucket, accesses: readonly PrefixAccess[]): void {
   const bucketResource = bucket.node.defaultChild;
   if (!CfnResource.isCfnResource(bucketResource)) return;
-  const actions = [...(access.objectActions ?? []), ...(access.writes?.length ? ['s3:PutObject'] : [])];
+  const actions = [...new Set(accesses.flatMap((access) => [...(access.objectActions ?? []), ...(access.writes?.length ? ['s3:PutObject'] : [])]))];
   if (actions.length === 0) return;
+  const access = accesses[0]!;
+  const objectNames = accesses.find((candidate) => candidate.objectNames !== undefined)?.objectNames;
   const bucketLogicalId = Stack.of(bucket).resolve(bucketResource.logicalId) as string;
   Validations.of(role).acknowledge({
     id: `AwsSolutions-IAM5[Resource::<${bucketLogicalId}.Arn>/${access.prefix}*]`,
     reason:
       `Object actions (${actions.join(', ')}) are granted on the ${access.prefix} prefix only: ` +
-      `it holds ${access.objectNames ?? 'one object per session, named by its random ID'}, so no fixed list of object ARNs exists.`,
+      `it holds ${objectNames ?? 'one object per session, named by its random ID'}, so no fixed list of object ARNs exists.`,
   });
 }

@@ -12,7 +12,7 @@ import { Bucket } from 'aws-cdk-lib/aws-s3';
 import { AwsSolutionsChecks, NagPack } from 'cdk-nag';
 import type { IConstruct } from 'constructs';
 import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest';
-import { ROUTES, type RouteDefinition } from '../../infra/routes.ts';
+import { type AccessBucket, ROUTES, type RouteDefinition } from '../../infra/routes.ts';
 import { defineSessionsApp, SessionsStack, type SessionsStackProps } from '../../infra/sessions-stack.ts';
 
 const ROOT = new URL('../../', import.meta.url);
@@ -64,6 +64,8 @@ const ROUTE_FUNCTIONS = {
   'GET /sessions': { id: 'ListSessions', handler: 'list-sessions' },
   'GET /sessions/{id}/history': { id: 'SessionHistory', handler: 'session-history' },
   'POST /sessions/{id}/restore': { id: 'RestoreSession', handler: 'restore-session' },
+  'POST /sessions/{id}/lease': { id: 'AcquireLease', handler: 'acquire-lease' },
+  'POST /sessions/{id}/heartbeat': { id: 'Heartbeat', handler: 'heartbeat' },
 } as const;
 type RouteKey = keyof typeof ROUTE_FUNCTIONS;
 const ROUTE_KEYS = Object.keys(ROUTE_FUNCTIONS) as RouteKey[];
@@ -73,12 +75,16 @@ describe('SessionsApi, as synthesized with the defaults', () => {
   let bucketId: string;
   let bucketArn: Json;
   let sessionObjects: Json;
+  let leasesId: string;
+  let leasesArn: Json;
 
   beforeAll(() => {
     synth = synthesize();
     bucketId = logicalId(synth.stack.service.storage.bucket);
     bucketArn = { 'Fn::GetAtt': [bucketId, 'Arn'] };
     sessionObjects = { 'Fn::Join': ['', [bucketArn, '/sessions/*']] };
+    leasesId = logicalId(synth.stack.service.leases.bucket);
+    leasesArn = { 'Fn::GetAtt': [leasesId, 'Arn'] };
   });
 
   describe('HTTP API', () => {
@@ -125,9 +131,10 @@ describe('SessionsApi, as synthesized with the defaults', () => {
   });
 
   describe('functions', () => {
-    it('runs every function on Node.js 24, arm64, with source maps, its own log group and the service environment', () => {
+    it('runs every function (the routes and the lease sweeper) on Node.js 24, arm64, with source maps, its own log group and the service environment', () => {
       const functions = ofType(synth.resources, 'AWS::Lambda::Function');
-      expect(functions).toHaveLength(ROUTE_KEYS.length);
+      const sweeperId = logicalId(synth.stack.service.sweeper.function);
+      expect(functions.map(([id]) => id).sort()).toEqual([...ROUTE_KEYS.map((key) => functionIdOfRoute(synth.resources, key)), sweeperId].sort());
       const logGroupIds = new Set<string>();
       for (const [id, fn] of functions) {
         expect(fn.Properties, id).toMatchObject({
@@ -135,10 +142,13 @@ describe('SessionsApi, as synthesized with the defaults', () => {
           Architectures: ['arm64'],
           Handler: 'index.handler',
           MemorySize: 512,
-          Timeout: 10,
+          // A sweep may examine many lapsed leases: it gets most of its minute.
+          Timeout: id === sweeperId ? 55 : 10,
           Environment: {
             Variables: {
               SESSIONS_BUCKET: { Ref: bucketId },
+              LEASES_BUCKET: { Ref: leasesId },
+              LEASE_SWEEP_SECONDS: '60',
               NODE_OPTIONS: '--enable-source-maps',
               MAX_JOBS_PER_SESSION: '10000',
               CAS_MAX_ATTEMPTS: '8',
@@ -161,44 +171,58 @@ describe('SessionsApi, as synthesized with the defaults', () => {
   });
 
   describe('least privilege', () => {
-    const objects = (prefix: string) => ({ 'Fn::Join': ['', [bucketArn, `/${prefix}*`]] });
-    const objectAccess = (actions: string | string[], prefix = 'sessions/') => ({ Effect: 'Allow', Action: actions, Resource: objects(prefix) });
+    // `leases/` names the leases bucket's renewal records; every other prefix lies in the sessions bucket.
+    const objects = (prefix: string) => ({ 'Fn::Join': ['', [prefix === 'leases/' ? leasesArn : bucketArn, `/${prefix}*`]] });
+    const resources = (prefixes: string[]) => (prefixes.length === 1 ? objects(prefixes[0]!) : prefixes.map(objects));
+    const objectAccess = (actions: string | string[], ...prefixes: string[]) => ({
+      Effect: 'Allow',
+      Action: actions,
+      Resource: resources(prefixes.length === 0 ? ['sessions/'] : prefixes),
+    });
     // S3 sets s3:if-none-match / s3:if-match only when the header is sent: each write kind needs its own header and not the other.
     const creates = (...prefixes: string[]) => ({
       Effect: 'Allow',
       Action: 's3:PutObject',
-      Resource: prefixes.length === 1 ? objects(prefixes[0]!) : prefixes.map(objects),
+      Resource: resources(prefixes),
       Condition: { Null: { 's3:if-none-match': 'false', 's3:if-match': 'true' } },
     });
-    const replaces = (prefix = 'sessions/') => ({
+    const replaces = (...prefixes: string[]) => ({
       Effect: 'Allow',
       Action: 's3:PutObject',
-      Resource: objects(prefix),
+      Resource: resources(prefixes.length === 0 ? ['sessions/'] : prefixes),
       Condition: { Null: { 's3:if-match': 'false', 's3:if-none-match': 'true' } },
     });
     const listAccess = (listedPrefix: string, action: string | string[] = 's3:ListBucket') => ({
       Effect: 'Allow',
       Action: action,
-      Resource: bucketArn,
+      Resource: listedPrefix.startsWith('leases/') ? leasesArn : bucketArn,
       Condition: { StringLike: { 's3:prefix': listedPrefix } },
     });
     // A 403 on GetObject is followed by one listing of exactly that key: a missing session answers 404, with no bucket-wide listing.
     const probeKeys = (prefix = 'sessions/') => listAccess(`${prefix}*.json`);
+    // A renewal record is read (a missing one told by listing its key) wherever a held session's lease is shown or checked.
+    const readsRenewals = () => objectAccess('s3:GetObject', 'leases/', 'sessions/');
+    // Records are deleted as the service deletes them, without If-Match (a conditional delete is no use the service makes).
+    const deletesRenewals = () => ({ ...objectAccess('s3:DeleteObject', 'leases/'), Condition: { Null: { 's3:if-match': 'true' } } });
+    // Ending or superseding a lease deletes that session's records: one listing of leases/<id>/, one DeleteObject each.
+    const prunesRenewals = () => [deletesRenewals(), listAccess('leases/*/')];
     const expectedS3Statements: Record<RouteKey, () => Json[]> = {
       // Creates the idempotency record, the name index entry and the session; replaces only an expired record; a repeated key
       // reads the record and the session. (CDK merges grants of the same actions and conditions into one statement.)
       'POST /sessions': () => [
         { Effect: 'Allow', Action: 's3:GetObject', Resource: [objects('idempotency/'), objects('sessions/')] },
-        creates('idempotency/', 'names/', 'sessions/'),
+        // A session opened held also creates its first renewal record.
+        creates('leases/', 'idempotency/', 'names/', 'sessions/'),
         probeKeys(),
         replaces('idempotency/'),
         probeKeys('idempotency/'),
       ],
-      'GET /sessions/{id}': () => [objectAccess('s3:GetObject'), probeKeys()],
-      'POST /sessions/{id}/jobs': () => [objectAccess('s3:GetObject'), replaces(), probeKeys()],
-      'PATCH /sessions/{id}': () => [objectAccess('s3:GetObject'), replaces(), probeKeys()],
+      'GET /sessions/{id}': () => [readsRenewals(), probeKeys(), probeKeys('leases/')],
+      'POST /sessions/{id}/jobs': () => [readsRenewals(), replaces(), probeKeys(), probeKeys('leases/')],
+      // A release (paused, completed, terminated) prunes the lease's records.
+      'PATCH /sessions/{id}': () => [readsRenewals(), replaces(), probeKeys(), probeKeys('leases/'), ...prunesRenewals()],
       // Lists the whole of sessions/ or one name's index entries (never reading them); an entry's session may be missing: 404, not 403.
-      'GET /sessions': () => [objectAccess('s3:GetObject'), listAccess('sessions/'), probeKeys(), listAccess('names/*/')],
+      'GET /sessions': () => [readsRenewals(), listAccess('sessions/'), probeKeys(), listAccess('names/*/'), probeKeys('leases/')],
       // Lists the versions of one session's key and reads them by version ID; no versions means no session.
       'GET /sessions/{id}/history': () => [objectAccess('s3:GetObjectVersion'), listAccess('sessions/*.json', 's3:ListBucketVersions')],
       // Reads the version to restore (and the current session), replaces If-Match; lists one key's versions or the key itself.
@@ -206,8 +230,33 @@ describe('SessionsApi, as synthesized with the defaults', () => {
         objectAccess(['s3:GetObject', 's3:GetObjectVersion']),
         replaces(),
         listAccess('sessions/*.json', ['s3:ListBucket', 's3:ListBucketVersions']),
+        // A restore out of active ends the lease.
+        ...prunesRenewals(),
       ],
+      // A compare-and-swap of the session; the lapsed lease's record is read and fenced (If-Match), the new epoch's created,
+      // the older epochs' pruned.
+      'POST /sessions/{id}/lease': () => [
+        readsRenewals(),
+        replaces('leases/', 'sessions/'),
+        probeKeys(),
+        creates('leases/'),
+        probeKeys('leases/'),
+        ...prunesRenewals(),
+      ],
+      // Never writes the session: reads it (cold), reads and writes the renewal record (create on a first beat, else If-Match).
+      'POST /sessions/{id}/heartbeat': () => [readsRenewals(), probeKeys(), creates('leases/'), replaces('leases/'), probeKeys('leases/')],
     };
+    // Lists every renewal record (leases/, paged), reads and fences lapsed ones, pauses their sessions by compare-and-swap,
+    // and deletes stale records one by one or an ended lease's all at once.
+    const sweeperStatements = () => [
+      readsRenewals(),
+      replaces('leases/', 'sessions/'),
+      probeKeys(),
+      deletesRenewals(),
+      listAccess('leases/'),
+      probeKeys('leases/'),
+      listAccess('leases/*/'),
+    ];
 
     it.each(ROUTE_KEYS)('%s: the role allows its own log stream writes and exactly its S3 actions', (routeKey) => {
       const fn = synth.resources[functionIdOfRoute(synth.resources, routeKey)]!;
@@ -226,6 +275,33 @@ describe('SessionsApi, as synthesized with the defaults', () => {
         },
         ...expectedS3Statements[routeKey](),
       ]);
+    });
+
+    it('LeaseSweeper: the role allows its own log stream writes and exactly the S3 actions of LEASE_SWEEPER_ACCESS', () => {
+      const fn = synth.resources[logicalId(synth.stack.service.sweeper.function)]!;
+      const role = synth.resources[fn.Properties.Role['Fn::GetAtt'][0] as string]!;
+
+      expect(fn.Properties.Role).toEqual({ 'Fn::GetAtt': [logicalId(synth.stack.service.sweeper.role), 'Arn'] });
+      expect(role.Properties.ManagedPolicyArns).toBeUndefined();
+      expect(role.Properties.AssumeRolePolicyDocument.Statement).toEqual([
+        { Action: 'sts:AssumeRole', Effect: 'Allow', Principal: { Service: 'lambda.amazonaws.com' } },
+      ]);
+      expect(role.Properties.Policies).toHaveLength(1);
+      expect(role.Properties.Policies[0].PolicyDocument.Statement).toEqual([
+        {
+          Sid: 'WriteOwnLogs',
+          Effect: 'Allow',
+          Action: ['logs:CreateLogStream', 'logs:PutLogEvents'],
+          Resource: { 'Fn::GetAtt': [fn.Properties.LoggingConfig.LogGroup.Ref as string, 'Arn'] },
+        },
+        ...sweeperStatements(),
+      ]);
+    });
+
+    it('gives every function a role of its own', () => {
+      const roles = ofType(synth.resources, 'AWS::Lambda::Function').map(([, fn]) => fn.Properties.Role['Fn::GetAtt'][0] as string);
+      expect(new Set(roles).size).toBe(ROUTE_KEYS.length + 1);
+      expect(ofType(synth.resources, 'AWS::IAM::Role').map(([id]) => id).sort()).toEqual([...roles].sort());
     });
 
     it('attaches no other policy to any role', () => {
@@ -336,9 +412,103 @@ describe('SessionsApi, as synthesized with the defaults', () => {
 
       it('is retained with the bucket, so a retained bucket stays guarded', () => {
         const policies = ofType(synth.resources, 'AWS::S3::BucketPolicy');
-        expect(policies).toHaveLength(2);
+        // The sessions bucket, its access-log bucket and the leases bucket.
+        expect(policies.map(([, policy]) => policy.Properties.Bucket.Ref).sort()).toEqual(
+          [bucketId, logicalId(synth.stack.service.storage.accessLogBucket), leasesId].sort(),
+        );
         for (const [id, policy] of policies) expect(policy.DeletionPolicy, id).toBe('Retain');
       });
+    });
+  });
+
+  describe('leases bucket', () => {
+    it('is private, encrypted, unversioned, access-logged to the sessions log bucket and retained', () => {
+      const logBucketId = logicalId(synth.stack.service.storage.accessLogBucket);
+      expect(synth.resources[leasesId]).toMatchObject({
+        DeletionPolicy: 'Retain',
+        UpdateReplacePolicy: 'Retain',
+        Properties: {
+          PublicAccessBlockConfiguration: {
+            BlockPublicAcls: true,
+            BlockPublicPolicy: true,
+            IgnorePublicAcls: true,
+            RestrictPublicBuckets: true,
+          },
+          BucketEncryption: { ServerSideEncryptionConfiguration: [{ ServerSideEncryptionByDefault: { SSEAlgorithm: 'AES256' } }] },
+          OwnershipControls: { Rules: [{ ObjectOwnership: 'BucketOwnerEnforced' }] },
+          LoggingConfiguration: { DestinationBucketName: { Ref: logBucketId }, LogFilePrefix: 'leases-bucket/' },
+        },
+      });
+      // Heartbeats rewrite the records every few seconds: no versions pile up.
+      expect(synth.resources[leasesId]!.Properties.VersioningConfiguration).toBeUndefined();
+      const [, logPolicy] = ofType(synth.resources, 'AWS::S3::BucketPolicy').find(([, p]) => p.Properties.Bucket.Ref === logBucketId) ?? [];
+      expect(logPolicy!.Properties.PolicyDocument.Statement).toContainEqual(
+        expect.objectContaining({
+          Effect: 'Allow',
+          Principal: { Service: 'logging.s3.amazonaws.com' },
+          Action: 's3:PutObject',
+          Resource: { 'Fn::Join': ['', [{ 'Fn::GetAtt': [logBucketId, 'Arn'] }, '/leases-bucket/*']] },
+          Condition: expect.objectContaining({ ArnLike: { 'aws:SourceArn': leasesArn } }),
+        }),
+      );
+    });
+
+    it('expires abandoned renewal records after 7 days, and nothing else', () => {
+      expect(synth.resources[leasesId]!.Properties.LifecycleConfiguration.Rules).toEqual([
+        { Id: 'ExpireAbandonedRenewals', Status: 'Enabled', Prefix: 'leases/', ExpirationInDays: 7, AbortIncompleteMultipartUpload: { DaysAfterInitiation: 1 } },
+      ]);
+    });
+
+    it('has a policy, retained with the bucket, that denies plain HTTP, TLS below 1.2 and a PutObject under leases/ without a condition, and allows nothing', () => {
+      const [, policy] = ofType(synth.resources, 'AWS::S3::BucketPolicy').find(([, p]) => p.Properties.Bucket.Ref === leasesId) ?? [];
+      const everything = [leasesArn, { 'Fn::Join': ['', [leasesArn, '/*']] }];
+
+      expect(policy).toMatchObject({ DeletionPolicy: 'Retain', UpdateReplacePolicy: 'Retain' });
+      expect(policy!.Properties.PolicyDocument.Statement).toEqual([
+        { Effect: 'Deny', Principal: { AWS: '*' }, Action: 's3:*', Resource: everything, Condition: { Bool: { 'aws:SecureTransport': 'false' } } },
+        { Effect: 'Deny', Principal: { AWS: '*' }, Action: 's3:*', Resource: everything, Condition: { NumericLessThan: { 's3:TlsVersion': 1.2 } } },
+        {
+          Sid: 'DenyUnconditionalRenewalWrites',
+          Effect: 'Deny',
+          Principal: { AWS: '*' },
+          Action: 's3:PutObject',
+          Resource: { 'Fn::Join': ['', [leasesArn, '/leases/*']] },
+          Condition: { Null: { 's3:if-none-match': 'true', 's3:if-match': 'true' } },
+        },
+      ]);
+    });
+
+    it('is one of exactly three buckets: the sessions, their access logs, the leases', () => {
+      expect(ofType(synth.resources, 'AWS::S3::Bucket').map(([id]) => id).sort()).toEqual(
+        [bucketId, logicalId(synth.stack.service.storage.accessLogBucket), leasesId].sort(),
+      );
+    });
+  });
+
+  describe('lease sweep schedule', () => {
+    it('runs the sweeper, and only it, every minute, without retries (the next sweep is a minute away)', () => {
+      const rules = ofType(synth.resources, 'AWS::Events::Rule');
+      const sweeperArn = { 'Fn::GetAtt': [logicalId(synth.stack.service.sweeper.function), 'Arn'] };
+
+      expect(rules).toHaveLength(1);
+      expect(rules[0]![0]).toBe(logicalId(synth.stack.service.sweepSchedule));
+      expect(rules[0]![1].Properties).toMatchObject({ ScheduleExpression: 'rate(1 minute)', State: 'ENABLED' });
+      expect(rules[0]![1].Properties.EventPattern).toBeUndefined();
+      expect(rules[0]![1].Properties.Targets).toEqual([{ Arn: sweeperArn, Id: 'Target0', RetryPolicy: { MaximumRetryAttempts: 0 } }]);
+    });
+
+    it('lets only that rule invoke the sweeper, through EventBridge', () => {
+      const sweeperId = logicalId(synth.stack.service.sweeper.function);
+      const permissions = ofType(synth.resources, 'AWS::Lambda::Permission').filter(([, p]) => p.Properties.FunctionName['Fn::GetAtt'][0] === sweeperId);
+
+      expect(permissions.map(([, p]) => p.Properties)).toEqual([
+        {
+          Action: 'lambda:InvokeFunction',
+          FunctionName: { 'Fn::GetAtt': [sweeperId, 'Arn'] },
+          Principal: 'events.amazonaws.com',
+          SourceArn: { 'Fn::GetAtt': [logicalId(synth.stack.service.sweepSchedule), 'Arn'] },
+        },
+      ]);
     });
   });
 
@@ -411,6 +581,36 @@ describe('SessionsApi, as synthesized with the defaults', () => {
       }
     });
 
+    it('acknowledges each object wildcard of a role once, naming exactly the object actions its statements grant there', () => {
+      // `<Bucket.Arn>/prefix/*`, as cdk-nag names a resource of a finding.
+      const wildcardOf = (resource: Json) => {
+        const [{ 'Fn::GetAtt': [bucket] }, path] = resource['Fn::Join'][1];
+        return `${bucket}.Arn>${path}`;
+      };
+      const roles = [...synth.stack.service.functions.values(), synth.stack.service.sweeper].map((fn) => fn.role);
+      for (const role of roles) {
+        const statements: Json[] = synth.resources[logicalId(role)]!.Properties.Policies[0].PolicyDocument.Statement;
+        const granted = new Map<string, Set<string>>();
+        for (const statement of statements) {
+          for (const resource of [statement.Resource].flat().filter((candidate: Json) => candidate['Fn::Join'] !== undefined)) {
+            const actions = granted.get(wildcardOf(resource)) ?? new Set<string>();
+            for (const action of [statement.Action].flat()) actions.add(action);
+            granted.set(wildcardOf(resource), actions);
+          }
+        }
+        const entries = role.node.metadata
+          .filter((entry) => entry.type === 'aws:cdk:acknowledged-rules')
+          .flatMap((entry) => Object.entries(entry.data as Record<string, string>));
+        const acknowledged = entries.map(([id]) => /Resource::<(.+)]$/.exec(id)![1]!);
+
+        expect(acknowledged.sort(), role.node.path).toEqual([...granted.keys()].sort());
+        for (const [id, reason] of entries) {
+          const named = /Object actions \(([^)]+)\)/.exec(reason)![1]!.split(', ');
+          expect(named.sort(), `${role.node.path} ${id}`).toEqual([...granted.get(/Resource::<(.+)]$/.exec(id)![1]!)!].sort());
+        }
+      }
+    });
+
     it('fails the synth on a finding nobody acknowledged', () => {
       const app = new App({ context: { ...CDK_CONTEXT, 'aws:cdk:bundling-stacks': [] } });
       const stack = defineSessionsApp(app);
@@ -457,14 +657,17 @@ describe('SessionsApi, tuned through its props', () => {
     synth.template.hasResourceProperties('AWS::ApiGatewayV2::Stage', {
       DefaultRouteSettings: { ThrottlingRateLimit: 5, ThrottlingBurstLimit: 10 },
     });
+    const sweeperId = logicalId(synth.stack.service.sweeper.function);
     for (const [id, fn] of ofType(synth.resources, 'AWS::Lambda::Function')) {
       expect(fn.Properties, id).toMatchObject({
         MemorySize: 256,
-        Timeout: 5,
+        // The sweeper's timeout is its schedule's, not a request's.
+        Timeout: id === sweeperId ? 55 : 5,
         Environment: { Variables: { CAS_MAX_ATTEMPTS: '3', MAX_JOBS_PER_SESSION: '100', POWERTOOLS_LOG_LEVEL: 'DEBUG' } },
       });
     }
     expect(synth.resources[bucketId]).toMatchObject({ DeletionPolicy: 'Delete' });
+    expect(synth.resources[logicalId(synth.stack.service.leases.bucket)]).toMatchObject({ DeletionPolicy: 'Delete' });
     expect(synth.resources[bucketId]!.Properties.LifecycleConfiguration.Rules).toContainEqual(
       expect.objectContaining({ NoncurrentVersionExpiration: { NoncurrentDays: 7 } }),
     );
@@ -511,7 +714,8 @@ describe('SessionsApi, tuned through its props', () => {
     const fn = extended.resources[functionIdOfRoute(extended.resources, 'POST /sweep')]!;
     const role = extended.resources[fn.Properties.Role['Fn::GetAtt'][0]]!;
     expect(role.Properties.Policies[0].PolicyDocument.Statement.slice(1)).toEqual([
-      { Effect: 'Allow', Action: ['s3:DeleteObject', 's3:GetObject'], Resource: leaseObjects },
+      { Effect: 'Allow', Action: 's3:GetObject', Resource: leaseObjects },
+      { Effect: 'Allow', Action: 's3:DeleteObject', Resource: leaseObjects, Condition: { Null: { 's3:if-match': 'true' } } },
       { Effect: 'Allow', Action: 's3:PutObject', Resource: leaseObjects, Condition: { Null: { 's3:if-none-match': 'false', 's3:if-match': 'true' } } },
       { Effect: 'Allow', Action: 's3:PutObject', Resource: leaseObjects, Condition: { Null: { 's3:if-match': 'false', 's3:if-none-match': 'true' } } },
       { Effect: 'Allow', Action: 's3:ListBucket', Resource: bucketArn, Condition: { StringLike: { 's3:prefix': 'leases/' } } },
@@ -527,7 +731,8 @@ describe('SessionsApi, tuned through its props', () => {
     [{ prefix: 'sessions/', objectActions: ['s3:PutObject'] }, /through writes, conditioned/],
     [{ prefix: 'sessions/', listActions: ['s3:ListBucket'], listedPrefix: '*' }, /does not lie under/],
     [{ prefix: 'sessions/', tellsMissingKeys: true, keys: 'names/*' }, /does not lie under/],
-    [{ bucket: 'leases' as const, prefix: 'leases/', objectActions: ['s3:GetObject'] }, /names the leases bucket, which this stack does not have/],
+    // A bucket the stack does not have, as a table that drifted from the stack would name it.
+    [{ bucket: 'archive' as AccessBucket, prefix: 'archive/', objectActions: ['s3:GetObject'] }, /names the archive bucket, which this stack does not have/],
   ])('refuses a route whose access is %o', (access, message) => {
     const [first] = ROUTES;
     expect(() => synthesize({ service: { routes: [{ ...first!, access: [access] }] } })).toThrow(message);
@@ -573,7 +778,15 @@ describe('bundles, as `cdk synth` makes them', () => {
   afterAll(() => rmSync(outdir, { recursive: true, force: true }));
 
   it.each(ROUTE_KEYS)('%s: a minified ESM bundle of its own handler, with the AWS SDK inside and a source map', (routeKey) => {
-    const fn = synth.resources[functionIdOfRoute(synth.resources, routeKey)]!;
+    expectOwnBundle(functionIdOfRoute(synth.resources, routeKey), ROUTE_FUNCTIONS[routeKey].handler);
+  });
+
+  it('LeaseSweeper: a minified ESM bundle of functions/sweep-leases.ts, with the AWS SDK inside and a source map', () => {
+    expectOwnBundle(logicalId(synth.stack.service.sweeper.function), 'sweep-leases');
+  });
+
+  function expectOwnBundle(functionId: string, handler: string): void {
+    const fn = synth.resources[functionId]!;
     const assetDir = join(outdir, fn.Metadata['aws:asset:path'] as string);
     const code = readFileSync(join(assetDir, 'index.mjs'), 'utf8');
     const map = JSON.parse(readFileSync(join(assetDir, 'index.mjs.map'), 'utf8')) as { sources: string[]; sourcesContent?: unknown };
@@ -586,10 +799,10 @@ describe('bundles, as `cdk synth` makes them', () => {
     const handlers = map.sources
       .filter((source) => !source.includes('node_modules/') && /\/functions\/[^/]+\.ts$/.test(source))
       .map((source) => source.slice(source.lastIndexOf('/functions/')));
-    expect(handlers).toEqual([`/functions/${ROUTE_FUNCTIONS[routeKey].handler}.ts`]);
+    expect(handlers).toEqual([`/functions/${handler}.ts`]);
     expect(map.sourcesContent).toBeUndefined();
     expect(code.split('\n').length).toBeLessThan(code.length / 1000);
-  });
+  }
 });
 
 describe('infra/app.ts', () => {

@@ -6,10 +6,10 @@
  * logical IDs standing for names, and each request is simulated against the
  * role's statements and the bucket policy together.
  *
- * It also names the matrix of requests the service could make to its bucket
- * (every action it can use × every prefix × the condition headers × the
- * listed prefix), so that a test can hold "the simulator allows it" against
- * "the code was seen to make it", cell by cell.
+ * It also names the matrix of requests the service could make to its buckets
+ * (each bucket × every action it can use × every prefix × the condition
+ * headers × the listed prefix), so that a test can hold "the simulator allows
+ * it" against "the code was seen to make it", cell by cell.
  */
 
 import { runSimulation } from '@cloud-copilot/iam-simulate';
@@ -114,13 +114,21 @@ export async function simulate(role: string, identity: Statement[], bucketPolicy
 const SAMPLE_ID = 'fffe6a1c2b3d4e5f60718293a4b5c6d7';
 const SAMPLE_HASH = 'ab'.repeat(32);
 
-/** The prefixes of the matrix, each with a key of the shape stored under it; `other/` stands for every key outside them. */
+/**
+ * The prefixes of the matrix, each with a key of the shape stored under it; `other/` stands for every key outside them.
+ * Every bucket gets every prefix: a prefix of one bucket asked of the other must be denied too.
+ */
 export const MATRIX_PREFIXES = [
   { prefix: 'sessions/', key: `sessions/${SAMPLE_ID}.json`, within: 'sessions/x/' },
   { prefix: 'names/', key: `names/${SAMPLE_HASH}/${SAMPLE_ID}.json`, within: `names/${SAMPLE_HASH}/` },
   { prefix: 'idempotency/', key: `idempotency/${SAMPLE_HASH}.json`, within: 'idempotency/x/' },
+  // One lease renewal record, `leases/<id>/<epoch>-<seconds>.json`; within: one session's records.
+  { prefix: 'leases/', key: `leases/${SAMPLE_ID}/3-60.json`, within: `leases/${SAMPLE_ID}/` },
   { prefix: 'other/', key: `other/${SAMPLE_ID}.json`, within: 'other/x/' },
 ] as const;
+
+/** The buckets of the matrix by a short name (`sessions`, `leases`), each with its ARN. */
+export type MatrixBuckets = Readonly<Record<string, string>>;
 
 /**
  * The object actions the service can use, each with the condition headers
@@ -147,47 +155,49 @@ export interface MatrixCell {
   readonly request: S3Request;
 }
 
-/** Every cell of the matrix on the bucket `bucketArn`. */
-export function matrixCells(bucketArn: string): MatrixCell[] {
+/** Every cell of the matrix on each of `buckets`. */
+export function matrixCells(buckets: MatrixBuckets): MatrixCell[] {
   const cells: MatrixCell[] = [];
-  for (const [action, headers] of Object.entries(MATRIX_OBJECT_ACTIONS)) {
-    for (const { key } of MATRIX_PREFIXES) {
-      for (const sent of subsets(headers)) {
-        const context: Record<string, string> = { ...OVER_TLS, ...Object.fromEntries(sent.map((header) => [header, HEADER_VALUES[header]])) };
-        const request = { action, resource: `${bucketArn}/${key}`, context };
-        cells.push({ label: cellLabel(request, bucketArn), request });
+  for (const bucketArn of Object.values(buckets)) {
+    for (const [action, headers] of Object.entries(MATRIX_OBJECT_ACTIONS)) {
+      for (const { key } of MATRIX_PREFIXES) {
+        for (const sent of subsets(headers)) {
+          const context: Record<string, string> = { ...OVER_TLS, ...Object.fromEntries(sent.map((header) => [header, HEADER_VALUES[header]])) };
+          const request = { action, resource: `${bucketArn}/${key}`, context };
+          cells.push({ label: cellLabel(request, buckets), request });
+        }
       }
     }
-  }
-  const listedPrefixes = [undefined, '', ...MATRIX_PREFIXES.flatMap(({ prefix, key, within }) => [prefix, key, within])];
-  for (const action of MATRIX_LIST_ACTIONS) {
-    for (const listed of listedPrefixes) {
-      const request = { action, resource: bucketArn, context: { ...OVER_TLS, ...(listed === undefined ? {} : { 's3:prefix': listed }) } };
-      cells.push({ label: cellLabel(request, bucketArn), request });
+    const listedPrefixes = [undefined, '', ...MATRIX_PREFIXES.flatMap(({ prefix, key, within }) => [prefix, key, within])];
+    for (const action of MATRIX_LIST_ACTIONS) {
+      for (const listed of listedPrefixes) {
+        const request = { action, resource: bucketArn, context: { ...OVER_TLS, ...(listed === undefined ? {} : { 's3:prefix': listed }) } };
+        cells.push({ label: cellLabel(request, buckets), request });
+      }
     }
   }
   return cells;
 }
 
 /**
- * The cell an S3 request falls in: its action, where (the prefix of its key,
- * or what its `s3:prefix` names: a whole prefix, one key, or a folder within
- * a prefix) and which condition headers it carries.
+ * The cell an S3 request falls in: its bucket, its action, where (the prefix
+ * of its key, or what its `s3:prefix` names: a whole prefix, one key, or a
+ * folder within a prefix) and which condition headers it carries.
  * @throws when the request falls in no cell: the matrix must grow.
  */
-export function cellLabel(request: S3Request, bucketArn: string): string {
+export function cellLabel(request: S3Request, buckets: MatrixBuckets): string {
   const headers = (['s3:if-none-match', 's3:if-match'] as const).filter((header) => request.context[header] !== undefined);
   const withHeaders = headers.length === 0 ? '' : ` with ${headers.join(' and ')}`;
+  const [bucket, bucketArn] = Object.entries(buckets).find(([, arn]) => request.resource === arn || request.resource.startsWith(`${arn}/`)) ?? [];
+  if (bucket === undefined || bucketArn === undefined) throw new Error(`${request.resource} is in no bucket of the matrix`);
   if (request.resource.startsWith(`${bucketArn}/`)) {
     if (MATRIX_OBJECT_ACTIONS[request.action] === undefined) throw new Error(`${request.action} is not in the matrix`);
     const key = request.resource.slice(bucketArn.length + 1);
     const where = MATRIX_PREFIXES.find(({ prefix }) => key.startsWith(prefix))?.prefix ?? 'other/';
-    return `${request.action} ${where}…${withHeaders}`;
+    return `[${bucket}] ${request.action} ${where}…${withHeaders}`;
   }
-  if (request.resource !== bucketArn || !(MATRIX_LIST_ACTIONS as readonly string[]).includes(request.action)) {
-    throw new Error(`${request.action} on ${request.resource} is not in the matrix`);
-  }
-  return `${request.action} ${listedPrefixClass(request.context['s3:prefix'])}${withHeaders}`;
+  if (!(MATRIX_LIST_ACTIONS as readonly string[]).includes(request.action)) throw new Error(`${request.action} on ${request.resource} is not in the matrix`);
+  return `[${bucket}] ${request.action} ${listedPrefixClass(request.context['s3:prefix'])}${withHeaders}`;
 }
 
 function listedPrefixClass(listed: string | undefined): string {
@@ -201,9 +211,9 @@ function listedPrefixClass(listed: string | undefined): string {
   throw new Error(`s3:prefix ${listed} is of no shape the matrix samples`);
 }
 
-/** Same shape: equal once every run of lowercase hex (an ID or a hash) and every one-letter folder name is blanked. */
+/** Same shape: equal once every run of lowercase hex (an ID or a hash), every one-letter folder name and every number is blanked. */
 function sameShape(value: string, sample: string): boolean {
-  const shape = (text: string) => text.replace(/[0-9a-f]{32,64}/g, '#').replace(/\/x\//g, '/#/');
+  const shape = (text: string) => text.replace(/[0-9a-f]{32,64}/g, '#').replace(/\/x\//g, '/#/').replace(/[0-9]+/g, '#');
   return shape(value) === shape(sample);
 }
 

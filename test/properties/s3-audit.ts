@@ -1,6 +1,6 @@
 import { afterAll, afterEach, beforeEach, expect } from 'vitest';
 import { S3Fake } from '../helpers/s3-fake.ts';
-import { isServiceKey, LIST_PREFIX, SESSION_KEY, storedBodyProblem } from './contract.ts';
+import { isServiceKey, LIST_PREFIX, RENEWAL_KEY, SESSION_KEY, storedBodyProblem } from './contract.ts';
 
 /** What one audit looked at. */
 export interface AuditCount {
@@ -9,9 +9,26 @@ export interface AuditCount {
 }
 
 /**
+ * The buckets a service under audit uses: the sessions bucket, and the one of
+ * lease renewal records (the same bucket when a test keeps them side by side).
+ */
+export interface AuditedBuckets {
+  readonly sessions: string;
+  readonly leases: string;
+}
+
+/** A renewal record's key, or a listing of renewal records: what belongs in the leases bucket. */
+function inLeasesBucket(name: string, input: Record<string, unknown>): boolean {
+  if (name === 'ListObjectsV2Command') return typeof input.Prefix === 'string' && input.Prefix.startsWith('leases/');
+  return typeof input.Key === 'string' && RENEWAL_KEY.test(input.Key);
+}
+
+/**
  * Everything wrong with the S3 traffic a fake received, one line per fault:
- * only GetObject, PutObject, ListObjectsV2 and ListObjectVersions (of exactly
- * one session key), all on `bucket`; every object
+ * only GetObject, PutObject, ListObjectsV2, ListObjectVersions (of exactly
+ * one session key) and DeleteObject (of a renewal record), renewal records on
+ * the leases bucket and all else on the sessions bucket (`buckets`, or one
+ * bucket for both); every object
  * key of one of the service's fixed shapes (`sessions/<id>.json`, and the name
  * index and idempotency records, see `KEY_SHAPES` in contract.ts); every listing on
  * `sessions/` or one name's index prefix, starting after a key under that
@@ -19,7 +36,8 @@ export interface AuditCount {
  * non-empty `IfMatch`, never both, never neither) with a whole body of the
  * kind its key holds.
  */
-export function s3TrafficViolations(fake: S3Fake, bucket: string): string[] {
+export function s3TrafficViolations(fake: S3Fake, buckets: string | AuditedBuckets): string[] {
+  const { sessions, leases } = typeof buckets === 'string' ? { sessions: buckets, leases: buckets } : buckets;
   const violations: string[] = [];
   const calls = fake.stub.calls();
   for (const [index, call] of calls.entries()) {
@@ -27,6 +45,7 @@ export function s3TrafficViolations(fake: S3Fake, bucket: string): string[] {
     const name = command.constructor.name;
     const input = command.input;
     const at = `#${index} ${name} ${JSON.stringify(input).slice(0, 200)}`;
+    const bucket = inLeasesBucket(name, input) ? leases : sessions;
     if (input.Bucket !== bucket) violations.push(`${at}: bucket is not ${bucket}`);
     switch (name) {
       case 'GetObjectCommand':
@@ -68,6 +87,11 @@ export function s3TrafficViolations(fake: S3Fake, bucket: string): string[] {
         if (typeof input.Prefix !== 'string' || !SESSION_KEY.test(input.Prefix)) violations.push(`${at}: lists versions of something that is not a session key`);
         if (input.KeyMarker !== undefined && input.KeyMarker !== input.Prefix) violations.push(`${at}: resumes after another key`);
         break;
+      case 'DeleteObjectCommand':
+        // Only renewal records are ever deleted (soft state in a bucket without versions); sessions never are.
+        if (typeof input.Key !== 'string' || !RENEWAL_KEY.test(input.Key)) violations.push(`${at}: a command the service has no business sending`);
+        else if (input.VersionId !== undefined) violations.push(`${at}: deletes a version`);
+        break;
       default:
         violations.push(`${at}: a command the service has no business sending`);
     }
@@ -78,14 +102,14 @@ export function s3TrafficViolations(fake: S3Fake, bucket: string): string[] {
   return violations;
 }
 
-/** Asserts {@link s3TrafficViolations} is empty and answers what was audited. */
 /** The stored objects by key, with their ETags: equal snapshots mean nothing was written in between. */
 export function storedVersions(fake: S3Fake): Map<string, string> {
   return new Map([...fake.objects].map(([key, { etag }]) => [key, etag]));
 }
 
-export function expectLawfulS3Traffic(fake: S3Fake, bucket: string): AuditCount {
-  expect(s3TrafficViolations(fake, bucket)).toEqual([]);
+/** Asserts {@link s3TrafficViolations} is empty and answers what was audited. */
+export function expectLawfulS3Traffic(fake: S3Fake, buckets: string | AuditedBuckets): AuditCount {
+  expect(s3TrafficViolations(fake, buckets)).toEqual([]);
   return { commands: fake.stub.calls().length, puts: fake.puts.length };
 }
 
@@ -112,7 +136,7 @@ export interface AuditedFake {
  * sessions must all be whole, except keys the test marked as deliberately
  * corrupted. At the end of the file the totals are printed.
  */
-export function useAuditedS3Fake(bucket: string): AuditedFake {
+export function useAuditedS3Fake(buckets: string | AuditedBuckets): AuditedFake {
   let current: S3Fake | undefined;
   const corrupt = new Set<string>();
   const audited: AuditCount = { commands: 0, puts: 0 };
@@ -124,7 +148,7 @@ export function useAuditedS3Fake(bucket: string): AuditedFake {
     const fake = current!;
     current = undefined;
     fake.restore();
-    const count = expectLawfulS3Traffic(fake, bucket);
+    const count = expectLawfulS3Traffic(fake, buckets);
     audited.commands += count.commands;
     audited.puts += count.puts;
     expectWholeSessions(fake, corrupt);

@@ -9,8 +9,13 @@ import fc from 'fast-check';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { TEST_BUCKET, testService } from '../helpers/handlers.ts';
 import { defineSessionsApp } from '../../infra/sessions-stack.ts';
+import { readServiceConfig } from '#lib/config.ts';
 import type { HttpHandler } from '#lib/http/route.ts';
+import { renewalKey } from '#lib/lease.ts';
+import { LeaseSweeper, type SweepReport } from '#lib/lease-sweeper.ts';
+import { SessionRepository } from '#lib/repository.ts';
 import { API_ROUTES, entryName } from '#lib/routes.ts';
+import { S3_CLIENT_CONFIG, S3ObjectStore } from '#lib/store/s3.ts';
 import { apiEvent, invoke, request } from '../helpers/api-event.ts';
 import { s3Error, S3Fake } from '../helpers/s3-fake.ts';
 import { seedSession } from '../helpers/sessions.ts';
@@ -22,6 +27,7 @@ import {
   matrixCells,
   MATRIX_LIST_ACTIONS,
   MATRIX_OBJECT_ACTIONS,
+  type MatrixBuckets,
   MATRIX_PREFIXES,
   OVER_TLS,
   resolve,
@@ -30,7 +36,7 @@ import {
   type Statement,
 } from './iam-simulation.ts';
 import { coldStart, coldStartWith, type RouteModule } from './lambda-instances.ts';
-import { expectLawfulS3Traffic, s3TrafficViolations, useAuditedS3Fake } from './s3-audit.ts';
+import { type AuditedBuckets, expectLawfulS3Traffic, s3TrafficViolations, useAuditedS3Fake } from './s3-audit.ts';
 
 // Recognisable credentials: they must never come back out, in a body or a log line.
 const CANARY = {
@@ -47,6 +53,12 @@ process.env.AWS_SESSION_TOKEN = CANARY.sessionToken;
 process.env.AWS_MAX_ATTEMPTS = '1';
 
 const telemetry = captureTelemetry();
+
+/** The bucket of lease renewal records in the scenarios, distinct from the sessions bucket so that every request is told apart by bucket. */
+const TEST_LEASES_BUCKET = 'runner-sessions-test-leases-2c9d';
+const SCENARIO_BUCKETS: AuditedBuckets = { sessions: TEST_BUCKET, leases: TEST_LEASES_BUCKET };
+/** The role key of the lease sweeper, a scheduled function beside the routes' functions. */
+const SWEEPER = 'LeaseSweeper (every minute)';
 
 /** Every route with the handler module that serves it. */
 const { byRouteKey } = testService();
@@ -155,6 +167,38 @@ describe('the S3 traffic audit', () => {
       expect.stringMatching(/^#3 PutObjectCommand .*bucket is not runner-sessions-test-bucket-7f3a$/),
       expect.stringMatching(/^#4 DeleteObjectCommand .*a command the service has no business sending$/),
       expect.stringMatching(/^#6 ListObjectsV2Command .*a key probe lists more than that key$/),
+    ]);
+  });
+});
+
+describe('the S3 traffic audit, with a leases bucket of its own', () => {
+  it('wants renewal records and their listings on the leases bucket, everything else on the sessions bucket, and deletes of renewal records only', async () => {
+    const fake = new S3Fake();
+    const client = new S3Client({ region: 'eu-west-1' });
+    const id = 'fffe6a1c2b3d4e5f60718293a4b5c6d7';
+    const record = JSON.stringify({ session_id: id, epoch: 1, seconds: 60, expires_at: 1 });
+    const session = JSON.stringify({ id, name: null, job_ids: [], created_at: 1, updated_at: 1, status: 'active' });
+    try {
+      const send = (command: PutObjectCommand | DeleteObjectCommand | ListObjectsV2Command) =>
+        Promise.resolve(client.send(command as PutObjectCommand)).catch(() => undefined);
+      await send(new PutObjectCommand({ Bucket: TEST_LEASES_BUCKET, Key: `leases/${id}/1-60.json`, Body: record, IfNoneMatch: '*' }));
+      await send(new ListObjectsV2Command({ Bucket: TEST_LEASES_BUCKET, Prefix: `leases/${id}/`, MaxKeys: 1000 }));
+      await send(new DeleteObjectCommand({ Bucket: TEST_LEASES_BUCKET, Key: `leases/${id}/1-60.json` }));
+      await send(new PutObjectCommand({ Bucket: TEST_BUCKET, Key: `leases/${id}/1-60.json`, Body: record, IfNoneMatch: '*' }));
+      await send(new PutObjectCommand({ Bucket: TEST_LEASES_BUCKET, Key: `sessions/${id}.json`, Body: session, IfNoneMatch: '*' }));
+      await send(new ListObjectsV2Command({ Bucket: TEST_BUCKET, Prefix: 'leases/', MaxKeys: 1000 }));
+      await send(new DeleteObjectCommand({ Bucket: TEST_LEASES_BUCKET, Key: `leases/${id}/1-60.json`, VersionId: 'v1' }));
+    } finally {
+      fake.restore();
+    }
+
+    const violations = s3TrafficViolations(fake, SCENARIO_BUCKETS);
+
+    expect(violations).toEqual([
+      expect.stringMatching(/^#3 PutObjectCommand .*bucket is not runner-sessions-test-leases-2c9d$/),
+      expect.stringMatching(/^#4 PutObjectCommand .*bucket is not runner-sessions-test-bucket-7f3a$/),
+      expect.stringMatching(/^#5 ListObjectsV2Command .*bucket is not runner-sessions-test-leases-2c9d$/),
+      expect.stringMatching(/^#6 DeleteObjectCommand .*deletes a version$/),
     ]);
   });
 });
@@ -371,10 +415,14 @@ interface Observed extends S3Request {
  * missing key or version with 403, as S3 answers a role that may not list the
  * whole bucket, and turns each S3 call into the IAM request it makes:
  * GetObject (with a VersionId: GetObjectVersion), PutObject with its
- * condition keys, ListObjectsV2 as ListBucket and ListObjectVersions as
- * ListBucketVersions, each with `s3:prefix` when it names one.
+ * condition keys, DeleteObject, ListObjectsV2 as ListBucket and
+ * ListObjectVersions as ListBucketVersions, each with `s3:prefix` when it
+ * names one, on the bucket (`buckets.sessions` or `buckets.leases`) the call
+ * named. The lease routes and the lease sweeper meet held sessions: lapsed
+ * leases with their records, heartbeats cold and warm, releases, stale epochs,
+ * ended leases and records that vanish.
  */
-async function observeRoutes(bucketArn: string): Promise<Observed[]> {
+async function observeRoutes(buckets: MatrixBuckets): Promise<Observed[]> {
   const fake = new S3Fake();
   const observed: Observed[] = [];
   // Versions that expire (lifecycle) once they were listed, and objects that expire once a write was refused, just before they are read.
@@ -395,13 +443,41 @@ async function observeRoutes(bucketArn: string): Promise<Observed[]> {
   try {
     // Each route is its own function in AWS, with its own warm cache: each gets its own cold-started instance here.
     const instances = new Map<string, HttpHandler>();
-    for (const { routeKey, module } of ROUTES) instances.set(routeKey, await coldStart(module));
+    for (const { routeKey, module } of ROUTES) instances.set(routeKey, (await coldStartWith(module, { LEASES_BUCKET: TEST_LEASES_BUCKET }))[0]!);
     const handlerOf = (routeKey: string) => instances.get(routeKey);
     const seeded = seedSession(fake, { name: 'alpha' });
+    const now = () => Math.floor(Date.now() / 1000);
+    /**
+     * A session held under a lease whose own expiry is `expiresIn` seconds away, with its renewal record (expiring
+     * `record` seconds from now) unless `record` is undefined.
+     */
+    const seedHeld = ({ id, expiresIn, record, epoch = 1 }: { id?: string; expiresIn: number; record?: number; epoch?: number }) => {
+      const lease = { holder: 'runner-a', epoch, seconds: 60, expires_at: now() + expiresIn };
+      const held = seedSession(fake, { ...(id === undefined ? {} : { id }), lease });
+      const recordKey = renewalKey(held.session.id, epoch, 60);
+      if (record !== undefined) fake.seed(recordKey, JSON.stringify({ session_id: held.session.id, epoch, seconds: 60, expires_at: now() + record }));
+      return { ...held, recordKey };
+    };
+    const epoch = (value: number) => ({ 'lease-epoch': String(value) });
+    /** The lease sweeper as its function builds it (functions/sweep-leases.ts), its clock `aheadSeconds` ahead. */
+    const sweeperAt = (aheadSeconds: number) => {
+      const client = new S3Client(S3_CLIENT_CONFIG);
+      const config = readServiceConfig();
+      const clock = () => Date.now() + aheadSeconds * 1000;
+      const repository = new SessionRepository({
+        store: new S3ObjectStore({ bucket: TEST_BUCKET, client }),
+        renewals: new S3ObjectStore({ bucket: TEST_LEASES_BUCKET, client }),
+        config,
+        clock,
+      });
+      return new LeaseSweeper({ repository, graceSeconds: config.leaseSweepSeconds, clock: { now: clock } });
+    };
     const scenarios: Record<string, Array<() => Promise<unknown>>> = {
       'POST /sessions': [
         () => send('POST /sessions', request.createSession({ body: {} })),
         () => send('POST /sessions', request.createSession({ body: { name: 'alpha' } })),
+        // Opened held: its first renewal record is created (If-None-Match).
+        () => send('POST /sessions', request.createSession({ body: { lease_seconds: 60 } })),
         () => send('POST /sessions', request.createSession({ body: { name: 'beta' }, headers: { 'idempotency-key': 'scenario-key' } })),
         () => send('POST /sessions', request.createSession({ body: { name: 'beta' }, headers: { 'idempotency-key': 'scenario-key' } })),
         () => (fake.loseNextPutAnswer(), send('POST /sessions', request.createSession({ body: {} }))),
@@ -430,19 +506,40 @@ async function observeRoutes(bucketArn: string): Promise<Observed[]> {
           return repeat;
         },
       ],
-      'GET /sessions/{id}': [() => send('GET /sessions/{id}', request.getSession(seeded.session.id)), () => send('GET /sessions/{id}', request.getSession(wellFormedIdSample()))],
+      'GET /sessions/{id}': [
+        () => send('GET /sessions/{id}', request.getSession(seeded.session.id)),
+        () => send('GET /sessions/{id}', request.getSession(wellFormedIdSample())),
+        // A held session is shown with the expiry its record says; a record that is missing is told by listing its key.
+        () => send('GET /sessions/{id}', request.getSession(seedHeld({ expiresIn: 60, record: 120 }).session.id)),
+        () => send('GET /sessions/{id}', request.getSession(seedHeld({ expiresIn: 60 }).session.id)),
+      ],
       'POST /sessions/{id}/jobs': [
         () => send('POST /sessions/{id}/jobs', request.addJob(seeded.session.id, { body: { job_id: 'job-1' } })),
         () => send('POST /sessions/{id}/jobs', request.addJob(seeded.session.id, { body: { job_id: 'job-1' } })),
         () => (fake.loseNextPutAnswer(), send('POST /sessions/{id}/jobs', request.addJob(seeded.session.id, { body: { job_id: 'job-2' } }))),
         () => send('POST /sessions/{id}/jobs', request.addJob(wellFormedIdSample(), { body: { job_id: 'job-1' } })),
+        // The session's own expiry passed: the record decides (heartbeats kept the lease alive; or there is none).
+        () => send('POST /sessions/{id}/jobs', request.addJob(seedHeld({ expiresIn: -30, record: 60 }).session.id, { body: { job_id: 'job-1' }, headers: epoch(1) })),
+        () => send('POST /sessions/{id}/jobs', request.addJob(seedHeld({ expiresIn: -30 }).session.id, { body: { job_id: 'job-1' } })),
       ],
       'PATCH /sessions/{id}': [
         () => send('PATCH /sessions/{id}', request.setStatus(seeded.session.id, { body: { status: 'paused' } })),
         () => send('PATCH /sessions/{id}', request.setStatus(seeded.session.id, { body: { status: 'active' } })),
         () => send('PATCH /sessions/{id}', request.setStatus(wellFormedIdSample(), { body: { status: 'paused' } })),
+        // The holder pauses a session its heartbeats kept alive: the record is read, and the release deletes it.
+        async () => {
+          const held = seedHeld({ expiresIn: -30, record: 60 });
+          const response = await send('PATCH /sessions/{id}', request.setStatus(held.session.id, { body: { status: 'paused' }, headers: epoch(1) }));
+          expect(response.statusCode).toBe(200);
+          expect(fake.objects.has(held.recordKey)).toBe(false);
+          return response;
+        },
+        // A lapsed lease without a record: an ordinary change, and the (empty) prune.
+        () => send('PATCH /sessions/{id}', request.setStatus(seedHeld({ expiresIn: -30 }).session.id, { body: { status: 'completed' } })),
       ],
       'GET /sessions': [
+        // Newest first: these two held sessions lead the page; one's record is there, the other's is not.
+        () => (seedHeld({ expiresIn: 60, record: 120 }), seedHeld({ expiresIn: 60 }), send('GET /sessions', request.listSessions({ limit: '2' }))),
         () => send('GET /sessions', request.listSessions({ limit: '1' })),
         () => send('GET /sessions', request.listSessions({ status: 'active' })),
         () => send('GET /sessions', request.listSessions({ name: 'alpha' })),
@@ -479,6 +576,50 @@ async function observeRoutes(bucketArn: string): Promise<Observed[]> {
           expect(response.statusCode).toBe(404);
           return response;
         },
+        // Back to a paused version of a held session: the lease ends, its records go.
+        async () => {
+          const first = seedSession(fake, { status: 'paused' });
+          const [paused] = fake.versionIds(first.key);
+          const held = seedHeld({ id: first.session.id, expiresIn: 60, record: 60 });
+          const event = apiEvent('POST /sessions/{id}/restore', { id: held.session.id }, { body: { version_id: paused } });
+          const response = await send('POST /sessions/{id}/restore', event);
+          expect(response.statusCode).toBe(200);
+          expect(fake.objects.has(held.recordKey)).toBe(false);
+          return response;
+        },
+      ],
+      'POST /sessions/{id}/lease': [
+        // A lapsed lease, its record lapsed too: the record is fenced (If-Match), the new epoch's created, the old one's pruned.
+        async () => {
+          const lapsed = seedHeld({ expiresIn: -30, record: -30 });
+          const response = await send('POST /sessions/{id}/lease', request.acquireLease(lapsed.session.id, { body: { holder: 'runner-b' } }));
+          expect(response.statusCode).toBe(200);
+          expect(response.body.lease.epoch).toBe(2);
+          expect(fake.objects.has(lapsed.recordKey)).toBe(false);
+          expect(fake.objects.has(renewalKey(lapsed.session.id, 2, 60))).toBe(true);
+          return response;
+        },
+        // A live lease whose record is missing, taken over by force.
+        () => send('POST /sessions/{id}/lease', request.acquireLease(seedHeld({ expiresIn: 60 }).session.id, { body: { force: true } })),
+        () => send('POST /sessions/{id}/lease', request.acquireLease(wellFormedIdSample(), { body: {} })),
+      ],
+      'POST /sessions/{id}/heartbeat': [
+        // Cold: the session and the record are read, the record replaced; warm: one PUT If-Match.
+        async () => {
+          const { session } = seedSession(fake);
+          const acquired = await send('POST /sessions/{id}/lease', request.acquireLease(session.id, { body: {} }));
+          expect(acquired.statusCode).toBe(200);
+          const before = fake.stub.calls().length;
+          expect((await send('POST /sessions/{id}/heartbeat', request.heartbeat(session.id, { headers: epoch(1) }))).statusCode).toBe(200);
+          const cold = fake.stub.calls().length - before;
+          const warm = await send('POST /sessions/{id}/heartbeat', request.heartbeat(session.id, { headers: epoch(1) }));
+          expect(warm.statusCode).toBe(200);
+          expect(fake.stub.calls().length - before - cold).toBe(1);
+          return warm;
+        },
+        // A held session without a record: the missing record is told by listing its key, and created.
+        () => send('POST /sessions/{id}/heartbeat', request.heartbeat(seedHeld({ expiresIn: 60 }).session.id, { headers: epoch(1) })),
+        () => send('POST /sessions/{id}/heartbeat', request.heartbeat(wellFormedIdSample(), { headers: epoch(1) })),
       ],
     };
 
@@ -490,22 +631,28 @@ async function observeRoutes(bucketArn: string): Promise<Observed[]> {
       const before = fake.stub.calls().length;
       const response = await invoke(handlerOf(routeKey)!, event);
       expect(response.statusCode, `${routeKey}: ${response.raw}`).toBe(failing ? 503 : response.statusCode < 500 ? response.statusCode : 'below 500');
+      record(routeKey, before);
+      return response;
+    }
+
+    /** The S3 calls since call number `before`, as the IAM requests of the role `routeKey`. */
+    function record(routeKey: string, before: number): void {
       for (const call of fake.stub.calls().slice(before)) {
         const command = call.args[0] as unknown as { constructor: { name: string }; input: Record<string, string | undefined> };
         const { input } = command;
-        const what = `${command.constructor.name} ${input.Key ?? input.Prefix}`;
+        const what = `${command.constructor.name} ${input.Bucket}/${input.Key ?? input.Prefix}`;
+        const bucketArn = input.Bucket === TEST_BUCKET ? buckets.sessions : input.Bucket === TEST_LEASES_BUCKET ? buckets.leases : undefined;
+        if (bucketArn === undefined) throw new Error(`${routeKey} sent ${what}: a bucket of no scenario`);
+        const conditions = { ...(input.IfNoneMatch === undefined ? {} : { 's3:if-none-match': input.IfNoneMatch }), ...(input.IfMatch === undefined ? {} : { 's3:if-match': input.IfMatch }) };
         switch (command.constructor.name) {
           case 'GetObjectCommand':
             observed.push({ routeKey, what, action: input.VersionId === undefined ? 's3:GetObject' : 's3:GetObjectVersion', resource: `${bucketArn}/${input.Key}`, context: { ...OVER_TLS } });
             break;
           case 'PutObjectCommand':
-            observed.push({
-              routeKey,
-              what,
-              action: 's3:PutObject',
-              resource: `${bucketArn}/${input.Key}`,
-              context: { ...OVER_TLS, ...(input.IfNoneMatch === undefined ? {} : { 's3:if-none-match': input.IfNoneMatch }), ...(input.IfMatch === undefined ? {} : { 's3:if-match': input.IfMatch }) },
-            });
+            observed.push({ routeKey, what, action: 's3:PutObject', resource: `${bucketArn}/${input.Key}`, context: { ...OVER_TLS, ...conditions } });
+            break;
+          case 'DeleteObjectCommand':
+            observed.push({ routeKey, what, action: 's3:DeleteObject', resource: `${bucketArn}/${input.Key}`, context: { ...OVER_TLS, ...conditions } });
             break;
           case 'ListObjectsV2Command':
             observed.push({ routeKey, what, action: 's3:ListBucket', resource: bucketArn, context: { ...OVER_TLS, ...listed(input.Prefix) } });
@@ -517,7 +664,14 @@ async function observeRoutes(bucketArn: string): Promise<Observed[]> {
             throw new Error(`${routeKey} sent ${command.constructor.name}, which this scenario does not map to IAM`);
         }
       }
-      return response;
+    }
+
+    /** One run of the lease sweeper, as a scheduled invocation `aheadSeconds` from now would make it. */
+    async function sweep(aheadSeconds: number): Promise<SweepReport> {
+      const before = fake.stub.calls().length;
+      const report = await sweeperAt(aheadSeconds).sweep();
+      record(SWEEPER, before);
+      return report;
     }
 
     /** S3 sets `s3:prefix` only when the request names a prefix (an empty one included). */
@@ -530,7 +684,30 @@ async function observeRoutes(bucketArn: string): Promise<Observed[]> {
       if (steps === undefined) throw new Error(`no scenario for ${routeKey}: add one to observeRoutes in test/properties/security.test.ts`);
       for (const step of steps) await step();
     }
-    expectLawfulS3Traffic(fake, TEST_BUCKET);
+
+    // The sweeper, an hour on (every lease above has lapsed by then): besides what the routes left, a held session to pause,
+    // a stale epoch beside a live one, an ended lease's record, a record of a session that is gone, and a record that
+    // vanishes between its listing and its read.
+    const lapsing = seedHeld({ expiresIn: 60, record: 60 });
+    const stale = seedHeld({ epoch: 2, expiresIn: 4000, record: 4000 });
+    const staleKey = renewalKey(stale.session.id, 1, 60);
+    fake.seed(staleKey, JSON.stringify({ session_id: stale.session.id, epoch: 1, seconds: 60, expires_at: now() }));
+    const ended = seedSession(fake, { status: 'paused', lease: { holder: 'runner-a', epoch: 1, seconds: 60, expires_at: now(), ended: 'released' } });
+    const endedKey = renewalKey(ended.session.id, 1, 60);
+    fake.seed(endedKey, JSON.stringify({ session_id: ended.session.id, epoch: 1, seconds: 60, expires_at: now() }));
+    const orphanId = wellFormedIdSample();
+    fake.seed(renewalKey(orphanId, 1, 60), JSON.stringify({ session_id: orphanId, epoch: 1, seconds: 60, expires_at: now() }));
+    const vanishingRecord = seedHeld({ expiresIn: 60, record: 60 });
+    vanishing.add(vanishingRecord.recordKey);
+
+    const report = await sweep(3600);
+
+    expect(report.expired).toEqual(expect.arrayContaining([lapsing.session.id, vanishingRecord.session.id]));
+    expect(report.expired).not.toContain(stale.session.id);
+    for (const key of [lapsing.recordKey, staleKey, endedKey, renewalKey(orphanId, 1, 60)]) expect(fake.objects.has(key), key).toBe(false);
+    expect(fake.objects.has(stale.recordKey)).toBe(true);
+    expect(vanishing.size).toBe(0);
+    expectLawfulS3Traffic(fake, SCENARIO_BUCKETS);
   } finally {
     fake.restore();
   }
@@ -545,47 +722,68 @@ function wellFormedIdSample(): string {
 
 describe('the synthesized template, held against what the handlers do', () => {
   let resources: Record<string, Json>;
-  let bucketId: string;
-  let bucketArn: string;
-  let bucketStatements: Statement[];
+  /** The ARNs of the sessions bucket and the leases bucket, as the functions' environment names them. */
+  let buckets: MatrixBuckets;
+  /** The bucket policy of each bucket, by bucket ARN. */
+  const bucketStatements = new Map<string, Statement[]>();
   let observed: Observed[];
-  /** The statements of the role of each route's function. */
+  /** The statements of the role of each function: each route's, by route key, and the sweeper's ({@link SWEEPER}). */
   const roleStatements = new Map<string, Statement[]>();
   const functionOf = new Map<string, string>();
-  /** The logical ID of the role of each route's function. */
+  /** The logical ID of the role of each function. */
   const roleOf = new Map<string, string>();
+
+  /** The policy of the bucket that `resource` (a bucket or an object ARN) lies in. */
+  const policyOf = (resource: string) => {
+    const arn = Object.values(buckets).find((candidate) => resource === candidate || resource.startsWith(`${candidate}/`));
+    if (arn === undefined) throw new Error(`${resource} is in no bucket of the service`);
+    return bucketStatements.get(arn)!;
+  };
 
   beforeAll(() => {
     resources = synthesize();
-    const policies = ofType(resources, 'AWS::S3::BucketPolicy');
-    const sessionsBucket = ofType(resources, 'AWS::S3::Bucket').find(([, bucket]) => bucket.Properties.VersioningConfiguration !== undefined);
-    bucketId = sessionsBucket![0];
-    bucketArn = `arn:aws:s3:::${bucketId}`;
-    bucketStatements = policies.find(([, policy]) => policy.Properties.Bucket.Ref === bucketId)![1].Properties.PolicyDocument.Statement;
-    for (const [, route] of ofType(resources, 'AWS::ApiGatewayV2::Route')) {
-      const integrationId = route.Properties.Target['Fn::Join'][1][1].Ref as string;
-      const functionId = resources[integrationId]!.Properties.IntegrationUri['Fn::GetAtt'][0] as string;
+    const addRole = (key: string, functionId: string) => {
       const roleId = resources[functionId]!.Properties.Role['Fn::GetAtt'][0] as string;
       const inline = (resources[roleId]!.Properties.Policies ?? []).flatMap((policy: Json) => policy.PolicyDocument.Statement);
       const attached = ofType(resources, 'AWS::IAM::Policy')
         .filter(([, policy]) => (policy.Properties.Roles ?? []).some((role: Json) => role.Ref === roleId))
         .flatMap(([, policy]) => policy.Properties.PolicyDocument.Statement);
-      roleStatements.set(route.Properties.RouteKey, [...inline, ...attached]);
-      functionOf.set(route.Properties.RouteKey, functionId);
-      roleOf.set(route.Properties.RouteKey, roleId);
+      roleStatements.set(key, [...inline, ...attached]);
+      functionOf.set(key, functionId);
+      roleOf.set(key, roleId);
+    };
+    for (const [, route] of ofType(resources, 'AWS::ApiGatewayV2::Route')) {
+      const integrationId = route.Properties.Target['Fn::Join'][1][1].Ref as string;
+      addRole(route.Properties.RouteKey, resources[integrationId]!.Properties.IntegrationUri['Fn::GetAtt'][0] as string);
+    }
+    const [schedule] = ofType(resources, 'AWS::Events::Rule');
+    addRole(SWEEPER, schedule![1].Properties.Targets[0].Arn['Fn::GetAtt'][0] as string);
+    const environment = resources[functionOf.get(SWEEPER)!]!.Properties.Environment.Variables;
+    buckets = { sessions: `arn:aws:s3:::${environment.SESSIONS_BUCKET.Ref}`, leases: `arn:aws:s3:::${environment.LEASES_BUCKET.Ref}` };
+    for (const [, policy] of ofType(resources, 'AWS::S3::BucketPolicy')) {
+      bucketStatements.set(`arn:aws:s3:::${policy.Properties.Bucket.Ref}`, policy.Properties.PolicyDocument.Statement);
     }
   });
 
-  const observations = async () => (observed ??= await observeRoutes(bucketArn));
+  const observations = async () => (observed ??= await observeRoutes(buckets));
 
-  it('deploys exactly the routes the handlers and the local server serve', () => {
-    expect([...roleStatements.keys()].sort()).toEqual(ROUTES.map(({ routeKey }) => routeKey).sort());
+  it('deploys exactly the routes the handlers and the local server serve, and the lease sweeper', () => {
+    expect([...roleStatements.keys()].sort()).toEqual([...ROUTES.map(({ routeKey }) => routeKey), SWEEPER].sort());
+  });
+
+  it('gives every function the same two buckets, of distinct names, each with a policy', () => {
+    expect(buckets.sessions).not.toBe(buckets.leases);
+    for (const [key, functionId] of functionOf) {
+      const variables = resources[functionId]!.Properties.Environment.Variables;
+      expect([`arn:aws:s3:::${variables.SESSIONS_BUCKET.Ref}`, `arn:aws:s3:::${variables.LEASES_BUCKET.Ref}`], key).toEqual([buckets.sessions, buckets.leases]);
+    }
+    for (const arn of Object.values(buckets)) expect(bucketStatements.get(arn), arn).toBeDefined();
   });
 
   it('allows every S3 request each function was seen to make, through its own role, and the bucket policy denies none of them (simulated)', async () => {
     const refused: string[] = [];
     for (const request of await observations()) {
-      const decision = await simulate(roleOf.get(request.routeKey)!, roleStatements.get(request.routeKey)!, bucketStatements, request);
+      const decision = await simulate(roleOf.get(request.routeKey)!, roleStatements.get(request.routeKey)!, policyOf(request.resource), request);
       if (decision !== 'Allowed') refused.push(`${request.routeKey}: ${request.what} → ${request.action} ${decision}`);
     }
 
@@ -596,14 +794,14 @@ describe('the synthesized template, held against what the handlers do', () => {
   // (s3:if-none-match, s3:if-match) × what a listing names (no s3:prefix, the whole bucket, a whole prefix, one key,
   // a folder within a prefix), simulated against the role's policy and the bucket policy together.
   it('allows, per role, exactly the cells of the S3 request matrix that the function was seen to use (simulated)', async () => {
-    const cells = matrixCells(bucketArn);
+    const cells = matrixCells(buckets);
     const seen = await observations();
     const mismatches: string[] = [];
     let simulated = 0;
     for (const [routeKey, statements] of roleStatements) {
-      const used = new Set(seen.filter((request) => request.routeKey === routeKey).map((request) => cellLabel(request, bucketArn)));
+      const used = new Set(seen.filter((request) => request.routeKey === routeKey).map((request) => cellLabel(request, buckets)));
       for (const { label, request } of cells) {
-        const decision = await simulate(roleOf.get(routeKey)!, statements, bucketStatements, request);
+        const decision = await simulate(roleOf.get(routeKey)!, statements, policyOf(request.resource), request);
         simulated += 1;
         if ((decision === 'Allowed') !== used.has(label)) mismatches.push(`${routeKey}: ${label}: ${decision}, ${used.has(label) ? 'used' : 'never used'}`);
       }
@@ -617,7 +815,8 @@ describe('the synthesized template, held against what the handlers do', () => {
 
   it('names in its roles no S3 action and no bucket or prefix that the matrix leaves out, so the matrix covers every grant', () => {
     const outside: string[] = [];
-    const prefixes = MATRIX_PREFIXES.map(({ prefix }) => `${bucketArn}/${prefix}*`);
+    const bucketArns = Object.values(buckets);
+    const prefixes = bucketArns.flatMap((bucketArn) => MATRIX_PREFIXES.map(({ prefix }) => `${bucketArn}/${prefix}*`));
     for (const [routeKey, statements] of roleStatements) {
       for (const statement of statements.filter((candidate) => candidate.Effect === 'Allow')) {
         const actions = (Array.isArray(statement.Action) ? statement.Action : [statement.Action]).filter((action) => action.startsWith('s3:'));
@@ -627,7 +826,7 @@ describe('the synthesized template, held against what the handlers do', () => {
           const onObjects = action in MATRIX_OBJECT_ACTIONS;
           if (!onObjects && !(MATRIX_LIST_ACTIONS as readonly string[]).includes(action)) outside.push(`${routeKey}: ${action}`);
           for (const resource of resources) {
-            if (onObjects ? !prefixes.includes(resource) : resource !== bucketArn) outside.push(`${routeKey}: ${action} on ${resource}`);
+            if (onObjects ? !prefixes.includes(resource) : !bucketArns.includes(resource)) outside.push(`${routeKey}: ${action} on ${resource}`);
           }
         }
       }
@@ -640,7 +839,7 @@ describe('the synthesized template, held against what the handlers do', () => {
     const administrator: Statement[] = [{ Effect: 'Allow', Action: 's3:*', Resource: '*' }];
     const written = [...new Set((await observations()).filter((request) => request.action === 's3:PutObject').map((request) => request.resource))];
     const decide = (context: Record<string, string>, resource: string) =>
-      simulate('Administrator', administrator, bucketStatements, { action: 's3:PutObject', resource, context });
+      simulate('Administrator', administrator, policyOf(resource), { action: 's3:PutObject', resource, context });
 
     expect(written.length).toBeGreaterThan(0);
     for (const resource of written) {
@@ -651,18 +850,29 @@ describe('the synthesized template, held against what the handlers do', () => {
     }
   });
 
-  it("lets only API Gateway invoke each function, only from this API and only for its own route's method and path; no function URL", () => {
+  it("lets only API Gateway invoke each route's function, only from this API and only for its own route's method and path; no function URL", () => {
     const permissions = ofType(resources, 'AWS::Lambda::Permission');
     const apiId = ofType(resources, 'AWS::ApiGatewayV2::Api')[0]![0];
 
     expect(ofType(resources, 'AWS::Lambda::Url')).toEqual([]);
     expect(permissions.map(([, permission]) => permission.Properties.FunctionName['Fn::GetAtt'][0]).sort()).toEqual([...functionOf.values()].sort());
     for (const [routeKey, functionId] of functionOf) {
+      if (routeKey === SWEEPER) continue;
       const [, permission] = permissions.find(([, candidate]) => candidate.Properties.FunctionName['Fn::GetAtt'][0] === functionId)!;
       const [method, path] = routeKey.split(' ') as [string, string];
       expect(permission.Properties, routeKey).toMatchObject({ Action: 'lambda:InvokeFunction', Principal: 'apigateway.amazonaws.com' });
       expect(resolve(permission.Properties.SourceArn), routeKey).toBe(`arn:aws:execute-api:eu-west-1:123456789012:${apiId}/*/${method}${path}`);
     }
+  });
+
+  it('lets only its schedule invoke the lease sweeper, through EventBridge', () => {
+    const sweeperId = functionOf.get(SWEEPER)!;
+    const permissions = ofType(resources, 'AWS::Lambda::Permission').filter(([, candidate]) => candidate.Properties.FunctionName['Fn::GetAtt'][0] === sweeperId);
+    const [scheduleId] = ofType(resources, 'AWS::Events::Rule')[0]!;
+
+    expect(permissions.map(([, permission]) => permission.Properties)).toEqual([
+      { Action: 'lambda:InvokeFunction', FunctionName: { 'Fn::GetAtt': [sweeperId, 'Arn'] }, Principal: 'events.amazonaws.com', SourceArn: { 'Fn::GetAtt': [scheduleId, 'Arn'] } },
+    ]);
   });
 
   it('lets only Lambda assume the functions’ roles', () => {
