@@ -817,7 +817,7 @@ describe('infra/app.ts', () => {
     });
 
     const template = JSON.parse(readFileSync(join(outdir, 'RunnerSessions.template.json'), 'utf8'));
-    expect(Object.keys(template.Outputs).sort()).toEqual(['ApiUrl', 'BucketName']);
+    expect(Object.keys(template.Outputs).sort()).toEqual(['ApiUrl', 'BucketName', 'LeasesBucketName']);
     expect(existsSync(join(outdir, 'manifest.json'))).toBe(true);
   }, 60_000);
 });
