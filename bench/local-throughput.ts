@@ -64,7 +64,8 @@ export interface LocalThroughputResult {
   seconds: number;
 }
 
-interface RunningServer {
+/** A server script running in its own process. */
+export interface RunningServer {
   url: string;
   child: ChildProcess;
 }
@@ -73,6 +74,8 @@ interface RunningServer {
 export const THROUGHPUT_TARGET = 0.5;
 const SESSIONS = 64;
 const HERE = path.dirname(fileURLToPath(import.meta.url));
+/** The local server as `npm start` runs it, for {@link startServer}. */
+export const LOCAL_SERVER_SCRIPT = path.join(HERE, 'local-throughput/local-server.ts');
 
 /** Starts both servers, seeds them, and loads them in interleaved run pairs, reads then appends. */
 export async function measureLocalThroughput(options: LocalThroughputOptions = {}): Promise<LocalThroughputResult> {
@@ -88,7 +91,7 @@ export async function measureLocalThroughput(options: LocalThroughputOptions = {
   const bareDir = await mkdtemp(path.join(tmpdir(), 'runner-sessions-bench-bare-'));
   const servers: RunningServer[] = [];
   try {
-    const local = await startServer(path.join(HERE, 'local-throughput/local-server.ts'), localDir);
+    const local = await startServer(LOCAL_SERVER_SCRIPT, localDir);
     servers.push(local);
     const bare = await startServer(path.join(HERE, 'local-throughput/bare-server.ts'), bareDir);
     servers.push(bare);
@@ -146,9 +149,9 @@ export async function measureLocalThroughput(options: LocalThroughputOptions = {
 }
 
 /** Forks a server script; resolves once it reports its URL. Its stdout (the handlers' logs) goes to /dev/null. */
-function startServer(script: string, dataDir: string): Promise<RunningServer> {
+export function startServer(script: string, dataDir: string, args: string[] = []): Promise<RunningServer> {
   return new Promise((resolve, reject) => {
-    const child = fork(script, [dataDir], { execArgv: [], stdio: ['ignore', 'ignore', 'pipe', 'ipc'], env: { PATH: process.env.PATH ?? '' } });
+    const child = fork(script, [dataDir, ...args], { execArgv: [], stdio: ['ignore', 'ignore', 'pipe', 'ipc'], env: { PATH: process.env.PATH ?? '' } });
     let stderr = '';
     child.stderr!.on('data', (chunk: Buffer) => (stderr += chunk.toString()));
     child.once('message', (message) => resolve({ url: (message as { url: string }).url, child }));
@@ -157,7 +160,8 @@ function startServer(script: string, dataDir: string): Promise<RunningServer> {
   });
 }
 
-function stopServer({ child }: RunningServer): Promise<void> {
+/** Stops a forked server (it exits when its parent disconnects), killing it after 5 s. */
+export function stopServer({ child }: RunningServer): Promise<void> {
   if (child.exitCode !== null) return Promise.resolve();
   return new Promise((resolve) => {
     const timer = setTimeout(() => child.kill('SIGKILL'), 5_000);

@@ -1,7 +1,7 @@
 /**
  * `npm run bench`: runs the benchmarks of issue 8 and writes bench/RESULTS.md.
  *
- *   node bench/run.ts                      all six, written to bench/RESULTS.md
+ *   node bench/run.ts                      all of them, written to bench/RESULTS.md
  *   node bench/run.ts --quick              a short smoke run, printed (written only with --out)
  *   node bench/run.ts --only=requests,cost some of them
  *   node bench/run.ts --out=FILE           write the Markdown to FILE instead

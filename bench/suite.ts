@@ -1,18 +1,39 @@
 /**
- * The whole bench: the six measurements in order, and the Markdown of
+ * The whole bench: the measurements in order, and the Markdown of
  * bench/RESULTS.md. `bench/run.ts` is the command; tests import this.
  */
 
+import { execFile } from 'node:child_process';
+import { fileURLToPath } from 'node:url';
+import { promisify } from 'node:util';
+import { APPEND_TIME_TARGET, appendsSection, measureAppends, type AppendsResult } from './appends.ts';
+import { binarySection, measureBinary, type BinaryResult } from './binary.ts';
 import { coldStartSection, measureColdStart, type ColdStartResult } from './cold-start.ts';
 import { contentionSection, measureContention, type ContentionResult } from './contention.ts';
 import { computeCost, costSection, type CostResult } from './cost.ts';
 import { handlerOverheadSection, measureHandlerOverhead, type HandlerOverheadResult } from './handler-overhead.ts';
+import { leasesSection, measureLeases, type LeasesResult } from './leases.ts';
+import { ACTIVE_REQUEST_TARGET, LISTING_RATIO_TARGET, listingSection, measureListing, type ListingResult } from './listing.ts';
+import { localWritersSection, measureLocalWriters, type LocalWritersResult } from './local-writers.ts';
 import { localThroughputSection, measureLocalThroughput, type LocalThroughputResult } from './local-throughput.ts';
 import { describeMachine, type Machine } from './machine.ts';
-import { fixed, integer, renderSection, renderTable, signed, times, verdict, type Section } from './report.ts';
+import { dollars, fixed, integer, renderSection, renderTable, signed, times, verdict, type Section } from './report.ts';
 import { measureRequests, requestsSection, type RequestsResult } from './requests.ts';
 
-export const MEASUREMENTS = ['requests', 'contention', 'cold-start', 'handler-overhead', 'local-throughput', 'cost'] as const;
+export const MEASUREMENTS = [
+  'requests',
+  'contention',
+  'cold-start',
+  'handler-overhead',
+  'local-throughput',
+  'cost',
+  'leases',
+  'appends',
+  'file-store',
+  'listing',
+  'local-writers',
+  'binary',
+] as const;
 export type Measurement = (typeof MEASUREMENTS)[number];
 
 export interface BenchOptions {
@@ -30,6 +51,20 @@ export interface BenchResults {
   handlerOverhead?: HandlerOverheadResult;
   localThroughput?: LocalThroughputResult;
   cost?: CostResult;
+  leases?: LeasesResult;
+  appends?: AppendsResult;
+  /** The Markdown table `node bench/file-store.ts` prints. */
+  fileStore?: string;
+  listing?: ListingResult;
+  localWriters?: LocalWritersResult;
+  binary?: BinaryResult;
+}
+
+/** Runs the store-level rows of `bench/file-store.ts` (a script of its own) and keeps its table. */
+async function measureFileStore(quick: boolean): Promise<string> {
+  const script = fileURLToPath(new URL('./file-store.ts', import.meta.url));
+  const { stdout } = await promisify(execFile)(process.execPath, [script, ...(quick ? ['--quick'] : [])], { maxBuffer: 16 * 1024 * 1024 });
+  return stdout.trim();
 }
 
 export interface BenchRun {
@@ -76,6 +111,12 @@ export async function runBench(options: BenchOptions = {}): Promise<BenchRun> {
     const requests = results.requests;
     results.cost = await timed('cost', async () => computeCost(requests));
   }
+  if (only.has('leases')) results.leases = await timed('leases', () => measureLeases({ quick, log }));
+  if (only.has('appends')) results.appends = await timed('appends', () => measureAppends({ quick, log }));
+  if (only.has('file-store')) results.fileStore = await timed('file-store', () => measureFileStore(quick));
+  if (only.has('listing')) results.listing = await timed('listing', () => measureListing({ quick, log }));
+  if (only.has('local-writers')) results.localWriters = await timed('local-writers', () => measureLocalWriters({ quick, log }));
+  if (only.has('binary')) results.binary = await timed('binary', () => measureBinary({ quick, log }));
   return { quick, machine, results, timings, seconds: (performance.now() - started) / 1000 };
 }
 
@@ -127,6 +168,59 @@ export function targetChecks({ results }: BenchRun): TargetCheck[] {
       met: results.localThroughput.rows.every((row) => row.met),
     });
   }
+  const { leases, appends, listing, localWriters } = results;
+  if (leases !== undefined) {
+    checks.push({
+      item: '7. S3 requests of heartbeats and acquires',
+      target: 'warm heartbeat 1 PUT; cold 2 GET + 1 PUT; acquire and take-over as the design says',
+      measured: leases.requests.map((row) => `${row.id} ${integer(row.requests.total)}`).join(', '),
+      met: leases.requests.every((row) => row.met),
+    });
+    checks.push({
+      item: '7. Sweep at 1 % expired',
+      target: '≤ 1 LIST per 1,000 held; reads only for the expired',
+      measured: leases.sweeps.map((row) => `${integer(row.held)} held: ${row.report.listRequests} LIST + ${row.report.reads} reads`).join('; '),
+      met: leases.sweeps.every((row) => row.met),
+    });
+    checks.push({
+      item: '7. Detection of a dead runner (last heartbeat → paused)',
+      target: '≤ lease + 2 × sweep interval',
+      measured: leases.detection.map((row) => `${row.where}, lease ${row.leaseSeconds} s: p50 ${fixed(row.p50Seconds, 1)} s, max ${fixed(row.maxSeconds, 1)} s`).join('; '),
+      met: leases.detection.every((row) => row.met),
+    });
+    const at120 = leases.cost.find((row) => row.leaseSeconds === 120);
+    if (at120 !== undefined) {
+      checks.push({ item: '7. Cost per held runner-month, lease 120 s', target: `≤ ${dollars(leases.costGoal)}`, measured: dollars(at120.total, 3), met: at120.total <= leases.costGoal });
+    }
+  }
+  if (appends !== undefined) {
+    const [first, last] = [appends.local[0]!, appends.local.at(-1)!];
+    checks.push({
+      item: `8. Local append p50 (minimal) at ${integer(last.jobs)} jobs vs ${integer(first.jobs)}`,
+      target: `≤ ${APPEND_TIME_TARGET}×`,
+      measured: `${times(appends.localRatio)} (${fixed(last.p50MinimalMs, 2)} ms vs ${fixed(first.p50MinimalMs, 2)} ms)`,
+      met: appends.localTimeMet,
+    });
+    checks.push({ item: '8. Local stored bytes linear in the jobs', target: 'bytes per job at the large sizes ≤ 1.5× the small', measured: times(appends.storedGrowth), met: appends.storedLinear });
+  }
+  if (listing !== undefined) {
+    for (const row of listing.rows) {
+      checks.push({
+        item: `9. Listing, ${row.query}, ${integer(listing.sizes[0])} vs ${integer(listing.sizes[1])} sessions`,
+        target: row.query === 'status=active, all 10' ? `≤ ${LISTING_RATIO_TARGET}× and ≤ ${ACTIVE_REQUEST_TARGET} S3 requests` : `≤ ${LISTING_RATIO_TARGET}×`,
+        measured: `file store ${times(row.fileRatio)}; S3 requests ${integer(row.s3Requests[0])} → ${integer(row.s3Requests[1])}`,
+        met: row.met,
+      });
+    }
+  }
+  if (localWriters !== undefined) {
+    checks.push({
+      item: '10. Concurrent writers on one session (local server)',
+      target: 'no 503, every answered job landed',
+      measured: localWriters.rows.map((row) => `${row.writers} writers: ${integer(row.appendsPerSecond)}/s, p99 ${fixed(row.p99Ms, 1)} ms, ${row.unavailable} × 503`).join('; '),
+      met: localWriters.rows.every((row) => row.met),
+    });
+  }
   return checks;
 }
 
@@ -140,7 +234,26 @@ export function benchSections(run: BenchRun): Section[] {
     results.handlerOverhead && handlerOverheadSection(results.handlerOverhead),
     results.localThroughput && localThroughputSection(results.localThroughput),
     results.cost && costSection(results.cost),
+    results.leases && leasesSection(results.leases),
+    results.appends && appendsSection(results.appends),
+    results.fileStore && fileStoreSection(results.fileStore),
+    results.listing && listingSection(results.listing),
+    results.localWriters && localWritersSection(results.localWriters),
+    results.binary && binarySection(results.binary),
   ].filter((section): section is Section => section !== undefined);
+}
+
+/** The store-level rows of `bench/file-store.ts`, as it printed them. */
+function fileStoreSection(table: string): Section {
+  return {
+    title: '8b. The file store alone: appends and listings',
+    intro: [
+      'Printed by `node bench/file-store.ts`: the file store without the repository or HTTP. An append replaces one session body that grows by one ' +
+        '64-character job ID; a listing pages through keys seeded concurrently. "bytes written" is the growth of the store\'s log.',
+      table,
+    ],
+    tables: [],
+  };
 }
 
 /** The Markdown of bench/RESULTS.md. */

@@ -3,7 +3,7 @@
  * port over the file store in DATA_DIR, in its own process. Sends
  * `{ "url": … }` to the parent once listening; stops when the parent goes.
  *
- *   node bench/local-throughput/local-server.ts DATA_DIR
+ *   node bench/local-throughput/local-server.ts DATA_DIR [LEASE_SWEEP_SECONDS]
  */
 process.env.POWERTOOLS_METRICS_DISABLED ??= 'true';
 const { startLocalServer } = await import('#lib/local/server.ts');
@@ -13,7 +13,8 @@ if (dataDir === undefined) {
   console.error('usage: node bench/local-throughput/local-server.ts DATA_DIR');
   process.exit(2);
 }
-const server = await startLocalServer({ port: 0, dataDir });
+const sweep = process.argv[3];
+const server = await startLocalServer({ port: 0, dataDir, ...(sweep === undefined ? {} : { leaseSweepSeconds: Number(sweep) }) });
 process.on('disconnect', () => {
   server.close().finally(() => process.exit(0));
 });

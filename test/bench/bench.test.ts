@@ -1,7 +1,11 @@
 import { describe, expect, it } from 'vitest';
+import { measureAppends } from '../../bench/appends.ts';
 import { measureContention } from '../../bench/contention.ts';
 import { computeCost, PRICES } from '../../bench/cost.ts';
 import { measureHandlerOverhead } from '../../bench/handler-overhead.ts';
+import { measureLeases } from '../../bench/leases.ts';
+import { measureListing } from '../../bench/listing.ts';
+import { measureLocalWriters } from '../../bench/local-writers.ts';
 import { measureRequests, type RequestsResult } from '../../bench/requests.ts';
 import { renderTable } from '../../bench/report.ts';
 import { renderResults, targetChecks, type BenchRun } from '../../bench/suite.ts';
@@ -138,5 +142,61 @@ describe('bench: RESULTS.md', () => {
 
   it('refuses a table row that does not fit its headers', () => {
     expect(() => renderTable({ headers: ['a', 'b'], rows: [['1']] })).toThrow(/1 cells for 2 headers/);
+  });
+});
+
+describe('bench: leases (quick)', () => {
+  it('counts heartbeats, acquires and sweeps on the fake as the design says, and prices a held runner', async () => {
+    const result = await measureLeases({ sweepSizes: [10, 1_000], localRunners: 0 });
+
+    expect(result.requests.map((row) => [row.id, row.requests.total, row.met])).toEqual([
+      ['heartbeat-warm', 1, true],
+      ['heartbeat-cold', 3, true],
+      ['acquire-free', 4, true],
+      ['acquire-force', 6, true],
+    ]);
+    expect(result.sweeps.map((row) => [row.held, row.expired, row.report.listRequests, row.report.reads, row.report.expired, row.met])).toEqual([
+      [10, 1, 1, 2, 1, true],
+      [1_000, 10, 1, 20, 10, true],
+    ]);
+    expect(result.detection.map((row) => [row.leaseSeconds, row.met])).toEqual([
+      [30, true],
+      [120, true],
+      [600, true],
+    ]);
+    for (const row of result.detection) expect(row.maxSeconds).toBeGreaterThan(row.leaseSeconds + 60);
+    const at120 = result.cost.find((row) => row.leaseSeconds === 120)!;
+    expect(at120.heartbeatsPerMonth).toBe(64_800);
+    expect(at120.total).toBeCloseTo(at120.apiGateway + at120.lambda + at120.s3 + at120.sweeperShare, 10);
+  });
+});
+
+describe('bench: appends, listing and writers (quick)', () => {
+  it('an append on S3 PUTs the whole session, and the local answer with return=minimal stays small', async () => {
+    const result = await measureAppends({ sizes: [10, 60], window: 4 });
+
+    const [small, large] = result.s3;
+    expect(large!.bytesPerAppend - small!.bytesPerAppend).toBeGreaterThan(50 * 64);
+    expect(large!.storedBytes).toBeGreaterThan(small!.storedBytes);
+    const [localSmall, localLarge] = result.local;
+    expect(localLarge!.answeredMinimal).toBeLessThan(localSmall!.answeredMinimal + 10);
+    expect(localLarge!.answeredFull - localSmall!.answeredFull).toBeGreaterThan(50 * 64);
+  });
+
+  it('the name lookup and the first page cost the same at both sizes; the status filter scans', async () => {
+    const result = await measureListing({ sizes: [50, 600] });
+
+    const row = (query: string) => result.rows.find((candidate) => candidate.query === query)!;
+    expect(row('name=').s3Requests).toEqual([2, 2]);
+    expect(row('name=').found).toEqual([1, 1]);
+    expect(row('first page').s3Requests).toEqual([51, 51]);
+    expect(row('status=active, all 10').found).toEqual([10, 10]);
+    expect(row('status=active, all 10').s3Requests[1]).toBeGreaterThan(600);
+  });
+
+  it('concurrent writers on one session land every job without a 503', async () => {
+    const result = await measureLocalWriters({ writerCounts: [4], appendsPerWriter: 5 });
+
+    expect(result.rows.map((r) => [r.writers, r.appends, r.unavailable, r.otherFailures, r.landed, r.met])).toEqual([[4, 20, 0, 0, 20, true]]);
   });
 });

@@ -1,0 +1,213 @@
+/**
+ * 9. Listing at 1,000 and 100,000 stored sessions: the first page, a deep
+ * page, `status=active` with 10 matches and a `name=` lookup, timed on the
+ * file store through the repository (sizes interleaved) and counted in S3
+ * requests on the fake.
+ */
+
+import { mkdtemp, rm } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import path from 'node:path';
+import { encodeCursor } from '#lib/cursor.ts';
+import { newestFirstId, sessionKey } from '#lib/ids.ts';
+import { type ListSessionsOptions, SessionRepository } from '#lib/repository.ts';
+import type { Session } from '#lib/session.ts';
+import { FileObjectStore } from '#lib/store/file/index.ts';
+import type { ObjectStore } from '#lib/store/port.ts';
+import { S3ObjectStore } from '#lib/store/s3.ts';
+import { S3Fake } from '../test/helpers/s3-fake.ts';
+import { fixed, integer, times, verdict, type Section } from './report.ts';
+import { fakeS3Client } from './s3-clients.ts';
+import { median, nowMs } from './stats.ts';
+
+export interface ListingOptions {
+  quick?: boolean;
+  sizes?: [number, number];
+  log?: (line: string) => void;
+}
+
+type Query = 'first page' | 'deep page' | 'status=active, first call' | 'status=active, all 10' | 'name=';
+
+export interface ListingRow {
+  query: Query;
+  /** p50 ms on the file store at each size. */
+  fileMs: [number, number];
+  fileRatio: number;
+  /** S3 requests at each size, and the calls made. */
+  s3Requests: [number, number];
+  calls: [number, number];
+  found: [number, number];
+  met: boolean;
+}
+
+export interface ListingResult {
+  sizes: [number, number];
+  rows: ListingRow[];
+  seconds: number;
+}
+
+const ACTIVE = 10;
+const PAGE = 50;
+const NEEDLE = 'needle-session';
+export const LISTING_RATIO_TARGET = 1.5;
+export const ACTIVE_REQUEST_TARGET = 2;
+
+/** The sessions of a store of `count`, newest first; `ACTIVE` of them active, spread evenly, the rest paused. */
+function sessions(count: number): Session[] {
+  const now = Date.now();
+  const active = new Set(Array.from({ length: ACTIVE }, (_, index) => Math.floor(((index + 0.5) * count) / ACTIVE)));
+  return Array.from({ length: count }, (_, index) => {
+    const createdMs = now - index;
+    const seconds = Math.floor(createdMs / 1000);
+    return { id: newestFirstId(createdMs), name: null, job_ids: [], created_at: seconds, updated_at: seconds, status: active.has(index) ? 'active' : 'paused' };
+  });
+}
+
+/** Create-only puts through the store's public API, 256 at once (the file store groups their fsyncs). */
+async function seedStore(store: ObjectStore, stored: Session[]): Promise<void> {
+  let next = 0;
+  await Promise.all(
+    Array.from({ length: 256 }, async () => {
+      while (next < stored.length) {
+        const session = stored[next++]!;
+        await store.put(sessionKey(session.id), JSON.stringify(session), { ifNoneMatch: '*' });
+      }
+    }),
+  );
+}
+
+/** The calls of one query: one for a page, cursors followed until 10 are found for "all 10". */
+async function run(repository: SessionRepository, query: Query, stored: Session[]): Promise<{ calls: number; found: number }> {
+  const options: Record<Exclude<Query, 'status=active, all 10'>, ListSessionsOptions> = {
+    'first page': { limit: PAGE },
+    'deep page': { limit: PAGE, cursor: encodeCursor(stored[Math.floor(stored.length * 0.9)]!.id) },
+    'status=active, first call': { limit: PAGE, status: 'active' },
+    'name=': { limit: PAGE, name: NEEDLE },
+  };
+  if (query !== 'status=active, all 10') {
+    const page = await repository.listSessions(options[query]);
+    return { calls: 1, found: page.sessions.length };
+  }
+  let cursor: string | undefined;
+  let calls = 0;
+  let found = 0;
+  do {
+    const page = await repository.listSessions({ limit: PAGE, status: 'active', ...(cursor === undefined ? {} : { cursor }) });
+    calls++;
+    found += page.sessions.length;
+    cursor = page.nextCursor ?? undefined;
+  } while (cursor !== undefined && found < ACTIVE);
+  return { calls, found };
+}
+
+const QUERIES: Query[] = ['first page', 'deep page', 'status=active, first call', 'status=active, all 10', 'name='];
+
+/** Seeds both stores at both sizes and runs every query. */
+export async function measureListing(options: ListingOptions = {}): Promise<ListingResult> {
+  const started = performance.now();
+  const log = options.log ?? (() => {});
+  const sizes = options.sizes ?? (options.quick ? [500, 5_000] : [1_000, 100_000]);
+  const stored = sizes.map(sessions);
+  const fake = new S3Fake();
+  const directories: string[] = [];
+  const files: FileObjectStore[] = [];
+  try {
+    const counts = new Map<Query, { requests: number[]; calls: number[]; found: number[] }>(QUERIES.map((query) => [query, { requests: [], calls: [], found: [] }]));
+    for (const [index, size] of sizes.entries()) {
+      log(`listing: S3 fake, ${integer(size)} sessions`);
+      fake.objects.clear();
+      fake.versions.clear();
+      for (const session of stored[index]!) fake.seed(sessionKey(session.id), JSON.stringify(session));
+      const seeding = new SessionRepository({ store: new S3ObjectStore({ bucket: 'bench-sessions', client: fakeS3Client() }) });
+      await seeding.setStatus((await seeding.createSession({ name: NEEDLE })).session.id, 'paused');
+      for (const query of QUERIES) {
+        const repository = new SessionRepository({ store: new S3ObjectStore({ bucket: 'bench-sessions', client: fakeS3Client() }) });
+        fake.resetCounts();
+        const { calls, found } = await run(repository, query, stored[index]!);
+        const count = counts.get(query)!;
+        count.requests.push(fake.totalRequests);
+        count.calls.push(calls);
+        count.found.push(found);
+      }
+    }
+    fake.restore();
+    const repositories: SessionRepository[] = [];
+    for (const [index, size] of sizes.entries()) {
+      log(`listing: seeding the file store with ${integer(size)} sessions`);
+      const directory = await mkdtemp(path.join(tmpdir(), 'runner-sessions-bench-listing-'));
+      directories.push(directory);
+      const store = new FileObjectStore(directory);
+      files.push(store);
+      await seedStore(store, stored[index]!);
+      const repository = new SessionRepository({ store });
+      await repository.setStatus((await repository.createSession({ name: NEEDLE })).session.id, 'paused');
+      repositories.push(repository);
+    }
+    const timings = new Map<Query, number[][]>(QUERIES.map((query) => [query, sizes.map(() => [])]));
+    for (const query of QUERIES) {
+      const rounds = query === 'status=active, all 10' ? (options.quick ? 1 : 3) : options.quick ? 5 : 21;
+      log(`listing: file store, ${query}`);
+      for (let round = 0; round < rounds; round++) {
+        // Sizes alternate call by call, the order swapped every round.
+        for (const index of round % 2 === 0 ? [0, 1] : [1, 0]) {
+          const began = nowMs();
+          await run(repositories[index]!, query, stored[index]!);
+          timings.get(query)![index]!.push(nowMs() - began);
+        }
+      }
+    }
+    const rows = QUERIES.map((query): ListingRow => {
+      const fileMs = timings.get(query)!.map(median) as [number, number];
+      const count = counts.get(query)!;
+      const fileRatio = fileMs[1] / fileMs[0];
+      const s3Requests = count.requests as [number, number];
+      const flat = fileRatio <= LISTING_RATIO_TARGET && s3Requests[1] <= LISTING_RATIO_TARGET * s3Requests[0];
+      const met = query === 'status=active, all 10' ? flat && s3Requests.every((requests) => requests <= ACTIVE_REQUEST_TARGET) : flat;
+      return { query, fileMs, fileRatio, s3Requests, calls: count.calls as [number, number], found: count.found as [number, number], met };
+    });
+    return { sizes, rows, seconds: (performance.now() - started) / 1000 };
+  } finally {
+    fake.restore();
+    await Promise.all(files.map((store) => store.close()));
+    await Promise.all(directories.map((directory) => rm(directory, { recursive: true, force: true })));
+  }
+}
+
+/** Section 9 of bench/RESULTS.md. */
+export function listingSection(result: ListingResult): Section {
+  const [small, large] = result.sizes.map(integer);
+  return {
+    title: '9. Listing at scale',
+    intro: [
+      `${small} and ${large} stored sessions, newest-first IDs (\`lib/ids.ts\`), ${ACTIVE} of them \`active\` spread evenly over the listing, the ` +
+        `rest \`paused\`, and one more named \`${NEEDLE}\` created through the repository (with its name index entry). Seeded directly: ` +
+        'create-only puts of the session JSON through the file store\'s public API, and straight into the S3 fake\'s map. Queries go through ' +
+        `\`SessionRepository.listSessions\` (pages of ${PAGE}); the deep page starts from a cursor at 90 % of the listing. "all 10" follows the ` +
+        'cursors until the 10 active sessions are found. File store: p50 of calls alternating between the two sizes; S3: requests counted on the fake, ' +
+        'each query by a fresh repository.',
+      `Targets: ≤ ${LISTING_RATIO_TARGET}× between the sizes (time on the file store and requests on S3), and ≤ ${ACTIVE_REQUEST_TARGET} S3 ` +
+        'requests to find the 10 active sessions.',
+    ],
+    tables: [
+      {
+        headers: ['query', `file store, ${small}`, `file store, ${large}`, 'ratio', `S3 requests, ${small}`, `S3 requests, ${large}`, 'calls', 'found', 'met'],
+        rows: result.rows.map((row) => [
+          row.query,
+          `${fixed(row.fileMs[0], 2)} ms`,
+          `${fixed(row.fileMs[1], 2)} ms`,
+          times(row.fileRatio),
+          integer(row.s3Requests[0]),
+          integer(row.s3Requests[1]),
+          `${integer(row.calls[0])} / ${integer(row.calls[1])}`,
+          `${integer(row.found[0])} / ${integer(row.found[1])}`,
+          verdict(row.met),
+        ]),
+      },
+    ],
+    notes: [
+      'The status filter is a scan with a budget (`LIST_SCAN_BUDGET`, 500 keys per call), not an index: one call reads up to 500 sessions ' +
+        'and hands back a cursor, so finding sessions spread through the listing costs reads in proportion to the sessions stored. ' +
+        'Meeting the target needs a status index (for example create-only keys per status, as the name index does for names): a product change.',
+    ],
+  };
+}
