@@ -12,8 +12,8 @@ import path from 'node:path';
 import { SessionRepository } from '#lib/repository.ts';
 import { S3ObjectStore } from '#lib/store/s3.ts';
 import { S3Fake } from '../test/helpers/s3-fake.ts';
-import { dollars, fixed, integer, times, verdict, type Section } from './report.ts';
 import { LOCAL_SERVER_SCRIPT, startServer, stopServer } from './local-throughput.ts';
+import { dollars, fixed, integer, type Section, times, verdict } from './report.ts';
 import { fakeS3Client } from './s3-clients.ts';
 import { median, nowMs, rotate } from './stats.ts';
 
@@ -128,15 +128,28 @@ async function measureLocal(sizes: number[], window: number, log: (line: string)
     const stored: number[] = [];
     for (const [session, size] of sizes.entries()) {
       const before = await directoryBytes(dataDir);
-      const created = await fetch(`${server.url}/sessions`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: '{}' });
+      const created = await fetch(`${server.url}/sessions`, {
+        method: 'POST',
+        headers: { 'content-type': 'application/json' },
+        body: '{}',
+      });
       ids.push(((await created.json()) as { id: string }).id);
       log(`appends: local session of ${integer(size)} jobs`);
       for (let n = 0; n < size - window; n++) await append(ids[session]!, session, n, true);
       stored.push((await directoryBytes(dataDir)) - before);
     }
-    const samples = sizes.map(() => ({ minimal: [] as number[], full: [] as number[], written: [] as number[], answeredMinimal: 0, answeredFull: 0 }));
+    const samples = sizes.map(() => ({
+      minimal: [] as number[],
+      full: [] as number[],
+      written: [] as number[],
+      answeredMinimal: 0,
+      answeredFull: 0,
+    }));
     for (let round = 0; round < window; round++) {
-      for (const session of rotate(sizes.map((_, index) => index), round)) {
+      for (const session of rotate(
+        sizes.map((_, index) => index),
+        round,
+      )) {
         const n = sizes[session]! - window + round;
         const minimal = round % 2 === 0;
         const before = await directoryBytes(dataDir);
@@ -202,7 +215,10 @@ async function measureS3(sizes: number[], window: number): Promise<S3AppendRow[]
     const timesMs = sizes.map(() => [] as number[]);
     const lastPut = sizes.map(() => 0);
     for (let round = 0; round < window; round++) {
-      for (const session of rotate(sizes.map((_, index) => index), round)) {
+      for (const session of rotate(
+        sizes.map((_, index) => index),
+        round,
+      )) {
         const began = nowMs();
         await repository.addJob(ids[session]!, jobId(session, sizes[session]! - window + round));
         timesMs[session]!.push(nowMs() - began);
@@ -264,7 +280,7 @@ export function appendsSection(result: AppendsResult): Section {
         `(target ≤ ${APPEND_TIME_TARGET}×: ${verdict(result.localTimeMet)}); stored bytes per job grow ${times(result.storedGrowth)} from the ` +
         `smaller sizes to the larger (${verdict(result.storedLinear)} as linear).`,
       'S3: a session is one object, so every append PUTs the whole session: bytes per append grow with the jobs, and the versioned bucket keeps ' +
-        'every version, so what a session stores grows with the square of its jobs. The answer bytes are the local rows\' (the same handlers). ' +
+        "every version, so what a session stores grows with the square of its jobs. The answer bytes are the local rows' (the same handlers). " +
         `"Kept ${VERSION_WINDOW_DAYS} days": all versions' bytes × $${S3_STANDARD_PER_GB_MONTH} per GB-month × ${VERSION_WINDOW_DAYS / 30} months ` +
         '(S3 Standard, first 50 TB a month, US East: $0.023 per GB, as quoted by https://gist.github.com/EverettBerry/a37438006529a55f42da6fdbc44a505c; the stored copy of https://aws.amazon.com/s3/pricing/ renders its rates as template tokens), ' +
         'assuming the noncurrent versions expire 90 days after they are replaced. The p50 on the fake is CPU only (serialising and hashing the body).',

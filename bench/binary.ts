@@ -10,7 +10,7 @@ import { stat } from 'node:fs/promises';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { promisify } from 'node:util';
-import { fixed, integer, times, type Section } from './report.ts';
+import { fixed, integer, type Section, times } from './report.ts';
 import { median, nowMs } from './stats.ts';
 
 const run = promisify(execFile);
@@ -70,7 +70,15 @@ export async function measureBinary(options: BinaryOptions = {}): Promise<Binary
     ratios.push(binaryMs / nodeMs);
   }
   log(`binary: --help ${fixed(median(binary), 0)} ms vs node ${fixed(median(node), 0)} ms`);
-  return { sizes, built, runs, binaryMs: median(binary), nodeMs: median(node), ratio: median(ratios), seconds: (performance.now() - started) / 1000 };
+  return {
+    sizes,
+    built,
+    runs,
+    binaryMs: median(binary),
+    nodeMs: median(node),
+    ratio: median(ratios),
+    seconds: (performance.now() - started) / 1000,
+  };
 }
 
 /** Section 11 of bench/RESULTS.md. */
@@ -83,7 +91,13 @@ export function binarySection(result: BinaryResult): Section {
         `one unrecorded run each, then ${result.runs} pairs alternating which goes first; medians, and the median of the ratios within a pair.`,
     ],
     tables: [
-      { headers: ['executable', 'size'], rows: result.sizes.map((row) => [`runner-sessions-linux-${row.arch}`, `${fixed(row.bytes / 1024 ** 2, 1)} MiB (${integer(row.bytes)} B)`]) },
+      {
+        headers: ['executable', 'size'],
+        rows: result.sizes.map((row) => [
+          `runner-sessions-linux-${row.arch}`,
+          `${fixed(row.bytes / 1024 ** 2, 1)} MiB (${integer(row.bytes)} B)`,
+        ]),
+      },
       {
         headers: ['`--help`', 'median wall time'],
         rows: [

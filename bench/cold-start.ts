@@ -15,7 +15,7 @@ import { promisify } from 'node:util';
 import { gzipSync } from 'node:zlib';
 import { API_ROUTES, entryName } from '#lib/routes.ts';
 import { serviceEnvironment } from '../infra/sessions-api.ts';
-import { fixed, kib, times, verdict, type Section } from './report.ts';
+import { fixed, kib, type Section, times, verdict } from './report.ts';
 import { median, nowMs, rotate } from './stats.ts';
 
 export interface ColdStartOptions {
@@ -107,13 +107,23 @@ export async function measureColdStart(options: ColdStartOptions = {}): Promise<
       // Each round's time over the baseline's in the same round: drift of a noisy machine cancels out.
       const importRatio = median(mine.importMs.map((ms, round) => ms / base.importMs[round]!));
       const processRatio = median(mine.processMs.map((ms, round) => ms / base.processMs[round]!));
-      return { ...bundle, importMs: median(mine.importMs), processMs: median(mine.processMs), importRatio, processRatio, met: importRatio <= COLD_START_TARGET };
+      return {
+        ...bundle,
+        importMs: median(mine.importMs),
+        processMs: median(mine.processMs),
+        importRatio,
+        processRatio,
+        met: importRatio <= COLD_START_TARGET,
+      };
     };
     const isRoute = (bundle: Bundle) => routes.some((route) => route.name === bundle.name);
     return {
       baseline: row(bundles[0]!),
       rows: bundles.filter(isRoute).map(row),
-      attribution: bundles.slice(1).filter((bundle) => !isRoute(bundle)).map(row),
+      attribution: bundles
+        .slice(1)
+        .filter((bundle) => !isRoute(bundle))
+        .map(row),
       rounds,
       target: COLD_START_TARGET,
       seconds: (performance.now() - started) / 1000,
@@ -127,7 +137,11 @@ async function bundleAll(outdir: string, entries: { name: string; entry: string 
   const args = [path.join(ROOT, 'bench/cold-start/bundle.ts'), outdir, ...entries.map(({ name, entry }) => `${name}=${entry}`)];
   let stdout: string;
   try {
-    ({ stdout } = await promisify(execFile)(process.execPath, args, { cwd: ROOT, maxBuffer: 16 * 1024 * 1024, env: { ...process.env, NODE_OPTIONS: '' } }));
+    ({ stdout } = await promisify(execFile)(process.execPath, args, {
+      cwd: ROOT,
+      maxBuffer: 16 * 1024 * 1024,
+      env: { ...process.env, NODE_OPTIONS: '' },
+    }));
   } catch (error) {
     const { stderr } = error as { stderr?: string };
     throw new Error(`bundling with the CDK failed: ${String(error)}\n${stderr ?? ''}`);
@@ -182,24 +196,43 @@ export function coldStartSection(result: ColdStartResult): Section {
     isBaseline ? '—' : verdict(row.met),
   ];
   return {
-    title: '3. Cold-start proxy: import a function\'s bundle in a fresh process',
+    title: "3. Cold-start proxy: import a function's bundle in a fresh process",
     intro: [
       'Each bundle is made by the CDK itself: one `RouteFunction` (the construct the stack deploys: esbuild, ESM, `node24`, minified, ' +
         'source map without sources, AWS SDK bundled, the `createRequire` banner) per handler in a throwaway app, synthesized locally. ' +
         'The baseline is `bench/cold-start/bare-handler.ts`, a handler that only creates an `S3Client` at module scope, bundled by the same construct. ' +
-        'The second table adds one of the service\'s dependencies to the baseline at a time (`bench/cold-start/with-*.ts`, same construct, same rounds) to show where the difference comes from.',
+        "The second table adds one of the service's dependencies to the baseline at a time (`bench/cold-start/with-*.ts`, same construct, same rounds) to show where the difference comes from.",
       `A fresh \`node\` process (\`NODE_OPTIONS=--enable-source-maps\` and the service's environment, as deployed; no compile cache) imports the bundle; ` +
-        'the time from the start of the import to the module having built its handler is the measure (node\'s own start-up excluded; the ' +
+        "the time from the start of the import to the module having built its handler is the measure (node's own start-up excluded; the " +
         `"process" columns add it back: spawn to exit, timed by the parent). Bundles are run in turn, rotating the order each round; ` +
         `one unrecorded round, then ${result.rounds} rounds. Times are medians; a ratio is the median over rounds of the bundle's time over the baseline's in the same round. Target: import ≤ ${result.target}× the baseline.`,
     ],
     tables: [
       {
-        headers: ['bundle', 'size', 'gzip', 'source map', 'import + build handler', 'vs baseline', 'whole process', 'vs baseline', `≤ ${result.target}×`],
+        headers: [
+          'bundle',
+          'size',
+          'gzip',
+          'source map',
+          'import + build handler',
+          'vs baseline',
+          'whole process',
+          'vs baseline',
+          `≤ ${result.target}×`,
+        ],
         rows: [line(result.baseline, true), ...result.rows.map((row) => line(row, false))],
       },
       {
-        headers: ['what the difference is made of', 'size', 'gzip', 'source map', 'import + build handler', 'vs baseline', 'whole process', 'vs baseline'],
+        headers: [
+          'what the difference is made of',
+          'size',
+          'gzip',
+          'source map',
+          'import + build handler',
+          'vs baseline',
+          'whole process',
+          'vs baseline',
+        ],
         rows: result.attribution.map((row) => line(row, false).slice(0, -1)),
       },
     ],

@@ -15,13 +15,13 @@ import { DeleteObjectCommand, type S3Client } from '@aws-sdk/client-s3';
 import { sleep } from '#lib/backoff.ts';
 import { DEFAULT_RETRY, retryDelay } from '#lib/client/retry.ts';
 import { ConflictRetry, StorageUnavailable } from '#lib/errors.ts';
-import { StoreFault } from '#lib/store/port.ts';
 import { sessionKey } from '#lib/ids.ts';
 import { SessionRepository } from '#lib/repository.ts';
-import { SessionSchema, type Session } from '#lib/session.ts';
+import { type Session, SessionSchema } from '#lib/session.ts';
+import { StoreFault } from '#lib/store/port.ts';
 import { S3ObjectStore } from '#lib/store/s3.ts';
 import { S3Fake } from '../test/helpers/s3-fake.ts';
-import { fixed, integer, times, type Section } from './report.ts';
+import { fixed, integer, type Section, times } from './report.ts';
 import { configuredEndpoint, countingEndpointClient, fakeS3Client, newRequestCounter, type RequestCounter } from './s3-clients.ts';
 import { median, nowMs, percentile, rotate, sum } from './stats.ts';
 
@@ -124,7 +124,8 @@ export async function measureContention(options: ContentionOptions = {}): Promis
   }
   let endpointSkipped: string | undefined;
   if (endpoint === null || endpoint === undefined) {
-    endpointSkipped = 'no S3-compatible endpoint configured (set AWS_ENDPOINT_URL_S3 and SESSIONS_TEST_BUCKET, e.g. `eval "$(bash scripts/ceph-rgw.sh env)"`)';
+    endpointSkipped =
+      'no S3-compatible endpoint configured (set AWS_ENDPOINT_URL_S3 and SESSIONS_TEST_BUCKET, e.g. `eval "$(bash scripts/ceph-rgw.sh env)"`)';
   } else {
     const real = endpointBackend(endpoint.endpoint, endpoint.bucket, await endpointLabel(endpoint.endpoint));
     try {
@@ -136,10 +137,21 @@ export async function measureContention(options: ContentionOptions = {}): Promis
       await real.close();
     }
   }
-  return { fakeLatencyMs, backends, ...(endpointSkipped === undefined ? {} : { endpointSkipped }), seconds: (performance.now() - started) / 1000 };
+  return {
+    fakeLatencyMs,
+    backends,
+    ...(endpointSkipped === undefined ? {} : { endpointSkipped }),
+    seconds: (performance.now() - started) / 1000,
+  };
 }
 
-async function measureBackend(backend: Backend, writerCounts: number[], jobsPerRun: number, runs: number, log: (line: string) => void): Promise<ContentionBackendResult> {
+async function measureBackend(
+  backend: Backend,
+  writerCounts: number[],
+  jobsPerRun: number,
+  runs: number,
+  log: (line: string) => void,
+): Promise<ContentionBackendResult> {
   await contend(backend, Math.min(4, Math.max(...writerCounts)), Math.min(jobsPerRun, 16));
   const all: ContentionRun[] = [];
   for (let round = 0; round < runs; round++) {
@@ -173,7 +185,10 @@ async function measureBackend(backend: Backend, writerCounts: number[], jobsPerR
     };
   });
   const errors = Object.entries(backend.errorAnswers?.() ?? {}).sort(([a], [b]) => a.localeCompare(b));
-  const description = errors.length === 0 ? backend.description : `${backend.description}; error answers over all runs, warm-up included: ${errors.map(([name, count]) => `${name} ${count}`).join(', ')}`;
+  const description =
+    errors.length === 0
+      ? backend.description
+      : `${backend.description}; error answers over all runs, warm-up included: ${errors.map(([name, count]) => `${name} ${count}`).join(', ')}`;
   return { backend: backend.name, description, uncontendedP50Ms, rows, runs: all };
 }
 
@@ -216,7 +231,10 @@ async function contend(backend: Backend, writers: number, jobs: number): Promise
 
   const stored = await backend.read(id);
   const expected = plan.flat();
-  const landedOnce = stored.job_ids.length === expected.length && new Set(stored.job_ids).size === expected.length && expected.every((job) => stored.job_ids.includes(job));
+  const landedOnce =
+    stored.job_ids.length === expected.length &&
+    new Set(stored.job_ids).size === expected.length &&
+    expected.every((job) => stored.job_ids.includes(job));
   return { writers, jobs: expected.length, seconds, requests, latenciesMs, conflictRetries, storageUnavailable, landedOnce };
 }
 
@@ -304,18 +322,34 @@ export function contentionSection(result: ContentionResult): Section {
     intro: [
       'Each writer is its own Lambda instance: its own `SessionRepository` (and its own warm-version cache) and its own S3 client. ' +
         'All writers start together on one new session and split the jobs of a run evenly; each appends its jobs one after another. ' +
-        'The service\'s production compare-and-swap settings apply (8 attempts, full-jitter backoff from 10 ms capped at 400 ms). ' +
-        'A writer answered 503 waits as the service\'s client does (`retryDelay`: the `Retry-After` plus jitter) and sends the job again, ' +
+        "The service's production compare-and-swap settings apply (8 attempts, full-jitter backoff from 10 ms capped at 400 ms). " +
+        "A writer answered 503 waits as the service's client does (`retryDelay`: the `Retry-After` plus jitter) and sends the job again, " +
         'so every job lands; the session is read back after each run and must hold every job exactly once.',
-      'Latency is from a writer\'s first try at a job until the job is in, 503 waits included. p50 and p99 are per run, then the median over runs; ' +
+      "Latency is from a writer's first try at a job until the job is in, 503 waits included. p50 and p99 are per run, then the median over runs; " +
         'the ratios divide them by the p50 of one writer alone (a warm append: one conditional PUT) on the same backend in the same runs. ' +
         'Appends per second is the median over runs; requests per append is all requests over all jobs (setup and read-back not counted). ' +
         'One unrecorded warm-up run precedes the runs on each backend, and the runs interleave the writer counts.',
-      ...result.backends.map((backend) => `**${backend.backend}**: ${backend.description}; one writer alone: p50 ${fixed(backend.uncontendedP50Ms, 2)} ms per append.`),
+      ...result.backends.map(
+        (backend) =>
+          `**${backend.backend}**: ${backend.description}; one writer alone: p50 ${fixed(backend.uncontendedP50Ms, 2)} ms per append.`,
+      ),
     ],
     tables: [
       {
-        headers: ['backend', 'writers', 'runs × jobs', 'appends/s', 'S3 requests per append', 'p50', 'p99', 'p50 vs 1 writer', 'p99 vs 1 writer', 'conflict_retry (503)', 'storage_unavailable (503)', 'every job once'],
+        headers: [
+          'backend',
+          'writers',
+          'runs × jobs',
+          'appends/s',
+          'S3 requests per append',
+          'p50',
+          'p99',
+          'p50 vs 1 writer',
+          'p99 vs 1 writer',
+          'conflict_retry (503)',
+          'storage_unavailable (503)',
+          'every job once',
+        ],
         rows,
       },
     ],
@@ -323,7 +357,7 @@ export function contentionSection(result: ContentionResult): Section {
       'How to read it: a writer that has just won holds the current version, so its next append is a single conditional PUT that usually ' +
         'goes straight through while the others back off; that keeps the p50 near one PUT until the writers outnumber what one session can ' +
         'take. The cost of contention shows in the requests per append (refused PUTs and the re-reads after them) and in the p99, which ' +
-        'holds the backoff and, for a change that ran out of attempts, the 503 and the client\'s wait of at least the 1 s `Retry-After`.',
+        "holds the backoff and, for a change that ran out of attempts, the 503 and the client's wait of at least the 1 s `Retry-After`.",
       ...(result.endpointSkipped === undefined ? [] : [`Real endpoint not measured: ${result.endpointSkipped}.`]),
     ],
   };

@@ -58,7 +58,10 @@ const PRICED: { operation: string; row: (result: RequestsResult) => RequestCount
   { operation: 'create session, no name', row: (result) => result.rows.find((row) => row.id === 'create') },
   { operation: 'create session with a name', row: (result) => result.rows.find((row) => row.id === 'create-named') },
   { operation: 'get session', row: (result) => result.rows.find((row) => row.id === 'get') },
-  { operation: 'add job, warm instance (a runner appending; per job)', row: (result) => result.rows.find((row) => row.id === 'append-100') },
+  {
+    operation: 'add job, warm instance (a runner appending; per job)',
+    row: (result) => result.rows.find((row) => row.id === 'append-100'),
+  },
   { operation: 'add job, cold instance', row: (result) => result.rows.find((row) => row.id === 'add-job') },
   { operation: 'add job already present', row: (result) => result.rows.find((row) => row.id === 'add-job-present') },
   { operation: 'status change', row: (result) => result.rows.find((row) => row.id === 'set-status') },
@@ -81,7 +84,8 @@ export function computeCost(requests: RequestsResult): CostResult {
     const roundTrips = row.roundTripsPerOperation;
     const billedMs = Math.ceil(DURATION_MODEL.handlerMs + roundTrips * DURATION_MODEL.s3RoundTripMs);
     const s3 = MILLION * ((classA * PRICES.s3ClassAPer1000) / 1000 + (classB * PRICES.s3ClassBPer1000) / 1000);
-    const lambda = PRICES.lambdaPerMillionRequests + MILLION * (DURATION_MODEL.memoryMb / 1024) * (billedMs / 1000) * PRICES.lambdaArmPerGbSecond;
+    const lambda =
+      PRICES.lambdaPerMillionRequests + MILLION * (DURATION_MODEL.memoryMb / 1024) * (billedMs / 1000) * PRICES.lambdaArmPerGbSecond;
     const apiGateway = PRICES.httpApiPerMillionRequests;
     const label = row.id.startsWith('list-') ? `${operation} (${Number(row.id.slice(5)).toLocaleString('en-US')} stored)` : operation;
     return [{ operation: label, classA, classB, roundTrips, billedMs, s3, lambda, apiGateway, total: s3 + lambda + apiGateway }];

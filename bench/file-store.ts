@@ -49,9 +49,11 @@ async function listRow(keys: number): Promise<string> {
   const store = new FileObjectStore(root);
   const names = Array.from({ length: keys }, (_, n) => `sessions/${createHash('md5').update(String(n)).digest('hex')}.json`);
   let next = 0;
-  await Promise.all(Array.from({ length: 256 }, async () => {
-    while (next < names.length) await store.put(names[next++]!, '{}', { ifNoneMatch: '*' });
-  }));
+  await Promise.all(
+    Array.from({ length: 256 }, async () => {
+      while (next < names.length) await store.put(names[next++]!, '{}', { ifNoneMatch: '*' });
+    }),
+  );
   const fresh = new FileObjectStore(root);
   const openStart = performance.now();
   await fresh.opened;
@@ -92,7 +94,10 @@ async function heartbeatRow(rewrites: number): Promise<string> {
   return `| ${name} | ${p50(times).toFixed(2)} ms (all) | ${p50(times.slice(-last)).toFixed(2)} ms | | ${stored.toLocaleString('en')} B (log at the end) |`;
 }
 
-const rows = ['| case | p50 (first 10%) | p50 (last 10%) | bytes written per append (p50, last 10%) | bytes stored |', '|---|---|---|---|---|'];
+const rows = [
+  '| case | p50 (first 10%) | p50 (last 10%) | bytes written per append (p50, last 10%) | bytes stored |',
+  '|---|---|---|---|---|',
+];
 for (const jobs of quick ? [10, 1_000] : [10, 1_000, 10_000]) rows.push(await appendRow(jobs));
 for (const keys of quick ? [1_000, 10_000] : [1_000, 100_000]) rows.push(await listRow(keys));
 rows.push(await heartbeatRow(quick ? 1_000 : 10_000));

@@ -10,7 +10,7 @@
 import { spawn } from 'node:child_process';
 import { fileURLToPath } from 'node:url';
 import type { OverheadPlan, RouteSamples } from './handler-overhead/child.ts';
-import { fixed, integer, signed, verdict, type Section } from './report.ts';
+import { fixed, integer, type Section, signed, verdict } from './report.ts';
 import { median, percentile } from './stats.ts';
 
 export interface HandlerOverheadOptions {
@@ -45,7 +45,10 @@ const CHILD = fileURLToPath(new URL('./handler-overhead/child.ts', import.meta.u
 /** Times both routes, chain and bare, in a child process. */
 export async function measureHandlerOverhead(options: HandlerOverheadOptions = {}): Promise<HandlerOverheadResult> {
   const started = performance.now();
-  const plan: OverheadPlan = { ...(options.quick ? { rounds: 4, block: 200, warmup: 1000 } : { rounds: 30, block: 1000, warmup: 5000 }), ...options.plan };
+  const plan: OverheadPlan = {
+    ...(options.quick ? { rounds: 4, block: 200, warmup: 1000 } : { rounds: 30, block: 1000, warmup: 5000 }),
+    ...options.plan,
+  };
   options.log?.(`handler overhead: ${plan.rounds} rounds of ${plan.block} invocations per route and contender`);
   const samples = await runChild(plan);
   const rows = samples.map(({ route, chainMs, bareMs }): HandlerOverheadRow => {
@@ -108,7 +111,16 @@ export function handlerOverheadSection(result: HandlerOverheadResult): Section {
     ],
     tables: [
       {
-        headers: ['route', 'invocations each', 'chain p50', 'bare p50', 'p50 difference', 'chain p99', 'bare p99', `≤ +${result.targetMs} ms`],
+        headers: [
+          'route',
+          'invocations each',
+          'chain p50',
+          'bare p50',
+          'p50 difference',
+          'chain p99',
+          'bare p99',
+          `≤ +${result.targetMs} ms`,
+        ],
         rows: result.rows.map((row) => [
           `\`${row.route}\``,
           integer(row.invocations),

@@ -13,8 +13,8 @@ import { SessionRepository } from '#lib/repository.ts';
 import { S3ObjectStore } from '#lib/store/s3.ts';
 import { S3Fake } from '../test/helpers/s3-fake.ts';
 import { DURATION_MODEL, PRICES } from './cost.ts';
-import { dollars, fixed, integer, verdict, type Section } from './report.ts';
 import { LOCAL_SERVER_SCRIPT, startServer, stopServer } from './local-throughput.ts';
+import { dollars, fixed, integer, type Section, verdict } from './report.ts';
 import { fakeS3Client } from './s3-clients.ts';
 import { percentile } from './stats.ts';
 
@@ -123,8 +123,18 @@ export async function measureLeases(options: LeasesOptions = {}): Promise<Leases
     }
     const largest = sweeps.at(-1);
     const costSharedAmong = largest?.held ?? 1;
-    const cost = COST_LEASES.map((leaseSeconds) => runnerMonth(leaseSeconds, requests.find((row) => row.id === 'heartbeat-warm')!.requests, largest));
-    return { requests, sweeps, detection, cost, costSharedAmong, costGoal: RUNNER_MONTH_GOAL, seconds: (performance.now() - started) / 1000 };
+    const cost = COST_LEASES.map((leaseSeconds) =>
+      runnerMonth(leaseSeconds, requests.find((row) => row.id === 'heartbeat-warm')!.requests, largest),
+    );
+    return {
+      requests,
+      sweeps,
+      detection,
+      cost,
+      costSharedAmong,
+      costGoal: RUNNER_MONTH_GOAL,
+      seconds: (performance.now() - started) / 1000,
+    };
   } finally {
     fake.restore();
   }
@@ -151,18 +161,38 @@ async function countRequests(fake: S3Fake): Promise<LeaseRequestRow[]> {
     fake.resetCounts();
     await act();
     const measured = counts(fake);
-    const text = [`${expected.get} GET`, `${expected.put} PUT`, `${expected.list} LIST`, `${expected.delete} DELETE`].filter((part) => !part.startsWith('0 ')).join(' + ');
-    rows.push({ id, operation, requests: measured, expected: text, met: (Object.keys(expected) as (keyof LeaseRequests)[]).every((kind) => measured[kind] === expected[kind]) });
+    const text = [`${expected.get} GET`, `${expected.put} PUT`, `${expected.list} LIST`, `${expected.delete} DELETE`]
+      .filter((part) => !part.startsWith('0 '))
+      .join(' + ');
+    rows.push({
+      id,
+      operation,
+      requests: measured,
+      expected: text,
+      met: (Object.keys(expected) as (keyof LeaseRequests)[]).every((kind) => measured[kind] === expected[kind]),
+    });
   };
   const runner = instance();
   const held = (await runner.createSession({ leaseSeconds: 120, holder: 'runner-1' })).session;
-  await count('heartbeat-warm', 'heartbeat, warm instance (the one that issued the lease)', { get: 0, put: 1, list: 0, delete: 0, total: 1 }, () => runner.heartbeat(held.id, 1));
-  await count('heartbeat-cold', 'heartbeat, cold instance', { get: 2, put: 1, list: 0, delete: 0, total: 3 }, () => instance().heartbeat(held.id, 1));
+  await count(
+    'heartbeat-warm',
+    'heartbeat, warm instance (the one that issued the lease)',
+    { get: 0, put: 1, list: 0, delete: 0, total: 1 },
+    () => runner.heartbeat(held.id, 1),
+  );
+  await count('heartbeat-cold', 'heartbeat, cold instance', { get: 2, put: 1, list: 0, delete: 0, total: 3 }, () =>
+    instance().heartbeat(held.id, 1),
+  );
   const free = (await runner.createSession()).session;
-  await count('acquire-free', 'acquire, session never held, cold instance', { get: 1, put: 2, list: 1, delete: 0, total: 4 }, () => instance().acquireLease(free.id, { holder: 'runner-2', seconds: 120 }));
+  await count('acquire-free', 'acquire, session never held, cold instance', { get: 1, put: 2, list: 1, delete: 0, total: 4 }, () =>
+    instance().acquireLease(free.id, { holder: 'runner-2', seconds: 120 }),
+  );
   const taken = (await runner.createSession({ leaseSeconds: 120, holder: 'runner-3' })).session;
-  await count('acquire-force', 'acquire with force: take-over of a live lease, cold instance', { get: 2, put: 2, list: 1, delete: 1, total: 6 }, () =>
-    instance().acquireLease(taken.id, { holder: 'operator', seconds: 120, force: true }),
+  await count(
+    'acquire-force',
+    'acquire with force: take-over of a live lease, cold instance',
+    { get: 2, put: 2, list: 1, delete: 1, total: 6 },
+    () => instance().acquireLease(taken.id, { holder: 'operator', seconds: 120, force: true }),
   );
   return rows;
 }
@@ -180,7 +210,11 @@ async function countSweep(fake: S3Fake, held: number): Promise<SweepRow> {
     if (index === expired) clockMs = nowMs;
     await seeding.createSession({ leaseSeconds: index < expired ? 30 : 600, holder: `runner-${index}` });
   }
-  const sweeper = new LeaseSweeper({ repository: instance(() => clockMs), graceSeconds: DEPLOYED_SWEEP_SECONDS, clock: { now: () => clockMs } });
+  const sweeper = new LeaseSweeper({
+    repository: instance(() => clockMs),
+    graceSeconds: DEPLOYED_SWEEP_SECONDS,
+    clock: { now: () => clockMs },
+  });
   fake.resetCounts();
   const began = performance.now();
   const report = await sweeper.sweep();
@@ -190,7 +224,12 @@ async function countSweep(fake: S3Fake, held: number): Promise<SweepRow> {
   const listBudget = Math.ceil(held / 1000);
   // Reads only for the expired: their renewal record and their session, nothing for a live lease.
   // Every other LIST is the prune of one expired session's records.
-  const met = report.listRequests <= listBudget && requests.list <= listBudget + expired && requests.get <= 2 * expired && report.reads <= 2 * expired && report.expired.length === expired;
+  const met =
+    report.listRequests <= listBudget &&
+    requests.list <= listBudget + expired &&
+    requests.get <= 2 * expired &&
+    report.reads <= 2 * expired &&
+    report.expired.length === expired;
   return { held, expired, requests, report: { ...report, expired: report.expired.length }, listBudget, met, seconds };
 }
 
@@ -208,13 +247,18 @@ async function modelDeployedDetection(fake: S3Fake, leaseSeconds: number, runner
   fake.clock = () => clockMs;
   const repository = instance(() => clockMs);
   const ids: string[] = [];
-  for (let index = 0; index < runners; index++) ids.push((await repository.createSession({ leaseSeconds, holder: `runner-${index}` })).session.id);
+  for (let index = 0; index < runners; index++)
+    ids.push((await repository.createSession({ leaseSeconds, holder: `runner-${index}` })).session.id);
   const lastBeat = ids.map((_, index) => startMs + Math.floor(((index + 0.5) * DEPLOYED_SWEEP_SECONDS * 1000) / runners));
   for (const [index, id] of ids.entries()) {
     clockMs = lastBeat[index]!;
     await repository.heartbeat(id, 1);
   }
-  const sweeper = new LeaseSweeper({ repository: instance(() => clockMs), graceSeconds: DEPLOYED_SWEEP_SECONDS, clock: { now: () => clockMs } });
+  const sweeper = new LeaseSweeper({
+    repository: instance(() => clockMs),
+    graceSeconds: DEPLOYED_SWEEP_SECONDS,
+    clock: { now: () => clockMs },
+  });
   const detected = new Map<string, number>();
   for (let minute = 1; detected.size < ids.length && minute < 100; minute++) {
     clockMs = startMs + minute * 60_000;
@@ -256,7 +300,11 @@ async function measureLocalDetection(runners: number): Promise<DetectionRow> {
         let lastBeat = 0;
         for (let beat = 0; beat < 2; beat++) {
           await sleep(500);
-          const answer = await fetch(`${server.url}/sessions/${id}/heartbeat`, { method: 'POST', headers: { 'content-type': 'application/json', 'lease-epoch': '1' }, body: '{}' });
+          const answer = await fetch(`${server.url}/sessions/${id}/heartbeat`, {
+            method: 'POST',
+            headers: { 'content-type': 'application/json', 'lease-epoch': '1' },
+            body: '{}',
+          });
           if (answer.status !== 200) throw new Error(`a heartbeat answered ${answer.status}: ${await answer.text()}`);
           await answer.arrayBuffer();
           lastBeat = performance.now();
@@ -271,7 +319,16 @@ async function measureLocalDetection(runners: number): Promise<DetectionRow> {
     );
     const goalSeconds = LOCAL_LEASE_SECONDS + 2 * LOCAL_SWEEP_SECONDS;
     const maxSeconds = Math.max(...samples);
-    return { where: 'local server (measured)', leaseSeconds: LOCAL_LEASE_SECONDS, sweepSeconds: LOCAL_SWEEP_SECONDS, runners, p50Seconds: percentile(samples, 0.5), maxSeconds, goalSeconds, met: maxSeconds <= goalSeconds };
+    return {
+      where: 'local server (measured)',
+      leaseSeconds: LOCAL_LEASE_SECONDS,
+      sweepSeconds: LOCAL_SWEEP_SECONDS,
+      runners,
+      p50Seconds: percentile(samples, 0.5),
+      maxSeconds,
+      goalSeconds,
+      met: maxSeconds <= goalSeconds,
+    };
   } finally {
     await stopServer(server);
     await rm(dataDir, { recursive: true, force: true });
@@ -295,14 +352,17 @@ function runnerMonth(leaseSeconds: number, heartbeat: LeaseRequests, sweep: Swee
   const heartbeatMs = DURATION_MODEL.handlerMs + heartbeat.total * DURATION_MODEL.s3RoundTripMs;
   const apiGateway = (heartbeatsPerMonth * PRICES.httpApiPerMillionRequests) / 1e6;
   const lambda = heartbeatsPerMonth * (PRICES.lambdaPerMillionRequests / 1e6 + gbSeconds(heartbeatMs) * PRICES.lambdaArmPerGbSecond);
-  const s3 = heartbeatsPerMonth * (((heartbeat.put + heartbeat.list) * PRICES.s3ClassAPer1000 + heartbeat.get * PRICES.s3ClassBPer1000) / 1000);
+  const s3 =
+    heartbeatsPerMonth * (((heartbeat.put + heartbeat.list) * PRICES.s3ClassAPer1000 + heartbeat.get * PRICES.s3ClassBPer1000) / 1000);
   let sweeperShare = 0;
   if (sweep !== undefined) {
     const sweepsPerMonth = MONTH_SECONDS / DEPLOYED_SWEEP_SECONDS;
     const live = sweep.requests;
     const sweepMs = DURATION_MODEL.handlerMs + live.list * DURATION_MODEL.s3RoundTripMs;
     const perSweep =
-      PRICES.lambdaPerMillionRequests / 1e6 + gbSeconds(sweepMs) * PRICES.lambdaArmPerGbSecond + (live.list * PRICES.s3ClassAPer1000) / 1000;
+      PRICES.lambdaPerMillionRequests / 1e6 +
+      gbSeconds(sweepMs) * PRICES.lambdaArmPerGbSecond +
+      (live.list * PRICES.s3ClassAPer1000) / 1000;
     sweeperShare = (sweepsPerMonth * perSweep) / sweep.held;
   }
   return { leaseSeconds, heartbeatsPerMonth, apiGateway, lambda, s3, sweeperShare, total: apiGateway + lambda + s3 + sweeperShare };
@@ -328,7 +388,22 @@ export function leasesSection(result: LeasesResult): Section {
         rows: result.requests.map((row) => [row.operation, ...req(row.requests), row.expected, verdict(row.met)]),
       },
       {
-        headers: ['held sessions', 'expired', 'LIST of records', 'LIST in all', 'GET', 'PUT', 'DELETE', 'records listed', 'candidates', 'reads', 'paused', 'LIST budget', 'sweep wall time', 'met'],
+        headers: [
+          'held sessions',
+          'expired',
+          'LIST of records',
+          'LIST in all',
+          'GET',
+          'PUT',
+          'DELETE',
+          'records listed',
+          'candidates',
+          'reads',
+          'paused',
+          'LIST budget',
+          'sweep wall time',
+          'met',
+        ],
         rows: result.sweeps.map((row) => [
           integer(row.held),
           integer(row.expired),
@@ -376,10 +451,10 @@ export function leasesSection(result: LeasesResult): Section {
       'Detection, locally: `startLocalServer` with `leaseSweepSeconds: 1` on the file store, in its own process (`bench/local-throughput/local-server.ts`); each runner creates a session with a 5 s lease, ' +
         `heartbeats twice 0.5 s apart and stops; its session is polled (GET every ${POLL_MS} ms) until it reads \`paused\`. The time runs from ` +
         'the answer of the last heartbeat to the first poll that sees `paused`, so it includes up to one poll interval.',
-      'Detection, deployed (modelled): the real `LeaseSweeper` and repository on the S3 fake with a simulated clock. The runners\' last ' +
+      "Detection, deployed (modelled): the real `LeaseSweeper` and repository on the S3 fake with a simulated clock. The runners' last " +
         'heartbeats are spread evenly over one minute; a sweep runs at every whole minute with grace 60 s, as the scheduled function does. ' +
         'A lease is swept once it has been expired for more than the grace, by the next sweep after that: detection is lease + 60 s + ' +
-        'the wait for the next tick (0–60 s), so at most lease + 120 s, plus the sweep\'s own run time (the sweep wall time above), ' +
+        "the wait for the next tick (0–60 s), so at most lease + 120 s, plus the sweep's own run time (the sweep wall time above), " +
         'which the model leaves out.',
       `Cost: 30 days at list prices (item 6): per heartbeat one HTTP API request, one Lambda invocation (arm64, ${DURATION_MODEL.memoryMb} MB, ` +
         `${DURATION_MODEL.handlerMs} ms + ${DURATION_MODEL.s3RoundTripMs} ms per S3 request) and the warm heartbeat's measured S3 requests ` +

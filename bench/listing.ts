@@ -16,7 +16,7 @@ import { FileObjectStore } from '#lib/store/file/index.ts';
 import type { ObjectStore } from '#lib/store/port.ts';
 import { S3ObjectStore } from '#lib/store/s3.ts';
 import { S3Fake } from '../test/helpers/s3-fake.ts';
-import { fixed, integer, times, verdict, type Section } from './report.ts';
+import { fixed, integer, type Section, times, verdict } from './report.ts';
 import { fakeS3Client } from './s3-clients.ts';
 import { median, nowMs } from './stats.ts';
 
@@ -59,7 +59,14 @@ function sessions(count: number): Session[] {
   return Array.from({ length: count }, (_, index) => {
     const createdMs = now - index;
     const seconds = Math.floor(createdMs / 1000);
-    return { id: newestFirstId(createdMs), name: null, job_ids: [], created_at: seconds, updated_at: seconds, status: active.has(index) ? 'active' : 'paused' };
+    return {
+      id: newestFirstId(createdMs),
+      name: null,
+      job_ids: [],
+      created_at: seconds,
+      updated_at: seconds,
+      status: active.has(index) ? 'active' : 'paused',
+    };
   });
 }
 
@@ -112,7 +119,9 @@ export async function measureListing(options: ListingOptions = {}): Promise<List
   const directories: string[] = [];
   const files: FileObjectStore[] = [];
   try {
-    const counts = new Map<Query, { requests: number[]; calls: number[]; found: number[] }>(QUERIES.map((query) => [query, { requests: [], calls: [], found: [] }]));
+    const counts = new Map<Query, { requests: number[]; calls: number[]; found: number[] }>(
+      QUERIES.map((query) => [query, { requests: [], calls: [], found: [] }]),
+    );
     for (const [index, size] of sizes.entries()) {
       log(`listing: S3 fake, ${integer(size)} sessions`);
       fake.objects.clear();
@@ -181,7 +190,7 @@ export function listingSection(result: ListingResult): Section {
     intro: [
       `${small} and ${large} stored sessions, newest-first IDs (\`lib/ids.ts\`), ${ACTIVE} of them \`active\` spread evenly over the listing, the ` +
         `rest \`paused\`, and one more named \`${NEEDLE}\` created through the repository (with its name index entry). Seeded directly: ` +
-        'create-only puts of the session JSON through the file store\'s public API, and straight into the S3 fake\'s map. Queries go through ' +
+        "create-only puts of the session JSON through the file store's public API, and straight into the S3 fake's map. Queries go through " +
         `\`SessionRepository.listSessions\` (pages of ${PAGE}); the deep page starts from a cursor at 90 % of the listing. "all 10" follows the ` +
         'cursors until the 10 active sessions are found. File store: p50 of calls alternating between the two sizes; S3: requests counted on the fake, ' +
         'each query by a fresh repository.',
@@ -190,7 +199,17 @@ export function listingSection(result: ListingResult): Section {
     ],
     tables: [
       {
-        headers: ['query', `file store, ${small}`, `file store, ${large}`, 'ratio', `S3 requests, ${small}`, `S3 requests, ${large}`, 'calls', 'found', 'met'],
+        headers: [
+          'query',
+          `file store, ${small}`,
+          `file store, ${large}`,
+          'ratio',
+          `S3 requests, ${small}`,
+          `S3 requests, ${large}`,
+          'calls',
+          'found',
+          'met',
+        ],
         rows: result.rows.map((row) => [
           row.query,
           `${fixed(row.fileMs[0], 2)} ms`,

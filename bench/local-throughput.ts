@@ -5,7 +5,7 @@
  * in its own process on the same kind of data directory, in interleaved runs.
  */
 
-import { fork, type ChildProcess } from 'node:child_process';
+import { type ChildProcess, fork } from 'node:child_process';
 import { mkdtemp, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
@@ -13,7 +13,7 @@ import { fileURLToPath } from 'node:url';
 import autocannon from 'autocannon';
 import { newestFirstId } from '#lib/ids.ts';
 import type { Session } from '#lib/session.ts';
-import { fixed, integer, times, verdict, type Section } from './report.ts';
+import { fixed, integer, type Section, times, verdict } from './report.ts';
 import { median } from './stats.ts';
 
 export interface LocalThroughputOptions {
@@ -114,7 +114,13 @@ export async function measureLocalThroughput(options: LocalThroughputOptions = {
       for (let round = warmupSeconds > 0 ? -1 : 0; round < runs; round++) {
         const pair: Partial<Record<'local' | 'bare', ThroughputRun>> = {};
         for (const server of round % 2 === 0 ? order : [...order].reverse()) {
-          const run = await load(server, urls[server], operation.requests(server), round < 0 ? warmupSeconds : durationSeconds, connections);
+          const run = await load(
+            server,
+            urls[server],
+            operation.requests(server),
+            round < 0 ? warmupSeconds : durationSeconds,
+            connections,
+          );
           if (appends && server === 'local') localAnswered += run.ok;
           if (round < 0) continue;
           pair[server] = run;
@@ -122,7 +128,9 @@ export async function measureLocalThroughput(options: LocalThroughputOptions = {
         }
         if (round < 0) continue;
         ratios.push(pair.local!.requestsPerSecond / pair.bare!.requestsPerSecond);
-        log(`local throughput: ${operation.name} run ${round + 1}/${runs}: local ${fixed(pair.local!.requestsPerSecond, 0)} req/s, bare ${fixed(pair.bare!.requestsPerSecond, 0)} req/s`);
+        log(
+          `local throughput: ${operation.name} run ${round + 1}/${runs}: local ${fixed(pair.local!.requestsPerSecond, 0)} req/s, bare ${fixed(pair.bare!.requestsPerSecond, 0)} req/s`,
+        );
       }
       const of = (server: 'local' | 'bare') => measured.filter((run) => run.server === server);
       const ratio = median(ratios);
@@ -140,7 +148,16 @@ export async function measureLocalThroughput(options: LocalThroughputOptions = {
       });
     }
     const jobCheck = await checkJobs(local.url, localIds, localAnswered, connections * (runs + 1));
-    return { rows, durationSeconds, runs, connections, sessions: SESSIONS, jobCheck, target: THROUGHPUT_TARGET, seconds: (performance.now() - started) / 1000 };
+    return {
+      rows,
+      durationSeconds,
+      runs,
+      connections,
+      sessions: SESSIONS,
+      jobCheck,
+      target: THROUGHPUT_TARGET,
+      seconds: (performance.now() - started) / 1000,
+    };
   } finally {
     await Promise.all(servers.map(stopServer));
     await rm(localDir, { recursive: true, force: true });
@@ -151,7 +168,11 @@ export async function measureLocalThroughput(options: LocalThroughputOptions = {
 /** Forks a server script; resolves once it reports its URL. Its stdout (the handlers' logs) goes to /dev/null. */
 export function startServer(script: string, dataDir: string, args: string[] = []): Promise<RunningServer> {
   return new Promise((resolve, reject) => {
-    const child = fork(script, [dataDir, ...args], { execArgv: [], stdio: ['ignore', 'ignore', 'pipe', 'ipc'], env: { PATH: process.env.PATH ?? '' } });
+    const child = fork(script, [dataDir, ...args], {
+      execArgv: [],
+      stdio: ['ignore', 'ignore', 'pipe', 'ipc'],
+      env: { PATH: process.env.PATH ?? '' },
+    });
     let stderr = '';
     child.stderr!.on('data', (chunk: Buffer) => (stderr += chunk.toString()));
     child.once('message', (message) => resolve({ url: (message as { url: string }).url, child }));
@@ -176,8 +197,13 @@ export function stopServer({ child }: RunningServer): Promise<void> {
 async function seedLocal(url: string): Promise<string[]> {
   const ids: string[] = [];
   for (let index = 0; index < SESSIONS; index++) {
-    const response = await fetch(`${url}/sessions`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify({ name: `bench-${index}` }) });
-    if (response.status !== 201) throw new Error(`creating a session on the local server answered ${response.status}: ${await response.text()}`);
+    const response = await fetch(`${url}/sessions`, {
+      method: 'POST',
+      headers: { 'content-type': 'application/json' },
+      body: JSON.stringify({ name: `bench-${index}` }),
+    });
+    if (response.status !== 201)
+      throw new Error(`creating a session on the local server answered ${response.status}: ${await response.text()}`);
     ids.push(((await response.json()) as Session).id);
   }
   return ids;
@@ -188,7 +214,14 @@ async function seedBare(dir: string): Promise<string[]> {
   const ids: string[] = [];
   for (let index = 0; index < SESSIONS; index++) {
     const seconds = Math.floor((now - index) / 1000);
-    const session: Session = { id: newestFirstId(now - index), name: `bench-${index}`, job_ids: [], created_at: seconds, updated_at: seconds, status: 'active' };
+    const session: Session = {
+      id: newestFirstId(now - index),
+      name: `bench-${index}`,
+      job_ids: [],
+      created_at: seconds,
+      updated_at: seconds,
+      status: 'active',
+    };
     await writeFile(path.join(dir, `${session.id}.json`), JSON.stringify(session));
     ids.push(session.id);
   }
@@ -219,7 +252,13 @@ function appendRequests(ids: string[], server: string) {
   ];
 }
 
-async function load(server: 'local' | 'bare', url: string, requests: ReturnType<typeof readRequests>, duration: number, connections: number): Promise<ThroughputRun> {
+async function load(
+  server: 'local' | 'bare',
+  url: string,
+  requests: ReturnType<typeof readRequests>,
+  duration: number,
+  connections: number,
+): Promise<ThroughputRun> {
   const result = await autocannon({ url, connections, duration, requests });
   const failed = result.non2xx + result.errors + result.timeouts;
   return {
@@ -243,7 +282,12 @@ async function checkJobs(url: string, ids: string[], answered: number, slack: nu
     jobs.push(...((await response.json()) as Session).job_ids);
   }
   const distinct = new Set(jobs).size;
-  return { landed: jobs.length, distinct, answered, ok: distinct === jobs.length && jobs.length >= answered && jobs.length <= answered + slack };
+  return {
+    landed: jobs.length,
+    distinct,
+    answered,
+    ok: distinct === jobs.length && jobs.length >= answered && jobs.length <= answered + slack,
+  };
 }
 
 /** Section 5 of bench/RESULTS.md. */
@@ -264,7 +308,17 @@ export function localThroughputSection(result: LocalThroughputResult): Section {
     ],
     tables: [
       {
-        headers: ['operation', 'local server', 'bare node:http', 'ratio', 'ratio, lowest–highest pair', 'local p50', 'bare p50', 'failed requests', `≥ ${result.target}×`],
+        headers: [
+          'operation',
+          'local server',
+          'bare node:http',
+          'ratio',
+          'ratio, lowest–highest pair',
+          'local p50',
+          'bare p50',
+          'failed requests',
+          `≥ ${result.target}×`,
+        ],
         rows: result.rows.map((row) => [
           `\`${row.operation}\``,
           `${integer(row.localRequestsPerSecond)} req/s`,

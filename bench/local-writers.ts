@@ -8,8 +8,8 @@ import { mkdtemp, rm } from 'node:fs/promises';
 import { Agent, request } from 'node:http';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
-import { fixed, integer, type Section } from './report.ts';
 import { LOCAL_SERVER_SCRIPT, startServer, stopServer } from './local-throughput.ts';
+import { fixed, integer, type Section } from './report.ts';
 import { nowMs, percentile } from './stats.ts';
 
 export interface LocalWritersOptions {
@@ -41,12 +41,16 @@ export interface LocalWritersResult {
 /** One POST over the shared keep-alive agent: its status and body. */
 function post(agent: Agent, url: URL, body: string, headers: Record<string, string> = {}): Promise<{ status: number; body: string }> {
   return new Promise((resolve, reject) => {
-    const outgoing = request(url, { method: 'POST', agent, headers: { 'content-type': 'application/json', 'content-length': Buffer.byteLength(body), ...headers } }, (answer) => {
-      let text = '';
-      answer.setEncoding('utf-8');
-      answer.on('data', (chunk: string) => (text += chunk));
-      answer.on('end', () => resolve({ status: answer.statusCode ?? 0, body: text }));
-    });
+    const outgoing = request(
+      url,
+      { method: 'POST', agent, headers: { 'content-type': 'application/json', 'content-length': Buffer.byteLength(body), ...headers } },
+      (answer) => {
+        let text = '';
+        answer.setEncoding('utf-8');
+        answer.on('data', (chunk: string) => (text += chunk));
+        answer.on('end', () => resolve({ status: answer.statusCode ?? 0, body: text }));
+      },
+    );
     outgoing.on('error', reject);
     outgoing.end(body);
   });

@@ -20,7 +20,9 @@ export function renderTable({ headers, rows }: Table): string {
     if (row.length !== headers.length) throw new Error(`a row has ${row.length} cells for ${headers.length} headers: ${row.join(' | ')}`);
   }
   const cell = (text: string) => text.replaceAll('|', '\\|');
-  const numeric = headers.map((_, column) => rows.length > 0 && rows.every((row) => /^[-+]?[\d.,]+[×%]?$|^[-+]?\$[\d.,]+$/.test(row[column]!.trim())));
+  const numeric = headers.map(
+    (_, column) => rows.length > 0 && rows.every((row) => /^[-+]?[\d.,]+[×%]?$|^[-+]?\$[\d.,]+$/.test(row[column]!.trim())),
+  );
   return [
     `| ${headers.map(cell).join(' | ')} |`,
     `|${numeric.map((right) => (right ? '---:' : '---')).join('|')}|`,

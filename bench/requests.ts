@@ -10,7 +10,7 @@ import { SessionRepository } from '#lib/repository.ts';
 import type { Session } from '#lib/session.ts';
 import { S3ObjectStore } from '#lib/store/s3.ts';
 import { S3Fake } from '../test/helpers/s3-fake.ts';
-import { integer, fixed, verdict, type Section } from './report.ts';
+import { fixed, integer, type Section, verdict } from './report.ts';
 import { fakeS3Client } from './s3-clients.ts';
 import { trackRoundTrips } from './tracked-store.ts';
 
@@ -79,7 +79,13 @@ export async function measureRequests(options: RequestsOptions = {}): Promise<Re
       const tracked = trackRoundTrips(new S3ObjectStore({ bucket: BUCKET, client }));
       return { tracked, repository: new SessionRepository({ store: tracked.store }) };
     };
-    const count = async (id: string, operation: string, operations: number, act: (repository: SessionRepository) => Promise<unknown>, expect: (requests: S3Requests) => Expectation) => {
+    const count = async (
+      id: string,
+      operation: string,
+      operations: number,
+      act: (repository: SessionRepository) => Promise<unknown>,
+      expect: (requests: S3Requests) => Expectation,
+    ) => {
       const { tracked, repository } = coldInstance();
       fake.resetCounts();
       await act(repository);
@@ -99,22 +105,42 @@ export async function measureRequests(options: RequestsOptions = {}): Promise<Re
         expectation: expect(requests),
       });
     };
-    const exactly = (get: number, put: number, list: number) => (requests: S3Requests): Expectation => ({
-      text: [get && `${get} GET`, put && `${put} PUT`, list && `${list} LIST`].filter(Boolean).join(' + '),
-      // Nothing else either: total counts every kind of request the fake knows.
-      met: requests.get === get && requests.put === put && requests.list === list && requests.total === get + put + list,
-    });
+    const exactly =
+      (get: number, put: number, list: number) =>
+      (requests: S3Requests): Expectation => ({
+        text: [get && `${get} GET`, put && `${put} PUT`, list && `${list} LIST`].filter(Boolean).join(' + '),
+        // Nothing else either: total counts every kind of request the fake knows.
+        met: requests.get === get && requests.put === put && requests.list === list && requests.total === get + put + list,
+      });
 
     log('requests: single operations');
     await count('create', 'create session, no name', 1, (repository) => repository.createSession(), exactly(0, 1, 0));
     // A named session also gets its create-only name index entry (`names/<sha256>/<id>.json`), for `GET /sessions?name=`.
-    await count('create-named', 'create session with a name', 1, (repository) => repository.createSession({ name: 'ssh-import' }), exactly(0, 2, 0));
+    await count(
+      'create-named',
+      'create session with a name',
+      1,
+      (repository) => repository.createSession({ name: 'ssh-import' }),
+      exactly(0, 2, 0),
+    );
     const read = seed(fake);
     await count('get', 'get session', 1, (repository) => repository.getSession(read.id), exactly(1, 0, 0));
     const appendTo = seed(fake);
-    await count('add-job', 'add job, uncontended, cold instance', 1, (repository) => repository.addJob(appendTo.id, 'job-1'), exactly(1, 1, 0));
+    await count(
+      'add-job',
+      'add job, uncontended, cold instance',
+      1,
+      (repository) => repository.addJob(appendTo.id, 'job-1'),
+      exactly(1, 1, 0),
+    );
     const present = seed(fake, { job_ids: ['job-1'] });
-    await count('add-job-present', 'add job already present, cold instance', 1, (repository) => repository.addJob(present.id, 'job-1'), exactly(1, 0, 0));
+    await count(
+      'add-job-present',
+      'add job already present, cold instance',
+      1,
+      (repository) => repository.addJob(present.id, 'job-1'),
+      exactly(1, 0, 0),
+    );
     const runner = seed(fake);
     await count(
       'append-100',
@@ -129,13 +155,25 @@ export async function measureRequests(options: RequestsOptions = {}): Promise<Re
       }),
     );
     const paused = seed(fake);
-    await count('set-status', 'status change (active → paused), cold instance', 1, (repository) => repository.setStatus(paused.id, 'paused'), exactly(1, 1, 0));
+    await count(
+      'set-status',
+      'status change (active → paused), cold instance',
+      1,
+      (repository) => repository.setStatus(paused.id, 'paused'),
+      exactly(1, 1, 0),
+    );
 
     for (const size of listSizes) {
       log(`requests: first list page at ${integer(size)} stored sessions`);
       fake.objects.clear();
       seedMany(fake, size);
-      await count(`list-${size}`, `first list page of ${PAGE}, ${integer(size)} sessions stored`, 1, (repository) => repository.listSessions({ limit: PAGE }), exactly(Math.min(size, PAGE), 0, 1));
+      await count(
+        `list-${size}`,
+        `first list page of ${PAGE}, ${integer(size)} sessions stored`,
+        1,
+        (repository) => repository.listSessions({ limit: PAGE }),
+        exactly(Math.min(size, PAGE), 0, 1),
+      );
     }
   } finally {
     fake.restore();
@@ -148,7 +186,15 @@ export async function measureRequests(options: RequestsOptions = {}): Promise<Re
 /** Stores one session straight into the fake, as another instance would have. */
 function seed(fake: S3Fake, fields: Partial<Session> = {}, createdMs = Date.now()): Session {
   const seconds = Math.floor(createdMs / 1000);
-  const session: Session = { id: newestFirstId(createdMs), name: null, job_ids: [], created_at: seconds, updated_at: seconds, status: 'active', ...fields };
+  const session: Session = {
+    id: newestFirstId(createdMs),
+    name: null,
+    job_ids: [],
+    created_at: seconds,
+    updated_at: seconds,
+    status: 'active',
+    ...fields,
+  };
   fake.seed(sessionKey(session.id), JSON.stringify(session));
   return session;
 }
@@ -172,16 +218,19 @@ export function requestsSection(result: RequestsResult): Section {
     row.expectation.text,
     verdict(row.expectation.met),
   ]);
-  const sizes = result.listSizes.filter((size) => size >= PAGE).map(integer).join(', ');
+  const sizes = result.listSizes
+    .filter((size) => size >= PAGE)
+    .map(integer)
+    .join(', ');
   return {
     title: '1. S3 requests per operation',
     intro: [
-      'Counted exactly by the stateful S3 fake (`test/helpers/s3-fake.ts`) behind the service\'s own `S3ObjectStore`: ' +
+      "Counted exactly by the stateful S3 fake (`test/helpers/s3-fake.ts`) behind the service's own `S3ObjectStore`: " +
         'every GetObject, PutObject and ListObjectsV2 sent by one repository operation, on a fresh repository ' +
         '(a cold Lambda instance, nothing remembered) unless the row says otherwise. Each handler calls exactly one ' +
         'repository operation, so a row is the S3 cost of one API call. "Round trips" are the sequential S3 waits: ' +
         'the reads of a list page go out 32 at a time.',
-      'The stored sessions for the list rows are written straight into the fake\'s map, not through the repository.',
+      "The stored sessions for the list rows are written straight into the fake's map, not through the repository.",
     ],
     tables: [
       {

@@ -13,7 +13,7 @@
 import { writeFile } from 'node:fs/promises';
 import { fileURLToPath } from 'node:url';
 import { parseArgs } from 'node:util';
-import { MEASUREMENTS, renderResults, runBench, type Measurement } from './suite.ts';
+import { MEASUREMENTS, type Measurement, renderResults, runBench } from './suite.ts';
 
 const { values } = parseArgs({
   options: {
@@ -23,7 +23,10 @@ const { values } = parseArgs({
   },
 });
 
-const only = values.only?.split(',').map((name) => name.trim()).filter(Boolean);
+const only = values.only
+  ?.split(',')
+  .map((name) => name.trim())
+  .filter(Boolean);
 const unknown = only?.filter((name) => !(MEASUREMENTS as readonly string[]).includes(name));
 if (unknown?.length) {
   console.error(`unknown measurement(s): ${unknown.join(', ')}; known: ${MEASUREMENTS.join(', ')}`);

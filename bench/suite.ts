@@ -6,19 +6,19 @@
 import { execFile } from 'node:child_process';
 import { fileURLToPath } from 'node:url';
 import { promisify } from 'node:util';
-import { APPEND_TIME_TARGET, appendsSection, measureAppends, type AppendsResult } from './appends.ts';
-import { binarySection, measureBinary, type BinaryResult } from './binary.ts';
-import { coldStartSection, measureColdStart, type ColdStartResult } from './cold-start.ts';
-import { contentionSection, measureContention, type ContentionResult } from './contention.ts';
-import { computeCost, costSection, type CostResult } from './cost.ts';
-import { handlerOverheadSection, measureHandlerOverhead, type HandlerOverheadResult } from './handler-overhead.ts';
-import { leasesSection, measureLeases, type LeasesResult } from './leases.ts';
-import { ACTIVE_REQUEST_TARGET, LISTING_RATIO_TARGET, listingSection, measureListing, type ListingResult } from './listing.ts';
-import { localWritersSection, measureLocalWriters, type LocalWritersResult } from './local-writers.ts';
-import { localThroughputSection, measureLocalThroughput, type LocalThroughputResult } from './local-throughput.ts';
+import { APPEND_TIME_TARGET, type AppendsResult, appendsSection, measureAppends } from './appends.ts';
+import { type BinaryResult, binarySection, measureBinary } from './binary.ts';
+import { type ColdStartResult, coldStartSection, measureColdStart } from './cold-start.ts';
+import { type ContentionResult, contentionSection, measureContention } from './contention.ts';
+import { type CostResult, computeCost, costSection } from './cost.ts';
+import { type HandlerOverheadResult, handlerOverheadSection, measureHandlerOverhead } from './handler-overhead.ts';
+import { type LeasesResult, leasesSection, measureLeases } from './leases.ts';
+import { ACTIVE_REQUEST_TARGET, LISTING_RATIO_TARGET, type ListingResult, listingSection, measureListing } from './listing.ts';
+import { type LocalThroughputResult, localThroughputSection, measureLocalThroughput } from './local-throughput.ts';
+import { type LocalWritersResult, localWritersSection, measureLocalWriters } from './local-writers.ts';
 import { describeMachine, type Machine } from './machine.ts';
-import { dollars, fixed, integer, renderSection, renderTable, signed, times, verdict, type Section } from './report.ts';
-import { measureRequests, requestsSection, type RequestsResult } from './requests.ts';
+import { dollars, fixed, integer, renderSection, renderTable, type Section, signed, times, verdict } from './report.ts';
+import { measureRequests, type RequestsResult, requestsSection } from './requests.ts';
 
 export const MEASUREMENTS = [
   'requests',
@@ -125,7 +125,12 @@ export function targetChecks({ results }: BenchRun): TargetCheck[] {
   const checks: TargetCheck[] = [];
   const append = results.requests?.rows.find((row) => row.id === 'append-100');
   if (append !== undefined) {
-    checks.push({ item: '1. S3 requests per job, runner appending 100 jobs', target: '≤ 1.1', measured: fixed(append.perOperation, 2), met: append.expectation.met });
+    checks.push({
+      item: '1. S3 requests per job, runner appending 100 jobs',
+      target: '≤ 1.1',
+      measured: fixed(append.perOperation, 2),
+      met: append.expectation.met,
+    });
   }
   if (results.requests !== undefined) {
     const lists = results.requests.rows.filter((row) => row.id.startsWith('list-'));
@@ -179,18 +184,27 @@ export function targetChecks({ results }: BenchRun): TargetCheck[] {
     checks.push({
       item: '7. Sweep at 1 % expired',
       target: '≤ 1 LIST per 1,000 held; reads only for the expired',
-      measured: leases.sweeps.map((row) => `${integer(row.held)} held: ${row.report.listRequests} LIST + ${row.report.reads} reads`).join('; '),
+      measured: leases.sweeps
+        .map((row) => `${integer(row.held)} held: ${row.report.listRequests} LIST + ${row.report.reads} reads`)
+        .join('; '),
       met: leases.sweeps.every((row) => row.met),
     });
     checks.push({
       item: '7. Detection of a dead runner (last heartbeat → paused)',
       target: '≤ lease + 2 × sweep interval',
-      measured: leases.detection.map((row) => `${row.where}, lease ${row.leaseSeconds} s: p50 ${fixed(row.p50Seconds, 1)} s, max ${fixed(row.maxSeconds, 1)} s`).join('; '),
+      measured: leases.detection
+        .map((row) => `${row.where}, lease ${row.leaseSeconds} s: p50 ${fixed(row.p50Seconds, 1)} s, max ${fixed(row.maxSeconds, 1)} s`)
+        .join('; '),
       met: leases.detection.every((row) => row.met),
     });
     const at120 = leases.cost.find((row) => row.leaseSeconds === 120);
     if (at120 !== undefined) {
-      checks.push({ item: '7. Cost per held runner-month, lease 120 s', target: `≤ ${dollars(leases.costGoal)}`, measured: dollars(at120.total, 3), met: at120.total <= leases.costGoal });
+      checks.push({
+        item: '7. Cost per held runner-month, lease 120 s',
+        target: `≤ ${dollars(leases.costGoal)}`,
+        measured: dollars(at120.total, 3),
+        met: at120.total <= leases.costGoal,
+      });
     }
   }
   if (appends !== undefined) {
@@ -201,13 +215,21 @@ export function targetChecks({ results }: BenchRun): TargetCheck[] {
       measured: `${times(appends.localRatio)} (${fixed(last.p50MinimalMs, 2)} ms vs ${fixed(first.p50MinimalMs, 2)} ms)`,
       met: appends.localTimeMet,
     });
-    checks.push({ item: '8. Local stored bytes linear in the jobs', target: 'bytes per job at the large sizes ≤ 1.5× the small', measured: times(appends.storedGrowth), met: appends.storedLinear });
+    checks.push({
+      item: '8. Local stored bytes linear in the jobs',
+      target: 'bytes per job at the large sizes ≤ 1.5× the small',
+      measured: times(appends.storedGrowth),
+      met: appends.storedLinear,
+    });
   }
   if (listing !== undefined) {
     for (const row of listing.rows) {
       checks.push({
         item: `9. Listing, ${row.query}, ${integer(listing.sizes[0])} vs ${integer(listing.sizes[1])} sessions`,
-        target: row.query === 'status=active, all 10' ? `≤ ${LISTING_RATIO_TARGET}× and ≤ ${ACTIVE_REQUEST_TARGET} S3 requests` : `≤ ${LISTING_RATIO_TARGET}×`,
+        target:
+          row.query === 'status=active, all 10'
+            ? `≤ ${LISTING_RATIO_TARGET}× and ≤ ${ACTIVE_REQUEST_TARGET} S3 requests`
+            : `≤ ${LISTING_RATIO_TARGET}×`,
         measured: `file store ${times(row.fileRatio)}; S3 requests ${integer(row.s3Requests[0])} → ${integer(row.s3Requests[1])}`,
         met: row.met,
       });
@@ -217,7 +239,9 @@ export function targetChecks({ results }: BenchRun): TargetCheck[] {
     checks.push({
       item: '10. Concurrent writers on one session (local server)',
       target: 'no 503, every answered job landed',
-      measured: localWriters.rows.map((row) => `${row.writers} writers: ${integer(row.appendsPerSecond)}/s, p99 ${fixed(row.p99Ms, 1)} ms, ${row.unavailable} × 503`).join('; '),
+      measured: localWriters.rows
+        .map((row) => `${row.writers} writers: ${integer(row.appendsPerSecond)}/s, p99 ${fixed(row.p99Ms, 1)} ms, ${row.unavailable} × 503`)
+        .join('; '),
       met: localWriters.rows.every((row) => row.met),
     });
   }
@@ -276,7 +300,12 @@ export function renderResults(run: BenchRun): string {
         ['temporary files', machine.tmpFilesystem],
         ['date', machine.date],
         ['commit', machine.commit],
-        ['bench wall time', `${fixed(run.seconds, 0)} s (${Object.entries(run.timings).map(([name, seconds]) => `${name} ${fixed(seconds ?? 0, 0)} s`).join(', ')})`],
+        [
+          'bench wall time',
+          `${fixed(run.seconds, 0)} s (${Object.entries(run.timings)
+            .map(([name, seconds]) => `${name} ${fixed(seconds ?? 0, 0)} s`)
+            .join(', ')})`,
+        ],
       ],
     }),
     '## Targets',

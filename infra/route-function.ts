@@ -1,4 +1,4 @@
-import { CfnResource, Duration, RemovalPolicy, Stack, Validations } from 'aws-cdk-lib';
+import { CfnResource, type Duration, type RemovalPolicy, Stack, Validations } from 'aws-cdk-lib';
 import { Effect, PolicyDocument, PolicyStatement, Role, ServicePrincipal } from 'aws-cdk-lib/aws-iam';
 import { Architecture, Runtime } from 'aws-cdk-lib/aws-lambda';
 import { NodejsFunction, OutputFormat } from 'aws-cdk-lib/aws-lambda-nodejs';
@@ -126,12 +126,22 @@ function s3Statements(bucket: IBucket, access: PrefixAccess): PolicyStatement[] 
   if (access.objectActions?.includes('s3:DeleteObject')) {
     // Granted as the service sends it, without If-Match (S3 sets s3:if-match only when the header is sent), and no wider.
     statements.push(
-      new PolicyStatement({ effect: Effect.ALLOW, actions: ['s3:DeleteObject'], resources: objects, conditions: { Null: UNCONDITIONAL_DELETE } }),
+      new PolicyStatement({
+        effect: Effect.ALLOW,
+        actions: ['s3:DeleteObject'],
+        resources: objects,
+        conditions: { Null: UNCONDITIONAL_DELETE },
+      }),
     );
   }
   for (const kind of access.writes ?? []) {
     statements.push(
-      new PolicyStatement({ effect: Effect.ALLOW, actions: ['s3:PutObject'], resources: objects, conditions: { Null: WRITE_CONDITIONS[kind] } }),
+      new PolicyStatement({
+        effect: Effect.ALLOW,
+        actions: ['s3:PutObject'],
+        resources: objects,
+        conditions: { Null: WRITE_CONDITIONS[kind] },
+      }),
     );
   }
   if (access.listActions?.length) {
@@ -168,7 +178,8 @@ function checkNarrow(access: PrefixAccess): void {
   }
   const wildcard = [...(access.objectActions ?? []), ...(access.listActions ?? [])].find((action) => /[*?]/.test(action));
   if (wildcard !== undefined) throw new Error(`S3 actions must be named one by one, got "${wildcard}"`);
-  if (access.objectActions?.includes('s3:PutObject')) throw new Error(`s3:PutObject on ${access.prefix} must be granted through writes, conditioned`);
+  if (access.objectActions?.includes('s3:PutObject'))
+    throw new Error(`s3:PutObject on ${access.prefix} must be granted through writes, conditioned`);
   for (const pattern of [keysOf(access), access.listedPrefix ?? access.prefix]) {
     if (!pattern.startsWith(access.prefix)) throw new Error(`"${pattern}" does not lie under the access prefix ${access.prefix}`);
   }
@@ -182,7 +193,9 @@ function checkNarrow(access: PrefixAccess): void {
 function acknowledgeObjectWildcards(role: Role, bucket: IBucket, accesses: readonly PrefixAccess[]): void {
   const bucketResource = bucket.node.defaultChild;
   if (!CfnResource.isCfnResource(bucketResource)) return;
-  const actions = [...new Set(accesses.flatMap((access) => [...(access.objectActions ?? []), ...(access.writes?.length ? ['s3:PutObject'] : [])]))];
+  const actions = [
+    ...new Set(accesses.flatMap((access) => [...(access.objectActions ?? []), ...(access.writes?.length ? ['s3:PutObject'] : [])])),
+  ];
   if (actions.length === 0) return;
   const access = accesses[0]!;
   const objectNames = accesses.find((candidate) => candidate.objectNames !== undefined)?.objectNames;

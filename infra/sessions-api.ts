@@ -5,13 +5,13 @@ import { HttpApi, type HttpRoute, HttpStage, LogGroupLogDestination } from 'aws-
 import { HttpIamAuthorizer } from 'aws-cdk-lib/aws-apigatewayv2-authorizers';
 import { HttpLambdaIntegration } from 'aws-cdk-lib/aws-apigatewayv2-integrations';
 import type { IAlarmAction } from 'aws-cdk-lib/aws-cloudwatch';
+import { Rule, Schedule } from 'aws-cdk-lib/aws-events';
+import { LambdaFunction } from 'aws-cdk-lib/aws-events-targets';
 import { CfnPermission } from 'aws-cdk-lib/aws-lambda';
 import { LogGroup, RetentionDays } from 'aws-cdk-lib/aws-logs';
 import { Construct } from 'constructs';
 import { readServiceConfig } from '#lib/config.ts';
 import { LEASE_SWEEPER_ACCESS } from '#lib/routes.ts';
-import { Rule, Schedule } from 'aws-cdk-lib/aws-events';
-import { LambdaFunction } from 'aws-cdk-lib/aws-events-targets';
 import { LeaseBucket } from './lease-bucket.ts';
 import { RouteFunction } from './route-function.ts';
 import { ROUTES, type RouteDefinition } from './routes.ts';
@@ -134,7 +134,9 @@ export class SessionsApi extends Construct {
       removalPolicy,
       noncurrentVersionExpiration: Duration.days(wholeDays('noncurrentVersionExpirationDays', props.noncurrentVersionExpirationDays ?? 90)),
       accessLogExpiration: Duration.days(wholeDays('accessLogExpirationDays', props.accessLogExpirationDays ?? 365)),
-      idempotencyRecordExpiration: Duration.days(idempotencyRecordDays(props.idempotencyWindowSeconds ?? readServiceConfig({}).idempotencyWindowSeconds)),
+      idempotencyRecordExpiration: Duration.days(
+        idempotencyRecordDays(props.idempotencyWindowSeconds ?? readServiceConfig({}).idempotencyWindowSeconds),
+      ),
     });
 
     this.accessLogs = new LogGroup(this, 'ApiAccessLogs', { retention: logRetention, removalPolicy });
@@ -249,7 +251,8 @@ export function serviceEnvironment(buckets: { sessions: string; leases: string }
  */
 function scopeInvokeToMethod(httpRoute: HttpRoute, route: RouteDefinition): void {
   const permissions = httpRoute.node.findAll().filter((construct): construct is CfnPermission => construct instanceof CfnPermission);
-  if (permissions.length !== 1) throw new Error(`expected one invoke permission for ${route.method} ${route.path}, found ${permissions.length}`);
+  if (permissions.length !== 1)
+    throw new Error(`expected one invoke permission for ${route.method} ${route.path}, found ${permissions.length}`);
   permissions[0]!.sourceArn = Stack.of(httpRoute).formatArn({
     service: 'execute-api',
     resource: httpRoute.httpApi.apiId,

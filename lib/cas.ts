@@ -11,10 +11,11 @@
 
 import { fullJitterDelay } from './backoff.ts';
 import { type Clock, systemClock } from './clock.ts';
-export { type Clock, systemClock };
-import { LruCache } from './session-cache.ts';
-import { ConditionNotMet, sameEtag, StoreFault, type ObjectStore } from './store/port.ts';
 
+export { type Clock, systemClock };
+
+import { LruCache } from './session-cache.ts';
+import { ConditionNotMet, type ObjectStore, StoreFault, sameEtag } from './store/port.ts';
 
 /** How values of one kind are stored: parse a body (throwing when it is not one), serialise a value. */
 export interface Codec<T> {
@@ -150,7 +151,8 @@ export class CompareAndSwap<T> {
       remembered = undefined;
       if (current === undefined) throw request.missing();
 
-      const landed = lastWrite !== undefined && (current.body === lastWrite.body || (await request.landedAfter?.(lastWrite.baseEtag, lastWrite.body)));
+      const landed =
+        lastWrite !== undefined && (current.body === lastWrite.body || (await request.landedAfter?.(lastWrite.baseEtag, lastWrite.body)));
       if (landed) {
         // A write reported as failed had in fact landed (its answer was lost and a retry collided with it).
         this.#cache.set(key, current);

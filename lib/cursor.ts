@@ -1,6 +1,6 @@
-import * as z from './zod.ts';
 import { InvalidRequest } from './errors.ts';
 import { isSessionId } from './ids.ts';
+import * as z from './zod.ts';
 
 /**
  * An opaque cursor: base64url of a small JSON object. Callers cannot read

@@ -158,7 +158,9 @@ export class LeaseLost extends ServiceError {
   readonly code = 'lease_lost';
   readonly statusCode = 409;
   constructor(id: string, reason: LeaseLostReason, epoch: number | null) {
-    const why = { superseded: 'another holder took the lease over', expired: 'the lease expired', released: 'the lease was released' }[reason];
+    const why = { superseded: 'another holder took the lease over', expired: 'the lease expired', released: 'the lease was released' }[
+      reason
+    ];
     super(`the lease on session ${id} is lost: ${why}`, { id, reason, epoch });
   }
 }
@@ -301,7 +303,9 @@ export class Unauthorized extends LocalRefusal {
   }
 
   override headers(): Record<string, string> {
-    return { 'WWW-Authenticate': this.#presented ? 'Bearer realm="runner-sessions", error="invalid_token"' : 'Bearer realm="runner-sessions"' };
+    return {
+      'WWW-Authenticate': this.#presented ? 'Bearer realm="runner-sessions", error="invalid_token"' : 'Bearer realm="runner-sessions"',
+    };
   }
 }
 
@@ -310,7 +314,9 @@ export class MisdirectedRequest extends LocalRefusal {
   readonly code = 'misdirected_request';
   readonly statusCode = 421;
   constructor(host: string | undefined, allowed: readonly string[]) {
-    super(host === undefined ? 'the request has no Host header' : `this server does not answer for host ${JSON.stringify(host)}`, { allowed: [...allowed] });
+    super(host === undefined ? 'the request has no Host header' : `this server does not answer for host ${JSON.stringify(host)}`, {
+      allowed: [...allowed],
+    });
   }
 }
 

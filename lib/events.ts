@@ -66,7 +66,11 @@ export function eventTypeOf(previous: Session | null, next: Session): SessionEve
 }
 
 /** The detail of the event `next` announces, or undefined when it announces none. */
-export function deriveEvent(previous: Session | null, next: Session, versionId: string): { type: SessionEventType; detail: SessionEventDetail } | undefined {
+export function deriveEvent(
+  previous: Session | null,
+  next: Session,
+  versionId: string,
+): { type: SessionEventType; detail: SessionEventDetail } | undefined {
   const type = eventTypeOf(previous, next);
   if (type === undefined) return undefined;
   return {

@@ -17,14 +17,22 @@
  * @module
  */
 
-import * as z from './zod.ts';
-import { LEASE_EXPIRY_ACTOR } from './lease.ts';
 import { decodeOpaqueCursor, encodeOpaqueCursor } from './cursor.ts';
 import { InvalidRequest, SessionNotFound, VersioningDisabled } from './errors.ts';
+import { LEASE_EXPIRY_ACTOR } from './lease.ts';
 import { checkPageLimit, HISTORY_LIMIT } from './page-limits.ts';
-import { SessionSchema, type Session } from './session.ts';
+import { type Session, SessionSchema } from './session.ts';
+import {
+  keepsVersions,
+  NULL_VERSION_ID,
+  type ObjectStore,
+  type ObjectVersion,
+  sameEtag,
+  UnknownVersion,
+  type VersionedObjectStore,
+} from './store/port.ts';
 import { parseStoredObject } from './stored-object.ts';
-import { keepsVersions, NULL_VERSION_ID, sameEtag, UnknownVersion, type ObjectStore, type ObjectVersion, type VersionedObjectStore } from './store/port.ts';
+import * as z from './zod.ts';
 
 /** Version reads a history page runs at once. */
 const READ_CONCURRENCY = 16;
@@ -195,8 +203,18 @@ export function describeChange(version: Session, older: Session | undefined): st
   }
   const before = new Set(older.job_ids);
   const now = new Set(version.job_ids);
-  parts.push(...jobsChange('added', version.job_ids.filter((job) => !before.has(job))));
-  parts.push(...jobsChange('removed', older.job_ids.filter((job) => !now.has(job))));
+  parts.push(
+    ...jobsChange(
+      'added',
+      version.job_ids.filter((job) => !before.has(job)),
+    ),
+  );
+  parts.push(
+    ...jobsChange(
+      'removed',
+      older.job_ids.filter((job) => !now.has(job)),
+    ),
+  );
   if (version.name !== older.name) parts.push(`name ${older.name ?? '-'}→${version.name ?? '-'}`);
   return parts.length === 0 ? 'unchanged' : parts.join('; ');
 }
@@ -255,7 +273,11 @@ async function readEntry(
   if (stored === undefined) return undefined;
   const session = parseStoredObject(stored.body, SessionSchema);
   if (session instanceof Error || session.id !== id) {
-    onWarning({ message: `skipped version ${version.versionId}: it does not hold session ${id}`, key, error: session instanceof Error ? session : undefined });
+    onWarning({
+      message: `skipped version ${version.versionId}: it does not hold session ${id}`,
+      key,
+      error: session instanceof Error ? session : undefined,
+    });
     return undefined;
   }
   return {

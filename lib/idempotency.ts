@@ -1,10 +1,10 @@
 import { createHash } from 'node:crypto';
-import * as z from './zod.ts';
 import { ConflictRetry, InvalidRequest } from './errors.ts';
 import { isSessionId } from './ids.ts';
 import { SessionNameSchema } from './session.ts';
-import { parseStoredObject } from './stored-object.ts';
 import { ConditionNotMet, type ObjectStore } from './store/port.ts';
+import { parseStoredObject } from './stored-object.ts';
+import * as z from './zod.ts';
 
 /** Longest `Idempotency-Key` a caller may send. */
 export const IDEMPOTENCY_KEY_MAX_LENGTH = 255;
@@ -121,7 +121,10 @@ export class IdempotencyRecords {
       if (seen.record.session_id === drawn?.session_id) return { record: seen.record, claimed: true };
       const difference = differenceOf(seen.record.request, request);
       if (difference !== undefined) {
-        throw InvalidRequest.field('headers.idempotency-key', `was already used for a different request (${difference}); use a new key for a new session`);
+        throw InvalidRequest.field(
+          'headers.idempotency-key',
+          `was already used for a different request (${difference}); use a new key for a new session`,
+        );
       }
       return { record: seen.record, claimed: false };
     }
@@ -159,6 +162,7 @@ function parseRecord(key: string, body: string): IdempotencyRecord {
 /** How a repeat differs from what the first request asked, if it does (records written before leases have no lease fields). */
 function differenceOf(recorded: CreateRequest, request: CreateRequest): string | undefined {
   if (recorded.name !== request.name) return 'another name';
-  const sameLease = (recorded.lease_seconds ?? null) === (request.lease_seconds ?? null) && (recorded.holder ?? null) === (request.holder ?? null);
+  const sameLease =
+    (recorded.lease_seconds ?? null) === (request.lease_seconds ?? null) && (recorded.holder ?? null) === (request.holder ?? null);
   return sameLease ? undefined : 'another lease';
 }

@@ -50,7 +50,8 @@ export class LeaseSweeper {
   readonly #concurrency: number;
 
   constructor({ repository, graceSeconds, clock = { now: () => Date.now() }, concurrency = 8 }: LeaseSweeperOptions) {
-    if (!(Number.isInteger(graceSeconds) && graceSeconds >= 0)) throw new RangeError(`graceSeconds must be a whole number of seconds, got ${graceSeconds}`);
+    if (!(Number.isInteger(graceSeconds) && graceSeconds >= 0))
+      throw new RangeError(`graceSeconds must be a whole number of seconds, got ${graceSeconds}`);
     this.#repository = repository;
     this.#graceSeconds = graceSeconds;
     this.#clock = clock;
@@ -95,7 +96,14 @@ export class LeaseSweeper {
     const session = await this.#repository.storedSession(record.id);
     report.reads++;
     const lease = session?.lease;
-    if (session === undefined || session.status !== 'active' || lease === undefined || lease === null || lease.epoch !== record.epoch || lease.ended !== undefined) {
+    if (
+      session === undefined ||
+      session.status !== 'active' ||
+      lease === undefined ||
+      lease === null ||
+      lease.epoch !== record.epoch ||
+      lease.ended !== undefined
+    ) {
       await renewals.delete(record.key);
       report.pruned++;
       return;

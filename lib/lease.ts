@@ -17,7 +17,7 @@
  * @module
  */
 
-import { LeaseHeld, LeaseLost, LeaseRequired, InvalidTransition, type LeaseLostReason } from './errors.ts';
+import { InvalidTransition, LeaseHeld, LeaseLost, type LeaseLostReason, LeaseRequired } from './errors.ts';
 import { isSessionId } from './ids.ts';
 import { LEASE_SECONDS, type Lease, LeaseSecondsSchema, type Session, transition } from './session.ts';
 import * as z from './zod.ts';
@@ -152,7 +152,13 @@ export function acquireLease(session: Session, renewal: Renewal | undefined, req
   return {
     ...session,
     status: 'active',
-    lease: { holder: request.holder, epoch, seconds: request.seconds, expires_at: now + request.seconds, ...(takenOver ? { taken_over: true } : {}) },
+    lease: {
+      holder: request.holder,
+      epoch,
+      seconds: request.seconds,
+      expires_at: now + request.seconds,
+      ...(takenOver ? { taken_over: true } : {}),
+    },
   };
 }
 

@@ -1,5 +1,5 @@
 import { createHash } from 'node:crypto';
-import { idFromKey, isSessionId, sessionKey, SESSIONS_PREFIX } from './ids.ts';
+import { idFromKey, isSessionId, SESSIONS_PREFIX, sessionKey } from './ids.ts';
 
 /** Every name index entry lives under this prefix. */
 export const NAMES_PREFIX = 'names/';

@@ -63,7 +63,12 @@ export class RenewalRecords {
    * `previous` (the version read) or as a new record.
    * @throws ConditionNotMet when the record changed since it was read.
    */
-  async write(id: string, lease: { epoch: number; seconds: number; holder: string }, expiresAt: number, previous?: StoredRenewal): Promise<Renewal> {
+  async write(
+    id: string,
+    lease: { epoch: number; seconds: number; holder: string },
+    expiresAt: number,
+    previous?: StoredRenewal,
+  ): Promise<Renewal> {
     const key = renewalKey(id, lease.epoch, lease.seconds);
     const renewal: Renewal = { session_id: id, epoch: lease.epoch, seconds: lease.seconds, expires_at: expiresAt };
     const condition: WriteCondition = previous === undefined ? { ifNoneMatch: '*' } : { ifMatch: previous.etag };
@@ -79,7 +84,11 @@ export class RenewalRecords {
    * acquire, a release or the sweeper touched it): then the caller decides
    * from the session.
    */
-  async renewRemembered(id: string, epoch: number, extendBy: number | undefined): Promise<{ holder: string; renewal: Renewal } | undefined> {
+  async renewRemembered(
+    id: string,
+    epoch: number,
+    extendBy: number | undefined,
+  ): Promise<{ holder: string; renewal: Renewal } | undefined> {
     const remembered = this.#written.get(id);
     if (remembered === undefined || remembered.epoch !== epoch) return undefined;
     const now = Math.floor(this.#clock.now() / 1000);
@@ -141,7 +150,10 @@ export class RenewalRecords {
   async *list(): AsyncGenerator<ListedRenewal[]> {
     let startAfter: string | undefined;
     for (;;) {
-      const page = await this.#store.listObjects(RENEWALS_PREFIX, { limit: MAX_LIST_KEYS, ...(startAfter === undefined ? {} : { startAfter }) });
+      const page = await this.#store.listObjects(RENEWALS_PREFIX, {
+        limit: MAX_LIST_KEYS,
+        ...(startAfter === undefined ? {} : { startAfter }),
+      });
       yield page.objects.flatMap((object) => {
         const parsed = parseRenewalKey(object.key);
         return parsed === undefined ? [] : [{ ...object, ...parsed }];

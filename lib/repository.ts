@@ -1,10 +1,10 @@
-import { CompareAndSwap, systemClock, type Clock, type Codec, type StoredVersion } from './cas.ts';
+import { type BatchOutcome, KeyedBatches } from './batches.ts';
+import { type Clock, type Codec, CompareAndSwap, type StoredVersion, systemClock } from './cas.ts';
 import { readServiceConfig, type ServiceConfig } from './config.ts';
 import { decodeCursor, encodeCursor } from './cursor.ts';
 import {
   ConflictRetry,
   InvalidRequest,
-  LeaseLost,
   InvalidTransition,
   PreconditionFailed,
   SessionFull,
@@ -16,12 +16,12 @@ import {
   readHistory,
   readRestoreTarget,
   restoredSession,
-  sameContent,
   type SessionHistoryOptions,
   type SessionHistoryPage,
+  sameContent,
 } from './history.ts';
-import { type BatchOutcome, KeyedBatches } from './batches.ts';
 import { IdempotencyRecords } from './idempotency.ts';
+import { isSessionId, newestFirstId, sessionKey } from './ids.ts';
 import {
   acquireLease,
   currentLease,
@@ -32,17 +32,16 @@ import {
   type Lease,
   leaseState,
   needsRenewal,
-  releaseLease,
   type Renewal,
+  releaseLease,
 } from './lease.ts';
-import { RenewalRecords, type StoredRenewal } from './renewals.ts';
-import { isSessionId, newestFirstId, sessionKey } from './ids.ts';
 import { listingScope, nameIndexBody, nameIndexKey } from './name-index.ts';
 import { checkPageLimit, SESSION_LIST_LIMIT } from './page-limits.ts';
-import { SessionNameSchema, SessionSchema, transition, type Session, type SessionStatus } from './session.ts';
-import { parseStoredObject } from './stored-object.ts';
+import { RenewalRecords, type StoredRenewal } from './renewals.ts';
+import { type Session, SessionNameSchema, SessionSchema, type SessionStatus, transition } from './session.ts';
 import { MemoryObjectStore } from './store/memory.ts';
-import { ConditionNotMet, MAX_LIST_KEYS, StoreFault, type ObjectStore, type PrunableObjectStore } from './store/port.ts';
+import { ConditionNotMet, MAX_LIST_KEYS, type ObjectStore, type PrunableObjectStore, StoreFault } from './store/port.ts';
+import { parseStoredObject } from './stored-object.ts';
 
 /** A session together with the ETag of the stored version it was read from or written as. */
 export interface SessionVersion {
@@ -353,8 +352,18 @@ export class SessionRepository {
   addJob(id: string, jobId: string, options: SessionChangeOptions = {}): Promise<ChangeResult> {
     const checked = requireId(id);
     // An append conditioned on one version cannot share a write with others.
-    if (options.ifMatch !== undefined) return this.#change(checked, options, async (session) => (await this.#appendJobs(session, [{ jobId, leaseEpoch: options.leaseEpoch }])).next);
-    return this.#appends.submit(`${checked}\u0000${options.actor ?? ''}`, { id: checked, jobId, leaseEpoch: options.leaseEpoch, actor: options.actor });
+    if (options.ifMatch !== undefined)
+      return this.#change(
+        checked,
+        options,
+        async (session) => (await this.#appendJobs(session, [{ jobId, leaseEpoch: options.leaseEpoch }])).next,
+      );
+    return this.#appends.submit(`${checked}\u0000${options.actor ?? ''}`, {
+      id: checked,
+      jobId,
+      leaseEpoch: options.leaseEpoch,
+      actor: options.actor,
+    });
   }
 
   /**
@@ -372,11 +381,16 @@ export class SessionRepository {
       judged = outcomes;
       return next;
     });
-    return judged.map((outcome) => (outcome.refusal !== undefined ? { error: outcome.refusal } : { result: { ...result, changed: outcome.appended } }));
+    return judged.map((outcome) =>
+      outcome.refusal !== undefined ? { error: outcome.refusal } : { result: { ...result, changed: outcome.appended } },
+    );
   }
 
   /** The session with `appends` applied, and how each fared. */
-  async #appendJobs(session: Session, appends: readonly Pick<PendingAppend, 'jobId' | 'leaseEpoch'>[]): Promise<{ next: Session | undefined; outcomes: AppendJudgement[] }> {
+  async #appendJobs(
+    session: Session,
+    appends: readonly Pick<PendingAppend, 'jobId' | 'leaseEpoch'>[],
+  ): Promise<{ next: Session | undefined; outcomes: AppendJudgement[] }> {
     const maxJobs = this.#config.maxJobsPerSession;
     const renewal = await this.#renewalFor(session);
     const now = this.#now();
@@ -432,7 +446,10 @@ export class SessionRepository {
    * heartbeat reads the session and hears `lease_lost`.
    * @throws LeaseHeld, InvalidTransition, SessionNotFound, ConflictRetry
    */
-  async acquireLease(id: string, { holder, seconds = LEASE_SECONDS.default, force = false, actor }: AcquireOptions = {}): Promise<ChangeResult> {
+  async acquireLease(
+    id: string,
+    { holder, seconds = LEASE_SECONDS.default, force = false, actor }: AcquireOptions = {},
+  ): Promise<ChangeResult> {
     const checked = requireId(id);
     const request = { holder: holder ?? actor ?? 'anonymous', seconds, force };
     // The renewal record is read once, before the compare-and-swap, and again only when the epoch moved: a read inside
@@ -442,7 +459,8 @@ export class SessionRepository {
       const now = this.#now();
       const lease = session.lease;
       const live = lease !== undefined && lease !== null && lease.ended === undefined && session.status === 'active';
-      if (live && known?.epoch !== lease.epoch) known = { epoch: lease.epoch, stored: await this.#renewals.read(checked, lease.epoch, lease.seconds) };
+      if (live && known?.epoch !== lease.epoch)
+        known = { epoch: lease.epoch, stored: await this.#renewals.read(checked, lease.epoch, lease.seconds) };
       const stored = live ? known?.stored : undefined;
       const next = acquireLease(session, stored?.renewal, request, now);
       // Taking a lapsed lease without force must not race a late heartbeat: fence its record first; a heartbeat that
@@ -500,7 +518,8 @@ export class SessionRepository {
   async expireLapsedLease(id: string, epoch: number, graceSeconds: number): Promise<ChangeResult> {
     const result = await this.#change(requireId(id), { actor: LEASE_EXPIRY_ACTOR }, async (session) => {
       const lease = session.lease;
-      if (session.status !== 'active' || lease === undefined || lease === null || lease.epoch !== epoch || lease.ended !== undefined) return undefined;
+      if (session.status !== 'active' || lease === undefined || lease === null || lease.epoch !== epoch || lease.ended !== undefined)
+        return undefined;
       if (lease.expires_at + graceSeconds > this.#now()) return undefined;
       return { ...session, status: 'paused', lease: { ...lease, ended: 'expired' } };
     });
@@ -714,7 +733,9 @@ function newSession(id: string, name: string | null, seconds: number, actor: str
     updated_at: seconds,
     status: 'active',
     ...(actor === undefined ? {} : { updated_by: actor }),
-    ...(lease === undefined ? {} : { lease: { holder: lease.holder, epoch: 1, seconds: lease.seconds, expires_at: seconds + lease.seconds } }),
+    ...(lease === undefined
+      ? {}
+      : { lease: { holder: lease.holder, epoch: 1, seconds: lease.seconds, expires_at: seconds + lease.seconds } }),
   };
 }
 

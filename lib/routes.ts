@@ -10,6 +10,7 @@
  */
 
 import type { ErrorCode } from './errors.ts';
+import { type HttpHandler, httpRoute, type RouteDependencies, type RouteHandler } from './http/route.ts';
 import { createAcquireLeaseHandler } from './http/routes/acquire-lease.ts';
 import { createAddJobHandler } from './http/routes/add-job.ts';
 import { createCreateSessionHandler } from './http/routes/create-session.ts';
@@ -19,7 +20,6 @@ import { createListSessionsHandler } from './http/routes/list-sessions.ts';
 import { createRestoreSessionHandler } from './http/routes/restore-session.ts';
 import { createSessionHistoryHandler } from './http/routes/session-history.ts';
 import { createSetStatusHandler } from './http/routes/set-status.ts';
-import { type HttpHandler, httpRoute, type RouteDependencies, type RouteHandler } from './http/route.ts';
 import {
   AcquireLeaseBodySchema,
   AddJobBodySchema,
@@ -197,7 +197,12 @@ const RENEWAL_PRUNE: PrefixAccess = {
   objectNames: RENEWAL_OBJECTS,
 };
 /** A compare-and-swap of sessions: read (a missing one answers 404), then replace If-Match. */
-const SESSION_CHANGE: PrefixAccess = { prefix: SESSIONS_PREFIX, objectActions: ['s3:GetObject'], writes: ['replace'], tellsMissingKeys: true };
+const SESSION_CHANGE: PrefixAccess = {
+  prefix: SESSIONS_PREFIX,
+  objectActions: ['s3:GetObject'],
+  writes: ['replace'],
+  tellsMissingKeys: true,
+};
 const LEASE_REFUSED: RouteErrorResponse = {
   description:
     '`lease_lost`: the `Lease-Epoch` sent names a lease that is no longer live (`details.reason`: `superseded`, `expired` or `released`; `details.epoch`: the current epoch); nothing was written',
@@ -228,7 +233,11 @@ export const API_ROUTES = [
         '(same body) within the window (a day by default) answers 200 with the session the first one opened, as it now stands, marked `Idempotent-Replayed: true`; ' +
         'a repeat whose first request stopped half-way finishes creating that very session. The same key with another body is refused with 400.',
       parameters: ['IdempotencyKey', 'Prefer'],
-      body: { schema: 'CreateSessionRequest', description: 'An optional name and lease; an empty body is the same as `{}`.', required: false },
+      body: {
+        schema: 'CreateSessionRequest',
+        description: 'An optional name and lease; an empty body is the same as `{}`.',
+        required: false,
+      },
     },
     responses: {
       200: {
@@ -255,7 +264,13 @@ export const API_ROUTES = [
       { prefix: SESSIONS_PREFIX, objectActions: ['s3:GetObject'], writes: ['create'], tellsMissingKeys: true },
       { prefix: NAMES_PREFIX, writes: ['create'], objectNames: NAME_INDEX_OBJECTS },
       // A first use of a key reads no record; an expired record is replaced (If-Match).
-      { prefix: IDEMPOTENCY_PREFIX, objectActions: ['s3:GetObject'], writes: ['create', 'replace'], tellsMissingKeys: true, objectNames: IDEMPOTENCY_OBJECTS },
+      {
+        prefix: IDEMPOTENCY_PREFIX,
+        objectActions: ['s3:GetObject'],
+        writes: ['create', 'replace'],
+        tellsMissingKeys: true,
+        objectNames: IDEMPOTENCY_OBJECTS,
+      },
       // A session opened held gets its first renewal record, so that its first heartbeat is one request.
       { bucket: 'leases', prefix: RENEWALS_PREFIX, writes: ['create'], objectNames: RENEWAL_OBJECTS },
     ],
@@ -313,7 +328,9 @@ export const API_ROUTES = [
       400: 'InvalidRequest',
       404: 'SessionNotFound',
       409: {
-        description: '`invalid_transition`: the status machine does not allow this change (`details.from`, `details.to`); ' + LEASE_REFUSED.description,
+        description:
+          '`invalid_transition`: the status machine does not allow this change (`details.from`, `details.to`); ' +
+          LEASE_REFUSED.description,
         codes: ['invalid_transition', 'lease_lost'],
       },
       412: 'PreconditionFailed',
@@ -375,7 +392,14 @@ export const API_ROUTES = [
     errors: { 400: 'InvalidRequest', 404: 'SessionNotFound', 409: 'VersioningDisabled', 503: STORAGE_UNAVAILABLE },
     handler: createSessionHistoryHandler,
     // The versions of one key are listed and read; a version that expired since the listing is told by listing them again.
-    access: [{ prefix: SESSIONS_PREFIX, objectActions: ['s3:GetObjectVersion'], listActions: ['s3:ListBucketVersions'], listedPrefix: SESSION_KEYS }],
+    access: [
+      {
+        prefix: SESSIONS_PREFIX,
+        objectActions: ['s3:GetObjectVersion'],
+        listActions: ['s3:ListBucketVersions'],
+        listedPrefix: SESSION_KEYS,
+      },
+    ],
   }),
   route({
     routeKey: 'POST /sessions/{id}/restore',
@@ -450,7 +474,14 @@ export const API_ROUTES = [
     access: [
       SESSION_CHANGE,
       // The lapsed lease's record is read and fenced (If-Match); the new epoch's record is created; older epochs' deleted.
-      { bucket: 'leases', prefix: RENEWALS_PREFIX, objectActions: ['s3:GetObject'], writes: ['create', 'replace'], tellsMissingKeys: true, objectNames: RENEWAL_OBJECTS },
+      {
+        bucket: 'leases',
+        prefix: RENEWALS_PREFIX,
+        objectActions: ['s3:GetObject'],
+        writes: ['create', 'replace'],
+        tellsMissingKeys: true,
+        objectNames: RENEWAL_OBJECTS,
+      },
       RENEWAL_PRUNE,
     ],
   }),
@@ -481,7 +512,14 @@ export const API_ROUTES = [
     // A heartbeat never writes the session: it reads it (on a cold instance) and writes the renewal record.
     access: [
       { prefix: SESSIONS_PREFIX, objectActions: ['s3:GetObject'], tellsMissingKeys: true },
-      { bucket: 'leases', prefix: RENEWALS_PREFIX, objectActions: ['s3:GetObject'], writes: ['create', 'replace'], tellsMissingKeys: true, objectNames: RENEWAL_OBJECTS },
+      {
+        bucket: 'leases',
+        prefix: RENEWALS_PREFIX,
+        objectActions: ['s3:GetObject'],
+        writes: ['create', 'replace'],
+        tellsMissingKeys: true,
+        objectNames: RENEWAL_OBJECTS,
+      },
     ],
   }),
 ] as const;

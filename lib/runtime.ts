@@ -18,7 +18,11 @@ import { S3ObjectStore } from './store/s3.ts';
  * A repository on `store` with `config` (default: the limits in the environment), whose warnings go to the service log;
  * lease renewals in `renewals` (default: in memory, for tests).
  */
-export function repositoryFor(store: ObjectStore, config: ServiceConfig = readServiceConfig(), renewals?: PrunableObjectStore): SessionRepository {
+export function repositoryFor(
+  store: ObjectStore,
+  config: ServiceConfig = readServiceConfig(),
+  renewals?: PrunableObjectStore,
+): SessionRepository {
   return new SessionRepository({
     store,
     config,

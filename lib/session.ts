@@ -29,7 +29,9 @@ export const LabelSchema = z.string().check(
   z.maxLength(256),
   z.refine((value) => !CONTROL_CHARACTERS.test(value), { message: 'must not contain control characters' }),
   z.refine((value) => value.isWellFormed(), { message: 'must not contain lone surrogates' }),
-  z.refine((value) => !BIDI_CONTROLS.test(value), { message: 'must not contain bidirectional formatting characters (U+061C, U+200E, U+200F, U+202A-U+202E, U+2066-U+2069)' }),
+  z.refine((value) => !BIDI_CONTROLS.test(value), {
+    message: 'must not contain bidirectional formatting characters (U+061C, U+200E, U+200F, U+202A-U+202E, U+2066-U+2069)',
+  }),
   z.refine((value) => !LINE_SEPARATORS.test(value), { message: 'must not contain a line or paragraph separator (U+2028, U+2029)' }),
   z.refine((value) => !NONCHARACTERS.test(value), { message: 'must not contain Unicode noncharacters (U+FDD0-U+FDEF, U+xFFFE, U+xFFFF)' }),
 );

@@ -39,7 +39,8 @@ export async function nodeRuntime(arch: BinaryArch, version: string, cache: stri
   if (existsSync(node)) return node;
   const tarball = path.join(cache, `node-linux-${arch}-${version}.tgz`);
   await mkdir(cache, { recursive: true });
-  if (!existsSync(tarball)) await run('npm', ['pack', `node-linux-${arch}@${version}`, '--pack-destination', cache, '--silent'], { cwd: cache });
+  if (!existsSync(tarball))
+    await run('npm', ['pack', `node-linux-${arch}@${version}`, '--pack-destination', cache, '--silent'], { cwd: cache });
   const unpacked = await mkdtemp(path.join(cache, 'unpack-'));
   try {
     await run('tar', ['-xzf', tarball, '-C', unpacked, 'package/bin/node']);
@@ -67,9 +68,15 @@ export interface BuildBinariesOptions {
  * runtime of each architecture. Writes `SHA256SUMS` beside them and returns
  * the executables' paths.
  */
-export async function buildBinaries({ arches = BINARY_ARCHES, outDir = BINARY_DIR, nodeVersion = process.versions.node }: BuildBinariesOptions = {}): Promise<string[]> {
+export async function buildBinaries({
+  arches = BINARY_ARCHES,
+  outDir = BINARY_DIR,
+  nodeVersion = process.versions.node,
+}: BuildBinariesOptions = {}): Promise<string[]> {
   if (nodeVersion !== process.versions.node) {
-    throw new Error(`the SEA blob is made by the running Node ${process.versions.node}, so the runtimes must be that version, not ${nodeVersion}`);
+    throw new Error(
+      `the SEA blob is made by the running Node ${process.versions.node}, so the runtimes must be that version, not ${nodeVersion}`,
+    );
   }
   const work = await mkdtemp(path.join(tmpdir(), 'runner-sessions-sea-'));
   try {
@@ -79,7 +86,13 @@ export async function buildBinaries({ arches = BINARY_ARCHES, outDir = BINARY_DI
     const config = path.join(work, 'sea-config.json');
     // No snapshot and no code cache: both are specific to one CPU, and the one blob serves both architectures.
     // Paths relative to the temporary directory: the blob records `main`, and the same sources must give the same bytes.
-    const seaConfig = { main: path.basename(script), output: path.basename(blob), disableExperimentalSEAWarning: true, useSnapshot: false, useCodeCache: false };
+    const seaConfig = {
+      main: path.basename(script),
+      output: path.basename(blob),
+      disableExperimentalSEAWarning: true,
+      useSnapshot: false,
+      useCodeCache: false,
+    };
     await writeFile(config, JSON.stringify(seaConfig));
     await run(process.execPath, ['--experimental-sea-config', config], { cwd: work });
     const postject = createRequire(import.meta.url).resolve('postject/dist/cli.js');
@@ -104,9 +117,16 @@ export async function buildBinaries({ arches = BINARY_ARCHES, outDir = BINARY_DI
 
 /** `SHA256SUMS` in the format `sha256sum -c` reads: every executable in `directory` named `runner-sessions-linux-*`, sorted. */
 async function writeChecksums(directory: string, built: string[]): Promise<void> {
-  const binaries = BINARY_ARCHES.map((arch) => binaryPath(arch, directory)).filter((binary) => built.includes(binary) || existsSync(binary));
+  const binaries = BINARY_ARCHES.map((arch) => binaryPath(arch, directory)).filter(
+    (binary) => built.includes(binary) || existsSync(binary),
+  );
   const lines = await Promise.all(
-    binaries.map(async (binary) => `${createHash('sha256').update(await readFile(binary)).digest('hex')}  ${path.basename(binary)}\n`),
+    binaries.map(
+      async (binary) =>
+        `${createHash('sha256')
+          .update(await readFile(binary))
+          .digest('hex')}  ${path.basename(binary)}\n`,
+    ),
   );
   await writeFile(path.join(directory, 'SHA256SUMS'), lines.join(''));
 }

@@ -26,7 +26,11 @@ export async function bundleCli(outfile: string, format: 'esm' | 'cjs'): Promise
     logLevel: 'warning',
     // Some bundled AWS SDK modules are CommonJS and call require() for Node built-ins; CommonJS output has require already.
     ...(format === 'esm'
-      ? { banner: { js: "import { createRequire as __createRequire } from 'node:module'; const require = __createRequire(import.meta.url);" } }
+      ? {
+          banner: {
+            js: "import { createRequire as __createRequire } from 'node:module'; const require = __createRequire(import.meta.url);",
+          },
+        }
       : {}),
   });
 }

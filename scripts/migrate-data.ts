@@ -14,7 +14,9 @@ import { DataDirectoryInUse, migrateDataDirectory } from '../lib/store/file/migr
 
 const args = process.argv.slice(2);
 if (args.length !== 1 || args[0]!.startsWith('-') || !existsSync(args[0]!)) {
-  process.stderr.write(`usage: npm run migrate-data -- DIR${args.length === 1 && !args[0]!.startsWith('-') ? ` (${args[0]} does not exist)` : ''}\n`);
+  process.stderr.write(
+    `usage: npm run migrate-data -- DIR${args.length === 1 && !args[0]!.startsWith('-') ? ` (${args[0]} does not exist)` : ''}\n`,
+  );
   process.exit(2);
 }
 const dir = args[0]!;

@@ -1,6 +1,5 @@
 import { readFile, writeFile } from 'node:fs/promises';
 import path from 'node:path';
-import * as z from '../lib/zod.ts';
 import { ContractErrorBodySchema, ERROR_STATUS, SessionHistorySchema, SessionListSchema } from '../lib/client/schemas.ts';
 import {
   ConflictRetry,
@@ -21,7 +20,6 @@ import {
   UnsupportedMediaType,
   VersioningDisabled,
 } from '../lib/errors.ts';
-import { IDEMPOTENCY_KEY_MAX_LENGTH } from '../lib/idempotency.ts';
 import { MAX_BODY_BYTES } from '../lib/http/request-body.ts';
 import {
   AcquireLeaseBodySchema,
@@ -32,6 +30,7 @@ import {
   SessionIdSchema,
   SetStatusBodySchema,
 } from '../lib/http/schemas.ts';
+import { IDEMPOTENCY_KEY_MAX_LENGTH } from '../lib/idempotency.ts';
 import { HISTORY_LIMIT, SESSION_LIST_LIMIT } from '../lib/page-limits.ts';
 import {
   API_ROUTES,
@@ -41,7 +40,8 @@ import {
   routeParts,
   type SharedErrorResponse,
 } from '../lib/routes.ts';
-import { JobIdSchema, LabelSchema, LeaseSchema, SessionNameSchema, SessionSchema, SessionStatusSchema } from '../lib/session.ts';
+import { LabelSchema, LeaseSchema, SessionNameSchema, SessionSchema, SessionStatusSchema } from '../lib/session.ts';
+import * as z from '../lib/zod.ts';
 
 /** What a heartbeat answers: only the lease, extended. */
 const LeaseRenewalSchema = z.object({ lease: LeaseSchema });
@@ -496,24 +496,24 @@ export function openApiDocument(): JsonObject {
           schema: { ...jsonSchemaOf(SessionIdSchema), pattern: SESSION_ID_PATTERN },
         },
         LeaseEpoch: {
-    name: 'Lease-Epoch',
-    in: 'header',
-    required: false,
-    description:
-      'The epoch of the caller’s lease. Required on every change while the session’s lease is live (428 `lease_required` without it) and on every heartbeat; ' +
-      'a change carrying an epoch that is not the live lease’s is refused with 409 `lease_lost`, and nothing is written.',
-    schema: { type: 'string', pattern: '^[0-9]{1,15}$' },
-  },
-  Prefer: {
-    name: 'Prefer',
-    in: 'header',
-    required: false,
-    description:
-      '`return=minimal` (RFC 7240): answer a change with `{id, status, job_count, updated_at, lease}` and the ETag instead of the whole session, ' +
-      'and `Preference-Applied: return=minimal`. What one append sends back then does not grow with the session.',
-    schema: { type: 'string', example: 'return=minimal' },
-  },
-  IfMatch: {
+          name: 'Lease-Epoch',
+          in: 'header',
+          required: false,
+          description:
+            'The epoch of the caller’s lease. Required on every change while the session’s lease is live (428 `lease_required` without it) and on every heartbeat; ' +
+            'a change carrying an epoch that is not the live lease’s is refused with 409 `lease_lost`, and nothing is written.',
+          schema: { type: 'string', pattern: '^[0-9]{1,15}$' },
+        },
+        Prefer: {
+          name: 'Prefer',
+          in: 'header',
+          required: false,
+          description:
+            '`return=minimal` (RFC 7240): answer a change with `{id, status, job_count, updated_at, lease}` and the ETag instead of the whole session, ' +
+            'and `Preference-Applied: return=minimal`. What one append sends back then does not grow with the session.',
+          schema: { type: 'string', example: 'return=minimal' },
+        },
+        IfMatch: {
           name: 'If-Match',
           in: 'header',
           required: false,

@@ -5,8 +5,7 @@
 /** The oldest Node.js that runs the project's TypeScript natively (type stripping without a flag). */
 const REQUIRED = [22, 18, 0];
 const REQUIRED_TEXT = '>= 22.18';
-const FIX =
-  'npm install --prefix ~/.local/node24 node@24 && export PATH="$HOME/.local/node24/node_modules/.bin:$PATH"';
+const FIX = 'npm install --prefix ~/.local/node24 node@24 && export PATH="$HOME/.local/node24/node_modules/.bin:$PATH"';
 
 /** True when version `found` ("v20.20.2") is at least `REQUIRED`. */
 function isSupported(found) {

@@ -8,12 +8,7 @@
  * AWS_SECRET_ACCESS_KEY and AWS_REGION; only a loopback endpoint is accepted.
  */
 import { parseArgs } from 'node:util';
-import {
-  CreateBucketCommand,
-  GetBucketVersioningCommand,
-  PutBucketVersioningCommand,
-  S3Client,
-} from '@aws-sdk/client-s3';
+import { CreateBucketCommand, GetBucketVersioningCommand, PutBucketVersioningCommand, S3Client } from '@aws-sdk/client-s3';
 
 const { values, positionals } = parseArgs({
   options: { versioned: { type: 'string', multiple: true, default: [] } },
@@ -49,9 +44,13 @@ async function enableVersioning(bucket: string): Promise<void> {
 
 let current = '';
 try {
-  for (const bucket of positionals) await create((current = bucket));
+  for (const bucket of positionals) {
+    current = bucket;
+    await create(bucket);
+  }
   for (const bucket of versioned) {
-    await create((current = bucket));
+    current = bucket;
+    await create(bucket);
     await enableVersioning(bucket);
   }
 } catch (error) {

@@ -38,7 +38,9 @@ vi.mock('@aws-sdk/client-s3', async (importOriginal) => {
 
 function callSite(stack: string): string {
   const frames = stack.split('\n').slice(1);
-  const frame = frames.find((line) => !line.includes('conditional-puts.setup') && !line.includes('/node_modules/') && !line.includes('node:internal'));
+  const frame = frames.find(
+    (line) => !line.includes('conditional-puts.setup') && !line.includes('/node_modules/') && !line.includes('node:internal'),
+  );
   return frame?.trim().replace(/^at /, '') ?? 'unknown';
 }
 
@@ -47,21 +49,25 @@ const TESTS = fileURLToPath(new URL('.', import.meta.url));
 /** True when the command was built by a test file or test helper (under `test/`) rather than by the service's code. */
 function madeByTest(site: string): boolean {
   const path = /(?:file:\/\/)?(\/[^:()]+):\d+:\d+\)?$/.exec(site)?.[1];
-  return path !== undefined && path.startsWith(TESTS);
+  return path?.startsWith(TESTS) === true;
 }
 
 function unconditional(input: PutObjectCommandInput): boolean {
   const create = input.IfNoneMatch !== undefined;
   const replace = input.IfMatch !== undefined;
   if (create === replace) return true;
-  return create ? input.IfNoneMatch !== '*' : typeof input.IfMatch !== 'string' || input.IfMatch.trim() === '' || input.IfMatch.trim() === '*';
+  return create
+    ? input.IfNoneMatch !== '*'
+    : typeof input.IfMatch !== 'string' || input.IfMatch.trim() === '' || input.IfMatch.trim() === '*';
 }
 
 afterEach(() => {
   const made = audit.made.splice(0);
   const offending = made.filter(({ input, site }) => !madeByTest(site) && unconditional(input));
   expect(
-    offending.map(({ input, site }) => `${input.Key} (IfNoneMatch ${String(input.IfNoneMatch)}, IfMatch ${String(input.IfMatch)}) made at ${site}`),
+    offending.map(
+      ({ input, site }) => `${input.Key} (IfNoneMatch ${String(input.IfNoneMatch)}, IfMatch ${String(input.IfMatch)}) made at ${site}`,
+    ),
     'every PutObject the service makes carries If-None-Match: * or If-Match',
   ).toEqual([]);
 });

@@ -14,10 +14,12 @@ const client = new S3Client({});
 const logger = new Logger({ serviceName: 'runner-sessions' });
 const metrics = new Metrics({ namespace: 'RunnerSessions', serviceName: 'runner-sessions' });
 
-export const handler = middy(async (): Promise<{ statusCode: number; body: string }> => ({
-  statusCode: 200,
-  body: JSON.stringify({ client: client.config.serviceId }),
-}))
+export const handler = middy(
+  async (): Promise<{ statusCode: number; body: string }> => ({
+    statusCode: 200,
+    body: JSON.stringify({ client: client.config.serviceId }),
+  }),
+)
   .use(injectLambdaContext(logger))
   .use(logMetrics(metrics))
   .use(httpHeaderNormalizer());

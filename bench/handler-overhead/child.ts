@@ -45,7 +45,14 @@ async function seedSessions(count: number): Promise<string[]> {
   const ids: string[] = [];
   for (let index = 0; index < count; index++) {
     const seconds = Math.floor((now - index) / 1000);
-    const session: Session = { id: newestFirstId(now - index), name: 'overhead', job_ids: [], created_at: seconds, updated_at: seconds, status: 'active' };
+    const session: Session = {
+      id: newestFirstId(now - index),
+      name: 'overhead',
+      job_ids: [],
+      created_at: seconds,
+      updated_at: seconds,
+      status: 'active',
+    };
     await store.put(sessionKey(session.id), JSON.stringify(session), { ifNoneMatch: '*' });
     ids.push(session.id);
   }
@@ -57,7 +64,11 @@ function bareGetSession(objects: ObjectStore): Handler {
   return async (event) => {
     const stored = await objects.get(sessionKey(event.pathParameters?.id ?? ''));
     if (stored === undefined) return { statusCode: 404, body: '{}' };
-    return { statusCode: 200, headers: { 'Content-Type': JSON_CONTENT_TYPE, ETag: stored.etag }, body: JSON.stringify(JSON.parse(stored.body)) };
+    return {
+      statusCode: 200,
+      headers: { 'Content-Type': JSON_CONTENT_TYPE, ETag: stored.etag },
+      body: JSON.stringify(JSON.parse(stored.body)),
+    };
   };
 }
 
@@ -119,7 +130,16 @@ async function compare(route: string, chain: Contender, bare: Contender): Promis
   for (let round = 0; round < plan.rounds; round++) {
     const mine: number[] = [];
     const theirs: number[] = [];
-    const order = round % 2 === 0 ? [[chain, mine], [bare, theirs]] as const : [[bare, theirs], [chain, mine]] as const;
+    const order =
+      round % 2 === 0
+        ? ([
+            [chain, mine],
+            [bare, theirs],
+          ] as const)
+        : ([
+            [bare, theirs],
+            [chain, mine],
+          ] as const);
     for (const [contender, out] of order) await timeBlock(contender, next, plan.block, out);
     next += plan.block;
     chainMs.push(mine);

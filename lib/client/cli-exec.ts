@@ -62,7 +62,9 @@ export async function execUnderLease(plan: ExecPlan, clients: ExecClients, stder
   const held = await clients.keeper.holdLease(id, { seconds: plan.leaseSeconds, lease });
 
   const outcome = await runCommand(plan, held.signal, (loss) => {
-    say(`${loss.message}; ${plan.onLeaseLost === 'kill' ? 'stopping the command' : 'letting the command finish (--on-lease-lost continue)'}`);
+    say(
+      `${loss.message}; ${plan.onLeaseLost === 'kill' ? 'stopping the command' : 'letting the command finish (--on-lease-lost continue)'}`,
+    );
   });
   await held.stop();
   if (outcome.cannotRun !== undefined) say(`cannot run ${plan.command[0]}: ${outcome.cannotRun.message}`);
@@ -76,11 +78,15 @@ export async function execUnderLease(plan: ExecPlan, clients: ExecClients, stder
     else await finish.pause(id, { leaseEpoch: epoch });
   } catch (error) {
     if (error instanceof LeaseLostError) {
-      say(`lease on session ${id} lost: ${error.reason ?? 'expired'}${error.epoch === undefined ? '' : ` (epoch now ${error.epoch})`}; the session was not ${plan.complete && status === 0 ? 'completed' : 'paused'}`);
+      say(
+        `lease on session ${id} lost: ${error.reason ?? 'expired'}${error.epoch === undefined ? '' : ` (epoch now ${error.epoch})`}; the session was not ${plan.complete && status === 0 ? 'completed' : 'paused'}`,
+      );
       return LEASE_LOST_EXIT;
     }
     if (plan.complete && status === 0) throw error;
-    say(`could not pause session ${id} after the command (${error instanceof Error ? error.message : String(error)}); its lease will run out instead`);
+    say(
+      `could not pause session ${id} after the command (${error instanceof Error ? error.message : String(error)}); its lease will run out instead`,
+    );
   }
   return status;
 }
@@ -96,9 +102,19 @@ async function takeSession(client: SessionsClient, plan: ExecPlan): Promise<Vers
       throw error;
     }
   }
-  const created = await client.createSession({ name: plan.name, idempotencyKey: plan.idempotencyKey, leaseSeconds: plan.leaseSeconds, holder: plan.holder });
+  const created = await client.createSession({
+    name: plan.name,
+    idempotencyKey: plan.idempotencyKey,
+    leaseSeconds: plan.leaseSeconds,
+    holder: plan.holder,
+  });
   if (heldBy(created.session, plan.holder)) return created;
-  if (!created.replayed) throw new SessionsApiError({ code: 'unexpected_response', status: 201, message: 'the API opened the session without a lease: does it serve leases (v1.1)?' });
+  if (!created.replayed)
+    throw new SessionsApiError({
+      code: 'unexpected_response',
+      status: 201,
+      message: 'the API opened the session without a lease: does it serve leases (v1.1)?',
+    });
   return acquireOrAdopt(client, created.session.id, plan);
 }
 

@@ -7,7 +7,10 @@ const JOBS_SHOWN = 10;
 
 /** A Unix-seconds timestamp as `2025-11-24 00:01:00 UTC`. */
 export function formatTime(seconds: number): string {
-  return new Date(seconds * 1000).toISOString().replace('T', ' ').replace(/\.\d+Z$/, ' UTC');
+  return new Date(seconds * 1000)
+    .toISOString()
+    .replace('T', ' ')
+    .replace(/\.\d+Z$/, ' UTC');
 }
 
 /** A lease as `epoch 3, build-7:4711, until 2025-11-24 00:02:00 UTC`. */
@@ -19,7 +22,8 @@ export function formatLease(lease: Lease): string {
 export function formatSession({ session, etag }: VersionedSession): string {
   const jobs = session.job_ids;
   const shown = jobs.slice(-JOBS_SHOWN).join(', ');
-  const jobLine = jobs.length === 0 ? '0' : jobs.length <= JOBS_SHOWN ? `${jobs.length}  (${shown})` : `${jobs.length}  (last ${JOBS_SHOWN}: ${shown})`;
+  const jobLine =
+    jobs.length === 0 ? '0' : jobs.length <= JOBS_SHOWN ? `${jobs.length}  (${shown})` : `${jobs.length}  (last ${JOBS_SHOWN}: ${shown})`;
   const rows: [string, string][] = [
     ['session', session.id],
     ['name', session.name ?? '-'],
@@ -60,7 +64,11 @@ function tablePrinter<T>(header: string[], cells: (item: T) => string[], empty: 
     page(items) {
       if (items.length === 0) return '';
       const rows = items.map(cells);
-      for (const row of rows) row.forEach((cell, column) => (widths[column] = Math.max(widths[column]!, cell.length)));
+      for (const row of rows) {
+        row.forEach((cell, column) => {
+          widths[column] = Math.max(widths[column]!, cell.length);
+        });
+      }
       const head = printedHeader ? '' : line(header);
       printedHeader = true;
       return head + rows.map(line).join('');
@@ -81,7 +89,11 @@ export function sessionTablePrinter(): TablePrinter<Session> {
 
 /** A session's history as a table, newest first: version ID, when, who, what changed. */
 export function historyTablePrinter(): TablePrinter<HistoryEntry> {
-  return tablePrinter(['VERSION', 'AT', 'BY', 'CHANGE'], (entry) => [entry.version_id, formatTime(entry.at), entry.actor ?? '-', entry.change], 'no versions\n');
+  return tablePrinter(
+    ['VERSION', 'AT', 'BY', 'CHANGE'],
+    (entry) => [entry.version_id, formatTime(entry.at), entry.actor ?? '-', entry.change],
+    'no versions\n',
+  );
 }
 
 /** One page of sessions as a table (see `sessionTablePrinter`). */

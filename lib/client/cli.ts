@@ -1,14 +1,32 @@
 import { randomUUID } from 'node:crypto';
 import { hostname } from 'node:os';
-import { parseArgs, type ParseArgsOptionsConfig } from 'node:util';
-import type * as z from '../zod.ts';
+import { type ParseArgsOptionsConfig, parseArgs } from 'node:util';
 import { VERSION_ID_PATTERN } from '../history.ts';
-import { isSessionId } from '../ids.ts';
-import { JobIdSchema, LabelSchema, LEASE_SECONDS, LeaseSecondsSchema, SessionNameSchema, SessionStatusSchema, SESSION_STATUSES, type SessionStatus } from '../session.ts';
 import { IdempotencyKeySchema, ListSessionsQuerySchema, SessionHistoryQuerySchema } from '../http/schemas.ts';
-import { SessionsClient, type ChangeOptions, type VersionedSession } from './client.ts';
-import { CANNOT_RUN_EXIT, execIdempotencyKey, execUnderLease, LEASE_LOST_EXIT, type ExecPlan } from './cli-exec.ts';
-import { formatHistoryTable, formatLease, formatSession, formatTime, formatSessionTable, historyTablePrinter, sessionTablePrinter, type TablePrinter } from './cli-output.ts';
+import { isSessionId } from '../ids.ts';
+import {
+  JobIdSchema,
+  LabelSchema,
+  LEASE_SECONDS,
+  LeaseSecondsSchema,
+  SESSION_STATUSES,
+  SessionNameSchema,
+  type SessionStatus,
+  SessionStatusSchema,
+} from '../session.ts';
+import type * as z from '../zod.ts';
+import { CANNOT_RUN_EXIT, type ExecPlan, execIdempotencyKey, execUnderLease, LEASE_LOST_EXIT } from './cli-exec.ts';
+import {
+  formatHistoryTable,
+  formatLease,
+  formatSession,
+  formatSessionTable,
+  formatTime,
+  historyTablePrinter,
+  sessionTablePrinter,
+  type TablePrinter,
+} from './cli-output.ts';
+import { type ChangeOptions, SessionsClient, type VersionedSession } from './client.ts';
 import { LeaseLostError, NoResumableSession, SessionsApiError, SessionsConfigError, SessionsNetworkError } from './errors.ts';
 import type { RetryOptions } from './retry.ts';
 
@@ -104,7 +122,7 @@ interface Command {
   /** Takes the command line after `--` as a command to run. */
   takesCommand?: boolean;
   /** Resolves to the exit status when it is not simply `Ok`. */
-  run(context: Context): Promise<void | number>;
+  run(context: Context): Promise<undefined | number>;
 }
 
 const CHANGE_OPTIONS = { 'if-match': { type: 'string' }, epoch: { type: 'string' } } as const satisfies ParseArgsOptionsConfig;
@@ -166,7 +184,8 @@ Options:
       }
       const leaseSeconds = leaseSecondsOption(args, 'lease');
       const holder = holderOption(args);
-      if (holder !== undefined && leaseSeconds === undefined) throw new UsageError('--holder needs --lease N: it names the holder of the lease the session is opened with');
+      if (holder !== undefined && leaseSeconds === undefined)
+        throw new UsageError('--holder needs --lease N: it names the holder of the lease the session is opened with');
       const created = await client.createSession({ name, idempotencyKey, leaseSeconds, holder });
       if (json) {
         io.stdout.write(`${JSON.stringify({ session: created.session, etag: created.etag ?? null, replayed: created.replayed })}\n`);
@@ -203,10 +222,22 @@ ${CHANGE_HELP}`,
       printSession(io, json, await client.addJob(id, job, changeOptions(args)));
     },
   },
-  pause: statusCommand('paused', 'pause a session (the runner lost its connection)', 'Moves an active session to paused; jobs cannot be added until it is resumed.'),
+  pause: statusCommand(
+    'paused',
+    'pause a session (the runner lost its connection)',
+    'Moves an active session to paused; jobs cannot be added until it is resumed.',
+  ),
   resume: statusCommand('active', 'resume a paused session', 'Moves a paused session back to active, where it takes jobs again.'),
-  complete: statusCommand('completed', 'complete a session (final)', 'Marks the session completed. Final: it cannot be resumed or take more jobs.'),
-  terminate: statusCommand('terminated', 'terminate a session (final)', 'Marks the session terminated (abandoned). Final: it cannot be resumed or take more jobs.'),
+  complete: statusCommand(
+    'completed',
+    'complete a session (final)',
+    'Marks the session completed. Final: it cannot be resumed or take more jobs.',
+  ),
+  terminate: statusCommand(
+    'terminated',
+    'terminate a session (final)',
+    'Marks the session terminated (abandoned). Final: it cannot be resumed or take more jobs.',
+  ),
   list: {
     usage: 'list [--name NAME] [--status STATUS] [--limit N] [--cursor C] [--all]',
     summary: 'list sessions, newest first',
@@ -220,7 +251,13 @@ Options:
   --all            every page, not just the first, each printed as it arrives
                    (a long listing may need a longer --timeout, or --timeout 0)
 `,
-    options: { name: { type: 'string' }, status: { type: 'string' }, limit: { type: 'string' }, cursor: { type: 'string' }, all: { type: 'boolean' } },
+    options: {
+      name: { type: 'string' },
+      status: { type: 'string' },
+      limit: { type: 'string' },
+      cursor: { type: 'string' },
+      all: { type: 'boolean' },
+    },
     positionals: [],
     async run({ client, io, json, args }) {
       const name = nameOption(args);
@@ -239,7 +276,9 @@ Options:
       }
       io.stdout.write(formatSessionTable(page.sessions));
       if (page.nextCursor !== null) {
-        const filters = [name !== undefined && `--name ${shellWord(name)}`, status && `--status ${status}`, limit && `--limit ${limit}`].filter(Boolean).join(' ');
+        const filters = [name !== undefined && `--name ${shellWord(name)}`, status && `--status ${status}`, limit && `--limit ${limit}`]
+          .filter(Boolean)
+          .join(' ');
         io.stdout.write(`\nmore: ${PROGRAM} list ${filters ? `${filters} ` : ''}--cursor ${page.nextCursor}   (or --all)\n`);
       }
     },
@@ -328,7 +367,11 @@ ${LEASE_HELP}  --force          take it even from a live holder, who is then fen
     positionals: ['ID'],
     async run({ client, io, json, args }) {
       const id = sessionIdArgument(args.positionals[0]!);
-      const acquired = await client.acquireLease(id, { holder: holderOption(args), seconds: leaseSecondsOption(args, 'seconds'), force: args.values.force === true || undefined });
+      const acquired = await client.acquireLease(id, {
+        holder: holderOption(args),
+        seconds: leaseSecondsOption(args, 'seconds'),
+        force: args.values.force === true || undefined,
+      });
       printSession(io, json, acquired);
     },
   },
@@ -407,11 +450,14 @@ Exit status of exec: the command's own (128+N when signal N ended it), or
       if (name === undefined) throw new UsageError('exec needs --name NAME');
       if (!SessionNameSchema.safeParse(name).success) throw new UsageError('--name must be 1-256 characters without control characters');
       const job = stringOption(args, 'job');
-      if (job !== undefined && !JobIdSchema.safeParse(job).success) throw new UsageError('--job must be 1-256 characters without control characters');
+      if (job !== undefined && !JobIdSchema.safeParse(job).success)
+        throw new UsageError('--job must be 1-256 characters without control characters');
       const onLeaseLost = stringOption(args, 'on-lease-lost') ?? 'kill';
-      if (onLeaseLost !== 'kill' && onLeaseLost !== 'continue') throw new UsageError(`--on-lease-lost must be kill or continue; got '${onLeaseLost}'`);
+      if (onLeaseLost !== 'kill' && onLeaseLost !== 'continue')
+        throw new UsageError(`--on-lease-lost must be kill or continue; got '${onLeaseLost}'`);
       const [program, ...programArgs] = rest;
-      if (program === undefined || program === '') throw new UsageError('exec needs a command to run after --: exec --name NAME -- COMMAND [ARGS...]');
+      if (program === undefined || program === '')
+        throw new UsageError('exec needs a command to run after --: exec --name NAME -- COMMAND [ARGS...]');
       const host = hostname();
       const invocation = stringOption(args, 'invocation-id') ?? (io.env.RUNNER_SESSIONS_INVOCATION_ID?.trim() || randomUUID());
       const plan: ExecPlan = {
@@ -551,7 +597,8 @@ export async function main(argv: string[], io: CliIo): Promise<number> {
       return ExitCode.Usage;
     }
     const command = COMMANDS[commandName];
-    if (command === undefined) throw new UsageError(`unknown command '${commandName}'; the commands are ${Object.keys(COMMANDS).join(', ')}`);
+    if (command === undefined)
+      throw new UsageError(`unknown command '${commandName}'; the commands are ${Object.keys(COMMANDS).join(', ')}`);
 
     // What follows `--` is the command exec runs, not arguments of its own.
     const dashes = command.takesCommand === true ? argv.indexOf('--') : -1;
@@ -566,7 +613,15 @@ export async function main(argv: string[], io: CliIo): Promise<number> {
     deadline = timeoutSeconds === 0 ? undefined : AbortSignal.timeout(timeoutSeconds * 1000);
     const baseUrl = urlOption(parsed, io.env);
     const clientWith = (signal: AbortSignal | undefined): SessionsClient =>
-      new SessionsClient({ baseUrl, region: stringOption(parsed, 'region'), sign: parsed.values.sign as boolean | undefined, fetch: io.fetch, retry: io.retry, env: io.env, signal });
+      new SessionsClient({
+        baseUrl,
+        region: stringOption(parsed, 'region'),
+        sign: parsed.values.sign as boolean | undefined,
+        fetch: io.fetch,
+        retry: io.retry,
+        env: io.env,
+        signal,
+      });
     const client = clientWith(deadline);
     apiUrl = client.baseUrl;
     const code = await command.run({ client, clientWith, io, json, args: parsed, rest, timeoutSeconds });
@@ -581,7 +636,10 @@ export async function main(argv: string[], io: CliIo): Promise<number> {
 
 /** True for the error of a write to a pipe whose reader has closed it. */
 export function isClosedPipe(error: unknown): boolean {
-  return error instanceof Error && ((error as NodeJS.ErrnoException).code === 'EPIPE' || (error as NodeJS.ErrnoException).code === 'ERR_STREAM_DESTROYED');
+  return (
+    error instanceof Error &&
+    ((error as NodeJS.ErrnoException).code === 'EPIPE' || (error as NodeJS.ErrnoException).code === 'ERR_STREAM_DESTROYED')
+  );
 }
 
 function allOptions(): ParseArgsOptionsConfig {
@@ -591,7 +649,13 @@ function allOptions(): ParseArgsOptionsConfig {
 function parseCommandLine(name: string, command: Command, argv: string[]): Parsed {
   let parsed: Parsed;
   try {
-    parsed = parseArgs({ args: argv, options: { ...GLOBAL_OPTIONS, ...command.options }, strict: true, allowPositionals: true, allowNegative: true });
+    parsed = parseArgs({
+      args: argv,
+      options: { ...GLOBAL_OPTIONS, ...command.options },
+      strict: true,
+      allowPositionals: true,
+      allowNegative: true,
+    });
   } catch (error) {
     throw new UsageError(error instanceof Error ? error.message.replace(/\. To specify a positional argument.*$/s, '') : String(error));
   }
@@ -599,7 +663,9 @@ function parseCommandLine(name: string, command: Command, argv: string[]): Parse
   const positionals = parsed.positionals.slice(1);
   if (positionals.length !== command.positionals.length) {
     const expected = command.positionals.length === 0 ? 'no arguments' : command.positionals.join(' ');
-    throw new UsageError(`${name} takes ${expected}, got ${positionals.length === 0 ? 'none' : positionals.map((p) => `'${p}'`).join(' ')}`);
+    throw new UsageError(
+      `${name} takes ${expected}, got ${positionals.length === 0 ? 'none' : positionals.map((p) => `'${p}'`).join(' ')}`,
+    );
   }
   return { values: parsed.values, positionals };
 }
@@ -617,7 +683,9 @@ function urlOption(args: Parsed, env: Record<string, string | undefined>): strin
 
 function sessionIdArgument(value: string): string {
   if (!isSessionId(value)) {
-    throw new UsageError(`'${value}' is not a session ID: expected 32 lowercase hex characters, as printed by '${PROGRAM} create' or '${PROGRAM} list'`);
+    throw new UsageError(
+      `'${value}' is not a session ID: expected 32 lowercase hex characters, as printed by '${PROGRAM} create' or '${PROGRAM} list'`,
+    );
   }
   return value;
 }
@@ -637,7 +705,8 @@ function epochOption(args: Parsed): number | undefined {
 
 function holderOption(args: Parsed): string | undefined {
   const holder = stringOption(args, 'holder');
-  if (holder !== undefined && !LabelSchema.safeParse(holder).success) throw new UsageError('--holder must be 1-256 characters without control characters');
+  if (holder !== undefined && !LabelSchema.safeParse(holder).success)
+    throw new UsageError('--holder must be 1-256 characters without control characters');
   return holder;
 }
 
@@ -665,13 +734,14 @@ function isMissingLeaseRoute(error: unknown): boolean {
 
 function nameOption(args: Parsed): string | undefined {
   const name = stringOption(args, 'name');
-  if (name !== undefined && !SessionNameSchema.safeParse(name).success) throw new UsageError('--name must be 1-256 characters without control characters');
+  if (name !== undefined && !SessionNameSchema.safeParse(name).success)
+    throw new UsageError('--name must be 1-256 characters without control characters');
   return name;
 }
 
 /** `value` as one shell word, quoted only when it needs to be, for commands the CLI suggests. */
 function shellWord(value: string): string {
-  return /^[A-Za-z0-9_.\/:@%+=,-]+$/.test(value) ? value : `'${value.replaceAll("'", `'\\''`)}'`;
+  return /^[A-Za-z0-9_./:@%+=,-]+$/.test(value) ? value : `'${value.replaceAll("'", `'\\''`)}'`;
 }
 
 function statusOption(args: Parsed): SessionStatus | undefined {
@@ -782,8 +852,13 @@ function describeFailure(
       message: `the API at ${apiUrl} does not serve leases (${(error as SessionsApiError).message}); '${commandName}' needs runner-sessions v1.1 or later.`,
     };
   }
-  if (error instanceof SessionsApiError) return { code: error.code, exitCode: exitCodeOf(error), message: explain(error, commandName, apiUrl) };
-  return { code: 'unexpected', exitCode: ExitCode.Failure, message: `unexpected error: ${error instanceof Error ? error.message : String(error)}` };
+  if (error instanceof SessionsApiError)
+    return { code: error.code, exitCode: exitCodeOf(error), message: explain(error, commandName, apiUrl) };
+  return {
+    code: 'unexpected',
+    exitCode: ExitCode.Failure,
+    message: `unexpected error: ${error instanceof Error ? error.message : String(error)}`,
+  };
 }
 
 /** The commands that need the lease routes. */
@@ -839,7 +914,10 @@ function explain(error: SessionsApiError, commandName: string | undefined, apiUr
     }
     case 'lease_lost': {
       const reason = error instanceof LeaseLostError ? error.reason : undefined;
-      const why = reason === 'superseded' ? `superseded${error instanceof LeaseLostError && error.epoch !== undefined ? ` by epoch ${error.epoch}` : ''}` : (reason ?? 'gone');
+      const why =
+        reason === 'superseded'
+          ? `superseded${error instanceof LeaseLostError && error.epoch !== undefined ? ` by epoch ${error.epoch}` : ''}`
+          : (reason ?? 'gone');
       return `the lease on session ${id} is lost: ${why}. Nothing was changed; this runner no longer holds it ('${PROGRAM} get ${id}' shows who does).`;
     }
     case 'lease_required':

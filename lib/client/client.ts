@@ -1,11 +1,19 @@
 import { randomUUID } from 'node:crypto';
+import { type Lease, type Session, SessionSchema, type SessionStatus } from '../session.ts';
 import type * as z from '../zod.ts';
-import { SessionSchema, type Lease, type Session, type SessionStatus } from '../session.ts';
 import { apiErrorFor, LeaseLostError, NoResumableSession, SessionsApiError, SessionsConfigError, SessionsNetworkError } from './errors.ts';
-import { holdLease, type HeldLease, type HoldLeaseOptions } from './held-lease.ts';
-import { DEFAULT_RETRY, parseRetryAfter, retryDelay, type RetryOptions } from './retry.ts';
-import { ErrorBodySchema, HeartbeatAnswerSchema, SessionHistorySchema, SessionListSchema, SessionSummarySchema, type HistoryEntry, type SessionSummary } from './schemas.ts';
-import { isLoopback, RequestSigner, resolveRegion, type AwsCredentials, type AwsCredentialsProvider } from './signing.ts';
+import { type HeldLease, type HoldLeaseOptions, holdLease } from './held-lease.ts';
+import { DEFAULT_RETRY, parseRetryAfter, type RetryOptions, retryDelay } from './retry.ts';
+import {
+  ErrorBodySchema,
+  HeartbeatAnswerSchema,
+  type HistoryEntry,
+  SessionHistorySchema,
+  SessionListSchema,
+  type SessionSummary,
+  SessionSummarySchema,
+} from './schemas.ts';
+import { type AwsCredentials, type AwsCredentialsProvider, isLoopback, RequestSigner, resolveRegion } from './signing.ts';
 
 /** Options of `SessionsClient`. */
 export interface SessionsClientOptions {
@@ -246,7 +254,13 @@ export class SessionsClient {
    */
   async addJob(id: string, jobId: string, options: ChangeOptions = {}): Promise<VersionedSession> {
     return this.#versioned(
-      await this.#send({ method: 'POST', path: `${sessionPath(id)}/jobs`, body: { job_id: jobId }, headers: changeHeaders(options), retryable: true }),
+      await this.#send({
+        method: 'POST',
+        path: `${sessionPath(id)}/jobs`,
+        body: { job_id: jobId },
+        headers: changeHeaders(options),
+        retryable: true,
+      }),
     );
   }
 
@@ -275,7 +289,9 @@ export class SessionsClient {
    */
   async setStatus(id: string, status: SessionStatus, options: ChangeOptions = {}): Promise<VersionedSession> {
     try {
-      return this.#versioned(await this.#send({ method: 'PATCH', path: sessionPath(id), body: { status }, headers: changeHeaders(options), retryable: true }));
+      return this.#versioned(
+        await this.#send({ method: 'PATCH', path: sessionPath(id), body: { status }, headers: changeHeaders(options), retryable: true }),
+      );
     } catch (error) {
       // A retry after a lost answer finds the lease released by the change it repeats: that is the change done, not a loss.
       if (error instanceof LeaseLostError && error.attempts > 1 && error.reason === 'released' && error.epoch === options.leaseEpoch) {
@@ -295,7 +311,12 @@ export class SessionsClient {
    */
   async acquireLease(id: string, { holder, seconds, force }: AcquireLeaseOptions = {}): Promise<VersionedSession> {
     return this.#versioned(
-      await this.#send({ method: 'POST', path: `${sessionPath(id)}/lease`, body: definedFields({ holder, seconds, force }), retryable: 'unapplied' }),
+      await this.#send({
+        method: 'POST',
+        path: `${sessionPath(id)}/lease`,
+        body: definedFields({ holder, seconds, force }),
+        retryable: 'unapplied',
+      }),
     );
   }
 
@@ -363,7 +384,12 @@ export class SessionsClient {
    * Every page of sessions, newest first, each fetched when the loop asks for
    * it, from `cursor` (the first page when undefined) to the last.
    */
-  async *sessionPages({ status, name, pageSize, cursor }: SessionFilter & { cursor?: string | undefined } = {}): AsyncGenerator<SessionPage, void, undefined> {
+  async *sessionPages({
+    status,
+    name,
+    pageSize,
+    cursor,
+  }: SessionFilter & { cursor?: string | undefined } = {}): AsyncGenerator<SessionPage, void, undefined> {
     do {
       const page = await this.listSessions({ limit: pageSize, cursor, status, name });
       yield page;
@@ -449,7 +475,13 @@ export class SessionsClient {
    */
   async restore(id: string, versionId: string, { ifMatch }: Pick<ChangeOptions, 'ifMatch'> = {}): Promise<VersionedSession> {
     return this.#versioned(
-      await this.#send({ method: 'POST', path: `${sessionPath(id)}/restore`, body: { version_id: versionId }, headers: ifMatchHeader(ifMatch), retryable: true }),
+      await this.#send({
+        method: 'POST',
+        path: `${sessionPath(id)}/restore`,
+        body: { version_id: versionId },
+        headers: ifMatchHeader(ifMatch),
+        retryable: true,
+      }),
     );
   }
 
@@ -461,9 +493,14 @@ export class SessionsClient {
 
   async #send(call: Call): Promise<Answer> {
     const maxAttempts = call.retryable === false ? 1 : this.#retry.maxAttempts;
-    const deadline = call.signal !== undefined && this.#signal !== undefined ? AbortSignal.any([call.signal, this.#signal]) : (call.signal ?? this.#signal);
+    const deadline =
+      call.signal !== undefined && this.#signal !== undefined
+        ? AbortSignal.any([call.signal, this.#signal])
+        : (call.signal ?? this.#signal);
     const gaveUp = (attempt: number, cause?: unknown): SessionsNetworkError =>
-      new SessionsNetworkError(`${call.method} ${call.path}`, cause === undefined ? abortReason(deadline) : errnoOf(cause), attempt, { cause });
+      new SessionsNetworkError(`${call.method} ${call.path}`, cause === undefined ? abortReason(deadline) : errnoOf(cause), attempt, {
+        cause,
+      });
     for (let attempt = 1; ; attempt++) {
       if (deadline?.aborted) throw gaveUp(attempt - 1);
       // Signed per attempt: each one carries its own x-amz-date.
@@ -471,7 +508,10 @@ export class SessionsClient {
       const timeout = AbortSignal.timeout(this.#timeoutMs);
       let answer: Answer;
       try {
-        const response = await this.#fetch(request.url, { ...request.init, signal: deadline ? AbortSignal.any([timeout, deadline]) : timeout });
+        const response = await this.#fetch(request.url, {
+          ...request.init,
+          signal: deadline ? AbortSignal.any([timeout, deadline]) : timeout,
+        });
         answer = { response, body: parseJson(await response.text()) };
       } catch (error) {
         if (call.retryable === true && attempt < maxAttempts && !deadline?.aborted) {
@@ -574,9 +614,18 @@ function apiError(answer: Answer, attempts: number, redact: (text: string) => st
     return apiErrorFor({ code, status: response.status, message: redact(message), details, requestId, retryAfter, attempts });
   }
   const given = messageOf(answer.body);
-  const gatewayMessage = given === undefined ? `HTTP ${response.status}${response.statusText ? ` ${response.statusText}` : ''}` : redact(given);
-  const code = response.status === 401 || response.status === 403 ? 'access_denied' : response.status === 429 ? 'throttled' : 'unexpected_response';
-  return new SessionsApiError({ code, status: response.status, message: gatewayMessage, requestId: headerRequestId(response), retryAfter, attempts });
+  const gatewayMessage =
+    given === undefined ? `HTTP ${response.status}${response.statusText ? ` ${response.statusText}` : ''}` : redact(given);
+  const code =
+    response.status === 401 || response.status === 403 ? 'access_denied' : response.status === 429 ? 'throttled' : 'unexpected_response';
+  return new SessionsApiError({
+    code,
+    status: response.status,
+    message: gatewayMessage,
+    requestId: headerRequestId(response),
+    retryAfter,
+    attempts,
+  });
 }
 
 function headerRequestId(response: Response): string | undefined {
@@ -592,7 +641,10 @@ function messageOf(body: unknown): string | undefined {
   if (typeof body !== 'object' || body === null) return undefined;
   const { message, Message } = body as { message?: unknown; Message?: unknown };
   const text = typeof message === 'string' ? message : typeof Message === 'string' ? Message : undefined;
-  return text?.split(/\n\s*\n/, 1)[0]!.trim().slice(0, 500);
+  return text
+    ?.split(/\n\s*\n/, 1)[0]
+    ?.trim()
+    .slice(0, 500);
 }
 
 /** `ECONNREFUSED`, `TimeoutError`, `bad port`…: the most specific account of what went wrong, from fetch's error or its causes. */

@@ -144,9 +144,12 @@ class LeaseHolder implements HeldLease {
     this.#expiryTimer = setTimeout(() => this.#lose('expired', undefined, this.#lastFailure), Math.max(0, left));
     // A third of the lease, up to a fifth of that earlier, so that runners started together spread out.
     const interval = ((this.#seconds * 1000) / 3) * (1 - 0.2 * this.#clock.random());
-    this.#beatTimer = setTimeout(() => {
-      this.#inFlight = this.#beat().finally(() => (this.#inFlight = undefined));
-    }, Math.max(0, Math.min(interval, left)));
+    this.#beatTimer = setTimeout(
+      () => {
+        this.#inFlight = this.#beat().finally(() => (this.#inFlight = undefined));
+      },
+      Math.max(0, Math.min(interval, left)),
+    );
   }
 
   async #beat(): Promise<void> {

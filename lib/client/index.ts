@@ -4,8 +4,9 @@
  * @example
  * import { SessionsClient, SessionsApiError } from '#lib/client/index.ts';
  */
+
+export type { Lease, Session, SessionStatus } from '../session.ts';
 export {
-  SessionsClient,
   type AcquireByNameOptions,
   type AcquireLeaseOptions,
   type ChangeOptions,
@@ -15,29 +16,29 @@ export {
   type HistoryOptions,
   type HistoryPage,
   type ListSessionsOptions,
-  type SessionFilter,
   type ResumedSession,
+  type SessionFilter,
   type SessionPage,
+  SessionsClient,
   type SessionsClientOptions,
   type VersionedSession,
 } from './client.ts';
-export { holdLease, type HeldLease, type HoldLeaseOptions, type LeaseApi } from './held-lease.ts';
 export {
+  type ApiErrorCode,
   LeaseHeldError,
   LeaseLoss,
+  type LeaseLossReason,
   LeaseLostError,
+  type LeaseLostReason,
   LeaseRequiredError,
   NoResumableSession,
   SessionsApiError,
+  type SessionsApiErrorInit,
   SessionsConfigError,
   SessionsError,
   SessionsNetworkError,
-  type ApiErrorCode,
-  type LeaseLossReason,
-  type LeaseLostReason,
-  type SessionsApiErrorInit,
 } from './errors.ts';
+export { type HeldLease, type HoldLeaseOptions, holdLease, type LeaseApi } from './held-lease.ts';
 export { DEFAULT_RETRY, type RetryOptions } from './retry.ts';
 export type { HistoryEntry } from './schemas.ts';
 export type { AwsCredentials, AwsCredentialsProvider } from './signing.ts';
-export type { Lease, Session, SessionStatus } from '../session.ts';

@@ -27,7 +27,12 @@ export function parseRetryAfter(value: string | null, now: number = Date.now()):
  * with full jitter; when the server sent `Retry-After`, at least that long
  * (jitter on top spreads the runners it told the same thing), within `maxDelayMs`.
  */
-export function retryDelay(attempt: number, retryAfterSeconds: number | undefined, options: RetryOptions, random: () => number = Math.random): number {
+export function retryDelay(
+  attempt: number,
+  retryAfterSeconds: number | undefined,
+  options: RetryOptions,
+  random: () => number = Math.random,
+): number {
   const jitter = fullJitterDelay(attempt, options.baseDelayMs, options.maxDelayMs, random);
   if (retryAfterSeconds === undefined) return jitter;
   return Math.min(options.maxDelayMs, retryAfterSeconds * 1000 + jitter);

@@ -1,6 +1,6 @@
-import * as z from '../zod.ts';
 import type { ErrorCode } from '../errors.ts';
 import { LeaseSchema, SessionSchema } from '../session.ts';
+import * as z from '../zod.ts';
 
 /** The HTTP status each code of the contract is sent with; the `Record` type makes it list every `ErrorCode`. */
 export const ERROR_STATUS: Readonly<Record<ErrorCode, number>> = {
@@ -67,7 +67,6 @@ export const SessionHistorySchema = z.object({
   versions: z.array(HistoryEntrySchema),
   next_cursor: z.nullable(z.string()),
 });
-
 
 /** `POST /sessions/{id}/heartbeat`: the lease, extended. */
 export const HeartbeatAnswerSchema = z.looseObject({

@@ -170,7 +170,10 @@ function streamEvents(request: IncomingMessage, response: ServerResponse, file: 
   let closed = false;
 
   const readNew = async (): Promise<void> => {
-    const size = await stat(file).then((found) => found.size, () => 0);
+    const size = await stat(file).then(
+      (found) => found.size,
+      () => 0,
+    );
     if (offset === undefined || size < offset) {
       // Only what is appended from now on: an operator opening the page wants news, not the archive.
       offset = offset === undefined ? size : 0;
@@ -194,7 +197,9 @@ function streamEvents(request: IncomingMessage, response: ServerResponse, file: 
     if (reading || closed) return;
     reading = true;
     readNew()
-      .catch((error: unknown) => console.error(JSON.stringify({ level: 'WARN', message: 'events stream read failed', error: String(error) })))
+      .catch((error: unknown) =>
+        console.error(JSON.stringify({ level: 'WARN', message: 'events stream read failed', error: String(error) })),
+      )
       .finally(() => {
         reading = false;
       });

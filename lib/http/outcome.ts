@@ -5,7 +5,7 @@ import { ConflictRetry, InternalError, ServiceError, StorageUnavailable } from '
 import { isSessionId } from '../ids.ts';
 import { redactCredentials } from '../redaction.ts';
 import { StoreFault } from '../store/port.ts';
-import { callerOf, requestIdOf, type HttpEvent } from './event.ts';
+import { callerOf, type HttpEvent, requestIdOf } from './event.ts';
 import { errorResult, httpResult, type RouteResponse } from './responses.ts';
 import { logger, recordChange, recordError, recordExhaustedChange } from './telemetry.ts';
 
@@ -47,7 +47,11 @@ export function requestOutcome(route: string): MiddlewareObj<HttpEvent, APIGatew
       if (failure.statusCode >= 500) {
         const log = failure instanceof InternalError ? logger.error.bind(logger) : logger.warn.bind(logger);
         // The cause, not the ServiceError: its toJSON() is the response body, which would hide the cause.
-        log('request failed', { ...outcome, details: failure.details, ...(failure.cause === undefined ? {} : { error: loggableError(failure.cause) }) });
+        log('request failed', {
+          ...outcome,
+          details: failure.details,
+          ...(failure.cause === undefined ? {} : { error: loggableError(failure.cause) }),
+        });
       } else {
         logger.info('request refused', { ...outcome, details: failure.details });
       }
@@ -79,7 +83,8 @@ export function completed(response: RouteResponse, keys: LogAttributes): APIGate
   logger.info('request completed', {
     ...keys,
     status_code: statusCode,
-    outcome: statusCode === 201 ? 'created' : replayed ? 'replayed' : change === undefined ? 'ok' : change.changed ? 'changed' : 'unchanged',
+    outcome:
+      statusCode === 201 ? 'created' : replayed ? 'replayed' : change === undefined ? 'ok' : change.changed ? 'changed' : 'unchanged',
     ...(version === undefined ? {} : { session_id: version.session.id }),
     ...(change === undefined ? {} : { s3_write_attempts: change.attempts, cas_conflicts: change.conflicts }),
   });

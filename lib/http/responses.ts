@@ -95,7 +95,13 @@ export function minimalResponse(response: RouteResponse): RouteResponse {
   const { session } = version;
   return {
     ...response,
-    body: { id: session.id, status: session.status, job_count: session.job_ids.length, updated_at: session.updated_at, lease: session.lease ?? null },
+    body: {
+      id: session.id,
+      status: session.status,
+      job_count: session.job_ids.length,
+      updated_at: session.updated_at,
+      lease: session.lease ?? null,
+    },
     headers: { ...response.headers, 'Preference-Applied': 'return=minimal', Vary: 'Prefer' },
   };
 }

@@ -1,9 +1,9 @@
-import * as z from '../zod.ts';
 import { VERSION_ID_PATTERN } from '../history.ts';
 import { IDEMPOTENCY_KEY_MAX_LENGTH, IDEMPOTENCY_KEY_PATTERN } from '../idempotency.ts';
 import { isSessionId } from '../ids.ts';
-import { HISTORY_LIMIT, pageLimitMessage, SESSION_LIST_LIMIT, type PageLimit } from '../page-limits.ts';
+import { HISTORY_LIMIT, type PageLimit, pageLimitMessage, SESSION_LIST_LIMIT } from '../page-limits.ts';
 import { JobIdSchema, LabelSchema, LeaseSecondsSchema, SessionNameSchema, SessionStatusSchema } from '../session.ts';
+import * as z from '../zod.ts';
 
 /** A session ID in the path: exactly `^[0-9a-f]{32}$`, checked before anything touches storage. */
 export const SessionIdSchema = z.string().check(z.refine(isSessionId, { message: 'must be 32 lowercase hexadecimal characters' }));
@@ -40,12 +40,10 @@ export const CreateSessionBodySchema = z.strictObject({
  * key arrives; one request naming two keys is refused rather than hashed as a
  * third key that a retry sending it once would never match.
  */
-export const IdempotencyKeySchema = z
-  .string()
-  .check(
-    z.regex(IDEMPOTENCY_KEY_PATTERN, `must be 1-${IDEMPOTENCY_KEY_MAX_LENGTH} printable ASCII characters`),
-    z.refine((key) => !key.includes(','), { message: 'must be sent once and contain no comma (a header sent twice arrives comma-joined)' }),
-  );
+export const IdempotencyKeySchema = z.string().check(
+  z.regex(IDEMPOTENCY_KEY_PATTERN, `must be 1-${IDEMPOTENCY_KEY_MAX_LENGTH} printable ASCII characters`),
+  z.refine((key) => !key.includes(','), { message: 'must be sent once and contain no comma (a header sent twice arrives comma-joined)' }),
+);
 
 /** `POST /sessions` headers: the optional `Idempotency-Key` that makes a repeat answer the same session. */
 export const CreateSessionHeadersSchema = z.object({ 'idempotency-key': z.optional(IdempotencyKeySchema) });
@@ -79,7 +77,9 @@ export const SessionHistoryQuerySchema = z.strictObject({
 });
 
 /** A version ID as the history lists it: 1–1024 printable ASCII characters without spaces. */
-export const VersionIdSchema = z.string().check(z.regex(VERSION_ID_PATTERN, 'must be a version_id from the session history (1-1024 printable ASCII characters)'));
+export const VersionIdSchema = z
+  .string()
+  .check(z.regex(VERSION_ID_PATTERN, 'must be a version_id from the session history (1-1024 printable ASCII characters)'));
 
 /** `POST /sessions/{id}/restore` body: the version to make current again. */
 export const RestoreSessionBodySchema = z.strictObject({ version_id: VersionIdSchema });

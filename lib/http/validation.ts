@@ -1,5 +1,5 @@
+import { type FieldIssue, InvalidRequest } from '../errors.ts';
 import * as z from '../zod.ts';
-import { InvalidRequest, type FieldIssue } from '../errors.ts';
 
 /** The parts of a request a route validates; each is a zod schema, all optional. */
 export interface RequestSchemas {

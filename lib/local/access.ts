@@ -1,7 +1,7 @@
 import { createHash, timingSafeEqual } from 'node:crypto';
-import { isIP } from 'node:net';
 import type { IncomingHttpHeaders } from 'node:http';
-import { ForbiddenOrigin, MisdirectedRequest, Unauthorized, UnsupportedMediaType, type LocalRefusal } from '../errors.ts';
+import { isIP } from 'node:net';
+import { ForbiddenOrigin, type LocalRefusal, MisdirectedRequest, Unauthorized, UnsupportedMediaType } from '../errors.ts';
 
 /** The caller named on the writes of a server without tokens, as the contract says. */
 export const LOCAL_ACTOR = 'local';
@@ -55,7 +55,8 @@ export function singleToken(token: string, source = 'LOCAL_TOKEN'): AccessToken 
 }
 
 function checkedToken(entry: AccessToken, source: string): AccessToken {
-  if (!LABEL.test(entry.label)) throw new TokenConfigError(`${source}: the label must be 1-64 of A-Z a-z 0-9 . _ @ - (starting with a letter or digit)`);
+  if (!LABEL.test(entry.label))
+    throw new TokenConfigError(`${source}: the label must be 1-64 of A-Z a-z 0-9 . _ @ - (starting with a letter or digit)`);
   if (entry.token.length < MIN_TOKEN_LENGTH || /\s/.test(entry.token)) {
     throw new TokenConfigError(`${source}: a token must be at least ${MIN_TOKEN_LENGTH} characters without spaces`);
   }
@@ -116,7 +117,8 @@ export class AccessPolicy {
       // A browser sends Origin on every cross-origin POST: refusing foreign ones stops CSRF, body or no body.
       const origin = headers.origin;
       // https too: behind a TLS-terminating proxy (LOCAL_HOST_NAMES) the page's origin is https://<host>.
-      if (origin !== undefined && !OWN_ORIGIN_SCHEMES.some((scheme) => origin.toLowerCase() === `${scheme}//${host}`)) return new ForbiddenOrigin(origin);
+      if (origin !== undefined && !OWN_ORIGIN_SCHEMES.some((scheme) => origin.toLowerCase() === `${scheme}//${host}`))
+        return new ForbiddenOrigin(origin);
       // Forms can send only urlencoded, multipart or text/plain without a preflight: a JSON API needs none of them.
       const contentType = headers['content-type'];
       if (contentType !== undefined && !JSON_MEDIA_TYPE.test(contentType)) return new UnsupportedMediaType(contentType);

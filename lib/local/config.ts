@@ -1,5 +1,5 @@
 import { readFileSync } from 'node:fs';
-import { parseTokenFile, singleToken, TokenConfigError, type AccessToken } from './access.ts';
+import { type AccessToken, parseTokenFile, singleToken, TokenConfigError } from './access.ts';
 import type { LocalServerOptions } from './server.ts';
 
 /** Connections served at once unless told otherwise. */
@@ -20,10 +20,13 @@ export class LocalConfigError extends Error {
  */
 export function readLocalConfig(env: Record<string, string | undefined>): LocalServerOptions & { host: string; port: number } {
   const port = Number(env.PORT ?? 3000);
-  if (!/^[0-9]+$/.test(env.PORT ?? '3000') || port > 65_535) throw new LocalConfigError(`PORT must be a port number, got ${JSON.stringify(env.PORT)}`);
+  if (!/^[0-9]+$/.test(env.PORT ?? '3000') || port > 65_535)
+    throw new LocalConfigError(`PORT must be a port number, got ${JSON.stringify(env.PORT)}`);
   const maxConnections = Number(env.LOCAL_MAX_CONNECTIONS ?? DEFAULT_MAX_CONNECTIONS);
   if (!/^[1-9][0-9]{0,5}$/.test(env.LOCAL_MAX_CONNECTIONS ?? String(DEFAULT_MAX_CONNECTIONS))) {
-    throw new LocalConfigError(`LOCAL_MAX_CONNECTIONS must be a whole number from 1 to 999999, got ${JSON.stringify(env.LOCAL_MAX_CONNECTIONS)}`);
+    throw new LocalConfigError(
+      `LOCAL_MAX_CONNECTIONS must be a whole number from 1 to 999999, got ${JSON.stringify(env.LOCAL_MAX_CONNECTIONS)}`,
+    );
   }
   const bucket = env.SESSIONS_BUCKET?.trim() || undefined;
   const leasesBucket = env.LEASES_BUCKET?.trim() || undefined;

@@ -1,6 +1,6 @@
 import { AsyncLocalStorage } from 'node:async_hooks';
 import { StorageUnavailable } from '../errors.ts';
-import { StoreFault, type ObjectStore } from '../store/port.ts';
+import { type ObjectStore, StoreFault } from '../store/port.ts';
 
 /** The store calls that take a key's write lock. */
 const WRITES = new Set<string | symbol>(['put', 'putVersion', 'delete']);
@@ -23,7 +23,10 @@ export function withRequestDeadline<T>(deadline: number, serve: () => Promise<T>
  * forwarded to `store` itself, so optional capabilities (versions, pruning)
  * are kept as they are.
  */
-export function deadlineBoundStore<S extends ObjectStore>(store: S, { reserveMs, now = Date.now }: { reserveMs: number; now?: () => number }): S {
+export function deadlineBoundStore<S extends ObjectStore>(
+  store: S,
+  { reserveMs, now = Date.now }: { reserveMs: number; now?: () => number },
+): S {
   return new Proxy(store, {
     get(target, property) {
       const value: unknown = Reflect.get(target, property, target);
@@ -34,7 +37,9 @@ export function deadlineBoundStore<S extends ObjectStore>(store: S, { reserveMs,
       return (...args: unknown[]) => {
         const deadline = requestDeadline.getStore();
         if (deadline !== undefined && deadline - now() < reserveMs) {
-          const fault = new StoreFault(`not starting ${String(property)}: the request deadline is ${Math.max(0, deadline - now())} ms away`);
+          const fault = new StoreFault(
+            `not starting ${String(property)}: the request deadline is ${Math.max(0, deadline - now())} ms away`,
+          );
           // The answer itself, not a StoreFault: the compare-and-swap loop would back off and retry a fault past the deadline.
           return Promise.reject(new StorageUnavailable({ cause: fault }));
         }

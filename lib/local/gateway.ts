@@ -2,9 +2,17 @@ import { randomUUID } from 'node:crypto';
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import { finished } from 'node:stream/promises';
 import type { APIGatewayProxyEventV2WithIAMAuthorizer, APIGatewayProxyStructuredResultV2, Context } from 'aws-lambda';
-import { InvalidRequest, MethodNotAllowed, PayloadTooLarge, RouteNotFound, type LocalRefusal, type RoutingError, type ServiceError } from '../errors.ts';
+import {
+  InvalidRequest,
+  type LocalRefusal,
+  MethodNotAllowed,
+  PayloadTooLarge,
+  RouteNotFound,
+  type RoutingError,
+  type ServiceError,
+} from '../errors.ts';
 import { JSON_CONTENT_TYPE } from '../http/responses.ts';
-import { LOCAL_ACTOR, type AccessPolicy } from './access.ts';
+import { type AccessPolicy, LOCAL_ACTOR } from './access.ts';
 import { withRequestDeadline } from './deadline.ts';
 
 /** A Lambda handler for API Gateway HTTP API (payload format 2.0) events. */
@@ -56,7 +64,10 @@ export class LocalGateway {
   readonly #mounts: readonly Mount[];
   readonly #requestTimeoutMs: number;
 
-  constructor(routes: Route[], { actor = LOCAL_ACTOR, access, requestTimeoutMs = DEFAULT_REQUEST_TIMEOUT_MS, mounts = [] }: LocalGatewayOptions = {}) {
+  constructor(
+    routes: Route[],
+    { actor = LOCAL_ACTOR, access, requestTimeoutMs = DEFAULT_REQUEST_TIMEOUT_MS, mounts = [] }: LocalGatewayOptions = {},
+  ) {
     this.#routes = routes.map(compile);
     this.#mounts = mounts;
     this.#actor = actor;
@@ -68,7 +79,8 @@ export class LocalGateway {
   readonly listener = (request: IncomingMessage, response: ServerResponse): void => {
     this.#serve(request, response).catch((error: unknown) => {
       console.error(JSON.stringify({ level: 'ERROR', message: 'local gateway failure', error: String(error) }));
-      if (!response.headersSent) send(response, 500, { 'content-type': 'application/json' }, JSON.stringify({ message: 'Internal Server Error' }));
+      if (!response.headersSent)
+        send(response, 500, { 'content-type': 'application/json' }, JSON.stringify({ message: 'Internal Server Error' }));
       else response.destroy();
     });
   };
@@ -246,7 +258,12 @@ function normalise(result: unknown): APIGatewayProxyStructuredResultV2 {
   return { statusCode: 200, headers: { 'content-type': 'application/json' }, body: JSON.stringify(result) };
 }
 
-function send(response: ServerResponse, status: number, headers: Record<string, string | string[] | number | boolean>, body: string | Buffer): void {
+function send(
+  response: ServerResponse,
+  status: number,
+  headers: Record<string, string | string[] | number | boolean>,
+  body: string | Buffer,
+): void {
   response.writeHead(status, Object.fromEntries(Object.entries(headers).map(([k, v]) => [k, typeof v === 'boolean' ? String(v) : v])));
   response.end(body);
 }

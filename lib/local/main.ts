@@ -31,7 +31,9 @@ const server = await startLocalServer(options).catch((error: unknown) => {
   }
   throw error;
 });
-const auth = options.tokens?.length ? `bearer tokens: ${options.tokens.map((token) => token.label).join(', ')}` : 'no authentication, loopback only';
+const auth = options.tokens?.length
+  ? `bearer tokens: ${options.tokens.map((token) => token.label).join(', ')}`
+  : 'no authentication, loopback only';
 console.log(`runner-sessions listening on ${server.url} (sessions in ${server.storage}; ${auth}); Ctrl-C to stop`);
 
 let stopping = false;

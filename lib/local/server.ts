@@ -1,20 +1,20 @@
 import { once } from 'node:events';
 import { readFile } from 'node:fs/promises';
 import { createServer as createHttpServer, type Server, type ServerResponse } from 'node:http';
-import { createServer as createNetServer, type AddressInfo, type Socket } from 'node:net';
-import { networkInterfaces, hostname } from 'node:os';
+import { type AddressInfo, createServer as createNetServer, type Socket } from 'node:net';
+import { hostname, networkInterfaces } from 'node:os';
 import path from 'node:path';
 import { consoleHandler } from '../console/serve.ts';
 import { TooManyConnections } from '../errors.ts';
-import { API_ROUTES, routeHandler } from '../routes.ts';
 import { LeaseSweeper } from '../lease-sweeper.ts';
+import { API_ROUTES, routeHandler } from '../routes.ts';
 import { dependenciesFor } from '../runtime.ts';
-import { MemoryObjectStore } from '../store/memory.ts';
 import { FileObjectStore, UnversionedFileObjectStore } from '../store/file/index.ts';
+import { MemoryObjectStore } from '../store/memory.ts';
 import { isPrunable, type ObjectStore, type PrunableObjectStore } from '../store/port.ts';
 import { assertStoreSafe } from '../store/probe.ts';
 import { S3ObjectStore } from '../store/s3.ts';
-import { AccessPolicy, isLoopbackHost, type AccessToken } from './access.ts';
+import { AccessPolicy, type AccessToken, isLoopbackHost } from './access.ts';
 import { DEFAULT_MAX_CONNECTIONS } from './config.ts';
 import { deadlineBoundStore } from './deadline.ts';
 import { DEFAULT_REQUEST_TIMEOUT_MS, LocalGateway, type Route } from './gateway.ts';
@@ -88,7 +88,13 @@ export interface LocalServer {
  * @throws StoreNotSafe when the bucket does not enforce conditional writes.
  */
 export async function startLocalServer(options: LocalServerOptions = {}): Promise<LocalServer> {
-  const { host = '127.0.0.1', port = 3000, tokens = [], maxConnections = DEFAULT_MAX_CONNECTIONS, requestTimeoutMs = DEFAULT_REQUEST_TIMEOUT_MS } = options;
+  const {
+    host = '127.0.0.1',
+    port = 3000,
+    tokens = [],
+    maxConnections = DEFAULT_MAX_CONNECTIONS,
+    requestTimeoutMs = DEFAULT_REQUEST_TIMEOUT_MS,
+  } = options;
   if (!isLoopbackHost(host) && tokens.length === 0) throw new UnauthenticatedNetworkServer(host);
   if (options.bucket && !options.store && options.probe !== false) await assertStoreSafe({ bucket: options.bucket });
   const dataDir = path.resolve(options.dataDir ?? '.data');
@@ -101,7 +107,10 @@ export async function startLocalServer(options: LocalServerOptions = {}): Promis
   const storage = options.store ? 'custom store' : options.bucket ? `s3://${options.bucket}` : dataDir;
   const renewals = options.renewals ?? localRenewals(options, dataDir);
   const dependencies = dependenciesFor(store, undefined, renewals);
-  const sweeps = startSweeps(new LeaseSweeper({ repository: dependencies.repository, graceSeconds: options.leaseSweepSeconds ?? 10 }), options.leaseSweepSeconds ?? 10);
+  const sweeps = startSweeps(
+    new LeaseSweeper({ repository: dependencies.repository, graceSeconds: options.leaseSweepSeconds ?? 10 }),
+    options.leaseSweepSeconds ?? 10,
+  );
 
   const routes: Route[] = API_ROUTES.map((route) => ({ routeKey: route.routeKey, handler: routeHandler(route, dependencies) }));
   const openApi = await readFile(OPENAPI_DOCUMENT, 'utf-8');
@@ -111,7 +120,12 @@ export async function startLocalServer(options: LocalServerOptions = {}): Promis
   });
   // Idle or trickling sockets must not keep slots for long: headers within 10 s, a whole request within its deadline.
   const headersTimeout = Math.min(10_000, requestTimeoutMs);
-  const server = createHttpServer({ headersTimeout, requestTimeout: requestTimeoutMs + 1_000, keepAliveTimeout: 5_000, connectionsCheckingInterval: 1_000 });
+  const server = createHttpServer({
+    headersTimeout,
+    requestTimeout: requestTimeoutMs + 1_000,
+    keepAliveTimeout: 5_000,
+    connectionsCheckingInterval: 1_000,
+  });
   // A socket silent that long is closed, unless its request is being answered (requestTimeout bounds that).
   server.timeout = headersTimeout;
   server.on('request', (_, response: ServerResponse) => response.on('timeout', () => {}));
@@ -120,7 +134,11 @@ export async function startLocalServer(options: LocalServerOptions = {}): Promis
   await once(listener, 'listening');
   const address = listener.address() as AddressInfo;
   const url = `http://${address.family === 'IPv6' ? `[${address.address}]` : address.address}:${address.port}`;
-  const access = new AccessPolicy({ names: [host, ...(options.hostNames ?? []), ...(isWildcard(host) ? machineNames() : [])], port: address.port, tokens });
+  const access = new AccessPolicy({
+    names: [host, ...(options.hostNames ?? []), ...(isWildcard(host) ? machineNames() : [])],
+    port: address.port,
+    tokens,
+  });
   // The operator console, same origin as the API; its live view streams the events file the announcer appends to.
   const mounts = options.console === false ? [] : [consoleHandler({ eventsFile: path.join(dataDir, 'events.jsonl') })];
   server.on('request', new LocalGateway(routes, { access, requestTimeoutMs, mounts }).listener);
@@ -175,11 +193,19 @@ const sockets = new WeakMap<Server, Set<Socket>>();
 /** Hands `socket` to `server`, or, past `limit` open connections, answers it 503 and closes it. */
 function admitConnection(socket: Socket, server: Server, limit: number): void {
   let open = sockets.get(server);
-  if (open === undefined) sockets.set(server, (open = new Set()));
+  if (open === undefined) {
+    open = new Set();
+    sockets.set(server, open);
+  }
   if (open.size >= limit) {
     const refusal = new TooManyConnections(limit);
     const body = JSON.stringify(refusal.toJSON());
-    const head = [`HTTP/1.1 ${refusal.statusCode} Service Unavailable`, 'Content-Type: application/json; charset=utf-8', 'Retry-After: 1', 'Connection: close'];
+    const head = [
+      `HTTP/1.1 ${refusal.statusCode} Service Unavailable`,
+      'Content-Type: application/json; charset=utf-8',
+      'Retry-After: 1',
+      'Connection: close',
+    ];
     socket.on('error', () => {});
     socket.end(`${head.join('\r\n')}\r\nContent-Length: ${Buffer.byteLength(body)}\r\n\r\n${body}`);
     socket.setTimeout(1_000, () => socket.destroy());

@@ -1,10 +1,10 @@
 import {
-  keepsVersions,
-  StoreFault,
   type KeyListOptions,
+  keepsVersions,
   type ListPage,
   type ObjectStore,
   type StoredObject,
+  StoreFault,
   type VersionedObjectStore,
   type VersionListOptions,
   type VersionPage,

@@ -2,14 +2,14 @@ import { createHash } from 'node:crypto';
 import { systemClock, type TimeSource } from '../clock.ts';
 import {
   ConditionNotMet,
-  sameEtag,
-  UnknownVersion,
   type KeyListOptions,
   type ListPage,
   type ObjectPage,
-  type PrunableObjectStore,
   type ObjectVersion,
+  type PrunableObjectStore,
   type StoredObject,
+  sameEtag,
+  UnknownVersion,
   type VersionedObjectStore,
   type VersionListOptions,
   type VersionPage,

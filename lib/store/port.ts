@@ -150,7 +150,9 @@ export interface VersionedObjectStore extends ObjectStore {
 /** True when `store` keeps versions: it implements the version operations of the port. */
 export function keepsVersions(store: ObjectStore): store is VersionedObjectStore {
   const candidate = store as Partial<VersionedObjectStore>;
-  return typeof candidate.putVersion === 'function' && typeof candidate.listVersions === 'function' && typeof candidate.getVersion === 'function';
+  return (
+    typeof candidate.putVersion === 'function' && typeof candidate.listVersions === 'function' && typeof candidate.getVersion === 'function'
+  );
 }
 
 /** A version listing was asked to resume after a version the store does not know (a forged or expired cursor). */
@@ -186,7 +188,6 @@ export class StoreFault extends Error {
     super(message, options);
   }
 }
-
 
 /** Two ETags name the same version when they are equal once quotes and a weak prefix are removed. */
 export function sameEtag(a: string, b: string): boolean {

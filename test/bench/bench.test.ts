@@ -6,9 +6,9 @@ import { measureHandlerOverhead } from '../../bench/handler-overhead.ts';
 import { measureLeases } from '../../bench/leases.ts';
 import { measureListing } from '../../bench/listing.ts';
 import { measureLocalWriters } from '../../bench/local-writers.ts';
-import { measureRequests, type RequestsResult } from '../../bench/requests.ts';
 import { renderTable } from '../../bench/report.ts';
-import { renderResults, targetChecks, type BenchRun } from '../../bench/suite.ts';
+import { measureRequests, type RequestsResult } from '../../bench/requests.ts';
+import { type BenchRun, renderResults, targetChecks } from '../../bench/suite.ts';
 
 const LIST_SIZES = [10, 50, 2_000];
 
@@ -124,7 +124,16 @@ describe('bench: RESULTS.md', () => {
   it('renders the machine, the targets and a section per measurement that ran', async () => {
     const run: BenchRun = {
       quick: true,
-      machine: { cpu: 'test CPU', cores: 2, memoryGiB: 4, node: 'v24.0.0', os: 'test OS', tmpFilesystem: '/tmp on tmpfs', date: '2026-01-01T00:00:00.000Z', commit: 'abc' },
+      machine: {
+        cpu: 'test CPU',
+        cores: 2,
+        memoryGiB: 4,
+        node: 'v24.0.0',
+        os: 'test OS',
+        tmpFilesystem: '/tmp on tmpfs',
+        date: '2026-01-01T00:00:00.000Z',
+        commit: 'abc',
+      },
       results: { requests: await requestCounts(), cost: computeCost(await requestCounts()) },
       timings: { requests: 1, cost: 0 },
       seconds: 1,
@@ -155,7 +164,9 @@ describe('bench: leases (quick)', () => {
       ['acquire-free', 4, true],
       ['acquire-force', 6, true],
     ]);
-    expect(result.sweeps.map((row) => [row.held, row.expired, row.report.listRequests, row.report.reads, row.report.expired, row.met])).toEqual([
+    expect(
+      result.sweeps.map((row) => [row.held, row.expired, row.report.listRequests, row.report.reads, row.report.expired, row.met]),
+    ).toEqual([
       [10, 1, 1, 2, 1, true],
       [1_000, 10, 1, 20, 10, true],
     ]);
@@ -197,6 +208,8 @@ describe('bench: appends, listing and writers (quick)', () => {
   it('concurrent writers on one session land every job without a 503', async () => {
     const result = await measureLocalWriters({ writerCounts: [4], appendsPerWriter: 5 });
 
-    expect(result.rows.map((r) => [r.writers, r.appends, r.unavailable, r.otherFailures, r.landed, r.met])).toEqual([[4, 20, 0, 0, 20, true]]);
+    expect(result.rows.map((r) => [r.writers, r.appends, r.unavailable, r.otherFailures, r.landed, r.met])).toEqual([
+      [4, 20, 0, 0, 20, true],
+    ]);
   });
 });

@@ -5,7 +5,7 @@ import type { AddressInfo } from 'node:net';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { consoleHandler } from '#lib/console/serve.ts';
-import { startLocalServer, type LocalServer } from '#lib/local/server.ts';
+import { type LocalServer, startLocalServer } from '#lib/local/server.ts';
 
 /** A JSON answer as the tests read it: a session, a page, or an error body. */
 // biome-ignore lint/suspicious/noExplicitAny: tests read whatever shape the route under test answers.
@@ -18,7 +18,12 @@ export interface ConsoleTestServer {
   eventsFile: string;
   api: LocalServer;
   /** A JSON call to the API, as a runner or an operator script would make it. */
-  call(method: string, url: string, body?: unknown, headers?: Record<string, string>): Promise<{ status: number; etag: string | null; json: ApiJson }>;
+  call(
+    method: string,
+    url: string,
+    body?: unknown,
+    headers?: Record<string, string>,
+  ): Promise<{ status: number; etag: string | null; json: ApiJson }>;
   close(): Promise<void>;
 }
 
@@ -32,7 +37,13 @@ export async function startConsoleTestServer({ withEvents = false }: { withEvent
     if (handleConsole(req, res)) return;
     const proxied = forward(
       // As a same-origin reverse proxy does: the API answers only for its own host, and changes only from its own origin.
-      { host: upstream.hostname, port: upstream.port, method: req.method, path: req.url, headers: { ...req.headers, host: upstream.host, ...(req.headers.origin === url ? { origin: upstream.origin } : {}) } },
+      {
+        host: upstream.hostname,
+        port: upstream.port,
+        method: req.method,
+        path: req.url,
+        headers: { ...req.headers, host: upstream.host, ...(req.headers.origin === url ? { origin: upstream.origin } : {}) },
+      },
       (answer) => {
         res.writeHead(answer.statusCode ?? 502, answer.headers);
         answer.pipe(res);

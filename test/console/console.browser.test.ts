@@ -1,14 +1,16 @@
 import { appendFile } from 'node:fs/promises';
-import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
 import type { Page } from 'playwright-core';
+import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
 import { API_ROUTES } from '#lib/routes.ts';
 import { FileObjectStore } from '#lib/store/file/index.ts';
 import { HAVE_CHROMIUM, launchChromium } from './browser.ts';
-import { startConsoleTestServer, type ConsoleTestServer } from './console-server.ts';
+import { type ConsoleTestServer, startConsoleTestServer } from './console-server.ts';
 
 const HAVE_LEASE_ROUTES = API_ROUTES.some((route) => (route.routeKey as string) === 'POST /sessions/{id}/lease');
 
-const SUITE = HAVE_CHROMIUM ? 'the console in headless Chromium' : 'the console in headless Chromium (skipped: /usr/bin/chromium is not installed)';
+const SUITE = HAVE_CHROMIUM
+  ? 'the console in headless Chromium'
+  : 'the console in headless Chromium (skipped: /usr/bin/chromium is not installed)';
 
 describe.skipIf(!HAVE_CHROMIUM)(SUITE, () => {
   let server: ConsoleTestServer;
@@ -41,7 +43,10 @@ describe.skipIf(!HAVE_CHROMIUM)(SUITE, () => {
   beforeAll(async () => {
     server = await startConsoleTestServer({ withEvents: true });
     for (let index = 0; index < 52; index++) await create(`bulk-${String(index).padStart(2, '0')}`);
-    ids.big = await create('big', Array.from({ length: 1000 }, (_, index) => `job-${String(index).padStart(4, '0')}`));
+    ids.big = await create(
+      'big',
+      Array.from({ length: 1000 }, (_, index) => `job-${String(index).padStart(4, '0')}`),
+    );
     ids.gamma = await create('gamma', ['g-1'], 'completed');
     ids.beta = await create('beta', ['b-1', 'b-2'], 'paused');
     ids.alpha = await create('alpha', ['a-1']);
@@ -192,7 +197,12 @@ describe.skipIf(!HAVE_CHROMIUM)(SUITE, () => {
     await page.locator('.timeline .entry').nth(3).waitFor();
 
     const entries = page.locator('.timeline .entry');
-    expect(await entries.locator('.change').allTextContents()).toEqual(['status active→paused', 'job_added b-2', 'job_added b-1', 'created']);
+    expect(await entries.locator('.change').allTextContents()).toEqual([
+      'status active→paused',
+      'job_added b-2',
+      'job_added b-1',
+      'created',
+    ]);
     expect(await entries.locator('.actor').allTextContents()).toEqual(['local', 'local', 'local', 'local']);
     expect(await entries.nth(0).locator('.diff').textContent()).toBe('status: "active" → "paused"');
     expect(await entries.nth(1).locator('.diff').textContent()).toBe('1 job added: b-2');
@@ -285,17 +295,24 @@ describe.skipIf(!HAVE_CHROMIUM)(SUITE, () => {
     await open(`#/sessions/${id}`);
     await page.locator('.lease-panel .holder').waitFor();
     const until = await page.evaluate(
-      (at) => new Intl.DateTimeFormat(undefined, { hour: '2-digit', minute: '2-digit', second: '2-digit', hourCycle: 'h23' }).format(new Date(at * 1000)),
+      (at) =>
+        new Intl.DateTimeFormat(undefined, { hour: '2-digit', minute: '2-digit', second: '2-digit', hourCycle: 'h23' }).format(
+          new Date(at * 1000),
+        ),
       expiresAt,
     );
 
     await page.getByRole('button', { name: 'Take over' }).click();
     const dialog = page.getByRole('dialog');
-    expect(await dialog.locator('.holder-effect').textContent()).toBe(`build-7:4711 holds this session until ${until}; forcing will fence it out.`);
+    expect(await dialog.locator('.holder-effect').textContent()).toBe(
+      `build-7:4711 holds this session until ${until}; forcing will fence it out.`,
+    );
     await dialog.getByRole('button', { name: 'Cancel' }).click();
 
     await page.getByRole('button', { name: 'Terminate' }).click();
-    expect(await page.getByRole('dialog').locator('.holder-effect').textContent()).toContain(`build-7:4711 holds this session until ${until}`);
+    expect(await page.getByRole('dialog').locator('.holder-effect').textContent()).toContain(
+      `build-7:4711 holds this session until ${until}`,
+    );
     await page.getByRole('dialog').getByRole('button', { name: 'Cancel' }).click();
   });
 
@@ -308,7 +325,13 @@ describe.skipIf(!HAVE_CHROMIUM)(SUITE, () => {
     });
 
     const id = await create('announced');
-    const event = { id: 'ev-1', time: new Date().toISOString(), source: 'runner-sessions', 'detail-type': 'Session Created', detail: { session_id: id } };
+    const event = {
+      id: 'ev-1',
+      time: new Date().toISOString(),
+      source: 'runner-sessions',
+      'detail-type': 'Session Created',
+      detail: { session_id: id },
+    };
     await appendFile(server.eventsFile, `${JSON.stringify(event)}\n`);
 
     await page.getByRole('link', { name: 'announced' }).waitFor({ timeout: 3000 });
@@ -341,7 +364,11 @@ describe.skipIf(!HAVE_CHROMIUM)(SUITE, () => {
     let listings = 0;
     await page.route('**/sessions?*', (route) => {
       listings++;
-      return route.fulfill({ status: 503, contentType: 'application/json', body: JSON.stringify({ error: { code: 'storage_unavailable', message: 'down' } }) });
+      return route.fulfill({
+        status: 503,
+        contentType: 'application/json',
+        body: JSON.stringify({ error: { code: 'storage_unavailable', message: 'down' } }),
+      });
     });
     const settle = async (count: number) => expect.poll(() => listings, { timeout: 3000 }).toBe(count);
 
@@ -393,7 +420,11 @@ describe.skipIf(!HAVE_CHROMIUM)(SUITE, () => {
     await page.getByRole('button', { name: 'Resume' }).click();
     await page.getByRole('dialog').getByRole('button', { name: 'Resume' }).click();
 
-    await page.getByRole('dialog').getByRole('alert').getByText(/does not offer this yet: this server has no route POST \/sessions\/[0-9a-f]{32}\/lease/).waitFor();
+    await page
+      .getByRole('dialog')
+      .getByRole('alert')
+      .getByText(/does not offer this yet: this server has no route POST \/sessions\/[0-9a-f]{32}\/lease/)
+      .waitFor();
     expect((await server.call('GET', `/sessions/${ids.beta}`)).json.status).toBe('paused');
   });
 
@@ -420,7 +451,9 @@ describe.skipIf(!HAVE_CHROMIUM)(SUITE, () => {
 
     await page.getByRole('button', { name: 'Take over' }).click();
     const dialog = page.getByRole('dialog');
-    expect(await dialog.locator('.holder-effect').textContent()).toMatch(/^build-7:4711 holds this session until \d\d:\d\d:\d\d; forcing will fence it out\.$/);
+    expect(await dialog.locator('.holder-effect').textContent()).toMatch(
+      /^build-7:4711 holds this session until \d\d:\d\d:\d\d; forcing will fence it out\.$/,
+    );
     await dialog.getByRole('button', { name: 'Force take-over' }).click();
     await dialog.waitFor({ state: 'detached' });
     await page.locator('.lease-panel .holder').filter({ hasNotText: 'build-7:4711' }).waitFor();
@@ -432,21 +465,24 @@ describe.skipIf(!HAVE_CHROMIUM)(SUITE, () => {
     expect(fenced.json.error.code).toBe('lease_lost');
   });
 
-  it.skipIf(!HAVE_LEASE_ROUTES)('pauses a live-held session by taking its lease first, as its dialog says (needs the lease routes)', async () => {
-    const created = await server.call('POST', '/sessions', { name: 'held-pause', lease_seconds: 300, holder: 'build-7:4711' });
-    const id = created.json.id as string;
-    await open(`#/sessions/${id}`);
-    await page.locator('.lease-panel .holder').waitFor();
+  it.skipIf(!HAVE_LEASE_ROUTES)(
+    'pauses a live-held session by taking its lease first, as its dialog says (needs the lease routes)',
+    async () => {
+      const created = await server.call('POST', '/sessions', { name: 'held-pause', lease_seconds: 300, holder: 'build-7:4711' });
+      const id = created.json.id as string;
+      await open(`#/sessions/${id}`);
+      await page.locator('.lease-panel .holder').waitFor();
 
-    await page.getByRole('button', { name: 'Pause' }).click();
-    const dialog = page.getByRole('dialog');
-    expect(await dialog.locator('.holder-effect').textContent()).toContain('build-7:4711 holds this session until');
-    await dialog.getByRole('button', { name: 'Pause' }).click();
-    await page.locator('.overview .status-paused').waitFor();
+      await page.getByRole('button', { name: 'Pause' }).click();
+      const dialog = page.getByRole('dialog');
+      expect(await dialog.locator('.holder-effect').textContent()).toContain('build-7:4711 holds this session until');
+      await dialog.getByRole('button', { name: 'Pause' }).click();
+      await page.locator('.overview .status-paused').waitFor();
 
-    const session = (await server.call('GET', `/sessions/${id}`)).json;
-    expect(session.status).toBe('paused');
-    expect(session.lease.epoch).toBe(2);
-    expect(session.lease.expires_at).toBeLessThanOrEqual(Math.ceil(Date.now() / 1000));
-  });
+      const session = (await server.call('GET', `/sessions/${id}`)).json;
+      expect(session.status).toBe('paused');
+      expect(session.lease.epoch).toBe(2);
+      expect(session.lease.expires_at).toBeLessThanOrEqual(Math.ceil(Date.now() / 1000));
+    },
+  );
 });

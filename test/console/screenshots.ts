@@ -4,6 +4,7 @@
  */
 process.env.POWERTOOLS_METRICS_DISABLED ??= 'true';
 process.env.POWERTOOLS_LOG_LEVEL ??= 'WARN';
+
 import path from 'node:path';
 import { FileObjectStore } from '#lib/store/file/index.ts';
 import { launchChromium } from './browser.ts';
@@ -15,7 +16,8 @@ const browser = await launchChromium();
 try {
   const create = async (name: string, jobs: number, status?: string) => {
     const { json } = await server.call('POST', '/sessions', { name });
-    for (let index = 0; index < jobs; index++) await server.call('POST', `/sessions/${json.id}/jobs`, { job_id: `${name}-job-${index + 1}` });
+    for (let index = 0; index < jobs; index++)
+      await server.call('POST', `/sessions/${json.id}/jobs`, { job_id: `${name}-job-${index + 1}` });
     if (status) await server.call('PATCH', `/sessions/${json.id}`, { status });
     return json.id as string;
   };

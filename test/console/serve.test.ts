@@ -4,7 +4,7 @@ import { createServer } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { buildConsoleAssets, CONSOLE_CSP, consoleHandler } from '#lib/console/serve.ts';
-import { startConsoleTestServer, type ConsoleTestServer } from './console-server.ts';
+import { type ConsoleTestServer, startConsoleTestServer } from './console-server.ts';
 
 describe('the console bundle', () => {
   it('builds in memory into one small script and one stylesheet', async () => {

@@ -35,7 +35,11 @@ describe('diffSessions', () => {
       { holder: 'ops', epoch: 4, seconds: 60, expires_at: 520 },
       'lease acquired by ops (epoch 4, 60 s)',
     ],
-    [{ holder: 'r', epoch: 2, seconds: 60, expires_at: 500 }, { holder: 'r', epoch: 2, seconds: 60, expires_at: 450 }, 'lease released by r (epoch 2)'],
+    [
+      { holder: 'r', epoch: 2, seconds: 60, expires_at: 500 },
+      { holder: 'r', epoch: 2, seconds: 60, expires_at: 450 },
+      'lease released by r (epoch 2)',
+    ],
   ])('tells a lease change: %j → %j', (before, after, text) => {
     expect(diffSessions({ ...base, lease: before }, { ...base, lease: after })).toEqual([{ kind: 'lease', text }]);
   });

@@ -1,9 +1,9 @@
 import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
-import { useFakeS3Service } from '../helpers/handlers.ts';
-import { newestFirstId } from '#lib/ids.ts';
 import { JSON_CONTENT_TYPE } from '#lib/http/responses.ts';
+import { newestFirstId } from '#lib/ids.ts';
 import { invoke, request, TEST_CALLER } from '../helpers/api-event.ts';
+import { useFakeS3Service } from '../helpers/handlers.ts';
 import { md5Etag, s3Error } from '../helpers/s3-fake.ts';
 import { seedSession, storedSession } from '../helpers/sessions.ts';
 import { captureTelemetry } from '../helpers/telemetry.ts';
@@ -74,16 +74,19 @@ describe('POST /sessions/{id}/jobs', () => {
     expect(s3.fake.puts).toEqual([]);
   });
 
-  it.each(['paused', 'completed', 'terminated'] as const)('409 session_not_active on a %s session, and nothing is written', async (status) => {
-    const { session } = seedSession(s3.fake, { status });
+  it.each(['paused', 'completed', 'terminated'] as const)(
+    '409 session_not_active on a %s session, and nothing is written',
+    async (status) => {
+      const { session } = seedSession(s3.fake, { status });
 
-    const response = await invoke(handler, request.addJob(session.id, { body: { job_id: 'job-1' } }));
+      const response = await invoke(handler, request.addJob(session.id, { body: { job_id: 'job-1' } }));
 
-    expect(response.statusCode).toBe(409);
-    expect(response.headers).toEqual({ 'Content-Type': JSON_CONTENT_TYPE });
-    expect(response.body.error).toEqual({ code: 'session_not_active', message: expect.any(String), details: { id: session.id, status } });
-    expect(s3.fake.puts).toEqual([]);
-  });
+      expect(response.statusCode).toBe(409);
+      expect(response.headers).toEqual({ 'Content-Type': JSON_CONTENT_TYPE });
+      expect(response.body.error).toEqual({ code: 'session_not_active', message: expect.any(String), details: { id: session.id, status } });
+      expect(s3.fake.puts).toEqual([]);
+    },
+  );
 
   it('409 session_full when the session holds the maximum of 10,000 jobs, and nothing is written', async () => {
     const { session } = seedSession(s3.fake, { job_ids: Array.from({ length: 10_000 }, (_, n) => `job-${n}`) });
@@ -91,7 +94,11 @@ describe('POST /sessions/{id}/jobs', () => {
     const response = await invoke(handler, request.addJob(session.id, { body: { job_id: 'one-too-many' } }));
 
     expect(response.statusCode).toBe(409);
-    expect(response.body.error).toEqual({ code: 'session_full', message: expect.any(String), details: { id: session.id, max_jobs: 10_000 } });
+    expect(response.body.error).toEqual({
+      code: 'session_full',
+      message: expect.any(String),
+      details: { id: session.id, max_jobs: 10_000 },
+    });
     expect(s3.fake.puts).toEqual([]);
   });
 
@@ -104,7 +111,11 @@ describe('POST /sessions/{id}/jobs', () => {
 
       expect(response.statusCode).toBe(412);
       expect(response.headers).toEqual({ 'Content-Type': JSON_CONTENT_TYPE });
-      expect(response.body.error).toEqual({ code: 'precondition_failed', message: expect.any(String), details: { id: session.id, if_match: stale } });
+      expect(response.body.error).toEqual({
+        code: 'precondition_failed',
+        message: expect.any(String),
+        details: { id: session.id, if_match: stale },
+      });
       expect(s3.fake.puts).toEqual([]);
     });
 
@@ -115,7 +126,10 @@ describe('POST /sessions/{id}/jobs', () => {
     ])('200 when it is the current version, %s', async (_, ifMatch) => {
       const { session, etag } = seedSession(s3.fake);
 
-      const response = await invoke(handler, request.addJob(session.id, { body: { job_id: 'job-1' }, headers: { 'if-match': ifMatch(etag) } }));
+      const response = await invoke(
+        handler,
+        request.addJob(session.id, { body: { job_id: 'job-1' }, headers: { 'if-match': ifMatch(etag) } }),
+      );
 
       expect(response.statusCode).toBe(200);
       expect(s3.fake.puts[0]?.IfMatch).toBe(etag.replaceAll('"', ''));
@@ -124,7 +138,10 @@ describe('POST /sessions/{id}/jobs', () => {
     it('400 invalid_request on headers.if-match for a list of entity tags', async () => {
       const { session } = seedSession(s3.fake);
 
-      const response = await invoke(handler, request.addJob(session.id, { body: { job_id: 'job-1' }, headers: { 'if-match': '"a", "b"' } }));
+      const response = await invoke(
+        handler,
+        request.addJob(session.id, { body: { job_id: 'job-1' }, headers: { 'if-match': '"a", "b"' } }),
+      );
 
       expect(response.statusCode).toBe(400);
       expect(response.body.error.details.issues).toEqual([{ field: 'headers.if-match', message: 'must be * or a single entity tag' }]);
@@ -143,7 +160,13 @@ describe('POST /sessions/{id}/jobs', () => {
     ])('for %s, naming the field, before any storage call', async (_, body, field) => {
       const { session } = seedSession(s3.fake);
 
-      const response = await invoke(handler, request.addJob(session.id, { body: typeof body === 'string' ? JSON.stringify(body) : body, headers: { 'content-type': 'application/json' } }));
+      const response = await invoke(
+        handler,
+        request.addJob(session.id, {
+          body: typeof body === 'string' ? JSON.stringify(body) : body,
+          headers: { 'content-type': 'application/json' },
+        }),
+      );
 
       expect(response.statusCode).toBe(400);
       expect(response.body.error).toMatchObject({ code: 'invalid_request', details: { issues: [{ field, message: expect.any(String) }] } });
@@ -203,13 +226,19 @@ describe('POST /sessions/{id}/jobs', () => {
     it('conflict_retry with Retry-After when every compare-and-swap loses', async () => {
       const { session } = seedSession(s3.fake);
       const before = s3.fake.body(`sessions/${session.id}.json`);
-      s3.fake.fail('PutObject', () => s3Error('PreconditionFailed', 412, 'At least one of the pre-conditions you specified did not hold'), { times: 100 });
+      s3.fake.fail('PutObject', () => s3Error('PreconditionFailed', 412, 'At least one of the pre-conditions you specified did not hold'), {
+        times: 100,
+      });
 
       const response = await invoke(handler, request.addJob(session.id, { body: { job_id: 'job-1' } }));
 
       expect(response.statusCode).toBe(503);
       expect(response.headers).toEqual({ 'Content-Type': JSON_CONTENT_TYPE, 'Retry-After': '1' });
-      expect(response.body.error).toEqual({ code: 'conflict_retry', message: expect.any(String), details: { id: session.id, attempts: 8 } });
+      expect(response.body.error).toEqual({
+        code: 'conflict_retry',
+        message: expect.any(String),
+        details: { id: session.id, attempts: 8 },
+      });
       expect(s3.fake.body(`sessions/${session.id}.json`)).toBe(before);
     });
 

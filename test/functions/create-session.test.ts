@@ -1,8 +1,8 @@
 import { describe, expect, it } from 'vitest';
-import { TEST_BUCKET, useFakeS3Service } from '../helpers/handlers.ts';
 import { JSON_CONTENT_TYPE } from '#lib/http/responses.ts';
 import { nameIndexKey } from '#lib/name-index.ts';
 import { invoke, request, TEST_CALLER } from '../helpers/api-event.ts';
+import { TEST_BUCKET, useFakeS3Service } from '../helpers/handlers.ts';
 import { s3Error } from '../helpers/s3-fake.ts';
 import { storedSession } from '../helpers/sessions.ts';
 import { captureTelemetry } from '../helpers/telemetry.ts';
@@ -32,7 +32,12 @@ describe('POST /sessions', () => {
       Location: `/sessions/${session.id}`,
     });
     expect(s3.fake.puts.map((put) => put.Key)).toEqual([nameIndexKey('ssh-import', session.id), `sessions/${session.id}.json`]);
-    expect(s3.fake.puts[1]).toMatchObject({ Bucket: TEST_BUCKET, Key: `sessions/${session.id}.json`, IfNoneMatch: '*', ContentType: 'application/json' });
+    expect(s3.fake.puts[1]).toMatchObject({
+      Bucket: TEST_BUCKET,
+      Key: `sessions/${session.id}.json`,
+      IfNoneMatch: '*',
+      ContentType: 'application/json',
+    });
     expect(storedSession(s3.fake, session.id)).toEqual(session);
   });
 
@@ -80,7 +85,11 @@ describe('POST /sessions', () => {
     expect(response.statusCode).toBe(400);
     expect(response.headers['Content-Type']).toBe(JSON_CONTENT_TYPE);
     expect(response.body).toEqual({
-      error: { code: 'invalid_request', message: expect.stringContaining(field), details: { issues: [{ field, message: expect.any(String) }] } },
+      error: {
+        code: 'invalid_request',
+        message: expect.stringContaining(field),
+        details: { issues: [{ field, message: expect.any(String) }] },
+      },
     });
     expect(s3.fake.puts).toEqual([]);
   });
@@ -150,7 +159,14 @@ describe('POST /sessions with an Idempotency-Key', () => {
 
   it('gives another caller with the same key its own session', async () => {
     const mine = await invoke(handler, withKey({ name: 'x' }));
-    const theirs = await invoke(handler, request.createSession({ body: { name: 'x' }, headers: { 'Idempotency-Key': KEY }, caller: 'arn:aws:iam::123456789012:user/someone-else' }));
+    const theirs = await invoke(
+      handler,
+      request.createSession({
+        body: { name: 'x' },
+        headers: { 'Idempotency-Key': KEY },
+        caller: 'arn:aws:iam::123456789012:user/someone-else',
+      }),
+    );
 
     expect(theirs.statusCode).toBe(201);
     expect(theirs.body.id).not.toBe(mine.body.id);
@@ -180,7 +196,9 @@ describe('POST /sessions with an Idempotency-Key', () => {
     const response = await invoke(handler, withKey({ name: 'x' }, key));
 
     expect(response.statusCode).toBe(400);
-    expect(response.body.error.details.issues).toEqual([{ field: 'headers.idempotency-key', message: 'must be 1-255 printable ASCII characters' }]);
+    expect(response.body.error.details.issues).toEqual([
+      { field: 'headers.idempotency-key', message: 'must be 1-255 printable ASCII characters' },
+    ]);
     expect(s3.fake.totalRequests).toBe(0);
   });
 

@@ -1,8 +1,8 @@
 import { describe, expect, it } from 'vitest';
-import { TEST_BUCKET, useFakeS3Service } from '../helpers/handlers.ts';
-import { newestFirstId } from '#lib/ids.ts';
 import { JSON_CONTENT_TYPE } from '#lib/http/responses.ts';
+import { newestFirstId } from '#lib/ids.ts';
 import { invoke, request } from '../helpers/api-event.ts';
+import { TEST_BUCKET, useFakeS3Service } from '../helpers/handlers.ts';
 import { networkError, s3Error } from '../helpers/s3-fake.ts';
 import { seedSession } from '../helpers/sessions.ts';
 import { captureTelemetry } from '../helpers/telemetry.ts';
@@ -90,7 +90,9 @@ describe('GET /sessions/{id}', () => {
 
     expect(response.statusCode).toBe(500);
     expect(response.headers).toEqual({ 'Content-Type': JSON_CONTENT_TYPE });
-    expect(response.body).toEqual({ error: { code: 'internal_error', message: 'internal error', details: { request_id: event.requestContext.requestId } } });
+    expect(response.body).toEqual({
+      error: { code: 'internal_error', message: 'internal error', details: { request_id: event.requestContext.requestId } },
+    });
     for (const secret of [TEST_BUCKET, 'AccessDenied', 'not authorized', 'arn:aws', 'stack', '    at ']) {
       expect(response.raw).not.toContain(secret);
     }

@@ -1,8 +1,8 @@
 import { describe, expect, it } from 'vitest';
-import { useFakeS3Service } from '../helpers/handlers.ts';
 import { JSON_CONTENT_TYPE } from '#lib/http/responses.ts';
 import type { Session, SessionStatus } from '#lib/session.ts';
 import { invoke, request } from '../helpers/api-event.ts';
+import { useFakeS3Service } from '../helpers/handlers.ts';
 import { s3Error } from '../helpers/s3-fake.ts';
 import { seedSession } from '../helpers/sessions.ts';
 import { captureTelemetry } from '../helpers/telemetry.ts';

@@ -1,9 +1,8 @@
 import { describe, expect, it } from 'vitest';
-import { useFakeS3Service } from '../helpers/handlers.ts';
-import { newestFirstId } from '#lib/ids.ts';
 import { JSON_CONTENT_TYPE } from '#lib/http/responses.ts';
+import { newestFirstId } from '#lib/ids.ts';
 import { invoke, request, TEST_CALLER } from '../helpers/api-event.ts';
-import { S3Fake } from '../helpers/s3-fake.ts';
+import { useFakeS3Service } from '../helpers/handlers.ts';
 import { seedSession, storedSession } from '../helpers/sessions.ts';
 import { captureTelemetry } from '../helpers/telemetry.ts';
 
@@ -48,7 +47,10 @@ describe('POST /sessions/{id}/restore', () => {
   it('412 precondition_failed for a stale If-Match, and nothing is written', async () => {
     const { session, created } = seedThreeVersions();
 
-    const response = await invoke(handler, request.restoreSession(session.id, { body: { version_id: created }, headers: { 'if-match': '"0123456789abcdef0123456789abcdef"' } }));
+    const response = await invoke(
+      handler,
+      request.restoreSession(session.id, { body: { version_id: created }, headers: { 'if-match': '"0123456789abcdef0123456789abcdef"' } }),
+    );
 
     expect(response.statusCode).toBe(412);
     expect(response.body.error.code).toBe('precondition_failed');
@@ -58,7 +60,10 @@ describe('POST /sessions/{id}/restore', () => {
   it('200 with the current ETag as If-Match', async () => {
     const { session, etag, created } = seedThreeVersions();
 
-    const response = await invoke(handler, request.restoreSession(session.id, { body: { version_id: created }, headers: { 'if-match': etag } }));
+    const response = await invoke(
+      handler,
+      request.restoreSession(session.id, { body: { version_id: created }, headers: { 'if-match': etag } }),
+    );
 
     expect(response.statusCode).toBe(200);
     expect(response.body).toMatchObject({ job_ids: [], status: 'active', restored_from: created });
@@ -72,7 +77,9 @@ describe('POST /sessions/{id}/restore', () => {
     const response = await invoke(handler, request.restoreSession(session.id, { body: { version_id: otherVersion } }));
 
     expect(response.statusCode).toBe(400);
-    expect(response.body.error.details).toEqual({ issues: [{ field: 'body.version_id', message: `is not a version of session ${session.id}` }] });
+    expect(response.body.error.details).toEqual({
+      issues: [{ field: 'body.version_id', message: `is not a version of session ${session.id}` }],
+    });
     expect(s3.fake.puts).toEqual([]);
   });
 

@@ -1,9 +1,9 @@
 import { describe, expect, it } from 'vitest';
-import { useFakeS3Service } from '../helpers/handlers.ts';
 import { encodeHistoryCursor } from '#lib/history.ts';
-import { newestFirstId, sessionKey } from '#lib/ids.ts';
 import { JSON_CONTENT_TYPE } from '#lib/http/responses.ts';
+import { newestFirstId, sessionKey } from '#lib/ids.ts';
 import { invoke, request, TEST_CALLER } from '../helpers/api-event.ts';
+import { useFakeS3Service } from '../helpers/handlers.ts';
 import { s3Error } from '../helpers/s3-fake.ts';
 import { seedSession } from '../helpers/sessions.ts';
 import { captureTelemetry } from '../helpers/telemetry.ts';
@@ -16,7 +16,10 @@ const { sessionHistory: handler } = s3;
 function seedHistory(jobs: number, fields: Record<string, unknown> = {}) {
   const seeded = seedSession(s3.fake, fields);
   for (let n = 1; n <= jobs; n++) {
-    s3.fake.seed(seeded.key, JSON.stringify({ ...seeded.session, job_ids: Array.from({ length: n }, (_, job) => `job-${job + 1}`), updated_by: TEST_CALLER }));
+    s3.fake.seed(
+      seeded.key,
+      JSON.stringify({ ...seeded.session, job_ids: Array.from({ length: n }, (_, job) => `job-${job + 1}`), updated_by: TEST_CALLER }),
+    );
   }
   return seeded;
 }
@@ -32,8 +35,20 @@ describe('GET /sessions/{id}/history', () => {
     expect(response.headers).toEqual({ 'Content-Type': JSON_CONTENT_TYPE });
     expect(response.body).toEqual({
       versions: [
-        { version_id: ids[0], at: expect.any(Number), actor: TEST_CALLER, change: 'job_added job-2', session: { ...session, job_ids: ['job-1', 'job-2'], updated_by: TEST_CALLER } },
-        { version_id: ids[1], at: expect.any(Number), actor: TEST_CALLER, change: 'job_added job-1', session: { ...session, job_ids: ['job-1'], updated_by: TEST_CALLER } },
+        {
+          version_id: ids[0],
+          at: expect.any(Number),
+          actor: TEST_CALLER,
+          change: 'job_added job-2',
+          session: { ...session, job_ids: ['job-1', 'job-2'], updated_by: TEST_CALLER },
+        },
+        {
+          version_id: ids[1],
+          at: expect.any(Number),
+          actor: TEST_CALLER,
+          change: 'job_added job-1',
+          session: { ...session, job_ids: ['job-1'], updated_by: TEST_CALLER },
+        },
         { version_id: ids[2], at: expect.any(Number), actor: null, change: 'created', session },
       ],
       next_cursor: null,
@@ -49,7 +64,11 @@ describe('GET /sessions/{id}/history', () => {
 
     expect(first.body.versions).toHaveLength(20);
     expect(first.body.next_cursor).toEqual(expect.any(String));
-    expect(second.body.versions.map((entry: { change: string }) => entry.change)).toEqual(['job_added job-4', 'job_added job-3', 'job_added job-2']);
+    expect(second.body.versions.map((entry: { change: string }) => entry.change)).toEqual([
+      'job_added job-4',
+      'job_added job-3',
+      'job_added job-2',
+    ]);
   });
 
   it('404 session_not_found for a session that has no version at all', async () => {
@@ -123,8 +142,10 @@ describe('GET /sessions/{id}/history', () => {
     await invoke(handler, request.sessionHistory(session.id, { limit: '2' }));
 
     expect(s3.fake.requests).toEqual({ ListObjectVersions: 1, GetObject: 3, PutObject: 0, ListObjectsV2: 0 });
-    expect(s3.fake.stub.calls().map((call) => (call.args[0].input as { Key?: string; Prefix?: string }).Key ?? (call.args[0].input as { Prefix?: string }).Prefix)).toEqual(
-      Array.from({ length: 4 }, () => sessionKey(session.id)),
-    );
+    expect(
+      s3.fake.stub
+        .calls()
+        .map((call) => (call.args[0].input as { Key?: string; Prefix?: string }).Key ?? (call.args[0].input as { Prefix?: string }).Prefix),
+    ).toEqual(Array.from({ length: 4 }, () => sessionKey(session.id)));
   });
 });

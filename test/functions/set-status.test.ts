@@ -1,10 +1,10 @@
 import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
-import { useFakeS3Service } from '../helpers/handlers.ts';
-import { newestFirstId } from '#lib/ids.ts';
 import { JSON_CONTENT_TYPE } from '#lib/http/responses.ts';
+import { newestFirstId } from '#lib/ids.ts';
 import { SESSION_STATUSES, type SessionStatus } from '#lib/session.ts';
 import { invoke, request, TEST_CALLER } from '../helpers/api-event.ts';
+import { useFakeS3Service } from '../helpers/handlers.ts';
 import { md5Etag } from '../helpers/s3-fake.ts';
 import { seedSession, storedSession } from '../helpers/sessions.ts';
 import { captureTelemetry } from '../helpers/telemetry.ts';
@@ -103,7 +103,11 @@ describe('PATCH /sessions/{id}', () => {
     const response = await invoke(handler, request.setStatus(session.id, { body: { status: 'paused' }, headers: { 'if-match': stale } }));
 
     expect(response.statusCode).toBe(412);
-    expect(response.body.error).toEqual({ code: 'precondition_failed', message: expect.any(String), details: { id: session.id, if_match: stale } });
+    expect(response.body.error).toEqual({
+      code: 'precondition_failed',
+      message: expect.any(String),
+      details: { id: session.id, if_match: stale },
+    });
     expect(storedSession(s3.fake, session.id)!.status).toBe('active');
     expect(s3.fake.puts).toEqual([]);
   });

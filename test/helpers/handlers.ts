@@ -1,12 +1,12 @@
 import { afterEach, beforeEach } from 'vitest';
-import { TEST_BUCKET } from './lambda-env.ts';
-import { type ServiceConfig, readServiceConfig } from '#lib/config.ts';
+import { readServiceConfig, type ServiceConfig } from '#lib/config.ts';
 import type { HttpHandler } from '#lib/http/route.ts';
 import type { SessionRepository } from '#lib/repository.ts';
 import { API_ROUTES, type OperationId, routeHandler } from '#lib/routes.ts';
 import { dependenciesFor } from '#lib/runtime.ts';
 import type { ObjectStore } from '#lib/store/port.ts';
 import { S3ObjectStore } from '#lib/store/s3.ts';
+import { TEST_BUCKET } from './lambda-env.ts';
 import { S3Fake } from './s3-fake.ts';
 
 export { TEST_BUCKET };
@@ -37,10 +37,15 @@ export interface TestServiceOptions {
  * route would run them: on the stateful S3 fake by default, or on `store`.
  * A second call builds another instance, with its own session cache.
  */
-export function testService({ store = new S3ObjectStore({ bucket: TEST_BUCKET }), config = TEST_CONFIG }: TestServiceOptions = {}): TestService {
+export function testService({
+  store = new S3ObjectStore({ bucket: TEST_BUCKET }),
+  config = TEST_CONFIG,
+}: TestServiceOptions = {}): TestService {
   const dependencies = dependenciesFor(store, config);
   const byRouteKey = new Map(API_ROUTES.map((route) => [route.routeKey as string, routeHandler(route, dependencies)]));
-  const handlers = Object.fromEntries(API_ROUTES.map((route) => [route.docs.operationId, byRouteKey.get(route.routeKey)!])) as RouteHandlers;
+  const handlers = Object.fromEntries(
+    API_ROUTES.map((route) => [route.docs.operationId, byRouteKey.get(route.routeKey)!]),
+  ) as RouteHandlers;
   return { ...handlers, repository: dependencies.repository, store, byRouteKey };
 }
 

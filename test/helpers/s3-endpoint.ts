@@ -2,11 +2,11 @@ import { randomBytes } from 'node:crypto';
 import { DeleteObjectCommand, ListObjectVersionsCommand, PutObjectCommand } from '@aws-sdk/client-s3';
 import {
   ConditionNotMet,
-  NULL_VERSION_ID,
-  sameEtag,
   type KeyListOptions,
   type ListPage,
+  NULL_VERSION_ID,
   type StoredObject,
+  sameEtag,
   type VersionedObjectStore,
   type VersionListOptions,
   type VersionPage,
@@ -52,7 +52,10 @@ export class PrefixedStore implements VersionedObjectStore {
   }
 
   async list(prefix: string, { limit, startAfter }: KeyListOptions): Promise<ListPage> {
-    const page = await this.#inner.list(this.#prefix + prefix, { limit, ...(startAfter === undefined ? {} : { startAfter: this.#prefix + startAfter }) });
+    const page = await this.#inner.list(this.#prefix + prefix, {
+      limit,
+      ...(startAfter === undefined ? {} : { startAfter: this.#prefix + startAfter }),
+    });
     return { keys: page.keys.map((key) => key.slice(this.#prefix.length)), truncated: page.truncated };
   }
 
@@ -109,16 +112,25 @@ export class ConditionCheckingStore implements VersionedObjectStore {
 
   putVersion(key: string, body: string, condition: WriteCondition): Promise<WrittenObject> {
     const previous = this.#queues.get(key) ?? Promise.resolve();
-    const write = previous.catch(() => {}).then(async () => {
-      const current = await this.#reads.get(key);
-      const holds = 'ifNoneMatch' in condition ? current === undefined : current !== undefined && sameEtag(current.etag, condition.ifMatch);
-      if (!holds) throw new ConditionNotMet(key);
-      const output = await defaultS3Client().send(
-        new PutObjectCommand({ Bucket: this.#bucket, Key: this.#prefix + key, Body: body, ContentType: 'application/json', ContentLength: Buffer.byteLength(body) }),
-      );
-      const versionId = output.VersionId === undefined || output.VersionId === NULL_VERSION_ID ? undefined : output.VersionId;
-      return { etag: output.ETag ?? '', versionId };
-    });
+    const write = previous
+      .catch(() => {})
+      .then(async () => {
+        const current = await this.#reads.get(key);
+        const holds =
+          'ifNoneMatch' in condition ? current === undefined : current !== undefined && sameEtag(current.etag, condition.ifMatch);
+        if (!holds) throw new ConditionNotMet(key);
+        const output = await defaultS3Client().send(
+          new PutObjectCommand({
+            Bucket: this.#bucket,
+            Key: this.#prefix + key,
+            Body: body,
+            ContentType: 'application/json',
+            ContentLength: Buffer.byteLength(body),
+          }),
+        );
+        const versionId = output.VersionId === undefined || output.VersionId === NULL_VERSION_ID ? undefined : output.VersionId;
+        return { etag: output.ETag ?? '', versionId };
+      });
     this.#queues.set(key, write);
     return write;
   }
@@ -161,7 +173,9 @@ export async function deleteUnder(bucket: string, prefix: string): Promise<void>
   let keyMarker: string | undefined;
   let versionIdMarker: string | undefined;
   do {
-    const page = await client.send(new ListObjectVersionsCommand({ Bucket: bucket, Prefix: prefix, KeyMarker: keyMarker, VersionIdMarker: versionIdMarker }));
+    const page = await client.send(
+      new ListObjectVersionsCommand({ Bucket: bucket, Prefix: prefix, KeyMarker: keyMarker, VersionIdMarker: versionIdMarker }),
+    );
     const versions = [...(page.Versions ?? []), ...(page.DeleteMarkers ?? [])].flatMap((entry) =>
       entry.Key === undefined ? [] : [{ Key: entry.Key, VersionId: entry.VersionId }],
     );

@@ -1,21 +1,21 @@
 import { createHash, randomBytes } from 'node:crypto';
+import { Readable } from 'node:stream';
 import {
   DeleteObjectCommand,
+  type DeleteObjectCommandInput,
   GetObjectCommand,
+  type GetObjectCommandInput,
   ListObjectsV2Command,
+  type ListObjectsV2CommandInput,
   ListObjectVersionsCommand,
+  type ListObjectVersionsCommandInput,
   PutObjectCommand,
+  type PutObjectCommandInput,
   S3Client,
   S3ServiceException,
-  type DeleteObjectCommandInput,
-  type GetObjectCommandInput,
-  type ListObjectsV2CommandInput,
-  type ListObjectVersionsCommandInput,
-  type PutObjectCommandInput,
 } from '@aws-sdk/client-s3';
 import { sdkStreamMixin } from '@smithy/util-stream';
-import { mockClient, type AwsClientStub } from 'aws-sdk-client-mock';
-import { Readable } from 'node:stream';
+import { type AwsClientStub, mockClient } from 'aws-sdk-client-mock';
 
 export type FakeCommand = 'GetObject' | 'PutObject' | 'ListObjectsV2' | 'ListObjectVersions' | 'DeleteObject';
 
@@ -80,7 +80,10 @@ export class S3Fake {
   /** Every PutObject input received, in order, including refused ones. */
   readonly puts: PutObjectCommandInput[] = [];
   /** Requests by command; `ListObjectVersions` is counted from the first one made, so counts of runs without versions read as before. */
-  readonly requests: Record<Exclude<FakeCommand, 'ListObjectVersions' | 'DeleteObject'>, number> & { ListObjectVersions?: number; DeleteObject?: number } = {
+  readonly requests: Record<Exclude<FakeCommand, 'ListObjectVersions' | 'DeleteObject'>, number> & {
+    ListObjectVersions?: number;
+    DeleteObject?: number;
+  } = {
     GetObject: 0,
     PutObject: 0,
     ListObjectsV2: 0,
@@ -166,7 +169,13 @@ export class S3Fake {
     error: unknown | (() => unknown),
     { times = 1, when = () => true }: { times?: number; when?: (input: Record<string, unknown>) => boolean } = {},
   ): void {
-    this.#faults.push({ command, error: typeof error === 'function' ? (error as () => unknown) : () => error, when, remaining: times, afterEffect: false });
+    this.#faults.push({
+      command,
+      error: typeof error === 'function' ? (error as () => unknown) : () => error,
+      when,
+      remaining: times,
+      afterEffect: false,
+    });
   }
 
   /**
@@ -213,7 +222,13 @@ export class S3Fake {
     const stream = sdkStreamMixin(Readable.from([Buffer.from(object.body, 'utf-8')]));
     // A bucket that never had versioning sends no x-amz-version-id.
     const versionId = this.versioning === 'enabled' ? this.versions.get(input.Key ?? '')?.[0]?.versionId : undefined;
-    return { Body: stream, ETag: object.etag, ContentType: 'application/json', ...(versionId === undefined ? {} : { VersionId: versionId }), $metadata: { httpStatusCode: 200 } };
+    return {
+      Body: stream,
+      ETag: object.etag,
+      ContentType: 'application/json',
+      ...(versionId === undefined ? {} : { VersionId: versionId }),
+      $metadata: { httpStatusCode: 200 },
+    };
   }
 
   /** GetObject with a VersionId, answered as Amazon S3 does. */
@@ -223,7 +238,13 @@ export class S3Fake {
     if (version === undefined) throw s3Error('NoSuchVersion', 404, 'The specified version does not exist.');
     if (version.deleteMarker) throw s3Error('MethodNotAllowed', 405, 'The specified method is not allowed against this resource.');
     const stream = sdkStreamMixin(Readable.from([Buffer.from(version.body, 'utf-8')]));
-    return { Body: stream, ETag: version.etag, VersionId: version.versionId, ContentType: 'application/json', $metadata: { httpStatusCode: 200 } };
+    return {
+      Body: stream,
+      ETag: version.etag,
+      VersionId: version.versionId,
+      ContentType: 'application/json',
+      $metadata: { httpStatusCode: 200 },
+    };
   }
 
   /** Adds the version a successful write made; returns its ID as PutObject answers it (none without versioning). */
@@ -302,8 +323,13 @@ export class S3Fake {
     const prefix = input.Prefix ?? '';
     const maxKeys = Math.min(input.MaxKeys ?? 1000, 1000);
     const token = input.ContinuationToken === undefined ? undefined : Buffer.from(input.ContinuationToken, 'base64').toString('utf-8');
-    const after = [token, input.StartAfter].filter((key): key is string => key !== undefined).sort(byUtf8).at(-1);
-    const keys = [...this.objects.keys()].filter((key) => key.startsWith(prefix) && (after === undefined || byUtf8(key, after) > 0)).sort(byUtf8);
+    const after = [token, input.StartAfter]
+      .filter((key): key is string => key !== undefined)
+      .sort(byUtf8)
+      .at(-1);
+    const keys = [...this.objects.keys()]
+      .filter((key) => key.startsWith(prefix) && (after === undefined || byUtf8(key, after) > 0))
+      .sort(byUtf8);
     const page = keys.slice(0, maxKeys);
     const truncated = keys.length > page.length;
     return {

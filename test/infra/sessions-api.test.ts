@@ -134,7 +134,9 @@ describe('SessionsApi, as synthesized with the defaults', () => {
     it('runs every function (the routes and the lease sweeper) on Node.js 24, arm64, with source maps, its own log group and the service environment', () => {
       const functions = ofType(synth.resources, 'AWS::Lambda::Function');
       const sweeperId = logicalId(synth.stack.service.sweeper.function);
-      expect(functions.map(([id]) => id).sort()).toEqual([...ROUTE_KEYS.map((key) => functionIdOfRoute(synth.resources, key)), sweeperId].sort());
+      expect(functions.map(([id]) => id).sort()).toEqual(
+        [...ROUTE_KEYS.map((key) => functionIdOfRoute(synth.resources, key)), sweeperId].sort(),
+      );
       const logGroupIds = new Set<string>();
       for (const [id, fn] of functions) {
         expect(fn.Properties, id).toMatchObject({
@@ -301,7 +303,11 @@ describe('SessionsApi, as synthesized with the defaults', () => {
     it('gives every function a role of its own', () => {
       const roles = ofType(synth.resources, 'AWS::Lambda::Function').map(([, fn]) => fn.Properties.Role['Fn::GetAtt'][0] as string);
       expect(new Set(roles).size).toBe(ROUTE_KEYS.length + 1);
-      expect(ofType(synth.resources, 'AWS::IAM::Role').map(([id]) => id).sort()).toEqual([...roles].sort());
+      expect(
+        ofType(synth.resources, 'AWS::IAM::Role')
+          .map(([id]) => id)
+          .sort(),
+      ).toEqual([...roles].sort());
     });
 
     it('attaches no other policy to any role', () => {
@@ -343,7 +349,12 @@ describe('SessionsApi, as synthesized with the defaults', () => {
         ExpirationInDays: 2,
         NoncurrentVersionExpiration: { NoncurrentDays: 1 },
       });
-      expect(rules).toContainEqual({ Id: 'ClearIdempotencyDeleteMarkers', Status: 'Enabled', Prefix: 'idempotency/', ExpiredObjectDeleteMarker: true });
+      expect(rules).toContainEqual({
+        Id: 'ClearIdempotencyDeleteMarkers',
+        Status: 'Enabled',
+        Prefix: 'idempotency/',
+        ExpiredObjectDeleteMarker: true,
+      });
       expect(rules.filter((rule) => rule.ExpirationInDays !== undefined)).toHaveLength(1);
     });
 
@@ -367,8 +378,7 @@ describe('SessionsApi, as synthesized with the defaults', () => {
     describe('policy', () => {
       let statements: Json[];
       beforeAll(() => {
-        const [, policy] =
-          ofType(synth.resources, 'AWS::S3::BucketPolicy').find(([, p]) => p.Properties.Bucket.Ref === bucketId) ?? [];
+        const [, policy] = ofType(synth.resources, 'AWS::S3::BucketPolicy').find(([, p]) => p.Properties.Bucket.Ref === bucketId) ?? [];
         statements = policy!.Properties.PolicyDocument.Statement;
       });
 
@@ -378,11 +388,7 @@ describe('SessionsApi, as synthesized with the defaults', () => {
           Effect: 'Deny',
           Principal: { AWS: '*' },
           Action: 's3:PutObject',
-          Resource: [
-            { 'Fn::Join': ['', [bucketArn, '/idempotency/*']] },
-            { 'Fn::Join': ['', [bucketArn, '/names/*']] },
-            sessionObjects,
-          ],
+          Resource: [{ 'Fn::Join': ['', [bucketArn, '/idempotency/*']] }, { 'Fn::Join': ['', [bucketArn, '/names/*']] }, sessionObjects],
           // Both keys in one Null block: ANDed, so either header alone lets the write through.
           Condition: { Null: { 's3:if-none-match': 'true', 's3:if-match': 'true' } },
         });
@@ -455,7 +461,13 @@ describe('SessionsApi, as synthesized with the defaults', () => {
 
     it('expires abandoned renewal records after 7 days, and nothing else', () => {
       expect(synth.resources[leasesId]!.Properties.LifecycleConfiguration.Rules).toEqual([
-        { Id: 'ExpireAbandonedRenewals', Status: 'Enabled', Prefix: 'leases/', ExpirationInDays: 7, AbortIncompleteMultipartUpload: { DaysAfterInitiation: 1 } },
+        {
+          Id: 'ExpireAbandonedRenewals',
+          Status: 'Enabled',
+          Prefix: 'leases/',
+          ExpirationInDays: 7,
+          AbortIncompleteMultipartUpload: { DaysAfterInitiation: 1 },
+        },
       ]);
     });
 
@@ -465,8 +477,20 @@ describe('SessionsApi, as synthesized with the defaults', () => {
 
       expect(policy).toMatchObject({ DeletionPolicy: 'Retain', UpdateReplacePolicy: 'Retain' });
       expect(policy!.Properties.PolicyDocument.Statement).toEqual([
-        { Effect: 'Deny', Principal: { AWS: '*' }, Action: 's3:*', Resource: everything, Condition: { Bool: { 'aws:SecureTransport': 'false' } } },
-        { Effect: 'Deny', Principal: { AWS: '*' }, Action: 's3:*', Resource: everything, Condition: { NumericLessThan: { 's3:TlsVersion': 1.2 } } },
+        {
+          Effect: 'Deny',
+          Principal: { AWS: '*' },
+          Action: 's3:*',
+          Resource: everything,
+          Condition: { Bool: { 'aws:SecureTransport': 'false' } },
+        },
+        {
+          Effect: 'Deny',
+          Principal: { AWS: '*' },
+          Action: 's3:*',
+          Resource: everything,
+          Condition: { NumericLessThan: { 's3:TlsVersion': 1.2 } },
+        },
         {
           Sid: 'DenyUnconditionalRenewalWrites',
           Effect: 'Deny',
@@ -479,9 +503,11 @@ describe('SessionsApi, as synthesized with the defaults', () => {
     });
 
     it('is one of exactly three buckets: the sessions, their access logs, the leases', () => {
-      expect(ofType(synth.resources, 'AWS::S3::Bucket').map(([id]) => id).sort()).toEqual(
-        [bucketId, logicalId(synth.stack.service.storage.accessLogBucket), leasesId].sort(),
-      );
+      expect(
+        ofType(synth.resources, 'AWS::S3::Bucket')
+          .map(([id]) => id)
+          .sort(),
+      ).toEqual([bucketId, logicalId(synth.stack.service.storage.accessLogBucket), leasesId].sort());
     });
   });
 
@@ -499,7 +525,9 @@ describe('SessionsApi, as synthesized with the defaults', () => {
 
     it('lets only that rule invoke the sweeper, through EventBridge', () => {
       const sweeperId = logicalId(synth.stack.service.sweeper.function);
-      const permissions = ofType(synth.resources, 'AWS::Lambda::Permission').filter(([, p]) => p.Properties.FunctionName['Fn::GetAtt'][0] === sweeperId);
+      const permissions = ofType(synth.resources, 'AWS::Lambda::Permission').filter(
+        ([, p]) => p.Properties.FunctionName['Fn::GetAtt'][0] === sweeperId,
+      );
 
       expect(permissions.map(([, p]) => p.Properties)).toEqual([
         {
@@ -584,7 +612,12 @@ describe('SessionsApi, as synthesized with the defaults', () => {
     it('acknowledges each object wildcard of a role once, naming exactly the object actions its statements grant there', () => {
       // `<Bucket.Arn>/prefix/*`, as cdk-nag names a resource of a finding.
       const wildcardOf = (resource: Json) => {
-        const [{ 'Fn::GetAtt': [bucket] }, path] = resource['Fn::Join'][1];
+        const [
+          {
+            'Fn::GetAtt': [bucket],
+          },
+          path,
+        ] = resource['Fn::Join'][1];
         return `${bucket}.Arn>${path}`;
       };
       const roles = [...synth.stack.service.functions.values(), synth.stack.service.sweeper].map((fn) => fn.role);
@@ -680,7 +713,14 @@ describe('SessionsApi, tuned through its props', () => {
       method: HttpMethod.GET,
       path: '/sessions/{id}/audit',
       handler: 'get-session',
-      access: [{ prefix: 'sessions/', objectActions: ['s3:GetObjectVersion'], listActions: ['s3:ListBucketVersions'], listedPrefix: 'sessions/*.json' }],
+      access: [
+        {
+          prefix: 'sessions/',
+          objectActions: ['s3:GetObjectVersion'],
+          listActions: ['s3:ListBucketVersions'],
+          listedPrefix: 'sessions/*.json',
+        },
+      ],
     };
     const extended = synthesize({ service: { routes: [...ROUTES, history] } });
     const bucketArn = { 'Fn::GetAtt': [logicalId(extended.stack.service.storage.bucket), 'Arn'] };
@@ -705,7 +745,14 @@ describe('SessionsApi, tuned through its props', () => {
       method: HttpMethod.POST,
       path: '/sweep',
       handler: 'get-session',
-      access: [{ prefix: 'leases/', objectActions: ['s3:GetObject', 's3:DeleteObject'], writes: ['create', 'replace'], listActions: ['s3:ListBucket'] }],
+      access: [
+        {
+          prefix: 'leases/',
+          objectActions: ['s3:GetObject', 's3:DeleteObject'],
+          writes: ['create', 'replace'],
+          listActions: ['s3:ListBucket'],
+        },
+      ],
     };
     const extended = synthesize({ service: { routes: [...ROUTES, leases] } });
     const bucketArn = { 'Fn::GetAtt': [logicalId(extended.stack.service.storage.bucket), 'Arn'] };
@@ -716,8 +763,18 @@ describe('SessionsApi, tuned through its props', () => {
     expect(role.Properties.Policies[0].PolicyDocument.Statement.slice(1)).toEqual([
       { Effect: 'Allow', Action: 's3:GetObject', Resource: leaseObjects },
       { Effect: 'Allow', Action: 's3:DeleteObject', Resource: leaseObjects, Condition: { Null: { 's3:if-match': 'true' } } },
-      { Effect: 'Allow', Action: 's3:PutObject', Resource: leaseObjects, Condition: { Null: { 's3:if-none-match': 'false', 's3:if-match': 'true' } } },
-      { Effect: 'Allow', Action: 's3:PutObject', Resource: leaseObjects, Condition: { Null: { 's3:if-match': 'false', 's3:if-none-match': 'true' } } },
+      {
+        Effect: 'Allow',
+        Action: 's3:PutObject',
+        Resource: leaseObjects,
+        Condition: { Null: { 's3:if-none-match': 'false', 's3:if-match': 'true' } },
+      },
+      {
+        Effect: 'Allow',
+        Action: 's3:PutObject',
+        Resource: leaseObjects,
+        Condition: { Null: { 's3:if-match': 'false', 's3:if-none-match': 'true' } },
+      },
       { Effect: 'Allow', Action: 's3:ListBucket', Resource: bucketArn, Condition: { StringLike: { 's3:prefix': 'leases/' } } },
     ]);
     expect(new AwsSolutionsChecks().validateScope(extended.app).violations).toEqual([]);
@@ -732,7 +789,10 @@ describe('SessionsApi, tuned through its props', () => {
     [{ prefix: 'sessions/', listActions: ['s3:ListBucket'], listedPrefix: '*' }, /does not lie under/],
     [{ prefix: 'sessions/', tellsMissingKeys: true, keys: 'names/*' }, /does not lie under/],
     // A bucket the stack does not have, as a table that drifted from the stack would name it.
-    [{ bucket: 'archive' as AccessBucket, prefix: 'archive/', objectActions: ['s3:GetObject'] }, /names the archive bucket, which this stack does not have/],
+    [
+      { bucket: 'archive' as AccessBucket, prefix: 'archive/', objectActions: ['s3:GetObject'] },
+      /names the archive bucket, which this stack does not have/,
+    ],
   ])('refuses a route whose access is %o', (access, message) => {
     const [first] = ROUTES;
     expect(() => synthesize({ service: { routes: [{ ...first!, access: [access] }] } })).toThrow(message);
@@ -759,8 +819,7 @@ describe('SessionsApi in an app without the feature flags of cdk.json', () => {
 
     expect(resources[logBucketId]!.Properties.AccessControl).toBeUndefined();
     expect(resources[logBucketId]!.Properties.OwnershipControls).toEqual({ Rules: [{ ObjectOwnership: 'BucketOwnerEnforced' }] });
-    const [, logBucketPolicy] =
-      ofType(resources, 'AWS::S3::BucketPolicy').find(([, p]) => p.Properties.Bucket.Ref === logBucketId) ?? [];
+    const [, logBucketPolicy] = ofType(resources, 'AWS::S3::BucketPolicy').find(([, p]) => p.Properties.Bucket.Ref === logBucketId) ?? [];
     expect(logBucketPolicy!.Properties.PolicyDocument.Statement).toContainEqual(
       expect.objectContaining({ Effect: 'Allow', Principal: { Service: 'logging.s3.amazonaws.com' }, Action: 's3:PutObject' }),
     );

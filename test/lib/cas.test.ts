@@ -1,7 +1,7 @@
 import { beforeEach, describe, expect, it } from 'vitest';
-import { CompareAndSwap, type Clock, type Codec, type SwapRequest } from '#lib/cas.ts';
-import { ConditionNotMet, StoreFault, type WriteCondition } from '#lib/store/port.ts';
+import { type Clock, type Codec, CompareAndSwap, type SwapRequest } from '#lib/cas.ts';
 import { MemoryObjectStore } from '#lib/store/memory.ts';
+import { ConditionNotMet, StoreFault, type WriteCondition } from '#lib/store/port.ts';
 
 /** A value of no particular domain: what the engine must work with without knowing it. */
 interface Counter {
@@ -275,7 +275,13 @@ describe('the warm-version cache', () => {
   });
 
   it.each([
-    ['a refusal', (counter: Counter) => { if (counter.n < 10) throw new RangeError('too small'); return { n: counter.n + 1 }; }],
+    [
+      'a refusal',
+      (counter: Counter) => {
+        if (counter.n < 10) throw new RangeError('too small');
+        return { n: counter.n + 1 };
+      },
+    ],
     ['a no-op', (counter: Counter) => (counter.n < 10 ? undefined : { n: counter.n + 1 })],
   ])('confirms %s based on the remembered version against a fresh read', async (_, change) => {
     await store.seed(KEY, JSON.stringify({ n: 1 }));

@@ -12,7 +12,16 @@ describe('deriveEvent', () => {
   it('announces a creation with no old status, and the epoch of a held one', () => {
     expect(deriveEvent(null, base, 'v1')).toEqual({
       type: 'Session Created',
-      detail: { session_id: ID, name: 'ssh-import', old_status: null, new_status: 'active', epoch: null, actor: 'ci', version_id: 'v1', at: NOW },
+      detail: {
+        session_id: ID,
+        name: 'ssh-import',
+        old_status: null,
+        new_status: 'active',
+        epoch: null,
+        actor: 'ci',
+        version_id: 'v1',
+        at: NOW,
+      },
     });
     const held = acquireLease(base, undefined, { holder: 'r', seconds: 60, force: false }, NOW);
     expect(deriveEvent(null, held, 'v1')?.detail.epoch).toBe(1);

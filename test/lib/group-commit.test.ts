@@ -31,7 +31,14 @@ describe('KeyedBatches', () => {
       ['b', [9]],
       ['a', [2, 3, 13, 4]],
     ]);
-    expect(answers.map((answer) => (answer.status === 'fulfilled' ? answer.value : String(answer.reason)))).toEqual([2, 4, 6, 'Error: unlucky', 8, 18]);
+    expect(answers.map((answer) => (answer.status === 'fulfilled' ? answer.value : String(answer.reason)))).toEqual([
+      2,
+      4,
+      6,
+      'Error: unlucky',
+      8,
+      18,
+    ]);
   });
 
   it('fails every item of a batch whose run throws, and goes on with the next', async () => {
@@ -62,7 +69,9 @@ describe('group commit of appends to one session in one process', () => {
 
     expect(results.every((result) => result.conflicts === 0)).toBe(true);
     expect(store.puts).toBeLessThanOrEqual(3);
-    expect([...(await repository.getSession(session.id)).session.job_ids].sort()).toEqual(Array.from({ length: 16 }, (_, n) => `job-${n}`).sort());
+    expect([...(await repository.getSession(session.id)).session.job_ids].sort()).toEqual(
+      Array.from({ length: 16 }, (_, n) => `job-${n}`).sort(),
+    );
   });
 
   it('judges each append of a batch on its own: a stale epoch or a full session refuses that append alone', async () => {
@@ -80,13 +89,9 @@ describe('group commit of appends to one session in one process', () => {
     ]);
     await first;
 
-    expect(rest.map((answer) => (answer.status === 'fulfilled' ? answer.value.changed : (answer.reason as Error).constructor.name))).toEqual([
-      true,
-      LeaseLost.name,
-      true,
-      false,
-      SessionFull.name,
-    ]);
+    expect(
+      rest.map((answer) => (answer.status === 'fulfilled' ? answer.value.changed : (answer.reason as Error).constructor.name)),
+    ).toEqual([true, LeaseLost.name, true, false, SessionFull.name]);
     expect((await repository.storedSession(session.id))!.job_ids).toEqual(['job-0', 'job-1', 'job-2']);
   });
 });

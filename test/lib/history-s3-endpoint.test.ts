@@ -2,7 +2,14 @@ import { describe, expect, it } from 'vitest';
 import { ConflictRetry } from '#lib/errors.ts';
 import { SessionRepository } from '#lib/repository.ts';
 import { S3ObjectStore } from '#lib/store/s3.ts';
-import { ConditionCheckingStore, deleteUnder, measureWriteConditions, PrefixedStore, runPrefix, s3Endpoint } from '../helpers/s3-endpoint.ts';
+import {
+  ConditionCheckingStore,
+  deleteUnder,
+  measureWriteConditions,
+  PrefixedStore,
+  runPrefix,
+  s3Endpoint,
+} from '../helpers/s3-endpoint.ts';
 import { describeHistoryScenarios, OPERATOR, RUNNER } from './history-scenarios.ts';
 
 const { url: endpoint, bucket, versionedBucket } = s3Endpoint;
@@ -25,20 +32,26 @@ if (conditions !== undefined && !conditions.enforced) {
 }
 
 describe.skipIf(!configured)(
-  configured ? `history and restore on a real endpoint (${endpoint}, prefix ${prefix})` : `history and restore on a real endpoint: ${SKIP_REASON}`,
+  configured
+    ? `history and restore on a real endpoint (${endpoint}, prefix ${prefix})`
+    : `history and restore on a real endpoint: ${SKIP_REASON}`,
   () => {
     describeHistoryScenarios(
       `S3 endpoint ${endpoint}, versioned bucket ${versionedBucket}${conditions?.enforced === false ? ' (writes through ConditionCheckingStore)' : ''}`,
       async () => {
         const namespace = `${prefix}${++namespaces}/`;
-        const store = conditions?.enforced === false
-          ? new ConditionCheckingStore(versionedBucket!, namespace)
-          : new PrefixedStore(new S3ObjectStore({ bucket: versionedBucket! }), namespace);
+        const store =
+          conditions?.enforced === false
+            ? new ConditionCheckingStore(versionedBucket!, namespace)
+            : new PrefixedStore(new S3ObjectStore({ bucket: versionedBucket! }), namespace);
         return { store, cleanup: () => deleteUnder(versionedBucket!, namespace) };
       },
       async () => {
         const namespace = `${prefix}${++namespaces}/`;
-        return { store: new PrefixedStore(new S3ObjectStore({ bucket: bucket! }), namespace), cleanup: () => deleteUnder(bucket!, namespace) };
+        return {
+          store: new PrefixedStore(new S3ObjectStore({ bucket: bucket! }), namespace),
+          cleanup: () => deleteUnder(bucket!, namespace),
+        };
       },
     );
   },

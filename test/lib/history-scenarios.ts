@@ -113,7 +113,12 @@ export function describeHistoryScenarios(
 
         expect(oneJob.change).toBe('job_added job-1');
         expect(restored.changed).toBe(true);
-        expect(restored.session).toMatchObject({ job_ids: ['job-1'], status: 'active', updated_by: OPERATOR, restored_from: oneJob.version_id });
+        expect(restored.session).toMatchObject({
+          job_ids: ['job-1'],
+          status: 'active',
+          updated_by: OPERATOR,
+          restored_from: oneJob.version_id,
+        });
         expect(afterRestore.versions.map((entry) => entry.change)).toEqual([
           `restored ${oneJob.version_id}`,
           'status paused→active',

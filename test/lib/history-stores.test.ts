@@ -2,9 +2,9 @@ import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { S3Client } from '@aws-sdk/client-s3';
+import { describe, expect, it } from 'vitest';
 import { FileObjectStore } from '#lib/store/file/index.ts';
 import { keepsVersions, type ObjectStore } from '#lib/store/port.ts';
-import { describe, expect, it } from 'vitest';
 import { S3ObjectStore } from '#lib/store/s3.ts';
 import { S3Fake } from '../helpers/s3-fake.ts';
 import { describeHistoryScenarios } from './history-scenarios.ts';
@@ -21,7 +21,11 @@ function onFake(versioning: S3Fake['versioning']) {
 
 /** Only the plain port: a store that keeps no versions (the shape of any store without the version operations). */
 function withoutVersions(inner: ObjectStore): ObjectStore {
-  return { get: (key) => inner.get(key), put: (key, body, condition) => inner.put(key, body, condition), list: (prefix, options) => inner.list(prefix, options) };
+  return {
+    get: (key) => inner.get(key),
+    put: (key, body, condition) => inner.put(key, body, condition),
+    list: (prefix, options) => inner.list(prefix, options),
+  };
 }
 
 async function inTemporaryDirectory(wrap: (store: FileObjectStore) => ObjectStore) {

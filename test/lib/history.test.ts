@@ -3,10 +3,10 @@ import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { InvalidRequest, PreconditionFailed, SessionNotFound, VersioningDisabled } from '#lib/errors.ts';
 import { decodeHistoryCursor, describeChange, encodeHistoryCursor } from '#lib/history.ts';
 import { newestFirstId, sessionKey } from '#lib/ids.ts';
-import { SessionRepository, type RepositoryWarning } from '#lib/repository.ts';
+import { type RepositoryWarning, SessionRepository } from '#lib/repository.ts';
 import type { Session } from '#lib/session.ts';
 import { S3ObjectStore } from '#lib/store/s3.ts';
-import { s3Error, S3Fake } from '../helpers/s3-fake.ts';
+import { S3Fake, s3Error } from '../helpers/s3-fake.ts';
 import { seedSession } from '../helpers/sessions.ts';
 import { landThenFail } from '../properties/s3-faults.ts';
 
@@ -63,9 +63,19 @@ describe('describeChange', () => {
     ],
     ['a job gone', session({ job_ids: ['a'] }), session({ job_ids: ['a', 'b'] }), 'job_removed b'],
     ['a status change', session({ status: 'paused' }), session(), 'status active→paused'],
-    ['a status change and a job together', session({ status: 'completed', job_ids: ['a'] }), session(), 'status active→completed; job_added a'],
+    [
+      'a status change and a job together',
+      session({ status: 'completed', job_ids: ['a'] }),
+      session(),
+      'status active→completed; job_added a',
+    ],
     ['a restore, whatever else differs', session({ restored_from: 'v1', job_ids: [] }), session({ job_ids: ['a', 'b'] }), 'restored v1'],
-    ['a restore mark carried over by a writer that keeps unknown fields', session({ restored_from: 'v1', job_ids: ['a', 'b'] }), session({ restored_from: 'v1', job_ids: ['a'] }), 'job_added b'],
+    [
+      'a restore mark carried over by a writer that keeps unknown fields',
+      session({ restored_from: 'v1', job_ids: ['a', 'b'] }),
+      session({ restored_from: 'v1', job_ids: ['a'] }),
+      'job_added b',
+    ],
     ['nothing but time and writer', session({ updated_at: 200, updated_by: 'x' }), session(), 'unchanged'],
     ['an oldest kept version that is not a creation', session({ job_ids: ['a'], updated_at: 200 }), undefined, 'older versions expired'],
   ])('%s → %s', (_, version, older, expected) => {
@@ -92,7 +102,9 @@ describe('history cursors', () => {
     try {
       decodeHistoryCursor(cursor);
     } catch (error) {
-      expect((error as InvalidRequest).details).toEqual({ issues: [{ field: 'query.cursor', message: 'is not a cursor returned by this API' }] });
+      expect((error as InvalidRequest).details).toEqual({
+        issues: [{ field: 'query.cursor', message: 'is not a cursor returned by this API' }],
+      });
     }
   });
 });
@@ -323,7 +335,9 @@ describe('restoreVersion', () => {
     const restore = instance().restoreVersion(id, versionId === 'other' ? otherVersion! : versionId);
 
     await expect(restore).rejects.toBeInstanceOf(expected);
-    await restore.catch((error: InvalidRequest) => expect(error.details).toEqual({ issues: [{ field: 'body.version_id', message: `is not a version of session ${id}` }] }));
+    await restore.catch((error: InvalidRequest) =>
+      expect(error.details).toEqual({ issues: [{ field: 'body.version_id', message: `is not a version of session ${id}` }] }),
+    );
     // The read that found nothing, and the listing that tells why.
     expect(fake.totalRequests).toBe(requests);
   });
@@ -354,6 +368,10 @@ describe('restoreVersion', () => {
     expect(changes).toHaveLength(6);
     expect(changes.filter((change) => change === `restored ${created}`)).toHaveLength(1);
     for (const job of ['a', 'b', 'c']) expect(changes.filter((change) => change === `job_added ${job}`)).toHaveLength(1);
-    expect(fake.stub.commandCalls(PutObjectCommand).every((call) => call.args[0].input.IfMatch !== undefined || call.args[0].input.IfNoneMatch === '*')).toBe(true);
+    expect(
+      fake.stub
+        .commandCalls(PutObjectCommand)
+        .every((call) => call.args[0].input.IfMatch !== undefined || call.args[0].input.IfNoneMatch === '*'),
+    ).toBe(true);
   });
 });

@@ -3,13 +3,13 @@ import { S3Client } from '@aws-sdk/client-s3';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import type { ServiceConfig } from '#lib/config.ts';
 import { ConflictRetry, InvalidRequest } from '#lib/errors.ts';
-import { StoreFault } from '#lib/store/port.ts';
 import { idempotencyRecordKey } from '#lib/idempotency.ts';
 import { sessionKey } from '#lib/ids.ts';
 import { nameIndexKey } from '#lib/name-index.ts';
 import { SessionRepository } from '#lib/repository.ts';
+import { StoreFault } from '#lib/store/port.ts';
 import { S3ObjectStore } from '#lib/store/s3.ts';
-import { networkError, s3Error, S3Fake } from '../helpers/s3-fake.ts';
+import { networkError, S3Fake, s3Error } from '../helpers/s3-fake.ts';
 
 const BUCKET = 'sessions-test-bucket';
 const client = new S3Client({ region: 'us-east-1', credentials: { accessKeyId: 'AKIDTEST', secretAccessKey: 'secret' } });
@@ -44,7 +44,11 @@ describe('idempotencyRecordKey', () => {
   it('is idempotency/<sha256 of actor and key>.json, with neither in clear', () => {
     const key = idempotencyRecordKey(RUNNER, KEY);
 
-    expect(key).toBe(`idempotency/${createHash('sha256').update(JSON.stringify([RUNNER, KEY])).digest('hex')}.json`);
+    expect(key).toBe(
+      `idempotency/${createHash('sha256')
+        .update(JSON.stringify([RUNNER, KEY]))
+        .digest('hex')}.json`,
+    );
     expect(key).not.toContain(KEY);
     expect(key).not.toContain('runner');
   });
@@ -109,7 +113,9 @@ describe('createSession with an idempotency key', () => {
     await instance().createSession({ name: firstName, actor: RUNNER, idempotencyKey: KEY });
     const objects = new Map(fake.objects);
 
-    const error = await instance().createSession({ name: secondName, actor: RUNNER, idempotencyKey: KEY }).catch((e: unknown) => e);
+    const error = await instance()
+      .createSession({ name: secondName, actor: RUNNER, idempotencyKey: KEY })
+      .catch((e: unknown) => e);
 
     expect(error).toBeInstanceOf(InvalidRequest);
     expect((error as InvalidRequest).details).toEqual({
@@ -135,7 +141,9 @@ describe('createSession with an idempotency key', () => {
       ['after the name index entry, before the session', isSessionWrite],
     ])('%s: the repeat writes the session under the recorded ID', async (_, failing) => {
       fake.fail('PutObject', networkError('ECONNRESET'), { when: failing });
-      const error = await instance().createSession({ name: 'half-way', actor: RUNNER, idempotencyKey: KEY }).catch((e: unknown) => e);
+      const error = await instance()
+        .createSession({ name: 'half-way', actor: RUNNER, idempotencyKey: KEY })
+        .catch((e: unknown) => e);
       expect(error).toBeInstanceOf(StoreFault);
       expect(sessionKeys()).toEqual([]);
       const { session_id: recorded } = record();
@@ -144,7 +152,14 @@ describe('createSession with an idempotency key', () => {
       const repeat = await instance().createSession({ name: 'half-way', actor: RUNNER, idempotencyKey: KEY });
 
       expect(repeat.replayed).toBe(true);
-      expect(repeat.session).toMatchObject({ id: recorded, name: 'half-way', status: 'active', job_ids: [], created_at: record().created_at, updated_by: RUNNER });
+      expect(repeat.session).toMatchObject({
+        id: recorded,
+        name: 'half-way',
+        status: 'active',
+        job_ids: [],
+        created_at: record().created_at,
+        updated_by: RUNNER,
+      });
       expect(sessionKeys()).toEqual([sessionKey(recorded)]);
       expect(fake.objects.has(nameIndexKey('half-way', recorded))).toBe(true);
       expect((await instance().listSessions({ name: 'half-way' })).sessions).toEqual([repeat.session]);
@@ -209,7 +224,9 @@ describe('createSession with an idempotency key', () => {
       now += 7200_000;
       fake.latency = 2;
 
-      const answers = await Promise.all([instance(config), instance(config)].map((r) => r.createSession({ actor: RUNNER, idempotencyKey: KEY })));
+      const answers = await Promise.all(
+        [instance(config), instance(config)].map((r) => r.createSession({ actor: RUNNER, idempotencyKey: KEY })),
+      );
 
       expect(answers[0]!.session.id).toBe(answers[1]!.session.id);
       expect(answers.map((answer) => answer.replayed).sort()).toEqual([false, true]);
@@ -233,10 +250,14 @@ describe('createSession with an idempotency key', () => {
 
     it('two repeats finishing the same half-way create write one session between them', async () => {
       fake.fail('PutObject', networkError('ETIMEDOUT'), { when: isSessionWrite });
-      await instance().createSession({ name: 'finish', actor: RUNNER, idempotencyKey: KEY }).catch(() => undefined);
+      await instance()
+        .createSession({ name: 'finish', actor: RUNNER, idempotencyKey: KEY })
+        .catch(() => undefined);
       fake.latency = (command) => (command === 'PutObject' ? 3 : 1);
 
-      const answers = await Promise.all([instance(), instance()].map((r) => r.createSession({ name: 'finish', actor: RUNNER, idempotencyKey: KEY })));
+      const answers = await Promise.all(
+        [instance(), instance()].map((r) => r.createSession({ name: 'finish', actor: RUNNER, idempotencyKey: KEY })),
+      );
 
       expect(answers[0]!.session).toEqual(answers[1]!.session);
       expect(answers.every((answer) => answer.replayed)).toBe(true);
@@ -249,7 +270,9 @@ describe('createSession with an idempotency key', () => {
     // Every claim is refused, yet no record can be read: as if other requests kept writing and expiring it.
     fake.fail('PutObject', () => s3Error('PreconditionFailed', 412), { times: 100, when: isRecordWrite });
 
-    const error = await instance().createSession({ actor: RUNNER, idempotencyKey: KEY }).catch((e: unknown) => e);
+    const error = await instance()
+      .createSession({ actor: RUNNER, idempotencyKey: KEY })
+      .catch((e: unknown) => e);
 
     expect(error).toBeInstanceOf(ConflictRetry);
     expect(fake.requests).toMatchObject({ PutObject: 4, GetObject: 4 });

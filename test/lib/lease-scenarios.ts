@@ -64,7 +64,12 @@ export async function raceTakeOvers(
       const index = next++ % instances.length;
       for (;;) {
         try {
-          const result = await instances[index]!.acquireLease(session.id, { holder: `writer-${index}`, force: true, seconds: 600, actor: `writer-${index}` });
+          const result = await instances[index]!.acquireLease(session.id, {
+            holder: `writer-${index}`,
+            force: true,
+            seconds: 600,
+            actor: `writer-${index}`,
+          });
           const epoch = result.session.lease!.epoch;
           outcome.issuedAt.set(epoch, result.session.job_ids.length);
           epochs[index] = epoch;
@@ -93,7 +98,8 @@ export function expectFenced(outcome: FencingOutcome): void {
   expect(finalJobs.length).toBe(accepted.length);
   for (const { job, epoch } of accepted) {
     const superseded = issuedAt.get(epoch + 1);
-    if (superseded !== undefined) expect(positions.get(job)!, `${job} landed before epoch ${epoch + 1} was issued`).toBeLessThan(superseded);
+    if (superseded !== undefined)
+      expect(positions.get(job)!, `${job} landed before epoch ${epoch + 1} was issued`).toBeLessThan(superseded);
   }
   // The race really raced: take-overs happened and some writes of superseded epochs were refused.
   expect(issuedAt.size).toBeGreaterThan(1);

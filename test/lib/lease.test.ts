@@ -10,9 +10,9 @@ import {
   leaseState,
   needsRenewal,
   parseRenewalKey,
+  type Renewal,
   releaseLease,
   renewalKey,
-  type Renewal,
 } from '#lib/lease.ts';
 import { type Lease, SESSION_STATUSES, type Session, SessionSchema } from '#lib/session.ts';
 
@@ -106,7 +106,12 @@ describe('fence', () => {
 describe('acquireLease', () => {
   it('gives a free session epoch 1, and a paused one its next epoch and the active status (the resume)', () => {
     const request = { holder: 'ci-runner-2', seconds: 120, force: false };
-    expect(acquireLease(session(), undefined, request, NOW).lease).toEqual({ holder: 'ci-runner-2', epoch: 1, seconds: 120, expires_at: NOW + 120 });
+    expect(acquireLease(session(), undefined, request, NOW).lease).toEqual({
+      holder: 'ci-runner-2',
+      epoch: 1,
+      seconds: 120,
+      expires_at: NOW + 120,
+    });
     const resumed = acquireLease(held({ ended: 'expired' }, { status: 'paused' }), undefined, request, NOW);
     expect(resumed.status).toBe('active');
     expect(resumed.lease).toEqual({ holder: 'ci-runner-2', epoch: 4, seconds: 120, expires_at: NOW + 120 });
@@ -125,7 +130,9 @@ describe('acquireLease', () => {
 
   it('refuses a completed or terminated session', () => {
     for (const status of ['completed', 'terminated'] as const) {
-      expect(() => acquireLease(held({}, { status }), undefined, { holder: 'x', seconds: 60, force: true }, NOW)).toThrow(InvalidTransition);
+      expect(() => acquireLease(held({}, { status }), undefined, { holder: 'x', seconds: 60, force: true }, NOW)).toThrow(
+        InvalidTransition,
+      );
     }
   });
 
@@ -171,7 +178,7 @@ describe('lease arithmetic', () => {
   });
 
   it('shows readers the expiry heartbeats extended the lease to', () => {
-    expect(currentLease(held({ expires_at: NOW - 5 }), renewal(), )?.expires_at).toBe(NOW + 50);
+    expect(currentLease(held({ expires_at: NOW - 5 }), renewal())?.expires_at).toBe(NOW + 50);
     expect(currentLease(held({}, { status: 'paused' }), renewal())?.expires_at).toBe(NOW + 30);
     expect(currentLease(session(), undefined)).toBeNull();
     expect(effectiveExpiry({ holder: 'h', epoch: 3, seconds: 60, expires_at: NOW + 90 }, renewal())).toBe(NOW + 90);
@@ -180,7 +187,12 @@ describe('lease arithmetic', () => {
   it('names renewal records by session, epoch and length, and reads nothing else as one', () => {
     expect(renewalKey(ID, 12, 60)).toBe(`leases/${ID}/12-60.json`);
     expect(parseRenewalKey(renewalKey(ID, 12, 60))).toEqual({ id: ID, epoch: 12, seconds: 60 });
-    for (const key of [`leases/${ID}/0-60.json`, `leases/${ID}/1-60.json.tmp`, `leases/${ID.toUpperCase()}/1-60.json`, `sessions/${ID}.json`]) {
+    for (const key of [
+      `leases/${ID}/0-60.json`,
+      `leases/${ID}/1-60.json.tmp`,
+      `leases/${ID.toUpperCase()}/1-60.json`,
+      `sessions/${ID}.json`,
+    ]) {
       expect(parseRenewalKey(key)).toBeUndefined();
     }
   });

@@ -54,7 +54,13 @@ let sessions: MemoryObjectStore;
 let renewals: CountingStore;
 
 function instance(store: ObjectStore = sessions, leases: PrunableObjectStore = renewals): SessionRepository {
-  return new SessionRepository({ store, renewals: leases, clock: () => now, sleep: async () => {}, config: { casBaseDelayMs: 0, casMaxDelayMs: 0 } });
+  return new SessionRepository({
+    store,
+    renewals: leases,
+    clock: () => now,
+    sleep: async () => {},
+    config: { casBaseDelayMs: 0, casMaxDelayMs: 0 },
+  });
 }
 
 beforeEach(() => {
@@ -93,7 +99,9 @@ describe('acquire', () => {
     const { session } = await instance().createSession({ name: 'race', leaseSeconds: 60, holder: 'first' });
     const racers = Array.from({ length: 8 }, () => instance());
 
-    const results = await Promise.all(racers.map((racer, index) => racer.acquireLease(session.id, { holder: `runner-${index}`, force: true })));
+    const results = await Promise.all(
+      racers.map((racer, index) => racer.acquireLease(session.id, { holder: `runner-${index}`, force: true })),
+    );
 
     const epochs = results.map((result) => result.session.lease!.epoch).sort((a, b) => a - b);
     expect(epochs).toEqual([2, 3, 4, 5, 6, 7, 8, 9]);
@@ -151,7 +159,11 @@ describe('fencing of changes', () => {
     now += 61_000;
 
     const reasons = await Promise.all(
-      [a, b, c].map((s) => repository.addJob(s.id, 'late', { leaseEpoch: 1 }).catch((error: LeaseLost) => [error.code, error.details.reason, error.details.epoch])),
+      [a, b, c].map((s) =>
+        repository
+          .addJob(s.id, 'late', { leaseEpoch: 1 })
+          .catch((error: LeaseLost) => [error.code, error.details.reason, error.details.epoch]),
+      ),
     );
 
     expect(reasons).toEqual([
@@ -355,7 +367,9 @@ describe('zero accepted writes from a superseded epoch, under racing take-overs'
     it('holds the fencing property', async () => {
       const client = new S3Client({ region: 'us-east-1', credentials: { accessKeyId: 'AKIDTEST', secretAccessKey: 'secret' } });
       const outcome = await raceTakeOvers(
-        Array.from({ length: 4 }, () => instance(new S3ObjectStore({ bucket: 'sessions', client }), new S3ObjectStore({ bucket: 'leases', client }))),
+        Array.from({ length: 4 }, () =>
+          instance(new S3ObjectStore({ bucket: 'sessions', client }), new S3ObjectStore({ bucket: 'leases', client })),
+        ),
         { takeOvers: 10, appendsPerWriter: 30 },
       );
       expectFenced(outcome);
@@ -371,28 +385,39 @@ describe('zero accepted writes from a superseded epoch, under racing take-overs'
 
     it('holds the fencing property with each writer its own store on the directory, as separate processes would be', async () => {
       const outcome = await raceTakeOvers(
-        Array.from({ length: 4 }, () => new SessionRepository({
-          store: new FileObjectStore(path.join(dir, 'sessions')),
-          renewals: new UnversionedFileObjectStore(path.join(dir, 'leases')),
-          config: { casBaseDelayMs: 1, casMaxDelayMs: 10 },
-        })),
+        Array.from(
+          { length: 4 },
+          () =>
+            new SessionRepository({
+              store: new FileObjectStore(path.join(dir, 'sessions')),
+              renewals: new UnversionedFileObjectStore(path.join(dir, 'leases')),
+              config: { casBaseDelayMs: 1, casMaxDelayMs: 10 },
+            }),
+        ),
         { takeOvers: 10, appendsPerWriter: 30 },
       );
       expectFenced(outcome);
     });
   });
 
-  describe.skipIf(!(s3Endpoint.url && s3Endpoint.bucket))(`on a real S3 endpoint (${s3Endpoint.url}, bucket ${s3Endpoint.bucket}, unversioned)`, () => {
-    it('holds the fencing property', async () => {
-      const outcome = await raceTakeOvers(
-        Array.from({ length: 4 }, () => new SessionRepository({
-          store: new S3ObjectStore({ bucket: s3Endpoint.bucket! }),
-          renewals: new S3ObjectStore({ bucket: s3Endpoint.bucket! }),
-          config: { casBaseDelayMs: 5, casMaxDelayMs: 100 },
-        })),
-        { takeOvers: 8, appendsPerWriter: 25 },
-      );
-      expectFenced(outcome);
-    }, 120_000);
-  });
+  describe.skipIf(!(s3Endpoint.url && s3Endpoint.bucket))(
+    `on a real S3 endpoint (${s3Endpoint.url}, bucket ${s3Endpoint.bucket}, unversioned)`,
+    () => {
+      it('holds the fencing property', async () => {
+        const outcome = await raceTakeOvers(
+          Array.from(
+            { length: 4 },
+            () =>
+              new SessionRepository({
+                store: new S3ObjectStore({ bucket: s3Endpoint.bucket! }),
+                renewals: new S3ObjectStore({ bucket: s3Endpoint.bucket! }),
+                config: { casBaseDelayMs: 5, casMaxDelayMs: 100 },
+              }),
+          ),
+          { takeOvers: 8, appendsPerWriter: 25 },
+        );
+        expectFenced(outcome);
+      }, 120_000);
+    },
+  );
 });

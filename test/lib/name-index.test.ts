@@ -4,13 +4,13 @@ import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import type { ServiceConfig } from '#lib/config.ts';
 import { encodeCursor } from '#lib/cursor.ts';
 import { InvalidRequest } from '#lib/errors.ts';
-import { StoreFault } from '#lib/store/port.ts';
 import { newestFirstId, sessionKey } from '#lib/ids.ts';
 import { idFromNameIndexKey, listingScope, nameIndexBody, nameIndexKey, nameIndexPrefix } from '#lib/name-index.ts';
 import { SessionRepository } from '#lib/repository.ts';
 import type { Session, SessionStatus } from '#lib/session.ts';
+import { StoreFault } from '#lib/store/port.ts';
 import { S3ObjectStore } from '#lib/store/s3.ts';
-import { s3Error, S3Fake } from '../helpers/s3-fake.ts';
+import { S3Fake, s3Error } from '../helpers/s3-fake.ts';
 import { seedSession } from '../helpers/sessions.ts';
 
 const BUCKET = 'sessions-test-bucket';
@@ -42,17 +42,20 @@ function seedNamed(name: string, createdMs: number, fields: Partial<Session> = {
 const ids = (sessions: Session[]) => sessions.map((session) => session.id);
 
 describe('keys', () => {
-  it.each(['ssh-import', 'nightly build / eu-west-1', 'ビルド 🚀', 'a'.repeat(256)])('keeps the name %j out of the key: names/<sha256 hex>/<id>.json', (name) => {
-    const id = newestFirstId(T0);
+  it.each(['ssh-import', 'nightly build / eu-west-1', 'ビルド 🚀', 'a'.repeat(256)])(
+    'keeps the name %j out of the key: names/<sha256 hex>/<id>.json',
+    (name) => {
+      const id = newestFirstId(T0);
 
-    const key = nameIndexKey(name, id);
+      const key = nameIndexKey(name, id);
 
-    expect(key).toBe(`names/${createHash('sha256').update(name, 'utf-8').digest('hex')}/${id}.json`);
-    expect(key).toMatch(/^names\/[0-9a-f]{64}\/[0-9a-f]{32}\.json$/);
-    expect(key.startsWith(nameIndexPrefix(name))).toBe(true);
-    expect(idFromNameIndexKey(key)).toBe(id);
-    expect(JSON.parse(nameIndexBody(name, id))).toEqual({ name, session_id: id });
-  });
+      expect(key).toBe(`names/${createHash('sha256').update(name, 'utf-8').digest('hex')}/${id}.json`);
+      expect(key).toMatch(/^names\/[0-9a-f]{64}\/[0-9a-f]{32}\.json$/);
+      expect(key.startsWith(nameIndexPrefix(name))).toBe(true);
+      expect(idFromNameIndexKey(key)).toBe(id);
+      expect(JSON.parse(nameIndexBody(name, id))).toEqual({ name, session_id: id });
+    },
+  );
 
   it('gives different names different prefixes, also names that differ only in case or normalisation', () => {
     const names = ['build', 'Build', 'café', 'cafe\u0301'];
@@ -60,12 +63,13 @@ describe('keys', () => {
     expect(new Set(names.map(nameIndexPrefix)).size).toBe(names.length);
   });
 
-  it.each(['sessions/fffe6a1c2b3d4e5f60718293a4b5c6d7.json', 'names/abc/fffe6a1c2b3d4e5f60718293a4b5c6d7.json', `names/${'0'.repeat(64)}/FFFE.json`])(
-    'does not read %j as an index entry',
-    (key) => {
-      expect(idFromNameIndexKey(key)).toBeUndefined();
-    },
-  );
+  it.each([
+    'sessions/fffe6a1c2b3d4e5f60718293a4b5c6d7.json',
+    'names/abc/fffe6a1c2b3d4e5f60718293a4b5c6d7.json',
+    `names/${'0'.repeat(64)}/FFFE.json`,
+  ])('does not read %j as an index entry', (key) => {
+    expect(idFromNameIndexKey(key)).toBeUndefined();
+  });
 
   it('resolves a cursor ID inside the prefix of the listing it comes with, so it cannot move a listing elsewhere', () => {
     const id = newestFirstId(T0);
@@ -180,7 +184,11 @@ describe('listSessions by name', () => {
     const second = await repository.listSessions({ name: 'paged', limit: 2, cursor: first.nextCursor! });
     const third = await repository.listSessions({ name: 'paged', limit: 2, cursor: second.nextCursor! });
 
-    expect([ids(first.sessions), ids(second.sessions), ids(third.sessions)]).toEqual([ids(mine.slice(0, 2)), ids(mine.slice(2, 4)), ids(mine.slice(4))]);
+    expect([ids(first.sessions), ids(second.sessions), ids(third.sessions)]).toEqual([
+      ids(mine.slice(0, 2)),
+      ids(mine.slice(2, 4)),
+      ids(mine.slice(4)),
+    ]);
     expect(first.nextCursor).toMatch(/^[A-Za-z0-9_-]+$/);
     expect(third.nextCursor).toBeNull();
   });
@@ -202,7 +210,9 @@ describe('listSessions by name', () => {
   });
 
   it.each(['', 'x'.repeat(257), 'tab\there'])('refuses the name %j before touching storage', async (name) => {
-    const error = await instance().listSessions({ name }).catch((e: unknown) => e);
+    const error = await instance()
+      .listSessions({ name })
+      .catch((e: unknown) => e);
 
     expect(error).toBeInstanceOf(InvalidRequest);
     expect((error as InvalidRequest).details).toEqual({ issues: [{ field: 'query.name', message: expect.any(String) }] });

@@ -10,12 +10,12 @@ import {
   SessionNotActive,
   SessionNotFound,
 } from '#lib/errors.ts';
-import { StoreFault } from '#lib/store/port.ts';
 import { sessionKey } from '#lib/ids.ts';
 import { nameIndexKey } from '#lib/name-index.ts';
-import { SessionRepository, type RepositoryWarning } from '#lib/repository.ts';
+import { type RepositoryWarning, SessionRepository } from '#lib/repository.ts';
+import { StoreFault } from '#lib/store/port.ts';
 import { S3ObjectStore } from '#lib/store/s3.ts';
-import { networkError, s3Error, S3Fake } from '../helpers/s3-fake.ts';
+import { networkError, S3Fake, s3Error } from '../helpers/s3-fake.ts';
 
 const BUCKET = 'sessions-test-bucket';
 const client = new S3Client({ region: 'us-east-1', credentials: { accessKeyId: 'AKIDTEST', secretAccessKey: 'secret' } });
@@ -91,7 +91,10 @@ describe('createSession', () => {
       ContentType: 'application/json',
       ContentLength: Buffer.byteLength(JSON.stringify(session)),
     });
-    expect(fake.puts.map((put) => [put.IfNoneMatch, put.IfMatch])).toEqual([['*', undefined], ['*', undefined]]);
+    expect(fake.puts.map((put) => [put.IfNoneMatch, put.IfMatch])).toEqual([
+      ['*', undefined],
+      ['*', undefined],
+    ]);
     expect(fake.totalRequests).toBe(2);
     expect(session).toEqual({
       id: expect.stringMatching(/^[0-9a-f]{32}$/),
@@ -111,14 +114,17 @@ describe('createSession', () => {
     expect(stored(session.id)).toMatchObject({ name: null });
   });
 
-  it.each(['names/', 'sessions/'])('treats its own write under %s, answered with 412 after a lost answer, as the success it was', async (prefix) => {
-    fake.loseNextPutAnswer({ when: (input) => String(input.Key).startsWith(prefix) });
+  it.each(['names/', 'sessions/'])(
+    'treats its own write under %s, answered with 412 after a lost answer, as the success it was',
+    async (prefix) => {
+      fake.loseNextPutAnswer({ when: (input) => String(input.Key).startsWith(prefix) });
 
-    const { session } = await instance().createSession({ name: 'lost-answer' });
+      const { session } = await instance().createSession({ name: 'lost-answer' });
 
-    expect([...fake.objects.keys()].sort()).toEqual([nameIndexKey('lost-answer', session.id), sessionKey(session.id)]);
-    expect(stored(session.id)).toEqual(session);
-  });
+      expect([...fake.objects.keys()].sort()).toEqual([nameIndexKey('lost-answer', session.id), sessionKey(session.id)]);
+      expect(stored(session.id)).toEqual(session);
+    },
+  );
 
   it('picks a new ID when the one it drew is taken by another session', async () => {
     const taken = 'fffe6a1c2b3d4e5f60718293a4b5c6d7';
@@ -348,7 +354,9 @@ describe('compare-and-swap under faults and contention', () => {
     fake.fail('PutObject', () => s3Error('PreconditionFailed', 412), { times: 1000 });
     fake.resetCounts();
 
-    const error = await instance({ casMaxAttempts: 5 }).addJob(session.id, 'job-1').catch((e: unknown) => e);
+    const error = await instance({ casMaxAttempts: 5 })
+      .addJob(session.id, 'job-1')
+      .catch((e: unknown) => e);
 
     expect(error).toBeInstanceOf(ConflictRetry);
     expect((error as ConflictRetry).details).toMatchObject({ attempts: 5 });

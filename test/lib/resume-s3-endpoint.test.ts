@@ -4,8 +4,8 @@ import { afterAll, describe, expect, it } from 'vitest';
 import { idempotencyRecordKey } from '#lib/idempotency.ts';
 import { sessionKey } from '#lib/ids.ts';
 import { nameIndexKey } from '#lib/name-index.ts';
-import { SessionRepository, type CreateOptions, type CreateResult } from '#lib/repository.ts';
-import { StoreFault, type ObjectStore } from '#lib/store/port.ts';
+import { type CreateOptions, type CreateResult, SessionRepository } from '#lib/repository.ts';
+import { type ObjectStore, StoreFault } from '#lib/store/port.ts';
 import { defaultS3Client, S3ObjectStore } from '#lib/store/s3.ts';
 
 const endpoint = process.env.AWS_ENDPOINT_URL_S3;
@@ -15,7 +15,8 @@ const configured = Boolean(endpoint && bucket);
 const run = randomUUID();
 const actor = `arn:aws:sts::000000000000:assumed-role/resume-test/${run}`;
 
-const SKIP_REASON = 'skipped: set AWS_ENDPOINT_URL_S3 and SESSIONS_TEST_BUCKET (an unversioned bucket) and AWS credentials to run resume-by-name and idempotent create against a real S3 endpoint';
+const SKIP_REASON =
+  'skipped: set AWS_ENDPOINT_URL_S3 and SESSIONS_TEST_BUCKET (an unversioned bucket) and AWS credentials to run resume-by-name and idempotent create against a real S3 endpoint';
 // The default reporter names no skipped test, so say why here, where the output shows it.
 if (!configured) console.warn(`resume by name on a real endpoint: ${SKIP_REASON}`);
 
@@ -63,7 +64,9 @@ async function createRetrying(repo: SessionRepository, options: CreateOptions): 
 }
 
 describe.skipIf(!configured)(
-  configured ? `resume by name and idempotent create on a real endpoint (${endpoint}, bucket ${bucket}, run ${run})` : `resume by name on a real endpoint: ${SKIP_REASON}`,
+  configured
+    ? `resume by name and idempotent create on a real endpoint (${endpoint}, bucket ${bucket}, run ${run})`
+    : `resume by name on a real endpoint: ${SKIP_REASON}`,
   () => {
     afterAll(async () => {
       const client = defaultS3Client();
@@ -88,7 +91,9 @@ describe.skipIf(!configured)(
       const name = `race ${run}`;
       const key = randomUUID();
 
-      const answers = await Promise.all(Array.from({ length: 6 }, () => createRetrying(repository(), { name, actor, idempotencyKey: key })));
+      const answers = await Promise.all(
+        Array.from({ length: 6 }, () => createRetrying(repository(), { name, actor, idempotencyKey: key })),
+      );
 
       const id = answers[0]!.session.id;
       expect(answers.map((answer) => answer.session.id)).toEqual(Array(6).fill(id));

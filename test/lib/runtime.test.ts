@@ -30,7 +30,9 @@ describe('a Lambda entry (functions/<entry>.ts)', () => {
       env: { ...env, SESSIONS_BUCKET: ' ' },
     });
 
-    await expect(loading).rejects.toMatchObject({ stderr: expect.stringContaining('Error: SESSIONS_BUCKET environment variable is not set') });
+    await expect(loading).rejects.toMatchObject({
+      stderr: expect.stringContaining('Error: SESSIONS_BUCKET environment variable is not set'),
+    });
   });
 
   it('serves from the bucket SESSIONS_BUCKET names', async () => {
@@ -44,27 +46,35 @@ describe('a Lambda entry (functions/<entry>.ts)', () => {
     expect(fake.puts.map((put) => put.Bucket)).toEqual(['chosen-bucket']);
   });
 
-  it.each(API_ROUTES.map((route) => [route.routeKey, entryName(route)]))('%s has its entry, functions/%s.ts, exporting handler', async (_routeKey, entry) => {
-    vi.stubEnv('SESSIONS_BUCKET', 'chosen-bucket');
-    vi.stubEnv('LEASES_BUCKET', 'chosen-leases');
+  it.each(API_ROUTES.map((route) => [route.routeKey, entryName(route)]))(
+    '%s has its entry, functions/%s.ts, exporting handler',
+    async (_routeKey, entry) => {
+      vi.stubEnv('SESSIONS_BUCKET', 'chosen-bucket');
+      vi.stubEnv('LEASES_BUCKET', 'chosen-leases');
 
-    const module = (await import(`../../functions/${entry}.ts`)) as { handler?: unknown };
+      const module = (await import(`../../functions/${entry}.ts`)) as { handler?: unknown };
 
-    expect(typeof module.handler).toBe('function');
-  });
+      expect(typeof module.handler).toBe('function');
+    },
+  );
 });
 
 describe('environmentDependencies', () => {
-  it.each([{}, { SESSIONS_BUCKET: '' }, { SESSIONS_BUCKET: '  ' }])('throws SESSIONS_BUCKET environment variable is not set for %o', (env) => {
-    expect(() => environmentDependencies(env)).toThrow('SESSIONS_BUCKET environment variable is not set');
-  });
+  it.each([{}, { SESSIONS_BUCKET: '' }, { SESSIONS_BUCKET: '  ' }])(
+    'throws SESSIONS_BUCKET environment variable is not set for %o',
+    (env) => {
+      expect(() => environmentDependencies(env)).toThrow('SESSIONS_BUCKET environment variable is not set');
+    },
+  );
 
   it.each([{}, { LEASES_BUCKET: ' ' }])('throws LEASES_BUCKET environment variable is not set for %o', (env) => {
     expect(() => environmentDependencies({ SESSIONS_BUCKET: 'b', ...env })).toThrow('LEASES_BUCKET environment variable is not set');
   });
 
   it('builds the repository with the limits of the environment it is given', () => {
-    expect(environmentDependencies({ SESSIONS_BUCKET: 'b', LEASES_BUCKET: 'l', MAX_JOBS_PER_SESSION: '2' }).repository.config.maxJobsPerSession).toBe(2);
+    expect(
+      environmentDependencies({ SESSIONS_BUCKET: 'b', LEASES_BUCKET: 'l', MAX_JOBS_PER_SESSION: '2' }).repository.config.maxJobsPerSession,
+    ).toBe(2);
   });
 });
 

@@ -1,6 +1,6 @@
 import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
-import { isTerminal, SESSION_STATUSES, SessionSchema, transition, type SessionStatus } from '#lib/session.ts';
+import { isTerminal, SESSION_STATUSES, SessionSchema, type SessionStatus, transition } from '#lib/session.ts';
 
 const status = fc.constantFrom(...SESSION_STATUSES);
 

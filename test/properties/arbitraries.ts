@@ -6,20 +6,75 @@ export const anyCodeUnit = fc.integer({ min: 0, max: 0xffff }).map((code) => Str
 
 /** Characters that make one label look like another in a terminal: bidi controls, separators, noncharacters. */
 export const SPOOFING_CHARACTERS = [
-  '\u202a', '\u202b', '\u202c', '\u202d', '\u202e', '\u2066', '\u2067', '\u2068', '\u2069', '\u200e', '\u200f', '\u061c',
-  '\u2028', '\u2029', '\ufdd0', '\ufdef', '\ufffe', '\uffff', '\u{1fffe}', '\u{10ffff}',
+  '\u202a',
+  '\u202b',
+  '\u202c',
+  '\u202d',
+  '\u202e',
+  '\u2066',
+  '\u2067',
+  '\u2068',
+  '\u2069',
+  '\u200e',
+  '\u200f',
+  '\u061c',
+  '\u2028',
+  '\u2029',
+  '\ufdd0',
+  '\ufdef',
+  '\ufffe',
+  '\uffff',
+  '\u{1fffe}',
+  '\u{10ffff}',
 ] as const;
 
 /** Characters that break naive parsers, path handling and validators. */
 export const TRICKY_CHARACTERS = [
-  '\u0000', '\t', '\n', '\r', '\u001b', '\u007f', '\u0085', '\u009f', '\u2028', '\u2029', '\ufeff',
-  '\ud800', '\udfff', 'é', '𝄞', '０', 'а', 'İ', 'ß', '%', '/', '\\', '.', '"', "'", '<', '{', '}', ' ', '+', '#', '?', '&', '=', ';', ',',
+  '\u0000',
+  '\t',
+  '\n',
+  '\r',
+  '\u001b',
+  '\u007f',
+  '\u0085',
+  '\u009f',
+  '\u2028',
+  '\u2029',
+  '\ufeff',
+  '\ud800',
+  '\udfff',
+  'é',
+  '𝄞',
+  '０',
+  'а',
+  'İ',
+  'ß',
+  '%',
+  '/',
+  '\\',
+  '.',
+  '"',
+  "'",
+  '<',
+  '{',
+  '}',
+  ' ',
+  '+',
+  '#',
+  '?',
+  '&',
+  '=',
+  ';',
+  ',',
   ...SPOOFING_CHARACTERS,
 ] as const;
 
 /** Strings of any code units, biased towards the tricky ones. */
 export function anyString(maxLength = 40): fc.Arbitrary<string> {
-  return fc.string({ unit: fc.oneof({ weight: 3, arbitrary: anyCodeUnit }, { weight: 2, arbitrary: fc.constantFrom(...TRICKY_CHARACTERS) }), maxLength });
+  return fc.string({
+    unit: fc.oneof({ weight: 3, arbitrary: anyCodeUnit }, { weight: 2, arbitrary: fc.constantFrom(...TRICKY_CHARACTERS) }),
+    maxLength,
+  });
 }
 
 const hexCharacter = fc.constantFrom(...'0123456789abcdef');
@@ -64,8 +119,12 @@ export function invalidSessionId(validId: string): fc.Arbitrary<string> {
         `${validId.slice(0, 16)}/${validId.slice(17)}`,
         `W/"${validId}"`,
       ),
-      fc.tuple(position, fc.constantFrom(...TRICKY_CHARACTERS, 'A', 'F', 'g', 'z')).map(([at, character]) => validId.slice(0, at) + character + validId.slice(at + 1)),
-      fc.tuple(position, fc.constantFrom(...TRICKY_CHARACTERS, '0', 'f')).map(([at, character]) => validId.slice(0, at) + character + validId.slice(at)),
+      fc
+        .tuple(position, fc.constantFrom(...TRICKY_CHARACTERS, 'A', 'F', 'g', 'z'))
+        .map(([at, character]) => validId.slice(0, at) + character + validId.slice(at + 1)),
+      fc
+        .tuple(position, fc.constantFrom(...TRICKY_CHARACTERS, '0', 'f'))
+        .map(([at, character]) => validId.slice(0, at) + character + validId.slice(at)),
       position.map((at) => validId.slice(0, at) + validId.slice(at + 1)),
       position.map((at) => validId.slice(0, at) + validId.charAt(at).toUpperCase() + validId.slice(at + 1)),
       fc.stringMatching(/^[0-9a-fA-F]{28,36}$/),
@@ -74,8 +133,42 @@ export function invalidSessionId(validId: string): fc.Arbitrary<string> {
     .filter((id) => !SESSION_ID.test(id));
 }
 
-const LIMITS = ['1e2', '-1', '0x10', ' 5', '5 ', '05', '0', '101', '100', '1', '50', '1.0', '+1', '99999999999999999999999', '1,2', '', 'NaN', 'Infinity', '٣', '１'];
-const STATUS_VARIANTS = ['active', 'Active', 'ACTIVE', ' active', 'active ', 'active,paused', 'paused', 'completed', 'terminated', 'done', '', 'active\u0000'];
+const LIMITS = [
+  '1e2',
+  '-1',
+  '0x10',
+  ' 5',
+  '5 ',
+  '05',
+  '0',
+  '101',
+  '100',
+  '1',
+  '50',
+  '1.0',
+  '+1',
+  '99999999999999999999999',
+  '1,2',
+  '',
+  'NaN',
+  'Infinity',
+  '٣',
+  '１',
+];
+const STATUS_VARIANTS = [
+  'active',
+  'Active',
+  'ACTIVE',
+  ' active',
+  'active ',
+  'active,paused',
+  'paused',
+  'completed',
+  'terminated',
+  'done',
+  '',
+  'active\u0000',
+];
 
 function base64url(text: string): string {
   return Buffer.from(text, 'utf-8').toString('base64url');
@@ -113,8 +206,11 @@ export function isIssuedCursor(cursor: string): boolean {
   try {
     const decoded: unknown = JSON.parse(Buffer.from(cursor, 'base64url').toString('utf-8'));
     return (
-      typeof decoded === 'object' && decoded !== null && !Array.isArray(decoded) &&
-      Object.keys(decoded).length === 1 && typeof (decoded as { after?: unknown }).after === 'string' &&
+      typeof decoded === 'object' &&
+      decoded !== null &&
+      !Array.isArray(decoded) &&
+      Object.keys(decoded).length === 1 &&
+      typeof (decoded as { after?: unknown }).after === 'string' &&
       SESSION_ID.test((decoded as { after: string }).after)
     );
   } catch {
@@ -124,10 +220,30 @@ export function isIssuedCursor(cursor: string): boolean {
 
 /** One query parameter value: the limit, status and cursor variants, or anything. */
 export function queryValue(validId: string): fc.Arbitrary<string> {
-  return fc.oneof(fc.constantFrom(...LIMITS), fc.constantFrom(...STATUS_VARIANTS), garbageCursor(validId), fc.integer().map(String), anyString(30));
+  return fc.oneof(
+    fc.constantFrom(...LIMITS),
+    fc.constantFrom(...STATUS_VARIANTS),
+    garbageCursor(validId),
+    fc.integer().map(String),
+    anyString(30),
+  );
 }
 
-const QUERY_NAMES = ['limit', 'cursor', 'status', 'Limit', 'STATUS', 'name', '__proto__', 'constructor', 'toString', 'limit ', 'stauts', '', 'limit[]'];
+const QUERY_NAMES = [
+  'limit',
+  'cursor',
+  'status',
+  'Limit',
+  'STATUS',
+  'name',
+  '__proto__',
+  'constructor',
+  'toString',
+  'limit ',
+  'stauts',
+  '',
+  'limit[]',
+];
 
 /**
  * `queryStringParameters` as API Gateway delivers them: names as sent, and a
@@ -173,24 +289,25 @@ const IF_MATCH = ['*', '"abc"', 'W/"abc"', '"a", "b"', '"', 'abc def', '', ' ', 
  * headers and a 10 KB one.
  */
 export const requestHeaders: fc.Arbitrary<Record<string, string>> = fc
-  .record(
-    {
-      contentTypeName: fc.constantFrom('content-type', 'Content-Type', 'CONTENT-TYPE'),
-      contentType: fc.option(
-        fc.oneof(
-          { weight: 6, arbitrary: fc.constantFrom('application/json', 'application/json; charset=utf-8', 'Application/JSON') },
-          { weight: 2, arbitrary: fc.constantFrom(...CONTENT_TYPES) },
-          { weight: 1, arbitrary: anyString(40) },
-        ),
-        { nil: undefined, freq: 8 },
+  .record({
+    contentTypeName: fc.constantFrom('content-type', 'Content-Type', 'CONTENT-TYPE'),
+    contentType: fc.option(
+      fc.oneof(
+        { weight: 6, arbitrary: fc.constantFrom('application/json', 'application/json; charset=utf-8', 'Application/JSON') },
+        { weight: 2, arbitrary: fc.constantFrom(...CONTENT_TYPES) },
+        { weight: 1, arbitrary: anyString(40) },
       ),
-      ifMatchName: fc.constantFrom('if-match', 'If-Match'),
-      ifMatch: fc.option(fc.oneof(fc.constantFrom(...IF_MATCH), anyString(60)), { nil: undefined, freq: 3 }),
-      idempotencyKey: fc.option(fc.oneof(fc.constantFrom('k-1', 'k-2', '', ' ', 'x'.repeat(256), 'é', 'key\u0000', '../k'), anyString(20), duplicatedKey), { nil: undefined, freq: 4 }),
-      extra: fc.dictionary(fc.stringMatching(/^x-[a-z0-9-]{1,15}$/), anyString(50), { maxKeys: 3 }),
-      huge: fc.boolean(),
-    },
-  )
+      { nil: undefined, freq: 8 },
+    ),
+    ifMatchName: fc.constantFrom('if-match', 'If-Match'),
+    ifMatch: fc.option(fc.oneof(fc.constantFrom(...IF_MATCH), anyString(60)), { nil: undefined, freq: 3 }),
+    idempotencyKey: fc.option(
+      fc.oneof(fc.constantFrom('k-1', 'k-2', '', ' ', 'x'.repeat(256), 'é', 'key\u0000', '../k'), anyString(20), duplicatedKey),
+      { nil: undefined, freq: 4 },
+    ),
+    extra: fc.dictionary(fc.stringMatching(/^x-[a-z0-9-]{1,15}$/), anyString(50), { maxKeys: 3 }),
+    huge: fc.boolean(),
+  })
   .map(({ contentTypeName, contentType, ifMatchName, ifMatch, idempotencyKey, extra, huge }) => ({
     ...extra,
     ...(idempotencyKey === undefined ? {} : { 'idempotency-key': idempotencyKey }),
@@ -220,7 +337,11 @@ const objectBody: fc.Arbitrary<string> = fc
   .record({
     field: fc.constantFrom(...FIELDS),
     value: fieldValue,
-    extra: fc.dictionary(fc.constantFrom('extra', 'constructor', 'job_ids', 'id', 'updated_by', 'status', 'name', 'job_id', 'toString'), fc.jsonValue({ maxDepth: 1 }), { maxKeys: 2 }),
+    extra: fc.dictionary(
+      fc.constantFrom('extra', 'constructor', 'job_ids', 'id', 'updated_by', 'status', 'name', 'job_id', 'toString'),
+      fc.jsonValue({ maxDepth: 1 }),
+      { maxKeys: 2 },
+    ),
   })
   .map(({ field, value, extra }) => JSON.stringify({ [field]: value, ...extra }));
 
@@ -268,7 +389,7 @@ const RAW_TEXTS = [
 const deepBody: fc.Arbitrary<string> = fc.oneof(
   fc.integer({ min: 1, max: 8192 }).map((depth) => '['.repeat(depth) + ']'.repeat(depth)),
   fc.integer({ min: 1, max: 8000 }).map((depth) => `{"job_id":${'['.repeat(depth)}${']'.repeat(depth)}}`),
-  fc.integer({ min: 1, max: 2700 }).map((depth) => '{"a":'.repeat(depth) + '1' + '}'.repeat(depth)),
+  fc.integer({ min: 1, max: 2700 }).map((depth) => `${'{"a":'.repeat(depth)}1${'}'.repeat(depth)}`),
   fc.integer({ min: 1, max: 2700 }).map((depth) => `{"status":${'{"s":'.repeat(depth)}1${'}'.repeat(depth)}}`),
 );
 
@@ -297,7 +418,20 @@ const textBody: fc.Arbitrary<string> = fc.oneof(
 );
 
 /** Byte sequences that are not UTF-8: stray continuation bytes, FE/FF, overlong forms, truncations, surrogates, beyond U+10FFFF. */
-const INVALID_UTF8: readonly number[][] = [[0x80], [0xbf], [0xfe], [0xff], [0xc0, 0xaf], [0xe0, 0x80, 0xaf], [0xc3], [0xe2, 0x82], [0xed, 0xa0, 0x80], [0xed, 0xbf, 0xbf], [0xf4, 0x90, 0x80, 0x80], [0xf8, 0x88, 0x80, 0x80, 0x80]];
+const INVALID_UTF8: readonly number[][] = [
+  [0x80],
+  [0xbf],
+  [0xfe],
+  [0xff],
+  [0xc0, 0xaf],
+  [0xe0, 0x80, 0xaf],
+  [0xc3],
+  [0xe2, 0x82],
+  [0xed, 0xa0, 0x80],
+  [0xed, 0xbf, 0xbf],
+  [0xf4, 0x90, 0x80, 0x80],
+  [0xf8, 0x88, 0x80, 0x80, 0x80],
+];
 
 /**
  * A JSON body whose field value holds bytes that are not UTF-8, otherwise
@@ -305,8 +439,15 @@ const INVALID_UTF8: readonly number[][] = [[0x80], [0xbf], [0xfe], [0xff], [0xc0
  */
 export function invalidUtf8Body(): fc.Arbitrary<Buffer> {
   return fc
-    .record({ field: fc.constantFrom(...FIELDS, 'version_id'), before: fc.constantFrom('', 'job-', 'a'), bad: fc.constantFrom(...INVALID_UTF8), after: fc.constantFrom('', 'b', '1') })
-    .map(({ field, before, bad, after }) => Buffer.concat([Buffer.from(`{"${field}":"${before}`), Buffer.from(bad), Buffer.from(`${after}"}`)]));
+    .record({
+      field: fc.constantFrom(...FIELDS, 'version_id'),
+      before: fc.constantFrom('', 'job-', 'a'),
+      bad: fc.constantFrom(...INVALID_UTF8),
+      after: fc.constantFrom('', 'b', '1'),
+    })
+    .map(({ field, before, bad, after }) =>
+      Buffer.concat([Buffer.from(`{"${field}":"${before}`), Buffer.from(bad), Buffer.from(`${after}"}`)]),
+    );
 }
 
 /**
@@ -317,13 +458,24 @@ export function invalidUtf8Body(): fc.Arbitrary<Buffer> {
 export function requestTarget(validId: string): fc.Arbitrary<{ target: string; isPath: boolean }> {
   const paths = ['/sessions', `/sessions/${validId}`, `/sessions/${validId}/jobs`, '/sessions?limit=1', '/openapi.json', '/nothing'];
   const notPaths = [
-    '//anything/sessions', '//127.0.0.1/sessions', `//x/sessions/${validId}`, '///sessions', 'http://attacker.example/sessions', 'https://localhost/sessions',
-    '*', 'sessions', '\\sessions', '//', '//[::1]/sessions',
+    '//anything/sessions',
+    '//127.0.0.1/sessions',
+    `//x/sessions/${validId}`,
+    '///sessions',
+    'http://attacker.example/sessions',
+    'https://localhost/sessions',
+    '*',
+    'sessions',
+    '\\sessions',
+    '//',
+    '//[::1]/sessions',
   ];
   return fc.oneof(
     fc.constantFrom(...paths).map((target) => ({ target, isPath: true })),
     fc.constantFrom(...notPaths).map((target) => ({ target, isPath: false })),
-    fc.tuple(fc.stringMatching(/^[a-z0-9.-]{1,12}$/), fc.constantFrom(...paths)).map(([authority, path]) => ({ target: `//${authority}${path}`, isPath: false })),
+    fc
+      .tuple(fc.stringMatching(/^[a-z0-9.-]{1,12}$/), fc.constantFrom(...paths))
+      .map(([authority, path]) => ({ target: `//${authority}${path}`, isPath: false })),
   );
 }
 
@@ -333,7 +485,10 @@ export const rawHeaderLines: fc.Arbitrary<{ lines: Array<[string, string]>; keyL
     keys: fc.array(fc.constantFrom('k-1', 'k-2', 'k-3'), { maxLength: 2 }),
     extra: fc.array(fc.tuple(fc.constantFrom('x-a', 'x-b', 'accept'), fc.constantFrom('1', '2', '*/*')), { maxLength: 3 }),
   })
-  .map(({ keys, extra }) => ({ lines: [...extra, ...keys.map((key): [string, string] => ['idempotency-key', key])], keyLines: keys.length }));
+  .map(({ keys, extra }) => ({
+    lines: [...extra, ...keys.map((key): [string, string] => ['idempotency-key', key])],
+    keyLines: keys.length,
+  }));
 
 /**
  * A body as API Gateway delivers it: none, text, or base64 with
@@ -341,18 +496,28 @@ export const rawHeaderLines: fc.Arbitrary<{ lines: Array<[string, string]>; keyL
  * not base64 at all).
  */
 export const requestBody: fc.Arbitrary<RawBody> = fc.oneof(
-  { weight: 1, arbitrary: fc.constantFrom<RawBody>({ body: undefined, isBase64Encoded: false }, { body: '', isBase64Encoded: false }, { body: '', isBase64Encoded: true }) },
+  {
+    weight: 1,
+    arbitrary: fc.constantFrom<RawBody>(
+      { body: undefined, isBase64Encoded: false },
+      { body: '', isBase64Encoded: false },
+      { body: '', isBase64Encoded: true },
+    ),
+  },
   { weight: 8, arbitrary: textBody.map((body) => ({ body, isBase64Encoded: false })) },
   { weight: 2, arbitrary: textBody.map((body) => ({ body: Buffer.from(body, 'utf-8').toString('base64'), isBase64Encoded: true })) },
   {
     weight: 1,
-    arbitrary: fc
-      .uint8Array({ minLength: 1, maxLength: 24 })
-      .map((bytes) => ({
-        body: Buffer.concat([Buffer.from('{"job_id":"'), Buffer.from(bytes), Buffer.from([0xff, 0xfe]), Buffer.from('"}')]).toString('base64'),
-        isBase64Encoded: true,
-      })),
+    arbitrary: fc.uint8Array({ minLength: 1, maxLength: 24 }).map((bytes) => ({
+      body: Buffer.concat([Buffer.from('{"job_id":"'), Buffer.from(bytes), Buffer.from([0xff, 0xfe]), Buffer.from('"}')]).toString(
+        'base64',
+      ),
+      isBase64Encoded: true,
+    })),
   },
-  { weight: 1, arbitrary: fc.constantFrom('{"job_id":"x"}', '%%%', '{"status":"paused"}').map((body) => ({ body, isBase64Encoded: true })) },
+  {
+    weight: 1,
+    arbitrary: fc.constantFrom('{"job_id":"x"}', '%%%', '{"status":"paused"}').map((body) => ({ body, isBase64Encoded: true })),
+  },
   { weight: 2, arbitrary: invalidUtf8Body().map((bytes) => ({ body: bytes.toString('base64'), isBase64Encoded: true })) },
 );

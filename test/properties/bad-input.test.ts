@@ -4,28 +4,36 @@ import { tmpdir } from 'node:os';
 import path from 'node:path';
 import fc from 'fast-check';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { startLocalServer, type LocalServer } from '#lib/local/server.ts';
-import { TEST_BUCKET, testService } from '../helpers/handlers.ts';
 import type { HttpEvent } from '#lib/http/event.ts';
+import { type LocalServer, startLocalServer } from '#lib/local/server.ts';
 import { API_ROUTES } from '#lib/routes.ts';
-import { apiEvent, invoke, type ApiResponse } from '../helpers/api-event.ts';
+import { type ApiResponse, apiEvent, invoke } from '../helpers/api-event.ts';
+import { TEST_BUCKET, testService } from '../helpers/handlers.ts';
 import { seedSession, storedSession } from '../helpers/sessions.ts';
 import { captureTelemetry } from '../helpers/telemetry.ts';
 import {
-  invalidUtf8Body,
-  rawHeaderLines,
-  requestTarget,
   anyString,
   garbageCursor,
   invalidSessionId,
+  invalidUtf8Body,
   isIssuedCursor,
   queryParameters,
+  type RawBody,
+  rawHeaderLines,
   requestBody,
   requestHeaders,
+  requestTarget,
   wellFormedId,
-  type RawBody,
 } from './arbitraries.ts';
-import { expectContractError, expectListAnswer, expectSessionAnswer, IDEMPOTENCY_KEY, isLabel, sessionProblem, STATUSES } from './contract.ts';
+import {
+  expectContractError,
+  expectListAnswer,
+  expectSessionAnswer,
+  IDEMPOTENCY_KEY,
+  isLabel,
+  STATUSES,
+  sessionProblem,
+} from './contract.ts';
 import { storedVersions, useAuditedS3Fake } from './s3-audit.ts';
 
 captureTelemetry();
@@ -43,7 +51,12 @@ const JSON_HEADERS = { 'content-type': 'application/json' };
 /** An API Gateway (payload 2.0) event with exactly these parts. */
 function eventOf(
   routeKey: string,
-  { id, query, headers = {}, body = { body: undefined, isBase64Encoded: false } }: { id?: string | undefined; query?: Record<string, string> | undefined; headers?: Record<string, string>; body?: RawBody },
+  {
+    id,
+    query,
+    headers = {},
+    body = { body: undefined, isBase64Encoded: false },
+  }: { id?: string | undefined; query?: Record<string, string> | undefined; headers?: Record<string, string>; body?: RawBody },
 ): HttpEvent {
   const event = apiEvent(routeKey, id === undefined ? {} : { id }, query === undefined ? {} : { query });
   event.headers = { host: 'api.example.test', 'user-agent': 'runner-sessions-fuzz', ...headers };
@@ -57,7 +70,8 @@ function eventOf(
 function hasPrototypeKey(text: string): boolean {
   let found = false;
   JSON.parse(text, function (this: unknown, key, value: unknown) {
-    if (key === '__proto__' || (key === 'constructor' && typeof value === 'object' && value !== null && Object.hasOwn(value, 'prototype'))) found = true;
+    if (key === '__proto__' || (key === 'constructor' && typeof value === 'object' && value !== null && Object.hasOwn(value, 'prototype')))
+      found = true;
     return value;
   });
   return found;
@@ -76,7 +90,8 @@ function parsedBody(text: string): { value: unknown } | 'invalid' {
 function wellFormedThroughout(value: unknown): boolean {
   if (typeof value === 'string') return value.isWellFormed();
   if (Array.isArray(value)) return value.every(wellFormedThroughout);
-  if (typeof value === 'object' && value !== null) return Object.entries(value).every(([key, item]) => key.isWellFormed() && wellFormedThroughout(item));
+  if (typeof value === 'object' && value !== null)
+    return Object.entries(value).every(([key, item]) => key.isWellFormed() && wellFormedThroughout(item));
   return true;
 }
 
@@ -126,7 +141,11 @@ describe.each(ROUTES)('$routeKey under random and adversarial requests', ({ rout
     const { fake } = s3;
     const seeded = seedSession(fake, { job_ids: ['job-0'] });
     const id = hasId
-      ? fc.oneof({ weight: 3, arbitrary: fc.constant(seeded.session.id) }, { weight: 1, arbitrary: wellFormedId }, { weight: 3, arbitrary: invalidSessionId(seeded.session.id) })
+      ? fc.oneof(
+          { weight: 3, arbitrary: fc.constant(seeded.session.id) },
+          { weight: 1, arbitrary: wellFormedId },
+          { weight: 3, arbitrary: invalidSessionId(seeded.session.id) },
+        )
       : fc.constant(undefined);
     const outcomes = new Map<string, number>();
     let refused = 0;
@@ -137,7 +156,13 @@ describe.each(ROUTES)('$routeKey under random and adversarial requests', ({ rout
       'POST /sessions': '{"name":"fuzz"}',
       'POST /sessions/{id}/restore': JSON.stringify({ version_id: fake.versions.get(seeded.key)?.at(-1)?.versionId }),
     }[routeKey as string];
-    const body = accepted === undefined ? requestBody : fc.oneof({ weight: 1, arbitrary: fc.constant<RawBody>({ body: accepted, isBase64Encoded: false }) }, { weight: 3, arbitrary: requestBody });
+    const body =
+      accepted === undefined
+        ? requestBody
+        : fc.oneof(
+            { weight: 1, arbitrary: fc.constant<RawBody>({ body: accepted, isBase64Encoded: false }) },
+            { weight: 3, arbitrary: requestBody },
+          );
 
     await fc.assert(
       fc.asyncProperty(id, queryParameters(seeded.session.id), requestHeaders, body, async (pathId, query, headers, raw) => {
@@ -154,7 +179,10 @@ describe.each(ROUTES)('$routeKey under random and adversarial requests', ({ rout
           expectContractError(response);
           expect(storedVersions(fake), 'a refused request wrote').toEqual(storedBefore);
           // The one PutObject a refusal may send: the create-only claim of an Idempotency-Key, refused because the key was used before.
-          expect(fake.puts.slice(writesBefore).filter((put) => !IDEMPOTENCY_KEY.test(put.Key ?? '')), 'a refused request sent a PutObject').toEqual([]);
+          expect(
+            fake.puts.slice(writesBefore).filter((put) => !IDEMPOTENCY_KEY.test(put.Key ?? '')),
+            'a refused request sent a PutObject',
+          ).toEqual([]);
         } else {
           expectAnswer(routeKey, response);
         }
@@ -163,7 +191,12 @@ describe.each(ROUTES)('$routeKey under random and adversarial requests', ({ rout
       { numRuns: RUNS_PER_ROUTE },
     );
 
-    console.info(`${routeKey}: ${[...outcomes].sort().map(([outcome, count]) => `${outcome} ×${count}`).join(', ')}`);
+    console.info(
+      `${routeKey}: ${[...outcomes]
+        .sort()
+        .map(([outcome, count]) => `${outcome} ×${count}`)
+        .join(', ')}`,
+    );
     expect(refused, 'the generators should mostly produce bad requests').toBeGreaterThan(RUNS_PER_ROUTE / 2);
     expect(storedSession(fake, seeded.session.id)?.id).toBe(seeded.session.id);
   });
@@ -174,7 +207,9 @@ describe('bodies, against an oracle written from the contract', () => {
     fc.oneof(
       fc.jsonValue({ maxDepth: 2 }).map((value) => JSON.stringify({ [field]: value })),
       anyString(30).map((value) => JSON.stringify({ [field]: value })),
-      fc.constantFrom('', '1', 'true', 'null', 'ACTIVE', 'Paused', ' active', 'completed ', ...STATUSES).map((value) => JSON.stringify({ [field]: value })),
+      fc
+        .constantFrom('', '1', 'true', 'null', 'ACTIVE', 'Paused', ' active', 'completed ', ...STATUSES)
+        .map((value) => JSON.stringify({ [field]: value })),
       fc.integer({ min: 250, max: 260 }).map((length) => JSON.stringify({ [field]: 'x'.repeat(length) })),
       fc.tuple(anyString(10), fc.jsonValue({ maxDepth: 1 })).map(([key, value]) => JSON.stringify({ [field]: 'ok', [key]: value })),
       fc.constantFrom(
@@ -200,7 +235,10 @@ describe('bodies, against an oracle written from the contract', () => {
         const valid = parsed !== 'invalid' && isPlainObjectWithKeys(parsed.value, ['job_id'], ['job_id']) && isLabel(parsed.value.job_id);
         const writesBefore = fake.puts.length;
 
-        const response = await invoke(route('POST /sessions/{id}/jobs').handler, eventOf('POST /sessions/{id}/jobs', { id: session.id, headers: JSON_HEADERS, body: { body: text, isBase64Encoded: false } }));
+        const response = await invoke(
+          route('POST /sessions/{id}/jobs').handler,
+          eventOf('POST /sessions/{id}/jobs', { id: session.id, headers: JSON_HEADERS, body: { body: text, isBase64Encoded: false } }),
+        );
 
         if (valid) {
           const jobId = (parsed as { value: { job_id: string } }).value.job_id;
@@ -220,18 +258,28 @@ describe('bodies, against an oracle written from the contract', () => {
     const { fake } = s3;
     const { session } = seedSession(fake);
     let status: (typeof STATUSES)[number] = 'active';
-    const moves: Record<string, readonly string[]> = { active: ['paused', 'completed', 'terminated'], paused: ['active', 'completed', 'terminated'], completed: [], terminated: [] };
+    const moves: Record<string, readonly string[]> = {
+      active: ['paused', 'completed', 'terminated'],
+      paused: ['active', 'completed', 'terminated'],
+      completed: [],
+      terminated: [],
+    };
 
     await fc.assert(
       fc.asyncProperty(fieldBody('status'), async (text) => {
         const parsed = parsedBody(text);
         const wanted =
-          parsed !== 'invalid' && isPlainObjectWithKeys(parsed.value, ['status'], ['status']) && STATUSES.includes(parsed.value.status as never)
+          parsed !== 'invalid' &&
+          isPlainObjectWithKeys(parsed.value, ['status'], ['status']) &&
+          STATUSES.includes(parsed.value.status as never)
             ? (parsed.value.status as (typeof STATUSES)[number])
             : undefined;
         const writesBefore = fake.puts.length;
 
-        const response = await invoke(route('PATCH /sessions/{id}').handler, eventOf('PATCH /sessions/{id}', { id: session.id, headers: JSON_HEADERS, body: { body: text, isBase64Encoded: false } }));
+        const response = await invoke(
+          route('PATCH /sessions/{id}').handler,
+          eventOf('PATCH /sessions/{id}', { id: session.id, headers: JSON_HEADERS, body: { body: text, isBase64Encoded: false } }),
+        );
 
         if (wanted === undefined) {
           expect([response.statusCode, expectContractError(response)], text).toEqual([400, 'invalid_request']);
@@ -254,23 +302,36 @@ describe('bodies, against an oracle written from the contract', () => {
 
   it(`POST /sessions: 201 with the name stored as sent iff the body is empty or exactly {"name"?: label | null}; else 400 and nothing written (${ORACLE_RUNS} runs)`, async () => {
     const { fake } = s3;
-    const body = fc.oneof({ weight: 6, arbitrary: fieldBody('name').filter(settled) }, { weight: 1, arbitrary: fc.constantFrom('', '{}', '{"name":null}') });
+    const body = fc.oneof(
+      { weight: 6, arbitrary: fieldBody('name').filter(settled) },
+      { weight: 1, arbitrary: fc.constantFrom('', '{}', '{"name":null}') },
+    );
 
     await fc.assert(
       fc.asyncProperty(body, async (text) => {
         const parsed = text === '' ? { value: {} } : parsedBody(text);
         const valid =
-          parsed !== 'invalid' && isPlainObjectWithKeys(parsed.value, ['name'], []) && (parsed.value.name === undefined || parsed.value.name === null || isLabel(parsed.value.name));
+          parsed !== 'invalid' &&
+          isPlainObjectWithKeys(parsed.value, ['name'], []) &&
+          (parsed.value.name === undefined || parsed.value.name === null || isLabel(parsed.value.name));
         const writesBefore = fake.puts.length;
 
-        const response = await invoke(route('POST /sessions').handler, eventOf('POST /sessions', { headers: JSON_HEADERS, body: { body: text, isBase64Encoded: false } }));
+        const response = await invoke(
+          route('POST /sessions').handler,
+          eventOf('POST /sessions', { headers: JSON_HEADERS, body: { body: text, isBase64Encoded: false } }),
+        );
 
         if (valid) {
           expect(response.statusCode, text).toBe(201);
           expect(storedSession(fake, response.body.id)!.name).toBe((parsed as { value: { name?: string | null } }).value.name ?? null);
           const sent = fake.puts.slice(writesBefore);
-          expect(sent.every((put) => put.IfNoneMatch === '*'), 'a create sent a write that is not create-only').toBe(true);
-          expect(sent.filter((put) => put.Key?.startsWith('sessions/')).map((put) => put.Key)).toEqual([`sessions/${response.body.id}.json`]);
+          expect(
+            sent.every((put) => put.IfNoneMatch === '*'),
+            'a create sent a write that is not create-only',
+          ).toBe(true);
+          expect(sent.filter((put) => put.Key?.startsWith('sessions/')).map((put) => put.Key)).toEqual([
+            `sessions/${response.body.id}.json`,
+          ]);
         } else {
           expect([response.statusCode, expectContractError(response)], text).toEqual([400, 'invalid_request']);
           expect(fake.puts.length).toBe(writesBefore);
@@ -284,14 +345,27 @@ describe('bodies, against an oracle written from the contract', () => {
 describe('GET /sessions query, against an oracle written from the contract', () => {
   it(`200 iff limit is an integer 1–100, status one of the four, cursor one the API issued, name a label, and nothing else; else 400 naming each bad parameter, before any storage call (${ORACLE_RUNS} runs)`, async () => {
     const { fake } = s3;
-    const seeded = Array.from({ length: 12 }, (_, n) => seedSession(fake, { status: STATUSES[n % 4] }, Date.UTC(2026, 0, 1) + n * 1000).session);
-    for (let n = 0; n < 3; n++) await invoke(route('POST /sessions').handler, eventOf('POST /sessions', { headers: JSON_HEADERS, body: { body: '{"name":"alpha"}', isBase64Encoded: false } }));
+    const seeded = Array.from(
+      { length: 12 },
+      (_, n) => seedSession(fake, { status: STATUSES[n % 4] }, Date.UTC(2026, 0, 1) + n * 1000).session,
+    );
+    for (let n = 0; n < 3; n++)
+      await invoke(
+        route('POST /sessions').handler,
+        eventOf('POST /sessions', { headers: JSON_HEADERS, body: { body: '{"name":"alpha"}', isBase64Encoded: false } }),
+      );
     const issuedCursor = Buffer.from(JSON.stringify({ after: seeded[5]!.id })).toString('base64url');
     const parameter = {
-      limit: fc.oneof(fc.constantFrom('1e2', '-1', '0x10', ' 5', '5 ', '05', '0', '101', '100', '1', '7', '1.0', '+1', '1,2', '', '１'), fc.integer({ min: -5, max: 120 }).map(String)),
+      limit: fc.oneof(
+        fc.constantFrom('1e2', '-1', '0x10', ' 5', '5 ', '05', '0', '101', '100', '1', '7', '1.0', '+1', '1,2', '', '１'),
+        fc.integer({ min: -5, max: 120 }).map(String),
+      ),
       status: fc.constantFrom(...STATUSES, 'Active', 'ACTIVE', ' paused', 'active,paused', 'done', ''),
       cursor: fc.oneof(fc.constant(issuedCursor), garbageCursor(seeded[0]!.id)),
-      name: fc.oneof(fc.constantFrom('alpha', 'beta', '', 'alpha\u0000', 'x'.repeat(257), '../alpha', 'é𝄞'), anyString(20).filter((name) => name.isWellFormed())),
+      name: fc.oneof(
+        fc.constantFrom('alpha', 'beta', '', 'alpha\u0000', 'x'.repeat(257), '../alpha', 'é𝄞'),
+        anyString(20).filter((name) => name.isWellFormed()),
+      ),
       stray: fc.constantFrom('Limit', 'STATUS', 'Name', '__proto__', 'constructor', 'stauts'),
     };
     const query = fc.record(
@@ -322,7 +396,10 @@ describe('GET /sessions query, against an oracle written from the contract', () 
         ];
         const requestsBefore = fake.totalRequests;
 
-        const response = await invoke(route('GET /sessions').handler, eventOf('GET /sessions', { query: entries.length > 0 ? Object.fromEntries(entries) : undefined }));
+        const response = await invoke(
+          route('GET /sessions').handler,
+          eventOf('GET /sessions', { query: entries.length > 0 ? Object.fromEntries(entries) : undefined }),
+        );
 
         if (bad.length === 0) {
           expect(response.statusCode, JSON.stringify(entries)).toBe(200);
@@ -336,8 +413,14 @@ describe('GET /sessions query, against an oracle written from the contract', () 
           expect([response.statusCode, expectContractError(response)], JSON.stringify(entries)).toEqual([400, 'invalid_request']);
           // The cursor is decoded after the schema has passed, so beside another bad parameter it may go unnamed.
           const named = new Set<string>(response.body.error.details.issues.map((issue: { field: string }) => issue.field));
-          expect([...named].filter((field) => !bad.includes(field)), 'named a parameter that is fine').toEqual([]);
-          expect(bad.filter((field) => field !== 'query.cursor' && !named.has(field)), 'left a bad parameter unnamed').toEqual([]);
+          expect(
+            [...named].filter((field) => !bad.includes(field)),
+            'named a parameter that is fine',
+          ).toEqual([]);
+          expect(
+            bad.filter((field) => field !== 'query.cursor' && !named.has(field)),
+            'left a bad parameter unnamed',
+          ).toEqual([]);
           expect(named.size).toBeGreaterThan(0);
           expect(fake.totalRequests, 'a refused listing reached storage').toBe(requestsBefore);
         }
@@ -359,7 +442,10 @@ describe('labels are Unicode text, as the original Rust Session holds them', () 
     const { session } = seedSession(fake);
     const storedBefore = storedVersions(fake);
 
-    const response = await invoke(route(routeKey).handler, eventOf(routeKey, { id: session.id, headers: JSON_HEADERS, body: { body: text, isBase64Encoded: false } }));
+    const response = await invoke(
+      route(routeKey).handler,
+      eventOf(routeKey, { id: session.id, headers: JSON_HEADERS, body: { body: text, isBase64Encoded: false } }),
+    );
 
     expect([response.statusCode, expectContractError(response)]).toEqual([400, 'invalid_request']);
     expect(storedVersions(fake)).toEqual(storedBefore);
@@ -385,11 +471,14 @@ describe('the local server under raw requests', () => {
   function send(method: string, target: string, lines: Array<[string, string]>, body?: Buffer) {
     const { hostname, port } = new URL(server.url);
     return new Promise<{ status: number; json: any }>((resolve, reject) => {
-      const sent = httpRequest({ host: hostname, port, method, path: target, headers: [['host', host], ...lines].flat(), setHost: false }, (response) => {
-        let text = '';
-        response.on('data', (chunk: Buffer) => (text += chunk.toString()));
-        response.on('end', () => resolve({ status: response.statusCode!, json: text ? JSON.parse(text) : undefined }));
-      });
+      const sent = httpRequest(
+        { host: hostname, port, method, path: target, headers: [['host', host], ...lines].flat(), setHost: false },
+        (response) => {
+          let text = '';
+          response.on('data', (chunk: Buffer) => (text += chunk.toString()));
+          response.on('end', () => resolve({ status: response.statusCode!, json: text ? JSON.parse(text) : undefined }));
+        },
+      );
       sent.on('error', reject);
       sent.end(body);
     });
@@ -401,25 +490,34 @@ describe('the local server under raw requests', () => {
     const { id } = (await send('POST', '/sessions', [])).json;
 
     await fc.assert(
-      fc.asyncProperty(requestTarget(id), rawHeaderLines, fc.constantFrom('GET', 'POST', 'PATCH'), async ({ target, isPath }, { lines, keyLines }, method) => {
-        const before = await sessionCount();
+      fc.asyncProperty(
+        requestTarget(id),
+        rawHeaderLines,
+        fc.constantFrom('GET', 'POST', 'PATCH'),
+        async ({ target, isPath }, { lines, keyLines }, method) => {
+          const before = await sessionCount();
 
-        const answer = await send(method, target, lines);
+          const answer = await send(method, target, lines);
 
-        expect(answer.status, `${method} ${target}`).toBeLessThan(500);
-        if (!isPath && answer.json === undefined) {
-          // Node's HTTP parser refuses some targets (a backslash) itself, with a bare 400, before the gateway sees them.
-          expect(answer.status, `${method} ${target}`).toBe(400);
-        } else if (!isPath) {
-          expect([answer.status, answer.json.error.code, answer.json.error.details.issues[0].field], `${method} ${target}`).toEqual([400, 'invalid_request', 'path']);
-        } else if (method === 'POST' && target === '/sessions' && keyLines === 2) {
-          expect([answer.status, answer.json.error.details.issues[0].field]).toEqual([400, 'headers.idempotency-key']);
-        }
-        if (answer.status >= 400) {
-          if (answer.json !== undefined) expect(Object.keys(answer.json)).toEqual(['error']);
-          expect(await sessionCount(), `${method} ${target} wrote`).toBe(before);
-        }
-      }),
+          expect(answer.status, `${method} ${target}`).toBeLessThan(500);
+          if (!isPath && answer.json === undefined) {
+            // Node's HTTP parser refuses some targets (a backslash) itself, with a bare 400, before the gateway sees them.
+            expect(answer.status, `${method} ${target}`).toBe(400);
+          } else if (!isPath) {
+            expect([answer.status, answer.json.error.code, answer.json.error.details.issues[0].field], `${method} ${target}`).toEqual([
+              400,
+              'invalid_request',
+              'path',
+            ]);
+          } else if (method === 'POST' && target === '/sessions' && keyLines === 2) {
+            expect([answer.status, answer.json.error.details.issues[0].field]).toEqual([400, 'headers.idempotency-key']);
+          }
+          if (answer.status >= 400) {
+            if (answer.json !== undefined) expect(Object.keys(answer.json)).toEqual(['error']);
+            expect(await sessionCount(), `${method} ${target} wrote`).toBe(before);
+          }
+        },
+      ),
       { numRuns: 150 },
     );
   });

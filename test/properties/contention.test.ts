@@ -1,8 +1,8 @@
 import { DeleteObjectCommand, GetObjectCommand, S3Client } from '@aws-sdk/client-s3';
 import fc from 'fast-check';
 import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest';
+import { type ApiResponse, invoke, request } from '../helpers/api-event.ts';
 import { OUTER_AWS_REGION as region, TEST_BUCKET } from '../helpers/lambda-env.ts';
-import { invoke, request, type ApiResponse } from '../helpers/api-event.ts';
 import { storedSession } from '../helpers/sessions.ts';
 import { captureTelemetry } from '../helpers/telemetry.ts';
 import { expectContractError, sessionProblem } from './contract.ts';
@@ -78,7 +78,9 @@ function expectEveryJobOnce({ stored, answered }: { stored: { job_ids: string[] 
   expect(stored.job_ids).toHaveLength(WRITERS * JOBS_PER_WRITER);
   expect(new Set(stored.job_ids).size).toBe(WRITERS * JOBS_PER_WRITER);
   for (let w = 0; w < WRITERS; w++) {
-    expect(stored.job_ids.filter((job) => job.startsWith(`w${w}-`))).toEqual(Array.from({ length: JOBS_PER_WRITER }, (_, j) => `w${w}-j${j}`));
+    expect(stored.job_ids.filter((job) => job.startsWith(`w${w}-`))).toEqual(
+      Array.from({ length: JOBS_PER_WRITER }, (_, j) => `w${w}-j${j}`),
+    );
   }
 }
 
@@ -169,7 +171,9 @@ describe('on the stateful fake, with 1–3 ms of latency per request', () => {
       { numRuns: 12 },
     );
 
-    console.info(`races on the fake: ${totals.added} jobs added and present, ${totals.refused} refused 409 session_not_active and absent, ${totals.conflictRetry} 503 conflict_retry`);
+    console.info(
+      `races on the fake: ${totals.added} jobs added and present, ${totals.refused} refused 409 session_not_active and absent, ${totals.conflictRetry} 503 conflict_retry`,
+    );
     expect(totals.refused, 'completing the session should have refused some jobs').toBeGreaterThan(0);
     expect(totals.added).toBeGreaterThan(0);
   });
@@ -177,48 +181,58 @@ describe('on the stateful fake, with 1–3 ms of latency per request', () => {
 
 const endpoint = process.env.AWS_ENDPOINT_URL_S3;
 const bucket = process.env.SESSIONS_TEST_BUCKET;
-const SKIP_REASON = 'skipped: set AWS_ENDPOINT_URL_S3 and SESSIONS_TEST_BUCKET (eval "$(bash scripts/ceph-rgw.sh env)") to run contention against a real S3-compatible endpoint';
+const SKIP_REASON =
+  'skipped: set AWS_ENDPOINT_URL_S3 and SESSIONS_TEST_BUCKET (eval "$(bash scripts/ceph-rgw.sh env)") to run contention against a real S3-compatible endpoint';
 if (!(endpoint && bucket)) console.warn(`contention on a real endpoint: ${SKIP_REASON}`);
 
-describe.skipIf(!(endpoint && bucket))(endpoint && bucket ? `on a real S3-compatible endpoint (${endpoint}, bucket ${bucket})` : `on a real endpoint: ${SKIP_REASON}`, () => {
-  const env = { ...PRODUCTION_BACKOFF, SESSIONS_BUCKET: bucket!, AWS_REGION: region ?? 'us-east-1' };
-  let client: S3Client;
-  const written: string[] = [];
+describe.skipIf(!(endpoint && bucket))(
+  endpoint && bucket ? `on a real S3-compatible endpoint (${endpoint}, bucket ${bucket})` : `on a real endpoint: ${SKIP_REASON}`,
+  () => {
+    const env = { ...PRODUCTION_BACKOFF, SESSIONS_BUCKET: bucket!, AWS_REGION: region ?? 'us-east-1' };
+    let client: S3Client;
+    const written: string[] = [];
 
-  beforeAll(() => {
-    client = new S3Client({ region: env.AWS_REGION, forcePathStyle: true, requestChecksumCalculation: 'WHEN_REQUIRED' });
-  });
-  afterAll(async () => {
-    for (const id of written) await client.send(new DeleteObjectCommand({ Bucket: bucket, Key: `sessions/${id}.json` }));
-    client.destroy();
-  });
+    beforeAll(() => {
+      client = new S3Client({ region: env.AWS_REGION, forcePathStyle: true, requestChecksumCalculation: 'WHEN_REQUIRED' });
+    });
+    afterAll(async () => {
+      for (const id of written) await client.send(new DeleteObjectCommand({ Bucket: bucket, Key: `sessions/${id}.json` }));
+      client.destroy();
+    });
 
-  const readBack = async (id: string) => {
-    written.push(id);
-    const object = await client.send(new GetObjectCommand({ Bucket: bucket, Key: `sessions/${id}.json` }));
-    return JSON.parse(await object.Body!.transformToString('utf-8'));
-  };
+    const readBack = async (id: string) => {
+      written.push(id);
+      const object = await client.send(new GetObjectCommand({ Bucket: bucket, Key: `sessions/${id}.json` }));
+      return JSON.parse(await object.Body!.transformToString('utf-8'));
+    };
 
-  it(`${WRITERS} writers × ${JOBS_PER_WRITER} jobs on one session: all ${WRITERS * JOBS_PER_WRITER} jobs present exactly once`, { timeout: 120_000 }, async () => {
-    const sends = vi.spyOn(S3Client.prototype, 'send');
+    it(`${WRITERS} writers × ${JOBS_PER_WRITER} jobs on one session: all ${WRITERS * JOBS_PER_WRITER} jobs present exactly once`, {
+      timeout: 120_000,
+    }, async () => {
+      const sends = vi.spyOn(S3Client.prototype, 'send');
 
-    const result = await sixteenByTwentyFive(env, readBack);
+      const result = await sixteenByTwentyFive(env, readBack);
 
-    const commands = sends.mock.calls.map(([command]) => command.constructor.name.replace(/Command$/, ''));
-    sends.mockRestore();
-    expectEveryJobOnce(result);
-    // The read-back is this test's own GetObject, not the service's.
-    const count = (name: string) => commands.filter((command) => command === name).length - (name === 'GetObject' ? 1 : 0);
-    console.info(
-      `contention on ${endpoint}: ${result.stored.job_ids.length}/${WRITERS * JOBS_PER_WRITER} jobs once, ` +
-        `${result.tally.conflictRetry} answers 503 conflict_retry, ${result.tally.storageUnavailable} 503 storage_unavailable, ` +
-        `${casConflicts()} compare-and-swap conflicts absorbed, S3: ${count('PutObject')} PutObject, ${count('GetObject')} GetObject`,
-    );
-  });
+      const commands = sends.mock.calls.map(([command]) => command.constructor.name.replace(/Command$/, ''));
+      sends.mockRestore();
+      expectEveryJobOnce(result);
+      // The read-back is this test's own GetObject, not the service's.
+      const count = (name: string) => commands.filter((command) => command === name).length - (name === 'GetObject' ? 1 : 0);
+      console.info(
+        `contention on ${endpoint}: ${result.stored.job_ids.length}/${WRITERS * JOBS_PER_WRITER} jobs once, ` +
+          `${result.tally.conflictRetry} answers 503 conflict_retry, ${result.tally.storageUnavailable} 503 storage_unavailable, ` +
+          `${casConflicts()} compare-and-swap conflicts absorbed, S3: ${count('PutObject')} PutObject, ${count('GetObject')} GetObject`,
+      );
+    });
 
-  it('add-job racing pause, resume and complete: a job is in the final session iff it was answered 200', { timeout: 60_000 }, async () => {
-    const result = await raceWithPauseAndComplete(env, readBack, { pauses: [30, 30, 60] });
+    it('add-job racing pause, resume and complete: a job is in the final session iff it was answered 200', {
+      timeout: 60_000,
+    }, async () => {
+      const result = await raceWithPauseAndComplete(env, readBack, { pauses: [30, 30, 60] });
 
-    console.info(`race on ${endpoint}: ${result.added} jobs added and present, ${result.refused} refused and absent, ${result.tally.conflictRetry} 503 conflict_retry`);
-  });
-});
+      console.info(
+        `race on ${endpoint}: ${result.added} jobs added and present, ${result.refused} refused and absent, ${result.tally.conflictRetry} 503 conflict_retry`,
+      );
+    });
+  },
+);

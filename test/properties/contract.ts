@@ -97,8 +97,10 @@ export function sessionProblem(value: unknown): string | undefined {
   if (!STATUSES.includes(session.status as (typeof STATUSES)[number])) return `status ${JSON.stringify(session.status)}`;
   if (session.lease !== undefined && session.lease !== null) {
     const lease = session.lease as Record<string, unknown>;
-    if (!isLabel(lease.holder) || !Number.isSafeInteger(lease.epoch) || (lease.epoch as number) < 1) return `lease ${JSON.stringify(lease)}`;
-    if (!Number.isSafeInteger(lease.seconds) || (lease.seconds as number) < 5 || (lease.seconds as number) > 3600) return `lease ${JSON.stringify(lease)}`;
+    if (!isLabel(lease.holder) || !Number.isSafeInteger(lease.epoch) || (lease.epoch as number) < 1)
+      return `lease ${JSON.stringify(lease)}`;
+    if (!Number.isSafeInteger(lease.seconds) || (lease.seconds as number) < 5 || (lease.seconds as number) > 3600)
+      return `lease ${JSON.stringify(lease)}`;
     if (!Number.isSafeInteger(lease.expires_at)) return `lease ${JSON.stringify(lease)}`;
   }
   return undefined;
@@ -131,7 +133,10 @@ export function storedBodyProblem(key: string, body: string): string | undefined
   const renewed = RENEWAL_KEY.exec(key);
   if (renewed !== null) {
     const [, id, epoch, seconds] = renewed;
-    return object.session_id === id && object.epoch === Number(epoch) && object.seconds === Number(seconds) && Number.isSafeInteger(object.expires_at)
+    return object.session_id === id &&
+      object.epoch === Number(epoch) &&
+      object.seconds === Number(seconds) &&
+      Number.isSafeInteger(object.expires_at)
       ? undefined
       : `${key}: not the renewal record of session ${id}, epoch ${epoch}`;
   }
@@ -166,7 +171,10 @@ export function expectContractError(response: ApiResponse): ContractCode {
   else expect(response.headers['Retry-After'], context).toBeUndefined();
   if (code === 'internal_error') {
     expect(error.message, context).toBe('internal error');
-    expect(Object.keys(error.details).filter((key) => key !== 'request_id'), context).toEqual([]);
+    expect(
+      Object.keys(error.details).filter((key) => key !== 'request_id'),
+      context,
+    ).toEqual([]);
   }
   return code;
 }

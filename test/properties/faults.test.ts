@@ -1,14 +1,14 @@
 import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
+import { type ApiResponse, apiEvent, invoke, request } from '../helpers/api-event.ts';
 import { TEST_BUCKET, testService } from '../helpers/handlers.ts';
-import { apiEvent, invoke, request, type ApiResponse } from '../helpers/api-event.ts';
 import { networkError, s3Error } from '../helpers/s3-fake.ts';
 import { seedSession, storedSession } from '../helpers/sessions.ts';
 import { captureTelemetry } from '../helpers/telemetry.ts';
 import { expectContractError, expectListAnswer, expectSessionAnswer, STATUSES } from './contract.ts';
 import { coldStart } from './lambda-instances.ts';
 import { useAuditedS3Fake } from './s3-audit.ts';
-import { FAULT_KINDS, landThenFail, READ_FAULT_KINDS, type FaultKind } from './s3-faults.ts';
+import { FAULT_KINDS, type FaultKind, landThenFail, READ_FAULT_KINDS } from './s3-faults.ts';
 
 const telemetry = captureTelemetry();
 const s3 = useAuditedS3Fake(TEST_BUCKET);
@@ -88,7 +88,7 @@ describe.each(CHANGES)('$route under S3 faults', (change) => {
       expect(response.statusCode, response.raw).toBe(200);
       expectSessionAnswer(response);
       expect(applied(session.id)).toBe(true);
-            expect(response.body).toEqual(storedSession(fake, session.id));
+      expect(response.body).toEqual(storedSession(fake, session.id));
       expect(response.headers.ETag).toBe(fake.objects.get(key)!.etag);
       expect(fake.puts).toHaveLength(4);
     });
@@ -245,21 +245,28 @@ describe('POST /sessions under S3 faults', () => {
     },
   );
 
-  describe.each(FAULT_KINDS.filter((kind) => kind.mayHaveLanded))('with an Idempotency-Key, a write that landed though its answer was $name', (kind) => {
-    it.each(['idempotency/', 'names/', 'sessions/'])('on its %s object, repeated by the client with the same key on 503: one session, answered with the same ID', async (prefix) => {
-      const create = () => invoke(createSession, request.createSession({ body: { name: 'keyed' }, headers: { 'idempotency-key': `retry-${prefix}` } }));
-      landThenFail(s3.fake, kind.error, { when: (input) => String(input.Key).startsWith(prefix) });
+  describe.each(FAULT_KINDS.filter((kind) => kind.mayHaveLanded))(
+    'with an Idempotency-Key, a write that landed though its answer was $name',
+    (kind) => {
+      it.each(['idempotency/', 'names/', 'sessions/'])(
+        'on its %s object, repeated by the client with the same key on 503: one session, answered with the same ID',
+        async (prefix) => {
+          const create = () =>
+            invoke(createSession, request.createSession({ body: { name: 'keyed' }, headers: { 'idempotency-key': `retry-${prefix}` } }));
+          landThenFail(s3.fake, kind.error, { when: (input) => String(input.Key).startsWith(prefix) });
 
-      const first = await create();
-      const repeated = await create();
+          const first = await create();
+          const repeated = await create();
 
-      expectExhausted(first, 'storage_unavailable', kind);
-      expect(repeated.statusCode, repeated.raw).toBe(200);
-      expect(repeated.headers['Idempotent-Replayed']).toBe('true');
-      expect(sessionKeys()).toEqual([`sessions/${repeated.body.id}.json`]);
-      expect(storedSession(s3.fake, repeated.body.id)).toEqual(repeated.body);
-    });
-  });
+          expectExhausted(first, 'storage_unavailable', kind);
+          expect(repeated.statusCode, repeated.raw).toBe(200);
+          expect(repeated.headers['Idempotent-Replayed']).toBe('true');
+          expect(sessionKeys()).toEqual([`sessions/${repeated.body.id}.json`]);
+          expect(storedSession(s3.fake, repeated.body.id)).toEqual(repeated.body);
+        },
+      );
+    },
+  );
 
   it('a create that landed though its answer was a reset: whatever it answers, what is stored is a whole session', async () => {
     landThenFail(s3.fake, FAULT_KINDS.find((kind) => kind.name === 'a connection reset')!.error);
@@ -272,20 +279,23 @@ describe('POST /sessions under S3 faults', () => {
 });
 
 describe('a named POST /sessions cut short between its name index entry and its session', () => {
-  it.each(READ_FAULT_KINDS)('$name on the session write: 503; listing by name shows nothing until a retry creates the session, then exactly it', async (kind) => {
-    const name = `cut-short ${kind.name}`;
-    s3.fake.fail('PutObject', kind.error, { when: (input) => String(input.Key).startsWith('sessions/') });
+  it.each(READ_FAULT_KINDS)(
+    '$name on the session write: 503; listing by name shows nothing until a retry creates the session, then exactly it',
+    async (kind) => {
+      const name = `cut-short ${kind.name}`;
+      s3.fake.fail('PutObject', kind.error, { when: (input) => String(input.Key).startsWith('sessions/') });
 
-    const failed = await invoke(createSession, request.createSession({ body: { name } }));
-    const listedBefore = await invoke(listSessions, request.listSessions({ name }));
-    const retried = await invoke(createSession, request.createSession({ body: { name } }));
-    const listedAfter = await invoke(listSessions, request.listSessions({ name }));
+      const failed = await invoke(createSession, request.createSession({ body: { name } }));
+      const listedBefore = await invoke(listSessions, request.listSessions({ name }));
+      const retried = await invoke(createSession, request.createSession({ body: { name } }));
+      const listedAfter = await invoke(listSessions, request.listSessions({ name }));
 
-    expectExhausted(failed, 'storage_unavailable', kind);
-    expect([listedBefore.statusCode, listedBefore.body.sessions]).toEqual([200, []]);
-    expect(retried.statusCode, retried.raw).toBe(201);
-    expect(listedAfter.body.sessions).toEqual([retried.body]);
-  });
+      expectExhausted(failed, 'storage_unavailable', kind);
+      expect([listedBefore.statusCode, listedBefore.body.sessions]).toEqual([200, []]);
+      expect(retried.statusCode, retried.raw).toBe(201);
+      expect(listedAfter.body.sessions).toEqual([retried.body]);
+    },
+  );
 });
 
 describe('GET /sessions/{id} under S3 faults', () => {
@@ -306,9 +316,12 @@ describe('network failures on the way to S3', () => {
     return invoke(getSession, request.getSession(session.id));
   };
 
-  it.each(['ECONNREFUSED', 'EPIPE', 'ENOTFOUND', 'EAI_AGAIN', 'ECONNABORTED'])('%s: 503 storage_unavailable with Retry-After', async (code) => {
-    expectExhausted(await answer(code), 'storage_unavailable');
-  });
+  it.each(['ECONNREFUSED', 'EPIPE', 'ENOTFOUND', 'EAI_AGAIN', 'ECONNABORTED'])(
+    '%s: 503 storage_unavailable with Retry-After',
+    async (code) => {
+      expectExhausted(await answer(code), 'storage_unavailable');
+    },
+  );
 
   // lib/store/s3.ts isNetworkError counts EHOSTUNREACH, ENETUNREACH and ENETDOWN as transient, so an
   // unreachable S3 endpoint is answered 503 storage_unavailable with Retry-After, not the 500
@@ -345,7 +358,9 @@ describe('GET /sessions when a page fails mid-way', () => {
    */
   function seedListing() {
     const { fake } = s3;
-    const sessions = Array.from({ length: 8 }, (_, n) => seedSession(fake, { status: n % 2 === 0 ? 'active' : 'paused' }, T0 + n * 1000)).reverse();
+    const sessions = Array.from({ length: 8 }, (_, n) =>
+      seedSession(fake, { status: n % 2 === 0 ? 'active' : 'paused' }, T0 + n * 1000),
+    ).reverse();
     fake.seed(sessions[1]!.key, NOT_JSON);
     s3.corrupted(sessions[1]!.key);
     fake.seed('sessions/0000-notes.txt', 'not a session');
@@ -359,7 +374,9 @@ describe('GET /sessions when a page fails mid-way', () => {
 
     const { pages } = await walkPages({ limit: '3' });
 
-    expect(pages.map((page) => page.ids)).toEqual([valid.slice(0, 3), valid.slice(3, 6), valid.slice(6)].map((page) => page.map((session) => session.id)));
+    expect(pages.map((page) => page.ids)).toEqual(
+      [valid.slice(0, 3), valid.slice(3, 6), valid.slice(6)].map((page) => page.map((session) => session.id)),
+    );
     expect(s3.fake.requests.ListObjectsV2).toBeGreaterThan(pages.length);
     const warning = telemetry.logs().find((line) => line.level === 'WARN' && line.key === sessions[1]!.key);
     expect(warning?.message).toMatch(/not a valid session/);
@@ -378,20 +395,23 @@ describe('GET /sessions when a page fails mid-way', () => {
     expect(retried.body.sessions).toEqual(valid.slice(0, 3));
   });
 
-  it.each(READ_FAULT_KINDS)('$name on one GET of a page reached by cursor: 503, and the same cursor then answers the right page', async (kind) => {
-    const { valid } = seedListing();
-    const first = await invoke(listSessions, request.listSessions({ limit: '3' }));
-    const cursor = first.body.next_cursor as string;
-    s3.fake.fail('GetObject', kind.error, { when: (input) => input.Key === `sessions/${valid[4]!.id}.json` });
+  it.each(READ_FAULT_KINDS)(
+    '$name on one GET of a page reached by cursor: 503, and the same cursor then answers the right page',
+    async (kind) => {
+      const { valid } = seedListing();
+      const first = await invoke(listSessions, request.listSessions({ limit: '3' }));
+      const cursor = first.body.next_cursor as string;
+      s3.fake.fail('GetObject', kind.error, { when: (input) => input.Key === `sessions/${valid[4]!.id}.json` });
 
-    const failed = await invoke(listSessions, request.listSessions({ limit: '3', cursor }));
-    const retried = await invoke(listSessions, request.listSessions({ limit: '3', cursor }));
+      const failed = await invoke(listSessions, request.listSessions({ limit: '3', cursor }));
+      const retried = await invoke(listSessions, request.listSessions({ limit: '3', cursor }));
 
-    expectExhausted(failed, 'storage_unavailable', kind);
-    expect(retried.statusCode).toBe(200);
-    expect(retried.body.sessions).toEqual(valid.slice(3, 6));
-    expect(retried.body.next_cursor).not.toBeNull();
-  });
+      expectExhausted(failed, 'storage_unavailable', kind);
+      expect(retried.statusCode).toBe(200);
+      expect(retried.body.sessions).toEqual(valid.slice(3, 6));
+      expect(retried.body.next_cursor).not.toBeNull();
+    },
+  );
 
   it('any sessions, corrupt objects, limit, status filter and one fault at any LIST or GET: walking the pages with retries yields every matching session once, newest first (60 runs)', async () => {
     const { fake } = s3;
@@ -401,7 +421,12 @@ describe('GET /sessions when a page fails mid-way', () => {
       statuses: fc.array(fc.constantFrom(...STATUSES), { minLength: 30, maxLength: 30 }),
       limit: fc.integer({ min: 1, max: 7 }),
       status: fc.option(fc.constantFrom(...STATUSES), { nil: undefined }),
-      fault: fc.record({ command: fc.constantFrom('ListObjectsV2' as const, 'GetObject' as const), at: fc.nat(40), kind: fc.constantFrom(...READ_FAULT_KINDS), times: fc.integer({ min: 1, max: 3 }) }),
+      fault: fc.record({
+        command: fc.constantFrom('ListObjectsV2' as const, 'GetObject' as const),
+        at: fc.nat(40),
+        kind: fc.constantFrom(...READ_FAULT_KINDS),
+        times: fc.integer({ min: 1, max: 3 }),
+      }),
     });
     let run = 0;
 
@@ -409,7 +434,9 @@ describe('GET /sessions when a page fails mid-way', () => {
       fc.asyncProperty(scenario, async ({ count, corrupt, statuses, limit, status, fault }) => {
         fake.objects.clear();
         run++;
-        const seeded = Array.from({ length: count }, (_, n) => seedSession(fake, { status: statuses[n]!, name: `run-${run}` }, T0 + n * 1000)).reverse();
+        const seeded = Array.from({ length: count }, (_, n) =>
+          seedSession(fake, { status: statuses[n]!, name: `run-${run}` }, T0 + n * 1000),
+        ).reverse();
         for (const index of corrupt.filter((index) => index < count)) {
           fake.seed(seeded[index]!.key, NOT_JSON);
           s3.corrupted(seeded[index]!.key);
@@ -424,7 +451,10 @@ describe('GET /sessions when a page fails mid-way', () => {
         // Faults a run left armed stay in the fake; the run counter keeps them from firing in later runs.
         fake.fail(fault.command, fault.kind.error, { times: fault.times, when: () => run === thisRun && seen++ >= fault.at });
 
-        const { pages } = await walkPages({ limit: String(limit), ...(status === undefined ? {} : { status }) }, { maxRetries: fault.times });
+        const { pages } = await walkPages(
+          { limit: String(limit), ...(status === undefined ? {} : { status }) },
+          { maxRetries: fault.times },
+        );
 
         expect(pages.flatMap((page) => page.ids)).toEqual(expected);
         for (const page of pages.slice(0, -1)) expect(page.ids).toHaveLength(limit);
@@ -438,7 +468,10 @@ describe('GET /sessions when a page fails mid-way', () => {
 describe('a runner appending and pausing through random S3 faults, on two warm instances of each function', () => {
   it('every job answered 200 is stored once, in order; paused sessions refuse jobs; nothing is lost or duplicated (80 runs)', async () => {
     const { fake } = s3;
-    const instances = { add: [await coldStart('add-job'), await coldStart('add-job')], status: [await coldStart('set-status'), await coldStart('set-status')] };
+    const instances = {
+      add: [await coldStart('add-job'), await coldStart('add-job')],
+      status: [await coldStart('set-status'), await coldStart('set-status')],
+    };
     const fault = fc.record({
       command: fc.constantFrom('GetObject' as const, 'PutObject' as const),
       kind: fc.constantFrom(...FAULT_KINDS),
@@ -446,7 +479,10 @@ describe('a runner appending and pausing through random S3 faults, on two warm i
       landed: fc.boolean(),
     });
     const step = fc.record({
-      action: fc.oneof({ weight: 4, arbitrary: fc.constantFrom('job-a', 'job-b', 'job-c', 'job-d', 'job-e', 'job-f') }, { weight: 1, arbitrary: fc.constantFrom('active' as const, 'paused' as const) }),
+      action: fc.oneof(
+        { weight: 4, arbitrary: fc.constantFrom('job-a', 'job-b', 'job-c', 'job-d', 'job-e', 'job-f') },
+        { weight: 1, arbitrary: fc.constantFrom('active' as const, 'paused' as const) },
+      ),
       instance: fc.nat(1),
       faults: fc.array(fault, { maxLength: 2 }),
     });
@@ -464,8 +500,10 @@ describe('a runner appending and pausing through random S3 faults, on two warm i
         for (const { action, instance, faults } of steps) {
           for (const planned of faults) {
             armed += planned.times;
-            if (planned.command === 'PutObject' && planned.landed && planned.kind.mayHaveLanded) landThenFail(fake, planned.kind.error, { times: planned.times, when });
-            else if (planned.command === 'PutObject' || planned.kind.exhausted === 'storage_unavailable') fake.fail(planned.command, planned.kind.error, { times: planned.times, when });
+            if (planned.command === 'PutObject' && planned.landed && planned.kind.mayHaveLanded)
+              landThenFail(fake, planned.kind.error, { times: planned.times, when });
+            else if (planned.command === 'PutObject' || planned.kind.exhausted === 'storage_unavailable')
+              fake.fail(planned.command, planned.kind.error, { times: planned.times, when });
           }
           const isStatus = action === 'active' || action === 'paused';
           let response: ApiResponse;

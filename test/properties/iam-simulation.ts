@@ -107,7 +107,8 @@ export async function simulate(role: string, identity: Statement[], bucketPolicy
     },
     {},
   );
-  if (response.resultType === 'error') throw new Error(`the simulator refused ${JSON.stringify(request)}: ${JSON.stringify(response.errors)}`);
+  if (response.resultType === 'error')
+    throw new Error(`the simulator refused ${JSON.stringify(request)}: ${JSON.stringify(response.errors)}`);
   return response.overallResult as Decision;
 }
 
@@ -162,7 +163,10 @@ export function matrixCells(buckets: MatrixBuckets): MatrixCell[] {
     for (const [action, headers] of Object.entries(MATRIX_OBJECT_ACTIONS)) {
       for (const { key } of MATRIX_PREFIXES) {
         for (const sent of subsets(headers)) {
-          const context: Record<string, string> = { ...OVER_TLS, ...Object.fromEntries(sent.map((header) => [header, HEADER_VALUES[header]])) };
+          const context: Record<string, string> = {
+            ...OVER_TLS,
+            ...Object.fromEntries(sent.map((header) => [header, HEADER_VALUES[header]])),
+          };
           const request = { action, resource: `${bucketArn}/${key}`, context };
           cells.push({ label: cellLabel(request, buckets), request });
         }
@@ -188,7 +192,8 @@ export function matrixCells(buckets: MatrixBuckets): MatrixCell[] {
 export function cellLabel(request: S3Request, buckets: MatrixBuckets): string {
   const headers = (['s3:if-none-match', 's3:if-match'] as const).filter((header) => request.context[header] !== undefined);
   const withHeaders = headers.length === 0 ? '' : ` with ${headers.join(' and ')}`;
-  const [bucket, bucketArn] = Object.entries(buckets).find(([, arn]) => request.resource === arn || request.resource.startsWith(`${arn}/`)) ?? [];
+  const [bucket, bucketArn] =
+    Object.entries(buckets).find(([, arn]) => request.resource === arn || request.resource.startsWith(`${arn}/`)) ?? [];
   if (bucket === undefined || bucketArn === undefined) throw new Error(`${request.resource} is in no bucket of the matrix`);
   if (request.resource.startsWith(`${bucketArn}/`)) {
     if (MATRIX_OBJECT_ACTIONS[request.action] === undefined) throw new Error(`${request.action} is not in the matrix`);
@@ -196,7 +201,8 @@ export function cellLabel(request: S3Request, buckets: MatrixBuckets): string {
     const where = MATRIX_PREFIXES.find(({ prefix }) => key.startsWith(prefix))?.prefix ?? 'other/';
     return `[${bucket}] ${request.action} ${where}…${withHeaders}`;
   }
-  if (!(MATRIX_LIST_ACTIONS as readonly string[]).includes(request.action)) throw new Error(`${request.action} on ${request.resource} is not in the matrix`);
+  if (!(MATRIX_LIST_ACTIONS as readonly string[]).includes(request.action))
+    throw new Error(`${request.action} on ${request.resource} is not in the matrix`);
   return `[${bucket}] ${request.action} ${listedPrefixClass(request.context['s3:prefix'])}${withHeaders}`;
 }
 
@@ -213,7 +219,11 @@ function listedPrefixClass(listed: string | undefined): string {
 
 /** Same shape: equal once every run of lowercase hex (an ID or a hash), every one-letter folder name and every number is blanked. */
 function sameShape(value: string, sample: string): boolean {
-  const shape = (text: string) => text.replace(/[0-9a-f]{32,64}/g, '#').replace(/\/x\//g, '/#/').replace(/[0-9]+/g, '#');
+  const shape = (text: string) =>
+    text
+      .replace(/[0-9a-f]{32,64}/g, '#')
+      .replace(/\/x\//g, '/#/')
+      .replace(/[0-9]+/g, '#');
   return shape(value) === shape(sample);
 }
 

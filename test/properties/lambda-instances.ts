@@ -20,7 +20,10 @@ export async function coldStart(route: RouteModule): Promise<HttpHandler> {
   const entry = API_ROUTES.find((candidate) => entryName(candidate) === route);
   if (entry === undefined) throw new Error(`no route has the Lambda entry functions/${route}.ts`);
   const env: Record<string, string | undefined> = { SESSIONS_BUCKET: TEST_BUCKET, ...process.env };
-  const client = new S3Client({ ...S3_CLIENT_CONFIG, forcePathStyle: env.AWS_ENDPOINT_URL_S3 !== undefined || env.AWS_ENDPOINT_URL !== undefined });
+  const client = new S3Client({
+    ...S3_CLIENT_CONFIG,
+    forcePathStyle: env.AWS_ENDPOINT_URL_S3 !== undefined || env.AWS_ENDPOINT_URL !== undefined,
+  });
   const bucket = requireEnv(env, 'SESSIONS_BUCKET').trim();
   const store = new S3ObjectStore({ bucket, client });
   // Lease renewals in their own bucket when one is named, else beside the sessions (keys never collide).

@@ -74,7 +74,8 @@ export function s3TrafficViolations(fake: S3Fake, buckets: string | AuditedBucke
           if (input.MaxKeys !== 1 || input.StartAfter !== undefined) violations.push(`${at}: a key probe lists more than that key`);
           break;
         }
-        if (typeof input.Prefix !== 'string' || !LIST_PREFIX.test(input.Prefix)) violations.push(`${at}: lists a prefix the service does not use`);
+        if (typeof input.Prefix !== 'string' || !LIST_PREFIX.test(input.Prefix))
+          violations.push(`${at}: lists a prefix the service does not use`);
         if (input.StartAfter !== undefined && !(isServiceKey(input.StartAfter) && input.StartAfter.startsWith(String(input.Prefix)))) {
           violations.push(`${at}: starts after something that is not a key under its prefix`);
         }
@@ -84,12 +85,14 @@ export function s3TrafficViolations(fake: S3Fake, buckets: string | AuditedBucke
         break;
       case 'ListObjectVersionsCommand':
         // The history of one session: the versions of exactly its key.
-        if (typeof input.Prefix !== 'string' || !SESSION_KEY.test(input.Prefix)) violations.push(`${at}: lists versions of something that is not a session key`);
+        if (typeof input.Prefix !== 'string' || !SESSION_KEY.test(input.Prefix))
+          violations.push(`${at}: lists versions of something that is not a session key`);
         if (input.KeyMarker !== undefined && input.KeyMarker !== input.Prefix) violations.push(`${at}: resumes after another key`);
         break;
       case 'DeleteObjectCommand':
         // Only renewal records are ever deleted (soft state in a bucket without versions); sessions never are.
-        if (typeof input.Key !== 'string' || !RENEWAL_KEY.test(input.Key)) violations.push(`${at}: a command the service has no business sending`);
+        if (typeof input.Key !== 'string' || !RENEWAL_KEY.test(input.Key))
+          violations.push(`${at}: a command the service has no business sending`);
         else if (input.VersionId !== undefined) violations.push(`${at}: deletes a version`);
         break;
       default:
@@ -154,7 +157,9 @@ export function useAuditedS3Fake(buckets: string | AuditedBuckets): AuditedFake 
     expectWholeSessions(fake, corrupt);
   });
   afterAll(() => {
-    console.info(`S3 audit: ${audited.commands} commands, ${audited.puts} PutObject, every one conditional, on a key of the service's shapes`);
+    console.info(
+      `S3 audit: ${audited.commands} commands, ${audited.puts} PutObject, every one conditional, on a key of the service's shapes`,
+    );
   });
   return {
     get fake() {

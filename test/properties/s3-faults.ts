@@ -1,4 +1,4 @@
-import { networkError, s3Error, type S3Fake } from '../helpers/s3-fake.ts';
+import { networkError, type S3Fake, s3Error } from '../helpers/s3-fake.ts';
 
 /** A failure S3 or the network can hand the SDK, and what the contract answers when it outlasts the retries. */
 export interface FaultKind {
@@ -55,14 +55,16 @@ export const FAULT_KINDS: readonly FaultKind[] = [
   },
   {
     name: '400 RequestTimeout',
-    error: () => s3Error('RequestTimeout', 400, 'Your socket connection to the server was not read from or written to within the timeout period.'),
+    error: () =>
+      s3Error('RequestTimeout', 400, 'Your socket connection to the server was not read from or written to within the timeout period.'),
     exhausted: 'storage_unavailable',
     mayHaveLanded: false,
     internals: ['RequestTimeout', 'socket connection', 'FAKE-REQUEST-ID'],
   },
   {
     name: '409 ConditionalRequestConflict',
-    error: () => s3Error('ConditionalRequestConflict', 409, 'A conflicting conditional action is currently in progress against this resource.'),
+    error: () =>
+      s3Error('ConditionalRequestConflict', 409, 'A conflicting conditional action is currently in progress against this resource.'),
     exhausted: 'conflict_retry',
     mayHaveLanded: false,
     internals: ['ConditionalRequestConflict', 'conflicting conditional', 'FAKE-REQUEST-ID'],
@@ -90,7 +92,11 @@ function bare(etag: string): string {
  * the fake's public `fail` and `seed`, whose ETags are the same MD5s its
  * PutObject makes.
  */
-export function landThenFail(fake: S3Fake, error: () => unknown, { times = 1, when = () => true }: { times?: number; when?: (input: Record<string, unknown>) => boolean } = {}): void {
+export function landThenFail(
+  fake: S3Fake,
+  error: () => unknown,
+  { times = 1, when = () => true }: { times?: number; when?: (input: Record<string, unknown>) => boolean } = {},
+): void {
   fake.fail('PutObject', error, {
     times,
     when: (input) => {
@@ -98,7 +104,9 @@ export function landThenFail(fake: S3Fake, error: () => unknown, { times = 1, wh
       const key = String(input.Key);
       const existing = fake.objects.get(key);
       const holds =
-        input.IfNoneMatch === '*' ? existing === undefined : input.IfMatch !== undefined && existing !== undefined && bare(existing.etag) === bare(String(input.IfMatch));
+        input.IfNoneMatch === '*'
+          ? existing === undefined
+          : input.IfMatch !== undefined && existing !== undefined && bare(existing.etag) === bare(String(input.IfMatch));
       // A write whose condition fails is refused by the fake as usual, and this fault stays armed.
       if (!holds) return false;
       fake.seed(key, String(input.Body));

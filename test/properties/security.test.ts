@@ -7,8 +7,6 @@ import { App } from 'aws-cdk-lib';
 import { Template } from 'aws-cdk-lib/assertions';
 import fc from 'fast-check';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { TEST_BUCKET, testService } from '../helpers/handlers.ts';
-import { defineSessionsApp } from '../../infra/sessions-stack.ts';
 import { readServiceConfig } from '#lib/config.ts';
 import type { HttpHandler } from '#lib/http/route.ts';
 import { renewalKey } from '#lib/lease.ts';
@@ -16,26 +14,28 @@ import { LeaseSweeper, type SweepReport } from '#lib/lease-sweeper.ts';
 import { SessionRepository } from '#lib/repository.ts';
 import { API_ROUTES, entryName } from '#lib/routes.ts';
 import { S3_CLIENT_CONFIG, S3ObjectStore } from '#lib/store/s3.ts';
+import { defineSessionsApp } from '../../infra/sessions-stack.ts';
 import { apiEvent, invoke, request } from '../helpers/api-event.ts';
-import { s3Error, S3Fake } from '../helpers/s3-fake.ts';
+import { TEST_BUCKET, testService } from '../helpers/handlers.ts';
+import { S3Fake, s3Error } from '../helpers/s3-fake.ts';
 import { seedSession } from '../helpers/sessions.ts';
 import { captureTelemetry } from '../helpers/telemetry.ts';
 import { anyString, invalidSessionId, requestBody, wellFormedId } from './arbitraries.ts';
 import { expectContractError, isServiceKey, LIST_PREFIX } from './contract.ts';
 import {
   cellLabel,
-  matrixCells,
   MATRIX_LIST_ACTIONS,
   MATRIX_OBJECT_ACTIONS,
-  type MatrixBuckets,
   MATRIX_PREFIXES,
+  type MatrixBuckets,
+  matrixCells,
   OVER_TLS,
   resolve,
   type S3Request,
-  simulate,
   type Statement,
+  simulate,
 } from './iam-simulation.ts';
-import { coldStart, coldStartWith, type RouteModule } from './lambda-instances.ts';
+import { coldStartWith, type RouteModule } from './lambda-instances.ts';
 import { type AuditedBuckets, expectLawfulS3Traffic, s3TrafficViolations, useAuditedS3Fake } from './s3-audit.ts';
 
 // Recognisable credentials: they must never come back out, in a body or a log line.
@@ -84,7 +84,10 @@ describe('with the stateful fake', () => {
     it('validates the session ID before any storage call: an invalid one gets 400, 413 or 415 and the fake sees no request at all (300 runs)', async () => {
       const { fake } = s3;
       const { session } = seedSession(fake);
-      const body = fc.oneof({ weight: 3, arbitrary: fc.constant({ body: JSON.stringify(acceptableBody(routeKey) ?? {}), isBase64Encoded: false }) }, { weight: 1, arbitrary: requestBody });
+      const body = fc.oneof(
+        { weight: 3, arbitrary: fc.constant({ body: JSON.stringify(acceptableBody(routeKey) ?? {}), isBase64Encoded: false }) },
+        { weight: 1, arbitrary: requestBody },
+      );
 
       await fc.assert(
         fc.asyncProperty(invalidSessionId(session.id), body, async (id, raw) => {
@@ -113,12 +116,28 @@ describe('with the stateful fake', () => {
   it('never builds a key from caller text: names, job IDs, cursors and idempotency keys of any content touch only keys, prefixes and start keys of the fixed shapes (200 runs)', async () => {
     const { fake } = s3;
     const handlers = Object.fromEntries(ROUTES.map(({ routeKey, handler }) => [routeKey, handler]));
-    const text = fc.oneof(anyString(40), fc.constantFrom('../../etc/passwd', '..%2F..%2F', 'sessions/x', 'names/../sessions', 'idempotency/../x', '%00', '*', '?prefix=', '\\u0000'));
+    const text = fc.oneof(
+      anyString(40),
+      fc.constantFrom(
+        '../../etc/passwd',
+        '..%2F..%2F',
+        'sessions/x',
+        'names/../sessions',
+        'idempotency/../x',
+        '%00',
+        '*',
+        '?prefix=',
+        '\\u0000',
+      ),
+    );
 
     await fc.assert(
       fc.asyncProperty(text, text, text, async (name, jobId, idempotencyKey) => {
         const callsBefore = fake.stub.calls().length;
-        const created = await invoke(handlers['POST /sessions']!, request.createSession({ body: { name }, headers: { 'idempotency-key': idempotencyKey } }));
+        const created = await invoke(
+          handlers['POST /sessions']!,
+          request.createSession({ body: { name }, headers: { 'idempotency-key': idempotencyKey } }),
+        );
         const id = created.statusCode < 300 ? (created.body.id as string) : seedSession(fake).session.id;
         await invoke(handlers['POST /sessions/{id}/jobs']!, request.addJob(id, { body: { job_id: jobId } }));
         await invoke(handlers['GET /sessions']!, request.listSessions({ name }));
@@ -147,7 +166,9 @@ describe('the S3 traffic audit', () => {
       const send = (command: PutObjectCommand | DeleteObjectCommand | ListObjectsV2Command) =>
         Promise.resolve(client.send(command as PutObjectCommand)).catch(() => undefined);
       await send(new PutObjectCommand({ Bucket: TEST_BUCKET, Key: `sessions/${id}.json`, Body: session }));
-      await send(new PutObjectCommand({ Bucket: TEST_BUCKET, Key: `sessions/${id}.json`, Body: session, IfNoneMatch: '*', IfMatch: '"x"' }));
+      await send(
+        new PutObjectCommand({ Bucket: TEST_BUCKET, Key: `sessions/${id}.json`, Body: session, IfNoneMatch: '*', IfMatch: '"x"' }),
+      );
       await send(new PutObjectCommand({ Bucket: TEST_BUCKET, Key: `sessions/../${id}.json`, Body: session, IfNoneMatch: '*' }));
       await send(new PutObjectCommand({ Bucket: 'another-bucket', Key: `sessions/${id}.json`, Body: session, IfMatch: '"x"' }));
       await send(new DeleteObjectCommand({ Bucket: TEST_BUCKET, Key: `sessions/${id}.json` }));
@@ -230,7 +251,12 @@ function s3ErrorXml(status: number, code: string, fields: Record<string, string>
     const elements = Object.entries({ Code: code, ...fields, RequestId: 'CANARYREQUESTID', HostId: 'CANARYHOSTID' })
       .map(([name, value]) => `<${name}>${value.replace(/&/g, '&amp;').replace(/</g, '&lt;')}</${name}>`)
       .join('');
-    response.writeHead(status, { 'content-type': 'application/xml', 'x-amz-request-id': 'CANARYREQUESTID', 'x-amz-id-2': 'CANARYHOSTID', server: 'AmazonS3' });
+    response.writeHead(status, {
+      'content-type': 'application/xml',
+      'x-amz-request-id': 'CANARYREQUESTID',
+      'x-amz-id-2': 'CANARYHOSTID',
+      server: 'AmazonS3',
+    });
     response.end(`<?xml version="1.0" encoding="UTF-8"?><Error>${elements}</Error>`);
     void request;
   };
@@ -259,7 +285,14 @@ const ENDPOINT_FAILURES: Array<[string, (request: IncomingMessage, response: Ser
       })(request, response),
   ],
   ['404 NoSuchBucket', s3ErrorXml(404, 'NoSuchBucket', { Message: 'The specified bucket does not exist', BucketName: CANARY.bucket })],
-  ['301 PermanentRedirect', s3ErrorXml(301, 'PermanentRedirect', { Message: 'The bucket you are attempting to access must be addressed using the specified endpoint.', Endpoint: `${CANARY.bucket}.s3.eu-central-1.amazonaws.com`, Bucket: CANARY.bucket })],
+  [
+    '301 PermanentRedirect',
+    s3ErrorXml(301, 'PermanentRedirect', {
+      Message: 'The bucket you are attempting to access must be addressed using the specified endpoint.',
+      Endpoint: `${CANARY.bucket}.s3.eu-central-1.amazonaws.com`,
+      Bucket: CANARY.bucket,
+    }),
+  ],
   [
     '200 with a body that is not what S3 sends',
     (_, response) => {
@@ -383,7 +416,10 @@ describe('against an S3 endpoint that fails in every way S3 and the network can,
   it('never logs the session token, even when S3 echoes the signed request back (SignatureDoesNotMatch)', async () => {
     endpoint.answer = ENDPOINT_FAILURES.find(([name]) => name.startsWith('403 SignatureDoesNotMatch'))![1];
 
-    const response = await invoke(handlers.find(({ routeKey }) => routeKey === 'GET /sessions/{id}')!.handler, requestFor('GET /sessions/{id}'));
+    const response = await invoke(
+      handlers.find(({ routeKey }) => routeKey === 'GET /sessions/{id}')!.handler,
+      requestFor('GET /sessions/{id}'),
+    );
 
     expect(response.statusCode).toBe(500);
     expect(telemetry.text()).not.toContain(CANARY.sessionToken);
@@ -399,7 +435,8 @@ function synthesize(): Record<string, Json> {
   return Template.fromStack(defineSessionsApp(app)).toJSON().Resources as Record<string, Json>;
 }
 
-const ofType = (resources: Record<string, Json>, type: string) => Object.entries(resources).filter(([, resource]) => resource.Type === type);
+const ofType = (resources: Record<string, Json>, type: string) =>
+  Object.entries(resources).filter(([, resource]) => resource.Type === type);
 
 /** A request that needs S3 permissions, as IAM will see it, observed from a handler at work on the fake. */
 interface Observed extends S3Request {
@@ -434,16 +471,23 @@ async function observeRoutes(buckets: MatrixBuckets): Promise<Observed[]> {
       const key = String(input.Key);
       if (vanishing.delete(key)) fake.deleteObject(key);
       if (typeof input.VersionId === 'string' && expiring.delete(input.VersionId)) {
-        fake.versions.set(key, (fake.versions.get(key) ?? []).filter((version) => version.versionId !== input.VersionId));
+        fake.versions.set(
+          key,
+          (fake.versions.get(key) ?? []).filter((version) => version.versionId !== input.VersionId),
+        );
       }
-      const found = input.VersionId === undefined ? fake.objects.has(key) : (fake.versions.get(key) ?? []).some((version) => version.versionId === input.VersionId && !version.deleteMarker);
+      const found =
+        input.VersionId === undefined
+          ? fake.objects.has(key)
+          : (fake.versions.get(key) ?? []).some((version) => version.versionId === input.VersionId && !version.deleteMarker);
       return !found;
     },
   });
   try {
     // Each route is its own function in AWS, with its own warm cache: each gets its own cold-started instance here.
     const instances = new Map<string, HttpHandler>();
-    for (const { routeKey, module } of ROUTES) instances.set(routeKey, (await coldStartWith(module, { LEASES_BUCKET: TEST_LEASES_BUCKET }))[0]!);
+    for (const { routeKey, module } of ROUTES)
+      instances.set(routeKey, (await coldStartWith(module, { LEASES_BUCKET: TEST_LEASES_BUCKET }))[0]!);
     const handlerOf = (routeKey: string) => instances.get(routeKey);
     const seeded = seedSession(fake, { name: 'alpha' });
     const now = () => Math.floor(Date.now() / 1000);
@@ -455,7 +499,8 @@ async function observeRoutes(buckets: MatrixBuckets): Promise<Observed[]> {
       const lease = { holder: 'runner-a', epoch, seconds: 60, expires_at: now() + expiresIn };
       const held = seedSession(fake, { ...(id === undefined ? {} : { id }), lease });
       const recordKey = renewalKey(held.session.id, epoch, 60);
-      if (record !== undefined) fake.seed(recordKey, JSON.stringify({ session_id: held.session.id, epoch, seconds: 60, expires_at: now() + record }));
+      if (record !== undefined)
+        fake.seed(recordKey, JSON.stringify({ session_id: held.session.id, epoch, seconds: 60, expires_at: now() + record }));
       return { ...held, recordKey };
     };
     const epoch = (value: number) => ({ 'lease-epoch': String(value) });
@@ -482,7 +527,12 @@ async function observeRoutes(buckets: MatrixBuckets): Promise<Observed[]> {
         () => send('POST /sessions', request.createSession({ body: { name: 'beta' }, headers: { 'idempotency-key': 'scenario-key' } })),
         () => (fake.loseNextPutAnswer(), send('POST /sessions', request.createSession({ body: {} }))),
         // Cut short before the session write: the repeat finds the record and no session yet, and finishes it.
-        () => (failSessionWrite(), send('POST /sessions', request.createSession({ body: { name: 'gamma' }, headers: { 'idempotency-key': 'cut-short' } }), { failing: true })),
+        () => (
+          failSessionWrite(),
+          send('POST /sessions', request.createSession({ body: { name: 'gamma' }, headers: { 'idempotency-key': 'cut-short' } }), {
+            failing: true,
+          })
+        ),
         () => send('POST /sessions', request.createSession({ body: { name: 'gamma' }, headers: { 'idempotency-key': 'cut-short' } })),
         // Cut short for good: a name index entry whose session never came.
         () => (failSessionWrite(), send('POST /sessions', request.createSession({ body: { name: 'delta' } }), { failing: true })),
@@ -516,10 +566,16 @@ async function observeRoutes(buckets: MatrixBuckets): Promise<Observed[]> {
       'POST /sessions/{id}/jobs': [
         () => send('POST /sessions/{id}/jobs', request.addJob(seeded.session.id, { body: { job_id: 'job-1' } })),
         () => send('POST /sessions/{id}/jobs', request.addJob(seeded.session.id, { body: { job_id: 'job-1' } })),
-        () => (fake.loseNextPutAnswer(), send('POST /sessions/{id}/jobs', request.addJob(seeded.session.id, { body: { job_id: 'job-2' } }))),
+        () => (
+          fake.loseNextPutAnswer(), send('POST /sessions/{id}/jobs', request.addJob(seeded.session.id, { body: { job_id: 'job-2' } }))
+        ),
         () => send('POST /sessions/{id}/jobs', request.addJob(wellFormedIdSample(), { body: { job_id: 'job-1' } })),
         // The session's own expiry passed: the record decides (heartbeats kept the lease alive; or there is none).
-        () => send('POST /sessions/{id}/jobs', request.addJob(seedHeld({ expiresIn: -30, record: 60 }).session.id, { body: { job_id: 'job-1' }, headers: epoch(1) })),
+        () =>
+          send(
+            'POST /sessions/{id}/jobs',
+            request.addJob(seedHeld({ expiresIn: -30, record: 60 }).session.id, { body: { job_id: 'job-1' }, headers: epoch(1) }),
+          ),
         () => send('POST /sessions/{id}/jobs', request.addJob(seedHeld({ expiresIn: -30 }).session.id, { body: { job_id: 'job-1' } })),
       ],
       'PATCH /sessions/{id}': [
@@ -529,7 +585,10 @@ async function observeRoutes(buckets: MatrixBuckets): Promise<Observed[]> {
         // The holder pauses a session its heartbeats kept alive: the record is read, and the release deletes it.
         async () => {
           const held = seedHeld({ expiresIn: -30, record: 60 });
-          const response = await send('PATCH /sessions/{id}', request.setStatus(held.session.id, { body: { status: 'paused' }, headers: epoch(1) }));
+          const response = await send(
+            'PATCH /sessions/{id}',
+            request.setStatus(held.session.id, { body: { status: 'paused' }, headers: epoch(1) }),
+          );
           expect(response.statusCode).toBe(200);
           expect(fake.objects.has(held.recordKey)).toBe(false);
           return response;
@@ -539,7 +598,9 @@ async function observeRoutes(buckets: MatrixBuckets): Promise<Observed[]> {
       ],
       'GET /sessions': [
         // Newest first: these two held sessions lead the page; one's record is there, the other's is not.
-        () => (seedHeld({ expiresIn: 60, record: 120 }), seedHeld({ expiresIn: 60 }), send('GET /sessions', request.listSessions({ limit: '2' }))),
+        () => (
+          seedHeld({ expiresIn: 60, record: 120 }), seedHeld({ expiresIn: 60 }), send('GET /sessions', request.listSessions({ limit: '2' }))
+        ),
         () => send('GET /sessions', request.listSessions({ limit: '1' })),
         () => send('GET /sessions', request.listSessions({ status: 'active' })),
         () => send('GET /sessions', request.listSessions({ name: 'alpha' })),
@@ -563,9 +624,16 @@ async function observeRoutes(buckets: MatrixBuckets): Promise<Observed[]> {
         async () => {
           const history = await send('GET /sessions/{id}/history', apiEvent('GET /sessions/{id}/history', { id: seeded.session.id }));
           const oldest = history.body.versions.at(-1).version_id as string;
-          return send('POST /sessions/{id}/restore', apiEvent('POST /sessions/{id}/restore', { id: seeded.session.id }, { body: { version_id: oldest } }));
+          return send(
+            'POST /sessions/{id}/restore',
+            apiEvent('POST /sessions/{id}/restore', { id: seeded.session.id }, { body: { version_id: oldest } }),
+          );
         },
-        () => send('POST /sessions/{id}/restore', apiEvent('POST /sessions/{id}/restore', { id: seeded.session.id }, { body: { version_id: 'no-such-version' } })),
+        () =>
+          send(
+            'POST /sessions/{id}/restore',
+            apiEvent('POST /sessions/{id}/restore', { id: seeded.session.id }, { body: { version_id: 'no-such-version' } }),
+          ),
         // Deleted out of band (a delete marker on top): its versions remain, the session does not.
         async () => {
           const removed = seedSession(fake, { name: 'removed' });
@@ -592,7 +660,10 @@ async function observeRoutes(buckets: MatrixBuckets): Promise<Observed[]> {
         // A lapsed lease, its record lapsed too: the record is fenced (If-Match), the new epoch's created, the old one's pruned.
         async () => {
           const lapsed = seedHeld({ expiresIn: -30, record: -30 });
-          const response = await send('POST /sessions/{id}/lease', request.acquireLease(lapsed.session.id, { body: { holder: 'runner-b' } }));
+          const response = await send(
+            'POST /sessions/{id}/lease',
+            request.acquireLease(lapsed.session.id, { body: { holder: 'runner-b' } }),
+          );
           expect(response.statusCode).toBe(200);
           expect(response.body.lease.epoch).toBe(2);
           expect(fake.objects.has(lapsed.recordKey)).toBe(false);
@@ -630,7 +701,9 @@ async function observeRoutes(buckets: MatrixBuckets): Promise<Observed[]> {
     async function send(routeKey: string, event: ReturnType<typeof apiEvent>, { failing = false } = {}) {
       const before = fake.stub.calls().length;
       const response = await invoke(handlerOf(routeKey)!, event);
-      expect(response.statusCode, `${routeKey}: ${response.raw}`).toBe(failing ? 503 : response.statusCode < 500 ? response.statusCode : 'below 500');
+      expect(response.statusCode, `${routeKey}: ${response.raw}`).toBe(
+        failing ? 503 : response.statusCode < 500 ? response.statusCode : 'below 500',
+      );
       record(routeKey, before);
       return response;
     }
@@ -641,24 +714,58 @@ async function observeRoutes(buckets: MatrixBuckets): Promise<Observed[]> {
         const command = call.args[0] as unknown as { constructor: { name: string }; input: Record<string, string | undefined> };
         const { input } = command;
         const what = `${command.constructor.name} ${input.Bucket}/${input.Key ?? input.Prefix}`;
-        const bucketArn = input.Bucket === TEST_BUCKET ? buckets.sessions : input.Bucket === TEST_LEASES_BUCKET ? buckets.leases : undefined;
+        const bucketArn =
+          input.Bucket === TEST_BUCKET ? buckets.sessions : input.Bucket === TEST_LEASES_BUCKET ? buckets.leases : undefined;
         if (bucketArn === undefined) throw new Error(`${routeKey} sent ${what}: a bucket of no scenario`);
-        const conditions = { ...(input.IfNoneMatch === undefined ? {} : { 's3:if-none-match': input.IfNoneMatch }), ...(input.IfMatch === undefined ? {} : { 's3:if-match': input.IfMatch }) };
+        const conditions = {
+          ...(input.IfNoneMatch === undefined ? {} : { 's3:if-none-match': input.IfNoneMatch }),
+          ...(input.IfMatch === undefined ? {} : { 's3:if-match': input.IfMatch }),
+        };
         switch (command.constructor.name) {
           case 'GetObjectCommand':
-            observed.push({ routeKey, what, action: input.VersionId === undefined ? 's3:GetObject' : 's3:GetObjectVersion', resource: `${bucketArn}/${input.Key}`, context: { ...OVER_TLS } });
+            observed.push({
+              routeKey,
+              what,
+              action: input.VersionId === undefined ? 's3:GetObject' : 's3:GetObjectVersion',
+              resource: `${bucketArn}/${input.Key}`,
+              context: { ...OVER_TLS },
+            });
             break;
           case 'PutObjectCommand':
-            observed.push({ routeKey, what, action: 's3:PutObject', resource: `${bucketArn}/${input.Key}`, context: { ...OVER_TLS, ...conditions } });
+            observed.push({
+              routeKey,
+              what,
+              action: 's3:PutObject',
+              resource: `${bucketArn}/${input.Key}`,
+              context: { ...OVER_TLS, ...conditions },
+            });
             break;
           case 'DeleteObjectCommand':
-            observed.push({ routeKey, what, action: 's3:DeleteObject', resource: `${bucketArn}/${input.Key}`, context: { ...OVER_TLS, ...conditions } });
+            observed.push({
+              routeKey,
+              what,
+              action: 's3:DeleteObject',
+              resource: `${bucketArn}/${input.Key}`,
+              context: { ...OVER_TLS, ...conditions },
+            });
             break;
           case 'ListObjectsV2Command':
-            observed.push({ routeKey, what, action: 's3:ListBucket', resource: bucketArn, context: { ...OVER_TLS, ...listed(input.Prefix) } });
+            observed.push({
+              routeKey,
+              what,
+              action: 's3:ListBucket',
+              resource: bucketArn,
+              context: { ...OVER_TLS, ...listed(input.Prefix) },
+            });
             break;
           case 'ListObjectVersionsCommand':
-            observed.push({ routeKey, what, action: 's3:ListBucketVersions', resource: bucketArn, context: { ...OVER_TLS, ...listed(input.Prefix) } });
+            observed.push({
+              routeKey,
+              what,
+              action: 's3:ListBucketVersions',
+              resource: bucketArn,
+              context: { ...OVER_TLS, ...listed(input.Prefix) },
+            });
             break;
           default:
             throw new Error(`${routeKey} sent ${command.constructor.name}, which this scenario does not map to IAM`);
@@ -692,7 +799,10 @@ async function observeRoutes(buckets: MatrixBuckets): Promise<Observed[]> {
     const stale = seedHeld({ epoch: 2, expiresIn: 4000, record: 4000 });
     const staleKey = renewalKey(stale.session.id, 1, 60);
     fake.seed(staleKey, JSON.stringify({ session_id: stale.session.id, epoch: 1, seconds: 60, expires_at: now() }));
-    const ended = seedSession(fake, { status: 'paused', lease: { holder: 'runner-a', epoch: 1, seconds: 60, expires_at: now(), ended: 'released' } });
+    const ended = seedSession(fake, {
+      status: 'paused',
+      lease: { holder: 'runner-a', epoch: 1, seconds: 60, expires_at: now(), ended: 'released' },
+    });
     const endedKey = renewalKey(ended.session.id, 1, 60);
     fake.seed(endedKey, JSON.stringify({ session_id: ended.session.id, epoch: 1, seconds: 60, expires_at: now() }));
     const orphanId = wellFormedIdSample();
@@ -775,7 +885,10 @@ describe('the synthesized template, held against what the handlers do', () => {
     expect(buckets.sessions).not.toBe(buckets.leases);
     for (const [key, functionId] of functionOf) {
       const variables = resources[functionId]!.Properties.Environment.Variables;
-      expect([`arn:aws:s3:::${variables.SESSIONS_BUCKET.Ref}`, `arn:aws:s3:::${variables.LEASES_BUCKET.Ref}`], key).toEqual([buckets.sessions, buckets.leases]);
+      expect([`arn:aws:s3:::${variables.SESSIONS_BUCKET.Ref}`, `arn:aws:s3:::${variables.LEASES_BUCKET.Ref}`], key).toEqual([
+        buckets.sessions,
+        buckets.leases,
+      ]);
     }
     for (const arn of Object.values(buckets)) expect(bucketStatements.get(arn), arn).toBeDefined();
   });
@@ -783,7 +896,12 @@ describe('the synthesized template, held against what the handlers do', () => {
   it('allows every S3 request each function was seen to make, through its own role, and the bucket policy denies none of them (simulated)', async () => {
     const refused: string[] = [];
     for (const request of await observations()) {
-      const decision = await simulate(roleOf.get(request.routeKey)!, roleStatements.get(request.routeKey)!, policyOf(request.resource), request);
+      const decision = await simulate(
+        roleOf.get(request.routeKey)!,
+        roleStatements.get(request.routeKey)!,
+        policyOf(request.resource),
+        request,
+      );
       if (decision !== 'Allowed') refused.push(`${request.routeKey}: ${request.what} → ${request.action} ${decision}`);
     }
 
@@ -803,14 +921,20 @@ describe('the synthesized template, held against what the handlers do', () => {
       for (const { label, request } of cells) {
         const decision = await simulate(roleOf.get(routeKey)!, statements, policyOf(request.resource), request);
         simulated += 1;
-        if ((decision === 'Allowed') !== used.has(label)) mismatches.push(`${routeKey}: ${label}: ${decision}, ${used.has(label) ? 'used' : 'never used'}`);
+        if ((decision === 'Allowed') !== used.has(label))
+          mismatches.push(`${routeKey}: ${label}: ${decision}, ${used.has(label) ? 'used' : 'never used'}`);
       }
-      expect([...used].filter((label) => !cells.some((cell) => cell.label === label)), routeKey).toEqual([]);
+      expect(
+        [...used].filter((label) => !cells.some((cell) => cell.label === label)),
+        routeKey,
+      ).toEqual([]);
     }
 
     expect(mismatches).toEqual([]);
     expect(simulated).toBe(roleStatements.size * cells.length);
-    console.info(`IAM matrix: ${roleStatements.size} roles × ${cells.length} S3 requests = ${simulated} cells simulated, allowed exactly where used`);
+    console.info(
+      `IAM matrix: ${roleStatements.size} roles × ${cells.length} S3 requests = ${simulated} cells simulated, allowed exactly where used`,
+    );
   });
 
   it('names in its roles no S3 action and no bucket or prefix that the matrix leaves out, so the matrix covers every grant', () => {
@@ -819,14 +943,17 @@ describe('the synthesized template, held against what the handlers do', () => {
     const prefixes = bucketArns.flatMap((bucketArn) => MATRIX_PREFIXES.map(({ prefix }) => `${bucketArn}/${prefix}*`));
     for (const [routeKey, statements] of roleStatements) {
       for (const statement of statements.filter((candidate) => candidate.Effect === 'Allow')) {
-        const actions = (Array.isArray(statement.Action) ? statement.Action : [statement.Action]).filter((action) => action.startsWith('s3:'));
+        const actions = (Array.isArray(statement.Action) ? statement.Action : [statement.Action]).filter((action) =>
+          action.startsWith('s3:'),
+        );
         if (actions.length === 0) continue;
         const resources = (Array.isArray(statement.Resource) ? statement.Resource : [statement.Resource]).map(resolve);
         for (const action of actions) {
           const onObjects = action in MATRIX_OBJECT_ACTIONS;
           if (!onObjects && !(MATRIX_LIST_ACTIONS as readonly string[]).includes(action)) outside.push(`${routeKey}: ${action}`);
           for (const resource of resources) {
-            if (onObjects ? !prefixes.includes(resource) : !bucketArns.includes(resource)) outside.push(`${routeKey}: ${action} on ${resource}`);
+            if (onObjects ? !prefixes.includes(resource) : !bucketArns.includes(resource))
+              outside.push(`${routeKey}: ${action} on ${resource}`);
           }
         }
       }
@@ -837,7 +964,9 @@ describe('the synthesized template, held against what the handlers do', () => {
 
   it('denies an unconditional PutObject to every key the service writes, whoever sends it, and lets the conditional one through (simulated)', async () => {
     const administrator: Statement[] = [{ Effect: 'Allow', Action: 's3:*', Resource: '*' }];
-    const written = [...new Set((await observations()).filter((request) => request.action === 's3:PutObject').map((request) => request.resource))];
+    const written = [
+      ...new Set((await observations()).filter((request) => request.action === 's3:PutObject').map((request) => request.resource)),
+    ];
     const decide = (context: Record<string, string>, resource: string) =>
       simulate('Administrator', administrator, policyOf(resource), { action: 's3:PutObject', resource, context });
 
@@ -855,23 +984,34 @@ describe('the synthesized template, held against what the handlers do', () => {
     const apiId = ofType(resources, 'AWS::ApiGatewayV2::Api')[0]![0];
 
     expect(ofType(resources, 'AWS::Lambda::Url')).toEqual([]);
-    expect(permissions.map(([, permission]) => permission.Properties.FunctionName['Fn::GetAtt'][0]).sort()).toEqual([...functionOf.values()].sort());
+    expect(permissions.map(([, permission]) => permission.Properties.FunctionName['Fn::GetAtt'][0]).sort()).toEqual(
+      [...functionOf.values()].sort(),
+    );
     for (const [routeKey, functionId] of functionOf) {
       if (routeKey === SWEEPER) continue;
       const [, permission] = permissions.find(([, candidate]) => candidate.Properties.FunctionName['Fn::GetAtt'][0] === functionId)!;
       const [method, path] = routeKey.split(' ') as [string, string];
       expect(permission.Properties, routeKey).toMatchObject({ Action: 'lambda:InvokeFunction', Principal: 'apigateway.amazonaws.com' });
-      expect(resolve(permission.Properties.SourceArn), routeKey).toBe(`arn:aws:execute-api:eu-west-1:123456789012:${apiId}/*/${method}${path}`);
+      expect(resolve(permission.Properties.SourceArn), routeKey).toBe(
+        `arn:aws:execute-api:eu-west-1:123456789012:${apiId}/*/${method}${path}`,
+      );
     }
   });
 
   it('lets only its schedule invoke the lease sweeper, through EventBridge', () => {
     const sweeperId = functionOf.get(SWEEPER)!;
-    const permissions = ofType(resources, 'AWS::Lambda::Permission').filter(([, candidate]) => candidate.Properties.FunctionName['Fn::GetAtt'][0] === sweeperId);
+    const permissions = ofType(resources, 'AWS::Lambda::Permission').filter(
+      ([, candidate]) => candidate.Properties.FunctionName['Fn::GetAtt'][0] === sweeperId,
+    );
     const [scheduleId] = ofType(resources, 'AWS::Events::Rule')[0]!;
 
     expect(permissions.map(([, permission]) => permission.Properties)).toEqual([
-      { Action: 'lambda:InvokeFunction', FunctionName: { 'Fn::GetAtt': [sweeperId, 'Arn'] }, Principal: 'events.amazonaws.com', SourceArn: { 'Fn::GetAtt': [scheduleId, 'Arn'] } },
+      {
+        Action: 'lambda:InvokeFunction',
+        FunctionName: { 'Fn::GetAtt': [sweeperId, 'Arn'] },
+        Principal: 'events.amazonaws.com',
+        SourceArn: { 'Fn::GetAtt': [scheduleId, 'Arn'] },
+      },
     ]);
   });
 
@@ -891,13 +1031,18 @@ describe('the synthesized template, held against what the handlers do', () => {
         resource.Properties?.AssumeRolePolicyDocument,
         ...(resource.Properties?.Policies ?? []).map((policy: Json) => policy.PolicyDocument),
       ].filter(Boolean);
-      return documents.flatMap((document: Json) => document.Statement.filter((statement: Json) => statement.Effect === 'Allow').map((statement: Json) => ({ id, statement })));
+      return documents.flatMap((document: Json) =>
+        document.Statement.filter((statement: Json) => statement.Effect === 'Allow').map((statement: Json) => ({ id, statement })),
+      );
     });
 
     expect(allows.length).toBeGreaterThan(0);
     for (const { id, statement } of allows) {
       const actions = Array.isArray(statement.Action) ? statement.Action : [statement.Action];
-      expect(actions.filter((action: string) => action.includes('*')), id).toEqual([]);
+      expect(
+        actions.filter((action: string) => action.includes('*')),
+        id,
+      ).toEqual([]);
       expect(statement.Resource, id).not.toBe('*');
       expect([statement.Principal, statement.Principal?.AWS].flat(), id).not.toContain('*');
     }

@@ -37,9 +37,11 @@ describe('the repository on a store that fails, loses answers and lags, by any s
           store.policy = seededFaults({ seed, unavailable, lostAnswer, maxDelayMs: 1 });
           const jobs = Array.from({ length: writers }, (_, w) => Array.from({ length: 6 }, (_, j) => `w${w}-j${j}`));
 
-          await Promise.all(jobs.map(async (mine) => {
-            for (const job of mine) await untilNotRetryable(() => repository.addJob(session.id, job));
-          }));
+          await Promise.all(
+            jobs.map(async (mine) => {
+              for (const job of mine) await untilNotRetryable(() => repository.addJob(session.id, job));
+            }),
+          );
 
           store.policy = () => undefined;
           for (const fault of store.injected) if (fault.kind !== undefined) injected[fault.kind]++;

@@ -4,8 +4,8 @@ import { mkdir, mkdtemp, readFile, rm, stat } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { startApi, type RunningApi } from '../lib/client/local-api.ts';
 import { binaryPath, buildBinaries } from '../../scripts/build-binary.ts';
+import { type RunningApi, startApi } from '../lib/client/local-api.ts';
 
 interface Outcome {
   code: number;
@@ -62,7 +62,9 @@ describe('the single executables for runner hosts', () => {
     if (unreachable !== undefined) skip(unreachable);
 
     const sums = await readFile(path.join(directory, 'dist', 'SHA256SUMS'), 'utf-8');
-    const digest = createHash('sha256').update(await readFile(binary)).digest('hex');
+    const digest = createHash('sha256')
+      .update(await readFile(binary))
+      .digest('hex');
 
     expect(binary).toBe(binaryPath('x64', path.join(directory, 'dist')));
     expect((await stat(binary)).mode & 0o111).toBe(0o111);

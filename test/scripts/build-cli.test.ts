@@ -4,8 +4,8 @@ import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { promisify } from 'node:util';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { startApi, type RunningApi } from '../lib/client/local-api.ts';
 import { buildCli } from '../../scripts/build-cli.ts';
+import { type RunningApi, startApi } from '../lib/client/local-api.ts';
 
 const run = promisify(execFile);
 
@@ -41,9 +41,10 @@ describe('the single-file CLI a runner installs', () => {
   });
 
   it('exits with the documented codes', async () => {
-    const failure = await run(process.execPath, [bundle, 'get', 'f'.repeat(32)], { cwd: directory, env: { RUNNER_SESSIONS_URL: api.url } }).catch(
-      (error: { code: number; stderr: string }) => error,
-    );
+    const failure = await run(process.execPath, [bundle, 'get', 'f'.repeat(32)], {
+      cwd: directory,
+      env: { RUNNER_SESSIONS_URL: api.url },
+    }).catch((error: { code: number; stderr: string }) => error);
 
     expect(failure).toMatchObject({ code: 3 });
     expect(failure.stderr).toContain(`no session ${'f'.repeat(32)}`);

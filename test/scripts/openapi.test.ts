@@ -282,7 +282,10 @@ describe('resume by name and idempotent create', () => {
   it('POST /sessions takes Idempotency-Key and answers a repeat 200 with the session, its ETag, Location and Idempotent-Replayed', () => {
     const replay = response('/sessions', 'post', '200');
 
-    expect(document.paths['/sessions'].post.parameters).toEqual([{ $ref: '#/components/parameters/IdempotencyKey' }, { $ref: '#/components/parameters/Prefer' }]);
+    expect(document.paths['/sessions'].post.parameters).toEqual([
+      { $ref: '#/components/parameters/IdempotencyKey' },
+      { $ref: '#/components/parameters/Prefer' },
+    ]);
     expect(document.components.parameters.IdempotencyKey).toMatchObject({ name: 'Idempotency-Key', in: 'header', required: false });
     expect(replay.content['application/json'].schema).toEqual({ $ref: '#/components/schemas/Session' });
     expect(replay.headers).toMatchObject({

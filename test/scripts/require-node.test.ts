@@ -20,9 +20,14 @@ interface Outcome {
 /** Runs `file` with only /usr/bin and /bin on PATH, so `node` is the machine's old one. */
 function runOld(file: string, args: string[], cwd: string = ROOT): Promise<Outcome> {
   return new Promise((resolve) => {
-    execFile(file, args, { cwd, env: { PATH: '/usr/bin:/bin', HOME: process.env.HOME ?? tmpdir() }, timeout: 60_000 }, (error, stdout, stderr) => {
-      resolve({ code: error === null ? 0 : typeof error.code === 'number' ? error.code : -1, stdout, stderr });
-    });
+    execFile(
+      file,
+      args,
+      { cwd, env: { PATH: '/usr/bin:/bin', HOME: process.env.HOME ?? tmpdir() }, timeout: 60_000 },
+      (error, stdout, stderr) => {
+        resolve({ code: error === null ? 0 : typeof error.code === 'number' ? error.code : -1, stdout, stderr });
+      },
+    );
   });
 }
 
@@ -39,7 +44,9 @@ const skipReason =
 function expectRefusal(outcome: Outcome): void {
   expect(outcome.code).toBe(1);
   expect(outcome.stderr).toContain(`runner-sessions: Node.js >= 22.18 is required; this is Node.js ${oldVersion} (${OLD_NODE}).`);
-  expect(outcome.stderr).toContain('npm install --prefix ~/.local/node24 node@24 && export PATH="$HOME/.local/node24/node_modules/.bin:$PATH"');
+  expect(outcome.stderr).toContain(
+    'npm install --prefix ~/.local/node24 node@24 && export PATH="$HOME/.local/node24/node_modules/.bin:$PATH"',
+  );
   expect(outcome.stderr).not.toMatch(/\n\s+at |SyntaxError|ERR_/);
 }
 
@@ -58,7 +65,9 @@ describe('the Node version check', () => {
 
   it('passes quietly on the Node that runs the tests', async () => {
     const outcome = await new Promise<Outcome>((resolve) => {
-      execFile(process.execPath, [path.join(ROOT, 'scripts/require-node.cjs')], (error, stdout, stderr) => resolve({ code: error === null ? 0 : 1, stdout, stderr }));
+      execFile(process.execPath, [path.join(ROOT, 'scripts/require-node.cjs')], (error, stdout, stderr) =>
+        resolve({ code: error === null ? 0 : 1, stdout, stderr }),
+      );
     });
 
     expect(outcome).toEqual({ code: 0, stdout: '', stderr: '' });

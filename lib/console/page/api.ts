@@ -117,7 +117,12 @@ function errorOf(status: number, json: unknown, method: string, path: string): A
 const enc = encodeURIComponent;
 
 /** `GET /sessions` with the given filters and cursor. */
-export function listSessions(filter: { status?: string; name?: string; cursor?: string | null; limit?: number }): Promise<Answer<SessionPage>> {
+export function listSessions(filter: {
+  status?: string;
+  name?: string;
+  cursor?: string | null;
+  limit?: number;
+}): Promise<Answer<SessionPage>> {
   const query = new URLSearchParams({ limit: String(filter.limit ?? 50) });
   if (filter.status) query.set('status', filter.status);
   if (filter.name) query.set('name', filter.name);
@@ -153,5 +158,9 @@ export function acquireLease(id: string, options: { force?: boolean; seconds?: n
 
 /** `POST /sessions/{id}/restore` of `versionId`, only onto the version whose ETag is `etag`. */
 export function restoreVersion(id: string, versionId: string, etag: string): Promise<Answer<Session>> {
-  return request<Session>(`/sessions/${enc(id)}/restore`, { method: 'POST', body: { version_id: versionId }, headers: { 'if-match': etag } });
+  return request<Session>(`/sessions/${enc(id)}/restore`, {
+    method: 'POST',
+    body: { version_id: versionId },
+    headers: { 'if-match': etag },
+  });
 }

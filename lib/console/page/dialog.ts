@@ -35,7 +35,11 @@ export function confirmAction(spec: ConfirmSpec): Promise<boolean> {
   const error = el('p', { class: 'dialog-error', attrs: { role: 'alert' } });
   error.hidden = true;
   const cancel = el('button', { class: 'button', text: 'Cancel', attrs: { type: 'button', value: 'cancel' } });
-  const confirm = el('button', { class: spec.danger ? 'button danger' : 'button primary', text: spec.confirmLabel, attrs: { type: 'button' } });
+  const confirm = el('button', {
+    class: spec.danger ? 'button danger' : 'button primary',
+    text: spec.confirmLabel,
+    attrs: { type: 'button' },
+  });
   const actions = el('div', { class: 'dialog-actions' }, cancel, confirm);
   const dialog = el(
     'dialog',

@@ -20,7 +20,10 @@ export function explain(error: unknown): { message: string; stale: boolean } {
       return { message: `${holder} holds this session${until}. Use “Take over” to fence it out and act anyway.`, stale: true };
     }
     case 'lease_lost':
-      return { message: `The lease was lost (${String(details.reason ?? 'superseded')}): someone else holds it now — reload.`, stale: true };
+      return {
+        message: `The lease was lost (${String(details.reason ?? 'superseded')}): someone else holds it now — reload.`,
+        stale: true,
+      };
     case 'lease_required':
       return { message: 'A runner holds a live lease on this session: take it over first, then act.', stale: true };
     case 'invalid_transition':

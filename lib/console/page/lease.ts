@@ -31,7 +31,13 @@ export function leaseSummary(session: Session): HTMLElement {
     expiry.textContent = countdown(lease.expires_at);
     cell.classList.toggle('lease-live', live);
   });
-  cell.append(el('span', { class: 'holder', text: lease.holder }), ' ', el('span', { class: 'epoch', text: `epoch ${lease.epoch}` }), ' ', expiry);
+  cell.append(
+    el('span', { class: 'holder', text: lease.holder }),
+    ' ',
+    el('span', { class: 'epoch', text: `epoch ${lease.epoch}` }),
+    ' ',
+    expiry,
+  );
   return cell;
 }
 

@@ -116,7 +116,11 @@ export class LiveUpdates {
       this.#say('Live: paused while the tab is hidden');
       return;
     }
-    this.#say(this.#delay > this.#poll ? `Live: server unreachable, retrying in ${Math.round(this.#delay / 1000)} s` : `Live: every ${this.#poll / 1000} s`);
+    this.#say(
+      this.#delay > this.#poll
+        ? `Live: server unreachable, retrying in ${Math.round(this.#delay / 1000)} s`
+        : `Live: every ${this.#poll / 1000} s`,
+    );
     this.#timer = window.setTimeout(() => void this.#pollOnce(), delay);
   }
 

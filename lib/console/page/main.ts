@@ -8,7 +8,7 @@
 
 import { LiveUpdates } from './live.ts';
 import { showSession } from './session-view.ts';
-import { showSessions, type SessionFilter } from './sessions-view.ts';
+import { type SessionFilter, showSessions } from './sessions-view.ts';
 
 const main = document.getElementById('main') as HTMLElement;
 const live = new LiveUpdates({ stateElement: document.getElementById('live-state') });

@@ -7,14 +7,14 @@
  * @module
  */
 
-import { acquireLease, getHistory, getSession, restoreVersion, setStatus, type HistoryEntry, type Session, type Status } from './api.ts';
+import { acquireLease, getHistory, getSession, type HistoryEntry, restoreVersion, type Session, type Status, setStatus } from './api.ts';
 import { confirmAction, dialogOpen } from './dialog.ts';
 import { announce, el, replaceChildren } from './dom.ts';
 import { explain } from './errors.ts';
 import { effectOnHolder, holdsUntil, liveLease, STATUS_EFFECTS } from './lease.ts';
 import { statusBadge } from './sessions-view.ts';
 import { clock, countdown, iso, keepCurrent, nowSeconds, timeAgo } from './time.ts';
-import { changeKind, diffSessions, type DiffLine } from './versions.ts';
+import { changeKind, type DiffLine, diffSessions } from './versions.ts';
 
 /** Job rows on the page at once, whatever the session holds: 10,000 jobs stay as light as 100. */
 export const JOBS_PER_PAGE = 100;
@@ -114,13 +114,18 @@ export function showSession(main: HTMLElement, id: string): (sessionId?: string)
   };
 
   const renderJobs = (session: Session) => {
-    const matching = jobFilter === '' ? session.job_ids.map((job, index) => ({ job, index })) : session.job_ids.flatMap((job, index) => (job.includes(jobFilter) ? [{ job, index }] : []));
+    const matching =
+      jobFilter === ''
+        ? session.job_ids.map((job, index) => ({ job, index }))
+        : session.job_ids.flatMap((job, index) => (job.includes(jobFilter) ? [{ job, index }] : []));
     const pages = Math.max(1, Math.ceil(matching.length / JOBS_PER_PAGE));
     jobsPage = Math.min(jobsPage, pages - 1);
     const first = jobsPage * JOBS_PER_PAGE;
     const shown = matching.slice(first, first + JOBS_PER_PAGE);
 
-    const filterInput = el('input', { attrs: { id: 'job-filter', type: 'search', autocomplete: 'off', spellcheck: 'false', maxlength: 256 } });
+    const filterInput = el('input', {
+      attrs: { id: 'job-filter', type: 'search', autocomplete: 'off', spellcheck: 'false', maxlength: 256 },
+    });
     filterInput.value = jobFilter;
     filterInput.addEventListener('input', () => {
       jobFilter = filterInput.value;
@@ -144,7 +149,9 @@ export function showSession(main: HTMLElement, id: string): (sessionId?: string)
     };
     const position =
       matching.length === 0
-        ? jobFilter === '' ? 'No jobs yet.' : 'No job matches.'
+        ? jobFilter === ''
+          ? 'No jobs yet.'
+          : 'No job matches.'
         : `Jobs ${first + 1}–${first + shown.length} of ${matching.length}${jobFilter === '' ? '' : ` matching (${session.job_ids.length} in all)`}`;
     replaceChildren(
       jobsPanel,
@@ -192,7 +199,9 @@ export function showSession(main: HTMLElement, id: string): (sessionId?: string)
     replaceChildren(
       historyPanel,
       el('h2', { text: 'History', attrs: { id: 'history-title' } }),
-      history.length === 0 ? el('p', { class: 'muted', text: 'No versions to show.' }) : el('ol', { class: 'timeline' }, ...history.map(historyItem)),
+      history.length === 0
+        ? el('p', { class: 'muted', text: 'No versions to show.' })
+        : el('ol', { class: 'timeline' }, ...history.map(historyItem)),
       more,
     );
   };
@@ -214,7 +223,10 @@ export function showSession(main: HTMLElement, id: string): (sessionId?: string)
         el('span', { class: 'when' }, timeAgo(entry.at), ' by ', el('span', { class: 'actor', text: entry.actor ?? 'unknown' })),
       ),
       diff === undefined
-        ? el('p', { class: 'muted diff-none', text: historyCursor === null ? 'The oldest version kept.' : 'Load older versions to compare.' })
+        ? el('p', {
+            class: 'muted diff-none',
+            text: historyCursor === null ? 'The oldest version kept.' : 'Load older versions to compare.',
+          })
         : diffList(diff),
       isCurrent ? el('p', { class: 'current-tag', text: 'Current version' }) : restore,
     );
@@ -229,7 +241,11 @@ export function showSession(main: HTMLElement, id: string): (sessionId?: string)
     renderActions(current.session);
     renderJobs(current.session);
     if (page instanceof Error) {
-      replaceChildren(historyPanel, el('h2', { text: 'History', attrs: { id: 'history-title' } }), el('p', { class: 'muted', text: explain(page).message }));
+      replaceChildren(
+        historyPanel,
+        el('h2', { text: 'History', attrs: { id: 'history-title' } }),
+        el('p', { class: 'muted', text: explain(page).message }),
+      );
     } else {
       const { body } = page as { body: { versions: HistoryEntry[]; next_cursor: string | null } };
       history = body.versions;
@@ -292,7 +308,10 @@ export function showSession(main: HTMLElement, id: string): (sessionId?: string)
     const holder = effectOnHolder(session, 'resume');
     await confirmAction({
       title: `Resume ${label(session)}?`,
-      body: ['Resuming acquires the lease for the console and makes the session active again, so runners can add jobs.', ...(holder === '' ? [] : [holder])],
+      body: [
+        'Resuming acquires the lease for the console and makes the session active again, so runners can add jobs.',
+        ...(holder === '' ? [] : [holder]),
+      ],
       confirmLabel: 'Resume',
       describeError,
       action: () => act(() => acquireLease(id), 'Resumed: the session is active again.'),
@@ -306,7 +325,10 @@ export function showSession(main: HTMLElement, id: string): (sessionId?: string)
     await confirmAction({
       title: `Take over ${label(session)}?`,
       body: [
-        el('p', { class: 'holder-effect', text: lease ? `${holdsUntil(lease)}; forcing will fence it out.` : 'Nobody holds a live lease now.' }),
+        el('p', {
+          class: 'holder-effect',
+          text: lease ? `${holdsUntil(lease)}; forcing will fence it out.` : 'Nobody holds a live lease now.',
+        }),
         'The console becomes the holder with a new epoch; the old holder’s next write is refused with lease_lost.',
       ],
       confirmLabel: 'Force take-over',
@@ -324,9 +346,23 @@ export function showSession(main: HTMLElement, id: string): (sessionId?: string)
     await confirmAction({
       title: 'Restore this version?',
       body: [
-        el('p', {}, 'Makes the content of the version from ', timeAgo(entry.at), ' current again, as a new version. The lease and its epoch are kept.'),
-        changes.length === 0 ? el('p', { class: 'muted', text: 'It holds the same content as the current version: nothing will change.' }) : el('div', {}, el('p', { text: 'What will change:' }), diffList(changes)),
-        el('p', { class: 'muted' }, 'Only if the session is still at version ', el('code', { class: 'etag', text: etag ?? '—' }), ' (the one shown).'),
+        el(
+          'p',
+          {},
+          'Makes the content of the version from ',
+          timeAgo(entry.at),
+          ' current again, as a new version. The lease and its epoch are kept.',
+        ),
+        changes.length === 0
+          ? el('p', { class: 'muted', text: 'It holds the same content as the current version: nothing will change.' })
+          : el('div', {}, el('p', { text: 'What will change:' }), diffList(changes)),
+        el(
+          'p',
+          { class: 'muted' },
+          'Only if the session is still at version ',
+          el('code', { class: 'etag', text: etag ?? '—' }),
+          ' (the one shown).',
+        ),
       ],
       confirmLabel: 'Restore',
       describeError,

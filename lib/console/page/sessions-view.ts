@@ -5,7 +5,7 @@
  * @module
  */
 
-import { listSessions, STATUSES, type Session } from './api.ts';
+import { listSessions, type Session, STATUSES } from './api.ts';
 import { el, replaceChildren } from './dom.ts';
 import { explain } from './errors.ts';
 import { leaseSummary } from './lease.ts';
@@ -33,7 +33,9 @@ export function showSessions(main: HTMLElement, filter: SessionFilter, navigate:
     ...STATUSES.map((status) => el('option', { text: status, attrs: { value: status } })),
   );
   statusSelect.value = STATUSES.includes(filter.status as never) ? filter.status : '';
-  const nameInput = el('input', { attrs: { id: 'filter-name', name: 'name', type: 'search', autocomplete: 'off', spellcheck: 'false', maxlength: 256 } });
+  const nameInput = el('input', {
+    attrs: { id: 'filter-name', name: 'name', type: 'search', autocomplete: 'off', spellcheck: 'false', maxlength: 256 },
+  });
   nameInput.value = filter.name;
   const form = el(
     'form',
@@ -56,11 +58,7 @@ export function showSessions(main: HTMLElement, filter: SessionFilter, navigate:
     el(
       'thead',
       {},
-      el(
-        'tr',
-        {},
-        ...['Name', 'Status', 'Jobs', 'Updated', 'Lease'].map((label) => el('th', { text: label, attrs: { scope: 'col' } })),
-      ),
+      el('tr', {}, ...['Name', 'Status', 'Jobs', 'Updated', 'Lease'].map((label) => el('th', { text: label, attrs: { scope: 'col' } }))),
     ),
     rows,
   );
@@ -75,7 +73,9 @@ export function showSessions(main: HTMLElement, filter: SessionFilter, navigate:
     const filtered = filter.status !== '' || filter.name !== '';
     summary.textContent =
       sessions.length === 0
-        ? filtered ? 'No session matches these filters.' : 'No sessions yet.'
+        ? filtered
+          ? 'No session matches these filters.'
+          : 'No sessions yet.'
         : `${sessions.length} session${sessions.length === 1 ? '' : 's'} shown${cursor ? ', more to load' : ''}.`;
     table.hidden = sessions.length === 0;
     more.hidden = cursor === null;

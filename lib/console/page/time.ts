@@ -19,7 +19,14 @@ export function relative(at: number, now = nowSeconds()): string {
   const ahead = delta < 0;
   const size = Math.abs(delta);
   if (size < 5) return 'just now';
-  const amount = size < 60 ? `${size} s` : size < 3600 ? `${Math.floor(size / 60)} min` : size < 86_400 ? `${Math.floor(size / 3600)} h` : `${Math.floor(size / 86_400)} d`;
+  const amount =
+    size < 60
+      ? `${size} s`
+      : size < 3600
+        ? `${Math.floor(size / 60)} min`
+        : size < 86_400
+          ? `${Math.floor(size / 3600)} h`
+          : `${Math.floor(size / 86_400)} d`;
   return ahead ? `in ${amount}` : `${amount} ago`;
 }
 

@@ -1,5 +1,5 @@
-import type { RouteDependencies, RouteHandler } from '../route.ts';
 import { sessionResponse } from '../responses.ts';
+import type { RouteDependencies, RouteHandler } from '../route.ts';
 
 /** The input `POST /sessions/{id}/jobs` works on, once its schemas have validated it. */
 export interface AddJobInput {
@@ -11,7 +11,11 @@ export interface AddJobInput {
 /** `POST /sessions/{id}/jobs`: appends a job ID; a job already present leaves the session unchanged. */
 export function createAddJobHandler({ repository }: RouteDependencies): RouteHandler<AddJobInput> {
   return async ({ path, headers, body }, { actor }) => {
-    const result = await repository.addJob(path.id, body.job_id, { ifMatch: headers['if-match'], leaseEpoch: headers['lease-epoch'], actor });
+    const result = await repository.addJob(path.id, body.job_id, {
+      ifMatch: headers['if-match'],
+      leaseEpoch: headers['lease-epoch'],
+      actor,
+    });
     return sessionResponse(200, result);
   };
 }

@@ -1,5 +1,5 @@
-import type { RouteDependencies, RouteHandler } from '../route.ts';
 import { createdResponse, replayedResponse } from '../responses.ts';
+import type { RouteDependencies, RouteHandler } from '../route.ts';
 
 /** The input `POST /sessions` works on, once its schemas have validated it. */
 export interface CreateSessionInput {

@@ -1,6 +1,6 @@
 import { LeaseRequired } from '../../errors.ts';
-import type { RouteDependencies, RouteHandler } from '../route.ts';
 import { jsonResponse } from '../responses.ts';
+import type { RouteDependencies, RouteHandler } from '../route.ts';
 
 /** The input `POST /sessions/{id}/heartbeat` works on, once its schemas have validated it. */
 export interface HeartbeatInput {

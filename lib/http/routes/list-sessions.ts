@@ -1,6 +1,6 @@
 import type { SessionRepository } from '../../repository.ts';
-import type { RouteDependencies, RouteHandler } from '../route.ts';
 import { jsonResponse } from '../responses.ts';
+import type { RouteDependencies, RouteHandler } from '../route.ts';
 
 /** The input `GET /sessions` works on, once its schemas have validated it. */
 export interface ListSessionsInput {

@@ -1,5 +1,5 @@
-import type { RouteDependencies, RouteHandler } from '../route.ts';
 import { sessionResponse } from '../responses.ts';
+import type { RouteDependencies, RouteHandler } from '../route.ts';
 
 /** The input `POST /sessions/{id}/restore` works on, once its schemas have validated it. */
 export interface RestoreSessionInput {

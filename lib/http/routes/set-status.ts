@@ -1,6 +1,6 @@
 import type { SessionStatus } from '../../session.ts';
-import type { RouteDependencies, RouteHandler } from '../route.ts';
 import { sessionResponse } from '../responses.ts';
+import type { RouteDependencies, RouteHandler } from '../route.ts';
 
 /** The input `PATCH /sessions/{id}` works on, once its schemas have validated it. */
 export interface SetStatusInput {
@@ -12,7 +12,11 @@ export interface SetStatusInput {
 /** `PATCH /sessions/{id}`: moves the session along the status machine; its current status is a no-op. */
 export function createSetStatusHandler({ repository }: RouteDependencies): RouteHandler<SetStatusInput> {
   return async ({ path, headers, body }, { actor }) => {
-    const result = await repository.setStatus(path.id, body.status, { ifMatch: headers['if-match'], leaseEpoch: headers['lease-epoch'], actor });
+    const result = await repository.setStatus(path.id, body.status, {
+      ifMatch: headers['if-match'],
+      leaseEpoch: headers['lease-epoch'],
+      actor,
+    });
     return sessionResponse(200, result);
   };
 }

@@ -64,7 +64,11 @@ export class BodyCache {
  * hashes just the rest. Returns the state to save with `next` (it takes over
  * the previous one's, which must not be used again).
  */
-export function md5After(previous: CachedBody | undefined, delta: Delta | undefined, next: Buffer): { md5: string; hash: { state: Hash; at: number } } {
+export function md5After(
+  previous: CachedBody | undefined,
+  delta: Delta | undefined,
+  next: Buffer,
+): { md5: string; hash: { state: Hash; at: number } } {
   const at = delta === undefined ? next.length : next.length - delta.keepSuffix;
   const saved = previous?.hash;
   if (previous !== undefined) delete previous.hash;

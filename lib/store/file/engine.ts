@@ -3,13 +3,13 @@ import { open, readdir, readFile, rename, stat, unlink } from 'node:fs/promises'
 import path from 'node:path';
 import type { TimeSource } from '../../clock.ts';
 import { ConditionNotMet, sameEtag, type WriteCondition } from '../port.ts';
-import { BodyCache, md5After, type CachedBody } from './bodies.ts';
+import { BodyCache, type CachedBody, md5After } from './bodies.ts';
 import { fsyncDirectory } from './filesystem.ts';
-import { KeyIndex, type KeyEntry } from './key-index.ts';
+import { type KeyEntry, KeyIndex } from './key-index.ts';
 import { KeyLocks, ownerIsGone, processRuns } from './locks.ts';
 import { StoreLog } from './log.ts';
 import { encodeRecord, type LogRecord, type RecordMeta } from './records.ts';
-import { BodyBuilder, deltaOf, entryOf, writesDelta, type Delta, type VersionEntry } from './versions.ts';
+import { BodyBuilder, type Delta, deltaOf, entryOf, type VersionEntry, writesDelta } from './versions.ts';
 
 /** The log file in the data directory. */
 export const LOG_NAME = 'log';
@@ -113,7 +113,8 @@ export class LogEngine {
         const info = await stat(file).catch(() => undefined);
         // A draft cut short by a crash has no owner inside: its name carries the pid.
         const pid = Number(/^~lock~new-(\d+)-/.exec(name)?.[1] ?? Number.NaN);
-        const gone = text !== undefined && (ownerIsGone(text) || (text === '' && Number.isInteger(pid) && pid !== process.pid && !processRuns(pid)));
+        const gone =
+          text !== undefined && (ownerIsGone(text) || (text === '' && Number.isInteger(pid) && pid !== process.pid && !processRuns(pid)));
         if (info !== undefined && (gone || now - info.mtimeMs > this.#options.lockStaleMs)) await unlink(file).catch(() => {});
       } else if (name.includes('~stale-') || name.includes('~tmp-')) {
         const info = await stat(file).catch(() => undefined);
@@ -262,7 +263,9 @@ export class LogEngine {
       const asDelta = this.#options.versions && delta !== undefined && writesDelta(last, delta, bytes.length);
       const seq = entry?.nextSeq ?? 1;
       const ms = Math.max(this.#options.clock.now(), entry?.lastMs ?? 0);
-      const meta: RecordMeta = asDelta ? { k: key, s: seq, t: ms, m: md5, op: 'd', p: delta!.keepPrefix, q: delta!.keepSuffix } : { k: key, s: seq, t: ms, m: md5, op: 'c' };
+      const meta: RecordMeta = asDelta
+        ? { k: key, s: seq, t: ms, m: md5, op: 'd', p: delta!.keepPrefix, q: delta!.keepSuffix }
+        : { k: key, s: seq, t: ms, m: md5, op: 'c' };
       const record = encodeRecord(meta, asDelta ? delta!.insert : bytes);
       const version = await this.#inSerial(async () => {
         const offset = await this.#log.append(record);

@@ -1,14 +1,14 @@
 import { systemClock, type TimeSource } from '../../clock.ts';
 import {
   ConditionNotMet,
-  StoreFault,
-  UnknownVersion,
   type KeyListOptions,
   type ListPage,
   type ObjectPage,
   type ObjectVersion,
   type PrunableObjectStore,
   type StoredObject,
+  StoreFault,
+  UnknownVersion,
   type VersionedObjectStore,
   type VersionListOptions,
   type VersionPage,
@@ -291,7 +291,12 @@ async function listObjectsFrom(engine: LogEngine, prefix: string, { limit, start
   return { objects, truncated };
 }
 
-async function pageFrom(engine: LogEngine, prefix: string, limit: number, startAfter: string | undefined): Promise<{ entries: KeyEntry[]; truncated: boolean }> {
+async function pageFrom(
+  engine: LogEngine,
+  prefix: string,
+  limit: number,
+  startAfter: string | undefined,
+): Promise<{ entries: KeyEntry[]; truncated: boolean }> {
   checkLimit(limit);
   prefixParts(prefix);
   return guarded(`list ${prefix}`, async () => {
@@ -334,7 +339,8 @@ async function guarded<T>(what: string, operation: () => Promise<T>): Promise<T>
   try {
     return await operation();
   } catch (error) {
-    if (error instanceof ConditionNotMet || error instanceof StoreFault || error instanceof InvalidKey || error instanceof UnknownVersion) throw error;
+    if (error instanceof ConditionNotMet || error instanceof StoreFault || error instanceof InvalidKey || error instanceof UnknownVersion)
+      throw error;
     const code = errorCode(error);
     throw code !== undefined && TRANSIENT_CODES.has(code) ? new StoreFault(`${what}: ${code}`, { cause: error }) : error;
   }

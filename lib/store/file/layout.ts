@@ -1,4 +1,15 @@
-import { existsSync, mkdirSync, readdirSync, readFileSync, realpathSync, writeFileSync, openSync, fsyncSync, closeSync, renameSync } from 'node:fs';
+import {
+  closeSync,
+  existsSync,
+  fsyncSync,
+  mkdirSync,
+  openSync,
+  readdirSync,
+  readFileSync,
+  realpathSync,
+  renameSync,
+  writeFileSync,
+} from 'node:fs';
 import path from 'node:path';
 import { LOG_NAME } from './engine.ts';
 
@@ -43,7 +54,8 @@ export function prepareDataDirectory(root: string, versions: boolean): string {
   const format = path.join(resolved, FORMAT_NAME);
   if (existsSync(format)) {
     const recorded = JSON.parse(readFileSync(format, 'utf-8')) as { format?: number; versions?: boolean };
-    if (recorded.format !== FORMAT_VERSION) throw new Error(`${resolved} holds a file store of format ${recorded.format}; this one reads ${FORMAT_VERSION}`);
+    if (recorded.format !== FORMAT_VERSION)
+      throw new Error(`${resolved} holds a file store of format ${recorded.format}; this one reads ${FORMAT_VERSION}`);
     if (recorded.versions !== versions) throw new DataDirectoryMismatch(resolved, recorded.versions === true);
     return resolved;
   }

@@ -99,7 +99,7 @@ async function* walk(dir: string, base: Buffer): AsyncGenerator<LegacyKey> {
 /** The committed versions of the object file `file`, oldest first, as the earlier store listed them. */
 async function versionsOf(file: string): Promise<{ versions: LegacyVersion[]; live: boolean }> {
   const object = await statIfPresent(file);
-  const live = object !== undefined && object.isFile();
+  const live = object?.isFile() === true;
   const directory = `${file}${VERSIONS_SUFFIX}`;
   let names: string[];
   try {

@@ -1,5 +1,5 @@
 import { randomBytes } from 'node:crypto';
-import { link, open, rename, stat, unlink, utimes, type FileHandle } from 'node:fs/promises';
+import { type FileHandle, link, open, rename, stat, unlink, utimes } from 'node:fs/promises';
 import { hostname } from 'node:os';
 import path from 'node:path';
 import type { TimeSource } from '../../clock.ts';

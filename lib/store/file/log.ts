@@ -1,8 +1,8 @@
 import { constants } from 'node:fs';
-import { open, stat, type FileHandle } from 'node:fs/promises';
+import { type FileHandle, open, stat } from 'node:fs/promises';
 import path from 'node:path';
-import { decodeRecords, type LogRecord } from './records.ts';
 import { fsyncDirectory, isMissing } from './filesystem.ts';
+import { decodeRecords, type LogRecord } from './records.ts';
 
 /** How much of the log one read takes while catching up. */
 const READ_CHUNK = 4 * 1024 * 1024;
@@ -90,7 +90,11 @@ export class StoreLog {
       const bytes = await this.read(position, Math.min(size - position, want));
       const decoded = decodeRecords(bytes, position);
       records.push(...decoded.records);
-      if (decoded.records.length === 0 && (decoded.needed === undefined || decoded.needed > size - position || decoded.needed <= bytes.length)) break;
+      if (
+        decoded.records.length === 0 &&
+        (decoded.needed === undefined || decoded.needed > size - position || decoded.needed <= bytes.length)
+      )
+        break;
       want = Math.max(READ_CHUNK, decoded.needed ?? 0);
       position = decoded.end;
     }
@@ -142,19 +146,23 @@ export class StoreLog {
     while (this.#generation === generation && this.#synced < until) {
       if (this.#syncing === undefined) {
         const target = this.#end;
-        const run: Promise<void> = this.#handle!.datasync().then(
-          () => {
+        const run: Promise<void> = this.#handle!.datasync()
+          .then(() => {
             if (this.#generation === generation) this.#synced = Math.max(this.#synced, target);
-          },
-        ).finally(() => {
-          if (this.#syncing === run) this.#syncing = undefined;
-        });
+          })
+          .finally(() => {
+            if (this.#syncing === run) this.#syncing = undefined;
+          });
         this.#syncing = run;
         await run;
       } else {
-        const next: Promise<void> = this.#nextSync ?? this.#syncing.catch(() => {}).finally(() => {
-          if (this.#nextSync === next) this.#nextSync = undefined;
-        });
+        const next: Promise<void> =
+          this.#nextSync ??
+          this.#syncing
+            .catch(() => {})
+            .finally(() => {
+              if (this.#nextSync === next) this.#nextSync = undefined;
+            });
         this.#nextSync = next;
         await next;
       }

@@ -61,7 +61,8 @@ export function decodeRecords(bytes: Buffer, offset: number): { records: LogReco
   for (;;) {
     if (bytes.length - at < HEADER_BYTES) return { records, end: offset + at, needed: undefined };
     const payloadLength = bytes.readUInt32BE(at + 4);
-    if (bytes.readUInt32BE(at) !== MAGIC || payloadLength < 4 || payloadLength > MAX_PAYLOAD) return { records, end: offset + at, needed: undefined };
+    if (bytes.readUInt32BE(at) !== MAGIC || payloadLength < 4 || payloadLength > MAX_PAYLOAD)
+      return { records, end: offset + at, needed: undefined };
     const length = HEADER_BYTES + payloadLength;
     if (bytes.length - at < length) return { records, end: offset + at, needed: length };
     const payload = bytes.subarray(at + HEADER_BYTES, at + length);

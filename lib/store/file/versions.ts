@@ -54,7 +54,16 @@ export function deltaOf(previous: Buffer, next: Buffer): Delta {
   while (prefix < most && previous[prefix] === next[prefix]) prefix++;
   const room = most - prefix;
   let suffix = 0;
-  while (suffix + BLOCK <= room && previous.compare(next, next.length - suffix - BLOCK, next.length - suffix, previous.length - suffix - BLOCK, previous.length - suffix) === 0) {
+  while (
+    suffix + BLOCK <= room &&
+    previous.compare(
+      next,
+      next.length - suffix - BLOCK,
+      next.length - suffix,
+      previous.length - suffix - BLOCK,
+      previous.length - suffix,
+    ) === 0
+  ) {
     suffix += BLOCK;
   }
   while (suffix < room && previous[previous.length - suffix - 1] === next[next.length - suffix - 1]) suffix++;
@@ -72,7 +81,8 @@ export function entryOf(record: LogRecord, versions: VersionEntry[], generation:
   const { meta } = record;
   const common = { seq: meta.s, ms: meta.t, md5: meta.m, offset: record.offset, length: record.length, generation };
   const previous = versions.at(-1);
-  if (meta.op !== 'd' || previous === undefined) return { ...common, op: 'c', size: record.data.length, base: versions.length, chain: 0, depth: 0 };
+  if (meta.op !== 'd' || previous === undefined)
+    return { ...common, op: 'c', size: record.data.length, base: versions.length, chain: 0, depth: 0 };
   const size = (meta.p ?? 0) + record.data.length + (meta.q ?? 0);
   return { ...common, op: 'd', size, base: previous.base, chain: previous.chain + record.data.length, depth: previous.depth + 1 };
 }

@@ -1,10 +1,17 @@
-import { spawn, type ChildProcess } from 'node:child_process';
+import { type ChildProcess, spawn } from 'node:child_process';
 import path from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
-import { ExitCode, main, type CliIo } from '#lib/client/cli.ts';
+import { type CliIo, ExitCode, main } from '#lib/client/cli.ts';
 import { execIdempotencyKey } from '#lib/client/cli-exec.ts';
 import { API_ROUTES } from '#lib/routes.ts';
-import { errorBody, startScriptedServer, wireSession, type ReceivedRequest, type ScriptedAnswer, type ScriptedServer } from './scripted-server.ts';
+import {
+  errorBody,
+  type ReceivedRequest,
+  type ScriptedAnswer,
+  type ScriptedServer,
+  startScriptedServer,
+  wireSession,
+} from './scripted-server.ts';
 
 const LAUNCHER = path.resolve(import.meta.dirname, '../../../bin/runner-sessions.mjs');
 const ID = 'fffe6a1c2b3d4e5f60718293a4b5c6d7';
@@ -25,7 +32,10 @@ interface FakeOptions {
 }
 
 /** The lease routes as the contract describes them, for one session: enough state for exec to run against. */
-function leaseApi({ existing = 'paused', heartbeatsBeforeLoss = Infinity }: FakeOptions = {}): (request: ReceivedRequest) => ScriptedAnswer {
+function leaseApi({
+  existing = 'paused',
+  heartbeatsBeforeLoss = Infinity,
+}: FakeOptions = {}): (request: ReceivedRequest) => ScriptedAnswer {
   let epoch = 2;
   let heartbeats = 0;
   const jobs: string[] = [];
@@ -35,7 +45,10 @@ function leaseApi({ existing = 'paused', heartbeatsBeforeLoss = Infinity }: Fake
     const route = `${request.method} ${request.url.replace(ID, '{id}').replace(/\?.*$/, '')}`;
     switch (route) {
       case 'GET /sessions':
-        return { status: 200, body: { sessions: existing === 'paused' ? [wireSession({ status: 'paused', job_ids: [] })] : [], next_cursor: null } };
+        return {
+          status: 200,
+          body: { sessions: existing === 'paused' ? [wireSession({ status: 'paused', job_ids: [] })] : [], next_cursor: null },
+        };
       case 'POST /sessions':
         epoch = 1;
         return { status: 201, body: wireSession({ job_ids: [], lease: { ...lease(Number(body.lease_seconds)), holder: body.holder } }) };
@@ -46,10 +59,20 @@ function leaseApi({ existing = 'paused', heartbeatsBeforeLoss = Infinity }: Fake
         jobs.push(String(body.job_id));
         const appended = wireSession({ job_ids: jobs, lease: lease(5) });
         if (request.headers.prefer !== 'return=minimal') return { status: 200, body: appended };
-        return { status: 200, body: { id: appended.id, status: appended.status, job_count: jobs.length, updated_at: appended.updated_at, lease: appended.lease } };
+        return {
+          status: 200,
+          body: {
+            id: appended.id,
+            status: appended.status,
+            job_count: jobs.length,
+            updated_at: appended.updated_at,
+            lease: appended.lease,
+          },
+        };
       }
       case 'POST /sessions/{id}/heartbeat':
-        if (++heartbeats > heartbeatsBeforeLoss) return { status: 409, body: errorBody('lease_lost', 'superseded', { id: ID, reason: 'superseded', epoch: 5 }) };
+        if (++heartbeats > heartbeatsBeforeLoss)
+          return { status: 409, body: errorBody('lease_lost', 'superseded', { id: ID, reason: 'superseded', epoch: 5 }) };
         return { status: 200, body: { lease: lease(Number(body.seconds ?? 60)) } };
       case 'PATCH /sessions/{id}':
         return { status: 200, body: wireSession({ status: body.status, job_ids: jobs }) };
@@ -69,7 +92,10 @@ interface Exited {
 /** Runs `runner-sessions exec ARGS` as a process; `child` is there to signal it. */
 function exec(args: string[], url: string, onStdout?: (text: string, child: ChildProcess) => void): Promise<Exited> {
   return new Promise((resolve, reject) => {
-    const child = spawn(NODE, [LAUNCHER, 'exec', ...args], { env: { PATH: process.env.PATH, RUNNER_SESSIONS_URL: url }, stdio: ['ignore', 'pipe', 'pipe'] });
+    const child = spawn(NODE, [LAUNCHER, 'exec', ...args], {
+      env: { PATH: process.env.PATH, RUNNER_SESSIONS_URL: url },
+      stdio: ['ignore', 'pipe', 'pipe'],
+    });
     let stdout = '';
     let stderr = '';
     child.stdout.on('data', (chunk: Buffer) => {
@@ -101,7 +127,10 @@ describe('exec: a normal run', () => {
   it('takes the lease, adds the job with its epoch, runs the command, completes with the epoch', async () => {
     server = await startScriptedServer(leaseApi());
 
-    const run = await exec(['--name', 'ssh-import', '--job', 'job-9', '--complete', ...nodeScript('console.log("the command ran")')], server.url);
+    const run = await exec(
+      ['--name', 'ssh-import', '--job', 'job-9', '--complete', ...nodeScript('console.log("the command ran")')],
+      server.url,
+    );
 
     expect(run.code).toBe(0);
     expect(run.stdout).toBe('the command ran\n');
@@ -127,7 +156,10 @@ describe('exec: a normal run', () => {
   it('opens a session held from its creation when none of the name can be resumed, with an idempotency key of the name', async () => {
     server = await startScriptedServer(leaseApi({ existing: 'none' }));
 
-    const run = await exec(['--name', 'fresh', '--lease', '30', '--holder', 'ci-7', '--invocation-id', 'run-1', ...nodeScript('')], server.url);
+    const run = await exec(
+      ['--name', 'fresh', '--lease', '30', '--holder', 'ci-7', '--invocation-id', 'run-1', ...nodeScript('')],
+      server.url,
+    );
 
     expect(run.code).toBe(0);
     expect(routesSent()).toEqual(['GET /sessions', 'POST /sessions', 'PATCH /sessions/{id}']);
@@ -141,7 +173,14 @@ describe('exec: a normal run', () => {
     const key = execIdempotencyKey('fresh', 'build-7', 'run-1');
 
     expect(execIdempotencyKey('fresh', 'build-7', 'run-1')).toBe(key);
-    expect(new Set([key, execIdempotencyKey('fresh', 'build-8', 'run-1'), execIdempotencyKey('fresh', 'build-7', 'run-2'), execIdempotencyKey('other', 'build-7', 'run-1')]).size).toBe(4);
+    expect(
+      new Set([
+        key,
+        execIdempotencyKey('fresh', 'build-8', 'run-1'),
+        execIdempotencyKey('fresh', 'build-7', 'run-2'),
+        execIdempotencyKey('other', 'build-7', 'run-1'),
+      ]).size,
+    ).toBe(4);
   });
 
   it('heartbeats while a long command runs', async () => {
@@ -170,7 +209,10 @@ describe('exec: the lease is lost while the command runs', () => {
     server = await startScriptedServer(leaseApi({ heartbeatsBeforeLoss: 0 }));
     const started = performance.now();
 
-    const run = await exec(['--name', 'ssh-import', '--lease', '5', '--complete', ...nodeScript('setInterval(() => {}, 1000)')], server.url);
+    const run = await exec(
+      ['--name', 'ssh-import', '--lease', '5', '--complete', ...nodeScript('setInterval(() => {}, 1000)')],
+      server.url,
+    );
 
     expect(run.code).toBe(ExitCode.LeaseLost);
     expect(run.stderr).toBe(`runner-sessions: lease on session ${ID} lost: superseded by epoch 5; stopping the command\n`);
@@ -182,7 +224,15 @@ describe('exec: the lease is lost while the command runs', () => {
     server = await startScriptedServer(leaseApi({ heartbeatsBeforeLoss: 0 }));
 
     const run = await exec(
-      ['--name', 'ssh-import', '--lease', '5', '--grace', '0.5', ...nodeScript('process.on("SIGTERM", () => console.log("ignored")); setInterval(() => {}, 1000)')],
+      [
+        '--name',
+        'ssh-import',
+        '--lease',
+        '5',
+        '--grace',
+        '0.5',
+        ...nodeScript('process.on("SIGTERM", () => console.log("ignored")); setInterval(() => {}, 1000)'),
+      ],
       server.url,
     );
 
@@ -194,13 +244,24 @@ describe('exec: the lease is lost while the command runs', () => {
     server = await startScriptedServer(leaseApi({ heartbeatsBeforeLoss: 0 }));
 
     const run = await exec(
-      ['--name', 'ssh-import', '--lease', '5', '--complete', '--on-lease-lost', 'continue', ...nodeScript('setTimeout(() => console.log("finished"), 2500)')],
+      [
+        '--name',
+        'ssh-import',
+        '--lease',
+        '5',
+        '--complete',
+        '--on-lease-lost',
+        'continue',
+        ...nodeScript('setTimeout(() => console.log("finished"), 2500)'),
+      ],
       server.url,
     );
 
     expect(run.code).toBe(ExitCode.LeaseLost);
     expect(run.stdout).toBe('finished\n');
-    expect(run.stderr).toBe(`runner-sessions: lease on session ${ID} lost: superseded by epoch 5; letting the command finish (--on-lease-lost continue)\n`);
+    expect(run.stderr).toBe(
+      `runner-sessions: lease on session ${ID} lost: superseded by epoch 5; letting the command finish (--on-lease-lost continue)\n`,
+    );
     expect(requestsTo('PATCH /sessions/{id}')).toHaveLength(0);
   });
 });
@@ -212,9 +273,13 @@ describe('exec: signals', () => {
   ] as const)('%s is passed on to the command; its death by that signal is exit %i', async (signal, status) => {
     server = await startScriptedServer(leaseApi());
 
-    const run = await exec(['--name', 'ssh-import', ...nodeScript('console.log("ready"); setInterval(() => {}, 1000)')], server.url, (stdout, child) => {
-      if (stdout === 'ready\n') child.kill(signal);
-    });
+    const run = await exec(
+      ['--name', 'ssh-import', ...nodeScript('console.log("ready"); setInterval(() => {}, 1000)')],
+      server.url,
+      (stdout, child) => {
+        if (stdout === 'ready\n') child.kill(signal);
+      },
+    );
 
     expect(run).toMatchObject({ code: status, signal: null });
     expect(JSON.parse(requestsTo('PATCH /sessions/{id}')[0]!.body)).toEqual({ status: 'paused' });
@@ -224,7 +289,13 @@ describe('exec: signals', () => {
     server = await startScriptedServer(leaseApi());
 
     const run = await exec(
-      ['--name', 'ssh-import', ...nodeScript('process.on("SIGTERM", () => { console.log("cleaned up"); process.exit(0); }); console.log("ready"); setInterval(() => {}, 1000)')],
+      [
+        '--name',
+        'ssh-import',
+        ...nodeScript(
+          'process.on("SIGTERM", () => { console.log("cleaned up"); process.exit(0); }); console.log("ready"); setInterval(() => {}, 1000)',
+        ),
+      ],
       server.url,
       (stdout, child) => {
         if (stdout === 'ready\n') child.kill('SIGTERM');
@@ -293,7 +364,10 @@ describe('the lease commands', () => {
   });
 
   it('lease_held exits 4 and says who holds it and how to take it over', async () => {
-    server = await startScriptedServer(() => ({ status: 409, body: errorBody('lease_held', 'held', { id: ID, holder: 'build-7:4711', expires_at: 1763942520 }) }));
+    server = await startScriptedServer(() => ({
+      status: 409,
+      body: errorBody('lease_held', 'held', { id: ID, holder: 'build-7:4711', expires_at: 1763942520 }),
+    }));
 
     const run = await cli(['acquire', ID], server.url);
 
@@ -366,17 +440,32 @@ describe.skipIf(!HAVE_LEASE_ROUTES)('exec against the local server', () => {
       const operator = new SessionsClient({ baseUrl: api.url });
       let taken: Promise<unknown> | undefined;
 
-      const run = await exec(['--name', name, '--lease', '5', '--job', 'job-1', '--complete', ...nodeScript('console.log("ready"); setInterval(() => {}, 1000)')], api.url, (stdout) => {
-        if (stdout !== 'ready\n' || taken !== undefined) return;
-        taken = (async () => {
-          const [session] = (await operator.listSessions({ name })).sessions;
-          return operator.acquireLease(session!.id, { holder: 'operator', force: true });
-        })();
-      });
+      const run = await exec(
+        [
+          '--name',
+          name,
+          '--lease',
+          '5',
+          '--job',
+          'job-1',
+          '--complete',
+          ...nodeScript('console.log("ready"); setInterval(() => {}, 1000)'),
+        ],
+        api.url,
+        (stdout) => {
+          if (stdout !== 'ready\n' || taken !== undefined) return;
+          taken = (async () => {
+            const [session] = (await operator.listSessions({ name })).sessions;
+            return operator.acquireLease(session!.id, { holder: 'operator', force: true });
+          })();
+        },
+      );
 
       const { session } = (await taken) as { session: { id: string; lease: { epoch: number }; job_ids: string[] } };
       expect(run.code).toBe(ExitCode.LeaseLost);
-      expect(run.stderr).toContain(`runner-sessions: lease on session ${session.id} lost: superseded by epoch ${session.lease.epoch}; stopping the command\n`);
+      expect(run.stderr).toContain(
+        `runner-sessions: lease on session ${session.id} lost: superseded by epoch ${session.lease.epoch}; stopping the command\n`,
+      );
       expect(session.job_ids).toEqual(['job-1']);
       expect((await operator.getSession(session.id)).session).toMatchObject({ status: 'active', lease: { holder: 'operator', epoch: 2 } });
     } finally {

@@ -51,7 +51,13 @@ describe('formatSession', () => {
 
 describe('formatSessionTable', () => {
   it('aligns columns, right-aligns the job count and keeps the name last', () => {
-    const other: Session = { ...session, id: 'fffe6a1c2b3d4e5f60718293a4b5c6d8', name: null, status: 'terminated', job_ids: Array.from({ length: 120 }, (_, i) => `j${i}`) };
+    const other: Session = {
+      ...session,
+      id: 'fffe6a1c2b3d4e5f60718293a4b5c6d8',
+      name: null,
+      status: 'terminated',
+      job_ids: Array.from({ length: 120 }, (_, i) => `j${i}`),
+    };
 
     expect(formatSessionTable([session, other])).toBe(
       [

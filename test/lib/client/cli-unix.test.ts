@@ -1,8 +1,8 @@
 import { spawn } from 'node:child_process';
 import path from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
-import { ExitCode, main, type CliIo } from '#lib/client/cli.ts';
-import { startScriptedServer, wireSession, type ReceivedRequest, type ScriptedAnswer, type ScriptedServer } from './scripted-server.ts';
+import { type CliIo, ExitCode, main } from '#lib/client/cli.ts';
+import { type ReceivedRequest, type ScriptedAnswer, type ScriptedServer, startScriptedServer, wireSession } from './scripted-server.ts';
 
 const LAUNCHER = path.resolve(import.meta.dirname, '../../../bin/runner-sessions.mjs');
 const ID = 'fffe6a1c2b3d4e5f60718293a4b5c6d7';
@@ -47,7 +47,10 @@ interface Run {
 async function cli(
   args: string[],
   url: string,
-  { stdoutWrite, retry = { maxAttempts: 4, baseDelayMs: 1, maxDelayMs: 5 } }: { stdoutWrite?: (text: string) => void; retry?: CliIo['retry'] } = {},
+  {
+    stdoutWrite,
+    retry = { maxAttempts: 4, baseDelayMs: 1, maxDelayMs: 5 },
+  }: { stdoutWrite?: (text: string) => void; retry?: CliIo['retry'] } = {},
 ): Promise<Run> {
   const run: Run = { code: -1, stdout: '', stderr: '', writes: [] };
   const io: CliIo = {
@@ -67,9 +70,15 @@ async function cli(
 }
 
 /** Runs the launcher, reads stdout until its first line, then closes the pipe the way `| head -1` does. */
-function firstLineThenClose(args: string[], url: string): Promise<{ code: number | null; signal: string | null; firstLine: string; stderr: string }> {
+function firstLineThenClose(
+  args: string[],
+  url: string,
+): Promise<{ code: number | null; signal: string | null; firstLine: string; stderr: string }> {
   return new Promise((resolve, reject) => {
-    const child = spawn(process.execPath, [LAUNCHER, ...args], { env: { PATH: process.env.PATH, RUNNER_SESSIONS_URL: url }, stdio: ['ignore', 'pipe', 'pipe'] });
+    const child = spawn(process.execPath, [LAUNCHER, ...args], {
+      env: { PATH: process.env.PATH, RUNNER_SESSIONS_URL: url },
+      stdio: ['ignore', 'pipe', 'pipe'],
+    });
     let stdout = '';
     let stderr = '';
     let firstLine = '';
@@ -124,7 +133,7 @@ describe('--all prints each page as it arrives', () => {
   });
 
   it('history --all --cursor starts where the given page ended', async () => {
-    const url = await serve((request, count) => ({
+    const url = await serve((_request, count) => ({
       status: 200,
       body: { versions: [wireVersion(`v${count}`)], next_cursor: count < 2 ? `c${count}` : null },
     }));
@@ -180,7 +189,11 @@ describe('--timeout bounds the whole command, retries included', () => {
   });
 
   it('the deadline also cuts a backoff short: a 503 asking to retry in 60 s', async () => {
-    const url = await serve(() => ({ status: 503, headers: { 'retry-after': '60' }, body: { error: { code: 'storage_unavailable', message: 'busy', details: {} } } }));
+    const url = await serve(() => ({
+      status: 503,
+      headers: { 'retry-after': '60' },
+      body: { error: { code: 'storage_unavailable', message: 'busy', details: {} } },
+    }));
     const started = performance.now();
 
     const run = await cli(['get', ID, '--timeout', '0.3'], url, { retry: { maxAttempts: 4, baseDelayMs: 1, maxDelayMs: 60_000 } });
@@ -205,22 +218,18 @@ describe('--timeout bounds the whole command, retries included', () => {
     expect(run.stderr).toContain(`--timeout must be a number of seconds (0 for no limit); got '${value}'`);
   });
 
-  it(
-    'by default a server that never answers is given up on after 30 s, not after four 30 s attempts',
-    async () => {
-      const url = await serve(() => 'hang');
-      const started = performance.now();
+  it('by default a server that never answers is given up on after 30 s, not after four 30 s attempts', async () => {
+    const url = await serve(() => 'hang');
+    const started = performance.now();
 
-      const run = await cli(['get', ID], url);
+    const run = await cli(['get', ID], url);
 
-      const elapsed = performance.now() - started;
-      expect(run.code).toBe(ExitCode.Unavailable);
-      expect(run.stderr).toContain('within --timeout 30 s');
-      expect(elapsed).toBeGreaterThanOrEqual(29_500);
-      expect(elapsed).toBeLessThan(35_000);
-      // Attempts of 10 s each: three fit in the deadline.
-      expect(server!.requests).toHaveLength(3);
-    },
-    45_000,
-  );
+    const elapsed = performance.now() - started;
+    expect(run.code).toBe(ExitCode.Unavailable);
+    expect(run.stderr).toContain('within --timeout 30 s');
+    expect(elapsed).toBeGreaterThanOrEqual(29_500);
+    expect(elapsed).toBeLessThan(35_000);
+    // Attempts of 10 s each: three fit in the deadline.
+    expect(server!.requests).toHaveLength(3);
+  }, 45_000);
 });

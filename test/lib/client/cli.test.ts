@@ -1,9 +1,9 @@
 import { execFile } from 'node:child_process';
 import { promisify } from 'node:util';
 import { afterAll, afterEach, beforeAll, beforeEach, describe, expect, it, vi } from 'vitest';
-import { ExitCode, main, type CliIo } from '#lib/client/cli.ts';
-import { startApi, TEST_MAX_JOBS, type RunningApi } from './local-api.ts';
-import { errorBody, startScriptedServer, wireSession, type ScriptedAnswer, type ScriptedServer } from './scripted-server.ts';
+import { type CliIo, ExitCode, main } from '#lib/client/cli.ts';
+import { type RunningApi, startApi, TEST_MAX_JOBS } from './local-api.ts';
+import { errorBody, type ScriptedAnswer, type ScriptedServer, startScriptedServer, wireSession } from './scripted-server.ts';
 
 interface Run {
   code: number;
@@ -21,7 +21,10 @@ afterAll(async () => {
 });
 
 /** Runs the CLI in-process against `url` (the test API unless given), with retries kept short. */
-async function cli(args: string[], { url = api.url, env = {}, fetch }: { url?: string | null; env?: Record<string, string>; fetch?: typeof globalThis.fetch } = {}): Promise<Run> {
+async function cli(
+  args: string[],
+  { url = api.url, env = {}, fetch }: { url?: string | null; env?: Record<string, string>; fetch?: typeof globalThis.fetch } = {},
+): Promise<Run> {
   let stdout = '';
   let stderr = '';
   const io: CliIo = {
@@ -46,22 +49,35 @@ describe('help', () => {
     const run = await cli(['--help']);
 
     expect(run.code).toBe(ExitCode.Ok);
-    for (const command of ['create', 'get ID', 'add-job ID JOB', 'pause ID', 'resume ID', 'complete ID', 'terminate ID', 'list', 'resume-by-name NAME']) {
+    for (const command of [
+      'create',
+      'get ID',
+      'add-job ID JOB',
+      'pause ID',
+      'resume ID',
+      'complete ID',
+      'terminate ID',
+      'list',
+      'resume-by-name NAME',
+    ]) {
       expect(run.stdout).toContain(`  ${command}`);
     }
     expect(run.stdout).toMatch(/Exit codes:\n {2}0 .*\n {2}1 .*\n {2}2 .*\n {2}3 .*\n {2}4 .*\n {2}5 /);
     expect(run.stderr).toBe('');
   });
 
-  it.each(['create', 'get', 'add-job', 'pause', 'resume', 'complete', 'terminate', 'list', 'resume-by-name'])('%s --help and -h show the command usage', async (command) => {
-    const long = await cli([command, '--help']);
-    const short = await cli([command, '-h']);
+  it.each(['create', 'get', 'add-job', 'pause', 'resume', 'complete', 'terminate', 'list', 'resume-by-name'])(
+    '%s --help and -h show the command usage',
+    async (command) => {
+      const long = await cli([command, '--help']);
+      const short = await cli([command, '-h']);
 
-    expect(long.code).toBe(ExitCode.Ok);
-    expect(long.stdout).toMatch(new RegExp(`^Usage: runner-sessions ${command}\\b`));
-    expect(long.stdout).toContain('Exit codes:');
-    expect(short).toEqual(long);
-  });
+      expect(long.code).toBe(ExitCode.Ok);
+      expect(long.stdout).toMatch(new RegExp(`^Usage: runner-sessions ${command}\\b`));
+      expect(long.stdout).toContain('Exit codes:');
+      expect(short).toEqual(long);
+    },
+  );
 
   it('help COMMAND is the same as COMMAND --help', async () => {
     expect((await cli(['help', 'list'])).stdout).toBe((await cli(['list', '--help'])).stdout);
@@ -84,9 +100,17 @@ describe('usage errors exit 2 and point at the help', () => {
     ['a missing argument', ['add-job', 'fffe6a1c2b3d4e5f60718293a4b5c6d7'], /add-job takes ID JOB, got 'fffe6a1c2b3d4e5f60718293a4b5c6d7'/],
     ['an extra argument', ['get', 'fffe6a1c2b3d4e5f60718293a4b5c6d7', 'more'], /get takes ID, got/],
     ['an ID that is not one', ['pause', 'fffe-not-an-id'], /'fffe-not-an-id' is not a session ID: expected 32 lowercase hex characters/],
-    ['a job ID with a control character', ['add-job', 'fffe6a1c2b3d4e5f60718293a4b5c6d7', 'job\u0001'], /JOB must be 1-256 characters without control characters/],
+    [
+      'a job ID with a control character',
+      ['add-job', 'fffe6a1c2b3d4e5f60718293a4b5c6d7', 'job\u0001'],
+      /JOB must be 1-256 characters without control characters/,
+    ],
     ['a name that is too long', ['create', '--name', 'n'.repeat(257)], /--name must be 1-256 characters/],
-    ['an unknown status', ['list', '--status', 'sleeping'], /--status must be one of active, paused, completed, terminated; got 'sleeping'/],
+    [
+      'an unknown status',
+      ['list', '--status', 'sleeping'],
+      /--status must be one of active, paused, completed, terminated; got 'sleeping'/,
+    ],
     ['a limit out of range', ['list', '--limit', '101'], /--limit must be an integer from 1 to 100; got '101'/],
     ['a limit that is not a number', ['list', '--limit', 'ten'], /--limit must be an integer from 1 to 100; got 'ten'/],
     ['a --url that is not a URL', ['list', '--url', 'not a url'], /'not a url' is not a URL/],
@@ -114,7 +138,9 @@ describe('the commands, against the API', () => {
     const json = await cli(['create', '--json']);
 
     expect(human.code).toBe(0);
-    expect(human.stdout).toMatch(/^session {2}[0-9a-f]{32}\nname {5}ssh-import\nstatus {3}active\njobs {5}0\ncreated  \d{4}-\d\d-\d\d \d\d:\d\d:\d\d UTC\n/);
+    expect(human.stdout).toMatch(
+      /^session {2}[0-9a-f]{32}\nname {5}ssh-import\nstatus {3}active\njobs {5}0\ncreated {2}\d{4}-\d\d-\d\d \d\d:\d\d:\d\d UTC\n/,
+    );
     expect(human.stdout).toMatch(/\netag {5}"[^"]+"\n$/);
     const parsed = JSON.parse(json.stdout) as { session: Record<string, unknown>; etag: string };
     expect(parsed.session).toMatchObject({ name: null, job_ids: [], status: 'active' });
@@ -249,7 +275,11 @@ describe('resuming after a disconnect', () => {
     expect([created.code, paused.code, resumed.code, again.code, listed.code]).toEqual([0, 0, 0, 0, 0]);
     expect(paused.stdout).toContain('status   paused\n');
     expect(resumed.stdout).toMatch(new RegExp(`^resumed paused session ${id}\nsession  ${id}\nname     ${name}\nstatus   active\n`));
-    expect(JSON.parse(again.stdout)).toEqual({ session: expect.objectContaining({ id, status: 'active' }), etag: expect.stringMatching(/^"/), was_paused: false });
+    expect(JSON.parse(again.stdout)).toEqual({
+      session: expect.objectContaining({ id, status: 'active' }),
+      etag: expect.stringMatching(/^"/),
+      was_paused: false,
+    });
     expect(listed.stdout.split('\n')[1]).toMatch(new RegExp(`^${id}  active  +0  .* UTC  ${name}$`));
     expect(listed.stdout.split('\n')).toHaveLength(3);
   });
@@ -308,7 +338,9 @@ describe('resuming after a disconnect', () => {
 
     const run = await cli(['list', '--name', name, '--limit', '2']);
 
-    expect(run.stdout).toMatch(new RegExp(`\nmore: runner-sessions list --name '${name}' --limit 2 --cursor [A-Za-z0-9_-]+ {3}\\(or --all\\)\n$`));
+    expect(run.stdout).toMatch(
+      new RegExp(`\nmore: runner-sessions list --name '${name}' --limit 2 --cursor [A-Za-z0-9_-]+ {3}\\(or --all\\)\n$`),
+    );
   });
 
   it.each([
@@ -344,7 +376,9 @@ describe('API errors: exit code and what to do next', () => {
     const run = await cli(['add-job', id, 'job-1']);
 
     expect(run.code).toBe(ExitCode.Conflict);
-    expect(run.stderr).toBe(`runner-sessions: session ${id} is paused; resume it with 'runner-sessions resume ${id}' before adding jobs.\n`);
+    expect(run.stderr).toBe(
+      `runner-sessions: session ${id} is paused; resume it with 'runner-sessions resume ${id}' before adding jobs.\n`,
+    );
   });
 
   it('a job for a completed session → 4, and to open a new one', async () => {
@@ -427,9 +461,21 @@ describe('failures the API cannot be made to produce on demand', () => {
   const ID = 'fffe6a1c2b3d4e5f60718293a4b5c6d7';
 
   it.each<[string, ScriptedAnswer, RegExp]>([
-    ['503 storage_unavailable', { status: 503, headers: { 'retry-after': '0', 'apigw-requestid': 'r-9' }, body: errorBody('storage_unavailable', 'x') }, /storage is unavailable \(tried 3 times\) \(request id r-9\); try again/],
-    ['503 conflict_retry', { status: 503, headers: { 'retry-after': '0' }, body: errorBody('conflict_retry', 'x', { id: ID }) }, /is being changed by many writers at once \(tried 3 times\)/],
-    ['500 internal_error', { status: 500, body: errorBody('internal_error', 'internal error', { request_id: 'req-42' }) }, /the service failed \(request id req-42\); try again, and report the request id/],
+    [
+      '503 storage_unavailable',
+      { status: 503, headers: { 'retry-after': '0', 'apigw-requestid': 'r-9' }, body: errorBody('storage_unavailable', 'x') },
+      /storage is unavailable \(tried 3 times\) \(request id r-9\); try again/,
+    ],
+    [
+      '503 conflict_retry',
+      { status: 503, headers: { 'retry-after': '0' }, body: errorBody('conflict_retry', 'x', { id: ID }) },
+      /is being changed by many writers at once \(tried 3 times\)/,
+    ],
+    [
+      '500 internal_error',
+      { status: 500, body: errorBody('internal_error', 'internal error', { request_id: 'req-42' }) },
+      /the service failed \(request id req-42\); try again, and report the request id/,
+    ],
     ['429 throttled', { status: 429, body: { message: 'Too Many Requests' } }, /throttling requests \(tried 3 times\)/],
     ['502 from a proxy', { status: 502, body: '<html>bad gateway</html>' }, /unexpected answer from .*: HTTP 502/],
   ])('%s → 5', async (_what, answer, message) => {
@@ -502,18 +548,32 @@ describe('failures the API cannot be made to produce on demand', () => {
 
       expect(run.code).toBe(ExitCode.Failure);
       expect(run.stderr).toContain('the API refused the request (HTTP 403: Forbidden). Check the AWS credentials');
-      expect(server!.requests[0]!.headers.authorization).toMatch(/^AWS4-HMAC-SHA256 Credential=AKIDCLIEXAMPLE\/\d{8}\/eu-west-1\/execute-api\/aws4_request, /);
+      expect(server!.requests[0]!.headers.authorization).toMatch(
+        /^AWS4-HMAC-SHA256 Credential=AKIDCLIEXAMPLE\/\d{8}\/eu-west-1\/execute-api\/aws4_request, /,
+      );
     });
 
     it.each<[string, string[], (request: { headers: Record<string, unknown> }) => ScriptedAnswer]>([
-      ['a 403 that quotes the token and signature', [], (request) => ({
-        status: 403,
-        body: { message: `mismatch: x-amz-security-token:${token} ${secret} Signature=${/Signature=(\w+)/.exec(String(request.headers.authorization))?.[1]}` },
-      })],
-      ['the same, with --json', ['--json'], (request) => ({
-        status: 403,
-        body: { message: `mismatch: x-amz-security-token:${token} ${secret} Signature=${/Signature=(\w+)/.exec(String(request.headers.authorization))?.[1]}` },
-      })],
+      [
+        'a 403 that quotes the token and signature',
+        [],
+        (request) => ({
+          status: 403,
+          body: {
+            message: `mismatch: x-amz-security-token:${token} ${secret} Signature=${/Signature=(\w+)/.exec(String(request.headers.authorization))?.[1]}`,
+          },
+        }),
+      ],
+      [
+        'the same, with --json',
+        ['--json'],
+        (request) => ({
+          status: 403,
+          body: {
+            message: `mismatch: x-amz-security-token:${token} ${secret} Signature=${/Signature=(\w+)/.exec(String(request.headers.authorization))?.[1]}`,
+          },
+        }),
+      ],
       ['a 500', [], () => ({ status: 500, body: errorBody('internal_error', 'internal error') })],
       ['a dropped connection', [], () => 'drop'],
     ])('never prints the credentials or the signature: %s', async (_what, extra, answer) => {
@@ -534,9 +594,9 @@ describe('failures the API cannot be made to produce on demand', () => {
 
 describe('the executable', () => {
   it('bin/runner-sessions.ts runs main with the process arguments and exit code', async () => {
-    const run = await promisify(execFile)(process.execPath, ['bin/runner-sessions.ts', 'get', 'nope'], { env: { ...process.env, RUNNER_SESSIONS_URL: api.url } }).catch(
-      (error: { code: number; stdout: string; stderr: string }) => error,
-    );
+    const run = await promisify(execFile)(process.execPath, ['bin/runner-sessions.ts', 'get', 'nope'], {
+      env: { ...process.env, RUNNER_SESSIONS_URL: api.url },
+    }).catch((error: { code: number; stdout: string; stderr: string }) => error);
 
     expect(run).toMatchObject({ code: ExitCode.Usage, stdout: '' });
     expect(run.stderr).toContain("'nope' is not a session ID");

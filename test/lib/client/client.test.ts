@@ -2,7 +2,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { SessionsClient } from '#lib/client/client.ts';
 import { NoResumableSession, SessionsApiError } from '#lib/client/errors.ts';
 import type { SessionStatus } from '#lib/session.ts';
-import { startApi, TEST_MAX_JOBS, type RunningApi } from './local-api.ts';
+import { type RunningApi, startApi, TEST_MAX_JOBS } from './local-api.ts';
 
 let api: RunningApi;
 let client: SessionsClient;
@@ -232,7 +232,10 @@ describe('resume after a disconnect', () => {
     await client.complete(session.id);
 
     await expect(client.resumeByName('all-done')).rejects.toBeInstanceOf(NoResumableSession);
-    await expect(client.resumeByName('never-used')).rejects.toMatchObject({ sessionName: 'never-used', message: 'no paused or active session named "never-used"' });
+    await expect(client.resumeByName('never-used')).rejects.toMatchObject({
+      sessionName: 'never-used',
+      message: 'no paused or active session named "never-used"',
+    });
   });
 });
 

@@ -1,8 +1,15 @@
 import { afterEach, describe, expect, it } from 'vitest';
 import { SessionsClient } from '#lib/client/client.ts';
-import { LeaseHeldError, LeaseLostError, LeaseRequiredError, SessionsApiError, SessionsConfigError, SessionsNetworkError } from '#lib/client/errors.ts';
+import {
+  LeaseHeldError,
+  LeaseLostError,
+  LeaseRequiredError,
+  SessionsApiError,
+  SessionsConfigError,
+  SessionsNetworkError,
+} from '#lib/client/errors.ts';
 import { ERROR_CODES, ERROR_STATUS } from '#lib/client/schemas.ts';
-import { errorBody, startScriptedServer, wireSession, type ScriptedAnswer, type ScriptedServer } from './scripted-server.ts';
+import { errorBody, type ScriptedAnswer, type ScriptedServer, startScriptedServer, wireSession } from './scripted-server.ts';
 
 const ID = 'fffe6a1c2b3d4e5f60718293a4b5c6d7';
 let server: ScriptedServer | undefined;
@@ -72,7 +79,11 @@ describe('the request ID', () => {
   });
 
   it('falls back to x-amzn-requestid', async () => {
-    const client = await clientAnswering({ status: 404, headers: { 'x-amzn-requestid': 'amzn-id' }, body: errorBody('session_not_found', 'no session') });
+    const client = await clientAnswering({
+      status: 404,
+      headers: { 'x-amzn-requestid': 'amzn-id' },
+      body: errorBody('session_not_found', 'no session'),
+    });
 
     const error = (await rejection(client.getSession(ID))) as SessionsApiError;
 

@@ -18,7 +18,9 @@ function leaseFromNow(seconds: number, epoch = 3): Lease {
 }
 
 /** A client whose heartbeat answers what `answer` says for the nth call (1-based), by default the lease extended. */
-function fakeApi(answer: (call: number) => Promise<Lease> = () => Promise.resolve(leaseFromNow(30))): LeaseApi & { heartbeat: ReturnType<typeof vi.fn> } {
+function fakeApi(
+  answer: (call: number) => Promise<Lease> = () => Promise.resolve(leaseFromNow(30)),
+): LeaseApi & { heartbeat: ReturnType<typeof vi.fn> } {
   let calls = 0;
   return {
     acquireLease: vi.fn(async () => ({ session: { lease: leaseFromNow(30, 1) } as never, etag: undefined })),

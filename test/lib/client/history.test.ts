@@ -1,9 +1,9 @@
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
-import { ExitCode, main, type CliIo } from '#lib/client/cli.ts';
+import { type CliIo, ExitCode, main } from '#lib/client/cli.ts';
 import { SessionsClient } from '#lib/client/client.ts';
 import { SessionsApiError } from '#lib/client/errors.ts';
-import { startApi, type RunningApi } from './local-api.ts';
-import { errorBody, startScriptedServer, type ScriptedServer } from './scripted-server.ts';
+import { type RunningApi, startApi } from './local-api.ts';
+import { errorBody, type ScriptedServer, startScriptedServer } from './scripted-server.ts';
 
 let api: RunningApi;
 let client: SessionsClient;
@@ -147,7 +147,13 @@ describe('runner-sessions history and restore, against the local server', () => 
     expect(page.stdout).toMatch(new RegExp(`more: runner-sessions history ${id} --limit 2 --cursor \\S+   \\(or --all\\)\\n$`));
     expect(all.stdout.trimEnd().split('\n')).toHaveLength(6);
     const document = JSON.parse(json.stdout) as { versions: Array<{ change: string }>; next_cursor: null };
-    expect(document.versions.map((entry) => entry.change)).toEqual(['status paused→active', 'status active→paused', 'job_added job-2', 'job_added job-1', 'created']);
+    expect(document.versions.map((entry) => entry.change)).toEqual([
+      'status paused→active',
+      'status active→paused',
+      'job_added job-2',
+      'job_added job-1',
+      'created',
+    ]);
     expect(document.next_cursor).toBeNull();
   });
 
@@ -223,6 +229,8 @@ describe('on a service whose storage keeps no versions', () => {
 
     expect(run.code).toBe(ExitCode.Conflict);
     expect(run.stderr).toBe(`runner-sessions: ${message}.\n`);
-    expect(server.requests.map((request) => `${request.method} ${request.url}`)).toEqual(['GET /sessions/fffe6a1c2b3d4e5f60718293a4b5c6d7/history']);
+    expect(server.requests.map((request) => `${request.method} ${request.url}`)).toEqual([
+      'GET /sessions/fffe6a1c2b3d4e5f60718293a4b5c6d7/history',
+    ]);
   });
 });

@@ -1,7 +1,14 @@
 import { afterEach, describe, expect, it } from 'vitest';
 import { SessionsClient } from '#lib/client/client.ts';
 import { LeaseHeldError, LeaseLostError, LeaseRequiredError, SessionsNetworkError } from '#lib/client/errors.ts';
-import { errorBody, startScriptedServer, wireSession, type ReceivedRequest, type ScriptedAnswer, type ScriptedServer } from './scripted-server.ts';
+import {
+  errorBody,
+  type ReceivedRequest,
+  type ScriptedAnswer,
+  type ScriptedServer,
+  startScriptedServer,
+  wireSession,
+} from './scripted-server.ts';
 
 const ID = 'fffe6a1c2b3d4e5f60718293a4b5c6d7';
 const LEASE = { holder: 'build-7:4711', epoch: 4, seconds: 60, expires_at: 1763942520 };
@@ -48,7 +55,9 @@ describe('acquireLease', () => {
 
   it('is sent again after 503 conflict_retry, which says nothing was written', async () => {
     const client = await clientFor((_request, count) =>
-      count === 1 ? { status: 503, body: errorBody('conflict_retry', 'busy', { id: ID }) } : { status: 200, body: wireSession({ lease: LEASE }) },
+      count === 1
+        ? { status: 503, body: errorBody('conflict_retry', 'busy', { id: ID }) }
+        : { status: 200, body: wireSession({ lease: LEASE }) },
     );
 
     const { session } = await client.acquireLease(ID);
@@ -66,7 +75,10 @@ describe('acquireLease', () => {
   });
 
   it('lease_held is a LeaseHeldError with the holder and its expiry', async () => {
-    const client = await clientFor(() => ({ status: 409, body: errorBody('lease_held', 'held', { id: ID, holder: 'other:1', expires_at: 1763942999 }) }));
+    const client = await clientFor(() => ({
+      status: 409,
+      body: errorBody('lease_held', 'held', { id: ID, holder: 'other:1', expires_at: 1763942999 }),
+    }));
 
     const error = await client.acquireLease(ID).catch((caught: unknown) => caught);
 
@@ -89,7 +101,11 @@ describe('heartbeat', () => {
 
   it('is retried after a lost answer and a 503: the same epoch twice is harmless', async () => {
     const client = await clientFor((_request, count) =>
-      count === 1 ? 'drop' : count === 2 ? { status: 503, body: errorBody('storage_unavailable', 'down') } : { status: 200, body: { lease: LEASE } },
+      count === 1
+        ? 'drop'
+        : count === 2
+          ? { status: 503, body: errorBody('storage_unavailable', 'down') }
+          : { status: 200, body: { lease: LEASE } },
     );
 
     await expect(client.heartbeat(ID, 4)).resolves.toEqual(LEASE);
@@ -148,7 +164,8 @@ describe('changes under a lease', () => {
   it('a status change whose answer was lost, retried, finds its own release: the change is done', async () => {
     const client = await clientFor((request, count) => {
       if (count === 1) return 'drop';
-      if (request.method === 'PATCH') return { status: 409, body: errorBody('lease_lost', 'released', { id: ID, reason: 'released', epoch: 4 }) };
+      if (request.method === 'PATCH')
+        return { status: 409, body: errorBody('lease_lost', 'released', { id: ID, reason: 'released', epoch: 4 }) };
       return { status: 200, body: wireSession({ status: 'completed', lease: LEASE }) };
     });
 
@@ -159,7 +176,10 @@ describe('changes under a lease', () => {
   });
 
   it('a release by someone else, on the first attempt, is a lost lease', async () => {
-    const client = await clientFor(() => ({ status: 409, body: errorBody('lease_lost', 'released', { id: ID, reason: 'released', epoch: 4 }) }));
+    const client = await clientFor(() => ({
+      status: 409,
+      body: errorBody('lease_lost', 'released', { id: ID, reason: 'released', epoch: 4 }),
+    }));
 
     await expect(client.complete(ID, { leaseEpoch: 4 })).rejects.toBeInstanceOf(LeaseLostError);
     expect(server!.requests).toHaveLength(1);
@@ -171,9 +191,20 @@ describe('acquireByName', () => {
     const older = 'fffe6a1c2b3d4e5f60718293a4b5c6d8';
     const client = await clientFor((request) => {
       if (request.method === 'GET') {
-        return { status: 200, body: { sessions: [wireSession({ status: 'completed' }), wireSession({ status: 'paused' }), wireSession({ id: older, status: 'paused' })], next_cursor: null } };
+        return {
+          status: 200,
+          body: {
+            sessions: [
+              wireSession({ status: 'completed' }),
+              wireSession({ status: 'paused' }),
+              wireSession({ id: older, status: 'paused' }),
+            ],
+            next_cursor: null,
+          },
+        };
       }
-      if (request.url.startsWith(`/sessions/${ID}/`)) return { status: 409, body: errorBody('invalid_transition', 'final', { id: ID, from: 'completed', to: 'active' }) };
+      if (request.url.startsWith(`/sessions/${ID}/`))
+        return { status: 409, body: errorBody('invalid_transition', 'final', { id: ID, from: 'completed', to: 'active' }) };
       return { status: 200, body: wireSession({ id: older, lease: LEASE }) };
     });
 

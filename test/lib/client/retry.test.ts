@@ -1,9 +1,9 @@
 import fc from 'fast-check';
 import { afterEach, describe, expect, it } from 'vitest';
 import { SessionsClient } from '#lib/client/client.ts';
-import { SessionsApiError, SessionsNetworkError } from '#lib/client/errors.ts';
+import { SessionsNetworkError } from '#lib/client/errors.ts';
 import { DEFAULT_RETRY, parseRetryAfter, retryDelay } from '#lib/client/retry.ts';
-import { errorBody, startScriptedServer, wireSession, type ScriptedAnswer, type ScriptedServer } from './scripted-server.ts';
+import { errorBody, type ScriptedAnswer, type ScriptedServer, startScriptedServer, wireSession } from './scripted-server.ts';
 
 const ID = 'fffe6a1c2b3d4e5f60718293a4b5c6d7';
 const FAST = { maxAttempts: 4, baseDelayMs: 1, maxDelayMs: 20 };
@@ -112,7 +112,11 @@ describe('creates are retried with the Idempotency-Key of their first attempt', 
   });
 
   it('reports a 200 marked Idempotent-Replayed as replayed', async () => {
-    const flaky = await flakyServer([], { status: 200, headers: { 'idempotent-replayed': 'true', location: `/sessions/${ID}` }, body: wireSession() });
+    const flaky = await flakyServer([], {
+      status: 200,
+      headers: { 'idempotent-replayed': 'true', location: `/sessions/${ID}` },
+      body: wireSession(),
+    });
 
     const created = await new SessionsClient({ baseUrl: flaky.url, retry: FAST }).createSession({ idempotencyKey: 'k' });
 
@@ -120,9 +124,14 @@ describe('creates are retried with the Idempotency-Key of their first attempt', 
   });
 
   it('does not retry a 400: the key was used for another request', async () => {
-    const flaky = await flakyServer([{ status: 400, body: errorBody('invalid_request', 'headers.idempotency-key: was already used') }], { status: 201, body: wireSession() });
+    const flaky = await flakyServer([{ status: 400, body: errorBody('invalid_request', 'headers.idempotency-key: was already used') }], {
+      status: 201,
+      body: wireSession(),
+    });
 
-    const error = await new SessionsClient({ baseUrl: flaky.url, retry: FAST }).createSession({ idempotencyKey: 'k' }).catch((e: unknown) => e);
+    const error = await new SessionsClient({ baseUrl: flaky.url, retry: FAST })
+      .createSession({ idempotencyKey: 'k' })
+      .catch((e: unknown) => e);
 
     expect(error).toMatchObject({ code: 'invalid_request', attempts: 1 });
     expect(flaky.requests).toHaveLength(1);
@@ -149,7 +158,9 @@ describe('giving up', () => {
   it('after maxAttempts requests, with the last answer and the count', async () => {
     const flaky = await flakyServer([], unavailable);
 
-    const error = await new SessionsClient({ baseUrl: flaky.url, retry: { ...FAST, maxAttempts: 3 } }).getSession(ID).catch((e: unknown) => e);
+    const error = await new SessionsClient({ baseUrl: flaky.url, retry: { ...FAST, maxAttempts: 3 } })
+      .getSession(ID)
+      .catch((e: unknown) => e);
 
     expect(error).toMatchObject({ code: 'storage_unavailable', status: 503, attempts: 3 });
     expect(flaky.requests).toHaveLength(3);
@@ -158,7 +169,9 @@ describe('giving up', () => {
   it('after maxAttempts network failures, as a SessionsNetworkError with the count', async () => {
     const flaky = await flakyServer([], 'drop');
 
-    const error = await new SessionsClient({ baseUrl: flaky.url, retry: { ...FAST, maxAttempts: 2 } }).getSession(ID).catch((e: unknown) => e);
+    const error = await new SessionsClient({ baseUrl: flaky.url, retry: { ...FAST, maxAttempts: 2 } })
+      .getSession(ID)
+      .catch((e: unknown) => e);
 
     expect(error).toBeInstanceOf(SessionsNetworkError);
     expect(error).toMatchObject({ attempts: 2 });
@@ -205,11 +218,16 @@ describe('retryDelay', () => {
 
   it('waits at least Retry-After, never more than maxDelayMs', () => {
     fc.assert(
-      fc.property(fc.integer({ min: 1, max: 10 }), fc.integer({ min: 0, max: 120 }), fc.double({ min: 0, max: 0.999999, noNaN: true }), (attempt, seconds, random) => {
-        const delay = retryDelay(attempt, seconds, DEFAULT_RETRY, () => random);
-        expect(delay).toBeGreaterThanOrEqual(Math.min(seconds * 1000, DEFAULT_RETRY.maxDelayMs));
-        expect(delay).toBeLessThanOrEqual(DEFAULT_RETRY.maxDelayMs);
-      }),
+      fc.property(
+        fc.integer({ min: 1, max: 10 }),
+        fc.integer({ min: 0, max: 120 }),
+        fc.double({ min: 0, max: 0.999999, noNaN: true }),
+        (attempt, seconds, random) => {
+          const delay = retryDelay(attempt, seconds, DEFAULT_RETRY, () => random);
+          expect(delay).toBeGreaterThanOrEqual(Math.min(seconds * 1000, DEFAULT_RETRY.maxDelayMs));
+          expect(delay).toBeLessThanOrEqual(DEFAULT_RETRY.maxDelayMs);
+        },
+      ),
     );
   });
 });

@@ -3,8 +3,8 @@ import { afterEach, beforeEach, describe, expect, it, vi } from 'vitest';
 import { SessionsClient } from '#lib/client/client.ts';
 import { SessionsConfigError } from '#lib/client/errors.ts';
 import { isLoopback, regionFromHostname, resolveRegion } from '#lib/client/signing.ts';
-import { errorBody, startScriptedServer, wireSession, type ScriptedAnswer, type ScriptedServer } from './scripted-server.ts';
-import { referenceAuthorization, sha256Hex, type ReferenceScope } from './sigv4-reference.ts';
+import { errorBody, type ScriptedAnswer, type ScriptedServer, startScriptedServer, wireSession } from './scripted-server.ts';
+import { type ReferenceScope, referenceAuthorization, sha256Hex } from './sigv4-reference.ts';
 
 const ID = 'fffe6a1c2b3d4e5f60718293a4b5c6d7';
 
@@ -62,7 +62,8 @@ function capturingFetch(answer: () => Response): { fetch: typeof fetch; requests
   };
 }
 
-const sessionResponse = () => new Response(JSON.stringify(wireSession()), { status: 200, headers: { 'content-type': 'application/json', etag: '"v2"' } });
+const sessionResponse = () =>
+  new Response(JSON.stringify(wireSession()), { status: 200, headers: { 'content-type': 'application/json', etag: '"v2"' } });
 
 describe('a request signed by the client, against a fixed known answer', () => {
   beforeEach(() => {
@@ -145,7 +146,10 @@ describe('signed requests over real HTTP, verified by the receiving server', () 
   });
 
   /** A server that answers 200 only when the Authorization header is the one SigV4 gives the request it received. */
-  async function verifyingServer(answer: ScriptedAnswer, credentials: { accessKeyId: string; secretAccessKey: string }): Promise<ScriptedServer> {
+  async function verifyingServer(
+    answer: ScriptedAnswer,
+    credentials: { accessKeyId: string; secretAccessKey: string },
+  ): Promise<ScriptedServer> {
     return startScriptedServer((request) => {
       const authorization = String(request.headers.authorization ?? '');
       const signed = /SignedHeaders=([^,]+)/.exec(authorization)?.[1]?.split(';') ?? [];
@@ -171,14 +175,26 @@ describe('signed requests over real HTTP, verified by the receiving server', () 
     ['getSession', (c) => c.getSession(ID), { status: 200, body: wireSession() }],
     ['addJob with If-Match', (c) => c.addJob(ID, 'job 1/ä', { ifMatch: '"abc"' }), { status: 200, body: wireSession() }],
     ['setStatus', (c) => c.terminate(ID), { status: 200, body: wireSession() }],
-    ['listSessions', (c) => c.listSessions({ limit: 5, status: 'active', cursor: 'abc-_123' }), { status: 200, body: { sessions: [], next_cursor: null } }],
+    [
+      'listSessions',
+      (c) => c.listSessions({ limit: 5, status: 'active', cursor: 'abc-_123' }),
+      { status: 200, body: { sessions: [], next_cursor: null } },
+    ],
   ])('%s', async (_name, call, answer) => {
     server = await verifyingServer(answer, EXAMPLE);
-    const client = new SessionsClient({ baseUrl: server.url, sign: true, region: 'eu-central-1', credentials: EXAMPLE, retry: { maxAttempts: 1 } });
+    const client = new SessionsClient({
+      baseUrl: server.url,
+      sign: true,
+      region: 'eu-central-1',
+      credentials: EXAMPLE,
+      retry: { maxAttempts: 1 },
+    });
 
     await expect(call(client)).resolves.toBeDefined();
 
-    expect(server.requests[0]!.headers.authorization).toMatch(/^AWS4-HMAC-SHA256 Credential=AKIDEXAMPLE\/\d{8}\/eu-central-1\/execute-api\/aws4_request, /);
+    expect(server.requests[0]!.headers.authorization).toMatch(
+      /^AWS4-HMAC-SHA256 Credential=AKIDEXAMPLE\/\d{8}\/eu-central-1\/execute-api\/aws4_request, /,
+    );
   });
 
   it('takes credentials from the standard chain (here, the environment) when none are given', async () => {
@@ -186,7 +202,10 @@ describe('signed requests over real HTTP, verified by the receiving server', () 
     vi.stubEnv('AWS_ACCESS_KEY_ID', 'AKIAENVIRONMENT');
     vi.stubEnv('AWS_SECRET_ACCESS_KEY', 'environment-secret-key');
     vi.stubEnv('AWS_SESSION_TOKEN', 'environment-session-token');
-    server = await verifyingServer({ status: 200, body: wireSession() }, { accessKeyId: 'AKIAENVIRONMENT', secretAccessKey: 'environment-secret-key' });
+    server = await verifyingServer(
+      { status: 200, body: wireSession() },
+      { accessKeyId: 'AKIAENVIRONMENT', secretAccessKey: 'environment-secret-key' },
+    );
 
     await new SessionsClient({ baseUrl: server.url, sign: true, region: 'eu-central-1' }).getSession(ID);
 
@@ -310,14 +329,26 @@ describe('secrets stay out of errors', () => {
 
   it.each<[string, (request: { headers: Record<string, unknown> }) => ScriptedAnswer]>([
     ['403 signature mismatch quoting the canonical request', signatureMismatch],
-    ['403 whose first line quotes the token', () => ({ status: 403, body: { message: `bad token x-amz-security-token: ${SESSION_TOKEN} with secret ${EXAMPLE.secretAccessKey}` } })],
+    [
+      '403 whose first line quotes the token',
+      () => ({ status: 403, body: { message: `bad token x-amz-security-token: ${SESSION_TOKEN} with secret ${EXAMPLE.secretAccessKey}` } }),
+    ],
     ['500 internal_error', () => ({ status: 500, body: errorBody('internal_error', 'internal error', { request_id: 'r-1' }) })],
-    ['503 after every retry', () => ({ status: 503, headers: { 'retry-after': '0' }, body: errorBody('storage_unavailable', 'retry shortly') })],
+    [
+      '503 after every retry',
+      () => ({ status: 503, headers: { 'retry-after': '0' }, body: errorBody('storage_unavailable', 'retry shortly') }),
+    ],
     ['a dropped connection', () => 'drop'],
     ['a body that is not a session', () => ({ status: 200, body: { hello: 'world' } })],
   ])('%s', async (_what, answer) => {
     server = await startScriptedServer((request) => answer(request));
-    const client = new SessionsClient({ baseUrl: server.url, sign: true, region: 'eu-west-1', credentials, retry: { maxAttempts: 2, baseDelayMs: 1, maxDelayMs: 2 } });
+    const client = new SessionsClient({
+      baseUrl: server.url,
+      sign: true,
+      region: 'eu-west-1',
+      credentials,
+      retry: { maxAttempts: 2, baseDelayMs: 1, maxDelayMs: 2 },
+    });
 
     const error = await client.getSession(ID).catch((e: unknown) => e);
 

@@ -1,9 +1,9 @@
 import { describe, expect, it } from 'vitest';
-import { useFakeS3Service } from '../../helpers/handlers.ts';
+import { JobIdSchema, LabelSchema, SessionNameSchema } from '#lib/session.ts';
 import { invoke, request } from '../../helpers/api-event.ts';
+import { useFakeS3Service } from '../../helpers/handlers.ts';
 import { seedSession, storedSession } from '../../helpers/sessions.ts';
 import { captureTelemetry } from '../../helpers/telemetry.ts';
-import { JobIdSchema, LabelSchema, SessionNameSchema } from '#lib/session.ts';
 
 captureTelemetry();
 const s3 = useFakeS3Service();
@@ -25,7 +25,11 @@ describe('bodies that are not UTF-8 are refused, never decoded lossily', () => {
     ['an encoded surrogate', [0xed, 0xa0, 0x80]],
   ])('POST /sessions/{id}/jobs with %s inside job_id: 400 body, nothing written', async (_, bytes) => {
     const { session } = seedSession(s3.fake);
-    const event = request.addJob(session.id, { body: bytesBody('{"job_id":"a', bytes, 'b"}'), headers: JSON_HEADERS, isBase64Encoded: true });
+    const event = request.addJob(session.id, {
+      body: bytesBody('{"job_id":"a', bytes, 'b"}'),
+      headers: JSON_HEADERS,
+      isBase64Encoded: true,
+    });
     const putsBefore = s3.fake.puts.length;
 
     const response = await invoke(addJob, event);
@@ -38,7 +42,10 @@ describe('bodies that are not UTF-8 are refused, never decoded lossily', () => {
   });
 
   it('POST /sessions with a name holding \\xFF: 400, no session created', async () => {
-    const response = await invoke(createSession, request.createSession({ body: bytesBody('{"name":"n', [0xff], '"}'), headers: JSON_HEADERS, isBase64Encoded: true }));
+    const response = await invoke(
+      createSession,
+      request.createSession({ body: bytesBody('{"name":"n', [0xff], '"}'), headers: JSON_HEADERS, isBase64Encoded: true }),
+    );
 
     expect([response.statusCode, response.body.error.details.issues[0].field]).toEqual([400, 'body']);
     expect(s3.fake.puts).toEqual([]);
@@ -47,7 +54,10 @@ describe('bodies that are not UTF-8 are refused, never decoded lossily', () => {
   it('base64 of valid UTF-8 is still accepted', async () => {
     const { session } = seedSession(s3.fake);
 
-    const response = await invoke(addJob, request.addJob(session.id, { body: bytesBody('{"job_id":"é𝄞"}'), headers: JSON_HEADERS, isBase64Encoded: true }));
+    const response = await invoke(
+      addJob,
+      request.addJob(session.id, { body: bytesBody('{"job_id":"é𝄞"}'), headers: JSON_HEADERS, isBase64Encoded: true }),
+    );
 
     expect(response.statusCode).toBe(200);
     expect(storedSession(s3.fake, session.id)!.job_ids).toEqual(['é𝄞']);

@@ -1,6 +1,4 @@
 import { describe, expect, it } from 'vitest';
-import { TEST_BUCKET } from '../../helpers/lambda-env.ts';
-
 import {
   ConflictRetry,
   InternalError,
@@ -8,7 +6,7 @@ import {
   InvalidTransition,
   PayloadTooLarge,
   PreconditionFailed,
-  ServiceError,
+  type ServiceError,
   SessionFull,
   SessionNotActive,
   SessionNotFound,
@@ -21,6 +19,7 @@ import { httpRoute } from '#lib/http/route.ts';
 import { SessionPathSchema } from '#lib/http/schemas.ts';
 import { StoreFault } from '#lib/store/port.ts';
 import { apiEvent, invoke, TEST_CALLER } from '../../helpers/api-event.ts';
+import { TEST_BUCKET } from '../../helpers/lambda-env.ts';
 import { captureTelemetry } from '../../helpers/telemetry.ts';
 
 const telemetry = captureTelemetry();
@@ -49,13 +48,19 @@ const SERVICE_ERRORS: Array<[string, ServiceError, number, string, string | unde
 ];
 
 describe('the error mapper', () => {
-  it.each(SERVICE_ERRORS)('answers %s with its status, its code and Retry-After only when retryable', async (_, error, status, code, retryAfter) => {
-    const response = await invoke(failingRoute(error), apiEvent('GET /failing/{id}', { id: ID }));
+  it.each(SERVICE_ERRORS)(
+    'answers %s with its status, its code and Retry-After only when retryable',
+    async (_, error, status, code, retryAfter) => {
+      const response = await invoke(failingRoute(error), apiEvent('GET /failing/{id}', { id: ID }));
 
-    expect(response.statusCode).toBe(status);
-    expect(response.headers).toEqual({ 'Content-Type': JSON_CONTENT_TYPE, ...(retryAfter === undefined ? {} : { 'Retry-After': retryAfter }) });
-    expect(response.body).toEqual({ error: { code, message: error.message, details: error.details } });
-  });
+      expect(response.statusCode).toBe(status);
+      expect(response.headers).toEqual({
+        'Content-Type': JSON_CONTENT_TYPE,
+        ...(retryAfter === undefined ? {} : { 'Retry-After': retryAfter }),
+      });
+      expect(response.body).toEqual({ error: { code, message: error.message, details: error.details } });
+    },
+  );
 
   it.each(SERVICE_ERRORS)('counts %s once in Errors, by code, with the service dimension', async (_, error, _status, code) => {
     await invoke(failingRoute(error), apiEvent('GET /failing/{id}', { id: ID }));
@@ -64,7 +69,10 @@ describe('the error mapper', () => {
     expect(errors).toHaveLength(1);
     expect(errors[0]).toMatchObject({ value: 1, dimensions: [['service', 'code']] });
     expect(errors[0]!.blob).toMatchObject({ service: 'runner-sessions', code });
-    expect(errors[0]!.blob._aws.CloudWatchMetrics[0]).toMatchObject({ Namespace: 'RunnerSessions', Metrics: [{ Name: 'Errors', Unit: 'Count' }] });
+    expect(errors[0]!.blob._aws.CloudWatchMetrics[0]).toMatchObject({
+      Namespace: 'RunnerSessions',
+      Metrics: [{ Name: 'Errors', Unit: 'Count' }],
+    });
   });
 
   it('answers a store fault from any layer as 503 storage_unavailable with Retry-After, logged at WARN with the fault', async () => {
@@ -106,7 +114,9 @@ describe('the error mapper', () => {
 
     expect(response.statusCode).toBe(500);
     expect(response.headers).toEqual({ 'Content-Type': JSON_CONTENT_TYPE });
-    expect(response.body).toEqual({ error: { code: 'internal_error', message: 'internal error', details: { request_id: event.requestContext.requestId } } });
+    expect(response.body).toEqual({
+      error: { code: 'internal_error', message: 'internal error', details: { request_id: event.requestContext.requestId } },
+    });
     for (const secret of [TEST_BUCKET, 'ECONNREFUSED', 'amazonaws', 'Cannot read', 'something broke', 'TypeError', '    at ']) {
       expect(response.raw).not.toContain(secret);
     }
@@ -139,8 +149,19 @@ describe('the error mapper', () => {
     await invoke(failingRoute(new SessionNotFound(ID)), apiEvent('GET /failing/{id}', { id: ID }));
 
     const [unavailable, notFound] = telemetry.logs();
-    expect(unavailable).toMatchObject({ level: 'WARN', message: 'request failed', outcome: 'storage_unavailable', error: { message: 'SlowDown' } });
-    expect(notFound).toMatchObject({ level: 'INFO', message: 'request refused', status_code: 404, outcome: 'session_not_found', details: { id: ID } });
+    expect(unavailable).toMatchObject({
+      level: 'WARN',
+      message: 'request failed',
+      outcome: 'storage_unavailable',
+      error: { message: 'SlowDown' },
+    });
+    expect(notFound).toMatchObject({
+      level: 'INFO',
+      message: 'request refused',
+      status_code: 404,
+      outcome: 'session_not_found',
+      details: { id: ID },
+    });
   });
 });
 
@@ -150,15 +171,18 @@ describe('what a failure log line says of its cause', () => {
 
   /** An S3 error as the SDK parses SignatureDoesNotMatch: the signed request echoed back among its fields. */
   function signatureDoesNotMatch(): Error {
-    return Object.assign(new Error(`The request signature we calculated does not match. x-amz-security-token:${TOKEN} Signature=0123abcd`), {
-      name: 'SignatureDoesNotMatch',
-      $fault: 'client',
-      $metadata: { httpStatusCode: 403, requestId: 'REQ-1', attempts: 1, totalRetryDelay: 0, cfId: undefined },
-      Code: 'SignatureDoesNotMatch',
-      CanonicalRequest: `GET\n/bucket/sessions/x.json\n\nhost:s3\nx-amz-security-token:${TOKEN}`,
-      StringToSign: 'AWS4-HMAC-SHA256',
-      $response: { headers: { 'x-amz-security-token': TOKEN } },
-    });
+    return Object.assign(
+      new Error(`The request signature we calculated does not match. x-amz-security-token:${TOKEN} Signature=0123abcd`),
+      {
+        name: 'SignatureDoesNotMatch',
+        $fault: 'client',
+        $metadata: { httpStatusCode: 403, requestId: 'REQ-1', attempts: 1, totalRetryDelay: 0, cfId: undefined },
+        Code: 'SignatureDoesNotMatch',
+        CanonicalRequest: `GET\n/bucket/sessions/x.json\n\nhost:s3\nx-amz-security-token:${TOKEN}`,
+        StringToSign: 'AWS4-HMAC-SHA256',
+        $response: { headers: { 'x-amz-security-token': TOKEN } },
+      },
+    );
   }
 
   it('keeps name, message, $fault, $metadata, stack and causes, and no other parsed field, credentials redacted', async () => {
@@ -169,7 +193,12 @@ describe('what a failure log line says of its cause', () => {
     expect(failure?.error).toMatchObject({
       name: 'Error',
       message: 'outer [REDACTED]',
-      cause: { name: 'SignatureDoesNotMatch', $fault: 'client', $metadata: { httpStatusCode: 403, requestId: 'REQ-1', attempts: 1 }, stack: expect.stringContaining('SignatureDoesNotMatch') },
+      cause: {
+        name: 'SignatureDoesNotMatch',
+        $fault: 'client',
+        $metadata: { httpStatusCode: 403, requestId: 'REQ-1', attempts: 1 },
+        stack: expect.stringContaining('SignatureDoesNotMatch'),
+      },
     });
     expect(Object.keys(failure!.error.cause).sort()).toEqual(['$fault', '$metadata', 'message', 'name', 'stack']);
     expect(failure!.error.cause.message).toContain('x-amz-security-token:[REDACTED]');
@@ -178,11 +207,16 @@ describe('what a failure log line says of its cause', () => {
   });
 
   it('redacts the security token and signature of a presigned URL, and keeps a Node error code', async () => {
-    const error = Object.assign(new Error(`connect ECONNREFUSED https://s3/x?X-Amz-Security-Token=${TOKEN}&X-Amz-Signature=feedbeef`), { code: 'ECONNREFUSED' });
+    const error = Object.assign(new Error(`connect ECONNREFUSED https://s3/x?X-Amz-Security-Token=${TOKEN}&X-Amz-Signature=feedbeef`), {
+      code: 'ECONNREFUSED',
+    });
     await invoke(failingRoute(error), apiEvent('GET /failing/{id}', { id: ID }));
 
     const failure = telemetry.logs().find((line) => line.message === 'request failed');
-    expect(failure?.error).toMatchObject({ code: 'ECONNREFUSED', message: 'connect ECONNREFUSED https://s3/x?X-Amz-Security-Token=[REDACTED]&X-Amz-Signature=[REDACTED]' });
+    expect(failure?.error).toMatchObject({
+      code: 'ECONNREFUSED',
+      message: 'connect ECONNREFUSED https://s3/x?X-Amz-Security-Token=[REDACTED]&X-Amz-Signature=[REDACTED]',
+    });
     for (const secret of [TOKEN, 'feedbeef']) expect(telemetry.text()).not.toContain(secret);
   });
 });

@@ -11,9 +11,13 @@ describe('Prefer: return=minimal (RFC 7240) on every change', () => {
     const service = testService({ store: new MemoryObjectStore() });
     const created = await invoke(service.createSession, request.createSession({ body: { name: 'big' } }));
     const id = created.body.id;
-    for (let n = 0; n < 200; n++) await invoke(service.addJob, request.addJob(id, { body: { job_id: `job-${'x'.repeat(60)}-${n}` }, headers: MINIMAL }));
+    for (let n = 0; n < 200; n++)
+      await invoke(service.addJob, request.addJob(id, { body: { job_id: `job-${'x'.repeat(60)}-${n}` }, headers: MINIMAL }));
 
-    const minimal = await invoke(service.addJob, request.addJob(id, { body: { job_id: 'job-last' }, headers: { prefer: 'respond-async, return=minimal; x=1' } }));
+    const minimal = await invoke(
+      service.addJob,
+      request.addJob(id, { body: { job_id: 'job-last' }, headers: { prefer: 'respond-async, return=minimal; x=1' } }),
+    );
     const full = await invoke(service.getSession, request.getSession(id));
 
     expect(minimal.statusCode).toBe(200);
@@ -26,13 +30,25 @@ describe('Prefer: return=minimal (RFC 7240) on every change', () => {
 
   it('applies to status changes, acquires and creates, carrying the lease; never to reads, and not without the preference', async () => {
     const service = testService({ store: new MemoryObjectStore() });
-    const created = await invoke(service.createSession, request.createSession({ body: { lease_seconds: 60, holder: 'r1' }, headers: MINIMAL }));
+    const created = await invoke(
+      service.createSession,
+      request.createSession({ body: { lease_seconds: 60, holder: 'r1' }, headers: MINIMAL }),
+    );
     const id = created.body.id;
 
-    const acquired = await invoke(service.acquireLease, request.acquireLease(id, { body: { holder: 'r2', force: true }, headers: MINIMAL }));
-    const paused = await invoke(service.setStatus, request.setStatus(id, { body: { status: 'paused' }, headers: { ...MINIMAL, 'lease-epoch': '2' } }));
+    const acquired = await invoke(
+      service.acquireLease,
+      request.acquireLease(id, { body: { holder: 'r2', force: true }, headers: MINIMAL }),
+    );
+    const paused = await invoke(
+      service.setStatus,
+      request.setStatus(id, { body: { status: 'paused' }, headers: { ...MINIMAL, 'lease-epoch': '2' } }),
+    );
     const read = await invoke(service.getSession, request.getSession(id, { headers: MINIMAL }));
-    const plain = await invoke(service.setStatus, request.setStatus(id, { body: { status: 'completed' }, headers: { prefer: 'return=representation' } }));
+    const plain = await invoke(
+      service.setStatus,
+      request.setStatus(id, { body: { status: 'completed' }, headers: { prefer: 'return=representation' } }),
+    );
 
     expect(created.statusCode).toBe(201);
     expect(created.body).toMatchObject({ id, job_count: 0, lease: { holder: 'r1', epoch: 1 } });

@@ -1,10 +1,8 @@
 import { describe, expect, it } from 'vitest';
-import { useFakeS3Service } from '../../helpers/handlers.ts';
-
 import { bodyBytes, MAX_BODY_BYTES } from '#lib/http/request-body.ts';
 import { JSON_CONTENT_TYPE } from '#lib/http/responses.ts';
 import { invoke, request } from '../../helpers/api-event.ts';
-import { S3Fake } from '../../helpers/s3-fake.ts';
+import { useFakeS3Service } from '../../helpers/handlers.ts';
 import { seedSession, storedSession } from '../../helpers/sessions.ts';
 import { captureTelemetry } from '../../helpers/telemetry.ts';
 
@@ -43,7 +41,9 @@ describe('body size limit (16 KiB)', () => {
 
     expect(response.statusCode).toBe(413);
     expect(response.headers).toEqual({ 'Content-Type': JSON_CONTENT_TYPE });
-    expect(response.body).toEqual({ error: { code: 'payload_too_large', message: 'request body exceeds 16384 bytes', details: { limit_bytes: 16_384 } } });
+    expect(response.body).toEqual({
+      error: { code: 'payload_too_large', message: 'request body exceeds 16384 bytes', details: { limit_bytes: 16_384 } },
+    });
     expect(s3.fake.totalRequests).toBe(0);
   });
 
@@ -80,7 +80,10 @@ describe('body size limit (16 KiB)', () => {
   });
 
   it('is checked before the media type and before parsing', async () => {
-    const response = await invoke(createSession, request.createSession({ body: '<'.repeat(16_385), headers: { 'content-type': 'text/xml' } }));
+    const response = await invoke(
+      createSession,
+      request.createSession({ body: '<'.repeat(16_385), headers: { 'content-type': 'text/xml' } }),
+    );
 
     expect(response.statusCode).toBe(413);
   });
@@ -95,18 +98,23 @@ describe('body size limit (16 KiB)', () => {
 });
 
 describe('media type', () => {
-  it.each([
-    ['application/json'],
-    ['application/json; charset=utf-8'],
-    ['Application/JSON;charset=UTF-8'],
-  ])('201 for %s', async (contentType) => {
-    const response = await invoke(createSession, request.createSession({ body: '{"name":"typed"}', headers: { 'content-type': contentType } }));
+  it.each([['application/json'], ['application/json; charset=utf-8'], ['Application/JSON;charset=UTF-8']])(
+    '201 for %s',
+    async (contentType) => {
+      const response = await invoke(
+        createSession,
+        request.createSession({ body: '{"name":"typed"}', headers: { 'content-type': contentType } }),
+      );
 
-    expect(response.statusCode).toBe(201);
-  });
+      expect(response.statusCode).toBe(201);
+    },
+  );
 
   it('201 whatever the case of the header name (normalised)', async () => {
-    const response = await invoke(createSession, request.createSession({ body: '{"name":"typed"}', headers: { 'Content-Type': 'application/json' } }));
+    const response = await invoke(
+      createSession,
+      request.createSession({ body: '{"name":"typed"}', headers: { 'Content-Type': 'application/json' } }),
+    );
 
     expect(response.statusCode).toBe(201);
   });
@@ -117,7 +125,10 @@ describe('media type', () => {
     ['a +json vendor type', 'application/vnd.api+json'],
     ['a prefix of application/json', 'application/jsonp'],
   ])('415 unsupported_media_type for %s, and nothing is written', async (_, contentType) => {
-    const response = await invoke(createSession, request.createSession({ body: '{"name":"typed"}', headers: { 'content-type': contentType } }));
+    const response = await invoke(
+      createSession,
+      request.createSession({ body: '{"name":"typed"}', headers: { 'content-type': contentType } }),
+    );
 
     expect(response.statusCode).toBe(415);
     expect(response.headers).toEqual({ 'Content-Type': JSON_CONTENT_TYPE });
@@ -155,13 +166,20 @@ describe('JSON parsing', () => {
 
     expect(response.statusCode).toBe(400);
     expect(response.body).toEqual({
-      error: { code: 'invalid_request', message: 'body: is not valid JSON', details: { issues: [{ field: 'body', message: 'is not valid JSON' }] } },
+      error: {
+        code: 'invalid_request',
+        message: 'body: is not valid JSON',
+        details: { issues: [{ field: 'body', message: 'is not valid JSON' }] },
+      },
     });
     expect(s3.fake.totalRequests).toBe(0);
   });
 
   it('400 invalid_request for a __proto__ key', async () => {
-    const response = await invoke(createSession, request.createSession({ body: '{"name":"x","__proto__":{"polluted":true}}', headers: JSON_HEADERS }));
+    const response = await invoke(
+      createSession,
+      request.createSession({ body: '{"name":"x","__proto__":{"polluted":true}}', headers: JSON_HEADERS }),
+    );
 
     expect(response.statusCode).toBe(400);
     expect(response.body.error.details.issues).toEqual([{ field: 'body', message: expect.stringContaining('__proto__') }]);

@@ -2,7 +2,14 @@ import { describe, expect, it } from 'vitest';
 import { createdResponse, httpResult, JSON_CONTENT_TYPE, quotedEtag } from '#lib/http/responses.ts';
 import type { Session } from '#lib/session.ts';
 
-const session: Session = { id: 'fffe6a1c2b3d4e5f60718293a4b5c6d7', name: null, job_ids: [], created_at: 1, updated_at: 1, status: 'active' };
+const session: Session = {
+  id: 'fffe6a1c2b3d4e5f60718293a4b5c6d7',
+  name: null,
+  job_ids: [],
+  created_at: 1,
+  updated_at: 1,
+  status: 'active',
+};
 
 describe('quotedEtag', () => {
   it.each([

@@ -1,8 +1,7 @@
 import { describe, expect, it } from 'vitest';
-import { useFakeS3Service } from '../../helpers/handlers.ts';
-
 import { METRICS_NAMESPACE, SERVICE_NAME } from '#lib/http/telemetry.ts';
 import { invoke, request, TEST_CALLER } from '../../helpers/api-event.ts';
+import { useFakeS3Service } from '../../helpers/handlers.ts';
 import { s3Error } from '../../helpers/s3-fake.ts';
 import { seedSession } from '../../helpers/sessions.ts';
 import { captureTelemetry } from '../../helpers/telemetry.ts';
@@ -114,7 +113,11 @@ describe('logs', () => {
 
   it.each([
     ['a create', 'created', () => invoke(createSession, request.createSession())],
-    ['a no-op change', 'unchanged', () => invoke(setStatus, request.setStatus(seedSession(s3.fake).session.id, { body: { status: 'active' } }))],
+    [
+      'a no-op change',
+      'unchanged',
+      () => invoke(setStatus, request.setStatus(seedSession(s3.fake).session.id, { body: { status: 'active' } })),
+    ],
     ['a read', 'ok', () => invoke(getSession, request.getSession(seedSession(s3.fake).session.id))],
     ['a listing', 'ok', () => invoke(listSessions, request.listSessions())],
   ])('the outcome of %s is %s', async (_, outcome, act) => {

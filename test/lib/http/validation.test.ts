@@ -28,7 +28,10 @@ describe('parseRequest', () => {
   };
 
   it('answers each part as its schema produces it', () => {
-    const input = parseRequest(schemas, raw({ path: { id: ID }, headers: { 'if-match': ' "abc" ', host: 'x' }, body: { job_id: 'job-1' } }));
+    const input = parseRequest(
+      schemas,
+      raw({ path: { id: ID }, headers: { 'if-match': ' "abc" ', host: 'x' }, body: { job_id: 'job-1' } }),
+    );
 
     expect(input).toEqual({ path: { id: ID }, query: {}, headers: { 'if-match': '"abc"' }, body: { job_id: 'job-1' } });
   });
@@ -41,7 +44,10 @@ describe('parseRequest', () => {
 
   it('names every bad field of every part, prefixed with its part, in one error', () => {
     const issues = issuesOf(() =>
-      parseRequest(schemas, raw({ path: { id: 'nope' }, query: { page: '2' }, body: { job_id: '', tags: ['ok', 7], extra: true, more: 1 } })),
+      parseRequest(
+        schemas,
+        raw({ path: { id: 'nope' }, query: { page: '2' }, body: { job_id: '', tags: ['ok', 7], extra: true, more: 1 } }),
+      ),
     );
 
     expect(issues).toEqual([
@@ -71,6 +77,8 @@ describe('parseRequest', () => {
 
   it('names the whole body when it is missing or of the wrong type', () => {
     expect(issuesOf(() => parseRequest({ body: schemas.body }, raw()))).toEqual([{ field: 'body', message: expect.any(String) }]);
-    expect(issuesOf(() => parseRequest({ body: schemas.body }, raw({ body: [] })))).toEqual([{ field: 'body', message: expect.any(String) }]);
+    expect(issuesOf(() => parseRequest({ body: schemas.body }, raw({ body: [] })))).toEqual([
+      { field: 'body', message: expect.any(String) },
+    ]);
   });
 });

@@ -51,33 +51,41 @@ describe('LocalGateway routing', () => {
     expect(await response.json()).toEqual({ routeKey });
   });
 
-  it.each(['/', '/session', '/sessions/x/y/z', `/sessions/${ID}/jobs/extra`])('%s: 404 route_not_found in the contract error shape, no handler runs', async (path) => {
-    calls.length = 0;
+  it.each(['/', '/session', '/sessions/x/y/z', `/sessions/${ID}/jobs/extra`])(
+    '%s: 404 route_not_found in the contract error shape, no handler runs',
+    async (path) => {
+      calls.length = 0;
 
-    const response = await fetch(`${url}${path}`, { method: 'POST', body: '{}' });
+      const response = await fetch(`${url}${path}`, { method: 'POST', body: '{}' });
 
-    expect(response.status).toBe(404);
-    expect(response.headers.get('content-type')).toBe('application/json; charset=utf-8');
-    expect(response.headers.get('allow')).toBeNull();
-    expect(await response.json()).toEqual({ error: { code: 'route_not_found', message: `no route for POST ${path}`, details: { method: 'POST', path } } });
-    expect(calls).toEqual([]);
-  });
+      expect(response.status).toBe(404);
+      expect(response.headers.get('content-type')).toBe('application/json; charset=utf-8');
+      expect(response.headers.get('allow')).toBeNull();
+      expect(await response.json()).toEqual({
+        error: { code: 'route_not_found', message: `no route for POST ${path}`, details: { method: 'POST', path } },
+      });
+      expect(calls).toEqual([]);
+    },
+  );
 
-  it.each(WRONG_METHODS)('$method $path: 405 method_not_allowed with Allow: $allowed, no handler runs', async ({ method, path, allowed }) => {
-    calls.length = 0;
+  it.each(WRONG_METHODS)(
+    '$method $path: 405 method_not_allowed with Allow: $allowed, no handler runs',
+    async ({ method, path, allowed }) => {
+      calls.length = 0;
 
-    const response = await fetch(`${url}${concrete(path)}`, { method });
+      const response = await fetch(`${url}${concrete(path)}`, { method });
 
-    expect(response.status).toBe(405);
-    expect(response.headers.get('content-type')).toBe('application/json; charset=utf-8');
-    expect(response.headers.get('allow')).toBe(allowed.join(', '));
-    expect(await response.json()).toEqual({
-      error: {
-        code: 'method_not_allowed',
-        message: `${method} is not allowed on ${concrete(path)}; allowed: ${allowed.join(', ')}`,
-        details: { method, path: concrete(path), allowed },
-      },
-    });
-    expect(calls).toEqual([]);
-  });
+      expect(response.status).toBe(405);
+      expect(response.headers.get('content-type')).toBe('application/json; charset=utf-8');
+      expect(response.headers.get('allow')).toBe(allowed.join(', '));
+      expect(await response.json()).toEqual({
+        error: {
+          code: 'method_not_allowed',
+          message: `${method} is not allowed on ${concrete(path)}; allowed: ${allowed.join(', ')}`,
+          details: { method, path: concrete(path), allowed },
+        },
+      });
+      expect(calls).toEqual([]);
+    },
+  );
 });

@@ -34,7 +34,9 @@ function start(env: Record<string, string>): Promise<{ exit: number | null; stdo
   let stdout = '';
   let stderr = '';
   child.stderr.on('data', (chunk: Buffer) => (stderr += chunk.toString()));
-  const exited = new Promise<number | null>((resolve) => child.on('exit', (code, signal) => resolve(code ?? (signal === null ? null : -1))));
+  const exited = new Promise<number | null>((resolve) =>
+    child.on('exit', (code, signal) => resolve(code ?? (signal === null ? null : -1))),
+  );
   return new Promise((resolve) => {
     child.stdout.on('data', (chunk: Buffer) => {
       stdout += chunk.toString();
@@ -82,8 +84,14 @@ describe('npm start', () => {
   it('writes files 0600 and directories 0700', async () => {
     const dir = await dataDir();
     const started = (await start({ DATA_DIR: dir })) as Started;
-    const created = await (await fetch(`${started.url}/sessions`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: '{"name":"n"}' })).json();
-    await fetch(`${started.url}/sessions/${created.id}`, { method: 'PATCH', headers: { 'content-type': 'application/json' }, body: '{"status":"paused"}' });
+    const created = await (
+      await fetch(`${started.url}/sessions`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: '{"name":"n"}' })
+    ).json();
+    await fetch(`${started.url}/sessions/${created.id}`, {
+      method: 'PATCH',
+      headers: { 'content-type': 'application/json' },
+      body: '{"status":"paused"}',
+    });
     await started.stop();
 
     const entries = await readdir(dir, { recursive: true });
@@ -115,24 +123,27 @@ const endpoint = process.env.AWS_ENDPOINT_URL_S3;
 const safeBucket = process.env.SESSIONS_TEST_BUCKET;
 const unsafeBucket = process.env.SESSIONS_TEST_VERSIONED_BUCKET;
 
-describe.skipIf(!endpoint || !safeBucket || !unsafeBucket)(`npm start on S3 at ${endpoint ?? '(set AWS_ENDPOINT_URL_S3 and the test buckets)'}`, () => {
-  it('refuses a bucket that does not enforce conditional writes: exit 1 with the probe report', async () => {
-    const result = await start({ SESSIONS_BUCKET: unsafeBucket! });
+describe.skipIf(!endpoint || !safeBucket || !unsafeBucket)(
+  `npm start on S3 at ${endpoint ?? '(set AWS_ENDPOINT_URL_S3 and the test buckets)'}`,
+  () => {
+    it('refuses a bucket that does not enforce conditional writes: exit 1 with the probe report', async () => {
+      const result = await start({ SESSIONS_BUCKET: unsafeBucket! });
 
-    expect('exit' in result && result.exit).toBe(1);
-    const { stderr } = result as { stderr: string };
-    expect(stderr).toMatch(new RegExp(`refusing to serve from s3://${unsafeBucket}`));
-    expect(stderr).toMatch(/NOT SAFE: .* did not hold/);
-    expect(stderr).toMatch(/FAILED/);
-    expect(stderr).not.toMatch(/\n\s+at /);
-  }, 60_000);
+      expect('exit' in result && result.exit).toBe(1);
+      const { stderr } = result as { stderr: string };
+      expect(stderr).toMatch(new RegExp(`refusing to serve from s3://${unsafeBucket}`));
+      expect(stderr).toMatch(/NOT SAFE: .* did not hold/);
+      expect(stderr).toMatch(/FAILED/);
+      expect(stderr).not.toMatch(/\n\s+at /);
+    }, 60_000);
 
-  it('serves from a bucket that does', async () => {
-    const started = (await start({ SESSIONS_BUCKET: safeBucket! })) as Started;
+    it('serves from a bucket that does', async () => {
+      const started = (await start({ SESSIONS_BUCKET: safeBucket! })) as Started;
 
-    const listed = await fetch(`${started.url}/sessions?limit=1`);
+      const listed = await fetch(`${started.url}/sessions?limit=1`);
 
-    expect(listed.status).toBe(200);
-    expect(started.output()).toMatch(new RegExp(`sessions in s3://${safeBucket}`));
-  }, 60_000);
-});
+      expect(listed.status).toBe(200);
+      expect(started.output()).toMatch(new RegExp(`sessions in s3://${safeBucket}`));
+    }, 60_000);
+  },
+);

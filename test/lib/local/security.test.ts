@@ -5,19 +5,24 @@ import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { parseTokenFile, TokenConfigError } from '#lib/local/access.ts';
-import { startLocalServer, UnauthenticatedNetworkServer, type LocalServer } from '#lib/local/server.ts';
+import { type LocalServer, startLocalServer, UnauthenticatedNetworkServer } from '#lib/local/server.ts';
 
 const TOKEN = 'a-token-of-sixteen-or-more';
 const OTHER_TOKEN = 'b-token-of-sixteen-or-more';
 
 /** One request as a raw client sends it: any Host, any target, repeated header lines. */
-function raw(url: string, { method = 'GET', target, headers = [], body }: { method?: string; target: string; headers?: Array<[string, string]>; body?: string }) {
+function raw(
+  url: string,
+  { method = 'GET', target, headers = [], body }: { method?: string; target: string; headers?: Array<[string, string]>; body?: string },
+) {
   const { hostname, port } = new URL(url);
   return new Promise<{ status: number; headers: Record<string, string | string[] | undefined>; json: any }>((resolve, reject) => {
     const sent = httpRequest({ host: hostname, port, method, path: target, headers: headers.flat(), setHost: false }, (response) => {
       let text = '';
       response.on('data', (chunk: Buffer) => (text += chunk.toString()));
-      response.on('end', () => resolve({ status: response.statusCode!, headers: response.headers, json: text ? JSON.parse(text) : undefined }));
+      response.on('end', () =>
+        resolve({ status: response.statusCode!, headers: response.headers, json: text ? JSON.parse(text) : undefined }),
+      );
     });
     sent.on('error', reject);
     sent.end(body);
@@ -44,15 +49,26 @@ describe('a local server without tokens', () => {
     await expect(startLocalServer({ host: address, port: 0, dataDir })).rejects.toThrow(/LOCAL_TOKEN/);
   });
 
-  it.each(['attacker.example', `attacker.example:${'1'}`, '127.0.0.1', 'localhost:1'])('Host: %s (DNS rebinding): 421 misdirected_request, nothing runs', async (badHost) => {
-    const created = await fetch(`${server.url}/sessions`, { method: 'POST' });
-    const { id } = await created.json();
+  it.each(['attacker.example', `attacker.example:${'1'}`, '127.0.0.1', 'localhost:1'])(
+    'Host: %s (DNS rebinding): 421 misdirected_request, nothing runs',
+    async (badHost) => {
+      const created = await fetch(`${server.url}/sessions`, { method: 'POST' });
+      const { id } = await created.json();
 
-    const answer = await raw(server.url, { method: 'PATCH', target: `/sessions/${id}`, headers: [['host', badHost], ['content-type', 'application/json']], body: '{"status":"terminated"}' });
+      const answer = await raw(server.url, {
+        method: 'PATCH',
+        target: `/sessions/${id}`,
+        headers: [
+          ['host', badHost],
+          ['content-type', 'application/json'],
+        ],
+        body: '{"status":"terminated"}',
+      });
 
-    expect([answer.status, answer.json.error.code]).toEqual([421, 'misdirected_request']);
-    expect((await (await fetch(`${server.url}/sessions/${id}`)).json()).status).toBe('active');
-  });
+      expect([answer.status, answer.json.error.code]).toEqual([421, 'misdirected_request']);
+      expect((await (await fetch(`${server.url}/sessions/${id}`)).json()).status).toBe('active');
+    },
+  );
 
   it.each([`127.0.0.1`, 'localhost', '[::1]', 'LOCALHOST'])('Host: %s with the port is served', async (name) => {
     const answer = await raw(server.url, { target: '/sessions?limit=1', headers: [['host', `${name}:${new URL(server.url).port}`]] });
@@ -65,49 +81,112 @@ describe('a local server without tokens', () => {
     async (contentType) => {
       const before = (await (await fetch(`${server.url}/sessions?limit=100`)).json()).sessions.length;
 
-      const answer = await raw(server.url, { method: 'POST', target: '/sessions', headers: [['host', host], ['content-type', contentType]] });
+      const answer = await raw(server.url, {
+        method: 'POST',
+        target: '/sessions',
+        headers: [
+          ['host', host],
+          ['content-type', contentType],
+        ],
+      });
 
       expect([answer.status, answer.json.error.code]).toEqual([415, 'unsupported_media_type']);
       expect((await (await fetch(`${server.url}/sessions?limit=100`)).json()).sessions.length).toBe(before);
     },
   );
 
-  it.each(['https://evil.example', 'null', 'http://127.0.0.1:1'])('a POST from Origin %s (CSRF): 403 forbidden_origin, body or none', async (origin) => {
-    const before = (await (await fetch(`${server.url}/sessions?limit=100`)).json()).sessions.length;
+  it.each(['https://evil.example', 'null', 'http://127.0.0.1:1'])(
+    'a POST from Origin %s (CSRF): 403 forbidden_origin, body or none',
+    async (origin) => {
+      const before = (await (await fetch(`${server.url}/sessions?limit=100`)).json()).sessions.length;
 
-    const empty = await raw(server.url, { method: 'POST', target: '/sessions', headers: [['host', host], ['origin', origin]] });
-    const json = await raw(server.url, { method: 'POST', target: '/sessions', headers: [['host', host], ['origin', origin], ['content-type', 'application/json']], body: '{}' });
+      const empty = await raw(server.url, {
+        method: 'POST',
+        target: '/sessions',
+        headers: [
+          ['host', host],
+          ['origin', origin],
+        ],
+      });
+      const json = await raw(server.url, {
+        method: 'POST',
+        target: '/sessions',
+        headers: [
+          ['host', host],
+          ['origin', origin],
+          ['content-type', 'application/json'],
+        ],
+        body: '{}',
+      });
 
-    expect([empty.status, empty.json.error.code]).toEqual([403, 'forbidden_origin']);
-    expect(json.status).toBe(403);
-    expect((await (await fetch(`${server.url}/sessions?limit=100`)).json()).sessions.length).toBe(before);
-  });
+      expect([empty.status, empty.json.error.code]).toEqual([403, 'forbidden_origin']);
+      expect(json.status).toBe(403);
+      expect((await (await fetch(`${server.url}/sessions?limit=100`)).json()).sessions.length).toBe(before);
+    },
+  );
 
   it('a POST from its own origin is served', async () => {
-    const answer = await raw(server.url, { method: 'POST', target: '/sessions', headers: [['host', host], ['origin', server.url], ['content-type', 'application/json']], body: '{}' });
+    const answer = await raw(server.url, {
+      method: 'POST',
+      target: '/sessions',
+      headers: [
+        ['host', host],
+        ['origin', server.url],
+        ['content-type', 'application/json'],
+      ],
+      body: '{}',
+    });
 
     expect(answer.status).toBe(201);
   });
 
-  it.each(['//anything/sessions', '//127.0.0.1/sessions', 'http://attacker.example/sessions', '*'])('request target %s: 400 invalid_request, nothing created', async (target) => {
-    const before = (await (await fetch(`${server.url}/sessions?limit=100`)).json()).sessions.length;
+  it.each(['//anything/sessions', '//127.0.0.1/sessions', 'http://attacker.example/sessions', '*'])(
+    'request target %s: 400 invalid_request, nothing created',
+    async (target) => {
+      const before = (await (await fetch(`${server.url}/sessions?limit=100`)).json()).sessions.length;
 
-    const answer = await raw(server.url, { method: target === '*' ? 'OPTIONS' : 'POST', target, headers: [['host', host]] });
+      const answer = await raw(server.url, { method: target === '*' ? 'OPTIONS' : 'POST', target, headers: [['host', host]] });
 
-    expect([answer.status, answer.json.error.code, answer.json.error.details.issues[0].field]).toEqual([400, 'invalid_request', 'path']);
-    expect((await (await fetch(`${server.url}/sessions?limit=100`)).json()).sessions.length).toBe(before);
-  });
+      expect([answer.status, answer.json.error.code, answer.json.error.details.issues[0].field]).toEqual([400, 'invalid_request', 'path']);
+      expect((await (await fetch(`${server.url}/sessions?limit=100`)).json()).sessions.length).toBe(before);
+    },
+  );
 
   it.each(['__proto__', 'constructor', 'prototype'])('GET /sessions?%s=1: 400 naming the parameter', async (name) => {
     const answer = await raw(server.url, { target: `/sessions?${name}=1`, headers: [['host', host]] });
 
-    expect([answer.status, answer.json.error.details.issues[0]]).toEqual([400, { field: `query.${name}`, message: 'is not a known parameter' }]);
+    expect([answer.status, answer.json.error.details.issues[0]]).toEqual([
+      400,
+      { field: `query.${name}`, message: 'is not a known parameter' },
+    ]);
   });
 
   it('an Idempotency-Key sent on two lines: 400, and the retry that sends it once opens one session', async () => {
-    const twice = await raw(server.url, { method: 'POST', target: '/sessions', headers: [['host', host], ['idempotency-key', 'k-twice'], ['idempotency-key', 'k-twice']] });
-    const once = await raw(server.url, { method: 'POST', target: '/sessions', headers: [['host', host], ['idempotency-key', 'k-twice']] });
-    const again = await raw(server.url, { method: 'POST', target: '/sessions', headers: [['host', host], ['idempotency-key', 'k-twice']] });
+    const twice = await raw(server.url, {
+      method: 'POST',
+      target: '/sessions',
+      headers: [
+        ['host', host],
+        ['idempotency-key', 'k-twice'],
+        ['idempotency-key', 'k-twice'],
+      ],
+    });
+    const once = await raw(server.url, {
+      method: 'POST',
+      target: '/sessions',
+      headers: [
+        ['host', host],
+        ['idempotency-key', 'k-twice'],
+      ],
+    });
+    const again = await raw(server.url, {
+      method: 'POST',
+      target: '/sessions',
+      headers: [
+        ['host', host],
+        ['idempotency-key', 'k-twice'],
+      ],
+    });
 
     expect([twice.status, twice.json.error.details.issues[0].field]).toEqual([400, 'headers.idempotency-key']);
     expect([once.status, again.status]).toEqual([201, 200]);
@@ -121,7 +200,11 @@ describe('a local server without tokens', () => {
     const { id } = await (await fetch(`${server.url}/sessions`, { method: 'POST' })).json();
     const body = Buffer.concat([Buffer.from('{"job_id":"a'), Buffer.from(bytes), Buffer.from('b"}')]);
 
-    const answer = await fetch(`${server.url}/sessions/${id}/jobs`, { method: 'POST', headers: { 'content-type': 'application/json' }, body });
+    const answer = await fetch(`${server.url}/sessions/${id}/jobs`, {
+      method: 'POST',
+      headers: { 'content-type': 'application/json' },
+      body,
+    });
 
     expect(answer.status).toBe(400);
     expect((await answer.json()).error.details.issues[0].field).toBe('body');
@@ -131,7 +214,11 @@ describe('a local server without tokens', () => {
   it('a job ID with a right-to-left override: 400 body.job_id', async () => {
     const { id } = await (await fetch(`${server.url}/sessions`, { method: 'POST' })).json();
 
-    const answer = await fetch(`${server.url}/sessions/${id}/jobs`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: '{"job_id":"job-\u202e1"}' });
+    const answer = await fetch(`${server.url}/sessions/${id}/jobs`, {
+      method: 'POST',
+      headers: { 'content-type': 'application/json' },
+      body: '{"job_id":"job-\u202e1"}',
+    });
 
     expect([answer.status, (await answer.json()).error.details.issues[0].field]).toEqual([400, 'body.job_id']);
   });
@@ -143,7 +230,14 @@ describe('a local server with tokens', () => {
 
   beforeAll(async () => {
     dataDir = await mkdtemp(path.join(tmpdir(), 'runner-sessions-tokens-'));
-    server = await startLocalServer({ port: 0, dataDir, tokens: [{ label: 'ci-runner', token: TOKEN }, { label: 'ops', token: OTHER_TOKEN }] });
+    server = await startLocalServer({
+      port: 0,
+      dataDir,
+      tokens: [
+        { label: 'ci-runner', token: TOKEN },
+        { label: 'ops', token: OTHER_TOKEN },
+      ],
+    });
   });
   afterAll(async () => {
     await server.close();
@@ -154,7 +248,11 @@ describe('a local server with tokens', () => {
     ['no Authorization', {}, 'Bearer realm="runner-sessions"'],
     ['a wrong token', { authorization: `Bearer ${TOKEN}x` }, 'Bearer realm="runner-sessions", error="invalid_token"'],
     ['a prefix of the token', { authorization: `Bearer ${TOKEN.slice(0, -1)}` }, 'Bearer realm="runner-sessions", error="invalid_token"'],
-    ['Basic credentials', { authorization: `Basic ${Buffer.from(`x:${TOKEN}`).toString('base64')}` }, 'Bearer realm="runner-sessions", error="invalid_token"'],
+    [
+      'Basic credentials',
+      { authorization: `Basic ${Buffer.from(`x:${TOKEN}`).toString('base64')}` },
+      'Bearer realm="runner-sessions", error="invalid_token"',
+    ],
   ])('%s: 401 unauthorized with WWW-Authenticate, nothing runs', async (_, headers, challenge) => {
     const read = await fetch(`${server.url}/sessions`, { headers });
     const write = await fetch(`${server.url}/sessions`, { method: 'POST', headers });
@@ -231,7 +329,9 @@ describe('connections', () => {
 
       const refused = await fetch(`${server.url}/sessions`);
       const body = await refused.json();
-      const closedIdle = await Promise.all(idle.map((socket) => new Promise<boolean>((resolve) => socket.once('close', () => resolve(true)))));
+      const closedIdle = await Promise.all(
+        idle.map((socket) => new Promise<boolean>((resolve) => socket.once('close', () => resolve(true)))),
+      );
       const served = await fetch(`${server.url}/sessions`);
 
       expect([refused.status, refused.headers.get('retry-after'), body.error.code]).toEqual([503, '1', 'too_many_connections']);

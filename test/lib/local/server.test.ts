@@ -4,13 +4,17 @@ import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { startLocalServer, type LocalServer } from '#lib/local/server.ts';
+import { type LocalServer, startLocalServer } from '#lib/local/server.ts';
 
 const endpoint = process.env.AWS_ENDPOINT_URL_S3;
 const bucket = process.env.SESSIONS_TEST_BUCKET;
 const backends = [
   { name: 'the local file store', enabled: true, bucket: undefined },
-  { name: `S3 at ${endpoint ?? '(set AWS_ENDPOINT_URL_S3 and SESSIONS_TEST_BUCKET to run)'}`, enabled: Boolean(endpoint && bucket), bucket },
+  {
+    name: `S3 at ${endpoint ?? '(set AWS_ENDPOINT_URL_S3 and SESSIONS_TEST_BUCKET to run)'}`,
+    enabled: Boolean(endpoint && bucket),
+    bucket,
+  },
 ];
 
 describe.each(backends)('the local server on $name', ({ enabled, bucket }) => {

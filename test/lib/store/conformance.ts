@@ -3,12 +3,12 @@ import { afterAll, afterEach, beforeAll, beforeEach, describe, expect, it } from
 import {
   bareEtag,
   ConditionNotMet,
-  sameEtag,
-  StoreFault,
   type ListPage,
   type ObjectStore,
   type ObjectVersion,
   type PrunableObjectStore,
+  StoreFault,
+  sameEtag,
   type VersionedObjectStore,
 } from '#lib/store/port.ts';
 
@@ -27,10 +27,7 @@ const RACE_TIMEOUT_MS = 120_000;
  * bodies, and prefix listing with pagination. `setup` is called for each test
  * (and once for the listing tests, which share 315 seeded keys).
  */
-export function describeObjectStoreConformance(
-  name: string,
-  setup: () => Promise<ConformanceSubject>,
-): void {
+export function describeObjectStoreConformance(name: string, setup: () => Promise<ConformanceSubject>): void {
   describe(`ObjectStore conformance: ${name}`, () => {
     describe('reads and conditional writes', () => {
       let store: ObjectStore;
@@ -78,11 +75,14 @@ export function describeObjectStoreConformance(
 
           const outcomes = await Promise.allSettled(bodies.map((body) => store.put(key, body, { ifNoneMatch: '*' })));
 
-          const winners = outcomes.flatMap((outcome, creator) => (outcome.status === 'fulfilled' ? [{ creator, etag: outcome.value }] : []));
+          const winners = outcomes.flatMap((outcome, creator) =>
+            outcome.status === 'fulfilled' ? [{ creator, etag: outcome.value }] : [],
+          );
           const refusals = outcomes.flatMap((outcome) => (outcome.status === 'rejected' ? [outcome.reason as unknown] : []));
           expect(winners).toHaveLength(1);
           // The port allows StoreFault ("may or may not have happened"); the stored body proves none of those landed.
-          for (const refusal of refusals) expect(refusal instanceof ConditionNotMet || refusal instanceof StoreFault, String(refusal)).toBe(true);
+          for (const refusal of refusals)
+            expect(refusal instanceof ConditionNotMet || refusal instanceof StoreFault, String(refusal)).toBe(true);
           const stored = await store.get(key);
           expect(stored?.body).toBe(bodies[winners[0]!.creator]);
           expect(sameEtag(stored!.etag, winners[0]!.etag)).toBe(true);
@@ -184,7 +184,10 @@ export function describeObjectStoreConformance(
       });
 
       it('round-trips a body of 512 KiB', async () => {
-        const body = JSON.stringify({ job_ids: Array.from({ length: 16_384 }, (_, n) => `job-${n.toString().padStart(26, '0')}`) }).slice(0, 512 * 1024);
+        const body = JSON.stringify({ job_ids: Array.from({ length: 16_384 }, (_, n) => `job-${n.toString().padStart(26, '0')}`) }).slice(
+          0,
+          512 * 1024,
+        );
 
         const etag = await store.put('sessions/large.json', body, { ifNoneMatch: '*' });
         const got = await store.get('sessions/large.json');
@@ -233,7 +236,9 @@ export function describeObjectStoreConformance(
           expect(entries).toHaveLength(400);
           expect(new Set(entries)).toEqual(new Set(writers.flatMap((writer) => Array.from({ length: 25 }, (_, n) => `w${writer}-${n}`))));
           for (const writer of writers) {
-            expect(entries.filter((entry) => entry.startsWith(`w${writer}-`))).toEqual(Array.from({ length: 25 }, (_, n) => `w${writer}-${n}`));
+            expect(entries.filter((entry) => entry.startsWith(`w${writer}-`))).toEqual(
+              Array.from({ length: 25 }, (_, n) => `w${writer}-${n}`),
+            );
           }
         },
         RACE_TIMEOUT_MS,
@@ -244,7 +249,18 @@ export function describeObjectStoreConformance(
       let store: ObjectStore;
       let cleanup: (() => Promise<void>) | undefined;
       const sessionKeys = Array.from({ length: 300 }, () => `sessions/${randomBytes(16).toString('hex')}.json`);
-      const trickyKeys = ['sessions/a', 'sessions/a/b', 'sessions/a/b/c', 'sessions/a-b', 'sessions/a.b', 'sessions/a0', 'sessions/A', 'sessions/é', 'sessions/日本', 'sessions/z z'];
+      const trickyKeys = [
+        'sessions/a',
+        'sessions/a/b',
+        'sessions/a/b/c',
+        'sessions/a-b',
+        'sessions/a.b',
+        'sessions/a0',
+        'sessions/A',
+        'sessions/é',
+        'sessions/日本',
+        'sessions/z z',
+      ];
       const otherKeys = ['names/x', 'sessions-archive/old.json', 'sessionsx', 'session', 'idempotency/k'];
       const allKeys = [...sessionKeys, ...trickyKeys, ...otherKeys];
       const under = (prefix: string) => allKeys.filter((key) => key.startsWith(prefix)).sort(byUtf8);
@@ -430,7 +446,10 @@ export function describeVersionedStoreConformance(
     });
 
     it('pages through 7 versions 3 at a time: 3, 3, 1, newest first, none twice, a cursor on every page but the last', async () => {
-      const ids = await writeInOrder('sessions/paged.json', Array.from({ length: 7 }, (_, n) => `body-${n}`));
+      const ids = await writeInOrder(
+        'sessions/paged.json',
+        Array.from({ length: 7 }, (_, n) => `body-${n}`),
+      );
 
       const pages = await allVersions('sessions/paged.json', 3);
 
@@ -481,7 +500,9 @@ export function describeVersionedStoreConformance(
       await expect(store.putVersion('sessions/refused.json', 'stale', { ifMatch: md5Etag('v0') })).rejects.toBeInstanceOf(ConditionNotMet);
       await expect(store.putVersion('sessions/missing.json', 'x', { ifMatch: md5Etag('v1') })).rejects.toBeInstanceOf(ConditionNotMet);
 
-      expect((await store.listVersions('sessions/refused.json', { limit: 10 })).versions.map((version) => version.versionId)).toEqual([first]);
+      expect((await store.listVersions('sessions/refused.json', { limit: 10 })).versions.map((version) => version.versionId)).toEqual([
+        first,
+      ]);
       expect(await store.listVersions('sessions/missing.json', { limit: 10 })).toEqual({ versions: [] });
     });
 
@@ -492,7 +513,9 @@ export function describeVersionedStoreConformance(
         const [first] = await writeInOrder(key, ['start']);
         const etag = (await store.get(key))!.etag;
 
-        const outcomes = await Promise.allSettled(Array.from({ length: 8 }, (_, n) => store.putVersion(key, `writer-${n}`, { ifMatch: etag })));
+        const outcomes = await Promise.allSettled(
+          Array.from({ length: 8 }, (_, n) => store.putVersion(key, `writer-${n}`, { ifMatch: etag })),
+        );
 
         const winners = outcomes.flatMap((outcome) => (outcome.status === 'fulfilled' ? [outcome.value] : []));
         expect(winners).toHaveLength(1);

@@ -1,8 +1,8 @@
 import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
-import { faultSchedule, FaultInjectingStore, injectFaults, seededFaults, type StoreCall } from '#lib/store/faulty.ts';
+import { FaultInjectingStore, faultSchedule, injectFaults, type StoreCall, seededFaults } from '#lib/store/faulty.ts';
 import { MemoryObjectStore } from '#lib/store/memory.ts';
-import { ConditionNotMet, keepsVersions, StoreFault, type ObjectStore } from '#lib/store/port.ts';
+import { ConditionNotMet, keepsVersions, type ObjectStore, StoreFault } from '#lib/store/port.ts';
 import { describeObjectStoreConformance, describeVersionedStoreConformance, md5Etag } from './conformance.ts';
 
 // Latency alone changes no answer: the wrapped store still conforms, with its races interleaved by the delays.
@@ -13,7 +13,10 @@ describeObjectStoreConformance('FaultInjectingStore with seeded latency over Mem
 
 describeVersionedStoreConformance(
   'FaultInjectingStore with seeded latency over MemoryObjectStore',
-  async () => ({ store: injectFaults(new MemoryObjectStore(), { policy: seededFaults({ seed: 11, maxDelayMs: 1 }) }), cleanup: async () => {} }),
+  async () => ({
+    store: injectFaults(new MemoryObjectStore(), { policy: seededFaults({ seed: 11, maxDelayMs: 1 }) }),
+    cleanup: async () => {},
+  }),
   { conditionalWrites: true },
 );
 
@@ -46,7 +49,9 @@ describe('FaultInjectingStore', () => {
 
   it('a failure before the write: StoreFault and nothing written, then the next call goes through', async () => {
     const inner = new MemoryObjectStore();
-    const store = injectFaults(inner, { policy: faultSchedule([{ operation: 'putVersion', key: 'sessions/b.json', nth: 1, kind: 'unavailable' }]) });
+    const store = injectFaults(inner, {
+      policy: faultSchedule([{ operation: 'putVersion', key: 'sessions/b.json', nth: 1, kind: 'unavailable' }]),
+    });
     await store.putVersion('sessions/a.json', 'other key', { ifNoneMatch: '*' });
 
     const failed = store.putVersion('sessions/b.json', 'v1', { ifNoneMatch: '*' });
@@ -89,7 +94,11 @@ describe('FaultInjectingStore', () => {
   });
 
   it('draws the same faults from the same seed and calls, and other faults from another seed', () => {
-    const calls: StoreCall[] = Array.from({ length: 200 }, (_, n) => ({ operation: n % 3 === 0 ? 'get' : 'put', key: `k${n % 7}`, nth: n + 1 }));
+    const calls: StoreCall[] = Array.from({ length: 200 }, (_, n) => ({
+      operation: n % 3 === 0 ? 'get' : 'put',
+      key: `k${n % 7}`,
+      nth: n + 1,
+    }));
     const draw = (seed: number) => {
       const policy = seededFaults({ seed, unavailable: 0.2, lostAnswer: 0.2, maxDelayMs: 3 });
       return calls.map((call) => policy(call));
@@ -113,9 +122,11 @@ describe('FaultInjectingStore', () => {
         const store = injectFaults(inner, { policy: seededFaults({ seed, unavailable: 0.2, lostAnswer: 0.2, maxDelayMs: 1 }) });
         const entries = Array.from({ length: writers }, (_, w) => Array.from({ length: 5 }, (_, n) => `w${w}-${n}`));
 
-        await Promise.all(entries.map(async (mine) => {
-          for (const entry of mine) await appendOnce(store, 'sessions/log.json', entry);
-        }));
+        await Promise.all(
+          entries.map(async (mine) => {
+            for (const entry of mine) await appendOnce(store, 'sessions/log.json', entry);
+          }),
+        );
 
         const stored = JSON.parse((await inner.get('sessions/log.json'))!.body) as string[];
         expect([...stored].sort()).toEqual(entries.flat().sort());

@@ -102,10 +102,8 @@ describe('compaction of a file store that keeps no versions', () => {
     await other.close();
   }, 60_000);
 
-  it(
-    'after SIGKILLs at random points of a burst of compactions, the log is the old or the new one and no acknowledged write is lost',
-    async () => {
-      const script = `
+  it('after SIGKILLs at random points of a burst of compactions, the log is the old or the new one and no acknowledged write is lost', async () => {
+    const script = `
         const { UnversionedFileObjectStore } = await import(process.env.STORE_MODULE);
         const store = new UnversionedFileObjectStore(process.env.ROOT);
         process.stdout.write('ready\\n');
@@ -120,29 +118,28 @@ describe('compaction of a file store that keeps no versions', () => {
           }
         }));
       `;
-      const acknowledged = new Map<string, number>();
-      for (let round = 0; round < 10; round++) {
-        let out = '';
-        await killMidway(script, { STORE_MODULE, ROOT: root }, 40 + Math.random() * 200, (text) => {
-          out = text;
-        });
-        for (const [, key, n] of out.matchAll(/^ack (\S+) (\d+)$/gm)) acknowledged.set(key!, Math.max(acknowledged.get(key!) ?? 0, Number(n)));
+    const acknowledged = new Map<string, number>();
+    for (let round = 0; round < 10; round++) {
+      let out = '';
+      await killMidway(script, { STORE_MODULE, ROOT: root }, 40 + Math.random() * 200, (text) => {
+        out = text;
+      });
+      for (const [, key, n] of out.matchAll(/^ack (\S+) (\d+)$/gm))
+        acknowledged.set(key!, Math.max(acknowledged.get(key!) ?? 0, Number(n)));
 
-        const fresh = new UnversionedFileObjectStore(root);
-        for (const [key, n] of acknowledged) expect(JSON.parse((await fresh.get(key))!.body).n).toBeGreaterThanOrEqual(n);
-        await fresh.close();
-      }
-      expect(acknowledged.size).toBe(3);
-      // Stale at once: a compaction killed midway may have left its temporary file moments ago.
-      const fresh = new UnversionedFileObjectStore(root, { lockStaleMs: 0 });
-      const last = (await fresh.get('leases/lane-0.json'))!;
-      await fresh.put('leases/lane-0.json', last.body, { ifMatch: last.etag });
-      expect((await readdir(root)).sort()).toEqual(['log', 'store.json']);
-      expect(await logBytes(root)).toBeLessThan(64 * 1024);
+      const fresh = new UnversionedFileObjectStore(root);
+      for (const [key, n] of acknowledged) expect(JSON.parse((await fresh.get(key))!.body).n).toBeGreaterThanOrEqual(n);
       await fresh.close();
-    },
-    120_000,
-  );
+    }
+    expect(acknowledged.size).toBe(3);
+    // Stale at once: a compaction killed midway may have left its temporary file moments ago.
+    const fresh = new UnversionedFileObjectStore(root, { lockStaleMs: 0 });
+    const last = (await fresh.get('leases/lane-0.json'))!;
+    await fresh.put('leases/lane-0.json', last.body, { ifMatch: last.etag });
+    expect((await readdir(root)).sort()).toEqual(['log', 'store.json']);
+    expect(await logBytes(root)).toBeLessThan(64 * 1024);
+    await fresh.close();
+  }, 120_000);
 });
 
 describe('a file store that keeps versions', () => {
@@ -173,7 +170,10 @@ async function heartbeatSetup(store: UnversionedFileObjectStore): Promise<{ ino:
 /** Starts `script` in a fresh Node process, and SIGKILLs it `delayMs` after it prints "ready"; `onStdout` sees all it printed. */
 function killMidway(script: string, env: Record<string, string>, delayMs: number, onStdout: (text: string) => void): Promise<void> {
   return new Promise((resolve, reject) => {
-    const child = spawn(process.execPath, ['--input-type=module', '--eval', script], { env: { ...process.env, ...env }, stdio: ['ignore', 'pipe', 'pipe'] });
+    const child = spawn(process.execPath, ['--input-type=module', '--eval', script], {
+      env: { ...process.env, ...env },
+      stdio: ['ignore', 'pipe', 'pipe'],
+    });
     let stdout = '';
     let stderr = '';
     let armed = false;

@@ -1,11 +1,17 @@
 import { spawn } from 'node:child_process';
 import { createHash } from 'node:crypto';
-import { link, mkdir, mkdtemp, open, readdir, readFile, realpath, rename, rm, stat, symlink, utimes, writeFile } from 'node:fs/promises';
+import { link, mkdir, mkdtemp, open, readdir, readFile, realpath, rm, stat, symlink, utimes, writeFile } from 'node:fs/promises';
 import { hostname, tmpdir } from 'node:os';
 import path from 'node:path';
 import { pathToFileURL } from 'node:url';
 import { afterEach, beforeEach, describe, expect, it, vi } from 'vitest';
-import { DataDirectoryMismatch, FileObjectStore, InvalidKey, LegacyDataDirectory, UnversionedFileObjectStore } from '#lib/store/file/index.ts';
+import {
+  DataDirectoryMismatch,
+  FileObjectStore,
+  InvalidKey,
+  LegacyDataDirectory,
+  UnversionedFileObjectStore,
+} from '#lib/store/file/index.ts';
 import { ConditionNotMet, keepsVersions, StoreFault, UnknownVersion } from '#lib/store/port.ts';
 import {
   describeObjectStoreConformance,
@@ -35,7 +41,7 @@ describeVersionedStoreConformance(
   async () => {
     const root = await mkdtemp(path.join(tmpdir(), 'file-store-'));
     const store = new FileObjectStore(root);
-  return { store, cleanup: () => closeAndRemove(store, root) };
+    return { store, cleanup: () => closeAndRemove(store, root) };
   },
   { conditionalWrites: true },
 );
@@ -175,7 +181,8 @@ describe('FileObjectStore', () => {
         while (writing) {
           const got = await reader.get(key);
           reads++;
-          if (got === undefined || got.body.length !== size || got.body !== got.body[0]!.repeat(size)) torn.push(`${got?.body.length} bytes`);
+          if (got === undefined || got.body.length !== size || got.body !== got.body[0]!.repeat(size))
+            torn.push(`${got?.body.length} bytes`);
         }
       });
       await Promise.all([writer, ...readers]);
@@ -253,7 +260,10 @@ describe('FileObjectStore', () => {
       expect(await fresh.get(key)).toEqual({ body: 'v1', etag: md5Etag('v1') });
       expect((await stat(log)).size).toBe(whole);
       await expect(fresh.put(key, 'v3', { ifMatch: etag })).resolves.toBe(md5Etag('v3'));
-      expect((await fresh.listVersions(key, { limit: 10 })).versions.map((version) => version.etag)).toEqual([md5Etag('v3'), md5Etag('v1')]);
+      expect((await fresh.listVersions(key, { limit: 10 })).versions.map((version) => version.etag)).toEqual([
+        md5Etag('v3'),
+        md5Etag('v1'),
+      ]);
       await fresh.close();
     });
 
@@ -352,15 +362,17 @@ describe('FileObjectStore', () => {
       expect((await store.getVersion(key, first.versionId!))?.body).toBe('v1');
     });
 
-    it.each(['../../../etc/passwd', '000000000001-0000000000000-../x', `000000000001-0000000000000-${'0'.repeat(32)}/../../v.json`, 'null/..'])(
-      'reads no version and lists after no cursor %j',
-      async (id) => {
-        await store.put(key, 'v1', { ifNoneMatch: '*' });
+    it.each([
+      '../../../etc/passwd',
+      '000000000001-0000000000000-../x',
+      `000000000001-0000000000000-${'0'.repeat(32)}/../../v.json`,
+      'null/..',
+    ])('reads no version and lists after no cursor %j', async (id) => {
+      await store.put(key, 'v1', { ifNoneMatch: '*' });
 
-        await expect(store.getVersion(key, id)).resolves.toBeUndefined();
-        await expect(store.listVersions(key, { limit: 5, cursor: id })).rejects.toBeInstanceOf(UnknownVersion);
-      },
-    );
+      await expect(store.getVersion(key, id)).resolves.toBeUndefined();
+      await expect(store.listVersions(key, { limit: 5, cursor: id })).rejects.toBeInstanceOf(UnknownVersion);
+    });
 
     it('lists versions without reading a single body', async () => {
       let etag = await store.put(key, 'v1', { ifNoneMatch: '*' });
@@ -446,11 +458,9 @@ describe('FileObjectStore', () => {
   });
 
   describe('several processes on one data directory', () => {
-    it(
-      'lets exactly one process create each key, and loses no compare-and-swap append',
-      async () => {
-        await store.put('sessions/shared.json', '[]', { ifNoneMatch: '*' });
-        const script = `
+    it('lets exactly one process create each key, and loses no compare-and-swap append', async () => {
+      await store.put('sessions/shared.json', '[]', { ifNoneMatch: '*' });
+      const script = `
           const { FileObjectStore } = await import(process.env.STORE_MODULE);
           const store = new FileObjectStore(process.env.ROOT);
           const me = process.env.WORKER;
@@ -471,27 +481,24 @@ describe('FileObjectStore', () => {
           }
           process.stdout.write(JSON.stringify(won));
         `;
-        const workers = ['p0', 'p1', 'p2', 'p3'];
+      const workers = ['p0', 'p1', 'p2', 'p3'];
 
-        const results = await Promise.all(workers.map((worker) => runNode(script, { STORE_MODULE, ROOT: root, WORKER: worker })));
+      const results = await Promise.all(workers.map((worker) => runNode(script, { STORE_MODULE, ROOT: root, WORKER: worker })));
 
-        for (const result of results) expect(result.code, result.stderr).toBe(0);
-        const wins = results.flatMap((result) => JSON.parse(result.stdout) as number[]).sort((a, b) => a - b);
-        expect(wins).toEqual(Array.from({ length: 20 }, (_, n) => n));
-        for (const [index, worker] of workers.entries()) {
-          for (const n of JSON.parse(results[index]!.stdout) as number[]) expect((await store.get(`sessions/created-${n}.json`))?.body).toBe(worker);
-        }
-        const entries = JSON.parse((await store.get('sessions/shared.json'))!.body) as string[];
-        expect(entries).toHaveLength(100);
-        expect(new Set(entries).size).toBe(100);
-      },
-      60_000,
-    );
+      for (const result of results) expect(result.code, result.stderr).toBe(0);
+      const wins = results.flatMap((result) => JSON.parse(result.stdout) as number[]).sort((a, b) => a - b);
+      expect(wins).toEqual(Array.from({ length: 20 }, (_, n) => n));
+      for (const [index, worker] of workers.entries()) {
+        for (const n of JSON.parse(results[index]!.stdout) as number[])
+          expect((await store.get(`sessions/created-${n}.json`))?.body).toBe(worker);
+      }
+      const entries = JSON.parse((await store.get('sessions/shared.json'))!.body) as string[];
+      expect(entries).toHaveLength(100);
+      expect(new Set(entries).size).toBe(100);
+    }, 60_000);
 
-    it(
-      'keeps only whole objects when a writer is killed with SIGKILL mid-burst, and its lock does not block the next writer',
-      async () => {
-        const script = `
+    it('keeps only whole objects when a writer is killed with SIGKILL mid-burst, and its lock does not block the next writer', async () => {
+      const script = `
           const { FileObjectStore } = await import(process.env.STORE_MODULE);
           const store = new FileObjectStore(process.env.ROOT);
           const body = (n) => JSON.stringify({ n, pad: 'x'.repeat(200_000 + (n % 7) * 1000) });
@@ -504,31 +511,27 @@ describe('FileObjectStore', () => {
           }
         `;
 
-        for (let round = 0; round < 3; round++) {
-          await killMidway(script, { STORE_MODULE, ROOT: root }, 80 + Math.random() * 200);
+      for (let round = 0; round < 3; round++) {
+        await killMidway(script, { STORE_MODULE, ROOT: root }, 80 + Math.random() * 200);
 
-          const keys = (await listAll(store, 'sessions/', 1000)).flatMap((page) => page.keys);
-          expect(keys).toContain('sessions/counter.json');
-          for (const listed of keys) {
-            const got = await store.get(listed);
-            const parsed = JSON.parse(got!.body) as { n: number; pad: string };
-            expect(parsed.pad).toHaveLength(200_000 + (parsed.n % 7) * 1000);
-            expect(got!.etag).toBe(md5Etag(got!.body));
-          }
-          const current = (await store.get('sessions/counter.json'))!;
-          const started = Date.now();
-          const next = await store.put('sessions/counter.json', current.body, { ifMatch: current.etag });
-          expect(Date.now() - started).toBeLessThan(1000);
-          expect(next).toBe(current.etag);
+        const keys = (await listAll(store, 'sessions/', 1000)).flatMap((page) => page.keys);
+        expect(keys).toContain('sessions/counter.json');
+        for (const listed of keys) {
+          const got = await store.get(listed);
+          const parsed = JSON.parse(got!.body) as { n: number; pad: string };
+          expect(parsed.pad).toHaveLength(200_000 + (parsed.n % 7) * 1000);
+          expect(got!.etag).toBe(md5Etag(got!.body));
         }
-      },
-      60_000,
-    );
+        const current = (await store.get('sessions/counter.json'))!;
+        const started = Date.now();
+        const next = await store.put('sessions/counter.json', current.body, { ifMatch: current.etag });
+        expect(Date.now() - started).toBeLessThan(1000);
+        expect(next).toBe(current.etag);
+      }
+    }, 60_000);
 
-    it(
-      'after SIGKILLs mid-burst, a freshly opened store has no leftovers and every acknowledged append exactly once',
-      async () => {
-        const script = `
+    it('after SIGKILLs mid-burst, a freshly opened store has no leftovers and every acknowledged append exactly once', async () => {
+      const script = `
           const { FileObjectStore } = await import(process.env.STORE_MODULE);
           const store = new FileObjectStore(process.env.ROOT);
           const round = process.env.ROUND;
@@ -548,34 +551,31 @@ describe('FileObjectStore', () => {
             }
           }));
         `;
-        const acknowledged = new Map<string, string[]>();
+      const acknowledged = new Map<string, string[]>();
 
-        for (let round = 0; round < 12; round++) {
-          let out = '';
-          await killMidway(script, { STORE_MODULE, ROOT: root, ROUND: String(round) }, 30 + Math.random() * 120, (text) => {
-            out = text;
-          });
-          for (const [, key, entry] of out.matchAll(/^ack (\S+) (\S+)$/gm)) acknowledged.set(key!, [...(acknowledged.get(key!) ?? []), entry!]);
-        }
-        const fresh = new FileObjectStore(root);
-        await fresh.opened;
+      for (let round = 0; round < 12; round++) {
+        let out = '';
+        await killMidway(script, { STORE_MODULE, ROOT: root, ROUND: String(round) }, 30 + Math.random() * 120, (text) => {
+          out = text;
+        });
+        for (const [, key, entry] of out.matchAll(/^ack (\S+) (\S+)$/gm))
+          acknowledged.set(key!, [...(acknowledged.get(key!) ?? []), entry!]);
+      }
+      const fresh = new FileObjectStore(root);
+      await fresh.opened;
 
-        expect((await readdir(root)).sort(), String(await readdir(root))).toEqual(['log', 'store.json']);
-        expect(acknowledged.size).toBeGreaterThan(0);
-        for (const [key, entries] of acknowledged) {
-          const stored = JSON.parse((await fresh.get(key))!.body) as string[];
-          expect(new Set(stored).size).toBe(stored.length);
-          expect(stored.filter((entry) => entries.includes(entry))).toEqual(entries);
-        }
-        await fresh.close();
-      },
-      120_000,
-    );
+      expect((await readdir(root)).sort(), String(await readdir(root))).toEqual(['log', 'store.json']);
+      expect(acknowledged.size).toBeGreaterThan(0);
+      for (const [key, entries] of acknowledged) {
+        const stored = JSON.parse((await fresh.get(key))!.body) as string[];
+        expect(new Set(stored).size).toBe(stored.length);
+        expect(stored.filter((entry) => entries.includes(entry))).toEqual(entries);
+      }
+      await fresh.close();
+    }, 120_000);
 
-    it(
-      'lists exactly the changes made, each whole, when a writer is killed with SIGKILL mid-burst',
-      async () => {
-        const script = `
+    it('lists exactly the changes made, each whole, when a writer is killed with SIGKILL mid-burst', async () => {
+      const script = `
           const { FileObjectStore } = await import(process.env.STORE_MODULE);
           const store = new FileObjectStore(process.env.ROOT);
           const body = (n) => JSON.stringify({ n, pad: 'x'.repeat(100_000 + (n % 5) * 1000) });
@@ -586,32 +586,30 @@ describe('FileObjectStore', () => {
           for (;;) etag = await store.put('sessions/history.json', body(++n), { ifMatch: etag });
         `;
 
-        for (let round = 0; round < 3; round++) {
-          await killMidway(script, { STORE_MODULE, ROOT: root }, 80 + Math.random() * 200);
+      for (let round = 0; round < 3; round++) {
+        await killMidway(script, { STORE_MODULE, ROOT: root }, 80 + Math.random() * 200);
 
-          const versions: number[] = [];
-          let cursor: string | undefined;
-          do {
-            const page = await store.listVersions('sessions/history.json', { limit: 50, ...(cursor === undefined ? {} : { cursor }) });
-            for (const version of page.versions) {
-              const body = (await store.getVersion('sessions/history.json', version.versionId))!.body;
-              const parsed = JSON.parse(body) as { n: number; pad: string };
-              expect(parsed.pad).toHaveLength(100_000 + (parsed.n % 5) * 1000);
-              expect(md5Etag(body)).toBe(version.etag);
-              versions.push(parsed.n);
-            }
-            cursor = page.cursor;
-          } while (cursor !== undefined);
-          const current = JSON.parse((await store.get('sessions/history.json'))!.body) as { n: number };
-          // Newest first, every write from 0 to the current one, none twice, none that did not happen.
-          expect(versions).toEqual(Array.from({ length: current.n + 1 }, (_, index) => current.n - index));
-        }
-        const last = (await store.get('sessions/history.json'))!;
-        await store.put('sessions/history.json', last.body, { ifMatch: last.etag });
-        expect((await readdir(root)).sort()).toEqual(['log', 'store.json']);
-      },
-      60_000,
-    );
+        const versions: number[] = [];
+        let cursor: string | undefined;
+        do {
+          const page = await store.listVersions('sessions/history.json', { limit: 50, ...(cursor === undefined ? {} : { cursor }) });
+          for (const version of page.versions) {
+            const body = (await store.getVersion('sessions/history.json', version.versionId))!.body;
+            const parsed = JSON.parse(body) as { n: number; pad: string };
+            expect(parsed.pad).toHaveLength(100_000 + (parsed.n % 5) * 1000);
+            expect(md5Etag(body)).toBe(version.etag);
+            versions.push(parsed.n);
+          }
+          cursor = page.cursor;
+        } while (cursor !== undefined);
+        const current = JSON.parse((await store.get('sessions/history.json'))!.body) as { n: number };
+        // Newest first, every write from 0 to the current one, none twice, none that did not happen.
+        expect(versions).toEqual(Array.from({ length: current.n + 1 }, (_, index) => current.n - index));
+      }
+      const last = (await store.get('sessions/history.json'))!;
+      await store.put('sessions/history.json', last.body, { ifMatch: last.etag });
+      expect((await readdir(root)).sort()).toEqual(['log', 'store.json']);
+    }, 60_000);
   });
 });
 
@@ -620,12 +618,12 @@ async function closeAndRemove(store: { close(): Promise<void> }, root: string): 
   await rm(root, { recursive: true, force: true });
 }
 
-function partition<T>(items: T[], test: (item: T) => boolean): [T[], T[]] {
+function _partition<T>(items: T[], test: (item: T) => boolean): [T[], T[]] {
   return [items.filter(test), items.filter((item) => !test(item))];
 }
 
 /** Every file name under `dir`, recursively, relative to it. */
-async function filesUnder(dir: string): Promise<string[]> {
+async function _filesUnder(dir: string): Promise<string[]> {
   const entries = await readdir(dir, { recursive: true, withFileTypes: true });
   return entries
     .filter((entry) => entry.isFile())
@@ -655,7 +653,10 @@ interface NodeRun {
 /** Runs an ES module `script` in a fresh Node process with extra environment variables. */
 function runNode(script: string, env: Record<string, string>, onStdout?: (text: string, kill: () => void) => void): Promise<NodeRun> {
   return new Promise((resolve, reject) => {
-    const child = spawn(process.execPath, ['--input-type=module', '--eval', script], { env: { ...process.env, ...env }, stdio: ['ignore', 'pipe', 'pipe'] });
+    const child = spawn(process.execPath, ['--input-type=module', '--eval', script], {
+      env: { ...process.env, ...env },
+      stdio: ['ignore', 'pipe', 'pipe'],
+    });
     let stdout = '';
     let stderr = '';
     child.stdout.on('data', (chunk: Buffer) => {

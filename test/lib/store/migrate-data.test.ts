@@ -55,7 +55,8 @@ async function historyOf(repository: SessionRepository, id: string): Promise<unk
 }
 
 const md5 = (text: string) => createHash('md5').update(text).digest('hex');
-const versionId = (seq: number, ms: number, body: string) => `${String(seq).padStart(12, '0')}-${String(ms).padStart(13, '0')}-${md5(body)}`;
+const versionId = (seq: number, ms: number, body: string) =>
+  `${String(seq).padStart(12, '0')}-${String(ms).padStart(13, '0')}-${md5(body)}`;
 
 /**
  * An old-layout data directory written by the earlier store: sessions with
@@ -197,7 +198,9 @@ describe('npm run migrate-data', () => {
   it('builds an old directory the earlier store reads as expected (the oracle is sound)', () => {
     const plain = expected.keys.get('misc/plain.txt')!;
     expect(plain.versions.map((version) => version.body)).toEqual(['one', 'two', 'three']);
-    expect(expected.keys.get('old/before-versions.json')!.versions).toEqual([{ body: '{"v":0}', etag: `"${md5('{"v":0}')}"`, ms: T0 - 60_000 }]);
+    expect(expected.keys.get('old/before-versions.json')!.versions).toEqual([
+      { body: '{"v":0}', etag: `"${md5('{"v":0}')}"`, ms: T0 - 60_000 },
+    ]);
     expect(expected.keys.get('misc/replaced.txt')!.versions.map((version) => version.body)).toEqual(['recorded', 'by hand']);
     expect(expected.keys.get('misc/pending.txt')!.versions.map((version) => version.body)).toEqual(['first', 'second']);
     expect(expected.keys.get('misc/removed.txt')).toEqual({ current: undefined, versions: [expect.objectContaining({ body: 'gone' })] });
@@ -211,7 +214,9 @@ describe('npm run migrate-data', () => {
     const run = await migrate(dir);
     expect(run.code, run.stderr).toBe(0);
     const versionCount = [...expected.keys.values()].reduce((sum, key) => sum + key.versions.length, 0);
-    expect(run.stdout).toContain(`migrated ${expected.keys.size} keys, ${versionCount} versions (1 keys with only versions left were kept deleted)`);
+    expect(run.stdout).toContain(
+      `migrated ${expected.keys.size} keys, ${versionCount} versions (1 keys with only versions left were kept deleted)`,
+    );
     expect(run.stdout).toMatch(/version IDs were renumbered: [1-9]\d* of \d+ changed/);
     expect(run.stdout).toMatch(/bytes before: [\d,]+ B under objects\/; after: [\d,]+ B/);
     await expectMigrated(dir, expected);

@@ -1,8 +1,20 @@
 import { describe, expect, it } from 'vitest';
 import { type KeyListOptions, NULL_VERSION_ID, type ObjectPage, type PrunableObjectStore, type WriteCondition } from '#lib/store/port.ts';
 import { S3ObjectStore } from '#lib/store/s3.ts';
-import { ConditionCheckingStore, deleteUnder, measureWriteConditions, PrefixedStore, runPrefix, s3Endpoint } from '../../helpers/s3-endpoint.ts';
-import { describeObjectStoreConformance, describePrunableStoreConformance, describeVersionedStoreConformance, md5Etag } from './conformance.ts';
+import {
+  ConditionCheckingStore,
+  deleteUnder,
+  measureWriteConditions,
+  PrefixedStore,
+  runPrefix,
+  s3Endpoint,
+} from '../../helpers/s3-endpoint.ts';
+import {
+  describeObjectStoreConformance,
+  describePrunableStoreConformance,
+  describeVersionedStoreConformance,
+  md5Etag,
+} from './conformance.ts';
 
 const { url: endpoint, bucket, versionedBucket } = s3Endpoint;
 const configured = Boolean(endpoint && bucket);
@@ -11,7 +23,8 @@ const prefix = runPrefix('conformance');
 
 let namespaces = 0;
 
-const SKIP_REASON = 'skipped: set AWS_ENDPOINT_URL_S3 and SESSIONS_TEST_BUCKET (and AWS credentials) to run the conformance suite against a real S3 endpoint';
+const SKIP_REASON =
+  'skipped: set AWS_ENDPOINT_URL_S3 and SESSIONS_TEST_BUCKET (and AWS credentials) to run the conformance suite against a real S3 endpoint';
 const VERSIONED_SKIP_REASON =
   'skipped: set AWS_ENDPOINT_URL_S3 and SESSIONS_TEST_VERSIONED_BUCKET (a bucket with versioning enabled, and AWS credentials) to run the versions conformance suite against a real S3 endpoint';
 // The default reporter names no skipped test, so say why here, where the output shows it.
@@ -25,12 +38,18 @@ describe.skipIf(!configured)(
   () => {
     describeObjectStoreConformance(`S3 endpoint ${endpoint}`, async () => {
       const namespace = `${prefix}${++namespaces}/`;
-      return { store: new PrefixedStore(new S3ObjectStore({ bucket: bucket! }), namespace), cleanup: () => deleteUnder(bucket!, namespace) };
+      return {
+        store: new PrefixedStore(new S3ObjectStore({ bucket: bucket! }), namespace),
+        cleanup: () => deleteUnder(bucket!, namespace),
+      };
     });
 
     describePrunableStoreConformance(`S3 endpoint ${endpoint}`, async () => {
       const namespace = `${prefix}${++namespaces}/`;
-      return { store: new PrefixedPrunableStore(new S3ObjectStore({ bucket: bucket! }), namespace), cleanup: () => deleteUnder(bucket!, namespace) };
+      return {
+        store: new PrefixedPrunableStore(new S3ObjectStore({ bucket: bucket! }), namespace),
+        cleanup: () => deleteUnder(bucket!, namespace),
+      };
     });
 
     it('keeps no versions on a bucket without versioning: writes report none, and the listing shows the one "null" version', async () => {
@@ -43,7 +62,9 @@ describe.skipIf(!configured)(
         const listed = await store.listVersions('sessions/a.json', { limit: 10 });
 
         expect([created.versionId, replaced.versionId]).toEqual([undefined, undefined]);
-        expect(listed).toEqual({ versions: [{ versionId: NULL_VERSION_ID, etag: md5Etag('v2'), lastModified: expect.any(Date), isLatest: true }] });
+        expect(listed).toEqual({
+          versions: [{ versionId: NULL_VERSION_ID, etag: md5Etag('v2'), lastModified: expect.any(Date), isLatest: true }],
+        });
         expect((await store.getVersion('sessions/a.json', NULL_VERSION_ID))?.body).toBe('v2');
       } finally {
         await deleteUnder(bucket!, namespace);
@@ -71,14 +92,17 @@ describe.skipIf(!versionedConfigured)(
       `S3 endpoint ${endpoint}, versioned bucket${conditions?.enforced === false ? ', writes through ConditionCheckingStore' : ''}`,
       async () => {
         const namespace = `${prefix}${++namespaces}/`;
-        const store = conditions?.enforced === false
-          ? new ConditionCheckingStore(versionedBucket!, namespace)
-          : new PrefixedStore(new S3ObjectStore({ bucket: versionedBucket! }), namespace);
+        const store =
+          conditions?.enforced === false
+            ? new ConditionCheckingStore(versionedBucket!, namespace)
+            : new PrefixedStore(new S3ObjectStore({ bucket: versionedBucket! }), namespace);
         return { store, cleanup: () => deleteUnder(versionedBucket!, namespace) };
       },
       {
         conditionalWrites:
-          conditions?.enforced === false ? { skipReason: `the endpoint does not enforce them on a versioned bucket: ${conditions.detail}` } : true,
+          conditions?.enforced === false
+            ? { skipReason: `the endpoint does not enforce them on a versioned bucket: ${conditions.detail}` }
+            : true,
       },
     );
   },
@@ -108,7 +132,10 @@ class PrefixedPrunableStore implements PrunableObjectStore {
   }
 
   async listObjects(prefix: string, { limit, startAfter }: KeyListOptions): Promise<ObjectPage> {
-    const page = await this.inner.listObjects(this.prefix + prefix, { limit, ...(startAfter === undefined ? {} : { startAfter: this.prefix + startAfter }) });
+    const page = await this.inner.listObjects(this.prefix + prefix, {
+      limit,
+      ...(startAfter === undefined ? {} : { startAfter: this.prefix + startAfter }),
+    });
     return { ...page, objects: page.objects.map((object) => ({ ...object, key: object.key.slice(this.prefix.length) })) };
   }
 

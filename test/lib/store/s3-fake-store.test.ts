@@ -6,14 +6,12 @@ import { describeObjectStoreConformance, describePrunableStoreConformance, descr
 
 const client = new S3Client({ region: 'us-east-1', credentials: { accessKeyId: 'AKIDTEST', secretAccessKey: 'secret' } });
 
-describeObjectStoreConformance(
-  'S3ObjectStore on the stateful S3 fake',
-  async () => {
-    const fake = new S3Fake();
-    // Uneven delays interleave the racing requests as a network would; without them the races barely overlap.
-    fake.latency = () => (Math.random() < 0.5 ? 0 : 1);
-    return { store: new S3ObjectStore({ bucket: 'conformance', client }), cleanup: async () => fake.restore() };
-  });
+describeObjectStoreConformance('S3ObjectStore on the stateful S3 fake', async () => {
+  const fake = new S3Fake();
+  // Uneven delays interleave the racing requests as a network would; without them the races barely overlap.
+  fake.latency = () => (Math.random() < 0.5 ? 0 : 1);
+  return { store: new S3ObjectStore({ bucket: 'conformance', client }), cleanup: async () => fake.restore() };
+});
 
 describeVersionedStoreConformance(
   'S3ObjectStore on the stateful S3 fake, versioning enabled',

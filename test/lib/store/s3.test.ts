@@ -1,10 +1,10 @@
-import { GetObjectCommand, ListObjectsV2Command, ListObjectVersionsCommand, PutObjectCommand, S3Client } from '@aws-sdk/client-s3';
 import { once } from 'node:events';
-import { createServer, type AddressInfo, type Socket } from 'node:net';
+import { type AddressInfo, createServer, type Socket } from 'node:net';
+import { GetObjectCommand, ListObjectsV2Command, ListObjectVersionsCommand, PutObjectCommand, S3Client } from '@aws-sdk/client-s3';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { ConditionNotMet, NULL_VERSION_ID, StoreFault, UnknownVersion } from '#lib/store/port.ts';
 import { S3_CLIENT_CONFIG, S3ObjectStore } from '#lib/store/s3.ts';
-import { md5Etag, networkError, s3Error, S3Fake } from '../../helpers/s3-fake.ts';
+import { md5Etag, networkError, S3Fake, s3Error } from '../../helpers/s3-fake.ts';
 
 const client = new S3Client({ region: 'us-east-1', credentials: { accessKeyId: 'AKIDTEST', secretAccessKey: 'secret' } });
 const store = new S3ObjectStore({ bucket: 'b', client });
@@ -94,7 +94,10 @@ describe('S3ObjectStore.get', () => {
 // S3 answers a missing key with 403 to a caller that may list only the key itself, not the bucket.
 describe('S3ObjectStore.get, where S3 hides a missing key behind 403 AccessDenied', () => {
   const hideMissingKeys = () =>
-    fake.fail('GetObject', s3Error('AccessDenied', 403), { times: Number.MAX_SAFE_INTEGER, when: (input) => !fake.objects.has(String(input.Key)) });
+    fake.fail('GetObject', s3Error('AccessDenied', 403), {
+      times: Number.MAX_SAFE_INTEGER,
+      when: (input) => !fake.objects.has(String(input.Key)),
+    });
 
   it('tells a missing key by one ListObjectsV2 of exactly that key, MaxKeys 1', async () => {
     hideMissingKeys();
@@ -246,7 +249,9 @@ describe('S3ObjectStore versions', () => {
 
     const page = await store.listVersions('sessions/x.json', { limit: 5 });
 
-    expect(page).toEqual({ versions: [{ versionId: NULL_VERSION_ID, etag: md5Etag('v2'), lastModified: expect.any(Date), isLatest: true }] });
+    expect(page).toEqual({
+      versions: [{ versionId: NULL_VERSION_ID, etag: md5Etag('v2'), lastModified: expect.any(Date), isLatest: true }],
+    });
   });
 
   it('reads a version with GetObject VersionId', async () => {
