@@ -87,3 +87,19 @@ export function deriveEvent(previous: Session | null, next: Session, versionId: 
 export function eventId(detail: Pick<SessionEventDetail, 'session_id' | 'version_id'>): string {
   return `${detail.session_id}:${detail.version_id}`;
 }
+
+/**
+ * The event `next` announces, as EventBridge delivers it, or undefined when it announces none. Its `id` and
+ * `time` come from the stored version alone, so an announcement repeated after a crash is the same event.
+ */
+export function sessionEvent(previous: Session | null, next: Session, versionId: string): SessionEvent | undefined {
+  const derived = deriveEvent(previous, next, versionId);
+  if (derived === undefined) return undefined;
+  return {
+    id: eventId(derived.detail),
+    time: new Date(derived.detail.at * 1000).toISOString(),
+    source: EVENT_SOURCE,
+    'detail-type': derived.type,
+    detail: derived.detail,
+  };
+}
