@@ -103,3 +103,31 @@ export function sessionEvent(previous: Session | null, next: Session, versionId:
     detail: derived.detail,
   };
 }
+
+/** An event with the envelope fields EventBridge adds on delivery: what a rule's target, and `events.jsonl`, receive. */
+export interface DeliveredSessionEvent {
+  version: '0';
+  id: string;
+  'detail-type': SessionEventType;
+  source: typeof EVENT_SOURCE;
+  account: string;
+  time: string;
+  region: string;
+  resources: string[];
+  detail: SessionEventDetail;
+}
+
+/** `event` as EventBridge delivers it from `account` in `region`, its fields in EventBridge's order. */
+export function deliveredEvent(event: SessionEvent, { account, region }: { account: string; region: string }): DeliveredSessionEvent {
+  return {
+    version: '0',
+    id: event.id,
+    'detail-type': event['detail-type'],
+    source: event.source,
+    account,
+    time: event.time,
+    region,
+    resources: [],
+    detail: event.detail,
+  };
+}
