@@ -20,8 +20,8 @@
 import { type SessionEvent, sessionEvent } from './events.ts';
 import { isSessionId, sessionKey } from './ids.ts';
 import { type Session, SessionSchema } from './session.ts';
-import { parseStoredObject } from './stored-object.ts';
 import { ConditionNotMet, MAX_LIST_KEYS, type ObjectStore, type VersionedObjectStore } from './store/port.ts';
+import { parseStoredObject } from './stored-object.ts';
 
 /** Where the cursor records live in the cursor store. */
 export const ANNOUNCED_PREFIX = 'announced/';
@@ -137,7 +137,8 @@ export class Announcer {
       if (event !== undefined) events.push(event);
       previous = next;
     }
-    for (let start = 0; start < events.length; start += PUBLISH_BATCH) await this.#publisher.publish(events.slice(start, start + PUBLISH_BATCH));
+    for (let start = 0; start < events.length; start += PUBLISH_BATCH)
+      await this.#publisher.publish(events.slice(start, start + PUBLISH_BATCH));
     report.versions = batch.length;
     report.published = events.length;
 

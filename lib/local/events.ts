@@ -13,9 +13,9 @@
  * @module
  */
 
-import { open, type FileHandle } from 'node:fs/promises';
+import { type FileHandle, open } from 'node:fs/promises';
 import path from 'node:path';
-import { Announcer, announcedKey, parseAnnouncedCursor, type Publisher } from '../announcer.ts';
+import { Announcer, announcedKey, type Publisher, parseAnnouncedCursor } from '../announcer.ts';
 import { fullJitterDelay } from '../backoff.ts';
 import { type Clock, systemClock } from '../clock.ts';
 import { deliveredEvent, type SessionEvent } from '../events.ts';
@@ -24,10 +24,10 @@ import { UnversionedFileObjectStore } from '../store/file/index.ts';
 import {
   ConditionNotMet,
   isPrunable,
-  keepsVersions,
-  MAX_LIST_KEYS,
   type KeyListOptions,
+  keepsVersions,
   type ListPage,
+  MAX_LIST_KEYS,
   type ObjectPage,
   type ObjectStore,
   type PrunableObjectStore,
@@ -274,10 +274,13 @@ export class LocalAnnouncer {
     if (this.#stopped) return;
     const attempt = (this.#failures.get(sessionId) ?? 0) + 1;
     this.#failures.set(sessionId, attempt);
-    const timer = setTimeout(() => {
-      this.#retries.delete(timer);
-      void this.hint(sessionId);
-    }, RETRY.baseMs + fullJitterDelay(attempt, RETRY.baseMs, RETRY.maxMs, this.#clock.random));
+    const timer = setTimeout(
+      () => {
+        this.#retries.delete(timer);
+        void this.hint(sessionId);
+      },
+      RETRY.baseMs + fullJitterDelay(attempt, RETRY.baseMs, RETRY.maxMs, this.#clock.random),
+    );
     timer.unref();
     this.#retries.add(timer);
   }
@@ -288,7 +291,10 @@ export class LocalAnnouncer {
     const report: CatchUpReport = { sessions: 0, behind: 0, ms: 0 };
     let startAfter: string | undefined;
     for (;;) {
-      const page = await this.#sessions.list(SESSIONS_PREFIX, { limit: MAX_LIST_KEYS, ...(startAfter === undefined ? {} : { startAfter }) });
+      const page = await this.#sessions.list(SESSIONS_PREFIX, {
+        limit: MAX_LIST_KEYS,
+        ...(startAfter === undefined ? {} : { startAfter }),
+      });
       const ids = page.keys.map(idFromKey).filter((id): id is string => id !== undefined);
       report.sessions += ids.length;
       await eachAtMost(this.#concurrency, ids, async (id) => {
@@ -378,9 +384,18 @@ export async function startLocalEvents(options: LocalEventsOptions): Promise<Loc
   const eventsFile = path.join(dataDir, EVENTS_FILE);
   if (!keepsVersions(store)) {
     onError('events are off: the sessions store keeps no versions', undefined);
-    return { hintStore: store, caughtUp: Promise.resolve({ sessions: 0, behind: 0, ms: 0 }), announcer: undefined, webhook: undefined, eventsFile, stop: async () => {} };
+    return {
+      hintStore: store,
+      caughtUp: Promise.resolve({ sessions: 0, behind: 0, ms: 0 }),
+      announcer: undefined,
+      webhook: undefined,
+      eventsFile,
+      stop: async () => {},
+    };
   }
-  const webhook = options.webhookUrl ? new WebhookDelivery({ file: eventsFile, cursorFile: path.join(dataDir, 'webhook.cursor'), url: options.webhookUrl, clock, onError }) : undefined;
+  const webhook = options.webhookUrl
+    ? new WebhookDelivery({ file: eventsFile, cursorFile: path.join(dataDir, 'webhook.cursor'), url: options.webhookUrl, clock, onError })
+    : undefined;
   const file = await FilePublisher.open(eventsFile, {
     onAppended: (events) => {
       options.onPublished?.(events);

@@ -9,7 +9,7 @@
  * @module
  */
 
-import { open, readFile, rename, writeFile } from 'node:fs/promises';
+import { type FileHandle, open, readFile, rename, writeFile } from 'node:fs/promises';
 import { fullJitterDelay } from '../backoff.ts';
 import { type Clock, systemClock } from '../clock.ts';
 
@@ -105,7 +105,7 @@ export class WebhookDelivery {
 
   /** Complete lines from the offset on, at most a chunk of them (more only when one line is longer). */
   async #readLines(): Promise<{ text: string; bytes: number }[]> {
-    let handle;
+    let handle: FileHandle;
     try {
       handle = await open(this.#options.file, 'r');
     } catch (error) {
@@ -116,7 +116,10 @@ export class WebhookDelivery {
       const { size } = await handle.stat();
       if (size < this.#offset) {
         // The file was replaced by a shorter one: deliver it from its start.
-        this.#options.onError('events file is shorter than the webhook cursor; delivering it from the start', undefined, { offset: this.#offset, size });
+        this.#options.onError('events file is shorter than the webhook cursor; delivering it from the start', undefined, {
+          offset: this.#offset,
+          size,
+        });
         this.#offset = 0;
       }
       for (let length = CHUNK_BYTES; length <= MAX_LINE_BYTES; length *= 2) {
@@ -189,7 +192,8 @@ export class WebhookDelivery {
       if (typeof offset === 'number' && Number.isSafeInteger(offset) && offset >= 0) return offset;
       this.#options.onError('webhook cursor is malformed; delivering from the start', undefined);
     } catch (error) {
-      if ((error as NodeJS.ErrnoException).code !== 'ENOENT') this.#options.onError('webhook cursor unreadable; delivering from the start', error);
+      if ((error as NodeJS.ErrnoException).code !== 'ENOENT')
+        this.#options.onError('webhook cursor unreadable; delivering from the start', error);
     }
     return 0;
   }

@@ -1,14 +1,17 @@
+import { S3Client } from '@aws-sdk/client-s3';
 import fc from 'fast-check';
-import { beforeEach, describe, expect, it } from 'vitest';
+import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { Announcer, announcedKey, PUBLISH_BATCH, type Publisher } from '#lib/announcer.ts';
-import { type SessionEvent, sessionEvent } from '#lib/events.ts';
 import { ServiceError } from '#lib/errors.ts';
+import { type SessionEvent, sessionEvent } from '#lib/events.ts';
 import { sessionKey } from '#lib/ids.ts';
 import { LeaseSweeper } from '#lib/lease-sweeper.ts';
 import { SessionRepository } from '#lib/repository.ts';
 import { type Session, SessionSchema } from '#lib/session.ts';
 import { MemoryObjectStore } from '#lib/store/memory.ts';
 import type { KeyListOptions, ObjectStore, WriteCondition } from '#lib/store/port.ts';
+import { S3ObjectStore } from '#lib/store/s3.ts';
+import { S3Fake } from '../helpers/s3-fake.ts';
 
 const T0 = Date.UTC(2026, 11, 1, 12, 0, 0);
 
@@ -60,11 +63,22 @@ beforeEach(() => {
   renewals = new MemoryObjectStore({ clock: { now: () => now } });
   cursors = new MemoryObjectStore();
   publisher = new RecordingPublisher();
-  repository = new SessionRepository({ store: sessions, renewals, clock: () => now, sleep: async () => {}, config: { casBaseDelayMs: 0, casMaxDelayMs: 0 } });
+  repository = new SessionRepository({
+    store: sessions,
+    renewals,
+    clock: () => now,
+    sleep: async () => {},
+    config: { casBaseDelayMs: 0, casMaxDelayMs: 0 },
+  });
 });
 
 function announcer(options: { depth?: number; to?: Publisher } = {}): Announcer {
-  return new Announcer({ sessions, cursors, publisher: options.to ?? publisher, ...(options.depth === undefined ? {} : { depth: options.depth }) });
+  return new Announcer({
+    sessions,
+    cursors,
+    publisher: options.to ?? publisher,
+    ...(options.depth === undefined ? {} : { depth: options.depth }),
+  });
 }
 
 /** The events that consecutive stored versions of the session give, oldest first: what must be announced. */
@@ -106,7 +120,12 @@ describe('Announcer', () => {
     await repository.restoreVersion(id, beforeCompletion, { actor: 'operator' });
     const reports = await announce.announceAll(id);
 
-    const types = publisher.events.map((event) => [event['detail-type'], event.detail.old_status, event.detail.new_status, event.detail.epoch]);
+    const types = publisher.events.map((event) => [
+      event['detail-type'],
+      event.detail.old_status,
+      event.detail.new_status,
+      event.detail.epoch,
+    ]);
     expect(types).toEqual([
       ['Session Created', null, 'active', 1],
       ['Session Status Changed', 'active', 'paused', 1],
@@ -117,7 +136,15 @@ describe('Announcer', () => {
       ['Session Restored', 'completed', 'paused', 3],
     ]);
     expect(publisher.events).toEqual(await expectedEvents(id));
-    expect(publisher.events.map((event) => event.detail.actor)).toEqual(['ci', 'runner-a', 'runner-b', 'operator', 'lease-expiry', 'operator', 'operator']);
+    expect(publisher.events.map((event) => event.detail.actor)).toEqual([
+      'ci',
+      'runner-a',
+      'runner-b',
+      'operator',
+      'lease-expiry',
+      'operator',
+      'operator',
+    ]);
     const newest = (await sessions.listVersions(sessionKey(id), { limit: 1 })).versions[0]!.versionId;
     expect(JSON.parse((await cursors.get(announcedKey(id)))!.body)).toEqual({ version_id: newest });
     expect(reports.at(-1)).toMatchObject({ versions: 3, published: 3, remaining: false, gap: false });
@@ -194,9 +221,12 @@ describe('Announcer', () => {
         else await repository.addJob(id, `job-${i}`, { leaseEpoch: epoch });
       }
     })();
-    await Promise.all([writes, ...announcers.map(async (one) => {
-      for (let i = 0; i < 15; i++) await one.announce(id);
-    })]);
+    await Promise.all([
+      writes,
+      ...announcers.map(async (one) => {
+        for (let i = 0; i < 15; i++) await one.announce(id);
+      }),
+    ]);
     await announcers[0]!.announceAll(id);
     expect(dedupe(publisher.events)).toEqual(await expectedEvents(id));
   });
@@ -218,17 +248,25 @@ describe('Announcer', () => {
         sessions = new MemoryObjectStore({ clock: { now: () => now } });
         cursors = new MemoryObjectStore();
         publisher = new RecordingPublisher();
-        repository = new SessionRepository({ store: sessions, renewals: new MemoryObjectStore({ clock: { now: () => now } }), clock: () => now, sleep: async () => {}, config: { casBaseDelayMs: 0, casMaxDelayMs: 0 } });
+        repository = new SessionRepository({
+          store: sessions,
+          renewals: new MemoryObjectStore({ clock: { now: () => now } }),
+          clock: () => now,
+          sleep: async () => {},
+          config: { casBaseDelayMs: 0, casMaxDelayMs: 0 },
+        });
         const sweeper = new LeaseSweeper({ repository, graceSeconds: 10, clock: { now: () => now } });
         const id = (await repository.createSession(held ? { leaseSeconds: 30, holder: 'r' } : {})).session.id;
         const crashing = new CrashingCursors(cursors);
         const announce = new Announcer({ sessions, cursors: crashing, publisher, depth: 3 });
         for (const step of operations) {
           const epoch = (await repository.storedSession(id))?.lease?.epoch;
-          const refusals = async (change: () => Promise<unknown>) => change().catch((error: unknown) => (error instanceof ServiceError ? undefined : Promise.reject(error)));
+          const refusals = async (change: () => Promise<unknown>) =>
+            change().catch((error: unknown) => (error instanceof ServiceError ? undefined : Promise.reject(error)));
           if (step.op === 'status') await refusals(() => repository.setStatus(id, step.to, { leaseEpoch: epoch }));
           else if (step.op === 'job') await refusals(() => repository.addJob(id, `job-${now}-${Math.random()}`, { leaseEpoch: epoch }));
-          else if (step.op === 'acquire') await refusals(() => repository.acquireLease(id, { holder: `h${now}`, seconds: 30, force: step.force }));
+          else if (step.op === 'acquire')
+            await refusals(() => repository.acquireLease(id, { holder: `h${now}`, seconds: 30, force: step.force }));
           else if (step.op === 'heartbeat' && epoch !== undefined) await refusals(() => repository.heartbeat(id, epoch));
           else if (step.op === 'wait') now += step.seconds * 1000;
           else if (step.op === 'sweep') await sweeper.sweep();
@@ -247,5 +285,35 @@ describe('Announcer', () => {
       }),
       { numRuns: 60 },
     );
+  });
+});
+
+describe('Announcer on the stateful S3 fake', () => {
+  let fake: S3Fake;
+  beforeEach(() => {
+    fake = new S3Fake();
+  });
+  afterEach(() => fake.restore());
+
+  it('spends five S3 requests per announced change: cursor read, one listing, two version reads, cursor write', async () => {
+    const client = new S3Client({ region: 'us-east-1', credentials: { accessKeyId: 'AKIDTEST', secretAccessKey: 'secret' } });
+    const store = new S3ObjectStore({ bucket: 'sessions', client });
+    const s3Repository = new SessionRepository({ store, renewals: new MemoryObjectStore(), sleep: async () => {} });
+    const s3Announcer = new Announcer({ sessions: store, cursors: new S3ObjectStore({ bucket: 'leases', client }), publisher });
+    const id = (await s3Repository.createSession({})).session.id;
+    await s3Announcer.announce(id);
+
+    const counts: Record<string, number>[] = [];
+    for (const status of ['paused', 'active', 'completed'] as const) {
+      await s3Repository.setStatus(id, status);
+      fake.resetCounts();
+      const report = await s3Announcer.announce(id);
+      counts.push({ ...fake.requests, reported: report.requests });
+    }
+
+    expect(publisher.events.map((event) => event['detail-type'])).toEqual(['Session Created', ...Array(3).fill('Session Status Changed')]);
+    for (const count of counts) expect(count).toEqual({ GetObject: 3, PutObject: 1, ListObjectsV2: 0, ListObjectVersions: 1, reported: 5 });
+    const cursorPuts = fake.puts.filter((put) => put.Key === announcedKey(id));
+    expect(cursorPuts.at(-1)).toMatchObject({ IfMatch: expect.any(String) });
   });
 });

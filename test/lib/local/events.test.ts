@@ -110,7 +110,9 @@ async function until<T>(read: () => Promise<T>, done: (value: T) => boolean, tim
 }
 
 /** A webhook that answers 500 to its first `failures` requests, then 200; keeps the accepted bodies and when they came. */
-async function startWebhook(failures: number): Promise<{ url: string; accepted: string[]; at: Map<string, number>; requests: () => number; server: Server }> {
+async function startWebhook(
+  failures: number,
+): Promise<{ url: string; accepted: string[]; at: Map<string, number>; requests: () => number; server: Server }> {
   const accepted: string[] = [];
   const at = new Map<string, number>();
   let requests = 0;
@@ -148,7 +150,10 @@ describe('local events over HTTP (a child process)', () => {
     expect((await call('POST', `/sessions/${id}/lease`, { holder: 'operator', seconds: 5, force: true })).json.lease.epoch).toBe(3);
     expect((await call('POST', `/sessions/${id}/heartbeat`, {}, { 'lease-epoch': '3' })).status).toBe(200);
     expect((await call('PATCH', `/sessions/${id}`, { status: 'completed' }, { 'lease-epoch': '1' })).status).toBe(409);
-    const expired = await until(() => call('GET', `/sessions/${id}`), (read) => read.json.status === 'paused');
+    const expired = await until(
+      () => call('GET', `/sessions/${id}`),
+      (read) => read.json.status === 'paused',
+    );
     expect(expired.json.status).toBe('paused');
     expect((await call('PATCH', `/sessions/${id}`, { status: 'completed' })).status).toBe(200);
     const history = await call('GET', `/sessions/${id}/history`);
@@ -157,7 +162,15 @@ describe('local events over HTTP (a child process)', () => {
     const lines = await until(eventLines, (found) => found.length >= 7);
     await stopChild(child);
     const events = lines.map((line) => JSON.parse(line) as DeliveredSessionEvent);
-    expect(events.map((event) => [event['detail-type'], event.detail.old_status, event.detail.new_status, event.detail.epoch, event.detail.actor])).toEqual([
+    expect(
+      events.map((event) => [
+        event['detail-type'],
+        event.detail.old_status,
+        event.detail.new_status,
+        event.detail.epoch,
+        event.detail.actor,
+      ]),
+    ).toEqual([
       ['Session Created', null, 'active', 1, 'local'],
       ['Session Status Changed', 'active', 'paused', 1, 'local'],
       ['Session Lease Acquired', 'paused', 'active', 2, 'local'],
@@ -195,7 +208,9 @@ describe('local events over HTTP (a child process)', () => {
     await stopChild(restarted);
 
     expect(report).toMatchObject({ sessions: 1, behind: 1 });
-    expect(lines.map((line) => JSON.parse(line))).toEqual([expect.objectContaining({ 'detail-type': 'Session Created', detail: expect.objectContaining({ session_id: created.json.id }) })]);
+    expect(lines.map((line) => JSON.parse(line))).toEqual([
+      expect.objectContaining({ 'detail-type': 'Session Created', detail: expect.objectContaining({ session_id: created.json.id }) }),
+    ]);
   }, 40_000);
 
   it('POSTs every line to a webhook that fails at first, in order, and resumes after a restart', async () => {
@@ -205,7 +220,11 @@ describe('local events over HTTP (a child process)', () => {
     const id: string = (await call('POST', '/sessions', {})).json.id;
     await call('PATCH', `/sessions/${id}`, { status: 'paused' });
     await call('POST', `/sessions/${id}/lease`, { holder: 'runner' });
-    await until(async () => webhook.accepted.length, (count) => count >= 3, 20_000);
+    await until(
+      async () => webhook.accepted.length,
+      (count) => count >= 3,
+      20_000,
+    );
     await stopChild(first);
     expect(webhook.accepted).toEqual(await eventLines());
     expect(webhook.requests()).toBe(6);
@@ -213,13 +232,23 @@ describe('local events over HTTP (a child process)', () => {
     const second = await startChild({ EVENTS_WEBHOOK_URL: webhook.url });
     call = client(second.url);
     await call('PATCH', `/sessions/${id}`, { status: 'completed' }, { 'lease-epoch': '1' });
-    await until(async () => webhook.accepted.length, (count) => count >= 4);
+    await until(
+      async () => webhook.accepted.length,
+      (count) => count >= 4,
+    );
     await stopChild(second);
 
     const lines = await eventLines();
-    expect(lines.map((line) => JSON.parse(line)['detail-type'])).toEqual(['Session Created', 'Session Status Changed', 'Session Lease Acquired', 'Session Status Changed']);
+    expect(lines.map((line) => JSON.parse(line)['detail-type'])).toEqual([
+      'Session Created',
+      'Session Status Changed',
+      'Session Lease Acquired',
+      'Session Status Changed',
+    ]);
     expect(webhook.accepted).toEqual(lines);
-    expect(JSON.parse(await readFile(path.join(dataDir, 'webhook.cursor'), 'utf-8'))).toEqual({ offset: Buffer.byteLength(`${lines.join('\n')}\n`) });
+    expect(JSON.parse(await readFile(path.join(dataDir, 'webhook.cursor'), 'utf-8'))).toEqual({
+      offset: Buffer.byteLength(`${lines.join('\n')}\n`),
+    });
   }, 60_000);
 });
 
@@ -228,7 +257,12 @@ describe('FilePublisher', () => {
     const file = path.join(dataDir, 'events.jsonl');
     await writeFile(file, '{"id":"a"}\n{"id":"b"');
     const publisher = await FilePublisher.open(file);
-    const event = { id: 's:v', time: '2026-12-01T12:00:00.000Z', source: 'runner-sessions', 'detail-type': 'Session Created' } as SessionEvent;
+    const event = {
+      id: 's:v',
+      time: '2026-12-01T12:00:00.000Z',
+      source: 'runner-sessions',
+      'detail-type': 'Session Created',
+    } as SessionEvent;
     await publisher.publish([event]);
     await publisher.close();
     const lines = (await readFile(file, 'utf-8')).split('\n');
@@ -269,7 +303,10 @@ describe('LocalAnnouncer catch-up', () => {
   it('announces exactly the sessions changed since their cursor, and then none', async () => {
     const store = new FileObjectStore(path.join(dataDir, 'sessions'));
     const cursors = new UnversionedFileObjectStore(path.join(dataDir, 'announced'));
-    cleanups.push(() => store.close(), () => cursors.close());
+    cleanups.push(
+      () => store.close(),
+      () => cursors.close(),
+    );
     const repository = new SessionRepository({ store });
     const published: SessionEvent[] = [];
     const announcer = new Announcer({ sessions: store, cursors, publisher: { publish: async (events) => void published.push(...events) } });
@@ -317,13 +354,27 @@ describe('delay from a stored change to its line and to the webhook', () => {
         for (const event of published) lineAt.set(event.id, performance.now());
       },
     });
-    const server = await startLocalServer({ port: 0, store: events.hintStore, dataDir, renewals: new MemoryObjectStore(), leaseSweepSeconds: 0 });
-    cleanups.push(() => base.close(), () => events.stop(), () => server.close());
+    const server = await startLocalServer({
+      port: 0,
+      store: events.hintStore,
+      dataDir,
+      renewals: new MemoryObjectStore(),
+      leaseSweepSeconds: 0,
+    });
+    cleanups.push(
+      () => base.close(),
+      () => events.stop(),
+      () => server.close(),
+    );
     const call = client(server.url);
     const ids: string[] = [];
     for (let i = 0; i < 4; i++) ids.push((await call('POST', '/sessions', {})).json.id);
-    for (let i = 0; i < 120; i++) await call('PATCH', `/sessions/${ids[i % 4]}`, { status: Math.floor(i / 4) % 2 === 0 ? 'paused' : 'active' });
-    await until(async () => webhook.accepted.length, (count) => count >= 124);
+    for (let i = 0; i < 120; i++)
+      await call('PATCH', `/sessions/${ids[i % 4]}`, { status: Math.floor(i / 4) % 2 === 0 ? 'paused' : 'active' });
+    await until(
+      async () => webhook.accepted.length,
+      (count) => count >= 124,
+    );
 
     const toLine = [...lineAt].map(([id, at]) => at - written.get(id)!);
     const toWebhook = [...webhook.at].map(([id, at]) => at - written.get(id)!);
@@ -351,11 +402,17 @@ describe('WebhookDelivery', () => {
     const delivery = new WebhookDelivery({ file, cursorFile: path.join(dataDir, 'webhook.cursor'), url: webhook.url, pollMs: 20 });
     delivery.start();
     cleanups.push(() => delivery.stop());
-    await until(async () => webhook.accepted.length, (count) => count >= 1);
+    await until(
+      async () => webhook.accepted.length,
+      (count) => count >= 1,
+    );
     await new Promise((resolve) => setTimeout(resolve, 100));
     expect(webhook.accepted).toEqual(['{"id":"one"}']);
     await appendFile(file, 'o"}\n');
-    await until(async () => webhook.accepted.length, (count) => count >= 2);
+    await until(
+      async () => webhook.accepted.length,
+      (count) => count >= 2,
+    );
     expect(webhook.accepted).toEqual(['{"id":"one"}', '{"id":"two"}']);
   });
 });
