@@ -416,3 +416,53 @@ describe('WebhookDelivery', () => {
     expect(webhook.accepted).toEqual(['{"id":"one"}', '{"id":"two"}']);
   });
 });
+
+describe('WebhookDelivery backoff', () => {
+  it('waits between attempts at one line at least half the doubling ceiling, and never much more than its cap', async () => {
+    const webhook = await startWebhook(6);
+    const times: number[] = [];
+    webhook.server.on('request', () => times.push(performance.now()));
+    const file = path.join(dataDir, 'events.jsonl');
+    await writeFile(file, '{"id":"one"}\n');
+    const { WebhookDelivery } = await import('#lib/local/webhook.ts');
+    const delivery = new WebhookDelivery({ file, cursorFile: path.join(dataDir, 'webhook.cursor'), url: webhook.url, retry: { baseMs: 40, maxMs: 160 } });
+    delivery.start();
+    cleanups.push(() => delivery.stop());
+    await until(async () => webhook.accepted.length, (count) => count >= 1);
+
+    const gaps = times.slice(1).map((at, index) => at - times[index]!);
+    const ceilings = [40, 80, 160, 160, 160, 160];
+    expect(gaps).toHaveLength(6);
+    gaps.forEach((gap, index) => {
+      expect(gap).toBeGreaterThanOrEqual(ceilings[index]! / 2 - 5);
+      expect(gap).toBeLessThan(ceilings[index]! + 150);
+    });
+    expect([delivery.attempts, delivery.delivered]).toEqual([7, 1]);
+  });
+});
+
+describe('LocalAnnouncer retries', () => {
+  it('announces again, later, what a failed publish left unannounced', async () => {
+    const sessions = new MemoryObjectStore();
+    const cursors = new MemoryObjectStore();
+    const published: SessionEvent[] = [];
+    let failures = 1;
+    const errors: unknown[] = [];
+    const publisher = {
+      publish: async (events: SessionEvent[]) => {
+        if (failures-- > 0) throw new Error('disk full');
+        published.push(...events);
+      },
+    };
+    const local = new LocalAnnouncer({ announcer: new Announcer({ sessions, cursors, publisher }), sessions, cursors, onError: (_id, error) => errors.push(error) });
+    cleanups.push(() => local.stop());
+    const repository = new SessionRepository({ store: hintingStore(sessions, (id) => void local.hint(id)) });
+
+    const { id } = (await repository.createSession({})).session;
+    await local.idle();
+    expect([published.length, errors.length]).toEqual([0, 1]);
+    await until(async () => published.length, (count) => count >= 1, 5000);
+
+    expect(published.map((event) => [event['detail-type'], event.detail.session_id])).toEqual([['Session Created', id]]);
+  });
+});
