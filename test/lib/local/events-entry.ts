@@ -14,6 +14,20 @@ process.env.POWERTOOLS_METRICS_DISABLED ??= 'true';
 const dataDir = path.resolve(process.env.DATA_DIR ?? '.data');
 const delayMs = Number(process.env.EVENTS_PUBLISH_DELAY_MS ?? 0);
 
+// Registered before anything starts, so that a SIGTERM at any moment stops the process cleanly once it is up.
+const { promise: running, resolve: startedWith } = Promise.withResolvers<() => Promise<void>>();
+process.on('SIGTERM', () => {
+  running
+    .then((stop) => stop())
+    .then(
+      () => process.exit(0),
+      (error: unknown) => {
+        console.error(String(error));
+        process.exit(1);
+      },
+    );
+});
+
 const store = new FileObjectStore(dataDir);
 const events = await startLocalEvents({
   dataDir,
@@ -38,16 +52,7 @@ const server = await startLocalServer({
 const caughtUp = await events.caughtUp;
 console.log(`caught up ${JSON.stringify(caughtUp)}`);
 console.log(`listening on ${server.url}`);
-
-process.on('SIGTERM', () => {
-  server
-    .close()
-    .then(() => events.stop())
-    .then(
-      () => process.exit(0),
-      (error: unknown) => {
-        console.error(String(error));
-        process.exit(1);
-      },
-    );
+startedWith(async () => {
+  await server.close();
+  await events.stop();
 });

@@ -36,7 +36,7 @@ interface Child {
   url: string;
   process: ChildProcess;
   output: () => string;
-  exited: Promise<number | null>;
+  exited: Promise<number | string | null>;
   waitFor: (pattern: RegExp) => Promise<RegExpExecArray>;
 }
 
@@ -53,7 +53,7 @@ async function startChild(env: Record<string, string> = {}): Promise<Child> {
   };
   child.stdout.on('data', collect);
   child.stderr.on('data', collect);
-  const exited = new Promise<number | null>((resolve) => child.on('exit', resolve));
+  const exited = new Promise<number | string | null>((resolve) => child.on('exit', (code, signal) => resolve(code ?? signal)));
   const waitFor = (pattern: RegExp) =>
     new Promise<RegExpExecArray>((resolve, reject) => {
       const check = () => {
@@ -79,7 +79,7 @@ async function startChild(env: Record<string, string> = {}): Promise<Child> {
 
 async function stopChild(child: Child): Promise<void> {
   child.process.kill('SIGTERM');
-  expect(await child.exited).toBe(0);
+  expect(await child.exited, child.output()).toBe(0);
 }
 
 function client(url: string) {
@@ -425,10 +425,18 @@ describe('WebhookDelivery backoff', () => {
     const file = path.join(dataDir, 'events.jsonl');
     await writeFile(file, '{"id":"one"}\n');
     const { WebhookDelivery } = await import('#lib/local/webhook.ts');
-    const delivery = new WebhookDelivery({ file, cursorFile: path.join(dataDir, 'webhook.cursor'), url: webhook.url, retry: { baseMs: 40, maxMs: 160 } });
+    const delivery = new WebhookDelivery({
+      file,
+      cursorFile: path.join(dataDir, 'webhook.cursor'),
+      url: webhook.url,
+      retry: { baseMs: 40, maxMs: 160 },
+    });
     delivery.start();
     cleanups.push(() => delivery.stop());
-    await until(async () => webhook.accepted.length, (count) => count >= 1);
+    await until(
+      async () => delivery.delivered,
+      (count) => count >= 1,
+    );
 
     const gaps = times.slice(1).map((at, index) => at - times[index]!);
     const ceilings = [40, 80, 160, 160, 160, 160];
@@ -454,14 +462,23 @@ describe('LocalAnnouncer retries', () => {
         published.push(...events);
       },
     };
-    const local = new LocalAnnouncer({ announcer: new Announcer({ sessions, cursors, publisher }), sessions, cursors, onError: (_id, error) => errors.push(error) });
+    const local = new LocalAnnouncer({
+      announcer: new Announcer({ sessions, cursors, publisher }),
+      sessions,
+      cursors,
+      onError: (_id, error) => errors.push(error),
+    });
     cleanups.push(() => local.stop());
     const repository = new SessionRepository({ store: hintingStore(sessions, (id) => void local.hint(id)) });
 
     const { id } = (await repository.createSession({})).session;
     await local.idle();
     expect([published.length, errors.length]).toEqual([0, 1]);
-    await until(async () => published.length, (count) => count >= 1, 5000);
+    await until(
+      async () => published.length,
+      (count) => count >= 1,
+      5000,
+    );
 
     expect(published.map((event) => [event['detail-type'], event.detail.session_id])).toEqual([['Session Created', id]]);
   });
