@@ -3,7 +3,7 @@ import { Alarm, ComparisonOperator, type IAlarmAction, TreatMissingData } from '
 import { EventBus, Match, Rule } from 'aws-cdk-lib/aws-events';
 import { LambdaFunction } from 'aws-cdk-lib/aws-events-targets';
 import { Effect, PolicyStatement } from 'aws-cdk-lib/aws-iam';
-import { SqsDestination } from 'aws-cdk-lib/aws-lambda-destinations';
+import type { IDestination } from 'aws-cdk-lib/aws-lambda';
 import type { RetentionDays } from 'aws-cdk-lib/aws-logs';
 import type { IBucket } from 'aws-cdk-lib/aws-s3';
 import { Queue, QueueEncryption } from 'aws-cdk-lib/aws-sqs';
@@ -83,6 +83,8 @@ export class SessionEvents extends Construct {
       reason: 'This queue is itself the dead-letter queue of the announcer (its rule target and its asynchronous invocations).',
     });
 
+    // The destination's send permission goes into the role's one inline policy below, not a policy of its own.
+    const onFailure: IDestination = { bind: () => ({ destination: this.deadLetters.queueArn }) };
     this.announcer = new RouteFunction(this, 'Announcer', {
       entry: props.entry,
       projectRoot: props.projectRoot,
@@ -96,6 +98,12 @@ export class SessionEvents extends Construct {
           actions: ['events:PutEvents'],
           resources: [this.bus.eventBusArn],
         }),
+        new PolicyStatement({
+          sid: 'SendFailedInvocations',
+          effect: Effect.ALLOW,
+          actions: ['sqs:SendMessage'],
+          resources: [this.deadLetters.queueArn],
+        }),
       ],
       environment: { ...props.environment, EVENTS_BUS_NAME: this.bus.eventBusName },
       memorySize: props.memorySize,
@@ -103,7 +111,7 @@ export class SessionEvents extends Construct {
       timeout: Duration.seconds(60),
       // Runs of one session one after another: events in order, and few repeated by concurrent runs.
       reservedConcurrentExecutions: 1,
-      onFailure: new SqsDestination(this.deadLetters),
+      onFailure,
       logRetention: props.logRetention,
       removalPolicy: props.removalPolicy,
     });
