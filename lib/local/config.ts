@@ -15,7 +15,7 @@ export class LocalConfigError extends Error {
  * (default 127.0.0.1), `PORT` (3000), `DATA_DIR`, `SESSIONS_BUCKET`,
  * `LOCAL_TOKEN` or `LOCAL_TOKEN_FILE`, `LOCAL_HOST_NAMES` (comma-separated
  * names clients use to reach it), `LOCAL_MAX_CONNECTIONS`, `LEASES_BUCKET` (lease
- * renewals when serving from S3) and `LEASE_SWEEP_SECONDS` (10; 0: no sweeps).
+ * renewals when serving from S3), `LEASE_SWEEP_SECONDS` (10; 0: no sweeps) and `EVENTS_WEBHOOK_URL`.
  * @throws LocalConfigError naming the variable at fault.
  */
 export function readLocalConfig(env: Record<string, string | undefined>): LocalServerOptions & { host: string; port: number } {
@@ -46,8 +46,22 @@ export function readLocalConfig(env: Record<string, string | undefined>): LocalS
     ...(bucket === undefined ? {} : { bucket }),
     ...(leasesBucket === undefined ? {} : { leasesBucket }),
     leaseSweepSeconds: Number(env.LEASE_SWEEP_SECONDS ?? 10),
+    ...(env.EVENTS_WEBHOOK_URL?.trim() ? { eventsWebhookUrl: webhookUrl(env.EVENTS_WEBHOOK_URL.trim()) } : {}),
     ...(env.DATA_DIR === undefined ? {} : { dataDir: env.DATA_DIR }),
   };
+}
+
+/** `EVENTS_WEBHOOK_URL`: an http(s) URL. */
+function webhookUrl(value: string): string {
+  let url: URL;
+  try {
+    url = new URL(value);
+  } catch {
+    throw new LocalConfigError(`EVENTS_WEBHOOK_URL must be an http or https URL, got ${JSON.stringify(value)}`);
+  }
+  if (url.protocol !== 'http:' && url.protocol !== 'https:')
+    throw new LocalConfigError(`EVENTS_WEBHOOK_URL must be an http or https URL, got ${JSON.stringify(value)}`);
+  return url.href;
 }
 
 function readTokens(env: Record<string, string | undefined>): AccessToken[] {

@@ -17,6 +17,7 @@ import { S3ObjectStore } from '../store/s3.ts';
 import { AccessPolicy, type AccessToken, isLoopbackHost } from './access.ts';
 import { DEFAULT_MAX_CONNECTIONS } from './config.ts';
 import { deadlineBoundStore } from './deadline.ts';
+import { startLocalEvents } from './events.ts';
 import { DEFAULT_REQUEST_TIMEOUT_MS, LocalGateway, type Route } from './gateway.ts';
 
 /** The API's OpenAPI 3.1 document, generated from the zod schemas by `npm run openapi`. */
@@ -47,6 +48,8 @@ export interface LocalServerOptions {
   maxConnections?: number;
   /** Each request's deadline, headers and body included. Default 30 s. */
   requestTimeoutMs?: number;
+  /** POST every event of `DATA_DIR/events.jsonl` to this URL, in order, retried with backoff (`EVENTS_WEBHOOK_URL`). */
+  eventsWebhookUrl?: string | undefined;
   /** Serve the operator console at `/console`. Default true. */
   console?: boolean;
   /** Probe an S3 bucket for conditional writes before serving from it (lib/store/probe.ts). Default true. */
@@ -100,10 +103,11 @@ export async function startLocalServer(options: LocalServerOptions = {}): Promis
   const dataDir = path.resolve(options.dataDir ?? '.data');
   // A write waits at most a sixth of the deadline for a key's lock, and none starts within twice that of the deadline.
   const lockTimeoutMs = Math.max(100, Math.floor(requestTimeoutMs / 6));
-  const store = deadlineBoundStore(
-    options.store ?? (options.bucket ? new S3ObjectStore({ bucket: options.bucket }) : new FileObjectStore(dataDir, { lockTimeoutMs })),
-    { reserveMs: 2 * lockTimeoutMs },
-  );
+  const sessions =
+    options.store ?? (options.bucket ? new S3ObjectStore({ bucket: options.bucket }) : new FileObjectStore(dataDir, { lockTimeoutMs }));
+  // Events are derived from the stored versions (lib/announcer.ts); a store given by the caller brings its own, or none.
+  const events = options.store ? undefined : await startLocalEvents({ dataDir, store: sessions, webhookUrl: options.eventsWebhookUrl });
+  const store = deadlineBoundStore(events?.hintStore ?? sessions, { reserveMs: 2 * lockTimeoutMs });
   const storage = options.store ? 'custom store' : options.bucket ? `s3://${options.bucket}` : dataDir;
   const renewals = options.renewals ?? localRenewals(options, dataDir);
   const dependencies = dependenciesFor(store, undefined, renewals);
@@ -150,7 +154,7 @@ export async function startLocalServer(options: LocalServerOptions = {}): Promis
     close: () =>
       new Promise<void>((resolve, reject) => {
         sweeps.stop();
-        listener.close((error) => (error ? reject(error) : resolve()));
+        listener.close((error) => (error ? reject(error) : (events?.stop() ?? Promise.resolve()).then(resolve, reject)));
         server.closeAllConnections();
         for (const socket of sockets.get(server) ?? []) socket.destroy();
       }),
