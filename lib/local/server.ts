@@ -18,7 +18,7 @@ import { AccessPolicy, type AccessToken, isLoopbackHost } from './access.ts';
 import { DEFAULT_MAX_CONNECTIONS } from './config.ts';
 import { deadlineBoundStore } from './deadline.ts';
 import { startLocalEvents } from './events.ts';
-import { DEFAULT_REQUEST_TIMEOUT_MS, LocalGateway, type Route } from './gateway.ts';
+import { DEFAULT_REQUEST_TIMEOUT_MS, type GatewayRoute, LocalGateway } from './gateway.ts';
 
 /** The API's OpenAPI 3.1 document, generated from the zod schemas by `npm run openapi`. */
 const OPENAPI_DOCUMENT = path.resolve(import.meta.dirname, '../../openapi.json');
@@ -116,7 +116,7 @@ export async function startLocalServer(options: LocalServerOptions = {}): Promis
     options.leaseSweepSeconds ?? 10,
   );
 
-  const routes: Route[] = API_ROUTES.map((route) => ({ routeKey: route.routeKey, handler: routeHandler(route, dependencies) }));
+  const routes: GatewayRoute[] = API_ROUTES.map((route) => ({ routeKey: route.routeKey, handler: routeHandler(route, dependencies) }));
   const openApi = await readFile(OPENAPI_DOCUMENT, 'utf-8');
   routes.push({
     routeKey: 'GET /openapi.json',
