@@ -1,5 +1,5 @@
 import { once } from 'node:events';
-import { readFile } from 'node:fs/promises';
+import { mkdir, readFile } from 'node:fs/promises';
 import { createServer as createHttpServer, type Server, type ServerResponse } from 'node:http';
 import { type AddressInfo, createServer as createNetServer, type Socket } from 'node:net';
 import { hostname, networkInterfaces } from 'node:os';
@@ -106,6 +106,8 @@ export async function startLocalServer(options: LocalServerOptions = {}): Promis
   const sessions =
     options.store ?? (options.bucket ? new S3ObjectStore({ bucket: options.bucket }) : new FileObjectStore(dataDir, { lockTimeoutMs }));
   // Events are derived from the stored versions (lib/announcer.ts); a store given by the caller brings its own, or none.
+  // Serving from S3 the data directory holds only the events and their cursors: it may not exist yet.
+  if (!options.store) await mkdir(dataDir, { recursive: true });
   const events = options.store ? undefined : await startLocalEvents({ dataDir, store: sessions, webhookUrl: options.eventsWebhookUrl });
   const store = deadlineBoundStore(events?.hintStore ?? sessions, { reserveMs: 2 * lockTimeoutMs });
   const storage = options.store ? 'custom store' : options.bucket ? `s3://${options.bucket}` : dataDir;
