@@ -15,7 +15,7 @@ import { isPrunable, type ObjectStore, type PrunableObjectStore } from '../store
 import { assertStoreSafe } from '../store/probe.ts';
 import { S3ObjectStore } from '../store/s3.ts';
 import { AccessPolicy, type AccessToken, isLoopbackHost } from './access.ts';
-import { DEFAULT_MAX_CONNECTIONS } from './config.ts';
+import { DEFAULT_MAX_CONNECTIONS, LOCAL_LEASE_SWEEP_SECONDS } from './config.ts';
 import { deadlineBoundStore } from './deadline.ts';
 import { startLocalEvents } from './events.ts';
 import { DEFAULT_REQUEST_TIMEOUT_MS, type GatewayRoute, LocalGateway } from './gateway.ts';
@@ -113,10 +113,8 @@ export async function startLocalServer(options: LocalServerOptions = {}): Promis
   const storage = options.store ? 'custom store' : options.bucket ? `s3://${options.bucket}` : dataDir;
   const renewals = options.renewals ?? localRenewals(options, dataDir);
   const dependencies = dependenciesFor(store, undefined, renewals);
-  const sweeps = startSweeps(
-    new LeaseSweeper({ repository: dependencies.repository, graceSeconds: options.leaseSweepSeconds ?? 10 }),
-    options.leaseSweepSeconds ?? 10,
-  );
+  const sweepSeconds = options.leaseSweepSeconds ?? LOCAL_LEASE_SWEEP_SECONDS;
+  const sweeps = startSweeps(new LeaseSweeper({ repository: dependencies.repository, graceSeconds: sweepSeconds }), sweepSeconds);
 
   const routes: GatewayRoute[] = API_ROUTES.map((route) => ({ routeKey: route.routeKey, handler: routeHandler(route, dependencies) }));
   const openApi = await readFile(OPENAPI_DOCUMENT, 'utf-8');
