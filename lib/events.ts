@@ -89,7 +89,7 @@ export function deriveEvent(
 }
 
 /** A stable event ID for one announced version, so that a repeat announcement carries the same ID. */
-export function eventId(detail: Pick<SessionEventDetail, 'session_id' | 'version_id'>): string {
+function eventId(detail: Pick<SessionEventDetail, 'session_id' | 'version_id'>): string {
   return `${detail.session_id}:${detail.version_id}`;
 }
 

@@ -10,7 +10,7 @@
  */
 
 import { type FileHandle, open, readFile, rename, writeFile } from 'node:fs/promises';
-import { fullJitterDelay } from '../backoff.ts';
+import { equalJitterDelay } from '../backoff.ts';
 import { type Clock, systemClock } from '../clock.ts';
 
 /** Bytes read from the events file at a time. */
@@ -159,9 +159,7 @@ export class WebhookDelivery {
         if (this.#stopped) return false;
         this.#options.onError('webhook unreachable; retrying', error, { attempt });
       }
-      // Capped exponential backoff, half of it jittered so that the wait never collapses to nothing.
-      const ceiling = Math.min(retry.maxMs, retry.baseMs * 2 ** (attempt - 1));
-      await this.#pause(ceiling / 2 + fullJitterDelay(attempt, retry.baseMs, retry.maxMs, clock.random) / 2, false);
+      await this.#pause(equalJitterDelay(attempt, retry.baseMs, retry.maxMs, clock.random), false);
     }
     return false;
   }
