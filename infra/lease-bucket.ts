@@ -2,6 +2,7 @@ import { Duration, type RemovalPolicy } from 'aws-cdk-lib';
 import { AnyPrincipal, Effect, PolicyStatement } from 'aws-cdk-lib/aws-iam';
 import { BlockPublicAccess, Bucket, BucketEncryption, type IBucket, ObjectOwnership } from 'aws-cdk-lib/aws-s3';
 import { Construct } from 'constructs';
+import { ANNOUNCED_PREFIX } from '#lib/announcer.ts';
 import { RENEWALS_PREFIX } from '#lib/lease.ts';
 
 /** Properties of {@link LeaseBucket}. */
@@ -14,14 +15,15 @@ export interface LeaseBucketProps {
 }
 
 /**
- * The bucket of lease renewal records (`leases/<id>/<epoch>-<seconds>.json`),
+ * The bucket of lease renewal records (`leases/<id>/<epoch>-<seconds>.json`)
+ * and of the announcer's cursors (`announced/<id>.json`, one per session),
  * which heartbeats rewrite every few seconds. It keeps no versions, so a day of
  * heartbeats leaves one small object per held session instead of thousands of
  * noncurrent versions; the records are soft state (the session's lease is the
  * authority), so nothing there needs an audit trail.
  *
  * Private, TLS only, SSE-S3, and it refuses any `PutObject` under `leases/`
- * that carries neither `If-None-Match` nor `If-Match`.
+ * or `announced/` that carries neither `If-None-Match` nor `If-Match`.
  */
 export class LeaseBucket extends Construct {
   readonly bucket: Bucket;
@@ -53,7 +55,7 @@ export class LeaseBucket extends Construct {
         effect: Effect.DENY,
         principals: [new AnyPrincipal()],
         actions: ['s3:PutObject'],
-        resources: [this.bucket.arnForObjects(`${RENEWALS_PREFIX}*`)],
+        resources: [RENEWALS_PREFIX, ANNOUNCED_PREFIX].map((prefix) => this.bucket.arnForObjects(`${prefix}*`)),
         conditions: { Null: { 's3:if-none-match': 'true', 's3:if-match': 'true' } },
       }),
     );

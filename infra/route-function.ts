@@ -1,6 +1,6 @@
 import { CfnResource, type Duration, type RemovalPolicy, Stack, Validations } from 'aws-cdk-lib';
 import { Effect, PolicyDocument, PolicyStatement, Role, ServicePrincipal } from 'aws-cdk-lib/aws-iam';
-import { Architecture, Runtime } from 'aws-cdk-lib/aws-lambda';
+import { Architecture, type IDestination, Runtime } from 'aws-cdk-lib/aws-lambda';
 import { NodejsFunction, OutputFormat } from 'aws-cdk-lib/aws-lambda-nodejs';
 import { LogGroup, type RetentionDays } from 'aws-cdk-lib/aws-logs';
 import type { IBucket } from 'aws-cdk-lib/aws-s3';
@@ -24,6 +24,12 @@ export interface RouteFunctionProps {
   readonly logRetention: RetentionDays;
   /** Applies to the function's log group. */
   readonly removalPolicy: RemovalPolicy;
+  /** Statements beyond its logs and S3 (e.g. `events:PutEvents` on one bus), in the same inline policy. @default none */
+  readonly statements?: readonly PolicyStatement[];
+  /** Most instances that run at once. @default unreserved */
+  readonly reservedConcurrentExecutions?: number;
+  /** Where asynchronous invocations go once their retries failed. @default nowhere */
+  readonly onFailure?: IDestination;
 }
 
 /** Makes an ESM bundle that can still load the CommonJS parts of its dependencies. */
@@ -58,6 +64,7 @@ export class RouteFunction extends Construct {
         resources: [this.logGroup.logGroupArn],
       }),
       ...props.access.flatMap((access) => s3Statements(bucketOf(props.buckets, access), access)),
+      ...(props.statements ?? []),
     ];
     // An explicit role instead of the default one: AWSLambdaBasicExecutionRole may write to every log group.
     this.role = new Role(this, 'Role', {
@@ -82,6 +89,8 @@ export class RouteFunction extends Construct {
       role: this.role,
       logGroup: this.logGroup,
       environment: { ...props.environment, NODE_OPTIONS: '--enable-source-maps' },
+      ...(props.reservedConcurrentExecutions === undefined ? {} : { reservedConcurrentExecutions: props.reservedConcurrentExecutions }),
+      ...(props.onFailure === undefined ? {} : { onFailure: props.onFailure }),
       bundling: {
         format: OutputFormat.ESM,
         target: 'node24',

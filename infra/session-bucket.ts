@@ -1,6 +1,6 @@
 import { Duration, type RemovalPolicy } from 'aws-cdk-lib';
 import { AnyPrincipal, Effect, PolicyStatement } from 'aws-cdk-lib/aws-iam';
-import { BlockPublicAccess, Bucket, BucketEncryption, ObjectOwnership } from 'aws-cdk-lib/aws-s3';
+import { BlockPublicAccess, Bucket, BucketEncryption, type CfnBucket, ObjectOwnership } from 'aws-cdk-lib/aws-s3';
 import { Construct } from 'constructs';
 import { IDEMPOTENCY_PREFIX } from '#lib/idempotency.ts';
 import { SESSIONS_PREFIX } from '#lib/ids.ts';
@@ -20,6 +20,8 @@ export interface SessionBucketProps {
    * them away, so it must be longer than the window.
    */
   readonly idempotencyRecordExpiration: Duration;
+  /** S3 sends an event to the account's default EventBridge bus for every object change. @default false */
+  readonly eventBridgeNotifications?: boolean;
 }
 
 /**
@@ -82,6 +84,11 @@ export class SessionBucket extends Construct {
       ],
       removalPolicy: props.removalPolicy,
     });
+
+    if (props.eventBridgeNotifications) {
+      // Set on the bucket itself: the L2 `eventBridgeEnabled` would add a custom resource and its Lambda function.
+      (this.bucket.node.defaultChild as CfnBucket).notificationConfiguration = { eventBridgeConfiguration: { eventBridgeEnabled: true } };
+    }
 
     this.bucket.addToResourcePolicy(
       new PolicyStatement({

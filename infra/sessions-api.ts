@@ -16,6 +16,7 @@ import { LeaseBucket } from './lease-bucket.ts';
 import { RouteFunction } from './route-function.ts';
 import { ROUTES, type RouteDefinition } from './routes.ts';
 import { SessionBucket } from './session-bucket.ts';
+import { SessionEvents } from './session-events.ts';
 import { SessionsAlarms } from './sessions-alarms.ts';
 
 /** Log levels the handlers' logger accepts. */
@@ -124,6 +125,8 @@ export class SessionsApi extends Construct {
   readonly sweeper: RouteFunction;
   /** Its schedule: every minute. */
   readonly sweepSchedule: Rule;
+  /** The session events: the announcer, its rule and dead letters, and the bus it publishes on. */
+  readonly events: SessionEvents;
 
   constructor(scope: Construct, id: string, props: SessionsApiProps = {}) {
     super(scope, id);
@@ -137,6 +140,7 @@ export class SessionsApi extends Construct {
       idempotencyRecordExpiration: Duration.days(
         idempotencyRecordDays(props.idempotencyWindowSeconds ?? readServiceConfig({}).idempotencyWindowSeconds),
       ),
+      eventBridgeNotifications: true,
     });
 
     this.accessLogs = new LogGroup(this, 'ApiAccessLogs', { retention: logRetention, removalPolicy });
@@ -205,6 +209,18 @@ export class SessionsApi extends Construct {
       description: 'Runs the lease sweeper every LEASE_SWEEP_SECONDS (60)',
       schedule: Schedule.rate(Duration.seconds(LEASE_SWEEP_SECONDS)),
       targets: [new LambdaFunction(this.sweeper.function, { retryAttempts: 0 })],
+    });
+
+    this.events = new SessionEvents(this, 'Events', {
+      sessions: this.storage.bucket,
+      leases: this.leases.bucket,
+      entry: `${functionsDir}/announce-events.ts`,
+      projectRoot: PROJECT_ROOT,
+      environment,
+      memorySize: props.memorySize ?? 512,
+      removalPolicy,
+      logRetention,
+      alarmActions: props.alarmActions ?? [],
     });
 
     this.alarms = new SessionsAlarms(this, 'Alarms', {

@@ -27,8 +27,16 @@ export class SessionsStack extends Stack {
       value: this.service.storage.bucket.bucketName,
     });
     new CfnOutput(this, 'LeasesBucketName', {
-      description: 'The bucket of lease renewal records (leases/<id>/<epoch>-<seconds>.json); keeps no versions.',
+      description: 'The bucket of lease renewal records (leases/<id>/<epoch>-<seconds>.json) and announced cursors (announced/<id>.json); keeps no versions.',
       value: this.service.leases.bucket.bucketName,
+    });
+    new CfnOutput(this, 'EventBusName', {
+      description: 'The EventBridge bus of the session events (source runner-sessions); subscribe with rules on it.',
+      value: this.service.events.bus.eventBusName,
+    });
+    new CfnOutput(this, 'EventBusArn', {
+      description: 'The ARN of the session events bus, for rules and cross-account subscriptions.',
+      value: this.service.events.bus.eventBusArn,
     });
   }
 }

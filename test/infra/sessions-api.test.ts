@@ -134,8 +134,9 @@ describe('SessionsApi, as synthesized with the defaults', () => {
     it('runs every function (the routes and the lease sweeper) on Node.js 24, arm64, with source maps, its own log group and the service environment', () => {
       const functions = ofType(synth.resources, 'AWS::Lambda::Function');
       const sweeperId = logicalId(synth.stack.service.sweeper.function);
+      const announcerId = logicalId(synth.stack.service.events.announcer.function);
       expect(functions.map(([id]) => id).sort()).toEqual(
-        [...ROUTE_KEYS.map((key) => functionIdOfRoute(synth.resources, key)), sweeperId].sort(),
+        [...ROUTE_KEYS.map((key) => functionIdOfRoute(synth.resources, key)), sweeperId, announcerId].sort(),
       );
       const logGroupIds = new Set<string>();
       for (const [id, fn] of functions) {
@@ -144,8 +145,8 @@ describe('SessionsApi, as synthesized with the defaults', () => {
           Architectures: ['arm64'],
           Handler: 'index.handler',
           MemorySize: 512,
-          // A sweep may examine many lapsed leases: it gets most of its minute.
-          Timeout: id === sweeperId ? 55 : 10,
+          // A sweep may examine many lapsed leases: it gets most of its minute; an announcement may take several runs.
+          Timeout: id === sweeperId ? 55 : id === announcerId ? 60 : 10,
           Environment: {
             Variables: {
               SESSIONS_BUCKET: { Ref: bucketId },
@@ -302,7 +303,7 @@ describe('SessionsApi, as synthesized with the defaults', () => {
 
     it('gives every function a role of its own', () => {
       const roles = ofType(synth.resources, 'AWS::Lambda::Function').map(([, fn]) => fn.Properties.Role['Fn::GetAtt'][0] as string);
-      expect(new Set(roles).size).toBe(ROUTE_KEYS.length + 1);
+      expect(new Set(roles).size).toBe(ROUTE_KEYS.length + 2);
       expect(
         ofType(synth.resources, 'AWS::IAM::Role')
           .map(([id]) => id)
@@ -471,7 +472,7 @@ describe('SessionsApi, as synthesized with the defaults', () => {
       ]);
     });
 
-    it('has a policy, retained with the bucket, that denies plain HTTP, TLS below 1.2 and a PutObject under leases/ without a condition, and allows nothing', () => {
+    it('has a policy, retained with the bucket, that denies plain HTTP, TLS below 1.2 and a PutObject under leases/ or announced/ without a condition, and allows nothing', () => {
       const [, policy] = ofType(synth.resources, 'AWS::S3::BucketPolicy').find(([, p]) => p.Properties.Bucket.Ref === leasesId) ?? [];
       const everything = [leasesArn, { 'Fn::Join': ['', [leasesArn, '/*']] }];
 
@@ -496,7 +497,7 @@ describe('SessionsApi, as synthesized with the defaults', () => {
           Effect: 'Deny',
           Principal: { AWS: '*' },
           Action: 's3:PutObject',
-          Resource: { 'Fn::Join': ['', [leasesArn, '/leases/*']] },
+          Resource: [{ 'Fn::Join': ['', [leasesArn, '/announced/*']] }, { 'Fn::Join': ['', [leasesArn, '/leases/*']] }],
           Condition: { Null: { 's3:if-none-match': 'true', 's3:if-match': 'true' } },
         },
       ]);
@@ -513,9 +514,11 @@ describe('SessionsApi, as synthesized with the defaults', () => {
 
   describe('lease sweep schedule', () => {
     it('runs the sweeper, and only it, every minute, without retries (the next sweep is a minute away)', () => {
-      const rules = ofType(synth.resources, 'AWS::Events::Rule');
+      // The other rule is the announcer's (test/infra/session-events.test.ts).
+      const rules = ofType(synth.resources, 'AWS::Events::Rule').filter(([id]) => id !== logicalId(synth.stack.service.events.rule));
       const sweeperArn = { 'Fn::GetAtt': [logicalId(synth.stack.service.sweeper.function), 'Arn'] };
 
+      expect(ofType(synth.resources, 'AWS::Events::Rule')).toHaveLength(2);
       expect(rules).toHaveLength(1);
       expect(rules[0]![0]).toBe(logicalId(synth.stack.service.sweepSchedule));
       expect(rules[0]![1].Properties).toMatchObject({ ScheduleExpression: 'rate(1 minute)', State: 'ENABLED' });
@@ -691,11 +694,12 @@ describe('SessionsApi, tuned through its props', () => {
       DefaultRouteSettings: { ThrottlingRateLimit: 5, ThrottlingBurstLimit: 10 },
     });
     const sweeperId = logicalId(synth.stack.service.sweeper.function);
+    const announcerId = logicalId(synth.stack.service.events.announcer.function);
     for (const [id, fn] of ofType(synth.resources, 'AWS::Lambda::Function')) {
       expect(fn.Properties, id).toMatchObject({
         MemorySize: 256,
-        // The sweeper's timeout is its schedule's, not a request's.
-        Timeout: id === sweeperId ? 55 : 5,
+        // The sweeper's and the announcer's timeouts are their own work's, not a request's.
+        Timeout: id === sweeperId ? 55 : id === announcerId ? 60 : 5,
         Environment: { Variables: { CAS_MAX_ATTEMPTS: '3', MAX_JOBS_PER_SESSION: '100', POWERTOOLS_LOG_LEVEL: 'DEBUG' } },
       });
     }
@@ -876,7 +880,7 @@ describe('infra/app.ts', () => {
     });
 
     const template = JSON.parse(readFileSync(join(outdir, 'RunnerSessions.template.json'), 'utf8'));
-    expect(Object.keys(template.Outputs).sort()).toEqual(['ApiUrl', 'BucketName', 'LeasesBucketName']);
+    expect(Object.keys(template.Outputs).sort()).toEqual(['ApiUrl', 'BucketName', 'EventBusArn', 'EventBusName', 'LeasesBucketName']);
     expect(existsSync(join(outdir, 'manifest.json'))).toBe(true);
   }, 60_000);
 });

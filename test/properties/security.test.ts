@@ -866,7 +866,7 @@ describe('the synthesized template, held against what the handlers do', () => {
       const integrationId = route.Properties.Target['Fn::Join'][1][1].Ref as string;
       addRole(route.Properties.RouteKey, resources[integrationId]!.Properties.IntegrationUri['Fn::GetAtt'][0] as string);
     }
-    const [schedule] = ofType(resources, 'AWS::Events::Rule');
+    const schedule = ofType(resources, 'AWS::Events::Rule').find(([, rule]) => rule.Properties.ScheduleExpression !== undefined);
     addRole(SWEEPER, schedule![1].Properties.Targets[0].Arn['Fn::GetAtt'][0] as string);
     const environment = resources[functionOf.get(SWEEPER)!]!.Properties.Environment.Variables;
     buckets = { sessions: `arn:aws:s3:::${environment.SESSIONS_BUCKET.Ref}`, leases: `arn:aws:s3:::${environment.LEASES_BUCKET.Ref}` };
@@ -876,6 +876,12 @@ describe('the synthesized template, held against what the handlers do', () => {
   });
 
   const observations = async () => (observed ??= await observeRoutes(buckets));
+  /** The rule that runs the announcer: the one on an event pattern rather than a schedule. */
+  const announcerRule = () => {
+    const rules = ofType(resources, 'AWS::Events::Rule').filter(([, rule]) => rule.Properties.EventPattern !== undefined);
+    expect(rules).toHaveLength(1);
+    return rules[0]!;
+  };
 
   it('deploys exactly the routes the handlers and the local server serve, and the lease sweeper', () => {
     expect([...roleStatements.keys()].sort()).toEqual([...ROUTES.map(({ routeKey }) => routeKey), SWEEPER].sort());
@@ -983,9 +989,11 @@ describe('the synthesized template, held against what the handlers do', () => {
     const permissions = ofType(resources, 'AWS::Lambda::Permission');
     const apiId = ofType(resources, 'AWS::ApiGatewayV2::Api')[0]![0];
 
+    const announcerId = announcerRule()[1].Properties.Targets[0].Arn['Fn::GetAtt'][0] as string;
+
     expect(ofType(resources, 'AWS::Lambda::Url')).toEqual([]);
     expect(permissions.map(([, permission]) => permission.Properties.FunctionName['Fn::GetAtt'][0]).sort()).toEqual(
-      [...functionOf.values()].sort(),
+      [...functionOf.values(), announcerId].sort(),
     );
     for (const [routeKey, functionId] of functionOf) {
       if (routeKey === SWEEPER) continue;
@@ -1003,7 +1011,7 @@ describe('the synthesized template, held against what the handlers do', () => {
     const permissions = ofType(resources, 'AWS::Lambda::Permission').filter(
       ([, candidate]) => candidate.Properties.FunctionName['Fn::GetAtt'][0] === sweeperId,
     );
-    const [scheduleId] = ofType(resources, 'AWS::Events::Rule')[0]!;
+    const [scheduleId] = ofType(resources, 'AWS::Events::Rule').find(([, rule]) => rule.Properties.ScheduleExpression !== undefined)!;
 
     expect(permissions.map(([, permission]) => permission.Properties)).toEqual([
       {
@@ -1011,6 +1019,24 @@ describe('the synthesized template, held against what the handlers do', () => {
         FunctionName: { 'Fn::GetAtt': [sweeperId, 'Arn'] },
         Principal: 'events.amazonaws.com',
         SourceArn: { 'Fn::GetAtt': [scheduleId, 'Arn'] },
+      },
+    ]);
+  });
+
+  it('lets only its rule on S3 writes invoke the announcer, through EventBridge', () => {
+    const [ruleId, rule] = announcerRule();
+    const announcerId = rule.Properties.Targets[0].Arn['Fn::GetAtt'][0] as string;
+    const permissions = ofType(resources, 'AWS::Lambda::Permission').filter(
+      ([, candidate]) => candidate.Properties.FunctionName['Fn::GetAtt'][0] === announcerId,
+    );
+
+    expect(rule.Properties.EventPattern.source).toEqual(['aws.s3']);
+    expect(permissions.map(([, permission]) => permission.Properties)).toEqual([
+      {
+        Action: 'lambda:InvokeFunction',
+        FunctionName: { 'Fn::GetAtt': [announcerId, 'Arn'] },
+        Principal: 'events.amazonaws.com',
+        SourceArn: { 'Fn::GetAtt': [ruleId, 'Arn'] },
       },
     ]);
   });
