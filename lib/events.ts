@@ -89,6 +89,50 @@ export function deriveEvent(
 }
 
 /** A stable event ID for one announced version, so that a repeat announcement carries the same ID. */
-export function eventId(detail: Pick<SessionEventDetail, 'session_id' | 'version_id'>): string {
+function eventId(detail: Pick<SessionEventDetail, 'session_id' | 'version_id'>): string {
   return `${detail.session_id}:${detail.version_id}`;
+}
+
+/**
+ * The event `next` announces, as EventBridge delivers it, or undefined when it announces none. Its `id` and
+ * `time` come from the stored version alone, so an announcement repeated after a crash is the same event.
+ */
+export function sessionEvent(previous: Session | null, next: Session, versionId: string): SessionEvent | undefined {
+  const derived = deriveEvent(previous, next, versionId);
+  if (derived === undefined) return undefined;
+  return {
+    id: eventId(derived.detail),
+    time: new Date(derived.detail.at * 1000).toISOString(),
+    source: EVENT_SOURCE,
+    'detail-type': derived.type,
+    detail: derived.detail,
+  };
+}
+
+/** An event with the envelope fields EventBridge adds on delivery: what a rule's target, and `events.jsonl`, receive. */
+export interface DeliveredSessionEvent {
+  version: '0';
+  id: string;
+  'detail-type': SessionEventType;
+  source: typeof EVENT_SOURCE;
+  account: string;
+  time: string;
+  region: string;
+  resources: string[];
+  detail: SessionEventDetail;
+}
+
+/** `event` as EventBridge delivers it from `account` in `region`, its fields in EventBridge's order. */
+export function deliveredEvent(event: SessionEvent, { account, region }: { account: string; region: string }): DeliveredSessionEvent {
+  return {
+    version: '0',
+    id: event.id,
+    'detail-type': event['detail-type'],
+    source: event.source,
+    account,
+    time: event.time,
+    region,
+    resources: [],
+    detail: event.detail,
+  };
 }

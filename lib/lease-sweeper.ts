@@ -13,7 +13,8 @@
  * @module
  */
 
-import type { TimeSource } from './clock.ts';
+import { systemClock, type TimeSource } from './clock.ts';
+import { openLease } from './lease.ts';
 import type { ListedRenewal } from './renewals.ts';
 import type { SessionRepository } from './repository.ts';
 
@@ -49,7 +50,7 @@ export class LeaseSweeper {
   readonly #clock: TimeSource;
   readonly #concurrency: number;
 
-  constructor({ repository, graceSeconds, clock = { now: () => Date.now() }, concurrency = 8 }: LeaseSweeperOptions) {
+  constructor({ repository, graceSeconds, clock = systemClock, concurrency = 8 }: LeaseSweeperOptions) {
     if (!(Number.isInteger(graceSeconds) && graceSeconds >= 0))
       throw new RangeError(`graceSeconds must be a whole number of seconds, got ${graceSeconds}`);
     this.#repository = repository;
@@ -95,15 +96,8 @@ export class LeaseSweeper {
     if (stored !== undefined && stored.renewal.expired !== true && stored.renewal.expires_at + this.#graceSeconds > now) return;
     const session = await this.#repository.storedSession(record.id);
     report.reads++;
-    const lease = session?.lease;
-    if (
-      session === undefined ||
-      session.status !== 'active' ||
-      lease === undefined ||
-      lease === null ||
-      lease.epoch !== record.epoch ||
-      lease.ended !== undefined
-    ) {
+    const lease = session === undefined ? undefined : openLease(session);
+    if (lease === undefined || lease.epoch !== record.epoch) {
       await renewals.delete(record.key);
       report.pruned++;
       return;

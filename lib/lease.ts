@@ -19,10 +19,8 @@
 
 import { InvalidTransition, LeaseHeld, LeaseLost, type LeaseLostReason, LeaseRequired } from './errors.ts';
 import { isSessionId } from './ids.ts';
-import { LEASE_SECONDS, type Lease, LeaseSecondsSchema, type Session, transition } from './session.ts';
+import { type Lease, LeaseSecondsSchema, type Session, transition } from './session.ts';
 import * as z from './zod.ts';
-
-export { LEASE_SECONDS, type Lease };
 
 /** Who wrote the pause of an expired lease (`updated_by`). */
 export const LEASE_EXPIRY_ACTOR = 'lease-expiry';
@@ -84,13 +82,23 @@ export function leaseState(session: Session, renewal: Renewal | undefined, now: 
 }
 
 /**
+ * The lease a renewal record can still extend: the session's lease while it
+ * has not ended and the session is active; undefined otherwise (never held,
+ * released, expired, or the session no longer active).
+ */
+export function openLease(session: Session): Lease | undefined {
+  const lease = session.lease;
+  return lease !== undefined && lease !== null && lease.ended === undefined && session.status === 'active' ? lease : undefined;
+}
+
+/**
  * True when deciding about `session` needs its renewal record: only an active
  * session whose lease ran out by the session's own clock may have been kept
  * alive by heartbeats.
  */
 export function needsRenewal(session: Session, now: number): boolean {
-  const lease = session.lease;
-  return lease !== undefined && lease !== null && lease.ended === undefined && session.status === 'active' && lease.expires_at <= now;
+  const lease = openLease(session);
+  return lease !== undefined && lease.expires_at <= now;
 }
 
 /** Who makes a change, as far as the lease is concerned. */
@@ -164,8 +172,7 @@ export function acquireLease(session: Session, renewal: Renewal | undefined, req
 
 /** The lease to show a reader: the session's, with the expiry a renewal extended it to. */
 export function currentLease(session: Session, renewal: Renewal | undefined): Lease | null {
-  const lease = session.lease;
-  if (lease === undefined || lease === null) return null;
-  if (lease.ended !== undefined || session.status !== 'active') return lease;
+  const lease = openLease(session);
+  if (lease === undefined) return session.lease ?? null;
   return { ...lease, expires_at: effectiveExpiry(lease, renewal) };
 }

@@ -128,15 +128,11 @@ export class RenewalRecords {
    */
   async prune(id: string, belowEpoch?: number): Promise<number> {
     const { objects } = await this.#store.listObjects(renewalPrefix(id), { limit: MAX_LIST_KEYS });
-    let deleted = 0;
-    for (const { key } of objects) {
-      const parsed = parseRenewalKey(key);
-      if (parsed !== undefined && belowEpoch !== undefined && parsed.epoch >= belowEpoch) continue;
-      await this.#store.delete(key);
-      deleted++;
-    }
-    if (belowEpoch === undefined || (this.#written.get(id)?.epoch ?? belowEpoch) < belowEpoch) this.#written.delete(id);
-    return deleted;
+    const pruned = objects.filter(({ key }) => belowEpoch === undefined || (parseRenewalKey(key)?.epoch ?? 0) < belowEpoch);
+    await Promise.all(pruned.map(({ key }) => this.#store.delete(key)));
+    const remembered = this.#written.get(id);
+    if (remembered !== undefined && (belowEpoch === undefined || remembered.epoch < belowEpoch)) this.#written.delete(id);
+    return pruned.length;
   }
 
   /** Deletes one record (a stale one the sweeper found). */

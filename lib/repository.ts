@@ -28,17 +28,16 @@ import {
   extendLease,
   fence,
   LEASE_EXPIRY_ACTOR,
-  LEASE_SECONDS,
-  type Lease,
   leaseState,
   needsRenewal,
+  openLease,
   type Renewal,
   releaseLease,
 } from './lease.ts';
 import { listingScope, nameIndexBody, nameIndexKey } from './name-index.ts';
 import { checkPageLimit, SESSION_LIST_LIMIT } from './page-limits.ts';
 import { RenewalRecords, type StoredRenewal } from './renewals.ts';
-import { type Session, SessionNameSchema, SessionSchema, type SessionStatus, transition } from './session.ts';
+import { LEASE_SECONDS, type Lease, type Session, SessionNameSchema, SessionSchema, type SessionStatus, transition } from './session.ts';
 import { MemoryObjectStore } from './store/memory.ts';
 import { ConditionNotMet, MAX_LIST_KEYS, type ObjectStore, type PrunableObjectStore, StoreFault } from './store/port.ts';
 import { parseStoredObject } from './stored-object.ts';
@@ -326,8 +325,8 @@ export class SessionRepository {
 
   /** `session` with its lease as heartbeats extended it. */
   async #withCurrentLease(session: Session): Promise<Session> {
-    const lease = session.lease;
-    if (lease === undefined || lease === null || lease.ended !== undefined || session.status !== 'active') return session;
+    const lease = openLease(session);
+    if (lease === undefined) return session;
     const stored = await this.#renewals.read(session.id, lease.epoch, lease.seconds);
     return { ...session, lease: currentLease(session, stored?.renewal) };
   }
@@ -457,11 +456,10 @@ export class SessionRepository {
     let known: { epoch: number; stored: StoredRenewal | undefined } | undefined;
     const result = await this.#change(checked, { actor }, async (session) => {
       const now = this.#now();
-      const lease = session.lease;
-      const live = lease !== undefined && lease !== null && lease.ended === undefined && session.status === 'active';
-      if (live && known?.epoch !== lease.epoch)
+      const lease = openLease(session);
+      if (lease !== undefined && known?.epoch !== lease.epoch)
         known = { epoch: lease.epoch, stored: await this.#renewals.read(checked, lease.epoch, lease.seconds) };
-      const stored = live ? known?.stored : undefined;
+      const stored = lease === undefined ? undefined : known?.stored;
       const next = acquireLease(session, stored?.renewal, request, now);
       // Taking a lapsed lease without force must not race a late heartbeat: fence its record first; a heartbeat that
       // lands before the fence keeps the lease (the next attempt sees it live), one after it hears lease_lost.
@@ -517,10 +515,8 @@ export class SessionRepository {
    */
   async expireLapsedLease(id: string, epoch: number, graceSeconds: number): Promise<ChangeResult> {
     const result = await this.#change(requireId(id), { actor: LEASE_EXPIRY_ACTOR }, async (session) => {
-      const lease = session.lease;
-      if (session.status !== 'active' || lease === undefined || lease === null || lease.epoch !== epoch || lease.ended !== undefined)
-        return undefined;
-      if (lease.expires_at + graceSeconds > this.#now()) return undefined;
+      const lease = openLease(session);
+      if (lease === undefined || lease.epoch !== epoch || lease.expires_at + graceSeconds > this.#now()) return undefined;
       return { ...session, status: 'paused', lease: { ...lease, ended: 'expired' } };
     });
     if (result.changed) await this.#pruneRenewals(id);

@@ -187,6 +187,8 @@ const RENEWAL_READ: PrefixAccess = {
   tellsMissingKeys: true,
   objectNames: RENEWAL_OBJECTS,
 };
+/** A renewal record read and then created or replaced by compare-and-swap (a heartbeat, an acquire's fence and new record). */
+const RENEWAL_RENEW: PrefixAccess = { ...RENEWAL_READ, writes: ['create', 'replace'] };
 /** Deleting the renewal records of one session's ended or superseded leases: list that session's records, delete each. */
 const RENEWAL_PRUNE: PrefixAccess = {
   bucket: 'leases',
@@ -196,6 +198,8 @@ const RENEWAL_PRUNE: PrefixAccess = {
   listedPrefix: `${RENEWALS_PREFIX}*/`,
   objectNames: RENEWAL_OBJECTS,
 };
+/** A session read (a missing one answers 404). */
+const SESSION_READ: PrefixAccess = { prefix: SESSIONS_PREFIX, objectActions: ['s3:GetObject'], tellsMissingKeys: true };
 /** A compare-and-swap of sessions: read (a missing one answers 404), then replace If-Match. */
 const SESSION_CHANGE: PrefixAccess = {
   prefix: SESSIONS_PREFIX,
@@ -307,7 +311,7 @@ export const API_ROUTES = [
     responses: { 200: { description: 'The session', body: 'Session' } },
     errors: { 400: 'InvalidRequest', 404: 'SessionNotFound', 503: STORAGE_UNAVAILABLE },
     handler: createGetSessionHandler,
-    access: [{ prefix: SESSIONS_PREFIX, objectActions: ['s3:GetObject'], tellsMissingKeys: true }, RENEWAL_READ],
+    access: [SESSION_READ, RENEWAL_READ],
   }),
   route({
     routeKey: 'PATCH /sessions/{id}',
@@ -474,14 +478,7 @@ export const API_ROUTES = [
     access: [
       SESSION_CHANGE,
       // The lapsed lease's record is read and fenced (If-Match); the new epoch's record is created; older epochs' deleted.
-      {
-        bucket: 'leases',
-        prefix: RENEWALS_PREFIX,
-        objectActions: ['s3:GetObject'],
-        writes: ['create', 'replace'],
-        tellsMissingKeys: true,
-        objectNames: RENEWAL_OBJECTS,
-      },
+      RENEWAL_RENEW,
       RENEWAL_PRUNE,
     ],
   }),
@@ -510,17 +507,7 @@ export const API_ROUTES = [
     },
     handler: createHeartbeatHandler,
     // A heartbeat never writes the session: it reads it (on a cold instance) and writes the renewal record.
-    access: [
-      { prefix: SESSIONS_PREFIX, objectActions: ['s3:GetObject'], tellsMissingKeys: true },
-      {
-        bucket: 'leases',
-        prefix: RENEWALS_PREFIX,
-        objectActions: ['s3:GetObject'],
-        writes: ['create', 'replace'],
-        tellsMissingKeys: true,
-        objectNames: RENEWAL_OBJECTS,
-      },
-    ],
+    access: [SESSION_READ, RENEWAL_RENEW],
   }),
 ] as const;
 

@@ -294,7 +294,8 @@ rgw enable usage log = false
 EOF
 }
 
-# Run "$@" until it succeeds; fail at once if a daemon has exited, or when the time is up.
+# Run "$@" until it succeeds. When a daemon has exited, show its logs and how it ended, and
+# return 1 (the caller decides whether to try again); when the time is up, fail.
 wait_for() {
   local what=$1 deadline name
   shift
@@ -303,8 +304,10 @@ wait_for() {
     for name in "${daemons[@]}"; do
       [[ -e $(pid_file "$name") ]] || continue # not started yet
       if ! live_pid "$name" >/dev/null; then
+        say "$what: $name exited ($(exit_status "$name"))"
         show_logs "$name"
-        die "$what: $name exited"
+        show_limits
+        return 1
       fi
     done
     if ((SECONDS >= deadline)); then
@@ -313,6 +316,27 @@ wait_for() {
     fi
     sleep 0.1
   done
+}
+
+# How daemon $1 (a child of this shell) ended: its exit status or the signal that killed it.
+exit_status() {
+  local pid rc=0
+  pid=$(<"$(pid_file "$1")")
+  wait "$pid" 2>/dev/null || rc=$?
+  if ((rc == 127)); then
+    printf 'status unknown'
+  elif ((rc > 128)); then
+    printf 'killed by signal %s' "$(kill -l $((rc - 128)) 2>/dev/null || echo $((rc - 128)))"
+  else
+    printf 'exit status %s' "$rc"
+  fi
+}
+
+# What the machine allows, for a daemon that died without saying why.
+show_limits() {
+  say "limits: open files $(ulimit -n), processes $(ulimit -u), memory available" \
+    "$(awk '/^MemAvailable:/ { printf "%d MiB", $2 / 1024 }' /proc/meminfo)," \
+    "disk free $(df -Pm "$state" | awk 'NR == 2 { print $4 " MiB" }')"
 }
 
 # EXIT trap of `up`: when it did not finish, stop what it started and keep the logs.
@@ -384,11 +408,24 @@ cmd_up() {
   start_daemon osd.0 ceph-osd -i 0
   # Wait until the OSD is up in the map: a radosgw that starts before may queue its first
   # read on a PG without an OSD, and only retry it at its next 5 s objecter tick.
-  wait_for "osd.0 to boot" osd_active
+  wait_for "osd.0 to boot" osd_active || die "osd.0 did not start; logs in $state/log"
 
-  # The gateway; it creates its pools, then opens its frontend.
-  start_daemon client.rgw.a radosgw -n client.rgw.a
-  wait_for "radosgw on 127.0.0.1:$port" http_answers "$port"
+  # The gateway; it creates its pools, then opens its frontend. A gateway that exits while
+  # starting (seen once on a fresh machine, with empty logs) is started again, on a port
+  # that is free now, up to three times.
+  local attempt
+  for attempt in 1 2 3; do
+    start_daemon client.rgw.a radosgw -n client.rgw.a
+    wait_for "radosgw on 127.0.0.1:$port" http_answers "$port" && break
+    ((attempt < 3)) || die "radosgw did not start in 3 attempts; logs in $state/log"
+    if [[ -z ${CEPH_RGW_PORT:-} ]]; then
+      port=$(free_port "$((port + 1))")
+      ((port != mon_port)) || port=$(free_port $((port + 1)))
+    fi
+    sed -i "s/^rgw frontends = .*/rgw frontends = beast endpoint=127.0.0.1:$port tcp_nodelay=1/" "$conf"
+    printf '%s\n' "$port" >"$state/port"
+    say "starting radosgw again (attempt $((attempt + 1)) of 3) on port $port"
+  done
 
   step "user create" radosgw-admin user create --uid=runner-sessions-test \
     --display-name="runner-sessions tests" --access-key="$access_key" --secret-key="$secret_key"

@@ -1,5 +1,5 @@
 import type { ErrorCode } from '../errors.ts';
-import { LeaseSchema, SessionSchema } from '../session.ts';
+import { LeaseSchema, SessionSchema, SessionStatusSchema } from '../session.ts';
 import * as z from '../zod.ts';
 
 /** The HTTP status each code of the contract is sent with; the `Record` type makes it list every `ErrorCode`. */
@@ -76,7 +76,7 @@ export const HeartbeatAnswerSchema = z.looseObject({
 /** A change's answer under `Prefer: return=minimal`: the session's identity, status, job count, time and lease. */
 export const SessionSummarySchema = z.looseObject({
   id: z.string(),
-  status: z.enum(['active', 'paused', 'completed', 'terminated']),
+  status: SessionStatusSchema,
   job_count: z.number(),
   updated_at: z.number(),
   lease: z.nullable(LeaseSchema),

@@ -1,9 +1,13 @@
 import { readFileSync } from 'node:fs';
+import { readServiceConfig } from '../config.ts';
 import { type AccessToken, parseTokenFile, singleToken, TokenConfigError } from './access.ts';
 import type { LocalServerOptions } from './server.ts';
 
 /** Connections served at once unless told otherwise. */
 export const DEFAULT_MAX_CONNECTIONS = 256;
+
+/** Seconds between the local server's lease sweeps unless told otherwise (the deployed schedule runs every 60). */
+export const LOCAL_LEASE_SWEEP_SECONDS = 10;
 
 /** A setting of `npm start` that cannot be used; the message says which and how to fix it. */
 export class LocalConfigError extends Error {
@@ -15,7 +19,7 @@ export class LocalConfigError extends Error {
  * (default 127.0.0.1), `PORT` (3000), `DATA_DIR`, `SESSIONS_BUCKET`,
  * `LOCAL_TOKEN` or `LOCAL_TOKEN_FILE`, `LOCAL_HOST_NAMES` (comma-separated
  * names clients use to reach it), `LOCAL_MAX_CONNECTIONS`, `LEASES_BUCKET` (lease
- * renewals when serving from S3) and `LEASE_SWEEP_SECONDS` (10; 0: no sweeps).
+ * renewals when serving from S3), `LEASE_SWEEP_SECONDS` (10; 0: no sweeps) and `EVENTS_WEBHOOK_URL`.
  * @throws LocalConfigError naming the variable at fault.
  */
 export function readLocalConfig(env: Record<string, string | undefined>): LocalServerOptions & { host: string; port: number } {
@@ -30,9 +34,7 @@ export function readLocalConfig(env: Record<string, string | undefined>): LocalS
   }
   const bucket = env.SESSIONS_BUCKET?.trim() || undefined;
   const leasesBucket = env.LEASES_BUCKET?.trim() || undefined;
-  if (!/^[0-9]{1,5}$/.test(env.LEASE_SWEEP_SECONDS ?? '10')) {
-    throw new LocalConfigError(`LEASE_SWEEP_SECONDS must be a whole number of seconds, got ${JSON.stringify(env.LEASE_SWEEP_SECONDS)}`);
-  }
+  const leaseSweepSeconds = localSweepSeconds(env);
   const hostNames = (env.LOCAL_HOST_NAMES ?? '')
     .split(',')
     .map((name) => name.trim())
@@ -45,9 +47,32 @@ export function readLocalConfig(env: Record<string, string | undefined>): LocalS
     hostNames,
     ...(bucket === undefined ? {} : { bucket }),
     ...(leasesBucket === undefined ? {} : { leasesBucket }),
-    leaseSweepSeconds: Number(env.LEASE_SWEEP_SECONDS ?? 10),
+    leaseSweepSeconds,
+    ...(env.EVENTS_WEBHOOK_URL?.trim() ? { eventsWebhookUrl: webhookUrl(env.EVENTS_WEBHOOK_URL.trim()) } : {}),
     ...(env.DATA_DIR === undefined ? {} : { dataDir: env.DATA_DIR }),
   };
+}
+
+/** `LEASE_SWEEP_SECONDS`, read by the service's own parser, with the local server's default. */
+function localSweepSeconds(env: Record<string, string | undefined>): number {
+  try {
+    return readServiceConfig({ LEASE_SWEEP_SECONDS: env.LEASE_SWEEP_SECONDS ?? String(LOCAL_LEASE_SWEEP_SECONDS) }).leaseSweepSeconds;
+  } catch (error) {
+    throw new LocalConfigError(error instanceof Error ? error.message : String(error));
+  }
+}
+
+/** `EVENTS_WEBHOOK_URL`: an http(s) URL. */
+function webhookUrl(value: string): string {
+  let url: URL;
+  try {
+    url = new URL(value);
+  } catch {
+    throw new LocalConfigError(`EVENTS_WEBHOOK_URL must be an http or https URL, got ${JSON.stringify(value)}`);
+  }
+  if (url.protocol !== 'http:' && url.protocol !== 'https:')
+    throw new LocalConfigError(`EVENTS_WEBHOOK_URL must be an http or https URL, got ${JSON.stringify(value)}`);
+  return url.href;
 }
 
 function readTokens(env: Record<string, string | undefined>): AccessToken[] {

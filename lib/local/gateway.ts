@@ -16,15 +16,15 @@ import { type AccessPolicy, LOCAL_ACTOR } from './access.ts';
 import { withRequestDeadline } from './deadline.ts';
 
 /** A Lambda handler for API Gateway HTTP API (payload format 2.0) events. */
-export type RouteHandler = (event: APIGatewayProxyEventV2WithIAMAuthorizer, context: Context) => Promise<unknown>;
+export type GatewayHandler = (event: APIGatewayProxyEventV2WithIAMAuthorizer, context: Context) => Promise<unknown>;
 
 /** A route as API Gateway declares it: `METHOD /path/{param}`. */
-export interface Route {
+export interface GatewayRoute {
   routeKey: string;
-  handler: RouteHandler;
+  handler: GatewayHandler;
 }
 
-interface CompiledRoute extends Route {
+interface CompiledGatewayRoute extends GatewayRoute {
   method: string;
   pattern: RegExp;
   params: string[];
@@ -58,14 +58,14 @@ export interface LocalGatewayOptions {
  * would name, is the label of the request's bearer token, else `local`.
  */
 export class LocalGateway {
-  readonly #routes: CompiledRoute[];
+  readonly #routes: CompiledGatewayRoute[];
   readonly #actor: string;
   readonly #access: AccessPolicy | undefined;
   readonly #mounts: readonly Mount[];
   readonly #requestTimeoutMs: number;
 
   constructor(
-    routes: Route[],
+    routes: GatewayRoute[],
     { actor = LOCAL_ACTOR, access, requestTimeoutMs = DEFAULT_REQUEST_TIMEOUT_MS, mounts = [] }: LocalGatewayOptions = {},
   ) {
     this.#routes = routes.map(compile);
@@ -117,7 +117,7 @@ export class LocalGateway {
   }
 
   /** The route for `method` on `path`, else why there is none: no route has the path (404), or none with this method (405). */
-  #match(method: string, path: string): { route: CompiledRoute; params: Record<string, string> } | RoutingError {
+  #match(method: string, path: string): { route: CompiledGatewayRoute; params: Record<string, string> } | RoutingError {
     const allowed: string[] = [];
     for (const route of this.#routes) {
       const found = route.pattern.exec(path);
@@ -203,7 +203,7 @@ export class LocalGateway {
   }
 }
 
-function compile(route: Route): CompiledRoute {
+function compile(route: GatewayRoute): CompiledGatewayRoute {
   const [method, path] = route.routeKey.split(' ');
   if (method === undefined || path === undefined) throw new Error(`bad route key ${route.routeKey}`);
   const params: string[] = [];

@@ -1,5 +1,5 @@
 import { once } from 'node:events';
-import { readFile } from 'node:fs/promises';
+import { mkdir, readFile } from 'node:fs/promises';
 import { createServer as createHttpServer, type Server, type ServerResponse } from 'node:http';
 import { type AddressInfo, createServer as createNetServer, type Socket } from 'node:net';
 import { hostname, networkInterfaces } from 'node:os';
@@ -15,9 +15,10 @@ import { isPrunable, type ObjectStore, type PrunableObjectStore } from '../store
 import { assertStoreSafe } from '../store/probe.ts';
 import { S3ObjectStore } from '../store/s3.ts';
 import { AccessPolicy, type AccessToken, isLoopbackHost } from './access.ts';
-import { DEFAULT_MAX_CONNECTIONS } from './config.ts';
+import { DEFAULT_MAX_CONNECTIONS, LOCAL_LEASE_SWEEP_SECONDS } from './config.ts';
 import { deadlineBoundStore } from './deadline.ts';
-import { DEFAULT_REQUEST_TIMEOUT_MS, LocalGateway, type Route } from './gateway.ts';
+import { startLocalEvents } from './events.ts';
+import { DEFAULT_REQUEST_TIMEOUT_MS, type GatewayRoute, LocalGateway } from './gateway.ts';
 
 /** The API's OpenAPI 3.1 document, generated from the zod schemas by `npm run openapi`. */
 const OPENAPI_DOCUMENT = path.resolve(import.meta.dirname, '../../openapi.json');
@@ -47,6 +48,8 @@ export interface LocalServerOptions {
   maxConnections?: number;
   /** Each request's deadline, headers and body included. Default 30 s. */
   requestTimeoutMs?: number;
+  /** POST every event of `DATA_DIR/events.jsonl` to this URL, in order, retried with backoff (`EVENTS_WEBHOOK_URL`). */
+  eventsWebhookUrl?: string | undefined;
   /** Serve the operator console at `/console`. Default true. */
   console?: boolean;
   /** Probe an S3 bucket for conditional writes before serving from it (lib/store/probe.ts). Default true. */
@@ -100,19 +103,20 @@ export async function startLocalServer(options: LocalServerOptions = {}): Promis
   const dataDir = path.resolve(options.dataDir ?? '.data');
   // A write waits at most a sixth of the deadline for a key's lock, and none starts within twice that of the deadline.
   const lockTimeoutMs = Math.max(100, Math.floor(requestTimeoutMs / 6));
-  const store = deadlineBoundStore(
-    options.store ?? (options.bucket ? new S3ObjectStore({ bucket: options.bucket }) : new FileObjectStore(dataDir, { lockTimeoutMs })),
-    { reserveMs: 2 * lockTimeoutMs },
-  );
+  const sessions =
+    options.store ?? (options.bucket ? new S3ObjectStore({ bucket: options.bucket }) : new FileObjectStore(dataDir, { lockTimeoutMs }));
+  // Events are derived from the stored versions (lib/announcer.ts); a store given by the caller brings its own, or none.
+  // Serving from S3 the data directory holds only the events and their cursors: it may not exist yet.
+  if (!options.store) await mkdir(dataDir, { recursive: true });
+  const events = options.store ? undefined : await startLocalEvents({ dataDir, store: sessions, webhookUrl: options.eventsWebhookUrl });
+  const store = deadlineBoundStore(events?.hintStore ?? sessions, { reserveMs: 2 * lockTimeoutMs });
   const storage = options.store ? 'custom store' : options.bucket ? `s3://${options.bucket}` : dataDir;
   const renewals = options.renewals ?? localRenewals(options, dataDir);
   const dependencies = dependenciesFor(store, undefined, renewals);
-  const sweeps = startSweeps(
-    new LeaseSweeper({ repository: dependencies.repository, graceSeconds: options.leaseSweepSeconds ?? 10 }),
-    options.leaseSweepSeconds ?? 10,
-  );
+  const sweepSeconds = options.leaseSweepSeconds ?? LOCAL_LEASE_SWEEP_SECONDS;
+  const sweeps = startSweeps(new LeaseSweeper({ repository: dependencies.repository, graceSeconds: sweepSeconds }), sweepSeconds);
 
-  const routes: Route[] = API_ROUTES.map((route) => ({ routeKey: route.routeKey, handler: routeHandler(route, dependencies) }));
+  const routes: GatewayRoute[] = API_ROUTES.map((route) => ({ routeKey: route.routeKey, handler: routeHandler(route, dependencies) }));
   const openApi = await readFile(OPENAPI_DOCUMENT, 'utf-8');
   routes.push({
     routeKey: 'GET /openapi.json',
@@ -150,7 +154,7 @@ export async function startLocalServer(options: LocalServerOptions = {}): Promis
     close: () =>
       new Promise<void>((resolve, reject) => {
         sweeps.stop();
-        listener.close((error) => (error ? reject(error) : resolve()));
+        listener.close((error) => (error ? reject(error) : (events?.stop() ?? Promise.resolve()).then(resolve, reject)));
         server.closeAllConnections();
         for (const socket of sockets.get(server) ?? []) socket.destroy();
       }),

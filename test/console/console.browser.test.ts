@@ -240,8 +240,9 @@ describe.skipIf(!HAVE_CHROMIUM)(SUITE, () => {
 
     await page.getByRole('heading', { name: 'Jobs (1)' }).waitFor();
     expect((await server.call('GET', `/sessions/${id}`)).json.job_ids).toEqual(['r-1']);
-    expect(await page.locator('.timeline .entry .change').first().textContent()).toMatch(/^restored /);
-    expect(await page.getByRole('status').textContent()).toContain('Restored');
+    // The page may show the new version (pushed by the event stream) before it announces the outcome.
+    await expect.poll(() => page.locator('.timeline .entry .change').first().textContent()).toMatch(/^restored /);
+    await expect.poll(() => page.getByRole('status').textContent()).toContain('Restored');
   });
 
   it('changes a status only after a confirmation that says what it does', async () => {

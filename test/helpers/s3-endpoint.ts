@@ -5,6 +5,8 @@ import {
   type KeyListOptions,
   type ListPage,
   NULL_VERSION_ID,
+  type ObjectPage,
+  type PrunableObjectStore,
   type StoredObject,
   sameEtag,
   type VersionedObjectStore,
@@ -30,11 +32,11 @@ export function runPrefix(purpose: string): string {
 }
 
 /** A view of a store confined to the keys under `prefix`, which it hides from its callers. */
-export class PrefixedStore implements VersionedObjectStore {
-  readonly #inner: VersionedObjectStore;
+export class PrefixedStore implements VersionedObjectStore, PrunableObjectStore {
+  readonly #inner: VersionedObjectStore & PrunableObjectStore;
   readonly #prefix: string;
 
-  constructor(inner: VersionedObjectStore, prefix: string) {
+  constructor(inner: VersionedObjectStore & PrunableObjectStore, prefix: string) {
     this.#inner = inner;
     this.#prefix = prefix;
   }
@@ -65,6 +67,21 @@ export class PrefixedStore implements VersionedObjectStore {
 
   getVersion(key: string, versionId: string): Promise<StoredObject | undefined> {
     return this.#inner.getVersion(this.#prefix + key, versionId);
+  }
+
+  async listObjects(prefix: string, { limit, startAfter }: KeyListOptions): Promise<ObjectPage> {
+    const page = await this.#inner.listObjects(this.#prefix + prefix, {
+      limit,
+      ...(startAfter === undefined ? {} : { startAfter: this.#prefix + startAfter }),
+    });
+    return {
+      objects: page.objects.map((object) => ({ ...object, key: object.key.slice(this.#prefix.length) })),
+      truncated: page.truncated,
+    };
+  }
+
+  delete(key: string): Promise<void> {
+    return this.#inner.delete(this.#prefix + key);
   }
 }
 

@@ -2,7 +2,7 @@ import { once } from 'node:events';
 import { createServer, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { LocalGateway, type Route } from '#lib/local/gateway.ts';
+import { type GatewayRoute, LocalGateway } from '#lib/local/gateway.ts';
 import { API_ROUTES, routeParts } from '#lib/routes.ts';
 
 const METHODS = ['GET', 'POST', 'PUT', 'PATCH', 'DELETE'];
@@ -10,7 +10,7 @@ const ID = 'fffe6a1c2b3d4e5f60718293a4b5c6d7';
 
 /** Every route of the table, answering which route ran; the calls are counted. */
 const calls: string[] = [];
-const routes: Route[] = API_ROUTES.map(({ routeKey }) => ({
+const routes: GatewayRoute[] = API_ROUTES.map(({ routeKey }) => ({
   routeKey,
   handler: async () => {
     calls.push(routeKey);

@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { type KeyListOptions, NULL_VERSION_ID, type ObjectPage, type PrunableObjectStore, type WriteCondition } from '#lib/store/port.ts';
+import { NULL_VERSION_ID } from '#lib/store/port.ts';
 import { S3ObjectStore } from '#lib/store/s3.ts';
 import {
   ConditionCheckingStore,
@@ -47,7 +47,7 @@ describe.skipIf(!configured)(
     describePrunableStoreConformance(`S3 endpoint ${endpoint}`, async () => {
       const namespace = `${prefix}${++namespaces}/`;
       return {
-        store: new PrefixedPrunableStore(new S3ObjectStore({ bucket: bucket! }), namespace),
+        store: new PrefixedStore(new S3ObjectStore({ bucket: bucket! }), namespace),
         cleanup: () => deleteUnder(bucket!, namespace),
       };
     });
@@ -107,39 +107,3 @@ describe.skipIf(!versionedConfigured)(
     );
   },
 );
-
-/** A prunable store seen through a key prefix, so that each test has a namespace of its own in the shared bucket. */
-class PrefixedPrunableStore implements PrunableObjectStore {
-  readonly inner: PrunableObjectStore;
-  readonly prefix: string;
-
-  constructor(inner: PrunableObjectStore, prefix: string) {
-    this.inner = inner;
-    this.prefix = prefix;
-  }
-
-  get(key: string) {
-    return this.inner.get(this.prefix + key);
-  }
-
-  put(key: string, body: string, condition: WriteCondition) {
-    return this.inner.put(this.prefix + key, body, condition);
-  }
-
-  async list(prefix: string, options: KeyListOptions) {
-    const { objects, truncated } = await this.listObjects(prefix, options);
-    return { keys: objects.map(({ key }) => key), truncated };
-  }
-
-  async listObjects(prefix: string, { limit, startAfter }: KeyListOptions): Promise<ObjectPage> {
-    const page = await this.inner.listObjects(this.prefix + prefix, {
-      limit,
-      ...(startAfter === undefined ? {} : { startAfter: this.prefix + startAfter }),
-    });
-    return { ...page, objects: page.objects.map((object) => ({ ...object, key: object.key.slice(this.prefix.length) })) };
-  }
-
-  delete(key: string) {
-    return this.inner.delete(this.prefix + key);
-  }
-}

@@ -1,0 +1,216 @@
+/**
+ * Delivers the lines of `events.jsonl` to a webhook, one POST per line, in
+ * file order, off the request path: a webhook that is down delays its own
+ * deliveries, never a request. Where it got to is a byte offset in a cursor
+ * file written atomically after each delivered line, so a restart resumes
+ * there (a line delivered just before a crash may be delivered again). The
+ * file is read in bounded chunks: nothing waits in memory but one chunk.
+ *
+ * @module
+ */
+
+import { type FileHandle, open, readFile, rename, writeFile } from 'node:fs/promises';
+import { equalJitterDelay } from '../backoff.ts';
+import { type Clock, systemClock } from '../clock.ts';
+
+/** Bytes read from the events file at a time. */
+const CHUNK_BYTES = 64 * 1024;
+/** Longest line delivered; an event is a few hundred bytes. */
+const MAX_LINE_BYTES = 1024 * 1024;
+
+export interface WebhookDeliveryOptions {
+  /** The events file (one event a line). */
+  file: string;
+  /** The byte offset of the first line not yet delivered. */
+  cursorFile: string;
+  url: string;
+  clock?: Clock;
+  /** First and largest backoff ceiling between attempts at one line. Default 500 ms and 30 s. */
+  retry?: { baseMs: number; maxMs: number };
+  /** How long one POST may take. Default 10 s. */
+  timeoutMs?: number;
+  /** How often to look for new lines when not told of any. Default 1 s. */
+  pollMs?: number;
+  /** A failed attempt (it is retried). */
+  onError?: (message: string, error: unknown, context?: Record<string, unknown>) => void;
+  /** A line the webhook accepted. */
+  onDelivered?: (line: string) => void;
+}
+
+/** Delivers `events.jsonl` to a webhook; see the module documentation. */
+export class WebhookDelivery {
+  readonly #options: Required<Omit<WebhookDeliveryOptions, 'onDelivered'>> & Pick<WebhookDeliveryOptions, 'onDelivered'>;
+  #offset = 0;
+  #stopped = false;
+  #loop: Promise<void> | undefined;
+  #wake: (() => void) | undefined;
+  #pending = false;
+  readonly #abort = new AbortController();
+  /** POSTs sent, accepted or not. */
+  attempts = 0;
+  /** Lines accepted. */
+  delivered = 0;
+
+  constructor(options: WebhookDeliveryOptions) {
+    this.#options = {
+      clock: systemClock,
+      retry: { baseMs: 500, maxMs: 30_000 },
+      timeoutMs: 10_000,
+      pollMs: 1000,
+      onError: () => {},
+      ...options,
+    };
+  }
+
+  /** The byte offset of the first line not yet delivered. */
+  get offset(): number {
+    return this.#offset;
+  }
+
+  /** Starts delivering from the stored cursor. */
+  start(): void {
+    this.#loop ??= this.#run().catch((error: unknown) => this.#options.onError('webhook delivery stopped', error));
+  }
+
+  /** New lines may have been appended. */
+  notify(): void {
+    this.#pending = true;
+    this.#wake?.();
+  }
+
+  /** Stops after the attempt under way (which is abandoned: its line is delivered again at the next start). */
+  async stop(): Promise<void> {
+    this.#stopped = true;
+    this.#abort.abort();
+    this.#wake?.();
+    await this.#loop;
+  }
+
+  async #run(): Promise<void> {
+    this.#offset = await this.#readCursor();
+    while (!this.#stopped) {
+      this.#pending = false;
+      const lines = await this.#readLines();
+      if (lines.length === 0) {
+        if (!this.#pending) await this.#pause(this.#options.pollMs, true);
+        continue;
+      }
+      for (const line of lines) {
+        if (line.text.trim() !== '' && !(await this.#deliver(line.text))) return;
+        this.#offset += line.bytes;
+        await this.#writeCursor();
+      }
+    }
+  }
+
+  /** Complete lines from the offset on, at most a chunk of them (more only when one line is longer). */
+  async #readLines(): Promise<{ text: string; bytes: number }[]> {
+    let handle: FileHandle;
+    try {
+      handle = await open(this.#options.file, 'r');
+    } catch (error) {
+      if ((error as NodeJS.ErrnoException).code === 'ENOENT') return [];
+      throw error;
+    }
+    try {
+      const { size } = await handle.stat();
+      if (size < this.#offset) {
+        // The file was replaced by a shorter one: deliver it from its start.
+        this.#options.onError('events file is shorter than the webhook cursor; delivering it from the start', undefined, {
+          offset: this.#offset,
+          size,
+        });
+        this.#offset = 0;
+      }
+      for (let length = CHUNK_BYTES; length <= MAX_LINE_BYTES; length *= 2) {
+        const buffer = Buffer.alloc(Math.min(length, size - this.#offset));
+        if (buffer.length === 0) return [];
+        const { bytesRead } = await handle.read(buffer, 0, buffer.length, this.#offset);
+        const end = buffer.subarray(0, bytesRead).lastIndexOf(0x0a);
+        if (end >= 0) return splitLines(buffer.subarray(0, end + 1));
+        if (bytesRead < length) return [];
+      }
+      throw new Error(`a line of ${this.#options.file} at byte ${this.#offset} is longer than ${MAX_LINE_BYTES} bytes`);
+    } finally {
+      await handle.close();
+    }
+  }
+
+  /** POSTs one line until the webhook accepts it; false when stopped first. */
+  async #deliver(line: string): Promise<boolean> {
+    const { url, retry, clock, timeoutMs } = this.#options;
+    for (let attempt = 1; !this.#stopped; attempt++) {
+      this.attempts++;
+      try {
+        const response = await fetch(url, {
+          method: 'POST',
+          headers: { 'content-type': 'application/json' },
+          body: line,
+          signal: AbortSignal.any([this.#abort.signal, AbortSignal.timeout(timeoutMs)]),
+        });
+        await response.arrayBuffer().catch(() => undefined);
+        if (response.ok) {
+          this.delivered++;
+          this.#options.onDelivered?.(line);
+          return true;
+        }
+        this.#options.onError('webhook refused an event; retrying', undefined, { status: response.status, attempt });
+      } catch (error) {
+        if (this.#stopped) return false;
+        this.#options.onError('webhook unreachable; retrying', error, { attempt });
+      }
+      await this.#pause(equalJitterDelay(attempt, retry.baseMs, retry.maxMs, clock.random), false);
+    }
+    return false;
+  }
+
+  /** Waits `ms`, or less when stopped (or, if `wakeOnNotify`, told of new lines). */
+  #pause(ms: number, wakeOnNotify: boolean): Promise<void> {
+    return new Promise<void>((resolve) => {
+      const timer = setTimeout(done, ms);
+      function done() {
+        clearTimeout(timer);
+        resolve();
+      }
+      this.#wake = wakeOnNotify ? done : this.#stoppedOnly(done);
+    }).finally(() => {
+      this.#wake = undefined;
+    });
+  }
+
+  #stoppedOnly(done: () => void): () => void {
+    return () => {
+      if (this.#stopped) done();
+    };
+  }
+
+  async #readCursor(): Promise<number> {
+    try {
+      const offset = (JSON.parse(await readFile(this.#options.cursorFile, 'utf-8')) as { offset?: unknown }).offset;
+      if (typeof offset === 'number' && Number.isSafeInteger(offset) && offset >= 0) return offset;
+      this.#options.onError('webhook cursor is malformed; delivering from the start', undefined);
+    } catch (error) {
+      if ((error as NodeJS.ErrnoException).code !== 'ENOENT')
+        this.#options.onError('webhook cursor unreadable; delivering from the start', error);
+    }
+    return 0;
+  }
+
+  /** Replaces the cursor file whole (write, fsync, rename): a crash leaves the old offset or the new one. */
+  async #writeCursor(): Promise<void> {
+    const draft = `${this.#options.cursorFile}.new`;
+    await writeFile(draft, JSON.stringify({ offset: this.#offset }), { flush: true });
+    await rename(draft, this.#options.cursorFile);
+  }
+}
+
+/** The newline-terminated lines of `bytes`, each with its length in bytes (newline included). */
+function splitLines(bytes: Buffer): { text: string; bytes: number }[] {
+  const lines: { text: string; bytes: number }[] = [];
+  let start = 0;
+  for (let end = bytes.indexOf(0x0a); end >= 0; end = bytes.indexOf(0x0a, start)) {
+    lines.push({ text: bytes.subarray(start, end).toString('utf-8'), bytes: end + 1 - start });
+    start = end + 1;
+  }
+  return lines;
+}
