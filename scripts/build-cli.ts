@@ -1,11 +1,27 @@
 import { chmod, mkdir } from 'node:fs/promises';
 import path from 'node:path';
-import { build } from 'esbuild';
+import { build, type Plugin } from 'esbuild';
+import { buildConsoleAssets } from '../lib/console/assets.ts';
 
 const ROOT = path.resolve(import.meta.dirname, '..');
 
 /** Where `npm run build:cli` writes the runner's single-file CLI. */
 export const CLI_BUNDLE_PATH = path.join(ROOT, 'dist', 'runner-sessions.mjs');
+
+/**
+ * Replaces `lib/console/assets.ts` with a module holding the console page
+ * built now, so that `runner-sessions console` serves it without esbuild.
+ */
+const builtConsoleAssets: Plugin = {
+  name: 'built-console-assets',
+  setup(bundle) {
+    bundle.onLoad({ filter: /[\\/]lib[\\/]console[\\/]assets\.ts$/ }, async () => {
+      const { html, script, stylesheet } = await buildConsoleAssets();
+      const assets = JSON.stringify({ html, script, stylesheet, buildMillis: 0 });
+      return { loader: 'js', contents: `export async function buildConsoleAssets() { return ${assets}; }` };
+    });
+  },
+};
 
 /**
  * Bundles bin/runner-sessions.ts and everything it imports (zod, the SigV4
@@ -24,6 +40,7 @@ export async function bundleCli(outfile: string, format: 'esm' | 'cjs'): Promise
     target: 'node22',
     legalComments: 'eof',
     logLevel: 'warning',
+    plugins: [builtConsoleAssets],
     // Some bundled AWS SDK modules are CommonJS and call require() for Node built-ins; CommonJS output has require already.
     ...(format === 'esm'
       ? {

@@ -5,15 +5,15 @@
  * to the API on the same origin, so it works offline.
  *
  * The script and stylesheet are bundled by esbuild in memory at the first
- * request (`build({ write: false })`), so `npm start` needs no build step.
+ * request (`assets.ts`), so `npm start` needs no build step; the CLI bundle
+ * carries them built.
  *
  * @module
  */
 
-import { open, readFile, stat } from 'node:fs/promises';
+import { open, stat } from 'node:fs/promises';
 import type { IncomingMessage, ServerResponse } from 'node:http';
-import path from 'node:path';
-import { performance } from 'node:perf_hooks';
+import { buildConsoleAssets, type ConsoleAssets } from './assets.ts';
 
 /** The page may load only its own script and stylesheet and talk only to its own origin. */
 export const CONSOLE_CSP = [
@@ -28,21 +28,11 @@ export const CONSOLE_CSP = [
   "frame-ancestors 'none'",
 ].join('; ');
 
-const PAGE_DIR = path.join(import.meta.dirname, 'page');
 /** How often an events stream looks for new lines, and how often it sends a comment to keep proxies from closing it. */
 const TAIL_INTERVAL_MS = 250;
 const KEEPALIVE_MS = 15_000;
 /** What a browser waits before it reconnects a dropped stream. */
 const RECONNECT_MS = 5_000;
-
-/** The bundled page assets and what building them cost. */
-export interface ConsoleAssets {
-  html: string;
-  script: string;
-  stylesheet: string;
-  /** Time the esbuild bundle took, in milliseconds. */
-  buildMillis: number;
-}
 
 export interface ConsoleOptions {
   /** Stream the lines appended to this file at `/console/events`; without it that path answers 404 and the page polls. */
@@ -51,36 +41,6 @@ export interface ConsoleOptions {
 
 /** A `node:http` listener for the console's paths: true when it answered the request, false to let the API answer it. */
 export type ConsoleHandler = (request: IncomingMessage, response: ServerResponse) => boolean;
-
-/**
- * Bundles the page (TypeScript and CSS) with esbuild, in memory.
- * @throws the esbuild error when the page source does not build.
- */
-export async function buildConsoleAssets(): Promise<ConsoleAssets> {
-  const started = performance.now();
-  const { build } = await import('esbuild');
-  const result = await build({
-    entryPoints: [
-      { in: path.join(PAGE_DIR, 'main.ts'), out: 'app' },
-      { in: path.join(PAGE_DIR, 'console.css'), out: 'app' },
-    ],
-    outdir: '/console',
-    bundle: true,
-    minify: true,
-    write: false,
-    format: 'esm',
-    target: ['es2022', 'chrome110', 'firefox110', 'safari16'],
-    legalComments: 'none',
-    logLevel: 'silent',
-  });
-  const output = (extension: string) => {
-    const file = result.outputFiles.find((candidate) => candidate.path.endsWith(extension));
-    if (file === undefined) throw new Error(`the console bundle has no ${extension} output`);
-    return file.text;
-  };
-  const html = await readFile(path.join(PAGE_DIR, 'index.html'), 'utf-8');
-  return { html, script: output('.js'), stylesheet: output('.css'), buildMillis: performance.now() - started };
-}
 
 /**
  * The console's request handler. Mount it in front of the API:

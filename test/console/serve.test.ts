@@ -3,7 +3,8 @@ import { appendFile, writeFile } from 'node:fs/promises';
 import { createServer } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { buildConsoleAssets, CONSOLE_CSP, consoleHandler } from '#lib/console/serve.ts';
+import { buildConsoleAssets } from '#lib/console/assets.ts';
+import { CONSOLE_CSP, consoleHandler } from '#lib/console/serve.ts';
 import { type ConsoleTestServer, startConsoleTestServer } from './console-server.ts';
 
 describe('the console bundle', () => {
