@@ -117,13 +117,11 @@ export interface ListResult {
   scanned: number;
 }
 
-/** How far one call of the status index backfill got. */
+/** What one step of the status index backfill did. */
 export interface StatusBackfill {
-  /** Session keys walked in this call. */
+  /** Session keys walked in this step. */
   indexed: number;
-  /** The session ID to resume after, while not complete. */
-  after: string | undefined;
-  /** True once every session has its entry and the index is marked complete. */
+  /** True once every session has its entry and the record says so. */
   complete: boolean;
 }
 
@@ -664,16 +662,21 @@ export class SessionRepository {
   }
 
   /**
-   * The status index backfill: gives every stored session, from after the
-   * session ID `after`, the entry of its current status, at most `limit`
-   * sessions in one call; once the walk reaches the end it marks the index
-   * complete, and status listings read it from then on. Re-runnable, and safe
-   * beside writers (they keep the entries of what they change).
+   * One step of the status index backfill: gives the sessions after the last
+   * one walked (at most `limit` of them) the entry of their current status,
+   * and records how far it got in `indexes/status.json` — complete once the
+   * walk reached the end; status listings read the index from then on.
+   * Re-runnable and resumable, and safe beside writers (they keep the entries
+   * of what they change) and beside another backfill (compare-and-swap on the
+   * record). A no-op once complete.
    */
-  async indexStatuses({ after, limit = Number.POSITIVE_INFINITY }: { after?: string; limit?: number } = {}): Promise<StatusBackfill> {
-    let startAfter = after === undefined ? undefined : sessionKey(requireId(after));
+  async backfillStatusIndex({ limit = Number.POSITIVE_INFINITY }: { limit?: number } = {}): Promise<StatusBackfill> {
+    const { record, etag } = await this.#statusIndex.progress();
+    if (record?.complete) return { indexed: 0, complete: true };
+    let startAfter = record?.after === undefined ? undefined : sessionKey(requireId(record.after));
     let indexed = 0;
-    for (;;) {
+    let complete = false;
+    while (!complete && indexed < limit) {
       const page = await this.#store.list(SESSIONS_PREFIX, {
         limit: Math.min(MAX_LIST_KEYS, limit - indexed),
         ...(startAfter === undefined ? {} : { startAfter }),
@@ -681,19 +684,15 @@ export class SessionRepository {
       for (let start = 0; start < page.keys.length; start += LIST_READ_CONCURRENCY) {
         const chunk = page.keys.slice(start, start + LIST_READ_CONCURRENCY);
         const sessions = await Promise.all(chunk.map((key) => this.#readListed(idFromKey(key))));
-        await Promise.all(
-          sessions.map((session) => (session === undefined ? undefined : this.#statusIndex.enter(session.status, session.id))),
-        );
+        await Promise.all(sessions.map((session) => session && this.#statusIndex.enter(session.status, session.id)));
         indexed += chunk.length;
       }
       startAfter = page.keys.at(-1) ?? startAfter;
-      const done = !page.truncated || page.keys.length === 0;
-      if (done) {
-        await this.#statusIndex.markComplete(this.#now());
-        return { indexed, after: undefined, complete: true };
-      }
-      if (indexed >= limit) return { indexed, after: startAfter === undefined ? undefined : idFromKey(startAfter), complete: false };
+      complete = !page.truncated || page.keys.length === 0;
     }
+    const after = startAfter === undefined ? undefined : idFromKey(startAfter);
+    await this.#statusIndex.recordProgress({ complete, ...(complete ? {} : { after }), at: this.#now() }, etag);
+    return { indexed, complete };
   }
 
   /** The session a listed key names, or undefined when there is none or it does not parse (then a warning). */

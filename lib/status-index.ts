@@ -21,8 +21,8 @@
  * followed by a read that sees S and creates it again.
  *
  * Sessions stored before the index existed have no entries: until the
- * backfill (`index`) has walked every session and written the marker
- * `status/indexed.json`, a status listing scans the sessions as before.
+ * backfill has walked every session and recorded that in
+ * `indexes/status.json`, a status listing scans the sessions as before.
  *
  * @module
  */
@@ -31,11 +31,27 @@ import { isSessionId } from './ids.ts';
 import type { SessionStatus } from './session.ts';
 import { ConditionNotMet, type ObjectStore } from './store/port.ts';
 
-/** Every status index entry, and the marker, live under this prefix. */
+/** Every status index entry lives under this prefix. */
 export const STATUS_PREFIX = 'status/';
 
-/** Written once every session stored before the index has its entry: from then on status listings read the index. */
-export const STATUS_INDEXED_KEY = `${STATUS_PREFIX}indexed.json`;
+/**
+ * The backfill's record: how far it walked the sessions (`after`, a session
+ * ID), then `complete` once every session stored before the index has its
+ * entry; from then on status listings read the index.
+ */
+export const STATUS_INDEXED_KEY = 'indexes/status.json';
+
+/** Where the backfill records of indexes live: a prefix of their own, apart from the entries. */
+export const INDEXES_PREFIX = 'indexes/';
+
+/** The backfill's record, as stored. */
+export interface BackfillProgress {
+  complete: boolean;
+  /** The last session ID walked, while not complete. */
+  after?: string | undefined;
+  /** Unix seconds of the last step. */
+  at: number;
+}
 
 const ENTRY_KEY = /^status\/(?:active|paused|completed|terminated)\/([0-9a-f]{32})\.json$/;
 
@@ -98,19 +114,33 @@ export class StatusIndex {
 
   /** True once the backfill finished: every session has its entry. Remembered once seen, since it is never undone. */
   async isComplete(): Promise<boolean> {
-    if (this.#indexed) return true;
-    this.#indexed = (await this.#store.get(STATUS_INDEXED_KEY)) !== undefined;
+    if (!this.#indexed) this.#indexed = (await this.progress()).record?.complete === true;
     return this.#indexed;
   }
 
-  /** Records that every session has its entry. */
-  async markComplete(at: number): Promise<void> {
+  /** The backfill's record and its ETag; no record before the first step. */
+  async progress(): Promise<{ record: BackfillProgress | undefined; etag: string | undefined }> {
+    const stored = await this.#store.get(STATUS_INDEXED_KEY);
+    if (stored === undefined) return { record: undefined, etag: undefined };
+    const record = JSON.parse(stored.body) as BackfillProgress;
+    if (typeof record?.complete !== 'boolean') throw new Error(`stored object ${STATUS_INDEXED_KEY} is not a backfill record`);
+    return { record, etag: stored.etag };
+  }
+
+  /**
+   * Records a step of the backfill by compare-and-swap on the record read
+   * before it (`etag`; none: the first). False when another backfill moved it
+   * first (its own step stands; the entries both made are the same).
+   */
+  async recordProgress(record: BackfillProgress, etag: string | undefined): Promise<boolean> {
     try {
-      await this.#store.put(STATUS_INDEXED_KEY, JSON.stringify({ indexed_at: at }), { ifNoneMatch: '*' });
+      await this.#store.put(STATUS_INDEXED_KEY, JSON.stringify(record), etag === undefined ? { ifNoneMatch: '*' } : { ifMatch: etag });
     } catch (error) {
       if (!(error instanceof ConditionNotMet)) throw error;
+      return false;
     }
-    this.#indexed = true;
+    if (record.complete) this.#indexed = true;
+    return true;
   }
 }
 

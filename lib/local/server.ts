@@ -116,14 +116,11 @@ export async function startLocalServer(options: LocalServerOptions = {}): Promis
   const sweepSeconds = options.leaseSweepSeconds ?? LOCAL_LEASE_SWEEP_SECONDS;
   const sweeps = startSweeps(new LeaseSweeper({ repository: dependencies.repository, graceSeconds: sweepSeconds }), sweepSeconds);
   // Sessions stored before the status index get their entries while the server serves (status listings scan meanwhile).
-  const backfill = dependencies.repository.statusIndex
-    .isComplete()
-    .then((complete) => (complete ? undefined : dependencies.repository.indexStatuses()))
-    .catch((error: unknown) => {
-      console.error(
-        JSON.stringify({ level: 'WARN', message: 'status index backfill stopped; it runs again at the next start', error: String(error) }),
-      );
-    });
+  const backfill = dependencies.repository.backfillStatusIndex().catch((error: unknown) => {
+    console.error(
+      JSON.stringify({ level: 'WARN', message: 'status index backfill stopped; it runs again at the next start', error: String(error) }),
+    );
+  });
 
   const routes: GatewayRoute[] = API_ROUTES.map((route) => ({ routeKey: route.routeKey, handler: routeHandler(route, dependencies) }));
   const openApi = await readFile(OPENAPI_DOCUMENT, 'utf-8');

@@ -106,7 +106,7 @@ describe('keys', () => {
     expect(idFromStatusIndexKey(STATUS_INDEXED_KEY)).toBeUndefined();
     expect(idFromStatusIndexKey(`status/lost/${id}.json`)).toBeUndefined();
     expect(() => statusIndexKey('active', '../x')).toThrow(RangeError);
-    expect(STATUS_INDEXED_KEY.startsWith(STATUS_PREFIX)).toBe(true);
+    expect(STATUS_INDEXED_KEY.startsWith(STATUS_PREFIX)).toBe(false);
   });
 });
 
@@ -284,7 +284,7 @@ describe('status listings through the index', () => {
       if (Math.floor((n * actives) / total) !== Math.floor(((n + 1) * actives) / total)) active.push(session.id);
       else await repository.setStatus(session.id, 'completed');
     }
-    await repository.indexStatuses();
+    await repository.backfillStatusIndex();
     return { ...context, active };
   }
 
@@ -345,7 +345,7 @@ describe('status listings through the index', () => {
   });
 
   it('scans, as before, until the backfill marked the index complete; the backfill resumes where it stopped', async () => {
-    const { repository, index } = setup();
+    const { repository, index, sessions } = setup();
     const created = [];
     for (let n = 0; n < 25; n++) created.push((await repository.createSession()).session.id);
     // A store written before the index existed: no entries, no marker.
@@ -358,11 +358,14 @@ describe('status listings through the index', () => {
     await repository.listSessions({ status: 'active' });
     expect(index.count(/^LIST status\//)).toBe(0);
 
-    const first = await repository.indexStatuses({ limit: 10 });
-    expect(first).toEqual({ indexed: 10, after: created[9], complete: false });
-    expect(await index.get(STATUS_INDEXED_KEY)).toBeUndefined();
-    const rest = await repository.indexStatuses({ after: first.after });
-    expect(rest).toEqual({ indexed: 15, after: undefined, complete: true });
+    const first = await repository.backfillStatusIndex({ limit: 10 });
+    expect(first).toEqual({ indexed: 10, complete: false });
+    expect(JSON.parse((await index.get(STATUS_INDEXED_KEY))!.body)).toMatchObject({ complete: false, after: created[9] });
+    expect((await repository.listSessions({ status: 'active' })).sessions).toHaveLength(20);
+    // Another instance picks up where it stopped.
+    const other = new SessionRepository({ store: sessions, renewals: index });
+    expect(await other.backfillStatusIndex()).toEqual({ indexed: 15, complete: true });
+    expect(await repository.backfillStatusIndex()).toEqual({ indexed: 0, complete: true });
 
     index.requests.length = 0;
     const active = await repository.listSessions({ status: 'active' });
