@@ -207,7 +207,10 @@ describe('SessionsApi, as synthesized with the defaults', () => {
     // A renewal record is read (a missing one told by listing its key) wherever a held session's lease is shown or checked.
     const readsRenewals = () => objectAccess('s3:GetObject', 'leases/', 'sessions/');
     // Records are deleted as the service deletes them, without If-Match (a conditional delete is no use the service makes).
-    const deletes = (...prefixes: string[]) => ({ ...objectAccess('s3:DeleteObject', ...prefixes), Condition: { Null: { 's3:if-match': 'true' } } });
+    const deletes = (...prefixes: string[]) => ({
+      ...objectAccess('s3:DeleteObject', ...prefixes),
+      Condition: { Null: { 's3:if-match': 'true' } },
+    });
     // Ending or superseding a lease deletes that session's records: one listing of leases/<id>/, one DeleteObject each;
     // a change of status deletes the old status's index entry (beside the records' delete) and creates the new one's.
     const prunesRenewalsAndMovesStatus = () => [deletes('leases/', 'status/'), listAccess('leases/*/'), creates('status/')];
