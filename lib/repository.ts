@@ -309,10 +309,10 @@ export class SessionRepository {
     const key = sessionKey(session.id);
     const body = SESSION_CODEC.serialise(session);
     await this.#indexName(session.name, session.id);
+    // Its status index entry first; nothing can delete it before the session exists (see lib/status-index.ts).
     await this.#statusIndex.enter(session.status, session.id);
     const etag = await this.#store.put(key, body, { ifNoneMatch: '*' });
     this.#sessions.remember(key, { value: session, etag, body });
-    await this.#settleStatusIndex(session.id, new Set([session.status]), session.status);
     if (session.lease) await this.#startRenewals(session.id, session.lease, { fresh: true });
     return { session, etag };
   }

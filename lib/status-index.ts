@@ -10,7 +10,9 @@
  *
  * - a change into status S creates S's entry before its compare-and-swap
  *   (a crash after it leaves an extra entry, which readers skip) and again
- *   after it lands (a concurrent `leave` may have deleted it meanwhile);
+ *   after it lands (a concurrent `leave` may have deleted it meanwhile); a
+ *   create makes its entry only before, since nothing deletes the entry of a
+ *   session that does not exist yet;
  * - a change out of S, once landed, deletes S's entry, then reads the session
  *   again and, if it is in S once more (another writer moved it back), creates
  *   the entry again.
