@@ -25,6 +25,7 @@ export interface S3Requests {
   get: number;
   put: number;
   list: number;
+  delete: number;
   total: number;
 }
 
@@ -57,6 +58,7 @@ export interface RequestsResult {
 }
 
 const BUCKET = 'bench-sessions';
+const LEASES_BUCKET = 'bench-leases';
 const SEQUENTIAL_APPENDS = 100;
 const PAGE = 50;
 const APPEND_TARGET = 1.1;
@@ -77,7 +79,11 @@ export async function measureRequests(options: RequestsOptions = {}): Promise<Re
     /** A new Lambda instance: its own repository, nothing remembered. */
     const coldInstance = () => {
       const tracked = trackRoundTrips(new S3ObjectStore({ bucket: BUCKET, client }));
-      return { tracked, repository: new SessionRepository({ store: tracked.store }) };
+      // The status index lives in the leases bucket; the fake counts the requests to both buckets.
+      return {
+        tracked,
+        repository: new SessionRepository({ store: tracked.store, renewals: new S3ObjectStore({ bucket: LEASES_BUCKET, client }) }),
+      };
     };
     const count = async (
       id: string,
@@ -93,6 +99,7 @@ export async function measureRequests(options: RequestsOptions = {}): Promise<Re
         get: fake.requests.GetObject,
         put: fake.requests.PutObject,
         list: fake.requests.ListObjectsV2,
+        delete: fake.requests.DeleteObject ?? 0,
         total: fake.totalRequests,
       };
       rows.push({
@@ -106,22 +113,28 @@ export async function measureRequests(options: RequestsOptions = {}): Promise<Re
       });
     };
     const exactly =
-      (get: number, put: number, list: number) =>
+      (get: number, put: number, list: number, del = 0) =>
       (requests: S3Requests): Expectation => ({
-        text: [get && `${get} GET`, put && `${put} PUT`, list && `${list} LIST`].filter(Boolean).join(' + '),
+        text: [get && `${get} GET`, put && `${put} PUT`, list && `${list} LIST`, del && `${del} DELETE`].filter(Boolean).join(' + '),
         // Nothing else either: total counts every kind of request the fake knows.
-        met: requests.get === get && requests.put === put && requests.list === list && requests.total === get + put + list,
+        met:
+          requests.get === get &&
+          requests.put === put &&
+          requests.list === list &&
+          requests.delete === del &&
+          requests.total === get + put + list + del,
       });
 
     log('requests: single operations');
-    await count('create', 'create session, no name', 1, (repository) => repository.createSession(), exactly(0, 1, 0));
+    // The session and its status index entry (`status/active/<id>.json`), both create-only.
+    await count('create', 'create session, no name', 1, (repository) => repository.createSession(), exactly(0, 2, 0));
     // A named session also gets its create-only name index entry (`names/<sha256>/<id>.json`), for `GET /sessions?name=`.
     await count(
       'create-named',
       'create session with a name',
       1,
       (repository) => repository.createSession({ name: 'ssh-import' }),
-      exactly(0, 2, 0),
+      exactly(0, 3, 0),
     );
     const read = seed(fake);
     await count('get', 'get session', 1, (repository) => repository.getSession(read.id), exactly(1, 0, 0));
@@ -155,12 +168,14 @@ export async function measureRequests(options: RequestsOptions = {}): Promise<Re
       }),
     );
     const paused = seed(fake);
+    // The session's read and write; its status index entry moved: paused's made before and after the write, active's
+    // deleted, then the session read again (another writer may have moved it back).
     await count(
       'set-status',
       'status change (active → paused), cold instance',
       1,
       (repository) => repository.setStatus(paused.id, 'paused'),
-      exactly(1, 1, 0),
+      exactly(2, 3, 0, 1),
     );
 
     for (const size of listSizes) {

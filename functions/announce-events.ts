@@ -1,6 +1,6 @@
 import { EventBridgeClient } from '@aws-sdk/client-eventbridge';
-import { Announcer } from '#lib/announcer.ts';
 import { createAnnounceHandler, EventBridgePublisher } from '#lib/announce-handler.ts';
+import { Announcer } from '#lib/announcer.ts';
 import { requireEnv } from '#lib/config.ts';
 import { logger } from '#lib/http/telemetry.ts';
 import { S3ObjectStore } from '#lib/store/s3.ts';

@@ -4,6 +4,7 @@ import { BlockPublicAccess, Bucket, BucketEncryption, type IBucket, ObjectOwners
 import { Construct } from 'constructs';
 import { ANNOUNCED_PREFIX } from '#lib/announcer.ts';
 import { RENEWALS_PREFIX } from '#lib/lease.ts';
+import { INDEXES_PREFIX, STATUS_PREFIX } from '#lib/status-index.ts';
 
 /** Properties of {@link LeaseBucket}. */
 export interface LeaseBucketProps {
@@ -55,7 +56,9 @@ export class LeaseBucket extends Construct {
         effect: Effect.DENY,
         principals: [new AnyPrincipal()],
         actions: ['s3:PutObject'],
-        resources: [RENEWALS_PREFIX, ANNOUNCED_PREFIX].map((prefix) => this.bucket.arnForObjects(`${prefix}*`)),
+        resources: [RENEWALS_PREFIX, ANNOUNCED_PREFIX, STATUS_PREFIX, INDEXES_PREFIX].map((prefix) =>
+          this.bucket.arnForObjects(`${prefix}*`),
+        ),
         conditions: { Null: { 's3:if-none-match': 'true', 's3:if-match': 'true' } },
       }),
     );

@@ -27,7 +27,8 @@ export class SessionsStack extends Stack {
       value: this.service.storage.bucket.bucketName,
     });
     new CfnOutput(this, 'LeasesBucketName', {
-      description: 'The bucket of lease renewal records (leases/<id>/<epoch>-<seconds>.json) and announced cursors (announced/<id>.json); keeps no versions.',
+      description:
+        'Soft state, no versions: lease renewal records (leases/), announced cursors (announced/), the status index (status/, indexes/).',
       value: this.service.leases.bucket.bucketName,
     });
     new CfnOutput(this, 'EventBusName', {

@@ -32,6 +32,8 @@ export interface SweepReport {
   expired: string[];
   /** Stale records deleted (older epochs, ended leases). */
   pruned: number;
+  /** Sessions given their status index entry by this run's backfill step (0 once the index is complete). */
+  backfilled: number;
 }
 
 export interface LeaseSweeperOptions {
@@ -41,6 +43,8 @@ export interface LeaseSweeperOptions {
   clock?: TimeSource;
   /** Candidates examined at once. */
   concurrency?: number;
+  /** Sessions one run's status index backfill step walks at most, until the index is complete (0: none). Default 2,000. */
+  backfillLimit?: number;
 }
 
 /** Sweeps expired leases; see the module documentation. */
@@ -49,19 +53,21 @@ export class LeaseSweeper {
   readonly #graceSeconds: number;
   readonly #clock: TimeSource;
   readonly #concurrency: number;
+  readonly #backfillLimit: number;
 
-  constructor({ repository, graceSeconds, clock = systemClock, concurrency = 8 }: LeaseSweeperOptions) {
+  constructor({ repository, graceSeconds, clock = systemClock, concurrency = 8, backfillLimit = 2_000 }: LeaseSweeperOptions) {
     if (!(Number.isInteger(graceSeconds) && graceSeconds >= 0))
       throw new RangeError(`graceSeconds must be a whole number of seconds, got ${graceSeconds}`);
     this.#repository = repository;
     this.#graceSeconds = graceSeconds;
     this.#clock = clock;
     this.#concurrency = concurrency;
+    this.#backfillLimit = backfillLimit;
   }
 
   /** One sweep over every held session. */
   async sweep(): Promise<SweepReport> {
-    const report: SweepReport = { listRequests: 0, records: 0, candidates: 0, reads: 0, expired: [], pruned: 0 };
+    const report: SweepReport = { listRequests: 0, records: 0, candidates: 0, reads: 0, expired: [], pruned: 0, backfilled: 0 };
     const renewals = this.#repository.renewals;
     const nowMs = this.#clock.now();
     for await (const page of renewals.list()) {
@@ -82,6 +88,9 @@ export class LeaseSweeper {
       for (let start = 0; start < candidates.length; start += this.#concurrency) {
         await Promise.all(candidates.slice(start, start + this.#concurrency).map((record) => this.#examine(record, report)));
       }
+    }
+    if (this.#backfillLimit > 0 && !(await this.#repository.statusIndex.isComplete())) {
+      report.backfilled = (await this.#repository.backfillStatusIndex({ limit: this.#backfillLimit })).indexed;
     }
     return report;
   }

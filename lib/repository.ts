@@ -21,7 +21,7 @@ import {
   sameContent,
 } from './history.ts';
 import { IdempotencyRecords } from './idempotency.ts';
-import { isSessionId, newestFirstId, sessionKey } from './ids.ts';
+import { idFromKey, isSessionId, newestFirstId, SESSIONS_PREFIX, sessionKey } from './ids.ts';
 import {
   acquireLease,
   currentLease,
@@ -34,10 +34,11 @@ import {
   type Renewal,
   releaseLease,
 } from './lease.ts';
-import { listingScope, nameIndexBody, nameIndexKey } from './name-index.ts';
+import { type ListingScope, listingScope, nameIndexBody, nameIndexKey } from './name-index.ts';
 import { checkPageLimit, SESSION_LIST_LIMIT } from './page-limits.ts';
 import { RenewalRecords, type StoredRenewal } from './renewals.ts';
 import { LEASE_SECONDS, type Lease, type Session, SessionNameSchema, SessionSchema, type SessionStatus, transition } from './session.ts';
+import { idFromStatusIndexKey, StatusIndex, statusIndexKey, statusIndexPrefix } from './status-index.ts';
 import { MemoryObjectStore } from './store/memory.ts';
 import { ConditionNotMet, MAX_LIST_KEYS, type ObjectStore, type PrunableObjectStore, StoreFault } from './store/port.ts';
 import { parseStoredObject } from './stored-object.ts';
@@ -116,6 +117,14 @@ export interface ListResult {
   scanned: number;
 }
 
+/** What one step of the status index backfill did. */
+export interface StatusBackfill {
+  /** Session keys walked in this step. */
+  indexed: number;
+  /** True once every session has its entry and the record says so. */
+  complete: boolean;
+}
+
 /** Something worth a log line that is not an error of the request itself. */
 export interface RepositoryWarning {
   message: string;
@@ -173,6 +182,7 @@ export class SessionRepository {
   readonly #sessions: CompareAndSwap<Session>;
   readonly #idempotency: IdempotencyRecords;
   readonly #renewals: RenewalRecords;
+  readonly #statusIndex: StatusIndex;
   readonly #appends: KeyedBatches<PendingAppend, ChangeResult>;
 
   constructor(options: SessionRepositoryOptions) {
@@ -197,8 +207,10 @@ export class SessionRepository {
       },
     });
     this.#appends = new KeyedBatches((_key, appends) => this.#appendBatch(appends));
+    const softState = options.renewals ?? new MemoryObjectStore();
+    this.#statusIndex = new StatusIndex(softState);
     this.#renewals = new RenewalRecords({
-      store: options.renewals ?? new MemoryObjectStore(),
+      store: softState,
       clock: this.#clock,
       cacheSize: this.#config.sessionCacheSize,
     });
@@ -211,6 +223,11 @@ export class SessionRepository {
 
   get config(): Readonly<ServiceConfig> {
     return this.#config;
+  }
+
+  /** The status index (see lib/status-index.ts). */
+  get statusIndex(): StatusIndex {
+    return this.#statusIndex;
   }
 
   /** The lease renewal records (the sweeper reads them). */
@@ -292,6 +309,8 @@ export class SessionRepository {
     const key = sessionKey(session.id);
     const body = SESSION_CODEC.serialise(session);
     await this.#indexName(session.name, session.id);
+    // Its status index entry first; nothing can delete it before the session exists (see lib/status-index.ts).
+    await this.#statusIndex.enter(session.status, session.id);
     const etag = await this.#store.put(key, body, { ifNoneMatch: '*' });
     this.#sessions.remember(key, { value: session, etag, body });
     if (session.lease) await this.#startRenewals(session.id, session.lease, { fresh: true });
@@ -594,7 +613,9 @@ export class SessionRepository {
    * and reported through `onWarning`. With a name it lists that name's index
    * entries instead (one LIST and one read per entry, however many other
    * sessions exist) and keeps an entry only when its session exists and
-   * carries exactly that name.
+   * carries exactly that name. With a status (and no name), once the status
+   * index is complete, it lists that status's index entries instead and keeps
+   * an entry only when its session is in that status.
    */
   async listSessions({ limit = SESSION_LIST_LIMIT.default, cursor, status, name }: ListSessionsOptions = {}): Promise<ListResult> {
     checkPageLimit(limit, SESSION_LIST_LIMIT);
@@ -603,7 +624,9 @@ export class SessionRepository {
     if (checkedName?.success === false) {
       throw InvalidRequest.field('query.name', checkedName.error.issues[0]?.message ?? 'is not a valid name');
     }
-    const scope = listingScope(name);
+    const indexed = status !== undefined && name === undefined && (await this.#statusIndex.isComplete());
+    const scope = indexed ? statusScope(status) : listingScope(name);
+    const keys = indexed ? this.#statusIndex.store : this.#store;
     let after = cursor === undefined ? undefined : scope.keyOf(decodeCursor(cursor));
     const budget = this.#config.listScanBudget;
     const sessions: Session[] = [];
@@ -613,8 +636,8 @@ export class SessionRepository {
     while (more && sessions.length < limit && scanned < budget) {
       // Unfiltered, every key is a match: list exactly what is missing. Filtered, list ahead
       // (one LIST returns up to 1,000 keys) and read only as many as the page still needs.
-      const pageSize = Math.min(MAX_LIST_KEYS, status === undefined ? limit - sessions.length : budget - scanned);
-      const page = await this.#store.list(scope.prefix, { limit: pageSize, ...(after === undefined ? {} : { startAfter: after }) });
+      const pageSize = Math.min(MAX_LIST_KEYS, status === undefined || indexed ? limit - sessions.length : budget - scanned);
+      const page = await keys.list(scope.prefix, { limit: pageSize, ...(after === undefined ? {} : { startAfter: after }) });
       let consumed = 0;
       while (consumed < page.keys.length && sessions.length < limit && scanned < budget) {
         const width = Math.min(LIST_READ_CONCURRENCY, limit - sessions.length, budget - scanned);
@@ -636,6 +659,40 @@ export class SessionRepository {
     }
     const shown = await Promise.all(sessions.map((session) => this.#withCurrentLease(session)));
     return { sessions: shown, nextCursor: more && lastId !== undefined ? encodeCursor(lastId) : null, scanned };
+  }
+
+  /**
+   * One step of the status index backfill: gives the sessions after the last
+   * one walked (at most `limit` of them) the entry of their current status,
+   * and records how far it got in `indexes/status.json` — complete once the
+   * walk reached the end; status listings read the index from then on.
+   * Re-runnable and resumable, and safe beside writers (they keep the entries
+   * of what they change) and beside another backfill (compare-and-swap on the
+   * record). A no-op once complete.
+   */
+  async backfillStatusIndex({ limit = Number.POSITIVE_INFINITY }: { limit?: number } = {}): Promise<StatusBackfill> {
+    const { record, etag } = await this.#statusIndex.progress();
+    if (record?.complete) return { indexed: 0, complete: true };
+    let startAfter = record?.after === undefined ? undefined : sessionKey(requireId(record.after));
+    let indexed = 0;
+    let complete = false;
+    while (!complete && indexed < limit) {
+      const page = await this.#store.list(SESSIONS_PREFIX, {
+        limit: Math.min(MAX_LIST_KEYS, limit - indexed),
+        ...(startAfter === undefined ? {} : { startAfter }),
+      });
+      for (let start = 0; start < page.keys.length; start += LIST_READ_CONCURRENCY) {
+        const chunk = page.keys.slice(start, start + LIST_READ_CONCURRENCY);
+        const sessions = await Promise.all(chunk.map((key) => this.#readListed(idFromKey(key))));
+        await Promise.all(sessions.map((session) => session && this.#statusIndex.enter(session.status, session.id)));
+        indexed += chunk.length;
+      }
+      startAfter = page.keys.at(-1) ?? startAfter;
+      complete = !page.truncated || page.keys.length === 0;
+    }
+    const after = startAfter === undefined ? undefined : idFromKey(startAfter);
+    await this.#statusIndex.recordProgress({ complete, ...(complete ? {} : { after }), at: this.#now() }, etag);
+    return { indexed, complete };
   }
 
   /** The session a listed key names, or undefined when there is none or it does not parse (then a warning). */
@@ -660,19 +717,59 @@ export class SessionRepository {
    */
   async #change(id: string, { ifMatch, actor }: SessionChangeOptions, apply: Change, restoredFrom?: string): Promise<ChangeResult> {
     const key = sessionKey(id);
-    const result = await this.#sessions.swap({
-      key,
-      ifMatch,
-      change: async (session) => {
-        const next = await apply(session);
-        return next === undefined ? undefined : this.#stamp(session, next, actor, restoredFrom);
-      },
-      missing: () => new SessionNotFound(id),
-      mismatch: (expected) => new PreconditionFailed(id, expected),
-      exhausted: (attempts) => new ConflictRetry(id, attempts),
-      landedAfter: restoredFrom === undefined ? undefined : (baseEtag, body) => landedAfter(this.#store, key, baseEtag, body),
-    });
+    // The statuses this change may move the session into (their index entries are made before the write), and the
+    // status of the version the write replaced.
+    const entered = new Set<SessionStatus>();
+    let replaced: SessionStatus | undefined;
+    let result: Awaited<ReturnType<CompareAndSwap<Session>['swap']>>;
+    try {
+      result = await this.#sessions.swap({
+        key,
+        ifMatch,
+        change: async (session) => {
+          const next = await apply(session);
+          if (next === undefined) return undefined;
+          replaced = session.status;
+          if (next.status !== session.status && !entered.has(next.status)) {
+            await this.#statusIndex.enter(next.status, id);
+            entered.add(next.status);
+          }
+          return this.#stamp(session, next, actor, restoredFrom);
+        },
+        missing: () => new SessionNotFound(id),
+        mismatch: (expected) => new PreconditionFailed(id, expected),
+        exhausted: (attempts) => new ConflictRetry(id, attempts),
+        landedAfter: restoredFrom === undefined ? undefined : (baseEtag, body) => landedAfter(this.#store, key, baseEtag, body),
+      });
+    } catch (error) {
+      // Nothing was written (or it is unknown whether it was): each entry made for it is checked against the session.
+      await this.#settleStatusIndex(id, entered, undefined);
+      throw error;
+    }
+    const status = result.value.status;
+    if (result.changed && replaced !== undefined && replaced !== status) entered.add(status).add(replaced);
+    await this.#settleStatusIndex(id, entered, result.changed ? status : undefined);
     return { session: result.value, etag: result.etag, changed: result.changed, attempts: result.attempts, conflicts: result.conflicts };
+  }
+
+  /**
+   * After a write (or a failed one) of session `id`: the entry of the status it was written in (`landed`) is made
+   * again, since a concurrent `leave` may have deleted it before the write landed, and every other status in
+   * `touched` is left (deleted, then made again if the session is in it after all). Best effort: the write stands
+   * either way, and an entry left behind is only skipped by readers.
+   */
+  async #settleStatusIndex(id: string, touched: ReadonlySet<SessionStatus>, landed: SessionStatus | undefined): Promise<void> {
+    if (touched.size === 0) return;
+    const readStatus = async (sessionId: string) => (await this.#sessions.read(sessionKey(sessionId)))?.value.status;
+    try {
+      if (landed !== undefined) await this.#statusIndex.enter(landed, id);
+      for (const status of touched) {
+        if (status !== landed) await this.#statusIndex.leave(status, id, readStatus);
+      }
+    } catch (error) {
+      if (!(error instanceof StoreFault)) throw error;
+      this.#onWarning({ message: 'could not bring the status index up to date after a change', key: sessionKey(id), error });
+    }
   }
 
   /**
@@ -733,6 +830,11 @@ function newSession(id: string, name: string | null, seconds: number, actor: str
       ? {}
       : { lease: { holder: lease.holder, epoch: 1, seconds: lease.seconds, expires_at: seconds + lease.seconds } }),
   };
+}
+
+/** The scope of a listing of the status index entries of `status`; its cursors are session IDs, as every listing's. */
+function statusScope(status: SessionStatus): ListingScope {
+  return { prefix: statusIndexPrefix(status), keyOf: (id) => statusIndexKey(status, id), idOf: idFromStatusIndexKey };
 }
 
 /**

@@ -40,6 +40,7 @@ import { IDEMPOTENCY_PREFIX } from './idempotency.ts';
 import { SESSIONS_PREFIX } from './ids.ts';
 import { RENEWALS_PREFIX } from './lease.ts';
 import { NAMES_PREFIX } from './name-index.ts';
+import { INDEXES_PREFIX, STATUS_INDEXED_KEY, STATUS_PREFIX } from './status-index.ts';
 import * as z from './zod.ts';
 
 /** An HTTP method of a route key. */
@@ -207,6 +208,20 @@ const SESSION_CHANGE: PrefixAccess = {
   writes: ['replace'],
   tellsMissingKeys: true,
 };
+const STATUS_OBJECTS = 'one status index entry per session and status, named by the random session ID';
+/** A new session gets its status index entry, create-only. */
+const STATUS_ENTER: PrefixAccess = { bucket: 'leases', prefix: STATUS_PREFIX, writes: ['create'], objectNames: STATUS_OBJECTS };
+/** A change of status makes the new status's entry (create-only) and deletes the old one's. */
+const STATUS_MOVE: PrefixAccess = { ...STATUS_ENTER, objectActions: ['s3:DeleteObject'] };
+/** The status index backfill's record, read (a missing one is told apart by listing exactly that key). */
+const STATUS_RECORD_READ: PrefixAccess = {
+  bucket: 'leases',
+  prefix: INDEXES_PREFIX,
+  keys: STATUS_INDEXED_KEY,
+  objectActions: ['s3:GetObject'],
+  tellsMissingKeys: true,
+  objectNames: 'the backfill record of each index, named by the index',
+};
 const LEASE_REFUSED: RouteErrorResponse = {
   description:
     '`lease_lost`: the `Lease-Epoch` sent names a lease that is no longer live (`details.reason`: `superseded`, `expired` or `released`; `details.epoch`: the current epoch); nothing was written',
@@ -277,6 +292,7 @@ export const API_ROUTES = [
       },
       // A session opened held gets its first renewal record, so that its first heartbeat is one request.
       { bucket: 'leases', prefix: RENEWALS_PREFIX, writes: ['create'], objectNames: RENEWAL_OBJECTS },
+      STATUS_ENTER,
     ],
   }),
   route({
@@ -299,6 +315,9 @@ export const API_ROUTES = [
       { prefix: SESSIONS_PREFIX, objectActions: ['s3:GetObject'], listActions: ['s3:ListBucket'], tellsMissingKeys: true },
       // Index entries are listed (the entries of one name at a time), never read: the session ID is in the key.
       { prefix: NAMES_PREFIX, listActions: ['s3:ListBucket'], listedPrefix: `${NAMES_PREFIX}*/` },
+      // With a status: the backfill record says whether the index is complete; then one status's entries are listed.
+      STATUS_RECORD_READ,
+      { bucket: 'leases', prefix: STATUS_PREFIX, listActions: ['s3:ListBucket'], listedPrefix: `${STATUS_PREFIX}*/` },
       // A held session's lease is shown with the expiry its heartbeats extended it to.
       RENEWAL_READ,
     ],
@@ -345,7 +364,7 @@ export const API_ROUTES = [
     },
     handler: createSetStatusHandler,
     // The renewal record is read when the session's own expiry passed (heartbeats may have kept the lease alive); a release deletes it.
-    access: [SESSION_CHANGE, RENEWAL_READ, RENEWAL_PRUNE],
+    access: [SESSION_CHANGE, RENEWAL_READ, RENEWAL_PRUNE, STATUS_MOVE],
   }),
   route({
     routeKey: 'POST /sessions/{id}/jobs',
@@ -444,6 +463,7 @@ export const API_ROUTES = [
       },
       // A restore out of `active` ends the lease: its renewal records go.
       RENEWAL_PRUNE,
+      STATUS_MOVE,
     ],
   }),
   route({
@@ -480,6 +500,8 @@ export const API_ROUTES = [
       // The lapsed lease's record is read and fenced (If-Match); the new epoch's record is created; older epochs' deleted.
       RENEWAL_RENEW,
       RENEWAL_PRUNE,
+      // A resume moves the session from paused to active.
+      STATUS_MOVE,
     ],
   }),
   route({
@@ -513,10 +535,14 @@ export const API_ROUTES = [
 
 /**
  * The only S3 access of the lease sweeper (a scheduled function, not a route): it lists every renewal record, reads
- * and fences the lapsed ones, pauses their sessions by compare-and-swap, and deletes records of ended leases.
+ * and fences the lapsed ones, pauses their sessions by compare-and-swap, and deletes records of ended leases. Until
+ * the status index is complete it also walks the sessions (a step a run), giving each its entry.
  */
 export const LEASE_SWEEPER_ACCESS: readonly PrefixAccess[] = [
   SESSION_CHANGE,
+  { prefix: SESSIONS_PREFIX, listActions: ['s3:ListBucket'] },
+  STATUS_MOVE,
+  { ...STATUS_RECORD_READ, writes: ['create', 'replace'] },
   {
     bucket: 'leases',
     prefix: RENEWALS_PREFIX,

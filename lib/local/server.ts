@@ -115,6 +115,12 @@ export async function startLocalServer(options: LocalServerOptions = {}): Promis
   const dependencies = dependenciesFor(store, undefined, renewals);
   const sweepSeconds = options.leaseSweepSeconds ?? LOCAL_LEASE_SWEEP_SECONDS;
   const sweeps = startSweeps(new LeaseSweeper({ repository: dependencies.repository, graceSeconds: sweepSeconds }), sweepSeconds);
+  // Sessions stored before the status index get their entries while the server serves (status listings scan meanwhile).
+  const backfill = dependencies.repository.backfillStatusIndex().catch((error: unknown) => {
+    console.error(
+      JSON.stringify({ level: 'WARN', message: 'status index backfill stopped; it runs again at the next start', error: String(error) }),
+    );
+  });
 
   const routes: GatewayRoute[] = API_ROUTES.map((route) => ({ routeKey: route.routeKey, handler: routeHandler(route, dependencies) }));
   const openApi = await readFile(OPENAPI_DOCUMENT, 'utf-8');
@@ -154,7 +160,7 @@ export async function startLocalServer(options: LocalServerOptions = {}): Promis
     close: () =>
       new Promise<void>((resolve, reject) => {
         sweeps.stop();
-        listener.close((error) => (error ? reject(error) : (events?.stop() ?? Promise.resolve()).then(resolve, reject)));
+        listener.close((error) => (error ? reject(error) : backfill.then(() => events?.stop() ?? Promise.resolve()).then(resolve, reject)));
         server.closeAllConnections();
         for (const socket of sockets.get(server) ?? []) socket.destroy();
       }),

@@ -39,7 +39,9 @@ describe('SessionEvents, in the RunnerSessions stack', () => {
   });
 
   it('turns on EventBridge notifications of the sessions bucket, without a notifications custom resource', () => {
-    expect(resources[ids.sessions]!.Properties.NotificationConfiguration).toEqual({ EventBridgeConfiguration: { EventBridgeEnabled: true } });
+    expect(resources[ids.sessions]!.Properties.NotificationConfiguration).toEqual({
+      EventBridgeConfiguration: { EventBridgeEnabled: true },
+    });
     expect(resources[ids.leases]!.Properties.NotificationConfiguration).toBeUndefined();
     template.resourceCountIs('Custom::S3BucketNotifications', 0);
   });
@@ -86,22 +88,22 @@ describe('SessionEvents, in the RunnerSessions stack', () => {
     const policies = Object.values(resources).filter((resource) => resource.Type === 'AWS::SQS::QueuePolicy');
     expect(policies.map((policy) => policy.Properties.Queues)).toEqual([[{ Ref: ids.queue }]]);
     expect(policies[0]!.Properties.PolicyDocument.Statement).toEqual([
-          {
-            Action: 'sqs:*',
-            Condition: { Bool: { 'aws:SecureTransport': 'false' } },
-            Effect: 'Deny',
-            Principal: { AWS: '*' },
-            Resource: { 'Fn::GetAtt': [ids.queue, 'Arn'] },
-          },
-          {
-            Sid: expect.stringMatching(/^AllowEventRule/),
-            Action: 'sqs:SendMessage',
-            Condition: { ArnEquals: { 'aws:SourceArn': { 'Fn::GetAtt': [ids.rule, 'Arn'] } } },
-            Effect: 'Allow',
-            Principal: { Service: 'events.amazonaws.com' },
-            Resource: { 'Fn::GetAtt': [ids.queue, 'Arn'] },
-          },
-        ]);
+      {
+        Action: 'sqs:*',
+        Condition: { Bool: { 'aws:SecureTransport': 'false' } },
+        Effect: 'Deny',
+        Principal: { AWS: '*' },
+        Resource: { 'Fn::GetAtt': [ids.queue, 'Arn'] },
+      },
+      {
+        Sid: expect.stringMatching(/^AllowEventRule/),
+        Action: 'sqs:SendMessage',
+        Condition: { ArnEquals: { 'aws:SourceArn': { 'Fn::GetAtt': [ids.rule, 'Arn'] } } },
+        Effect: 'Allow',
+        Principal: { Service: 'events.amazonaws.com' },
+        Resource: { 'Fn::GetAtt': [ids.queue, 'Arn'] },
+      },
+    ]);
   });
 
   it('gives the announcer exactly its logs, its S3 access, PutEvents on its bus only, and sending to its dead-letter queue, all in one inline policy', () => {
@@ -112,12 +114,32 @@ describe('SessionEvents, in the RunnerSessions stack', () => {
     expect(role.ManagedPolicyArns).toBeUndefined();
     expect(role.Policies).toHaveLength(1);
     expect(role.Policies[0].PolicyDocument.Statement).toEqual([
-      { Sid: 'WriteOwnLogs', Effect: 'Allow', Action: ['logs:CreateLogStream', 'logs:PutLogEvents'], Resource: { 'Fn::GetAtt': [ids.logs, 'Arn'] } },
+      {
+        Sid: 'WriteOwnLogs',
+        Effect: 'Allow',
+        Action: ['logs:CreateLogStream', 'logs:PutLogEvents'],
+        Resource: { 'Fn::GetAtt': [ids.logs, 'Arn'] },
+      },
       { Effect: 'Allow', Action: ['s3:GetObject', 's3:GetObjectVersion'], Resource: { 'Fn::Join': ['', [sessionsArn, '/sessions/*']] } },
-      { Effect: 'Allow', Action: 's3:ListBucketVersions', Resource: sessionsArn, Condition: { StringLike: { 's3:prefix': 'sessions/*.json' } } },
+      {
+        Effect: 'Allow',
+        Action: 's3:ListBucketVersions',
+        Resource: sessionsArn,
+        Condition: { StringLike: { 's3:prefix': 'sessions/*.json' } },
+      },
       { Effect: 'Allow', Action: 's3:GetObject', Resource: cursors },
-      { Effect: 'Allow', Action: 's3:PutObject', Resource: cursors, Condition: { Null: { 's3:if-none-match': 'false', 's3:if-match': 'true' } } },
-      { Effect: 'Allow', Action: 's3:PutObject', Resource: cursors, Condition: { Null: { 's3:if-match': 'false', 's3:if-none-match': 'true' } } },
+      {
+        Effect: 'Allow',
+        Action: 's3:PutObject',
+        Resource: cursors,
+        Condition: { Null: { 's3:if-none-match': 'false', 's3:if-match': 'true' } },
+      },
+      {
+        Effect: 'Allow',
+        Action: 's3:PutObject',
+        Resource: cursors,
+        Condition: { Null: { 's3:if-match': 'false', 's3:if-none-match': 'true' } },
+      },
       { Effect: 'Allow', Action: 's3:ListBucket', Resource: leasesArn, Condition: { StringLike: { 's3:prefix': 'announced/*.json' } } },
       { Sid: 'PublishSessionEvents', Effect: 'Allow', Action: 'events:PutEvents', Resource: { 'Fn::GetAtt': [ids.bus, 'Arn'] } },
       { Sid: 'SendFailedInvocations', Effect: 'Allow', Action: 'sqs:SendMessage', Resource: { 'Fn::GetAtt': [ids.queue, 'Arn'] } },

@@ -174,8 +174,9 @@ describe('SessionsApi, as synthesized with the defaults', () => {
   });
 
   describe('least privilege', () => {
-    // `leases/` names the leases bucket's renewal records; every other prefix lies in the sessions bucket.
-    const objects = (prefix: string) => ({ 'Fn::Join': ['', [prefix === 'leases/' ? leasesArn : bucketArn, `/${prefix}*`]] });
+    // `leases/`, `status/` and `indexes/` lie in the leases bucket (soft state); every other prefix in the sessions bucket.
+    const inLeases = (prefix: string) => ['leases/', 'status/', 'indexes/'].some((soft) => prefix.startsWith(soft));
+    const objects = (prefix: string) => ({ 'Fn::Join': ['', [inLeases(prefix) ? leasesArn : bucketArn, `/${prefix}*`]] });
     const resources = (prefixes: string[]) => (prefixes.length === 1 ? objects(prefixes[0]!) : prefixes.map(objects));
     const objectAccess = (actions: string | string[], ...prefixes: string[]) => ({
       Effect: 'Allow',
@@ -198,7 +199,7 @@ describe('SessionsApi, as synthesized with the defaults', () => {
     const listAccess = (listedPrefix: string, action: string | string[] = 's3:ListBucket') => ({
       Effect: 'Allow',
       Action: action,
-      Resource: listedPrefix.startsWith('leases/') ? leasesArn : bucketArn,
+      Resource: inLeases(listedPrefix) ? leasesArn : bucketArn,
       Condition: { StringLike: { 's3:prefix': listedPrefix } },
     });
     // A 403 on GetObject is followed by one listing of exactly that key: a missing session answers 404, with no bucket-wide listing.
@@ -206,16 +207,21 @@ describe('SessionsApi, as synthesized with the defaults', () => {
     // A renewal record is read (a missing one told by listing its key) wherever a held session's lease is shown or checked.
     const readsRenewals = () => objectAccess('s3:GetObject', 'leases/', 'sessions/');
     // Records are deleted as the service deletes them, without If-Match (a conditional delete is no use the service makes).
-    const deletesRenewals = () => ({ ...objectAccess('s3:DeleteObject', 'leases/'), Condition: { Null: { 's3:if-match': 'true' } } });
-    // Ending or superseding a lease deletes that session's records: one listing of leases/<id>/, one DeleteObject each.
-    const prunesRenewals = () => [deletesRenewals(), listAccess('leases/*/')];
+    const deletes = (...prefixes: string[]) => ({
+      ...objectAccess('s3:DeleteObject', ...prefixes),
+      Condition: { Null: { 's3:if-match': 'true' } },
+    });
+    // Ending or superseding a lease deletes that session's records: one listing of leases/<id>/, one DeleteObject each;
+    // a change of status deletes the old status's index entry (beside the records' delete) and creates the new one's.
+    const prunesRenewalsAndMovesStatus = () => [deletes('leases/', 'status/'), listAccess('leases/*/'), creates('status/')];
     const expectedS3Statements: Record<RouteKey, () => Json[]> = {
       // Creates the idempotency record, the name index entry and the session; replaces only an expired record; a repeated key
       // reads the record and the session. (CDK merges grants of the same actions and conditions into one statement.)
       'POST /sessions': () => [
         { Effect: 'Allow', Action: 's3:GetObject', Resource: [objects('idempotency/'), objects('sessions/')] },
         // A session opened held also creates its first renewal record.
-        creates('leases/', 'idempotency/', 'names/', 'sessions/'),
+        // And the session's active status index entry.
+        creates('leases/', 'status/', 'idempotency/', 'names/', 'sessions/'),
         probeKeys(),
         replaces('idempotency/'),
         probeKeys('idempotency/'),
@@ -223,9 +229,18 @@ describe('SessionsApi, as synthesized with the defaults', () => {
       'GET /sessions/{id}': () => [readsRenewals(), probeKeys(), probeKeys('leases/')],
       'POST /sessions/{id}/jobs': () => [readsRenewals(), replaces(), probeKeys(), probeKeys('leases/')],
       // A release (paused, completed, terminated) prunes the lease's records.
-      'PATCH /sessions/{id}': () => [readsRenewals(), replaces(), probeKeys(), probeKeys('leases/'), ...prunesRenewals()],
+      'PATCH /sessions/{id}': () => [readsRenewals(), replaces(), probeKeys(), probeKeys('leases/'), ...prunesRenewalsAndMovesStatus()],
       // Lists the whole of sessions/ or one name's index entries (never reading them); an entry's session may be missing: 404, not 403.
-      'GET /sessions': () => [readsRenewals(), listAccess('sessions/'), probeKeys(), listAccess('names/*/'), probeKeys('leases/')],
+      // With a status: reads the status index's backfill record (a missing one told by listing its key), lists one status's entries.
+      'GET /sessions': () => [
+        objectAccess('s3:GetObject', 'indexes/', 'leases/', 'sessions/'),
+        listAccess('sessions/'),
+        probeKeys(),
+        listAccess('names/*/'),
+        listAccess('indexes/status.json'),
+        listAccess('status/*/'),
+        probeKeys('leases/'),
+      ],
       // Lists the versions of one session's key and reads them by version ID; no versions means no session.
       'GET /sessions/{id}/history': () => [objectAccess('s3:GetObjectVersion'), listAccess('sessions/*.json', 's3:ListBucketVersions')],
       // Reads the version to restore (and the current session), replaces If-Match; lists one key's versions or the key itself.
@@ -233,8 +248,8 @@ describe('SessionsApi, as synthesized with the defaults', () => {
         objectAccess(['s3:GetObject', 's3:GetObjectVersion']),
         replaces(),
         listAccess('sessions/*.json', ['s3:ListBucket', 's3:ListBucketVersions']),
-        // A restore out of active ends the lease.
-        ...prunesRenewals(),
+        // A restore out of active ends the lease; a restore of another status moves the status index entry.
+        ...prunesRenewalsAndMovesStatus(),
       ],
       // A compare-and-swap of the session; the lapsed lease's record is read and fenced (If-Match), the new epoch's created,
       // the older epochs' pruned.
@@ -242,20 +257,26 @@ describe('SessionsApi, as synthesized with the defaults', () => {
         readsRenewals(),
         replaces('leases/', 'sessions/'),
         probeKeys(),
-        creates('leases/'),
+        creates('leases/', 'status/'),
         probeKeys('leases/'),
-        ...prunesRenewals(),
+        // A resume (paused → active) moves the status index entry.
+        deletes('leases/', 'status/'),
+        listAccess('leases/*/'),
       ],
       // Never writes the session: reads it (cold), reads and writes the renewal record (create on a first beat, else If-Match).
       'POST /sessions/{id}/heartbeat': () => [readsRenewals(), probeKeys(), creates('leases/'), replaces('leases/'), probeKeys('leases/')],
     };
     // Lists every renewal record (leases/, paged), reads and fences lapsed ones, pauses their sessions by compare-and-swap,
     // and deletes stale records one by one or an ended lease's all at once.
+    // Until the status index is complete it also walks sessions/, creates entries, and reads and moves the backfill record.
     const sweeperStatements = () => [
-      readsRenewals(),
-      replaces('leases/', 'sessions/'),
+      objectAccess('s3:GetObject', 'indexes/', 'leases/', 'sessions/'),
+      replaces('indexes/', 'leases/', 'sessions/'),
       probeKeys(),
-      deletesRenewals(),
+      listAccess('sessions/'),
+      deletes('leases/', 'status/'),
+      creates('indexes/', 'status/'),
+      listAccess('indexes/status.json'),
       listAccess('leases/'),
       probeKeys('leases/'),
       listAccess('leases/*/'),
@@ -472,7 +493,7 @@ describe('SessionsApi, as synthesized with the defaults', () => {
       ]);
     });
 
-    it('has a policy, retained with the bucket, that denies plain HTTP, TLS below 1.2 and a PutObject under leases/ or announced/ without a condition, and allows nothing', () => {
+    it('has a policy, retained with the bucket, that denies plain HTTP, TLS below 1.2 and a PutObject under leases/, announced/, status/ or indexes/ without a condition, and allows nothing', () => {
       const [, policy] = ofType(synth.resources, 'AWS::S3::BucketPolicy').find(([, p]) => p.Properties.Bucket.Ref === leasesId) ?? [];
       const everything = [leasesArn, { 'Fn::Join': ['', [leasesArn, '/*']] }];
 
@@ -497,7 +518,7 @@ describe('SessionsApi, as synthesized with the defaults', () => {
           Effect: 'Deny',
           Principal: { AWS: '*' },
           Action: 's3:PutObject',
-          Resource: [{ 'Fn::Join': ['', [leasesArn, '/announced/*']] }, { 'Fn::Join': ['', [leasesArn, '/leases/*']] }],
+          Resource: ['announced', 'indexes', 'leases', 'status'].map((prefix) => ({ 'Fn::Join': ['', [leasesArn, `/${prefix}/*`]] })),
           Condition: { Null: { 's3:if-none-match': 'true', 's3:if-match': 'true' } },
         },
       ]);

@@ -40,16 +40,31 @@ export const NAME_INDEX_KEY = /^names\/[0-9a-f]{64}\/([0-9a-f]{32})\.json$/;
 export const IDEMPOTENCY_KEY = /^idempotency\/[0-9a-f]{64}\.json$/;
 /** `leases/<id>/<epoch>-<seconds>.json`: a lease's renewal record, in the store without versions (DESIGN, "Leases and fencing"). */
 export const RENEWAL_KEY = /^leases\/([0-9a-f]{32})\/([1-9][0-9]*)-([1-9][0-9]*)\.json$/;
+/** A status index entry, `status/<status>/<id>.json`. */
+export const STATUS_INDEX_KEY = /^status\/(active|paused|completed|terminated)\/([0-9a-f]{32})\.json$/;
+/** The status index backfill's record. */
+export const STATUS_RECORD_KEY = /^indexes\/status\.json$/;
 
 /**
  * Every shape of key the service may touch. Each is built from a validated
  * session ID or a SHA-256 digest, never from caller text, so no request can
  * steer a key anywhere else.
  */
-export const KEY_SHAPES: readonly RegExp[] = [SESSION_KEY, NAME_INDEX_KEY, IDEMPOTENCY_KEY, RENEWAL_KEY];
+export const KEY_SHAPES: readonly RegExp[] = [
+  SESSION_KEY,
+  NAME_INDEX_KEY,
+  IDEMPOTENCY_KEY,
+  RENEWAL_KEY,
+  STATUS_INDEX_KEY,
+  STATUS_RECORD_KEY,
+];
 
-/** The prefixes the service lists: every session, the index entries of one name, every renewal record, or one session's. */
-export const LIST_PREFIX = /^(sessions\/|names\/[0-9a-f]{64}\/|leases\/|leases\/[0-9a-f]{32}\/)$/;
+/**
+ * The prefixes the service lists: every session, the index entries of one name, every renewal record, or one
+ * session's, the status index entries of one status.
+ */
+export const LIST_PREFIX =
+  /^(sessions\/|names\/[0-9a-f]{64}\/|leases\/|leases\/[0-9a-f]{32}\/|status\/(active|paused|completed|terminated)\/)$/;
 
 export function isServiceKey(key: unknown): key is string {
   return typeof key === 'string' && KEY_SHAPES.some((shape) => shape.test(key));
@@ -139,6 +154,19 @@ export function storedBodyProblem(key: string, body: string): string | undefined
       Number.isSafeInteger(object.expires_at)
       ? undefined
       : `${key}: not the renewal record of session ${id}, epoch ${epoch}`;
+  }
+  const entry = STATUS_INDEX_KEY.exec(key);
+  if (entry !== null) {
+    return object.session_id === entry[2] && object.status === entry[1]
+      ? undefined
+      : `${key}: not the status index entry of session ${entry[2]}`;
+  }
+  if (STATUS_RECORD_KEY.test(key)) {
+    return typeof object.complete === 'boolean' &&
+      Number.isSafeInteger(object.at) &&
+      (object.after === undefined || (typeof object.after === 'string' && SESSION_ID.test(object.after)))
+      ? undefined
+      : `${key}: not a backfill record`;
   }
   if (IDEMPOTENCY_KEY.test(key)) {
     return typeof object.session_id === 'string' && SESSION_ID.test(object.session_id) ? undefined : `${key}: not an idempotency record`;

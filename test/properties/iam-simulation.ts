@@ -125,6 +125,10 @@ export const MATRIX_PREFIXES = [
   { prefix: 'idempotency/', key: `idempotency/${SAMPLE_HASH}.json`, within: 'idempotency/x/' },
   // One lease renewal record, `leases/<id>/<epoch>-<seconds>.json`; within: one session's records.
   { prefix: 'leases/', key: `leases/${SAMPLE_ID}/3-60.json`, within: `leases/${SAMPLE_ID}/` },
+  // One status index entry, `status/<status>/<id>.json`; within: one status's entries.
+  { prefix: 'status/', key: `status/active/${SAMPLE_ID}.json`, within: 'status/active/' },
+  // The backfill record of an index, `indexes/<index>.json`.
+  { prefix: 'indexes/', key: 'indexes/status.json', within: 'indexes/x/' },
   { prefix: 'other/', key: `other/${SAMPLE_ID}.json`, within: 'other/x/' },
 ] as const;
 

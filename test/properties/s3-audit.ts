@@ -1,6 +1,6 @@
 import { afterAll, afterEach, beforeEach, expect } from 'vitest';
 import { S3Fake } from '../helpers/s3-fake.ts';
-import { isServiceKey, LIST_PREFIX, RENEWAL_KEY, SESSION_KEY, storedBodyProblem } from './contract.ts';
+import { isServiceKey, LIST_PREFIX, RENEWAL_KEY, SESSION_KEY, STATUS_INDEX_KEY, STATUS_RECORD_KEY, storedBodyProblem } from './contract.ts';
 
 /** What one audit looked at. */
 export interface AuditCount {
@@ -17,10 +17,14 @@ export interface AuditedBuckets {
   readonly leases: string;
 }
 
-/** A renewal record's key, or a listing of renewal records: what belongs in the leases bucket. */
+/** Soft state — renewal records, status index entries and the backfill record — belongs in the leases bucket. */
+const SOFT_STATE_KEYS = [RENEWAL_KEY, STATUS_INDEX_KEY, STATUS_RECORD_KEY];
+
+/** A soft-state key, or a listing of soft state: what belongs in the leases bucket. */
 function inLeasesBucket(name: string, input: Record<string, unknown>): boolean {
-  if (name === 'ListObjectsV2Command') return typeof input.Prefix === 'string' && input.Prefix.startsWith('leases/');
-  return typeof input.Key === 'string' && RENEWAL_KEY.test(input.Key);
+  if (name === 'ListObjectsV2Command')
+    return typeof input.Prefix === 'string' && ['leases/', 'status/', 'indexes/'].some((prefix) => String(input.Prefix).startsWith(prefix));
+  return typeof input.Key === 'string' && SOFT_STATE_KEYS.some((shape) => shape.test(input.Key as string));
 }
 
 /**
@@ -90,8 +94,8 @@ export function s3TrafficViolations(fake: S3Fake, buckets: string | AuditedBucke
         if (input.KeyMarker !== undefined && input.KeyMarker !== input.Prefix) violations.push(`${at}: resumes after another key`);
         break;
       case 'DeleteObjectCommand':
-        // Only renewal records are ever deleted (soft state in a bucket without versions); sessions never are.
-        if (typeof input.Key !== 'string' || !RENEWAL_KEY.test(input.Key))
+        // Only renewal records and status index entries are ever deleted (soft state in a bucket without versions); sessions never are.
+        if (typeof input.Key !== 'string' || !(RENEWAL_KEY.test(input.Key) || STATUS_INDEX_KEY.test(input.Key)))
           violations.push(`${at}: a command the service has no business sending`);
         else if (input.VersionId !== undefined) violations.push(`${at}: deletes a version`);
         break;

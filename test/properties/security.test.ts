@@ -505,7 +505,7 @@ async function observeRoutes(buckets: MatrixBuckets): Promise<Observed[]> {
     };
     const epoch = (value: number) => ({ 'lease-epoch': String(value) });
     /** The lease sweeper as its function builds it (functions/sweep-leases.ts), its clock `aheadSeconds` ahead. */
-    const sweeperAt = (aheadSeconds: number) => {
+    const sweeperAt = (aheadSeconds: number, backfillLimit?: number) => {
       const client = new S3Client(S3_CLIENT_CONFIG);
       const config = readServiceConfig();
       const clock = () => Date.now() + aheadSeconds * 1000;
@@ -515,7 +515,7 @@ async function observeRoutes(buckets: MatrixBuckets): Promise<Observed[]> {
         config,
         clock,
       });
-      return new LeaseSweeper({ repository, graceSeconds: config.leaseSweepSeconds, clock: { now: clock } });
+      return new LeaseSweeper({ repository, graceSeconds: config.leaseSweepSeconds, clock: { now: clock }, backfillLimit });
     };
     const scenarios: Record<string, Array<() => Promise<unknown>>> = {
       'POST /sessions': [
@@ -673,6 +673,8 @@ async function observeRoutes(buckets: MatrixBuckets): Promise<Observed[]> {
         // A live lease whose record is missing, taken over by force.
         () => send('POST /sessions/{id}/lease', request.acquireLease(seedHeld({ expiresIn: 60 }).session.id, { body: { force: true } })),
         () => send('POST /sessions/{id}/lease', request.acquireLease(wellFormedIdSample(), { body: {} })),
+        // A resume: paused → active moves the session's status index entry.
+        () => send('POST /sessions/{id}/lease', request.acquireLease(seedSession(fake, { status: 'paused' }).session.id, { body: {} })),
       ],
       'POST /sessions/{id}/heartbeat': [
         // Cold: the session and the record are read, the record replaced; warm: one PUT If-Match.
@@ -774,9 +776,9 @@ async function observeRoutes(buckets: MatrixBuckets): Promise<Observed[]> {
     }
 
     /** One run of the lease sweeper, as a scheduled invocation `aheadSeconds` from now would make it. */
-    async function sweep(aheadSeconds: number): Promise<SweepReport> {
+    async function sweep(aheadSeconds: number, backfillLimit?: number): Promise<SweepReport> {
       const before = fake.stub.calls().length;
-      const report = await sweeperAt(aheadSeconds).sweep();
+      const report = await sweeperAt(aheadSeconds, backfillLimit).sweep();
       record(SWEEPER, before);
       return report;
     }
@@ -810,7 +812,14 @@ async function observeRoutes(buckets: MatrixBuckets): Promise<Observed[]> {
     const vanishingRecord = seedHeld({ expiresIn: 60, record: 60 });
     vanishing.add(vanishingRecord.recordKey);
 
-    const report = await sweep(3600);
+    // Its status index backfill takes two runs here: the first records how far it got, the second completes it.
+    const report = await sweep(3600, 3);
+    expect(report.backfilled).toBe(3);
+    expect((await sweep(3600)).backfilled).toBeGreaterThan(0);
+    // From then on a status listing reads the index.
+    const activePage = await send('GET /sessions', request.listSessions({ status: 'active' }));
+    expect(activePage.body.sessions.length).toBeGreaterThan(0);
+    expect(new Set(activePage.body.sessions.map((session: { status: string }) => session.status))).toEqual(new Set(['active']));
 
     expect(report.expired).toEqual(expect.arrayContaining([lapsing.session.id, vanishingRecord.session.id]));
     expect(report.expired).not.toContain(stale.session.id);
