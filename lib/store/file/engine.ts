@@ -24,6 +24,8 @@ export const LOCK_NAME = 'store';
 export const COMPACT_MIN_DEAD_BYTES = 32 * 1024;
 /** Live records are copied into a compacted log in writes of about this size. */
 const COMPACT_CHUNK = 1024 * 1024;
+/** How often, at most, a writer that sees another process's writes sweeps the data directory for what a crash left. */
+const FOREIGN_SWEEP_MS = 1_000;
 
 export interface EngineOptions {
   root: string;
@@ -61,6 +63,10 @@ export class LogEngine {
   readonly opened: Promise<void>;
   /** A lock of a dead process was broken: sweep what it left at the next write. */
   #sweepDue = false;
+  /** Another process wrote since the last sweep. */
+  #foreignWrites = false;
+  /** When the last sweep ran (the clock's milliseconds). */
+  #sweptAt = Number.NEGATIVE_INFINITY;
   /** Bytes of the log's records that a compaction would keep (every record, in a store that keeps versions). */
   #liveBytes = 0;
 
@@ -128,6 +134,7 @@ export class LogEngine {
     return this.#inSerial(() => this.#catchUp());
   }
 
+  /** Applies what other writers appended. */
   async #catchUp(): Promise<void> {
     const records = await this.#log.catchUp(() => {
       this.#index.clear();
@@ -135,9 +142,14 @@ export class LogEngine {
       this.#liveBytes = 0;
     });
     for (const record of records) this.#apply(record);
+    if (records.length > 0) this.#foreignWrites = true;
   }
 
-  /** Under the write lock: catch up, and cut a torn record left by a writer that died (no live writer is midway now). */
+  /**
+   * Under the write lock: catch up, and cut a torn record left by a writer that died (no live writer is midway now).
+   * When another process wrote since, what it may have left if it died between its writes (a lock draft) is swept too,
+   * at most once every {@link FOREIGN_SWEEP_MS}.
+   */
   async #catchUpForWrite(): Promise<void> {
     await this.#inSerial(async () => {
       await this.#catchUp();
@@ -145,8 +157,12 @@ export class LogEngine {
         await this.#log.truncateTail();
         this.#sweepDue = true;
       }
+      const now = this.#options.clock.now();
+      if (this.#foreignWrites && now - this.#sweptAt >= FOREIGN_SWEEP_MS) this.#sweepDue = true;
       if (this.#sweepDue) {
         this.#sweepDue = false;
+        this.#foreignWrites = false;
+        this.#sweptAt = now;
         await this.sweep();
       }
     });
