@@ -27,8 +27,9 @@ describe('the repository on a store that fails, loses answers and lags, by any s
     await fc.assert(
       fc.asyncProperty(
         fc.integer(),
-        fc.double({ min: 0, max: 0.3, noNaN: true }),
-        fc.double({ min: 0, max: 0.3, noNaN: true }),
+        // Never exactly zero (fast-check favours the bounds): every run injects some of both kinds.
+        fc.double({ min: 0.02, max: 0.3, noNaN: true }),
+        fc.double({ min: 0.02, max: 0.3, noNaN: true }),
         fc.integer({ min: 1, max: 4 }),
         async (seed, unavailable, lostAnswer, writers) => {
           const store = injectFaults(new MemoryObjectStore());
