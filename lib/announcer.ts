@@ -17,11 +17,10 @@
  * @module
  */
 
-import { type SessionEvent, sessionEvent } from './events.ts';
+import { type SessionEvent, sessionEvent, sessionEventView } from './events.ts';
 import { isSessionId, sessionKey } from './ids.ts';
-import { type Session, SessionSchema } from './session.ts';
+import type { Session } from './session.ts';
 import { ConditionNotMet, MAX_LIST_KEYS, type ObjectStore, type VersionedObjectStore } from './store/port.ts';
-import { parseStoredObject } from './stored-object.ts';
 
 /** Where the cursor records live in the cursor store. */
 export const ANNOUNCED_PREFIX = 'announced/';
@@ -31,6 +30,9 @@ export const PUBLISH_BATCH = 10;
 
 /** Most new versions one run announces; the rest wait for the next run. */
 export const ANNOUNCE_DEPTH = 100;
+
+/** Sessions whose last announced version an announcer keeps in memory. */
+const REMEMBERED_VIEWS = 1_000;
 
 /** Versions asked for in the first listing page: almost always enough to reach the cursor. */
 const FIRST_PAGE = 10;
@@ -96,6 +98,11 @@ export class Announcer {
   readonly #cursors: ObjectStore;
   readonly #publisher: Publisher;
   readonly #depth: number;
+  /**
+   * The newest version each recent run announced up to, as events read it, so that the next run of that session
+   * need not read it again: the previous version of every run is then one this instance has read already.
+   */
+  readonly #announcedViews = new Map<string, { versionId: string; view: Session }>();
 
   constructor({ sessions, cursors, publisher, depth = ANNOUNCE_DEPTH }: AnnouncerOptions) {
     if (!(Number.isInteger(depth) && depth >= 1)) throw new RangeError(`depth must be a positive whole number, got ${depth}`);
@@ -127,9 +134,11 @@ export class Announcer {
     const target = batch.at(-1) ?? (report.gap ? previousId : undefined);
     if (target === undefined) return report;
 
-    const bodies = await this.#read(key, previousId === undefined ? batch : [previousId, ...batch]);
+    const remembered = this.#announcedViews.get(sessionId);
+    const known = previousId !== undefined && remembered?.versionId === previousId ? remembered.view : undefined;
+    const bodies = await this.#read(key, previousId === undefined || known !== undefined ? batch : [previousId, ...batch]);
     report.requests += bodies.length;
-    let previous = previousId === undefined ? null : bodies.shift()!;
+    let previous = previousId === undefined ? null : (known ?? bodies.shift()!);
     const events: SessionEvent[] = [];
     for (const [index, versionId] of batch.entries()) {
       const next = bodies[index]!;
@@ -146,6 +155,7 @@ export class Announcer {
     report.requests++;
     try {
       await this.#cursors.put(cursorKey, JSON.stringify(record), stored === undefined ? { ifNoneMatch: '*' } : { ifMatch: stored.etag });
+      if (previous !== null && batch.at(-1) === target) this.#remember(sessionId, target, previous);
     } catch (error) {
       if (!(error instanceof ConditionNotMet)) throw error;
       // Another announcer moved the cursor first; what this run published beyond it will be published again.
@@ -182,6 +192,13 @@ export class Announcer {
     return { newestFirst, reached: announced === undefined, requests };
   }
 
+  /** Remembers the view of the version a run announced up to (the most recent sessions', a bounded number). */
+  #remember(sessionId: string, versionId: string, view: Session): void {
+    this.#announcedViews.delete(sessionId);
+    this.#announcedViews.set(sessionId, { versionId, view });
+    if (this.#announcedViews.size > REMEMBERED_VIEWS) this.#announcedViews.delete(this.#announcedViews.keys().next().value!);
+  }
+
   /** The sessions stored as these versions of `key`, in the same order, read a batch at a time. */
   async #read(key: string, versionIds: string[]): Promise<Session[]> {
     const sessions: Session[] = [];
@@ -196,7 +213,8 @@ export class Announcer {
     const stored = await this.#sessions.getVersion(key, versionId);
     // A listed version that cannot be read is a store fault to retry, never a version to skip.
     if (stored === undefined) throw new Error(`version ${versionId} of ${key} was listed but cannot be read`);
-    const session = parseStoredObject(stored.body, SessionSchema);
+    // Events never look at the jobs: the view leaves them out, at a cost that does not grow with them.
+    const session = sessionEventView(stored.body);
     if (session instanceof Error) throw new Error(`version ${versionId} of ${key} is not a valid session`, { cause: session });
     return session;
   }

@@ -22,6 +22,7 @@ import {
 } from './history.ts';
 import { IdempotencyRecords } from './idempotency.ts';
 import { idFromKey, isSessionId, newestFirstId, SESSIONS_PREFIX, sessionKey } from './ids.ts';
+import { hasJob, sessionJson, withJob } from './job-list.ts';
 import {
   acquireLease,
   currentLease,
@@ -160,7 +161,8 @@ const SESSION_CODEC: Codec<Session> = {
     if (session instanceof Error) throw new Error(`stored object ${key} is not a valid session`, { cause: session });
     return session;
   },
-  serialise: (session) => JSON.stringify(session),
+  // JSON.stringify(session), without re-encoding every job on each append.
+  serialise: sessionJson,
 };
 
 const CREATE_ATTEMPTS = 3;
@@ -417,10 +419,10 @@ export class SessionRepository {
     const outcomes = appends.map(({ jobId, leaseEpoch }): AppendJudgement => {
       try {
         const authority = fence(session, renewal, leaseEpoch, now);
-        if (next.job_ids.includes(jobId)) return { appended: false };
+        if (hasJob(next.job_ids, jobId)) return { appended: false };
         if (next.status !== 'active') throw new SessionNotActive(next.id, next.status);
         if (next.job_ids.length >= maxJobs) throw new SessionFull(next.id, maxJobs);
-        next = { ...next, job_ids: [...next.job_ids, jobId] };
+        next = { ...next, job_ids: withJob(next.job_ids, jobId) };
         holder ||= authority === 'holder';
         return { appended: true };
       } catch (refusal) {

@@ -263,7 +263,8 @@ export class LogEngine {
    * resolves after the fsync that covers the record).
    * @throws ConditionNotMet
    */
-  async write(key: string, bytes: Buffer, condition: WriteCondition): Promise<Written> {
+  /** Writes `bytes` (the UTF-8 of `text`, when the caller has it: the cache keeps it, so reads of this version decode nothing). */
+  async write(key: string, bytes: Buffer, condition: WriteCondition, text?: string): Promise<Written> {
     await this.opened;
     // Refuse early, without the lock, when the condition already fails: the check under the lock decides.
     await this.catchUp();
@@ -287,7 +288,7 @@ export class LogEngine {
         const offset = await this.#log.append(record);
         this.#apply({ meta, data: asDelta ? delta!.insert : bytes, offset, length: record.length });
         const made = this.#index.get(key)!;
-        this.#cache.set(made, { seq, bytes, hash });
+        this.#cache.set(made, { seq, bytes, hash, ...(text === undefined ? {} : { text }) });
         return made.versions.at(-1)!;
       });
       await this.#compactIfDue();

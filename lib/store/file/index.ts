@@ -180,7 +180,8 @@ export class FileObjectStore implements VersionedObjectStore, PrunableObjectStor
         const version = entry!.versions[at]!;
         await this.#engine.durable(version);
         const body = await this.#engine.body(entry!, at);
-        return { body: body.bytes.toString('utf-8'), etag: `"${version.md5}"`, versionId };
+        body.text ??= body.bytes.toString('utf-8');
+        return { body: body.text, etag: `"${version.md5}"`, versionId };
       });
     });
   }
@@ -274,7 +275,8 @@ async function writeTo(engine: LogEngine, key: string, body: string, condition: 
   const isCreate = 'ifNoneMatch' in condition && condition.ifNoneMatch === '*';
   const isReplace = 'ifMatch' in condition && typeof condition.ifMatch === 'string';
   if (!isCreate && !isReplace) throw new TypeError("a write needs a condition: { ifNoneMatch: '*' } or { ifMatch: etag }");
-  return guarded(`put ${key}`, () => engine.write(key, Buffer.from(body, 'utf-8'), condition));
+  // The text is kept beside the bytes only when decoding them gives it back (no lone surrogates).
+  return guarded(`put ${key}`, () => engine.write(key, Buffer.from(body, 'utf-8'), condition, body.isWellFormed() ? body : undefined));
 }
 
 async function listFrom(engine: LogEngine, prefix: string, { limit, startAfter }: KeyListOptions): Promise<ListPage> {
