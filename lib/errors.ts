@@ -265,7 +265,7 @@ export class MethodNotAllowed extends RoutingError {
 }
 
 /** The codes of the local server's own refusals, given before any route runs. */
-export type LocalRefusalCode = 'unauthorized' | 'misdirected_request' | 'forbidden_origin' | 'too_many_connections';
+export type LocalRefusalCode = 'unauthorized' | 'misdirected_request' | 'forbidden_origin' | 'too_many_connections' | 'bad_gateway';
 
 /**
  * A request the local server refuses at its edge (who is calling, for which
@@ -330,6 +330,12 @@ export class ForbiddenOrigin extends LocalRefusal {
 }
 
 /** Every connection slot is taken; the answer is written on the socket, which is then closed. */
+/** The console proxy got no answer from the deployed API (unreachable, or no credentials to sign with). */
+export class BadGateway extends LocalRefusal {
+  readonly code = 'bad_gateway';
+  readonly statusCode = 502;
+}
+
 export class TooManyConnections extends LocalRefusal {
   readonly code = 'too_many_connections';
   readonly statusCode = 503;

@@ -89,9 +89,7 @@ export class LeaseSweeper {
         await Promise.all(candidates.slice(start, start + this.#concurrency).map((record) => this.#examine(record, report)));
       }
     }
-    if (this.#backfillLimit > 0 && !(await this.#repository.statusIndex.isComplete())) {
-      report.backfilled = (await this.#repository.backfillStatusIndex({ limit: this.#backfillLimit })).indexed;
-    }
+    if (this.#backfillLimit > 0) report.backfilled = (await this.#repository.backfillStatusIndex({ limit: this.#backfillLimit })).indexed;
     return report;
   }
 

@@ -35,11 +35,11 @@ import {
   type Renewal,
   releaseLease,
 } from './lease.ts';
-import { type ListingScope, listingScope, nameIndexBody, nameIndexKey } from './name-index.ts';
+import { listingScope, nameIndexBody, nameIndexKey } from './name-index.ts';
 import { checkPageLimit, SESSION_LIST_LIMIT } from './page-limits.ts';
 import { RenewalRecords, type StoredRenewal } from './renewals.ts';
 import { LEASE_SECONDS, type Lease, type Session, SessionNameSchema, SessionSchema, type SessionStatus, transition } from './session.ts';
-import { idFromStatusIndexKey, StatusIndex, statusIndexKey, statusIndexPrefix } from './status-index.ts';
+import { StatusIndex, statusListingScope } from './status-index.ts';
 import { MemoryObjectStore } from './store/memory.ts';
 import { ConditionNotMet, MAX_LIST_KEYS, type ObjectStore, type PrunableObjectStore, StoreFault } from './store/port.ts';
 import { parseStoredObject } from './stored-object.ts';
@@ -627,7 +627,7 @@ export class SessionRepository {
       throw InvalidRequest.field('query.name', checkedName.error.issues[0]?.message ?? 'is not a valid name');
     }
     const indexed = status !== undefined && name === undefined && (await this.#statusIndex.isComplete());
-    const scope = indexed ? statusScope(status) : listingScope(name);
+    const scope = indexed ? statusListingScope(status) : listingScope(name);
     const keys = indexed ? this.#statusIndex.store : this.#store;
     let after = cursor === undefined ? undefined : scope.keyOf(decodeCursor(cursor));
     const budget = this.#config.listScanBudget;
@@ -673,6 +673,7 @@ export class SessionRepository {
    * record). A no-op once complete.
    */
   async backfillStatusIndex({ limit = Number.POSITIVE_INFINITY }: { limit?: number } = {}): Promise<StatusBackfill> {
+    if (this.#statusIndex.knownComplete) return { indexed: 0, complete: true };
     const { record, etag } = await this.#statusIndex.progress();
     if (record?.complete) return { indexed: 0, complete: true };
     let startAfter = record?.after === undefined ? undefined : sessionKey(requireId(record.after));
@@ -832,11 +833,6 @@ function newSession(id: string, name: string | null, seconds: number, actor: str
       ? {}
       : { lease: { holder: lease.holder, epoch: 1, seconds: lease.seconds, expires_at: seconds + lease.seconds } }),
   };
-}
-
-/** The scope of a listing of the status index entries of `status`; its cursors are session IDs, as every listing's. */
-function statusScope(status: SessionStatus): ListingScope {
-  return { prefix: statusIndexPrefix(status), keyOf: (id) => statusIndexKey(status, id), idOf: idFromStatusIndexKey };
 }
 
 /**

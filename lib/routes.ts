@@ -159,8 +159,15 @@ export interface RouteDefinition<S extends RequestSchemas = RequestSchemas> {
   readonly access: readonly PrefixAccess[];
 }
 
-/** A route of the table, its request types erased. */
-export type ApiRoute = RouteDefinition<any>;
+/**
+ * A route of the table, its request types erased: its request schemas as
+ * schemas, and instead of its typed handler factory the Lambda handler built
+ * from it (`serve`), which checks the request against those very schemas.
+ */
+export interface ApiRoute extends Omit<RouteDefinition, 'handler'> {
+  /** The route's Lambda handler over `dependencies`: its work behind the middleware chain every route shares. */
+  readonly serve: (dependencies: RouteDependencies) => HttpHandler;
+}
 
 /** A route key and operation ID kept as literals, so that the table's readers can be typed from it. */
 type NamedRoute<S extends RequestSchemas, K extends string, O extends string> = RouteDefinition<S> & {
@@ -168,11 +175,14 @@ type NamedRoute<S extends RequestSchemas, K extends string, O extends string> = 
   readonly docs: RouteDocumentation & { readonly operationId: O };
 };
 
-/** Checks an entry's handler against its schemas, keeping its route key and operation ID as literal types. */
+/** Checks an entry's handler against its schemas, keeping its route key and operation ID as literal types, and gives it `serve`. */
 function route<S extends RequestSchemas, const K extends RouteDefinition['routeKey'], const O extends string>(
   definition: NamedRoute<S, K, O>,
-): NamedRoute<S, K, O> {
-  return definition;
+): NamedRoute<S, K, O> & Pick<ApiRoute, 'serve'> {
+  return {
+    ...definition,
+    serve: (dependencies) => httpRoute(definition.routeKey, definition.request, definition.handler(dependencies)),
+  };
 }
 
 const NAME_INDEX_OBJECTS = 'one name index entry per named session, named by a hash of the name and the random session ID';
@@ -582,5 +592,5 @@ export function apiRoute(id: string): ApiRoute {
 
 /** A route's Lambda handler over `dependencies`: its work behind the middleware chain every route shares. */
 export function routeHandler(route: ApiRoute, dependencies: RouteDependencies): HttpHandler {
-  return httpRoute(route.routeKey, route.request, route.handler(dependencies));
+  return route.serve(dependencies);
 }

@@ -30,8 +30,9 @@
  */
 
 import { isSessionId } from './ids.ts';
+import type { ListingScope } from './name-index.ts';
 import type { SessionStatus } from './session.ts';
-import { ConditionNotMet, type ObjectStore } from './store/port.ts';
+import { ConditionNotMet, type ObjectStore, type PrunableObjectStore } from './store/port.ts';
 
 /** Every status index entry lives under this prefix. */
 export const STATUS_PREFIX = 'status/';
@@ -73,9 +74,9 @@ export function idFromStatusIndexKey(key: string): string | undefined {
   return ENTRY_KEY.exec(key)?.[1];
 }
 
-/** The store the index lives in: it must be able to delete. */
-export interface StatusIndexStore extends ObjectStore {
-  delete(key: string): Promise<void>;
+/** The scope of a listing of the entries of `status`; its cursors are session IDs, as every listing's. */
+export function statusListingScope(status: SessionStatus): ListingScope {
+  return { prefix: statusIndexPrefix(status), keyOf: (id) => statusIndexKey(status, id), idOf: idFromStatusIndexKey };
 }
 
 /** Reads a session's status fresh from the store: undefined when there is no such session. */
@@ -83,10 +84,11 @@ export type StatusReader = (id: string) => Promise<SessionStatus | undefined>;
 
 /** The status index of one store. */
 export class StatusIndex {
-  readonly #store: StatusIndexStore;
+  readonly #store: PrunableObjectStore;
   #indexed = false;
 
-  constructor(store: StatusIndexStore) {
+  /** `store`: one that can delete (deployed, the leases bucket). */
+  constructor(store: PrunableObjectStore) {
     this.#store = store;
   }
 
@@ -114,10 +116,14 @@ export class StatusIndex {
     if ((await read(id)) === status) await this.enter(status, id);
   }
 
-  /** True once the backfill finished: every session has its entry. Remembered once seen, since it is never undone. */
-  async isComplete(): Promise<boolean> {
-    if (!this.#indexed) this.#indexed = (await this.progress()).record?.complete === true;
+  /** True once this instance has seen the backfill complete (it is never undone, so nothing needs reading again). */
+  get knownComplete(): boolean {
     return this.#indexed;
+  }
+
+  /** True once the backfill finished: every session has its entry. */
+  async isComplete(): Promise<boolean> {
+    return this.#indexed || (await this.progress()).record?.complete === true;
   }
 
   /** The backfill's record and its ETag; no record before the first step. */
@@ -126,6 +132,7 @@ export class StatusIndex {
     if (stored === undefined) return { record: undefined, etag: undefined };
     const record = JSON.parse(stored.body) as BackfillProgress;
     if (typeof record?.complete !== 'boolean') throw new Error(`stored object ${STATUS_INDEXED_KEY} is not a backfill record`);
+    if (record.complete) this.#indexed = true;
     return { record, etag: stored.etag };
   }
 

@@ -13,7 +13,7 @@ import type { AddressInfo } from 'node:net';
 import { finished } from 'node:stream/promises';
 import { SessionsConfigError } from '../client/errors.ts';
 import { type AwsCredentials, type AwsCredentialsProvider, RequestSigner, resolveRegion } from '../client/signing.ts';
-import { type LocalRefusal, PayloadTooLarge, RouteNotFound, type ServiceError, type UnsupportedMediaType } from '../errors.ts';
+import { BadGateway, InternalError, type LocalRefusal, PayloadTooLarge, RouteNotFound, type ServiceError } from '../errors.ts';
 import { JSON_CONTENT_TYPE } from '../http/responses.ts';
 import { AccessPolicy, isLoopbackHost } from '../local/access.ts';
 import { consoleHandler } from './serve.ts';
@@ -82,7 +82,7 @@ export async function startConsoleProxy(options: ConsoleProxyOptions): Promise<C
   const server = createServer((request, response) => {
     serve(request, response).catch((error: unknown) => {
       console.error(JSON.stringify({ level: 'ERROR', message: 'console proxy failure', error: upstream.signer.redact(String(error)) }));
-      if (!response.headersSent) sendJson(response, 500, errorBody('internal_error', 'the console proxy failed; see its log'));
+      if (!response.headersSent) sendError(response, new InternalError());
       else response.destroy();
     });
   });
@@ -162,7 +162,7 @@ async function forward(upstream: Upstream, call: IncomingCall, response: ServerR
   } catch (error) {
     const reason = error instanceof SessionsConfigError ? error.message : `the API at ${upstream.origin} could not be reached`;
     console.error(JSON.stringify({ level: 'WARN', message: 'console proxy call failed', error: upstream.signer.redact(String(error)) }));
-    return sendJson(response, 502, errorBody('bad_gateway', reason));
+    return sendError(response, new BadGateway(reason));
   }
   const payload = Buffer.from(await answer.arrayBuffer());
   const returned: Record<string, string> = { 'cache-control': 'no-store' };
@@ -189,19 +189,16 @@ async function readBody(request: IncomingMessage): Promise<string | undefined> {
 async function refuse(
   request: IncomingMessage,
   response: ServerResponse,
-  error: LocalRefusal | RouteNotFound | ServiceError | UnsupportedMediaType,
+  error: LocalRefusal | RouteNotFound | ServiceError,
 ): Promise<void> {
   request.resume();
   await finished(request);
-  sendJson(response, error.statusCode, error.toJSON());
+  sendError(response, error);
 }
 
-function errorBody(code: string, message: string): { error: { code: string; message: string; details: Record<string, never> } } {
-  return { error: { code, message, details: {} } };
-}
-
-function sendJson(response: ServerResponse, status: number, body: unknown): void {
-  const text = JSON.stringify(body);
-  response.writeHead(status, { 'content-type': JSON_CONTENT_TYPE, 'content-length': Buffer.byteLength(text) });
+/** Answers `error` in the contract's error shape. */
+function sendError(response: ServerResponse, error: LocalRefusal | RouteNotFound | ServiceError): void {
+  const text = JSON.stringify(error.toJSON());
+  response.writeHead(error.statusCode, { 'content-type': JSON_CONTENT_TYPE, 'content-length': Buffer.byteLength(text) });
   response.end(text);
 }
