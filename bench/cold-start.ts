@@ -13,7 +13,7 @@ import path from 'node:path';
 import { fileURLToPath, pathToFileURL } from 'node:url';
 import { promisify } from 'node:util';
 import { gzipSync } from 'node:zlib';
-import { API_ROUTES, entryName } from '#lib/routes.ts';
+import { API_ROUTES, entryName } from '#lib/http/route-table.ts';
 import { serviceEnvironment } from '../infra/sessions-api.ts';
 import { fixed, kib, type Section, times, verdict } from './report.ts';
 import { median, nowMs, rotate } from './stats.ts';

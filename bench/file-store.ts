@@ -10,7 +10,7 @@ import { createHash } from 'node:crypto';
 import { mkdtemp, rm, stat } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
-import { FileObjectStore, UnversionedFileObjectStore } from '../lib/store/file/index.ts';
+import { FileObjectStore, UnversionedFileObjectStore } from '../lib/storage/file/index.ts';
 
 const quick = process.argv.includes('--quick');
 

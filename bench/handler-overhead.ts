@@ -99,7 +99,7 @@ export function handlerOverheadSection(result: HandlerOverheadResult): Section {
   return {
     title: '4. Handler overhead: the middleware chain against a bare handler',
     intro: [
-      'In one process, on one in-memory `ObjectStore` (`lib/store/memory.ts`: no latency, no network), each deployed handler is invoked ' +
+      'In one process, on one in-memory `ObjectStore` (`lib/storage/memory.ts`: no latency, no network), each deployed handler is invoked ' +
         'as Lambda invokes it (an API Gateway v2 event and a Lambda context, built outside the timed region) through its whole chain: ' +
         'Powertools logger context and metrics flush, request outcome and error mapping, header normaliser, JSON body, zod validation, ' +
         'the repository (warm: the add-job path is one conditional PUT on the remembered version) and the response with its log line. ' +

@@ -8,9 +8,9 @@
 import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
-import { LeaseSweeper, type SweepReport } from '#lib/lease-sweeper.ts';
-import { SessionRepository } from '#lib/repository.ts';
-import { S3ObjectStore } from '#lib/store/s3.ts';
+import { SessionRepository } from '#lib/sessions/repository.ts';
+import { S3ObjectStore } from '#lib/storage/s3.ts';
+import { LeaseSweeper, type SweepReport } from '#lib/workers/lease-sweeper.ts';
 import { S3Fake } from '../test/helpers/s3-fake.ts';
 import { DURATION_MODEL, PRICES } from './cost.ts';
 import { LOCAL_SERVER_SCRIPT, startServer, stopServer } from './local-throughput.ts';
@@ -379,7 +379,7 @@ export function leasesSection(result: LeasesResult): Section {
     intro: [
       'Requests are counted exactly by the stateful S3 fake behind `S3ObjectStore` (sessions bucket and leases bucket), each operation on a ' +
         'fresh repository (a cold Lambda instance) unless the row says warm. A warm heartbeat is one conditional PUT of the renewal record ' +
-        '(`lib/renewals.ts`); a cold one reads the session and the record first.',
+        '(`lib/sessions/renewals.ts`); a cold one reads the session and the record first.',
       'Sweeps: `held` sessions held, 1 % of them (at least one) with a 30 s lease that lapsed an hour ago, the rest with a live 600 s lease; ' +
         'one sweep by a cold instance with the deployed grace of 60 s. Target: at most one LIST of renewal records per 1,000 held sessions, and reads ' +
         '(record + session) only for the expired ones. "LIST in all" adds the one LIST by which each expiry prunes that session\'s records; the PUTs are ' +

@@ -8,14 +8,14 @@
 import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
-import { encodeCursor } from '#lib/cursor.ts';
-import { newestFirstId, sessionKey } from '#lib/ids.ts';
-import { type ListSessionsOptions, SessionRepository } from '#lib/repository.ts';
-import type { Session } from '#lib/session.ts';
-import { STATUS_INDEXED_KEY, statusIndexKey } from '#lib/status-index.ts';
-import { FileObjectStore, UnversionedFileObjectStore } from '#lib/store/file/index.ts';
-import type { ObjectStore } from '#lib/store/port.ts';
-import { S3ObjectStore } from '#lib/store/s3.ts';
+import { encodeCursor } from '#lib/domain/cursor.ts';
+import { newestFirstId, sessionKey } from '#lib/domain/ids.ts';
+import type { Session } from '#lib/domain/session.ts';
+import { type ListSessionsOptions, SessionRepository } from '#lib/sessions/repository.ts';
+import { STATUS_INDEXED_KEY, statusIndexKey } from '#lib/sessions/status-index.ts';
+import { FileObjectStore, UnversionedFileObjectStore } from '#lib/storage/file/index.ts';
+import type { ObjectStore } from '#lib/storage/port.ts';
+import { S3ObjectStore } from '#lib/storage/s3.ts';
 import { S3Fake } from '../test/helpers/s3-fake.ts';
 import { fixed, integer, type Section, times, verdict } from './report.ts';
 import { fakeS3Client } from './s3-clients.ts';
@@ -206,7 +206,7 @@ export function listingSection(result: ListingResult): Section {
   return {
     title: '9. Listing at scale',
     intro: [
-      `${small} and ${large} stored sessions, newest-first IDs (\`lib/ids.ts\`), ${ACTIVE} of them \`active\` spread evenly over the listing, the ` +
+      `${small} and ${large} stored sessions, newest-first IDs (\`lib/domain/ids.ts\`), ${ACTIVE} of them \`active\` spread evenly over the listing, the ` +
         `rest \`paused\`, and one more named \`${NEEDLE}\` created through the repository (with its name index entry). Seeded directly: ` +
         "create-only puts of the session JSON through the file store's public API, and straight into the S3 fake's map; the status index " +
         'as its backfill leaves it (`backfillStatusIndex` on the file store; entries and the completed record seeded into the fake). Queries go through ' +
@@ -243,7 +243,7 @@ export function listingSection(result: ListingResult): Section {
       },
     ],
     notes: [
-      'A status listing reads the status index (`lib/status-index.ts`): the backfill record once per instance, one listing of ' +
+      'A status listing reads the status index (`lib/sessions/status-index.ts`): the backfill record once per instance, one listing of ' +
         '`status/active/`, and one read per entry to verify it — 12 S3 requests for the 10 active sessions at any size. Before the ' +
         'backfill completes it scans as before, with a budget of `LIST_SCAN_BUDGET` (500) keys a call.',
     ],

@@ -11,8 +11,8 @@ import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import autocannon from 'autocannon';
-import { newestFirstId } from '#lib/ids.ts';
-import type { Session } from '#lib/session.ts';
+import { newestFirstId } from '#lib/domain/ids.ts';
+import type { Session } from '#lib/domain/session.ts';
 import { fixed, integer, type Section, times, verdict } from './report.ts';
 import { median } from './stats.ts';
 

@@ -1,7 +1,7 @@
 /**
  * 10. Many writers on one session: 16 and 64 concurrent writers appending
  * to the same session through the local server (HTTP keep-alive), which
- * groups concurrent appends into one compare-and-swap (`lib/batches.ts`).
+ * groups concurrent appends into one compare-and-swap (`lib/common/group-commit.ts`).
  */
 
 import { mkdtemp, rm } from 'node:fs/promises';
@@ -127,7 +127,7 @@ export function localWritersSection(result: LocalWritersResult): Section {
     intro: [
       'The local server in its own process (file store, no sweeps); N writers in the bench process, each appending its own job IDs one after ' +
         'another to the same session over a shared keep-alive agent (one connection per writer), with `Prefer: return=minimal`. Concurrent appends ' +
-        'to one session are grouped into one compare-and-swap (`lib/batches.ts`), so the target is no 503 `conflict_retry` and every answered job ' +
+        'to one session are grouped into one compare-and-swap (`lib/common/group-commit.ts`), so the target is no 503 `conflict_retry` and every answered job ' +
         'landed once.',
     ],
     tables: [

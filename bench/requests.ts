@@ -5,10 +5,10 @@
  * operation, so these are the S3 requests of one API call.
  */
 
-import { newestFirstId, sessionKey } from '#lib/ids.ts';
-import { SessionRepository } from '#lib/repository.ts';
-import type { Session } from '#lib/session.ts';
-import { S3ObjectStore } from '#lib/store/s3.ts';
+import { newestFirstId, sessionKey } from '#lib/domain/ids.ts';
+import type { Session } from '#lib/domain/session.ts';
+import { SessionRepository } from '#lib/sessions/repository.ts';
+import { S3ObjectStore } from '#lib/storage/s3.ts';
 import { S3Fake } from '../test/helpers/s3-fake.ts';
 import { fixed, integer, type Section, verdict } from './report.ts';
 import { fakeS3Client } from './s3-clients.ts';

@@ -1,4 +1,4 @@
-import type { ObjectStore } from '#lib/store/port.ts';
+import type { ObjectStore } from '#lib/storage/port.ts';
 
 /** A store seen through {@link trackRoundTrips}, and its count. */
 export interface TrackedStore<T extends ObjectStore> {

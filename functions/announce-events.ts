@@ -1,9 +1,9 @@
 import { EventBridgeClient } from '@aws-sdk/client-eventbridge';
-import { createAnnounceHandler, EventBridgePublisher } from '#lib/announce-handler.ts';
-import { Announcer } from '#lib/announcer.ts';
-import { requireEnv } from '#lib/config.ts';
+import { requireEnv } from '#lib/domain/config.ts';
 import { logger } from '#lib/http/telemetry.ts';
-import { S3ObjectStore } from '#lib/store/s3.ts';
+import { createAnnounceHandler, EventBridgePublisher } from '#lib/runtime/eventbridge.ts';
+import { S3ObjectStore } from '#lib/storage/s3.ts';
+import { Announcer } from '#lib/workers/announcer.ts';
 
 const sessionsBucket = requireEnv(process.env, 'SESSIONS_BUCKET').trim();
 const announcer = new Announcer({

@@ -1,6 +1,6 @@
 import { logger } from '#lib/http/telemetry.ts';
-import { createSweepHandler, LeaseSweeper } from '#lib/lease-sweeper.ts';
-import { environmentDependencies } from '#lib/runtime.ts';
+import { environmentDependencies } from '#lib/runtime/lambda.ts';
+import { createSweepHandler, LeaseSweeper } from '#lib/workers/lease-sweeper.ts';
 
 const { repository } = environmentDependencies();
 

@@ -2,9 +2,9 @@ import { Duration, type RemovalPolicy } from 'aws-cdk-lib';
 import { AnyPrincipal, Effect, PolicyStatement } from 'aws-cdk-lib/aws-iam';
 import { BlockPublicAccess, Bucket, BucketEncryption, type IBucket, ObjectOwnership } from 'aws-cdk-lib/aws-s3';
 import { Construct } from 'constructs';
-import { ANNOUNCED_PREFIX } from '#lib/announcer.ts';
-import { RENEWALS_PREFIX } from '#lib/lease.ts';
-import { INDEXES_PREFIX, STATUS_PREFIX } from '#lib/status-index.ts';
+import { RENEWALS_PREFIX } from '#lib/domain/lease.ts';
+import { INDEXES_PREFIX, STATUS_PREFIX } from '#lib/sessions/status-index.ts';
+import { ANNOUNCED_PREFIX } from '#lib/workers/announcer.ts';
 
 /** Properties of {@link LeaseBucket}. */
 export interface LeaseBucketProps {

@@ -1,7 +1,7 @@
 import { HttpMethod } from 'aws-cdk-lib/aws-apigatewayv2';
-import { API_ROUTES, entryName, type PrefixAccess, routeParts } from '#lib/routes.ts';
+import { API_ROUTES, entryName, type PrefixAccess, routeParts } from '#lib/http/route-table.ts';
 
-export type { AccessBucket, PrefixAccess, WriteKind } from '#lib/routes.ts';
+export type { AccessBucket, PrefixAccess, WriteKind } from '#lib/http/route-table.ts';
 
 /** One HTTP route as the stack deploys it: its method and path, its Lambda entry, and the only S3 access its function gets. */
 export interface RouteDefinition {

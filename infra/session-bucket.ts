@@ -2,9 +2,9 @@ import { Duration, type RemovalPolicy } from 'aws-cdk-lib';
 import { AnyPrincipal, Effect, PolicyStatement } from 'aws-cdk-lib/aws-iam';
 import { BlockPublicAccess, Bucket, BucketEncryption, type CfnBucket, ObjectOwnership } from 'aws-cdk-lib/aws-s3';
 import { Construct } from 'constructs';
-import { IDEMPOTENCY_PREFIX } from '#lib/idempotency.ts';
-import { SESSIONS_PREFIX } from '#lib/ids.ts';
-import { NAMES_PREFIX } from '#lib/name-index.ts';
+import { SESSIONS_PREFIX } from '#lib/domain/ids.ts';
+import { IDEMPOTENCY_PREFIX } from '#lib/sessions/idempotency.ts';
+import { NAMES_PREFIX } from '#lib/sessions/name-index.ts';
 
 /** Properties of {@link SessionBucket}. */
 export interface SessionBucketProps {

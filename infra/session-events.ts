@@ -8,9 +8,9 @@ import type { RetentionDays } from 'aws-cdk-lib/aws-logs';
 import type { IBucket } from 'aws-cdk-lib/aws-s3';
 import { Queue, QueueEncryption } from 'aws-cdk-lib/aws-sqs';
 import { Construct } from 'constructs';
-import { ANNOUNCED_PREFIX } from '#lib/announcer.ts';
-import { SESSIONS_PREFIX } from '#lib/ids.ts';
-import type { PrefixAccess } from '#lib/routes.ts';
+import { SESSIONS_PREFIX } from '#lib/domain/ids.ts';
+import type { PrefixAccess } from '#lib/http/route-table.ts';
+import { ANNOUNCED_PREFIX } from '#lib/workers/announcer.ts';
 import { RouteFunction } from './route-function.ts';
 
 /** The S3 access of the announcer: read one session's versions, read and move its cursor by compare-and-swap. */

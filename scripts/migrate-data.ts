@@ -1,7 +1,7 @@
 /**
  * Migrates a data directory of the local server from the earlier
  * file-per-object layout (`objects/…`) to the log layout the file store reads
- * now (see lib/store/file/migration.ts for the steps and their crash safety).
+ * now (see lib/storage/file/migration.ts for the steps and their crash safety).
  *
  *   npm run migrate-data -- DIR
  *
@@ -10,7 +10,7 @@
  * nothing. Exit status: 0 done (or nothing to do), 1 refused or failed, 2 usage error.
  */
 import { existsSync } from 'node:fs';
-import { DataDirectoryInUse, migrateDataDirectory } from '../lib/store/file/migration.ts';
+import { DataDirectoryInUse, migrateDataDirectory } from '../lib/storage/file/migration.ts';
 
 const args = process.argv.slice(2);
 if (args.length !== 1 || args[0]!.startsWith('-') || !existsSync(args[0]!)) {

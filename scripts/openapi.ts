@@ -19,8 +19,19 @@ import {
   StorageUnavailable,
   UnsupportedMediaType,
   VersioningDisabled,
-} from '../lib/errors.ts';
+} from '../lib/domain/errors.ts';
+import { HISTORY_LIMIT, SESSION_LIST_LIMIT } from '../lib/domain/limits.ts';
+import { LabelSchema, LeaseSchema, SessionNameSchema, SessionSchema, SessionStatusSchema } from '../lib/domain/session.ts';
+import * as z from '../lib/domain/zod.ts';
 import { MAX_BODY_BYTES } from '../lib/http/request-body.ts';
+import {
+  API_ROUTES,
+  type ApiRoute,
+  type DocumentedHeader,
+  type RouteErrorResponse,
+  routeParts,
+  type SharedErrorResponse,
+} from '../lib/http/route-table.ts';
 import {
   AcquireLeaseBodySchema,
   AddJobBodySchema,
@@ -30,18 +41,7 @@ import {
   SessionIdSchema,
   SetStatusBodySchema,
 } from '../lib/http/schemas.ts';
-import { IDEMPOTENCY_KEY_MAX_LENGTH } from '../lib/idempotency.ts';
-import { HISTORY_LIMIT, SESSION_LIST_LIMIT } from '../lib/page-limits.ts';
-import {
-  API_ROUTES,
-  type ApiRoute,
-  type DocumentedHeader,
-  type RouteErrorResponse,
-  routeParts,
-  type SharedErrorResponse,
-} from '../lib/routes.ts';
-import { LabelSchema, LeaseSchema, SessionNameSchema, SessionSchema, SessionStatusSchema } from '../lib/session.ts';
-import * as z from '../lib/zod.ts';
+import { IDEMPOTENCY_KEY_MAX_LENGTH } from '../lib/sessions/idempotency.ts';
 
 /** What a heartbeat answers: only the lease, extended. */
 const LeaseRenewalSchema = z.object({ lease: LeaseSchema });
@@ -118,7 +118,7 @@ const json = (schema: JsonObject) => ({ 'application/json': { schema } });
 const unixSeconds = () => z.number().check(z.int(), z.nonnegative());
 
 /**
- * What `details` holds for each code: the fields the classes of lib/errors.ts
+ * What `details` holds for each code: the fields the classes of lib/domain/errors.ts
  * set (test/scripts/openapi.test.ts checks every class against its entry).
  */
 export const ERROR_DETAILS: Readonly<Record<ErrorCode, z.ZodMiniObject>> = {
@@ -174,7 +174,7 @@ export const ERROR_DETAILS: Readonly<Record<ErrorCode, z.ZodMiniObject>> = {
 /** A session ID for the examples. */
 const EXAMPLE_ID = 'fffe6a1c2b3d4e5f60718293a4b5c6d7';
 
-/** One error of each code, built by the classes of lib/errors.ts: the examples of the document. */
+/** One error of each code, built by the classes of lib/domain/errors.ts: the examples of the document. */
 export const ERROR_EXAMPLES: Readonly<Record<ErrorCode, ServiceError>> = {
   invalid_request: InvalidRequest.field('body.job_id', 'Too big: expected string to have <=256 characters'),
   session_not_found: new SessionNotFound(EXAMPLE_ID),
@@ -242,7 +242,7 @@ function routeErrorCodes(): Set<ErrorCode> {
 
 /**
  * One schema per code that some route answers: the `Error` shape with that
- * `code` and its typed `details`, and an example built by lib/errors.ts.
+ * `code` and its typed `details`, and an example built by lib/domain/errors.ts.
  * Standalone rather than `allOf` with `Error`: example checks (redocly's) read an `allOf` of nested objects as closed.
  */
 function errorCodeComponents(): Record<string, JsonObject> {

@@ -7,14 +7,14 @@
  *   node bench/handler-overhead/child.ts '{"rounds":30,"block":500,"warmup":3000}'
  */
 import type { APIGatewayProxyStructuredResultV2, Context } from 'aws-lambda';
+import { newestFirstId, sessionKey } from '#lib/domain/ids.ts';
+import type { Session } from '#lib/domain/session.ts';
 import type { HttpEvent } from '#lib/http/event.ts';
 import { JSON_CONTENT_TYPE } from '#lib/http/responses.ts';
-import { newestFirstId, sessionKey } from '#lib/ids.ts';
-import { apiRoute, routeHandler } from '#lib/routes.ts';
-import { dependenciesFor } from '#lib/runtime.ts';
-import type { Session } from '#lib/session.ts';
-import { MemoryObjectStore } from '#lib/store/memory.ts';
-import { ConditionNotMet, type ObjectStore } from '#lib/store/port.ts';
+import { apiRoute, routeHandler } from '#lib/http/route-table.ts';
+import { dependenciesFor } from '#lib/runtime/lambda.ts';
+import { MemoryObjectStore } from '#lib/storage/memory.ts';
+import { ConditionNotMet, type ObjectStore } from '#lib/storage/port.ts';
 import { apiEvent, lambdaContext } from '../../test/helpers/api-event.ts';
 
 type Handler = (event: HttpEvent, context: Context) => Promise<APIGatewayProxyStructuredResultV2>;

@@ -1,7 +1,7 @@
 import { spawn } from 'node:child_process';
 import { createHash } from 'node:crypto';
 import { constants } from 'node:os';
-import type { Session } from '../session.ts';
+import type { Session } from '../domain/session.ts';
 import type { SessionsClient, VersionedSession } from './client.ts';
 import { LeaseLostError, SessionsApiError, SessionsNetworkError } from './errors.ts';
 

@@ -1,4 +1,4 @@
-import type { Lease, Session } from '../session.ts';
+import type { Lease, Session } from '../domain/session.ts';
 import type { VersionedSession } from './client.ts';
 import type { HistoryEntry } from './schemas.ts';
 

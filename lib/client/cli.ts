@@ -1,9 +1,7 @@
 import { randomUUID } from 'node:crypto';
 import { hostname } from 'node:os';
 import { type ParseArgsOptionsConfig, parseArgs } from 'node:util';
-import { VERSION_ID_PATTERN } from '../history.ts';
-import { IdempotencyKeySchema, ListSessionsQuerySchema, SessionHistoryQuerySchema } from '../http/schemas.ts';
-import { isSessionId } from '../ids.ts';
+import { isSessionId } from '../domain/ids.ts';
 import {
   JobIdSchema,
   LabelSchema,
@@ -13,8 +11,10 @@ import {
   SessionNameSchema,
   type SessionStatus,
   SessionStatusSchema,
-} from '../session.ts';
-import type * as z from '../zod.ts';
+} from '../domain/session.ts';
+import type * as z from '../domain/zod.ts';
+import { IdempotencyKeySchema, ListSessionsQuerySchema, SessionHistoryQuerySchema } from '../http/schemas.ts';
+import { VERSION_ID_PATTERN } from '../sessions/history.ts';
 import { CANNOT_RUN_EXIT, type ExecPlan, execIdempotencyKey, execUnderLease, LEASE_LOST_EXIT } from './cli-exec.ts';
 import {
   formatHistoryTable,
@@ -608,7 +608,7 @@ export async function main(argv: string[], io: CliIo): Promise<number> {
   let timeoutSeconds = DEFAULT_TIMEOUT_SECONDS;
   try {
     // The store probe needs no API: it talks to a bucket. Loaded only when asked for, to keep the S3 SDK off start-up.
-    if (argv[0] === 'check-store') return (await import('../store/probe.ts')).checkStore(argv.slice(1), io, `${PROGRAM} check-store`);
+    if (argv[0] === 'check-store') return (await import('../storage/probe.ts')).checkStore(argv.slice(1), io, `${PROGRAM} check-store`);
     const pre = parseArgs({ args: argv, options: allOptions(), strict: false, allowPositionals: true, allowNegative: true });
     commandName = pre.positionals[0];
     if (commandName === 'help') {

@@ -1,6 +1,6 @@
 import { randomUUID } from 'node:crypto';
-import { type Lease, type Session, SessionSchema, type SessionStatus } from '../session.ts';
-import type * as z from '../zod.ts';
+import { type Lease, type Session, SessionSchema, type SessionStatus } from '../domain/session.ts';
+import type * as z from '../domain/zod.ts';
 import { apiErrorFor, LeaseLostError, NoResumableSession, SessionsApiError, SessionsConfigError, SessionsNetworkError } from './errors.ts';
 import { type HeldLease, type HoldLeaseOptions, holdLease } from './held-lease.ts';
 import { DEFAULT_RETRY, parseRetryAfter, type RetryOptions, retryDelay } from './retry.ts';

@@ -1,4 +1,4 @@
-import type { ErrorCode } from '../errors.ts';
+import type { ErrorCode } from '../domain/errors.ts';
 
 /**
  * What a `SessionsApiError` can carry in `code`: a code of the contract, one

@@ -1,4 +1,4 @@
-import { LEASE_SECONDS, type Lease } from '../session.ts';
+import { LEASE_SECONDS, type Lease } from '../domain/session.ts';
 import type { AcquireLeaseOptions, HeartbeatOptions, SessionsClient } from './client.ts';
 import { LeaseLoss, LeaseLostError, SessionsApiError, SessionsNetworkError } from './errors.ts';
 

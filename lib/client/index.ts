@@ -5,7 +5,7 @@
  * import { SessionsClient, SessionsApiError } from '#lib/client/index.ts';
  */
 
-export type { Lease, Session, SessionStatus } from '../session.ts';
+export type { Lease, Session, SessionStatus } from '../domain/session.ts';
 export {
   type AcquireByNameOptions,
   type AcquireLeaseOptions,

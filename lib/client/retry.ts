@@ -1,4 +1,4 @@
-import { fullJitterDelay } from '../backoff.ts';
+import { fullJitterDelay } from '../common/backoff.ts';
 
 /** How the client retries calls that are safe to repeat. */
 export interface RetryOptions {

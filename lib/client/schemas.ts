@@ -1,6 +1,6 @@
-import type { ErrorCode } from '../errors.ts';
-import { LeaseSchema, SessionSchema, SessionStatusSchema } from '../session.ts';
-import * as z from '../zod.ts';
+import type { ErrorCode } from '../domain/errors.ts';
+import { LeaseSchema, SessionSchema, SessionStatusSchema } from '../domain/session.ts';
+import * as z from '../domain/zod.ts';
 
 /** The HTTP status each code of the contract is sent with; the `Record` type makes it list every `ErrorCode`. */
 export const ERROR_STATUS: Readonly<Record<ErrorCode, number>> = {

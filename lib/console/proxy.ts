@@ -13,7 +13,7 @@ import type { AddressInfo } from 'node:net';
 import { finished } from 'node:stream/promises';
 import { SessionsConfigError } from '../client/errors.ts';
 import { type AwsCredentials, type AwsCredentialsProvider, RequestSigner, resolveRegion } from '../client/signing.ts';
-import { BadGateway, InternalError, type LocalRefusal, PayloadTooLarge, RouteNotFound, type ServiceError } from '../errors.ts';
+import { BadGateway, InternalError, type LocalRefusal, PayloadTooLarge, RouteNotFound, type ServiceError } from '../domain/errors.ts';
 import { JSON_CONTENT_TYPE } from '../http/responses.ts';
 import { AccessPolicy, isLoopbackHost } from '../local/access.ts';
 import { consoleHandler } from './serve.ts';

@@ -1,10 +1,10 @@
 import type { LogAttributes } from '@aws-lambda-powertools/logger/types';
 import type { MiddlewareObj } from '@middy/core';
 import type { APIGatewayProxyStructuredResultV2, Context } from 'aws-lambda';
-import { ConflictRetry, InternalError, ServiceError, StorageUnavailable } from '../errors.ts';
-import { isSessionId } from '../ids.ts';
-import { redactCredentials } from '../redaction.ts';
-import { StoreFault } from '../store/port.ts';
+import { redactCredentials } from '../common/redaction.ts';
+import { ConflictRetry, InternalError, ServiceError, StorageUnavailable } from '../domain/errors.ts';
+import { isSessionId } from '../domain/ids.ts';
+import { StoreFault } from '../storage/port.ts';
 import { callerOf, type HttpEvent, requestIdOf } from './event.ts';
 import { errorResult, httpResult, type RouteResponse } from './responses.ts';
 import { logger, recordChange, recordError, recordExhaustedChange } from './telemetry.ts';

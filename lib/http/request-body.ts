@@ -1,7 +1,7 @@
 import type { MiddlewareObj } from '@middy/core';
 import httpJsonBodyParser from '@middy/http-json-body-parser';
 import type { APIGatewayProxyEventV2 } from 'aws-lambda';
-import { InvalidRequest, PayloadTooLarge, UnsupportedMediaType } from '../errors.ts';
+import { InvalidRequest, PayloadTooLarge, UnsupportedMediaType } from '../domain/errors.ts';
 
 /** Request bodies larger than this are refused with 413 before they are parsed. */
 export const MAX_BODY_BYTES = 16 * 1024;

@@ -1,6 +1,6 @@
 import type { APIGatewayProxyStructuredResultV2 } from 'aws-lambda';
-import { RetryableError, type ServiceError } from '../errors.ts';
-import type { ChangeResult, SessionVersion } from '../repository.ts';
+import { RetryableError, type ServiceError } from '../domain/errors.ts';
+import type { ChangeResult, SessionVersion } from '../sessions/repository.ts';
 
 /** The media type of every response body. */
 export const JSON_CONTENT_TYPE = 'application/json; charset=utf-8';

@@ -3,7 +3,7 @@ import { logMetrics } from '@aws-lambda-powertools/metrics/middleware';
 import middy from '@middy/core';
 import httpHeaderNormalizer from '@middy/http-header-normalizer';
 import type { APIGatewayProxyStructuredResultV2 } from 'aws-lambda';
-import type { SessionRepository } from '../repository.ts';
+import type { SessionRepository } from '../sessions/repository.ts';
 import { callerOf, type HttpEvent } from './event.ts';
 import { completed, requestKeys, requestOutcome } from './outcome.ts';
 import { jsonRequestBody } from './request-body.ts';

@@ -1,9 +1,9 @@
-import { VERSION_ID_PATTERN } from '../history.ts';
-import { IDEMPOTENCY_KEY_MAX_LENGTH, IDEMPOTENCY_KEY_PATTERN } from '../idempotency.ts';
-import { isSessionId } from '../ids.ts';
-import { HISTORY_LIMIT, type PageLimit, pageLimitMessage, SESSION_LIST_LIMIT } from '../page-limits.ts';
-import { JobIdSchema, LabelSchema, LeaseSecondsSchema, SessionNameSchema, SessionStatusSchema } from '../session.ts';
-import * as z from '../zod.ts';
+import { isSessionId } from '../domain/ids.ts';
+import { HISTORY_LIMIT, type PageLimit, pageLimitMessage, SESSION_LIST_LIMIT } from '../domain/limits.ts';
+import { JobIdSchema, LabelSchema, LeaseSecondsSchema, SessionNameSchema, SessionStatusSchema } from '../domain/session.ts';
+import * as z from '../domain/zod.ts';
+import { VERSION_ID_PATTERN } from '../sessions/history.ts';
+import { IDEMPOTENCY_KEY_MAX_LENGTH, IDEMPOTENCY_KEY_PATTERN } from '../sessions/idempotency.ts';
 
 /** A session ID in the path: exactly `^[0-9a-f]{32}$`, checked before anything touches storage. */
 export const SessionIdSchema = z.string().check(z.refine(isSessionId, { message: 'must be 32 lowercase hexadecimal characters' }));

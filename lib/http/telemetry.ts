@@ -1,8 +1,8 @@
 import { Logger } from '@aws-lambda-powertools/logger';
 import { Metrics, MetricUnit } from '@aws-lambda-powertools/metrics';
 import type { MetricsOptions } from '@aws-lambda-powertools/metrics/types';
-import type { ErrorCode } from '../errors.ts';
-import type { ChangeResult } from '../repository.ts';
+import type { ErrorCode } from '../domain/errors.ts';
+import type { ChangeResult } from '../sessions/repository.ts';
 
 /** The service name on every log line and the `service` dimension of every metric (`POWERTOOLS_SERVICE_NAME` overrides). */
 export const SERVICE_NAME = process.env.POWERTOOLS_SERVICE_NAME || 'runner-sessions';

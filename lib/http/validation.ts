@@ -1,5 +1,5 @@
-import { type FieldIssue, InvalidRequest } from '../errors.ts';
-import * as z from '../zod.ts';
+import { type FieldIssue, InvalidRequest } from '../domain/errors.ts';
+import * as z from '../domain/zod.ts';
 
 /** The parts of a request a route validates; each is a zod schema, all optional. */
 export interface RequestSchemas {

@@ -1,7 +1,7 @@
 import { createHash, timingSafeEqual } from 'node:crypto';
 import type { IncomingHttpHeaders } from 'node:http';
 import { isIP } from 'node:net';
-import { ForbiddenOrigin, type LocalRefusal, MisdirectedRequest, Unauthorized, UnsupportedMediaType } from '../errors.ts';
+import { ForbiddenOrigin, type LocalRefusal, MisdirectedRequest, Unauthorized, UnsupportedMediaType } from '../domain/errors.ts';
 
 /** The caller named on the writes of a server without tokens, as the contract says. */
 export const LOCAL_ACTOR = 'local';

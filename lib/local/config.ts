@@ -1,5 +1,5 @@
 import { readFileSync } from 'node:fs';
-import { readServiceConfig } from '../config.ts';
+import { readServiceConfig } from '../domain/config.ts';
 import { type AccessToken, parseTokenFile, singleToken, TokenConfigError } from './access.ts';
 import type { LocalServerOptions } from './server.ts';
 

@@ -1,6 +1,6 @@
 import { AsyncLocalStorage } from 'node:async_hooks';
-import { StorageUnavailable } from '../errors.ts';
-import { type ObjectStore, StoreFault } from '../store/port.ts';
+import { StorageUnavailable } from '../domain/errors.ts';
+import { type ObjectStore, StoreFault } from '../storage/port.ts';
 
 /** The store calls that take a key's write lock. */
 const WRITES = new Set<string | symbol>(['put', 'putVersion', 'delete']);

@@ -1,5 +1,5 @@
 /**
- * Events on the local server: the announcer of `lib/announcer.ts` run in
+ * Events on the local server: the announcer of `lib/workers/announcer.ts` run in
  * process after each session write, publishing to `DATA_DIR/events.jsonl`
  * (one event a line, as EventBridge delivers it) and, when a webhook URL is
  * given, from there to the webhook (`webhook.ts`).
@@ -15,12 +15,11 @@
 
 import { type FileHandle, open } from 'node:fs/promises';
 import path from 'node:path';
-import { Announcer, announcedKey, type Publisher, parseAnnouncedCursor } from '../announcer.ts';
-import { fullJitterDelay } from '../backoff.ts';
-import { type Clock, systemClock } from '../clock.ts';
-import { deliveredEvent, type SessionEvent } from '../events.ts';
-import { idFromKey, SESSIONS_PREFIX } from '../ids.ts';
-import { UnversionedFileObjectStore } from '../store/file/index.ts';
+import { fullJitterDelay } from '../common/backoff.ts';
+import { type Clock, systemClock } from '../common/clock.ts';
+import { deliveredEvent, type SessionEvent } from '../domain/events.ts';
+import { idFromKey, SESSIONS_PREFIX } from '../domain/ids.ts';
+import { UnversionedFileObjectStore } from '../storage/file/index.ts';
 import {
   ConditionNotMet,
   isPrunable,
@@ -37,7 +36,8 @@ import {
   type VersionPage,
   type WriteCondition,
   type WrittenObject,
-} from '../store/port.ts';
+} from '../storage/port.ts';
+import { Announcer, announcedKey, type Publisher, parseAnnouncedCursor } from '../workers/announcer.ts';
 import { WebhookDelivery } from './webhook.ts';
 
 /** The file of announced events in the data directory. */

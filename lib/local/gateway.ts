@@ -10,7 +10,7 @@ import {
   RouteNotFound,
   type RoutingError,
   type ServiceError,
-} from '../errors.ts';
+} from '../domain/errors.ts';
 import { JSON_CONTENT_TYPE } from '../http/responses.ts';
 import { type AccessPolicy, LOCAL_ACTOR } from './access.ts';
 import { withRequestDeadline } from './deadline.ts';

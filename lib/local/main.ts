@@ -6,8 +6,8 @@ process.umask(0o077);
 process.env.POWERTOOLS_METRICS_DISABLED ??= 'true';
 const { LocalConfigError, readLocalConfig } = await import('./config.ts');
 const { startLocalServer, UnauthenticatedNetworkServer } = await import('./server.ts');
-const { formatProbeReport, StoreNotSafe } = await import('../store/probe.ts');
-const { DataDirectoryMismatch, LegacyDataDirectory } = await import('../store/file/index.ts');
+const { formatProbeReport, StoreNotSafe } = await import('../storage/probe.ts');
+const { DataDirectoryMismatch, LegacyDataDirectory } = await import('../storage/file/index.ts');
 
 let options: ReturnType<typeof readLocalConfig>;
 try {

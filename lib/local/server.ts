@@ -5,15 +5,15 @@ import { type AddressInfo, createServer as createNetServer, type Socket } from '
 import { hostname, networkInterfaces } from 'node:os';
 import path from 'node:path';
 import { consoleHandler } from '../console/serve.ts';
-import { TooManyConnections } from '../errors.ts';
-import { LeaseSweeper } from '../lease-sweeper.ts';
-import { API_ROUTES, routeHandler } from '../routes.ts';
-import { dependenciesFor } from '../runtime.ts';
-import { FileObjectStore, UnversionedFileObjectStore } from '../store/file/index.ts';
-import { MemoryObjectStore } from '../store/memory.ts';
-import { isPrunable, type ObjectStore, type PrunableObjectStore } from '../store/port.ts';
-import { assertStoreSafe } from '../store/probe.ts';
-import { S3ObjectStore } from '../store/s3.ts';
+import { TooManyConnections } from '../domain/errors.ts';
+import { API_ROUTES, routeHandler } from '../http/route-table.ts';
+import { dependenciesFor } from '../runtime/lambda.ts';
+import { FileObjectStore, UnversionedFileObjectStore } from '../storage/file/index.ts';
+import { MemoryObjectStore } from '../storage/memory.ts';
+import { isPrunable, type ObjectStore, type PrunableObjectStore } from '../storage/port.ts';
+import { assertStoreSafe } from '../storage/probe.ts';
+import { S3ObjectStore } from '../storage/s3.ts';
+import { LeaseSweeper } from '../workers/lease-sweeper.ts';
 import { AccessPolicy, type AccessToken, isLoopbackHost } from './access.ts';
 import { DEFAULT_MAX_CONNECTIONS, LOCAL_LEASE_SWEEP_SECONDS } from './config.ts';
 import { deadlineBoundStore } from './deadline.ts';
@@ -52,7 +52,7 @@ export interface LocalServerOptions {
   eventsWebhookUrl?: string | undefined;
   /** Serve the operator console at `/console`. Default true. */
   console?: boolean;
-  /** Probe an S3 bucket for conditional writes before serving from it (lib/store/probe.ts). Default true. */
+  /** Probe an S3 bucket for conditional writes before serving from it (lib/storage/probe.ts). Default true. */
   probe?: boolean;
 }
 
@@ -105,7 +105,7 @@ export async function startLocalServer(options: LocalServerOptions = {}): Promis
   const lockTimeoutMs = Math.max(100, Math.floor(requestTimeoutMs / 6));
   const sessions =
     options.store ?? (options.bucket ? new S3ObjectStore({ bucket: options.bucket }) : new FileObjectStore(dataDir, { lockTimeoutMs }));
-  // Events are derived from the stored versions (lib/announcer.ts); a store given by the caller brings its own, or none.
+  // Events are derived from the stored versions (lib/workers/announcer.ts); a store given by the caller brings its own, or none.
   // Serving from S3 the data directory holds only the events and their cursors: it may not exist yet.
   if (!options.store) await mkdir(dataDir, { recursive: true });
   const events = options.store ? undefined : await startLocalEvents({ dataDir, store: sessions, webhookUrl: options.eventsWebhookUrl });

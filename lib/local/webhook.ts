@@ -10,8 +10,8 @@
  */
 
 import { type FileHandle, open, readFile, rename, writeFile } from 'node:fs/promises';
-import { equalJitterDelay } from '../backoff.ts';
-import { type Clock, systemClock } from '../clock.ts';
+import { equalJitterDelay } from '../common/backoff.ts';
+import { type Clock, systemClock } from '../common/clock.ts';
 
 /** Bytes read from the events file at a time. */
 const CHUNK_BYTES = 64 * 1024;

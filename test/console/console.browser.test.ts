@@ -1,8 +1,8 @@
 import { appendFile } from 'node:fs/promises';
 import type { Page } from 'playwright-core';
 import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
-import { API_ROUTES } from '#lib/routes.ts';
-import { FileObjectStore } from '#lib/store/file/index.ts';
+import { API_ROUTES } from '#lib/http/route-table.ts';
+import { FileObjectStore } from '#lib/storage/file/index.ts';
 import { HAVE_CHROMIUM, launchChromium } from './browser.ts';
 import { type ConsoleTestServer, startConsoleTestServer } from './console-server.ts';
 

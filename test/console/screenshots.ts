@@ -6,7 +6,7 @@ process.env.POWERTOOLS_METRICS_DISABLED ??= 'true';
 process.env.POWERTOOLS_LOG_LEVEL ??= 'WARN';
 
 import path from 'node:path';
-import { FileObjectStore } from '#lib/store/file/index.ts';
+import { FileObjectStore } from '#lib/storage/file/index.ts';
 import { launchChromium } from './browser.ts';
 import { startConsoleTestServer } from './console-server.ts';
 

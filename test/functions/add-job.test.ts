@@ -1,7 +1,7 @@
 import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
+import { newestFirstId } from '#lib/domain/ids.ts';
 import { JSON_CONTENT_TYPE } from '#lib/http/responses.ts';
-import { newestFirstId } from '#lib/ids.ts';
 import { invoke, request, TEST_CALLER } from '../helpers/api-event.ts';
 import { useFakeS3Service } from '../helpers/handlers.ts';
 import { md5Etag, s3Error } from '../helpers/s3-fake.ts';

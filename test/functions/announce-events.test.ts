@@ -1,9 +1,9 @@
 import { EventBridgeClient, PutEventsCommand, type PutEventsRequestEntry } from '@aws-sdk/client-eventbridge';
 import { mockClient } from 'aws-sdk-client-mock';
 import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
-import type { S3ObjectCreatedEvent } from '#lib/announce-handler.ts';
-import { announcedKey } from '#lib/announcer.ts';
-import { sessionKey } from '#lib/ids.ts';
+import { sessionKey } from '#lib/domain/ids.ts';
+import type { S3ObjectCreatedEvent } from '#lib/runtime/eventbridge.ts';
+import { announcedKey } from '#lib/workers/announcer.ts';
 import { TEST_BUCKET, useFakeS3Service } from '../helpers/handlers.ts';
 import { captureTelemetry } from '../helpers/telemetry.ts';
 

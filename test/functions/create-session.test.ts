@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest';
 import { JSON_CONTENT_TYPE } from '#lib/http/responses.ts';
-import { nameIndexKey } from '#lib/name-index.ts';
+import { nameIndexKey } from '#lib/sessions/name-index.ts';
 import { invoke, request, TEST_CALLER } from '../helpers/api-event.ts';
 import { TEST_BUCKET, useFakeS3Service } from '../helpers/handlers.ts';
 import { s3Error } from '../helpers/s3-fake.ts';

@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest';
+import { newestFirstId } from '#lib/domain/ids.ts';
 import { JSON_CONTENT_TYPE } from '#lib/http/responses.ts';
-import { newestFirstId } from '#lib/ids.ts';
 import { invoke, request } from '../helpers/api-event.ts';
 import { TEST_BUCKET, useFakeS3Service } from '../helpers/handlers.ts';
 import { networkError, s3Error } from '../helpers/s3-fake.ts';

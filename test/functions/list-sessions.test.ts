@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest';
+import type { Session, SessionStatus } from '#lib/domain/session.ts';
 import { JSON_CONTENT_TYPE } from '#lib/http/responses.ts';
-import type { Session, SessionStatus } from '#lib/session.ts';
 import { invoke, request } from '../helpers/api-event.ts';
 import { useFakeS3Service } from '../helpers/handlers.ts';
 import { s3Error } from '../helpers/s3-fake.ts';

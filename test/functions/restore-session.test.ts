@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest';
+import { newestFirstId } from '#lib/domain/ids.ts';
 import { JSON_CONTENT_TYPE } from '#lib/http/responses.ts';
-import { newestFirstId } from '#lib/ids.ts';
 import { invoke, request, TEST_CALLER } from '../helpers/api-event.ts';
 import { useFakeS3Service } from '../helpers/handlers.ts';
 import { seedSession, storedSession } from '../helpers/sessions.ts';

@@ -1,7 +1,7 @@
 import { describe, expect, it } from 'vitest';
-import { encodeHistoryCursor } from '#lib/history.ts';
+import { newestFirstId, sessionKey } from '#lib/domain/ids.ts';
 import { JSON_CONTENT_TYPE } from '#lib/http/responses.ts';
-import { newestFirstId, sessionKey } from '#lib/ids.ts';
+import { encodeHistoryCursor } from '#lib/sessions/history.ts';
 import { invoke, request, TEST_CALLER } from '../helpers/api-event.ts';
 import { useFakeS3Service } from '../helpers/handlers.ts';
 import { s3Error } from '../helpers/s3-fake.ts';

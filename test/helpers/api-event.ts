@@ -1,7 +1,7 @@
 import { randomUUID } from 'node:crypto';
 import type { APIGatewayProxyStructuredResultV2, Context } from 'aws-lambda';
 import type { HttpEvent } from '#lib/http/event.ts';
-import { API_ROUTES, type OperationId, type TableRoute } from '#lib/routes.ts';
+import { API_ROUTES, type OperationId, type TableRoute } from '#lib/http/route-table.ts';
 
 /** The IAM principal the factory signs requests as, unless told otherwise. */
 export const TEST_CALLER = 'arn:aws:sts::123456789012:assumed-role/runner/session-test';

@@ -1,11 +1,11 @@
 import { afterEach, beforeEach } from 'vitest';
-import { readServiceConfig, type ServiceConfig } from '#lib/config.ts';
+import { readServiceConfig, type ServiceConfig } from '#lib/domain/config.ts';
 import type { HttpHandler } from '#lib/http/route.ts';
-import type { SessionRepository } from '#lib/repository.ts';
-import { API_ROUTES, type OperationId, routeHandler } from '#lib/routes.ts';
-import { dependenciesFor } from '#lib/runtime.ts';
-import type { ObjectStore } from '#lib/store/port.ts';
-import { S3ObjectStore } from '#lib/store/s3.ts';
+import { API_ROUTES, type OperationId, routeHandler } from '#lib/http/route-table.ts';
+import { dependenciesFor } from '#lib/runtime/lambda.ts';
+import type { SessionRepository } from '#lib/sessions/repository.ts';
+import type { ObjectStore } from '#lib/storage/port.ts';
+import { S3ObjectStore } from '#lib/storage/s3.ts';
 import { TEST_BUCKET } from './lambda-env.ts';
 import { S3Fake } from './s3-fake.ts';
 

@@ -14,8 +14,8 @@ import {
   type VersionPage,
   type WriteCondition,
   type WrittenObject,
-} from '#lib/store/port.ts';
-import { defaultS3Client, S3ObjectStore } from '#lib/store/s3.ts';
+} from '#lib/storage/port.ts';
+import { defaultS3Client, S3ObjectStore } from '#lib/storage/s3.ts';
 
 /** The real S3 endpoint the suites may run against, from the environment `scripts/ceph-rgw.sh env` prints. */
 export const s3Endpoint = {

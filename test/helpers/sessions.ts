@@ -1,5 +1,5 @@
-import { newestFirstId, sessionKey } from '#lib/ids.ts';
-import type { Session } from '#lib/session.ts';
+import { newestFirstId, sessionKey } from '#lib/domain/ids.ts';
+import type { Session } from '#lib/domain/session.ts';
 import type { S3Fake } from './s3-fake.ts';
 
 export interface SeededSession {

@@ -5,8 +5,8 @@ import path from 'node:path';
 import fc from 'fast-check';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { HttpEvent } from '#lib/http/event.ts';
+import { API_ROUTES } from '#lib/http/route-table.ts';
 import { type LocalServer, startLocalServer } from '#lib/local/server.ts';
-import { API_ROUTES } from '#lib/routes.ts';
 import { type ApiResponse, apiEvent, invoke } from '../helpers/api-event.ts';
 import { TEST_BUCKET, testService } from '../helpers/handlers.ts';
 import { seedSession, storedSession } from '../helpers/sessions.ts';
@@ -431,7 +431,7 @@ describe('GET /sessions query, against an oracle written from the contract', () 
 });
 
 describe('labels are Unicode text, as the original Rust Session holds them', () => {
-  // lib/session.ts LabelSchema refuses a job_id or name holding a lone surrogate (JSON "\ud800"): no Rust
+  // lib/domain/session.ts LabelSchema refuses a job_id or name holding a lone surrogate (JSON "\ud800"): no Rust
   // String can hold one, and serde_json would refuse the stored session ("lone leading surrogate in hex
   // escape"), against the contract's compatibility with the original.
   it.each([

@@ -34,9 +34,9 @@ export const SESSION_ID = /^[0-9a-f]{32}$/;
 
 /** `sessions/<id>.json`: one object per session (DESIGN, "Storage"). */
 export const SESSION_KEY = /^sessions\/([0-9a-f]{32})\.json$/;
-/** `names/<sha256(name)>/<id>.json`: the name index of `GET /sessions?name=` (lib/name-index.ts). */
+/** `names/<sha256(name)>/<id>.json`: the name index of `GET /sessions?name=` (lib/sessions/name-index.ts). */
 export const NAME_INDEX_KEY = /^names\/[0-9a-f]{64}\/([0-9a-f]{32})\.json$/;
-/** `idempotency/<sha256(caller, key)>.json`: the records of `Idempotency-Key` (lib/idempotency.ts). */
+/** `idempotency/<sha256(caller, key)>.json`: the records of `Idempotency-Key` (lib/sessions/idempotency.ts). */
 export const IDEMPOTENCY_KEY = /^idempotency\/[0-9a-f]{64}\.json$/;
 /** `leases/<id>/<epoch>-<seconds>.json`: a lease's renewal record, in the store without versions (DESIGN, "Leases and fencing"). */
 export const RENEWAL_KEY = /^leases\/([0-9a-f]{32})\/([1-9][0-9]*)-([1-9][0-9]*)\.json$/;

@@ -154,7 +154,7 @@ describe.each(CHANGES)('$route under S3 faults', (change) => {
     expect(fake.body(key)).toBe(NOT_JSON);
   });
 
-  // lib/repository.ts #change, for restoreVersion: when the restore's own write landed with its answer
+  // lib/sessions/repository.ts #change, for restoreVersion: when the restore's own write landed with its answer
   // lost and another writer changed the session before the re-read, the body no longer equals the
   // attempt; the restore finds its write among the versions since and is not applied a second time
   // over the other writer's change, which had been answered 200. add-job and set-status re-apply harmlessly.
@@ -216,7 +216,7 @@ describe('POST /sessions under S3 faults', () => {
     expect(sessionKeys()).toEqual([`sessions/${response.body.id}.json`]);
   });
 
-  // lib/repository.ts createSession: after its third refused create it answers conflict_retry, a
+  // lib/sessions/repository.ts createSession: after its third refused create it answers conflict_retry, a
   // ServiceError, so a spent retry budget is a 503 with Retry-After and not the store's ConditionNotMet
   // surfacing as 500 internal_error.
   it('409 ConditionalRequestConflict on every attempt: 503 with Retry-After once the create attempts are spent', async () => {
@@ -229,7 +229,7 @@ describe('POST /sessions under S3 faults', () => {
     expect(sessionKeys()).toEqual([]);
   });
 
-  // lib/repository.ts createSession: a StoreFault from the create-only PUT is followed by the
+  // lib/sessions/repository.ts createSession: a StoreFault from the create-only PUT is followed by the
   // re-read the 412 path does, so a create that landed though its answer was a 500 or a reset is
   // answered 201, and no retry of the client's makes a second session.
   it.each(FAULT_KINDS.filter((kind) => kind.mayHaveLanded))(
@@ -323,7 +323,7 @@ describe('network failures on the way to S3', () => {
     },
   );
 
-  // lib/store/s3.ts isNetworkError counts EHOSTUNREACH, ENETUNREACH and ENETDOWN as transient, so an
+  // lib/storage/s3.ts isNetworkError counts EHOSTUNREACH, ENETUNREACH and ENETDOWN as transient, so an
   // unreachable S3 endpoint is answered 503 storage_unavailable with Retry-After, not the 500
   // internal_error of configuration faults.
   it.each(['EHOSTUNREACH', 'ENETUNREACH', 'ENETDOWN'])('%s: 503 storage_unavailable with Retry-After', async (code) => {

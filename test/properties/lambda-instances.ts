@@ -1,9 +1,9 @@
 import { S3Client } from '@aws-sdk/client-s3';
-import { readServiceConfig, requireEnv } from '#lib/config.ts';
+import { readServiceConfig, requireEnv } from '#lib/domain/config.ts';
 import type { HttpHandler } from '#lib/http/route.ts';
-import { API_ROUTES, entryName, routeHandler } from '#lib/routes.ts';
-import { dependenciesFor } from '#lib/runtime.ts';
-import { S3_CLIENT_CONFIG, S3ObjectStore } from '#lib/store/s3.ts';
+import { API_ROUTES, entryName, routeHandler } from '#lib/http/route-table.ts';
+import { dependenciesFor } from '#lib/runtime/lambda.ts';
+import { S3_CLIENT_CONFIG, S3ObjectStore } from '#lib/storage/s3.ts';
 import { TEST_BUCKET } from '../helpers/lambda-env.ts';
 
 /** The Lambda entries of `functions/`, one per route: `add-job`, `get-session`… */

@@ -1,10 +1,10 @@
 import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
-import { RetryableError } from '#lib/errors.ts';
+import { RetryableError } from '#lib/domain/errors.ts';
 import { serviceErrorOf } from '#lib/http/outcome.ts';
-import { SessionRepository } from '#lib/repository.ts';
-import { injectFaults, seededFaults } from '#lib/store/faulty.ts';
-import { MemoryObjectStore } from '#lib/store/memory.ts';
+import { SessionRepository } from '#lib/sessions/repository.ts';
+import { injectFaults, seededFaults } from '#lib/storage/faulty.ts';
+import { MemoryObjectStore } from '#lib/storage/memory.ts';
 import { sessionProblem } from './contract.ts';
 
 const T0 = Date.UTC(2026, 0, 1);

@@ -7,7 +7,10 @@ import { SignatureV4 } from '@smithy/signature-v4';
 import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
 import { ERROR_CODES, ERROR_STATUS, ErrorBodySchema, SessionHistorySchema, SessionListSchema } from '#lib/client/schemas.ts';
-import { InternalError, LeaseLost } from '#lib/errors.ts';
+import { InternalError, LeaseLost } from '#lib/domain/errors.ts';
+import { LabelSchema, LeaseSchema, SessionSchema } from '#lib/domain/session.ts';
+import * as z from '#lib/domain/zod.ts';
+import { API_ROUTES } from '#lib/http/route-table.ts';
 import {
   AcquireLeaseBodySchema,
   AddJobBodySchema,
@@ -17,9 +20,6 @@ import {
   RestoreSessionBodySchema,
   SetStatusBodySchema,
 } from '#lib/http/schemas.ts';
-import { API_ROUTES } from '#lib/routes.ts';
-import { LabelSchema, LeaseSchema, SessionSchema } from '#lib/session.ts';
-import * as z from '#lib/zod.ts';
 import {
   BODY_EXAMPLES,
   ERROR_DETAILS,
@@ -112,7 +112,7 @@ describe('the document', () => {
     });
   });
 
-  it('has exactly the routes the service serves (lib/routes.ts, shared by the CDK app and the local server)', () => {
+  it('has exactly the routes the service serves (lib/http/route-table.ts, shared by the CDK app and the local server)', () => {
     const operations = Object.entries(document.paths as Json).flatMap(([path, item]) =>
       Object.keys(item as Json)
         .filter((key) => key !== 'parameters')

@@ -1,4 +1,4 @@
-import { LeaseRequired } from '../../errors.ts';
+import { LeaseRequired } from '../../domain/errors.ts';
 import { jsonResponse } from '../responses.ts';
 import type { RouteDependencies, RouteHandler } from '../route.ts';
 

@@ -1,4 +1,4 @@
-import type { SessionRepository } from '../../repository.ts';
+import type { SessionRepository } from '../../sessions/repository.ts';
 import { jsonResponse } from '../responses.ts';
 import type { RouteDependencies, RouteHandler } from '../route.ts';
 

@@ -1,4 +1,4 @@
-import type { SessionStatus } from '../../session.ts';
+import type { SessionStatus } from '../../domain/session.ts';
 import { sessionResponse } from '../responses.ts';
 import type { RouteDependencies, RouteHandler } from '../route.ts';
 

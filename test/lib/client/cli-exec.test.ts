@@ -3,7 +3,7 @@ import path from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
 import { type CliIo, ExitCode, main } from '#lib/client/cli.ts';
 import { execIdempotencyKey } from '#lib/client/cli-exec.ts';
-import { API_ROUTES } from '#lib/routes.ts';
+import { API_ROUTES } from '#lib/http/route-table.ts';
 import {
   errorBody,
   type ReceivedRequest,

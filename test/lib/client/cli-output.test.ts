@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest';
 import { formatSession, formatSessionTable, formatTime } from '#lib/client/cli-output.ts';
-import type { Session } from '#lib/session.ts';
+import type { Session } from '#lib/domain/session.ts';
 
 const session: Session = {
   id: 'fffe6a1c2b3d4e5f60718293a4b5c6d7',

@@ -1,7 +1,7 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { SessionsClient } from '#lib/client/client.ts';
 import { NoResumableSession, SessionsApiError } from '#lib/client/errors.ts';
-import type { SessionStatus } from '#lib/session.ts';
+import type { SessionStatus } from '#lib/domain/session.ts';
 import { type RunningApi, startApi, TEST_MAX_JOBS } from './local-api.ts';
 
 let api: RunningApi;

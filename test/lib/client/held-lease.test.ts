@@ -1,7 +1,7 @@
 import { afterEach, beforeEach, describe, expect, it, vi } from 'vitest';
 import { LeaseLoss, LeaseLostError, SessionsApiError, SessionsNetworkError } from '#lib/client/errors.ts';
 import { holdLease, type LeaseApi } from '#lib/client/held-lease.ts';
-import type { Lease } from '#lib/session.ts';
+import type { Lease } from '#lib/domain/session.ts';
 
 const ID = 'fffe6a1c2b3d4e5f60718293a4b5c6d7';
 const START = 1_763_942_400_000;

@@ -5,7 +5,7 @@ import path from 'node:path';
 /** Jobs one session may hold on the test API, small so that `session_full` is reachable. */
 export const TEST_MAX_JOBS = 5;
 
-// Read by lib/config.ts and Powertools when the handlers load, so set before the dynamic import below.
+// Read by lib/domain/config.ts and Powertools when the handlers load, so set before the dynamic import below.
 process.env.MAX_JOBS_PER_SESSION = String(TEST_MAX_JOBS);
 process.env.CAS_BASE_DELAY_MS = '0';
 process.env.CAS_MAX_DELAY_MS = '0';

@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { JobIdSchema, LabelSchema, SessionNameSchema } from '#lib/session.ts';
+import { JobIdSchema, LabelSchema, SessionNameSchema } from '#lib/domain/session.ts';
 import { invoke, request } from '../../helpers/api-event.ts';
 import { useFakeS3Service } from '../../helpers/handlers.ts';
 import { seedSession, storedSession } from '../../helpers/sessions.ts';

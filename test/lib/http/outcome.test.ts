@@ -13,11 +13,11 @@ import {
   StorageUnavailable,
   UnsupportedMediaType,
   VersioningDisabled,
-} from '#lib/errors.ts';
+} from '#lib/domain/errors.ts';
 import { JSON_CONTENT_TYPE } from '#lib/http/responses.ts';
 import { httpRoute } from '#lib/http/route.ts';
 import { SessionPathSchema } from '#lib/http/schemas.ts';
-import { StoreFault } from '#lib/store/port.ts';
+import { StoreFault } from '#lib/storage/port.ts';
 import { apiEvent, invoke, TEST_CALLER } from '../../helpers/api-event.ts';
 import { TEST_BUCKET } from '../../helpers/lambda-env.ts';
 import { captureTelemetry } from '../../helpers/telemetry.ts';

@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest';
 import '../../helpers/lambda-env.ts';
-import { MemoryObjectStore } from '#lib/store/memory.ts';
+import { MemoryObjectStore } from '#lib/storage/memory.ts';
 import { invoke, request } from '../../helpers/api-event.ts';
 import { testService } from '../../helpers/handlers.ts';
 

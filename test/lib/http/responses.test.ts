@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest';
+import type { Session } from '#lib/domain/session.ts';
 import { createdResponse, httpResult, JSON_CONTENT_TYPE, quotedEtag } from '#lib/http/responses.ts';
-import type { Session } from '#lib/session.ts';
 
 const session: Session = {
   id: 'fffe6a1c2b3d4e5f60718293a4b5c6d7',

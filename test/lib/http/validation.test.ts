@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest';
 import { z } from 'zod';
-import { InvalidRequest } from '#lib/errors.ts';
+import { InvalidRequest } from '#lib/domain/errors.ts';
 import { IfMatchHeadersSchema, SessionPathSchema } from '#lib/http/schemas.ts';
 import { parseRequest, type RawRequest } from '#lib/http/validation.ts';
 

@@ -1,7 +1,7 @@
 import { describe, expect, it } from 'vitest';
-import { StorageUnavailable } from '#lib/errors.ts';
+import { StorageUnavailable } from '#lib/domain/errors.ts';
 import { deadlineBoundStore, withRequestDeadline } from '#lib/local/deadline.ts';
-import { MemoryObjectStore } from '#lib/store/memory.ts';
+import { MemoryObjectStore } from '#lib/storage/memory.ts';
 
 describe('deadlineBoundStore', () => {
   it('refuses to start a write closer to the request deadline than the reserve, as storage_unavailable', async () => {

@@ -5,10 +5,10 @@
  */
 
 import path from 'node:path';
-import { sleep } from '#lib/backoff.ts';
+import { sleep } from '#lib/common/backoff.ts';
 import { startLocalEvents } from '#lib/local/events.ts';
 import { startLocalServer } from '#lib/local/server.ts';
-import { FileObjectStore, UnversionedFileObjectStore } from '#lib/store/file/index.ts';
+import { FileObjectStore, UnversionedFileObjectStore } from '#lib/storage/file/index.ts';
 
 process.env.POWERTOOLS_METRICS_DISABLED ??= 'true';
 const dataDir = path.resolve(process.env.DATA_DIR ?? '.data');

@@ -7,15 +7,15 @@ import type { AddressInfo } from 'node:net';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
-import { Announcer, announcedKey } from '#lib/announcer.ts';
-import type { DeliveredSessionEvent, SessionEvent } from '#lib/events.ts';
-import { sessionKey } from '#lib/ids.ts';
+import type { DeliveredSessionEvent, SessionEvent } from '#lib/domain/events.ts';
+import { sessionKey } from '#lib/domain/ids.ts';
 import { FilePublisher, hintingStore, LocalAnnouncer, startLocalEvents } from '#lib/local/events.ts';
 import { startLocalServer } from '#lib/local/server.ts';
-import { SessionRepository } from '#lib/repository.ts';
-import { FileObjectStore, UnversionedFileObjectStore } from '#lib/store/file/index.ts';
-import { MemoryObjectStore } from '#lib/store/memory.ts';
-import { isPrunable, keepsVersions, type VersionedObjectStore, type WriteCondition } from '#lib/store/port.ts';
+import { SessionRepository } from '#lib/sessions/repository.ts';
+import { FileObjectStore, UnversionedFileObjectStore } from '#lib/storage/file/index.ts';
+import { MemoryObjectStore } from '#lib/storage/memory.ts';
+import { isPrunable, keepsVersions, type VersionedObjectStore, type WriteCondition } from '#lib/storage/port.ts';
+import { Announcer, announcedKey } from '#lib/workers/announcer.ts';
 
 const ENTRY = path.join(import.meta.dirname, 'events-entry.ts');
 

@@ -2,8 +2,8 @@ import { once } from 'node:events';
 import { createServer, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { API_ROUTES, routeParts } from '#lib/http/route-table.ts';
 import { type GatewayRoute, LocalGateway } from '#lib/local/gateway.ts';
-import { API_ROUTES, routeParts } from '#lib/routes.ts';
 
 const METHODS = ['GET', 'POST', 'PUT', 'PATCH', 'DELETE'];
 const ID = 'fffe6a1c2b3d4e5f60718293a4b5c6d7';

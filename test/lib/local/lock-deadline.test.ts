@@ -4,7 +4,7 @@ import { hostname, tmpdir } from 'node:os';
 import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { type LocalServer, startLocalServer } from '#lib/local/server.ts';
-import { FileObjectStore } from '#lib/store/file/index.ts';
+import { FileObjectStore } from '#lib/storage/file/index.ts';
 
 /** The request deadline the server is given: short, so that a stuck lock shows within the test. */
 const DEADLINE_MS = 3_000;

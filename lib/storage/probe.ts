@@ -1,0 +1,395 @@
+/**
+ * A probe of an S3 bucket's conditional writes. The service is only correct
+ * on a store that refuses a second create (`If-None-Match: *`), a change
+ * naming an old ETag (`If-Match`) and a change of a key that does not exist;
+ * several S3-compatible servers accept such writes on some buckets (Ceph RGW
+ * 16 on versioned buckets), so this is measured, not assumed.
+ */
+import { randomBytes } from 'node:crypto';
+import { parseArgs } from 'node:util';
+import {
+  DeleteObjectCommand,
+  GetBucketVersioningCommand,
+  ListObjectsV2Command,
+  ListObjectVersionsCommand,
+  S3Client,
+  S3ServiceException,
+} from '@aws-sdk/client-s3';
+import { SESSIONS_PREFIX } from '../domain/ids.ts';
+import { IDEMPOTENCY_PREFIX } from '../sessions/idempotency.ts';
+import { NAMES_PREFIX } from '../sessions/name-index.ts';
+import { ConditionNotMet, type WriteCondition, type WrittenObject } from './port.ts';
+import { defaultS3Client, S3_CLIENT_CONFIG, S3ObjectStore } from './s3.ts';
+
+/** Where probes write unless told otherwise; each run under a fresh `<run>/` of its own. */
+export const PROBE_PREFIX = 'probe/';
+
+/** The service's own key spaces, where a probe never writes. */
+const SERVICE_PREFIXES = [SESSIONS_PREFIX, NAMES_PREFIX, IDEMPOTENCY_PREFIX];
+
+/** The semantics a probe checks, in the order it reports them. */
+export type ProbeCheckName = 'create-only' | 'compare-and-swap' | 'missing-key-if-match' | 'versions' | 'versioned-conditions' | 'cleanup';
+
+/** The checks whose failure makes a store unsafe for the service. */
+export const REQUIRED_CHECKS: readonly ProbeCheckName[] = ['create-only', 'compare-and-swap', 'missing-key-if-match'];
+
+/** One semantic, measured. */
+export interface ProbeCheck {
+  name: ProbeCheckName;
+  /** True when the store behaved as Amazon S3 does (or, for `versions`, when the answer was clear). */
+  ok: boolean;
+  /** What was sent and what the store answered. */
+  detail: string;
+}
+
+/** What a probe found. */
+export interface StoreProbeReport {
+  /** The S3 endpoint, as configured for the client. */
+  endpoint: string;
+  bucket: string;
+  /** The prefix this run wrote under (and removed). */
+  prefix: string;
+  checks: ProbeCheck[];
+  /** True only when create-only, compare-and-swap and missing-key If-Match all held. */
+  safe: boolean;
+}
+
+export interface ProbeOptions {
+  bucket: string;
+  /** Default: the service's shared client ({@link defaultS3Client}). */
+  client?: S3Client;
+  /** Reserved for probes, ending in "/"; never one of the service's prefixes. Default {@link PROBE_PREFIX}. */
+  prefix?: string;
+}
+
+/** An S3 client for probing `endpoint` (an S3-compatible server, addressed path-style), or the service's own client. */
+export function probeClient({ endpoint }: { endpoint?: string | undefined } = {}): S3Client {
+  if (endpoint === undefined) return defaultS3Client();
+  return new S3Client({ ...S3_CLIENT_CONFIG, endpoint, forcePathStyle: true });
+}
+
+/** The outcome of one conditional write. */
+type WriteOutcome = { accepted: true; written: WrittenObject } | { accepted: false; answer: string };
+
+/**
+ * Writes a few objects under a fresh `<prefix><run>/` of `bucket` with the
+ * service's S3 store, checks each conditional-write semantic separately,
+ * then deletes everything it wrote, every version included. It never throws
+ * for what the store answers: a check that could not run fails with the reason.
+ * @throws RangeError when `prefix` is empty, does not end in "/" or lies in the service's key space.
+ */
+export async function probeStore({ bucket, client = defaultS3Client(), prefix = PROBE_PREFIX }: ProbeOptions): Promise<StoreProbeReport> {
+  if (!prefix.endsWith('/') || prefix === '/') {
+    throw new RangeError(`probe prefix must be a non-empty folder ending in "/", got ${JSON.stringify(prefix)}`);
+  }
+  const reserved = SERVICE_PREFIXES.find((service) => prefix.startsWith(service) || service.startsWith(prefix));
+  if (reserved !== undefined) throw new RangeError(`probe prefix ${JSON.stringify(prefix)} overlaps the service's ${reserved}`);
+
+  const run = `${prefix}${new Date().toISOString().replace(/[:.]/g, '-')}-${randomBytes(6).toString('hex')}/`;
+  const probe = new Probe(bucket, client, run);
+  const checks: ProbeCheck[] = [];
+  try {
+    checks.push(await probe.createOnly(), await probe.compareAndSwap(), await probe.missingKeyIfMatch());
+    const versions = await probe.versions();
+    checks.push(versions.check, versionedConditions(versions.kept, checks));
+  } finally {
+    checks.push(await probe.cleanup());
+  }
+  const safe = REQUIRED_CHECKS.every((name) => checks.find((check) => check.name === name)?.ok === true);
+  return { endpoint: await describeEndpoint(client), bucket, prefix: run, checks, safe };
+}
+
+/** One run's writes: the keys it uses and the requests it makes. */
+class Probe {
+  readonly #bucket: string;
+  readonly #client: S3Client;
+  readonly #run: string;
+  readonly #store: S3ObjectStore;
+  /** Every key written to, with how many of its writes were accepted. */
+  readonly #writes = new Map<string, number>();
+
+  constructor(bucket: string, client: S3Client, run: string) {
+    this.#bucket = bucket;
+    this.#client = client;
+    this.#run = run;
+    this.#store = new S3ObjectStore({ bucket, client });
+  }
+
+  /** A create, then a second `If-None-Match: *` create of the same key, which must be refused. */
+  async createOnly(): Promise<ProbeCheck> {
+    const key = this.#key('create-only');
+    return checked('create-only', async () => {
+      const first = await this.#write(key, 'first', { ifNoneMatch: '*' });
+      if (!first.accepted) return { ok: false, detail: `the first If-None-Match: * PUT of a new key was refused (${first.answer})` };
+      const second = await this.#write(key, 'second', { ifNoneMatch: '*' });
+      return second.accepted
+        ? {
+            ok: false,
+            detail: `a second If-None-Match: * PUT of an existing key was accepted${versionNote(second.written)}: a create can overwrite`,
+          }
+        : { ok: true, detail: `a second If-None-Match: * PUT of an existing key was refused (${second.answer})` };
+    });
+  }
+
+  /** A create, a change naming the current ETag (accepted), then a change naming the replaced one (refused). */
+  async compareAndSwap(): Promise<ProbeCheck> {
+    const key = this.#key('compare-and-swap');
+    return checked('compare-and-swap', async () => {
+      const created = await this.#write(key, 'version 1', { ifNoneMatch: '*' });
+      if (!created.accepted) return { ok: false, detail: `the If-None-Match: * PUT of a new key was refused (${created.answer})` };
+      const original = created.written.etag;
+      const current = await this.#write(key, 'version 2', { ifMatch: original });
+      const stale = await this.#write(key, 'version 3', { ifMatch: original });
+      const onCurrent = current.accepted ? 'accepted' : `refused (${current.answer})`;
+      const onStale = stale.accepted ? `accepted${versionNote(stale.written)}` : `refused (${stale.answer})`;
+      return {
+        ok: current.accepted && !stale.accepted,
+        detail: `If-Match with the current ETag was ${onCurrent}; If-Match with a replaced ETag was ${onStale}`,
+      };
+    });
+  }
+
+  /** A change (`If-Match` with a well-formed ETag) of a key that was never written, which must be refused. */
+  async missingKeyIfMatch(): Promise<ProbeCheck> {
+    const key = this.#key('missing-key-if-match');
+    return checked('missing-key-if-match', async () => {
+      // The ETag of an empty object: well-formed, and held by no key the probe writes.
+      const outcome = await this.#write(key, 'never', { ifMatch: '"d41d8cd98f00b204e9800998ecf8427e"' });
+      return outcome.accepted
+        ? { ok: false, detail: 'a PUT with If-Match on a key that does not exist was accepted: a change can create' }
+        : { ok: true, detail: `a PUT with If-Match on a key that does not exist was refused (${outcome.answer})` };
+    });
+  }
+
+  /**
+   * Whether the bucket keeps versions: its versioning status, and whether the
+   * listing shows more than one version of a key that took several writes.
+   */
+  async versions(): Promise<{ check: ProbeCheck; kept: boolean | undefined }> {
+    let status: string | undefined;
+    let statusAnswer: string;
+    try {
+      status = (await this.#client.send(new GetBucketVersioningCommand({ Bucket: this.#bucket }))).Status ?? 'never enabled';
+      statusAnswer = `versioning ${status}`;
+    } catch (error) {
+      statusAnswer = `GetBucketVersioning failed (${describeError(error)})`;
+    }
+    const [key, writes] = [...this.#writes].reduce((most, entry) => (entry[1] > most[1] ? entry : most), ['', 0]);
+    let listed: number | undefined;
+    let listAnswer: string;
+    try {
+      listed = (await this.#listEntries()).filter((entry) => entry.Key === key).length;
+      listAnswer = `ListObjectVersions shows ${listed} version${listed === 1 ? '' : 's'} of a key written ${writes} times`;
+    } catch (error) {
+      listAnswer = `ListObjectVersions failed (${describeError(error)})`;
+    }
+    // A bucket whose versioning was ever turned on (even suspended now) runs the server's versioned code paths.
+    const fromStatus = status === undefined ? undefined : status === 'Enabled' || status === 'Suspended';
+    const fromListing = listed === undefined || writes < 2 ? undefined : listed > 1;
+    const kept = fromListing ?? fromStatus;
+    const consistent = status !== 'Enabled' || fromListing !== false;
+    return { check: { name: 'versions', ok: kept !== undefined && consistent, detail: `${statusAnswer}; ${listAnswer}` }, kept };
+  }
+
+  /** Deletes every version and delete marker under the run's prefix, then lists it again to show nothing is left. */
+  async cleanup(): Promise<ProbeCheck> {
+    return checked('cleanup', async () => {
+      let entries: { Key: string; VersionId?: string }[];
+      try {
+        entries = await this.#listEntries();
+      } catch (error) {
+        // A server without version listings: delete the current object of each key written, and say so.
+        for (const key of this.#writes.keys()) await this.#client.send(new DeleteObjectCommand({ Bucket: this.#bucket, Key: key }));
+        const left = await this.#listKeys();
+        const unlisted = `ListObjectVersions failed (${describeError(error)}), so older versions, if any, were not deleted`;
+        return left.length === 0
+          ? { ok: true, detail: `deleted the current objects of ${this.#writes.size} keys under ${this.#run}; ${unlisted}` }
+          : { ok: false, detail: `${left.length} objects left under ${this.#run} (${left.map(describeEntry).join(', ')}); ${unlisted}` };
+      }
+      for (const entry of entries) await this.#client.send(new DeleteObjectCommand({ Bucket: this.#bucket, ...entry }));
+      const left = await this.#listEntries();
+      return left.length === 0
+        ? { ok: true, detail: `deleted ${entries.length} object version${entries.length === 1 ? '' : 's'} under ${this.#run}` }
+        : { ok: false, detail: `${left.length} object versions left under ${this.#run}: ${left.map(describeEntry).join(', ')}` };
+    });
+  }
+
+  #key(name: ProbeCheckName): string {
+    return `${this.#run}${name}.json`;
+  }
+
+  async #write(key: string, body: string, condition: WriteCondition): Promise<WriteOutcome> {
+    // Known before the write: a write that failed may still have happened, and cleanup must find it.
+    const accepted = this.#writes.get(key) ?? 0;
+    this.#writes.set(key, accepted);
+    try {
+      const written = await this.#store.putVersion(key, body, condition);
+      this.#writes.set(key, accepted + 1);
+      return { accepted: true, written };
+    } catch (error) {
+      if (!(error instanceof ConditionNotMet)) throw error;
+      return { accepted: false, answer: describeError(error.cause) };
+    }
+  }
+
+  /** Every version and delete marker under the run's prefix. */
+  async #listEntries(): Promise<{ Key: string; VersionId?: string }[]> {
+    const entries: { Key: string; VersionId?: string }[] = [];
+    let keyMarker: string | undefined;
+    let versionIdMarker: string | undefined;
+    do {
+      const page = await this.#client.send(
+        new ListObjectVersionsCommand({ Bucket: this.#bucket, Prefix: this.#run, KeyMarker: keyMarker, VersionIdMarker: versionIdMarker }),
+      );
+      for (const entry of [...(page.Versions ?? []), ...(page.DeleteMarkers ?? [])]) {
+        if (entry.Key === undefined) continue;
+        entries.push({ Key: entry.Key, ...(entry.VersionId === undefined ? {} : { VersionId: entry.VersionId }) });
+      }
+      const more = page.IsTruncated === true;
+      keyMarker = more ? page.NextKeyMarker : undefined;
+      versionIdMarker = more ? page.NextVersionIdMarker : undefined;
+    } while (keyMarker !== undefined);
+    return entries;
+  }
+
+  async #listKeys(): Promise<{ Key: string }[]> {
+    const page = await this.#client.send(new ListObjectsV2Command({ Bucket: this.#bucket, Prefix: this.#run }));
+    return (page.Contents ?? []).flatMap((entry) => (entry.Key === undefined ? [] : [{ Key: entry.Key }]));
+  }
+}
+
+/** Whether the three conditions held on a bucket that keeps versions, where some servers stop enforcing them. */
+function versionedConditions(kept: boolean | undefined, checks: ProbeCheck[]): ProbeCheck {
+  const name = 'versioned-conditions';
+  if (kept === false) return { name, ok: true, detail: 'not applicable: the bucket keeps no versions' };
+  const failed = checks.filter((check) => REQUIRED_CHECKS.includes(check.name) && !check.ok).map((check) => check.name);
+  const bucket = kept ? 'on this versioned bucket' : 'on this bucket (whether it keeps versions is unknown)';
+  return failed.length === 0
+    ? { name, ok: true, detail: `create-only, compare-and-swap and missing-key If-Match all held ${bucket}` }
+    : { name, ok: false, detail: `${failed.join(', ')} did not hold ${bucket}: the server does not enforce conditional writes here` };
+}
+
+/** Runs one check, turning an error the store raised into a failed check that names it. */
+async function checked(name: ProbeCheckName, measure: () => Promise<{ ok: boolean; detail: string }>): Promise<ProbeCheck> {
+  try {
+    return { name, ...(await measure()) };
+  } catch (error) {
+    return { name, ok: false, detail: `could not run: ${describeError(error)}` };
+  }
+}
+
+/** An S3 error as "412 PreconditionFailed"; anything else by its name and message. */
+function describeError(error: unknown): string {
+  if (error instanceof S3ServiceException) {
+    const status = error.$metadata.httpStatusCode;
+    return status === undefined ? error.name : `${status} ${error.name}`;
+  }
+  if (error instanceof Error) {
+    const cause = error.cause === undefined ? '' : ` (${describeError(error.cause)})`;
+    return `${error.name}: ${error.message}${cause}`;
+  }
+  return String(error);
+}
+
+function versionNote(written: WrittenObject): string {
+  return written.versionId === undefined ? '' : ' as a new version';
+}
+
+function describeEntry(entry: { Key: string; VersionId?: string }): string {
+  return entry.VersionId === undefined ? entry.Key : `${entry.Key}@${entry.VersionId}`;
+}
+
+/** The endpoint the client sends to: its own setting, the SDK's environment variables, or Amazon S3 in its region. */
+async function describeEndpoint(client: S3Client): Promise<string> {
+  const configured = await client.config.endpoint?.();
+  if (configured !== undefined) {
+    const port = configured.port === undefined ? '' : `:${configured.port}`;
+    return `${configured.protocol}//${configured.hostname}${port}${configured.path === '/' ? '' : configured.path}`;
+  }
+  const fromEnvironment = process.env.AWS_ENDPOINT_URL_S3 ?? process.env.AWS_ENDPOINT_URL;
+  if (fromEnvironment !== undefined) return fromEnvironment;
+  const region = await client.config.region().catch(() => undefined);
+  return region === undefined ? 'Amazon S3' : `https://s3.${region}.amazonaws.com`;
+}
+
+/** The report as a table: one line per check, "ok" or "FAILED" and what was seen, and a closing verdict. */
+export function formatProbeReport(report: StoreProbeReport): string {
+  const width = Math.max(...report.checks.map((check) => check.name.length));
+  const lines = report.checks.map((check) => `${check.name.padEnd(width)}  ${check.ok ? 'ok    ' : 'FAILED'}  ${check.detail}`);
+  const verdict = report.safe
+    ? 'safe: this bucket enforces the conditional writes the service relies on'
+    : `NOT SAFE: ${failedRequirements(report).join(', ')} did not hold; the service must not run on this bucket`;
+  return `store probe of s3://${report.bucket} at ${report.endpoint} (under ${report.prefix})\n${lines.join('\n')}\n${verdict}\n`;
+}
+
+function failedRequirements(report: StoreProbeReport): ProbeCheckName[] {
+  return REQUIRED_CHECKS.filter((name) => report.checks.find((check) => check.name === name)?.ok !== true);
+}
+
+/** The store does not enforce the conditional writes the service relies on; `report` says what failed. */
+export class StoreNotSafe extends Error {
+  override readonly name = 'StoreNotSafe';
+  readonly report: StoreProbeReport;
+  constructor(report: StoreProbeReport) {
+    const failures = report.checks
+      .filter((check) => REQUIRED_CHECKS.includes(check.name) && !check.ok)
+      .map((check) => `${check.name}: ${check.detail}`);
+    super(`s3://${report.bucket} at ${report.endpoint} does not enforce conditional writes; ${failures.join('; ')}`);
+    this.report = report;
+  }
+}
+
+/**
+ * Probes the bucket and returns the report when it is safe.
+ * @throws StoreNotSafe naming the semantics that did not hold.
+ */
+export async function assertStoreSafe(options: ProbeOptions): Promise<StoreProbeReport> {
+  const report = await probeStore(options);
+  if (!report.safe) throw new StoreNotSafe(report);
+  return report;
+}
+
+/** Where the check-store command writes: `process`, the CLI's streams, or buffers in tests. */
+export interface CheckStoreIo {
+  stdout: { write(text: string): unknown };
+  stderr: { write(text: string): unknown };
+}
+
+/**
+ * The check-store command: `--bucket NAME [--endpoint URL] [--json]` in `argv`
+ * (the arguments after the command's name). Prints the report (a table, or
+ * JSON) and returns the exit status: 0 safe, 1 not safe, 2 a usage error.
+ * `program` is how the usage line names the command.
+ */
+export async function checkStore(argv: string[], io: CheckStoreIo, program = 'check-store'): Promise<number> {
+  const usage = `usage: ${program} --bucket NAME [--endpoint URL] [--json]\n`;
+  let options: { bucket: string; endpoint: string | undefined; json: boolean };
+  try {
+    const { values } = parseArgs({
+      args: argv,
+      options: {
+        bucket: { type: 'string' },
+        endpoint: { type: 'string' },
+        json: { type: 'boolean', default: false },
+        help: { type: 'boolean' },
+      },
+      strict: true,
+    });
+    if (values.help === true) {
+      io.stdout.write(usage);
+      return 0;
+    }
+    const bucket = values.bucket?.trim();
+    if (!bucket) throw new TypeError('--bucket is required');
+    if (values.endpoint !== undefined && !URL.canParse(values.endpoint)) {
+      throw new TypeError(`--endpoint must be a URL, got ${JSON.stringify(values.endpoint)}`);
+    }
+    options = { bucket, endpoint: values.endpoint, json: values.json === true };
+  } catch (error) {
+    io.stderr.write(`check-store: ${error instanceof Error ? error.message : String(error)}\n${usage}`);
+    return 2;
+  }
+  const report = await probeStore({ bucket: options.bucket, client: probeClient({ endpoint: options.endpoint }) });
+  io.stdout.write(options.json ? `${JSON.stringify(report, null, 2)}\n` : formatProbeReport(report));
+  return report.safe ? 0 : 1;
+}
