@@ -40,24 +40,31 @@ export function historyPanel(panel: HTMLElement, id: string, onRestore: (entry: 
   let view: TimelineView = 'all';
   let wanted = ITEMS_PER_STEP;
   let problem: string | undefined;
+  /** Bumped by each `show`: a fill still reading for an older one stops instead of mixing its pages in. */
+  let generation = 0;
 
   const shownItems = () => visibleItems(timeline(versions), view);
 
   /** Reads pages until `wanted` items show, the history ends, or a step's pages are spent. */
   const fill = async () => {
+    const started = generation;
     for (let page = 0; page < PAGES_PER_STEP && cursor !== null && shownItems().length < wanted; page++) {
       const { body } = await getHistory(id, cursor, HISTORY_PAGE);
+      if (started !== generation) return false;
       versions = [...versions, ...body.versions];
       cursor = body.next_cursor;
     }
+    return true;
   };
   /** Reads on until `target` items show (within one step's pages), then renders; `focus` is a selector to focus after. */
   const load = async (target: number, focus?: string) => {
     wanted = target;
+    const started = generation;
     try {
-      await fill();
+      if (!(await fill())) return;
       problem = undefined;
     } catch (error) {
+      if (started !== generation) return;
       problem = explain(error).message;
     }
     render();
@@ -152,6 +159,7 @@ export function historyPanel(panel: HTMLElement, id: string, onRestore: (entry: 
 
   return {
     async show(first) {
+      generation++;
       if (first instanceof Error) {
         versions = [];
         cursor = null;

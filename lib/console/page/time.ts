@@ -39,7 +39,8 @@ export function clock(at: number): string {
   return CLOCK.format(new Date(at * 1000));
 }
 
-const DATE_TIME = new Intl.DateTimeFormat(undefined, {
+// Swedish writes dates in ISO order (2026-12-06 15:24:01) whatever the viewer's locale; the time zone stays the viewer's.
+const DATE_TIME = new Intl.DateTimeFormat('sv-SE', {
   year: 'numeric',
   month: '2-digit',
   day: '2-digit',
