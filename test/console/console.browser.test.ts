@@ -186,12 +186,12 @@ describe.skipIf(!HAVE_CHROMIUM)(SUITE, () => {
     expect(await page.locator('.job-list li').getAttribute('value')).toBe('513');
     expect(await page.locator('main *').count()).toBeLessThan(600);
 
-    // The 1,000 appends are one entry: the first step reads 600 versions (six pages), the next one the rest.
+    // The 1,000 appends are one entry: the first step reads 520 versions (pages of 20, then 5 × 100), the next one the rest.
     const entries = page.locator('.timeline .entry');
     await page.locator('.timeline .entry-group').waitFor();
     expect(await entries.count()).toBe(1);
-    expect(await entries.first().locator('.change').textContent()).toBe('600 jobs added: job-0400, job-0401, job-0402, …');
-    expect(await entries.first().locator('.group-size').textContent()).toBe('600 consecutive appends; older ones are not read yet.');
+    expect(await entries.first().locator('.change').textContent()).toBe('520 jobs added: job-0480, job-0481, job-0482, …');
+    expect(await entries.first().locator('.group-size').textContent()).toBe('520 consecutive appends; older ones are not read yet.');
     await page.getByRole('button', { name: 'Load older versions' }).click();
     await entries.nth(1).waitFor();
     expect(await entries.first().locator('.change').textContent()).toBe('1000 jobs added: job-0000, job-0001, job-0002, …');

@@ -124,6 +124,13 @@ describe.skipIf(!HAVE_CHROMIUM)(SUITE, () => {
       'created',
     ]);
     expect(historyReads).toHaveLength(4);
+
+    // A refresh reads the newest page only and keeps the 303 versions already read.
+    await append(id, ['j-300'], 1);
+    await page.getByLabel('Status and lease changes only').uncheck();
+    await entries.first().getByText('151 jobs added: j-150, j-151, j-152, …').waitFor({ timeout: 10_000 });
+    expect(await page.locator('.history-position').textContent()).toBe('304 versions read, all there are.');
+    expect(historyReads).toHaveLength(5);
   }, 120_000);
 
   it('previews a restore under a live lease as what it is: a take-over naming the holder, sent with force', async () => {

@@ -6,7 +6,8 @@
  * It pages by items, not by versions: each step reads pages of versions
  * (up to `PAGES_PER_STEP` of them) until it has `ITEMS_PER_STEP` more items
  * to show or the history ends, so a pause among hundreds of appends shows
- * without paging through them.
+ * without paging through them. A refresh reads the newest page only, and
+ * keeps the older versions already read when that page reaches them.
  * @module
  */
 
@@ -17,8 +18,10 @@ import { type TimelineItem, type TimelineView, timeline, visibleItems } from './
 import { timeAgo } from './ticker.ts';
 import { changeKind, type DiffLine, diffSessions } from './versions.ts';
 
-/** Versions per history request (the API's largest page). */
-export const HISTORY_PAGE = 100;
+/** Versions of the newest page, read with the session at each load and refresh: most refreshes need no more. */
+export const NEWEST_PAGE = 20;
+/** Versions per request when reading on (the API's largest page). */
+const HISTORY_PAGE = 100;
 /** Items each step aims to add to the timeline. */
 const ITEMS_PER_STEP = 20;
 /** History requests one step makes at most, however few items they yield. */
@@ -147,7 +150,11 @@ export function historyPanel(panel: HTMLElement, id: string, onRestore: (entry: 
     return el(
       'li',
       { class: 'entry entry-jobs entry-group', attrs: { 'data-version-id': entries[0]!.version_id } },
-      entryHead(title, el('span', {}, timeAgo(oldest.at), ' – ', timeAgo(entries[0]!.at)), actors),
+      entryHead(
+        title,
+        oldest.at === entries[0]!.at ? timeAgo(oldest.at) : el('span', {}, timeAgo(oldest.at), ' – ', timeAgo(entries[0]!.at)),
+        actors,
+      ),
       el('p', {
         class: 'muted group-size',
         text: `${entries.length} consecutive appends${partial ? '; older ones are not read yet' : ''}.`,
@@ -165,8 +172,12 @@ export function historyPanel(panel: HTMLElement, id: string, onRestore: (entry: 
         cursor = null;
         problem = explain(first).message;
       } else {
-        versions = first.versions;
-        cursor = first.next_cursor;
+        // Versions never change: a refresh whose newest page reaches what was read keeps the rest.
+        const known = new Map(versions.map((entry, index) => [entry.version_id, index]));
+        const overlap = first.versions.findIndex((entry) => known.has(entry.version_id));
+        if (overlap >= 0)
+          versions = [...first.versions.slice(0, overlap), ...versions.slice(known.get(first.versions[overlap]!.version_id))];
+        else [versions, cursor] = [first.versions, first.next_cursor];
         await load(wanted);
         return;
       }

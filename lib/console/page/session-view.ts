@@ -10,7 +10,7 @@ import { acquireLease, getHistory, getSession, type HistoryPage, type Session, t
 import { confirmAction, dialogOpen } from './dialog.ts';
 import { announce, el, replaceChildren } from './dom.ts';
 import { explain } from './errors.ts';
-import { HISTORY_PAGE, historyPanel } from './history-view.ts';
+import { historyPanel, NEWEST_PAGE } from './history-view.ts';
 import { effectOnHolder, holdsUntil, liveLease, STATUS_EFFECTS } from './lease.ts';
 import { leaseFacts } from './lease-view.ts';
 import { confirmRestore } from './restore.ts';
@@ -154,7 +154,7 @@ export function showSession(main: HTMLElement, id: string): (sessionId?: string)
   const load = async () => {
     const [loaded, page] = await Promise.all([
       getSession(id),
-      getHistory(id, null, HISTORY_PAGE).then(
+      getHistory(id, null, NEWEST_PAGE).then(
         ({ body }): HistoryPage | Error => body,
         (error: unknown) => (error instanceof Error ? error : new Error(String(error))),
       ),
