@@ -234,6 +234,12 @@ describe.skipIf(!HAVE_CHROMIUM)(SUITE, () => {
     expect(await page.locator('.lease-panel .countdown').textContent()).toBe(`Released at ${await clockOf(paused.lease.expires_at)}`);
     expect(await page.locator('.lease-panel .lease-state').textContent()).toBe('not live');
     expect(await page.locator('.lease-panel dt').allTextContents()).toContain('Ended');
+    await page.locator('.timeline .entry').last().getByRole('button', { name: 'Restore this version' }).click();
+    expect(await page.getByRole('dialog').locator('.restore-lease').textContent()).toBe(
+      `The lease stays as it is: build-7:4711’s, epoch 1, released at ${await clockOf(paused.lease.expires_at)}.`,
+    );
+    expect(await page.getByRole('dialog').getByRole('button', { name: 'Restore', exact: true }).isVisible()).toBe(true);
+    await page.getByRole('dialog').getByRole('button', { name: 'Cancel' }).click();
 
     // As a restore out of `active` left it: ended, with an expiry still ahead.
     const restored = (await call('POST', '/sessions', { name: 'ended-early' })).id as string;
