@@ -1,8 +1,8 @@
 /**
  * The Session page: its summary and lease, the status actions (each behind a
  * confirmation that names the effect on a live holder), its jobs a page at a
- * time, and its history as a timeline with a diff per version and a
- * "Restore this version" that only applies to the version it showed.
+ * time, its history (`history-view.ts`) and the restore of a version
+ * (`restore.ts`), which only applies to the version the page showed.
  * @module
  */
 
