@@ -4,6 +4,7 @@ import { tmpdir } from 'node:os';
 import path from 'node:path';
 import fc from 'fast-check';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { JOB_ID_MAX_BYTES, LABEL_MAX_BYTES } from '#lib/domain/limits.ts';
 import type { HttpEvent } from '#lib/http/event.ts';
 import { API_ROUTES } from '#lib/http/route-table.ts';
 import { type LocalServer, startLocalServer } from '#lib/local/server.ts';
@@ -30,7 +31,7 @@ import {
   expectListAnswer,
   expectSessionAnswer,
   IDEMPOTENCY_KEY,
-  isLabel,
+  isSentLabel,
   STATUSES,
   sessionProblem,
 } from './contract.ts';
@@ -232,7 +233,10 @@ describe('bodies, against an oracle written from the contract', () => {
     await fc.assert(
       fc.asyncProperty(fieldBody('job_id').filter(settled), async (text) => {
         const parsed = parsedBody(text);
-        const valid = parsed !== 'invalid' && isPlainObjectWithKeys(parsed.value, ['job_id'], ['job_id']) && isLabel(parsed.value.job_id);
+        const valid =
+          parsed !== 'invalid' &&
+          isPlainObjectWithKeys(parsed.value, ['job_id'], ['job_id']) &&
+          isSentLabel(parsed.value.job_id, JOB_ID_MAX_BYTES);
         const writesBefore = fake.puts.length;
 
         const response = await invoke(
@@ -313,7 +317,7 @@ describe('bodies, against an oracle written from the contract', () => {
         const valid =
           parsed !== 'invalid' &&
           isPlainObjectWithKeys(parsed.value, ['name'], []) &&
-          (parsed.value.name === undefined || parsed.value.name === null || isLabel(parsed.value.name));
+          (parsed.value.name === undefined || parsed.value.name === null || isSentLabel(parsed.value.name, LABEL_MAX_BYTES));
         const writesBefore = fake.puts.length;
 
         const response = await invoke(
@@ -391,7 +395,7 @@ describe('GET /sessions query, against an oracle written from the contract', () 
           ...(limit !== undefined && !(/^[0-9]+$/.test(limit) && Number(limit) >= 1 && Number(limit) <= 100) ? ['query.limit'] : []),
           ...(status !== undefined && !STATUSES.includes(status as never) ? ['query.status'] : []),
           ...(cursor !== undefined && !isIssuedCursor(cursor) ? ['query.cursor'] : []),
-          ...(name !== undefined && !isLabel(name) ? ['query.name'] : []),
+          ...(name !== undefined && !isSentLabel(name, LABEL_MAX_BYTES) ? ['query.name'] : []),
           ...(stray !== undefined ? [`query.${stray[0]}`] : []),
         ];
         const requestsBefore = fake.totalRequests;
