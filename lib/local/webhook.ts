@@ -15,6 +15,8 @@ import { type Clock, systemClock } from '../common/clock.ts';
 
 /** Bytes read from the events file at a time. */
 const CHUNK_BYTES = 64 * 1024;
+/** The most of a webhook's answer read before the connection is let go: its status is what counts. */
+export const MAX_ANSWER_BYTES = 4 * 1024;
 /** Longest line delivered; an event is a few hundred bytes. */
 const MAX_LINE_BYTES = 1024 * 1024;
 
@@ -148,7 +150,7 @@ export class WebhookDelivery {
           body: line,
           signal: AbortSignal.any([this.#abort.signal, AbortSignal.timeout(timeoutMs)]),
         });
-        await response.arrayBuffer().catch(() => undefined);
+        await discardAnswer(response);
         if (response.ok) {
           this.delivered++;
           this.#options.onDelivered?.(line);
@@ -201,6 +203,23 @@ export class WebhookDelivery {
     const draft = `${this.#options.cursorFile}.new`;
     await writeFile(draft, JSON.stringify({ offset: this.#offset }), { flush: true });
     await rename(draft, this.#options.cursorFile);
+  }
+}
+
+/** Reads at most {@link MAX_ANSWER_BYTES} of an answer's body, then lets the rest go unread (a 3 GB answer costs nothing). */
+async function discardAnswer(response: Response): Promise<void> {
+  const reader = response.body?.getReader();
+  if (reader === undefined) return;
+  try {
+    for (let read = 0; read < MAX_ANSWER_BYTES; ) {
+      const chunk = await reader.read();
+      if (chunk.done) return;
+      read += chunk.value.byteLength;
+    }
+  } catch {
+    // An answer cut short says no more than its status did.
+  } finally {
+    await reader.cancel().catch(() => {});
   }
 }
 
