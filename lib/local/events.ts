@@ -38,7 +38,7 @@ import {
   type WrittenObject,
 } from '../storage/port.ts';
 import { Announcer, announcedKey, type Publisher, parseAnnouncedCursor } from '../workers/announcer.ts';
-import { WebhookDelivery } from './webhook.ts';
+import { DEAD_LETTER_FILE, WebhookDelivery } from './webhook.ts';
 
 /** The file of announced events in the data directory. */
 export const EVENTS_FILE = 'events.jsonl';
@@ -51,12 +51,16 @@ export interface FilePublisherOptions {
   envelope?: { account: string; region: string };
   /** Called after each batch is durable on disk. */
   onAppended?: (events: SessionEvent[]) => void;
+  /** Opens the file for appending. Default `fs.open(file, 'a+')`; tests give one whose writes fail part-way. */
+  openFile?: (file: string) => Promise<FileHandle>;
 }
 
 /**
  * Appends each event as one JSON line to a file, and fsyncs before the
  * publish resolves (so the announcer moves its cursor only past durable
- * lines). Publishes are appended one after another, never interleaved.
+ * lines). Publishes are appended one after another, never interleaved. An
+ * append that fails part-way (a full disk) is cut back off, then or before
+ * the next append, so no torn line ever stays between whole ones.
  */
 export class FilePublisher implements Publisher {
   readonly file: string;
@@ -64,32 +68,43 @@ export class FilePublisher implements Publisher {
   readonly #envelope: { account: string; region: string };
   readonly #onAppended: (events: SessionEvent[]) => void;
   #tail: Promise<void> = Promise.resolve();
+  /** The length of the whole lines appended so far: what a failed append is cut back to. */
+  #size: number;
 
-  private constructor(file: string, handle: FileHandle, options: FilePublisherOptions) {
+  private constructor(file: string, handle: FileHandle, size: number, options: FilePublisherOptions) {
     this.file = file;
     this.#handle = handle;
+    this.#size = size;
     this.#envelope = options.envelope ?? LOCAL_ENVELOPE;
     this.#onAppended = options.onAppended ?? (() => {});
   }
 
   /** Opens (creates) `file` for appending, first cutting off a last line a crash left half-written (its events were never announced as done). */
   static async open(file: string, options: FilePublisherOptions = {}): Promise<FilePublisher> {
-    const handle = await open(file, 'a+');
+    const handle = await (options.openFile ?? ((path) => open(path, 'a+')))(file);
     try {
       await dropTornTail(handle);
+      return new FilePublisher(file, handle, (await handle.stat()).size, options);
     } catch (error) {
       await handle.close();
       throw error;
     }
-    return new FilePublisher(file, handle, options);
   }
 
   publish(events: SessionEvent[]): Promise<void> {
     const append = this.#tail.then(async () => {
       if (events.length === 0) return;
       const lines = events.map((event) => `${JSON.stringify(deliveredEvent(event, this.#envelope))}\n`).join('');
-      await this.#handle.appendFile(lines, 'utf-8');
-      await this.#handle.datasync();
+      // What an earlier failed append left behind (its cut back failed too) goes first.
+      if ((await this.#handle.stat()).size > this.#size) await this.#handle.truncate(this.#size);
+      try {
+        await this.#handle.appendFile(lines, 'utf-8');
+        await this.#handle.datasync();
+      } catch (error) {
+        await this.#handle.truncate(this.#size).catch(() => {});
+        throw error;
+      }
+      this.#size += Buffer.byteLength(lines, 'utf-8');
       this.#onAppended(events);
     });
     this.#tail = append.catch(() => {});
@@ -394,7 +409,14 @@ export async function startLocalEvents(options: LocalEventsOptions): Promise<Loc
     };
   }
   const webhook = options.webhookUrl
-    ? new WebhookDelivery({ file: eventsFile, cursorFile: path.join(dataDir, 'webhook.cursor'), url: options.webhookUrl, clock, onError })
+    ? new WebhookDelivery({
+        file: eventsFile,
+        cursorFile: path.join(dataDir, 'webhook.cursor'),
+        deadLetterFile: path.join(dataDir, DEAD_LETTER_FILE),
+        url: options.webhookUrl,
+        clock,
+        onError,
+      })
     : undefined;
   const file = await FilePublisher.open(eventsFile, {
     onAppended: (events) => {
