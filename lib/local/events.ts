@@ -37,7 +37,14 @@ import {
   type WriteCondition,
   type WrittenObject,
 } from '../storage/port.ts';
-import { Announcer, announcedKey, type Publisher, parseAnnouncedCursor } from '../workers/announcer.ts';
+import {
+  Announcer,
+  announcedKey,
+  eventsUnavailable,
+  type Publisher,
+  parseAnnouncedCursor,
+  UNVERSIONED_EVENTS,
+} from '../workers/announcer.ts';
 import { DEAD_LETTER_FILE, WebhookDelivery } from './webhook.ts';
 
 /** The file of announced events in the data directory. */
@@ -245,6 +252,7 @@ export class LocalAnnouncer {
   readonly #failures = new Map<string, number>();
   readonly #retries = new Set<NodeJS.Timeout>();
   #stopped = false;
+  #warnedUnversioned = false;
 
   constructor({ announcer, sessions, cursors, clock = systemClock, onError = () => {}, concurrency = 8 }: LocalAnnouncerOptions) {
     this.#announcer = announcer;
@@ -271,7 +279,11 @@ export class LocalAnnouncer {
     for (;;) {
       this.#again.delete(sessionId);
       try {
-        await this.#announcer.announceAll(sessionId);
+        const reports = await this.#announcer.announceAll(sessionId);
+        if (reports.some((report) => report.unversioned) && !this.#warnedUnversioned) {
+          this.#warnedUnversioned = true;
+          this.#onError(sessionId, new Error(`events are off: ${UNVERSIONED_EVENTS}`));
+        }
         this.#failures.delete(sessionId);
       } catch (error) {
         this.#onError(sessionId, error);
@@ -391,14 +403,16 @@ export interface LocalEvents {
 
 /**
  * Starts the local events over `store`: serve from the returned `hintStore`.
- * A store that keeps no versions announces nothing (events are derived from versions): `hintStore` is then `store`.
+ * A store that keeps no versions, or an S3 bucket without versioning, announces nothing (events are derived from
+ * versions; see `eventsUnavailable`): a warning at start says why and what to use, and `hintStore` is then `store`.
  */
 export async function startLocalEvents(options: LocalEventsOptions): Promise<LocalEvents> {
   const { dataDir, store, clock = systemClock } = options;
   const onError = options.onError ?? logError;
   const eventsFile = path.join(dataDir, EVENTS_FILE);
-  if (!keepsVersions(store)) {
-    onError('events are off: the sessions store keeps no versions', undefined);
+  const unavailable = await eventsUnavailable(store);
+  if (unavailable !== undefined || !keepsVersions(store)) {
+    onError(`events are off: ${unavailable}`, undefined);
     return {
       hintStore: store,
       caughtUp: Promise.resolve({ sessions: 0, behind: 0, ms: 0 }),
