@@ -94,4 +94,46 @@ describe('a console event-stream client that never reads', () => {
 
     expect(dropped).toBe(true);
   }, 15_000);
+
+  it('100 clients that never read, and 8,240 events: every one is dropped, memory stays bounded', async () => {
+    const server = await startLocalServer({ port: 0, dataDir, leaseSweepSeconds: 0 });
+    cleanups.push(() => server.close());
+    const { hostname, port, host } = new URL(server.url);
+    const file = path.join(dataDir, 'events.jsonl');
+    const closed: Promise<boolean>[] = [];
+    const sockets: ReturnType<typeof connect>[] = [];
+    cleanups.push(async () => {
+      for (const socket of sockets) socket.destroy();
+    });
+    for (let client = 0; client < 100; client++) {
+      const socket = connect(Number(port), hostname);
+      sockets.push(socket);
+      socket.on('error', () => {});
+      closed.push(new Promise<boolean>((resolve) => socket.once('close', () => resolve(true))));
+      await new Promise((resolve) => socket.once('connect', resolve));
+      socket.write(`GET /console/events HTTP/1.1\r\nHost: ${host}\r\n\r\n`);
+      await new Promise((resolve) => socket.once('data', resolve));
+      socket.pause();
+    }
+    await new Promise((resolve) => setTimeout(resolve, 300));
+    const rssBefore = process.memoryUsage().rss;
+    let peak = rssBefore;
+
+    const line = `${JSON.stringify({ id: 'e', 'detail-type': 'Session Status Changed', detail: { pad: 'x'.repeat(800) } })}\n`;
+    for (let written = 0; written < 8_240; written += 412) {
+      await appendFile(file, line.repeat(412));
+      await new Promise((resolve) => setTimeout(resolve, 50));
+      peak = Math.max(peak, process.memoryUsage().rss);
+    }
+    const dropped = await Promise.race([
+      Promise.all(closed).then(() => true),
+      new Promise<boolean>((resolve) => setTimeout(() => resolve(false), 10_000)),
+    ]);
+    console.log(
+      `event streams: 100 stalled clients, 8,240 events of ${line.length} bytes, RSS peak +${Math.round((peak - rssBefore) / 1024 / 1024)} MB`,
+    );
+
+    expect(dropped).toBe(true);
+    expect(peak - rssBefore).toBeLessThan(400 * 1024 * 1024);
+  }, 30_000);
 });
