@@ -123,6 +123,34 @@ describe('acquire', () => {
   });
 });
 
+describe('acquire of a lapsed lease racing a late heartbeat', () => {
+  it('decides again when the heartbeat lands before its fence: the lease is live after all, and the acquire is refused', async () => {
+    const [holder, acquirer] = [instance(), instance()];
+    const { session } = await holder.createSession({ leaseSeconds: 30, holder: 'r1' });
+    await holder.heartbeat(session.id, 1);
+    now += 45_000;
+    const original = renewals.inner.put.bind(renewals.inner);
+    let raced = 0;
+    renewals.inner.put = async (key, body, condition) => {
+      if (raced === 0 && body.includes('"expired":true')) {
+        raced++;
+        // The heartbeat was sent while the lease was still live and lands just before the fence.
+        now -= 20_000;
+        await holder.heartbeat(session.id, 1);
+        now += 20_000;
+      }
+      return original(key, body, condition);
+    };
+
+    const refused = await acquirer.acquireLease(session.id, { holder: 'r2' }).catch((error: unknown) => error);
+
+    expect(raced).toBe(1);
+    expect(refused).toBeInstanceOf(LeaseHeld);
+    expect((await acquirer.storedSession(session.id))!.lease).toMatchObject({ holder: 'r1', epoch: 1 });
+    await holder.addJob(session.id, 'job-1', { leaseEpoch: 1 });
+  });
+});
+
 describe('acquire of a live lease under a shared holder name', () => {
   it('refuses a second caller that uses the same holder name but not the epoch (409 lease_held), and writes nothing', async () => {
     const [first, second] = [instance(), instance()];
