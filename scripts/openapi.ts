@@ -161,7 +161,7 @@ export const ERROR_DETAILS: Readonly<Record<ErrorCode, z.ZodMiniObject>> = {
   }),
   lease_lost: z.object({
     id: z.string(),
-    reason: z.enum(['superseded', 'expired', 'released']),
+    reason: z.enum(['superseded', 'expired', 'released', 'restored']),
     epoch: z
       .nullable(z.number().check(z.int(), z.positive()))
       .check(z.describe('The epoch of the current lease, or null when none is live')),

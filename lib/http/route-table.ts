@@ -28,6 +28,7 @@ import { createSessionHistoryHandler } from './routes/session-history.ts';
 import { createSetStatusHandler } from './routes/set-status.ts';
 import {
   AcquireLeaseBodySchema,
+  AcquireLeaseHeadersSchema,
   AddJobBodySchema,
   ChangeHeadersSchema,
   CreateSessionBodySchema,
@@ -234,7 +235,7 @@ const STATUS_RECORD_READ: PrefixAccess = {
 };
 const LEASE_REFUSED: RouteErrorResponse = {
   description:
-    '`lease_lost`: the `Lease-Epoch` sent names a lease that is no longer live (`details.reason`: `superseded`, `expired` or `released`; `details.epoch`: the current epoch); nothing was written',
+    '`lease_lost`: the `Lease-Epoch` sent names a lease that is no longer live (`details.reason`: `superseded`, `expired`, `released` or `restored`; `details.epoch`: the current epoch); nothing was written',
   codes: ['lease_lost'],
 };
 const LEASE_REQUIRED: RouteErrorResponse = {
@@ -444,7 +445,8 @@ export const API_ROUTES = [
       description:
         "Makes the content of the version `version_id` (from the session's history) current again, as a new version written by compare-and-swap, " +
         "marked `restored_from` and shown in the history as `restored VERSION`. It brings back that version's jobs and status, out of `completed` or `terminated` too. " +
-        "Restoring the content the session already has changes nothing (200). A version that is not one of this session's is refused with 400.",
+        "Restoring the content the session already has changes nothing (200). A version that is not one of this session's is refused with 400. " +
+        'While a lease is live the restore is refused with `lease_held` unless `force` is true: the lease then ends and its holder hears `lease_lost` (`restored`).',
       parameters: ['IfMatch', 'Prefer'],
       body: { schema: 'RestoreSessionRequest', description: 'The version to restore' },
     },
@@ -452,7 +454,11 @@ export const API_ROUTES = [
     errors: {
       400: 'InvalidRequest',
       404: 'SessionNotFound',
-      409: 'VersioningDisabled',
+      409: {
+        description:
+          '`lease_held`: a lease is live and `force` is not true (`details.holder`, `details.expires_at`); `versioning_disabled`',
+        codes: ['lease_held', 'versioning_disabled'],
+      },
       412: 'PreconditionFailed',
       413: 'PayloadTooLarge',
       415: 'UnsupportedMediaType',
@@ -471,7 +477,9 @@ export const API_ROUTES = [
         listedPrefix: SESSION_KEYS,
         tellsMissingKeys: true,
       },
-      // A restore out of `active` ends the lease: its renewal records go.
+      // Whether the lease is live may take its renewal record; a restore out of `active`, or a forced one, ends the lease:
+      // its renewal records go.
+      RENEWAL_READ,
       RENEWAL_PRUNE,
       STATUS_MOVE,
     ],
@@ -479,16 +487,16 @@ export const API_ROUTES = [
   route({
     routeKey: 'POST /sessions/{id}/lease',
     id: 'AcquireLease',
-    request: { path: SessionPathSchema, body: z._default(AcquireLeaseBodySchema, {}) },
+    request: { path: SessionPathSchema, headers: AcquireLeaseHeadersSchema, body: z._default(AcquireLeaseBodySchema, {}) },
     docs: {
       operationId: 'acquireLease',
       summary: 'Acquire (or resume, or take over) the lease of a session',
       description:
         'Gives the caller a new lease of `seconds` (default 60) on the session, one epoch above the last, held by `holder` (default: the caller). ' +
-        'A `paused` session becomes `active`: this is the resume. While another holder’s lease is live the acquire is refused with `lease_held`, ' +
-        'unless `force` is true: the old holder is then fenced out, and every change it still sends is refused with `lease_lost`. ' +
+        'A `paused` session becomes `active`: this is the resume. While a lease is live the acquire is refused with `lease_held`, whatever `holder` says, ' +
+        'unless it carries that lease’s `Lease-Epoch` (its holder re-acquiring) or `force` is true: the old holder is then fenced out, and every change it still sends is refused with `lease_lost`. ' +
         'Not idempotent: each acquire issues a new epoch.',
-      parameters: ['Prefer'],
+      parameters: ['LeaseEpoch', 'Prefer'],
       body: { schema: 'AcquireLeaseRequest', description: 'Holder, length and force, all optional', required: false },
     },
     responses: { 200: { description: 'The session with its new lease', body: 'Session' } },
@@ -497,7 +505,7 @@ export const API_ROUTES = [
       404: 'SessionNotFound',
       409: {
         description:
-          '`lease_held`: another holder’s lease is live and `force` is not true (`details.holder`, `details.expires_at`); `invalid_transition`: the session is completed or terminated',
+          '`lease_held`: a lease is live, the acquire does not carry its `Lease-Epoch` and `force` is not true (`details.holder`, `details.expires_at`); `invalid_transition`: the session is completed or terminated',
         codes: ['lease_held', 'invalid_transition'],
       },
       413: 'PayloadTooLarge',

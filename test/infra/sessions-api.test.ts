@@ -248,7 +248,10 @@ describe('SessionsApi, as synthesized with the defaults', () => {
         objectAccess(['s3:GetObject', 's3:GetObjectVersion']),
         replaces(),
         listAccess('sessions/*.json', ['s3:ListBucket', 's3:ListBucketVersions']),
-        // A restore out of active ends the lease; a restore of another status moves the status index entry.
+        // Whether the lease is live may take its renewal record (a missing one told by listing its key).
+        objectAccess('s3:GetObject', 'leases/'),
+        probeKeys('leases/'),
+        // A restore out of active, or a forced one, ends the lease; a restore of another status moves the status index entry.
         ...prunesRenewalsAndMovesStatus(),
       ],
       // A compare-and-swap of the session; the lapsed lease's record is read and fenced (If-Match), the new epoch's created,

@@ -644,15 +644,35 @@ async function observeRoutes(buckets: MatrixBuckets): Promise<Observed[]> {
           expect(response.statusCode).toBe(404);
           return response;
         },
-        // Back to a paused version of a held session: the lease ends, its records go.
+        // Back to a paused version of a held session, forced: the lease ends, its records go.
         async () => {
           const first = seedSession(fake, { status: 'paused' });
           const [paused] = fake.versionIds(first.key);
           const held = seedHeld({ id: first.session.id, expiresIn: 60, record: 60 });
-          const event = apiEvent('POST /sessions/{id}/restore', { id: held.session.id }, { body: { version_id: paused } });
+          const event = apiEvent('POST /sessions/{id}/restore', { id: held.session.id }, { body: { version_id: paused, force: true } });
           const response = await send('POST /sessions/{id}/restore', event);
           expect(response.statusCode).toBe(200);
           expect(fake.objects.has(held.recordKey)).toBe(false);
+          return response;
+        },
+        // Whether the lease is live, once its own expiry passed, takes its record: heartbeats kept it alive (refused), or
+        // there is none (the lease lapsed: restored).
+        async () => {
+          const first = seedSession(fake);
+          const [created] = fake.versionIds(first.key);
+          const held = seedHeld({ id: first.session.id, expiresIn: -30, record: 60 });
+          const event = apiEvent('POST /sessions/{id}/restore', { id: held.session.id }, { body: { version_id: created } });
+          const response = await send('POST /sessions/{id}/restore', event);
+          expect(response.statusCode).toBe(409);
+          return response;
+        },
+        async () => {
+          const first = seedSession(fake);
+          const [created] = fake.versionIds(first.key);
+          const held = seedHeld({ id: first.session.id, expiresIn: -30 });
+          const event = apiEvent('POST /sessions/{id}/restore', { id: held.session.id }, { body: { version_id: created } });
+          const response = await send('POST /sessions/{id}/restore', event);
+          expect(response.statusCode).toBe(200);
           return response;
         },
       ],

@@ -236,17 +236,18 @@ describe('audit trail and undo', () => {
     expect(document.components.schemas.SessionHistory.properties.next_cursor.type).toEqual(['string', 'null']);
   });
 
-  it('POST /sessions/{id}/restore is restoreSession: a version_id body and If-Match, the Session with its ETag, 400, 404, 409 versioning_disabled, 412', () => {
+  it('POST /sessions/{id}/restore is restoreSession: a version_id body (and force) and If-Match, the Session with its ETag, 400, 404, 409 lease_held or versioning_disabled, 412', () => {
     const operation = document.paths['/sessions/{id}/restore'].post;
 
     expect(operation.operationId).toBe('restoreSession');
     expect(operation.parameters).toEqual([{ $ref: '#/components/parameters/IfMatch' }, { $ref: '#/components/parameters/Prefer' }]);
     expect(document.components.schemas.RestoreSessionRequest.required).toEqual(['version_id']);
+    expect(document.components.schemas.RestoreSessionRequest.properties.force).toEqual({ type: 'boolean' });
     expect(response('/sessions/{id}/restore', 'post', '200').content['application/json'].schema).toEqual({
       $ref: '#/components/schemas/Session',
     });
     expect(response('/sessions/{id}/restore', 'post', '200').headers.ETag).toEqual({ $ref: '#/components/headers/ETag' });
-    expect(codesOf(response('/sessions/{id}/restore', 'post', '409'))).toEqual(['versioning_disabled']);
+    expect(codesOf(response('/sessions/{id}/restore', 'post', '409'))).toEqual(['lease_held', 'versioning_disabled']);
     expect(codesOf(response('/sessions/{id}/restore', 'post', '412'))).toEqual(['precondition_failed']);
     expect(codesOf(response('/sessions/{id}/restore', 'post', '503'))).toEqual(['conflict_retry', 'storage_unavailable']);
   });
