@@ -45,11 +45,3 @@ export function checkPageLimit(limit: number, page: PageLimit): void {
   if (!Number.isInteger(limit) || limit < 1 || limit > page.max) throw InvalidRequest.field('query.limit', pageLimitMessage(page));
 }
 
-/**
- * The most a page of any listing (sessions, history, jobs) holds, in UTF-8
- * bytes of the objects it carries: a page ends early (its cursor continues)
- * rather than pass it, though it always holds at least one entry. 4 MiB keeps
- * an answer of the largest entries the limits allow well under the 6 MB a
- * Lambda function may answer.
- */
-export const MAX_PAGE_BYTES = 4 * 1024 * 1024;

@@ -61,8 +61,8 @@ describe('a page of sessions is bounded by bytes as well as count', () => {
   it.each(modes)('%s: ends the page before it passes MAX_PAGE_BYTES, and the cursor continues', async (_, options, seeded, indexed) => {
     const store = new MemoryObjectStore();
     const repository = new SessionRepository({ store, renewals: new MemoryObjectStore() });
-    // About 1 MB each: four fit in a page, five do not.
-    const sessions = await seedLarge(store, repository, 9, 4_000, seeded);
+    // About 260 kB each: four fit in a page, five do not.
+    const sessions = await seedLarge(store, repository, 9, 1_000, seeded);
     if (indexed) expect(await repository.backfillStatusIndex()).toMatchObject({ complete: true });
 
     const pages = await allPages(repository, { ...options, limit: 100 });
