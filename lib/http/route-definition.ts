@@ -143,6 +143,7 @@ type NamedRoute<S extends RequestSchemas, K extends string, O extends string> = 
 };
 
 /** Checks an entry's handler against its schemas, keeping its route key and operation ID as literal types, and gives it `serve`. */
+/* @__NO_SIDE_EFFECTS__ */
 export function route<S extends RequestSchemas, const K extends RouteDefinition['routeKey'], const O extends string>(
   definition: NamedRoute<S, K, O>,
 ): NamedRoute<S, K, O> & Pick<ApiRoute, 'serve'> {
