@@ -23,6 +23,7 @@ export {
   type SessionsClientOptions,
   type VersionedSession,
 } from './client.ts';
+export { defaultHolder } from './client.ts';
 export {
   type ApiErrorCode,
   LeaseHeldError,

@@ -1,8 +1,8 @@
 import { type ChildProcess, spawn } from 'node:child_process';
 import path from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
-import { type CliIo, ExitCode, main } from '#lib/client/cli.ts';
-import { execIdempotencyKey } from '#lib/client/cli-exec.ts';
+import { type CliIo, ExitCode, main } from '#lib/client/cli/main.ts';
+import { execIdempotencyKey } from '#lib/client/cli/exec-run.ts';
 import { API_ROUTES } from '#lib/http/route-table.ts';
 import {
   errorBody,
@@ -199,7 +199,7 @@ describe('exec: a normal run', () => {
 
     const run = await exec(['--name', 'ssh-import', '--', '/nonexistent/command'], server.url);
 
-    expect(run.code).toBe(ExitCode.CannotRun);
+    expect(run.code).toBe(127);
     expect(run.stderr).toContain('cannot run /nonexistent/command: spawn /nonexistent/command ENOENT');
   });
 });

@@ -1,7 +1,7 @@
 import { spawn } from 'node:child_process';
 import path from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
-import { type CliIo, ExitCode, main } from '#lib/client/cli.ts';
+import { type CliIo, ExitCode, main } from '#lib/client/cli/main.ts';
 import { type ReceivedRequest, type ScriptedAnswer, type ScriptedServer, startScriptedServer, wireSession } from './scripted-server.ts';
 
 const LAUNCHER = path.resolve(import.meta.dirname, '../../../bin/runner-sessions.mjs');

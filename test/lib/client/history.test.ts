@@ -1,5 +1,5 @@
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
-import { type CliIo, ExitCode, main } from '#lib/client/cli.ts';
+import { type CliIo, ExitCode, main } from '#lib/client/cli/main.ts';
 import { SessionsClient } from '#lib/client/client.ts';
 import { SessionsApiError } from '#lib/client/errors.ts';
 import { type RunningApi, startApi } from './local-api.ts';
