@@ -138,7 +138,13 @@ export class SessionsClient {
   async setStatus(id: string, status: SessionStatus, options: ChangeOptions = {}): Promise<VersionedSession> {
     try {
       return this.#versioned(
-        await this.#transport.send({ method: 'PATCH', path: sessionPath(id), body: { status }, headers: changeHeaders(options), retryable: true }),
+        await this.#transport.send({
+          method: 'PATCH',
+          path: sessionPath(id),
+          body: { status },
+          headers: changeHeaders(options),
+          retryable: true,
+        }),
       );
     } catch (error) {
       // A retry after a lost answer finds the lease released by the change it repeats: that is the change done, not a loss.
@@ -218,7 +224,12 @@ export class SessionsClient {
 
   /** `GET /sessions`: one page, newest first. @throws SessionsApiError `invalid_request` (400) for a bad limit, cursor or status */
   async listSessions({ limit, cursor, status, name }: ListSessionsOptions = {}): Promise<SessionPage> {
-    const answer = await this.#transport.send({ method: 'GET', path: '/sessions', query: { limit, cursor, status, name }, retryable: true });
+    const answer = await this.#transport.send({
+      method: 'GET',
+      path: '/sessions',
+      query: { limit, cursor, status, name },
+      retryable: true,
+    });
     const page = parse(SessionListSchema, answer, 'a session list');
     return { sessions: page.sessions, nextCursor: page.next_cursor };
   }
@@ -292,7 +303,12 @@ export class SessionsClient {
    * @throws SessionsApiError `session_not_found` (404), `versioning_disabled` (409), `invalid_request` (400) for a bad limit or cursor
    */
   async history(id: string, { limit, cursor }: HistoryOptions = {}): Promise<HistoryPage> {
-    const answer = await this.#transport.send({ method: 'GET', path: `${sessionPath(id)}/history`, query: { limit, cursor }, retryable: true });
+    const answer = await this.#transport.send({
+      method: 'GET',
+      path: `${sessionPath(id)}/history`,
+      query: { limit, cursor },
+      retryable: true,
+    });
     const page = parse(SessionHistorySchema, answer, 'a session history');
     return { versions: page.versions, nextCursor: page.next_cursor };
   }

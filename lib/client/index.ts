@@ -12,6 +12,7 @@ export {
   type ChangeOptions,
   type CreatedSession,
   type CreateSessionOptions,
+  defaultHolder,
   type HeartbeatOptions,
   type HistoryOptions,
   type HistoryPage,
@@ -23,7 +24,6 @@ export {
   type SessionsClientOptions,
   type VersionedSession,
 } from './client.ts';
-export { defaultHolder } from './client.ts';
 export {
   type ApiErrorCode,
   LeaseHeldError,

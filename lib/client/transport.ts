@@ -67,8 +67,6 @@ export class Transport {
 
   readonly redact = (text: string): string => this.#signer?.redact(text) ?? text;
 
-
-
   async send(call: Call): Promise<Answer> {
     const maxAttempts = call.retryable === false ? 1 : this.#retry.maxAttempts;
     const deadline =
@@ -224,4 +222,3 @@ function errnoOf(error: unknown): string | undefined {
   }
   return deepest;
 }
-

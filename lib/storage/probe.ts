@@ -109,7 +109,14 @@ export async function probeStore({
   const safe = REQUIRED_CHECKS.every((name) => checks.find((check) => check.name === name)?.ok === true);
   const required = checks.filter((check) => REQUIRED_CHECKS.includes(check.name));
   const couldNotCheck = required.every((check) => check.unanswered) ? required[0]?.detail.replace(/^could not run: /, '') : undefined;
-  return { endpoint: await describeEndpoint(client), bucket, prefix: run, checks, safe, ...(couldNotCheck === undefined ? {} : { couldNotCheck }) };
+  return {
+    endpoint: await describeEndpoint(client),
+    bucket,
+    prefix: run,
+    checks,
+    safe,
+    ...(couldNotCheck === undefined ? {} : { couldNotCheck }),
+  };
 }
 
 /** One run's writes: the keys it uses and the requests it makes. */
@@ -338,11 +345,12 @@ async function describeEndpoint(client: S3Client): Promise<string> {
 export function formatProbeReport(report: StoreProbeReport): string {
   const width = Math.max(...report.checks.map((check) => check.name.length));
   const lines = report.checks.map((check) => `${check.name.padEnd(width)}  ${check.ok ? 'ok    ' : 'FAILED'}  ${check.detail}`);
-  const verdict = report.couldNotCheck !== undefined
-    ? `could not check: ${report.couldNotCheck}`
-    : report.safe
-    ? 'safe: this bucket enforces the conditional writes the service relies on'
-    : `NOT SAFE: ${failedRequirements(report).join(', ')} did not hold; the service must not run on this bucket`;
+  const verdict =
+    report.couldNotCheck !== undefined
+      ? `could not check: ${report.couldNotCheck}`
+      : report.safe
+        ? 'safe: this bucket enforces the conditional writes the service relies on'
+        : `NOT SAFE: ${failedRequirements(report).join(', ')} did not hold; the service must not run on this bucket`;
   return `store probe of s3://${report.bucket} at ${report.endpoint} (under ${report.prefix})\n${lines.join('\n')}\n${verdict}\n`;
 }
 

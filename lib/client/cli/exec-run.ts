@@ -27,9 +27,7 @@ export const ExecExit = {
 export const LEASE_LOST_EXIT = ExecExit.LeaseLost;
 
 /** Where the session comes from: found or created by name, or a lease the caller already holds. */
-export type ExecSession =
-  | { name: string; holder: string; idempotencyKey: string }
-  | { id: string; epoch: number };
+export type ExecSession = { name: string; holder: string; idempotencyKey: string } | { id: string; epoch: number };
 
 /** What `runner-sessions exec` was asked to do. */
 export interface ExecPlan {

@@ -4,15 +4,7 @@ import { JobIdSchema, LEASE_SECONDS, SessionNameSchema } from '../../domain/sess
 import { defaultHolder } from '../client.ts';
 import { type Command, UsageError } from './command.ts';
 import { ExecExit, type ExecSession, execIdempotencyKey, execUnderLease, findSetpriv } from './exec-run.ts';
-import {
-  epochOption,
-  holderOption,
-  leaseSecondsOption,
-  PROGRAM,
-  secondsOption,
-  sessionIdArgument,
-  stringOption,
-} from './options.ts';
+import { epochOption, holderOption, leaseSecondsOption, PROGRAM, secondsOption, sessionIdArgument, stringOption } from './options.ts';
 
 const SETPRIV = findSetpriv(process.env);
 

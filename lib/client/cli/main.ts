@@ -4,7 +4,16 @@ import type { CliIo, Command, Context, Parsed } from './command.ts';
 import { UsageError } from './command.ts';
 import * as registry from './commands.ts';
 import { EXIT_HELP, ExitCode, reportFailure } from './failures.ts';
-import { API_HELP, API_OPTIONS, BASIC_OPTIONS, DEFAULT_TIMEOUT_SECONDS, PROGRAM, stringOption, timeoutOption, urlOption } from './options.ts';
+import {
+  API_HELP,
+  API_OPTIONS,
+  BASIC_OPTIONS,
+  DEFAULT_TIMEOUT_SECONDS,
+  PROGRAM,
+  stringOption,
+  timeoutOption,
+  urlOption,
+} from './options.ts';
 
 export type { CliIo } from './command.ts';
 export { ExitCode } from './failures.ts';

@@ -12,8 +12,8 @@ import {
 } from '../../domain/session.ts';
 import type * as z from '../../domain/zod.ts';
 import type { ChangeOptions, VersionedSession } from '../client.ts';
-import { formatSession } from './output.ts';
 import { type CliIo, type Parsed, UsageError } from './command.ts';
+import { formatSession } from './output.ts';
 
 export const PROGRAM = 'runner-sessions';
 export const DEFAULT_URL = 'http://127.0.0.1:3000';

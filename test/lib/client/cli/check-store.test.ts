@@ -105,7 +105,9 @@ describe('scripts/check-store.ts', () => {
   it('prints its full help and exits 0 with --help', async () => {
     const { stdout } = await node(process.execPath, [script, '--help']);
 
-    expect(stdout).toMatch(/^Usage: npm run check-store -- --bucket NAME \[--endpoint URL\] \[--region REGION\] \[--timeout SECONDS\] \[--json\]\n\n/);
+    expect(stdout).toMatch(
+      /^Usage: npm run check-store -- --bucket NAME \[--endpoint URL\] \[--region REGION\] \[--timeout SECONDS\] \[--json\]\n\n/,
+    );
     expect(stdout).toContain('  --timeout SECONDS ');
     expect(stdout).toContain('  3  could not check: no region, no credentials, or the endpoint could not be reached');
   });
