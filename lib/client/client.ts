@@ -1,8 +1,7 @@
 import { randomUUID } from 'node:crypto';
-import { hostname } from 'node:os';
 import { type Lease, type Session, SessionSchema, type SessionStatus } from '../domain/session.ts';
 import { LeaseLostError, NoResumableSession, SessionsApiError } from './errors.ts';
-import { type HeldLease, type HoldLeaseOptions, holdLease } from './held-lease.ts';
+import { defaultHolder, type HeldLease, type HoldLeaseOptions, holdLease } from './held-lease.ts';
 import {
   HeartbeatAnswerSchema,
   type HistoryEntry,
@@ -11,7 +10,7 @@ import {
   type SessionSummary,
   SessionSummarySchema,
 } from './schemas.ts';
-import { type Answer, definedFields, parse, Transport } from './transport.ts';
+import { type Answer, changeHeaders, definedFields, ifMatchHeader, parse, sessionPath, Transport } from './transport.ts';
 import type {
   AcquireByNameOptions,
   AcquireLeaseOptions,
@@ -29,15 +28,8 @@ import type {
   VersionedSession,
 } from './types.ts';
 
+export { defaultHolder } from './held-lease.ts';
 export type * from './types.ts';
-
-/**
- * The holder name a lease is taken under unless one is given: `HOST:PID`, unique to this process, so
- * that two processes never pass for one holder (a name is not proof of holding a lease; its epoch is).
- */
-export function defaultHolder(): string {
-  return `${hostname()}:${process.pid}`.slice(0, 256);
-}
 
 /**
  * A typed client for the runner-sessions HTTP API (v1). One method per route;
@@ -355,16 +347,4 @@ export class SessionsClient {
   #versioned(answer: Answer): VersionedSession {
     return { session: parse(SessionSchema, answer, 'a session'), etag: answer.response.headers.get('etag') ?? undefined };
   }
-}
-
-function sessionPath(id: string): string {
-  return `/sessions/${encodeURIComponent(id)}`;
-}
-
-function ifMatchHeader(ifMatch: string | undefined): Record<string, string> {
-  return ifMatch === undefined ? {} : { 'if-match': ifMatch };
-}
-
-function changeHeaders({ ifMatch, leaseEpoch }: ChangeOptions): Record<string, string> {
-  return { ...ifMatchHeader(ifMatch), ...(leaseEpoch === undefined ? {} : { 'lease-epoch': String(leaseEpoch) }) };
 }

@@ -4,7 +4,7 @@ import { apiErrorFor, SessionsApiError, SessionsConfigError, SessionsNetworkErro
 import { DEFAULT_RETRY, parseRetryAfter, type RetryOptions, retryDelay } from './retry.ts';
 import { ErrorBodySchema } from './schemas.ts';
 import { isLoopback, RequestSigner, resolveRegion } from './signing.ts';
-import type { SessionsClientOptions } from './types.ts';
+import type { ChangeOptions, SessionsClientOptions } from './types.ts';
 
 /** One request to the API. */
 export interface Call {
@@ -139,6 +139,18 @@ function sleep(ms: number, signal: AbortSignal | undefined): Promise<void> {
 function abortReason(signal: AbortSignal | undefined): string {
   const reason: unknown = signal?.reason;
   return reason instanceof Error && reason.name === 'TimeoutError' ? 'TimeoutError' : 'AbortError';
+}
+
+export function sessionPath(id: string): string {
+  return `/sessions/${encodeURIComponent(id)}`;
+}
+
+export function ifMatchHeader(ifMatch: string | undefined): Record<string, string> {
+  return ifMatch === undefined ? {} : { 'if-match': ifMatch };
+}
+
+export function changeHeaders({ ifMatch, leaseEpoch }: ChangeOptions): Record<string, string> {
+  return { ...ifMatchHeader(ifMatch), ...(leaseEpoch === undefined ? {} : { 'lease-epoch': String(leaseEpoch) }) };
 }
 
 export function definedFields<T extends object>(value: T): Partial<T> {
