@@ -1,7 +1,5 @@
 import { parseArgs } from 'node:util';
 import { SESSIONS_PREFIX } from '../../domain/ids.ts';
-import { IDEMPOTENCY_PREFIX } from '../../sessions/idempotency.ts';
-import { NAMES_PREFIX } from '../../sessions/name-index.ts';
 import { type CliIo, type Command, type Parsed, UsageError } from './command.ts';
 import { PROGRAM, stringOption, timeoutOption } from './options.ts';
 
@@ -49,7 +47,7 @@ Exit status:
 
 export const checkStore: Command = {
   name: 'check-store',
-  usage: USAGE,
+  usage: 'check-store --bucket NAME [options]',
   summary: 'whether an S3 bucket enforces the conditional writes the service needs',
   details: DETAILS,
   options: { bucket: OPTIONS.bucket, endpoint: OPTIONS.endpoint, region: OPTIONS.region },
@@ -100,8 +98,12 @@ export async function runCheckStore(argv: string[], io: CliIo, program: string):
 
 /** Probes the bucket, prints the report and resolves to the exit status. */
 async function probe(options: CheckStoreOptions, io: CliIo): Promise<number> {
-  // Loaded only when asked for: the S3 SDK stays off the CLI's start-up.
-  const { formatProbeReport, probeClient, probeStore } = await import('../../storage/probe.ts');
+  // Loaded only when asked for: the S3 SDK and the service's key spaces stay off the CLI's start-up.
+  const [{ formatProbeReport, probeClient, probeStore }, { IDEMPOTENCY_PREFIX }, { NAMES_PREFIX }] = await Promise.all([
+    import('../../storage/probe.ts'),
+    import('../../sessions/idempotency.ts'),
+    import('../../sessions/name-index.ts'),
+  ]);
   const client = probeClient({ endpoint: options.endpoint, region: options.region });
   let timer: NodeJS.Timeout | undefined;
   const deadline = new Promise<undefined>((resolve) => {

@@ -10,7 +10,7 @@ const SETPRIV = findSetpriv(process.env);
 
 export const exec: Command = {
   name: 'exec',
-  usage: 'exec (--name NAME | --session ID --epoch N) [options] -- COMMAND [ARGS...]',
+  usage: 'exec --name NAME [options] -- COMMAND [ARGS...]',
   summary: 'run a command while holding the lease of a session',
   details: `  ${PROGRAM} exec --name NAME [--lease N] [--job JOB] [--complete] [--on-lease-lost kill|continue] -- COMMAND [ARGS...]
   ${PROGRAM} exec --session ID --epoch N [--job JOB] [--complete] -- COMMAND [ARGS...]

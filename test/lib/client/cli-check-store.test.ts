@@ -29,9 +29,7 @@ describe('runner-sessions check-store', () => {
 
     expect(code).toBe(0);
     const help = out.join('');
-    expect(help).toMatch(
-      /^Usage: runner-sessions check-store --bucket NAME \[--endpoint URL\] \[--region REGION\] \[--timeout SECONDS\] \[--json\]\n/,
-    );
+    expect(help).toMatch(/^Usage: runner-sessions check-store --bucket NAME \[options\]\n/);
     for (const line of ['  --timeout SECONDS ', '  0  safe', '  1  NOT SAFE', '  2  usage error', '  3  could not check'])
       expect(help).toContain(line);
     expect(help).not.toContain('--url');

@@ -545,7 +545,8 @@ describe('the lease commands', () => {
   it('exec --help documents the exit codes', async () => {
     const run = await cli(['exec', '--help'], 'http://127.0.0.1:9');
 
-    expect(run.stdout).toMatch(/^Usage: runner-sessions exec \(--name NAME \| --session ID --epoch N\)/);
+    expect(run.stdout).toMatch(/^Usage: runner-sessions exec --name NAME/);
+    expect(run.stdout).toContain('  runner-sessions exec --session ID --epoch N [--job JOB] [--complete] -- COMMAND [ARGS...]\n');
     expect(run.stdout).toContain('75   the lease was lost while the command ran (EX_TEMPFAIL)');
     expect(run.stdout).toContain('125  exec itself failed');
     expect(run.stdout).toContain('126  the command was found but cannot be run');
