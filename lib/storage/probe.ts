@@ -33,9 +33,10 @@ export interface ProbeCheck {
   ok: boolean;
   /** What was sent and what the store answered. */
   detail: string;
-  /** True when the check got no answer from the store at all (no region, no credentials, unreachable). */
-  unanswered?: true;
 }
+
+/** The checks that got no answer from the store at all (no region, no credentials, unreachable). */
+const UNANSWERED = new WeakSet<ProbeCheck>();
 
 /** What a probe found. */
 export interface StoreProbeReport {
@@ -108,7 +109,7 @@ export async function probeStore({
   }
   const safe = REQUIRED_CHECKS.every((name) => checks.find((check) => check.name === name)?.ok === true);
   const required = checks.filter((check) => REQUIRED_CHECKS.includes(check.name));
-  const couldNotCheck = required.every((check) => check.unanswered) ? required[0]?.detail.replace(/^could not run: /, '') : undefined;
+  const couldNotCheck = required.every((check) => UNANSWERED.has(check)) ? required[0]?.detail.replace(/^could not run: /, '') : undefined;
   return {
     endpoint: await describeEndpoint(client),
     bucket,
@@ -294,8 +295,9 @@ async function checked(name: ProbeCheckName, measure: () => Promise<{ ok: boolea
   try {
     return { name, ...(await measure()) };
   } catch (error) {
-    const unanswered = isUnanswered(error) ? { unanswered: true as const } : {};
-    return { name, ok: false, detail: `could not run: ${describeError(error)}`, ...unanswered };
+    const check: ProbeCheck = { name, ok: false, detail: `could not run: ${describeError(error)}` };
+    if (isUnanswered(error)) UNANSWERED.add(check);
+    return check;
   }
 }
 
