@@ -13,9 +13,9 @@ import {
   type ScriptedServer,
   startScriptedServer,
   wireSession,
-} from './scripted-server.ts';
+} from '../scripted-server.ts';
 
-const LAUNCHER = path.resolve(import.meta.dirname, '../../../bin/runner-sessions.mjs');
+const LAUNCHER = path.resolve(import.meta.dirname, '../../../../bin/runner-sessions.mjs');
 const ID = 'fffe6a1c2b3d4e5f60718293a4b5c6d7';
 const NODE = process.execPath;
 const HAVE_LEASE_ROUTES = API_ROUTES.some((route) => (route.routeKey as string) === 'POST /sessions/{id}/lease');
@@ -209,7 +209,7 @@ describe('exec: a normal run', () => {
     server = await startScriptedServer(leaseApi());
 
     const missing = await exec(['--name', 'ssh-import', '--', '/nonexistent/command'], server.url);
-    const notExecutable = await exec(['--name', 'ssh-import', '--', path.join(import.meta.dirname, 'scripted-server.ts')], server.url);
+    const notExecutable = await exec(['--name', 'ssh-import', '--', path.join(import.meta.dirname, '../scripted-server.ts')], server.url);
     const onPath = await exec(['--name', 'ssh-import', '--', 'no-such-command-on-path'], server.url);
 
     expect([missing.code, notExecutable.code, onPath.code]).toEqual([127, 126, 127]);
@@ -561,7 +561,7 @@ describe('the lease commands', () => {
 
 describe.skipIf(!HAVE_LEASE_ROUTES)('exec against the local server', () => {
   it('a second client force-acquires while exec holds the lease: exec reports the loss and exits 75', async () => {
-    const { startApi } = await import('./local-api.ts');
+    const { startApi } = await import('../local-api.ts');
     const { SessionsClient } = await import('#lib/client/client.ts');
     const api = await startApi();
     try {

@@ -2,8 +2,8 @@ import { execFile } from 'node:child_process';
 import { promisify } from 'node:util';
 import { afterAll, afterEach, beforeAll, beforeEach, describe, expect, it, vi } from 'vitest';
 import { type CliIo, ExitCode, main } from '#lib/client/cli/main.ts';
-import { type RunningApi, startApi, TEST_MAX_JOBS } from './local-api.ts';
-import { errorBody, type ScriptedAnswer, type ScriptedServer, startScriptedServer, wireSession } from './scripted-server.ts';
+import { type RunningApi, startApi, TEST_MAX_JOBS } from '../local-api.ts';
+import { errorBody, type ScriptedAnswer, type ScriptedServer, startScriptedServer, wireSession } from '../scripted-server.ts';
 
 interface Run {
   code: number;

@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest';
 import { main } from '#lib/client/cli/main.ts';
-import { s3Endpoint } from '../../helpers/s3-endpoint.ts';
+import { s3Endpoint } from '../../../helpers/s3-endpoint.ts';
 
 function io(env: Record<string, string | undefined> = process.env) {
   const out: string[] = [];
