@@ -1,10 +1,8 @@
 import { parseArgs } from 'node:util';
 import { SESSIONS_PREFIX } from '../../domain/ids.ts';
 import { type CliIo, type Command, type Parsed, UsageError } from './command.ts';
+import { CheckStoreExit } from './failures.ts';
 import { PROGRAM, stringOption, timeoutOption } from './options.ts';
-
-/** The exit statuses of check-store, the same from `runner-sessions check-store` and `npm run check-store`. */
-export const CheckStoreExit = { Safe: 0, NotSafe: 1, Usage: 2, CouldNotCheck: 3 } as const;
 
 const DEFAULT_PROBE_TIMEOUT_SECONDS = 60;
 

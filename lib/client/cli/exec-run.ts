@@ -4,27 +4,10 @@ import { createHash } from 'node:crypto';
 import { accessSync, constants as fsConstants, statSync } from 'node:fs';
 import { constants, platform } from 'node:os';
 import path from 'node:path';
-import type { Session } from '../../domain/session.ts';
+import type { Lease, Session } from '../../domain/session.ts';
 import type { SessionsClient, VersionedSession } from '../client.ts';
 import { LeaseLostError, SessionsApiError, SessionsNetworkError } from '../errors.ts';
-
-/**
- * Exit statuses of `exec` of its own, apart from the command's: the lost lease keeps EX_TEMPFAIL, the
- * others are the ones `timeout` and `env` reserve, so that a failure of exec is not taken for the command's.
- */
-export const ExecExit = {
-  /** The lease was lost while the command ran, or before the session was released (EX_TEMPFAIL: try again later). */
-  LeaseLost: 75,
-  /** exec itself failed: a usage error, or the session could not be taken, or completed after a zero exit. */
-  Failed: 125,
-  /** The command was found but could not be run (not executable, a directory). */
-  NotRunnable: 126,
-  /** The command was not found. */
-  NotFound: 127,
-} as const;
-
-/** Exit status of `exec` when the lease was lost while the command ran. */
-export const LEASE_LOST_EXIT = ExecExit.LeaseLost;
+import { ExecExit } from './failures.ts';
 
 /** Where the session comes from: found or created by name, or a lease the caller already holds. */
 export type ExecSession = { name: string; holder: string; idempotencyKey: string } | { id: string; epoch: number };
@@ -62,7 +45,7 @@ export interface ExecSummary {
   /** The command's exit code, or null when a signal ended it or it did not run. */
   command_exit_code: number | null;
   command_signal: string | null;
-  /** What became of the session: completed, paused (its lease released), lease_lost, or not_started when the command could not be run. */
+  /** What became of the session: completed, paused (its lease released), lease_lost, or left_to_expire when the pause failed. */
   session: 'completed' | 'paused' | 'lease_lost' | 'left_to_expire';
   /** exec's own exit status. */
   exit_code: number;
@@ -131,10 +114,8 @@ export async function execUnderLease(
   onSession: (id: string, epoch: number) => void,
 ): Promise<ExecSummary> {
   const say = (line: string): void => void stderr.write(`runner-sessions: ${line}\n`);
-  const taken = 'epoch' in plan.session ? undefined : (await takeByName(clients.setup, plan, plan.session)).session;
-  const id = taken?.id ?? (plan.session as { id: string }).id;
-  const epoch = taken?.lease?.epoch ?? (plan.session as { epoch: number }).epoch;
-  let lease = taken?.lease ?? undefined;
+  const { id, epoch, lease: taken } = await takeSession(clients.setup, plan);
+  let lease = taken;
   onSession(id, epoch);
   const summary = (fields: Pick<ExecSummary, 'session' | 'exit_code'> & Partial<ExecSummary>): ExecSummary => ({
     session_id: id,
@@ -180,6 +161,15 @@ export async function execUnderLease(
     return summary({ ...command, session: 'left_to_expire', exit_code: status });
   }
   return summary({ ...command, session: completing ? 'completed' : 'paused', exit_code: status });
+}
+
+/** The session exec runs under, and its lease: handed in (`--session`, `--epoch`: its expiry unknown yet), or taken by name. */
+async function takeSession(client: SessionsClient, plan: ExecPlan): Promise<{ id: string; epoch: number; lease: Lease | undefined }> {
+  if ('epoch' in plan.session) return { id: plan.session.id, epoch: plan.session.epoch, lease: undefined };
+  const { session } = await takeByName(client, plan, plan.session);
+  // takeByName answers only a session held under this exec's holder name.
+  const lease = session.lease!;
+  return { id: session.id, epoch: lease.epoch, lease };
 }
 
 /** The newest resumable session of the name, acquired; else a new one, held from its creation. */

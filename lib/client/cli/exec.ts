@@ -3,7 +3,8 @@ import { hostname } from 'node:os';
 import { JobIdSchema, LEASE_SECONDS, SessionNameSchema } from '../../domain/session.ts';
 import { defaultHolder } from '../client.ts';
 import { type Command, UsageError } from './command.ts';
-import { ExecExit, type ExecSession, execIdempotencyKey, execUnderLease, findSetpriv } from './exec-run.ts';
+import { type ExecSession, execIdempotencyKey, execUnderLease, findSetpriv } from './exec-run.ts';
+import { ExecExit } from './failures.ts';
 import { epochOption, holderOption, leaseSecondsOption, PROGRAM, secondsOption, sessionIdArgument, stringOption } from './options.ts';
 
 const SETPRIV = findSetpriv(process.env);

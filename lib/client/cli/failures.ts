@@ -1,9 +1,26 @@
 /** What went wrong, said once for every command: the exit code of each failure and what to do about it. */
 import { LeaseLostError, NoResumableSession, SessionsApiError, SessionsConfigError, SessionsNetworkError } from '../errors.ts';
 import { type CliIo, UsageError } from './command.ts';
-import { LEASE_LOST_EXIT } from './exec-run.ts';
 import { PROGRAM, shellWord } from './options.ts';
 import { formatTime } from './output.ts';
+
+/**
+ * Exit statuses of `exec` of its own, apart from the command's: the lost lease keeps EX_TEMPFAIL, the
+ * others are the ones `timeout` and `env` reserve, so that a failure of exec is not taken for the command's.
+ */
+export const ExecExit = {
+  /** The lease was lost while the command ran, or before the session was released (EX_TEMPFAIL: try again later). */
+  LeaseLost: 75,
+  /** exec itself failed: a usage error, or the session could not be taken, or completed after a zero exit. */
+  Failed: 125,
+  /** The command was found but could not be run (not executable, a directory). */
+  NotRunnable: 126,
+  /** The command was not found. */
+  NotFound: 127,
+} as const;
+
+/** The exit statuses of check-store, the same from `runner-sessions check-store` and `npm run check-store`. */
+export const CheckStoreExit = { Safe: 0, NotSafe: 1, Usage: 2, CouldNotCheck: 3 } as const;
 
 /** The process exit codes of `runner-sessions` (`exec` and `check-store` have their own: see their help). */
 export const ExitCode = {
@@ -19,7 +36,7 @@ export const ExitCode = {
   /** The service failed or is unavailable (5xx, 429), or could not be reached. */
   Unavailable: 5,
   /** The lease is lost (`lease_lost`): another holder took it over, or it expired or was released. EX_TEMPFAIL. */
-  LeaseLost: LEASE_LOST_EXIT,
+  LeaseLost: ExecExit.LeaseLost,
 } as const;
 
 export const EXIT_HELP = `Exit codes:
