@@ -12,5 +12,10 @@ process.stdout.on('error', (error) => {
 void main(process.argv.slice(2), { stdout: process.stdout, stderr: process.stderr, env: process.env }).then((code) => {
   process.exitCode = code;
   // Work a command gave up on (check-store --timeout) may still be in flight: it must not hold the exit back.
-  setTimeout(() => process.exit(code), 1000).unref();
+  // Output still queued for a slow reader is let out first.
+  const exitOnceWritten = (): void => {
+    if (process.stdout.writableLength === 0) process.exit(code);
+    else setTimeout(exitOnceWritten, 100).unref();
+  };
+  setTimeout(exitOnceWritten, 1000).unref();
 });

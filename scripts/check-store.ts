@@ -15,4 +15,9 @@ const io = { stdout: process.stdout, stderr: process.stderr, env: process.env };
 const code = await runCheckStore(process.argv.slice(2), io, 'npm run check-store --');
 process.exitCode = code;
 // A probe given up on (--timeout) may still have requests in flight: they must not hold the answer back.
-setTimeout(() => process.exit(code), 1000).unref();
+// Output still queued for a slow reader is let out first.
+const exitOnceWritten = (): void => {
+  if (process.stdout.writableLength === 0) process.exit(code);
+  else setTimeout(exitOnceWritten, 100).unref();
+};
+setTimeout(exitOnceWritten, 1000).unref();
