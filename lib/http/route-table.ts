@@ -12,6 +12,7 @@
 import type { ErrorCode } from '../domain/errors.ts';
 import { SESSIONS_PREFIX } from '../domain/ids.ts';
 import { RENEWALS_PREFIX } from '../domain/lease.ts';
+import { ENDED_TAG } from '../domain/retention.ts';
 import * as z from '../domain/zod.ts';
 import { IDEMPOTENCY_PREFIX } from '../sessions/idempotency.ts';
 import { NAMES_PREFIX } from '../sessions/name-index.ts';
@@ -94,6 +95,12 @@ export interface PrefixAccess {
    * This grants `s3:ListBucket` for an `s3:prefix` matching `keys`, and nothing more.
    */
   readonly tellsMissingKeys?: boolean;
+  /**
+   * The only tags the tagging actions in `objectActions` may set (`s3:PutObjectTagging`, which a write's `Tagging`
+   * needs too, and `s3:PutObjectVersionTagging`: only requests setting exactly these) or remove
+   * (`s3:DeleteObjectVersionTagging`: only from objects carrying these).
+   */
+  readonly tags?: Readonly<Record<string, string>>;
   /**
    * How the objects under `prefix` are named, for the cdk-nag acknowledgement
    * of the object wildcard. Default: one object per session, named by its random ID.
@@ -217,6 +224,12 @@ const SESSION_CHANGE: PrefixAccess = {
   objectActions: ['s3:GetObject'],
   writes: ['replace'],
   tellsMissingKeys: true,
+};
+/** A write that ends a session (completed, terminated) carries the ended tag, which lifecycle expires by (retention). */
+const SESSION_END: PrefixAccess = {
+  prefix: SESSIONS_PREFIX,
+  objectActions: ['s3:PutObjectTagging'],
+  tags: { [ENDED_TAG.key]: ENDED_TAG.value },
 };
 const STATUS_OBJECTS = 'one status index entry per session and status, named by the random session ID';
 /** A new session gets its status index entry, create-only. */
@@ -374,7 +387,7 @@ export const API_ROUTES = [
     },
     handler: createSetStatusHandler,
     // The renewal record is read when the session's own expiry passed (heartbeats may have kept the lease alive); a release deletes it.
-    access: [SESSION_CHANGE, RENEWAL_READ, RENEWAL_PRUNE, STATUS_MOVE],
+    access: [SESSION_CHANGE, SESSION_END, RENEWAL_READ, RENEWAL_PRUNE, STATUS_MOVE],
   }),
   route({
     routeKey: 'POST /sessions/{id}/jobs',
@@ -471,6 +484,9 @@ export const API_ROUTES = [
         listedPrefix: SESSION_KEYS,
         tellsMissingKeys: true,
       },
+      // Restoring a completed or terminated version ends the session again (tagged); the ended version it replaces is
+      // untagged, so that it stays in the history as long as any replaced version.
+      { ...SESSION_END, objectActions: ['s3:PutObjectTagging', 's3:DeleteObjectVersionTagging'] },
       // A restore out of `active` ends the lease: its renewal records go.
       RENEWAL_PRUNE,
       STATUS_MOVE,
