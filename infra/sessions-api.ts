@@ -312,12 +312,17 @@ export class SessionsApi extends Construct {
   }
 
   /**
-   * The `execute-api:Invoke` resource of `route`, any stage: a session ID (`{id}`, exactly 32 characters) as 32
-   * single-character wildcards, so that the ARN of one route matches no path of a longer one.
+   * The `execute-api:Invoke` resource of `route` on the stage: a session ID (`{id}`, exactly 32 characters) as 32
+   * single-character wildcards and no `*`, so that the ARN of one route matches no path of another.
    */
   invokeArn(route: Pick<RouteDefinition, 'method' | 'path'>): string {
-    const path = route.path.replaceAll('{id}', '?'.repeat(32)).replace(/\{[^}]+\}/g, '*');
-    return Stack.of(this).formatArn({ service: 'execute-api', resource: this.httpApi.apiId, resourceName: `*/${route.method}${path}` });
+    const path = route.path.replaceAll('{id}', '?'.repeat(32));
+    if (path.includes('{')) throw new Error(`${route.method} ${route.path}: only {id} can be granted, as 32 single-character wildcards`);
+    return Stack.of(this).formatArn({
+      service: 'execute-api',
+      resource: this.httpApi.apiId,
+      resourceName: `${this.stage.stageName}/${route.method}${path}`,
+    });
   }
 }
 
