@@ -3,6 +3,7 @@ import { SESSIONS_PREFIX } from '#lib/domain/ids.ts';
 import { ENDED_TAG } from '#lib/domain/retention.ts';
 import { API_ROUTES, entryName, type OperationId, type PrefixAccess, routeParts } from '#lib/http/route-table.ts';
 import { NAMES_PREFIX } from '#lib/sessions/name-index.ts';
+import { STATUS_PREFIX } from '#lib/sessions/status-index.ts';
 import { ANNOUNCED_PREFIX } from '#lib/workers/announcer.ts';
 
 export type { AccessBucket, PrefixAccess, WriteKind } from '#lib/http/route-table.ts';
@@ -57,6 +58,8 @@ export const ROUTES: readonly RouteDefinition[] = API_ROUTES.map((route) => {
  *   meanwhile.
  * - Name index entries (`names/`, made at creation) and announcer cursors (`announced/`) of deleted sessions: the
  *   sweeper walks each prefix and deletes an entry whose session is gone.
+ * - Status index entries made by the index backfill rather than at the ending (lifecycle counts from when an entry
+ *   was made): the sweeper lists the ended statuses' entries and deletes one whose session is gone.
  */
 export const RETENTION_SWEEPER_ACCESS: readonly PrefixAccess[] = [
   {
@@ -77,4 +80,6 @@ export const RETENTION_SWEEPER_ACCESS: readonly PrefixAccess[] = [
     listActions: ['s3:ListBucket'],
     objectNames: 'one announcer cursor per session, named by its random ID',
   },
+  // Deleting an entry is the lease sweeper's already (a status change moves it).
+  { bucket: 'leases', prefix: STATUS_PREFIX, listActions: ['s3:ListBucket'], listedPrefix: `${STATUS_PREFIX}*/` },
 ];

@@ -314,6 +314,8 @@ describe('SessionsApi, as synthesized with the defaults', () => {
       removesEndedTag(),
       listAccess('names/'),
       listAccess('announced/'),
+      // And the ended statuses' index entries, for those the backfill made long after their session ended.
+      listAccess('status/*/'),
     ];
 
     it.each(ROUTE_KEYS)('%s: the role allows its own log stream writes and exactly its S3 actions', (routeKey) => {

@@ -982,6 +982,7 @@ describe('the synthesized template, held against what the handlers do', () => {
     `${SWEEPER}: [sessions] s3:ListBucket s3:prefix names/ (all of it)`,
     `${SWEEPER}: [leases] s3:DeleteObject announced/…`,
     `${SWEEPER}: [leases] s3:ListBucket s3:prefix announced/ (all of it)`,
+    `${SWEEPER}: [leases] s3:ListBucket s3:prefix a folder within status/`,
   ];
 
   it('allows, per role, exactly the cells of the S3 request matrix that the function was seen to use (simulated)', async () => {
