@@ -331,12 +331,13 @@ function retentionOf(props: SessionsApiProps): { days: number | undefined; noncu
   const setting = props.retentionDays ?? 90;
   let days: number | undefined;
   if (setting !== 'forever') {
-    // The handlers' own parser, so that a value the synth accepts is one the functions accept.
-    days = readRetentionDays({ RETENTION_DAYS: String(setting) });
-    if (days === undefined || !Number.isSafeInteger(setting))
+    const { min, max } = RETENTION_DAYS_RANGE;
+    if (!(typeof setting === 'number' && Number.isSafeInteger(setting) && setting >= min && setting <= max))
       throw new Error(
-        `retentionDays must be a whole number of days from ${RETENTION_DAYS_RANGE.min} to ${RETENTION_DAYS_RANGE.max}, or 'forever'; got ${setting}`,
+        `retentionDays must be a whole number of days from ${min} to ${max}, or 'forever'; got ${typeof setting === 'string' ? JSON.stringify(setting) : setting}`,
       );
+    // The handlers' own parser reads it back, so that a value the synth accepts is one the functions accept.
+    days = readRetentionDays({ RETENTION_DAYS: String(setting) });
   }
   const noncurrentVersionDays = wholeDays(
     'noncurrentVersionExpirationDays',

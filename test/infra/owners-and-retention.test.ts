@@ -77,7 +77,7 @@ describe('retention', () => {
   });
 
   it.each([
-    [{ retentionDays: 0 }, /RETENTION_DAYS must be a whole number of days from 1 to 3650/],
+    [{ retentionDays: 0 }, /retentionDays must be a whole number of days from 1 to 3650, or 'forever'; got 0/],
     [{ retentionDays: 3651 }, /from 1 to 3650/],
     [{ retentionDays: 1.5 }, /from 1 to 3650/],
     [{ retentionDays: Number.NaN }, /from 1 to 3650/],
