@@ -7,6 +7,7 @@
 
 import { SESSIONS_PREFIX } from '../domain/ids.ts';
 import { RENEWALS_PREFIX } from '../domain/lease.ts';
+import { ENDED_TAG } from '../domain/retention.ts';
 import { INDEXES_PREFIX, STATUS_INDEXED_KEY, STATUS_PREFIX } from '../sessions/status-index.ts';
 import type { PrefixAccess } from './route-definition.ts';
 
@@ -42,6 +43,12 @@ export const SESSION_CHANGE: PrefixAccess = {
   objectActions: ['s3:GetObject'],
   writes: ['replace'],
   tellsMissingKeys: true,
+};
+/** A write that ends a session (completed, terminated) carries the ended tag, which lifecycle expires by (retention). */
+export const SESSION_END: PrefixAccess = {
+  prefix: SESSIONS_PREFIX,
+  objectActions: ['s3:PutObjectTagging'],
+  tags: { [ENDED_TAG.key]: ENDED_TAG.value },
 };
 export const STATUS_OBJECTS = 'one status index entry per session and status, named by the random session ID';
 /** A new session gets its status index entry, create-only. */

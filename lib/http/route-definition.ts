@@ -62,6 +62,12 @@ export interface PrefixAccess {
    */
   readonly tellsMissingKeys?: boolean;
   /**
+   * The only tags the tagging actions in `objectActions` may set (`s3:PutObjectTagging`, which a write's `Tagging`
+   * needs too, and `s3:PutObjectVersionTagging`: only requests setting exactly these) or remove
+   * (`s3:DeleteObjectVersionTagging`: only from objects carrying these).
+   */
+  readonly tags?: Readonly<Record<string, string>>;
+  /**
    * How the objects under `prefix` are named, for the cdk-nag acknowledgement
    * of the object wildcard. Default: one object per session, named by its random ID.
    */

@@ -1,4 +1,4 @@
-import { RENEWAL_PRUNE, RENEWAL_READ, SESSION_CHANGE, STATUS_MOVE } from '../route-access.ts';
+import { RENEWAL_PRUNE, RENEWAL_READ, SESSION_CHANGE, SESSION_END, STATUS_MOVE } from '../route-access.ts';
 import { LEASE_REFUSED, LEASE_REQUIRED, route } from '../route-definition.ts';
 import { createAddJobHandler } from '../routes/add-job.ts';
 import { createSetStatusHandler } from '../routes/set-status.ts';
@@ -34,7 +34,7 @@ export const setStatus = route({
   },
   handler: createSetStatusHandler,
   // The renewal record is read when the session's own expiry passed (heartbeats may have kept the lease alive); a release deletes it.
-  access: [SESSION_CHANGE, RENEWAL_READ, RENEWAL_PRUNE, STATUS_MOVE],
+  access: [SESSION_CHANGE, SESSION_END, RENEWAL_READ, RENEWAL_PRUNE, STATUS_MOVE],
 });
 
 export const addJob = route({

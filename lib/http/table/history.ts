@@ -5,7 +5,7 @@
  */
 
 import { SESSIONS_PREFIX } from '../../domain/ids.ts';
-import { RENEWAL_PRUNE, RENEWAL_READ, SESSION_KEYS, STATUS_MOVE } from '../route-access.ts';
+import { RENEWAL_PRUNE, RENEWAL_READ, SESSION_END, SESSION_KEYS, STATUS_MOVE } from '../route-access.ts';
 import { route, STORAGE_UNAVAILABLE } from '../route-definition.ts';
 import { createRestoreSessionHandler } from '../routes/restore-session.ts';
 import { createSessionHistoryHandler } from '../routes/session-history.ts';
@@ -79,6 +79,9 @@ export const restoreSession = route({
       listedPrefix: SESSION_KEYS,
       tellsMissingKeys: true,
     },
+    // Restoring a completed or terminated version ends the session again (tagged); the ended version it replaces is
+    // untagged, so that it stays in the history as long as any replaced version.
+    { ...SESSION_END, objectActions: ['s3:PutObjectTagging', 's3:DeleteObjectVersionTagging'] },
     // Whether the lease is live may take its renewal record; a restore out of `active`, or a forced one, ends the lease:
     // its renewal records go.
     RENEWAL_READ,
