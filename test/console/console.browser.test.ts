@@ -2,7 +2,7 @@ import { appendFile } from 'node:fs/promises';
 import type { Page } from 'playwright-core';
 import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
 import { API_ROUTES } from '#lib/http/route-table.ts';
-import { FileObjectStore } from '#lib/storage/file/index.ts';
+import { SqliteObjectStore } from '#lib/storage/sqlite/index.ts';
 import { HAVE_CHROMIUM, launchChromium } from './browser.ts';
 import { type ConsoleTestServer, startConsoleTestServer } from './console-server.ts';
 
@@ -29,7 +29,7 @@ describe.skipIf(!HAVE_CHROMIUM)(SUITE, () => {
   };
   /** Writes a lease straight into the stored session, as the lease routes will. */
   const giveLease = async (id: string, lease: { holder: string; epoch: number; seconds: number; expires_at: number }) => {
-    const store = new FileObjectStore(server.dataDir);
+    const store = new SqliteObjectStore(server.dataDir);
     const stored = await store.get(`sessions/${id}.json`);
     const session = JSON.parse(stored!.body);
     await store.putVersion(`sessions/${id}.json`, JSON.stringify({ ...session, lease }), { ifMatch: stored!.etag });
