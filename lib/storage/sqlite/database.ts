@@ -1,4 +1,4 @@
-import { existsSync, mkdirSync, readdirSync, realpathSync } from 'node:fs';
+import { accessSync, constants, existsSync, mkdirSync, readdirSync, realpathSync } from 'node:fs';
 import path from 'node:path';
 import { DatabaseSync, type StatementSync } from 'node:sqlite';
 import { setTimeout as sleep } from 'node:timers/promises';
@@ -124,7 +124,7 @@ export class SqliteDatabase {
       this.db.exec('PRAGMA synchronous = FULL');
       this.#retryingSync(() => this.db.exec(`BEGIN IMMEDIATE; ${SCHEMA} COMMIT;`));
     } catch (error) {
-      throw new DataDirectoryUnusable(root, error);
+      throw new DataDirectoryUnusable(root, writeProblem(root) ?? error);
     }
   }
 
@@ -246,6 +246,16 @@ export class SqliteDatabase {
   }
 }
 
+/** Why `root` cannot be written to, when the filesystem says so (SQLite says only that it cannot open the file). */
+function writeProblem(root: string): unknown {
+  try {
+    accessSync(root, constants.W_OK);
+    return undefined;
+  } catch (error) {
+    return error;
+  }
+}
+
 /** Milliseconds to wait before the attempt after `attempt`: 2, 4, 8 … up to 50, with jitter. */
 function backoff(attempt: number): number {
   return Math.min(50, 2 ** (attempt + 1)) * (0.5 + Math.random() / 2);
@@ -278,6 +288,5 @@ export function asFault(what: string, error: unknown): unknown {
 function describe(error: unknown): string {
   const errstr = (error as { errstr?: unknown } | null)?.errstr;
   if (typeof errstr === 'string') return `${errstr} (SQLite ${(error as { errcode: number }).errcode})`;
-  const code = (error as NodeJS.ErrnoException | null)?.code;
-  return typeof code === 'string' ? `${code} (${(error as Error).message})` : String(error);
+  return error instanceof Error ? error.message : String(error);
 }
