@@ -32,7 +32,7 @@ export interface LocalServerOptions {
   store?: ObjectStore;
   /** Serve from this S3 bucket (standard credential chain; `AWS_ENDPOINT_URL_S3` for S3-compatible servers). */
   bucket?: string;
-  /** Directory of the local file store. Default `./.data`. */
+  /** Directory of the local SQLite store (`sessions.sqlite`). Default `./.data`. */
   dataDir?: string;
   /** Where lease renewals live. Default: `leasesBucket` on S3, else a store in `dataDir`. */
   renewals?: PrunableObjectStore;
@@ -81,7 +81,7 @@ export interface LocalServer {
 /**
  * Serves the HTTP API on `node:http` with the very handlers deployed to
  * Lambda: each request becomes the API Gateway (payload 2.0) event it would be
- * in AWS. Storage is the local file store unless a bucket or store is given;
+ * in AWS. Storage is the local SQLite store unless a bucket or store is given;
  * a bucket is probed for conditional writes first.
  *
  * Before any route runs, a request must name this server in `Host`, carry a

@@ -25,8 +25,11 @@ export { DATABASE_NAME, DataDirectoryUnusable, EarlierDataDirectory, isStorageFa
 const MAX_KEY_BYTES = 1024;
 /** A version ID: the key's 12-digit sequence number, the write's Unix ms (13 digits) and the body's MD5. */
 const VERSION_ID = /^(\d{12})-(\d{13})-([0-9a-f]{32})$/;
-/** Matches every key under the prefix bound as `?1`: no UTF-8 text has the byte 0xFF, so this sorts after all of them. */
-const UNDER_PREFIX = `key >= ?1 AND key < ?1 || CAST(x'FF' AS TEXT) AND key > ?2`;
+/**
+ * Keys under the prefix bound as `?1` (no UTF-8 text has the byte 0xFF, so `?1 || 0xFF` sorts after all of them), from its
+ * first, or after `?2` when that sorts at or after the prefix: one lower bound each, so that SQLite seeks the index to it.
+ */
+const UNDER_PREFIX = { from: `key >= ?1 AND key < ?1 || CAST(x'FF' AS TEXT)`, after: `key > ?2 AND key < ?1 || CAST(x'FF' AS TEXT)` };
 
 /** A key the store refuses: empty, not well-formed Unicode, or longer than S3 allows. */
 export class InvalidKey extends Error {
@@ -214,7 +217,7 @@ export class SqliteObjectStore implements VersionedObjectStore, PrunableObjectSt
   #page(prefix: string, { limit, startAfter }: KeyListOptions, columns: string) {
     return pageOf(
       this.database,
-      `SELECT ${columns} FROM keys WHERE live = 1 AND ${UNDER_PREFIX} ORDER BY key LIMIT ?3`,
+      (range) => `SELECT ${columns} FROM keys WHERE live = 1 AND ${range} ORDER BY key LIMIT ?3`,
       prefix,
       limit,
       startAfter,
@@ -343,7 +346,7 @@ export class UnversionedSqliteObjectStore implements PrunableObjectStore {
   }
 
   #page(prefix: string, { limit, startAfter }: KeyListOptions, columns: string) {
-    return pageOf(this.database, `SELECT ${columns} FROM state WHERE ${UNDER_PREFIX} ORDER BY key LIMIT ?3`, prefix, limit, startAfter);
+    return pageOf(this.database, (range) => `SELECT ${columns} FROM state WHERE ${range} ORDER BY key LIMIT ?3`, prefix, limit, startAfter);
   }
 
   delete(key: string): Promise<void> {
@@ -362,14 +365,16 @@ export class UnversionedSqliteObjectStore implements PrunableObjectStore {
 
 async function pageOf(
   database: SqliteDatabase,
-  sql: string,
+  sql: (range: string) => string,
   prefix: string,
   limit: number,
   startAfter: string | undefined,
 ): Promise<{ rows: { key: string; md5: string; ms: number }[]; truncated: boolean }> {
   checkLimit(limit);
   if (typeof prefix !== 'string') throw new InvalidKey(String(prefix), 'a prefix must be a string');
-  const rows = (await database.read(`list ${prefix}`, () => database.statement(sql).all(prefix, startAfter ?? '', limit + 1))) as {
+  const after = startAfter !== undefined && Buffer.compare(Buffer.from(startAfter, 'utf-8'), Buffer.from(prefix, 'utf-8')) >= 0;
+  const statement = database.statement(sql(after ? UNDER_PREFIX.after : UNDER_PREFIX.from));
+  const rows = (await database.read(`list ${prefix}`, () => statement.all(prefix, startAfter ?? '', limit + 1))) as {
     key: string;
     md5: string;
     ms: number;

@@ -2,7 +2,6 @@ import { spawn } from 'node:child_process';
 import { mkdir, mkdtemp, readdir, rm, stat, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
-import { DatabaseSync } from 'node:sqlite';
 import { pathToFileURL } from 'node:url';
 import { afterEach, beforeEach, describe, expect, it, vi } from 'vitest';
 import { ConditionNotMet, keepsVersions, StoreFault, UnknownVersion } from '#lib/storage/port.ts';
@@ -10,16 +9,15 @@ import {
   DATABASE_NAME,
   EarlierDataDirectory,
   InvalidKey,
+  isStorageFault,
   openSqliteStores,
   SqliteObjectStore,
   type SqliteStores,
-  UnversionedSqliteObjectStore,
 } from '#lib/storage/sqlite/index.ts';
 import {
   describeObjectStoreConformance,
   describePrunableStoreConformance,
   describeVersionedStoreConformance,
-  listAll,
   md5Etag,
 } from './conformance.ts';
 
@@ -139,7 +137,10 @@ describe('SqliteObjectStore', () => {
 
   it('reads back every version of a long chain of deltas and full bodies, from a store opened afresh', async () => {
     const key = 'sessions/chain.json';
-    const bodies = Array.from({ length: 300 }, (_, n) => `["${'é'.repeat(n % 17)}", ${Array.from({ length: n }, (_, i) => i).join(',')}]`);
+    const bodies = Array.from(
+      { length: 300 },
+      (_, n) => `{"n":[${Array.from({ length: n }, (_, i) => i).join(',')}],"t":"${'é'.repeat(n % 17)}"}`,
+    );
     const ids: string[] = [];
     let etag: string | undefined;
     for (const body of bodies) {
@@ -232,6 +233,53 @@ describe('SqliteObjectStore', () => {
       await expect(store.listVersions('sessions/v.json', { limit: 5, cursor: id })).rejects.toBeInstanceOf(UnknownVersion);
     },
   );
+
+  it.each([
+    ['SQLITE_FULL', { errcode: 13 }],
+    ['SQLITE_IOERR_WRITE', { errcode: 778 }],
+    ['SQLITE_READONLY', { errcode: 8 }],
+    ['SQLITE_BUSY', { errcode: 5 }],
+    ['EROFS', { code: 'EROFS' }],
+    ['EIO', { code: 'EIO' }],
+    ['ENOSPC', { code: 'ENOSPC' }],
+  ])('counts %s as a storage fault', (_, shape) => {
+    expect(isStorageFault(Object.assign(new Error('fault'), shape))).toBe(true);
+  });
+
+  it.each([
+    ['SQLITE_CONSTRAINT', { errcode: 19 }],
+    ['EACCES', { code: 'EACCES' }],
+    ['a TypeError', {}],
+  ])('does not count %s as a storage fault', (_, shape) => {
+    expect(isStorageFault(Object.assign(new TypeError('bug'), shape))).toBe(false);
+  });
+
+  it('fails a write with StoreFault when the database is full (SQLITE_FULL), keeps every acknowledged one, and writes once there is room', async () => {
+    const key = 'sessions/full.json';
+    const db = store.database.db;
+    const pages = (db.prepare('PRAGMA page_count').get() as { page_count: number }).page_count;
+    db.exec(`PRAGMA max_page_count = ${pages + 8}`);
+    const acknowledged: string[] = [];
+    let etag = await store.put(key, '[]', { ifNoneMatch: '*' });
+    let fault: unknown;
+    for (let n = 0; n < 200 && fault === undefined; n++) {
+      const next = JSON.stringify([...acknowledged, `${n}-${'x'.repeat(2000)}-${Math.random()}`]);
+      try {
+        etag = await store.put(key, next, { ifMatch: etag });
+        acknowledged.push(JSON.parse(next).at(-1));
+      } catch (error) {
+        fault = error;
+      }
+    }
+
+    expect(fault).toBeInstanceOf(StoreFault);
+    expect(String((fault as Error).message)).toMatch(/full/);
+    const fresh = new SqliteObjectStore(root);
+    expect(JSON.parse((await fresh.get(key))!.body)).toEqual(acknowledged);
+    db.exec('PRAGMA max_page_count = 1073741823');
+    await expect(store.put(key, '[]', { ifMatch: etag })).resolves.toBe(md5Etag('[]'));
+    await fresh.close();
+  });
 
   it('waits in timers, not by blocking, for a write lock another process holds, and fails with StoreFault past its timeout', async () => {
     const impatient = new SqliteObjectStore(root, { busyTimeoutMs: 300 });
