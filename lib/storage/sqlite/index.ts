@@ -124,18 +124,18 @@ export class SqliteObjectStore implements VersionedObjectStore, PrunableObjectSt
     const rows = await this.database.read(`get ${key}`, () =>
       this.database
         .statement(
-          `SELECT k.seq AS head, k.live, k.md5, v.keep_prefix, v.keep_suffix, v.data FROM keys k
+          `SELECT k.seq AS head, k.live, k.md5, k.ms, v.keep_prefix, v.keep_suffix, v.data FROM keys k
            LEFT JOIN versions v ON v.key_id = k.id AND k.seq <> ?2 AND v.seq BETWEEN k.base AND k.seq
            WHERE k.key = ?1 ORDER BY v.seq`,
         )
         .all(key, cached?.seq ?? -1),
     );
-    const head = rows[0] as (ChainRow & { head: number; live: number; md5: string }) | undefined;
+    const head = rows[0] as (ChainRow & { head: number; live: number; md5: string; ms: number }) | undefined;
     if (head === undefined || head.live !== 1) return undefined;
     let body = cached !== undefined && cached.seq === head.head ? cached : undefined;
     if (body === undefined) {
       const bytes = rebuild(rows as unknown as ChainRow[]);
-      body = { seq: head.head, bytes, text: bytes.toString('utf-8') };
+      body = { seq: head.head, bytes, text: bytes.toString('utf-8'), versionId: versionIdOf(head.head, head.ms, head.md5) };
       this.#cache.set(key, body);
     }
     return { body: body.text, etag: `"${head.md5}"` };
@@ -187,16 +187,17 @@ export class SqliteObjectStore implements VersionedObjectStore, PrunableObjectSt
           keepsDelta ? delta.insert : bytes,
         );
       return () => {
-        this.#cache.set(key, { seq, bytes, text, hash });
-        return { etag: `"${md5}"`, versionId: versionIdOf(seq, ms, md5) };
+        const versionId = versionIdOf(seq, ms, md5);
+        this.#cache.set(key, { seq, bytes, text, hash, versionId });
+        return { etag: `"${md5}"`, versionId };
       };
     });
   }
 
   /** The body of the newest version of `key` (whose row is `head`): cached, or rebuilt from its chain. */
   #current(key: string, head: HeadRow): CachedBody {
-    const cached = this.#cache.peek(key);
-    if (cached?.seq === head.seq) return cached;
+    const cached = this.#cache.version(key, head.seq);
+    if (cached !== undefined) return cached;
     const rows = this.database
       .statement('SELECT keep_prefix, keep_suffix, data FROM versions WHERE key_id = ? AND seq BETWEEN ? AND ? ORDER BY seq')
       .all(head.id, head.base, head.seq) as unknown as ChainRow[];
@@ -228,7 +229,7 @@ export class SqliteObjectStore implements VersionedObjectStore, PrunableObjectSt
     checkKey(key);
     return this.database.write(() => {
       this.database.statement('UPDATE keys SET live = 0 WHERE key = ?').run(key);
-      return () => this.#cache.drop(key);
+      return () => undefined;
     });
   }
 
@@ -269,6 +270,8 @@ export class SqliteObjectStore implements VersionedObjectStore, PrunableObjectSt
     const match = VERSION_ID.exec(versionId);
     if (match === null) return undefined;
     const seq = Number(match[1]);
+    const cached = this.#cache.version(key, seq);
+    if (cached?.versionId === versionId) return { body: cached.text, etag: `"${match[3]}"`, versionId };
     const rows = await this.database.read(`get ${key} version ${versionId}`, () =>
       this.database
         .statement(
@@ -425,9 +428,17 @@ function checkLimit(limit: number): void {
     throw new RangeError(`limit must be an integer from 1 to ${MAX_LIST_KEYS}, got ${limit}`);
 }
 
-/** The current bodies of the keys used lately, up to a byte budget, so that a `get` or the next write of a hot key reads no chain. */
+/**
+ * Bodies of versions used lately, up to a byte budget: the newest of each hot
+ * key (so that a `get` or the next write reads no chain) and those just
+ * written (so that reading the versions an announcer has yet to announce
+ * reads none either). Versions never change, so an entry is never stale;
+ * whether it is still the newest is told by the key's row.
+ */
 class BodyCache {
-  readonly #entries = new Map<string, CachedBody>();
+  readonly #entries = new Map<string, CachedBody & { key: string }>();
+  /** The newest version held of each key. */
+  readonly #newest = new Map<string, number>();
   readonly #limit: number;
   #bytes = 0;
 
@@ -435,30 +446,35 @@ class BodyCache {
     this.#limit = limitBytes;
   }
 
+  /** The newest version held of `key`. */
   peek(key: string): CachedBody | undefined {
-    const cached = this.#entries.get(key);
+    const seq = this.#newest.get(key);
+    return seq === undefined ? undefined : this.version(key, seq);
+  }
+
+  version(key: string, seq: number): CachedBody | undefined {
+    const id = `${seq}:${key}`;
+    const cached = this.#entries.get(id);
     if (cached === undefined) return undefined;
-    this.#entries.delete(key);
-    this.#entries.set(key, cached);
+    this.#entries.delete(id);
+    this.#entries.set(id, cached);
     return cached;
   }
 
   set(key: string, cached: CachedBody): void {
-    this.drop(key);
     if (cached.bytes.length > this.#limit / 4) return;
-    this.#entries.set(key, cached);
+    const id = `${cached.seq}:${key}`;
+    const previous = this.#entries.get(id);
+    if (previous !== undefined) this.#bytes -= previous.bytes.length;
+    this.#entries.delete(id);
+    this.#entries.set(id, { ...cached, key });
     this.#bytes += cached.bytes.length;
+    if ((this.#newest.get(key) ?? -1) < cached.seq) this.#newest.set(key, cached.seq);
     for (const [oldest, body] of this.#entries) {
       if (this.#bytes <= this.#limit) break;
       this.#entries.delete(oldest);
       this.#bytes -= body.bytes.length;
+      if (this.#newest.get(body.key) === body.seq) this.#newest.delete(body.key);
     }
-  }
-
-  drop(key: string): void {
-    const cached = this.#entries.get(key);
-    if (cached === undefined) return;
-    this.#entries.delete(key);
-    this.#bytes -= cached.bytes.length;
   }
 }

@@ -48,6 +48,8 @@ export interface CachedBody {
   seq: number;
   bytes: Buffer;
   text: string;
+  /** Its version ID, when known. */
+  versionId?: string;
   /** MD5 state over `bytes[0, at)`, where the next append most likely begins to differ. */
   hash?: { state: Hash; at: number };
 }

@@ -158,6 +158,26 @@ describe('SqliteObjectStore', () => {
     await fresh.close();
   });
 
+  it('reads the versions it has just written without reading their chains, and the others from the database', async () => {
+    const key = 'sessions/recent.json';
+    const written: { versionId: string; body: string }[] = [];
+    let etag: string | undefined;
+    for (let n = 0; n < 50; n++) {
+      const body = JSON.stringify({ job_ids: Array.from({ length: n }, (_, i) => `job-${i}`) });
+      const result = await store.putVersion(key, body, etag === undefined ? { ifNoneMatch: '*' } : { ifMatch: etag });
+      etag = result.etag;
+      written.push({ versionId: result.versionId!, body });
+    }
+    const all = vi.spyOn(store.database, 'read');
+    const other = new SqliteObjectStore(root);
+
+    for (const { versionId, body } of written.slice(-5)) expect((await store.getVersion(key, versionId))?.body).toBe(body);
+    expect(all).not.toHaveBeenCalled();
+    for (const { versionId, body } of written) expect((await other.getVersion(key, versionId))?.body).toBe(body);
+    all.mockRestore();
+    await other.close();
+  });
+
   it('sees at once what another connection wrote, though it holds the body in memory', async () => {
     const key = 'sessions/shared.json';
     const other = new SqliteObjectStore(root);
