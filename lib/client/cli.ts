@@ -15,6 +15,9 @@ import {
 import type * as z from '../domain/zod.ts';
 import { IdempotencyKeySchema, ListSessionsQuerySchema, SessionHistoryQuerySchema } from '../http/schemas.ts';
 import { VERSION_ID_PATTERN } from '../sessions/history.ts';
+import { UsageError } from './cli/command.ts';
+import { exportCommand } from './cli/export.ts';
+import { importCommand } from './cli/import.ts';
 import { CANNOT_RUN_EXIT, type ExecPlan, execIdempotencyKey, execUnderLease, LEASE_LOST_EXIT } from './cli-exec.ts';
 import {
   formatHistoryTable,
@@ -524,6 +527,8 @@ Options:
       await proxy.close();
     },
   },
+  export: exportCommand,
+  import: importCommand,
 };
 
 function topLevelHelp(): string {
@@ -565,9 +570,6 @@ function commandHelp(command: Command): string {
   const options = command.takesCommand === true ? '' : ' [options]';
   return `Usage: ${PROGRAM} ${command.usage}${options}\n\n${command.details}\n${GLOBAL_HELP}\n${EXIT_HELP}`;
 }
-
-/** A problem with the command line: exit code 2, with a pointer to the help. */
-class UsageError extends Error {}
 
 /**
  * Prints every page as it arrives: a table that grows page by page, or with
