@@ -146,14 +146,20 @@ async function importFile(handle: FileHandle, open: OpenStores, io: CliIo, json:
 
 /** Imports a batch of lines at once and reports, in line order, every line it skipped. */
 async function importBatch(importer: SessionImporter, batch: Line[], tally: Tally, io: CliIo): Promise<void> {
-  const outcomes = await Promise.all(
+  const outcomes = await Promise.allSettled(
     batch.map(async ({ text }): Promise<{ id: string; outcome: ImportOutcome } | Error> => {
       const session = parseExportedSession(text);
       return session instanceof Error ? session : { id: session.id, outcome: await importer.importSession(session) };
     }),
   );
-  for (const [index, result] of outcomes.entries()) {
+  let failure: PromiseRejectedResult | undefined;
+  for (const [index, settled] of outcomes.entries()) {
     const { number } = batch[index]!;
+    if (settled.status === 'rejected') {
+      failure ??= settled;
+      continue;
+    }
+    const result = settled.value;
     if (result instanceof Error) {
       tally.bad++;
       io.stderr.write(`${PROGRAM}: line ${number}: ${result.message}; skipped\n`);
@@ -164,6 +170,8 @@ async function importBatch(importer: SessionImporter, batch: Line[], tally: Tall
       tally[result.outcome]++;
     }
   }
+  // The lines beside a failed one are counted first, so that the summary says what was done.
+  if (failure !== undefined) throw failure.reason;
 }
 
 function summary({ imported, identical, conflicts, bad }: Tally): string {
