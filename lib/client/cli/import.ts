@@ -71,7 +71,7 @@ type OpenStores = () => Promise<ImportStores & { close?: () => unknown }>;
 
 /** The module of the local SQLite store, as far as an import uses it. */
 interface SqliteStoresModule {
-  openSqliteStores(dataDir: string): (ImportStores & { close?: () => unknown }) | Promise<ImportStores & { close?: () => unknown }>;
+  openSqliteStores(dataDir: string): ImportStores & { sessions: { database: { close(): Promise<void> } } };
 }
 
 /**
@@ -192,7 +192,9 @@ function storesFrom(values: Parsed['values']): OpenStores {
       // The local store's module, loaded only when asked for (it opens node:sqlite).
       const module = '../../storage/sqlite/index.ts';
       const { openSqliteStores } = (await import(module)) as SqliteStoresModule;
-      return openSqliteStores(dataDir);
+      const stores = openSqliteStores(dataDir);
+      // Both stores share one database: closing it lets what is queued commit first.
+      return { ...stores, close: () => stores.sessions.database.close() };
     };
   }
   if (bucket === '') throw new UsageError('--bucket must name a bucket');

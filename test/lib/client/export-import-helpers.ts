@@ -1,3 +1,4 @@
+import { existsSync } from 'node:fs';
 import { mkdtemp, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
@@ -51,6 +52,16 @@ export async function serve(store: ObjectStore, renewals: PrunableObjectStore): 
   const server = await startLocalServer({ port: 0, store, renewals, leaseSweepSeconds: 0, console: false });
   return { url: server.url, close: () => server.close() };
 }
+
+/** Today's local server on the data directory `dataDir` (the embedded store), without sweeps. */
+export async function serveDataDir(dataDir: string): Promise<Served> {
+  const { startLocalServer } = await import('#lib/local/server.ts');
+  const server = await startLocalServer({ port: 0, dataDir, leaseSweepSeconds: 0, console: false });
+  return { url: server.url, close: () => server.close() };
+}
+
+/** True once the embedded store of `--data-dir` (lib/storage/sqlite/) is in the tree. */
+export const HAS_SQLITE_STORE = existsSync(path.resolve(import.meta.dirname, '../../../lib/storage/sqlite/index.ts'));
 
 /** The sessions of a round trip, by what each stands for. */
 export interface Variety {

@@ -6,7 +6,18 @@ import { STATUS_INDEXED_KEY, statusIndexKey } from '#lib/sessions/status-index.t
 import { MemoryObjectStore } from '#lib/storage/memory.ts';
 import { S3ObjectStore } from '#lib/storage/s3.ts';
 import { S3Fake, s3Error } from '../../helpers/s3-fake.ts';
-import { cli, createVariety, exportFrom, linesFile, type Served, serve, tempDir, type Variety } from './export-import-helpers.ts';
+import {
+  cli,
+  createVariety,
+  exportFrom,
+  HAS_SQLITE_STORE,
+  linesFile,
+  type Served,
+  serve,
+  serveDataDir,
+  tempDir,
+  type Variety,
+} from './export-import-helpers.ts';
 
 /** A field this version does not know, kept by every reader and writer. */
 const UNKNOWN = { x_origin: { system: 'rust', build: 7 }, x_tags: ['a', 'b'] };
@@ -183,5 +194,31 @@ describe('runner-sessions export and import: the round trip through a fresh stor
     expect(resumed).toMatchObject({ code: 0, err: '' });
     expect(resumed.out).toMatch(/^imported 3, already there 5, skipped 0 /);
     expect([...fake.objects.keys()].filter((key) => key.startsWith('sessions/')).length).toBe(exported.length);
+  });
+
+  describe.skipIf(!HAS_SQLITE_STORE)('--data-dir: the embedded store of npm start', () => {
+    it('imports into a fresh data directory that npm start then serves with identical lines, and again changes nothing', async () => {
+      const dataDir = `${dir.dir}/data-${Date.now()}`;
+
+      const imported = await cli(['import', file, '--data-dir', dataDir]);
+      const again = await cli(['import', file, '--data-dir', dataDir]);
+      const target = await serveDataDir(dataDir);
+      try {
+        const exportedAgain = await exportFrom(target.url);
+        const client = new SessionsClient({ baseUrl: target.url, sign: false });
+        const named = await client.listSessions({ name: 'alpha' });
+        const paused = await client.listSessions({ status: 'paused' });
+
+        expect(imported).toMatchObject({ code: 0, err: '' });
+        expect(imported.out).toMatch(new RegExp(`^imported ${exported.length}, already there 0, skipped 0 `));
+        expect(again).toMatchObject({ code: 0, err: '' });
+        expect(again.out).toMatch(new RegExp(`^imported 0, already there ${exported.length}, skipped 0 `));
+        expect(exportedAgain.lines).toEqual(exported);
+        expect(named.sessions.map((session) => session.id)).toEqual([variety.alphaPaused, variety.alphaActive]);
+        expect(paused.sessions.map((session) => session.id)).toEqual([variety.released, variety.alphaPaused]);
+      } finally {
+        await target.close();
+      }
+    });
   });
 });
