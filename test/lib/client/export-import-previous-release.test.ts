@@ -5,7 +5,17 @@ import path from 'node:path';
 import { afterAll, afterEach, beforeAll, beforeEach, describe, expect, it } from 'vitest';
 import { S3ObjectStore } from '#lib/storage/s3.ts';
 import { S3Fake } from '../../helpers/s3-fake.ts';
-import { cli, createVariety, exportFrom, linesFile, serve, tempDir, type Variety } from './export-import-helpers.ts';
+import {
+  cli,
+  createVariety,
+  exportFrom,
+  HAS_SQLITE_STORE,
+  linesFile,
+  serve,
+  serveDataDir,
+  tempDir,
+  type Variety,
+} from './export-import-helpers.ts';
 
 /** The last commit before the re-layout: its server stores sessions in the log-structured file store of `lib/store/file/`. */
 const PREVIOUS_RELEASE = '8c5d1cd';
@@ -89,6 +99,19 @@ describe.skipIf(!hasCommit(PREVIOUS_RELEASE))(`export from the previous release 
     const again = await exportFrom(target.url).finally(() => target.close());
 
     expect(exported.map((line) => JSON.parse(line).id)).toEqual(Object.values(variety).toSorted());
+    expect(imported).toMatchObject({ code: 0, err: '' });
+    expect(again.code).toBe(0);
+    expect(again.lines).toEqual(exported);
+  });
+
+  it.skipIf(!HAS_SQLITE_STORE)('gives identical lines once imported into a new data directory that today’s npm start serves', async () => {
+    const file = await linesFile(dir.dir, 'sessions.jsonl', exported);
+    const dataDir = `${dir.dir}/today`;
+
+    const imported = await cli(['import', file, '--data-dir', dataDir]);
+    const target = await serveDataDir(dataDir);
+    const again = await exportFrom(target.url).finally(() => target.close());
+
     expect(imported).toMatchObject({ code: 0, err: '' });
     expect(again.code).toBe(0);
     expect(again.lines).toEqual(exported);
