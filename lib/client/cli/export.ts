@@ -15,7 +15,7 @@ const PROGRESS_EVERY_MS = 2_000;
  */
 export const exportCommand: Command = {
   name: 'export',
-  usage: 'export [--url URL] > sessions.jsonl',
+  usage: 'export [--url URL]',
   summary: 'write every session to stdout, one JSON per line, newest first (for import)',
   details: `Writes every session of the API to stdout, one JSON document per line, newest
 first, each as GET /sessions/{id} answers it: its current state, its lease as

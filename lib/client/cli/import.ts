@@ -17,10 +17,13 @@ export const ImportExit = {
   Skipped: 6,
 } as const;
 
-const USAGE = 'import FILE (--data-dir DIR | --bucket B [--leases-bucket L] [--endpoint URL])';
+const USAGE = 'import FILE (--data-dir DIR | --bucket B)';
 
 /** Sessions written at once. */
 const CONCURRENCY = 16;
+
+/** At most one progress line this often. */
+const PROGRESS_EVERY_MS = 2_000;
 
 const PROGRAM = 'runner-sessions import';
 
@@ -118,6 +121,7 @@ async function importFile(handle: FileHandle, open: OpenStores, io: CliIo, json:
     const importer = new SessionImporter(stores);
     let batch: Line[] = [];
     let number = 0;
+    let lastProgress = Date.now();
     for await (const text of handle.readLines({ encoding: 'utf-8' })) {
       number++;
       if (text.trim() === '') continue;
@@ -125,6 +129,10 @@ async function importFile(handle: FileHandle, open: OpenStores, io: CliIo, json:
       if (batch.length >= CONCURRENCY) {
         await importBatch(importer, batch, tally, io);
         batch = [];
+        if (Date.now() - lastProgress >= PROGRESS_EVERY_MS) {
+          io.stderr.write(`${PROGRAM}: line ${number}: ${summary(tally)} so far\n`);
+          lastProgress = Date.now();
+        }
       }
     }
     await importBatch(importer, batch, tally, io);
