@@ -13,9 +13,11 @@ import type { AddressInfo } from 'node:net';
 import { finished } from 'node:stream/promises';
 import { SessionsConfigError } from '../client/errors.ts';
 import { type AwsCredentials, type AwsCredentialsProvider, RequestSigner, resolveRegion } from '../client/signing.ts';
-import { BadGateway, InternalError, type LocalRefusal, PayloadTooLarge, RouteNotFound, type ServiceError } from '../domain/errors.ts';
+import { InternalError, PayloadTooLarge, type ServiceError } from '../domain/errors.ts';
+import { RouteNotFound } from '../http/errors.ts';
 import { JSON_CONTENT_TYPE } from '../http/responses.ts';
 import { AccessPolicy, isLoopbackHost } from '../local/access.ts';
+import { BadGateway, type LocalRefusal } from '../local/refusals.ts';
 import { consoleHandler } from './serve.ts';
 
 /** The largest request body forwarded: the API's own bodies are a few hundred bytes. */

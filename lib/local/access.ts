@@ -1,7 +1,8 @@
 import { createHash, timingSafeEqual } from 'node:crypto';
 import type { IncomingHttpHeaders } from 'node:http';
 import { isIP } from 'node:net';
-import { ForbiddenOrigin, type LocalRefusal, MisdirectedRequest, Unauthorized, UnsupportedMediaType } from '../domain/errors.ts';
+import { UnsupportedMediaType } from '../domain/errors.ts';
+import { ForbiddenOrigin, type LocalRefusal, MisdirectedRequest, Unauthorized } from './refusals.ts';
 
 /** The caller named on the writes of a server without tokens, as the contract says. */
 export const LOCAL_ACTOR = 'local';

@@ -2,18 +2,12 @@ import { randomUUID } from 'node:crypto';
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import { finished } from 'node:stream/promises';
 import type { APIGatewayProxyEventV2WithIAMAuthorizer, APIGatewayProxyStructuredResultV2, Context } from 'aws-lambda';
-import {
-  InvalidRequest,
-  type LocalRefusal,
-  MethodNotAllowed,
-  PayloadTooLarge,
-  RouteNotFound,
-  type RoutingError,
-  type ServiceError,
-} from '../domain/errors.ts';
+import { InvalidRequest, PayloadTooLarge, type ServiceError } from '../domain/errors.ts';
+import { MethodNotAllowed, RouteNotFound, type RoutingError } from '../http/errors.ts';
 import { JSON_CONTENT_TYPE } from '../http/responses.ts';
 import { type AccessPolicy, LOCAL_ACTOR } from './access.ts';
 import { withRequestDeadline } from './deadline.ts';
+import type { LocalRefusal } from './refusals.ts';
 
 /** A Lambda handler for API Gateway HTTP API (payload format 2.0) events. */
 export type GatewayHandler = (event: APIGatewayProxyEventV2WithIAMAuthorizer, context: Context) => Promise<unknown>;

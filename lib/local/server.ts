@@ -5,7 +5,6 @@ import { type AddressInfo, createServer as createNetServer, type Socket } from '
 import { hostname, networkInterfaces } from 'node:os';
 import path from 'node:path';
 import { consoleHandler } from '../console/serve.ts';
-import { TooManyConnections } from '../domain/errors.ts';
 import { API_ROUTES, routeHandler } from '../http/route-table.ts';
 import { dependenciesFor } from '../runtime/lambda.ts';
 import { FileObjectStore, UnversionedFileObjectStore } from '../storage/file/index.ts';
@@ -19,6 +18,7 @@ import { DEFAULT_MAX_CONNECTIONS, LOCAL_LEASE_SWEEP_SECONDS } from './config.ts'
 import { deadlineBoundStore } from './deadline.ts';
 import { startLocalEvents } from './events.ts';
 import { DEFAULT_REQUEST_TIMEOUT_MS, type GatewayRoute, LocalGateway } from './gateway.ts';
+import { TooManyConnections } from './refusals.ts';
 
 /** The API's OpenAPI 3.1 document, generated from the zod schemas by `npm run openapi`. */
 const OPENAPI_DOCUMENT = path.resolve(import.meta.dirname, '../../openapi.json');
