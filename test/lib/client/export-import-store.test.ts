@@ -1,5 +1,5 @@
 import { Writable } from 'node:stream';
-import { afterEach, describe, expect, it } from 'vitest';
+import { afterEach, describe, expect, it, vi } from 'vitest';
 import { exportSessions } from '#lib/client/cli/export.ts';
 import { SessionsClient } from '#lib/client/client.ts';
 import { sessionKey } from '#lib/domain/ids.ts';
@@ -8,7 +8,7 @@ import { parseExportedSession, SessionImporter } from '#lib/sessions/import.ts';
 import { SessionRepository } from '#lib/sessions/repository.ts';
 import { MemoryObjectStore } from '#lib/storage/memory.ts';
 import type { ObjectStore, StoredObject } from '#lib/storage/port.ts';
-import { createVariety, exportFrom, type Served, serve } from './export-import-helpers.ts';
+import { cli, createVariety, exportFrom, type Served, serve } from './export-import-helpers.ts';
 
 const servers: Served[] = [];
 afterEach(async () => {
@@ -176,5 +176,37 @@ describe('runner-sessions export, streaming', () => {
       'runner-sessions export: 200 sessions so far\n',
       `runner-sessions export: 250 sessions from ${server.url}\n`,
     ]);
+  });
+});
+
+describe('runner-sessions export, deployed', () => {
+  afterEach(() => {
+    vi.unstubAllEnvs();
+  });
+
+  it('signs every request for an execute-api URL, and on a failure mid-way says the output is incomplete (exit 5)', async () => {
+    vi.stubEnv('AWS_PROFILE', undefined);
+    vi.stubEnv('AWS_ACCESS_KEY_ID', 'AKIDEXPORTEXAMPLE');
+    vi.stubEnv('AWS_SECRET_ACCESS_KEY', 'export-secret-EXAMPLE');
+    vi.stubEnv('AWS_SESSION_TOKEN', undefined);
+    const first = session();
+    const requests: { url: string; headers: Record<string, string> }[] = [];
+    const fetch: typeof globalThis.fetch = async (input, init) => {
+      requests.push({ url: String(input), headers: init?.headers as Record<string, string> });
+      if (requests.length === 1) return Response.json({ sessions: [first], next_cursor: 'c1' });
+      return Response.json({ error: { code: 'storage_unavailable', message: 'storage is unavailable', details: {} } }, { status: 503 });
+    };
+
+    const run = await cli(['export', '--url', 'https://abc123.execute-api.eu-west-1.amazonaws.com/prod'], { fetch });
+
+    expect(run.code).toBe(5);
+    expect(run.out).toBe(`${JSON.stringify(first)}\n`);
+    expect(run.err).toMatch(/^runner-sessions export: stopped after 1 sessions; the output is incomplete\nrunner-sessions: .*storage/);
+    expect(requests.map((request) => new URL(request.url).search)).toEqual(['?limit=100', '?limit=100&cursor=c1']);
+    for (const request of requests) {
+      expect(request.headers.authorization).toMatch(
+        /^AWS4-HMAC-SHA256 Credential=AKIDEXPORTEXAMPLE\/\d{8}\/eu-west-1\/execute-api\/aws4_request, /,
+      );
+    }
   });
 });
