@@ -32,7 +32,8 @@ line, as GET /sessions/{id} answers it) straight into a store - an operator's to
 no server is involved. Each session keeps its id, name, job_ids, status, created_at,
 updated_at, lease and every other field, and gets its name and status index entries
 (and the renewal record of a lease still open). History is not carried: an imported
-session has one version, its import.
+session has one version, its import, which the server's events announce once as
+'Session Created' (with the session's status as it was imported).
 
 Create-only: a session that is already there with the same content is left as it is
 (running an import again changes nothing); one that is there with other content is
