@@ -57,7 +57,7 @@ export async function exportSessions(
       }
     }
   } catch (error) {
-    if (!isClosedPipe(error)) io.stderr.write(`runner-sessions export: stopped after ${written} sessions; the output is incomplete\n`);
+    if (!isPipeClosed(error)) io.stderr.write(`runner-sessions export: stopped after ${written} sessions; the output is incomplete\n`);
     throw error;
   }
   io.stderr.write(`runner-sessions export: ${written} sessions from ${api.baseUrl}\n`);
@@ -71,7 +71,7 @@ async function write(stdout: Context['io']['stdout'], text: string): Promise<voi
   if (typeof stream.once === 'function') await once(stream as NodeJS.WritableStream, 'drain');
 }
 
-function isClosedPipe(error: unknown): boolean {
+function isPipeClosed(error: unknown): boolean {
   const code = (error as NodeJS.ErrnoException | undefined)?.code;
   return code === 'EPIPE' || code === 'ERR_STREAM_DESTROYED';
 }

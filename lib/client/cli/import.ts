@@ -25,7 +25,7 @@ const CONCURRENCY = 16;
 /** At most one progress line this often. */
 const PROGRESS_EVERY_MS = 2_000;
 
-const PROGRAM = 'runner-sessions import';
+const IMPORT_PREFIX = 'runner-sessions import';
 
 const DETAILS = `Writes the sessions of FILE (what 'runner-sessions export' wrote: one session per
 line, as GET /sessions/{id} answers it) straight into a store - an operator's tool;
@@ -114,7 +114,7 @@ async function importFile(handle: FileHandle, open: OpenStores, io: CliIo, json:
     stores = await open();
   } catch (error) {
     await handle.close();
-    io.stderr.write(`${PROGRAM}: cannot open the store: ${error instanceof Error ? error.message : String(error)}\n`);
+    io.stderr.write(`${IMPORT_PREFIX}: cannot open the store: ${error instanceof Error ? error.message : String(error)}\n`);
     return ImportExit.Failure;
   }
   const tally: Tally = { imported: 0, identical: 0, conflicts: 0, bad: 0 };
@@ -131,7 +131,7 @@ async function importFile(handle: FileHandle, open: OpenStores, io: CliIo, json:
         await importBatch(importer, batch, tally, io);
         batch = [];
         if (Date.now() - lastProgress >= PROGRESS_EVERY_MS) {
-          io.stderr.write(`${PROGRAM}: line ${number}: ${summary(tally)} so far\n`);
+          io.stderr.write(`${IMPORT_PREFIX}: line ${number}: ${summary(tally)} so far\n`);
           lastProgress = Date.now();
         }
       }
@@ -141,7 +141,7 @@ async function importFile(handle: FileHandle, open: OpenStores, io: CliIo, json:
     const unavailable = error instanceof StoreFault;
     const reason = error instanceof Error ? error.message : String(error);
     io.stderr.write(
-      `${PROGRAM}: ${unavailable ? 'the store is unavailable' : 'failed'} (${reason}); stopped after ${summary(tally)}. ` +
+      `${IMPORT_PREFIX}: ${unavailable ? 'the store is unavailable' : 'failed'} (${reason}); stopped after ${summary(tally)}. ` +
         'Running the same import again carries on: what is done stays done.\n',
     );
     return unavailable ? ImportExit.Unavailable : ImportExit.Failure;
@@ -171,10 +171,12 @@ async function importBatch(importer: SessionImporter, batch: Line[], tally: Tall
     const result = settled.value;
     if (result instanceof Error) {
       tally.bad++;
-      io.stderr.write(`${PROGRAM}: line ${number}: ${result.message}; skipped\n`);
+      io.stderr.write(`${IMPORT_PREFIX}: line ${number}: ${result.message}; skipped\n`);
     } else if (result.outcome === 'conflict') {
       tally.conflicts++;
-      io.stderr.write(`${PROGRAM}: line ${number}: session ${result.id} is already there with other content; skipped, not overwritten\n`);
+      io.stderr.write(
+        `${IMPORT_PREFIX}: line ${number}: session ${result.id} is already there with other content; skipped, not overwritten\n`,
+      );
     } else {
       tally[result.outcome]++;
     }
