@@ -1,3 +1,5 @@
+/// <reference lib="dom" />
+// The callbacks given to page.evaluate run in the browser.
 import { appendFile } from 'node:fs/promises';
 import type { Page } from 'playwright-core';
 import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
@@ -82,7 +84,7 @@ describe.skipIf(!HAVE_CHROMIUM)(SUITE, () => {
     const beta = page.locator(`tr[data-session-id="${ids.beta}"]`);
     expect(await beta.locator('.status').textContent()).toBe('paused');
     expect(await beta.locator('td').nth(2).textContent()).toBe('2');
-    const updated = beta.locator('time');
+    const updated = beta.locator('td[data-label="Updated"] time');
     expect(await updated.getAttribute('datetime')).toMatch(/^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\dZ$/);
     expect(await updated.getAttribute('title')).toBe(await updated.getAttribute('datetime'));
     expect(await updated.textContent()).toMatch(/just now|\d+ s ago|\d+ min ago/);
@@ -184,44 +186,50 @@ describe.skipIf(!HAVE_CHROMIUM)(SUITE, () => {
     expect(await page.locator('.job-list li').getAttribute('value')).toBe('513');
     expect(await page.locator('main *').count()).toBeLessThan(600);
 
+    // The 1,000 appends are one entry: the first step reads 520 versions (pages of 20, then 5 × 100), the next one the rest.
     const entries = page.locator('.timeline .entry');
-    expect(await entries.count()).toBe(20);
-    expect(await entries.nth(19).locator('.diff-none').textContent()).toBe('Load older versions to compare.');
+    await page.locator('.timeline .entry-group').waitFor();
+    expect(await entries.count()).toBe(1);
+    expect(await entries.first().locator('.change').textContent()).toBe('520 jobs added: job-0480, job-0481, job-0482, …');
+    expect(await entries.first().locator('.group-size').textContent()).toBe('520 consecutive appends; older ones are not read yet.');
     await page.getByRole('button', { name: 'Load older versions' }).click();
-    await entries.nth(39).waitFor();
-    expect(await entries.nth(19).locator('.diff').textContent()).toBe('1 job added: job-0980');
+    await entries.nth(1).waitFor();
+    expect(await entries.first().locator('.change').textContent()).toBe('1000 jobs added: job-0000, job-0001, job-0002, …');
+    expect(await entries.nth(1).locator('.diff-none').textContent()).toBe('The oldest version kept.');
+    expect(await page.locator('.history-position').textContent()).toBe('1001 versions read, all there are.');
+    expect(await page.getByRole('button', { name: 'Load older versions' }).isHidden()).toBe(true);
+    expect(await page.locator('main *').count()).toBeLessThan(600);
   });
 
   it('reads the history as a timeline: who changed what, with a diff against the version before', async () => {
     await open(`#/sessions/${ids.beta}`);
-    await page.locator('.timeline .entry').nth(3).waitFor();
+    await page.locator('.timeline .entry').nth(2).waitFor();
 
     const entries = page.locator('.timeline .entry');
-    expect(await entries.locator('.change').allTextContents()).toEqual([
-      'status active→paused',
-      'job_added b-2',
-      'job_added b-1',
-      'created',
-    ]);
-    expect(await entries.locator('.actor').allTextContents()).toEqual(['local', 'local', 'local', 'local']);
+    // The two appends are one entry, with one restore for the newest of them.
+    expect(await entries.locator('.change').allTextContents()).toEqual(['status active→paused', '2 jobs added: b-1, b-2', 'created']);
+    expect(await entries.locator('.actor').allTextContents()).toEqual(['local', 'local', 'local']);
     expect(await entries.nth(0).locator('.diff').textContent()).toBe('status: "active" → "paused"');
-    expect(await entries.nth(1).locator('.diff').textContent()).toBe('1 job added: b-2');
-    expect(await entries.nth(3).locator('.diff-none').textContent()).toBe('The oldest version kept.');
+    expect(await entries.nth(1).locator('.group-size').textContent()).toBe('2 consecutive appends.');
+    expect(await entries.nth(2).locator('.diff-none').textContent()).toBe('The oldest version kept.');
     expect(await entries.nth(0).getByText('Current version').isVisible()).toBe(true);
-    expect(await entries.nth(1).getByRole('button', { name: 'Restore this version' }).isVisible()).toBe(true);
+    expect(await entries.nth(1).getByRole('button', { name: 'Restore to after these jobs' }).isVisible()).toBe(true);
     expect(await entries.nth(2).locator('time').getAttribute('datetime')).toMatch(/Z$/);
   });
 
   it('refuses a restore onto a version it did not show (412: someone changed it meanwhile), then restores on a fresh one', async () => {
     const id = await create('restore-me', ['r-1', 'r-2']);
     await open(`#/sessions/${id}`);
-    await page.locator('.timeline .entry').nth(2).waitFor();
+    await page.locator('.timeline .entry').nth(1).waitFor();
     const shownEtag = await page.locator('.overview .etag').textContent();
 
     await page.locator('.timeline .entry').nth(1).getByRole('button', { name: 'Restore this version' }).click();
     const dialog = page.getByRole('dialog', { name: 'Restore this version?' });
     await dialog.waitFor();
-    expect(await dialog.locator('.diff').textContent()).toBe('1 job removed: r-2');
+    expect(await dialog.locator('.diff').textContent()).toBe('2 jobs removed: r-1, r-2');
+    expect(await dialog.locator('.restore-lease').textContent()).toBe(
+      'No runner has held this session: there is no lease to keep or take.',
+    );
     expect(await dialog.locator('.etag').textContent()).toBe(shownEtag);
     expect((await server.call('POST', `/sessions/${id}/jobs`, { job_id: 'r-3' })).status).toBe(200);
     await dialog.getByRole('button', { name: 'Restore' }).click();
@@ -232,14 +240,14 @@ describe.skipIf(!HAVE_CHROMIUM)(SUITE, () => {
     await dialog.getByRole('button', { name: 'Reload' }).click();
     await page.getByRole('heading', { name: 'Jobs (3)' }).waitFor();
     expect(await page.locator('.overview .etag').textContent()).not.toBe(shownEtag);
-    await page.locator('.timeline .entry').nth(3).waitFor();
-    await page.locator('.timeline .entry').nth(2).getByRole('button', { name: 'Restore this version' }).click();
+    await page.locator('.timeline .entry').nth(0).getByText('3 jobs added: r-1, r-2, r-3').waitFor();
+    await page.locator('.timeline .entry').nth(1).getByRole('button', { name: 'Restore this version' }).click();
     const fresh = page.getByRole('dialog', { name: 'Restore this version?' });
-    expect(await fresh.locator('.diff').textContent()).toBe('2 jobs removed: r-2, r-3');
+    expect(await fresh.locator('.diff').textContent()).toBe('3 jobs removed: r-1, r-2, r-3');
     await fresh.getByRole('button', { name: 'Restore' }).click();
 
-    await page.getByRole('heading', { name: 'Jobs (1)' }).waitFor();
-    expect((await server.call('GET', `/sessions/${id}`)).json.job_ids).toEqual(['r-1']);
+    await page.getByRole('heading', { name: 'Jobs (0)' }).waitFor();
+    expect((await server.call('GET', `/sessions/${id}`)).json.job_ids).toEqual([]);
     // The page may show the new version (pushed by the event stream) before it announces the outcome.
     await expect.poll(() => page.locator('.timeline .entry .change').first().textContent()).toMatch(/^restored /);
     await expect.poll(() => page.getByRole('status').textContent()).toContain('Restored');

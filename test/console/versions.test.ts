@@ -40,6 +40,16 @@ describe('diffSessions', () => {
       { holder: 'r', epoch: 2, seconds: 60, expires_at: 450 },
       'lease released by r (epoch 2)',
     ],
+    [
+      { holder: 'build-7:4711', epoch: 3, seconds: 60, expires_at: 100 },
+      { holder: 'ops', epoch: 4, seconds: 60, expires_at: 520, taken_over: true },
+      'lease taken over by ops from build-7:4711 (epoch 3 → 4)',
+    ],
+    [
+      { holder: 'r', epoch: 2, seconds: 60, expires_at: 500 },
+      { holder: 'r', epoch: 2, seconds: 60, expires_at: 500, ended: 'expired' },
+      'lease expired (epoch 2)',
+    ],
   ])('tells a lease change: %j → %j', (before, after, text) => {
     expect(diffSessions({ ...base, lease: before }, { ...base, lease: after })).toEqual([{ kind: 'lease', text }]);
   });

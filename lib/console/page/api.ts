@@ -1,4 +1,3 @@
-/// <reference lib="dom" />
 /**
  * The API as the console uses it: same-origin JSON requests, the ETag of each
  * answer, and the service's error shape turned into `ApiError`.
@@ -15,6 +14,10 @@ export interface Lease {
   epoch: number;
   seconds: number;
   expires_at: number;
+  /** Set once the lease ended before its time ran out: `released`, `expired`, or what a newer server says. */
+  ended?: string;
+  /** Set on a lease taken from a live holder with `force`. */
+  taken_over?: boolean;
 }
 
 /** A session as the API sends it; fields the console does not know are kept but ignored. */
@@ -156,11 +159,14 @@ export function acquireLease(id: string, options: { force?: boolean; seconds?: n
   return request<Session>(`/sessions/${enc(id)}/lease`, { method: 'POST', body: options.force ? { force: true } : {} });
 }
 
-/** `POST /sessions/{id}/restore` of `versionId`, only onto the version whose ETag is `etag`. */
-export function restoreVersion(id: string, versionId: string, etag: string): Promise<Answer<Session>> {
+/**
+ * `POST /sessions/{id}/restore` of `versionId`, only onto the version whose ETag is `etag`.
+ * `force` takes the session from a live holder (without it the server answers 409 `lease_held`).
+ */
+export function restoreVersion(id: string, versionId: string, etag: string, { force = false } = {}): Promise<Answer<Session>> {
   return request<Session>(`/sessions/${enc(id)}/restore`, {
     method: 'POST',
-    body: { version_id: versionId },
+    body: force ? { version_id: versionId, force: true } : { version_id: versionId },
     headers: { 'if-match': etag },
   });
 }

@@ -1,4 +1,3 @@
-/// <reference lib="dom" />
 /**
  * The console's confirmation dialog: a native modal `<dialog>` (focus moves
  * into it and Escape cancels it), with a title, what will happen, and a
@@ -19,7 +18,15 @@ export interface ConfirmSpec {
   /** Runs on confirm; a thrown error is shown in the dialog, which stays open. */
   action: () => Promise<void>;
   /** How to tell an error; defaults to the error's message. */
-  describeError?: (error: unknown) => { message: string; reload?: () => void };
+  describeError?: (error: unknown) => ErrorTold;
+}
+
+/** What the dialog shows after a failed action: a message, and a way out (reload the view, or confirm again as `retryLabel`). */
+export interface ErrorTold {
+  message: string;
+  reload?: () => void;
+  /** The confirm button's new label when confirming again does something else (a forced restore); styled as destructive. */
+  retryLabel?: string;
 }
 
 let opened = 0;
@@ -80,6 +87,10 @@ export function confirmAction(spec: ConfirmSpec): Promise<boolean> {
             confirm.replaceWith(reload);
             reload.focus();
           } else {
+            if (told.retryLabel !== undefined) {
+              confirm.textContent = told.retryLabel;
+              confirm.className = 'button danger';
+            }
             confirm.disabled = false;
             confirm.removeAttribute('aria-busy');
             confirm.focus();
@@ -93,6 +104,6 @@ export function confirmAction(spec: ConfirmSpec): Promise<boolean> {
   });
 }
 
-function defaultDescription(error: unknown): { message: string; reload?: () => void } {
+function defaultDescription(error: unknown): ErrorTold {
   return { message: error instanceof ApiError ? `${error.message} (${error.code})` : String(error) };
 }

@@ -1,4 +1,3 @@
-/// <reference lib="dom" />
 /**
  * Building the page's elements. Every string from the API (names, job IDs,
  * holders, actors) reaches the page as text only: children given as strings

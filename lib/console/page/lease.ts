@@ -1,44 +1,72 @@
-/// <reference lib="dom" />
 /**
- * What the console says about a session's lease: whether it is live, who
- * holds it until when, and what an operator's action does to that holder.
+ * What the console says about a session's lease: whether it is live (by the
+ * server's rule), who holds it until when, when and how an ended lease ended,
+ * and what an operator's action does to a live holder. No DOM here.
  * @module
  */
 
-import type { Lease, Session, Status } from './api.ts';
-import { el } from './dom.ts';
-import { clock, countdown, iso, keepCurrent, nowSeconds } from './time.ts';
+import type { HistoryEntry, Lease, Session, Status } from './api.ts';
+import { clock, nowSeconds } from './time.ts';
 
-/** The session's lease when it is live (expires in the future), else undefined. */
-export function liveLease(session: Session, now = nowSeconds()): Lease | undefined {
+/** Where a session's lease stands: never held, live, or ended (`how`, at `at`). */
+export type LeaseStanding = { kind: 'none' } | { kind: 'live'; lease: Lease } | { kind: 'ended'; lease: Lease; how: string; at: number };
+
+/** How an ended lease ended, in words, for the reasons the server records. */
+const ENDINGS: Record<string, string> = {
+  released: 'released',
+  expired: 'expired',
+  superseded: 'superseded',
+  restored: 'ended by a restore',
+};
+
+/**
+ * The lease's standing at `now`, by the server's rule: live only while it has
+ * not ended, the session is active and its expiry is ahead. An ended lease
+ * ended at its expiry or at the change that ended it, whichever came first:
+ * `endedBy` is that change's time when the history shows it, else the
+ * session's last update stands in (a change that ends a lease is an update).
+ */
+export function leaseStanding(session: Session, now = nowSeconds(), endedBy?: number): LeaseStanding {
   const lease = session.lease;
-  return lease && lease.expires_at > now ? lease : undefined;
+  if (lease === undefined || lease === null) return { kind: 'none' };
+  const byChange = lease.ended !== undefined || session.status !== 'active';
+  if (!byChange) return lease.expires_at > now ? { kind: 'live', lease } : { kind: 'ended', lease, how: 'expired', at: lease.expires_at };
+  const at = Math.min(lease.expires_at, endedBy ?? session.updated_at);
+  const recorded = lease.ended ?? 'released';
+  // A change that ended the lease before its time (a restore out of `active`) is not an expiry, whatever it recorded.
+  const how = recorded === 'expired' && at < lease.expires_at ? 'ended' : (ENDINGS[recorded] ?? `ended (${recorded})`);
+  return { kind: 'ended', lease, how, at };
+}
+
+/**
+ * When the session's lease ended, as far as the loaded history (newest first)
+ * shows: the time of the oldest version in the newest run that holds this
+ * epoch already ended. Undefined when the history does not reach it.
+ */
+export function endedInHistory(history: HistoryEntry[], lease: Lease): number | undefined {
+  let at: number | undefined;
+  for (const { session } of history) {
+    const held = session.lease;
+    if (held?.epoch !== lease.epoch || (held.ended === undefined && session.status === 'active')) return at;
+    at = session.updated_at;
+  }
+  return undefined;
+}
+
+/** "Released at 14:20:01", "Expired at 14:27:03". */
+export function endedText(standing: Extract<LeaseStanding, { kind: 'ended' }>): string {
+  return `${standing.how.charAt(0).toUpperCase()}${standing.how.slice(1)} at ${clock(standing.at)}`;
+}
+
+/** The session's lease when it is live, else undefined. */
+export function liveLease(session: Session, now = nowSeconds()): Lease | undefined {
+  const standing = leaseStanding(session, now);
+  return standing.kind === 'live' ? standing.lease : undefined;
 }
 
 /** "build-7:4711 holds this session until 12:03:10". */
-export function holdsUntil(lease: Lease): string {
+export function holdsUntil(lease: Pick<Lease, 'holder' | 'expires_at'>): string {
   return `${lease.holder} holds this session until ${clock(lease.expires_at)}`;
-}
-
-/** A line for the sessions list: holder, epoch and a live countdown; empty when the session is not held. */
-export function leaseSummary(session: Session): HTMLElement {
-  const lease = session.lease;
-  const cell = el('span', { class: 'lease' });
-  if (!lease) return cell;
-  const expiry = el('time', { class: 'countdown', attrs: { datetime: iso(lease.expires_at), title: iso(lease.expires_at) } });
-  keepCurrent(expiry, () => {
-    const live = lease.expires_at > nowSeconds();
-    expiry.textContent = countdown(lease.expires_at);
-    cell.classList.toggle('lease-live', live);
-  });
-  cell.append(
-    el('span', { class: 'holder', text: lease.holder }),
-    ' ',
-    el('span', { class: 'epoch', text: `epoch ${lease.epoch}` }),
-    ' ',
-    expiry,
-  );
-  return cell;
 }
 
 /** The effect of an action on a live holder, for a confirmation dialog; empty when nobody holds the lease. */

@@ -1,4 +1,3 @@
-/// <reference lib="dom" />
 /**
  * Keeping the open view current without hammering the API: Server-Sent
  * Events from `/console/events` when the server offers them, else a poll

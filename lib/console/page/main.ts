@@ -1,4 +1,3 @@
-/// <reference lib="dom" />
 /**
  * The console's entry: a hash router over two pages (`#/` the sessions,
  * `#/sessions/<id>` one session) and the live updates that refresh whichever

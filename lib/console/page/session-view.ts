@@ -1,25 +1,25 @@
-/// <reference lib="dom" />
 /**
  * The Session page: its summary and lease, the status actions (each behind a
  * confirmation that names the effect on a live holder), its jobs a page at a
- * time, and its history as a timeline with a diff per version and a
- * "Restore this version" that only applies to the version it showed.
+ * time, its history (`history-view.ts`) and the restore of a version
+ * (`restore.ts`), which only applies to the version the page showed.
  * @module
  */
 
-import { acquireLease, getHistory, getSession, type HistoryEntry, restoreVersion, type Session, type Status, setStatus } from './api.ts';
+import { acquireLease, getHistory, getSession, type HistoryPage, type Session, type Status, setStatus } from './api.ts';
 import { confirmAction, dialogOpen } from './dialog.ts';
 import { announce, el, replaceChildren } from './dom.ts';
 import { explain } from './errors.ts';
+import { historyPanel, NEWEST_PAGE } from './history-view.ts';
 import { effectOnHolder, holdsUntil, liveLease, STATUS_EFFECTS } from './lease.ts';
-import { statusBadge } from './sessions-view.ts';
-import { clock, countdown, iso, keepCurrent, nowSeconds, timeAgo } from './time.ts';
-import { changeKind, type DiffLine, diffSessions } from './versions.ts';
+import { leaseFacts } from './lease-view.ts';
+import { confirmRestore } from './restore.ts';
+import { idTail, statusBadge } from './sessions-view.ts';
+import { timeAgo } from './ticker.ts';
+import { dateTime } from './time.ts';
 
 /** Job rows on the page at once, whatever the session holds: 10,000 jobs stay as light as 100. */
 export const JOBS_PER_PAGE = 100;
-/** History entries per page. */
-const HISTORY_PAGE = 20;
 
 interface Loaded {
   session: Session;
@@ -29,8 +29,6 @@ interface Loaded {
 /** Renders session `id` into `main`; returns its refresh for live updates. */
 export function showSession(main: HTMLElement, id: string): (sessionId?: string) => Promise<void> {
   let current: Loaded | undefined;
-  let history: HistoryEntry[] = [];
-  let historyCursor: string | null = null;
   let jobsPage = 0;
   let jobFilter = '';
 
@@ -41,9 +39,12 @@ export function showSession(main: HTMLElement, id: string): (sessionId?: string)
   const actions = el('div', { class: 'actions', attrs: { role: 'group', 'aria-label': 'Session actions' } });
   const leasePanel = el('section', { class: 'panel lease-panel', attrs: { 'aria-labelledby': 'lease-title' } });
   const jobsPanel = el('section', { class: 'panel jobs', attrs: { 'aria-labelledby': 'jobs-title' } });
-  const historyPanel = el('section', { class: 'panel history', attrs: { 'aria-labelledby': 'history-title' } });
-  const columns = el('div', { class: 'columns' }, el('div', { class: 'column' }, overview, leasePanel, jobsPanel), historyPanel);
+  const historyElement = el('section', { class: 'panel history', attrs: { 'aria-labelledby': 'history-title' } });
+  const columns = el('div', { class: 'columns' }, el('div', { class: 'column' }, overview, leasePanel, jobsPanel), historyElement);
   replaceChildren(main, back, heading, problem, actions, columns);
+  const history = historyPanel(historyElement, id, (entry) => {
+    if (current !== undefined) void confirmRestore({ id, shown: current, entry, act, describeError });
+  });
 
   const fail = (error: unknown) => replaceChildren(problem, el('p', { text: explain(error).message }));
 
@@ -58,41 +59,12 @@ export function showSession(main: HTMLElement, id: string): (sessionId?: string)
         ...fact('ID', el('code', { text: session.id })),
         ...fact('Status', statusBadge(session.status)),
         ...fact('Jobs', String(session.job_ids.length)),
-        ...fact('Created', timeAgo(session.created_at)),
+        ...fact('Created', el('span', {}, timeAgo(session.created_at), ` (${dateTime(session.created_at)})`)),
         ...fact('Updated', timeAgo(session.updated_at)),
         ...fact('Updated by', session.updated_by ?? '—'),
         ...fact('Version (ETag)', el('code', { class: 'etag', text: etag ?? '—' })),
       ),
     );
-  };
-
-  const renderLease = (session: Session) => {
-    const lease = session.lease;
-    const body: Node[] = [el('h2', { text: 'Lease', attrs: { id: 'lease-title' } })];
-    if (!lease) {
-      body.push(el('p', { class: 'muted', text: 'Never held: no runner has taken a lease on this session.' }));
-    } else {
-      const expiry = el('time', { class: 'countdown', attrs: { datetime: iso(lease.expires_at), title: iso(lease.expires_at) } });
-      const state = el('span', { class: 'lease-state' });
-      keepCurrent(expiry, () => {
-        const live = lease.expires_at > nowSeconds();
-        expiry.textContent = `${countdown(lease.expires_at)} (${clock(lease.expires_at)})`;
-        state.textContent = live ? 'live' : 'not live';
-        state.className = live ? 'lease-state live' : 'lease-state';
-      });
-      body.push(
-        el(
-          'dl',
-          { class: 'facts' },
-          ...fact('Holder', el('span', { class: 'holder', text: lease.holder })),
-          ...fact('State', state),
-          ...fact('Epoch', String(lease.epoch)),
-          ...fact('Expiry', expiry),
-          ...fact('Term', `${lease.seconds} s`),
-        ),
-      );
-    }
-    replaceChildren(leasePanel, ...body);
   };
 
   const renderActions = (session: Session) => {
@@ -179,79 +151,22 @@ export function showSession(main: HTMLElement, id: string): (sessionId?: string)
     );
   };
 
-  const renderHistory = () => {
-    const more = el('button', { class: 'button', text: 'Load older versions', attrs: { type: 'button' } });
-    more.hidden = historyCursor === null;
-    more.addEventListener('click', async () => {
-      more.disabled = true;
-      try {
-        const { body } = await getHistory(id, historyCursor, HISTORY_PAGE);
-        history = [...history, ...body.versions];
-        historyCursor = body.next_cursor;
-        renderHistory();
-        historyPanel.querySelector<HTMLButtonElement>('.history-more')?.focus();
-      } catch (error) {
-        fail(error);
-        more.disabled = false;
-      }
-    });
-    more.classList.add('history-more');
-    replaceChildren(
-      historyPanel,
-      el('h2', { text: 'History', attrs: { id: 'history-title' } }),
-      history.length === 0
-        ? el('p', { class: 'muted', text: 'No versions to show.' })
-        : el('ol', { class: 'timeline' }, ...history.map(historyItem)),
-      more,
-    );
-  };
-
-  const historyItem = (entry: HistoryEntry, index: number): HTMLLIElement => {
-    const older = history[index + 1];
-    const diff: DiffLine[] | undefined = older === undefined ? undefined : diffSessions(older.session, entry.session);
-    const isCurrent = index === 0;
-    const restore = el('button', { class: 'button small', text: 'Restore this version', attrs: { type: 'button' } });
-    restore.addEventListener('click', () => void restoreFlow(entry));
-    const kind = changeKind(entry.change);
-    return el(
-      'li',
-      { class: `entry entry-${kind}`, attrs: { 'data-version-id': entry.version_id } },
-      el(
-        'div',
-        { class: 'entry-head' },
-        el('span', { class: 'change', text: entry.change }),
-        el('span', { class: 'when' }, timeAgo(entry.at), ' by ', el('span', { class: 'actor', text: entry.actor ?? 'unknown' })),
-      ),
-      diff === undefined
-        ? el('p', {
-            class: 'muted diff-none',
-            text: historyCursor === null ? 'The oldest version kept.' : 'Load older versions to compare.',
-          })
-        : diffList(diff),
-      isCurrent ? el('p', { class: 'current-tag', text: 'Current version' }) : restore,
-    );
-  };
-
   const load = async () => {
-    const [loaded, page] = await Promise.all([getSession(id), getHistory(id, null, HISTORY_PAGE).catch((error: unknown) => error)]);
+    const [loaded, page] = await Promise.all([
+      getSession(id),
+      getHistory(id, null, NEWEST_PAGE).then(
+        ({ body }): HistoryPage | Error => body,
+        (error: unknown) => (error instanceof Error ? error : new Error(String(error))),
+      ),
+    ]);
     current = { session: loaded.body, etag: loaded.etag };
     replaceChildren(problem);
     renderOverview(current);
-    renderLease(current.session);
     renderActions(current.session);
     renderJobs(current.session);
-    if (page instanceof Error) {
-      replaceChildren(
-        historyPanel,
-        el('h2', { text: 'History', attrs: { id: 'history-title' } }),
-        el('p', { class: 'muted', text: explain(page).message }),
-      );
-    } else {
-      const { body } = page as { body: { versions: HistoryEntry[]; next_cursor: string | null } };
-      history = body.versions;
-      historyCursor = body.next_cursor;
-      renderHistory();
-    }
+    replaceChildren(leasePanel, ...leaseFacts(current.session, []));
+    await history.show(page);
+    replaceChildren(leasePanel, ...leaseFacts(current.session, history.versions));
   };
 
   const reload = async () => {
@@ -338,41 +253,6 @@ export function showSession(main: HTMLElement, id: string): (sessionId?: string)
     });
   };
 
-  const restoreFlow = async (entry: HistoryEntry) => {
-    const shown = current;
-    if (shown === undefined) return;
-    const etag = shown.etag;
-    const changes = diffSessions(shown.session, entry.session);
-    await confirmAction({
-      title: 'Restore this version?',
-      body: [
-        el(
-          'p',
-          {},
-          'Makes the content of the version from ',
-          timeAgo(entry.at),
-          ' current again, as a new version. The lease and its epoch are kept.',
-        ),
-        changes.length === 0
-          ? el('p', { class: 'muted', text: 'It holds the same content as the current version: nothing will change.' })
-          : el('div', {}, el('p', { text: 'What will change:' }), diffList(changes)),
-        el(
-          'p',
-          { class: 'muted' },
-          'Only if the session is still at version ',
-          el('code', { class: 'etag', text: etag ?? '—' }),
-          ' (the one shown).',
-        ),
-      ],
-      confirmLabel: 'Restore',
-      describeError,
-      action: async () => {
-        if (etag === null) throw new Error('the session was shown without an ETag; reload and try again');
-        await act(() => restoreVersion(id, entry.version_id, etag), 'Restored: that version’s content is current again.');
-      },
-    });
-  };
-
   void reload().catch(() => {});
   return refresh;
 }
@@ -394,10 +274,5 @@ function fact(term: string, value: Node | string): HTMLElement[] {
 }
 
 function label(session: Session): string {
-  return session.name === null ? `session ${session.id.slice(0, 12)}` : `“${session.name}”`;
-}
-
-function diffList(lines: DiffLine[]): HTMLElement {
-  if (lines.length === 0) return el('p', { class: 'muted', text: 'Nothing but the time and the writer changed.' });
-  return el('ul', { class: 'diff' }, ...lines.map((line) => el('li', { class: `diff-${line.kind}`, text: line.text })));
+  return session.name === null ? `session ${idTail(session.id)}` : `“${session.name}”`;
 }

@@ -1,15 +1,17 @@
-/// <reference lib="dom" />
 /**
  * The Sessions page: newest first, filtered by status and by exact name,
- * paged with "Load more", kept current by refreshing its first page.
+ * paged with "Load more", kept current by refreshing its first page. Each row
+ * shows what tells sessions apart: the name, the ID's random tail (its first
+ * characters only encode the creation time) and the creation time to the second.
  * @module
  */
 
 import { listSessions, type Session, STATUSES } from './api.ts';
 import { el, replaceChildren } from './dom.ts';
 import { explain } from './errors.ts';
-import { leaseSummary } from './lease.ts';
-import { timeAgo } from './time.ts';
+import { leaseSummary } from './lease-view.ts';
+import { timeAgo } from './ticker.ts';
+import { dateTime, iso } from './time.ts';
 
 /** The filters of the list, as the URL fragment holds them (`#/?status=paused&name=ssh-import`). */
 export interface SessionFilter {
@@ -58,7 +60,11 @@ export function showSessions(main: HTMLElement, filter: SessionFilter, navigate:
     el(
       'thead',
       {},
-      el('tr', {}, ...['Name', 'Status', 'Jobs', 'Updated', 'Lease'].map((label) => el('th', { text: label, attrs: { scope: 'col' } }))),
+      el(
+        'tr',
+        {},
+        ...['Name', 'Status', 'Jobs', 'Created', 'Updated', 'Lease'].map((label) => el('th', { text: label, attrs: { scope: 'col' } })),
+      ),
     ),
     rows,
   );
@@ -128,12 +134,26 @@ function sessionRow(session: Session): HTMLTableRowElement {
   return el(
     'tr',
     { attrs: { 'data-session-id': session.id } },
-    el('td', { attrs: { 'data-label': 'Name' } }, el('div', {}, link, el('code', { class: 'session-id', text: session.id.slice(0, 12) }))),
+    el(
+      'td',
+      { attrs: { 'data-label': 'Name' } },
+      el('div', {}, link, el('code', { class: 'session-id', text: idTail(session.id), attrs: { title: session.id } })),
+    ),
     el('td', { attrs: { 'data-label': 'Status' } }, statusBadge(session.status)),
     el('td', { class: 'number', text: String(session.job_ids.length), attrs: { 'data-label': 'Jobs' } }),
+    el(
+      'td',
+      { attrs: { 'data-label': 'Created' } },
+      el('time', { class: 'created', text: dateTime(session.created_at), attrs: { datetime: iso(session.created_at) } }),
+    ),
     el('td', { attrs: { 'data-label': 'Updated' } }, timeAgo(session.updated_at)),
     el('td', { attrs: { 'data-label': 'Lease' } }, leaseSummary(session)),
   );
+}
+
+/** What tells a session's ID from its neighbours': its last 8 characters (80 random bits end every ID). */
+export function idTail(id: string): string {
+  return `…${id.slice(-8)}`;
 }
 
 /** A status as a badge whose colour is never the only signal: the word is always there. */

@@ -1,12 +1,9 @@
-/// <reference lib="dom" />
 /**
- * Times as the console shows them: "3 min ago" with the exact ISO time in
- * `<time datetime>` and its `title`, and lease countdowns, all kept current by
- * one ticker that updates only the elements registered with it.
+ * Times as the console says them: "3 min ago", the exact ISO time, a wall
+ * clock and lease countdowns. No DOM here: `ticker.ts` keeps them current on
+ * the page.
  * @module
  */
-
-import { el } from './dom.ts';
 
 /** Now, in Unix seconds. */
 export function nowSeconds(): number {
@@ -42,6 +39,22 @@ export function clock(at: number): string {
   return CLOCK.format(new Date(at * 1000));
 }
 
+// Swedish writes dates in ISO order (2026-12-06 15:24:01) whatever the viewer's locale; the time zone stays the viewer's.
+const DATE_TIME = new Intl.DateTimeFormat('sv-SE', {
+  year: 'numeric',
+  month: '2-digit',
+  day: '2-digit',
+  hour: '2-digit',
+  minute: '2-digit',
+  second: '2-digit',
+  hourCycle: 'h23',
+});
+
+/** A date and time to the second, in the viewer's time zone: what tells apart sessions created minutes apart. */
+export function dateTime(at: number): string {
+  return DATE_TIME.format(new Date(at * 1000));
+}
+
 /** "expires in 42 s" / "expires in 1 min 05 s" / "expired 3 min ago". */
 export function countdown(expiresAt: number, now = nowSeconds()): string {
   const left = Math.ceil(expiresAt - now);
@@ -49,35 +62,4 @@ export function countdown(expiresAt: number, now = nowSeconds()): string {
   if (left < 60) return `expires in ${left} s`;
   const minutes = Math.floor(left / 60);
   return `expires in ${minutes} min ${String(left % 60).padStart(2, '0')} s`;
-}
-
-const ticking = new Map<Element, () => void>();
-let timer: number | undefined;
-
-function tick(): void {
-  for (const [element, update] of ticking) {
-    if (element.isConnected) update();
-    else ticking.delete(element);
-  }
-  if (ticking.size === 0 && timer !== undefined) {
-    window.clearInterval(timer);
-    timer = undefined;
-  }
-}
-
-/** Runs `update` every second while `element` is on the page. */
-export function keepCurrent(element: Element, update: () => void): void {
-  update();
-  ticking.set(element, update);
-  timer ??= window.setInterval(tick, 1000);
-}
-
-/** A `<time>` that reads "3 min ago", with the exact time for machines and on hover. */
-export function timeAgo(at: number): HTMLTimeElement {
-  const exact = iso(at);
-  const element = el('time', { attrs: { datetime: exact, title: exact } });
-  keepCurrent(element, () => {
-    element.textContent = relative(at);
-  });
-  return element;
 }

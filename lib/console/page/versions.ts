@@ -51,12 +51,18 @@ export function changeKind(change: string): 'created' | 'jobs' | 'status' | 'lea
 function leaseChange(before: Lease | null, after: Lease | null): string | undefined {
   if (after === null) return before === null ? undefined : 'lease removed';
   if (before === null || after.epoch !== before.epoch) {
-    const taken = before !== null && before.holder !== after.holder && before.expires_at > after.expires_at - after.seconds;
+    // Servers that mark a forced take-over say so; older versions are told by the old lease still running at the acquire.
+    const taken =
+      before !== null && (after.taken_over ?? (before.holder !== after.holder && before.expires_at > after.expires_at - after.seconds));
     return taken
       ? `lease taken over by ${after.holder} from ${before.holder} (epoch ${before.epoch} → ${after.epoch})`
       : `lease acquired by ${after.holder} (epoch ${after.epoch}, ${after.seconds} s)`;
   }
-  if (after.expires_at < before.expires_at) return `lease released by ${after.holder} (epoch ${after.epoch})`;
+  if (after.ended !== undefined && after.ended !== before.ended && after.ended !== 'released')
+    return `lease ${after.ended} (epoch ${after.epoch})`;
+  if (after.expires_at < before.expires_at || (after.ended === 'released' && before.ended === undefined)) {
+    return `lease released by ${after.holder} (epoch ${after.epoch})`;
+  }
   if (after.expires_at > before.expires_at) return `lease extended (epoch ${after.epoch})`;
   return undefined;
 }
