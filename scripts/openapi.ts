@@ -21,7 +21,15 @@ import {
   VersioningDisabled,
 } from '../lib/domain/errors.ts';
 import { HISTORY_LIMIT, SESSION_LIST_LIMIT } from '../lib/domain/limits.ts';
-import { LabelSchema, LeaseSchema, SessionNameSchema, SessionSchema, SessionStatusSchema } from '../lib/domain/session.ts';
+import {
+  JobIdSchema,
+  LabelSchema,
+  LeaseSchema,
+  SessionNameSchema,
+  SessionSchema,
+  SessionStatusSchema,
+  StoredLabelSchema,
+} from '../lib/domain/session.ts';
 import * as z from '../lib/domain/zod.ts';
 import { MAX_BODY_BYTES } from '../lib/http/request-body.ts';
 import {
@@ -90,7 +98,8 @@ function schemaComponents(): Record<string, JsonObject> {
       io,
       uri: (id) => `#/components/schemas/${id}`,
       override: ({ zodSchema, jsonSchema }) => {
-        if (zodSchema === LabelSchema) jsonSchema.pattern = NO_CONTROL_CHARACTERS;
+        if (zodSchema === LabelSchema || zodSchema === JobIdSchema || zodSchema === StoredLabelSchema)
+          jsonSchema.pattern = NO_CONTROL_CHARACTERS;
       },
     }).schemas;
     for (const [id, schema] of Object.entries(generated)) {

@@ -31,6 +31,8 @@ export const CONSOLE_CSP = [
 /** How often an events stream looks for new lines, and how often it sends a comment to keep proxies from closing it. */
 const TAIL_INTERVAL_MS = 250;
 const KEEPALIVE_MS = 15_000;
+/** Bytes an events stream may have waiting for a client that does not read; past it the client is dropped (it reconnects and refreshes). */
+export const MAX_STREAM_BUFFER_BYTES = 1024 * 1024;
 /** What a browser waits before it reconnects a dropped stream. */
 const RECONNECT_MS = 5_000;
 
@@ -148,7 +150,14 @@ function streamEvents(request: IncomingMessage, response: ServerResponse, file: 
       offset += bytesRead;
       const lines = (partial + buffer.subarray(0, bytesRead).toString('utf-8')).split('\n');
       partial = lines.pop() ?? '';
-      for (const line of lines) if (!closed) response.write(eventMessage(line));
+      for (const line of lines) {
+        if (closed) break;
+        response.write(eventMessage(line));
+        if (response.writableLength > MAX_STREAM_BUFFER_BYTES) {
+          closed = true;
+          response.destroy();
+        }
+      }
     } finally {
       await handle.close();
     }

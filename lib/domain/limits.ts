@@ -20,6 +20,21 @@ export const HISTORY_LIMIT: PageLimit = { default: 20, max: 100 };
  */
 export const MAX_PAGE_BYTES = 1024 * 1024;
 
+/**
+ * A label (a session's name, a lease holder): at most 256 characters and at
+ * most this many bytes of UTF-8.
+ */
+export const LABEL_MAX_BYTES = 512;
+
+/**
+ * A job ID: at most this many characters and bytes of UTF-8 (a Kubernetes
+ * name, 63, fits). A session holds up to `MAX_JOBS_PER_SESSION` of them
+ * (default 10,000); at this bound the largest session, every character of
+ * every ID escaped in JSON, is about 1.3 MB of JSON and 2.6 MB as a Lambda
+ * answer, well under the 6 MB a Lambda answer may carry.
+ */
+export const JOB_ID_MAX_BYTES = 64;
+
 /** What a page limit out of range is told, wherever it is checked. */
 export function pageLimitMessage({ max }: PageLimit): string {
   return `must be an integer from 1 to ${max}`;

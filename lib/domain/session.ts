@@ -1,3 +1,4 @@
+import { JOB_ID_MAX_BYTES, LABEL_MAX_BYTES } from './limits.ts';
 import * as z from './zod.ts';
 
 /** The four states of a session. */
@@ -22,9 +23,10 @@ const NONCHARACTERS = /\p{Noncharacter_Code_Point}/u;
  * UTF-16 (no lone surrogate), as every Rust `String` is. Characters that can
  * make one label look like another, or like more than one line of a table, are
  * refused too: bidirectional controls, line and paragraph separators,
- * noncharacters.
+ * noncharacters. What is stored is read with these rules; what callers send is
+ * held to a byte bound as well ({@link LabelSchema}, {@link JobIdSchema}).
  */
-export const LabelSchema = z.string().check(
+export const StoredLabelSchema = z.string().check(
   z.minLength(1),
   z.maxLength(256),
   z.refine((value) => !CONTROL_CHARACTERS.test(value), { message: 'must not contain control characters' }),
@@ -36,8 +38,21 @@ export const LabelSchema = z.string().check(
   z.refine((value) => !NONCHARACTERS.test(value), { message: 'must not contain Unicode noncharacters (U+FDD0-U+FDEF, U+xFFFE, U+xFFFF)' }),
 );
 
+/** A stored label of at most `bytes` bytes of UTF-8 (checked once the length is in range, so a long one hears one reason). */
+function withinBytes(bytes: number): typeof StoredLabelSchema {
+  return StoredLabelSchema.check(
+    z.refine((value) => value.length > 256 || Buffer.byteLength(value, 'utf-8') <= bytes, {
+      message: `must be at most ${bytes} bytes of UTF-8`,
+    }),
+  );
+}
+
+/** A label a caller sends (a name, a holder): as stored, and at most {@link LABEL_MAX_BYTES} bytes of UTF-8. */
+export const LabelSchema = withinBytes(LABEL_MAX_BYTES);
+
 export const SessionNameSchema = LabelSchema;
-export const JobIdSchema = LabelSchema;
+/** A job ID a caller sends: a label of at most {@link JOB_ID_MAX_BYTES} bytes of UTF-8. */
+export const JobIdSchema = withinBytes(JOB_ID_MAX_BYTES);
 
 /** Shortest and longest lease, in seconds, and the length when none is asked for. */
 export const LEASE_SECONDS = { min: 5, max: 3600, default: 60 } as const;
@@ -52,7 +67,7 @@ export const LeaseSecondsSchema = z.number().check(
 
 /** The `lease` field of a session. */
 export const LeaseSchema = z.looseObject({
-  holder: LabelSchema,
+  holder: StoredLabelSchema,
   epoch: z.number().check(z.int(), z.positive()),
   seconds: LeaseSecondsSchema,
   expires_at: z.number().check(z.int(), z.nonnegative()),
@@ -70,8 +85,8 @@ export type Lease = z.infer<typeof LeaseSchema>;
  */
 export const SessionSchema = z.looseObject({
   id: z.string().check(z.regex(/^[0-9a-f]{32}$/)),
-  name: z.nullable(SessionNameSchema),
-  job_ids: z.array(JobIdSchema),
+  name: z.nullable(StoredLabelSchema),
+  job_ids: z.array(StoredLabelSchema),
   created_at: z.number().check(z.int(), z.nonnegative()),
   updated_at: z.number().check(z.int(), z.nonnegative()),
   status: SessionStatusSchema,

@@ -14,6 +14,53 @@ export function bodyBytes(body: string, isBase64Encoded: boolean): number {
   return Buffer.byteLength(body, isBase64Encoded ? 'base64' : 'utf-8');
 }
 
+/** How deep a body's arrays and objects may nest; every body of the contract is a flat object. */
+export const MAX_JSON_DEPTH = 32;
+
+/**
+ * What is wrong with JSON `text` that parsing alone would not say: an object
+ * that gives one key twice (JSON.parse keeps the last, so
+ * `{"status":"paused","status":"terminated"}` would terminate), or nesting
+ * deeper than `maxDepth`. Undefined when neither (malformed text is left to
+ * the parser to refuse).
+ */
+export function jsonShapeProblem(text: string, maxDepth = MAX_JSON_DEPTH): string | undefined {
+  // Per open container: the keys of an object so far, or null for an array.
+  const open: (Set<string> | null)[] = [];
+  let expectingKey = false;
+  for (let at = 0; at < text.length; at++) {
+    const character = text[at];
+    if (character === '"') {
+      let end = at + 1;
+      while (end < text.length && text[end] !== '"') end += text[end] === '\\' ? 2 : 1;
+      if (end >= text.length) return undefined;
+      const keys = open.at(-1);
+      if (expectingKey && keys) {
+        let key: string;
+        try {
+          key = JSON.parse(text.slice(at, end + 1)) as string;
+        } catch {
+          return undefined;
+        }
+        if (keys.has(key)) return `gives the key ${JSON.stringify(key)} more than once`;
+        keys.add(key);
+        expectingKey = false;
+      }
+      at = end;
+    } else if (character === '{' || character === '[') {
+      if (open.length >= maxDepth) return `nests arrays and objects deeper than ${maxDepth} levels`;
+      open.push(character === '{' ? new Set() : null);
+      expectingKey = character === '{';
+    } else if (character === '}' || character === ']') {
+      open.pop();
+      expectingKey = false;
+    } else if (character === ',') {
+      expectingKey = open.at(-1) instanceof Set;
+    }
+  }
+  return undefined;
+}
+
 /** Refuses malformed UTF-8 instead of replacing it with U+FFFD; keeps a byte order mark, which JSON then refuses. */
 const UTF8 = new TextDecoder('utf-8', { fatal: true, ignoreBOM: true });
 
@@ -33,8 +80,8 @@ function utf8Text(bytes: Uint8Array): string {
 
 /**
  * The request body, in the order the contract needs: size limit (413),
- * media type (415), UTF-8 (400), then JSON parsing by middy's parser (malformed → 400
- * `invalid_request`, not its 422). A request without a body passes with
+ * media type (415), UTF-8 (400), duplicate keys and nesting (400, {@link jsonShapeProblem}), then JSON
+ * parsing by middy's parser (malformed → 400 `invalid_request`, not its 422). A request without a body passes with
  * `event.body` undefined; whether that is allowed is the route schema's call.
  * Expects lower-case header names (run after `http-header-normalizer`).
  */
@@ -56,6 +103,8 @@ export function jsonRequestBody({ maxBytes = MAX_BODY_BYTES }: { maxBytes?: numb
         request.event.body = utf8Text(Buffer.from(body, 'base64'));
         request.event.isBase64Encoded = false;
       }
+      const problem = jsonShapeProblem(request.event.body as string);
+      if (problem !== undefined) throw InvalidRequest.field('body', problem);
       try {
         await parse(request);
       } catch (error) {

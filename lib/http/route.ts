@@ -15,6 +15,8 @@ import { parseRequest, type RequestInput, type RequestSchemas } from './validati
 export interface Caller {
   /** The IAM principal that signed the request; undefined without an IAM authorizer. */
   actor: string | undefined;
+  /** Aborted just before the invocation's deadline (middy's early timeout): work that reads on should stop. */
+  signal?: AbortSignal | undefined;
 }
 
 /** What a route's handler is built over; the Lambda entry, the local server and the tests each build their own. */
@@ -46,14 +48,14 @@ export function httpRoute<S extends RequestSchemas>(route: string, schemas: S, h
     .use(requestOutcome(route))
     .use(httpHeaderNormalizer())
     .use(jsonRequestBody())
-    .handler(async (event, context) => {
+    .handler(async (event, context, { signal }) => {
       const input = parseRequest(schemas, {
         path: event.pathParameters ?? {},
         query: event.queryStringParameters ?? {},
         headers: event.headers ?? {},
         body: event.body,
       });
-      const response = await handle(input, { actor: callerOf(event) });
+      const response = await handle(input, { actor: callerOf(event), signal });
       // Every change may answer small (RFC 7240): what one append sends back must not grow with the session.
       const minimal = !route.startsWith('GET ') && prefersMinimal(event.headers ?? {});
       return completed(minimal ? minimalResponse(response) : response, requestKeys(route, event, context));

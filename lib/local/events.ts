@@ -37,8 +37,15 @@ import {
   type WriteCondition,
   type WrittenObject,
 } from '../storage/port.ts';
-import { Announcer, announcedKey, type Publisher, parseAnnouncedCursor } from '../workers/announcer.ts';
-import { WebhookDelivery } from './webhook.ts';
+import {
+  Announcer,
+  announcedKey,
+  eventsUnavailable,
+  type Publisher,
+  parseAnnouncedCursor,
+  UNVERSIONED_EVENTS,
+} from '../workers/announcer.ts';
+import { DEAD_LETTER_FILE, WebhookDelivery } from './webhook.ts';
 
 /** The file of announced events in the data directory. */
 export const EVENTS_FILE = 'events.jsonl';
@@ -51,12 +58,16 @@ export interface FilePublisherOptions {
   envelope?: { account: string; region: string };
   /** Called after each batch is durable on disk. */
   onAppended?: (events: SessionEvent[]) => void;
+  /** Opens the file for appending. Default `fs.open(file, 'a+')`; tests give one whose writes fail part-way. */
+  openFile?: (file: string) => Promise<FileHandle>;
 }
 
 /**
  * Appends each event as one JSON line to a file, and fsyncs before the
  * publish resolves (so the announcer moves its cursor only past durable
- * lines). Publishes are appended one after another, never interleaved.
+ * lines). Publishes are appended one after another, never interleaved. An
+ * append that fails part-way (a full disk) is cut back off, then or before
+ * the next append, so no torn line ever stays between whole ones.
  */
 export class FilePublisher implements Publisher {
   readonly file: string;
@@ -64,32 +75,43 @@ export class FilePublisher implements Publisher {
   readonly #envelope: { account: string; region: string };
   readonly #onAppended: (events: SessionEvent[]) => void;
   #tail: Promise<void> = Promise.resolve();
+  /** The length of the whole lines appended so far: what a failed append is cut back to. */
+  #size: number;
 
-  private constructor(file: string, handle: FileHandle, options: FilePublisherOptions) {
+  private constructor(file: string, handle: FileHandle, size: number, options: FilePublisherOptions) {
     this.file = file;
     this.#handle = handle;
+    this.#size = size;
     this.#envelope = options.envelope ?? LOCAL_ENVELOPE;
     this.#onAppended = options.onAppended ?? (() => {});
   }
 
   /** Opens (creates) `file` for appending, first cutting off a last line a crash left half-written (its events were never announced as done). */
   static async open(file: string, options: FilePublisherOptions = {}): Promise<FilePublisher> {
-    const handle = await open(file, 'a+');
+    const handle = await (options.openFile ?? ((path) => open(path, 'a+')))(file);
     try {
       await dropTornTail(handle);
+      return new FilePublisher(file, handle, (await handle.stat()).size, options);
     } catch (error) {
       await handle.close();
       throw error;
     }
-    return new FilePublisher(file, handle, options);
   }
 
   publish(events: SessionEvent[]): Promise<void> {
     const append = this.#tail.then(async () => {
       if (events.length === 0) return;
       const lines = events.map((event) => `${JSON.stringify(deliveredEvent(event, this.#envelope))}\n`).join('');
-      await this.#handle.appendFile(lines, 'utf-8');
-      await this.#handle.datasync();
+      // What an earlier failed append left behind (its cut back failed too) goes first.
+      if ((await this.#handle.stat()).size > this.#size) await this.#handle.truncate(this.#size);
+      try {
+        await this.#handle.appendFile(lines, 'utf-8');
+        await this.#handle.datasync();
+      } catch (error) {
+        await this.#handle.truncate(this.#size).catch(() => {});
+        throw error;
+      }
+      this.#size += Buffer.byteLength(lines, 'utf-8');
       this.#onAppended(events);
     });
     this.#tail = append.catch(() => {});
@@ -230,6 +252,7 @@ export class LocalAnnouncer {
   readonly #failures = new Map<string, number>();
   readonly #retries = new Set<NodeJS.Timeout>();
   #stopped = false;
+  #warnedUnversioned = false;
 
   constructor({ announcer, sessions, cursors, clock = systemClock, onError = () => {}, concurrency = 8 }: LocalAnnouncerOptions) {
     this.#announcer = announcer;
@@ -256,7 +279,11 @@ export class LocalAnnouncer {
     for (;;) {
       this.#again.delete(sessionId);
       try {
-        await this.#announcer.announceAll(sessionId);
+        const reports = await this.#announcer.announceAll(sessionId);
+        if (reports.some((report) => report.unversioned) && !this.#warnedUnversioned) {
+          this.#warnedUnversioned = true;
+          this.#onError(sessionId, new Error(`events are off: ${UNVERSIONED_EVENTS}`));
+        }
         this.#failures.delete(sessionId);
       } catch (error) {
         this.#onError(sessionId, error);
@@ -376,14 +403,16 @@ export interface LocalEvents {
 
 /**
  * Starts the local events over `store`: serve from the returned `hintStore`.
- * A store that keeps no versions announces nothing (events are derived from versions): `hintStore` is then `store`.
+ * A store that keeps no versions, or an S3 bucket without versioning, announces nothing (events are derived from
+ * versions; see `eventsUnavailable`): a warning at start says why and what to use, and `hintStore` is then `store`.
  */
 export async function startLocalEvents(options: LocalEventsOptions): Promise<LocalEvents> {
   const { dataDir, store, clock = systemClock } = options;
   const onError = options.onError ?? logError;
   const eventsFile = path.join(dataDir, EVENTS_FILE);
-  if (!keepsVersions(store)) {
-    onError('events are off: the sessions store keeps no versions', undefined);
+  const unavailable = await eventsUnavailable(store);
+  if (unavailable !== undefined || !keepsVersions(store)) {
+    onError(`events are off: ${unavailable}`, undefined);
     return {
       hintStore: store,
       caughtUp: Promise.resolve({ sessions: 0, behind: 0, ms: 0 }),
@@ -394,7 +423,14 @@ export async function startLocalEvents(options: LocalEventsOptions): Promise<Loc
     };
   }
   const webhook = options.webhookUrl
-    ? new WebhookDelivery({ file: eventsFile, cursorFile: path.join(dataDir, 'webhook.cursor'), url: options.webhookUrl, clock, onError })
+    ? new WebhookDelivery({
+        file: eventsFile,
+        cursorFile: path.join(dataDir, 'webhook.cursor'),
+        deadLetterFile: path.join(dataDir, DEAD_LETTER_FILE),
+        url: options.webhookUrl,
+        clock,
+        onError,
+      })
     : undefined;
   const file = await FilePublisher.open(eventsFile, {
     onAppended: (events) => {

@@ -1,6 +1,5 @@
 import { randomUUID } from 'node:crypto';
 import type { IncomingMessage, ServerResponse } from 'node:http';
-import { finished } from 'node:stream/promises';
 import type { APIGatewayProxyEventV2WithIAMAuthorizer, APIGatewayProxyStructuredResultV2, Context } from 'aws-lambda';
 import { InvalidRequest, PayloadTooLarge, type ServiceError } from '../domain/errors.ts';
 import { MethodNotAllowed, RouteNotFound, type RoutingError } from '../http/errors.ts';
@@ -27,6 +26,9 @@ interface CompiledGatewayRoute extends GatewayRoute {
 /** Bodies larger than this are refused before a handler sees them, as API Gateway refuses > 10 MB. */
 const MAX_READ_BYTES = 1024 * 1024;
 
+/** How long a request's body may take to arrive once its headers have, at most. */
+export const BODY_TIMEOUT_MS = 10_000;
+
 /** How long a handler has, as a Lambda function's timeout: 30 s unless told otherwise. */
 export const DEFAULT_REQUEST_TIMEOUT_MS = 30_000;
 
@@ -42,6 +44,10 @@ export interface LocalGatewayOptions {
   access?: AccessPolicy;
   /** The deadline of each handler call (its Lambda context's remaining time). */
   requestTimeoutMs?: number;
+  /** How long a body may take to arrive; past it the request is answered 408 and its connection closed. Default 10 s. */
+  bodyTimeoutMs?: number;
+  /** Told of each connection that carried an admitted request (a valid token, or any caller without tokens). */
+  onAdmitted?: (request: IncomingMessage) => void;
 }
 
 /**
@@ -57,16 +63,27 @@ export class LocalGateway {
   readonly #access: AccessPolicy | undefined;
   readonly #mounts: readonly Mount[];
   readonly #requestTimeoutMs: number;
+  readonly #bodyTimeoutMs: number;
+  readonly #onAdmitted: (request: IncomingMessage) => void;
 
   constructor(
     routes: GatewayRoute[],
-    { actor = LOCAL_ACTOR, access, requestTimeoutMs = DEFAULT_REQUEST_TIMEOUT_MS, mounts = [] }: LocalGatewayOptions = {},
+    {
+      actor = LOCAL_ACTOR,
+      access,
+      requestTimeoutMs = DEFAULT_REQUEST_TIMEOUT_MS,
+      bodyTimeoutMs = Math.min(BODY_TIMEOUT_MS, requestTimeoutMs),
+      mounts = [],
+      onAdmitted = () => {},
+    }: LocalGatewayOptions = {},
   ) {
     this.#routes = routes.map(compile);
     this.#mounts = mounts;
     this.#actor = actor;
     this.#access = access;
     this.#requestTimeoutMs = requestTimeoutMs;
+    this.#bodyTimeoutMs = bodyTimeoutMs;
+    this.#onAdmitted = onAdmitted;
   }
 
   /** A `node:http` request listener. */
@@ -82,23 +99,26 @@ export class LocalGateway {
   async #serve(request: IncomingMessage, response: ServerResponse): Promise<void> {
     const target = request.url ?? '';
     const method = (request.method ?? 'GET').toUpperCase();
+    // Refused before its body is read, and its connection closed: a refused caller holds no slot while it trickles a body.
     // `//host/path` would parse as an authority and `http://…` is proxy form: API Gateway sees neither as a path.
     if (!target.startsWith('/') || target.startsWith('//')) {
-      await drain(request);
-      return refuse(response, InvalidRequest.field('path', 'the request target must be a path starting with a single /'));
+      return refuse(response, InvalidRequest.field('path', 'the request target must be a path starting with a single /'), true);
     }
+    // Node keeps the first of two Host lines; a proxy in front may have routed by the second.
+    if ((request.headersDistinct.host?.length ?? 0) > 1)
+      return refuse(response, InvalidRequest.field('headers.host', 'must be sent once'), true);
     const admitted = this.#access === undefined ? { actor: this.#actor } : this.#access.admit(method, request.headers);
-    if (!('actor' in admitted)) {
-      await drain(request);
-      return refuse(response, admitted);
-    }
+    if (!('actor' in admitted)) return refuse(response, admitted, true);
+    this.#onAdmitted(request);
     // Pages served beside the API (the console) pass the same Host, token and origin checks.
     if (this.#mounts.some((mount) => mount(request, response))) return;
     const url = new URL(target, 'http://localhost');
     const match = this.#match(method, url.pathname);
-    const body = await readBody(request);
+    if (Number(request.headers['content-length'] ?? 0) > MAX_READ_BYTES) return refuse(response, new PayloadTooLarge(MAX_READ_BYTES), true);
+    const body = await readBody(request, this.#bodyTimeoutMs);
+    if (body === 'too large') return refuse(response, new PayloadTooLarge(MAX_READ_BYTES), true);
+    if (body === 'too slow') return refuse(response, new BodyTimeout(this.#bodyTimeoutMs), true);
     if (!('route' in match)) return refuse(response, match);
-    if (body === undefined) return refuse(response, new PayloadTooLarge(MAX_READ_BYTES));
     const requestId = randomUUID();
     const deadline = Date.now() + this.#requestTimeoutMs;
     const event = this.#event(request, url, method, match.route.routeKey, match.params, body, requestId, admitted.actor);
@@ -221,29 +241,56 @@ function decodeSegment(segment: string): string {
   }
 }
 
-/** The request body, or undefined when it exceeds `MAX_READ_BYTES` (the rest is drained). */
-async function readBody(request: IncomingMessage): Promise<Buffer | undefined> {
-  const chunks: Buffer[] = [];
-  let size = 0;
-  let tooLarge = false;
-  for await (const chunk of request) {
-    size += (chunk as Buffer).length;
-    if (size > MAX_READ_BYTES) tooLarge = true;
-    else chunks.push(chunk as Buffer);
+/**
+ * The request body; `too large` as soon as it passes `MAX_READ_BYTES`, `too slow` when it has not
+ * arrived whole within `timeoutMs`. Either way the rest is discarded as it comes, until the connection closes.
+ */
+function readBody(request: IncomingMessage, timeoutMs: number): Promise<Buffer | 'too large' | 'too slow'> {
+  return new Promise((resolve) => {
+    const chunks: Buffer[] = [];
+    let size = 0;
+    const done = (result: Buffer | 'too large' | 'too slow') => {
+      clearTimeout(timer);
+      request.off('data', collect);
+      request.resume();
+      resolve(result);
+    };
+    const collect = (chunk: Buffer) => {
+      size += chunk.length;
+      if (size > MAX_READ_BYTES) done('too large');
+      else chunks.push(chunk);
+    };
+    const timer = setTimeout(() => done('too slow'), timeoutMs);
+    request.on('data', collect);
+    request.once('end', () => done(Buffer.concat(chunks)));
+    request.once('error', () => done('too slow'));
+  });
+}
+
+/** A body that did not arrive whole in time (408); its connection is closed. */
+class BodyTimeout extends Error {
+  readonly code = 'request_timeout';
+  readonly statusCode = 408;
+  readonly details: Record<string, unknown>;
+  constructor(timeoutMs: number) {
+    super(`the request body did not arrive whole within ${timeoutMs} ms`);
+    this.details = { timeout_ms: timeoutMs };
   }
-  return tooLarge ? undefined : Buffer.concat(chunks);
+
+  toJSON() {
+    return { error: { code: this.code, message: this.message, details: this.details } };
+  }
 }
 
-/** Reads and discards a refused request's body, so that the answer is not a reset connection. */
-async function drain(request: IncomingMessage): Promise<void> {
-  request.resume();
-  await finished(request);
-}
-
-/** Answers with `error` in the contract's error shape. */
-function refuse(response: ServerResponse, error: RoutingError | LocalRefusal | ServiceError): void {
+/** Answers with `error` in the contract's error shape; `close` ends the connection after it, its body unread. */
+function refuse(response: ServerResponse, error: RoutingError | LocalRefusal | ServiceError | BodyTimeout, close = false): void {
   const headers = 'headers' in error && typeof error.headers === 'function' ? error.headers() : {};
-  send(response, error.statusCode, { 'content-type': JSON_CONTENT_TYPE, ...headers }, JSON.stringify(error.toJSON()));
+  send(
+    response,
+    error.statusCode,
+    { 'content-type': JSON_CONTENT_TYPE, ...headers, ...(close ? { connection: 'close' } : {}) },
+    JSON.stringify(error.toJSON()),
+  );
 }
 
 /** A handler may return a structured result or, as API Gateway allows, any JSON value. */

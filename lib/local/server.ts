@@ -1,6 +1,6 @@
 import { once } from 'node:events';
 import { mkdir, readFile } from 'node:fs/promises';
-import { createServer as createHttpServer, type Server, type ServerResponse } from 'node:http';
+import { createServer as createHttpServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
 import { type AddressInfo, createServer as createNetServer, type Socket } from 'node:net';
 import { hostname, networkInterfaces } from 'node:os';
 import path from 'node:path';
@@ -14,6 +14,7 @@ import { assertStoreSafe } from '../storage/probe.ts';
 import { S3ObjectStore } from '../storage/s3.ts';
 import { LeaseSweeper } from '../workers/lease-sweeper.ts';
 import { AccessPolicy, type AccessToken, isLoopbackHost } from './access.ts';
+import { answerClientError } from './client-error.ts';
 import { DEFAULT_MAX_CONNECTIONS, LOCAL_LEASE_SWEEP_SECONDS } from './config.ts';
 import { deadlineBoundStore } from './deadline.ts';
 import { startLocalEvents } from './events.ts';
@@ -139,6 +140,7 @@ export async function startLocalServer(options: LocalServerOptions = {}): Promis
   // A socket silent that long is closed, unless its request is being answered (requestTimeout bounds that).
   server.timeout = headersTimeout;
   server.on('request', (_, response: ServerResponse) => response.on('timeout', () => {}));
+  server.on('clientError', answerClientError);
   const listener = createNetServer((socket) => admitConnection(socket, server, maxConnections));
   listener.listen(port, host);
   await once(listener, 'listening');
@@ -151,7 +153,8 @@ export async function startLocalServer(options: LocalServerOptions = {}): Promis
   });
   // The operator console, same origin as the API; its live view streams the events file the announcer appends to.
   const mounts = options.console === false ? [] : [consoleHandler({ eventsFile: path.join(dataDir, 'events.jsonl') })];
-  server.on('request', new LocalGateway(routes, { access, requestTimeoutMs, mounts }).listener);
+  const onAdmitted = (request: IncomingMessage) => proven.add(request.socket);
+  server.on('request', new LocalGateway(routes, { access, requestTimeoutMs, mounts, onAdmitted }).listener);
 
   return {
     url,
@@ -200,12 +203,33 @@ function startSweeps(sweeper: LeaseSweeper, seconds: number): { stop(): void } {
 /** The open sockets of each server, counted against its connection cap. */
 const sockets = new WeakMap<Server, Set<Socket>>();
 
-/** Hands `socket` to `server`, or, past `limit` open connections, answers it 503 and closes it. */
+/** Sockets that carried an admitted request (a valid token): at the cap, only the others give way to a new connection. */
+const proven = new WeakSet<Socket>();
+
+/**
+ * Hands `socket` to `server`. Past `limit` open connections the oldest one
+ * that has not carried an admitted request is closed to make room (callers
+ * without a valid token cannot hold every slot); when every one has, the
+ * new connection is answered 503 and closed.
+ */
 function admitConnection(socket: Socket, server: Server, limit: number): void {
   let open = sockets.get(server);
   if (open === undefined) {
     open = new Set();
     sockets.set(server, open);
+  }
+  if (open.size >= limit) {
+    let unproven: Socket | undefined;
+    for (const candidate of open) {
+      if (!proven.has(candidate)) {
+        unproven = candidate;
+        break;
+      }
+    }
+    if (unproven !== undefined) {
+      open.delete(unproven);
+      unproven.destroy();
+    }
   }
   if (open.size >= limit) {
     const refusal = new TooManyConnections(limit);

@@ -6,15 +6,31 @@
  * there (a line delivered just before a crash may be delivered again). The
  * file is read in bounded chunks: nothing waits in memory but one chunk.
  *
+ * Faults do not stop it: a cursor that cannot be written (a full disk) is
+ * written again after the next line, a failed read is retried with backoff,
+ * and a line the webhook refuses (4xx) after a bounded number of attempts is
+ * appended to a dead-letter file (`events.dead.jsonl`, as the deployed queue
+ * keeps what EventBridge could not deliver) and delivery moves on. A webhook
+ * that is unreachable or failing (5xx) is retried without end.
+ *
  * @module
  */
 
-import { type FileHandle, open, readFile, rename, writeFile } from 'node:fs/promises';
+import { appendFile, type FileHandle, open, readFile, rename, writeFile } from 'node:fs/promises';
+import path from 'node:path';
 import { equalJitterDelay } from '../common/backoff.ts';
 import { type Clock, systemClock } from '../common/clock.ts';
 
+/** The dead-letter file beside the events file: lines the webhook refused. */
+export const DEAD_LETTER_FILE = 'events.dead.jsonl';
+
+/** Attempts at a line the webhook refuses (4xx but 408 and 429) before it goes to the dead-letter file. */
+export const MAX_REFUSED_ATTEMPTS = 5;
+
 /** Bytes read from the events file at a time. */
 const CHUNK_BYTES = 64 * 1024;
+/** The most of a webhook's answer read before the connection is let go: its status is what counts. */
+export const MAX_ANSWER_BYTES = 4 * 1024;
 /** Longest line delivered; an event is a few hundred bytes. */
 const MAX_LINE_BYTES = 1024 * 1024;
 
@@ -23,6 +39,8 @@ export interface WebhookDeliveryOptions {
   file: string;
   /** The byte offset of the first line not yet delivered. */
   cursorFile: string;
+  /** Where refused lines go. Default `events.dead.jsonl` beside `file`. */
+  deadLetterFile?: string;
   url: string;
   clock?: Clock;
   /** First and largest backoff ceiling between attempts at one line. Default 500 ms and 30 s. */
@@ -40,6 +58,7 @@ export interface WebhookDeliveryOptions {
 /** Delivers `events.jsonl` to a webhook; see the module documentation. */
 export class WebhookDelivery {
   readonly #options: Required<Omit<WebhookDeliveryOptions, 'onDelivered'>> & Pick<WebhookDeliveryOptions, 'onDelivered'>;
+  #failures = 0;
   #offset = 0;
   #stopped = false;
   #loop: Promise<void> | undefined;
@@ -50,6 +69,8 @@ export class WebhookDelivery {
   attempts = 0;
   /** Lines accepted. */
   delivered = 0;
+  /** Lines refused for good, now in the dead-letter file. */
+  deadLettered = 0;
 
   constructor(options: WebhookDeliveryOptions) {
     this.#options = {
@@ -58,6 +79,7 @@ export class WebhookDelivery {
       timeoutMs: 10_000,
       pollMs: 1000,
       onError: () => {},
+      deadLetterFile: path.join(path.dirname(options.file), DEAD_LETTER_FILE),
       ...options,
     };
   }
@@ -89,18 +111,49 @@ export class WebhookDelivery {
   async #run(): Promise<void> {
     this.#offset = await this.#readCursor();
     while (!this.#stopped) {
-      this.#pending = false;
-      const lines = await this.#readLines();
-      if (lines.length === 0) {
-        if (!this.#pending) await this.#pause(this.#options.pollMs, true);
-        continue;
-      }
-      for (const line of lines) {
-        if (line.text.trim() !== '' && !(await this.#deliver(line.text))) return;
-        this.#offset += line.bytes;
-        await this.#writeCursor();
+      try {
+        if (!(await this.#deliverNew())) return;
+        this.#failures = 0;
+      } catch (error) {
+        // A read or a dead letter that failed (a full disk, EIO): the same lines again after a while.
+        this.#failures++;
+        this.#options.onError('webhook delivery failed; retrying', error, { attempt: this.#failures });
+        const { baseMs, maxMs } = this.#options.retry;
+        await this.#pause(equalJitterDelay(this.#failures, baseMs, maxMs, this.#options.clock.random), false);
       }
     }
+  }
+
+  /** Delivers the lines there are, or waits for some; false when stopped. */
+  async #deliverNew(): Promise<boolean> {
+    this.#pending = false;
+    const lines = await this.#readLines();
+    if (lines.length === 0) {
+      if (!this.#pending) await this.#pause(this.#options.pollMs, true);
+      return true;
+    }
+    for (const line of lines) {
+      if (line.text.trim() !== '') {
+        const outcome = await this.#deliver(line.text);
+        if (outcome === 'stopped') return false;
+        if (outcome === 'refused') await this.#deadLetter(line.text);
+      }
+      this.#offset += line.bytes;
+      await this.#writeCursor().catch((error: unknown) =>
+        // Delivery goes on; the cursor is written again after the next line (a restart may repeat a few lines).
+        this.#options.onError('webhook cursor not written; delivery goes on', error, { offset: this.#offset }),
+      );
+    }
+    return true;
+  }
+
+  /** Appends a refused line to the dead-letter file, durably, before delivery moves past it. */
+  async #deadLetter(line: string): Promise<void> {
+    await appendFile(this.#options.deadLetterFile, `${line}\n`, { encoding: 'utf-8', flush: true });
+    this.deadLettered++;
+    this.#options.onError('webhook refused an event for good; it is in the dead-letter file', undefined, {
+      file: this.#options.deadLetterFile,
+    });
   }
 
   /** Complete lines from the offset on, at most a chunk of them (more only when one line is longer). */
@@ -136,9 +189,13 @@ export class WebhookDelivery {
     }
   }
 
-  /** POSTs one line until the webhook accepts it; false when stopped first. */
-  async #deliver(line: string): Promise<boolean> {
+  /**
+   * POSTs one line until the webhook accepts it (`delivered`), refuses it
+   * {@link MAX_REFUSED_ATTEMPTS} times (`refused`), or delivery stops.
+   */
+  async #deliver(line: string): Promise<'delivered' | 'refused' | 'stopped'> {
     const { url, retry, clock, timeoutMs } = this.#options;
+    let refusals = 0;
     for (let attempt = 1; !this.#stopped; attempt++) {
       this.attempts++;
       try {
@@ -148,20 +205,22 @@ export class WebhookDelivery {
           body: line,
           signal: AbortSignal.any([this.#abort.signal, AbortSignal.timeout(timeoutMs)]),
         });
-        await response.arrayBuffer().catch(() => undefined);
+        await discardAnswer(response);
         if (response.ok) {
           this.delivered++;
           this.#options.onDelivered?.(line);
-          return true;
+          return 'delivered';
         }
+        const refused = response.status >= 400 && response.status < 500 && response.status !== 408 && response.status !== 429;
+        if (refused && ++refusals >= MAX_REFUSED_ATTEMPTS) return 'refused';
         this.#options.onError('webhook refused an event; retrying', undefined, { status: response.status, attempt });
       } catch (error) {
-        if (this.#stopped) return false;
+        if (this.#stopped) return 'stopped';
         this.#options.onError('webhook unreachable; retrying', error, { attempt });
       }
       await this.#pause(equalJitterDelay(attempt, retry.baseMs, retry.maxMs, clock.random), false);
     }
-    return false;
+    return 'stopped';
   }
 
   /** Waits `ms`, or less when stopped (or, if `wakeOnNotify`, told of new lines). */
@@ -201,6 +260,23 @@ export class WebhookDelivery {
     const draft = `${this.#options.cursorFile}.new`;
     await writeFile(draft, JSON.stringify({ offset: this.#offset }), { flush: true });
     await rename(draft, this.#options.cursorFile);
+  }
+}
+
+/** Reads at most {@link MAX_ANSWER_BYTES} of an answer's body, then lets the rest go unread (a 3 GB answer costs nothing). */
+async function discardAnswer(response: Response): Promise<void> {
+  const reader = response.body?.getReader();
+  if (reader === undefined) return;
+  try {
+    for (let read = 0; read < MAX_ANSWER_BYTES; ) {
+      const chunk = await reader.read();
+      if (chunk.done) return;
+      read += chunk.value.byteLength;
+    }
+  } catch {
+    // An answer cut short says no more than its status did.
+  } finally {
+    await reader.cancel().catch(() => {});
   }
 }
 

@@ -6,7 +6,9 @@
  * - `readHistory` lists a page of versions newest first and describes each
  *   one against the version before it. A page of N entries costs one version
  *   listing (of N + 1 versions) and N + 1 version reads: the oldest entry of a
- *   page needs the version below it to say what it changed.
+ *   page needs the version below it to say what it changed. A page also ends
+ *   early at `MAX_PAGE_BYTES` of JSON (its cursor continues from there), and
+ *   reads no further version once the request's deadline has passed.
  * - `readRestoreTarget` reads the version a restore brings back; the restore
  *   itself is a compare-and-swap of the repository.
  *
@@ -20,7 +22,7 @@
 import { decodeOpaqueCursor, encodeOpaqueCursor } from '../domain/cursor.ts';
 import { InvalidRequest, SessionNotFound, VersioningDisabled } from '../domain/errors.ts';
 import { LEASE_EXPIRY_ACTOR } from '../domain/lease.ts';
-import { checkPageLimit, HISTORY_LIMIT } from '../domain/limits.ts';
+import { checkPageLimit, HISTORY_LIMIT, MAX_PAGE_BYTES } from '../domain/limits.ts';
 import { type Session, SessionSchema } from '../domain/session.ts';
 import { parseStoredObject } from '../domain/stored-object.ts';
 import * as z from '../domain/zod.ts';
@@ -36,6 +38,8 @@ import {
 
 /** Version reads a history page runs at once. */
 const READ_CONCURRENCY = 16;
+/** What a history page's JSON holds besides its entries: its keys and a cursor (at most 2,048 characters). */
+const PAGE_FRAME_BYTES = 4096;
 /** Job IDs a change names before it only counts the rest. */
 const JOBS_NAMED = 5;
 
@@ -72,6 +76,8 @@ export interface SessionHistoryOptions {
   limit?: number | undefined;
   /** From a previous page's `nextCursor`. */
   cursor?: string | undefined;
+  /** Aborted when the request's deadline has passed: no further version is read. */
+  signal?: AbortSignal | undefined;
 }
 
 /** One page of a session's history. */
@@ -115,7 +121,7 @@ export async function readHistory(
   store: ObjectStore,
   key: string,
   id: string,
-  { limit = HISTORY_LIMIT.default, cursor }: SessionHistoryOptions = {},
+  { limit = HISTORY_LIMIT.default, cursor, signal }: SessionHistoryOptions = {},
   onWarning: (warning: HistoryWarning) => void = () => {},
 ): Promise<SessionHistoryPage> {
   checkPageLimit(limit, HISTORY_LIMIT);
@@ -130,13 +136,36 @@ export async function readHistory(
   }
   if (after === undefined) checkVersioned(listed[0], id);
 
-  const read = await mapBounded(listed, READ_CONCURRENCY, (version) => readEntry(store, key, id, version, onWarning));
-  const page = read.slice(0, limit);
+  // Versions are read a window at a time, in order, until the page is full in count or in bytes.
+  const read: (Omit<HistoryEntry, 'change'> | undefined)[] = [];
+  const readThrough = async (index: number): Promise<void> => {
+    while (read.length <= index && read.length < listed.length) {
+      signal?.throwIfAborted();
+      const window = listed.slice(read.length, read.length + READ_CONCURRENCY);
+      read.push(...(await mapBounded(window, READ_CONCURRENCY, (version) => readEntry(store, key, id, version, onWarning))));
+    }
+  };
   const versions: HistoryEntry[] = [];
-  for (const [index, entry] of page.entries()) {
+  // The page's JSON so far: the keys and the cursor around its entries, a comma between them.
+  let bytes = PAGE_FRAME_BYTES;
+  const pageEnd = Math.min(limit, listed.length);
+  for (let index = 0; index < pageEnd; index++) {
+    await readThrough(index);
+    const entry = read[index];
     if (entry === undefined) continue;
-    const older = read.slice(index + 1).find((candidate) => candidate !== undefined);
-    versions.push({ ...entry, change: describeChange(entry.session, older?.session) });
+    let older: Omit<HistoryEntry, 'change'> | undefined;
+    for (let below = index + 1; below < listed.length && older === undefined; below++) {
+      await readThrough(below);
+      older = read[below];
+    }
+    const described = { ...entry, change: describeChange(entry.session, older?.session) };
+    const size = Buffer.byteLength(JSON.stringify(described), 'utf-8') + 1;
+    // A page ends before the entry that would take it past the byte bound; it always holds one, so paging moves on.
+    if (versions.length > 0 && bytes + size > MAX_PAGE_BYTES) {
+      return { versions, nextCursor: encodeHistoryCursor(listed[index - 1]!.versionId) };
+    }
+    bytes += size;
+    versions.push(described);
   }
   const last = listed.length > limit ? listed[limit - 1] : undefined;
   return { versions, nextCursor: last === undefined ? null : encodeHistoryCursor(last.versionId) };

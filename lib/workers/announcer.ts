@@ -18,9 +18,16 @@
  */
 
 import { type SessionEvent, sessionEvent, sessionEventView } from '../domain/events.ts';
-import { isSessionId, sessionKey } from '../domain/ids.ts';
+import { isSessionId, SESSIONS_PREFIX, sessionKey } from '../domain/ids.ts';
 import type { Session } from '../domain/session.ts';
-import { ConditionNotMet, MAX_LIST_KEYS, type ObjectStore, type VersionedObjectStore } from '../storage/port.ts';
+import {
+  ConditionNotMet,
+  keepsVersions,
+  MAX_LIST_KEYS,
+  NULL_VERSION_ID,
+  type ObjectStore,
+  type VersionedObjectStore,
+} from '../storage/port.ts';
 
 /** Where the cursor records live in the cursor store. */
 export const ANNOUNCED_PREFIX = 'announced/';
@@ -64,8 +71,39 @@ export interface AnnounceReport {
   remaining: boolean;
   /** True when the announced version is no longer stored (expired): the oldest listed version became the starting point, unannounced. */
   gap: boolean;
+  /** True when the session's newest version is S3's "null" one (a bucket without versions): nothing was announced. */
+  unversioned?: boolean;
   /** Store requests the run made: cursor read and write, listings, version reads. */
   requests: number;
+}
+
+/** What a store without versions is told to use instead, wherever events are refused. */
+const USE_INSTEAD =
+  'enable versioning on the bucket (aws s3api put-bucket-versioning --versioning-configuration Status=Enabled) ' +
+  'or serve from the local store (leave SESSIONS_BUCKET unset)';
+
+/** Why events cannot be announced from a bucket whose sessions are S3's "null" version. */
+export const UNVERSIONED_EVENTS =
+  'the sessions bucket keeps no versions (its sessions have version ID "null"), and events are derived from versions: ' +
+  `one change cannot be told from the next, so none is announced; ${USE_INSTEAD}`;
+
+/**
+ * Why events cannot be announced from `store`, or undefined when they can.
+ * Events are derived from the stored versions of each session, so a store
+ * that keeps none — not a versioned store, or an S3 bucket without
+ * versioning, whose sessions are all version "null" — announces nothing
+ * rather than wrong events (one "created" for a life cycle, every session
+ * "created" again at each start). Looks at the newest version of the first
+ * session listed; with no session stored yet, the announcer checks each
+ * session's newest version as it goes (`unversioned` in its report).
+ * @throws StoreFault.
+ */
+export async function eventsUnavailable(store: ObjectStore): Promise<string | undefined> {
+  if (!keepsVersions(store)) return `the sessions store keeps no versions, and events are derived from versions; ${USE_INSTEAD}`;
+  const [key] = (await store.list(SESSIONS_PREFIX, { limit: 1 })).keys;
+  if (key === undefined) return undefined;
+  const [newest] = (await store.listVersions(key, { limit: 1 })).versions;
+  return newest?.versionId === NULL_VERSION_ID ? UNVERSIONED_EVENTS : undefined;
 }
 
 /** The cursor record of a session: the newest of its versions whose event (if any) was published. */
@@ -122,6 +160,8 @@ export class Announcer {
 
     const listing = await this.#newVersions(key, announced);
     report.requests += listing.requests;
+    // Every write of a bucket without versions is version "null": one change cannot be told from the next.
+    if (listing.newestFirst[0] === NULL_VERSION_ID) return { ...report, unversioned: true };
     const newest = listing.newestFirst;
     const oldestFirst = newest.reverse();
     let previousId = listing.reached ? announced : undefined;

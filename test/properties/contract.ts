@@ -97,6 +97,11 @@ export function isLabel(value: unknown): value is string {
   );
 }
 
+/** True when `value` is a label a caller may send: a label of at most `maxBytes` bytes of UTF-8 (job IDs 64, names 512). */
+export function isSentLabel(value: unknown, maxBytes: number): value is string {
+  return isLabel(value) && Buffer.byteLength(value, 'utf-8') <= maxBytes;
+}
+
 /** Why `value` is not a session as the contract defines it, or undefined when it is one. */
 export function sessionProblem(value: unknown): string | undefined {
   if (typeof value !== 'object' || value === null || Array.isArray(value)) return 'not an object';

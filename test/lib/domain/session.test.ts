@@ -1,6 +1,16 @@
 import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
-import { isTerminal, SESSION_STATUSES, SessionSchema, type SessionStatus, transition } from '#lib/domain/session.ts';
+import { JOB_ID_MAX_BYTES, LABEL_MAX_BYTES } from '#lib/domain/limits.ts';
+import {
+  isTerminal,
+  JobIdSchema,
+  LabelSchema,
+  SESSION_STATUSES,
+  SessionNameSchema,
+  SessionSchema,
+  type SessionStatus,
+  transition,
+} from '#lib/domain/session.ts';
 
 const status = fc.constantFrom(...SESSION_STATUSES);
 
@@ -95,5 +105,34 @@ describe('SessionSchema', () => {
   it('accepts a null name and 256-character names', () => {
     expect(SessionSchema.safeParse({ ...stored, name: null }).success).toBe(true);
     expect(SessionSchema.safeParse({ ...stored, name: 'é'.repeat(256) }).success).toBe(true);
+  });
+});
+
+describe('byte bounds of what callers send', () => {
+  it(`JobIdSchema takes a job ID of ${JOB_ID_MAX_BYTES} bytes and refuses one byte more, ASCII or not`, () => {
+    expect(JobIdSchema.safeParse('j'.repeat(JOB_ID_MAX_BYTES)).success).toBe(true);
+    expect(JobIdSchema.safeParse('é'.repeat(JOB_ID_MAX_BYTES / 2)).success).toBe(true);
+
+    const ascii = JobIdSchema.safeParse('j'.repeat(JOB_ID_MAX_BYTES + 1));
+    const wide = JobIdSchema.safeParse(`${'é'.repeat(JOB_ID_MAX_BYTES / 2)}j`);
+
+    expect(ascii.success).toBe(false);
+    expect(wide.error?.issues.map((issue) => issue.message)).toEqual([`must be at most ${JOB_ID_MAX_BYTES} bytes of UTF-8`]);
+  });
+
+  it(`LabelSchema (names, holders) takes 256 characters of ${LABEL_MAX_BYTES} bytes and refuses 256 of more`, () => {
+    expect(SessionNameSchema.safeParse('é'.repeat(256)).success).toBe(true);
+
+    const result = LabelSchema.safeParse('ビ'.repeat(256));
+
+    expect(result.error?.issues.map((issue) => issue.message)).toEqual([`must be at most ${LABEL_MAX_BYTES} bytes of UTF-8`]);
+  });
+
+  it('a stored session keeps reading with longer job IDs and names written before the bounds', () => {
+    const stored = { id: 'fffe6a1c2b3d4e5f60718293a4b5c6d7', created_at: 1, updated_at: 1, status: 'active' };
+
+    const parsed = SessionSchema.safeParse({ ...stored, name: 'ビ'.repeat(256), job_ids: ['ジ'.repeat(256)] });
+
+    expect(parsed.success).toBe(true);
   });
 });

@@ -12,7 +12,7 @@ describe('Prefer: return=minimal (RFC 7240) on every change', () => {
     const created = await invoke(service.createSession, request.createSession({ body: { name: 'big' } }));
     const id = created.body.id;
     for (let n = 0; n < 200; n++)
-      await invoke(service.addJob, request.addJob(id, { body: { job_id: `job-${'x'.repeat(60)}-${n}` }, headers: MINIMAL }));
+      await invoke(service.addJob, request.addJob(id, { body: { job_id: `job-${'x'.repeat(56)}-${n}` }, headers: MINIMAL }));
 
     const minimal = await invoke(
       service.addJob,

@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { bodyBytes, MAX_BODY_BYTES } from '#lib/http/request-body.ts';
+import { bodyBytes, jsonShapeProblem, MAX_BODY_BYTES, MAX_JSON_DEPTH } from '#lib/http/request-body.ts';
 import { JSON_CONTENT_TYPE } from '#lib/http/responses.ts';
 import { invoke, request } from '../../helpers/api-event.ts';
 import { useFakeS3Service } from '../../helpers/handlers.ts';
@@ -194,5 +194,42 @@ describe('JSON parsing', () => {
 
     expect(response.statusCode).toBe(201);
     expect(response.body.name).toBe('encoded');
+  });
+});
+
+describe('JSON that parses but is refused', () => {
+  it.each([
+    ['{"status":"paused","status":"terminated"}', 'gives the key "status" more than once'],
+    ['{"status":"paused","st\\u0061tus":"terminated"}', 'gives the key "status" more than once'],
+    ['{"a":{"b":1,"b":2},"status":"paused"}', 'gives the key "b" more than once'],
+  ])('PATCH with %s: 400 invalid_request naming the key, nothing written', async (body, message) => {
+    const { session } = seedSession(s3.fake);
+
+    const response = await invoke(s3.setStatus, request.setStatus(session.id, { body, headers: JSON_HEADERS }));
+
+    expect([response.statusCode, response.body.error.code, response.body.error.details.issues]).toEqual([
+      400,
+      'invalid_request',
+      [{ field: 'body', message }],
+    ]);
+    expect(storedSession(s3.fake, session.id)!.status).toBe('active');
+    expect(s3.fake.puts).toEqual([]);
+  });
+
+  it('the same key in two objects is not a duplicate', () => {
+    expect(jsonShapeProblem('[{"a":1},{"a":2}]')).toBeUndefined();
+    expect(jsonShapeProblem('{"a":{"a":1},"b":"a"}')).toBeUndefined();
+  });
+
+  it(`deeply nested valid JSON: 400 saying it nests deeper than ${MAX_JSON_DEPTH} levels`, async () => {
+    const { session } = seedSession(s3.fake);
+    const body = `{"job_id":"j","x":${'['.repeat(5_000)}${']'.repeat(5_000)}}`;
+
+    const response = await invoke(addJob, request.addJob(session.id, { body, headers: JSON_HEADERS }));
+
+    expect(response.statusCode).toBe(400);
+    expect(response.body.error.details.issues).toEqual([
+      { field: 'body', message: `nests arrays and objects deeper than ${MAX_JSON_DEPTH} levels` },
+    ]);
   });
 });

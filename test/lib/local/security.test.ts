@@ -313,7 +313,7 @@ describe('LOCAL_TOKEN_FILE', () => {
 });
 
 describe('connections', () => {
-  it('past the cap, a connection gets a 503 and is closed; idle ones are dropped after the headers timeout', async () => {
+  it('past the cap, the oldest connection that carried no admitted request is closed to make room', async () => {
     const dataDir = await mkdtemp(path.join(tmpdir(), 'runner-sessions-cap-'));
     const server = await startLocalServer({ port: 0, dataDir, maxConnections: 5, requestTimeoutMs: 1_500 });
     const { hostname, port } = new URL(server.url);
@@ -326,21 +326,45 @@ describe('connections', () => {
         await new Promise((resolve) => socket.once('connect', resolve));
       }
       await new Promise((resolve) => setTimeout(resolve, 100));
+      const oldestClosed = new Promise<boolean>((resolve) => idle[0]!.once('close', () => resolve(true)));
 
-      const refused = await fetch(`${server.url}/sessions`);
-      const body = await refused.json();
-      const closedIdle = await Promise.all(
-        idle.map((socket) => new Promise<boolean>((resolve) => socket.once('close', () => resolve(true)))),
-      );
       const served = await fetch(`${server.url}/sessions`);
 
-      expect([refused.status, refused.headers.get('retry-after'), body.error.code]).toEqual([503, '1', 'too_many_connections']);
-      expect(closedIdle).toEqual([true, true, true, true, true]);
       expect(served.status).toBe(200);
+      expect(await oldestClosed).toBe(true);
+      expect(idle.slice(1).map((socket) => socket.destroyed)).toEqual([false, false, false, false]);
     } finally {
       for (const socket of idle) socket.destroy();
       await server.close();
       await rm(dataDir, { recursive: true, force: true });
     }
-  }, 15_000);
+  });
+
+  it('past the cap with every connection carrying admitted requests, a new one gets a 503 and is closed', async () => {
+    const dataDir = await mkdtemp(path.join(tmpdir(), 'runner-sessions-cap-'));
+    const server = await startLocalServer({ port: 0, dataDir, maxConnections: 3 });
+    const { hostname, port } = new URL(server.url);
+    const held: Socket[] = [];
+    try {
+      for (let n = 0; n < 3; n++) {
+        const socket = connect(Number(port), hostname);
+        socket.on('error', () => {});
+        held.push(socket);
+        await new Promise((resolve) => socket.once('connect', resolve));
+        const answered = new Promise((resolve) => socket.once('data', resolve));
+        socket.write(`GET /sessions?limit=1 HTTP/1.1\r\nHost: ${hostname}:${port}\r\n\r\n`);
+        await answered;
+      }
+
+      const refused = await fetch(`${server.url}/sessions`);
+      const body = await refused.json();
+
+      expect([refused.status, refused.headers.get('retry-after'), body.error.code]).toEqual([503, '1', 'too_many_connections']);
+      expect(held.map((socket) => socket.destroyed)).toEqual([false, false, false]);
+    } finally {
+      for (const socket of held) socket.destroy();
+      await server.close();
+      await rm(dataDir, { recursive: true, force: true });
+    }
+  });
 });

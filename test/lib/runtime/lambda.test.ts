@@ -53,7 +53,7 @@ describe('a Lambda entry (functions/<entry>.ts)', () => {
       vi.stubEnv('SESSIONS_BUCKET', 'chosen-bucket');
       vi.stubEnv('LEASES_BUCKET', 'chosen-leases');
 
-      const module = (await import(`../../functions/${entry}.ts`)) as { handler?: unknown };
+      const module = (await import(`../../../functions/${entry}.ts`)) as { handler?: unknown };
 
       expect(typeof module.handler).toBe('function');
     },
