@@ -10,6 +10,7 @@ import { mkdtemp, readdir, rm, stat } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { SessionRepository } from '#lib/sessions/repository.ts';
+import { MemoryObjectStore } from '#lib/storage/memory.ts';
 import { S3ObjectStore } from '#lib/storage/s3.ts';
 import { S3Fake } from '../test/helpers/s3-fake.ts';
 import { LOCAL_SERVER_SCRIPT, startServer, stopServer } from './local-throughput.ts';
@@ -194,7 +195,10 @@ async function measureLocal(sizes: number[], window: number, log: (line: string)
 async function measureS3(sizes: number[], window: number): Promise<S3AppendRow[]> {
   const fake = new S3Fake();
   try {
-    const repository = new SessionRepository({ store: new S3ObjectStore({ bucket: 'bench-sessions', client: fakeS3Client() }) });
+    const repository = new SessionRepository({
+      renewals: new MemoryObjectStore(),
+      store: new S3ObjectStore({ bucket: 'bench-sessions', client: fakeS3Client() }),
+    });
     const ids: string[] = [];
     const stored = sizes.map(() => 0);
     const tally = (session: number) => {

@@ -61,9 +61,13 @@ const ATTRIBUTION = [
   { name: "baseline + zod (`import { z } from 'zod'`)", entry: 'bench/cold-start/with-zod.ts' },
   { name: 'baseline + zod/mini (the same schema)', entry: 'bench/cold-start/with-zod-mini.ts' },
   { name: 'baseline + middy, Powertools logger and metrics middlewares', entry: 'bench/cold-start/with-powertools.ts' },
+  {
+    name: 'the dependencies every route is built over (repository on S3, limits, log), no HTTP layer',
+    entry: 'bench/cold-start/with-repository.ts',
+  },
 ];
-/** Issue 8: a function's import at most 1.2× the bare S3Client bundle's. */
-export const COLD_START_TARGET = 1.2;
+/** Issue 22: a function's import at most 1.1× the bare S3Client bundle's (issue 8 asked 1.2×). */
+export const COLD_START_TARGET = 1.1;
 
 /** What a fresh process runs: import the bundle, check it exports a handler, report the time it took. */
 const IMPORT_PROBE = `

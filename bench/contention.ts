@@ -18,6 +18,7 @@ import { ConflictRetry, StorageUnavailable } from '#lib/domain/errors.ts';
 import { sessionKey } from '#lib/domain/ids.ts';
 import { type Session, SessionSchema } from '#lib/domain/session.ts';
 import { SessionRepository } from '#lib/sessions/repository.ts';
+import { MemoryObjectStore } from '#lib/storage/memory.ts';
 import { StoreFault } from '#lib/storage/port.ts';
 import { S3ObjectStore } from '#lib/storage/s3.ts';
 import { S3Fake } from '../test/helpers/s3-fake.ts';
@@ -242,12 +243,13 @@ function fakeBackend(latencyMs: number): Backend {
   const fake = new S3Fake();
   fake.latency = latencyMs;
   const client = fakeS3Client();
-  const setup = new SessionRepository({ store: new S3ObjectStore({ bucket: BUCKET, client }) });
+  const setup = new SessionRepository({ renewals: new MemoryObjectStore(), store: new S3ObjectStore({ bucket: BUCKET, client }) });
   return {
     name: `S3 fake, ${latencyMs} ms per request`,
     description: `the stateful S3 fake with a fixed ${latencyMs} ms before every request takes effect`,
     createSession: async () => (await setup.createSession({ name: 'contention' })).session.id,
-    newWriter: () => new SessionRepository({ store: new S3ObjectStore({ bucket: BUCKET, client: fakeS3Client() }) }),
+    newWriter: () =>
+      new SessionRepository({ renewals: new MemoryObjectStore(), store: new S3ObjectStore({ bucket: BUCKET, client: fakeS3Client() }) }),
     requestsSent: () => fake.totalRequests,
     read: async (id) => SessionSchema.parse(JSON.parse(fake.body(sessionKey(id)) ?? 'null')),
     close: async () => fake.restore(),
@@ -278,7 +280,7 @@ function endpointBackend(endpoint: string, bucket: string, label: string): Backe
   };
   const setupClient = countingEndpointClient(newRequestCounter());
   clients.push(setupClient);
-  const setup = new SessionRepository({ store: new S3ObjectStore({ bucket, client: setupClient }) });
+  const setup = new SessionRepository({ renewals: new MemoryObjectStore(), store: new S3ObjectStore({ bucket, client: setupClient }) });
   const created: string[] = [];
   return {
     name: label,
@@ -288,7 +290,7 @@ function endpointBackend(endpoint: string, bucket: string, label: string): Backe
       created.push(session.id);
       return session.id;
     },
-    newWriter: () => new SessionRepository({ store: new S3ObjectStore({ bucket, client: client() }) }),
+    newWriter: () => new SessionRepository({ renewals: new MemoryObjectStore(), store: new S3ObjectStore({ bucket, client: client() }) }),
     requestsSent: () => counter.total,
     errorAnswers: () => ({ ...counter.errors }),
     read: async (id) => (await setup.getSession(id)).session,

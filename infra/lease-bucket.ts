@@ -3,7 +3,8 @@ import { AnyPrincipal, Effect, PolicyStatement } from 'aws-cdk-lib/aws-iam';
 import { BlockPublicAccess, Bucket, BucketEncryption, type IBucket, ObjectOwnership } from 'aws-cdk-lib/aws-s3';
 import { Construct } from 'constructs';
 import { RENEWALS_PREFIX } from '#lib/domain/lease.ts';
-import { INDEXES_PREFIX, STATUS_PREFIX } from '#lib/sessions/status-index.ts';
+import { isTerminal, SESSION_STATUSES } from '#lib/domain/session.ts';
+import { INDEXES_PREFIX, STATUS_PREFIX, statusIndexPrefix } from '#lib/sessions/status-index.ts';
 import { ANNOUNCED_PREFIX } from '#lib/workers/announcer.ts';
 
 /** Properties of {@link LeaseBucket}. */
@@ -13,6 +14,12 @@ export interface LeaseBucketProps {
   readonly accessLogBucket: IBucket;
   /** When S3 deletes a renewal record nobody rewrote or deleted (its lease long over). @default 7 days */
   readonly abandonedRecordExpiration?: Duration;
+  /**
+   * Retention: when S3 deletes the status index entries of ended sessions (`status/completed/`,
+   * `status/terminated/`), made at the ending; a day later than the sessions, so that no entry goes before its
+   * session. @default kept forever
+   */
+  readonly endedStatusEntryExpiration?: Duration;
 }
 
 /**
@@ -47,6 +54,13 @@ export class LeaseBucket extends Construct {
           expiration: props.abandonedRecordExpiration ?? Duration.days(7),
           abortIncompleteMultipartUploadAfter: Duration.days(1),
         },
+        ...(props.endedStatusEntryExpiration === undefined
+          ? []
+          : SESSION_STATUSES.filter(isTerminal).map((status) => ({
+              id: `Expire${status[0]!.toUpperCase()}${status.slice(1)}StatusEntries`,
+              prefix: statusIndexPrefix(status),
+              expiration: props.endedStatusEntryExpiration,
+            }))),
       ],
       removalPolicy: props.removalPolicy,
     });

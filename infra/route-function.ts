@@ -119,6 +119,31 @@ const WRITE_CONDITIONS: Record<WriteKind, Record<string, string>> = {
 /** A DeleteObject that carries no `If-Match`: the only delete the service makes (of renewal records). */
 const UNCONDITIONAL_DELETE = { 's3:if-match': 'true' };
 
+/** The actions that set object tags: a write's `Tagging` needs `s3:PutObjectTagging` too; a stored version's, `s3:PutObjectVersionTagging`. */
+const TAG_SETTERS: ReadonlySet<string> = new Set(['s3:PutObjectTagging', 's3:PutObjectVersionTagging']);
+/** The actions that remove an object's tags. */
+const TAG_REMOVERS: ReadonlySet<string> = new Set(['s3:DeleteObjectTagging', 's3:DeleteObjectVersionTagging']);
+
+function isTagging(action: string): boolean {
+  return TAG_SETTERS.has(action) || TAG_REMOVERS.has(action);
+}
+
+/**
+ * Exactly `tags` and no other: each tag's value, and no key beside theirs. S3 puts the
+ * `s3:RequestObjectTag/<key>` and `s3:RequestObjectTagKeys` keys into the context of a request that sets tags.
+ */
+function requestTagConditions(tags: Readonly<Record<string, string>>): Record<string, Record<string, unknown>> {
+  return {
+    StringEquals: Object.fromEntries(Object.entries(tags).map(([key, value]) => [`s3:RequestObjectTag/${key}`, value])),
+    'ForAllValues:StringEquals': { 's3:RequestObjectTagKeys': Object.keys(tags) },
+  };
+}
+
+/** Only from an object that carries `tags` (`s3:ExistingObjectTag/<key>`). */
+function existingTagConditions(tags: Readonly<Record<string, string>>): Record<string, Record<string, unknown>> {
+  return { StringEquals: Object.fromEntries(Object.entries(tags).map(([key, value]) => [`s3:ExistingObjectTag/${key}`, value])) };
+}
+
 function bucketOf(buckets: RouteFunctionProps['buckets'], access: PrefixAccess): IBucket {
   const name = access.bucket ?? 'sessions';
   const bucket = buckets[name];
@@ -130,8 +155,16 @@ function s3Statements(bucket: IBucket, access: PrefixAccess): PolicyStatement[] 
   checkNarrow(access);
   const statements: PolicyStatement[] = [];
   const objects = [bucket.arnForObjects(`${access.prefix}*`)];
-  const reads = (access.objectActions ?? []).filter((action) => action !== 's3:DeleteObject');
+  const reads = (access.objectActions ?? []).filter((action) => action !== 's3:DeleteObject' && !isTagging(action));
   if (reads.length > 0) statements.push(new PolicyStatement({ effect: Effect.ALLOW, actions: reads, resources: objects }));
+  for (const [tagging, conditions] of [
+    [TAG_SETTERS, requestTagConditions],
+    [TAG_REMOVERS, existingTagConditions],
+  ] as const) {
+    const actions = (access.objectActions ?? []).filter((action) => tagging.has(action));
+    if (actions.length > 0)
+      statements.push(new PolicyStatement({ effect: Effect.ALLOW, actions, resources: objects, conditions: conditions(access.tags!) }));
+  }
   if (access.objectActions?.includes('s3:DeleteObject')) {
     // Granted as the service sends it, without If-Match (S3 sets s3:if-match only when the header is sent), and no wider.
     statements.push(
@@ -189,6 +222,9 @@ function checkNarrow(access: PrefixAccess): void {
   if (wildcard !== undefined) throw new Error(`S3 actions must be named one by one, got "${wildcard}"`);
   if (access.objectActions?.includes('s3:PutObject'))
     throw new Error(`s3:PutObject on ${access.prefix} must be granted through writes, conditioned`);
+  const tags = access.objectActions?.some(isTagging) ?? false;
+  if (tags !== (access.tags !== undefined && Object.keys(access.tags).length > 0))
+    throw new Error(`tagging on ${access.prefix} needs both a tagging action and the tags it may set or remove, named in tags`);
   for (const pattern of [keysOf(access), access.listedPrefix ?? access.prefix]) {
     if (!pattern.startsWith(access.prefix)) throw new Error(`"${pattern}" does not lie under the access prefix ${access.prefix}`);
   }

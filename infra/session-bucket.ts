@@ -3,6 +3,7 @@ import { AnyPrincipal, Effect, PolicyStatement } from 'aws-cdk-lib/aws-iam';
 import { BlockPublicAccess, Bucket, BucketEncryption, type CfnBucket, ObjectOwnership } from 'aws-cdk-lib/aws-s3';
 import { Construct } from 'constructs';
 import { SESSIONS_PREFIX } from '#lib/domain/ids.ts';
+import { ENDED_TAG } from '#lib/domain/retention.ts';
 import { IDEMPOTENCY_PREFIX } from '#lib/sessions/idempotency.ts';
 import { NAMES_PREFIX } from '#lib/sessions/name-index.ts';
 
@@ -20,6 +21,12 @@ export interface SessionBucketProps {
    * them away, so it must be longer than the window.
    */
   readonly idempotencyRecordExpiration: Duration;
+  /**
+   * How long a session stays once it ended (retention): its ending version, tagged at the write, expires this long
+   * after it was written, and is then deleted a day later with the versions before it gone already (none is kept
+   * longer than `noncurrentVersionExpiration`, which must not exceed this). @default kept forever
+   */
+  readonly endedSessionExpiration?: Duration;
   /** S3 sends an event to the account's default EventBridge bus for every object change. @default false */
   readonly eventBridgeNotifications?: boolean;
 }
@@ -67,11 +74,26 @@ export class SessionBucket extends Construct {
       serverAccessLogsBucket: this.accessLogBucket,
       serverAccessLogsPrefix: 'sessions-bucket/',
       lifecycleRules: [
+        // A delete marker left with no version under it (a session or an entry gone with all its versions) goes too.
         {
           id: 'ExpireNoncurrentVersions',
           noncurrentVersionExpiration: props.noncurrentVersionExpiration,
+          expiredObjectDeleteMarker: true,
           abortIncompleteMultipartUploadAfter: Duration.days(1),
         },
+        // Retention: the version that ended a session (tagged by its write) expires, and a day after it is no longer
+        // current it is deleted. A restore that replaces it removes its tag: it stays as long as any replaced version.
+        ...(props.endedSessionExpiration === undefined
+          ? []
+          : [
+              {
+                id: 'ExpireEndedSessions',
+                prefix: SESSIONS_PREFIX,
+                tagFilters: { [ENDED_TAG.key]: ENDED_TAG.value },
+                expiration: props.endedSessionExpiration,
+                noncurrentVersionExpiration: Duration.days(1),
+              },
+            ]),
         // A replaced or expired record is of no use: its noncurrent version goes within a day, not after the sessions' days.
         {
           id: 'ExpireIdempotencyRecords',
@@ -79,8 +101,6 @@ export class SessionBucket extends Construct {
           expiration: props.idempotencyRecordExpiration,
           noncurrentVersionExpiration: Duration.days(1),
         },
-        // S3 cannot clear delete markers in a rule that expires by age: the markers the rule above leaves go in their own.
-        { id: 'ClearIdempotencyDeleteMarkers', prefix: IDEMPOTENCY_PREFIX, expiredObjectDeleteMarker: true },
       ],
       removalPolicy: props.removalPolicy,
     });

@@ -24,7 +24,9 @@ import { HISTORY_LIMIT, SESSION_LIST_LIMIT } from '../lib/domain/limits.ts';
 import {
   JobIdSchema,
   LabelSchema,
+  LEASE_SECONDS,
   LeaseSchema,
+  LeaseSecondsSchema,
   SessionNameSchema,
   SessionSchema,
   SessionStatusSchema,
@@ -49,10 +51,23 @@ import {
   SessionIdSchema,
   SetStatusBodySchema,
 } from '../lib/http/schemas.ts';
+import { ForbiddenOrigin, type LocalRefusal, type LocalRefusalCode, Unauthorized } from '../lib/local/refusals.ts';
 import { IDEMPOTENCY_KEY_MAX_LENGTH } from '../lib/sessions/idempotency.ts';
 
 /** What a heartbeat answers: only the lease, extended. */
 const LeaseRenewalSchema = z.object({ lease: LeaseSchema });
+
+/** A change's answer under `Prefer: return=minimal` (lib/http/responses.ts): what it did, not the whole session. */
+export const SessionMinimalSchema = z.strictObject({
+  id: z.string().check(z.regex(/^[0-9a-f]{32}$/)),
+  status: SessionStatusSchema,
+  job_count: z.number().check(z.int(), z.nonnegative(), z.describe('How many job IDs the session holds')),
+  updated_at: z.number().check(z.int(), z.nonnegative()),
+  lease: z.nullable(LeaseSchema).check(z.describe('The lease, or null when the session never had one')),
+});
+
+/** `Lease-Epoch`: an integer, as `lease.epoch` is (sent as its decimal digits, at most 15 of them). */
+const LEASE_EPOCH_SCHEMA = { type: 'integer', minimum: 0, maximum: 10 ** 15 - 1 };
 
 /** Where the committed document lives: the repository root. */
 export const OPENAPI_PATH = path.resolve(import.meta.dirname, '..', 'openapi.json');
@@ -78,6 +93,7 @@ const SESSION_ID_PATTERN = '^[0-9a-f]{32}$';
 function schemaComponents(): Record<string, JsonObject> {
   const components: [string, z.ZodMiniType, 'input' | 'output'][] = [
     ['Session', SessionSchema, 'output'],
+    ['SessionMinimal', SessionMinimalSchema, 'output'],
     ['SessionList', SessionListSchema, 'output'],
     ['Error', ContractErrorBodySchema, 'input'],
     ['CreateSessionRequest', CreateSessionBodySchema, 'input'],
@@ -100,6 +116,8 @@ function schemaComponents(): Record<string, JsonObject> {
       override: ({ zodSchema, jsonSchema }) => {
         if (zodSchema === LabelSchema || zodSchema === JobIdSchema || zodSchema === StoredLabelSchema)
           jsonSchema.pattern = NO_CONTROL_CHARACTERS;
+        // The refinement of a lease's length, as bounds.
+        if (zodSchema === LeaseSecondsSchema) Object.assign(jsonSchema, { minimum: LEASE_SECONDS.min, maximum: LEASE_SECONDS.max });
       },
     }).schemas;
     for (const [id, schema] of Object.entries(generated)) {
@@ -111,7 +129,11 @@ function schemaComponents(): Record<string, JsonObject> {
     description: 'The shape of every error the service answers; the schema of each code (`SessionFullError`…) types its `details`.',
     ...result.Error,
   };
-  return { ...Object.fromEntries(components.map(([id]) => [id, id === 'Error' ? error : result[id]!])), ...errorCodeComponents() };
+  return {
+    ...Object.fromEntries(components.map(([id]) => [id, id === 'Error' ? error : result[id]!])),
+    ...errorCodeComponents(),
+    ...localRefusalComponents(),
+  };
 }
 
 /** A zod schema as an OpenAPI schema object (the dialect is the document's, so no `$schema`). */
@@ -161,14 +183,19 @@ export const ERROR_DETAILS: Readonly<Record<ErrorCode, z.ZodMiniObject>> = {
   }),
   lease_lost: z.object({
     id: z.string(),
-    reason: z.enum(['superseded', 'expired', 'released']),
+    reason: z.enum(['superseded', 'expired', 'released', 'restored']),
     epoch: z
       .nullable(z.number().check(z.int(), z.positive()))
       .check(z.describe('The epoch of the current lease, or null when none is live')),
   }),
   lease_required: z.object({
     id: z.string(),
-    epoch: z.number().check(z.int(), z.positive()).check(z.describe('The epoch of the live lease')),
+    epoch: z.optional(
+      z
+        .number()
+        .check(z.int(), z.positive())
+        .check(z.describe('The epoch of the live lease a change must carry; absent when a heartbeat carries none')),
+    ),
   }),
   conflict_retry: z.object({
     id: z.string(),
@@ -203,7 +230,7 @@ export const ERROR_EXAMPLES: Readonly<Record<ErrorCode, ServiceError>> = {
 };
 
 /** The component of the error body with this code: `session_full` → `SessionFullError`. */
-export function errorComponent(code: ErrorCode): string {
+export function errorComponent(code: ErrorCode | LocalRefusalCode): string {
   return `${code.replace(/(?:^|_)([a-z])/g, (_match, letter: string) => letter.toUpperCase())}Error`.replace(/ErrorError$/, 'Error');
 }
 
@@ -266,6 +293,28 @@ function errorCodeComponents(): Record<string, JsonObject> {
   );
 }
 
+/** The local server's own refusals that any operation may meet there, with what their `details` hold. */
+const LOCAL_REFUSAL_DETAILS = {
+  unauthorized: z.object({}),
+  forbidden_origin: z.object({ origin: z.string().check(z.describe('The `Origin` the request came from')) }),
+} satisfies Partial<Record<LocalRefusalCode, z.ZodMiniObject>>;
+
+/** One refusal of each of those, built by its class: the examples. */
+export const LOCAL_REFUSAL_EXAMPLES: Readonly<Record<keyof typeof LOCAL_REFUSAL_DETAILS, LocalRefusal>> = {
+  unauthorized: new Unauthorized(false),
+  forbidden_origin: new ForbiddenOrigin('https://example.com'),
+};
+
+function localRefusalComponents(): Record<string, JsonObject> {
+  return Object.fromEntries(
+    (Object.keys(LOCAL_REFUSAL_DETAILS) as (keyof typeof LOCAL_REFUSAL_DETAILS)[]).map((code) => {
+      const body = z.object({ error: z.object({ code: z.literal(code), message: z.string(), details: LOCAL_REFUSAL_DETAILS[code] }) });
+      const example = LOCAL_REFUSAL_EXAMPLES[code].toJSON();
+      return [errorComponent(code), { ...jsonSchemaOf(body), examples: [example] }];
+    }),
+  );
+}
+
 /** An error response whose `code` is one of `codes` (all answered with the same status), each with its example. */
 function errorResponse(description: string, codes: ErrorCode[], headers: JsonObject = {}): JsonObject {
   const status = new Set(codes.map((code) => ERROR_STATUS[code]));
@@ -300,6 +349,7 @@ const EXAMPLE_SESSION = {
 /** An example of each request and success body, by component name (test/scripts/openapi.test.ts parses each with its zod schema). */
 export const BODY_EXAMPLES: Readonly<Record<string, unknown>> = {
   Session: EXAMPLE_SESSION,
+  SessionMinimal: { id: EXAMPLE_ID, status: 'active', job_count: 2, updated_at: 1763942460, lease: null },
   SessionList: { sessions: [EXAMPLE_SESSION], next_cursor: 'ZmZmZTZhMWMyYjNkNGU1ZjYwNzE4MjkzYTRiNWM2ZDc' },
   SessionHistory: {
     versions: [
@@ -335,11 +385,26 @@ function exampleBody(name: string): JsonObject {
   return { 'application/json': { schema: ref('schemas', name), ...(example === undefined ? {} : { example }) } };
 }
 
-function sessionResponse(description: string, headers: JsonObject = {}): JsonObject {
+/**
+ * A session answer. A route that takes `Prefer` answers `Session`, or with
+ * `Prefer: return=minimal` the `SessionMinimal` (marked by `Preference-Applied`):
+ * `oneOf` the two, which their required fields (`job_ids`, `job_count`) tell apart.
+ */
+function sessionResponse(description: string, headers: JsonObject, prefer: boolean): JsonObject {
+  const common = { ETag: ref('headers', 'ETag'), 'apigw-requestid': ref('headers', 'RequestId'), ...headers };
+  if (!prefer) return { description, headers: common, content: exampleBody('Session') };
   return {
-    description,
-    headers: { ETag: ref('headers', 'ETag'), 'apigw-requestid': ref('headers', 'RequestId'), ...headers },
-    content: exampleBody('Session'),
+    description: `${description}; with \`Prefer: return=minimal\`, only its \`SessionMinimal\` (\`Preference-Applied: return=minimal\`)`,
+    headers: { ...common, 'Preference-Applied': ref('headers', 'PreferenceApplied'), Vary: ref('headers', 'Vary') },
+    content: {
+      'application/json': {
+        schema: { oneOf: [ref('schemas', 'Session'), ref('schemas', 'SessionMinimal')] },
+        examples: {
+          full: { summary: 'The whole session (no `Prefer`)', value: BODY_EXAMPLES.Session },
+          minimal: { summary: '`Prefer: return=minimal`', value: BODY_EXAMPLES.SessionMinimal },
+        },
+      },
+    },
   };
 }
 
@@ -348,6 +413,7 @@ function sessionResponse(description: string, headers: JsonObject = {}): JsonObj
  * (stage throttling), before any function runs, and the service's 500.
  */
 const COMMON_ERRORS = {
+  '401': ref('responses', 'Unauthorized'),
   '403': ref('responses', 'Forbidden'),
   '429': ref('responses', 'TooManyRequests'),
   '500': ref('responses', 'InternalError'),
@@ -379,10 +445,11 @@ function operation(route: ApiRoute, bodyLimit: string): JsonObject {
   const { docs } = route;
   const description = docs.body === undefined ? docs.description : `${docs.description} ${bodyLimit}`;
   const responses: JsonObject = {};
+  const prefer = docs.parameters?.includes('Prefer') ?? false;
   for (const [status, success] of Object.entries(route.responses)) {
     responses[status] =
       success.body === 'Session'
-        ? sessionResponse(success.description, headerRefs(success.headers))
+        ? sessionResponse(success.description, headerRefs(success.headers), prefer)
         : {
             description: success.description,
             headers: { 'apigw-requestid': ref('headers', 'RequestId') },
@@ -488,9 +555,14 @@ export function openApiDocument(): JsonObject {
           region: { default: 'eu-west-1' },
         },
       },
-      { url: 'http://127.0.0.1:3000', description: 'The local server (`npm start`), unsigned' },
+      {
+        url: 'http://127.0.0.1:3000',
+        description:
+          'The local server (`npm start`): unsigned; `Authorization: Bearer <token>` when started with `LOCAL_TOKEN` or `LOCAL_TOKEN_FILE`',
+      },
     ],
-    security: [{ sigv4: [] }],
+    // Any one of them: SigV4 for the deployed API; the local server takes a bearer token when started with one, else nothing (loopback only).
+    security: [{ sigv4: [] }, { localBearer: [] }, {}],
     tags: [{ name: 'sessions', description: 'Runner sessions and their jobs' }],
     paths: documentPaths(bodyLimit),
     components: {
@@ -509,9 +581,18 @@ export function openApiDocument(): JsonObject {
           in: 'header',
           required: false,
           description:
-            'The epoch of the caller’s lease. Required on every change while the session’s lease is live (428 `lease_required` without it) and on every heartbeat; ' +
+            'The epoch of the caller’s lease (`lease.epoch`). Required on every change while the session’s lease is live (428 `lease_required` without it); ' +
             'a change carrying an epoch that is not the live lease’s is refused with 409 `lease_lost`, and nothing is written.',
-          schema: { type: 'string', pattern: '^[0-9]{1,15}$' },
+          schema: LEASE_EPOCH_SCHEMA,
+        },
+        HeartbeatLeaseEpoch: {
+          name: 'Lease-Epoch',
+          in: 'header',
+          required: true,
+          description:
+            'The epoch of the lease to extend (`lease.epoch`); a heartbeat without it is refused with 428 `lease_required`, ' +
+            'one naming a lease that is no longer live with 409 `lease_lost`.',
+          schema: LEASE_EPOCH_SCHEMA,
         },
         Prefer: {
           name: 'Prefer',
@@ -586,6 +667,12 @@ export function openApiDocument(): JsonObject {
           schema: { type: 'string', enum: ['true'] },
         },
         RetryAfter: { description: 'Seconds to wait before retrying', schema: { type: 'integer', minimum: 0 } },
+        WWWAuthenticate: { description: 'The bearer challenge (RFC 6750)', schema: { type: 'string' } },
+        PreferenceApplied: {
+          description: '`return=minimal` when the answer is the `SessionMinimal` that `Prefer: return=minimal` asked for',
+          schema: { type: 'string', enum: ['return=minimal'] },
+        },
+        Vary: { description: '`Prefer`: the answer depends on the request’s `Prefer`', schema: { type: 'string' } },
         RequestId: { description: "API Gateway's request ID, to quote when reporting a problem", schema: { type: 'string' } },
       },
       responses: {
@@ -597,12 +684,17 @@ export function openApiDocument(): JsonObject {
         ),
         Forbidden: {
           description:
-            "API Gateway's IAM authorizer refused the request: it is unsigned, its signature or credentials are bad or expired, " +
-            'or the principal may not call `execute-api:Invoke` on the route. API Gateway answers this itself, in its own shape `{"message": "…"}`, not the contract\'s error body.',
+            "Deployed: API Gateway's IAM authorizer refused the request: it is unsigned, its signature or credentials are bad or expired, " +
+            'or the principal may not call `execute-api:Invoke` on the route. API Gateway answers this itself, in its own shape `{"message": "…"}`, not the contract\'s error body. ' +
+            "Local server: `forbidden_origin`, a change sent by a web page of another origin (`details.origin`), in the contract's shape.",
           content: {
             'application/json': {
-              schema: ref('schemas', 'GatewayMessage'),
+              schema: { oneOf: [ref('schemas', 'GatewayMessage'), ref('schemas', 'ForbiddenOriginError')] },
               examples: {
+                forbidden_origin: {
+                  summary: 'forbidden_origin (the local server)',
+                  value: LOCAL_REFUSAL_EXAMPLES.forbidden_origin.toJSON(),
+                },
                 unsigned: { summary: 'No signature', value: { message: 'Forbidden' } },
                 badSignature: {
                   summary: 'A signature that does not match',
@@ -612,6 +704,18 @@ export function openApiDocument(): JsonObject {
                   },
                 },
               },
+            },
+          },
+        },
+        Unauthorized: {
+          description:
+            'Local server started with a token (`LOCAL_TOKEN`, `LOCAL_TOKEN_FILE`) only: `unauthorized`, no `Authorization: Bearer <token>` or not a token it was given. ' +
+            'The deployed API answers 403 instead.',
+          headers: { 'WWW-Authenticate': ref('headers', 'WWWAuthenticate') },
+          content: {
+            'application/json': {
+              schema: ref('schemas', 'UnauthorizedError'),
+              examples: { unauthorized: { summary: 'unauthorized', value: LOCAL_REFUSAL_EXAMPLES.unauthorized.toJSON() } },
             },
           },
         },
@@ -629,6 +733,13 @@ export function openApiDocument(): JsonObject {
         },
       },
       securitySchemes: {
+        localBearer: {
+          type: 'http',
+          scheme: 'bearer',
+          description:
+            'The local server (`npm start`) started with `LOCAL_TOKEN` or `LOCAL_TOKEN_FILE`: every request carries `Authorization: Bearer <token>` (401 `unauthorized` otherwise). ' +
+            'Started without a token it serves loopback only and asks for nothing, the empty alternative of `security`.',
+        },
         sigv4: {
           type: 'apiKey',
           in: 'header',

@@ -17,12 +17,11 @@ function isSupported(found) {
   return true;
 }
 
-/** The refusal printed when the running Node is too old. */
+/** The refusal printed when the running Node is too old: one line, so that it is read first and whole. */
 function refusal(found, program) {
   return (
-    `${program}: Node.js ${REQUIRED_TEXT} is required; this is Node.js ${found} (${process.execPath}).\n` +
-    `Install Node 24 and put it first on PATH, then run the command again:\n` +
-    `  ${FIX}\n`
+    `${program}: Node.js ${REQUIRED_TEXT} is required; this is Node.js ${found} (${process.execPath}). ` +
+    `Install Node 24, put it first on PATH and run the command again: ${FIX}\n`
   );
 }
 

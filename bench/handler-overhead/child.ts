@@ -36,7 +36,7 @@ const SESSIONS = 500;
 
 const plan = JSON.parse(process.argv[2] ?? '{}') as OverheadPlan;
 const store = new MemoryObjectStore();
-const dependencies = dependenciesFor(store);
+const dependencies = dependenciesFor(store, new MemoryObjectStore());
 const addJobHandler = routeHandler(apiRoute('AddJob'), dependencies);
 const getSessionHandler = routeHandler(apiRoute('GetSession'), dependencies);
 

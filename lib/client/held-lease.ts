@@ -1,6 +1,15 @@
+import { hostname } from 'node:os';
 import { LEASE_SECONDS, type Lease } from '../domain/session.ts';
 import type { AcquireLeaseOptions, HeartbeatOptions, SessionsClient } from './client.ts';
 import { LeaseLoss, LeaseLostError, SessionsApiError, SessionsNetworkError } from './errors.ts';
+
+/**
+ * The holder name a lease is taken under unless one is given: `HOST:PID`, unique to this process, so
+ * that two processes never pass for one holder (a name is not proof of holding a lease; its epoch is).
+ */
+export function defaultHolder(): string {
+  return `${hostname()}:${process.pid}`.slice(0, 256);
+}
 
 /** What `holdLease` needs of the client. */
 export type LeaseApi = Pick<SessionsClient, 'acquireLease'> & {

@@ -12,6 +12,7 @@ export {
   type ChangeOptions,
   type CreatedSession,
   type CreateSessionOptions,
+  defaultHolder,
   type HeartbeatOptions,
   type HistoryOptions,
   type HistoryPage,

@@ -137,8 +137,8 @@ export class UnsupportedMediaType extends ServiceError {
   }
 }
 
-/** Why a holder's lease is gone: another acquire took it, it ran out, or a status change released it. */
-export type LeaseLostReason = 'superseded' | 'expired' | 'released';
+/** Why a holder's lease is gone: another acquire took it, it ran out, a status change released it, or a forced restore ended it. */
+export type LeaseLostReason = 'superseded' | 'expired' | 'released' | 'restored';
 
 /** Another holder's lease is live and the acquire did not ask to force it. */
 export class LeaseHeld extends ServiceError {
@@ -158,9 +158,12 @@ export class LeaseLost extends ServiceError {
   readonly code = 'lease_lost';
   readonly statusCode = 409;
   constructor(id: string, reason: LeaseLostReason, epoch: number | null) {
-    const why = { superseded: 'another holder took the lease over', expired: 'the lease expired', released: 'the lease was released' }[
-      reason
-    ];
+    const why = {
+      superseded: 'another holder took the lease over',
+      expired: 'the lease expired',
+      released: 'the lease was released',
+      restored: 'an operator restored an earlier version',
+    }[reason];
     super(`the lease on session ${id} is lost: ${why}`, { id, reason, epoch });
   }
 }

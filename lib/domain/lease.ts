@@ -139,24 +139,26 @@ export interface AcquireRequest {
   seconds: number;
   /** Take the lease even from a live holder, who is then fenced. */
   force: boolean;
+  /** The caller's `Lease-Epoch`: the live lease's epoch proves the caller holds it (a re-acquire). */
+  epoch?: number | undefined;
 }
 
 /**
  * The session after an acquire: a new lease one epoch above the last, and a
- * `paused` session `active` again (the resume).
+ * `paused` session `active` again (the resume). A live lease is taken only by
+ * a caller presenting its epoch (its holder re-acquiring) or with `force`: a
+ * holder's name proves nothing, since processes may share one.
  * @throws InvalidTransition on a completed or terminated session.
- * @throws LeaseHeld when another holder's lease is live and `force` is not set.
+ * @throws LeaseHeld when a lease is live, the request does not carry its epoch and `force` is not set.
  */
 export function acquireLease(session: Session, renewal: Renewal | undefined, request: AcquireRequest, now: number): Session {
   if (session.status !== 'active' && transition(session.status, 'active') === 'refused') {
     throw new InvalidTransition(session.id, session.status, 'active');
   }
   const state = leaseState(session, renewal, now);
-  if (state.kind === 'live' && state.lease.holder !== request.holder && !request.force) {
-    throw new LeaseHeld(session.id, state.lease.holder, state.expiresAt);
-  }
+  const takenOver = state.kind === 'live' && state.lease.epoch !== request.epoch;
+  if (takenOver && !request.force) throw new LeaseHeld(session.id, state.lease.holder, state.expiresAt);
   const epoch = (session.lease?.epoch ?? 0) + 1;
-  const takenOver = state.kind === 'live' && state.lease.holder !== request.holder;
   return {
     ...session,
     status: 'active',

@@ -71,8 +71,8 @@ export const LeaseSchema = z.looseObject({
   epoch: z.number().check(z.int(), z.positive()),
   seconds: LeaseSecondsSchema,
   expires_at: z.number().check(z.int(), z.nonnegative()),
-  /** Set when the lease ended before its time ran out: released by a status change, or paused by the sweeper. */
-  ended: z.optional(z.enum(['released', 'expired'])),
+  /** Set when the lease ended before its time ran out: released by a status change, paused by the sweeper, or ended by a forced restore. */
+  ended: z.optional(z.enum(['released', 'expired', 'restored'])),
   /** Set on a lease whose acquire fenced out another holder's live lease (a forced take-over). */
   taken_over: z.optional(z.boolean()),
 });

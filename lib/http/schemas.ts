@@ -81,8 +81,8 @@ export const VersionIdSchema = z
   .string()
   .check(z.regex(VERSION_ID_PATTERN, 'must be a version_id from the session history (1-1024 printable ASCII characters)'));
 
-/** `POST /sessions/{id}/restore` body: the version to make current again. */
-export const RestoreSessionBodySchema = z.strictObject({ version_id: VersionIdSchema });
+/** `POST /sessions/{id}/restore` body: the version to make current again, and whether to end a live lease to do it. */
+export const RestoreSessionBodySchema = z.strictObject({ version_id: VersionIdSchema, force: z.optional(z.boolean()) });
 
 /** `Lease-Epoch`: the epoch of the caller's lease, a non-negative integer. */
 export const LeaseEpochSchema = z.pipe(
@@ -99,6 +99,9 @@ export const AcquireLeaseBodySchema = z.strictObject({
   seconds: z.optional(LeaseSecondsSchema),
   force: z.optional(z.boolean()),
 });
+
+/** `POST /sessions/{id}/lease` headers: `Lease-Epoch`, which makes an acquire of a live lease its holder's re-acquire. */
+export const AcquireLeaseHeadersSchema = z.object({ 'lease-epoch': z.optional(LeaseEpochSchema) });
 
 /** `POST /sessions/{id}/heartbeat` headers: `Lease-Epoch`, required (428 `lease_required` without it). */
 export const HeartbeatHeadersSchema = z.object({ 'lease-epoch': z.optional(LeaseEpochSchema) });

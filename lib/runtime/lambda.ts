@@ -1,40 +1,16 @@
 /**
- * The dependencies the route handlers are built over: a repository on an
- * object store, with the service limits and the service log. The Lambda
- * entries build them once from the environment; the local server and the
- * tests build them on a store of their own.
+ * The composition root of the Lambda functions: the route handlers'
+ * dependencies built once from the environment.
  *
  * @module
  */
 
-import { readServiceConfig, requireEnv, type ServiceConfig } from '../domain/config.ts';
+import { readServiceConfig, requireEnv } from '../domain/config.ts';
+import { dependenciesFor } from '../http/dependencies.ts';
 import type { RouteDependencies } from '../http/route.ts';
-import { logger } from '../http/telemetry.ts';
-import { SessionRepository } from '../sessions/repository.ts';
-import type { ObjectStore, PrunableObjectStore } from '../storage/port.ts';
 import { S3ObjectStore } from '../storage/s3.ts';
 
-/**
- * A repository on `store` with `config` (default: the limits in the environment), whose warnings go to the service log;
- * lease renewals in `renewals` (default: in memory, for tests).
- */
-export function repositoryFor(
-  store: ObjectStore,
-  config: ServiceConfig = readServiceConfig(),
-  renewals?: PrunableObjectStore,
-): SessionRepository {
-  return new SessionRepository({
-    store,
-    config,
-    ...(renewals === undefined ? {} : { renewals }),
-    onWarning: ({ message, key, error }) => logger.warn(message, { key, error }),
-  });
-}
-
-/** The handlers' dependencies on `store` (lease renewals in `renewals`). */
-export function dependenciesFor(store: ObjectStore, config?: ServiceConfig, renewals?: PrunableObjectStore): RouteDependencies {
-  return { repository: repositoryFor(store, config, renewals) };
-}
+export { dependenciesFor, repositoryFor } from '../http/dependencies.ts';
 
 /**
  * The handlers' dependencies as a Lambda function runs them: the S3 buckets
@@ -45,5 +21,5 @@ export function dependenciesFor(store: ObjectStore, config?: ServiceConfig, rene
 export function environmentDependencies(env: Record<string, string | undefined> = process.env): RouteDependencies {
   const bucket = requireEnv(env, 'SESSIONS_BUCKET').trim();
   const leases = requireEnv(env, 'LEASES_BUCKET').trim();
-  return dependenciesFor(new S3ObjectStore({ bucket }), readServiceConfig(env), new S3ObjectStore({ bucket: leases }));
+  return dependenciesFor(new S3ObjectStore({ bucket }), new S3ObjectStore({ bucket: leases }), readServiceConfig(env));
 }

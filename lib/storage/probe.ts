@@ -6,7 +6,6 @@
  * 16 on versioned buckets), so this is measured, not assumed.
  */
 import { randomBytes } from 'node:crypto';
-import { parseArgs } from 'node:util';
 import {
   DeleteObjectCommand,
   GetBucketVersioningCommand,
@@ -15,17 +14,11 @@ import {
   S3Client,
   S3ServiceException,
 } from '@aws-sdk/client-s3';
-import { SESSIONS_PREFIX } from '../domain/ids.ts';
-import { IDEMPOTENCY_PREFIX } from '../sessions/idempotency.ts';
-import { NAMES_PREFIX } from '../sessions/name-index.ts';
 import { ConditionNotMet, type WriteCondition, type WrittenObject } from './port.ts';
 import { defaultS3Client, S3_CLIENT_CONFIG, S3ObjectStore } from './s3.ts';
 
 /** Where probes write unless told otherwise; each run under a fresh `<run>/` of its own. */
 export const PROBE_PREFIX = 'probe/';
-
-/** The service's own key spaces, where a probe never writes. */
-const SERVICE_PREFIXES = [SESSIONS_PREFIX, NAMES_PREFIX, IDEMPOTENCY_PREFIX];
 
 /** The semantics a probe checks, in the order it reports them. */
 export type ProbeCheckName = 'create-only' | 'compare-and-swap' | 'missing-key-if-match' | 'versions' | 'versioned-conditions' | 'cleanup';
@@ -42,6 +35,9 @@ export interface ProbeCheck {
   detail: string;
 }
 
+/** The checks that got no answer from the store at all (no region, no credentials, unreachable). */
+const UNANSWERED = new WeakSet<ProbeCheck>();
+
 /** What a probe found. */
 export interface StoreProbeReport {
   /** The S3 endpoint, as configured for the client. */
@@ -52,20 +48,31 @@ export interface StoreProbeReport {
   checks: ProbeCheck[];
   /** True only when create-only, compare-and-swap and missing-key If-Match all held. */
   safe: boolean;
+  /**
+   * Why the probe could not check the store at all, when none of the required checks got an answer from
+   * it (no region, no credentials, an endpoint that cannot be reached): then `safe` says nothing.
+   */
+  couldNotCheck?: string;
 }
 
 export interface ProbeOptions {
   bucket: string;
   /** Default: the service's shared client ({@link defaultS3Client}). */
   client?: S3Client;
-  /** Reserved for probes, ending in "/"; never one of the service's prefixes. Default {@link PROBE_PREFIX}. */
+  /** Reserved for probes, ending in "/"; never one of `reservedPrefixes`. Default {@link PROBE_PREFIX}. */
   prefix?: string;
+  /** The service's own key spaces (`sessions/`, …), where a probe never writes. */
+  reservedPrefixes?: readonly string[];
 }
 
-/** An S3 client for probing `endpoint` (an S3-compatible server, addressed path-style), or the service's own client. */
-export function probeClient({ endpoint }: { endpoint?: string | undefined } = {}): S3Client {
-  if (endpoint === undefined) return defaultS3Client();
-  return new S3Client({ ...S3_CLIENT_CONFIG, endpoint, forcePathStyle: true });
+/** An S3 client for probing `endpoint` (an S3-compatible server, addressed path-style) in `region`, or the service's own client. */
+export function probeClient({ endpoint, region }: { endpoint?: string | undefined; region?: string | undefined } = {}): S3Client {
+  if (endpoint === undefined && region === undefined) return defaultS3Client();
+  return new S3Client({
+    ...S3_CLIENT_CONFIG,
+    ...(region === undefined ? {} : { region }),
+    ...(endpoint === undefined ? {} : { endpoint, forcePathStyle: true }),
+  });
 }
 
 /** The outcome of one conditional write. */
@@ -78,11 +85,16 @@ type WriteOutcome = { accepted: true; written: WrittenObject } | { accepted: fal
  * for what the store answers: a check that could not run fails with the reason.
  * @throws RangeError when `prefix` is empty, does not end in "/" or lies in the service's key space.
  */
-export async function probeStore({ bucket, client = defaultS3Client(), prefix = PROBE_PREFIX }: ProbeOptions): Promise<StoreProbeReport> {
+export async function probeStore({
+  bucket,
+  client = defaultS3Client(),
+  prefix = PROBE_PREFIX,
+  reservedPrefixes = [],
+}: ProbeOptions): Promise<StoreProbeReport> {
   if (!prefix.endsWith('/') || prefix === '/') {
     throw new RangeError(`probe prefix must be a non-empty folder ending in "/", got ${JSON.stringify(prefix)}`);
   }
-  const reserved = SERVICE_PREFIXES.find((service) => prefix.startsWith(service) || service.startsWith(prefix));
+  const reserved = reservedPrefixes.find((service) => prefix.startsWith(service) || service.startsWith(prefix));
   if (reserved !== undefined) throw new RangeError(`probe prefix ${JSON.stringify(prefix)} overlaps the service's ${reserved}`);
 
   const run = `${prefix}${new Date().toISOString().replace(/[:.]/g, '-')}-${randomBytes(6).toString('hex')}/`;
@@ -96,7 +108,16 @@ export async function probeStore({ bucket, client = defaultS3Client(), prefix = 
     checks.push(await probe.cleanup());
   }
   const safe = REQUIRED_CHECKS.every((name) => checks.find((check) => check.name === name)?.ok === true);
-  return { endpoint: await describeEndpoint(client), bucket, prefix: run, checks, safe };
+  const required = checks.filter((check) => REQUIRED_CHECKS.includes(check.name));
+  const couldNotCheck = required.every((check) => UNANSWERED.has(check)) ? required[0]?.detail.replace(/^could not run: /, '') : undefined;
+  return {
+    endpoint: await describeEndpoint(client),
+    bucket,
+    prefix: run,
+    checks,
+    safe,
+    ...(couldNotCheck === undefined ? {} : { couldNotCheck }),
+  };
 }
 
 /** One run's writes: the keys it uses and the requests it makes. */
@@ -274,8 +295,18 @@ async function checked(name: ProbeCheckName, measure: () => Promise<{ ok: boolea
   try {
     return { name, ...(await measure()) };
   } catch (error) {
-    return { name, ok: false, detail: `could not run: ${describeError(error)}` };
+    const check: ProbeCheck = { name, ok: false, detail: `could not run: ${describeError(error)}` };
+    if (isUnanswered(error)) UNANSWERED.add(check);
+    return check;
   }
+}
+
+/** True for an error that is no answer of the store: the request could not be signed or sent, or had no reply. */
+function isUnanswered(error: unknown): boolean {
+  for (let current: unknown = error, depth = 0; current instanceof Error && depth < 4; current = current.cause, depth++) {
+    if (current instanceof S3ServiceException) return current.$metadata.httpStatusCode === undefined;
+  }
+  return true;
 }
 
 /** An S3 error as "412 PreconditionFailed"; anything else by its name and message. */
@@ -316,9 +347,12 @@ async function describeEndpoint(client: S3Client): Promise<string> {
 export function formatProbeReport(report: StoreProbeReport): string {
   const width = Math.max(...report.checks.map((check) => check.name.length));
   const lines = report.checks.map((check) => `${check.name.padEnd(width)}  ${check.ok ? 'ok    ' : 'FAILED'}  ${check.detail}`);
-  const verdict = report.safe
-    ? 'safe: this bucket enforces the conditional writes the service relies on'
-    : `NOT SAFE: ${failedRequirements(report).join(', ')} did not hold; the service must not run on this bucket`;
+  const verdict =
+    report.couldNotCheck !== undefined
+      ? `could not check: ${report.couldNotCheck}`
+      : report.safe
+        ? 'safe: this bucket enforces the conditional writes the service relies on'
+        : `NOT SAFE: ${failedRequirements(report).join(', ')} did not hold; the service must not run on this bucket`;
   return `store probe of s3://${report.bucket} at ${report.endpoint} (under ${report.prefix})\n${lines.join('\n')}\n${verdict}\n`;
 }
 
@@ -347,49 +381,4 @@ export async function assertStoreSafe(options: ProbeOptions): Promise<StoreProbe
   const report = await probeStore(options);
   if (!report.safe) throw new StoreNotSafe(report);
   return report;
-}
-
-/** Where the check-store command writes: `process`, the CLI's streams, or buffers in tests. */
-export interface CheckStoreIo {
-  stdout: { write(text: string): unknown };
-  stderr: { write(text: string): unknown };
-}
-
-/**
- * The check-store command: `--bucket NAME [--endpoint URL] [--json]` in `argv`
- * (the arguments after the command's name). Prints the report (a table, or
- * JSON) and returns the exit status: 0 safe, 1 not safe, 2 a usage error.
- * `program` is how the usage line names the command.
- */
-export async function checkStore(argv: string[], io: CheckStoreIo, program = 'check-store'): Promise<number> {
-  const usage = `usage: ${program} --bucket NAME [--endpoint URL] [--json]\n`;
-  let options: { bucket: string; endpoint: string | undefined; json: boolean };
-  try {
-    const { values } = parseArgs({
-      args: argv,
-      options: {
-        bucket: { type: 'string' },
-        endpoint: { type: 'string' },
-        json: { type: 'boolean', default: false },
-        help: { type: 'boolean' },
-      },
-      strict: true,
-    });
-    if (values.help === true) {
-      io.stdout.write(usage);
-      return 0;
-    }
-    const bucket = values.bucket?.trim();
-    if (!bucket) throw new TypeError('--bucket is required');
-    if (values.endpoint !== undefined && !URL.canParse(values.endpoint)) {
-      throw new TypeError(`--endpoint must be a URL, got ${JSON.stringify(values.endpoint)}`);
-    }
-    options = { bucket, endpoint: values.endpoint, json: values.json === true };
-  } catch (error) {
-    io.stderr.write(`check-store: ${error instanceof Error ? error.message : String(error)}\n${usage}`);
-    return 2;
-  }
-  const report = await probeStore({ bucket: options.bucket, client: probeClient({ endpoint: options.endpoint }) });
-  io.stdout.write(options.json ? `${JSON.stringify(report, null, 2)}\n` : formatProbeReport(report));
-  return report.safe ? 0 : 1;
 }

@@ -117,3 +117,48 @@ describe('POST /sessions/{id}/restore', () => {
     expect(s3.fake.totalRequests).toBe(0);
   });
 });
+
+describe('POST /sessions/{id}/restore under a live lease', () => {
+  /** `seedThreeVersions`, then a fourth version held by `r1` under a live lease of epoch 3. */
+  function seedHeld() {
+    const seeded = seedThreeVersions();
+    const expiresAt = Math.floor(Date.now() / 1000) + 600;
+    const lease = { holder: 'r1', epoch: 3, seconds: 600, expires_at: expiresAt };
+    const etag = s3.fake.seed(seeded.key, JSON.stringify({ ...seeded.session, job_ids: ['job-1', 'a1'], lease }));
+    return { ...seeded, etag, expiresAt };
+  }
+
+  it('409 lease_held without force, naming the holder; nothing is written', async () => {
+    const { session, created, expiresAt } = seedHeld();
+
+    const response = await invoke(handler, request.restoreSession(session.id, { body: { version_id: created } }));
+
+    expect(response.statusCode).toBe(409);
+    expect(response.body.error).toMatchObject({ code: 'lease_held', details: { id: session.id, holder: 'r1', expires_at: expiresAt } });
+    expect(s3.fake.puts).toEqual([]);
+  });
+
+  it('200 with force: the content is restored and the holder is fenced (its next append hears lease_lost, restored)', async () => {
+    const { session, created } = seedHeld();
+
+    const response = await invoke(handler, request.restoreSession(session.id, { body: { version_id: created, force: true } }));
+    const append = await invoke(s3.addJob, request.addJob(session.id, { body: { job_id: 'a2' }, headers: { 'lease-epoch': '3' } }));
+
+    expect(response.statusCode).toBe(200);
+    expect(response.body).toMatchObject({ job_ids: [], restored_from: created, lease: { holder: 'r1', epoch: 3, ended: 'restored' } });
+    expect(append.statusCode).toBe(409);
+    expect(append.body.error).toMatchObject({ code: 'lease_lost', details: { id: session.id, reason: 'restored', epoch: 3 } });
+    expect(storedSession(s3.fake, session.id)!.job_ids).toEqual([]);
+  });
+
+  it('400 for a force that is not a boolean, before storage is touched', async () => {
+    const { session, created } = seedHeld();
+    s3.fake.resetCounts();
+
+    const response = await invoke(handler, request.restoreSession(session.id, { body: { version_id: created, force: 'yes' } }));
+
+    expect(response.statusCode).toBe(400);
+    expect(response.body.error.details.issues.map((issue: { field: string }) => issue.field)).toEqual(['body.force']);
+    expect(s3.fake.totalRequests).toBe(0);
+  });
+});

@@ -4,7 +4,8 @@ import type { HttpHandler } from '#lib/http/route.ts';
 import { API_ROUTES, type OperationId, routeHandler } from '#lib/http/route-table.ts';
 import { dependenciesFor } from '#lib/runtime/lambda.ts';
 import type { SessionRepository } from '#lib/sessions/repository.ts';
-import type { ObjectStore } from '#lib/storage/port.ts';
+import { MemoryObjectStore } from '#lib/storage/memory.ts';
+import type { ObjectStore, PrunableObjectStore } from '#lib/storage/port.ts';
 import { S3ObjectStore } from '#lib/storage/s3.ts';
 import { TEST_BUCKET } from './lambda-env.ts';
 import { S3Fake } from './s3-fake.ts';
@@ -30,6 +31,8 @@ export interface TestServiceOptions {
   store?: ObjectStore;
   /** Default: {@link TEST_CONFIG}. */
   config?: ServiceConfig;
+  /** Lease renewals and the status index. Default: a store in memory. */
+  renewals?: PrunableObjectStore;
 }
 
 /**
@@ -40,8 +43,9 @@ export interface TestServiceOptions {
 export function testService({
   store = new S3ObjectStore({ bucket: TEST_BUCKET }),
   config = TEST_CONFIG,
+  renewals = new MemoryObjectStore(),
 }: TestServiceOptions = {}): TestService {
-  const dependencies = dependenciesFor(store, config);
+  const dependencies = dependenciesFor(store, renewals, config);
   const byRouteKey = new Map(API_ROUTES.map((route) => [route.routeKey as string, routeHandler(route, dependencies)]));
   const handlers = Object.fromEntries(
     API_ROUTES.map((route) => [route.docs.operationId, byRouteKey.get(route.routeKey)!]),

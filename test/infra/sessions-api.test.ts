@@ -159,6 +159,9 @@ describe('SessionsApi, as synthesized with the defaults', () => {
               CAS_MAX_DELAY_MS: '400',
               LIST_SCAN_BUDGET: '500',
               IDEMPOTENCY_WINDOW_SECONDS: '86400',
+              SESSION_READERS: 'account',
+              OPERATOR_PRINCIPALS: '',
+              RETENTION_DAYS: '90',
               POWERTOOLS_SERVICE_NAME: 'runner-sessions',
               POWERTOOLS_METRICS_NAMESPACE: 'RunnerSessions',
               POWERTOOLS_LOG_LEVEL: 'INFO',
@@ -174,8 +177,8 @@ describe('SessionsApi, as synthesized with the defaults', () => {
   });
 
   describe('least privilege', () => {
-    // `leases/`, `status/` and `indexes/` lie in the leases bucket (soft state); every other prefix in the sessions bucket.
-    const inLeases = (prefix: string) => ['leases/', 'status/', 'indexes/'].some((soft) => prefix.startsWith(soft));
+    // `leases/`, `status/`, `indexes/` and `announced/` lie in the leases bucket (soft state); every other prefix in the sessions bucket.
+    const inLeases = (prefix: string) => ['leases/', 'status/', 'indexes/', 'announced/'].some((soft) => prefix.startsWith(soft));
     const objects = (prefix: string) => ({ 'Fn::Join': ['', [inLeases(prefix) ? leasesArn : bucketArn, `/${prefix}*`]] });
     const resources = (prefixes: string[]) => (prefixes.length === 1 ? objects(prefixes[0]!) : prefixes.map(objects));
     const objectAccess = (actions: string | string[], ...prefixes: string[]) => ({
@@ -214,6 +217,19 @@ describe('SessionsApi, as synthesized with the defaults', () => {
     // Ending or superseding a lease deletes that session's records: one listing of leases/<id>/, one DeleteObject each;
     // a change of status deletes the old status's index entry (beside the records' delete) and creates the new one's.
     const prunesRenewalsAndMovesStatus = () => [deletes('leases/', 'status/'), listAccess('leases/*/'), creates('status/')];
+    // Retention: the write that ends a session sets the ended tag, and that tag only (its PutObject's Tagging needs s3:PutObjectTagging);
+    // the ended tag is removed only from a version carrying it.
+    const setsEndedTag = (action: string) => ({
+      ...objectAccess(action),
+      Condition: {
+        StringEquals: { 's3:RequestObjectTag/runner-sessions:ended': 'true' },
+        'ForAllValues:StringEquals': { 's3:RequestObjectTagKeys': ['runner-sessions:ended'] },
+      },
+    });
+    const removesEndedTag = () => ({
+      ...objectAccess('s3:DeleteObjectVersionTagging'),
+      Condition: { StringEquals: { 's3:ExistingObjectTag/runner-sessions:ended': 'true' } },
+    });
     const expectedS3Statements: Record<RouteKey, () => Json[]> = {
       // Creates the idempotency record, the name index entry and the session; replaces only an expired record; a repeated key
       // reads the record and the session. (CDK merges grants of the same actions and conditions into one statement.)
@@ -229,7 +245,15 @@ describe('SessionsApi, as synthesized with the defaults', () => {
       'GET /sessions/{id}': () => [readsRenewals(), probeKeys(), probeKeys('leases/')],
       'POST /sessions/{id}/jobs': () => [readsRenewals(), replaces(), probeKeys(), probeKeys('leases/')],
       // A release (paused, completed, terminated) prunes the lease's records.
-      'PATCH /sessions/{id}': () => [readsRenewals(), replaces(), probeKeys(), probeKeys('leases/'), ...prunesRenewalsAndMovesStatus()],
+      // Ending a session (completed, terminated) tags the write.
+      'PATCH /sessions/{id}': () => [
+        readsRenewals(),
+        replaces(),
+        probeKeys(),
+        setsEndedTag('s3:PutObjectTagging'),
+        probeKeys('leases/'),
+        ...prunesRenewalsAndMovesStatus(),
+      ],
       // Lists the whole of sessions/ or one name's index entries (never reading them); an entry's session may be missing: 404, not 403.
       // With a status: reads the status index's backfill record (a missing one told by listing its key), lists one status's entries.
       'GET /sessions': () => [
@@ -248,7 +272,13 @@ describe('SessionsApi, as synthesized with the defaults', () => {
         objectAccess(['s3:GetObject', 's3:GetObjectVersion']),
         replaces(),
         listAccess('sessions/*.json', ['s3:ListBucket', 's3:ListBucketVersions']),
-        // A restore out of active ends the lease; a restore of another status moves the status index entry.
+        // Restoring an ended version tags the write; the ended version it replaces loses its tag, to stay in the history.
+        setsEndedTag('s3:PutObjectTagging'),
+        removesEndedTag(),
+        // Whether the lease is live may take its renewal record (a missing one told by listing its key).
+        objectAccess('s3:GetObject', 'leases/'),
+        probeKeys('leases/'),
+        // A restore out of active, or a forced one, ends the lease; a restore of another status moves the status index entry.
         ...prunesRenewalsAndMovesStatus(),
       ],
       // A compare-and-swap of the session; the lapsed lease's record is read and fenced (If-Match), the new epoch's created,
@@ -274,12 +304,21 @@ describe('SessionsApi, as synthesized with the defaults', () => {
       replaces('indexes/', 'leases/', 'sessions/'),
       probeKeys(),
       listAccess('sessions/'),
-      deletes('leases/', 'status/'),
+      // Retention: name index entries and announcer cursors of deleted sessions are deleted.
+      deletes('announced/', 'leases/', 'status/', 'names/'),
       creates('indexes/', 'status/'),
       listAccess('indexes/status.json'),
       listAccess('leases/'),
       probeKeys('leases/'),
       listAccess('leases/*/'),
+      // Retention: a session that ended before retention was deployed gets its ending version tagged (untagged again when a
+      // restore replaced it meanwhile); the name index and the cursors are walked.
+      setsEndedTag('s3:PutObjectVersionTagging'),
+      removesEndedTag(),
+      listAccess('names/'),
+      listAccess('announced/'),
+      // And the ended statuses' index entries, for those the backfill made long after their session ended.
+      listAccess('status/*/'),
     ];
 
     it.each(ROUTE_KEYS)('%s: the role allows its own log stream writes and exactly its S3 actions', (routeKey) => {
@@ -361,7 +400,7 @@ describe('SessionsApi, as synthesized with the defaults', () => {
       );
     });
 
-    it('expires idempotency records a day after the one-day window and their replaced versions within a day, and nothing else by age', () => {
+    it('expires idempotency records a day after the one-day window and their replaced versions within a day, ended sessions after 90 days, and nothing else by age', () => {
       const rules: Json[] = synth.resources[bucketId]!.Properties.LifecycleConfiguration.Rules;
 
       expect(rules).toContainEqual({
@@ -371,13 +410,23 @@ describe('SessionsApi, as synthesized with the defaults', () => {
         ExpirationInDays: 2,
         NoncurrentVersionExpiration: { NoncurrentDays: 1 },
       });
+      // The delete markers that expiry leaves, once no version is under them: the whole bucket's, idempotency records' too.
       expect(rules).toContainEqual({
-        Id: 'ClearIdempotencyDeleteMarkers',
+        Id: 'ExpireNoncurrentVersions',
         Status: 'Enabled',
-        Prefix: 'idempotency/',
+        NoncurrentVersionExpiration: { NoncurrentDays: 90 },
         ExpiredObjectDeleteMarker: true,
+        AbortIncompleteMultipartUpload: { DaysAfterInitiation: 1 },
       });
-      expect(rules.filter((rule) => rule.ExpirationInDays !== undefined)).toHaveLength(1);
+      // Retention (test/infra/retention.test.ts): only versions tagged as ending a session.
+      expect(rules.filter((rule) => rule.ExpirationInDays !== undefined).map((rule) => rule.Id)).toEqual([
+        'ExpireEndedSessions',
+        'ExpireIdempotencyRecords',
+      ]);
+      expect(rules.find((rule) => rule.Id === 'ExpireEndedSessions')).toMatchObject({
+        Prefix: 'sessions/',
+        TagFilters: [{ Key: 'runner-sessions:ended', Value: 'true' }],
+      });
     });
 
     it('keeps its access logs in a private, encrypted, retained bucket with expiring objects', () => {
@@ -481,7 +530,7 @@ describe('SessionsApi, as synthesized with the defaults', () => {
       );
     });
 
-    it('expires abandoned renewal records after 7 days, and nothing else', () => {
+    it('expires abandoned renewal records after 7 days, the status index entries of ended sessions a day after their retention, and nothing else', () => {
       expect(synth.resources[leasesId]!.Properties.LifecycleConfiguration.Rules).toEqual([
         {
           Id: 'ExpireAbandonedRenewals',
@@ -490,6 +539,8 @@ describe('SessionsApi, as synthesized with the defaults', () => {
           ExpirationInDays: 7,
           AbortIncompleteMultipartUpload: { DaysAfterInitiation: 1 },
         },
+        { Id: 'ExpireCompletedStatusEntries', Status: 'Enabled', Prefix: 'status/completed/', ExpirationInDays: 91 },
+        { Id: 'ExpireTerminatedStatusEntries', Status: 'Enabled', Prefix: 'status/terminated/', ExpirationInDays: 91 },
       ]);
     });
 
@@ -813,6 +864,9 @@ describe('SessionsApi, tuned through its props', () => {
     [{ prefix: 'sessions/', objectActions: ['s3:PutObject'] }, /through writes, conditioned/],
     [{ prefix: 'sessions/', listActions: ['s3:ListBucket'], listedPrefix: '*' }, /does not lie under/],
     [{ prefix: 'sessions/', tellsMissingKeys: true, keys: 'names/*' }, /does not lie under/],
+    [{ prefix: 'sessions/', objectActions: ['s3:PutObjectTagging'] }, /tags it may set or remove/],
+    [{ prefix: 'sessions/', objectActions: ['s3:DeleteObjectVersionTagging'] }, /tags it may set or remove/],
+    [{ prefix: 'sessions/', objectActions: ['s3:GetObject'], tags: { 'runner-sessions:ended': 'true' } }, /tags it may set or remove/],
     // A bucket the stack does not have, as a table that drifted from the stack would name it.
     [
       { bucket: 'archive' as AccessBucket, prefix: 'archive/', objectActions: ['s3:GetObject'] },

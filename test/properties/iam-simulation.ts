@@ -24,8 +24,8 @@ export interface S3Request {
   action: string;
   /** `arn:aws:s3:::<bucket>` or `arn:aws:s3:::<bucket>/<key>`. */
   resource: string;
-  /** Condition keys present on the request and their values. */
-  context: Record<string, string>;
+  /** Condition keys present on the request and their values (a list for a multivalued key such as `s3:RequestObjectTagKeys`). */
+  context: Record<string, string | string[]>;
 }
 
 /** A policy statement of the template, intrinsics unresolved. */
@@ -61,7 +61,7 @@ export function resolve(value: unknown): string {
   if (json.Ref) {
     if (json.Ref === 'AWS::AccountId') return ACCOUNT_ID;
     if (json.Ref === 'AWS::Partition') return 'aws';
-    if (json.Ref === 'AWS::Region') return 'eu-west-1';
+    if (json.Ref === 'AWS::Region') return REGION;
     return String(json.Ref);
   }
   throw new Error(`cannot resolve ${JSON.stringify(value)}`);
@@ -92,15 +92,38 @@ export function resolvedStatement(statement: Statement): Json {
  * (same account: the role's allow suffices, an explicit deny anywhere wins).
  */
 export async function simulate(role: string, identity: Statement[], bucketPolicy: Statement[], request: S3Request): Promise<Decision> {
+  return simulated(`arn:aws:sts::${ACCOUNT_ID}:assumed-role/${role}/function`, identity, bucketPolicy, request);
+}
+
+/** The region of the synthesized template (`AWS::Region`). */
+export const REGION = 'eu-west-1';
+
+/**
+ * What API Gateway's IAM authorizer decides for a call of `method path` on the `$default` stage of the API
+ * `apiId`, made by `principal` (an assumed-role session or a user ARN) with the `identity` statements. HTTP APIs
+ * have no resource policy: the identity's allow decides.
+ */
+export async function simulateInvoke(
+  principal: string,
+  identity: Statement[],
+  { apiId, method, path }: { apiId: string; method: string; path: string },
+): Promise<Decision> {
+  const resource = `arn:aws:execute-api:${REGION}:${ACCOUNT_ID}:${apiId}/$default/${method}${path}`;
+  return simulated(principal, identity, undefined, { action: 'execute-api:Invoke', resource, context: { 'aws:SecureTransport': 'true' } });
+}
+
+async function simulated(principal: string, identity: Statement[], resourcePolicy: Statement[] | undefined, request: S3Request) {
   const response = await runSimulation(
     {
       identityPolicies: [{ name: 'Access', policy: { Version: '2012-10-17', Statement: identity.map(resolvedStatement) } }],
       serviceControlPolicies: [],
       resourceControlPolicies: [],
-      resourcePolicy: { Version: '2012-10-17', Statement: bucketPolicy.map(resolvedStatement) },
+      ...(resourcePolicy === undefined
+        ? {}
+        : { resourcePolicy: { Version: '2012-10-17', Statement: resourcePolicy.map(resolvedStatement) } }),
       request: {
         action: request.action,
-        principal: `arn:aws:sts::${ACCOUNT_ID}:assumed-role/${role}/function`,
+        principal,
         resource: { accountId: ACCOUNT_ID, resource: request.resource },
         contextVariables: request.context,
       },
@@ -129,6 +152,8 @@ export const MATRIX_PREFIXES = [
   { prefix: 'status/', key: `status/active/${SAMPLE_ID}.json`, within: 'status/active/' },
   // The backfill record of an index, `indexes/<index>.json`.
   { prefix: 'indexes/', key: 'indexes/status.json', within: 'indexes/x/' },
+  // The announcer's cursor of a session, `announced/<id>.json`.
+  { prefix: 'announced/', key: `announced/${SAMPLE_ID}.json`, within: 'announced/x/' },
   { prefix: 'other/', key: `other/${SAMPLE_ID}.json`, within: 'other/x/' },
 ] as const;
 
@@ -146,6 +171,35 @@ export const MATRIX_OBJECT_ACTIONS: Readonly<Record<string, readonly ConditionHe
   's3:PutObject': ['s3:if-none-match', 's3:if-match'],
   's3:DeleteObject': ['s3:if-match'],
 };
+
+/**
+ * The tagging actions the service can use (retention's ended tag): setting tags on a write (a PutObject's `Tagging`
+ * needs `s3:PutObjectTagging` too) or on a stored version, and removing a version's tags.
+ */
+export const MATRIX_TAG_SETTERS = ['s3:PutObjectTagging', 's3:PutObjectVersionTagging'] as const;
+export const MATRIX_TAG_REMOVERS = ['s3:DeleteObjectVersionTagging'] as const;
+
+/** The tag sets of the matrix: none, the ended tag, the ended tag with another value, and the ended tag with another tag. */
+export const MATRIX_TAG_SETS: readonly Readonly<Record<string, string>>[] = [
+  {},
+  { 'runner-sessions:ended': 'true' },
+  { 'runner-sessions:ended': 'false' },
+  { 'runner-sessions:ended': 'true', other: 'x' },
+];
+
+/** The condition keys of a request that sets `tags`. */
+export function settingTags(tags: Readonly<Record<string, string>>): Record<string, string | string[]> {
+  if (Object.keys(tags).length === 0) return {};
+  return {
+    's3:RequestObjectTagKeys': Object.keys(tags),
+    ...Object.fromEntries(Object.entries(tags).map(([key, value]) => [`s3:RequestObjectTag/${key}`, value])),
+  };
+}
+
+/** The condition keys of a request on an object that carries `tags`. */
+export function onTagged(tags: Readonly<Record<string, string>>): Record<string, string> {
+  return Object.fromEntries(Object.entries(tags).map(([key, value]) => [`s3:ExistingObjectTag/${key}`, value]));
+}
 
 /** The listing actions the service can use: ListObjectsV2 and ListObjectVersions. */
 export const MATRIX_LIST_ACTIONS = ['s3:ListBucket', 's3:ListBucketVersions'] as const;
@@ -176,6 +230,20 @@ export function matrixCells(buckets: MatrixBuckets): MatrixCell[] {
         }
       }
     }
+    for (const { key } of MATRIX_PREFIXES) {
+      for (const tags of MATRIX_TAG_SETS) {
+        for (const action of MATRIX_TAG_SETTERS) {
+          const request = { action, resource: `${bucketArn}/${key}`, context: { ...OVER_TLS, ...settingTags(tags) } };
+          cells.push({ label: cellLabel(request, buckets), request });
+        }
+        // A version the service tagged carries the ended tag alone: removals are asked of objects with at most one tag.
+        if (Object.keys(tags).length > 1) continue;
+        for (const action of MATRIX_TAG_REMOVERS) {
+          const request = { action, resource: `${bucketArn}/${key}`, context: { ...OVER_TLS, ...onTagged(tags) } };
+          cells.push({ label: cellLabel(request, buckets), request });
+        }
+      }
+    }
     const listedPrefixes = [undefined, '', ...MATRIX_PREFIXES.flatMap(({ prefix, key, within }) => [prefix, key, within])];
     for (const action of MATRIX_LIST_ACTIONS) {
       for (const listed of listedPrefixes) {
@@ -200,14 +268,27 @@ export function cellLabel(request: S3Request, buckets: MatrixBuckets): string {
     Object.entries(buckets).find(([, arn]) => request.resource === arn || request.resource.startsWith(`${arn}/`)) ?? [];
   if (bucket === undefined || bucketArn === undefined) throw new Error(`${request.resource} is in no bucket of the matrix`);
   if (request.resource.startsWith(`${bucketArn}/`)) {
-    if (MATRIX_OBJECT_ACTIONS[request.action] === undefined) throw new Error(`${request.action} is not in the matrix`);
     const key = request.resource.slice(bucketArn.length + 1);
     const where = MATRIX_PREFIXES.find(({ prefix }) => key.startsWith(prefix))?.prefix ?? 'other/';
+    if ((MATRIX_TAG_SETTERS as readonly string[]).includes(request.action))
+      return `[${bucket}] ${request.action} ${where}… setting ${tagsOf(request.context, 's3:RequestObjectTag/')}`;
+    if ((MATRIX_TAG_REMOVERS as readonly string[]).includes(request.action))
+      return `[${bucket}] ${request.action} ${where}… of an object tagged ${tagsOf(request.context, 's3:ExistingObjectTag/')}`;
+    if (MATRIX_OBJECT_ACTIONS[request.action] === undefined) throw new Error(`${request.action} is not in the matrix`);
     return `[${bucket}] ${request.action} ${where}…${withHeaders}`;
   }
   if (!(MATRIX_LIST_ACTIONS as readonly string[]).includes(request.action))
     throw new Error(`${request.action} on ${request.resource} is not in the matrix`);
-  return `[${bucket}] ${request.action} ${listedPrefixClass(request.context['s3:prefix'])}${withHeaders}`;
+  return `[${bucket}] ${request.action} ${listedPrefixClass(request.context['s3:prefix'] as string | undefined)}${withHeaders}`;
+}
+
+/** The tags named by the context keys that start with `keyPrefix`, as `k=v and k2=v2`, or `nothing`. */
+function tagsOf(context: S3Request['context'], keyPrefix: string): string {
+  const tags = Object.entries(context)
+    .filter(([key]) => key.startsWith(keyPrefix))
+    .map(([key, value]) => `${key.slice(keyPrefix.length)}=${value}`)
+    .sort();
+  return tags.length === 0 ? 'nothing' : tags.join(' and ');
 }
 
 function listedPrefixClass(listed: string | undefined): string {

@@ -28,7 +28,7 @@ export async function coldStart(route: RouteModule): Promise<HttpHandler> {
   const store = new S3ObjectStore({ bucket, client });
   // Lease renewals in their own bucket when one is named, else beside the sessions (keys never collide).
   const renewals = new S3ObjectStore({ bucket: env.LEASES_BUCKET?.trim() || bucket, client });
-  return routeHandler(entry, dependenciesFor(store, readServiceConfig(env), renewals));
+  return routeHandler(entry, dependenciesFor(store, renewals, readServiceConfig(env)));
 }
 
 /**

@@ -33,7 +33,7 @@ describe('the repository on a store that fails, loses answers and lags, by any s
         fc.integer({ min: 1, max: 4 }),
         async (seed, unavailable, lostAnswer, writers) => {
           const store = injectFaults(new MemoryObjectStore());
-          const repository = new SessionRepository({ store, clock: () => T0, sleep: async () => {} });
+          const repository = new SessionRepository({ renewals: new MemoryObjectStore(), store, clock: () => T0, sleep: async () => {} });
           const { session } = await repository.createSession({ name: 'faults' });
           store.policy = seededFaults({ seed, unavailable, lostAnswer, maxDelayMs: 1 });
           const jobs = Array.from({ length: writers }, (_, w) => Array.from({ length: 6 }, (_, j) => `w${w}-j${j}`));

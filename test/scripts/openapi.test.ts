@@ -25,13 +25,28 @@ import {
   ERROR_DETAILS,
   ERROR_EXAMPLES,
   errorComponent,
+  LOCAL_REFUSAL_EXAMPLES,
   OPENAPI_PATH,
   openApiDocument,
   renderOpenApi,
+  SessionMinimalSchema,
   SIGV4_EXAMPLE,
 } from '../../scripts/openapi.ts';
 
 type Json = Record<string, any>;
+
+/** The error a class builds for a code: the contract's, or one of the local server's own refusals. */
+function exampleOf(code: string) {
+  return (ERROR_EXAMPLES[code as keyof typeof ERROR_EXAMPLES] ?? LOCAL_REFUSAL_EXAMPLES[code as keyof typeof LOCAL_REFUSAL_EXAMPLES])!;
+}
+
+/** The statuses of the local server's own refusals, which every operation may meet there. */
+const LOCAL_STATUS = Object.fromEntries(Object.entries(LOCAL_REFUSAL_EXAMPLES).map(([code, error]) => [code, error.statusCode]));
+
+/** The component names a body schema allows: one `$ref`, or each of a `oneOf`. */
+function schemaNames(schema: Json): string[] {
+  return (schema.oneOf ?? [schema]).map((entry: Json) => String(entry.$ref).replace('#/components/schemas/', ''));
+}
 
 const document = openApiDocument() as Json;
 
@@ -52,7 +67,7 @@ function response(path: string, method: string, status: string): Json {
 /** The per-code error schemas an error response's body is one of (none for other bodies). */
 function errorSchemasOf(answer: Json): Json[] {
   const schema = answer.content?.['application/json']?.schema as Json | undefined;
-  const refs: Json[] = schema === undefined ? [] : (schema.anyOf ?? [schema]);
+  const refs: Json[] = schema === undefined ? [] : (schema.anyOf ?? schema.oneOf ?? [schema]);
   return refs
     .filter((entry) => typeof entry.$ref === 'string' && entry.$ref.endsWith('Error') && entry.$ref !== '#/components/schemas/Error')
     .map((entry) => resolve(entry.$ref) as Json);
@@ -103,7 +118,9 @@ describe('openapi.json', () => {
 describe('the document', () => {
   it('is OpenAPI 3.1 and declares SigV4 (IAM) security for every operation', () => {
     expect(document.openapi).toBe('3.1.0');
-    expect(document.security).toEqual([{ sigv4: [] }]);
+    // Any one of: SigV4 (deployed), the local server's bearer token, nothing (the local server on loopback).
+    expect(document.security).toEqual([{ sigv4: [] }, { localBearer: [] }, {}]);
+    expect(document.components.securitySchemes.localBearer).toMatchObject({ type: 'http', scheme: 'bearer' });
     expect(document.components.securitySchemes.sigv4).toMatchObject({
       type: 'apiKey',
       in: 'header',
@@ -126,9 +143,37 @@ describe('the document', () => {
     const operation = document.paths[path][method];
 
     expect(operation.operationId).toBe(operationId);
-    expect(response(path, method, status).content['application/json'].schema.$ref).toBe(
-      operationId === 'listSessions' ? '#/components/schemas/SessionList' : '#/components/schemas/Session',
+    expect(schemaNames(response(path, method, status).content['application/json'].schema)[0]).toBe(
+      operationId === 'listSessions' ? 'SessionList' : 'Session',
     );
+  });
+
+  it.each(operations().filter(([, , operation]) => operation.parameters?.some((p: Json) => p.$ref === '#/components/parameters/Prefer')))(
+    '%s %s takes Prefer: its session answer is the Session or, under return=minimal, the SessionMinimal marked by Preference-Applied',
+    (path, method, operation) => {
+      for (const status of Object.keys(operation.responses).filter((status) => status.startsWith('2'))) {
+        const answer = response(path, method, status);
+        expect(schemaNames(answer.content['application/json'].schema)).toEqual(['Session', 'SessionMinimal']);
+        expect(answer.headers['Preference-Applied']).toEqual({ $ref: '#/components/headers/PreferenceApplied' });
+      }
+    },
+  );
+
+  it('SessionMinimal is what a minimal answer holds: id, status, job_count, updated_at and lease, no job_ids', () => {
+    const minimal = document.components.schemas.SessionMinimal;
+    expect(minimal.required).toEqual(['id', 'status', 'job_count', 'updated_at', 'lease']);
+    expect(minimal.properties).not.toHaveProperty('job_ids');
+    expect(document.components.schemas.Session.required).toContain('job_ids');
+  });
+
+  it('Lease-Epoch is an integer as lease.epoch is, required on a heartbeat; lease.seconds has the bounds of a lease', () => {
+    const { LeaseEpoch, HeartbeatLeaseEpoch } = document.components.parameters;
+    expect(LeaseEpoch).toMatchObject({ name: 'Lease-Epoch', required: false, schema: { type: 'integer', minimum: 0 } });
+    expect(HeartbeatLeaseEpoch).toMatchObject({ name: 'Lease-Epoch', required: true, schema: { type: 'integer', minimum: 0 } });
+    expect(document.paths['/sessions/{id}/heartbeat'].post.parameters).toEqual([{ $ref: '#/components/parameters/HeartbeatLeaseEpoch' }]);
+    const lease = document.components.schemas.Session.properties.lease.anyOf[0];
+    expect(lease.properties.epoch.type).toBe('integer');
+    expect(lease.properties.seconds).toMatchObject({ type: 'integer', minimum: 5, maximum: 3600 });
   });
 
   it.each(ROUTES.filter(([, , operationId]) => operationId !== 'listSessions'))(
@@ -181,7 +226,9 @@ describe('the document', () => {
           const answer = response(path, method, status);
           if (errorSchemasOf(answer).length === 0) continue;
           for (const code of codesOf(answer))
-            expect(ERROR_STATUS[code as keyof typeof ERROR_STATUS], `${method} ${path} ${status} ${code}`).toBe(Number(status));
+            expect(ERROR_STATUS[code as keyof typeof ERROR_STATUS] ?? LOCAL_STATUS[code], `${method} ${path} ${status} ${code}`).toBe(
+              Number(status),
+            );
         }
       }
     }
@@ -190,7 +237,7 @@ describe('the document', () => {
   it('uses every code of the contract', () => {
     const used = new Set([...walk(document)].flatMap(codesIfError));
 
-    expect([...used].sort()).toEqual([...ERROR_CODES].sort());
+    expect([...used].sort()).toEqual([...ERROR_CODES, ...Object.keys(LOCAL_REFUSAL_EXAMPLES)].sort());
   });
 
   it('every $ref resolves', () => {
@@ -236,17 +283,19 @@ describe('audit trail and undo', () => {
     expect(document.components.schemas.SessionHistory.properties.next_cursor.type).toEqual(['string', 'null']);
   });
 
-  it('POST /sessions/{id}/restore is restoreSession: a version_id body and If-Match, the Session with its ETag, 400, 404, 409 versioning_disabled, 412', () => {
+  it('POST /sessions/{id}/restore is restoreSession: a version_id body (and force) and If-Match, the Session with its ETag, 400, 404, 409 lease_held or versioning_disabled, 412', () => {
     const operation = document.paths['/sessions/{id}/restore'].post;
 
     expect(operation.operationId).toBe('restoreSession');
     expect(operation.parameters).toEqual([{ $ref: '#/components/parameters/IfMatch' }, { $ref: '#/components/parameters/Prefer' }]);
     expect(document.components.schemas.RestoreSessionRequest.required).toEqual(['version_id']);
-    expect(response('/sessions/{id}/restore', 'post', '200').content['application/json'].schema).toEqual({
-      $ref: '#/components/schemas/Session',
-    });
+    expect(document.components.schemas.RestoreSessionRequest.properties.force).toEqual({ type: 'boolean' });
+    expect(schemaNames(response('/sessions/{id}/restore', 'post', '200').content['application/json'].schema)).toEqual([
+      'Session',
+      'SessionMinimal',
+    ]);
     expect(response('/sessions/{id}/restore', 'post', '200').headers.ETag).toEqual({ $ref: '#/components/headers/ETag' });
-    expect(codesOf(response('/sessions/{id}/restore', 'post', '409'))).toEqual(['versioning_disabled']);
+    expect(codesOf(response('/sessions/{id}/restore', 'post', '409'))).toEqual(['lease_held', 'versioning_disabled']);
     expect(codesOf(response('/sessions/{id}/restore', 'post', '412'))).toEqual(['precondition_failed']);
     expect(codesOf(response('/sessions/{id}/restore', 'post', '503'))).toEqual(['conflict_retry', 'storage_unavailable']);
   });
@@ -287,7 +336,7 @@ describe('resume by name and idempotent create', () => {
       { $ref: '#/components/parameters/Prefer' },
     ]);
     expect(document.components.parameters.IdempotencyKey).toMatchObject({ name: 'Idempotency-Key', in: 'header', required: false });
-    expect(replay.content['application/json'].schema).toEqual({ $ref: '#/components/schemas/Session' });
+    expect(schemaNames(replay.content['application/json'].schema)).toEqual(['Session', 'SessionMinimal']);
     expect(replay.headers).toMatchObject({
       ETag: { $ref: '#/components/headers/ETag' },
       Location: { $ref: '#/components/headers/Location' },
@@ -344,7 +393,10 @@ describe("API Gateway's own answers", () => {
       required: ['message'],
       additionalProperties: false,
     });
-    expect(Forbidden.content['application/json'].schema).toEqual({ $ref: '#/components/schemas/GatewayMessage' });
+    // The local server's forbidden_origin is the other 403, in the contract's shape.
+    expect(Forbidden.content['application/json'].schema).toEqual({
+      oneOf: [{ $ref: '#/components/schemas/GatewayMessage' }, { $ref: '#/components/schemas/ForbiddenOriginError' }],
+    });
     expect(TooManyRequests.content['application/json']).toEqual({
       schema: { $ref: '#/components/schemas/GatewayMessage' },
       example: { message: 'Too Many Requests' },
@@ -394,7 +446,7 @@ describe('error details, per code', () => {
     expect(error.required).toEqual(['code', 'message', 'details']);
     expect(error.properties.code).toEqual({ type: 'string', const: code });
     expect(error.properties.details.type).toBe('object');
-    expect(schema.examples).toEqual([ERROR_EXAMPLES[code as keyof typeof ERROR_EXAMPLES].toJSON()]);
+    expect(schema.examples).toEqual([exampleOf(code).toJSON()]);
   });
 
   const detailsOf = (code: string) =>
@@ -442,9 +494,11 @@ describe('error details, per code', () => {
         const codes = codesIfError(answer);
         if (codes.length === 0) continue;
         const examples = answer.content['application/json'].examples as Json;
-        expect(Object.keys(examples), `${method} ${path} ${status}`).toEqual(codes);
+        // A 403 shows API Gateway's own answers besides forbidden_origin.
+        const own = status === '403' ? Object.keys(examples).filter((key) => codes.includes(key)) : Object.keys(examples);
+        expect(own, `${method} ${path} ${status}`).toEqual(codes);
         for (const code of codes) {
-          expect(examples[code].value).toEqual(ERROR_EXAMPLES[code as keyof typeof ERROR_EXAMPLES].toJSON());
+          expect(examples[code].value).toEqual(exampleOf(code).toJSON());
           expect(ErrorBodySchema.safeParse(examples[code].value).success).toBe(true);
         }
       }
@@ -464,6 +518,7 @@ describe('examples', () => {
     AcquireLeaseRequest: AcquireLeaseBodySchema,
     HeartbeatRequest: HeartbeatBodySchema,
     LeaseRenewal: z.object({ lease: LeaseSchema }),
+    SessionMinimal: SessionMinimalSchema,
   };
 
   it.each(Object.entries(SCHEMAS))('the %s example is valid for its zod schema', (name, schema) => {
@@ -479,7 +534,13 @@ describe('examples', () => {
     ];
 
     expect(bodies.length).toBeGreaterThan(0);
-    for (const body of bodies) expect(body.example).toEqual(BODY_EXAMPLES[body.schema.$ref.replace('#/components/schemas/', '')]);
+    for (const body of bodies) {
+      const names = schemaNames(body.schema);
+      // A Session or its SessionMinimal: one example of each.
+      if (names.length > 1)
+        expect(Object.values(body.examples).map((example: any) => example.value)).toEqual(names.map((name) => BODY_EXAMPLES[name]));
+      else expect(body.example).toEqual(BODY_EXAMPLES[names[0]!]);
+    }
   });
 });
 

@@ -59,6 +59,11 @@ export interface Command {
   usesApi?: boolean;
   /** Needs the lease routes (API v1.1): a 404 that is not about a session then means the API predates them. */
   usesLeases?: boolean;
+  /**
+   * When set, every failure of the command itself exits with this status (a lost lease excepted: 75),
+   * so that it cannot be taken for the exit status of the program it runs (`exec`).
+   */
+  failureExit?: number;
   /** Resolves to the exit status, or undefined for `ExitCode.Ok`; throws what `failures.ts` reports. */
   run(context: Context): Promise<number | undefined>;
 }

@@ -47,8 +47,9 @@ Options:
                       (deployed: LEASES_BUCKET; default: B, as 'npm start' with SESSIONS_BUCKET does)
   --endpoint URL      an S3-compatible endpoint, addressed path-style (default: AWS, or $AWS_ENDPOINT_URL_S3)
   --json              the summary as one JSON document: {"imported", "identical", "conflicts", "bad"}
+  -h, --help          help
 
-Exit codes of import (instead of those below):
+Exit status:
   0  every session was imported, or was already there with the same content
   1  any other failure (the store could not be opened)
   2  usage error, or FILE cannot be read

@@ -5,13 +5,13 @@ import type { RouteDependencies, RouteHandler } from '../route.ts';
 export interface RestoreSessionInput {
   path: { id: string };
   headers: { 'if-match'?: string | undefined };
-  body: { version_id: string };
+  body: { version_id: string; force?: boolean | undefined };
 }
 
 /** `POST /sessions/{id}/restore`: makes an earlier version's content current again, as a new version. */
 export function createRestoreSessionHandler({ repository }: RouteDependencies): RouteHandler<RestoreSessionInput> {
   return async ({ path, headers, body }, { actor }) => {
-    const result = await repository.restoreVersion(path.id, body.version_id, { ifMatch: headers['if-match'], actor });
+    const result = await repository.restoreVersion(path.id, body.version_id, { ifMatch: headers['if-match'], force: body.force, actor });
     return sessionResponse(200, result);
   };
 }

@@ -2,7 +2,7 @@ import { existsSync } from 'node:fs';
 import { mkdtemp, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
-import { type CliIo, main } from '#lib/client/cli.ts';
+import { type CliIo, main } from '#lib/client/cli/main.ts';
 import { SessionsClient } from '#lib/client/client.ts';
 import type { ObjectStore, PrunableObjectStore } from '#lib/storage/port.ts';
 

@@ -1,5 +1,5 @@
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
-import { type CliIo, ExitCode, main } from '#lib/client/cli.ts';
+import { type CliIo, ExitCode, main } from '#lib/client/cli/main.ts';
 import { SessionsClient } from '#lib/client/client.ts';
 import { SessionsApiError } from '#lib/client/errors.ts';
 import { type RunningApi, startApi } from './local-api.ts';
@@ -143,8 +143,8 @@ describe('runner-sessions history and restore, against the local server', () => 
     const all = await cli(['history', id, '--all', '--limit', '2']);
     const json = await cli(['history', id, '--json', '--all']);
 
-    expect(page.stdout.trimEnd().split('\n')).toHaveLength(1 + 2 + 2);
-    expect(page.stdout).toMatch(new RegExp(`more: runner-sessions history ${id} --limit 2 --cursor \\S+   \\(or --all\\)\\n$`));
+    expect(page.stdout.trimEnd().split('\n')).toHaveLength(1 + 2);
+    expect(page.stderr).toMatch(new RegExp(`^more: runner-sessions history ${id} --limit 2 --cursor \\S+   \\(or --all\\)\\n$`));
     expect(all.stdout.trimEnd().split('\n')).toHaveLength(6);
     const document = JSON.parse(json.stdout) as { versions: Array<{ change: string }>; next_cursor: null };
     expect(document.versions.map((entry) => entry.change)).toEqual([

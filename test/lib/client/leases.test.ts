@@ -1,3 +1,4 @@
+import { hostname } from 'node:os';
 import { afterEach, describe, expect, it } from 'vitest';
 import { SessionsClient } from '#lib/client/client.ts';
 import { LeaseHeldError, LeaseLostError, LeaseRequiredError, SessionsNetworkError } from '#lib/client/errors.ts';
@@ -37,12 +38,23 @@ describe('acquireLease', () => {
     expect(session.lease).toEqual(LEASE);
   });
 
-  it('sends {} when given nothing, so the service picks the holder and length', async () => {
+  it('sends HOST:PID as the holder when given nothing, so that no two processes share a holder name', async () => {
     const client = await clientFor(() => ({ status: 200, body: wireSession({ lease: LEASE }) }));
 
     await client.acquireLease(ID);
 
-    expect(JSON.parse(sent(0).body)).toEqual({});
+    expect(JSON.parse(sent(0).body)).toEqual({ holder: `${hostname()}:${process.pid}` });
+    expect(sent(0).headers['lease-epoch']).toBeUndefined();
+  });
+
+  it('a re-acquire presents the epoch held as Lease-Epoch', async () => {
+    const client = await clientFor(() => ({ status: 200, body: wireSession({ lease: { ...LEASE, epoch: 5 } }) }));
+
+    const { session } = await client.acquireLease(ID, { holder: 'build-7:4711', seconds: 60, leaseEpoch: 4 });
+
+    expect(sent(0).headers['lease-epoch']).toBe('4');
+    expect(JSON.parse(sent(0).body)).toEqual({ holder: 'build-7:4711', seconds: 60 });
+    expect(session.lease?.epoch).toBe(5);
   });
 
   it('is not sent again after a lost answer: a second acquire would supersede the first', async () => {
@@ -141,6 +153,16 @@ describe('heartbeat', () => {
 });
 
 describe('changes under a lease', () => {
+  it('createSession --lease without a holder sends HOST:PID; without a lease, no holder', async () => {
+    const client = await clientFor(() => ({ status: 201, body: wireSession({ lease: { ...LEASE, epoch: 1 } }) }));
+
+    await client.createSession({ name: 'held', leaseSeconds: 30 });
+    await client.createSession({ name: 'free' });
+
+    expect(JSON.parse(sent(0).body)).toEqual({ name: 'held', lease_seconds: 30, holder: `${hostname()}:${process.pid}` });
+    expect(JSON.parse(sent(1).body)).toEqual({ name: 'free' });
+  });
+
   it('createSession sends lease_seconds and holder', async () => {
     const client = await clientFor(() => ({ status: 201, body: wireSession({ lease: { ...LEASE, epoch: 1 } }) }));
 

@@ -61,7 +61,7 @@ describe('KeyedBatches', () => {
 describe('group commit of appends to one session in one process', () => {
   it('16 concurrent appends share a few writes, with no conflicts, each stored once', async () => {
     const store = new SlowStore();
-    const repository = new SessionRepository({ store, config: { casBaseDelayMs: 0, casMaxDelayMs: 0 } });
+    const repository = new SessionRepository({ renewals: new MemoryObjectStore(), store, config: { casBaseDelayMs: 0, casMaxDelayMs: 0 } });
     const { session } = await repository.createSession({ name: 'busy' });
     store.puts = 0;
 
@@ -76,7 +76,11 @@ describe('group commit of appends to one session in one process', () => {
 
   it('judges each append of a batch on its own: a stale epoch or a full session refuses that append alone', async () => {
     const store = new SlowStore();
-    const repository = new SessionRepository({ store, config: { casBaseDelayMs: 0, casMaxDelayMs: 0, maxJobsPerSession: 3 } });
+    const repository = new SessionRepository({
+      renewals: new MemoryObjectStore(),
+      store,
+      config: { casBaseDelayMs: 0, casMaxDelayMs: 0, maxJobsPerSession: 3 },
+    });
     const { session } = await repository.createSession({ leaseSeconds: 60, holder: 'r1' });
     const first = repository.addJob(session.id, 'job-0', { leaseEpoch: 1 });
 

@@ -117,15 +117,23 @@ describe('acquireLease', () => {
     expect(resumed.lease).toEqual({ holder: 'ci-runner-2', epoch: 4, seconds: 120, expires_at: NOW + 120 });
   });
 
-  it('refuses another holder while the lease is live (counting heartbeats), unless forced', () => {
+  it('refuses any caller while the lease is live (counting heartbeats), unless it carries the live epoch or forces', () => {
     const other = { holder: 'ci-runner-2', seconds: 60, force: false };
     const error = catchError(() => acquireLease(held({ expires_at: NOW - 1 }), renewal(), other, NOW));
     expect(error).toBeInstanceOf(LeaseHeld);
     expect((error as LeaseHeld).details).toEqual({ id: ID, holder: 'build-7:4711', expires_at: NOW + 50 });
     const forced = acquireLease(held(), undefined, { ...other, force: true }, NOW).lease;
     expect(forced).toMatchObject({ holder: 'ci-runner-2', epoch: 4, taken_over: true });
-    const again = acquireLease(held(), undefined, { ...other, holder: 'build-7:4711' }, NOW).lease;
+    const again = acquireLease(held(), undefined, { ...other, holder: 'build-7:4711', epoch: 3 }, NOW).lease;
     expect(again).toEqual({ holder: 'build-7:4711', epoch: 4, seconds: 60, expires_at: NOW + 60 });
+  });
+
+  it('takes a holder’s name as no proof: the same name without the live epoch, or with another, is refused', () => {
+    const sameName = { holder: 'build-7:4711', seconds: 60, force: false };
+    expect(() => acquireLease(held(), undefined, sameName, NOW)).toThrow(LeaseHeld);
+    expect(() => acquireLease(held(), undefined, { ...sameName, epoch: 2 }, NOW)).toThrow(LeaseHeld);
+    // Once the lease is no longer live, the epoch is not needed.
+    expect(acquireLease(held({ expires_at: NOW - 1 }), undefined, sameName, NOW).lease).toMatchObject({ epoch: 4 });
   });
 
   it('refuses a completed or terminated session', () => {

@@ -307,7 +307,7 @@ describe('LocalAnnouncer catch-up', () => {
       () => store.close(),
       () => cursors.close(),
     );
-    const repository = new SessionRepository({ store });
+    const repository = new SessionRepository({ renewals: new MemoryObjectStore(), store });
     const published: SessionEvent[] = [];
     const announcer = new Announcer({ sessions: store, cursors, publisher: { publish: async (events) => void published.push(...events) } });
     const local = new LocalAnnouncer({ announcer, sessions: store, cursors });
@@ -469,7 +469,10 @@ describe('LocalAnnouncer retries', () => {
       onError: (_id, error) => errors.push(error),
     });
     cleanups.push(() => local.stop());
-    const repository = new SessionRepository({ store: hintingStore(sessions, (id) => void local.hint(id)) });
+    const repository = new SessionRepository({
+      renewals: new MemoryObjectStore(),
+      store: hintingStore(sessions, (id) => void local.hint(id)),
+    });
 
     const { id } = (await repository.createSession({})).session;
     await local.idle();

@@ -82,7 +82,7 @@ describe('environmentDependencies', () => {
 describe('dependenciesFor', () => {
   it('runs the very same handlers against another object store, here one in memory', async () => {
     const store = new MemoryObjectStore();
-    const dependencies = dependenciesFor(store);
+    const dependencies = dependenciesFor(store, new MemoryObjectStore());
     const createSession = routeHandler(apiRoute('CreateSession'), dependencies);
     const getSession = routeHandler(apiRoute('GetSession'), dependencies);
 
@@ -98,7 +98,10 @@ describe('dependenciesFor', () => {
   });
 
   it('can point the handlers at an S3 bucket of the caller’s choosing', async () => {
-    const createSession = routeHandler(apiRoute('CreateSession'), dependenciesFor(new S3ObjectStore({ bucket: 'chosen-bucket' })));
+    const createSession = routeHandler(
+      apiRoute('CreateSession'),
+      dependenciesFor(new S3ObjectStore({ bucket: 'chosen-bucket' }), new MemoryObjectStore()),
+    );
 
     const response = await invoke(createSession, request.createSession());
 
@@ -108,8 +111,8 @@ describe('dependenciesFor', () => {
 
   it('keeps two services of one process apart: each handler uses only the store it was built over', async () => {
     const [first, second] = [new MemoryObjectStore(), new MemoryObjectStore()];
-    const createSession = routeHandler(apiRoute('CreateSession'), dependenciesFor(first));
-    const getSession = routeHandler(apiRoute('GetSession'), dependenciesFor(second));
+    const createSession = routeHandler(apiRoute('CreateSession'), dependenciesFor(first, new MemoryObjectStore()));
+    const getSession = routeHandler(apiRoute('GetSession'), dependenciesFor(second, new MemoryObjectStore()));
 
     const created = await invoke(createSession, request.createSession());
     const read = await invoke(getSession, request.getSession(created.body.id));
@@ -122,6 +125,6 @@ describe('dependenciesFor', () => {
   it('repositoryFor uses the limits read from the environment when given none', () => {
     vi.stubEnv('MAX_JOBS_PER_SESSION', '2');
 
-    expect(repositoryFor(new MemoryObjectStore()).config.maxJobsPerSession).toBe(2);
+    expect(repositoryFor(new MemoryObjectStore(), new MemoryObjectStore()).config.maxJobsPerSession).toBe(2);
   });
 });

@@ -1,6 +1,7 @@
 import { describe, expect, it } from 'vitest';
 import { ConflictRetry } from '#lib/domain/errors.ts';
 import { SessionRepository } from '#lib/sessions/repository.ts';
+import { MemoryObjectStore } from '#lib/storage/memory.ts';
 import { S3ObjectStore } from '#lib/storage/s3.ts';
 import {
   ConditionCheckingStore,
@@ -63,11 +64,15 @@ describe.skipIf(conditions?.enforced !== false)(
     it('still writes every change conditionally: a restore through the real S3 store meets the refused If-Match, answers conflict_retry and writes nothing', async () => {
       const namespace = `${prefix}${++namespaces}/`;
       try {
-        const writer = new SessionRepository({ store: new ConditionCheckingStore(versionedBucket!, namespace) });
+        const writer = new SessionRepository({
+          renewals: new MemoryObjectStore(),
+          store: new ConditionCheckingStore(versionedBucket!, namespace),
+        });
         const { session } = await writer.createSession({ actor: RUNNER });
         await writer.addJob(session.id, 'job-1', { actor: RUNNER });
         const [, created] = (await writer.sessionHistory(session.id)).versions;
         const real = new SessionRepository({
+          renewals: new MemoryObjectStore(),
           store: new PrefixedStore(new S3ObjectStore({ bucket: versionedBucket! }), namespace),
           config: { casMaxAttempts: 3, casBaseDelayMs: 0, casMaxDelayMs: 0 },
         });

@@ -3,6 +3,7 @@ import { InvalidRequest, PreconditionFailed, SessionNotFound, VersioningDisabled
 import { newestFirstId } from '#lib/domain/ids.ts';
 import type { HistoryEntry } from '#lib/sessions/history.ts';
 import { SessionRepository } from '#lib/sessions/repository.ts';
+import { MemoryObjectStore } from '#lib/storage/memory.ts';
 import type { ObjectStore } from '#lib/storage/port.ts';
 
 /** A store for one test and how to dispose of it. */
@@ -17,7 +18,7 @@ export const OPERATOR = 'arn:aws:iam::123456789012:user/operator';
 const TIMEOUT_MS = 60_000;
 
 function repositoryOn(store: ObjectStore): SessionRepository {
-  return new SessionRepository({ store, config: { casBaseDelayMs: 0, casMaxDelayMs: 0 } });
+  return new SessionRepository({ renewals: new MemoryObjectStore(), store, config: { casBaseDelayMs: 0, casMaxDelayMs: 0 } });
 }
 
 /**

@@ -5,6 +5,7 @@ import { newestFirstId, sessionKey } from '#lib/domain/ids.ts';
 import type { Session } from '#lib/domain/session.ts';
 import { decodeHistoryCursor, describeChange, encodeHistoryCursor } from '#lib/sessions/history.ts';
 import { type RepositoryWarning, SessionRepository } from '#lib/sessions/repository.ts';
+import { MemoryObjectStore } from '#lib/storage/memory.ts';
 import { S3ObjectStore } from '#lib/storage/s3.ts';
 import { S3Fake, s3Error } from '../../helpers/s3-fake.ts';
 import { seedSession } from '../../helpers/sessions.ts';
@@ -29,6 +30,7 @@ afterEach(() => {
 
 function instance(onWarning?: (warning: RepositoryWarning) => void): SessionRepository {
   return new SessionRepository({
+    renewals: new MemoryObjectStore(),
     store: new S3ObjectStore({ bucket: 'history', client }),
     config: { casBaseDelayMs: 0, casMaxDelayMs: 0 },
     clock: () => now,

@@ -7,6 +7,7 @@ import { sessionKey } from '#lib/domain/ids.ts';
 import { idempotencyRecordKey } from '#lib/sessions/idempotency.ts';
 import { nameIndexKey } from '#lib/sessions/name-index.ts';
 import { SessionRepository } from '#lib/sessions/repository.ts';
+import { MemoryObjectStore } from '#lib/storage/memory.ts';
 import { StoreFault } from '#lib/storage/port.ts';
 import { S3ObjectStore } from '#lib/storage/s3.ts';
 import { networkError, S3Fake, s3Error } from '../../helpers/s3-fake.ts';
@@ -30,7 +31,12 @@ afterEach(() => {
 
 /** A repository as one Lambda instance holds it: its own cache, the shared bucket. */
 function instance(config: Partial<ServiceConfig> = {}) {
-  return new SessionRepository({ store: new S3ObjectStore({ bucket: BUCKET, client }), config, clock: () => now });
+  return new SessionRepository({
+    renewals: new MemoryObjectStore(),
+    store: new S3ObjectStore({ bucket: BUCKET, client }),
+    config,
+    clock: () => now,
+  });
 }
 
 const recordKey = (actor = RUNNER, key = KEY) => idempotencyRecordKey(actor, key);

@@ -108,18 +108,69 @@ describe('acquire', () => {
     expect((await instance().storedSession(session.id))!.lease!.epoch).toBe(9);
   });
 
-  it('resumes a paused session, refuses a completed one, and lets the same holder take its own live lease again', async () => {
+  it('resumes a paused session, refuses a completed one, and lets the holder take its own live lease again with its epoch', async () => {
     const repository = instance();
     const { session } = await repository.createSession({ leaseSeconds: 60, holder: 'r1' });
     await repository.setStatus(session.id, 'paused', { leaseEpoch: 1 });
 
     const resumed = await repository.acquireLease(session.id, { holder: 'r2' });
-    const again = await repository.acquireLease(session.id, { holder: 'r2' });
+    const again = await repository.acquireLease(session.id, { holder: 'r2', leaseEpoch: 2 });
     await repository.setStatus(session.id, 'completed', { leaseEpoch: 3 });
 
     expect(resumed.session).toMatchObject({ status: 'active', lease: { holder: 'r2', epoch: 2 } });
     expect(again.session.lease).toMatchObject({ holder: 'r2', epoch: 3 });
     await expect(repository.acquireLease(session.id, { holder: 'r3', force: true })).rejects.toBeInstanceOf(InvalidTransition);
+  });
+});
+
+describe('acquire of a lapsed lease racing a late heartbeat', () => {
+  it('decides again when the heartbeat lands before its fence: the lease is live after all, and the acquire is refused', async () => {
+    const [holder, acquirer] = [instance(), instance()];
+    const { session } = await holder.createSession({ leaseSeconds: 30, holder: 'r1' });
+    await holder.heartbeat(session.id, 1);
+    now += 45_000;
+    const original = renewals.inner.put.bind(renewals.inner);
+    let raced = 0;
+    renewals.inner.put = async (key, body, condition) => {
+      if (raced === 0 && body.includes('"expired":true')) {
+        raced++;
+        // The heartbeat was sent while the lease was still live and lands just before the fence.
+        now -= 20_000;
+        await holder.heartbeat(session.id, 1);
+        now += 20_000;
+      }
+      return original(key, body, condition);
+    };
+
+    const refused = await acquirer.acquireLease(session.id, { holder: 'r2' }).catch((error: unknown) => error);
+
+    expect(raced).toBe(1);
+    expect(refused).toBeInstanceOf(LeaseHeld);
+    expect((await acquirer.storedSession(session.id))!.lease).toMatchObject({ holder: 'r1', epoch: 1 });
+    await holder.addJob(session.id, 'job-1', { leaseEpoch: 1 });
+  });
+});
+
+describe('acquire of a live lease under a shared holder name', () => {
+  it('refuses a second caller that uses the same holder name but not the epoch (409 lease_held), and writes nothing', async () => {
+    const [first, second] = [instance(), instance()];
+    const { session } = await first.createSession({ leaseSeconds: 300, holder: 'local' });
+    const before = await sessions.get(`sessions/${session.id}.json`);
+
+    const refused = await second.acquireLease(session.id, { holder: 'local', seconds: 60 }).catch((error: unknown) => error);
+    const wrongEpoch = await second.acquireLease(session.id, { holder: 'local', leaseEpoch: 7 }).catch((error: unknown) => error);
+
+    expect(refused).toBeInstanceOf(LeaseHeld);
+    expect((refused as LeaseHeld).details).toMatchObject({ id: session.id, holder: 'local' });
+    expect(wrongEpoch).toBeInstanceOf(LeaseHeld);
+    expect((await sessions.get(`sessions/${session.id}.json`))!.etag).toBe(before!.etag);
+    // The first caller still holds its 300 s lease of epoch 1, and its changes land.
+    await first.addJob(session.id, 'job-1', { leaseEpoch: 1 });
+    expect((await first.getSession(session.id)).session.lease).toMatchObject({ epoch: 1, seconds: 300 });
+    // Presenting the epoch is the holder's re-acquire: a new epoch, a new length.
+    const again = await first.acquireLease(session.id, { holder: 'local', seconds: 60, leaseEpoch: 1 });
+    expect(again.session.lease).toMatchObject({ holder: 'local', epoch: 2, seconds: 60 });
+    expect(again.session.lease!.taken_over).toBeUndefined();
   });
 });
 
@@ -340,10 +391,51 @@ describe('expiry', () => {
     const first = (await repository.sessionHistory(session.id)).versions.at(-1)!;
     await repository.acquireLease(session.id, { holder: 'r2', force: true });
 
-    const { session: restored } = await repository.restoreVersion(session.id, first.version_id);
+    const { session: restored } = await repository.restoreVersion(session.id, first.version_id, { force: true });
 
     expect(restored.job_ids).toEqual([]);
-    expect(restored.lease).toMatchObject({ holder: 'r2', epoch: 2 });
+    expect(restored.lease).toMatchObject({ holder: 'r2', epoch: 2, ended: 'restored' });
+  });
+
+  it('refuses a restore while the lease is live (409 lease_held), and writes nothing', async () => {
+    const repository = instance();
+    const { session } = await repository.createSession({ leaseSeconds: 60, holder: 'r1' });
+    const first = (await repository.sessionHistory(session.id)).versions.at(-1)!;
+    await repository.addJob(session.id, 'a1', { leaseEpoch: 1 });
+    const before = await sessions.get(`sessions/${session.id}.json`);
+
+    const refused = await repository.restoreVersion(session.id, first.version_id).catch((error: unknown) => error);
+
+    expect(refused).toBeInstanceOf(LeaseHeld);
+    expect((refused as LeaseHeld).details).toMatchObject({ id: session.id, holder: 'r1' });
+    expect((await sessions.get(`sessions/${session.id}.json`))!.etag).toBe(before!.etag);
+    await repository.addJob(session.id, 'a2', { leaseEpoch: 1 });
+    expect((await repository.getSession(session.id)).session.job_ids).toEqual(['a1', 'a2']);
+  });
+
+  it('fences the holder on a forced restore: its next append, status change and heartbeat hear lease_lost (restored)', async () => {
+    const [holder, operator] = [instance(), instance()];
+    const { session } = await holder.createSession({ leaseSeconds: 60, holder: 'r1' });
+    const first = (await holder.sessionHistory(session.id)).versions.at(-1)!;
+    for (const job of ['a1', 'a2', 'a3']) await holder.addJob(session.id, job, { leaseEpoch: 1 });
+    // The holder's warm instance remembers its renewal record: its heartbeat is one conditional PUT.
+    await holder.heartbeat(session.id, 1);
+
+    const restored = await operator.restoreVersion(session.id, first.version_id, { force: true, actor: 'operator' });
+
+    expect(restored.session).toMatchObject({ job_ids: [], status: 'active', lease: { holder: 'r1', epoch: 1, ended: 'restored' } });
+    for (const change of [
+      () => holder.addJob(session.id, 'a4', { leaseEpoch: 1 }),
+      () => holder.setStatus(session.id, 'completed', { leaseEpoch: 1 }),
+      () => holder.heartbeat(session.id, 1),
+    ]) {
+      const lost = await change().catch((error: unknown) => error);
+      expect(lost).toBeInstanceOf(LeaseLost);
+      expect((lost as LeaseLost).details).toEqual({ id: session.id, reason: 'restored', epoch: 1 });
+    }
+    expect((await operator.getSession(session.id)).session.job_ids).toEqual([]);
+    // The session is free again: an acquire needs no force, and the epoch goes on from the last.
+    expect((await operator.acquireLease(session.id, { holder: 'r2' })).session.lease).toMatchObject({ holder: 'r2', epoch: 2 });
   });
 });
 

@@ -8,6 +8,7 @@ import { newestFirstId, sessionKey } from '#lib/domain/ids.ts';
 import type { Session, SessionStatus } from '#lib/domain/session.ts';
 import { idFromNameIndexKey, listingScope, nameIndexBody, nameIndexKey, nameIndexPrefix } from '#lib/sessions/name-index.ts';
 import { SessionRepository } from '#lib/sessions/repository.ts';
+import { MemoryObjectStore } from '#lib/storage/memory.ts';
 import { StoreFault } from '#lib/storage/port.ts';
 import { S3ObjectStore } from '#lib/storage/s3.ts';
 import { S3Fake, s3Error } from '../../helpers/s3-fake.ts';
@@ -29,7 +30,12 @@ afterEach(() => {
 });
 
 function instance(config: Partial<ServiceConfig> = {}) {
-  return new SessionRepository({ store: new S3ObjectStore({ bucket: BUCKET, client }), config, clock: () => now });
+  return new SessionRepository({
+    renewals: new MemoryObjectStore(),
+    store: new S3ObjectStore({ bucket: BUCKET, client }),
+    config,
+    clock: () => now,
+  });
 }
 
 /** A session and its index entry, as a completed create leaves them; `createdMs` orders them. */
@@ -206,16 +212,6 @@ describe('listSessions by name', () => {
     const forged = Buffer.from(JSON.stringify({ after: `${nameIndexPrefix('a')}${newestFirstId(T0)}.json` })).toString('base64url');
 
     await expect(instance().listSessions({ name: 'b', cursor: forged })).rejects.toBeInstanceOf(InvalidRequest);
-    expect(fake.totalRequests).toBe(0);
-  });
-
-  it.each(['', 'x'.repeat(257), 'tab\there'])('refuses the name %j before touching storage', async (name) => {
-    const error = await instance()
-      .listSessions({ name })
-      .catch((e: unknown) => e);
-
-    expect(error).toBeInstanceOf(InvalidRequest);
-    expect((error as InvalidRequest).details).toEqual({ issues: [{ field: 'query.name', message: expect.any(String) }] });
     expect(fake.totalRequests).toBe(0);
   });
 

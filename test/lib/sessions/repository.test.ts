@@ -13,6 +13,7 @@ import {
 import { sessionKey } from '#lib/domain/ids.ts';
 import { nameIndexKey } from '#lib/sessions/name-index.ts';
 import { type RepositoryWarning, SessionRepository } from '#lib/sessions/repository.ts';
+import { MemoryObjectStore } from '#lib/storage/memory.ts';
 import { StoreFault } from '#lib/storage/port.ts';
 import { S3ObjectStore } from '#lib/storage/s3.ts';
 import { networkError, S3Fake, s3Error } from '../../helpers/s3-fake.ts';
@@ -35,6 +36,7 @@ afterEach(() => {
 /** A repository as one Lambda instance would hold it: its own cache, the shared bucket. */
 function instance(config: Partial<ServiceConfig> = {}, onWarning?: (warning: RepositoryWarning) => void) {
   return new SessionRepository({
+    renewals: new MemoryObjectStore(),
     store: new S3ObjectStore({ bucket: BUCKET, client }),
     config: { casBaseDelayMs: 1, casMaxDelayMs: 20, ...config },
     clock: () => now,
@@ -131,6 +133,7 @@ describe('createSession', () => {
     fake.seed(sessionKey(taken), '{"someone":"else"}');
     const ids = [taken, 'fffe6a1c2b3d4e5f60718293a4b5c6d8'];
     const repository = new SessionRepository({
+      renewals: new MemoryObjectStore(),
       store: new S3ObjectStore({ bucket: BUCKET, client }),
       newId: () => ids.shift()!,
     });
@@ -553,10 +556,6 @@ describe('listSessions', () => {
       expect(fake.totalRequests).toBe(0);
     },
   );
-
-  it.each([0, 101, 1.5, Number.NaN])('refuses limit %s', async (limit) => {
-    await expect(instance().listSessions({ limit })).rejects.toBeInstanceOf(InvalidRequest);
-  });
 
   it('reports a failing list as StoreFault', async () => {
     fake.fail('ListObjectsV2', s3Error('ServiceUnavailable', 503));

@@ -5,6 +5,7 @@ import { sessionKey } from '#lib/domain/ids.ts';
 import { idempotencyRecordKey } from '#lib/sessions/idempotency.ts';
 import { nameIndexKey } from '#lib/sessions/name-index.ts';
 import { type CreateOptions, type CreateResult, SessionRepository } from '#lib/sessions/repository.ts';
+import { MemoryObjectStore } from '#lib/storage/memory.ts';
 import { type ObjectStore, StoreFault } from '#lib/storage/port.ts';
 import { defaultS3Client, S3ObjectStore } from '#lib/storage/s3.ts';
 
@@ -47,7 +48,7 @@ class RecordingStore implements ObjectStore {
 }
 
 function repository(store = new RecordingStore(), clock: () => number = Date.now) {
-  return new SessionRepository({ store, clock, config: { idempotencyWindowSeconds: 60 } });
+  return new SessionRepository({ renewals: new MemoryObjectStore(), store, clock, config: { idempotencyWindowSeconds: 60 } });
 }
 
 /** Retries a create that met storage trouble, as the client does with the same key. */

@@ -7,6 +7,7 @@ import { pathToFileURL } from 'node:url';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { SessionRepository } from '#lib/sessions/repository.ts';
 import { FileObjectStore, LegacyDataDirectory } from '#lib/storage/file/index.ts';
+import { MemoryObjectStore } from '#lib/storage/memory.ts';
 import { FileObjectStore as LegacyFileObjectStore } from '../../fixtures/legacy-file-store/index.ts';
 
 const REPO = path.resolve(import.meta.dirname, '../../..');
@@ -65,7 +66,12 @@ const versionId = (seq: number, ms: number, body: string) =>
 async function buildLegacy(root: string): Promise<{ sessionIds: string[]; keys: string[] }> {
   let tick = T0;
   const legacy = new LegacyFileObjectStore(root, { clock: { now: () => (tick += 1000) } });
-  const repository = new SessionRepository({ store: legacy, clock: () => tick, config: { casBaseDelayMs: 0, casMaxDelayMs: 0 } });
+  const repository = new SessionRepository({
+    renewals: new MemoryObjectStore(),
+    store: legacy,
+    clock: () => tick,
+    config: { casBaseDelayMs: 0, casMaxDelayMs: 0 },
+  });
   const sessionIds: string[] = [];
   for (let s = 0; s < 4; s++) {
     const { session } = await repository.createSession({ name: `build-${s}`, actor: 'ci' });
@@ -124,7 +130,7 @@ async function expectedOf(root: string, keys: string[], sessionIds: string[]): P
   const legacy = new LegacyFileObjectStore(root);
   const expected: Expected = { keys: new Map(), histories: new Map() };
   for (const key of keys) expected.keys.set(key, { current: (await legacy.get(key))?.body, versions: await versionsOf(legacy, key) });
-  const repository = new SessionRepository({ store: legacy });
+  const repository = new SessionRepository({ renewals: new MemoryObjectStore(), store: legacy });
   for (const id of sessionIds) expected.histories.set(id, await historyOf(repository, id));
   return expected;
 }
@@ -135,7 +141,7 @@ async function expectMigrated(root: string, expected: Expected): Promise<void> {
     expect((await store.get(key))?.body, key).toBe(current);
     expect(await versionsOf(store, key), key).toEqual(versions);
   }
-  const repository = new SessionRepository({ store });
+  const repository = new SessionRepository({ renewals: new MemoryObjectStore(), store });
   for (const [id, history] of expected.histories) expect(await historyOf(repository, id)).toEqual(history);
   const names = await readdir(root);
   expect(names.filter((name) => !name.startsWith('objects~migrated-')).sort()).toEqual(['log', 'store.json']);

@@ -7,6 +7,9 @@ import {
   S3Client,
 } from '@aws-sdk/client-s3';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
+import { SESSIONS_PREFIX } from '#lib/domain/ids.ts';
+import { IDEMPOTENCY_PREFIX } from '#lib/sessions/idempotency.ts';
+import { NAMES_PREFIX } from '#lib/sessions/name-index.ts';
 import {
   assertStoreSafe,
   formatProbeReport,
@@ -310,6 +313,25 @@ describe('probeStore when the store fails', () => {
     expect(report.safe).toBe(false);
   });
 
+  it('could not check, not "not safe", when no required check got an answer from the store', async () => {
+    fake.fail('PutObject', networkError('ECONNREFUSED'), { times: 100 });
+
+    const report = await probeStore({ bucket: 'b', client });
+
+    expect(report.couldNotCheck).toMatch(/^StoreFault: put probe\/.*ECONNREFUSED/);
+    expect(formatProbeReport(report)).toMatch(/\ncould not check: StoreFault: .*ECONNREFUSED.*\n$/);
+    expect(formatProbeReport(report)).not.toContain('NOT SAFE');
+  });
+
+  it('an answer of the store, even a refusal, is a check: no could-not-check', async () => {
+    fake.fail('PutObject', s3Error('AccessDenied', 403), { times: 100 });
+
+    const report = await probeStore({ bucket: 'b', client });
+
+    expect(report.couldNotCheck).toBeUndefined();
+    expect(formatProbeReport(report)).toContain('NOT SAFE');
+  });
+
   it('fails create-only when the first create of a new key is refused', async () => {
     fake.fail('PutObject', s3Error('PreconditionFailed', 412), { when: (input) => String(input.Key).endsWith('create-only.json') });
 
@@ -351,7 +373,9 @@ describe('probeStore when the store fails', () => {
   });
 
   it.each(['sessions/', 'names/x/', 'idempotency/', 'probe', '/', '', 'se'])('refuses the prefix %j', async (prefix) => {
-    await expect(probeStore({ bucket: 'b', client, prefix })).rejects.toBeInstanceOf(RangeError);
+    const reservedPrefixes = [SESSIONS_PREFIX, NAMES_PREFIX, IDEMPOTENCY_PREFIX];
+
+    await expect(probeStore({ bucket: 'b', client, prefix, reservedPrefixes })).rejects.toBeInstanceOf(RangeError);
     expect(fake.totalRequests).toBe(0);
   });
 });

@@ -1,8 +1,10 @@
 import { type ChildProcess, spawn } from 'node:child_process';
+import { existsSync, readFileSync } from 'node:fs';
+import { hostname } from 'node:os';
 import path from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
-import { type CliIo, ExitCode, main } from '#lib/client/cli.ts';
-import { execIdempotencyKey } from '#lib/client/cli-exec.ts';
+import { execIdempotencyKey } from '#lib/client/cli/exec-run.ts';
+import { type CliIo, ExitCode, main } from '#lib/client/cli/main.ts';
 import { API_ROUTES } from '#lib/http/route-table.ts';
 import {
   errorBody,
@@ -11,9 +13,9 @@ import {
   type ScriptedServer,
   startScriptedServer,
   wireSession,
-} from './scripted-server.ts';
+} from '../scripted-server.ts';
 
-const LAUNCHER = path.resolve(import.meta.dirname, '../../../bin/runner-sessions.mjs');
+const LAUNCHER = path.resolve(import.meta.dirname, '../../../../bin/runner-sessions.mjs');
 const ID = 'fffe6a1c2b3d4e5f60718293a4b5c6d7';
 const NODE = process.execPath;
 const HAVE_LEASE_ROUTES = API_ROUTES.some((route) => (route.routeKey as string) === 'POST /sessions/{id}/lease');
@@ -112,6 +114,15 @@ function exec(args: string[], url: string, onStdout?: (text: string, child: Chil
   });
 }
 
+/** Whether process `pid` still runs (a zombie, dead but not yet reaped, does not). */
+function isRunning(pid: number): boolean {
+  try {
+    return !/^\d+ \(.*\) Z/.test(readFileSync(`/proc/${pid}/stat`, 'utf-8'));
+  } catch {
+    return false;
+  }
+}
+
 /** `node -e SCRIPT`, as the command exec runs. */
 const nodeScript = (script: string): string[] => ['--', NODE, '-e', script];
 
@@ -194,14 +205,88 @@ describe('exec: a normal run', () => {
     expect(heartbeats.map((request) => request.headers['lease-epoch'])).toEqual(heartbeats.map(() => '3'));
   });
 
-  it('a command that cannot be started exits 127', async () => {
+  it('a command that is not there exits 127, one that cannot be run 126; the session is released either way', async () => {
     server = await startScriptedServer(leaseApi());
 
-    const run = await exec(['--name', 'ssh-import', '--', '/nonexistent/command'], server.url);
+    const missing = await exec(['--name', 'ssh-import', '--', '/nonexistent/command'], server.url);
+    const notExecutable = await exec(['--name', 'ssh-import', '--', path.join(import.meta.dirname, '../scripted-server.ts')], server.url);
+    const onPath = await exec(['--name', 'ssh-import', '--', 'no-such-command-on-path'], server.url);
 
-    expect(run.code).toBe(ExitCode.CannotRun);
-    expect(run.stderr).toContain('cannot run /nonexistent/command: spawn /nonexistent/command ENOENT');
+    expect([missing.code, notExecutable.code, onPath.code]).toEqual([127, 126, 127]);
+    expect(missing.stderr).toContain('cannot run /nonexistent/command: no such file');
+    expect(notExecutable.stderr).toContain('cannot run ');
+    expect(onPath.stderr).toContain('cannot run no-such-command-on-path: not found on PATH');
+    expect(requestsTo('PATCH /sessions/{id}').map((request) => JSON.parse(request.body))).toEqual([
+      { status: 'paused' },
+      { status: 'paused' },
+      { status: 'paused' },
+    ]);
   });
+
+  it('says on stderr which session and epoch it runs under; --json adds a summary as the last line of stderr', async () => {
+    server = await startScriptedServer(leaseApi());
+
+    const run = await exec(['--name', 'ssh-import', '--job', 'job-9', '--json', ...nodeScript('process.exit(3)')], server.url);
+
+    expect(run.code).toBe(3);
+    const lines = run.stderr.trimEnd().split('\n');
+    expect(lines[0]).toBe(`runner-sessions: running under session ${ID}, lease epoch 3`);
+    expect(JSON.parse(lines.at(-1)!)).toEqual({
+      exec: {
+        session_id: ID,
+        epoch: 3,
+        job: 'job-9',
+        command_exit_code: 3,
+        command_signal: null,
+        session: 'paused',
+        exit_code: 3,
+      },
+    });
+    expect(run.stdout).toBe('');
+  });
+
+  it('--session ID --epoch N runs under a lease already held: confirmed by a heartbeat, never acquired', async () => {
+    server = await startScriptedServer(leaseApi());
+
+    const run = await exec(['--session', ID, '--epoch', '2', '--complete', ...nodeScript('')], server.url);
+
+    expect(run.code).toBe(0);
+    expect(routesSent()).toEqual(['POST /sessions/{id}/heartbeat', 'PATCH /sessions/{id}']);
+    expect(server.requests.map((request) => request.headers['lease-epoch'])).toEqual(['2', '2']);
+    expect(JSON.parse(requestsTo('PATCH /sessions/{id}')[0]!.body)).toEqual({ status: 'completed' });
+  });
+
+  it('its own failures exit 125, never an exit status the command could have given', async () => {
+    server = await startScriptedServer(() => ({ status: 404, body: errorBody('session_not_found', 'no session', { id: ID }) }));
+
+    const run = await exec(['--session', ID, '--epoch', '2', ...nodeScript('console.log("ran")')], server.url);
+
+    expect(run.code).toBe(125);
+    expect(run.stdout).toBe('');
+    expect(run.stderr).toContain(`no session ${ID} at`);
+  });
+
+  it.skipIf(process.platform !== 'linux' || !existsSync('/usr/bin/setpriv'))(
+    'kill -9 of exec kills its command too (setpriv --pdeathsig)',
+    async () => {
+      server = await startScriptedServer(leaseApi());
+      let commandPid: number | undefined;
+
+      const run = await exec(
+        ['--name', 'ssh-import', ...nodeScript('console.log(process.pid); setInterval(() => {}, 1000)')],
+        server.url,
+        (text, child) => {
+          if (commandPid !== undefined || !text.includes('\n')) return;
+          commandPid = Number(text.trim());
+          child.kill('SIGKILL');
+        },
+      );
+
+      expect(run.signal).toBe('SIGKILL');
+      expect(commandPid).toBeGreaterThan(0);
+      await expect.poll(() => isRunning(commandPid!), { timeout: 5000 }).toBe(false);
+    },
+  );
 });
 
 describe('exec: the lease is lost while the command runs', () => {
@@ -215,7 +300,10 @@ describe('exec: the lease is lost while the command runs', () => {
     );
 
     expect(run.code).toBe(ExitCode.LeaseLost);
-    expect(run.stderr).toBe(`runner-sessions: lease on session ${ID} lost: superseded by epoch 5; stopping the command\n`);
+    expect(run.stderr).toBe(
+      `runner-sessions: running under session ${ID}, lease epoch 3\n` +
+        `runner-sessions: lease on session ${ID} lost: superseded by epoch 5; stopping the command\n`,
+    );
     expect(performance.now() - started).toBeLessThan(10_000);
     expect(requestsTo('PATCH /sessions/{id}')).toHaveLength(0);
   });
@@ -260,7 +348,8 @@ describe('exec: the lease is lost while the command runs', () => {
     expect(run.code).toBe(ExitCode.LeaseLost);
     expect(run.stdout).toBe('finished\n');
     expect(run.stderr).toBe(
-      `runner-sessions: lease on session ${ID} lost: superseded by epoch 5; letting the command finish (--on-lease-lost continue)\n`,
+      `runner-sessions: running under session ${ID}, lease epoch 3\n` +
+        `runner-sessions: lease on session ${ID} lost: superseded by epoch 5; letting the command finish (--on-lease-lost continue)\n`,
     );
     expect(requestsTo('PATCH /sessions/{id}')).toHaveLength(0);
   });
@@ -393,8 +482,28 @@ describe('the lease commands', () => {
 
     expect(run.code).toBe(0);
     expect(routesSent()).toEqual(['GET /sessions', 'POST /sessions/{id}/lease']);
-    expect(run.stdout).toMatch(new RegExp(`^resumed paused session ${ID}\n`));
+    expect(run.stderr).toBe(`resumed paused session ${ID}\n`);
     expect(run.stdout).toContain('lease    epoch 3, me, until');
+  });
+
+  it('resume ID takes the lease too, as resume-by-name does, with HOST:PID as the holder', async () => {
+    server = await startScriptedServer(leaseApi());
+
+    const run = await cli(['resume', ID, '--seconds', '30'], server.url);
+
+    expect(run.code).toBe(0);
+    expect(routesSent()).toEqual(['POST /sessions/{id}/lease']);
+    expect(JSON.parse(server.requests[0]!.body)).toEqual({ holder: `${hostname()}:${process.pid}`, seconds: 30 });
+    expect(run.stdout).toContain('lease    epoch 3, ');
+  });
+
+  it('acquire --epoch re-acquires the lease held, presenting its epoch as Lease-Epoch', async () => {
+    server = await startScriptedServer(leaseApi());
+
+    const run = await cli(['acquire', ID, '--epoch', '2'], server.url);
+
+    expect(run.code).toBe(0);
+    expect(server.requests[0]!.headers['lease-epoch']).toBe('2');
   });
 
   it('acquire against an API without lease routes says so', async () => {
@@ -407,10 +516,22 @@ describe('the lease commands', () => {
   });
 
   it.each([
-    [['exec', '--', 'true'], 'exec needs --name NAME'],
+    [['exec', '--', 'true'], 'exec needs --name NAME, or --session ID --epoch N'],
     [['exec', '--name', 'x'], 'exec needs a command to run after --'],
     [['exec', '--name', 'x', '--lease', '4', '--', 'true'], '--lease must be a whole number of seconds from 5 to 3600'],
     [['exec', '--name', 'x', '--on-lease-lost', 'wait', '--', 'true'], '--on-lease-lost must be kill or continue'],
+    [['exec', '--session', ID, '--', 'true'], '--session ID needs --epoch N'],
+    [['exec', '--session', ID, '--epoch', '2', '--name', 'x', '--', 'true'], 'exec takes --name NAME or --session ID, not both'],
+    [['exec', '--name', 'x', '--epoch', '2', '--', 'true'], '--epoch goes with --session ID'],
+    [['exec', '--name', 'x', '--no-such-option', '--', 'true'], "Unknown option '--no-such-option'"],
+  ])('%j is a usage error of exec: exit 125', async (args, message) => {
+    const run = await cli(args, 'http://127.0.0.1:9');
+
+    expect(run.code).toBe(125);
+    expect(run.stderr).toContain(message);
+  });
+
+  it.each([
     [['heartbeat', ID], 'heartbeat needs --epoch N'],
     [['add-job', ID, 'job-1', '--epoch=-1'], '--epoch must be the lease'],
     [['add-job', ID, 'job-1', '--epoch', '2.5'], '--epoch must be the lease'],
@@ -425,14 +546,22 @@ describe('the lease commands', () => {
     const run = await cli(['exec', '--help'], 'http://127.0.0.1:9');
 
     expect(run.stdout).toMatch(/^Usage: runner-sessions exec --name NAME/);
+    expect(run.stdout).toContain('  runner-sessions exec --session ID --epoch N [--job JOB] [--complete] -- COMMAND [ARGS...]\n');
     expect(run.stdout).toContain('75   the lease was lost while the command ran (EX_TEMPFAIL)');
-    expect(run.stdout).toContain('127  the command could not be started');
+    expect(run.stdout).toContain('125  exec itself failed');
+    expect(run.stdout).toContain('126  the command was found but cannot be run');
+    expect(run.stdout).toContain('127  the command was not found');
+    expect(run.stdout).toContain(
+      existsSync('/usr/bin/setpriv') && process.platform === 'linux'
+        ? 'If exec itself is killed (kill -9), the command is killed too'
+        : 'The command is NOT stopped if exec itself is killed',
+    );
   });
 });
 
 describe.skipIf(!HAVE_LEASE_ROUTES)('exec against the local server', () => {
   it('a second client force-acquires while exec holds the lease: exec reports the loss and exits 75', async () => {
-    const { startApi } = await import('./local-api.ts');
+    const { startApi } = await import('../local-api.ts');
     const { SessionsClient } = await import('#lib/client/client.ts');
     const api = await startApi();
     try {

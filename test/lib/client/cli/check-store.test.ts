@@ -2,8 +2,9 @@ import { execFile } from 'node:child_process';
 import { promisify } from 'node:util';
 import { DeleteObjectCommand, GetBucketVersioningCommand, PutObjectCommand } from '@aws-sdk/client-s3';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
-import { checkStore, type StoreProbeReport } from '#lib/storage/probe.ts';
-import { S3Fake, s3Error } from '../../helpers/s3-fake.ts';
+import { runCheckStore } from '#lib/client/cli/check-store.ts';
+import type { StoreProbeReport } from '#lib/storage/probe.ts';
+import { S3Fake, s3Error } from '../../../helpers/s3-fake.ts';
 
 let fake: S3Fake;
 
@@ -24,10 +25,11 @@ afterEach(() => {
 async function run(...argv: string[]): Promise<{ status: number; stdout: string; stderr: string }> {
   let stdout = '';
   let stderr = '';
-  const status = await checkStore(argv, {
-    stdout: { write: (text: string) => (stdout += text) },
-    stderr: { write: (text: string) => (stderr += text) },
-  });
+  const status = await runCheckStore(
+    argv,
+    { stdout: { write: (text: string) => (stdout += text) }, stderr: { write: (text: string) => (stderr += text) }, env: {} },
+    'check-store',
+  );
   return { status, stdout, stderr };
 }
 
@@ -82,13 +84,13 @@ describe('check-store', () => {
     expect(status).toBe(2);
     expect(stdout).toBe('');
     expect(stderr).toContain(message);
-    expect(stderr).toContain('usage: check-store --bucket NAME [--endpoint URL] [--json]');
+    expect(stderr).toContain('usage: check-store --bucket NAME [--endpoint URL] [--region REGION] [--timeout SECONDS] [--json]');
     expect(fake.totalRequests).toBe(0);
   });
 });
 
 describe('scripts/check-store.ts', () => {
-  const script = new URL('../../../scripts/check-store.ts', import.meta.url).pathname;
+  const script = new URL('../../../../scripts/check-store.ts', import.meta.url).pathname;
   const node = promisify(execFile);
 
   it('exits 2 with its npm usage line when run without --bucket', async () => {
@@ -96,13 +98,63 @@ describe('scripts/check-store.ts', () => {
 
     expect(failure).toMatchObject({ code: 2, stdout: '' });
     expect((failure as { stderr: string }).stderr).toBe(
-      'check-store: --bucket is required\nusage: npm run check-store -- --bucket NAME [--endpoint URL] [--json]\n',
+      'check-store: --bucket is required\nusage: npm run check-store -- --bucket NAME [--endpoint URL] [--region REGION] [--timeout SECONDS] [--json]\n',
     );
   });
 
-  it('prints the usage and exits 0 with --help', async () => {
+  it('prints its full help and exits 0 with --help', async () => {
     const { stdout } = await node(process.execPath, [script, '--help']);
 
-    expect(stdout).toBe('usage: npm run check-store -- --bucket NAME [--endpoint URL] [--json]\n');
+    expect(stdout).toMatch(
+      /^Usage: npm run check-store -- --bucket NAME \[--endpoint URL\] \[--region REGION\] \[--timeout SECONDS\] \[--json\]\n\n/,
+    );
+    expect(stdout).toContain('  --timeout SECONDS ');
+    expect(stdout).toContain('  3  could not check: no region, no credentials, or the endpoint could not be reached');
+  });
+
+  it('exits 3, "could not check" and what to set, when there is no region', async () => {
+    const env = { PATH: process.env.PATH, HOME: '/nonexistent', AWS_ACCESS_KEY_ID: 'AKIDEXAMPLE', AWS_SECRET_ACCESS_KEY: 'secret' };
+
+    const failure = await node(process.execPath, [script, '--bucket', 'b'], { env }).catch((error: unknown) => error);
+
+    expect(failure).toMatchObject({ code: 3 });
+    const stdout = (failure as { stdout: string }).stdout;
+    expect(stdout).toMatch(/^could not check: .*[Rr]egion.*Set AWS_REGION \(or pass --region\)\.$/m);
+    expect(stdout).not.toContain('NOT SAFE');
+  });
+
+  it('exits 3 when the endpoint cannot be reached, and says to check it', async () => {
+    const env = { PATH: process.env.PATH, HOME: '/nonexistent', AWS_ACCESS_KEY_ID: 'AKIDEXAMPLE', AWS_SECRET_ACCESS_KEY: 'secret' };
+
+    const failure = await node(
+      process.execPath,
+      [script, '--bucket', 'b', '--endpoint', 'http://127.0.0.1:9', '--region', 'us-east-1', '--json'],
+      { env },
+    ).catch((error: unknown) => error);
+
+    expect(failure).toMatchObject({ code: 3 });
+    const report = JSON.parse((failure as { stdout: string }).stdout) as StoreProbeReport;
+    expect(report.safe).toBe(false);
+    expect(report.couldNotCheck).toMatch(/ECONNREFUSED.*Check --endpoint \(or AWS_ENDPOINT_URL_S3\)/);
+  });
+
+  it('--timeout bounds the probe: exit 3 when the store does not answer in time', async () => {
+    const { createServer } = await import('node:net');
+    const silent = createServer(() => {});
+    await new Promise<void>((resolve) => silent.listen(0, '127.0.0.1', resolve));
+    const port = (silent.address() as { port: number }).port;
+    const env = { PATH: process.env.PATH, HOME: '/nonexistent', AWS_ACCESS_KEY_ID: 'AKIDEXAMPLE', AWS_SECRET_ACCESS_KEY: 'secret' };
+    const started = performance.now();
+
+    const failure = await node(
+      process.execPath,
+      [script, '--bucket', 'b', '--endpoint', `http://127.0.0.1:${port}`, '--region', 'us-east-1', '--timeout', '0.5'],
+      { env },
+    ).catch((error: unknown) => error);
+    silent.close();
+
+    expect(failure).toMatchObject({ code: 3 });
+    expect((failure as { stdout: string }).stdout).toMatch(/^could not check: no answer from s3:\/\/b within --timeout 0\.5 s\./);
+    expect(performance.now() - started).toBeLessThan(10_000);
   });
 });

@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest';
-import { main } from '#lib/client/cli.ts';
-import { s3Endpoint } from '../../helpers/s3-endpoint.ts';
+import { main } from '#lib/client/cli/main.ts';
+import { s3Endpoint } from '../../../helpers/s3-endpoint.ts';
 
 function io(env: Record<string, string | undefined> = process.env) {
   const out: string[] = [];
@@ -19,7 +19,29 @@ describe('runner-sessions check-store', () => {
     const code = await main(['check-store'], cliIo);
 
     expect(code).toBe(2);
-    expect(err.join('')).toContain('usage: runner-sessions check-store --bucket NAME [--endpoint URL] [--json]');
+    expect(err.join('')).toBe("runner-sessions: --bucket is required\nSee 'runner-sessions check-store --help'.\n");
+  });
+
+  it('check-store --help prints its full help: options, credentials and the four exit statuses', async () => {
+    const { out, io: cliIo } = io({});
+
+    const code = await main(['check-store', '--help'], cliIo);
+
+    expect(code).toBe(0);
+    const help = out.join('');
+    expect(help).toMatch(/^Usage: runner-sessions check-store --bucket NAME \[options\]\n/);
+    for (const line of ['  --timeout SECONDS ', '  0  safe', '  1  NOT SAFE', '  2  usage error', '  3  could not check'])
+      expect(help).toContain(line);
+    expect(help).not.toContain('--url');
+  });
+
+  it('check-store --timeout is taken, and refused when it is not a number', async () => {
+    const { err, io: cliIo } = io({});
+
+    const code = await main(['check-store', '--bucket', 'b', '--timeout', 'soon'], cliIo);
+
+    expect(code).toBe(2);
+    expect(err.join('')).toContain("--timeout must be a number of seconds (0 for no limit); got 'soon'");
   });
 
   it.skipIf(!(s3Endpoint.url && s3Endpoint.bucket && s3Endpoint.versionedBucket))(

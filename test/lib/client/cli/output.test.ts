@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { formatSession, formatSessionTable, formatTime } from '#lib/client/cli-output.ts';
+import { formatSession, formatSessionTable, formatTime } from '#lib/client/cli/output.ts';
 import type { Session } from '#lib/domain/session.ts';
 
 const session: Session = {

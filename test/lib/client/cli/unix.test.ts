@@ -1,10 +1,10 @@
 import { spawn } from 'node:child_process';
 import path from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
-import { type CliIo, ExitCode, main } from '#lib/client/cli.ts';
-import { type ReceivedRequest, type ScriptedAnswer, type ScriptedServer, startScriptedServer, wireSession } from './scripted-server.ts';
+import { type CliIo, ExitCode, main } from '#lib/client/cli/main.ts';
+import { type ReceivedRequest, type ScriptedAnswer, type ScriptedServer, startScriptedServer, wireSession } from '../scripted-server.ts';
 
-const LAUNCHER = path.resolve(import.meta.dirname, '../../../bin/runner-sessions.mjs');
+const LAUNCHER = path.resolve(import.meta.dirname, '../../../../bin/runner-sessions.mjs');
 const ID = 'fffe6a1c2b3d4e5f60718293a4b5c6d7';
 
 let server: ScriptedServer | undefined;

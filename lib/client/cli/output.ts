@@ -1,6 +1,6 @@
-import type { Lease, Session } from '../domain/session.ts';
-import type { VersionedSession } from './client.ts';
-import type { HistoryEntry } from './schemas.ts';
+import type { Lease, Session } from '../../domain/session.ts';
+import type { VersionedSession } from '../client.ts';
+import type { HistoryEntry } from '../schemas.ts';
 
 /** Jobs listed by name in a session summary; the rest are counted. */
 const JOBS_SHOWN = 10;
@@ -106,4 +106,31 @@ export function formatSessionTable(sessions: Session[]): string {
 export function formatHistoryTable(versions: HistoryEntry[]): string {
   const printer = historyTablePrinter();
   return printer.page(versions) + printer.end();
+}
+
+/**
+ * Prints every page as it arrives: a table that grows page by page, or with
+ * `--json` the same one document a single page gives (`{"<key>": [...], "next_cursor": null}`),
+ * written element by element.
+ */
+export async function streamPages<Page, Item>(
+  stdout: { write(text: string): unknown },
+  json: boolean,
+  key: string,
+  pages: AsyncIterable<Page>,
+  itemsOf: (page: Page) => readonly Item[],
+  table: TablePrinter<Item>,
+): Promise<void> {
+  let written = 0;
+  if (json) stdout.write(`{${JSON.stringify(key)}:[`);
+  for await (const page of pages) {
+    const items = itemsOf(page);
+    if (json) {
+      if (items.length > 0) stdout.write(`${written === 0 ? '' : ','}${items.map((item) => JSON.stringify(item)).join(',')}`);
+    } else {
+      stdout.write(table.page(items));
+    }
+    written += items.length;
+  }
+  stdout.write(json ? '],"next_cursor":null}\n' : table.end());
 }

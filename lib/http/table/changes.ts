@@ -1,0 +1,74 @@
+import { RENEWAL_PRUNE, RENEWAL_READ, SESSION_CHANGE, SESSION_END, STATUS_MOVE } from '../route-access.ts';
+import { LEASE_REFUSED, LEASE_REQUIRED, route } from '../route-definition.ts';
+import { createAddJobHandler } from '../routes/add-job.ts';
+import { createSetStatusHandler } from '../routes/set-status.ts';
+import { AddJobBodySchema, ChangeHeadersSchema, SessionPathSchema, SetStatusBodySchema } from '../schemas.ts';
+
+export const setStatus = route({
+  routeKey: 'PATCH /sessions/{id}',
+  id: 'SetStatus',
+  request: { path: SessionPathSchema, headers: ChangeHeadersSchema, body: SetStatusBodySchema },
+  docs: {
+    operationId: 'setStatus',
+    summary: 'Change the status of a session',
+    description:
+      'Moves the session along the status machine: `active ⇄ paused`, either of them → `completed` | `terminated` (final). ' +
+      'Setting the status the session already has is a no-op (200). Idempotent. ' +
+      'A change to `paused`, `completed` or `terminated` releases the lease. While a lease is live the change must carry its `Lease-Epoch`.',
+    parameters: ['IfMatch', 'LeaseEpoch', 'Prefer'],
+    body: { schema: 'SetStatusRequest', description: 'The new status' },
+  },
+  responses: { 200: { description: 'The session in its new status', body: 'Session' } },
+  errors: {
+    400: 'InvalidRequest',
+    404: 'SessionNotFound',
+    409: {
+      description: `\`invalid_transition\`: the status machine does not allow this change (\`details.from\`, \`details.to\`); ${LEASE_REFUSED.description}`,
+      codes: ['invalid_transition', 'lease_lost'],
+    },
+    412: 'PreconditionFailed',
+    413: 'PayloadTooLarge',
+    415: 'UnsupportedMediaType',
+    428: LEASE_REQUIRED,
+    503: 'ChangeUnavailable',
+  },
+  handler: createSetStatusHandler,
+  // The renewal record is read when the session's own expiry passed (heartbeats may have kept the lease alive); a release deletes it.
+  access: [SESSION_CHANGE, SESSION_END, RENEWAL_READ, RENEWAL_PRUNE, STATUS_MOVE],
+});
+
+export const addJob = route({
+  routeKey: 'POST /sessions/{id}/jobs',
+  id: 'AddJob',
+  request: { path: SessionPathSchema, headers: ChangeHeadersSchema, body: AddJobBodySchema },
+  docs: {
+    operationId: 'addJob',
+    summary: 'Append a job ID',
+    description:
+      'Appends the job ID to an active session. A job ID already in the session leaves it unchanged (200): the call is idempotent by `job_id`. ' +
+      "While a lease is live the change must carry its `Lease-Epoch`; the holder's accepted append extends the lease by its length.",
+    parameters: ['IfMatch', 'LeaseEpoch', 'Prefer'],
+    body: { schema: 'AddJobRequest', description: 'The job to append' },
+  },
+  responses: { 200: { description: 'The session with the job appended (or unchanged when it was already there)', body: 'Session' } },
+  errors: {
+    400: 'InvalidRequest',
+    404: 'SessionNotFound',
+    409: {
+      description:
+        '`session_not_active`: the session is not active (`details.status`); `session_full`: it already holds the maximum number of jobs (`details.max_jobs`); ' +
+        LEASE_REFUSED.description,
+      codes: ['session_not_active', 'session_full', 'lease_lost'],
+    },
+    412: 'PreconditionFailed',
+    413: 'PayloadTooLarge',
+    415: 'UnsupportedMediaType',
+    428: LEASE_REQUIRED,
+    503: 'ChangeUnavailable',
+  },
+  handler: createAddJobHandler,
+  access: [SESSION_CHANGE, RENEWAL_READ],
+});
+
+/** The routes of this area, in the order the OpenAPI document lists them. */
+export const CHANGE_ROUTES = [setStatus, addJob] as const;
