@@ -6,12 +6,14 @@
  */
 
 import { createHash } from 'node:crypto';
-import { mkdtemp, readdir, rm, stat } from 'node:fs/promises';
+import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
+import { DatabaseSync } from 'node:sqlite';
 import { SessionRepository } from '#lib/sessions/repository.ts';
 import { MemoryObjectStore } from '#lib/storage/memory.ts';
 import { S3ObjectStore } from '#lib/storage/s3.ts';
+import { DATABASE_NAME } from '#lib/storage/sqlite/index.ts';
 import { S3Fake } from '../test/helpers/s3-fake.ts';
 import { LOCAL_SERVER_SCRIPT, startServer, stopServer } from './local-throughput.ts';
 import { dollars, fixed, integer, type Section, times, verdict } from './report.ts';
@@ -101,18 +103,24 @@ export async function measureAppends(options: AppendsOptions = {}): Promise<Appe
   };
 }
 
-async function directoryBytes(directory: string): Promise<number> {
-  let total = 0;
-  for (const entry of await readdir(directory, { withFileTypes: true, recursive: true })) {
-    // The server keeps writing while it is measured (event cursors, lock drafts): a file gone meanwhile counts nothing.
-    if (entry.isFile()) total += (await stat(path.join(entry.parentPath, entry.name)).catch(() => ({ size: 0 }))).size;
-  }
-  return total;
+/**
+ * What the server's database holds, read through a connection of its own: its pages in use (WAL included, free pages
+ * not) × the page size, and the data bytes of the newest version of `key` (a delta or a whole body).
+ */
+function storeBytes(db: DatabaseSync, key?: string): { kept: number; version: number } {
+  const value = (pragma: string) => Object.values(db.prepare(`PRAGMA ${pragma}`).get()!)[0] as number;
+  const kept = (value('page_count') - value('freelist_count')) * value('page_size');
+  if (key === undefined) return { kept, version: 0 };
+  const row = db
+    .prepare('SELECT length(data) AS bytes FROM versions WHERE key_id = (SELECT id FROM keys WHERE key = ?) ORDER BY seq DESC LIMIT 1')
+    .get(key) as { bytes: number } | undefined;
+  return { kept, version: row?.bytes ?? 0 };
 }
 
 async function measureLocal(sizes: number[], window: number, log: (line: string) => void): Promise<LocalAppendRow[]> {
   const dataDir = await mkdtemp(path.join(tmpdir(), 'runner-sessions-bench-appends-'));
   const server = await startServer(LOCAL_SERVER_SCRIPT, dataDir, ['0']);
+  const db = new DatabaseSync(path.join(dataDir, DATABASE_NAME), { readOnly: true });
   try {
     const append = async (id: string, session: number, n: number, minimal: boolean) => {
       const began = nowMs();
@@ -129,7 +137,7 @@ async function measureLocal(sizes: number[], window: number, log: (line: string)
     const ids: string[] = [];
     const stored: number[] = [];
     for (const [session, size] of sizes.entries()) {
-      const before = await directoryBytes(dataDir);
+      const before = storeBytes(db).kept;
       const created = await fetch(`${server.url}/sessions`, {
         method: 'POST',
         headers: { 'content-type': 'application/json' },
@@ -138,7 +146,7 @@ async function measureLocal(sizes: number[], window: number, log: (line: string)
       ids.push(((await created.json()) as { id: string }).id);
       log(`appends: local session of ${integer(size)} jobs`);
       for (let n = 0; n < size - window; n++) await append(ids[session]!, session, n, true);
-      stored.push((await directoryBytes(dataDir)) - before);
+      stored.push(storeBytes(db).kept - before);
     }
     const samples = sizes.map(() => ({
       minimal: [] as number[],
@@ -154,12 +162,12 @@ async function measureLocal(sizes: number[], window: number, log: (line: string)
       )) {
         const n = sizes[session]! - window + round;
         const minimal = round % 2 === 0;
-        const before = await directoryBytes(dataDir);
+        const before = storeBytes(db).kept;
         const { ms, bytes } = await append(ids[session]!, session, n, minimal);
-        const written = (await directoryBytes(dataDir)) - before;
+        const after = storeBytes(db, `sessions/${ids[session]}.json`);
         const sample = samples[session]!;
-        sample.written.push(written);
-        stored[session]! += written;
+        sample.written.push(after.version);
+        stored[session]! += after.kept - before;
         if (minimal) {
           sample.minimal.push(ms);
           sample.answeredMinimal = bytes;
@@ -182,6 +190,7 @@ async function measureLocal(sizes: number[], window: number, log: (line: string)
       };
     });
   } finally {
+    db.close();
     await stopServer(server);
     await rm(dataDir, { recursive: true, force: true });
   }
@@ -248,11 +257,12 @@ export function appendsSection(result: AppendsResult): Section {
   return {
     title: '8. The cost of one append as a session grows',
     intro: [
-      'Local: the local server in its own process (`bench/local-throughput/local-server.ts`, file store, no sweeps), over HTTP with keep-alive. ' +
+      'Local: the local server in its own process (`bench/local-throughput/local-server.ts`, SQLite store, no sweeps), over HTTP with keep-alive. ' +
         'One session per size is grown with 64-character job IDs; then the last ' +
         `${result.window} appends of every session are made in interleaved rounds (each round visits every session, the order rotating), ` +
-        'alternately with `Prefer: return=minimal` and without (the full session). "Written" is the growth of the data directory ' +
-        '(every file under it) across one append, the median; "stored" is its growth over the whole life of that session. Target: ' +
+        'alternately with `Prefer: return=minimal` and without (the full session). "Written" is the data of the version row one append ' +
+        'adds (a delta, or now and then the whole body), the median; "stored" is the growth of the database\'s pages in use (WAL included, ' +
+        'free pages not, read through a connection of the bench) over the whole life of that session. Target: ' +
         `p50 (minimal) at the largest size ≤ ${APPEND_TIME_TARGET}× the p50 at the smallest, and stored bytes linear in the jobs ` +
         `(bytes per job between the two largest sizes ≤ ${STORED_LINEAR_TARGET}× that between the two smallest).`,
     ],

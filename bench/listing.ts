@@ -13,9 +13,9 @@ import { newestFirstId, sessionKey } from '#lib/domain/ids.ts';
 import type { Session } from '#lib/domain/session.ts';
 import { type ListSessionsOptions, SessionRepository } from '#lib/sessions/repository.ts';
 import { STATUS_INDEXED_KEY, statusIndexKey } from '#lib/sessions/status-index.ts';
-import { FileObjectStore, UnversionedFileObjectStore } from '#lib/storage/file/index.ts';
 import type { ObjectStore } from '#lib/storage/port.ts';
 import { S3ObjectStore } from '#lib/storage/s3.ts';
+import { SqliteObjectStore, UnversionedSqliteObjectStore } from '#lib/storage/sqlite/index.ts';
 import { S3Fake } from '../test/helpers/s3-fake.ts';
 import { fixed, integer, type Section, times, verdict } from './report.ts';
 import { fakeS3Client } from './s3-clients.ts';
@@ -119,7 +119,7 @@ export async function measureListing(options: ListingOptions = {}): Promise<List
   const stored = sizes.map(sessions);
   const fake = new S3Fake();
   const directories: string[] = [];
-  const files: FileObjectStore[] = [];
+  const files: SqliteObjectStore[] = [];
   try {
     const counts = new Map<Query, { requests: number[]; calls: number[]; found: number[] }>(
       QUERIES.map((query) => [query, { requests: [], calls: [], found: [] }]),
@@ -161,8 +161,8 @@ export async function measureListing(options: ListingOptions = {}): Promise<List
       log(`listing: seeding the file store with ${integer(size)} sessions`);
       const directory = await mkdtemp(path.join(tmpdir(), 'runner-sessions-bench-listing-'));
       directories.push(directory);
-      const store = new FileObjectStore(path.join(directory, 'sessions'));
-      const soft = new UnversionedFileObjectStore(path.join(directory, 'leases'));
+      const store = new SqliteObjectStore(path.join(directory, 'sessions'));
+      const soft = new UnversionedSqliteObjectStore(path.join(directory, 'leases'));
       files.push(store);
       await seedStore(store, stored[index]!);
       const repository = new SessionRepository({ store, renewals: soft });

@@ -1,6 +1,6 @@
 /**
  * 5. Local server throughput: autocannon against the local server (the
- * deployed handlers behind the local gateway, on the file store) and against
+ * deployed handlers behind the local gateway, on the SQLite store) and against
  * a bare `node:http` server that reads or writes one file per request, each
  * in its own process on the same kind of data directory, in interleaved runs.
  */
@@ -296,9 +296,9 @@ export function localThroughputSection(result: LocalThroughputResult): Section {
   return {
     title: '5. Local server throughput against a bare node:http server',
     intro: [
-      'The local server (`startLocalServer`: the deployed handlers behind the local gateway, on the local file store, metrics off and logs on as ' +
+      'The local server (`startLocalServer`: the deployed handlers behind the local gateway, on the local SQLite store, metrics off and logs on as ' +
         '`npm start` runs it) and a bare `node:http` server (`bench/local-throughput/bare-server.ts`: one file per session, read per GET; ' +
-        'an append reads the file and replaces it as durably as the file store does: a temporary file written and fsynced, renamed over it, ' +
+        'an append reads the file and replaces it durably (a 2xx of the SQLite store is on disk too): a temporary file written and fsynced, renamed over it, ' +
         'the directory fsynced; no validation, logging, ETags or concurrency control) each run in their own process, with data directories in the same filesystem, their logs to /dev/null. ' +
         `autocannon runs in the bench process: ${result.connections} connections, ${result.durationSeconds} s per run, ${result.sessions} sessions ` +
         'taken in turn so that concurrent requests meet different sessions; every append sends a job ID never sent before.',

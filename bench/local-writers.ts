@@ -125,7 +125,7 @@ export function localWritersSection(result: LocalWritersResult): Section {
   return {
     title: '10. Concurrent writers on one session, local server',
     intro: [
-      'The local server in its own process (file store, no sweeps); N writers in the bench process, each appending its own job IDs one after ' +
+      'The local server in its own process (SQLite store, no sweeps); N writers in the bench process, each appending its own job IDs one after ' +
         'another to the same session over a shared keep-alive agent (one connection per writer), with `Prefer: return=minimal`. Concurrent appends ' +
         'to one session are grouped into one compare-and-swap (`lib/common/group-commit.ts`), so the target is no 503 `conflict_retry` and every answered job ' +
         'landed once.',

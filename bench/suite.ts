@@ -29,7 +29,7 @@ export const MEASUREMENTS = [
   'cost',
   'leases',
   'appends',
-  'file-store',
+  'sqlite-store',
   'listing',
   'local-writers',
   'binary',
@@ -53,16 +53,16 @@ export interface BenchResults {
   cost?: CostResult;
   leases?: LeasesResult;
   appends?: AppendsResult;
-  /** The Markdown table `node bench/file-store.ts` prints. */
-  fileStore?: string;
+  /** The Markdown table `node bench/sqlite-store.ts` prints. */
+  sqliteStore?: string;
   listing?: ListingResult;
   localWriters?: LocalWritersResult;
   binary?: BinaryResult;
 }
 
-/** Runs the store-level rows of `bench/file-store.ts` (a script of its own) and keeps its table. */
-async function measureFileStore(quick: boolean): Promise<string> {
-  const script = fileURLToPath(new URL('./file-store.ts', import.meta.url));
+/** Runs the store-level rows of `bench/sqlite-store.ts` (a script of its own) and keeps its table. */
+async function measureSqliteStore(quick: boolean): Promise<string> {
+  const script = fileURLToPath(new URL('./sqlite-store.ts', import.meta.url));
   const { stdout } = await promisify(execFile)(process.execPath, [script, ...(quick ? ['--quick'] : [])], { maxBuffer: 16 * 1024 * 1024 });
   return stdout.trim();
 }
@@ -113,7 +113,7 @@ export async function runBench(options: BenchOptions = {}): Promise<BenchRun> {
   }
   if (only.has('leases')) results.leases = await timed('leases', () => measureLeases({ quick, log }));
   if (only.has('appends')) results.appends = await timed('appends', () => measureAppends({ quick, log }));
-  if (only.has('file-store')) results.fileStore = await timed('file-store', () => measureFileStore(quick));
+  if (only.has('sqlite-store')) results.sqliteStore = await timed('sqlite-store', () => measureSqliteStore(quick));
   if (only.has('listing')) results.listing = await timed('listing', () => measureListing({ quick, log }));
   if (only.has('local-writers')) results.localWriters = await timed('local-writers', () => measureLocalWriters({ quick, log }));
   if (only.has('binary')) results.binary = await timed('binary', () => measureBinary({ quick, log }));
@@ -260,20 +260,21 @@ export function benchSections(run: BenchRun): Section[] {
     results.cost && costSection(results.cost),
     results.leases && leasesSection(results.leases),
     results.appends && appendsSection(results.appends),
-    results.fileStore && fileStoreSection(results.fileStore),
+    results.sqliteStore && sqliteStoreSection(results.sqliteStore),
     results.listing && listingSection(results.listing),
     results.localWriters && localWritersSection(results.localWriters),
     results.binary && binarySection(results.binary),
   ].filter((section): section is Section => section !== undefined);
 }
 
-/** The store-level rows of `bench/file-store.ts`, as it printed them. */
-function fileStoreSection(table: string): Section {
+/** The store-level rows of `bench/sqlite-store.ts`, as it printed them. */
+function sqliteStoreSection(table: string): Section {
   return {
-    title: '8b. The file store alone: appends and listings',
+    title: '8b. The SQLite store alone: appends, concurrent writes and listings',
     intro: [
-      'Printed by `node bench/file-store.ts`: the file store without the repository or HTTP. An append replaces one session body that grows by one ' +
-        '64-character job ID; a listing pages through keys seeded concurrently. "bytes written" is the growth of the store\'s log.',
+      'Printed by `node bench/sqlite-store.ts`: the SQLite store without the repository or HTTP. An append replaces one session body that grows by one ' +
+        '64-character job ID; "bytes kept" is the database\'s pages in use after a checkpoint, less those of the empty session. Concurrent writers ' +
+        'append to sessions of their own; writes asked for at one moment share one transaction (one fsync). A listing pages through keys seeded concurrently.',
       table,
     ],
     tables: [],

@@ -35,6 +35,7 @@ export function readLocalConfig(env: Record<string, string | undefined>): LocalS
   const bucket = env.SESSIONS_BUCKET?.trim() || undefined;
   const leasesBucket = env.LEASES_BUCKET?.trim() || undefined;
   const leaseSweepSeconds = localSweepSeconds(env);
+  serviceSettings(env);
   const hostNames = (env.LOCAL_HOST_NAMES ?? '')
     .split(',')
     .map((name) => name.trim())
@@ -57,6 +58,15 @@ export function readLocalConfig(env: Record<string, string | undefined>): LocalS
 function localSweepSeconds(env: Record<string, string | undefined>): number {
   try {
     return readServiceConfig({ LEASE_SWEEP_SECONDS: env.LEASE_SWEEP_SECONDS ?? String(LOCAL_LEASE_SWEEP_SECONDS) }).leaseSweepSeconds;
+  } catch (error) {
+    throw new LocalConfigError(error instanceof Error ? error.message : String(error));
+  }
+}
+
+/** The service's own settings (`MAX_JOBS_PER_SESSION`, `CAS_*`, …), checked before the server starts rather than at its first request. */
+function serviceSettings(env: Record<string, string | undefined>): void {
+  try {
+    readServiceConfig({ ...env, LEASE_SWEEP_SECONDS: undefined });
   } catch (error) {
     throw new LocalConfigError(error instanceof Error ? error.message : String(error));
   }

@@ -19,7 +19,6 @@ import { fullJitterDelay } from '../common/backoff.ts';
 import { type Clock, systemClock } from '../common/clock.ts';
 import { deliveredEvent, type SessionEvent } from '../domain/events.ts';
 import { idFromKey, SESSIONS_PREFIX } from '../domain/ids.ts';
-import { UnversionedFileObjectStore } from '../storage/file/index.ts';
 import {
   ConditionNotMet,
   isPrunable,
@@ -37,6 +36,7 @@ import {
   type WriteCondition,
   type WrittenObject,
 } from '../storage/port.ts';
+import { UnversionedSqliteObjectStore } from '../storage/sqlite/index.ts';
 import {
   Announcer,
   announcedKey,
@@ -438,7 +438,7 @@ export async function startLocalEvents(options: LocalEventsOptions): Promise<Loc
       webhook?.notify();
     },
   });
-  const cursors = options.cursors ?? new UnversionedFileObjectStore(path.join(dataDir, 'announced'));
+  const cursors = options.cursors ?? new UnversionedSqliteObjectStore(path.join(dataDir, 'announced'));
   const publisher: Publisher = {
     publish: async (events) => {
       await options.beforePublish?.(events);
@@ -467,7 +467,7 @@ export async function startLocalEvents(options: LocalEventsOptions): Promise<Loc
       await announcer.stop();
       await webhook?.stop();
       await file.close();
-      if (options.cursors === undefined && cursors instanceof UnversionedFileObjectStore) await cursors.close();
+      if (options.cursors === undefined && cursors instanceof UnversionedSqliteObjectStore) await cursors.close();
     },
   };
 }

@@ -1,13 +1,13 @@
 /** `npm start`: the API on HOST:PORT, from ./.data (DATA_DIR) or from SESSIONS_BUCKET when set. See lib/local/config.ts. */
 
-// Sessions, versions and locks are readable by this user only (files 0600, directories 0700); set before any store opens.
+// Sessions and their versions are readable by this user only (files 0600, directories 0700); set before any store opens.
 process.umask(0o077);
 // CloudWatch metrics (EMF lines) mean nothing on a workstation; logs stay on.
 process.env.POWERTOOLS_METRICS_DISABLED ??= 'true';
 const { LocalConfigError, readLocalConfig } = await import('./config.ts');
 const { startLocalServer, UnauthenticatedNetworkServer } = await import('./server.ts');
 const { formatProbeReport, StoreNotSafe } = await import('../storage/probe.ts');
-const { DataDirectoryMismatch, LegacyDataDirectory } = await import('../storage/file/index.ts');
+const { DataDirectoryUnusable, EarlierDataDirectory } = await import('../storage/sqlite/index.ts');
 
 let options: ReturnType<typeof readLocalConfig>;
 try {
@@ -19,8 +19,8 @@ try {
 }
 
 const server = await startLocalServer(options).catch((error: unknown) => {
-  // A data directory of an older layout (or of the other kind of store) is refused, never misread; the message names the fix.
-  if (error instanceof UnauthenticatedNetworkServer || error instanceof LegacyDataDirectory || error instanceof DataDirectoryMismatch) {
+  // A data directory of an earlier store is refused, never misread or changed; the message names the fix. So is one that cannot be written.
+  if (error instanceof UnauthenticatedNetworkServer || error instanceof EarlierDataDirectory || error instanceof DataDirectoryUnusable) {
     console.error(error.message);
     process.exit(2);
   }

@@ -7,11 +7,11 @@ import path from 'node:path';
 import { consoleHandler } from '../console/serve.ts';
 import { dependenciesFor } from '../http/dependencies.ts';
 import { API_ROUTES, routeHandler } from '../http/route-table.ts';
-import { FileObjectStore, UnversionedFileObjectStore } from '../storage/file/index.ts';
 import { MemoryObjectStore } from '../storage/memory.ts';
 import { isPrunable, type ObjectStore, type PrunableObjectStore } from '../storage/port.ts';
 import { assertStoreSafe } from '../storage/probe.ts';
 import { S3ObjectStore } from '../storage/s3.ts';
+import { openSqliteStores } from '../storage/sqlite/index.ts';
 import { LeaseSweeper } from '../workers/lease-sweeper.ts';
 import { AccessPolicy, type AccessToken, isLoopbackHost } from './access.ts';
 import { answerClientError } from './client-error.ts';
@@ -33,7 +33,7 @@ export interface LocalServerOptions {
   store?: ObjectStore;
   /** Serve from this S3 bucket (standard credential chain; `AWS_ENDPOINT_URL_S3` for S3-compatible servers). */
   bucket?: string;
-  /** Directory of the local file store. Default `./.data`. */
+  /** Directory of the local SQLite store (`sessions.sqlite`). Default `./.data`. */
   dataDir?: string;
   /** Where lease renewals live. Default: `leasesBucket` on S3, else a store in `dataDir`. */
   renewals?: PrunableObjectStore;
@@ -82,7 +82,7 @@ export interface LocalServer {
 /**
  * Serves the HTTP API on `node:http` with the very handlers deployed to
  * Lambda: each request becomes the API Gateway (payload 2.0) event it would be
- * in AWS. Storage is the local file store unless a bucket or store is given;
+ * in AWS. Storage is the local SQLite store unless a bucket or store is given;
  * a bucket is probed for conditional writes first.
  *
  * Before any route runs, a request must name this server in `Host`, carry a
@@ -104,15 +104,17 @@ export async function startLocalServer(options: LocalServerOptions = {}): Promis
   const dataDir = path.resolve(options.dataDir ?? '.data');
   // A write waits at most a sixth of the deadline for a key's lock, and none starts within twice that of the deadline.
   const lockTimeoutMs = Math.max(100, Math.floor(requestTimeoutMs / 6));
-  const sessions =
-    options.store ?? (options.bucket ? new S3ObjectStore({ bucket: options.bucket }) : new FileObjectStore(dataDir, { lockTimeoutMs }));
+  const local = options.store || options.bucket ? undefined : openSqliteStores(dataDir, { busyTimeoutMs: lockTimeoutMs });
+  const sessions = options.store ?? local?.sessions ?? new S3ObjectStore({ bucket: options.bucket! });
   // Events are derived from the stored versions (lib/workers/announcer.ts); a store given by the caller brings its own, or none.
   // Serving from S3 the data directory holds only the events and their cursors: it may not exist yet.
   if (!options.store) await mkdir(dataDir, { recursive: true });
-  const events = options.store ? undefined : await startLocalEvents({ dataDir, store: sessions, webhookUrl: options.eventsWebhookUrl });
+  const events = options.store
+    ? undefined
+    : await startLocalEvents({ dataDir, store: sessions, webhookUrl: options.eventsWebhookUrl, ...(local && { cursors: local.state }) });
   const store = deadlineBoundStore(events?.hintStore ?? sessions, { reserveMs: 2 * lockTimeoutMs });
   const storage = options.store ? 'custom store' : options.bucket ? `s3://${options.bucket}` : dataDir;
-  const renewals = options.renewals ?? localRenewals(options, dataDir);
+  const renewals = options.renewals ?? local?.state ?? localRenewals(options);
   const dependencies = dependenciesFor(store, renewals);
   const sweepSeconds = options.leaseSweepSeconds ?? LOCAL_LEASE_SWEEP_SECONDS;
   const sweeps = startSweeps(new LeaseSweeper({ repository: dependencies.repository, graceSeconds: sweepSeconds }), sweepSeconds);
@@ -171,12 +173,11 @@ export async function startLocalServer(options: LocalServerOptions = {}): Promis
 }
 
 /** The lease renewal store of a local server: the leases bucket on S3, else beside the sessions. */
-function localRenewals(options: LocalServerOptions, dataDir: string): PrunableObjectStore {
+function localRenewals(options: LocalServerOptions): PrunableObjectStore {
   if (options.leasesBucket) return new S3ObjectStore({ bucket: options.leasesBucket });
   if (options.bucket) return new S3ObjectStore({ bucket: options.bucket });
   // A store given by the caller (tests) gets renewals of the same lifetime: in memory.
-  if (options.store) return isPrunable(options.store) ? options.store : new MemoryObjectStore();
-  return new UnversionedFileObjectStore(path.join(dataDir, 'leases'));
+  return options.store && isPrunable(options.store) ? options.store : new MemoryObjectStore();
 }
 
 /** Sweeps expired leases every `seconds` (never two at once), until stopped. */

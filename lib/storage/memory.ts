@@ -73,7 +73,7 @@ export class MemoryObjectStore implements VersionedObjectStore, PrunableObjectSt
       versionId: String(++this.#lastVersion).padStart(12, '0'),
       body,
       etag: `"${createHash('md5').update(body, 'utf-8').digest('hex')}"`,
-      // As in S3 and the file store, a key's versions never go back in time, whatever the clock does.
+      // As in S3 and the SQLite store, a key's versions never go back in time, whatever the clock does.
       lastModifiedMs: Math.max(this.#clock.now(), current?.lastModifiedMs ?? 0),
     };
     versions.push(version);

@@ -2,7 +2,7 @@
  * The object-store port: the few operations the session repository needs,
  * with the semantics of S3 conditional writes, and for stores that keep
  * versions (`VersionedObjectStore`) those of S3 object versions. Every
- * implementation (S3, the local file store) passes the same conformance suites.
+ * implementation (S3, the local SQLite store) passes the same conformance suites.
  */
 
 /** An object as read: its body and its entity tag. */
@@ -128,7 +128,7 @@ export interface VersionPage {
 
 /**
  * An object store that keeps every version of every key (S3 with versioning,
- * the file store): each successful write creates a new, immutable version that
+ * the SQLite store): each successful write creates a new, immutable version that
  * can be listed and read back. Versions are written by the store itself, with
  * the change: there is no way to write one separately.
  */

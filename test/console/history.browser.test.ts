@@ -3,7 +3,7 @@
 import type { Page, Route } from 'playwright-core';
 import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
 import { RestoreSessionBodySchema } from '#lib/http/schemas.ts';
-import { FileObjectStore } from '#lib/storage/file/index.ts';
+import { SqliteObjectStore } from '#lib/storage/sqlite/index.ts';
 import { HAVE_CHROMIUM, launchChromium } from './browser.ts';
 import { type ConsoleTestServer, startConsoleTestServer } from './console-server.ts';
 
@@ -244,7 +244,7 @@ describe.skipIf(!HAVE_CHROMIUM)(SUITE, () => {
     // As a restore out of `active` left it: ended, with an expiry still ahead.
     const restored = (await call('POST', '/sessions', { name: 'ended-early' })).id as string;
     const stopped = await call('PATCH', `/sessions/${restored}`, { status: 'paused' });
-    const store = new FileObjectStore(server.dataDir);
+    const store = new SqliteObjectStore(server.dataDir);
     const stored = await store.get(`sessions/${restored}.json`);
     const lease = { holder: 'build-7:4711', epoch: 3, seconds: 300, expires_at: Math.floor(Date.now() / 1000) + 250, ended: 'expired' };
     await store.putVersion(`sessions/${restored}.json`, JSON.stringify({ ...JSON.parse(stored!.body), lease }), { ifMatch: stored!.etag });

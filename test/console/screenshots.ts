@@ -6,7 +6,7 @@ process.env.POWERTOOLS_METRICS_DISABLED ??= 'true';
 process.env.POWERTOOLS_LOG_LEVEL ??= 'WARN';
 
 import path from 'node:path';
-import { FileObjectStore } from '#lib/storage/file/index.ts';
+import { SqliteObjectStore } from '#lib/storage/sqlite/index.ts';
 import { launchChromium } from './browser.ts';
 import { startConsoleTestServer } from './console-server.ts';
 
@@ -26,7 +26,7 @@ try {
   await create('deploy-eu-west', 5, 'paused');
   const held = await create('build-7', 240);
   await create('ci-main-4821', 0);
-  const store = new FileObjectStore(server.dataDir);
+  const store = new SqliteObjectStore(server.dataDir);
   const key = `sessions/${held}.json`;
   const stored = await store.get(key);
   const lease = { holder: 'build-7:4711', epoch: 3, seconds: 300, expires_at: Math.floor(Date.now() / 1000) + 250 };

@@ -8,7 +8,7 @@ import path from 'node:path';
 import { sleep } from '#lib/common/backoff.ts';
 import { startLocalEvents } from '#lib/local/events.ts';
 import { startLocalServer } from '#lib/local/server.ts';
-import { FileObjectStore, UnversionedFileObjectStore } from '#lib/storage/file/index.ts';
+import { SqliteObjectStore, UnversionedSqliteObjectStore } from '#lib/storage/sqlite/index.ts';
 
 process.env.POWERTOOLS_METRICS_DISABLED ??= 'true';
 const dataDir = path.resolve(process.env.DATA_DIR ?? '.data');
@@ -28,7 +28,7 @@ process.on('SIGTERM', () => {
     );
 });
 
-const store = new FileObjectStore(dataDir);
+const store = new SqliteObjectStore(dataDir);
 const events = await startLocalEvents({
   dataDir,
   store,
@@ -46,7 +46,7 @@ const server = await startLocalServer({
   port: 0,
   store: events.hintStore,
   dataDir,
-  renewals: new UnversionedFileObjectStore(path.join(dataDir, 'leases')),
+  renewals: new UnversionedSqliteObjectStore(path.join(dataDir, 'leases')),
   leaseSweepSeconds: Number(process.env.LEASE_SWEEP_SECONDS ?? 10),
 });
 const caughtUp = await events.caughtUp;

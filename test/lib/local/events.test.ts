@@ -12,9 +12,9 @@ import { sessionKey } from '#lib/domain/ids.ts';
 import { FilePublisher, hintingStore, LocalAnnouncer, startLocalEvents } from '#lib/local/events.ts';
 import { startLocalServer } from '#lib/local/server.ts';
 import { SessionRepository } from '#lib/sessions/repository.ts';
-import { FileObjectStore, UnversionedFileObjectStore } from '#lib/storage/file/index.ts';
 import { MemoryObjectStore } from '#lib/storage/memory.ts';
 import { isPrunable, keepsVersions, type VersionedObjectStore, type WriteCondition } from '#lib/storage/port.ts';
+import { SqliteObjectStore, UnversionedSqliteObjectStore } from '#lib/storage/sqlite/index.ts';
 import { Announcer, announcedKey } from '#lib/workers/announcer.ts';
 
 const ENTRY = path.join(import.meta.dirname, 'events-entry.ts');
@@ -180,7 +180,7 @@ describe('local events over HTTP (a child process)', () => {
       ['Session Restored', 'completed', 'paused', 3, 'local'],
     ]);
     expect(await eventLines()).toHaveLength(7);
-    const reopened = new FileObjectStore(dataDir);
+    const reopened = new SqliteObjectStore(dataDir);
     const stored = await reopened.listVersions(sessionKey(id), { limit: 100 });
     await reopened.close();
     const announced = new Set(events.map((event) => event.detail.version_id));
@@ -301,8 +301,8 @@ describe('hintingStore', () => {
 
 describe('LocalAnnouncer catch-up', () => {
   it('announces exactly the sessions changed since their cursor, and then none', async () => {
-    const store = new FileObjectStore(path.join(dataDir, 'sessions'));
-    const cursors = new UnversionedFileObjectStore(path.join(dataDir, 'announced'));
+    const store = new SqliteObjectStore(path.join(dataDir, 'sessions'));
+    const cursors = new UnversionedSqliteObjectStore(path.join(dataDir, 'announced'));
     cleanups.push(
       () => store.close(),
       () => cursors.close(),
@@ -332,7 +332,7 @@ describe('delay from a stored change to its line and to the webhook', () => {
     const webhook = await startWebhook(0);
     const written = new Map<string, number>();
     const lineAt = new Map<string, number>();
-    const base = new FileObjectStore(dataDir);
+    const base = new SqliteObjectStore(dataDir);
     const timed: VersionedObjectStore = {
       get: (key) => base.get(key),
       put: async (key, body, condition) => (await timed.putVersion(key, body, condition)).etag,

@@ -1,7 +1,8 @@
-import { spawn } from 'node:child_process';
-import { mkdtemp, readdir, rm, stat, writeFile } from 'node:fs/promises';
+import { execFile, spawn } from 'node:child_process';
+import { mkdir, mkdtemp, readdir, readFile, rm, stat, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
+import { promisify } from 'node:util';
 import { afterEach, describe, expect, it } from 'vitest';
 
 const TOKEN = 'a-token-of-sixteen-or-more';
@@ -23,6 +24,17 @@ async function dataDir(): Promise<string> {
   const dir = await mkdtemp(path.join(tmpdir(), 'runner-sessions-main-'));
   dirs.push(dir);
   return dir;
+}
+
+/** Every entry under `dir`, with the content of each file. */
+async function listing(dir: string): Promise<[string, string][]> {
+  const entries = await readdir(dir, { recursive: true, withFileTypes: true });
+  return Promise.all(
+    entries.map(async (entry): Promise<[string, string]> => {
+      const file = path.join(entry.parentPath, entry.name);
+      return [path.relative(dir, file), entry.isFile() ? await readFile(file, 'utf-8') : 'directory'];
+    }),
+  );
 }
 
 /** `npm start` with `env`: its exit code and output when it stops by itself, else its URL once it listens. */
@@ -73,12 +85,61 @@ describe('npm start', () => {
     ['both token variables', { LOCAL_TOKEN: TOKEN, LOCAL_TOKEN_FILE: '/nonexistent' }, /not both/],
     ['a missing token file', { LOCAL_TOKEN_FILE: '/nonexistent/tokens' }, /cannot be read: ENOENT/],
     ['a bad connection cap', { LOCAL_MAX_CONNECTIONS: '0' }, /LOCAL_MAX_CONNECTIONS/],
+    ['a bad job cap', { MAX_JOBS_PER_SESSION: 'lots' }, /MAX_JOBS_PER_SESSION must be a positive integer, got "lots"/],
   ])('%s: exit 2 with the reason, no stack', async (_, env, reason) => {
     const result = await start({ ...env, DATA_DIR: await dataDir() });
 
     expect('exit' in result && result.exit, JSON.stringify(result)).toBe(2);
     expect((result as { stderr: string }).stderr).toMatch(reason);
     expect((result as { stderr: string }).stderr).not.toMatch(/\n\s+at /);
+  });
+
+  it.each([
+    [
+      'the log store',
+      async (dir: string) => {
+        await writeFile(path.join(dir, 'store.json'), '{"format":2,"versions":true}\n');
+        await writeFile(path.join(dir, 'log'), 'records');
+        await mkdir(path.join(dir, 'leases'));
+        await writeFile(path.join(dir, 'leases', 'store.json'), '{"format":2,"versions":false}\n');
+      },
+    ],
+    [
+      'the file-per-object store',
+      async (dir: string) => {
+        await mkdir(path.join(dir, 'objects', 'sessions%2F'), { recursive: true });
+        await writeFile(path.join(dir, 'objects', 'sessions%2F', 'abc.json'), '{}');
+      },
+    ],
+  ])('a data directory of %s: exit 2 with one line naming it and the commands to run, and nothing changed', async (found, make) => {
+    const dir = await dataDir();
+    await make(dir);
+    const before = await listing(dir);
+
+    const result = await start({ DATA_DIR: dir });
+
+    expect('exit' in result && result.exit, JSON.stringify(result)).toBe(2);
+    const { stderr } = result as { stderr: string };
+    expect(stderr.trim().split('\n')).toHaveLength(1);
+    expect(stderr).toContain(found);
+    expect(stderr).toMatch(/runner-sessions export .*runner-sessions import \S+ --data-dir/);
+    expect(await listing(dir)).toEqual(before);
+  });
+
+  it.skipIf(process.getuid?.() !== 0)('a read-only DATA_DIR: exit 2 with one line, no stack', async () => {
+    const dir = await dataDir();
+    await promisify(execFile)('mount', ['-t', 'tmpfs', '-o', 'size=1m,ro', 'tmpfs', dir]);
+    try {
+      const result = await start({ DATA_DIR: dir });
+
+      expect('exit' in result && result.exit, JSON.stringify(result)).toBe(2);
+      const { stderr } = result as { stderr: string };
+      expect(stderr.trim().split('\n')).toEqual([
+        expect.stringMatching(new RegExp(`data directory ${dir} cannot be used: .*read-only`, 'i')),
+      ]);
+    } finally {
+      await promisify(execFile)('umount', [dir]);
+    }
   });
 
   it('writes files 0600 and directories 0700', async () => {

@@ -3,9 +3,9 @@ import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { S3Client } from '@aws-sdk/client-s3';
 import { describe, expect, it } from 'vitest';
-import { FileObjectStore } from '#lib/storage/file/index.ts';
 import { keepsVersions, type ObjectStore } from '#lib/storage/port.ts';
 import { S3ObjectStore } from '#lib/storage/s3.ts';
+import { SqliteObjectStore } from '#lib/storage/sqlite/index.ts';
 import { S3Fake } from '../../helpers/s3-fake.ts';
 import { describeHistoryScenarios } from './history-scenarios.ts';
 
@@ -28,15 +28,15 @@ function withoutVersions(inner: ObjectStore): ObjectStore {
   };
 }
 
-async function inTemporaryDirectory(wrap: (store: FileObjectStore) => ObjectStore) {
+async function inTemporaryDirectory(wrap: (store: SqliteObjectStore) => ObjectStore) {
   const root = await mkdtemp(path.join(tmpdir(), 'history-'));
-  return { store: wrap(new FileObjectStore(root)), cleanup: () => rm(root, { recursive: true, force: true }) };
+  return { store: wrap(new SqliteObjectStore(root)), cleanup: () => rm(root, { recursive: true, force: true }) };
 }
 
 describeHistoryScenarios('S3ObjectStore on the stateful S3 fake', onFake('enabled'), onFake('disabled'));
 
 describeHistoryScenarios(
-  'FileObjectStore',
+  'SqliteObjectStore',
   () => inTemporaryDirectory((store) => store),
   () => inTemporaryDirectory(withoutVersions),
 );

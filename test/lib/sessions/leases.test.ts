@@ -6,10 +6,10 @@ import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { InvalidTransition, LeaseHeld, LeaseLost, LeaseRequired } from '#lib/domain/errors.ts';
 import { LEASE_EXPIRY_ACTOR } from '#lib/domain/lease.ts';
 import { SessionRepository } from '#lib/sessions/repository.ts';
-import { FileObjectStore, UnversionedFileObjectStore } from '#lib/storage/file/index.ts';
 import { MemoryObjectStore } from '#lib/storage/memory.ts';
 import type { KeyListOptions, ObjectStore, PrunableObjectStore, WriteCondition } from '#lib/storage/port.ts';
 import { S3ObjectStore } from '#lib/storage/s3.ts';
+import { SqliteObjectStore, UnversionedSqliteObjectStore } from '#lib/storage/sqlite/index.ts';
 import { LeaseSweeper } from '#lib/workers/lease-sweeper.ts';
 import { s3Endpoint } from '../../helpers/s3-endpoint.ts';
 import { S3Fake } from '../../helpers/s3-fake.ts';
@@ -481,8 +481,8 @@ describe('zero accepted writes from a superseded epoch, under racing take-overs'
           { length: 4 },
           () =>
             new SessionRepository({
-              store: new FileObjectStore(path.join(dir, 'sessions')),
-              renewals: new UnversionedFileObjectStore(path.join(dir, 'leases')),
+              store: new SqliteObjectStore(path.join(dir, 'sessions')),
+              renewals: new UnversionedSqliteObjectStore(path.join(dir, 'leases')),
               config: { casBaseDelayMs: 1, casMaxDelayMs: 10 },
             }),
         ),

@@ -1,0 +1,480 @@
+import { createHash } from 'node:crypto';
+import { systemClock, type TimeSource } from '../../common/clock.ts';
+import {
+  ConditionNotMet,
+  type KeyListOptions,
+  type ListPage,
+  MAX_LIST_KEYS,
+  type ObjectPage,
+  type PrunableObjectStore,
+  type StoredObject,
+  sameEtag,
+  UnknownVersion,
+  type VersionedObjectStore,
+  type VersionListOptions,
+  type VersionPage,
+  type WriteCondition,
+  type WrittenObject,
+} from '../port.ts';
+import { SqliteDatabase } from './database.ts';
+import { applyDelta, type CachedBody, deltaOf, md5After } from './versions.ts';
+
+export { DATABASE_NAME, DataDirectoryUnusable, EarlierDataDirectory, isStorageFault } from './database.ts';
+
+/** Longest key accepted, in UTF-8 bytes: the limit Amazon S3 sets. */
+const MAX_KEY_BYTES = 1024;
+/** A version ID: the key's 12-digit sequence number, the write's Unix ms (13 digits) and the body's MD5. */
+const VERSION_ID = /^(\d{12})-(\d{13})-([0-9a-f]{32})$/;
+/**
+ * Keys under the prefix bound as `?1` (no UTF-8 text has the byte 0xFF, so `?1 || 0xFF` sorts after all of them), from its
+ * first, or after `?2` when that sorts at or after the prefix: one lower bound each, so that SQLite seeks the index to it.
+ */
+const UNDER_PREFIX = { from: `key >= ?1 AND key < ?1 || CAST(x'FF' AS TEXT)`, after: `key > ?2 AND key < ?1 || CAST(x'FF' AS TEXT)` };
+
+/** A key the store refuses: empty, not well-formed Unicode, or longer than S3 allows. */
+export class InvalidKey extends Error {
+  override readonly name = 'InvalidKey';
+  readonly key: string;
+  constructor(key: string, reason: string) {
+    super(`invalid object key ${JSON.stringify(key.length > 80 ? `${key.slice(0, 80)}…` : key)}: ${reason}`);
+    this.key = key;
+  }
+}
+
+export interface SqliteStoreOptions {
+  /** How long a write waits for another process's write lock before it fails with StoreFault. Default 5 s. */
+  busyTimeoutMs?: number;
+  /** Dates versions and soft-state records. Default the system clock. */
+  clock?: TimeSource;
+  /** Bytes of current bodies kept in memory. Default 64 MiB. */
+  cacheBytes?: number;
+}
+
+/** The two stores of a data directory: the sessions, which keep versions, and the soft state (lease renewals, announced cursors). */
+export interface SqliteStores {
+  sessions: SqliteObjectStore;
+  state: UnversionedSqliteObjectStore;
+}
+
+/**
+ * The stores of the data directory `dataDir`, sharing one database file
+ * (`sessions.sqlite`), made when missing.
+ * @throws EarlierDataDirectory when it holds an earlier version's store (left unchanged)
+ * @throws DataDirectoryUnusable when it cannot be created, opened or written
+ */
+export function openSqliteStores(dataDir: string, options: SqliteStoreOptions = {}): SqliteStores {
+  const database = new SqliteDatabase(dataDir, options);
+  return { sessions: new SqliteObjectStore(database, options), state: new UnversionedSqliteObjectStore(database, options) };
+}
+
+interface HeadRow {
+  id: number;
+  seq: number;
+  live: number;
+  md5: string;
+  ms: number;
+  base: number;
+  chain: number;
+}
+
+interface ChainRow {
+  keep_prefix: number | null;
+  keep_suffix: number | null;
+  data: Uint8Array;
+}
+
+/**
+ * The object-store port on SQLite, keeping every version: the embedded store
+ * of the local server, with the semantics of S3 conditional writes and
+ * versions. Tables (`database.ts`): `keys` (one row per key: its newest
+ * version, whether it is live, and where that version's chain starts) and
+ * `versions` (one row per write: a full body or a delta, `versions.ts`).
+ *
+ * - A write is a transaction (`BEGIN IMMEDIATE`, shared with the writes
+ *   asked for at the same moment): the condition is checked against the
+ *   committed state of every process, and the write is on disk when it resolves.
+ * - Reading the newest body is one query: the key's row and, unless the body
+ *   of that version is cached here, its chain (a full body and the deltas
+ *   after it). A write by another process is seen by its version number.
+ * - Listing is a range of the key index, in UTF-8 byte order (S3's order).
+ * - ETags are those of S3 single-part uploads: the quoted MD5 hex of the body.
+ *   Version IDs are `<sequence>-<unix ms>-<md5>`, opaque to callers; the
+ *   milliseconds never go backwards along a key.
+ * - Deleting a key hides it from reads and listings; its versions stay listed.
+ */
+export class SqliteObjectStore implements VersionedObjectStore, PrunableObjectStore {
+  readonly database: SqliteDatabase;
+  readonly #clock: TimeSource;
+  readonly #cache: BodyCache;
+
+  constructor(database: SqliteDatabase | string, options: SqliteStoreOptions = {}) {
+    this.database = typeof database === 'string' ? new SqliteDatabase(database, options) : database;
+    this.#clock = options.clock ?? systemClock;
+    this.#cache = new BodyCache(options.cacheBytes ?? 64 * 1024 * 1024);
+  }
+
+  /** The data directory, resolved. */
+  get root(): string {
+    return this.database.root;
+  }
+
+  async get(key: string): Promise<StoredObject | undefined> {
+    checkKey(key);
+    const cached = this.#cache.peek(key);
+    const rows = await this.database.read(`get ${key}`, () =>
+      this.database
+        .statement(
+          `SELECT k.seq AS head, k.live, k.md5, k.ms, v.keep_prefix, v.keep_suffix, v.data FROM keys k
+           LEFT JOIN versions v ON v.key_id = k.id AND k.seq <> ?2 AND v.seq BETWEEN k.base AND k.seq
+           WHERE k.key = ?1 ORDER BY v.seq`,
+        )
+        .all(key, cached?.seq ?? -1),
+    );
+    const head = rows[0] as (ChainRow & { head: number; live: number; md5: string; ms: number }) | undefined;
+    if (head === undefined || head.live !== 1) return undefined;
+    let body = cached !== undefined && cached.seq === head.head ? cached : undefined;
+    if (body === undefined) {
+      const bytes = rebuild(rows as unknown as ChainRow[]);
+      body = { seq: head.head, bytes, text: bytes.toString('utf-8'), versionId: versionIdOf(head.head, head.ms, head.md5) };
+      this.#cache.set(key, body);
+    }
+    return { body: body.text, etag: `"${head.md5}"` };
+  }
+
+  async put(key: string, body: string, condition: WriteCondition): Promise<string> {
+    return (await this.putVersion(key, body, condition)).etag;
+  }
+
+  putVersion(key: string, body: string, condition: WriteCondition): Promise<WrittenObject> {
+    checkWrite(key, body, condition);
+    const bytes = Buffer.from(body, 'utf-8');
+    // The text is kept beside the bytes only when decoding them gives it back (no lone surrogates).
+    const text = body.isWellFormed() ? body : bytes.toString('utf-8');
+    return this.database.write(() => {
+      const head = this.database.statement('SELECT id, seq, live, md5, ms, base, chain FROM keys WHERE key = ?').get(key) as
+        | HeadRow
+        | undefined;
+      checkCondition(key, head?.live === 1 ? head.md5 : undefined, condition);
+      const previous = head?.live === 1 ? this.#current(key, head) : undefined;
+      const delta = previous === undefined ? undefined : deltaOf(previous.bytes, bytes);
+      const chain = (head?.chain ?? 0) + (delta?.insert.length ?? 0);
+      const keepsDelta = delta !== undefined && chain <= bytes.length;
+      const { md5, hash } = md5After(previous, delta, bytes);
+      const seq = (head?.seq ?? 0) + 1;
+      const ms = Math.max(this.#clock.now(), head?.ms ?? 0);
+      const base = keepsDelta ? head!.base : seq;
+      let id = head?.id;
+      if (id === undefined) {
+        const inserted = this.database
+          .statement('INSERT INTO keys (key, seq, live, md5, ms, base, chain) VALUES (?, ?, 1, ?, ?, ?, ?) RETURNING id')
+          .get(key, seq, md5, ms, base, keepsDelta ? chain : 0) as { id: number };
+        id = inserted.id;
+      } else {
+        this.database
+          .statement('UPDATE keys SET seq = ?, live = 1, md5 = ?, ms = ?, base = ?, chain = ? WHERE id = ?')
+          .run(seq, md5, ms, base, keepsDelta ? chain : 0, id);
+      }
+      this.database
+        .statement('INSERT INTO versions (key_id, seq, ms, md5, base, keep_prefix, keep_suffix, data) VALUES (?, ?, ?, ?, ?, ?, ?, ?)')
+        .run(
+          id,
+          seq,
+          ms,
+          md5,
+          base,
+          keepsDelta ? delta.keepPrefix : null,
+          keepsDelta ? delta.keepSuffix : null,
+          keepsDelta ? delta.insert : bytes,
+        );
+      return () => {
+        const versionId = versionIdOf(seq, ms, md5);
+        this.#cache.set(key, { seq, bytes, text, hash, versionId });
+        return { etag: `"${md5}"`, versionId };
+      };
+    });
+  }
+
+  /** The body of the newest version of `key` (whose row is `head`): cached, or rebuilt from its chain. */
+  #current(key: string, head: HeadRow): CachedBody {
+    const cached = this.#cache.version(key, head.seq);
+    if (cached !== undefined) return cached;
+    const rows = this.database
+      .statement('SELECT keep_prefix, keep_suffix, data FROM versions WHERE key_id = ? AND seq BETWEEN ? AND ? ORDER BY seq')
+      .all(head.id, head.base, head.seq) as unknown as ChainRow[];
+    const bytes = rebuild(rows);
+    return { seq: head.seq, bytes, text: bytes.toString('utf-8') };
+  }
+
+  async list(prefix: string, options: KeyListOptions): Promise<ListPage> {
+    const { rows, truncated } = await this.#page(prefix, options, 'key');
+    return { keys: rows.map((row) => row.key), truncated };
+  }
+
+  async listObjects(prefix: string, options: KeyListOptions): Promise<ObjectPage> {
+    const { rows, truncated } = await this.#page(prefix, options, 'key, md5, ms');
+    return { objects: rows.map((row) => ({ key: row.key, etag: `"${row.md5}"`, lastModified: new Date(row.ms) })), truncated };
+  }
+
+  #page(prefix: string, { limit, startAfter }: KeyListOptions, columns: string) {
+    return pageOf(
+      this.database,
+      (range) => `SELECT ${columns} FROM keys WHERE live = 1 AND ${range} ORDER BY key LIMIT ?3`,
+      prefix,
+      limit,
+      startAfter,
+    );
+  }
+
+  delete(key: string): Promise<void> {
+    checkKey(key);
+    return this.database.write(() => {
+      this.database.statement('UPDATE keys SET live = 0 WHERE key = ?').run(key);
+      return () => undefined;
+    });
+  }
+
+  async listVersions(key: string, { limit, cursor }: VersionListOptions): Promise<VersionPage> {
+    checkLimit(limit);
+    checkKey(key);
+    const rows = await this.database.read(`list versions of ${key}`, () => {
+      const head = this.database.statement('SELECT id, seq, live FROM keys WHERE key = ?').get(key) as HeadRow | undefined;
+      let before = (head?.seq ?? 0) + 1;
+      if (cursor !== undefined) {
+        const match = VERSION_ID.exec(cursor);
+        const at =
+          match === null || head === undefined
+            ? undefined
+            : (this.database.statement('SELECT seq, ms, md5 FROM versions WHERE key_id = ? AND seq = ?').get(head.id, Number(match[1])) as
+                | { seq: number; ms: number; md5: string }
+                | undefined);
+        if (at === undefined || versionIdOf(at.seq, at.ms, at.md5) !== cursor) throw new UnknownVersion(key, cursor);
+        before = at.seq;
+      }
+      if (head === undefined) return [];
+      const listed = this.database
+        .statement('SELECT seq, ms, md5 FROM versions WHERE key_id = ? AND seq < ? ORDER BY seq DESC LIMIT ?')
+        .all(head.id, before, limit + 1) as { seq: number; ms: number; md5: string }[];
+      return listed.map((row) => ({
+        versionId: versionIdOf(row.seq, row.ms, row.md5),
+        etag: `"${row.md5}"`,
+        lastModified: new Date(row.ms),
+        isLatest: head.live === 1 && row.seq === head.seq,
+      }));
+    });
+    const versions = rows.slice(0, limit);
+    return rows.length > limit ? { versions, cursor: versions.at(-1)!.versionId } : { versions };
+  }
+
+  async getVersion(key: string, versionId: string): Promise<StoredObject | undefined> {
+    checkKey(key);
+    const match = VERSION_ID.exec(versionId);
+    if (match === null) return undefined;
+    const seq = Number(match[1]);
+    const cached = this.#cache.version(key, seq);
+    if (cached?.versionId === versionId) return { body: cached.text, etag: `"${match[3]}"`, versionId };
+    const rows = await this.database.read(`get ${key} version ${versionId}`, () =>
+      this.database
+        .statement(
+          `SELECT t.ms, t.md5, v.keep_prefix, v.keep_suffix, v.data FROM keys k
+           JOIN versions t ON t.key_id = k.id AND t.seq = ?2
+           JOIN versions v ON v.key_id = k.id AND v.seq BETWEEN t.base AND t.seq
+           WHERE k.key = ?1 ORDER BY v.seq`,
+        )
+        .all(key, seq),
+    );
+    const first = rows[0] as (ChainRow & { ms: number; md5: string }) | undefined;
+    if (first === undefined || versionIdOf(seq, first.ms, first.md5) !== versionId) return undefined;
+    return { body: rebuild(rows as unknown as ChainRow[]).toString('utf-8'), etag: `"${first.md5}"`, versionId };
+  }
+
+  /** Closes the database (shared with the other store of the data directory); the store is not used afterwards. */
+  close(): Promise<void> {
+    return this.database.close();
+  }
+}
+
+/**
+ * The SQLite store for soft state (lease renewal records, announced-event
+ * cursors): the same database, transactions and guarantees as
+ * {@link SqliteObjectStore}, but it keeps only each key's current body and
+ * offers no version operations (so `keepsVersions` is false): a record
+ * rewritten every few seconds for days stays one row.
+ */
+export class UnversionedSqliteObjectStore implements PrunableObjectStore {
+  readonly database: SqliteDatabase;
+  readonly #clock: TimeSource;
+
+  constructor(database: SqliteDatabase | string, options: SqliteStoreOptions = {}) {
+    this.database = typeof database === 'string' ? new SqliteDatabase(database, options) : database;
+    this.#clock = options.clock ?? systemClock;
+  }
+
+  /** The data directory, resolved. */
+  get root(): string {
+    return this.database.root;
+  }
+
+  async get(key: string): Promise<StoredObject | undefined> {
+    checkKey(key);
+    const row = (await this.database.read(`get ${key}`, () =>
+      this.database.statement('SELECT md5, body FROM state WHERE key = ?').get(key),
+    )) as { md5: string; body: Uint8Array } | undefined;
+    return row === undefined ? undefined : { body: bufferOf(row.body).toString('utf-8'), etag: `"${row.md5}"` };
+  }
+
+  put(key: string, body: string, condition: WriteCondition): Promise<string> {
+    checkWrite(key, body, condition);
+    const bytes = Buffer.from(body, 'utf-8');
+    const md5 = createHash('md5').update(bytes).digest('hex');
+    return this.database.write(() => {
+      const current = this.database.statement('SELECT md5 FROM state WHERE key = ?').get(key) as { md5: string } | undefined;
+      checkCondition(key, current?.md5, condition);
+      this.database
+        .statement(
+          'INSERT INTO state (key, md5, ms, body) VALUES (?, ?, ?, ?) ON CONFLICT (key) DO UPDATE SET md5 = ?2, ms = ?3, body = ?4',
+        )
+        .run(key, md5, this.#clock.now(), bytes);
+      return () => `"${md5}"`;
+    });
+  }
+
+  async list(prefix: string, options: KeyListOptions): Promise<ListPage> {
+    const { rows, truncated } = await this.#page(prefix, options, 'key');
+    return { keys: rows.map((row) => row.key), truncated };
+  }
+
+  async listObjects(prefix: string, options: KeyListOptions): Promise<ObjectPage> {
+    const { rows, truncated } = await this.#page(prefix, options, 'key, md5, ms');
+    return { objects: rows.map((row) => ({ key: row.key, etag: `"${row.md5}"`, lastModified: new Date(row.ms) })), truncated };
+  }
+
+  #page(prefix: string, { limit, startAfter }: KeyListOptions, columns: string) {
+    return pageOf(this.database, (range) => `SELECT ${columns} FROM state WHERE ${range} ORDER BY key LIMIT ?3`, prefix, limit, startAfter);
+  }
+
+  delete(key: string): Promise<void> {
+    checkKey(key);
+    return this.database.write(() => {
+      this.database.statement('DELETE FROM state WHERE key = ?').run(key);
+      return () => undefined;
+    });
+  }
+
+  /** Closes the database (shared with the other store of the data directory); the store is not used afterwards. */
+  close(): Promise<void> {
+    return this.database.close();
+  }
+}
+
+async function pageOf(
+  database: SqliteDatabase,
+  sql: (range: string) => string,
+  prefix: string,
+  limit: number,
+  startAfter: string | undefined,
+): Promise<{ rows: { key: string; md5: string; ms: number }[]; truncated: boolean }> {
+  checkLimit(limit);
+  if (typeof prefix !== 'string') throw new InvalidKey(String(prefix), 'a prefix must be a string');
+  const after = startAfter !== undefined && Buffer.compare(Buffer.from(startAfter, 'utf-8'), Buffer.from(prefix, 'utf-8')) >= 0;
+  const statement = database.statement(sql(after ? UNDER_PREFIX.after : UNDER_PREFIX.from));
+  const rows = (await database.read(`list ${prefix}`, () => statement.all(prefix, startAfter ?? '', limit + 1))) as {
+    key: string;
+    md5: string;
+    ms: number;
+  }[];
+  return { rows: rows.slice(0, limit), truncated: rows.length > limit };
+}
+
+/** The body a chain of rows (a full body, then deltas, oldest first) makes. */
+function rebuild(rows: ChainRow[]): Buffer {
+  let body: Buffer = Buffer.alloc(0);
+  for (const row of rows) {
+    const data = bufferOf(row.data);
+    body = row.keep_prefix === null ? data : applyDelta(body, { keepPrefix: row.keep_prefix, keepSuffix: row.keep_suffix!, insert: data });
+  }
+  return body;
+}
+
+function bufferOf(bytes: Uint8Array): Buffer {
+  return Buffer.from(bytes.buffer, bytes.byteOffset, bytes.byteLength);
+}
+
+function versionIdOf(seq: number, ms: number, md5: string): string {
+  return `${String(seq).padStart(12, '0')}-${String(ms).padStart(13, '0')}-${md5}`;
+}
+
+/** @throws ConditionNotMet when `condition` does not hold for a key whose current ETag (bare MD5) is `current`. */
+function checkCondition(key: string, current: string | undefined, condition: WriteCondition): void {
+  const holds = 'ifNoneMatch' in condition ? current === undefined : current !== undefined && sameEtag(current, condition.ifMatch);
+  if (!holds) throw new ConditionNotMet(key);
+}
+
+function checkWrite(key: string, body: string, condition: WriteCondition): void {
+  checkKey(key);
+  if (typeof body !== 'string') throw new TypeError('the body must be a string');
+  const isCreate = 'ifNoneMatch' in condition && condition.ifNoneMatch === '*';
+  const isReplace = 'ifMatch' in condition && typeof condition.ifMatch === 'string';
+  if (!isCreate && !isReplace) throw new TypeError("a write needs a condition: { ifNoneMatch: '*' } or { ifMatch: etag }");
+}
+
+function checkKey(key: string): void {
+  if (typeof key !== 'string' || key === '') throw new InvalidKey(String(key), 'must be a non-empty string');
+  if (!key.isWellFormed()) throw new InvalidKey(key, 'is not well-formed Unicode (a lone surrogate)');
+  if (Buffer.byteLength(key, 'utf-8') > MAX_KEY_BYTES) throw new InvalidKey(key, `is longer than ${MAX_KEY_BYTES} UTF-8 bytes`);
+}
+
+function checkLimit(limit: number): void {
+  if (!Number.isInteger(limit) || limit < 1 || limit > MAX_LIST_KEYS)
+    throw new RangeError(`limit must be an integer from 1 to ${MAX_LIST_KEYS}, got ${limit}`);
+}
+
+/**
+ * Bodies of versions used lately, up to a byte budget: the newest of each hot
+ * key (so that a `get` or the next write reads no chain) and those just
+ * written (so that reading the versions an announcer has yet to announce
+ * reads none either). Versions never change, so an entry is never stale;
+ * whether it is still the newest is told by the key's row.
+ */
+class BodyCache {
+  readonly #entries = new Map<string, CachedBody & { key: string }>();
+  /** The newest version held of each key. */
+  readonly #newest = new Map<string, number>();
+  readonly #limit: number;
+  #bytes = 0;
+
+  constructor(limitBytes: number) {
+    this.#limit = limitBytes;
+  }
+
+  /** The newest version held of `key`. */
+  peek(key: string): CachedBody | undefined {
+    const seq = this.#newest.get(key);
+    return seq === undefined ? undefined : this.version(key, seq);
+  }
+
+  version(key: string, seq: number): CachedBody | undefined {
+    const id = `${seq}:${key}`;
+    const cached = this.#entries.get(id);
+    if (cached === undefined) return undefined;
+    this.#entries.delete(id);
+    this.#entries.set(id, cached);
+    return cached;
+  }
+
+  set(key: string, cached: CachedBody): void {
+    if (cached.bytes.length > this.#limit / 4) return;
+    const id = `${cached.seq}:${key}`;
+    const previous = this.#entries.get(id);
+    if (previous !== undefined) this.#bytes -= previous.bytes.length;
+    this.#entries.delete(id);
+    this.#entries.set(id, { ...cached, key });
+    this.#bytes += cached.bytes.length;
+    if ((this.#newest.get(key) ?? -1) < cached.seq) this.#newest.set(key, cached.seq);
+    for (const [oldest, body] of this.#entries) {
+      if (this.#bytes <= this.#limit) break;
+      this.#entries.delete(oldest);
+      this.#bytes -= body.bytes.length;
+      if (this.#newest.get(body.key) === body.seq) this.#newest.delete(body.key);
+    }
+  }
+}
