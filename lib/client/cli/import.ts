@@ -74,11 +74,6 @@ interface Tally {
 /** Opens the stores of `--data-dir`, or those of `--bucket`; `close` when done. */
 type OpenStores = () => Promise<ImportStores & { close?: () => unknown }>;
 
-/** The module of the local SQLite store, as far as an import uses it. */
-interface SqliteStoresModule {
-  openSqliteStores(dataDir: string): ImportStores & { sessions: { database: { close(): Promise<void> } } };
-}
-
 /**
  * `runner-sessions import FILE`: writes the exported sessions of FILE into a
  * store, create-only (see `lib/sessions/import.ts`). Resolves to the exit code (`ImportExit`).
@@ -202,8 +197,7 @@ function storesFrom(values: Parsed['values']): OpenStores {
       throw new UsageError('--leases-bucket and --endpoint go with --bucket, not --data-dir');
     return async () => {
       // The local store's module, loaded only when asked for (it opens node:sqlite).
-      const module = '../../storage/sqlite/index.ts';
-      const { openSqliteStores } = (await import(module)) as SqliteStoresModule;
+      const { openSqliteStores } = await import('../../storage/sqlite/index.ts');
       const stores = openSqliteStores(dataDir);
       // Both stores share one database: closing it lets what is queued commit first.
       return { ...stores, close: () => stores.sessions.database.close() };

@@ -1,4 +1,3 @@
-import { existsSync } from 'node:fs';
 import { mkdtemp, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
@@ -59,9 +58,6 @@ export async function serveDataDir(dataDir: string): Promise<Served> {
   const server = await startLocalServer({ port: 0, dataDir, leaseSweepSeconds: 0, console: false });
   return { url: server.url, close: () => server.close() };
 }
-
-/** True once the embedded store of `--data-dir` (lib/storage/sqlite/) is in the tree. */
-export const HAS_SQLITE_STORE = existsSync(path.resolve(import.meta.dirname, '../../../lib/storage/sqlite/index.ts'));
 
 /** The sessions of a round trip, by what each stands for. */
 export interface Variety {

@@ -5,17 +5,7 @@ import path from 'node:path';
 import { afterAll, afterEach, beforeAll, beforeEach, describe, expect, it } from 'vitest';
 import { S3ObjectStore } from '#lib/storage/s3.ts';
 import { S3Fake } from '../../helpers/s3-fake.ts';
-import {
-  cli,
-  createVariety,
-  exportFrom,
-  HAS_SQLITE_STORE,
-  linesFile,
-  serve,
-  serveDataDir,
-  tempDir,
-  type Variety,
-} from './export-import-helpers.ts';
+import { cli, createVariety, exportFrom, linesFile, serve, serveDataDir, tempDir, type Variety } from './export-import-helpers.ts';
 
 /** The last commit before the re-layout: its server stores sessions in the log-structured file store of `lib/store/file/`. */
 const PREVIOUS_RELEASE = '8c5d1cd';
@@ -104,7 +94,7 @@ describe.skipIf(!hasCommit(PREVIOUS_RELEASE))(`export from the previous release 
     expect(again.lines).toEqual(exported);
   });
 
-  it.skipIf(!HAS_SQLITE_STORE)('gives identical lines once imported into a new data directory that today’s npm start serves', async () => {
+  it('gives identical lines once imported into a new data directory that today’s npm start serves', async () => {
     const file = await linesFile(dir.dir, 'sessions.jsonl', exported);
     const dataDir = `${dir.dir}/today`;
 

@@ -10,7 +10,6 @@ import {
   cli,
   createVariety,
   exportFrom,
-  HAS_SQLITE_STORE,
   linesFile,
   type Served,
   serve,
@@ -196,7 +195,7 @@ describe('runner-sessions export and import: the round trip through a fresh stor
     expect([...fake.objects.keys()].filter((key) => key.startsWith('sessions/')).length).toBe(exported.length);
   });
 
-  describe.skipIf(!HAS_SQLITE_STORE)('--data-dir: the embedded store of npm start', () => {
+  describe('--data-dir: the embedded store of npm start', () => {
     it('imports into a fresh data directory that npm start then serves with identical lines, and again changes nothing', async () => {
       const dataDir = `${dir.dir}/data-${Date.now()}`;
 
