@@ -1,14 +1,10 @@
-import { createHash } from 'node:crypto';
 import { systemClock, type TimeSource } from '../../common/clock.ts';
 import {
-  ConditionNotMet,
   type KeyListOptions,
   type ListPage,
-  MAX_LIST_KEYS,
   type ObjectPage,
   type PrunableObjectStore,
   type StoredObject,
-  sameEtag,
   UnknownVersion,
   type VersionedObjectStore,
   type VersionListOptions,
@@ -16,30 +12,18 @@ import {
   type WriteCondition,
   type WrittenObject,
 } from '../port.ts';
+import { BodyCache } from './body-cache.ts';
 import { SqliteDatabase } from './database.ts';
+import { bufferOf, checkCondition, checkKey, checkLimit, checkWrite, pageOf } from './key-space.ts';
+import { UnversionedSqliteObjectStore } from './state-store.ts';
 import { applyDelta, type CachedBody, deltaOf, md5After } from './versions.ts';
 
 export { DATABASE_NAME, DataDirectoryUnusable, EarlierDataDirectory, isStorageFault } from './database.ts';
+export { InvalidKey } from './key-space.ts';
+export { UnversionedSqliteObjectStore } from './state-store.ts';
 
-/** Longest key accepted, in UTF-8 bytes: the limit Amazon S3 sets. */
-const MAX_KEY_BYTES = 1024;
 /** A version ID: the key's 12-digit sequence number, the write's Unix ms (13 digits) and the body's MD5. */
 const VERSION_ID = /^(\d{12})-(\d{13})-([0-9a-f]{32})$/;
-/**
- * Keys under the prefix bound as `?1` (no UTF-8 text has the byte 0xFF, so `?1 || 0xFF` sorts after all of them), from its
- * first, or after `?2` when that sorts at or after the prefix: one lower bound each, so that SQLite seeks the index to it.
- */
-const UNDER_PREFIX = { from: `key >= ?1 AND key < ?1 || CAST(x'FF' AS TEXT)`, after: `key > ?2 AND key < ?1 || CAST(x'FF' AS TEXT)` };
-
-/** A key the store refuses: empty, not well-formed Unicode, or longer than S3 allows. */
-export class InvalidKey extends Error {
-  override readonly name = 'InvalidKey';
-  readonly key: string;
-  constructor(key: string, reason: string) {
-    super(`invalid object key ${JSON.stringify(key.length > 80 ? `${key.slice(0, 80)}…` : key)}: ${reason}`);
-    this.key = key;
-  }
-}
 
 export interface SqliteStoreOptions {
   /** How long a write waits for another process's write lock before it fails with StoreFault. Default 5 s. */
@@ -293,98 +277,6 @@ export class SqliteObjectStore implements VersionedObjectStore, PrunableObjectSt
   }
 }
 
-/**
- * The SQLite store for soft state (lease renewal records, announced-event
- * cursors): the same database, transactions and guarantees as
- * {@link SqliteObjectStore}, but it keeps only each key's current body and
- * offers no version operations (so `keepsVersions` is false): a record
- * rewritten every few seconds for days stays one row.
- */
-export class UnversionedSqliteObjectStore implements PrunableObjectStore {
-  readonly database: SqliteDatabase;
-  readonly #clock: TimeSource;
-
-  constructor(database: SqliteDatabase | string, options: SqliteStoreOptions = {}) {
-    this.database = typeof database === 'string' ? new SqliteDatabase(database, options) : database;
-    this.#clock = options.clock ?? systemClock;
-  }
-
-  /** The data directory, resolved. */
-  get root(): string {
-    return this.database.root;
-  }
-
-  async get(key: string): Promise<StoredObject | undefined> {
-    checkKey(key);
-    const row = (await this.database.read(`get ${key}`, () =>
-      this.database.statement('SELECT md5, body FROM state WHERE key = ?').get(key),
-    )) as { md5: string; body: Uint8Array } | undefined;
-    return row === undefined ? undefined : { body: bufferOf(row.body).toString('utf-8'), etag: `"${row.md5}"` };
-  }
-
-  put(key: string, body: string, condition: WriteCondition): Promise<string> {
-    checkWrite(key, body, condition);
-    const bytes = Buffer.from(body, 'utf-8');
-    const md5 = createHash('md5').update(bytes).digest('hex');
-    return this.database.write(() => {
-      const current = this.database.statement('SELECT md5 FROM state WHERE key = ?').get(key) as { md5: string } | undefined;
-      checkCondition(key, current?.md5, condition);
-      this.database
-        .statement(
-          'INSERT INTO state (key, md5, ms, body) VALUES (?, ?, ?, ?) ON CONFLICT (key) DO UPDATE SET md5 = ?2, ms = ?3, body = ?4',
-        )
-        .run(key, md5, this.#clock.now(), bytes);
-      return () => `"${md5}"`;
-    });
-  }
-
-  async list(prefix: string, options: KeyListOptions): Promise<ListPage> {
-    const { rows, truncated } = await this.#page(prefix, options, 'key');
-    return { keys: rows.map((row) => row.key), truncated };
-  }
-
-  async listObjects(prefix: string, options: KeyListOptions): Promise<ObjectPage> {
-    const { rows, truncated } = await this.#page(prefix, options, 'key, md5, ms');
-    return { objects: rows.map((row) => ({ key: row.key, etag: `"${row.md5}"`, lastModified: new Date(row.ms) })), truncated };
-  }
-
-  #page(prefix: string, { limit, startAfter }: KeyListOptions, columns: string) {
-    return pageOf(this.database, (range) => `SELECT ${columns} FROM state WHERE ${range} ORDER BY key LIMIT ?3`, prefix, limit, startAfter);
-  }
-
-  delete(key: string): Promise<void> {
-    checkKey(key);
-    return this.database.write(() => {
-      this.database.statement('DELETE FROM state WHERE key = ?').run(key);
-      return () => undefined;
-    });
-  }
-
-  /** Closes the database (shared with the other store of the data directory); the store is not used afterwards. */
-  close(): Promise<void> {
-    return this.database.close();
-  }
-}
-
-async function pageOf(
-  database: SqliteDatabase,
-  sql: (range: string) => string,
-  prefix: string,
-  limit: number,
-  startAfter: string | undefined,
-): Promise<{ rows: { key: string; md5: string; ms: number }[]; truncated: boolean }> {
-  checkLimit(limit);
-  if (typeof prefix !== 'string') throw new InvalidKey(String(prefix), 'a prefix must be a string');
-  const after = startAfter !== undefined && Buffer.compare(Buffer.from(startAfter, 'utf-8'), Buffer.from(prefix, 'utf-8')) >= 0;
-  const statement = database.statement(sql(after ? UNDER_PREFIX.after : UNDER_PREFIX.from));
-  const rows = (await database.read(`list ${prefix}`, () => statement.all(prefix, startAfter ?? '', limit + 1))) as {
-    key: string;
-    md5: string;
-    ms: number;
-  }[];
-  return { rows: rows.slice(0, limit), truncated: rows.length > limit };
-}
-
 /** The body a chain of rows (a full body, then deltas, oldest first) makes. */
 function rebuild(rows: ChainRow[]): Buffer {
   let body: Buffer = Buffer.alloc(0);
@@ -395,86 +287,6 @@ function rebuild(rows: ChainRow[]): Buffer {
   return body;
 }
 
-function bufferOf(bytes: Uint8Array): Buffer {
-  return Buffer.from(bytes.buffer, bytes.byteOffset, bytes.byteLength);
-}
-
 function versionIdOf(seq: number, ms: number, md5: string): string {
   return `${String(seq).padStart(12, '0')}-${String(ms).padStart(13, '0')}-${md5}`;
-}
-
-/** @throws ConditionNotMet when `condition` does not hold for a key whose current ETag (bare MD5) is `current`. */
-function checkCondition(key: string, current: string | undefined, condition: WriteCondition): void {
-  const holds = 'ifNoneMatch' in condition ? current === undefined : current !== undefined && sameEtag(current, condition.ifMatch);
-  if (!holds) throw new ConditionNotMet(key);
-}
-
-function checkWrite(key: string, body: string, condition: WriteCondition): void {
-  checkKey(key);
-  if (typeof body !== 'string') throw new TypeError('the body must be a string');
-  const isCreate = 'ifNoneMatch' in condition && condition.ifNoneMatch === '*';
-  const isReplace = 'ifMatch' in condition && typeof condition.ifMatch === 'string';
-  if (!isCreate && !isReplace) throw new TypeError("a write needs a condition: { ifNoneMatch: '*' } or { ifMatch: etag }");
-}
-
-function checkKey(key: string): void {
-  if (typeof key !== 'string' || key === '') throw new InvalidKey(String(key), 'must be a non-empty string');
-  if (!key.isWellFormed()) throw new InvalidKey(key, 'is not well-formed Unicode (a lone surrogate)');
-  if (Buffer.byteLength(key, 'utf-8') > MAX_KEY_BYTES) throw new InvalidKey(key, `is longer than ${MAX_KEY_BYTES} UTF-8 bytes`);
-}
-
-function checkLimit(limit: number): void {
-  if (!Number.isInteger(limit) || limit < 1 || limit > MAX_LIST_KEYS)
-    throw new RangeError(`limit must be an integer from 1 to ${MAX_LIST_KEYS}, got ${limit}`);
-}
-
-/**
- * Bodies of versions used lately, up to a byte budget: the newest of each hot
- * key (so that a `get` or the next write reads no chain) and those just
- * written (so that reading the versions an announcer has yet to announce
- * reads none either). Versions never change, so an entry is never stale;
- * whether it is still the newest is told by the key's row.
- */
-class BodyCache {
-  readonly #entries = new Map<string, CachedBody & { key: string }>();
-  /** The newest version held of each key. */
-  readonly #newest = new Map<string, number>();
-  readonly #limit: number;
-  #bytes = 0;
-
-  constructor(limitBytes: number) {
-    this.#limit = limitBytes;
-  }
-
-  /** The newest version held of `key`. */
-  peek(key: string): CachedBody | undefined {
-    const seq = this.#newest.get(key);
-    return seq === undefined ? undefined : this.version(key, seq);
-  }
-
-  version(key: string, seq: number): CachedBody | undefined {
-    const id = `${seq}:${key}`;
-    const cached = this.#entries.get(id);
-    if (cached === undefined) return undefined;
-    this.#entries.delete(id);
-    this.#entries.set(id, cached);
-    return cached;
-  }
-
-  set(key: string, cached: CachedBody): void {
-    if (cached.bytes.length > this.#limit / 4) return;
-    const id = `${cached.seq}:${key}`;
-    const previous = this.#entries.get(id);
-    if (previous !== undefined) this.#bytes -= previous.bytes.length;
-    this.#entries.delete(id);
-    this.#entries.set(id, { ...cached, key });
-    this.#bytes += cached.bytes.length;
-    if ((this.#newest.get(key) ?? -1) < cached.seq) this.#newest.set(key, cached.seq);
-    for (const [oldest, body] of this.#entries) {
-      if (this.#bytes <= this.#limit) break;
-      this.#entries.delete(oldest);
-      this.#bytes -= body.bytes.length;
-      if (this.#newest.get(body.key) === body.seq) this.#newest.delete(body.key);
-    }
-  }
 }

@@ -5,7 +5,7 @@ import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import type { SessionEvent } from '#lib/domain/events.ts';
-import { FilePublisher } from '#lib/local/events.ts';
+import { FilePublisher } from '#lib/local/events-file.ts';
 import { MAX_REFUSED_ATTEMPTS, WebhookDelivery } from '#lib/local/webhook.ts';
 
 let dataDir: string;
