@@ -1032,7 +1032,7 @@ describe('the synthesized template, held against what the handlers do', () => {
     console.info(
       `IAM matrix: ${roleStatements.size} roles × ${cells.length} S3 requests = ${simulated} cells simulated, allowed exactly where used`,
     );
-  });
+  }, 120_000);
 
   it('names in its roles no S3 action and no bucket or prefix that the matrix leaves out, so the matrix covers every grant', () => {
     const outside: string[] = [];
