@@ -17,6 +17,19 @@ export const ENDED_TAG = { key: 'runner-sessions:ended', value: 'true' } as cons
 /** {@link ENDED_TAG} as the `Tagging` parameter of a PutObject (URL query form). */
 export const ENDED_TAGGING = `${encodeURIComponent(ENDED_TAG.key)}=${ENDED_TAG.value}`;
 
+/** The statuses a session ends in: retention counts from the last write in one of them. */
+export const ENDED_STATUSES = ['completed', 'terminated'] as const;
+
+/** True when `status` is one a session ends in. */
+export function isEnded(status: string): boolean {
+  return (ENDED_STATUSES as readonly string[]).includes(status);
+}
+
+/** What a write of a session in `status` carries: the ended tag when the status is final, else nothing. */
+export function endingWriteTags(status: string): { tagging: string } | undefined {
+  return isEnded(status) ? { tagging: ENDED_TAGGING } : undefined;
+}
+
 /** The fewest and most days `RETENTION_DAYS` may name. */
 export const RETENTION_DAYS_RANGE = { min: 1, max: 3650 } as const;
 

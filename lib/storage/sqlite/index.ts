@@ -7,10 +7,10 @@ import {
   MAX_LIST_KEYS,
   type ObjectPage,
   type PrunableObjectStore,
+  type PurgingObjectStore,
   type StoredObject,
   sameEtag,
   UnknownVersion,
-  type VersionedObjectStore,
   type VersionListOptions,
   type VersionPage,
   type WriteCondition,
@@ -102,7 +102,7 @@ interface ChainRow {
  *   milliseconds never go backwards along a key.
  * - Deleting a key hides it from reads and listings; its versions stay listed.
  */
-export class SqliteObjectStore implements VersionedObjectStore, PrunableObjectStore {
+export class SqliteObjectStore implements PurgingObjectStore, PrunableObjectStore {
   readonly database: SqliteDatabase;
   readonly #clock: TimeSource;
   readonly #cache: BodyCache;
@@ -230,6 +230,25 @@ export class SqliteObjectStore implements VersionedObjectStore, PrunableObjectSt
     return this.database.write(() => {
       this.database.statement('UPDATE keys SET live = 0 WHERE key = ?').run(key);
       return () => undefined;
+    });
+  }
+
+  /**
+   * Deletes `key` with every version (retention), in one transaction; with `ifMatch`, only while that ETag is current.
+   * The key's row stays, not live and without versions, so that its sequence goes on: no version ID is issued twice,
+   * and no cached body is taken for a later version's.
+   */
+  purge(key: string, ifMatch?: string): Promise<void> {
+    checkKey(key);
+    return this.database.write(() => {
+      const head = this.database.statement('SELECT id, seq, live, md5 FROM keys WHERE key = ?').get(key) as
+        | { id: number; seq: number; live: number; md5: string }
+        | undefined;
+      if (ifMatch !== undefined) checkCondition(key, head?.live === 1 ? head.md5 : undefined, { ifMatch });
+      if (head === undefined) return () => undefined;
+      this.database.statement('DELETE FROM versions WHERE key_id = ?').run(head.id);
+      this.database.statement('UPDATE keys SET live = 0, chain = 0 WHERE id = ?').run(head.id);
+      return () => this.#cache.forget(key, head.seq);
     });
   }
 
@@ -459,6 +478,17 @@ class BodyCache {
     this.#entries.delete(id);
     this.#entries.set(id, cached);
     return cached;
+  }
+
+  /** Drops the versions of `key` up to `seq` (a purge deleted them). */
+  forget(key: string, seq: number): void {
+    for (let n = seq; n >= 1; n--) {
+      const cached = this.#entries.get(`${n}:${key}`);
+      if (cached === undefined) continue;
+      this.#entries.delete(`${n}:${key}`);
+      this.#bytes -= cached.bytes.length;
+    }
+    this.#newest.delete(key);
   }
 
   set(key: string, cached: CachedBody): void {
