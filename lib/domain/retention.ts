@@ -41,7 +41,8 @@ export const RETENTION_DAYS_RANGE = { min: 1, max: 3650 } as const;
 export function readRetentionDays(env: Record<string, string | undefined> = process.env): number | undefined {
   const raw = env.RETENTION_DAYS;
   if (raw === undefined || raw.trim() === '') return undefined;
-  const days = Number(raw);
+  // Digits only: `1e3`, `0x10` and `30.0` are not how anyone writes a number of days.
+  const days = /^[0-9]+$/.test(raw.trim()) ? Number(raw) : Number.NaN;
   if (!(Number.isSafeInteger(days) && days >= RETENTION_DAYS_RANGE.min && days <= RETENTION_DAYS_RANGE.max)) {
     throw new Error(
       `RETENTION_DAYS must be a whole number of days from ${RETENTION_DAYS_RANGE.min} to ${RETENTION_DAYS_RANGE.max}, or unset to keep ended sessions forever; got ${JSON.stringify(raw)}`,
