@@ -134,7 +134,8 @@ export class RetentionSweeper {
         report.examined += batch.length;
         for (let start = 0; start < due.length; start += this.#batch) {
           if (signal?.aborted) return report;
-          for (const entry of due.slice(start, start + this.#batch)) await this.#examine(entry, status, report);
+          // A batch at once: the local store commits the writes of one turn of the event loop together.
+          await Promise.all(due.slice(start, start + this.#batch).map((entry) => this.#examine(entry, status, report)));
           await yieldToRequests();
         }
         await yieldToRequests();
@@ -143,11 +144,10 @@ export class RetentionSweeper {
     const records = this.#sessions as PurgingObjectStore & PrunableObjectStore;
     for await (const batch of batches(records, IDEMPOTENCY_PREFIX, this.#batch, report)) {
       if (signal?.aborted) return report;
-      for (const record of batch) {
-        if (record.lastModified.getTime() + this.#idempotencyMs > this.#clock.now()) continue;
-        report.requests++;
-        if (await purgeIfCurrent(this.#sessions, record.key, record.etag)) report.idempotencyRecords++;
-      }
+      const old = batch.filter((record) => record.lastModified.getTime() + this.#idempotencyMs <= this.#clock.now());
+      report.requests += old.length;
+      const purged = await Promise.all(old.map((record) => purgeIfCurrent(this.#sessions, record.key, record.etag)));
+      report.idempotencyRecords += purged.filter(Boolean).length;
       await yieldToRequests();
     }
     return report;
@@ -176,11 +176,13 @@ export class RetentionSweeper {
 
   /** Everything that names session `id` once it is gone; its status index entries last, as they lead the next sweep here. */
   async #removeTraces(id: string, name: string | undefined, report: RetentionReport): Promise<void> {
-    if (name !== undefined) await this.#sessions.purge(nameIndexKey(name, id));
     const renewals = await this.#state.listObjects(renewalPrefix(id), { limit: MAX_LIST_KEYS });
-    for (const { key } of renewals.objects) await this.#state.delete(key);
-    await this.#cursors.delete(announcedKey(id));
-    for (const status of SESSION_STATUSES) await this.#state.delete(statusIndexKey(status, id));
+    await Promise.all([
+      ...(name === undefined ? [] : [this.#sessions.purge(nameIndexKey(name, id))]),
+      ...renewals.objects.map(({ key }) => this.#state.delete(key)),
+      this.#cursors.delete(announcedKey(id)),
+    ]);
+    await Promise.all(SESSION_STATUSES.map((status) => this.#state.delete(statusIndexKey(status, id))));
     const removed = (name === undefined ? 0 : 1) + renewals.objects.length + 1 + SESSION_STATUSES.length;
     report.traces += removed;
     report.requests += removed + 1;
