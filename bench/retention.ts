@@ -23,7 +23,7 @@ const { values } = parseArgs({
     sessions: { type: 'string', default: '100000' },
     appenders: { type: 'string', default: '4' },
     'baseline-seconds': { type: 'string', default: '15' },
-    batch: { type: 'string', default: '100' },
+    batch: { type: 'string', default: '25' },
     'interval-ms': { type: 'string', default: '10' },
   },
 });

@@ -84,7 +84,7 @@ export interface RetentionSweeperOptions {
   /** How long an idempotency record answers repeats: it is purged a day after that. */
   idempotencyWindowSeconds: number;
   clock?: TimeSource;
-  /** Sessions purged, or entries examined / 10, before the sweep yields to requests. Default 100. */
+  /** Sessions purged at once before the sweep yields to requests (a status listing page holds 10 times as many). Default 25. */
   batch?: number;
 }
 
@@ -109,7 +109,7 @@ export class RetentionSweeper {
     retentionDays,
     idempotencyWindowSeconds,
     clock = systemClock,
-    batch = 100,
+    batch = 25,
   }: RetentionSweeperOptions) {
     if (!canPurge(sessions)) throw new TypeError('retention needs a sessions store that can purge a key with its versions');
     if (!(Number.isInteger(batch) && batch >= 1)) throw new RangeError(`batch must be a whole number from 1, got ${batch}`);
