@@ -42,6 +42,7 @@ import { idFromStatusIndexKey, statusIndexKey, statusIndexPrefix } from '../sess
 import {
   ConditionNotMet,
   canPurge,
+  isPrunable,
   type ListedObject,
   MAX_LIST_KEYS,
   type ObjectStore,
@@ -295,7 +296,7 @@ export class RetentionCleanup {
   readonly #tagged = new Set<Walk>();
 
   constructor({ sessions, state, retentionDays, clock = systemClock, pageSize = 200 }: RetentionCleanupOptions) {
-    if (!isPrunableStore(sessions)) throw new TypeError('retention cleanup needs a sessions store that lists write times and deletes');
+    if (!isPrunable(sessions)) throw new TypeError('retention cleanup needs a sessions store that lists write times and deletes');
     this.#sessions = sessions;
     this.#state = state;
     this.#retentionMs = Math.max(1, retentionDays) * DAY_MS;
@@ -359,11 +360,6 @@ export class RetentionCleanup {
       report.requests++;
     }
   }
-}
-
-function isPrunableStore(store: ObjectStore): store is PrunableObjectStore {
-  const candidate = store as Partial<PrunableObjectStore>;
-  return typeof candidate.listObjects === 'function' && typeof candidate.delete === 'function';
 }
 
 /** The session ID an announcer cursor belongs to. */
