@@ -3,9 +3,11 @@ import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { newestFirstId, sessionKey } from '#lib/domain/ids.ts';
 import { ENDED_TAG } from '#lib/domain/retention.ts';
 import { nameIndexKey } from '#lib/sessions/name-index.ts';
+import { SessionRepository } from '#lib/sessions/repository.ts';
 import { statusIndexKey } from '#lib/sessions/status-index.ts';
 import { S3ObjectStore } from '#lib/storage/s3.ts';
 import { announcedKey } from '#lib/workers/announcer.ts';
+import { LeaseSweeper } from '#lib/workers/lease-sweeper.ts';
 import { RetentionCleanup } from '#lib/workers/retention.ts';
 import { S3Fake } from '../../helpers/s3-fake.ts';
 import { seedSession } from '../../helpers/sessions.ts';
@@ -111,5 +113,19 @@ describe('RetentionCleanup', () => {
 
     expect(lists).toEqual([4, 4, 4]);
     for (const id of gone) expect(fake.body(nameIndexKey('beta', id))).toBeUndefined();
+  });
+
+  it('runs as a step of every lease sweep, after the leases, and reports what it did', async () => {
+    const gone = newestFirstId(NOW - 100 * DAY_MS);
+    seedAt(100, nameIndexKey('gamma', gone));
+    const repository = new SessionRepository({
+      store: new S3ObjectStore({ bucket: 'sessions', client }),
+      renewals: new S3ObjectStore({ bucket: 'leases', client }),
+    });
+
+    const report = await new LeaseSweeper({ repository, graceSeconds: 60, retention: cleanup() }).sweep();
+
+    expect(report.retention).toMatchObject({ traces: 1 });
+    expect(fake.body(nameIndexKey('gamma', gone))).toBeUndefined();
   });
 });
