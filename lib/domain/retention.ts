@@ -17,6 +17,19 @@ export const ENDED_TAG = { key: 'runner-sessions:ended', value: 'true' } as cons
 /** {@link ENDED_TAG} as the `Tagging` parameter of a PutObject (URL query form). */
 export const ENDED_TAGGING = `${encodeURIComponent(ENDED_TAG.key)}=${ENDED_TAG.value}`;
 
+/** The statuses a session ends in: retention counts from the last write in one of them. */
+export const ENDED_STATUSES = ['completed', 'terminated'] as const;
+
+/** True when `status` is one a session ends in. */
+export function isEnded(status: string): boolean {
+  return (ENDED_STATUSES as readonly string[]).includes(status);
+}
+
+/** What a write of a session in `status` carries: the ended tag when the status is final, else nothing. */
+export function endingWriteTags(status: string): { tagging: string } | undefined {
+  return isEnded(status) ? { tagging: ENDED_TAGGING } : undefined;
+}
+
 /** The fewest and most days `RETENTION_DAYS` may name. */
 export const RETENTION_DAYS_RANGE = { min: 1, max: 3650 } as const;
 
@@ -28,7 +41,8 @@ export const RETENTION_DAYS_RANGE = { min: 1, max: 3650 } as const;
 export function readRetentionDays(env: Record<string, string | undefined> = process.env): number | undefined {
   const raw = env.RETENTION_DAYS;
   if (raw === undefined || raw.trim() === '') return undefined;
-  const days = Number(raw);
+  // Digits only: `1e3`, `0x10` and `30.0` are not how anyone writes a number of days.
+  const days = /^[0-9]+$/.test(raw.trim()) ? Number(raw) : Number.NaN;
   if (!(Number.isSafeInteger(days) && days >= RETENTION_DAYS_RANGE.min && days <= RETENTION_DAYS_RANGE.max)) {
     throw new Error(
       `RETENTION_DAYS must be a whole number of days from ${RETENTION_DAYS_RANGE.min} to ${RETENTION_DAYS_RANGE.max}, or unset to keep ended sessions forever; got ${JSON.stringify(raw)}`,

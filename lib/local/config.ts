@@ -1,5 +1,6 @@
 import { readFileSync } from 'node:fs';
 import { readServiceConfig } from '../domain/config.ts';
+import { readRetentionDays } from '../domain/retention.ts';
 import { type AccessToken, parseTokenFile, singleToken, TokenConfigError } from './access.ts';
 import type { LocalServerOptions } from './server.ts';
 
@@ -19,7 +20,8 @@ export class LocalConfigError extends Error {
  * (default 127.0.0.1), `PORT` (3000), `DATA_DIR`, `SESSIONS_BUCKET`,
  * `LOCAL_TOKEN` or `LOCAL_TOKEN_FILE`, `LOCAL_HOST_NAMES` (comma-separated
  * names clients use to reach it), `LOCAL_MAX_CONNECTIONS`, `LEASES_BUCKET` (lease
- * renewals when serving from S3), `LEASE_SWEEP_SECONDS` (10; 0: no sweeps) and `EVENTS_WEBHOOK_URL`.
+ * renewals when serving from S3), `LEASE_SWEEP_SECONDS` (10; 0: no sweeps), `RETENTION_DAYS` (unset: ended sessions are
+ * kept forever) and `EVENTS_WEBHOOK_URL`.
  * @throws LocalConfigError naming the variable at fault.
  */
 export function readLocalConfig(env: Record<string, string | undefined>): LocalServerOptions & { host: string; port: number } {
@@ -36,6 +38,7 @@ export function readLocalConfig(env: Record<string, string | undefined>): LocalS
   const leasesBucket = env.LEASES_BUCKET?.trim() || undefined;
   const leaseSweepSeconds = localSweepSeconds(env);
   serviceSettings(env);
+  const retentionDays = localRetentionDays(env);
   const hostNames = (env.LOCAL_HOST_NAMES ?? '')
     .split(',')
     .map((name) => name.trim())
@@ -49,6 +52,7 @@ export function readLocalConfig(env: Record<string, string | undefined>): LocalS
     ...(bucket === undefined ? {} : { bucket }),
     ...(leasesBucket === undefined ? {} : { leasesBucket }),
     leaseSweepSeconds,
+    ...(retentionDays === undefined ? {} : { retentionDays }),
     ...(env.EVENTS_WEBHOOK_URL?.trim() ? { eventsWebhookUrl: webhookUrl(env.EVENTS_WEBHOOK_URL.trim()) } : {}),
     ...(env.DATA_DIR === undefined ? {} : { dataDir: env.DATA_DIR }),
   };
@@ -58,6 +62,15 @@ export function readLocalConfig(env: Record<string, string | undefined>): LocalS
 function localSweepSeconds(env: Record<string, string | undefined>): number {
   try {
     return readServiceConfig({ LEASE_SWEEP_SECONDS: env.LEASE_SWEEP_SECONDS ?? String(LOCAL_LEASE_SWEEP_SECONDS) }).leaseSweepSeconds;
+  } catch (error) {
+    throw new LocalConfigError(error instanceof Error ? error.message : String(error));
+  }
+}
+
+/** `RETENTION_DAYS`: unset keeps ended sessions forever. */
+function localRetentionDays(env: Record<string, string | undefined>): number | undefined {
+  try {
+    return readRetentionDays(env);
   } catch (error) {
     throw new LocalConfigError(error instanceof Error ? error.message : String(error));
   }

@@ -8,11 +8,12 @@ import { consoleHandler } from '../console/serve.ts';
 import { dependenciesFor } from '../http/dependencies.ts';
 import { API_ROUTES, routeHandler } from '../http/route-table.ts';
 import { MemoryObjectStore } from '../storage/memory.ts';
-import { isPrunable, type ObjectStore, type PrunableObjectStore } from '../storage/port.ts';
+import { canPurge, isPrunable, type ObjectStore, type PrunableObjectStore } from '../storage/port.ts';
 import { assertStoreSafe } from '../storage/probe.ts';
 import { S3ObjectStore } from '../storage/s3.ts';
 import { openSqliteStores } from '../storage/sqlite/index.ts';
 import { LeaseSweeper } from '../workers/lease-sweeper.ts';
+import { RetentionSweeper, startRetentionSweeps } from '../workers/retention.ts';
 import { AccessPolicy, type AccessToken, isLoopbackHost } from './access.ts';
 import { answerClientError } from './client-error.ts';
 import { DEFAULT_MAX_CONNECTIONS, LOCAL_LEASE_SWEEP_SECONDS } from './config.ts';
@@ -41,6 +42,8 @@ export interface LocalServerOptions {
   leasesBucket?: string;
   /** Seconds between lease sweeps (also how long a lease must have been expired to be swept); 0: no sweeps. Default 10. */
   leaseSweepSeconds?: number;
+  /** Ended sessions are deleted this many days after they ended, with all that points at them (`RETENTION_DAYS`). Default: kept. */
+  retentionDays?: number | undefined;
   /** Bearer tokens callers must present; none: no authentication, and only a loopback `host` is allowed. */
   tokens?: readonly AccessToken[];
   /** Names the server is reached by besides loopback and `host` (a `Host` header must be one of them, with the port). */
@@ -118,6 +121,7 @@ export async function startLocalServer(options: LocalServerOptions = {}): Promis
   const dependencies = dependenciesFor(store, renewals);
   const sweepSeconds = options.leaseSweepSeconds ?? LOCAL_LEASE_SWEEP_SECONDS;
   const sweeps = startSweeps(new LeaseSweeper({ repository: dependencies.repository, graceSeconds: sweepSeconds }), sweepSeconds);
+  const retention = localRetention(options.retentionDays, local?.sessions ?? options.store, renewals, dependencies.repository.config);
   // Sessions stored before the status index get their entries while the server serves (status listings scan meanwhile).
   const backfill = dependencies.repository.backfillStatusIndex().catch((error: unknown) => {
     console.error(
@@ -165,7 +169,8 @@ export async function startLocalServer(options: LocalServerOptions = {}): Promis
     close: () =>
       new Promise<void>((resolve, reject) => {
         sweeps.stop();
-        listener.close((error) => (error ? reject(error) : backfill.then(() => events?.stop() ?? Promise.resolve()).then(resolve, reject)));
+        const stopped = Promise.all([backfill, retention.stop()]);
+        listener.close((error) => (error ? reject(error) : stopped.then(() => events?.stop() ?? Promise.resolve()).then(resolve, reject)));
         server.closeAllConnections();
         for (const socket of sockets.get(server) ?? []) socket.destroy();
       }),
@@ -178,6 +183,28 @@ function localRenewals(options: LocalServerOptions): PrunableObjectStore {
   if (options.bucket) return new S3ObjectStore({ bucket: options.bucket });
   // A store given by the caller (tests) gets renewals of the same lifetime: in memory.
   return options.store && isPrunable(options.store) ? options.store : new MemoryObjectStore();
+}
+
+/** Retention's sweeps (at start, then every minute) over a store that can purge; none when retention is off. */
+function localRetention(
+  retentionDays: number | undefined,
+  sessions: ObjectStore | undefined,
+  state: PrunableObjectStore,
+  config: { idempotencyWindowSeconds: number },
+): { stop(): Promise<void> } {
+  if (retentionDays === undefined) return { stop: async () => {} };
+  if (sessions === undefined || !canPurge(sessions)) {
+    // Served from a bucket: its lifecycle rules keep retention (infra/session-bucket.ts).
+    console.error(
+      JSON.stringify({
+        level: 'WARN',
+        message: 'RETENTION_DAYS applies to the local store only; a bucket keeps retention by its lifecycle rules',
+      }),
+    );
+    return { stop: async () => {} };
+  }
+  const sweeper = new RetentionSweeper({ sessions, state, retentionDays, idempotencyWindowSeconds: config.idempotencyWindowSeconds });
+  return startRetentionSweeps(sweeper);
 }
 
 /** Sweeps expired leases every `seconds` (never two at once), until stopped. */

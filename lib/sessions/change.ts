@@ -66,7 +66,8 @@ export async function changeSession(
   const status = result.value.status;
   if (result.changed && replaced !== undefined && replaced !== status) entered.add(status).add(replaced);
   await settleStatusIndex(context, id, entered, result.changed ? status : undefined);
-  return { session: result.value, etag: result.etag, changed: result.changed, attempts: result.attempts, conflicts: result.conflicts };
+  const { value: session, etag, changed, attempts, conflicts } = result;
+  return { session, etag, changed, attempts, conflicts, ...(result.replaced && { replacedVersion: result.replaced }) };
 }
 
 /**

@@ -12,6 +12,7 @@ import { InvalidRequest, SessionNotFound } from '../domain/errors.ts';
 import { isSessionId, sessionKey } from '../domain/ids.ts';
 import { sessionJson } from '../domain/job-list.ts';
 import { currentLease, needsRenewal, openLease, type Renewal } from '../domain/lease.ts';
+import { endingWriteTags } from '../domain/retention.ts';
 import { type Session, SessionSchema } from '../domain/session.ts';
 import { parseStoredObject } from '../domain/stored-object.ts';
 import type { Clock, Codec, CompareAndSwap, StoredVersion } from '../storage/compare-and-swap.ts';
@@ -59,6 +60,8 @@ export interface ChangeResult extends SessionVersion {
   attempts: number;
   /** Writes refused because another writer got there first. */
   conflicts: number;
+  /** The stored version the write replaced (retention: a restore untags it when it was an ending). */
+  replacedVersion?: StoredVersion<Session> | undefined;
 }
 
 /** How a change to a session is made. */
@@ -80,6 +83,8 @@ export const SESSION_CODEC: Codec<Session> = {
   },
   // JSON.stringify(session), without re-encoding every job on each append.
   serialise: sessionJson,
+  // Retention: every write that leaves a session ended carries the ended tag (lifecycle expires such versions).
+  writeOptions: (session) => endingWriteTags(session.status),
 };
 
 /** Unix seconds now. */

@@ -8,6 +8,8 @@
 import { LeaseHeld } from '../domain/errors.ts';
 import { sessionKey } from '../domain/ids.ts';
 import { leaseState } from '../domain/lease.ts';
+import { isEnded } from '../domain/retention.ts';
+import { StoreFault, sameEtag, tagsVersions } from '../storage/port.ts';
 import { changeSession } from './change.ts';
 import { type ChangeResult, nowSeconds, renewalFor, requireId, type SessionChangeOptions, type SessionsContext } from './context.ts';
 import {
@@ -78,5 +80,29 @@ export async function restoreVersion(
   );
   const lease = result.session.lease;
   if (result.changed && lease && (lease.ended === 'restored' || result.session.status !== 'active')) await pruneRenewals(context, checked);
+  await untagReplacedEnding(context, checked, result);
   return result;
+}
+
+/**
+ * Retention, after a change that replaced an ending version (a restore, an adoption): that version loses its ended tag,
+ * so that it stays restorable as long as any replaced version instead of expiring a day after it stopped being current.
+ * One request (`DeleteObjectTagging` of that version), only then; a version listing first when its ID is not known.
+ * Best effort: the change stands either way.
+ */
+export async function untagReplacedEnding(context: SessionsContext, id: string, result: ChangeResult): Promise<void> {
+  const replaced = result.replacedVersion;
+  if (!result.changed || replaced === undefined || !isEnded(replaced.value.status) || !tagsVersions(context.store)) return;
+  const key = sessionKey(id);
+  try {
+    const versionId =
+      replaced.versionId ??
+      (await context.store.listVersions(key, { limit: 2 })).versions.find(
+        (version) => !version.isLatest && sameEtag(version.etag, replaced.etag),
+      )?.versionId;
+    if (versionId !== undefined) await context.store.untagVersion(key, versionId);
+  } catch (error) {
+    if (!(error instanceof StoreFault)) throw error;
+    context.onWarning({ message: 'could not remove the ended tag of the version a change replaced', key, error });
+  }
 }

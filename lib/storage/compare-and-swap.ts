@@ -15,13 +15,15 @@ import { type Clock, systemClock } from '../common/clock.ts';
 export { type Clock, systemClock };
 
 import { LruCache } from '../common/lru-cache.ts';
-import { ConditionNotMet, type ObjectStore, StoreFault, sameEtag } from './port.ts';
+import { ConditionNotMet, type ObjectStore, StoreFault, sameEtag, type WriteOptions } from './port.ts';
 
 /** How values of one kind are stored: parse a body (throwing when it is not one), serialise a value. */
 export interface Codec<T> {
   /** The value a stored body holds. @throws Error when the body at `key` is not such a value. */
   parse(body: string, key: string): T;
   serialise(value: T): string;
+  /** What a write of `value` carries besides its body (e.g. object tags), if anything. */
+  writeOptions?(value: T): WriteOptions | undefined;
 }
 
 /** A value together with the stored version it was read from or written as. */
@@ -30,6 +32,8 @@ export interface StoredVersion<T> {
   etag: string;
   /** The body exactly as stored: lost-answer recognition compares it. */
   body: string;
+  /** The store's version ID of it, when the read or write reported one (S3 does). */
+  versionId?: string | undefined;
 }
 
 /**
@@ -69,6 +73,8 @@ export interface SwapResult<T> {
   attempts: number;
   /** Writes refused because another writer got there first. */
   conflicts: number;
+  /** The version this call's write replaced (undefined when it wrote nothing, or its write was recognised after a lost answer). */
+  replaced?: StoredVersion<T> | undefined;
 }
 
 /** How hard the engine tries, and how long it waits between attempts. */
@@ -118,7 +124,7 @@ export class CompareAndSwap<T> {
       this.#cache.delete(key);
       return undefined;
     }
-    const version = { value: this.#codec.parse(stored.body, key), etag: stored.etag, body: stored.body };
+    const version = { value: this.#codec.parse(stored.body, key), etag: stored.etag, body: stored.body, versionId: stored.versionId };
     this.#cache.set(key, version);
     return version;
   }
@@ -176,9 +182,9 @@ export class CompareAndSwap<T> {
       attempts++;
       const body = this.#codec.serialise(next);
       try {
-        const etag = await this.#store.put(key, body, { ifMatch: current.etag });
+        const etag = await this.#store.put(key, body, { ifMatch: current.etag }, this.#codec.writeOptions?.(next));
         this.#cache.set(key, { value: next, etag, body });
-        return { value: next, etag, changed: true, attempts, conflicts };
+        return { value: next, etag, changed: true, attempts, conflicts, replaced: current };
       } catch (error) {
         if (!(error instanceof ConditionNotMet || error instanceof StoreFault)) throw error;
         this.#cache.delete(key);

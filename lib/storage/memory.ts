@@ -7,10 +7,10 @@ import {
   type ObjectPage,
   type ObjectVersion,
   type PrunableObjectStore,
+  type PurgingObjectStore,
   type StoredObject,
   sameEtag,
   UnknownVersion,
-  type VersionedObjectStore,
   type VersionListOptions,
   type VersionPage,
   type WriteCondition,
@@ -37,7 +37,7 @@ export interface MemoryObjectStoreOptions {
  * write kept as a version, listed newest first. For every test and bench that
  * is not about a particular backend; nothing survives the process.
  */
-export class MemoryObjectStore implements VersionedObjectStore, PrunableObjectStore {
+export class MemoryObjectStore implements PurgingObjectStore, PrunableObjectStore {
   /** Every version of each key, oldest first; the last is the current object. */
   readonly #versions = new Map<string, MemoryVersion[]>();
   readonly #clock: TimeSource;
@@ -106,6 +106,13 @@ export class MemoryObjectStore implements VersionedObjectStore, PrunableObjectSt
   /** Removes the key and its versions, as a bucket without versioning does. */
   async delete(key: string): Promise<void> {
     checkKey(key);
+    this.#versions.delete(key);
+  }
+
+  async purge(key: string, ifMatch?: string): Promise<void> {
+    checkKey(key);
+    const current = this.#versions.get(key)?.at(-1);
+    if (ifMatch !== undefined && (current === undefined || !sameEtag(current.etag, ifMatch))) throw new ConditionNotMet(key);
     this.#versions.delete(key);
   }
 

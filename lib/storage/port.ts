@@ -10,7 +10,7 @@ export interface StoredObject {
   body: string;
   /** The ETag exactly as the store returned it (S3 quotes it). */
   etag: string;
-  /** The version this body is: set by `getVersion`, not by `get`. */
+  /** The version this body is: set by `getVersion`, and by `get` only where the store reports it at no cost (S3). */
   versionId?: string | undefined;
 }
 
@@ -20,6 +20,12 @@ export interface StoredObject {
  * known version.
  */
 export type WriteCondition = { ifNoneMatch: '*' } | { ifMatch: string };
+
+/** What a write may carry besides its body. Stores that have no use for an option ignore it. */
+export interface WriteOptions {
+  /** Object tags in URL query form (S3's `Tagging`); the local stores keep no tags. */
+  tagging?: string | undefined;
+}
 
 export interface ListPage {
   /** Keys under the prefix, in ascending key order, after `startAfter`. */
@@ -50,7 +56,7 @@ export interface ObjectStore {
    * @throws StoreFault when the store failed and the write may or may
    *   not have happened.
    */
-  put(key: string, body: string, condition: WriteCondition): Promise<string>;
+  put(key: string, body: string, condition: WriteCondition, options?: WriteOptions): Promise<string>;
   /** Keys under `prefix` in ascending order, a page at a time. */
   list(prefix: string, options: KeyListOptions): Promise<ListPage>;
 }
@@ -134,7 +140,7 @@ export interface VersionPage {
  */
 export interface VersionedObjectStore extends ObjectStore {
   /** `put`, also reporting the version the write created. Same conditions and errors as `put`. */
-  putVersion(key: string, body: string, condition: WriteCondition): Promise<WrittenObject>;
+  putVersion(key: string, body: string, condition: WriteCondition, options?: WriteOptions): Promise<WrittenObject>;
   /**
    * The versions of exactly `key` (never of other keys that merely start with
    * it), newest first, a page at a time; delete markers are not versions. An
@@ -153,6 +159,40 @@ export function keepsVersions(store: ObjectStore): store is VersionedObjectStore
   return (
     typeof candidate.putVersion === 'function' && typeof candidate.listVersions === 'function' && typeof candidate.getVersion === 'function'
   );
+}
+
+/**
+ * A versioned store that can delete a key with every version it ever had
+ * (retention of the local stores; deployed, S3 lifecycle rules do it).
+ */
+export interface PurgingObjectStore extends VersionedObjectStore {
+  /**
+   * Deletes `key` and all its versions: afterwards it reads as never written. A missing key is not an error.
+   * @throws ConditionNotMet when `ifMatch` is given and the current object is missing or has another ETag.
+   */
+  purge(key: string, ifMatch?: string): Promise<void>;
+}
+
+/**
+ * A versioned store whose versions carry object tags (S3): retention's ended tag is set by the ending write
+ * (`WriteOptions.tagging`); these set it on, or remove it from, a version already stored.
+ */
+export interface VersionTaggingObjectStore extends VersionedObjectStore {
+  /** Replaces the tags of that version of `key` with `tagging` (URL query form). */
+  tagVersion(key: string, versionId: string, tagging: string): Promise<void>;
+  /** Removes every tag of that version of `key`. */
+  untagVersion(key: string, versionId: string): Promise<void>;
+}
+
+/** True when `store` tags versions. */
+export function tagsVersions(store: ObjectStore): store is VersionTaggingObjectStore {
+  const candidate = store as Partial<VersionTaggingObjectStore>;
+  return keepsVersions(store) && typeof candidate.tagVersion === 'function' && typeof candidate.untagVersion === 'function';
+}
+
+/** True when `store` can purge a key with its versions. */
+export function canPurge(store: ObjectStore): store is PurgingObjectStore {
+  return keepsVersions(store) && typeof (store as Partial<PurgingObjectStore>).purge === 'function';
 }
 
 /** A version listing was asked to resume after a version the store does not know (a forged or expired cursor). */

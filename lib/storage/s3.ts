@@ -1,10 +1,12 @@
 import {
   DeleteObjectCommand,
+  DeleteObjectTaggingCommand,
   GetObjectCommand,
   ListObjectsV2Command,
   ListObjectVersionsCommand,
   PutObjectCommand,
   type PutObjectCommandInput,
+  PutObjectTaggingCommand,
   S3Client,
   type S3ClientConfig,
 } from '@aws-sdk/client-s3';
@@ -22,10 +24,11 @@ import {
   type StoredObject,
   StoreFault,
   UnknownVersion,
-  type VersionedObjectStore,
   type VersionListOptions,
   type VersionPage,
+  type VersionTaggingObjectStore,
   type WriteCondition,
+  type WriteOptions,
   type WrittenObject,
 } from './port.ts';
 
@@ -95,7 +98,7 @@ export interface S3ObjectStoreOptions {
  * bucket without versioning each key has only its current object, listed with
  * the version ID "null", and writes report no version.
  */
-export class S3ObjectStore implements VersionedObjectStore, PrunableObjectStore {
+export class S3ObjectStore implements VersionTaggingObjectStore, PrunableObjectStore {
   readonly #bucket: string;
   readonly #client: S3Client;
 
@@ -114,7 +117,8 @@ export class S3ObjectStore implements VersionedObjectStore, PrunableObjectStore 
     try {
       const output = await this.#client.send(new GetObjectCommand({ Bucket: this.#bucket, Key: key }));
       const body = (await output.Body?.transformToString('utf-8')) ?? '';
-      return { body, etag: output.ETag ?? '' };
+      const versionId = output.VersionId === undefined || output.VersionId === NULL_VERSION_ID ? {} : { versionId: output.VersionId };
+      return { body, etag: output.ETag ?? '', ...versionId };
     } catch (error) {
       if (errorName(error) === 'NoSuchKey') return undefined;
       if (errorName(error) === 'AccessDenied' && !(await this.#keyListed(key, error))) return undefined;
@@ -147,17 +151,19 @@ export class S3ObjectStore implements VersionedObjectStore, PrunableObjectStore 
     }
   }
 
-  async put(key: string, body: string, condition: WriteCondition): Promise<string> {
-    return (await this.putVersion(key, body, condition)).etag;
+  async put(key: string, body: string, condition: WriteCondition, options?: WriteOptions): Promise<string> {
+    return (await this.putVersion(key, body, condition, options)).etag;
   }
 
-  async putVersion(key: string, body: string, condition: WriteCondition): Promise<WrittenObject> {
+  /** PutObject; `options.tagging` becomes its `Tagging` (the tags are set by the write itself, no request of their own). */
+  async putVersion(key: string, body: string, condition: WriteCondition, options?: WriteOptions): Promise<WrittenObject> {
     const input: PutObjectCommandInput = {
       Bucket: this.#bucket,
       Key: key,
       Body: body,
       ContentLength: Buffer.byteLength(body, 'utf-8'),
       ContentType: 'application/json',
+      ...(options?.tagging === undefined ? {} : { Tagging: options.tagging }),
     };
     if ('ifNoneMatch' in condition) {
       input.IfNoneMatch = '*';
@@ -255,6 +261,25 @@ export class S3ObjectStore implements VersionedObjectStore, PrunableObjectStore 
     }
     const page = versions.slice(0, limit);
     return more || versions.length > limit ? { versions: page, cursor: page.at(-1)!.versionId } : { versions: page };
+  }
+
+  /** PutObjectTagging of one version (S3 checks the tags against `s3:RequestObjectTag`). */
+  async tagVersion(key: string, versionId: string, tagging: string): Promise<void> {
+    const TagSet = [...new URLSearchParams(tagging)].map(([Key, Value]) => ({ Key, Value }));
+    try {
+      await this.#client.send(new PutObjectTaggingCommand({ Bucket: this.#bucket, Key: key, VersionId: versionId, Tagging: { TagSet } }));
+    } catch (error) {
+      throw translate(error, `tag ${key} version ${versionId}`);
+    }
+  }
+
+  /** DeleteObjectTagging of one version. */
+  async untagVersion(key: string, versionId: string): Promise<void> {
+    try {
+      await this.#client.send(new DeleteObjectTaggingCommand({ Bucket: this.#bucket, Key: key, VersionId: versionId }));
+    } catch (error) {
+      throw translate(error, `untag ${key} version ${versionId}`);
+    }
   }
 
   async getVersion(key: string, versionId: string): Promise<StoredObject | undefined> {

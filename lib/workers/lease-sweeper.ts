@@ -17,6 +17,7 @@ import { systemClock, type TimeSource } from '../common/clock.ts';
 import { openLease } from '../domain/lease.ts';
 import type { ListedRenewal } from '../sessions/renewals.ts';
 import type { SessionRepository } from '../sessions/repository.ts';
+import type { RetentionReport } from './retention.ts';
 
 /** What one sweep did, and what it cost in store requests. */
 export interface SweepReport {
@@ -34,6 +35,8 @@ export interface SweepReport {
   pruned: number;
   /** Sessions given their status index entry by this run's backfill step (0 once the index is complete). */
   backfilled: number;
+  /** What this run's retention step did (lib/workers/retention.ts), when retention is on. */
+  retention?: RetentionReport;
 }
 
 export interface LeaseSweeperOptions {
@@ -45,6 +48,8 @@ export interface LeaseSweeperOptions {
   concurrency?: number;
   /** Sessions one run's status index backfill step walks at most, until the index is complete (0: none). Default 2,000. */
   backfillLimit?: number;
+  /** Retention's bounded step, run after the leases (deployed: `RetentionCleanup`). */
+  retention?: { run(): Promise<RetentionReport> } | undefined;
 }
 
 /** Sweeps expired leases; see the module documentation. */
@@ -54,8 +59,9 @@ export class LeaseSweeper {
   readonly #clock: TimeSource;
   readonly #concurrency: number;
   readonly #backfillLimit: number;
+  readonly #retention: LeaseSweeperOptions['retention'];
 
-  constructor({ repository, graceSeconds, clock = systemClock, concurrency = 8, backfillLimit = 2_000 }: LeaseSweeperOptions) {
+  constructor({ repository, graceSeconds, clock = systemClock, concurrency = 8, backfillLimit = 2_000, retention }: LeaseSweeperOptions) {
     if (!(Number.isInteger(graceSeconds) && graceSeconds >= 0))
       throw new RangeError(`graceSeconds must be a whole number of seconds, got ${graceSeconds}`);
     this.#repository = repository;
@@ -63,6 +69,7 @@ export class LeaseSweeper {
     this.#clock = clock;
     this.#concurrency = concurrency;
     this.#backfillLimit = backfillLimit;
+    this.#retention = retention;
   }
 
   /** One sweep over every held session. */
@@ -90,6 +97,7 @@ export class LeaseSweeper {
       }
     }
     if (this.#backfillLimit > 0) report.backfilled = (await this.#repository.backfillStatusIndex({ limit: this.#backfillLimit })).indexed;
+    if (this.#retention !== undefined) report.retention = await this.#retention.run();
     return report;
   }
 

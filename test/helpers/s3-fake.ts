@@ -3,6 +3,8 @@ import { Readable } from 'node:stream';
 import {
   DeleteObjectCommand,
   type DeleteObjectCommandInput,
+  DeleteObjectTaggingCommand,
+  type DeleteObjectTaggingCommandInput,
   GetObjectCommand,
   type GetObjectCommandInput,
   ListObjectsV2Command,
@@ -11,13 +13,25 @@ import {
   type ListObjectVersionsCommandInput,
   PutObjectCommand,
   type PutObjectCommandInput,
+  PutObjectTaggingCommand,
+  type PutObjectTaggingCommandInput,
   S3Client,
   S3ServiceException,
 } from '@aws-sdk/client-s3';
 import { sdkStreamMixin } from '@smithy/util-stream';
 import { type AwsClientStub, mockClient } from 'aws-sdk-client-mock';
 
-export type FakeCommand = 'GetObject' | 'PutObject' | 'ListObjectsV2' | 'ListObjectVersions' | 'DeleteObject';
+export type FakeCommand =
+  | 'GetObject'
+  | 'PutObject'
+  | 'ListObjectsV2'
+  | 'ListObjectVersions'
+  | 'DeleteObject'
+  | 'PutObjectTagging'
+  | 'DeleteObjectTagging';
+
+/** Commands counted only from their first use, so that counts of runs without them read as before. */
+type CountedOnUse = 'ListObjectVersions' | 'DeleteObject' | 'PutObjectTagging' | 'DeleteObjectTagging';
 
 interface FakeObject {
   body: string;
@@ -32,6 +46,8 @@ export interface FakeVersion {
   etag: string;
   lastModified: Date;
   deleteMarker: boolean;
+  /** The version's object tags (the write's `Tagging`, then PutObjectTagging and DeleteObjectTagging). */
+  tags?: Record<string, string>;
 }
 
 interface Fault {
@@ -80,10 +96,7 @@ export class S3Fake {
   /** Every PutObject input received, in order, including refused ones. */
   readonly puts: PutObjectCommandInput[] = [];
   /** Requests by command; `ListObjectVersions` is counted from the first one made, so counts of runs without versions read as before. */
-  readonly requests: Record<Exclude<FakeCommand, 'ListObjectVersions' | 'DeleteObject'>, number> & {
-    ListObjectVersions?: number;
-    DeleteObject?: number;
-  } = {
+  readonly requests: Record<Exclude<FakeCommand, CountedOnUse>, number> & Partial<Record<CountedOnUse, number>> = {
     GetObject: 0,
     PutObject: 0,
     ListObjectsV2: 0,
@@ -117,12 +130,44 @@ export class S3Fake {
         return { $metadata: { httpStatusCode: 204 } };
       }),
     );
+    this.stub
+      .on(PutObjectTaggingCommand)
+      .callsFake((input: PutObjectTaggingCommandInput) =>
+        this.#handle('PutObjectTagging', input, () =>
+          this.#setTags(input, Object.fromEntries((input.Tagging?.TagSet ?? []).map(({ Key, Value }) => [Key ?? '', Value ?? '']))),
+        ),
+      );
+    this.stub
+      .on(DeleteObjectTaggingCommand)
+      .callsFake((input: DeleteObjectTaggingCommandInput) => this.#handle('DeleteObjectTagging', input, () => this.#setTags(input, {})));
+  }
+
+  /** The tags of that version of `key` (default its current one); undefined when there is no such version. */
+  tags(key: string, versionId?: string): Record<string, string> | undefined {
+    const versions = this.versions.get(key) ?? [];
+    const version = versionId === undefined ? versions[0] : versions.find((candidate) => candidate.versionId === versionId);
+    return version === undefined || version.deleteMarker ? undefined : { ...version.tags };
+  }
+
+  /** PutObjectTagging and DeleteObjectTagging, on a version or the current object, as Amazon S3 answers them. */
+  #setTags(input: { Key?: string | undefined; VersionId?: string | undefined }, tags: Record<string, string>) {
+    const versions = this.versions.get(input.Key ?? '') ?? [];
+    const version = input.VersionId === undefined ? versions[0] : versions.find((candidate) => candidate.versionId === input.VersionId);
+    if (version === undefined) {
+      throw input.VersionId === undefined
+        ? s3Error('NoSuchKey', 404, 'The specified key does not exist.')
+        : s3Error('NoSuchVersion', 404, 'The specified version does not exist.');
+    }
+    if (version.deleteMarker) throw s3Error('MethodNotAllowed', 405, 'The specified method is not allowed against this resource.');
+    version.tags = tags;
+    return { VersionId: version.versionId, $metadata: { httpStatusCode: 200 } };
   }
 
   /** Total requests of every kind. */
   get totalRequests(): number {
     const { GetObject, PutObject, ListObjectsV2, ListObjectVersions = 0, DeleteObject = 0 } = this.requests;
-    return GetObject + PutObject + ListObjectsV2 + ListObjectVersions + DeleteObject;
+    const { PutObjectTagging = 0, DeleteObjectTagging = 0 } = this.requests;
+    return GetObject + PutObject + ListObjectsV2 + ListObjectVersions + DeleteObject + PutObjectTagging + DeleteObjectTagging;
   }
 
   resetCounts(): void {
@@ -131,6 +176,8 @@ export class S3Fake {
     this.requests.ListObjectsV2 = 0;
     delete this.requests.ListObjectVersions;
     delete this.requests.DeleteObject;
+    delete this.requests.PutObjectTagging;
+    delete this.requests.DeleteObjectTagging;
     this.puts.length = 0;
     this.stub.resetHistory();
   }
@@ -248,15 +295,16 @@ export class S3Fake {
   }
 
   /** Adds the version a successful write made; returns its ID as PutObject answers it (none without versioning). */
-  #recordVersion(key: string, body: string, etag: string): string | undefined {
+  #recordVersion(key: string, body: string, etag: string, tagging?: string): string | undefined {
     const earlier = this.versions.get(key) ?? [];
     const lastModified = new Date(this.clock());
+    const tags = tagging === undefined ? {} : { tags: Object.fromEntries(new URLSearchParams(tagging)) };
     if (this.versioning === 'disabled') {
-      this.versions.set(key, [{ versionId: 'null', body, etag, lastModified, deleteMarker: false }]);
+      this.versions.set(key, [{ versionId: 'null', body, etag, lastModified, deleteMarker: false, ...tags }]);
       return undefined;
     }
     const versionId = newVersionId();
-    this.versions.set(key, [{ versionId, body, etag, lastModified, deleteMarker: false }, ...earlier]);
+    this.versions.set(key, [{ versionId, body, etag, lastModified, deleteMarker: false, ...tags }, ...earlier]);
     return versionId;
   }
 
@@ -315,7 +363,7 @@ export class S3Fake {
     }
     const etag = md5Etag(input.Body);
     this.objects.set(key, { body: input.Body, etag, lastModified: new Date(this.clock()) });
-    const versionId = this.#recordVersion(key, input.Body, etag);
+    const versionId = this.#recordVersion(key, input.Body, etag, input.Tagging);
     return { ETag: etag, ...(versionId === undefined ? {} : { VersionId: versionId }), $metadata: { httpStatusCode: 200 } };
   }
 

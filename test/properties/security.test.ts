@@ -993,7 +993,6 @@ describe('the synthesized template, held against what the handlers do', () => {
    * not yet seen. Each must stay exactly that; once the handlers are seen to use one, its entry goes.
    */
   const GRANTED_AHEAD_OF_USE = [
-    'PATCH /sessions/{id}: [sessions] s3:PutObjectTagging sessions/… setting runner-sessions:ended=true',
     'POST /sessions/{id}/restore: [sessions] s3:PutObjectTagging sessions/… setting runner-sessions:ended=true',
     'POST /sessions/{id}/restore: [sessions] s3:DeleteObjectVersionTagging sessions/… of an object tagged runner-sessions:ended=true',
     `${SWEEPER}: [sessions] s3:PutObjectVersionTagging sessions/… setting runner-sessions:ended=true`,

@@ -33,6 +33,17 @@ export class BodyCache {
     return cached;
   }
 
+  /** Drops the versions of `key` up to `seq` (a purge deleted them). */
+  forget(key: string, seq: number): void {
+    for (let n = seq; n >= 1; n--) {
+      const cached = this.#entries.get(`${n}:${key}`);
+      if (cached === undefined) continue;
+      this.#entries.delete(`${n}:${key}`);
+      this.#bytes -= cached.bytes.length;
+    }
+    this.#newest.delete(key);
+  }
+
   set(key: string, cached: CachedBody): void {
     if (cached.bytes.length > this.#limit / 4) return;
     const id = `${cached.seq}:${key}`;

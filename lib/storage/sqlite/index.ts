@@ -4,9 +4,9 @@ import {
   type ListPage,
   type ObjectPage,
   type PrunableObjectStore,
+  type PurgingObjectStore,
   type StoredObject,
   UnknownVersion,
-  type VersionedObjectStore,
   type VersionListOptions,
   type VersionPage,
   type WriteCondition,
@@ -86,7 +86,7 @@ interface ChainRow {
  *   milliseconds never go backwards along a key.
  * - Deleting a key hides it from reads and listings; its versions stay listed.
  */
-export class SqliteObjectStore implements VersionedObjectStore, PrunableObjectStore {
+export class SqliteObjectStore implements PurgingObjectStore, PrunableObjectStore {
   readonly database: SqliteDatabase;
   readonly #clock: TimeSource;
   readonly #cache: BodyCache;
@@ -214,6 +214,25 @@ export class SqliteObjectStore implements VersionedObjectStore, PrunableObjectSt
     return this.database.write(() => {
       this.database.statement('UPDATE keys SET live = 0 WHERE key = ?').run(key);
       return () => undefined;
+    });
+  }
+
+  /**
+   * Deletes `key` with every version (retention), in one transaction; with `ifMatch`, only while that ETag is current.
+   * The key's row stays, not live and without versions, so that its sequence goes on: no version ID is issued twice,
+   * and no cached body is taken for a later version's.
+   */
+  purge(key: string, ifMatch?: string): Promise<void> {
+    checkKey(key);
+    return this.database.write(() => {
+      const head = this.database.statement('SELECT id, seq, live, md5 FROM keys WHERE key = ?').get(key) as
+        | { id: number; seq: number; live: number; md5: string }
+        | undefined;
+      if (ifMatch !== undefined) checkCondition(key, head?.live === 1 ? head.md5 : undefined, { ifMatch });
+      if (head === undefined) return () => undefined;
+      this.database.statement('DELETE FROM versions WHERE key_id = ?').run(head.id);
+      this.database.statement('UPDATE keys SET live = 0, chain = 0 WHERE id = ?').run(head.id);
+      return () => this.#cache.forget(key, head.seq);
     });
   }
 

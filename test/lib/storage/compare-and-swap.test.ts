@@ -99,7 +99,14 @@ describe('a compare-and-swap', () => {
 
     const result = await engine().swap(increment());
 
-    expect(result).toEqual({ value: { n: 2 }, etag: expect.any(String), changed: true, attempts: 1, conflicts: 0 });
+    expect(result).toEqual({
+      value: { n: 2 },
+      etag: expect.any(String),
+      changed: true,
+      attempts: 1,
+      conflicts: 0,
+      replaced: { value: { n: 1 }, etag, body: '{"n":1}' },
+    });
     expect(store.puts).toEqual([{ body: '{"n":2}', condition: { ifMatch: etag } }]);
     expect(await stored()).toEqual({ n: 2 });
     expect(sleeps).toEqual([]);

@@ -7,6 +7,7 @@ import {
   type ObjectStore,
   type ObjectVersion,
   type PrunableObjectStore,
+  type PurgingObjectStore,
   StoreFault,
   sameEtag,
   type VersionedObjectStore,
@@ -654,6 +655,74 @@ export function describePrunableStoreConformance(name: string, setup: () => Prom
       await expect(store.put('leases/d/1-60.json', '{"n":2}', { ifMatch: etag })).rejects.toBeInstanceOf(ConditionNotMet);
       await store.put('leases/d/1-60.json', '{"n":3}', { ifNoneMatch: '*' });
       expect((await store.get('leases/d/1-60.json'))?.body).toBe('{"n":3}');
+    });
+  });
+}
+
+/** A store under test for {@link describePurgingStoreConformance}. */
+export interface PurgingConformanceSubject {
+  store: PurgingObjectStore;
+  cleanup: () => Promise<void>;
+}
+
+/**
+ * What every `PurgingObjectStore` must do: `purge` deletes a key with all its
+ * versions (listed, read by ID, read current: none left), touches no other
+ * key, honours `ifMatch`, is quiet for a missing key, and a key purged can be
+ * created again with versions that are new (no ID reused).
+ */
+export function describePurgingStoreConformance(name: string, setup: () => Promise<PurgingConformanceSubject>): void {
+  describe(`PurgingObjectStore conformance: ${name}`, () => {
+    let store: PurgingObjectStore;
+    let cleanup: (() => Promise<void>) | undefined;
+
+    beforeEach(async () => {
+      ({ store, cleanup } = await setup());
+    });
+
+    afterEach(async () => {
+      await cleanup?.();
+      cleanup = undefined;
+    });
+
+    it('deletes every version of the key and nothing of its neighbours', async () => {
+      const first = await store.putVersion('sessions/p.json', '{"n":1}', { ifNoneMatch: '*' });
+      const second = await store.putVersion('sessions/p.json', '{"n":2}', { ifMatch: first.etag });
+      await store.put('sessions/p.json.other', 'kept', { ifNoneMatch: '*' });
+      await store.put('sessions/o.json', 'kept too', { ifNoneMatch: '*' });
+
+      await store.purge('sessions/p.json');
+
+      expect(await store.get('sessions/p.json')).toBeUndefined();
+      expect((await store.listVersions('sessions/p.json', { limit: 10 })).versions).toEqual([]);
+      expect(await store.getVersion('sessions/p.json', first.versionId!)).toBeUndefined();
+      expect(await store.getVersion('sessions/p.json', second.versionId!)).toBeUndefined();
+      expect((await store.list('sessions/', { limit: 10 })).keys).toEqual(['sessions/o.json', 'sessions/p.json.other']);
+      expect((await store.get('sessions/p.json.other'))?.body).toBe('kept');
+    });
+
+    it('purges only while ifMatch is current, and a missing key quietly without it', async () => {
+      const first = await store.put('sessions/m.json', '{"n":1}', { ifNoneMatch: '*' });
+      const second = await store.put('sessions/m.json', '{"n":2}', { ifMatch: first });
+
+      await expect(store.purge('sessions/m.json', first)).rejects.toBeInstanceOf(ConditionNotMet);
+      expect((await store.get('sessions/m.json'))?.body).toBe('{"n":2}');
+      await expect(store.purge('sessions/never.json', second)).rejects.toBeInstanceOf(ConditionNotMet);
+      await store.purge('sessions/never.json');
+      await store.purge('sessions/m.json', second);
+      expect(await store.get('sessions/m.json')).toBeUndefined();
+    });
+
+    it('lets a purged key be created again, with new versions only', async () => {
+      const old = await store.putVersion('sessions/r.json', '{"n":1}', { ifNoneMatch: '*' });
+      await store.purge('sessions/r.json');
+
+      await expect(store.put('sessions/r.json', '{"n":2}', { ifMatch: old.etag })).rejects.toBeInstanceOf(ConditionNotMet);
+      const again = await store.putVersion('sessions/r.json', '{"n":1}', { ifNoneMatch: '*' });
+
+      expect(again.versionId).not.toBe(old.versionId);
+      expect((await store.get('sessions/r.json'))?.body).toBe('{"n":1}');
+      expect((await store.listVersions('sessions/r.json', { limit: 10 })).versions.map((v) => v.versionId)).toEqual([again.versionId]);
     });
   });
 }

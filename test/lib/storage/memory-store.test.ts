@@ -1,7 +1,12 @@
 import { describe, expect, it } from 'vitest';
 import { MemoryObjectStore } from '#lib/storage/memory.ts';
 import { UnknownVersion } from '#lib/storage/port.ts';
-import { describeObjectStoreConformance, describePrunableStoreConformance, describeVersionedStoreConformance } from './conformance.ts';
+import {
+  describeObjectStoreConformance,
+  describePrunableStoreConformance,
+  describePurgingStoreConformance,
+  describeVersionedStoreConformance,
+} from './conformance.ts';
 
 describeObjectStoreConformance('MemoryObjectStore', async () => ({ store: new MemoryObjectStore(), cleanup: async () => {} }));
 
@@ -10,6 +15,8 @@ describeVersionedStoreConformance('MemoryObjectStore', async () => ({ store: new
 });
 
 describePrunableStoreConformance('MemoryObjectStore', async () => ({ store: new MemoryObjectStore(), cleanup: async () => {} }));
+
+describePurgingStoreConformance('MemoryObjectStore', async () => ({ store: new MemoryObjectStore(), cleanup: async () => {} }));
 
 describe('MemoryObjectStore', () => {
   it('dates versions by its clock, never going back along a key', async () => {

@@ -74,7 +74,14 @@ describe('S3ObjectStore.put', () => {
 });
 
 describe('S3ObjectStore.get', () => {
-  it('returns the body and ETag', async () => {
+  it('returns the body, the ETag and the version ID S3 sends with it', async () => {
+    const etag = fake.seed('k', '{"a":1}');
+
+    await expect(store.get('k')).resolves.toEqual({ body: '{"a":1}', etag, versionId: fake.versionIds('k')[0] });
+  });
+
+  it('reports no version ID from a bucket that never had versioning', async () => {
+    fake.versioning = 'disabled';
     const etag = fake.seed('k', '{"a":1}');
 
     await expect(store.get('k')).resolves.toEqual({ body: '{"a":1}', etag });

@@ -17,6 +17,7 @@ import {
 import {
   describeObjectStoreConformance,
   describePrunableStoreConformance,
+  describePurgingStoreConformance,
   describeVersionedStoreConformance,
   md5Etag,
 } from './conformance.ts';
@@ -48,6 +49,10 @@ describeVersionedStoreConformance(
   { conditionalWrites: true },
 );
 describePrunableStoreConformance('SqliteObjectStore', async () => {
+  const { sessions, cleanup } = await scratchStores();
+  return { store: sessions, cleanup };
+});
+describePurgingStoreConformance('SqliteObjectStore', async () => {
   const { sessions, cleanup } = await scratchStores();
   return { store: sessions, cleanup };
 });
