@@ -451,7 +451,7 @@ export function leasesSection(result: LeasesResult): Section {
       },
     ],
     notes: [
-      'Detection, locally: `startLocalServer` with `leaseSweepSeconds: 1` on the file store, in its own process (`bench/local-throughput/local-server.ts`); each runner creates a session with a 5 s lease, ' +
+      'Detection, locally: `startLocalServer` with `leaseSweepSeconds: 1` on the SQLite store, in its own process (`bench/local-throughput/local-server.ts`); each runner creates a session with a 5 s lease, ' +
         `heartbeats twice 0.5 s apart and stops; its session is polled (GET every ${POLL_MS} ms) until it reads \`paused\`. The time runs from ` +
         'the answer of the last heartbeat to the first poll that sees `paused`, so it includes up to one poll interval.',
       "Detection, deployed (modelled): the real `LeaseSweeper` and repository on the S3 fake with a simulated clock. The runners' last " +

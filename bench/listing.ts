@@ -1,7 +1,7 @@
 /**
  * 9. Listing at 1,000 and 100,000 stored sessions: the first page, a deep
  * page, `status=active` with 10 matches and a `name=` lookup, timed on the
- * file store through the repository (sizes interleaved) and counted in S3
+ * SQLite store through the repository (sizes interleaved) and counted in S3
  * requests on the fake.
  */
 
@@ -31,7 +31,7 @@ type Query = 'first page' | 'deep page' | 'status=active, first call' | 'status=
 
 export interface ListingRow {
   query: Query;
-  /** p50 ms on the file store at each size. */
+  /** p50 ms on the SQLite store at each size. */
   fileMs: [number, number];
   fileRatio: number;
   /** S3 requests at each size, and the calls made. */
@@ -72,7 +72,7 @@ function sessions(count: number): Session[] {
   });
 }
 
-/** Create-only puts through the store's public API, 256 at once (the file store groups their fsyncs). */
+/** Create-only puts through the store's public API, 256 at once (the SQLite store commits them together). */
 async function seedStore(store: ObjectStore, stored: Session[]): Promise<void> {
   let next = 0;
   await Promise.all(
@@ -158,7 +158,7 @@ export async function measureListing(options: ListingOptions = {}): Promise<List
     fake.restore();
     const repositories: SessionRepository[] = [];
     for (const [index, size] of sizes.entries()) {
-      log(`listing: seeding the file store with ${integer(size)} sessions`);
+      log(`listing: seeding the SQLite store with ${integer(size)} sessions`);
       const directory = await mkdtemp(path.join(tmpdir(), 'runner-sessions-bench-listing-'));
       directories.push(directory);
       const store = new SqliteObjectStore(path.join(directory, 'sessions'));
@@ -173,7 +173,7 @@ export async function measureListing(options: ListingOptions = {}): Promise<List
     const timings = new Map<Query, number[][]>(QUERIES.map((query) => [query, sizes.map(() => [])]));
     for (const query of QUERIES) {
       const rounds = query === 'status=active, all 10' ? (options.quick ? 1 : 3) : options.quick ? 5 : 21;
-      log(`listing: file store, ${query}`);
+      log(`listing: SQLite store, ${query}`);
       for (let round = 0; round < rounds; round++) {
         // Sizes alternate call by call, the order swapped every round.
         for (const index of round % 2 === 0 ? [0, 1] : [1, 0]) {
@@ -208,20 +208,20 @@ export function listingSection(result: ListingResult): Section {
     intro: [
       `${small} and ${large} stored sessions, newest-first IDs (\`lib/domain/ids.ts\`), ${ACTIVE} of them \`active\` spread evenly over the listing, the ` +
         `rest \`paused\`, and one more named \`${NEEDLE}\` created through the repository (with its name index entry). Seeded directly: ` +
-        "create-only puts of the session JSON through the file store's public API, and straight into the S3 fake's map; the status index " +
-        'as its backfill leaves it (`backfillStatusIndex` on the file store; entries and the completed record seeded into the fake). Queries go through ' +
+        "create-only puts of the session JSON through the SQLite store's public API, and straight into the S3 fake's map; the status index " +
+        'as its backfill leaves it (`backfillStatusIndex` on the SQLite store; entries and the completed record seeded into the fake). Queries go through ' +
         `\`SessionRepository.listSessions\` (pages of ${PAGE}); the deep page starts from a cursor at 90 % of the listing. "all 10" follows the ` +
         'cursors until the 10 active sessions are found. File store: p50 of calls alternating between the two sizes; S3: requests counted on the fake, ' +
         'each query by a fresh repository.',
-      `Targets: ≤ ${LISTING_RATIO_TARGET}× between the sizes (time on the file store and requests on S3), and ≤ ${ACTIVE_REQUEST_TARGET} ` +
+      `Targets: ≤ ${LISTING_RATIO_TARGET}× between the sizes (time on the SQLite store and requests on S3), and ≤ ${ACTIVE_REQUEST_TARGET} ` +
         'API calls (listing requests) to find the 10 active sessions.',
     ],
     tables: [
       {
         headers: [
           'query',
-          `file store, ${small}`,
-          `file store, ${large}`,
+          `SQLite store, ${small}`,
+          `SQLite store, ${large}`,
           'ratio',
           `S3 requests, ${small}`,
           `S3 requests, ${large}`,

@@ -230,7 +230,7 @@ export function targetChecks({ results }: BenchRun): TargetCheck[] {
           row.query === 'status=active, all 10'
             ? `≤ ${LISTING_RATIO_TARGET}× and ≤ ${ACTIVE_REQUEST_TARGET} API calls`
             : `≤ ${LISTING_RATIO_TARGET}×`,
-        measured: `file store ${times(row.fileRatio)}; S3 requests ${integer(row.s3Requests[0])} → ${integer(row.s3Requests[1])}; calls ${integer(row.calls[0])} / ${integer(row.calls[1])}`,
+        measured: `SQLite store ${times(row.fileRatio)}; S3 requests ${integer(row.s3Requests[0])} → ${integer(row.s3Requests[1])}; calls ${integer(row.calls[0])} / ${integer(row.calls[1])}`,
         met: row.met,
       });
     }
