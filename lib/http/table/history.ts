@@ -28,7 +28,8 @@ export const sessionHistory = route({
     description:
       "The stored versions of the session, newest first: each one's `version_id`, `at` (when storage recorded it, Unix seconds), `actor` (who wrote it, or null), " +
       '`change` (what it changed from the version before: `created`, `job_added JOB`, `jobs_added N: …`, `status A→B`, `restored VERSION`, …) and the `session` as it was. ' +
-      'Built from the object versions storage keeps with every write, so no change is missing. Pass `next_cursor` back as `cursor` for the next (older) page; it is null on the last.',
+      'Built from the object versions storage keeps with every write, so no change is missing. Pass `next_cursor` back as `cursor` for the next (older) page; it is null on the last. ' +
+      "A stack whose readers are `owner` answers 404 for another owner's session to anyone but an operator, as if there were none.",
     parameters: ['HistoryLimit', 'Cursor'],
   },
   responses: { 200: { description: 'A page of versions', body: 'SessionHistory' } },
