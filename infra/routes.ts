@@ -3,6 +3,7 @@ import { SESSIONS_PREFIX } from '#lib/domain/ids.ts';
 import { ENDED_TAG } from '#lib/domain/retention.ts';
 import { API_ROUTES, entryName, type OperationId, type PrefixAccess, routeParts } from '#lib/http/route-table.ts';
 import { NAMES_PREFIX } from '#lib/sessions/name-index.ts';
+import { OWNERS_PREFIX } from '#lib/sessions/owner-index.ts';
 import { STATUS_PREFIX } from '#lib/sessions/status-index.ts';
 import { ANNOUNCED_PREFIX } from '#lib/workers/announcer.ts';
 
@@ -56,8 +57,8 @@ export const ROUTES: readonly RouteDefinition[] = API_ROUTES.map((route) => {
  * - Sessions that ended before retention was deployed carry no ended tag: the sweeper tags the ending version it
  *   read (by version ID, so a version written since is never tagged), and untags it again if a restore replaced it
  *   meanwhile.
- * - Name index entries (`names/`, made at creation) and announcer cursors (`announced/`) of deleted sessions: the
- *   sweeper walks each prefix and deletes an entry whose session is gone.
+ * - Name and owner index entries (`names/`, `owners/`, made at creation) and announcer cursors (`announced/`) of
+ *   deleted sessions: the sweeper walks each prefix and deletes an entry whose session is gone.
  * - Status index entries made by the index backfill rather than at the ending (lifecycle counts from when an entry
  *   was made): the sweeper lists the ended statuses' entries and deletes one whose session is gone.
  */
@@ -72,6 +73,13 @@ export const RETENTION_SWEEPER_ACCESS: readonly PrefixAccess[] = [
     objectActions: ['s3:DeleteObject'],
     listActions: ['s3:ListBucket'],
     objectNames: 'one name index entry per named session, named by a hash of the name and the random session ID',
+  },
+  {
+    bucket: 'leases',
+    prefix: OWNERS_PREFIX,
+    objectActions: ['s3:DeleteObject'],
+    listActions: ['s3:ListBucket'],
+    objectNames: 'one owner index entry per session, named by a hash of the owner and the random session ID',
   },
   {
     bucket: 'leases',

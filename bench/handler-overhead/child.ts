@@ -8,6 +8,7 @@
  */
 import type { APIGatewayProxyStructuredResultV2, Context } from 'aws-lambda';
 import { newestFirstId, sessionKey } from '#lib/domain/ids.ts';
+import { ownerOfPrincipal } from '#lib/domain/owner.ts';
 import type { Session } from '#lib/domain/session.ts';
 import type { HttpEvent } from '#lib/http/event.ts';
 import { JSON_CONTENT_TYPE } from '#lib/http/responses.ts';
@@ -15,7 +16,7 @@ import { apiRoute, routeHandler } from '#lib/http/route-table.ts';
 import { dependenciesFor } from '#lib/runtime/lambda.ts';
 import { MemoryObjectStore } from '#lib/storage/memory.ts';
 import { ConditionNotMet, type ObjectStore } from '#lib/storage/port.ts';
-import { apiEvent, lambdaContext } from '../../test/helpers/api-event.ts';
+import { apiEvent, lambdaContext, TEST_CALLER } from '../../test/helpers/api-event.ts';
 
 type Handler = (event: HttpEvent, context: Context) => Promise<APIGatewayProxyStructuredResultV2>;
 
@@ -52,6 +53,8 @@ async function seedSessions(count: number): Promise<string[]> {
       created_at: seconds,
       updated_at: seconds,
       status: 'active',
+      // The signing role's (test/helpers/api-event.ts): the appends are its own runner's.
+      owner: ownerOfPrincipal(TEST_CALLER),
     };
     await store.put(sessionKey(session.id), JSON.stringify(session), { ifNoneMatch: '*' });
     ids.push(session.id);

@@ -5,6 +5,7 @@ export type ErrorCode =
   | 'session_not_active'
   | 'session_full'
   | 'invalid_transition'
+  | 'forbidden'
   | 'versioning_disabled'
   | 'precondition_failed'
   | 'payload_too_large'
@@ -134,6 +135,15 @@ export class UnsupportedMediaType extends ServiceError {
   readonly statusCode = 415;
   constructor(contentType: string | undefined) {
     super('request body must be application/json', { content_type: contentType ?? null });
+  }
+}
+
+/** The caller is neither the session's owner nor an operator: nothing was written. */
+export class Forbidden extends ServiceError {
+  readonly code = 'forbidden';
+  readonly statusCode = 403;
+  constructor(id: string) {
+    super(`you do not own session ${id}; ask an operator`, { id });
   }
 }
 

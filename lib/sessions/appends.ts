@@ -11,6 +11,7 @@ import { type BatchOutcome, KeyedBatches } from '../common/group-commit.ts';
 import { SessionFull, SessionNotActive } from '../domain/errors.ts';
 import { hasJob, withJob } from '../domain/job-list.ts';
 import { extendLease, fence } from '../domain/lease.ts';
+import type { Caller } from '../domain/owner.ts';
 import type { Session } from '../domain/session.ts';
 import { changeSession } from './change.ts';
 import { type ChangeResult, nowSeconds, renewalFor, requireId, type SessionChangeOptions, type SessionsContext } from './context.ts';
@@ -21,6 +22,7 @@ interface PendingAppend {
   jobId: string;
   leaseEpoch: number | undefined;
   actor: string | undefined;
+  caller: Caller | undefined;
 }
 
 /** How one append of a batch fared. */
@@ -46,7 +48,7 @@ export class JobAppends {
    */
   add(id: string, jobId: string, options: SessionChangeOptions = {}): Promise<ChangeResult> {
     const checked = requireId(id);
-    const { leaseEpoch, actor } = options;
+    const { leaseEpoch, actor, caller } = options;
     // An append conditioned on one version cannot share a write with others.
     if (options.ifMatch !== undefined) {
       return changeSession(
@@ -56,7 +58,9 @@ export class JobAppends {
         async (session) => (await appendJobs(this.#context, session, [{ jobId, leaseEpoch }])).next,
       );
     }
-    return this.#batches.submit(`${checked}\u0000${actor ?? ''}`, { id: checked, jobId, leaseEpoch, actor });
+    // One batch per caller as well: the ownership check of its write is the caller's.
+    const whose = caller === undefined ? '' : `${caller.owner}\u0000${caller.operator}`;
+    return this.#batches.submit(`${checked}\u0000${actor ?? ''}\u0000${whose}`, { id: checked, jobId, leaseEpoch, actor, caller });
   }
 }
 
@@ -68,9 +72,9 @@ export class JobAppends {
  * write lands, or when nothing needed writing on a fresh read.
  */
 async function appendBatch(context: SessionsContext, appends: PendingAppend[]): Promise<BatchOutcome<ChangeResult>[]> {
-  const [{ id, actor }] = appends as [PendingAppend, ...PendingAppend[]];
+  const [{ id, actor, caller }] = appends as [PendingAppend, ...PendingAppend[]];
   let judged: AppendJudgement[] = [];
-  const result = await changeSession(context, id, { actor }, async (session) => {
+  const result = await changeSession(context, id, { actor, caller }, async (session) => {
     const { next, outcomes } = await appendJobs(context, session, appends);
     judged = outcomes;
     return next;

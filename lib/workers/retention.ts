@@ -38,6 +38,7 @@ import { SESSION_STATUSES, type Session } from '../domain/session.ts';
 import { SESSION_CODEC } from '../sessions/context.ts';
 import { IDEMPOTENCY_PREFIX } from '../sessions/idempotency.ts';
 import { idFromNameIndexKey, NAMES_PREFIX, nameIndexKey } from '../sessions/name-index.ts';
+import { idFromOwnerIndexKey, OWNERS_PREFIX, ownerIndexKey } from '../sessions/owner-index.ts';
 import { idFromStatusIndexKey, statusIndexKey, statusIndexPrefix } from '../sessions/status-index.ts';
 import {
   ConditionNotMet,
@@ -172,19 +173,20 @@ export class RetentionSweeper {
     report.requests++;
     if (!(await purgeIfCurrent(this.#sessions, key, stored.etag))) return;
     report.purged.push(id);
-    await this.#removeTraces(id, session.name ?? undefined, report);
+    await this.#removeTraces(id, session.name ?? undefined, report, typeof session.owner === 'string' ? session.owner : undefined);
   }
 
   /** Everything that names session `id` once it is gone; its status index entries last, as they lead the next sweep here. */
-  async #removeTraces(id: string, name: string | undefined, report: RetentionReport): Promise<void> {
+  async #removeTraces(id: string, name: string | undefined, report: RetentionReport, owner?: string): Promise<void> {
     const renewals = await this.#state.listObjects(renewalPrefix(id), { limit: MAX_LIST_KEYS });
     await Promise.all([
       ...(name === undefined ? [] : [this.#sessions.purge(nameIndexKey(name, id))]),
+      ...(owner === undefined ? [] : [this.#state.delete(ownerIndexKey(owner, id))]),
       ...renewals.objects.map(({ key }) => this.#state.delete(key)),
       this.#cursors.delete(announcedKey(id)),
     ]);
     await Promise.all(SESSION_STATUSES.map((status) => this.#state.delete(statusIndexKey(status, id))));
-    const removed = (name === undefined ? 0 : 1) + renewals.objects.length + 1 + SESSION_STATUSES.length;
+    const removed = (name === undefined ? 0 : 1) + (owner === undefined ? 0 : 1) + renewals.objects.length + 1 + SESSION_STATUSES.length;
     report.traces += removed;
     report.requests += removed + 1;
   }
@@ -272,7 +274,7 @@ export interface RetentionCleanupOptions {
 }
 
 /** The prefixes the deployed cleanup walks, one page per run each, where it left off. */
-type Walk = 'names' | 'announced' | 'completed' | 'terminated';
+type Walk = 'names' | 'owners' | 'announced' | 'completed' | 'terminated';
 
 /**
  * Deployed retention's sweeper steps (see the module documentation): each run
@@ -308,6 +310,7 @@ export class RetentionCleanup {
   async run(): Promise<RetentionReport> {
     const report = emptyReport();
     await this.#walk('names', this.#sessions as PrunableObjectStore, NAMES_PREFIX, idFromNameIndexKey, report);
+    await this.#walk('owners', this.#state, OWNERS_PREFIX, idFromOwnerIndexKey, report);
     await this.#walk('announced', this.#state, ANNOUNCED_PREFIX, idFromAnnouncedKey, report);
     for (const status of ENDED_STATUSES) await this.#walk(status, this.#state, statusIndexPrefix(status), idFromStatusIndexKey, report);
     return report;

@@ -10,11 +10,12 @@ export interface AddJobInput {
 
 /** `POST /sessions/{id}/jobs`: appends a job ID; a job already present leaves the session unchanged. */
 export function createAddJobHandler({ repository }: RouteDependencies): RouteHandler<AddJobInput> {
-  return async ({ path, headers, body }, { actor }) => {
+  return async ({ path, headers, body }, caller) => {
     const result = await repository.addJob(path.id, body.job_id, {
       ifMatch: headers['if-match'],
       leaseEpoch: headers['lease-epoch'],
-      actor,
+      actor: caller.actor,
+      caller,
     });
     return sessionResponse(200, result);
   };

@@ -3,6 +3,7 @@ import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { newestFirstId, sessionKey } from '#lib/domain/ids.ts';
 import { ENDED_TAG } from '#lib/domain/retention.ts';
 import { nameIndexKey } from '#lib/sessions/name-index.ts';
+import { ownerIndexKey } from '#lib/sessions/owner-index.ts';
 import { SessionRepository } from '#lib/sessions/repository.ts';
 import { statusIndexKey } from '#lib/sessions/status-index.ts';
 import { S3ObjectStore } from '#lib/storage/s3.ts';
@@ -60,6 +61,8 @@ describe('RetentionCleanup', () => {
     seedAt(DAYS + 1, announcedKey(gone));
     seedAt(DAYS + 1, announcedKey(living));
     seedAt(DAYS + 1, statusIndexKey('terminated', gone));
+    seedAt(100, ownerIndexKey('tenant-a', gone));
+    seedAt(100, ownerIndexKey('tenant-a', living));
 
     const report = await cleanup().run();
 
@@ -69,13 +72,17 @@ describe('RetentionCleanup', () => {
     expect(fake.body(nameIndexKey('alpha', living))).toBe('{}');
     expect(fake.body(nameIndexKey('alpha', justCreated))).toBe('{}');
     expect(fake.body(announcedKey(living))).toBe('{}');
-    expect(report.traces).toBe(3);
+    expect(fake.body(ownerIndexKey('tenant-a', gone))).toBeUndefined();
+    expect(fake.body(ownerIndexKey('tenant-a', living))).toBe('{}');
+    expect(report.traces).toBe(4);
     expect(
       fake.stub
         .commandCalls(DeleteObjectCommand)
         .map((call) => call.args[0].input.Key)
         .sort(),
-    ).toEqual([nameIndexKey('alpha', gone), announcedKey(gone), statusIndexKey('terminated', gone)].sort());
+    ).toEqual(
+      [nameIndexKey('alpha', gone), ownerIndexKey('tenant-a', gone), announcedKey(gone), statusIndexKey('terminated', gone)].sort(),
+    );
   });
 
   it('tags the ending version of a session that ended before retention, by its version ID, once per instance', async () => {
@@ -111,7 +118,8 @@ describe('RetentionCleanup', () => {
       lists.push(fake.stub.commandCalls(ListObjectsV2Command).length - before);
     }
 
-    expect(lists).toEqual([4, 4, 4]);
+    // One listing per prefix and run: names/, owners/, announced/, status/completed/, status/terminated/.
+    expect(lists).toEqual([5, 5, 5]);
     for (const id of gone) expect(fake.body(nameIndexKey('beta', id))).toBeUndefined();
   });
 
