@@ -227,6 +227,32 @@ describe('recording job outcomes', () => {
   });
 });
 
+describe('the history of outcomes', () => {
+  it('names each change: started, failed with its exit code or signal, succeeded; a bare append as before', async () => {
+    const repository = repositoryOver(new MemoryObjectStore());
+    const { session } = await repository.createSession();
+    await repository.addJob(session.id, 'build-42', { state: 'running' });
+    await repository.addJob(session.id, 'build-42', { state: 'failed', exitCode: 2 });
+    await repository.addJob(session.id, 'build-43', { state: 'succeeded', exitCode: 0 });
+    await repository.addJob(session.id, 'build-44', { state: 'failed', signal: 'SIGKILL' });
+    await repository.addJob(session.id, 'build-45');
+    await repository.setStatus(session.id, 'paused');
+
+    const { versions } = await repository.sessionHistory(session.id);
+
+    expect(versions.map((version) => version.change)).toEqual([
+      'status active→paused',
+      'job_added build-45',
+      'job build-44 failed (SIGKILL)',
+      'job build-43 succeeded',
+      'job build-42 failed (exit 2)',
+      'job build-42 started',
+      'created',
+    ]);
+    expect(versions[0]?.session.job_counts).toEqual(counts({ total: 4, succeeded: 1, failed: 2 }));
+  });
+});
+
 describe('sessions stored before outcomes were kept', () => {
   it('read with counts derived, and are upgraded on their next write', async () => {
     const store = new MemoryObjectStore();
