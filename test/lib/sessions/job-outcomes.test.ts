@@ -5,15 +5,16 @@ import { S3Client } from '@aws-sdk/client-s3';
 import fc from 'fast-check';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import type { ServiceConfig } from '#lib/domain/config.ts';
-import { ConflictRetry, JobFinished, LeaseLost, PreconditionFailed, SessionFull, SessionNotActive } from '#lib/domain/errors.ts';
+import { JobFinished, LeaseLost, PreconditionFailed, SessionFull, SessionNotActive } from '#lib/domain/errors.ts';
 import { sessionKey } from '#lib/domain/ids.ts';
-import { countJobs, JOB_STATES, type JobCounts, type JobOutcome, type JobState } from '#lib/domain/job-outcome.ts';
+import { countJobs, JOB_STATES, type JobCounts } from '#lib/domain/job-outcome.ts';
 import { SessionRepository } from '#lib/sessions/repository.ts';
 import { MemoryObjectStore } from '#lib/storage/memory.ts';
 import type { ObjectStore } from '#lib/storage/port.ts';
 import { S3ObjectStore } from '#lib/storage/s3.ts';
 import { openSqliteStores } from '#lib/storage/sqlite/index.ts';
 import { S3Fake } from '../../helpers/s3-fake.ts';
+import { expectEveryOutcomeOnce, finishConcurrently } from './job-outcome-scenarios.ts';
 
 const BUCKET = 'sessions-test-bucket';
 const client = new S3Client({ region: 'us-east-1', credentials: { accessKeyId: 'AKIDTEST', secretAccessKey: 'secret' } });
@@ -295,53 +296,6 @@ describe('sessions stored before outcomes were kept', () => {
     ).toEqual(['job_counts', 'jobs', 'last_jobs']);
   });
 });
-
-/** 16 writers, each one repository (as one Lambda instance or process), finishing jobs of their own in one session. */
-async function finishConcurrently(
-  store: ObjectStore,
-  jobsPerWriter: number,
-): Promise<{ stored: Record<string, unknown>; retries: number }> {
-  const { session } = await repositoryOver(store).createSession({ name: 'contention' });
-  let retries = 0;
-  const states: JobState[] = ['succeeded', 'failed', 'cancelled'];
-  const writer = async (w: number) => {
-    const repository = repositoryOver(store, { casMaxAttempts: 8 });
-    for (let j = 0; j < jobsPerWriter; j++) {
-      for (const state of ['running', states[(w + j) % 3]!] as JobState[]) {
-        for (;;) {
-          try {
-            await repository.addJob(session.id, `w${w}-j${j}`, state === 'running' ? { state } : { state, exitCode: w });
-            break;
-          } catch (error) {
-            if (!(error instanceof ConflictRetry)) throw error;
-            retries++;
-          }
-        }
-      }
-    }
-  };
-  await Promise.all(Array.from({ length: 16 }, (_, w) => writer(w)));
-  return { stored: await storedSession(store, session.id), retries };
-}
-
-function expectEveryOutcomeOnce(stored: Record<string, unknown>, jobsPerWriter: number): void {
-  const jobIds = stored.job_ids as string[];
-  const jobs = stored.jobs as Record<string, JobOutcome>;
-  const total = 16 * jobsPerWriter;
-  expect(jobIds).toHaveLength(total);
-  expect(new Set(jobIds).size).toBe(total);
-  expect(Object.keys(jobs).sort()).toEqual([...jobIds].sort());
-  const expected = counts({ total });
-  for (let w = 0; w < 16; w++) {
-    for (let j = 0; j < jobsPerWriter; j++) {
-      const state = (['succeeded', 'failed', 'cancelled'] as const)[(w + j) % 3]!;
-      expected[state]++;
-      expect(jobs[`w${w}-j${j}`]).toMatchObject({ state, exit_code: w });
-    }
-  }
-  expect(stored.job_counts).toEqual(expected);
-  expect(stored.job_counts).toEqual(countJobs(jobIds, jobs));
-}
 
 describe('16 writers finishing different jobs of one session', () => {
   let fake: S3Fake;
