@@ -19,6 +19,7 @@ import { sessionKey } from '#lib/domain/ids.ts';
 import { SESSION_CODEC } from '#lib/sessions/context.ts';
 import { SessionRepository } from '#lib/sessions/repository.ts';
 import { MemoryObjectStore } from '#lib/storage/memory.ts';
+import { ConditionNotMet, type ListPage, type ObjectStore, type StoredObject, type WriteCondition } from '#lib/storage/port.ts';
 import { S3ObjectStore } from '#lib/storage/s3.ts';
 import { S3Fake } from '../test/helpers/s3-fake.ts';
 import { LOCAL_SERVER_SCRIPT, startServer, stopServer } from './local-throughput.ts';
@@ -56,6 +57,29 @@ function jobId(session: string, n: number): string {
   return createHash('sha256').update(`${session}:${n}`).digest('hex');
 }
 
+/** A store that keeps only each key's current body: 20,000 versions of a growing session would not fit in memory. */
+class CurrentBodies implements ObjectStore {
+  readonly #objects = new Map<string, StoredObject>();
+  #writes = 0;
+
+  async get(key: string): Promise<StoredObject | undefined> {
+    return this.#objects.get(key);
+  }
+
+  async put(key: string, body: string, condition: WriteCondition): Promise<string> {
+    const current = this.#objects.get(key);
+    const holds = 'ifNoneMatch' in condition ? current === undefined : current?.etag === condition.ifMatch;
+    if (!holds) throw new ConditionNotMet(key);
+    const etag = `"${++this.#writes}"`;
+    this.#objects.set(key, { body, etag });
+    return etag;
+  }
+
+  async list(): Promise<ListPage> {
+    return { keys: [], truncated: false };
+  }
+}
+
 /** Exit codes the failed jobs end with: 1–255, as a shell reports them. */
 const exitCode = (n: number) => 1 + (n % 255);
 
@@ -66,7 +90,7 @@ export async function measureJobOutcomes(options: JobOutcomesOptions = {}): Prom
   const log = options.log ?? (() => {});
 
   log(`job outcomes: stored size of ${jobs} jobs`);
-  const store = new MemoryObjectStore();
+  const store = new CurrentBodies();
   const repository = new SessionRepository({ renewals: new MemoryObjectStore(), store });
   const bare = (await repository.createSession()).session.id;
   const failed = (await repository.createSession()).session.id;
