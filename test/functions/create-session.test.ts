@@ -27,6 +27,7 @@ describe('POST /sessions', () => {
       // The caller's assumed-role session owns as its role.
       owner: 'arn:aws:iam::123456789012:role/runner',
       updated_by: TEST_CALLER,
+      job_counts: { total: 0, running: 0, succeeded: 0, failed: 0, cancelled: 0 },
     });
     expect(response.headers).toEqual({
       'Content-Type': JSON_CONTENT_TYPE,

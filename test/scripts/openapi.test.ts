@@ -159,11 +159,29 @@ describe('the document', () => {
     },
   );
 
-  it('SessionMinimal is what a minimal answer holds: id, status, job_count, updated_at and lease, no job_ids', () => {
+  it('SessionMinimal is what a minimal answer holds: id, status, job_count, job_counts, updated_at and lease, no job_ids', () => {
     const minimal = document.components.schemas.SessionMinimal;
-    expect(minimal.required).toEqual(['id', 'status', 'job_count', 'updated_at', 'lease']);
+    expect(minimal.required).toEqual(['id', 'status', 'job_count', 'job_counts', 'updated_at', 'lease']);
     expect(minimal.properties).not.toHaveProperty('job_ids');
     expect(document.components.schemas.Session.required).toContain('job_ids');
+  });
+
+  it('AddJobRequest takes a state, an int32 exit code and a signal name; Session has jobs, job_counts and last_jobs of JobOutcome', () => {
+    const { AddJobRequest, Session, JobOutcome } = document.components.schemas;
+    expect(AddJobRequest.required).toEqual(['job_id']);
+    expect(AddJobRequest.properties.state.enum).toEqual(['running', 'succeeded', 'failed', 'cancelled']);
+    expect(AddJobRequest.properties.exit_code).toMatchObject({
+      type: 'integer',
+      format: 'int32',
+      minimum: -(2 ** 31),
+      maximum: 2 ** 31 - 1,
+    });
+    expect(AddJobRequest.properties.signal.pattern).toBe('^SIG[A-Z0-9]{1,13}$');
+    for (const field of ['jobs', 'last_jobs'])
+      expect(Session.properties[field].additionalProperties).toEqual({ $ref: '#/components/schemas/JobOutcome' });
+    expect(Session.properties.job_counts.required).toEqual(['total', 'running', 'succeeded', 'failed', 'cancelled']);
+    expect(Session.required).not.toContain('job_counts');
+    expect(JobOutcome.required).toEqual(['state', 'exit_code', 'signal', 'started_at', 'finished_at']);
   });
 
   it('Lease-Epoch is an integer as lease.epoch is, required on a heartbeat; lease.seconds has the bounds of a lease', () => {
@@ -202,7 +220,7 @@ describe('the document', () => {
   });
 
   it.each([
-    ['/sessions/{id}/jobs', 'post', '409', ['session_not_active', 'session_full', 'lease_lost']],
+    ['/sessions/{id}/jobs', 'post', '409', ['session_not_active', 'session_full', 'job_finished', 'lease_lost']],
     ['/sessions/{id}/jobs', 'post', '428', ['lease_required']],
     ['/sessions/{id}/lease', 'post', '409', ['lease_held', 'invalid_transition']],
     ['/sessions/{id}/heartbeat', 'post', '409', ['lease_lost']],

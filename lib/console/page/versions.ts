@@ -8,8 +8,11 @@ import type { Lease, Session } from './api.ts';
 
 /** Job IDs a diff names before it only counts the rest. */
 const JOBS_NAMED = 5;
-/** Fields a diff does not list: the entry already says when and by whom, and jobs and lease get lines of their own. */
-const NOT_LISTED = new Set(['updated_at', 'updated_by', 'job_ids', 'lease', 'restored_from', 'id']);
+/**
+ * Fields a diff does not list: the entry already says when and by whom, jobs and lease get lines of their own, and
+ * outcomes and their counts follow the jobs (a raw diff of them would repeat every outcome).
+ */
+const NOT_LISTED = new Set(['updated_at', 'updated_by', 'job_ids', 'lease', 'restored_from', 'id', 'jobs', 'job_counts', 'last_jobs']);
 
 /** One line of a diff. */
 export interface DiffLine {

@@ -1,3 +1,4 @@
+import type { JobState } from '../../domain/job-outcome.ts';
 import { sessionResponse } from '../responses.ts';
 import type { RouteDependencies, RouteHandler } from '../route.ts';
 
@@ -5,10 +6,10 @@ import type { RouteDependencies, RouteHandler } from '../route.ts';
 export interface AddJobInput {
   path: { id: string };
   headers: { 'if-match'?: string | undefined; 'lease-epoch'?: number | undefined };
-  body: { job_id: string };
+  body: { job_id: string; state?: JobState | undefined; exit_code?: number | undefined; signal?: string | undefined };
 }
 
-/** `POST /sessions/{id}/jobs`: appends a job ID; a job already present leaves the session unchanged. */
+/** `POST /sessions/{id}/jobs`: appends a job ID and records its state when one is sent; a repeat leaves the session unchanged. */
 export function createAddJobHandler({ repository }: RouteDependencies): RouteHandler<AddJobInput> {
   return async ({ path, headers, body }, caller) => {
     const result = await repository.addJob(path.id, body.job_id, {
@@ -16,6 +17,9 @@ export function createAddJobHandler({ repository }: RouteDependencies): RouteHan
       leaseEpoch: headers['lease-epoch'],
       actor: caller.actor,
       caller,
+      state: body.state,
+      exitCode: body.exit_code,
+      signal: body.signal,
     });
     return sessionResponse(200, result);
   };

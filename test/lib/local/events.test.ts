@@ -7,7 +7,7 @@ import type { AddressInfo } from 'node:net';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
-import type { DeliveredSessionEvent, SessionEvent } from '#lib/domain/events.ts';
+import type { DeliveredSessionEvent, SessionEvent, SessionEventDetail } from '#lib/domain/events.ts';
 import { sessionKey } from '#lib/domain/ids.ts';
 import { startLocalEvents } from '#lib/local/events.ts';
 import { FilePublisher } from '#lib/local/events-file.ts';
@@ -168,8 +168,8 @@ describe('local events over HTTP (a child process)', () => {
     expect(
       events.map((event) => [
         event['detail-type'],
-        event.detail.old_status,
-        event.detail.new_status,
+        (event.detail as SessionEventDetail).old_status,
+        (event.detail as SessionEventDetail).new_status,
         event.detail.epoch,
         event.detail.actor,
       ]),
@@ -195,6 +195,29 @@ describe('local events over HTTP (a child process)', () => {
       expect(event.time).toBe(new Date(event.detail.at * 1000).toISOString());
     }
   }, 40_000);
+
+  it('leaves a Session Job Failed line for a job that ends failed, and none for other job changes', async () => {
+    const child = await startChild();
+    const call = client(child.url);
+
+    const id: string = (await call('POST', '/sessions', { name: 'ci' })).json.id;
+    expect((await call('POST', `/sessions/${id}/jobs`, { job_id: 'build-41', state: 'succeeded', exit_code: 0 })).status).toBe(200);
+    expect((await call('POST', `/sessions/${id}/jobs`, { job_id: 'build-42', state: 'running' })).status).toBe(200);
+    const failed = await call('POST', `/sessions/${id}/jobs`, { job_id: 'build-42', state: 'failed', exit_code: 2 });
+    expect(failed.json.job_counts).toEqual({ total: 2, running: 0, succeeded: 1, failed: 1, cancelled: 0 });
+    expect((await call('PATCH', `/sessions/${id}`, { status: 'completed' })).status).toBe(200);
+
+    const lines = await until(eventLines, (found) => found.length >= 3);
+    await stopChild(child);
+    const events = lines.map((line) => JSON.parse(line) as DeliveredSessionEvent);
+    expect(events.map((event) => event['detail-type'])).toEqual(['Session Created', 'Session Job Failed', 'Session Status Changed']);
+    expect(events[1]).toMatchObject({
+      source: 'runner-sessions',
+      detail: { session_id: id, name: 'ci', job_id: 'build-42', exit_code: 2, signal: null, epoch: null, at: failed.json.updated_at },
+    });
+    const history = await readFile(path.join(dataDir, 'events.jsonl'), 'utf-8');
+    expect(history.match(/Session Job Failed/g)).toHaveLength(1);
+  });
 
   it('announces after a restart what a SIGKILL between the write and its announcement cut short', async () => {
     const slow = await startChild({ EVENTS_PUBLISH_DELAY_MS: '1000' });
