@@ -1,6 +1,19 @@
 import type { ErrorCode } from '../domain/errors.ts';
-import { LeaseSchema, SessionSchema, SessionStatusSchema } from '../domain/session.ts';
+import { JobCountsSchema, JobOutcomeSchema } from '../domain/job-outcome.ts';
+import { LeaseSchema, SessionStatusSchema, SessionSchema as StoredSessionSchema } from '../domain/session.ts';
 import * as z from '../domain/zod.ts';
+
+/**
+ * A session as the API answers it: the stored fields, and (from v1.2) how each job ended (`jobs`), how many
+ * jobs are in each state (`job_counts`) and who owns it (`owner`). Each is optional, so that an older
+ * service's answers still parse; `jobCountsOf` derives the counts when they are absent.
+ */
+export const SessionSchema = z.extend(StoredSessionSchema, {
+  jobs: z.optional(z.record(z.string(), JobOutcomeSchema)),
+  job_counts: z.optional(JobCountsSchema),
+  owner: z.optional(z.nullable(z.string())),
+});
+export type Session = z.infer<typeof SessionSchema>;
 
 /** The HTTP status each code of the contract is sent with; the `Record` type makes it list every `ErrorCode`. */
 export const ERROR_STATUS: Readonly<Record<ErrorCode, number>> = {
@@ -80,5 +93,7 @@ export const SessionSummarySchema = z.looseObject({
   job_count: z.number(),
   updated_at: z.number(),
   lease: z.nullable(LeaseSchema),
+  /** From v1.2: how many jobs are in each state. */
+  job_counts: z.optional(JobCountsSchema),
 });
 export type SessionSummary = z.infer<typeof SessionSummarySchema>;
