@@ -44,4 +44,3 @@ export function pageLimitMessage({ max }: PageLimit): string {
 export function checkPageLimit(limit: number, page: PageLimit): void {
   if (!Number.isInteger(limit) || limit < 1 || limit > page.max) throw InvalidRequest.field('query.limit', pageLimitMessage(page));
 }
-

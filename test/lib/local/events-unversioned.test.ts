@@ -74,7 +74,11 @@ describe('events on an S3 bucket without versions', () => {
       cursors: new MemoryObjectStore(),
       onError: (_, error) => errors.push(String(error)),
     });
-    const repository = new SessionRepository({ store: events.hintStore, renewals: new MemoryObjectStore(), config: { casBaseDelayMs: 0, casMaxDelayMs: 0 } });
+    const repository = new SessionRepository({
+      store: events.hintStore,
+      renewals: new MemoryObjectStore(),
+      config: { casBaseDelayMs: 0, casMaxDelayMs: 0 },
+    });
 
     const session = await repository.createSession({});
     await repository.setStatus(session.session.id, 'paused');

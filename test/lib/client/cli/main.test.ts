@@ -99,7 +99,7 @@ describe('usage errors exit 2 and point at the help', () => {
     [
       'an unknown command',
       ['launch'],
-      /unknown command 'launch'; the commands are acquire, add-job, adopt, check-store, complete, console, create, exec, get/,
+      /unknown command 'launch'; the commands are acquire, add-job, adopt, check-store, complete, console, create, exec, export, get/,
     ],
     ['an unknown option', ['list', '--colour'], /Unknown option '--colour'/],
     ['an option of another command', ['get', '0'.repeat(32), '--name', 'x'], /Unknown option '--name'/],
