@@ -4,6 +4,7 @@ import { ContractErrorBodySchema, ERROR_STATUS, SessionHistorySchema, SessionLis
 import {
   ConflictRetry,
   type ErrorCode,
+  Forbidden,
   InternalError,
   InvalidRequest,
   InvalidTransition,
@@ -47,6 +48,7 @@ import {
 import {
   AcquireLeaseBodySchema,
   AddJobBodySchema,
+  AdoptSessionBodySchema,
   CreateSessionBodySchema,
   HeartbeatBodySchema,
   RestoreSessionBodySchema,
@@ -104,6 +106,7 @@ function schemaComponents(): Record<string, JsonObject> {
     ['SetStatusRequest', SetStatusBodySchema, 'input'],
     ['SessionHistory', SessionHistorySchema, 'output'],
     ['RestoreSessionRequest', RestoreSessionBodySchema, 'input'],
+    ['AdoptSessionRequest', AdoptSessionBodySchema, 'input'],
     ['AcquireLeaseRequest', AcquireLeaseBodySchema, 'input'],
     ['HeartbeatRequest', HeartbeatBodySchema, 'input'],
     ['LeaseRenewal', LeaseRenewalSchema, 'output'],
@@ -183,6 +186,7 @@ export const ERROR_DETAILS: Readonly<Record<ErrorCode, z.ZodMiniObject>> = {
     started_at: unixSeconds(),
     finished_at: z.nullable(unixSeconds()),
   }),
+  forbidden: z.object({ id: z.string() }),
   versioning_disabled: z.object({}),
   precondition_failed: z.object({ id: z.string(), if_match: z.string().check(z.describe('The `If-Match` the request sent')) }),
   payload_too_large: z.object({ limit_bytes: z.number().check(z.int(), z.positive()) }),
@@ -237,6 +241,7 @@ export const ERROR_EXAMPLES: Readonly<Record<ErrorCode, ServiceError>> = {
     started_at: 1763942400,
     finished_at: 1763942460,
   }),
+  forbidden: new Forbidden(EXAMPLE_ID),
   versioning_disabled: new VersioningDisabled(),
   precondition_failed: new PreconditionFailed(EXAMPLE_ID, '"9b2cf535f27731c974343645a3985328"'),
   payload_too_large: new PayloadTooLarge(MAX_BODY_BYTES),
@@ -415,6 +420,7 @@ export const BODY_EXAMPLES: Readonly<Record<string, unknown>> = {
   AddJobRequest: { job_id: 'job-124', state: 'failed', exit_code: 2 },
   SetStatusRequest: { status: 'paused' },
   RestoreSessionRequest: { version_id: 'Jm1rC9kbRrTKpIzbCsd7YzN0eZ3xk9QH' },
+  AdoptSessionRequest: { owner: 'arn:aws:iam::123456789012:role/build-runners' },
   AcquireLeaseRequest: { holder: 'build-7:4711', seconds: 60 },
   HeartbeatRequest: { seconds: 60 },
   LeaseRenewal: { lease: { holder: 'build-7:4711', epoch: 3, seconds: 60, expires_at: 1763942520 } },
@@ -458,6 +464,53 @@ const COMMON_ERRORS = {
   '403': ref('responses', 'Forbidden'),
   '429': ref('responses', 'TooManyRequests'),
   '500': ref('responses', 'InternalError'),
+};
+
+/**
+ * The 403 of a route that refuses callers who do not own the session (`forbidden`): the service's own refusal, beside
+ * what API Gateway and the local server answer with 403 on every route.
+ */
+function notOwner(route: ApiRoute): JsonObject {
+  const error = route.errors[403];
+  if (error === undefined) return {};
+  if (typeof error === 'string') throw new Error(`${route.routeKey}: a 403 must name its codes`);
+  const forbidden = errorResponse(error.description, [...error.codes]);
+  const content = (forbidden.content as JsonObject)['application/json'] as JsonObject;
+  return {
+    '403': {
+      description: `${error.description}. Besides: ${FORBIDDEN_DESCRIPTION}`,
+      headers: forbidden.headers,
+      content: {
+        'application/json': {
+          // anyOf: the error bodies' codes exclude each other one level down, where oneOf checks cannot see them.
+          schema: { anyOf: [content.schema, ref('schemas', 'GatewayMessage'), ref('schemas', 'ForbiddenOriginError')] },
+          examples: { ...(content.examples as JsonObject), ...FORBIDDEN_EXAMPLES },
+        },
+      },
+    },
+  };
+}
+
+/** What every route's 403 is, API Gateway's or the local server's. */
+const FORBIDDEN_DESCRIPTION =
+  "Deployed: API Gateway's IAM authorizer refused the request: it is unsigned, its signature or credentials are bad or expired, " +
+  'or the principal may not call `execute-api:Invoke` on the route. API Gateway answers this itself, in its own shape `{"message": "…"}`, not the contract\'s error body. ' +
+  "Local server: `forbidden_origin`, a change sent by a web page of another origin (`details.origin`), in the contract's shape.";
+
+/** The examples of every route's 403. */
+const FORBIDDEN_EXAMPLES = {
+  forbidden_origin: {
+    summary: 'forbidden_origin (the local server)',
+    value: LOCAL_REFUSAL_EXAMPLES.forbidden_origin.toJSON(),
+  },
+  unsigned: { summary: 'No signature', value: { message: 'Forbidden' } },
+  badSignature: {
+    summary: 'A signature that does not match',
+    value: {
+      message:
+        'The request signature we calculated does not match the signature you provided. Check your AWS Secret Access Key and signing method.',
+    },
+  },
 };
 
 /** The body API Gateway itself answers with (403, 429, and 404 for a path it has no route for): not the contract's error shape. */
@@ -515,7 +568,7 @@ function operation(route: ApiRoute, bodyLimit: string): JsonObject {
             ...(docs.body.required === undefined ? {} : { required: docs.body.required }),
           },
         }),
-    responses: { ...responses, ...COMMON_ERRORS, default: ref('responses', 'OtherError') },
+    responses: { ...responses, ...COMMON_ERRORS, ...notOwner(route), default: ref('responses', 'OtherError') },
   };
 }
 
@@ -686,6 +739,13 @@ export function openApiDocument(): JsonObject {
           description: 'Only sessions with exactly this name (what a runner that reconnects looks itself up by)',
           schema: { ...jsonSchemaOf(SessionNameSchema), pattern: NO_CONTROL_CHARACTERS },
         },
+        Owner: {
+          name: 'owner',
+          in: 'query',
+          required: false,
+          description: "`me`: only the caller's own sessions (those it created, or adopted for it), listed through the owner index",
+          schema: { type: 'string', enum: ['me'] },
+        },
         IdempotencyKey: {
           name: 'Idempotency-Key',
           in: 'header',
@@ -724,27 +784,11 @@ export function openApiDocument(): JsonObject {
           ]),
         ),
         Forbidden: {
-          description:
-            "Deployed: API Gateway's IAM authorizer refused the request: it is unsigned, its signature or credentials are bad or expired, " +
-            'or the principal may not call `execute-api:Invoke` on the route. API Gateway answers this itself, in its own shape `{"message": "…"}`, not the contract\'s error body. ' +
-            "Local server: `forbidden_origin`, a change sent by a web page of another origin (`details.origin`), in the contract's shape.",
+          description: FORBIDDEN_DESCRIPTION,
           content: {
             'application/json': {
               schema: { oneOf: [ref('schemas', 'GatewayMessage'), ref('schemas', 'ForbiddenOriginError')] },
-              examples: {
-                forbidden_origin: {
-                  summary: 'forbidden_origin (the local server)',
-                  value: LOCAL_REFUSAL_EXAMPLES.forbidden_origin.toJSON(),
-                },
-                unsigned: { summary: 'No signature', value: { message: 'Forbidden' } },
-                badSignature: {
-                  summary: 'A signature that does not match',
-                  value: {
-                    message:
-                      'The request signature we calculated does not match the signature you provided. Check your AWS Secret Access Key and signing method.',
-                  },
-                },
-              },
+              examples: FORBIDDEN_EXAMPLES,
             },
           },
         },

@@ -23,6 +23,7 @@ export const ERROR_STATUS: Readonly<Record<ErrorCode, number>> = {
   session_full: 409,
   invalid_transition: 409,
   job_finished: 409,
+  forbidden: 403,
   versioning_disabled: 409,
   precondition_failed: 412,
   payload_too_large: 413,

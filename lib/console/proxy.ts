@@ -93,7 +93,7 @@ export async function startConsoleProxy(options: ConsoleProxyOptions): Promise<C
     const target = request.url ?? '';
     const method = (request.method ?? 'GET').toUpperCase();
     const admitted = access!.admit(method, request.headers);
-    if (!('actor' in admitted)) return refuse(request, response, admitted);
+    if (!('caller' in admitted)) return refuse(request, response, admitted);
     if (!target.startsWith('/') || target.startsWith('//')) {
       return refuse(request, response, new RouteNotFound(method, target));
     }

@@ -1,3 +1,5 @@
+import type { Readers } from './owner.ts';
+
 /** Limits and tuning shared by every entry point, read from the environment once. */
 export interface ServiceConfig {
   /** Most job IDs one session may hold (`MAX_JOBS_PER_SESSION`, default 10,000). */
@@ -19,6 +21,13 @@ export interface ServiceConfig {
    * session (`LEASE_SWEEP_SECONDS`, default 60: the deployed schedule; the local server sweeps every 10).
    */
   leaseSweepSeconds: number;
+  /**
+   * Owners that are operators (`OPERATOR_PRINCIPALS`, comma-separated role or user ARNs, roles without their path):
+   * they may change, restore and adopt every session and read all of them. Default: none.
+   */
+  operators: ReadonlySet<string>;
+  /** Who may read and list sessions (`SESSION_READERS`): `account` (default) or `owner`. */
+  readers: Readers;
 }
 
 type Env = Record<string, string | undefined>;
@@ -34,6 +43,13 @@ export function readServiceConfig(env: Env = process.env): ServiceConfig {
     sessionCacheSize: positiveInteger(env, 'SESSION_CACHE_SIZE', 1_000, { allowZero: true }),
     idempotencyWindowSeconds: positiveInteger(env, 'IDEMPOTENCY_WINDOW_SECONDS', 86_400),
     leaseSweepSeconds: positiveInteger(env, 'LEASE_SWEEP_SECONDS', 60, { allowZero: true }),
+    operators: new Set(
+      (env.OPERATOR_PRINCIPALS ?? '')
+        .split(',')
+        .map((arn) => arn.trim())
+        .filter((arn) => arn !== ''),
+    ),
+    readers: readers(env),
   };
 }
 
@@ -44,6 +60,12 @@ export function requireEnv(env: Env, name: string): string {
     throw new Error(`${name} environment variable is not set`);
   }
   return value;
+}
+
+function readers(env: Env): Readers {
+  const raw = env.SESSION_READERS?.trim() || 'account';
+  if (raw !== 'account' && raw !== 'owner') throw new Error(`SESSION_READERS must be 'account' or 'owner', got ${JSON.stringify(raw)}`);
+  return raw;
 }
 
 function positiveInteger(env: Env, name: string, fallback: number, { allowZero = false } = {}): number {

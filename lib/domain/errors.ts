@@ -8,6 +8,7 @@ export type ErrorCode =
   | 'session_full'
   | 'invalid_transition'
   | 'job_finished'
+  | 'forbidden'
   | 'versioning_disabled'
   | 'precondition_failed'
   | 'payload_too_large'
@@ -146,6 +147,15 @@ export class UnsupportedMediaType extends ServiceError {
   readonly statusCode = 415;
   constructor(contentType: string | undefined) {
     super('request body must be application/json', { content_type: contentType ?? null });
+  }
+}
+
+/** The caller is neither the session's owner nor an operator: nothing was written. */
+export class Forbidden extends ServiceError {
+  readonly code = 'forbidden';
+  readonly statusCode = 403;
+  constructor(id: string) {
+    super(`you do not own session ${id}; ask an operator`, { id });
   }
 }
 

@@ -23,6 +23,7 @@ export const EVENT_TYPES = [
   'Session Lease Expired',
   'Session Restored',
   'Session Job Failed',
+  'Session Owner Changed',
 ] as const;
 export type SessionEventType = (typeof EVENT_TYPES)[number];
 
@@ -101,6 +102,7 @@ function cut(body: string, open: string, close: string): string {
 export function eventTypeOf(previous: Session | null, next: Session): SessionEventType | undefined {
   if (previous === null) return 'Session Created';
   if (next.restored_from !== undefined && next.restored_from !== previous.restored_from) return 'Session Restored';
+  if (next.owner !== previous.owner) return 'Session Owner Changed';
   if ((next.lease?.epoch ?? 0) > (previous.lease?.epoch ?? 0)) return 'Session Lease Acquired';
   if (previous.status === next.status) return undefined;
   // Only the sweeper's pause is an expiry; an operator pausing a session whose lease lapsed is a status change.

@@ -91,6 +91,8 @@ export const SessionSchema = z.looseObject({
   created_at: z.number().check(z.int(), z.nonnegative()),
   updated_at: z.number().check(z.int(), z.nonnegative()),
   status: SessionStatusSchema,
+  /** Who owns the session (lib/domain/owner.ts), set when it is created; absent on sessions stored before owners. */
+  owner: z.optional(z.string()),
   updated_by: z.optional(z.string()),
   /** Set only on the version a restore wrote: the ID of the version whose content it made current again. */
   restored_from: z.optional(z.string()),

@@ -8,6 +8,7 @@
 import { SESSIONS_PREFIX } from '../domain/ids.ts';
 import { RENEWALS_PREFIX } from '../domain/lease.ts';
 import { ENDED_TAG } from '../domain/retention.ts';
+import { OWNERS_PREFIX } from '../sessions/owner-index.ts';
 import { INDEXES_PREFIX, STATUS_INDEXED_KEY, STATUS_PREFIX } from '../sessions/status-index.ts';
 import type { PrefixAccess } from './route-definition.ts';
 
@@ -55,6 +56,17 @@ export const STATUS_OBJECTS = 'one status index entry per session and status, na
 export const STATUS_ENTER: PrefixAccess = { bucket: 'leases', prefix: STATUS_PREFIX, writes: ['create'], objectNames: STATUS_OBJECTS };
 /** A change of status makes the new status's entry (create-only) and deletes the old one's. */
 export const STATUS_MOVE: PrefixAccess = { ...STATUS_ENTER, objectActions: ['s3:DeleteObject'] };
+export const OWNER_OBJECTS = 'one owner index entry per session and owner, named by a hash of the owner and the random session ID';
+/** A new session (or an adopted one) gets its owner's index entry, create-only. */
+export const OWNER_ENTER: PrefixAccess = { bucket: 'leases', prefix: OWNERS_PREFIX, writes: ['create'], objectNames: OWNER_OBJECTS };
+/** An owner's sessions are listed through its entries (one owner's at a time), never read: the session ID is in the key. */
+export const OWNER_LIST: PrefixAccess = {
+  bucket: 'leases',
+  prefix: OWNERS_PREFIX,
+  listActions: ['s3:ListBucket'],
+  listedPrefix: `${OWNERS_PREFIX}*/`,
+  objectNames: OWNER_OBJECTS,
+};
 /** The status index backfill's record, read (a missing one is told apart by listing exactly that key). */
 export const STATUS_RECORD_READ: PrefixAccess = {
   bucket: 'leases',

@@ -7,6 +7,7 @@
  */
 
 import type { ErrorCode } from '../domain/errors.ts';
+import { iamCaller } from './event.ts';
 import { type HttpHandler, httpRoute, type RouteDependencies, type RouteHandler } from './route.ts';
 import type { RequestInput, RequestSchemas } from './validation.ts';
 
@@ -155,7 +156,13 @@ export function route<S extends RequestSchemas, const K extends RouteDefinition[
 ): NamedRoute<S, K, O> & Pick<ApiRoute, 'serve'> {
   return {
     ...definition,
-    serve: (dependencies) => httpRoute(definition.routeKey, definition.request, definition.handler(dependencies)),
+    serve: (dependencies) =>
+      httpRoute(
+        definition.routeKey,
+        definition.request,
+        definition.handler(dependencies),
+        dependencies.callers ?? iamCaller(dependencies.repository.config.operators),
+      ),
   };
 }
 
@@ -168,6 +175,11 @@ export const LEASE_REFUSED: RouteErrorResponse = {
 export const LEASE_REQUIRED: RouteErrorResponse = {
   description: '`lease_required`: the session is held under a live lease and the change carries no `Lease-Epoch`; nothing was written',
   codes: ['lease_required'],
+};
+export const NOT_OWNER: RouteErrorResponse = {
+  description:
+    "`forbidden`: the caller is neither the session's owner nor an operator (a session stored before owners: not an operator); nothing was written",
+  codes: ['forbidden'],
 };
 export const STORAGE_UNAVAILABLE: RouteErrorResponse = {
   description: 'Storage is unavailable; retry after `Retry-After` seconds',

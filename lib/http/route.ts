@@ -3,18 +3,17 @@ import { logMetrics } from '@aws-lambda-powertools/metrics/middleware';
 import middy from '@middy/core';
 import httpHeaderNormalizer from '@middy/http-header-normalizer';
 import type { APIGatewayProxyStructuredResultV2 } from 'aws-lambda';
+import type { Caller as SessionCaller } from '../domain/owner.ts';
 import type { SessionRepository } from '../sessions/repository.ts';
-import { callerOf, type HttpEvent } from './event.ts';
+import { type CallerResolver, type HttpEvent, iamCaller } from './event.ts';
 import { completed, requestKeys, requestOutcome } from './outcome.ts';
 import { jsonRequestBody } from './request-body.ts';
 import { minimalResponse, prefersMinimal, type RouteResponse } from './responses.ts';
 import { logger, metrics } from './telemetry.ts';
 import { parseRequest, type RequestInput, type RequestSchemas } from './validation.ts';
 
-/** What a route knows about the call besides its validated input. */
-export interface Caller {
-  /** The IAM principal that signed the request; undefined without an IAM authorizer. */
-  actor: string | undefined;
+/** What a route knows about the call besides its validated input: who calls (the principal, its owner, whether an operator). */
+export interface Caller extends SessionCaller {
   /** Aborted just before the invocation's deadline (middy's early timeout): work that reads on should stop. */
   signal?: AbortSignal | undefined;
 }
@@ -23,6 +22,8 @@ export interface Caller {
 export interface RouteDependencies {
   /** The session operations on the store the handler serves from. */
   readonly repository: SessionRepository;
+  /** Who calls, from the event. Default: API Gateway's IAM authorizer, with the operators of the repository's config. */
+  readonly callers?: CallerResolver | undefined;
 }
 
 /** A route's own work: validated input in, one answer out. Errors are thrown, typed (`ServiceError`). */
@@ -41,7 +42,12 @@ export type HttpHandler = middy.MiddyfiedHandler<HttpEvent, APIGatewayProxyStruc
  *
  * @param route - The route key (`POST /sessions/{id}/jobs`), as logged.
  */
-export function httpRoute<S extends RequestSchemas>(route: string, schemas: S, handle: RouteHandler<RequestInput<S>>): HttpHandler {
+export function httpRoute<S extends RequestSchemas>(
+  route: string,
+  schemas: S,
+  handle: RouteHandler<RequestInput<S>>,
+  callers: CallerResolver = iamCaller(new Set()),
+): HttpHandler {
   return middy<HttpEvent, APIGatewayProxyStructuredResultV2>()
     .use(injectLambdaContext(logger, { resetKeys: true }))
     .use(logMetrics(metrics))
@@ -55,7 +61,7 @@ export function httpRoute<S extends RequestSchemas>(route: string, schemas: S, h
         headers: event.headers ?? {},
         body: event.body,
       });
-      const response = await handle(input, { actor: callerOf(event), signal });
+      const response = await handle(input, { ...callers(event), signal });
       // Every change may answer small (RFC 7240): what one append sends back must not grow with the session.
       const minimal = !route.startsWith('GET ') && prefersMinimal(event.headers ?? {});
       return completed(minimal ? minimalResponse(response) : response, requestKeys(route, event, context));

@@ -91,7 +91,12 @@ export const ListSessionsQuerySchema = z.strictObject({
   cursor: z.optional(z.string().check(z.minLength(1))),
   status: z.optional(SessionStatusSchema),
   name: z.optional(SessionNameSchema),
+  /** `me`: only the caller's own sessions, through the owner index. */
+  owner: z.optional(z.literal('me')),
 });
+
+/** `POST /sessions/{id}/owner` body: the owner the session records from now on (a principal ARN, a tenant). */
+export const AdoptSessionBodySchema = z.strictObject({ owner: LabelSchema });
 
 /** `GET /sessions/{id}/history` query: page size (1–100, default 20) and the previous page's cursor; nothing else. */
 export const SessionHistoryQuerySchema = z.strictObject({

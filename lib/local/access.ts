@@ -2,6 +2,7 @@ import { createHash, timingSafeEqual } from 'node:crypto';
 import type { IncomingHttpHeaders } from 'node:http';
 import { isIP } from 'node:net';
 import { UnsupportedMediaType } from '../domain/errors.ts';
+import type { Caller } from '../domain/owner.ts';
 import { ForbiddenOrigin, type LocalRefusal, MisdirectedRequest, Unauthorized } from './refusals.ts';
 
 /** The caller named on the writes of a server without tokens, as the contract says. */
@@ -13,11 +14,26 @@ const LABEL = /^[A-Za-z0-9][A-Za-z0-9._@-]{0,63}$/;
 /** Shortest token accepted: 16 characters (`openssl rand -hex 16` gives 32). */
 export const MIN_TOKEN_LENGTH = 16;
 
+/** What a token may do: a runner changes its tenant's sessions; an operator changes (and reads) every session. */
+export type TokenRole = 'runner' | 'operator';
+
 /** One bearer token the server accepts, and who presents it. */
 export interface AccessToken {
   label: string;
   token: string;
+  /** The owner of the sessions the token creates; a token without one is an operator, owning as its label. */
+  tenant?: string | undefined;
+  /** Default: `runner` with a tenant, `operator` without. */
+  role?: TokenRole | undefined;
 }
+
+/** Who a token's bearer is to the ownership rules: its label is the actor, its tenant (else its label) the owner. */
+export function tokenCaller({ label, tenant, role }: AccessToken): Caller {
+  return { actor: label, owner: tenant ?? label, operator: (role ?? (tenant === undefined ? 'operator' : 'runner')) === 'operator' };
+}
+
+/** The caller of a server without tokens (loopback only): `local`, an operator. */
+export const LOCAL_CALLER: Caller = { actor: 'local', owner: 'local', operator: true };
 
 /** A token list that cannot be used; the message says what to fix. */
 export class TokenConfigError extends Error {
@@ -25,10 +41,12 @@ export class TokenConfigError extends Error {
 }
 
 /**
- * The tokens of a `LOCAL_TOKEN_FILE`: one `label:token` per line (blank lines
- * and `#` comments skipped), or a file holding a single bare token, labelled
- * `local`. Labels are 1–64 of `A-Z a-z 0-9 . _ @ -`; tokens at least 16
- * characters without spaces; neither may repeat.
+ * The tokens of a `LOCAL_TOKEN_FILE`: one `LABEL:TOKEN[:TENANT[:ROLE]]` per
+ * line (blank lines and `#` comments skipped), or a file holding a single
+ * bare token, labelled `local`. A line with a tenant is a runner of that
+ * tenant unless ROLE is `operator`; a line without one is an operator. Labels
+ * and tenants are 1–64 of `A-Z a-z 0-9 . _ @ -`; tokens at least 16
+ * characters without spaces (in a file, without colons either); neither labels nor tokens may repeat.
  * @throws TokenConfigError naming the line at fault.
  */
 export function parseTokenFile(text: string, source = 'LOCAL_TOKEN_FILE'): AccessToken[] {
@@ -38,9 +56,18 @@ export function parseTokenFile(text: string, source = 'LOCAL_TOKEN_FILE'): Acces
     .filter(({ line }) => line !== '' && !line.startsWith('#'));
   if (lines.length === 1 && !lines[0]!.line.includes(':')) return [singleToken(lines[0]!.line, `${source} line ${lines[0]!.number}`)];
   const tokens = lines.map(({ line, number }) => {
-    const colon = line.indexOf(':');
-    if (colon < 0) throw new TokenConfigError(`${source} line ${number}: expected label:token`);
-    return checkedToken({ label: line.slice(0, colon).trim(), token: line.slice(colon + 1).trim() }, `${source} line ${number}`);
+    const fields = line.split(':').map((field) => field.trim());
+    const [label, token, tenant, role, ...rest] = fields;
+    const where = `${source} line ${number}`;
+    if (token === undefined || rest.length > 0) throw new TokenConfigError(`${where}: expected LABEL:TOKEN[:TENANT[:ROLE]]`);
+    if (tenant !== undefined && !LABEL.test(tenant))
+      throw new TokenConfigError(`${where}: the tenant must be 1-64 of A-Z a-z 0-9 . _ @ - (starting with a letter or digit)`);
+    if (role !== undefined && role !== 'runner' && role !== 'operator')
+      throw new TokenConfigError(`${where}: the role must be runner or operator, got ${JSON.stringify(role)}`);
+    return checkedToken(
+      { label: label!, token, ...(tenant === undefined ? {} : { tenant }), ...(role === undefined ? {} : { role }) },
+      where,
+    );
   });
   if (tokens.length === 0) throw new TokenConfigError(`${source} holds no token`);
   const labels = new Set(tokens.map(({ label }) => label));
@@ -84,7 +111,7 @@ function hostForm(host: string): string {
  */
 export class AccessPolicy {
   readonly #hosts: Set<string>;
-  readonly #tokens: ReadonlyArray<{ label: string; digest: Buffer }>;
+  readonly #tokens: ReadonlyArray<{ caller: Caller; digest: Buffer }>;
 
   /**
    * @param names - Host names or addresses the server is reached by, besides `127.0.0.1`, `localhost` and `[::1]`.
@@ -92,7 +119,7 @@ export class AccessPolicy {
    */
   constructor({ names, port, tokens }: { names: readonly string[]; port: number; tokens: readonly AccessToken[] }) {
     this.#hosts = new Set(['127.0.0.1', 'localhost', '::1', ...names].flatMap((name) => hostValues(hostForm(name), port)));
-    this.#tokens = tokens.map(({ label, token }) => ({ label, digest: digest(token) }));
+    this.#tokens = tokens.map((entry) => ({ caller: tokenCaller(entry), digest: digest(entry.token) }));
   }
 
   /** The `Host` values this server answers to. */
@@ -106,14 +133,15 @@ export class AccessPolicy {
   }
 
   /**
-   * The caller of a request: the label of its bearer token, or `local` when
-   * the server has no tokens; else why the request is refused.
+   * The caller of a request: its bearer token's (the label, and the tenant or
+   * role it was given), or `local`, an operator, when the server has no
+   * tokens; else why the request is refused.
    */
-  admit(method: string, headers: IncomingHttpHeaders): { actor: string } | LocalRefusal | UnsupportedMediaType {
+  admit(method: string, headers: IncomingHttpHeaders): { caller: Caller } | LocalRefusal | UnsupportedMediaType {
     const host = headers.host?.toLowerCase();
     if (host === undefined || !this.#hosts.has(host)) return new MisdirectedRequest(headers.host, this.hosts);
-    const actor = this.#caller(headers.authorization);
-    if (typeof actor !== 'string') return actor;
+    const caller = this.#caller(headers.authorization);
+    if (caller instanceof Unauthorized) return caller;
     if (!SAFE_METHODS.has(method)) {
       // A browser sends Origin on every cross-origin POST: refusing foreign ones stops CSRF, body or no body.
       const origin = headers.origin;
@@ -124,18 +152,18 @@ export class AccessPolicy {
       const contentType = headers['content-type'];
       if (contentType !== undefined && !JSON_MEDIA_TYPE.test(contentType)) return new UnsupportedMediaType(contentType);
     }
-    return { actor };
+    return { caller };
   }
 
-  #caller(authorization: string | undefined): string | Unauthorized {
-    if (this.#tokens.length === 0) return LOCAL_ACTOR;
+  #caller(authorization: string | undefined): Caller | Unauthorized {
+    if (this.#tokens.length === 0) return LOCAL_CALLER;
     const presented = /^Bearer +(\S+) *$/i.exec(authorization ?? '')?.[1];
     if (presented === undefined) return new Unauthorized(authorization !== undefined);
     const sent = digest(presented);
     // Every token is compared, in constant time over equal-length digests, so timing tells nothing of which matched.
-    let label: string | undefined;
-    for (const token of this.#tokens) if (timingSafeEqual(token.digest, sent) && label === undefined) label = token.label;
-    return label ?? new Unauthorized(true);
+    let caller: Caller | undefined;
+    for (const token of this.#tokens) if (timingSafeEqual(token.digest, sent) && caller === undefined) caller = token.caller;
+    return caller ?? new Unauthorized(true);
   }
 }
 

@@ -2,9 +2,10 @@ import { randomUUID } from 'node:crypto';
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import type { APIGatewayProxyEventV2WithIAMAuthorizer, APIGatewayProxyStructuredResultV2, Context } from 'aws-lambda';
 import { InvalidRequest, PayloadTooLarge, type ServiceError } from '../domain/errors.ts';
+import type { Caller } from '../domain/owner.ts';
 import { MethodNotAllowed, RouteNotFound, type RoutingError } from '../http/errors.ts';
 import { JSON_CONTENT_TYPE } from '../http/responses.ts';
-import { type AccessPolicy, LOCAL_ACTOR } from './access.ts';
+import { type AccessPolicy, LOCAL_CALLER } from './access.ts';
 import { withRequestDeadline } from './deadline.ts';
 import type { LocalRefusal } from './refusals.ts';
 
@@ -38,8 +39,8 @@ export type Mount = (request: IncomingMessage, response: ServerResponse) => bool
 export interface LocalGatewayOptions {
   /** Served before the routes, after the access checks. */
   mounts?: readonly Mount[];
-  /** Who the handlers see as the caller when `access` names none. Default `local`. */
-  actor?: string;
+  /** Who the handlers see as the caller when there is no `access` policy. Default `local`, an operator. */
+  caller?: Caller;
   /** Host, token, origin and media-type checks made before any route runs. Default: none (tests). */
   access?: AccessPolicy;
   /** The deadline of each handler call (its Lambda context's remaining time). */
@@ -55,11 +56,13 @@ export interface LocalGatewayOptions {
  * request to a route, turns it into the payload 2.0 event that API Gateway
  * would send, calls the route's Lambda handler, and writes the handler's
  * result back. The caller, set as the IAM principal API Gateway's authorizer
- * would name, is the label of the request's bearer token, else `local`.
+ * would name, is the label of the request's bearer token, else `local`; its
+ * owner and whether it is an operator ride in `requestContext.authorizer.local`,
+ * which only the local server's handlers read (lib/http/event.ts `localCaller`).
  */
 export class LocalGateway {
   readonly #routes: CompiledGatewayRoute[];
-  readonly #actor: string;
+  readonly #caller: Caller;
   readonly #access: AccessPolicy | undefined;
   readonly #mounts: readonly Mount[];
   readonly #requestTimeoutMs: number;
@@ -69,7 +72,7 @@ export class LocalGateway {
   constructor(
     routes: GatewayRoute[],
     {
-      actor = LOCAL_ACTOR,
+      caller = LOCAL_CALLER,
       access,
       requestTimeoutMs = DEFAULT_REQUEST_TIMEOUT_MS,
       bodyTimeoutMs = Math.min(BODY_TIMEOUT_MS, requestTimeoutMs),
@@ -79,7 +82,7 @@ export class LocalGateway {
   ) {
     this.#routes = routes.map(compile);
     this.#mounts = mounts;
-    this.#actor = actor;
+    this.#caller = caller;
     this.#access = access;
     this.#requestTimeoutMs = requestTimeoutMs;
     this.#bodyTimeoutMs = bodyTimeoutMs;
@@ -107,8 +110,8 @@ export class LocalGateway {
     // Node keeps the first of two Host lines; a proxy in front may have routed by the second.
     if ((request.headersDistinct.host?.length ?? 0) > 1)
       return refuse(response, InvalidRequest.field('headers.host', 'must be sent once'), true);
-    const admitted = this.#access === undefined ? { actor: this.#actor } : this.#access.admit(method, request.headers);
-    if (!('actor' in admitted)) return refuse(response, admitted, true);
+    const admitted = this.#access === undefined ? { caller: this.#caller } : this.#access.admit(method, request.headers);
+    if (!('caller' in admitted)) return refuse(response, admitted, true);
     this.#onAdmitted(request);
     // Pages served beside the API (the console) pass the same Host, token and origin checks.
     if (this.#mounts.some((mount) => mount(request, response))) return;
@@ -121,7 +124,7 @@ export class LocalGateway {
     if (!('route' in match)) return refuse(response, match);
     const requestId = randomUUID();
     const deadline = Date.now() + this.#requestTimeoutMs;
-    const event = this.#event(request, url, method, match.route.routeKey, match.params, body, requestId, admitted.actor);
+    const event = this.#event(request, url, method, match.route.routeKey, match.params, body, requestId, admitted.caller);
     const context = lambdaContext(match.route.routeKey, requestId, deadline);
     const result = normalise(await withRequestDeadline(deadline, () => match.route.handler(event, context)));
     const headers: Record<string, string | string[]> = { ...result.headers, 'apigw-requestid': requestId };
@@ -157,7 +160,7 @@ export class LocalGateway {
     pathParameters: Record<string, string>,
     body: Buffer,
     requestId: string,
-    actor: string,
+    { actor = LOCAL_CALLER.actor!, owner, operator }: Caller,
   ): APIGatewayProxyEventV2WithIAMAuthorizer {
     const headers: Record<string, string> = {};
     const cookies: string[] = [];
@@ -211,6 +214,8 @@ export class LocalGateway {
             userArn: actor,
             userId: actor,
           },
+          // Whose request it is to the ownership rules: built here from the token, never from what the client sent.
+          local: { owner, operator },
         },
       },
     } as APIGatewayProxyEventV2WithIAMAuthorizer;

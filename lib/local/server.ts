@@ -6,6 +6,7 @@ import { hostname, networkInterfaces } from 'node:os';
 import path from 'node:path';
 import { consoleHandler } from '../console/serve.ts';
 import { dependenciesFor } from '../http/dependencies.ts';
+import { localCaller } from '../http/event.ts';
 import { API_ROUTES, routeHandler } from '../http/route-table.ts';
 import { MemoryObjectStore } from '../storage/memory.ts';
 import { isPrunable, type ObjectStore, type PrunableObjectStore } from '../storage/port.ts';
@@ -115,7 +116,7 @@ export async function startLocalServer(options: LocalServerOptions = {}): Promis
   const store = deadlineBoundStore(events?.hintStore ?? sessions, { reserveMs: 2 * lockTimeoutMs });
   const storage = options.store ? 'custom store' : options.bucket ? `s3://${options.bucket}` : dataDir;
   const renewals = options.renewals ?? local?.state ?? localRenewals(options);
-  const dependencies = dependenciesFor(store, renewals);
+  const dependencies = { ...dependenciesFor(store, renewals), callers: localCaller };
   const sweepSeconds = options.leaseSweepSeconds ?? LOCAL_LEASE_SWEEP_SECONDS;
   const sweeps = startSweeps(new LeaseSweeper({ repository: dependencies.repository, graceSeconds: sweepSeconds }), sweepSeconds);
   // Sessions stored before the status index get their entries while the server serves (status listings scan meanwhile).

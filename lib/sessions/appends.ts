@@ -12,6 +12,7 @@ import { JobFinished, SessionFull, SessionNotActive } from '../domain/errors.ts'
 import { hasJob, type JobOutcomes, withJob, withOutcome } from '../domain/job-list.ts';
 import { countsAfter, type JobReport, planJobChange } from '../domain/job-outcome.ts';
 import { extendLease, fence } from '../domain/lease.ts';
+import type { Caller } from '../domain/owner.ts';
 import { type Session, withJobCounts } from '../domain/session.ts';
 import { changeSession } from './change.ts';
 import { type ChangeResult, nowSeconds, renewalFor, requireId, type SessionChangeOptions, type SessionsContext } from './context.ts';
@@ -23,6 +24,7 @@ interface PendingAppend {
   report: JobReport;
   leaseEpoch: number | undefined;
   actor: string | undefined;
+  caller: Caller | undefined;
 }
 
 /** How an append is made: as any change, and with what the caller reports of the job (its state, exit code, signal). */
@@ -52,7 +54,7 @@ export class JobAppends {
    */
   add(id: string, jobId: string, options: AddJobOptions = {}): Promise<ChangeResult> {
     const checked = requireId(id);
-    const { leaseEpoch, actor, state, exitCode, signal } = options;
+    const { leaseEpoch, actor, caller, state, exitCode, signal } = options;
     const report: JobReport = { state, exitCode, signal };
     // An append conditioned on one version cannot share a write with others.
     if (options.ifMatch !== undefined) {
@@ -63,7 +65,9 @@ export class JobAppends {
         async (session) => (await appendJobs(this.#context, session, [{ jobId, report, leaseEpoch }])).next,
       );
     }
-    return this.#batches.submit(`${checked}\u0000${actor ?? ''}`, { id: checked, jobId, report, leaseEpoch, actor });
+    // One batch per caller as well: the ownership check of its write is the caller's.
+    const whose = caller === undefined ? '' : `${caller.owner}\u0000${caller.operator}`;
+    return this.#batches.submit(`${checked}\u0000${actor ?? ''}\u0000${whose}`, { id: checked, jobId, report, leaseEpoch, actor, caller });
   }
 }
 
@@ -75,9 +79,9 @@ export class JobAppends {
  * write lands, or when nothing needed writing on a fresh read.
  */
 async function appendBatch(context: SessionsContext, appends: PendingAppend[]): Promise<BatchOutcome<ChangeResult>[]> {
-  const [{ id, actor }] = appends as [PendingAppend, ...PendingAppend[]];
+  const [{ id, actor, caller }] = appends as [PendingAppend, ...PendingAppend[]];
   let judged: AppendJudgement[] = [];
-  const result = await changeSession(context, id, { actor }, async (session) => {
+  const result = await changeSession(context, id, { actor, caller }, async (session) => {
     const { next, outcomes } = await appendJobs(context, session, appends);
     judged = outcomes;
     return next;

@@ -7,8 +7,9 @@
  * @module
  */
 
-import { ConflictRetry, PreconditionFailed, SessionNotFound } from '../domain/errors.ts';
+import { ConflictRetry, Forbidden, PreconditionFailed, SessionNotFound } from '../domain/errors.ts';
 import { sessionKey } from '../domain/ids.ts';
+import { mayChange } from '../domain/owner.ts';
 import type { Session, SessionStatus } from '../domain/session.ts';
 import type { SwapResult } from '../storage/compare-and-swap.ts';
 import { StoreFault } from '../storage/port.ts';
@@ -20,7 +21,10 @@ export type Change = (session: Session) => Session | undefined | Promise<Session
 
 /**
  * A compare-and-swap of session `id`: `apply` says what the change means, the
- * engine reads, writes `If-Match` and retries. The status index entry of a
+ * engine reads, writes `If-Match` and retries. A `caller` that is neither the
+ * session's owner nor an operator is refused (`Forbidden`) on the version read,
+ * before `apply` judges anything (the lease included). No change rewrites
+ * `owner`, except an adoption (`adopt`). The status index entry of a
  * status the session moves into is made before the write and the one it left
  * is deleted after. A restore (`restoredFrom`) recognises its own lost write
  * among the versions written since (it is not applied again over what others
@@ -29,7 +33,7 @@ export type Change = (session: Session) => Session | undefined | Promise<Session
 export async function changeSession(
   context: SessionsContext,
   id: string,
-  { ifMatch, actor }: Pick<SessionChangeOptions, 'ifMatch' | 'actor'>,
+  { ifMatch, actor, caller, adopt = false }: Pick<SessionChangeOptions, 'ifMatch' | 'actor' | 'caller'> & { adopt?: boolean },
   apply: Change,
   restoredFrom?: string,
 ): Promise<ChangeResult> {
@@ -44,6 +48,7 @@ export async function changeSession(
       key,
       ifMatch,
       change: async (session) => {
+        if (caller !== undefined && !mayChange(session.owner, caller)) throw new Forbidden(id);
         const next = await apply(session);
         if (next === undefined) return undefined;
         replaced = session.status;
@@ -51,7 +56,13 @@ export async function changeSession(
           await context.statusIndex.enter(next.status, id);
           entered.add(next.status);
         }
-        return stamp(context, session, next, actor, restoredFrom);
+        return stamp(
+          context,
+          session,
+          adopt || next.owner === session.owner ? next : { ...next, owner: session.owner },
+          actor,
+          restoredFrom,
+        );
       },
       missing: () => new SessionNotFound(id),
       mismatch: (expected) => new PreconditionFailed(id, expected),

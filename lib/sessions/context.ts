@@ -12,11 +12,13 @@ import { InvalidRequest, SessionNotFound } from '../domain/errors.ts';
 import { isSessionId, sessionKey } from '../domain/ids.ts';
 import { sessionJson } from '../domain/job-list.ts';
 import { currentLease, needsRenewal, openLease, type Renewal } from '../domain/lease.ts';
+import type { Caller } from '../domain/owner.ts';
 import { type Session, SessionSchema, withJobCounts } from '../domain/session.ts';
 import { parseStoredObject } from '../domain/stored-object.ts';
 import type { Clock, Codec, CompareAndSwap, StoredVersion } from '../storage/compare-and-swap.ts';
 import type { ObjectStore } from '../storage/port.ts';
 import type { IdempotencyRecords } from './idempotency.ts';
+import type { OwnerIndex } from './owner-index.ts';
 import type { RenewalRecords } from './renewals.ts';
 import type { StatusIndex } from './status-index.ts';
 
@@ -43,6 +45,8 @@ export interface SessionsContext {
   readonly renewals: RenewalRecords;
   /** The status index (in the store without versions). */
   readonly statusIndex: StatusIndex;
+  /** The owner index (in the store without versions). */
+  readonly ownerIndex: OwnerIndex;
 }
 
 /** A session together with the ETag of the stored version it was read from or written as. */
@@ -67,6 +71,8 @@ export interface SessionChangeOptions {
   ifMatch?: string | undefined;
   /** Who makes the change; stored as `updated_by`. */
   actor?: string | undefined;
+  /** Whose change it is: refused (`Forbidden`) unless the session's owner or an operator. Undefined: the service's own (the sweeper). */
+  caller?: Caller | undefined;
   /** The caller's `Lease-Epoch`: the change is the lease holder's, and lands only while that epoch's lease is live. */
   leaseEpoch?: number | undefined;
 }

@@ -18,6 +18,8 @@ import { nameIndexBody, nameIndexKey } from './name-index.ts';
 export interface CreateOptions {
   name?: string | null | undefined;
   actor?: string | undefined;
+  /** The owner the session records (lib/domain/owner.ts); none: a session without owner, which only operators change. */
+  owner?: string | undefined;
   /** Open the session held: a lease of this many seconds, epoch 1. */
   leaseSeconds?: number | undefined;
   /** Holder of that lease; default: the actor. */
@@ -50,15 +52,15 @@ const CREATE_ATTEMPTS = 3;
  */
 export async function createSession(
   context: SessionsContext,
-  { name = null, actor, idempotencyKey, leaseSeconds, holder }: CreateOptions = {},
+  { name = null, actor, owner, idempotencyKey, leaseSeconds, holder }: CreateOptions = {},
 ): Promise<CreateResult> {
   const lease = leaseSeconds === undefined ? undefined : { holder: holder ?? actor ?? 'anonymous', seconds: leaseSeconds };
-  if (idempotencyKey !== undefined) return createOnce(context, name, actor, idempotencyKey, lease);
+  if (idempotencyKey !== undefined) return createOnce(context, name, { actor, owner }, idempotencyKey, lease);
   const nowMs = context.clock.now();
   const seconds = Math.floor(nowMs / 1000);
   for (let attempt = 1; ; attempt++) {
     const id = context.newId(nowMs);
-    const session = newSession(id, name, seconds, actor, lease);
+    const session = newSession(id, name, seconds, { actor, owner }, lease);
     try {
       return { ...(await writeNewSession(context, session)), replayed: false };
     } catch (error) {
@@ -82,7 +84,7 @@ export async function createSession(
 async function createOnce(
   context: SessionsContext,
   name: string | null,
-  actor: string | undefined,
+  { actor, owner }: Writer,
   idempotencyKey: string,
   lease: NewLease | undefined,
 ): Promise<CreateResult> {
@@ -104,7 +106,7 @@ async function createOnce(
     if (existing !== undefined) return { session: existing.value, etag: existing.etag, replayed: true };
   }
   try {
-    return { ...(await writeNewSession(context, newSession(id, name, record.created_at, actor, lease))), replayed: !claimed };
+    return { ...(await writeNewSession(context, newSession(id, name, record.created_at, { actor, owner }, lease))), replayed: !claimed };
   } catch (error) {
     if (!(error instanceof ConditionNotMet)) throw error;
   }
@@ -118,11 +120,12 @@ async function writeNewSession(context: SessionsContext, session: Session): Prom
   const key = sessionKey(session.id);
   const body = SESSION_CODEC.serialise(session);
   await indexName(context, session.name, session.id);
+  if (session.owner !== undefined) await context.ownerIndex.enter(session.owner, session.id);
   // Its status index entry first; nothing can delete it before the session exists (see lib/sessions/status-index.ts).
   await context.statusIndex.enter(session.status, session.id);
   const etag = await context.store.put(key, body, { ifNoneMatch: '*' });
   context.sessions.remember(key, { value: session, etag, body });
-  if (session.lease) await startRenewals(context, session.id, session.lease, { fresh: true });
+  if (session.lease) await startRenewals(context, session, { fresh: true });
   return { session, etag };
 }
 
@@ -136,8 +139,14 @@ async function indexName(context: SessionsContext, name: string | null, id: stri
   }
 }
 
-/** An active session with no jobs, created at `seconds` (Unix) by `actor`, held from the start when `lease` is given. */
-function newSession(id: string, name: string | null, seconds: number, actor: string | undefined, lease?: NewLease): Session {
+/** Who creates a session: `updated_by` and the owner it records. */
+interface Writer {
+  actor: string | undefined;
+  owner: string | undefined;
+}
+
+/** An active session with no jobs, created at `seconds` (Unix) by `actor` for `owner`, held from the start when `lease` is given. */
+function newSession(id: string, name: string | null, seconds: number, { actor, owner }: Writer, lease?: NewLease): Session {
   return {
     id,
     name,
@@ -145,6 +154,7 @@ function newSession(id: string, name: string | null, seconds: number, actor: str
     created_at: seconds,
     updated_at: seconds,
     status: 'active',
+    ...(owner === undefined ? {} : { owner }),
     ...(actor === undefined ? {} : { updated_by: actor }),
     ...(lease === undefined
       ? {}

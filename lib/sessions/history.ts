@@ -250,6 +250,7 @@ export function describeChange(version: Session, older: Session | undefined): st
     ),
   );
   if (version.name !== older.name) parts.push(`name ${older.name ?? '-'}→${version.name ?? '-'}`);
+  if (version.owner !== older.owner && version.owner !== undefined) parts.push(`owner changed to ${version.owner}`);
   return parts.length === 0 ? 'unchanged' : parts.join('; ');
 }
 
@@ -290,12 +291,14 @@ export function sameContent(current: Session, target: Session): boolean {
 
 /** The session a restore writes: the target's content; the repository stamps time, writer and `restored_from`. */
 export function restoredSession(target: Session, current: Session): Session {
-  const { updated_by: _writer, restored_from: _restore, lease: _lease, ...content } = target;
-  return current.lease === undefined ? content : { ...content, lease: current.lease };
+  // The owner is the current one's: a restore never changes who owns the session.
+  const { updated_by: _writer, restored_from: _restore, lease: _lease, owner: _owner, ...content } = target;
+  const owned = current.owner === undefined ? content : { ...content, owner: current.owner };
+  return current.lease === undefined ? owned : { ...owned, lease: current.lease };
 }
 
 function contentOf(session: Session): string {
-  const { updated_at: _time, updated_by: _writer, restored_from: _restore, lease: _lease, ...content } = session;
+  const { updated_at: _time, updated_by: _writer, restored_from: _restore, lease: _lease, owner: _owner, ...content } = session;
   return JSON.stringify(Object.entries(content).sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0)));
 }
 

@@ -7,9 +7,10 @@
  * @module
  */
 
-import { ConflictRetry } from '../domain/errors.ts';
+import { ConflictRetry, Forbidden } from '../domain/errors.ts';
 import { acquireLease as acquiredSession, fence, LEASE_EXPIRY_ACTOR, leaseState, openLease } from '../domain/lease.ts';
-import { LEASE_SECONDS, type Lease } from '../domain/session.ts';
+import { type Caller, mayChange } from '../domain/owner.ts';
+import { LEASE_SECONDS, type Lease, type Session } from '../domain/session.ts';
 import { ConditionNotMet, StoreFault } from '../storage/port.ts';
 import { changeSession } from './change.ts';
 import { type ChangeResult, nowSeconds, readSession, requireId, type SessionsContext } from './context.ts';
@@ -26,6 +27,8 @@ export interface AcquireOptions {
   /** The caller's `Lease-Epoch`: equal to the live lease's, the acquire is its holder's re-acquire. */
   leaseEpoch?: number | undefined;
   actor?: string | undefined;
+  /** Whose acquire it is: the session's owner (a fleet-mate's forced take-over included) or an operator; else `Forbidden`. */
+  caller?: Caller | undefined;
 }
 
 /** An acquire found the lapsed lease's renewal record renewed while it fenced it: decide again from fresh reads. */
@@ -39,12 +42,12 @@ class RenewalRaced extends Error {}
  * exactly one wins, and forced take-overs get distinct, increasing epochs.
  * Afterwards the older epochs' renewal records are deleted, so that a fenced
  * holder's next heartbeat reads the session and hears `lease_lost`.
- * @throws LeaseHeld, InvalidTransition, SessionNotFound, ConflictRetry
+ * @throws Forbidden, LeaseHeld, InvalidTransition, SessionNotFound, ConflictRetry
  */
 export async function acquireLease(
   context: SessionsContext,
   id: string,
-  { holder, seconds = LEASE_SECONDS.default, force = false, leaseEpoch, actor }: AcquireOptions = {},
+  { holder, seconds = LEASE_SECONDS.default, force = false, leaseEpoch, actor, caller }: AcquireOptions = {},
 ): Promise<ChangeResult> {
   const checked = requireId(id);
   const request = { holder: holder ?? actor ?? 'anonymous', seconds, force, epoch: leaseEpoch };
@@ -53,7 +56,7 @@ export async function acquireLease(
     // every attempt would widen the window in which a busy holder's appends make the acquire lose its write.
     let known: { epoch: number; stored: StoredRenewal | undefined } | undefined;
     try {
-      const result = await changeSession(context, checked, { actor }, async (session) => {
+      const result = await changeSession(context, checked, { actor, caller }, async (session) => {
         const now = nowSeconds(context);
         const lease = openLease(session);
         if (lease !== undefined && known?.epoch !== lease.epoch)
@@ -67,7 +70,7 @@ export async function acquireLease(
         }
         return next;
       });
-      await startRenewals(context, checked, result.session.lease!);
+      await startRenewals(context, result.session);
       return result;
     } catch (error) {
       if (!(error instanceof RenewalRaced)) throw error;
@@ -79,11 +82,19 @@ export async function acquireLease(
  * Extends the lease of epoch `epoch` to now + `seconds` (default: its
  * length) without writing the session: one conditional PUT of its renewal
  * record on a warm instance, a read of the session and the record otherwise.
- * @throws LeaseLost (superseded, expired, released, restored), SessionNotFound, ConflictRetry
+ * A `caller` that is neither the session's owner nor an operator is refused
+ * (`Forbidden`) before the lease is judged: on a warm instance by the owner it
+ * remembers with the record (a caller it does not match reads the session).
+ * @throws Forbidden, LeaseLost (superseded, expired, released, restored), SessionNotFound, ConflictRetry
  */
-export async function heartbeat(context: SessionsContext, id: string, epoch: number, seconds?: number): Promise<Lease> {
+export async function heartbeat(context: SessionsContext, id: string, epoch: number, seconds?: number, caller?: Caller): Promise<Lease> {
   const checked = requireId(id);
-  const remembered = await context.renewals.renewRemembered(checked, epoch, seconds);
+  const remembered = await context.renewals.renewRemembered(
+    checked,
+    epoch,
+    seconds,
+    (owner) => caller === undefined || mayChange(owner, caller),
+  );
   if (remembered !== undefined) {
     const { renewal, holder } = remembered;
     return { holder, epoch, seconds: renewal.seconds, expires_at: renewal.expires_at };
@@ -91,13 +102,14 @@ export async function heartbeat(context: SessionsContext, id: string, epoch: num
   const attempts = context.config.casMaxAttempts;
   for (let attempt = 1; attempt <= attempts; attempt++) {
     const session = (await readSession(context, checked)).value;
+    if (caller !== undefined && !mayChange(session.owner, caller)) throw new Forbidden(checked);
     const lease = session.lease;
     const stored = lease?.epoch === epoch ? await context.renewals.read(checked, lease.epoch, lease.seconds) : undefined;
     const now = nowSeconds(context);
     fence(session, stored?.renewal, epoch, now);
     const expiresAt = now + (seconds ?? lease!.seconds);
     try {
-      await context.renewals.write(checked, lease!, expiresAt, stored);
+      await context.renewals.write(checked, { ...lease!, owner: session.owner }, expiresAt, stored);
       return { ...lease!, expires_at: Math.max(expiresAt, lease!.expires_at) };
     } catch (error) {
       if (!(error instanceof ConditionNotMet)) throw error;
@@ -127,10 +139,12 @@ export async function expireLapsedLease(context: SessionsContext, id: string, ep
  * After a new lease: the older epochs' records go (none on a session just created: `fresh`), and the new epoch's
  * record is made so that its first heartbeat is one PUT.
  */
-export async function startRenewals(context: SessionsContext, id: string, lease: Lease, { fresh = false } = {}): Promise<void> {
+export async function startRenewals(context: SessionsContext, session: Session, { fresh = false } = {}): Promise<void> {
+  const { id, owner } = session;
+  const lease = session.lease!;
   try {
     if (!fresh) await context.renewals.prune(id, lease.epoch);
-    await context.renewals.write(id, lease, lease.expires_at);
+    await context.renewals.write(id, { ...lease, owner }, lease.expires_at);
   } catch (error) {
     // The session is the authority: a missing record only costs the holder's first heartbeat a read.
     if (!(error instanceof ConditionNotMet || error instanceof StoreFault)) throw error;

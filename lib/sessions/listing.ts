@@ -17,6 +17,7 @@ import { parseStoredObject } from '../domain/stored-object.ts';
 import { MAX_LIST_KEYS } from '../storage/port.ts';
 import { nowSeconds, requireId, type SessionsContext, withCurrentLease } from './context.ts';
 import { listingScope } from './name-index.ts';
+import { ownerListingScope } from './owner-index.ts';
 import { statusListingScope } from './status-index.ts';
 
 /** Which page of sessions to list (the route's query schema checks the values). */
@@ -28,6 +29,8 @@ export interface ListSessionsOptions {
   status?: SessionStatus | undefined;
   /** Only the sessions with exactly this name, read through the name index. */
   name?: string | undefined;
+  /** Only the sessions of this owner, read through the owner index (then any name or status filters its entries). */
+  owner?: string | undefined;
 }
 
 export interface ListResult {
@@ -64,17 +67,21 @@ const LIST_READ_CONCURRENCY = 32;
  * sessions exist) and keeps an entry only when its session exists and
  * carries exactly that name. With a status (and no name), once the status
  * index is complete, it lists that status's index entries instead and keeps
- * an entry only when its session is in that status. A page holds at least one
+ * an entry only when its session is in that status. With an owner it lists that
+ * owner's index entries (any name or status filters them) and keeps an entry
+ * only when its session carries exactly that owner. A page holds at least one
  * session, and no more than fit in `MAX_PAGE_BYTES`.
  * @throws InvalidRequest (`query.cursor`) for a cursor this service did not issue.
  */
 export async function listSessions(
   context: SessionsContext,
-  { limit = SESSION_LIST_LIMIT.default, cursor, status, name }: ListSessionsOptions = {},
+  { limit = SESSION_LIST_LIMIT.default, cursor, status, name, owner }: ListSessionsOptions = {},
 ): Promise<ListResult> {
-  const indexed = status !== undefined && name === undefined && (await context.statusIndex.isComplete());
-  const scope = indexed ? statusListingScope(status) : listingScope(name);
-  const keys = indexed ? context.statusIndex.store : context.store;
+  const indexed = owner === undefined && status !== undefined && name === undefined && (await context.statusIndex.isComplete());
+  const scope = owner !== undefined ? ownerListingScope(owner) : indexed ? statusListingScope(status) : listingScope(name);
+  const keys = owner !== undefined ? context.ownerIndex.store : indexed ? context.statusIndex.store : context.store;
+  // A scope whose entries may not match: read ahead within the scan budget.
+  const filtered = owner !== undefined ? status !== undefined || name !== undefined : status !== undefined && !indexed;
   let after = cursor === undefined ? undefined : scope.keyOf(decodeCursor(cursor));
   const budget = context.config.listScanBudget;
   const sessions: Session[] = [];
@@ -86,7 +93,7 @@ export async function listSessions(
   while (more && !full && sessions.length < limit && scanned < budget) {
     // Unfiltered, every key is a match: list exactly what is missing. Filtered, list ahead
     // (one LIST returns up to 1,000 keys) and read only as many as the page still needs.
-    const pageSize = Math.min(MAX_LIST_KEYS, status === undefined || indexed ? limit - sessions.length : budget - scanned);
+    const pageSize = Math.min(MAX_LIST_KEYS, filtered ? budget - scanned : limit - sessions.length);
     const page = await keys.list(scope.prefix, { limit: pageSize, ...(after === undefined ? {} : { startAfter: after }) });
     let consumed = 0;
     while (!full && consumed < page.keys.length && sessions.length < limit && scanned < budget) {
@@ -98,7 +105,10 @@ export async function listSessions(
         // An index entry counts only when its session exists with that very name (interrupted creates, hash collisions).
         const session = listed?.session;
         const matches =
-          session !== undefined && (name === undefined || session.name === name) && (status === undefined || session.status === status);
+          session !== undefined &&
+          (name === undefined || session.name === name) &&
+          (status === undefined || session.status === status) &&
+          (owner === undefined || session.owner === owner);
         // A session that would take the page past its bytes starts the next page (a page holds at least one).
         if (matches && sessions.length > 0 && bytes + listed!.bytes > MAX_PAGE_BYTES) {
           full = true;

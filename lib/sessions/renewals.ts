@@ -35,6 +35,8 @@ interface RememberedRenewal {
   epoch: number;
   seconds: number;
   holder: string;
+  /** The owner of the session whose lease it is (none: a session stored before owners). */
+  owner: string | undefined;
 }
 
 /** The renewal records of every session's lease. */
@@ -60,12 +62,13 @@ export class RenewalRecords {
 
   /**
    * Writes the record of `holder`'s lease extended to `expiresAt`, on top of
-   * `previous` (the version read) or as a new record.
+   * `previous` (the version read) or as a new record; the session's `owner` is
+   * remembered with it, for the heartbeats that do not read the session.
    * @throws ConditionNotMet when the record changed since it was read.
    */
   async write(
     id: string,
-    lease: { epoch: number; seconds: number; holder: string },
+    lease: { epoch: number; seconds: number; holder: string; owner?: string | undefined },
     expiresAt: number,
     previous?: StoredRenewal,
   ): Promise<Renewal> {
@@ -73,7 +76,7 @@ export class RenewalRecords {
     const renewal: Renewal = { session_id: id, epoch: lease.epoch, seconds: lease.seconds, expires_at: expiresAt };
     const condition: WriteCondition = previous === undefined ? { ifNoneMatch: '*' } : { ifMatch: previous.etag };
     const etag = await this.#store.put(key, JSON.stringify(renewal), condition);
-    this.#written.set(id, { key, etag, epoch: lease.epoch, seconds: lease.seconds, holder: lease.holder });
+    this.#written.set(id, { key, etag, epoch: lease.epoch, seconds: lease.seconds, holder: lease.holder, owner: lease.owner });
     return renewal;
   }
 
@@ -81,16 +84,17 @@ export class RenewalRecords {
    * A heartbeat from what this instance remembers, without reading anything:
    * one conditional PUT of the record it last wrote for that epoch. Undefined
    * when it remembers nothing for that epoch, or the record changed since (an
-   * acquire, a release or the sweeper touched it): then the caller decides
-   * from the session.
+   * acquire, a release or the sweeper touched it), or `allowed` refuses the
+   * owner it remembers: then the caller decides from the session.
    */
   async renewRemembered(
     id: string,
     epoch: number,
     extendBy: number | undefined,
+    allowed: (owner: string | undefined) => boolean = () => true,
   ): Promise<{ holder: string; renewal: Renewal } | undefined> {
     const remembered = this.#written.get(id);
-    if (remembered === undefined || remembered.epoch !== epoch) return undefined;
+    if (remembered === undefined || remembered.epoch !== epoch || !allowed(remembered.owner)) return undefined;
     const now = Math.floor(this.#clock.now() / 1000);
     const renewal: Renewal = { session_id: id, epoch, seconds: remembered.seconds, expires_at: now + (extendBy ?? remembered.seconds) };
     try {

@@ -9,16 +9,22 @@
  * - status.ts — status changes (change.ts: every compare-and-swap, with the status index settled);
  * - leases.ts — acquire, heartbeat, the lapsed lease's pause;
  * - restore.ts — history and restore;
- * - listing.ts — the three listing modes and the status index backfill.
+ * - listing.ts — the listing modes and the status index backfill;
+ * - adopt.ts — an operator's adoption of a session (its owner).
+ *
+ * Reads take the caller too: under `readers: owner` a session the caller may not read is answered as missing.
  *
  * @module
  */
 
 import { readServiceConfig, type ServiceConfig } from '../domain/config.ts';
+import { SessionNotFound } from '../domain/errors.ts';
 import { newestFirstId, sessionKey } from '../domain/ids.ts';
+import { type Caller, mayRead } from '../domain/owner.ts';
 import type { Lease, Session, SessionStatus } from '../domain/session.ts';
 import { type Clock, CompareAndSwap, systemClock } from '../storage/compare-and-swap.ts';
 import type { ObjectStore, PrunableObjectStore } from '../storage/port.ts';
+import { adoptSession } from './adopt.ts';
 import { type AddJobOptions, JobAppends } from './appends.ts';
 import {
   type ChangeResult,
@@ -36,6 +42,7 @@ import type { SessionHistoryOptions, SessionHistoryPage } from './history.ts';
 import { IdempotencyRecords } from './idempotency.ts';
 import { type AcquireOptions, acquireLease, expireLapsedLease, heartbeat } from './leases.ts';
 import { backfillStatusIndex, type ListResult, type ListSessionsOptions, listSessions, type StatusBackfill } from './listing.ts';
+import { OwnerIndex } from './owner-index.ts';
 import { RenewalRecords } from './renewals.ts';
 import { type RestoreOptions, restoreVersion, sessionHistory } from './restore.ts';
 import { setStatus } from './status.ts';
@@ -104,6 +111,7 @@ export class SessionRepository {
       }),
       renewals: new RenewalRecords({ store: options.renewals, clock, cacheSize: config.sessionCacheSize }),
       statusIndex: new StatusIndex(options.renewals),
+      ownerIndex: new OwnerIndex(options.renewals),
     };
     this.#appends = new JobAppends(this.#context);
   }
@@ -130,10 +138,12 @@ export class SessionRepository {
   /**
    * The session with this ID; a held session's lease shows the expiry its
    * heartbeats extended it to (one more read, of its renewal record).
+   * A `caller` who may not read it (`readers: owner`) hears that there is none.
    * @throws SessionNotFound
    */
-  async getSession(id: string): Promise<SessionVersion> {
+  async getSession(id: string, caller?: Caller): Promise<SessionVersion> {
     const current = await readSession(this.#context, requireId(id));
+    if (caller !== undefined && !mayRead(current.value.owner, caller, this.#context.config.readers)) throw new SessionNotFound(id);
     return { session: await withCurrentLease(this.#context, current.value), etag: current.etag };
   }
 
@@ -158,8 +168,8 @@ export class SessionRepository {
   }
 
   /** See lib/sessions/leases.ts. */
-  heartbeat(id: string, epoch: number, seconds?: number): Promise<Lease> {
-    return heartbeat(this.#context, id, epoch, seconds);
+  heartbeat(id: string, epoch: number, seconds?: number, caller?: Caller): Promise<Lease> {
+    return heartbeat(this.#context, id, epoch, seconds, caller);
   }
 
   /** See lib/sessions/leases.ts. */
@@ -167,8 +177,15 @@ export class SessionRepository {
     return expireLapsedLease(this.#context, id, epoch, graceSeconds);
   }
 
-  /** See lib/sessions/restore.ts. */
-  sessionHistory(id: string, options: SessionHistoryOptions = {}): Promise<SessionHistoryPage> {
+  /**
+   * See lib/sessions/restore.ts. Under `readers: owner`, a `caller` who is no operator reads the session first
+   * (one more request): another owner's session is answered as missing.
+   */
+  async sessionHistory(id: string, { caller, ...options }: SessionHistoryOptions & { caller?: Caller } = {}): Promise<SessionHistoryPage> {
+    if (caller !== undefined && this.#context.config.readers === 'owner' && !caller.operator) {
+      const current = await readSession(this.#context, requireId(id));
+      if (!mayRead(current.value.owner, caller, 'owner')) throw new SessionNotFound(id);
+    }
     return sessionHistory(this.#context, id, options);
   }
 
@@ -177,9 +194,18 @@ export class SessionRepository {
     return restoreVersion(this.#context, id, versionId, options);
   }
 
-  /** See lib/sessions/listing.ts. */
-  listSessions(options: ListSessionsOptions = {}): Promise<ListResult> {
-    return listSessions(this.#context, options);
+  /**
+   * See lib/sessions/listing.ts. Under `readers: owner`, a `caller` who is no operator lists through the owner
+   * index, its own sessions only, whatever it asks for.
+   */
+  listSessions(options: ListSessionsOptions = {}, caller?: Caller): Promise<ListResult> {
+    const restricted = caller !== undefined && this.#context.config.readers === 'owner' && !caller.operator;
+    return listSessions(this.#context, restricted ? { ...options, owner: caller.owner } : options);
+  }
+
+  /** See lib/sessions/adopt.ts. */
+  adoptSession(id: string, owner: string, options: Pick<SessionChangeOptions, 'ifMatch' | 'actor' | 'caller'> = {}): Promise<ChangeResult> {
+    return adoptSession(this.#context, id, owner, options);
   }
 
   /** See lib/sessions/listing.ts. */

@@ -22,7 +22,7 @@ import { pruneRenewals } from './leases.ts';
 import { endedLease } from './status.ts';
 
 /** How a restore is made. */
-export interface RestoreOptions extends Pick<SessionChangeOptions, 'ifMatch' | 'actor'> {
+export interface RestoreOptions extends Pick<SessionChangeOptions, 'ifMatch' | 'actor' | 'caller'> {
   /** Restore even while a holder's lease is live; the holder is then fenced (`lease_lost`, reason `restored`). */
   force?: boolean | undefined;
 }
@@ -47,7 +47,7 @@ export function sessionHistory(context: SessionsContext, id: string, options: Se
  * One version read, then the change.
  * @throws LeaseHeld when a lease is live and `force` is not set.
  * @throws InvalidRequest when the session has no version `versionId`.
- * @throws SessionNotFound, VersioningDisabled, PreconditionFailed, ConflictRetry
+ * @throws Forbidden, SessionNotFound, VersioningDisabled, PreconditionFailed, ConflictRetry
  */
 export async function restoreVersion(
   context: SessionsContext,

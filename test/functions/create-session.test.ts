@@ -24,6 +24,8 @@ describe('POST /sessions', () => {
       created_at: expect.any(Number),
       updated_at: session.created_at,
       status: 'active',
+      // The caller's assumed-role session owns as its role.
+      owner: 'arn:aws:iam::123456789012:role/runner',
       updated_by: TEST_CALLER,
     });
     expect(response.headers).toEqual({

@@ -15,6 +15,9 @@ process.env.AWS_REGION = 'eu-west-1';
 // No backoff sleeps for limits read from the environment: contention tests then run in milliseconds.
 process.env.CAS_BASE_DELAY_MS = '0';
 process.env.CAS_MAX_DELAY_MS = '0';
+// The test caller's role operates (test/helpers/api-event.ts TEST_CALLER): most tests seed sessions without an owner,
+// which only operators change. The ownership tests build their handlers with operators of their own.
+process.env.OPERATOR_PRINCIPALS = 'arn:aws:iam::123456789012:role/runner';
 delete process.env.POWERTOOLS_DEV;
 delete process.env.POWERTOOLS_METRICS_DISABLED;
 delete process.env.POWERTOOLS_SERVICE_NAME;

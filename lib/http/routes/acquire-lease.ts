@@ -10,9 +10,16 @@ export interface AcquireLeaseInput {
 
 /** `POST /sessions/{id}/lease`: a new lease one epoch up; a paused session becomes active (the resume). */
 export function createAcquireLeaseHandler({ repository }: RouteDependencies): RouteHandler<AcquireLeaseInput> {
-  return async ({ path, headers, body }, { actor }) => {
+  return async ({ path, headers, body }, caller) => {
     const { holder, seconds, force } = body;
-    const result = await repository.acquireLease(path.id, { holder, seconds, force, leaseEpoch: headers['lease-epoch'], actor });
+    const result = await repository.acquireLease(path.id, {
+      holder,
+      seconds,
+      force,
+      leaseEpoch: headers['lease-epoch'],
+      actor: caller.actor,
+      caller,
+    });
     return sessionResponse(200, result);
   };
 }

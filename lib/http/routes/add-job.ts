@@ -11,11 +11,12 @@ export interface AddJobInput {
 
 /** `POST /sessions/{id}/jobs`: appends a job ID and records its state when one is sent; a repeat leaves the session unchanged. */
 export function createAddJobHandler({ repository }: RouteDependencies): RouteHandler<AddJobInput> {
-  return async ({ path, headers, body }, { actor }) => {
+  return async ({ path, headers, body }, caller) => {
     const result = await repository.addJob(path.id, body.job_id, {
       ifMatch: headers['if-match'],
       leaseEpoch: headers['lease-epoch'],
-      actor,
+      actor: caller.actor,
+      caller,
       state: body.state,
       exitCode: body.exit_code,
       signal: body.signal,

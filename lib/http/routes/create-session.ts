@@ -12,10 +12,11 @@ export interface CreateSessionInput {
  * With `Idempotency-Key`, a repeat of the key answers the same session: 200, `Idempotent-Replayed: true`.
  */
 export function createCreateSessionHandler({ repository }: RouteDependencies): RouteHandler<CreateSessionInput> {
-  return async ({ headers, body }, { actor }) => {
+  return async ({ headers, body }, { actor, owner }) => {
     const created = await repository.createSession({
       name: body.name ?? null,
       actor,
+      owner,
       idempotencyKey: headers['idempotency-key'],
       leaseSeconds: body.lease_seconds,
       holder: body.holder,

@@ -8,5 +8,5 @@ export interface GetSessionInput {
 
 /** `GET /sessions/{id}`: the session and its `ETag`. */
 export function createGetSessionHandler({ repository }: RouteDependencies): RouteHandler<GetSessionInput> {
-  return async ({ path }) => sessionResponse(200, await repository.getSession(path.id));
+  return async ({ path }, caller) => sessionResponse(200, await repository.getSession(path.id, caller));
 }

@@ -11,9 +11,9 @@ export interface HeartbeatInput {
 
 /** `POST /sessions/{id}/heartbeat`: extends the caller's lease; answers only the lease. */
 export function createHeartbeatHandler({ repository }: RouteDependencies): RouteHandler<HeartbeatInput> {
-  return async ({ path, headers, body }) => {
+  return async ({ path, headers, body }, caller) => {
     const epoch = headers['lease-epoch'];
     if (epoch === undefined) throw new LeaseRequired(path.id);
-    return jsonResponse(200, { lease: await repository.heartbeat(path.id, epoch, body.seconds) });
+    return jsonResponse(200, { lease: await repository.heartbeat(path.id, epoch, body.seconds, caller) });
   };
 }

@@ -10,8 +10,13 @@ export interface RestoreSessionInput {
 
 /** `POST /sessions/{id}/restore`: makes an earlier version's content current again, as a new version. */
 export function createRestoreSessionHandler({ repository }: RouteDependencies): RouteHandler<RestoreSessionInput> {
-  return async ({ path, headers, body }, { actor }) => {
-    const result = await repository.restoreVersion(path.id, body.version_id, { ifMatch: headers['if-match'], force: body.force, actor });
+  return async ({ path, headers, body }, caller) => {
+    const result = await repository.restoreVersion(path.id, body.version_id, {
+      ifMatch: headers['if-match'],
+      force: body.force,
+      actor: caller.actor,
+      caller,
+    });
     return sessionResponse(200, result);
   };
 }

@@ -10,8 +10,8 @@ export interface SessionHistoryInput {
 
 /** `GET /sessions/{id}/history`: the session's versions, newest first, each with its time, writer and change. */
 export function createSessionHistoryHandler({ repository }: RouteDependencies): RouteHandler<SessionHistoryInput> {
-  return async ({ path, query }, { signal }) => {
-    const page = await repository.sessionHistory(path.id, { ...query, signal });
+  return async ({ path, query }, caller) => {
+    const page = await repository.sessionHistory(path.id, { ...query, signal: caller.signal, caller });
     return jsonResponse(200, { versions: page.versions, next_cursor: page.nextCursor });
   };
 }

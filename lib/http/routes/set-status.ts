@@ -11,11 +11,12 @@ export interface SetStatusInput {
 
 /** `PATCH /sessions/{id}`: moves the session along the status machine; its current status is a no-op. */
 export function createSetStatusHandler({ repository }: RouteDependencies): RouteHandler<SetStatusInput> {
-  return async ({ path, headers, body }, { actor }) => {
+  return async ({ path, headers, body }, caller) => {
     const result = await repository.setStatus(path.id, body.status, {
       ifMatch: headers['if-match'],
       leaseEpoch: headers['lease-epoch'],
-      actor,
+      actor: caller.actor,
+      caller,
     });
     return sessionResponse(200, result);
   };

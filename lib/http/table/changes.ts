@@ -1,5 +1,5 @@
 import { RENEWAL_PRUNE, RENEWAL_READ, SESSION_CHANGE, SESSION_END, STATUS_MOVE } from '../route-access.ts';
-import { LEASE_REFUSED, LEASE_REQUIRED, route } from '../route-definition.ts';
+import { LEASE_REFUSED, LEASE_REQUIRED, NOT_OWNER, route } from '../route-definition.ts';
 import { createAddJobHandler } from '../routes/add-job.ts';
 import { createSetStatusHandler } from '../routes/set-status.ts';
 import { AddJobBodySchema, ChangeHeadersSchema, SessionPathSchema, SetStatusBodySchema } from '../schemas.ts';
@@ -21,6 +21,7 @@ export const setStatus = route({
   responses: { 200: { description: 'The session in its new status', body: 'Session' } },
   errors: {
     400: 'InvalidRequest',
+    403: NOT_OWNER,
     404: 'SessionNotFound',
     409: {
       description: `\`invalid_transition\`: the status machine does not allow this change (\`details.from\`, \`details.to\`); ${LEASE_REFUSED.description}`,
@@ -58,6 +59,7 @@ export const addJob = route({
   },
   errors: {
     400: 'InvalidRequest',
+    403: NOT_OWNER,
     404: 'SessionNotFound',
     409: {
       description:

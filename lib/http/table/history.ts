@@ -5,11 +5,18 @@
  */
 
 import { SESSIONS_PREFIX } from '../../domain/ids.ts';
-import { RENEWAL_PRUNE, RENEWAL_READ, SESSION_END, SESSION_KEYS, STATUS_MOVE } from '../route-access.ts';
-import { route, STORAGE_UNAVAILABLE } from '../route-definition.ts';
+import { OWNER_ENTER, RENEWAL_PRUNE, RENEWAL_READ, SESSION_CHANGE, SESSION_END, SESSION_KEYS, STATUS_MOVE } from '../route-access.ts';
+import { NOT_OWNER, route, STORAGE_UNAVAILABLE } from '../route-definition.ts';
+import { createAdoptSessionHandler } from '../routes/adopt-session.ts';
 import { createRestoreSessionHandler } from '../routes/restore-session.ts';
 import { createSessionHistoryHandler } from '../routes/session-history.ts';
-import { IfMatchHeadersSchema, RestoreSessionBodySchema, SessionHistoryQuerySchema, SessionPathSchema } from '../schemas.ts';
+import {
+  AdoptSessionBodySchema,
+  IfMatchHeadersSchema,
+  RestoreSessionBodySchema,
+  SessionHistoryQuerySchema,
+  SessionPathSchema,
+} from '../schemas.ts';
 
 export const sessionHistory = route({
   routeKey: 'GET /sessions/{id}/history',
@@ -56,6 +63,7 @@ export const restoreSession = route({
   responses: { 200: { description: "The session, with that version's content, now current", body: 'Session' } },
   errors: {
     400: 'InvalidRequest',
+    403: NOT_OWNER,
     404: 'SessionNotFound',
     409: {
       description: '`lease_held`: a lease is live and `force` is not true (`details.holder`, `details.expires_at`); `versioning_disabled`',
@@ -90,5 +98,34 @@ export const restoreSession = route({
   ],
 });
 
+export const adoptSession = route({
+  routeKey: 'POST /sessions/{id}/owner',
+  id: 'AdoptSession',
+  request: { path: SessionPathSchema, headers: IfMatchHeadersSchema, body: AdoptSessionBodySchema },
+  docs: {
+    operationId: 'adoptSession',
+    summary: 'Give a session an owner (operators only)',
+    description:
+      'Makes `owner` the owner of the session: a session stored before owners is changed by operators only until one adopts it. ' +
+      'A new version written by compare-and-swap, shown in the history as `owner changed to OWNER` and announced as `Session Owner Changed`; ' +
+      'the owner it already has changes nothing (200). Only operators may: anyone else is refused with 403 `forbidden`.',
+    parameters: ['IfMatch', 'Prefer'],
+    body: { schema: 'AdoptSessionRequest', description: 'The new owner' },
+  },
+  responses: { 200: { description: 'The session with its owner', body: 'Session' } },
+  errors: {
+    400: 'InvalidRequest',
+    403: { description: '`forbidden`: the caller is not an operator; nothing was written', codes: ['forbidden'] },
+    404: 'SessionNotFound',
+    412: 'PreconditionFailed',
+    413: 'PayloadTooLarge',
+    415: 'UnsupportedMediaType',
+    503: 'ChangeUnavailable',
+  },
+  handler: createAdoptSessionHandler,
+  // The new owner's index entry first (create-only), then the compare-and-swap; an ended session stays tagged ended.
+  access: [OWNER_ENTER, SESSION_CHANGE, SESSION_END],
+});
+
 /** The routes of this area, in the order the OpenAPI document lists them. */
-export const HISTORY_ROUTES = [sessionHistory, restoreSession] as const;
+export const HISTORY_ROUTES = [sessionHistory, restoreSession, adoptSession] as const;

@@ -1,6 +1,6 @@
 import * as z from '../../domain/zod.ts';
 import { RENEWAL_PRUNE, RENEWAL_RENEW, SESSION_CHANGE, SESSION_READ, STATUS_MOVE } from '../route-access.ts';
-import { LEASE_REFUSED, route } from '../route-definition.ts';
+import { LEASE_REFUSED, NOT_OWNER, route } from '../route-definition.ts';
 import { createAcquireLeaseHandler } from '../routes/acquire-lease.ts';
 import { createHeartbeatHandler } from '../routes/heartbeat.ts';
 import {
@@ -29,6 +29,7 @@ export const acquireLease = route({
   responses: { 200: { description: 'The session with its new lease', body: 'Session' } },
   errors: {
     400: 'InvalidRequest',
+    403: NOT_OWNER,
     404: 'SessionNotFound',
     409: {
       description:
@@ -66,6 +67,7 @@ export const heartbeat = route({
   responses: { 200: { description: 'The lease, extended', body: 'LeaseRenewal' } },
   errors: {
     400: 'InvalidRequest',
+    403: NOT_OWNER,
     404: 'SessionNotFound',
     409: LEASE_REFUSED,
     413: 'PayloadTooLarge',

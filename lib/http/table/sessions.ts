@@ -13,6 +13,8 @@ import { STATUS_PREFIX } from '../../sessions/status-index.ts';
 import {
   IDEMPOTENCY_OBJECTS,
   NAME_INDEX_OBJECTS,
+  OWNER_ENTER,
+  OWNER_LIST,
   RENEWAL_OBJECTS,
   RENEWAL_READ,
   SESSION_READ,
@@ -79,6 +81,7 @@ export const createSession = route({
     // A session opened held gets its first renewal record, so that its first heartbeat is one request.
     { bucket: 'leases', prefix: RENEWALS_PREFIX, writes: ['create'], objectNames: RENEWAL_OBJECTS },
     STATUS_ENTER,
+    OWNER_ENTER,
   ],
 });
 
@@ -91,8 +94,10 @@ export const listSessions = route({
     summary: 'List sessions, newest first',
     description:
       'A page of sessions, newest first. Pass `next_cursor` back as `cursor` for the next page; it is null on the last. Unknown query parameters are refused with 400. ' +
-      'With `name`, only the sessions with exactly that name, at a cost that grows with their number, not with all stored sessions.',
-    parameters: ['Limit', 'Cursor', 'Status', 'Name'],
+      'With `name`, only the sessions with exactly that name, at a cost that grows with their number, not with all stored sessions. ' +
+      "With `owner=me`, only the caller's own sessions, at a cost that grows with the page. A stack whose readers are `owner` lists only the caller's own sessions to anyone but an operator; " +
+      'sessions stored before owners are listed to operators (and, under readers `account`, to everyone), never under `owner=me`.',
+    parameters: ['Limit', 'Cursor', 'Status', 'Name', 'Owner'],
   },
   responses: { 200: { description: 'A page of sessions', body: 'SessionList' } },
   errors: { 400: 'InvalidRequest', 503: STORAGE_UNAVAILABLE },
@@ -105,6 +110,8 @@ export const listSessions = route({
     // With a status: the backfill record says whether the index is complete; then one status's entries are listed.
     STATUS_RECORD_READ,
     { bucket: 'leases', prefix: STATUS_PREFIX, listActions: ['s3:ListBucket'], listedPrefix: `${STATUS_PREFIX}*/` },
+    // With owner=me (or readers: owner), one owner's index entries are listed.
+    OWNER_LIST,
     // A held session's lease is shown with the expiry its heartbeats extended it to.
     RENEWAL_READ,
   ],
@@ -114,7 +121,12 @@ export const getSession = route({
   routeKey: 'GET /sessions/{id}',
   id: 'GetSession',
   request: { path: SessionPathSchema },
-  docs: { operationId: 'getSession', summary: 'Read a session' },
+  docs: {
+    operationId: 'getSession',
+    summary: 'Read a session',
+    description:
+      "A stack whose readers are `owner` answers 404 for another owner's session to anyone but an operator, as if there were none.",
+  },
   responses: { 200: { description: 'The session', body: 'Session' } },
   errors: { 400: 'InvalidRequest', 404: 'SessionNotFound', 503: STORAGE_UNAVAILABLE },
   handler: createGetSessionHandler,
