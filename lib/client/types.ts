@@ -17,8 +17,14 @@ export interface SessionsClientOptions {
   fetch?: typeof globalThis.fetch | undefined;
   /** Retries of calls that are safe to repeat; any field left out keeps its default (4 attempts, 200 ms, 5 s). */
   retry?: Partial<RetryOptions> | undefined;
-  /** Sign with SigV4. Default: true, except for loopback URLs (the local server). */
+  /** Sign with SigV4. Default: true, except for loopback URLs (the local server) and when a `token` is given. */
   sign?: boolean | undefined;
+  /**
+   * A bearer token of a local server started with `LOCAL_TOKEN` or `LOCAL_TOKEN_FILE`, sent as `Authorization: Bearer`;
+   * requests are then not signed. Whose token it is decides which sessions the caller owns (its tenant) and whether it
+   * is an operator.
+   */
+  token?: string | undefined;
   /** Per-attempt timeout in ms (default 10,000); a timeout counts as a network error, and is retried. */
   timeoutMs?: number | undefined;
   /**

@@ -151,6 +151,7 @@ export async function main(argv: string[], io: CliIo): Promise<number> {
         baseUrl: urlOption(args, io.env),
         region: stringOption(args, 'region'),
         sign: args.values.sign as boolean | undefined,
+        token: io.env.RUNNER_SESSIONS_TOKEN?.trim() || undefined,
         fetch: io.fetch,
         retry: io.retry,
         env: io.env,
