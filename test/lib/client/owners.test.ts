@@ -279,3 +279,34 @@ describe('owners in the CLI', () => {
     expect(server.requests.map((request) => request.url)).toEqual(['/sessions?owner=me', '/sessions?cursor=c2&owner=me']);
   });
 });
+
+describe("a local server's bearer token", () => {
+  it('is sent as Authorization: Bearer, unsigned, and never shown in messages', async () => {
+    server = await startScriptedServer(() => ({ status: 400, body: errorBody('invalid_request', 'bad token runner-a-token-0123456789') }));
+    const client = new SessionsClient({ baseUrl: server.url, token: 'runner-a-token-0123456789', retry: { maxAttempts: 1 } });
+
+    const error = await client.getSession(ID).catch((thrown: unknown) => thrown);
+
+    expect(sent(0).headers.authorization).toBe('Bearer runner-a-token-0123456789');
+    expect(sent(0).headers['x-amz-date']).toBeUndefined();
+    expect((error as Error).message).toBe('bad token [token]');
+  });
+
+  it('cannot be combined with signing, nor hold spaces', () => {
+    expect(() => new SessionsClient({ baseUrl: 'http://127.0.0.1:9', token: 't', sign: true })).toThrow(/cannot be used together/);
+    expect(() => new SessionsClient({ baseUrl: 'http://127.0.0.1:9', token: 'a b' })).toThrow(/printable ASCII/);
+  });
+
+  it('the CLI reads it from RUNNER_SESSIONS_TOKEN', async () => {
+    server = await startScriptedServer(() => ({ status: 200, body: wireSession() }));
+    const run: Run = { code: -1, stdout: '', stderr: '' };
+
+    await main(['get', ID], {
+      stdout: { write: (text: string) => (run.stdout += text) },
+      stderr: { write: (text: string) => (run.stderr += text) },
+      env: { RUNNER_SESSIONS_URL: server.url, RUNNER_SESSIONS_TOKEN: 'operator-token-0123456789' },
+    });
+
+    expect(sent(0).headers.authorization).toBe('Bearer operator-token-0123456789');
+  });
+});
