@@ -63,7 +63,7 @@ describe('help', () => {
       expect(run.stdout).toContain(`  ${command}`);
     }
     expect(run.stdout).toMatch(
-      /Exit codes:\n {2}0 .*\n {2}1 .*\n {2}2 .*\n {2}3 .*\n {2}4 .*\n {2}5 .*\n {2}6 forbidden: you do not own the session/,
+      /Exit codes:\n {2}0 .*\n {2}1 .*\n {2}2 .*\n {2}3 .*\n {2}4 .*\n {2}5 .*\n {2}6 {2}forbidden: you do not own the session/,
     );
     expect(run.stderr).toBe('');
   });
