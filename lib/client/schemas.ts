@@ -1,19 +1,10 @@
 import type { ErrorCode } from '../domain/errors.ts';
-import { JobCountsSchema, JobOutcomeSchema } from '../domain/job-outcome.ts';
-import { LeaseSchema, SessionStatusSchema, SessionSchema as StoredSessionSchema } from '../domain/session.ts';
+import { JobCountsSchema } from '../domain/job-outcome.ts';
+import { LeaseSchema, SessionSchema, SessionStatusSchema } from '../domain/session.ts';
 import * as z from '../domain/zod.ts';
 
-/**
- * A session as the API answers it: the stored fields, and (from v1.2) how each job ended (`jobs`), how many
- * jobs are in each state (`job_counts`) and who owns it (`owner`). Each is optional, so that an older
- * service's answers still parse; `jobCountsOf` derives the counts when they are absent.
- */
-export const SessionSchema = z.extend(StoredSessionSchema, {
-  jobs: z.optional(z.record(z.string(), JobOutcomeSchema)),
-  job_counts: z.optional(JobCountsSchema),
-  owner: z.optional(z.nullable(z.string())),
-});
-export type Session = z.infer<typeof SessionSchema>;
+/** A session as the API answers it: from v1.2 with `jobs`, `job_counts` and `owner`, each optional so that older answers parse. */
+export { type Session, SessionSchema } from '../domain/session.ts';
 
 /** The HTTP status each code of the contract is sent with; the `Record` type makes it list every `ErrorCode`. */
 export const ERROR_STATUS: Readonly<Record<ErrorCode, number>> = {
