@@ -5,8 +5,8 @@ import { CHANGE_HELP, CHANGE_OPTIONS, changeOptions, PROGRAM, printSession, sess
 
 export const addJob: Command = {
   name: 'add-job',
-  usage: 'add-job ID JOB [--state S] [--exit-code N] [--signal NAME] [--if-match ETAG] [--epoch N]',
-  summary: 'append a job ID to an active session, or record how it runs or ended',
+  usage: 'add-job ID JOB [--state S] [--exit-code N] [--signal NAME] [--epoch N]',
+  summary: 'append a job to an active session, or record how it ran',
   details: `Appends JOB (1-256 characters, no control characters) to the session. A job ID
 that is already there changes nothing, so repeating the command is safe.
 
