@@ -4,6 +4,7 @@ import { BlockPublicAccess, Bucket, BucketEncryption, type IBucket, ObjectOwners
 import { Construct } from 'constructs';
 import { RENEWALS_PREFIX } from '#lib/domain/lease.ts';
 import { isTerminal, SESSION_STATUSES } from '#lib/domain/session.ts';
+import { OWNERS_PREFIX } from '#lib/sessions/owner-index.ts';
 import { INDEXES_PREFIX, STATUS_PREFIX, statusIndexPrefix } from '#lib/sessions/status-index.ts';
 import { ANNOUNCED_PREFIX } from '#lib/workers/announcer.ts';
 
@@ -70,7 +71,7 @@ export class LeaseBucket extends Construct {
         effect: Effect.DENY,
         principals: [new AnyPrincipal()],
         actions: ['s3:PutObject'],
-        resources: [RENEWALS_PREFIX, ANNOUNCED_PREFIX, STATUS_PREFIX, INDEXES_PREFIX].map((prefix) =>
+        resources: [RENEWALS_PREFIX, ANNOUNCED_PREFIX, STATUS_PREFIX, OWNERS_PREFIX, INDEXES_PREFIX].map((prefix) =>
           this.bucket.arnForObjects(`${prefix}*`),
         ),
         conditions: { Null: { 's3:if-none-match': 'true', 's3:if-match': 'true' } },

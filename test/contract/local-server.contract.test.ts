@@ -104,8 +104,13 @@ function violations(method: string, url: string, answer: Answer): string[] {
 describe('the local server keeps openapi.json', () => {
   let server: LocalServer;
   let guarded: LocalServer;
+  let owned: LocalServer;
   let dataDir: string;
   const TOKEN = 'contract-test-token-0123456789';
+  const RUNNER_A = 'contract-runner-a-0123456789';
+  const RUNNER_B = 'contract-runner-b-0123456789';
+  const OPERATOR = 'contract-operator-0123456789';
+  const as = (token: string) => ({ on: owned, headers: { authorization: `Bearer ${token}` } });
   const log: { request: string; status: number; violations: string[] }[] = [];
 
   beforeAll(async () => {
@@ -118,11 +123,23 @@ describe('the local server keeps openapi.json', () => {
       console: false,
       tokens: [singleToken(TOKEN)],
     });
+    owned = await startLocalServer({
+      port: 0,
+      dataDir: path.join(dataDir, 'owned'),
+      leaseSweepSeconds: 0,
+      console: false,
+      tokens: [
+        { label: 'runner-a', token: RUNNER_A, tenant: 'team-a' },
+        { label: 'runner-b', token: RUNNER_B, tenant: 'team-b' },
+        { label: 'operator', token: OPERATOR },
+      ],
+    });
   });
 
   afterAll(async () => {
     await server?.close();
     await guarded?.close();
+    await owned?.close();
     await rm(dataDir, { recursive: true, force: true });
   });
 
@@ -292,6 +309,29 @@ describe('the local server keeps openapi.json', () => {
     await call('GET', '/sessions', 401, { on: guarded, headers: { authorization: 'Bearer not-the-token-at-all' } });
     await call('GET', '/sessions', 200, { on: guarded, headers: { authorization: `Bearer ${TOKEN}` } });
     await call('POST', '/sessions', 201, { on: guarded, body: {}, headers: { authorization: `Bearer ${TOKEN}` }, minimal: true });
+  });
+
+  it("refuses changes to another tenant's session with forbidden, lists the caller's own, and lets an operator adopt", async () => {
+    const { body: session } = await call('POST', '/sessions', 201, { body: { name: 'owned' }, ...as(RUNNER_A) });
+    const base = `/sessions/${session.id}`;
+    await call('POST', `${base}/jobs`, 403, { body: { job_id: 'job-1' }, ...as(RUNNER_B) });
+    await call('PATCH', base, 403, { body: { status: 'paused' }, ...as(RUNNER_B) });
+    await call('POST', `${base}/lease`, 403, { body: { force: true }, ...as(RUNNER_B) });
+    const held = await call('POST', `${base}/lease`, 200, as(RUNNER_A));
+    const epoch = String(held.body.lease.epoch);
+    await call('POST', `${base}/heartbeat`, 403, { ...as(RUNNER_B), headers: { ...as(RUNNER_B).headers, 'lease-epoch': epoch } });
+    const history = await call('GET', `${base}/history`, 200, as(RUNNER_B));
+    const oldest = history.body.versions.at(-1).version_id as string;
+    await call('POST', `${base}/restore`, 403, { body: { version_id: oldest, force: true }, ...as(RUNNER_B) });
+    await call('POST', `${base}/owner`, 403, { body: { owner: 'team-b' }, ...as(RUNNER_A) });
+    const mine = await call('GET', '/sessions?owner=me', 200, as(RUNNER_A));
+    expect(mine.body.sessions.map((listed: { id: string }) => listed.id)).toEqual([session.id]);
+    await call('GET', '/sessions?owner=someone', 400, as(RUNNER_A));
+    const adopted = await call('POST', `${base}/owner`, 200, { body: { owner: 'team-b' }, ...as(OPERATOR) });
+    expect(adopted.body.owner).toBe('team-b');
+    await call('POST', `${base}/owner`, 200, { body: { owner: 'team-b' }, minimal: true, ...as(OPERATOR) });
+    await call('POST', `${base}/owner`, 400, { body: { owner: '' }, ...as(OPERATOR) });
+    await call('POST', `/sessions/${UNKNOWN}/owner`, 404, { body: { owner: 'team-b' }, ...as(OPERATOR) });
   });
 
   it('sent at least 60 requests over every operation, and no answer departed from the document', () => {

@@ -64,6 +64,7 @@ const ROUTE_FUNCTIONS = {
   'GET /sessions': { id: 'ListSessions', handler: 'list-sessions' },
   'GET /sessions/{id}/history': { id: 'SessionHistory', handler: 'session-history' },
   'POST /sessions/{id}/restore': { id: 'RestoreSession', handler: 'restore-session' },
+  'POST /sessions/{id}/owner': { id: 'AdoptSession', handler: 'adopt-session' },
   'POST /sessions/{id}/lease': { id: 'AcquireLease', handler: 'acquire-lease' },
   'POST /sessions/{id}/heartbeat': { id: 'Heartbeat', handler: 'heartbeat' },
 } as const;
@@ -177,8 +178,9 @@ describe('SessionsApi, as synthesized with the defaults', () => {
   });
 
   describe('least privilege', () => {
-    // `leases/`, `status/`, `indexes/` and `announced/` lie in the leases bucket (soft state); every other prefix in the sessions bucket.
-    const inLeases = (prefix: string) => ['leases/', 'status/', 'indexes/', 'announced/'].some((soft) => prefix.startsWith(soft));
+    // `leases/`, `status/`, `owners/`, `indexes/` and `announced/` lie in the leases bucket (soft state); every other prefix in the sessions bucket.
+    const inLeases = (prefix: string) =>
+      ['leases/', 'status/', 'owners/', 'indexes/', 'announced/'].some((soft) => prefix.startsWith(soft));
     const objects = (prefix: string) => ({ 'Fn::Join': ['', [inLeases(prefix) ? leasesArn : bucketArn, `/${prefix}*`]] });
     const resources = (prefixes: string[]) => (prefixes.length === 1 ? objects(prefixes[0]!) : prefixes.map(objects));
     const objectAccess = (actions: string | string[], ...prefixes: string[]) => ({
@@ -236,8 +238,8 @@ describe('SessionsApi, as synthesized with the defaults', () => {
       'POST /sessions': () => [
         { Effect: 'Allow', Action: 's3:GetObject', Resource: [objects('idempotency/'), objects('sessions/')] },
         // A session opened held also creates its first renewal record.
-        // And the session's active status index entry.
-        creates('leases/', 'status/', 'idempotency/', 'names/', 'sessions/'),
+        // And the session's active status index entry, and its owner's index entry.
+        creates('leases/', 'owners/', 'status/', 'idempotency/', 'names/', 'sessions/'),
         probeKeys(),
         replaces('idempotency/'),
         probeKeys('idempotency/'),
@@ -263,6 +265,8 @@ describe('SessionsApi, as synthesized with the defaults', () => {
         listAccess('names/*/'),
         listAccess('indexes/status.json'),
         listAccess('status/*/'),
+        // With owner=me (or readers: owner): one owner's index entries.
+        listAccess('owners/*/'),
         probeKeys('leases/'),
       ],
       // Lists the versions of one session's key and reads them by version ID; no versions means no session.
@@ -280,6 +284,14 @@ describe('SessionsApi, as synthesized with the defaults', () => {
         probeKeys('leases/'),
         // A restore out of active, or a forced one, ends the lease; a restore of another status moves the status index entry.
         ...prunesRenewalsAndMovesStatus(),
+      ],
+      // The new owner's index entry (create-only), then a compare-and-swap of the session; an ended one stays tagged.
+      'POST /sessions/{id}/owner': () => [
+        creates('owners/'),
+        objectAccess('s3:GetObject'),
+        replaces(),
+        probeKeys(),
+        setsEndedTag('s3:PutObjectTagging'),
       ],
       // A compare-and-swap of the session; the lapsed lease's record is read and fenced (If-Match), the new epoch's created,
       // the older epochs' pruned.
@@ -544,7 +556,7 @@ describe('SessionsApi, as synthesized with the defaults', () => {
       ]);
     });
 
-    it('has a policy, retained with the bucket, that denies plain HTTP, TLS below 1.2 and a PutObject under leases/, announced/, status/ or indexes/ without a condition, and allows nothing', () => {
+    it('has a policy, retained with the bucket, that denies plain HTTP, TLS below 1.2 and a PutObject under leases/, announced/, status/, owners/ or indexes/ without a condition, and allows nothing', () => {
       const [, policy] = ofType(synth.resources, 'AWS::S3::BucketPolicy').find(([, p]) => p.Properties.Bucket.Ref === leasesId) ?? [];
       const everything = [leasesArn, { 'Fn::Join': ['', [leasesArn, '/*']] }];
 
@@ -569,7 +581,9 @@ describe('SessionsApi, as synthesized with the defaults', () => {
           Effect: 'Deny',
           Principal: { AWS: '*' },
           Action: 's3:PutObject',
-          Resource: ['announced', 'indexes', 'leases', 'status'].map((prefix) => ({ 'Fn::Join': ['', [leasesArn, `/${prefix}/*`]] })),
+          Resource: ['announced', 'indexes', 'leases', 'owners', 'status'].map((prefix) => ({
+            'Fn::Join': ['', [leasesArn, `/${prefix}/*`]],
+          })),
           Condition: { Null: { 's3:if-none-match': 'true', 's3:if-match': 'true' } },
         },
       ]);

@@ -42,6 +42,8 @@ export const IDEMPOTENCY_KEY = /^idempotency\/[0-9a-f]{64}\.json$/;
 export const RENEWAL_KEY = /^leases\/([0-9a-f]{32})\/([1-9][0-9]*)-([1-9][0-9]*)\.json$/;
 /** A status index entry, `status/<status>/<id>.json`. */
 export const STATUS_INDEX_KEY = /^status\/(active|paused|completed|terminated)\/([0-9a-f]{32})\.json$/;
+/** An owner index entry, `owners/<sha256(owner)>/<id>.json` (lib/sessions/owner-index.ts). */
+export const OWNER_INDEX_KEY = /^owners\/[0-9a-f]{64}\/([0-9a-f]{32})\.json$/;
 /** The status index backfill's record. */
 export const STATUS_RECORD_KEY = /^indexes\/status\.json$/;
 
@@ -56,6 +58,7 @@ export const KEY_SHAPES: readonly RegExp[] = [
   IDEMPOTENCY_KEY,
   RENEWAL_KEY,
   STATUS_INDEX_KEY,
+  OWNER_INDEX_KEY,
   STATUS_RECORD_KEY,
 ];
 
@@ -64,7 +67,7 @@ export const KEY_SHAPES: readonly RegExp[] = [
  * session's, the status index entries of one status.
  */
 export const LIST_PREFIX =
-  /^(sessions\/|names\/[0-9a-f]{64}\/|leases\/|leases\/[0-9a-f]{32}\/|status\/(active|paused|completed|terminated)\/)$/;
+  /^(sessions\/|names\/[0-9a-f]{64}\/|owners\/[0-9a-f]{64}\/|leases\/|leases\/[0-9a-f]{32}\/|status\/(active|paused|completed|terminated)\/)$/;
 
 export function isServiceKey(key: unknown): key is string {
   return typeof key === 'string' && KEY_SHAPES.some((shape) => shape.test(key));
@@ -165,6 +168,10 @@ export function storedBodyProblem(key: string, body: string): string | undefined
     return object.session_id === entry[2] && object.status === entry[1]
       ? undefined
       : `${key}: not the status index entry of session ${entry[2]}`;
+  }
+  const owned = OWNER_INDEX_KEY.exec(key)?.[1];
+  if (owned !== undefined) {
+    return isLabel(object.owner) && object.session_id === owned ? undefined : `${key}: not an owner index entry of session ${owned}`;
   }
   if (STATUS_RECORD_KEY.test(key)) {
     return typeof object.complete === 'boolean' &&

@@ -150,6 +150,8 @@ export const MATRIX_PREFIXES = [
   { prefix: 'leases/', key: `leases/${SAMPLE_ID}/3-60.json`, within: `leases/${SAMPLE_ID}/` },
   // One status index entry, `status/<status>/<id>.json`; within: one status's entries.
   { prefix: 'status/', key: `status/active/${SAMPLE_ID}.json`, within: 'status/active/' },
+  // One owner index entry, `owners/<sha256(owner)>/<id>.json`; within: one owner's entries.
+  { prefix: 'owners/', key: `owners/${SAMPLE_HASH}/${SAMPLE_ID}.json`, within: `owners/${SAMPLE_HASH}/` },
   // The backfill record of an index, `indexes/<index>.json`.
   { prefix: 'indexes/', key: 'indexes/status.json', within: 'indexes/x/' },
   // The announcer's cursor of a session, `announced/<id>.json`.

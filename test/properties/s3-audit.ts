@@ -1,6 +1,15 @@
 import { afterAll, afterEach, beforeEach, expect } from 'vitest';
 import { S3Fake } from '../helpers/s3-fake.ts';
-import { isServiceKey, LIST_PREFIX, RENEWAL_KEY, SESSION_KEY, STATUS_INDEX_KEY, STATUS_RECORD_KEY, storedBodyProblem } from './contract.ts';
+import {
+  isServiceKey,
+  LIST_PREFIX,
+  OWNER_INDEX_KEY,
+  RENEWAL_KEY,
+  SESSION_KEY,
+  STATUS_INDEX_KEY,
+  STATUS_RECORD_KEY,
+  storedBodyProblem,
+} from './contract.ts';
 
 /** What one audit looked at. */
 export interface AuditCount {
@@ -18,12 +27,15 @@ export interface AuditedBuckets {
 }
 
 /** Soft state — renewal records, status index entries and the backfill record — belongs in the leases bucket. */
-const SOFT_STATE_KEYS = [RENEWAL_KEY, STATUS_INDEX_KEY, STATUS_RECORD_KEY];
+const SOFT_STATE_KEYS = [RENEWAL_KEY, STATUS_INDEX_KEY, OWNER_INDEX_KEY, STATUS_RECORD_KEY];
 
 /** A soft-state key, or a listing of soft state: what belongs in the leases bucket. */
 function inLeasesBucket(name: string, input: Record<string, unknown>): boolean {
   if (name === 'ListObjectsV2Command')
-    return typeof input.Prefix === 'string' && ['leases/', 'status/', 'indexes/'].some((prefix) => String(input.Prefix).startsWith(prefix));
+    return (
+      typeof input.Prefix === 'string' &&
+      ['leases/', 'status/', 'owners/', 'indexes/'].some((prefix) => String(input.Prefix).startsWith(prefix))
+    );
   return typeof input.Key === 'string' && SOFT_STATE_KEYS.some((shape) => shape.test(input.Key as string));
 }
 

@@ -83,6 +83,7 @@ function acceptableBody(routeKey: string): unknown {
   if (routeKey.endsWith('/jobs')) return { job_id: 'job-1' };
   if (routeKey.startsWith('PATCH')) return { status: 'paused' };
   if (routeKey.endsWith('/restore')) return { version_id: 'v1' };
+  if (routeKey.endsWith('/owner')) return { owner: 'arn:aws:iam::123456789012:role/fleet' };
   return undefined;
 }
 
@@ -614,6 +615,7 @@ async function observeRoutes(buckets: MatrixBuckets): Promise<Observed[]> {
         () => send('GET /sessions', request.listSessions({ status: 'active' })),
         () => send('GET /sessions', request.listSessions({ name: 'alpha' })),
         () => send('GET /sessions', request.listSessions({ name: 'delta' })),
+        () => send('GET /sessions', request.listSessions({ owner: 'me' })),
       ],
       'GET /sessions/{id}/history': [
         () => send('GET /sessions/{id}/history', apiEvent('GET /sessions/{id}/history', { id: seeded.session.id })),
@@ -684,6 +686,26 @@ async function observeRoutes(buckets: MatrixBuckets): Promise<Observed[]> {
           expect(response.statusCode).toBe(200);
           return response;
         },
+      ],
+      'POST /sessions/{id}/owner': [
+        // An operator adopts a session stored before owners: the new owner's index entry, then the compare-and-swap.
+        async () => {
+          const { session } = seedSession(fake, { name: 'adopted' });
+          const body = { owner: 'arn:aws:iam::123456789012:role/fleet' };
+          const response = await send('POST /sessions/{id}/owner', apiEvent('POST /sessions/{id}/owner', { id: session.id }, { body }));
+          expect(response.statusCode).toBe(200);
+          expect(response.body.owner).toBe(body.owner);
+          return response;
+        },
+        () =>
+          send(
+            'POST /sessions/{id}/owner',
+            apiEvent(
+              'POST /sessions/{id}/owner',
+              { id: wellFormedIdSample() },
+              { body: { owner: 'arn:aws:iam::123456789012:role/fleet' } },
+            ),
+          ),
       ],
       'POST /sessions/{id}/lease': [
         // A lapsed lease, its record lapsed too: the record is fenced (If-Match), the new epoch's created, the old one's pruned.
@@ -996,6 +1018,7 @@ describe('the synthesized template, held against what the handlers do', () => {
     'PATCH /sessions/{id}: [sessions] s3:PutObjectTagging sessions/… setting runner-sessions:ended=true',
     'POST /sessions/{id}/restore: [sessions] s3:PutObjectTagging sessions/… setting runner-sessions:ended=true',
     'POST /sessions/{id}/restore: [sessions] s3:DeleteObjectVersionTagging sessions/… of an object tagged runner-sessions:ended=true',
+    'POST /sessions/{id}/owner: [sessions] s3:PutObjectTagging sessions/… setting runner-sessions:ended=true',
     `${SWEEPER}: [sessions] s3:PutObjectVersionTagging sessions/… setting runner-sessions:ended=true`,
     `${SWEEPER}: [sessions] s3:DeleteObjectVersionTagging sessions/… of an object tagged runner-sessions:ended=true`,
     `${SWEEPER}: [sessions] s3:DeleteObject names/…`,
@@ -1237,6 +1260,7 @@ describe('grants to callers, held against the route table (simulated)', () => {
     expect(decisions.filter(([, decision, runner]) => (decision === 'Allowed') !== runner)).toEqual([]);
     // Restore is in the table and not for runners; so is every route the table gains unless it is marked.
     expect(decisions.find(([call]) => call === `POST /sessions/${SESSION_ID}/restore`)?.[1]).toBe('ImplicitlyDenied');
+    expect(decisions.find(([call]) => call === `POST /sessions/${SESSION_ID}/owner`)?.[1]).toBe('ImplicitlyDenied');
     expect(decisions.find(([call]) => call === `GET /sessions/${SESSION_ID}/audit`)?.[1]).toBe('ImplicitlyDenied');
     expect(decisions.filter(([, decision]) => decision === 'Allowed')).toHaveLength(RUNNER_OPERATIONS.size);
   });

@@ -43,8 +43,8 @@ describe('a Lambda entry (functions/<entry>.ts)', () => {
     const response = await invoke(handler, request.createSession());
 
     expect(response.statusCode).toBe(201);
-    // Its status index entry (in the leases bucket), then the session.
-    expect(fake.puts.map((put) => put.Bucket)).toEqual(['chosen-leases', 'chosen-bucket']);
+    // Its status and owner index entries (in the leases bucket), then the session.
+    expect(fake.puts.map((put) => put.Bucket)).toEqual(['chosen-leases', 'chosen-leases', 'chosen-bucket']);
   });
 
   it.each(API_ROUTES.map((route) => [route.routeKey, entryName(route)]))(
