@@ -1,12 +1,15 @@
 import { randomUUID } from 'node:crypto';
-import { type Lease, type Session, SessionSchema, type SessionStatus } from '../domain/session.ts';
+import { countJobs, type JobCounts } from '../domain/job-outcome.ts';
+import type { Lease, SessionStatus } from '../domain/session.ts';
 import { LeaseLostError, NoResumableSession, SessionsApiError } from './errors.ts';
 import { defaultHolder, type HeldLease, type HoldLeaseOptions, holdLease } from './held-lease.ts';
 import {
   HeartbeatAnswerSchema,
   type HistoryEntry,
+  type Session,
   SessionHistorySchema,
   SessionListSchema,
+  SessionSchema,
   type SessionSummary,
   SessionSummarySchema,
 } from './schemas.ts';
@@ -14,6 +17,7 @@ import { type Answer, changeHeaders, definedFields, ifMatchHeader, parse, sessio
 import type {
   AcquireByNameOptions,
   AcquireLeaseOptions,
+  AppendJobOptions,
   ChangeOptions,
   CreatedSession,
   CreateSessionOptions,
@@ -21,6 +25,7 @@ import type {
   HistoryOptions,
   HistoryPage,
   ListSessionsOptions,
+  RestoreOptions,
   ResumedSession,
   SessionFilter,
   SessionPage,
@@ -29,6 +34,11 @@ import type {
 } from './types.ts';
 
 export { defaultHolder } from './held-lease.ts';
+
+/** The session's `job_counts`, or, from a service that predates them, counted from its jobs. */
+export function jobCountsOf(session: Session): JobCounts {
+  return session.job_counts ?? countJobs(session.job_ids, session.jobs);
+}
 export type * from './types.ts';
 
 /**
@@ -89,36 +99,45 @@ export class SessionsClient {
   }
 
   /**
-   * `POST /sessions/{id}/jobs`: appends a job ID; one already in the session changes nothing.
-   * @throws SessionsApiError `session_not_active`, `session_full` (409), `precondition_failed` (412), `session_not_found` (404)
+   * `POST /sessions/{id}/jobs`: appends a job ID, and records how it runs or ended when `state` is given:
+   * `running`, then a final `succeeded`, `failed` or `cancelled` (with `exitCode`, `signal`), or a final state
+   * at once. A job already there changes nothing, nor does repeating its final outcome, so a retry is safe.
+   * @throws JobFinishedError (409 `job_finished`) when the job already ended with another outcome, or `running` is asked of a finished job
+   * @throws SessionsApiError `session_not_active`, `session_full` (409), `precondition_failed` (412), `session_not_found` (404),
+   *   `forbidden` (403: the caller neither owns the session nor is an operator)
+   * @throws LeaseLostError, LeaseRequiredError
    */
-  async addJob(id: string, jobId: string, options: ChangeOptions = {}): Promise<VersionedSession> {
-    return this.#versioned(
-      await this.#transport.send({
-        method: 'POST',
-        path: `${sessionPath(id)}/jobs`,
-        body: { job_id: jobId },
-        headers: changeHeaders(options),
-        retryable: true,
-      }),
-    );
+  async addJob(id: string, jobId: string, options: AppendJobOptions = {}): Promise<VersionedSession> {
+    return this.#versioned(await this.#sendJob(id, jobId, options, false));
   }
 
   /**
-   * `POST /sessions/{id}/jobs` with `Prefer: return=minimal`: appends a job ID and answers only the session's
-   * summary (`id`, `status`, `job_count`, `updated_at`, `lease`) and ETag, so that what each append downloads does
-   * not grow with the session. For runners that append and need not read the session back.
+   * `POST /sessions/{id}/jobs` with `Prefer: return=minimal`: as {@link addJob}, but answers only the session's
+   * summary (`id`, `status`, `job_count`, `job_counts`, `updated_at`, `lease`) and ETag, so that what each append
+   * downloads does not grow with the session. For runners that append and need not read the session back.
+   * @example
+   * await client.appendJob(id, 'build-42', { state: 'running', leaseEpoch });
+   * await client.appendJob(id, 'build-42', { state: 'failed', exitCode: 2, leaseEpoch });
    * @throws as {@link addJob}
    */
-  async appendJob(id: string, jobId: string, options: ChangeOptions = {}): Promise<{ summary: SessionSummary; etag: string | undefined }> {
-    const answer = await this.#transport.send({
+  async appendJob(
+    id: string,
+    jobId: string,
+    options: AppendJobOptions = {},
+  ): Promise<{ summary: SessionSummary; jobCounts: JobCounts | undefined; etag: string | undefined }> {
+    const answer = await this.#sendJob(id, jobId, options, true);
+    const summary = parse(SessionSummarySchema, answer, 'a session summary');
+    return { summary, jobCounts: summary.job_counts, etag: answer.response.headers.get('etag') ?? undefined };
+  }
+
+  #sendJob(id: string, jobId: string, { state, exitCode, signal, ...change }: AppendJobOptions, minimal: boolean): Promise<Answer> {
+    return this.#transport.send({
       method: 'POST',
       path: `${sessionPath(id)}/jobs`,
-      body: { job_id: jobId },
-      headers: { ...changeHeaders(options), prefer: 'return=minimal' },
+      body: definedFields({ job_id: jobId, state, exit_code: exitCode, signal }),
+      headers: { ...changeHeaders(change), ...(minimal ? { prefer: 'return=minimal' } : {}) },
       retryable: true,
     });
-    return { summary: parse(SessionSummarySchema, answer, 'a session summary'), etag: answer.response.headers.get('etag') ?? undefined };
   }
 
   /**
@@ -215,11 +234,11 @@ export class SessionsClient {
   }
 
   /** `GET /sessions`: one page, newest first. @throws SessionsApiError `invalid_request` (400) for a bad limit, cursor or status */
-  async listSessions({ limit, cursor, status, name }: ListSessionsOptions = {}): Promise<SessionPage> {
+  async listSessions({ limit, cursor, status, name, owner }: ListSessionsOptions = {}): Promise<SessionPage> {
     const answer = await this.#transport.send({
       method: 'GET',
       path: '/sessions',
-      query: { limit, cursor, status, name },
+      query: { limit, cursor, status, name, owner },
       retryable: true,
     });
     const page = parse(SessionListSchema, answer, 'a session list');
@@ -241,11 +260,12 @@ export class SessionsClient {
   async *sessionPages({
     status,
     name,
+    owner,
     pageSize,
     cursor,
   }: SessionFilter & { cursor?: string | undefined } = {}): AsyncGenerator<SessionPage, void, undefined> {
     do {
-      const page = await this.listSessions({ limit: pageSize, cursor, status, name });
+      const page = await this.listSessions({ limit: pageSize, cursor, status, name, owner });
       yield page;
       cursor = page.nextCursor ?? undefined;
     } while (cursor !== undefined);
@@ -326,18 +346,44 @@ export class SessionsClient {
   }
 
   /**
-   * `POST /sessions/{id}/restore`: makes the content of version `versionId`
-   * (a `version_id` of its history) current again, as a new version. Safe to
-   * repeat: restoring content the session already has changes nothing.
+   * `POST /sessions/{id}/restore`: makes the content of version `versionId` (a `version_id` of its history) current
+   * again, as a new version. Safe to repeat: restoring content the session already has changes nothing. A session
+   * whose lease is live is restored only with `force`: an operator's take-over, which fences the holder out (its
+   * next change hears `lease_lost`, reason `restored`).
+   * @throws LeaseHeldError (409) when a lease is live and `force` is not set
    * @throws SessionsApiError `invalid_request` (400) for a version the session does not have, `session_not_found` (404),
-   *   `versioning_disabled` (409), `precondition_failed` (412)
+   *   `versioning_disabled` (409), `precondition_failed` (412), `forbidden` (403)
    */
-  async restore(id: string, versionId: string, { ifMatch }: Pick<ChangeOptions, 'ifMatch'> = {}): Promise<VersionedSession> {
+  async restoreSession(id: string, versionId: string, { ifMatch, force }: RestoreOptions = {}): Promise<VersionedSession> {
     return this.#versioned(
       await this.#transport.send({
         method: 'POST',
         path: `${sessionPath(id)}/restore`,
-        body: { version_id: versionId },
+        body: definedFields({ version_id: versionId, force }),
+        headers: ifMatchHeader(ifMatch),
+        retryable: true,
+      }),
+    );
+  }
+
+  /** @deprecated The same as {@link restoreSession}. */
+  restore(id: string, versionId: string, options?: RestoreOptions): Promise<VersionedSession> {
+    return this.restoreSession(id, versionId, options);
+  }
+
+  /**
+   * `POST /sessions/{id}/owner` (operators only): makes `owner` the session's owner — how a session stored before
+   * owners were kept is adopted, so that its owner's runners may change it again. Recorded in its history.
+   * Safe to repeat: adopting for the owner it has changes nothing.
+   * @throws SessionsApiError `forbidden` (403) for a caller who is not an operator, `invalid_request` (400),
+   *   `session_not_found` (404), `precondition_failed` (412)
+   */
+  async adoptSession(id: string, owner: string, { ifMatch }: Pick<ChangeOptions, 'ifMatch'> = {}): Promise<VersionedSession> {
+    return this.#versioned(
+      await this.#transport.send({
+        method: 'POST',
+        path: `${sessionPath(id)}/owner`,
+        body: { owner },
         headers: ifMatchHeader(ifMatch),
         retryable: true,
       }),

@@ -1,4 +1,5 @@
 import type { ErrorCode } from '../domain/errors.ts';
+import { type JobOutcome, JobOutcomeSchema } from '../domain/job-outcome.ts';
 
 /**
  * What a `SessionsApiError` can carry in `code`: a code of the contract, one
@@ -11,7 +12,7 @@ import type { ErrorCode } from '../domain/errors.ts';
  * - `unexpected_response` — any other answer that is not what the contract
  *   promises (an unknown route, a body that does not parse or validate).
  */
-export type ApiErrorCode = ErrorCode | 'access_denied' | 'throttled' | 'unexpected_response';
+export type ApiErrorCode = ErrorCode | 'forbidden' | 'job_finished' | 'access_denied' | 'throttled' | 'unexpected_response';
 
 /** Base class of every error the client throws. */
 export class SessionsError extends Error {
@@ -89,14 +90,19 @@ export class LeaseHeldError extends SessionsApiError {
 }
 
 /** Why a lease is gone, as the service says it in `lease_lost`'s `details.reason`. */
-export type LeaseLostReason = 'superseded' | 'expired' | 'released';
+export type LeaseLostReason = 'superseded' | 'expired' | 'released' | 'restored';
+
+const LEASE_LOST_REASONS: readonly string[] = ['superseded', 'expired', 'released', 'restored'] satisfies LeaseLostReason[];
 
 /**
  * 409 `lease_lost`: the `Lease-Epoch` sent names a lease that is no longer live; nothing was written.
  * The caller is fenced out: it must stop acting on the session.
  */
 export class LeaseLostError extends SessionsApiError {
-  /** `superseded` (another acquire took it), `expired` or `released`; undefined if the service sent something else. */
+  /**
+   * `superseded` (another acquire took it), `expired`, `released` or `restored` (an operator's forced restore ended it);
+   * undefined if the service sent something else.
+   */
   readonly reason: LeaseLostReason | undefined;
   /** The session's current epoch (`details.epoch`), when it has one. */
   readonly epoch: number | undefined;
@@ -104,7 +110,7 @@ export class LeaseLostError extends SessionsApiError {
   constructor(init: SessionsApiErrorInit) {
     super(init);
     const reason = this.details.reason;
-    this.reason = reason === 'superseded' || reason === 'expired' || reason === 'released' ? reason : undefined;
+    this.reason = typeof reason === 'string' && LEASE_LOST_REASONS.includes(reason) ? (reason as LeaseLostReason) : undefined;
     this.epoch = numberField(this.details, 'epoch');
   }
 }
@@ -120,9 +126,29 @@ export class LeaseRequiredError extends SessionsApiError {
   }
 }
 
-/** The error class for an API error with this `code`: the lease codes have their own, every other code is a `SessionsApiError`. */
+/**
+ * 409 `job_finished`: the job already has a final outcome, and this one differs (or asks it to run again);
+ * nothing was written. An outcome once recorded is kept.
+ */
+export class JobFinishedError extends SessionsApiError {
+  /** The job (`details.job_id`), when the service said. */
+  readonly jobId: string | undefined;
+  /** The outcome recorded for it (`details.recorded`, or `details` itself), when the service sent one. */
+  readonly recorded: JobOutcome | undefined;
+
+  constructor(init: SessionsApiErrorInit) {
+    super(init);
+    this.jobId = typeof this.details.job_id === 'string' ? this.details.job_id : undefined;
+    const recorded = JobOutcomeSchema.safeParse(this.details.recorded ?? this.details.outcome ?? this.details);
+    this.recorded = recorded.success ? recorded.data : undefined;
+  }
+}
+
+/** The error class for an API error with this `code`: the lease codes and `job_finished` have their own, every other code is a `SessionsApiError`. */
 export function apiErrorFor(init: SessionsApiErrorInit): SessionsApiError {
   switch (init.code) {
+    case 'job_finished':
+      return new JobFinishedError(init);
     case 'lease_held':
       return new LeaseHeldError(init);
     case 'lease_lost':
@@ -173,7 +199,7 @@ export type LeaseLossReason = LeaseLostReason | 'refused';
 
 /**
  * A held lease is gone: the `reason` of `HeldLease.signal`. `reason` is the service's (`superseded`,
- * `released`, `expired`), or `expired` when no heartbeat was accepted before the lease ran out on the
+ * `released`, `expired`, `restored`), or `expired` when no heartbeat was accepted before the lease ran out on the
  * client's own reckoning, or `refused` when a heartbeat was refused for another reason (the cause says which).
  */
 export class LeaseLoss extends SessionsError {
@@ -200,6 +226,8 @@ function describeLoss(reason: LeaseLossReason, epoch: number | undefined, cause:
       return epoch === undefined ? 'superseded by another holder' : `superseded by epoch ${epoch}`;
     case 'released':
       return 'released (the session was paused, completed or terminated)';
+    case 'restored':
+      return "ended by an operator's restore";
     case 'expired':
       return `expired before a heartbeat got through${because}`;
     case 'refused':

@@ -5,10 +5,12 @@
  * import { SessionsClient, SessionsApiError } from '#lib/client/index.ts';
  */
 
-export type { Lease, Session, SessionStatus } from '../domain/session.ts';
+export type { FinalJobState, JobCounts, JobOutcome, JobState } from '../domain/job-outcome.ts';
+export type { Lease, SessionStatus } from '../domain/session.ts';
 export {
   type AcquireByNameOptions,
   type AcquireLeaseOptions,
+  type AppendJobOptions,
   type ChangeOptions,
   type CreatedSession,
   type CreateSessionOptions,
@@ -16,7 +18,9 @@ export {
   type HeartbeatOptions,
   type HistoryOptions,
   type HistoryPage,
+  jobCountsOf,
   type ListSessionsOptions,
+  type RestoreOptions,
   type ResumedSession,
   type SessionFilter,
   type SessionPage,
@@ -26,6 +30,7 @@ export {
 } from './client.ts';
 export {
   type ApiErrorCode,
+  JobFinishedError,
   LeaseHeldError,
   LeaseLoss,
   type LeaseLossReason,
@@ -41,5 +46,5 @@ export {
 } from './errors.ts';
 export { type HeldLease, type HoldLeaseOptions, holdLease, type LeaseApi } from './held-lease.ts';
 export { DEFAULT_RETRY, type RetryOptions } from './retry.ts';
-export type { HistoryEntry } from './schemas.ts';
+export type { HistoryEntry, Session, SessionSummary } from './schemas.ts';
 export type { AwsCredentials, AwsCredentialsProvider } from './signing.ts';

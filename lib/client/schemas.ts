@@ -1,6 +1,10 @@
 import type { ErrorCode } from '../domain/errors.ts';
+import { JobCountsSchema } from '../domain/job-outcome.ts';
 import { LeaseSchema, SessionSchema, SessionStatusSchema } from '../domain/session.ts';
 import * as z from '../domain/zod.ts';
+
+/** A session as the API answers it: from v1.2 with `jobs`, `job_counts` and `owner`, each optional so that older answers parse. */
+export { type Session, SessionSchema } from '../domain/session.ts';
 
 /** The HTTP status each code of the contract is sent with; the `Record` type makes it list every `ErrorCode`. */
 export const ERROR_STATUS: Readonly<Record<ErrorCode, number>> = {
@@ -9,8 +13,8 @@ export const ERROR_STATUS: Readonly<Record<ErrorCode, number>> = {
   session_not_active: 409,
   session_full: 409,
   invalid_transition: 409,
-  forbidden: 403,
   job_finished: 409,
+  forbidden: 403,
   versioning_disabled: 409,
   precondition_failed: 412,
   payload_too_large: 413,
@@ -82,5 +86,7 @@ export const SessionSummarySchema = z.looseObject({
   job_count: z.number(),
   updated_at: z.number(),
   lease: z.nullable(LeaseSchema),
+  /** From v1.2: how many jobs are in each state. */
+  job_counts: z.optional(JobCountsSchema),
 });
 export type SessionSummary = z.infer<typeof SessionSummarySchema>;

@@ -40,6 +40,7 @@ export class Transport {
   readonly #timeoutMs: number;
   readonly #signal: AbortSignal | undefined;
   readonly #signer: RequestSigner | undefined;
+  readonly #token: string | undefined;
 
   constructor(options: SessionsClientOptions) {
     const base = new URL(options.baseUrl);
@@ -59,13 +60,23 @@ export class Transport {
     }
     this.#timeoutMs = options.timeoutMs ?? DEFAULT_TIMEOUT_MS;
     this.#signal = options.signal;
-    const sign = options.sign ?? !isLoopback(base);
+    this.#token = options.token;
+    if (this.#token !== undefined && !/^[\x21-\x7e]+$/.test(this.#token)) {
+      throw new SessionsConfigError('the bearer token must be printable ASCII without spaces');
+    }
+    if (this.#token !== undefined && options.sign === true) {
+      throw new SessionsConfigError('a bearer token and SigV4 signing cannot be used together: both need the Authorization header');
+    }
+    const sign = options.sign ?? (this.#token === undefined && !isLoopback(base));
     this.#signer = sign
       ? new RequestSigner({ region: resolveRegion(base, options.region, options.env ?? process.env), credentials: options.credentials })
       : undefined;
   }
 
-  readonly redact = (text: string): string => this.#signer?.redact(text) ?? text;
+  readonly redact = (text: string): string => {
+    const unsigned = this.#signer?.redact(text) ?? text;
+    return this.#token === undefined ? unsigned : unsigned.replaceAll(this.#token, '[token]');
+  };
 
   async send(call: Call): Promise<Answer> {
     const maxAttempts = call.retryable === false ? 1 : this.#retry.maxAttempts;
@@ -114,6 +125,7 @@ export class Transport {
     const headers: Record<string, string> = {
       accept: 'application/json',
       ...(body === undefined ? {} : { 'content-type': 'application/json' }),
+      ...(this.#token === undefined ? {} : { authorization: `Bearer ${this.#token}` }),
       ...call.headers,
     };
     const sent = this.#signer === undefined ? headers : await this.#signer.sign({ method: call.method, url, headers, body });

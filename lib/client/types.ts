@@ -1,7 +1,8 @@
 /** The options and results of `SessionsClient`'s calls. */
-import type { Session, SessionStatus } from '../domain/session.ts';
+import type { JobReport } from '../domain/job-outcome.ts';
+import type { SessionStatus } from '../domain/session.ts';
 import type { RetryOptions } from './retry.ts';
-import type { HistoryEntry } from './schemas.ts';
+import type { HistoryEntry, Session } from './schemas.ts';
 import type { AwsCredentials, AwsCredentialsProvider } from './signing.ts';
 
 /** Options of `SessionsClient`. */
@@ -16,8 +17,14 @@ export interface SessionsClientOptions {
   fetch?: typeof globalThis.fetch | undefined;
   /** Retries of calls that are safe to repeat; any field left out keeps its default (4 attempts, 200 ms, 5 s). */
   retry?: Partial<RetryOptions> | undefined;
-  /** Sign with SigV4. Default: true, except for loopback URLs (the local server). */
+  /** Sign with SigV4. Default: true, except for loopback URLs (the local server) and when a `token` is given. */
   sign?: boolean | undefined;
+  /**
+   * A bearer token of a local server started with `LOCAL_TOKEN` or `LOCAL_TOKEN_FILE`, sent as `Authorization: Bearer`;
+   * requests are then not signed. Whose token it is decides which sessions the caller owns (its tenant) and whether it
+   * is an operator.
+   */
+  token?: string | undefined;
   /** Per-attempt timeout in ms (default 10,000); a timeout counts as a network error, and is retried. */
   timeoutMs?: number | undefined;
   /**
@@ -90,6 +97,21 @@ export interface ChangeOptions {
   leaseEpoch?: number | undefined;
 }
 
+/**
+ * Options of `addJob` and `appendJob`: how the job runs or ended, besides the conditions of a change. `state` is
+ * `running` or a final `succeeded`, `failed`, `cancelled`; `exitCode` (a 32-bit integer) and `signal` (`SIGKILL`)
+ * go with a final state. Without `state` the job is only appended.
+ */
+export interface AppendJobOptions extends ChangeOptions, JobReport {}
+
+/** Options of `restoreSession`. */
+export interface RestoreOptions {
+  /** Restores only the version with this ETag (412 `precondition_failed` otherwise). */
+  ifMatch?: string | undefined;
+  /** Restore even while a lease is live: its holder is fenced out (`lease_lost`, reason `restored`). */
+  force?: boolean | undefined;
+}
+
 /** `acquireByName`'s options: the lease to take and how many sessions to read per page while looking. */
 export interface AcquireByNameOptions extends AcquireLeaseOptions {
   pageSize?: number | undefined;
@@ -103,6 +125,8 @@ export interface ListSessionsOptions {
   status?: SessionStatus | undefined;
   /** Only the sessions with exactly this name. */
   name?: string | undefined;
+  /** `me`: only the caller's own sessions (`owner=me`). */
+  owner?: 'me' | undefined;
 }
 
 /** One page of sessions, newest first. */
@@ -117,6 +141,8 @@ export interface SessionFilter {
   status?: SessionStatus | undefined;
   /** Only the sessions with exactly this name. */
   name?: string | undefined;
+  /** `me`: only the caller's own sessions. */
+  owner?: 'me' | undefined;
   /** 1–100 sessions per request (the API's default is 50). */
   pageSize?: number | undefined;
 }

@@ -2,6 +2,7 @@
 
 export { acquire } from './acquire.ts';
 export { addJob } from './add-job.ts';
+export { adopt } from './adopt.ts';
 export { checkStore } from './check-store.ts';
 export { complete } from './complete.ts';
 export { operatorConsole } from './console.ts';

@@ -4,9 +4,11 @@ import { createHash } from 'node:crypto';
 import { accessSync, constants as fsConstants, statSync } from 'node:fs';
 import { constants, platform } from 'node:os';
 import path from 'node:path';
-import type { Lease, Session } from '../../domain/session.ts';
+import type { FinalJobState } from '../../domain/job-outcome.ts';
+import type { Lease } from '../../domain/session.ts';
 import type { SessionsClient, VersionedSession } from '../client.ts';
 import { LeaseLostError, SessionsApiError, SessionsNetworkError } from '../errors.ts';
+import type { Session } from '../schemas.ts';
 import { ExecExit } from './failures.ts';
 
 /** Where the session comes from: found or created by name, or a lease the caller already holds. */
@@ -45,6 +47,11 @@ export interface ExecSummary {
   /** The command's exit code, or null when a signal ended it or it did not run. */
   command_exit_code: number | null;
   command_signal: string | null;
+  /**
+   * How the job ended (with `--job`): `succeeded` after exit 0, `failed` with the exit code or the signal, `cancelled`
+   * when exec stopped the command because the lease was lost; `recorded` says whether the session took it.
+   */
+  job_outcome: (JobOutcomeReport & { recorded: boolean }) | null;
   /** What became of the session: completed, paused (its lease released), lease_lost, or left_to_expire when the pause failed. */
   session: 'completed' | 'paused' | 'lease_lost' | 'left_to_expire';
   /** exec's own exit status. */
@@ -52,6 +59,13 @@ export interface ExecSummary {
 }
 
 const FORWARDED_SIGNALS = ['SIGINT', 'SIGTERM', 'SIGHUP'] as const;
+
+/** A job's final outcome as exec reports it. */
+export interface JobOutcomeReport {
+  state: FinalJobState;
+  exit_code: number | null;
+  signal: string | null;
+}
 
 /**
  * The `Idempotency-Key` of the create `exec` sends: the same name, host and invocation give the same
@@ -123,10 +137,13 @@ export async function execUnderLease(
     job: plan.job ?? null,
     command_exit_code: null,
     command_signal: null,
+    job_outcome: null,
     ...fields,
   });
-  // The append answers small (Prefer: return=minimal): a job script never needs the session's whole job list.
-  if (plan.job !== undefined) lease = (await clients.setup.appendJob(id, plan.job, { leaseEpoch: epoch })).summary.lease ?? lease;
+  // Recorded as running before the command starts; the append answers small (Prefer: return=minimal): a job script
+  // never needs the session's whole job list.
+  if (plan.job !== undefined)
+    lease = (await clients.setup.appendJob(id, plan.job, { state: 'running', leaseEpoch: epoch })).summary.lease ?? lease;
   // A lease the caller handed in (--session, --epoch) is confirmed by a heartbeat before the command starts.
   const held = await clients.keeper.holdLease(id, { seconds: plan.leaseSeconds, lease, epoch: lease === undefined ? epoch : undefined });
 
@@ -138,29 +155,87 @@ export async function execUnderLease(
   await held.stop();
   const command = { command_exit_code: outcome.code, command_signal: outcome.signal };
   if (outcome.cannotRun !== undefined) say(`cannot run ${plan.command[0]}: ${outcome.cannotRun}`);
-  if (held.lost !== undefined) return summary({ ...command, session: 'lease_lost', exit_code: ExecExit.LeaseLost });
+  const finish = clients.finish();
+  const report = jobOutcome(outcome, held.lost !== undefined && plan.onLeaseLost === 'kill');
+  if (held.lost !== undefined) {
+    // Fenced out: the outcome is recorded only as an ordinary change, which the service takes when no lease is live.
+    const job_outcome = plan.job === undefined ? null : await recordOutcome(finish, id, plan.job, report, undefined, say);
+    return summary({ ...command, job_outcome, session: 'lease_lost', exit_code: ExecExit.LeaseLost });
+  }
 
   const status = outcome.status;
   const completing = plan.complete && status === 0;
-  const finish = clients.finish();
+  let job_outcome: ExecSummary['job_outcome'] = null;
+  const lostAfter = (error: LeaseLostError, what: string): ExecSummary => {
+    say(
+      `lease on session ${id} lost: ${error.reason ?? 'expired'}${error.epoch === undefined ? '' : ` (epoch now ${error.epoch})`}; ${what}`,
+    );
+    return summary({ ...command, job_outcome, session: 'lease_lost', exit_code: ExecExit.LeaseLost });
+  };
+  try {
+    if (plan.job !== undefined) job_outcome = await recordOutcome(finish, id, plan.job, report, epoch, say);
+  } catch (error) {
+    if (error instanceof LeaseLostError) {
+      job_outcome = { ...report, recorded: false };
+      return lostAfter(error, `job ${plan.job} was not recorded as ${report.state}`);
+    }
+    throw error;
+  }
   try {
     if (completing) await finish.complete(id, { leaseEpoch: epoch });
     // Released now rather than left to expire, so that the next exec of this name resumes the session at once.
     else await finish.pause(id, { leaseEpoch: epoch });
   } catch (error) {
-    if (error instanceof LeaseLostError) {
-      say(
-        `lease on session ${id} lost: ${error.reason ?? 'expired'}${error.epoch === undefined ? '' : ` (epoch now ${error.epoch})`}; the session was not ${completing ? 'completed' : 'paused'}`,
-      );
-      return summary({ ...command, session: 'lease_lost', exit_code: ExecExit.LeaseLost });
-    }
+    if (error instanceof LeaseLostError) return lostAfter(error, `the session was not ${completing ? 'completed' : 'paused'}`);
     if (completing) throw error;
     say(
       `could not pause session ${id} after the command (${error instanceof Error ? error.message : String(error)}); its lease will run out instead`,
     );
-    return summary({ ...command, session: 'left_to_expire', exit_code: status });
+    return summary({ ...command, job_outcome, session: 'left_to_expire', exit_code: status });
   }
-  return summary({ ...command, session: completing ? 'completed' : 'paused', exit_code: status });
+  return summary({ ...command, job_outcome, session: completing ? 'completed' : 'paused', exit_code: status });
+}
+
+/** How the job ended: cancelled when exec stopped it for a lost lease, else as the command's exit code or signal says. */
+function jobOutcome(outcome: Outcome, stoppedForLoss: boolean): JobOutcomeReport {
+  if (stoppedForLoss) return { state: 'cancelled', exit_code: outcome.code, signal: outcome.signal };
+  if (outcome.signal !== null) return { state: 'failed', exit_code: null, signal: outcome.signal };
+  return outcome.status === 0
+    ? { state: 'succeeded', exit_code: 0, signal: null }
+    : { state: 'failed', exit_code: outcome.status, signal: null };
+}
+
+/**
+ * Records the job's outcome, under the lease of `epoch` (undefined: fenced out, as an ordinary change). A lost lease
+ * is thrown when an epoch was given; any other refusal is said on stderr and answered as not recorded.
+ */
+async function recordOutcome(
+  client: SessionsClient,
+  id: string,
+  job: string,
+  report: JobOutcomeReport,
+  epoch: number | undefined,
+  say: (line: string) => void,
+): Promise<JobOutcomeReport & { recorded: boolean }> {
+  try {
+    await client.appendJob(id, job, {
+      state: report.state,
+      exitCode: report.exit_code ?? undefined,
+      signal: report.signal ?? undefined,
+      leaseEpoch: epoch,
+    });
+    return { ...report, recorded: true };
+  } catch (error) {
+    if (epoch !== undefined && error instanceof LeaseLostError) throw error;
+    const why =
+      error instanceof SessionsApiError && (error.code === 'lease_required' || error.code === 'lease_lost')
+        ? 'another holder holds the lease now'
+        : error instanceof Error
+          ? error.message
+          : String(error);
+    say(`job ${job} was not recorded as ${report.state} (${why}); the session shows it as it last was`);
+    return { ...report, recorded: false };
+  }
 }
 
 /** The session exec runs under, and its lease: handed in (`--session`, `--epoch`: its expiry unknown yet), or taken by name. */

@@ -19,13 +19,17 @@ export const exec: Command = {
 Runs a job step under a lease. With --name: resumes the newest paused or active session
 named NAME by taking its lease (or, if there is none, opens one held from its creation).
 With --session ID --epoch N: runs under the lease of epoch N you already hold (from
-'create --lease' or 'acquire'), confirmed by a heartbeat first. Then appends JOB, says
-on stderr which session and epoch it runs under, and runs COMMAND with this terminal's
-stdin, stdout and stderr, heartbeating every third of the lease meanwhile. SIGINT,
-SIGTERM and SIGHUP are passed on to the command. Afterwards the session is completed
-(with --complete, after a zero exit) or paused, which releases the lease so that the
-next exec resumes it at once. With --json, a summary (session_id, epoch, job,
-command_exit_code, command_signal, session, exit_code) is the last line on stderr.
+'create --lease' or 'acquire'), confirmed by a heartbeat first. Then records JOB as
+running, says on stderr which session and epoch it runs under, and runs COMMAND with
+this terminal's stdin, stdout and stderr, heartbeating every third of the lease
+meanwhile. SIGINT, SIGTERM and SIGHUP are passed on to the command. When it ends, JOB's
+outcome is recorded: succeeded (exit 0), failed with the exit code, failed with the
+signal that killed it (SIGTERM...), or cancelled when exec stopped it because the lease
+was lost (recorded only if no other holder's lease is live by then). Afterwards the
+session is completed (with --complete, after a zero exit) or paused, which releases the
+lease so that the next exec resumes it at once. With --json, a summary (session_id,
+epoch, job, command_exit_code, command_signal, job_outcome, session, exit_code) is the
+last line on stderr; job_outcome is {state, exit_code, signal, recorded}.
 
 ${
   SETPRIV === undefined
@@ -46,7 +50,7 @@ Options:
   --session ID             or: the session whose lease you hold (with --epoch)
   --epoch N                the epoch of that lease
   --lease N                lease length, ${LEASE_SECONDS.min}-${LEASE_SECONDS.max} seconds (default ${LEASE_SECONDS.default}); each heartbeat extends it by this
-  --job JOB                append this job ID to the session before the command runs
+  --job JOB                record this job as running before the command runs, and its outcome after
   --complete               complete the session when the command exits 0
   --on-lease-lost kill     on a lost lease, SIGTERM the command, then SIGKILL after --grace (default)
   --on-lease-lost continue on a lost lease, let the command finish; exec still exits 75

@@ -1,8 +1,15 @@
 /** What went wrong, said once for every command: the exit code of each failure and what to do about it. */
-import { LeaseLostError, NoResumableSession, SessionsApiError, SessionsConfigError, SessionsNetworkError } from '../errors.ts';
+import {
+  JobFinishedError,
+  LeaseLostError,
+  NoResumableSession,
+  SessionsApiError,
+  SessionsConfigError,
+  SessionsNetworkError,
+} from '../errors.ts';
 import { type CliIo, UsageError } from './command.ts';
 import { PROGRAM, shellWord } from './options.ts';
-import { formatTime } from './output.ts';
+import { formatOutcome, formatTime } from './output.ts';
 
 /**
  * Exit statuses of `exec` of its own, apart from the command's: the lost lease keeps EX_TEMPFAIL, the
@@ -35,6 +42,8 @@ export const ExitCode = {
   Conflict: 4,
   /** The service failed or is unavailable (5xx, 429), or could not be reached. */
   Unavailable: 5,
+  /** The caller does not own the session and is not an operator (403 `forbidden`). */
+  Forbidden: 6,
   /** The lease is lost (`lease_lost`): another holder took it over, or it expired or was released. EX_TEMPFAIL. */
   LeaseLost: ExecExit.LeaseLost,
 } as const;
@@ -44,8 +53,9 @@ export const EXIT_HELP = `Exit codes:
   1  any other failure (access denied: check the AWS credentials; an answer that is not the API's)
   2  usage error, or the API refused the input (400, 413, 415)
   3  no such session (404), or none to resume by that name
-  4  conflict: the status does not allow it (409), --if-match is out of date (412), or a lease is in the way (lease_held, 428)
+  4  conflict: the status does not allow it (409), --if-match is out of date (412), a lease is in the way (lease_held, 428), or the job already ended otherwise (job_finished)
   5  the service failed or is unavailable (5xx, 429), or could not be reached
+  6  forbidden: you do not own the session (and are not an operator); ask an operator
   75 the lease is lost: taken over by another holder (acquire --force), expired or released
 `;
 
@@ -58,6 +68,8 @@ export interface FailureContext {
   usesLeases: boolean;
   /** The API's URL once known, for messages. */
   apiUrl: string;
+  /** The session the command was given (its ID argument), for messages when the error's details do not name it. */
+  sessionId?: string | undefined;
   /** The `--timeout` in seconds, when it ran out. */
   timedOut?: number | undefined;
 }
@@ -88,7 +100,7 @@ export function reportFailure(error: unknown, context: FailureContext): Failure 
   return failure;
 }
 
-function describeFailure(error: unknown, { commandName, usesLeases, apiUrl, timedOut }: FailureContext): Failure {
+function describeFailure(error: unknown, { commandName, usesLeases, apiUrl, timedOut, sessionId }: FailureContext): Failure {
   if (error instanceof UsageError) {
     const help = commandName !== undefined ? `${PROGRAM} ${commandName} --help` : `${PROGRAM} --help`;
     return { code: 'usage', exitCode: ExitCode.Usage, message: `${error.message}\nSee '${help}'.` };
@@ -131,7 +143,7 @@ function describeFailure(error: unknown, { commandName, usesLeases, apiUrl, time
     };
   }
   if (error instanceof SessionsApiError)
-    return { code: error.code, exitCode: exitCodeOf(error), message: explain(error, commandName, apiUrl) };
+    return { code: error.code, exitCode: exitCodeOf(error), message: explain(error, commandName, apiUrl, sessionId) };
   return {
     code: 'unexpected',
     exitCode: ExitCode.Failure,
@@ -154,6 +166,8 @@ function exitCodeOf(error: SessionsApiError): number {
       return ExitCode.Usage;
     case 'session_not_found':
       return ExitCode.NotFound;
+    case 'forbidden':
+      return ExitCode.Forbidden;
     default:
       if (error.status === 409 || error.status === 412 || error.status === 428) return ExitCode.Conflict;
       if (error.status >= 500 || error.status === 429) return ExitCode.Unavailable;
@@ -162,9 +176,9 @@ function exitCodeOf(error: SessionsApiError): number {
 }
 
 /** The API's error, said with what to do about it. */
-function explain(error: SessionsApiError, commandName: string | undefined, apiUrl: string): string {
+function explain(error: SessionsApiError, commandName: string | undefined, apiUrl: string, sessionId: string | undefined): string {
   const details = error.details;
-  const id = typeof details.id === 'string' ? details.id : undefined;
+  const id = typeof details.id === 'string' ? details.id : sessionId;
   const tries = error.attempts > 1 ? ` (tried ${error.attempts} times)` : '';
   const requestId = error.requestId === undefined ? '' : ` (request id ${error.requestId})`;
   switch (error.code) {
@@ -190,18 +204,31 @@ function explain(error: SessionsApiError, commandName: string | undefined, apiUr
       return `${error.message}.`;
     case 'lease_held': {
       const until = typeof details.expires_at === 'number' ? ` until ${formatTime(details.expires_at)}` : '';
-      return `session ${id} is held by ${String(details.holder)}${until}; wait for that lease to run out, or take it over with '${PROGRAM} acquire ${id} --force' (the holder is then fenced out).`;
+      const takeOver =
+        commandName === 'restore' ? `run restore again with --force` : `take it over with '${PROGRAM} acquire ${id} --force'`;
+      return `session ${id} is held by ${String(details.holder)}${until}; wait for that lease to run out, or ${takeOver} (the holder is then fenced out).`;
     }
     case 'lease_lost': {
       const reason = error instanceof LeaseLostError ? error.reason : undefined;
       const why =
         reason === 'superseded'
           ? `superseded${error instanceof LeaseLostError && error.epoch !== undefined ? ` by epoch ${error.epoch}` : ''}`
-          : (reason ?? 'gone');
+          : reason === 'restored'
+            ? "ended by an operator's restore"
+            : (reason ?? 'gone');
       return `the lease on session ${id} is lost: ${why}. Nothing was changed; this runner no longer holds it ('${PROGRAM} get ${id}' shows who does).`;
     }
     case 'lease_required':
       return `session ${id} is held under a lease (epoch ${String(details.epoch)}); pass --epoch with the epoch of the lease you hold, or take it over with '${PROGRAM} acquire ${id} --force'.`;
+    case 'forbidden':
+      return commandName === 'adopt'
+        ? `only operators may change who owns session ${id}; ask an operator.`
+        : `you do not own session ${id}; ask an operator (only its owner and operators may change it).`;
+    case 'job_finished': {
+      const recorded = error instanceof JobFinishedError ? error.recorded : undefined;
+      const job = error instanceof JobFinishedError && error.jobId !== undefined ? `job ${error.jobId}` : 'the job';
+      return `${job} of session ${id ?? ''} already ended${recorded === undefined ? '' : `: ${formatOutcome(recorded)}`}; an outcome once recorded is kept. Nothing was changed.`;
+    }
     case 'conflict_retry':
       return `session ${id ?? ''} is being changed by many writers at once${tries}; try again in a few seconds.`;
     case 'storage_unavailable':

@@ -113,6 +113,7 @@ export async function main(argv: string[], io: CliIo): Promise<number> {
   let apiUrl = 'the API';
   let deadline: AbortSignal | undefined;
   let timeoutSeconds = DEFAULT_TIMEOUT_SECONDS;
+  let sessionId: string | undefined;
   try {
     const allOptions = Object.assign({}, API_OPTIONS, ...[...COMMANDS.values()].map((known) => known.options));
     const pre = parseArgs({ args: argv, options: allOptions, strict: false, allowPositionals: true, allowNegative: true });
@@ -142,6 +143,7 @@ export async function main(argv: string[], io: CliIo): Promise<number> {
       return ExitCode.Ok;
     }
     json = args.values.json === true;
+    sessionId = command.positionals[0] === 'ID' ? args.positionals[0] : stringOption(args, 'session');
     timeoutSeconds = timeoutOption(args);
     const overall = timeoutSeconds === 0 ? undefined : AbortSignal.timeout(timeoutSeconds * 1000);
     const clientWith = (signal: AbortSignal | undefined): SessionsClient => {
@@ -149,6 +151,7 @@ export async function main(argv: string[], io: CliIo): Promise<number> {
         baseUrl: urlOption(args, io.env),
         region: stringOption(args, 'region'),
         sign: args.values.sign as boolean | undefined,
+        token: io.env.RUNNER_SESSIONS_TOKEN?.trim() || undefined,
         fetch: io.fetch,
         retry: io.retry,
         env: io.env,
@@ -186,6 +189,7 @@ export async function main(argv: string[], io: CliIo): Promise<number> {
       usesLeases: command?.usesLeases === true,
       apiUrl,
       timedOut,
+      sessionId,
     });
     if (command?.failureExit !== undefined && failure.exitCode !== ExitCode.LeaseLost) return command.failureExit;
     return failure.exitCode;

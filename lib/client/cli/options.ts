@@ -40,6 +40,8 @@ export const API_HELP = `Options (every command but check-store):
   --region REGION    AWS region to sign for (default: from an execute-api URL, else $AWS_REGION)
   --no-sign          do not sign requests (SigV4 signing is on for every URL but localhost)
   --sign             sign even for localhost
+                     (a local server's bearer token is read from $RUNNER_SESSIONS_TOKEN; it is sent
+                     instead of a signature, and says whose sessions you own)
   --json             machine-readable output: the API's JSON, one document on stdout
   --timeout SECONDS  give up after this long, retries included (default ${DEFAULT_TIMEOUT_SECONDS}; 0: no limit)
   -h, --help         help

@@ -1,6 +1,7 @@
-import type { Lease, Session } from '../../domain/session.ts';
-import type { VersionedSession } from '../client.ts';
-import type { HistoryEntry } from '../schemas.ts';
+import type { JobOutcome } from '../../domain/job-outcome.ts';
+import type { Lease } from '../../domain/session.ts';
+import { jobCountsOf, type VersionedSession } from '../client.ts';
+import type { HistoryEntry, Session } from '../schemas.ts';
 
 /** Jobs listed by name in a session summary; the rest are counted. */
 const JOBS_SHOWN = 10;
@@ -18,6 +19,32 @@ export function formatLease(lease: Lease): string {
   return `epoch ${lease.epoch}, ${lease.holder}, until ${formatTime(lease.expires_at)}${lease.ended === undefined ? '' : ` (${lease.ended})`}`;
 }
 
+/** How a job ended, or since when it runs: `failed (exit 2)`, `failed (SIGTERM)`, `succeeded`, `running since …`. */
+export function formatOutcome(outcome: JobOutcome): string {
+  if (outcome.state === 'running') return `running since ${formatTime(outcome.started_at)}`;
+  const how =
+    outcome.signal !== null
+      ? ` (${outcome.signal})`
+      : outcome.exit_code !== null && outcome.exit_code !== 0
+        ? ` (exit ${outcome.exit_code})`
+        : '';
+  return `${outcome.state}${how}`;
+}
+
+/** The `outcomes` and `failed` rows of a session: its job counts by state, and its failed jobs (the last few, by name). */
+function outcomeRows(session: Session): [string, string][] {
+  const counts = jobCountsOf(session);
+  if (counts.running + counts.succeeded + counts.failed + counts.cancelled === 0) return [];
+  const rows: [string, string][] = [
+    ['outcomes', `${counts.running} running, ${counts.succeeded} succeeded, ${counts.failed} failed, ${counts.cancelled} cancelled`],
+  ];
+  const failed = Object.entries(session.jobs ?? {}).filter(([, outcome]) => outcome.state === 'failed');
+  if (failed.length === 0) return rows;
+  const shown = failed.slice(-JOBS_SHOWN).map(([job, outcome]) => `${job}${formatOutcome(outcome).slice('failed'.length)}`);
+  rows.push(['failed', `${failed.length > JOBS_SHOWN ? `last ${JOBS_SHOWN}: ` : ''}${shown.join(', ')}`]);
+  return rows;
+}
+
 /** A session as aligned `label  value` lines. */
 export function formatSession({ session, etag }: VersionedSession): string {
   const jobs = session.job_ids;
@@ -29,9 +56,11 @@ export function formatSession({ session, etag }: VersionedSession): string {
     ['name', session.name ?? '-'],
     ['status', session.status],
     ['jobs', jobLine],
+    ...outcomeRows(session),
     ['created', formatTime(session.created_at)],
     ['updated', formatTime(session.updated_at)],
   ];
+  if (session.owner != null) rows.push(['owner', session.owner]);
   if (session.updated_by !== undefined) rows.push(['by', session.updated_by]);
   if (session.restored_from !== undefined) rows.push(['restored', `from version ${session.restored_from}`]);
   if (session.lease != null) rows.push(['lease', formatLease(session.lease)]);

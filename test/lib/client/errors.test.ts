@@ -1,6 +1,7 @@
 import { afterEach, describe, expect, it } from 'vitest';
 import { SessionsClient } from '#lib/client/client.ts';
 import {
+  JobFinishedError,
   LeaseHeldError,
   LeaseLostError,
   LeaseRequiredError,
@@ -32,15 +33,16 @@ async function rejection(call: Promise<unknown>): Promise<unknown> {
 }
 
 /** The codes that have a subclass of their own; every other code is a plain SessionsApiError. */
-const LEASE_ERROR_CLASSES: Partial<Record<string, typeof SessionsApiError>> = {
+const ERROR_CLASSES: Partial<Record<string, typeof SessionsApiError>> = {
   lease_held: LeaseHeldError,
   lease_lost: LeaseLostError,
   lease_required: LeaseRequiredError,
+  job_finished: JobFinishedError,
 };
 
 describe('every code of the contract becomes a SessionsApiError', () => {
   it.each(ERROR_CODES)('%s', async (code) => {
-    const errorClass = LEASE_ERROR_CLASSES[code] ?? SessionsApiError;
+    const errorClass = ERROR_CLASSES[code] ?? SessionsApiError;
     const status = ERROR_STATUS[code];
     const client = await clientAnswering({
       status,

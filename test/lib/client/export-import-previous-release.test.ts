@@ -91,7 +91,7 @@ describe.skipIf(!hasCommit(PREVIOUS_RELEASE))(`export from the previous release 
     expect(exported.map((line) => JSON.parse(line).id)).toEqual(Object.values(variety).toSorted());
     expect(imported).toMatchObject({ code: 0, err: '' });
     expect(again.code).toBe(0);
-    expect(again.lines).toEqual(exported);
+    expect(again.lines.map(withoutDerivedCounts)).toEqual(exported);
   });
 
   it('gives identical lines once imported into a new data directory that today’s npm start serves', async () => {
@@ -104,6 +104,16 @@ describe.skipIf(!hasCommit(PREVIOUS_RELEASE))(`export from the previous release 
 
     expect(imported).toMatchObject({ code: 0, err: '' });
     expect(again.code).toBe(0);
-    expect(again.lines).toEqual(exported);
+    expect(again.lines.map(withoutDerivedCounts)).toEqual(exported);
   });
 });
+
+/**
+ * Today's answers carry `job_counts`, derived for a session stored without them (every job counted, none in a state):
+ * the line with that derived field checked and taken out, so that what was carried over compares byte for byte.
+ */
+function withoutDerivedCounts(line: string): string {
+  const { job_counts: counts, ...session } = JSON.parse(line) as { job_counts?: unknown; job_ids: string[] };
+  expect(counts).toEqual({ total: session.job_ids.length, running: 0, succeeded: 0, failed: 0, cancelled: 0 });
+  return JSON.stringify(session);
+}

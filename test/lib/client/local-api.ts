@@ -1,6 +1,7 @@
 import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
+import type { LocalServerOptions } from '#lib/local/server.ts';
 
 /** Jobs one session may hold on the test API, small so that `session_full` is reachable. */
 export const TEST_MAX_JOBS = 5;
@@ -23,10 +24,10 @@ export interface RunningApi {
  * fresh temporary directory: the real handlers over real HTTP. One per test
  * file: the handlers of a process share one repository.
  */
-export async function startApi(): Promise<RunningApi> {
+export async function startApi(options: Pick<LocalServerOptions, 'tokens'> = {}): Promise<RunningApi> {
   const dataDir = await mkdtemp(path.join(tmpdir(), 'runner-sessions-client-'));
   const { startLocalServer } = await import('#lib/local/server.ts');
-  const server = await startLocalServer({ port: 0, dataDir });
+  const server = await startLocalServer({ port: 0, dataDir, ...options });
   return {
     url: server.url,
     async close() {

@@ -31,12 +31,18 @@ interface FakeOptions {
   existing?: 'paused' | 'none';
   /** Heartbeats accepted before the next ones answer `lease_lost` (superseded by epoch 5). */
   heartbeatsBeforeLoss?: number;
+  /** After the loss, whether the new holder's lease is live (a change without Lease-Epoch hears 428) or no lease is. */
+  afterLoss?: 'held' | 'free';
+  /** Outcomes recorded before exec runs, by job ID (a final one makes another final one 409 `job_finished`). */
+  outcomes?: Record<string, Record<string, unknown>>;
 }
 
 /** The lease routes as the contract describes them, for one session: enough state for exec to run against. */
 function leaseApi({
   existing = 'paused',
   heartbeatsBeforeLoss = Infinity,
+  afterLoss = 'held',
+  outcomes = {},
 }: FakeOptions = {}): (request: ReceivedRequest) => ScriptedAnswer {
   let epoch = 2;
   let heartbeats = 0;
@@ -58,7 +64,17 @@ function leaseApi({
         epoch += 1;
         return { status: 200, body: wireSession({ job_ids: [], lease: { ...lease(Number(body.seconds ?? 60)), holder: body.holder } }) };
       case 'POST /sessions/{id}/jobs': {
-        jobs.push(String(body.job_id));
+        const lost = heartbeats > heartbeatsBeforeLoss;
+        if (lost && request.headers['lease-epoch'] !== undefined)
+          return { status: 409, body: errorBody('lease_lost', 'superseded', { id: ID, reason: 'superseded', epoch: 5 }) };
+        if (lost && afterLoss === 'held') return { status: 428, body: errorBody('lease_required', 'held', { id: ID, epoch: 5 }) };
+        const job = String(body.job_id);
+        const recorded = outcomes[job];
+        if (recorded !== undefined && recorded.state !== 'running' && body.state !== undefined && body.state !== recorded.state)
+          return { status: 409, body: errorBody('job_finished', 'finished', { id: ID, job_id: job, recorded }) };
+        if (!jobs.includes(job)) jobs.push(job);
+        if (typeof body.state === 'string')
+          outcomes[job] = { state: body.state, exit_code: body.exit_code ?? null, signal: body.signal ?? null };
         const appended = wireSession({ job_ids: jobs, lease: lease(5) });
         if (request.headers.prefer !== 'return=minimal') return { status: 200, body: appended };
         return {
@@ -145,11 +161,19 @@ describe('exec: a normal run', () => {
 
     expect(run.code).toBe(0);
     expect(run.stdout).toBe('the command ran\n');
-    expect(routesSent()).toEqual(['GET /sessions', 'POST /sessions/{id}/lease', 'POST /sessions/{id}/jobs', 'PATCH /sessions/{id}']);
+    expect(routesSent()).toEqual([
+      'GET /sessions',
+      'POST /sessions/{id}/lease',
+      'POST /sessions/{id}/jobs',
+      'POST /sessions/{id}/jobs',
+      'PATCH /sessions/{id}',
+    ]);
     expect(server.requests[0]!.url).toBe('/sessions?name=ssh-import');
     expect(JSON.parse(requestsTo('POST /sessions/{id}/lease')[0]!.body)).toEqual({ holder: expect.stringMatching(/:\d+$/), seconds: 60 });
-    expect(requestsTo('POST /sessions/{id}/jobs')[0]!.headers['lease-epoch']).toBe('3');
-    expect(requestsTo('POST /sessions/{id}/jobs')[0]!.headers.prefer).toBe('return=minimal');
+    expect(requestsTo('POST /sessions/{id}/jobs').map((request) => [request.headers['lease-epoch'], request.headers.prefer])).toEqual([
+      ['3', 'return=minimal'],
+      ['3', 'return=minimal'],
+    ]);
     const patch = requestsTo('PATCH /sessions/{id}')[0]!;
     expect([JSON.parse(patch.body), patch.headers['lease-epoch']]).toEqual([{ status: 'completed' }, '3']);
   });
@@ -238,6 +262,7 @@ describe('exec: a normal run', () => {
         job: 'job-9',
         command_exit_code: 3,
         command_signal: null,
+        job_outcome: { state: 'failed', exit_code: 3, signal: null, recorded: true },
         session: 'paused',
         exit_code: 3,
       },
@@ -287,6 +312,118 @@ describe('exec: a normal run', () => {
       await expect.poll(() => isRunning(commandPid!), { timeout: 5000 }).toBe(false);
     },
   );
+});
+
+/** The bodies of the job appends exec sent, with the Lease-Epoch each carried. */
+function jobReports(): [Record<string, unknown>, string | undefined][] {
+  return requestsTo('POST /sessions/{id}/jobs').map((request) => [
+    JSON.parse(request.body),
+    request.headers['lease-epoch'] as string | undefined,
+  ]);
+}
+
+function execSummary(run: Exited): Record<string, unknown> {
+  return (JSON.parse(run.stderr.trimEnd().split('\n').at(-1)!) as { exec: Record<string, unknown> }).exec;
+}
+
+describe('exec: how the job ended', () => {
+  it.each([
+    ['exit 0 is succeeded, with exit code 0', 'exit 0', 0, { state: 'succeeded', exit_code: 0 }],
+    ['a non-zero exit is failed, with its exit code', 'exit 3', 3, { state: 'failed', exit_code: 3 }],
+    ['death by a signal is failed, with the signal', 'kill -TERM $$', 143, { state: 'failed', signal: 'SIGTERM' }],
+  ] as const)('%s: running when it starts, the outcome when it ends, both under the epoch', async (_title, script, status, report) => {
+    server = await startScriptedServer(leaseApi());
+
+    const run = await exec(['--name', 'ssh-import', '--job', 'job-9', '--json', '--', 'sh', '-c', script], server.url);
+
+    expect(run.code).toBe(status);
+    expect(jobReports()).toEqual([
+      [{ job_id: 'job-9', state: 'running' }, '3'],
+      [{ job_id: 'job-9', ...report }, '3'],
+    ]);
+    expect(execSummary(run).job_outcome).toEqual({ exit_code: null, signal: null, ...report, recorded: true });
+    expect(routesSent().at(-1)).toBe('PATCH /sessions/{id}');
+  });
+
+  it('a command that cannot be found fails with 127', async () => {
+    server = await startScriptedServer(leaseApi());
+
+    const run = await exec(['--name', 'ssh-import', '--job', 'job-9', '--', '/nonexistent/command'], server.url);
+
+    expect(run.code).toBe(127);
+    expect(jobReports().at(-1)).toEqual([{ job_id: 'job-9', state: 'failed', exit_code: 127 }, '3']);
+  });
+
+  it('stopped because the lease was lost: cancelled, sent without the lost epoch, recorded when no lease is live; exit 75', async () => {
+    server = await startScriptedServer(leaseApi({ heartbeatsBeforeLoss: 0, afterLoss: 'free' }));
+
+    const run = await exec(
+      ['--name', 'ssh-import', '--lease', '5', '--job', 'job-9', '--json', ...nodeScript('setInterval(() => {}, 1000)')],
+      server.url,
+    );
+
+    expect(run.code).toBe(ExitCode.LeaseLost);
+    expect(jobReports()).toEqual([
+      [{ job_id: 'job-9', state: 'running' }, '3'],
+      [{ job_id: 'job-9', state: 'cancelled', signal: 'SIGTERM' }, undefined],
+    ]);
+    expect(execSummary(run)).toMatchObject({
+      session: 'lease_lost',
+      exit_code: 75,
+      job_outcome: { state: 'cancelled', exit_code: null, signal: 'SIGTERM', recorded: true },
+    });
+    expect(requestsTo('PATCH /sessions/{id}')).toHaveLength(0);
+  });
+
+  it('stopped because the lease was lost while another holder holds it: not recorded, and said so; exit 75', async () => {
+    server = await startScriptedServer(leaseApi({ heartbeatsBeforeLoss: 0, afterLoss: 'held' }));
+
+    const run = await exec(
+      ['--name', 'ssh-import', '--lease', '5', '--job', 'job-9', '--json', ...nodeScript('setInterval(() => {}, 1000)')],
+      server.url,
+    );
+
+    expect(run.code).toBe(ExitCode.LeaseLost);
+    expect(run.stderr).toContain(
+      'runner-sessions: job job-9 was not recorded as cancelled (another holder holds the lease now); the session shows it as it last was\n',
+    );
+    expect(execSummary(run)).toMatchObject({ exit_code: 75, job_outcome: { state: 'cancelled', recorded: false } });
+  });
+
+  it("--on-lease-lost continue: the outcome is the command's own, not cancelled", async () => {
+    server = await startScriptedServer(leaseApi({ heartbeatsBeforeLoss: 0, afterLoss: 'free' }));
+
+    const run = await exec(
+      [
+        '--name',
+        'ssh-import',
+        '--lease',
+        '5',
+        '--job',
+        'job-9',
+        '--on-lease-lost',
+        'continue',
+        ...nodeScript('setTimeout(() => process.exit(4), 2500)'),
+      ],
+      server.url,
+    );
+
+    expect(run.code).toBe(ExitCode.LeaseLost);
+    expect(jobReports().at(-1)).toEqual([{ job_id: 'job-9', state: 'failed', exit_code: 4 }, undefined]);
+  });
+
+  it('a job that already ended is not run again: job_finished says how it ended, and exec exits 125', async () => {
+    const recorded = { state: 'succeeded', exit_code: 0, signal: null, started_at: 1763942400, finished_at: 1763942460 };
+    server = await startScriptedServer(leaseApi({ outcomes: { 'job-9': recorded } }));
+
+    const run = await exec(['--name', 'ssh-import', '--job', 'job-9', ...nodeScript('console.log("ran")')], server.url);
+
+    expect(run.code).toBe(125);
+    expect(run.stdout).toBe('');
+    expect(run.stderr).toContain(
+      `runner-sessions: job job-9 of session ${ID} already ended: succeeded; an outcome once recorded is kept. Nothing was changed.\n`,
+    );
+  });
 });
 
 describe('exec: the lease is lost while the command runs', () => {

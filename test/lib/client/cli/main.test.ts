@@ -62,7 +62,9 @@ describe('help', () => {
     ]) {
       expect(run.stdout).toContain(`  ${command}`);
     }
-    expect(run.stdout).toMatch(/Exit codes:\n {2}0 .*\n {2}1 .*\n {2}2 .*\n {2}3 .*\n {2}4 .*\n {2}5 /);
+    expect(run.stdout).toMatch(
+      /Exit codes:\n {2}0 .*\n {2}1 .*\n {2}2 .*\n {2}3 .*\n {2}4 .*\n {2}5 .*\n {2}6 {2}forbidden: you do not own the session/,
+    );
     expect(run.stderr).toBe('');
   });
 
@@ -97,7 +99,7 @@ describe('usage errors exit 2 and point at the help', () => {
     [
       'an unknown command',
       ['launch'],
-      /unknown command 'launch'; the commands are acquire, add-job, check-store, complete, console, create, exec, export, get/,
+      /unknown command 'launch'; the commands are acquire, add-job, adopt, check-store, complete, console, create, exec, export, get/,
     ],
     ['an unknown option', ['list', '--colour'], /Unknown option '--colour'/],
     ['an option of another command', ['get', '0'.repeat(32), '--name', 'x'], /Unknown option '--name'/],
