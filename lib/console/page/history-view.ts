@@ -34,10 +34,20 @@ export interface HistoryPanel {
   show(first: HistoryPage | Error): Promise<void>;
   /** The versions loaded so far, newest first. */
   readonly versions: HistoryEntry[];
+  /** Draws the timeline again from what was read (after a refusal disabled the restores). */
+  redraw(): void;
 }
 
-/** The History panel of session `id`, rendered into `panel`; `onRestore` opens the restore of a version. */
-export function historyPanel(panel: HTMLElement, id: string, onRestore: (entry: HistoryEntry) => void): HistoryPanel {
+/**
+ * The History panel of session `id`, rendered into `panel`; `onRestore` opens the restore of a version, offered
+ * (not disabled) while `mayRestore()`.
+ */
+export function historyPanel(
+  panel: HTMLElement,
+  id: string,
+  onRestore: (entry: HistoryEntry) => void,
+  mayRestore: () => boolean = () => true,
+): HistoryPanel {
   let versions: HistoryEntry[] = [];
   let cursor: string | null = null;
   let view: TimelineView = 'all';
@@ -118,6 +128,7 @@ export function historyPanel(panel: HTMLElement, id: string, onRestore: (entry: 
       text: item.kind === 'version' ? 'Restore this version' : 'Restore to after these jobs',
       attrs: { type: 'button' },
     });
+    restore.disabled = !mayRestore();
     restore.addEventListener('click', () => onRestore(newest));
     const last = isCurrent ? el('p', { class: 'current-tag', text: 'Current version' }) : restore;
     if (item.kind === 'appends') return groupElement(item, last);
@@ -186,6 +197,7 @@ export function historyPanel(panel: HTMLElement, id: string, onRestore: (entry: 
     get versions() {
       return versions;
     },
+    redraw: () => render(),
   };
 }
 
