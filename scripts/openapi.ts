@@ -7,6 +7,7 @@ import {
   InternalError,
   InvalidRequest,
   InvalidTransition,
+  JobFinished,
   LeaseHeld,
   LeaseLost,
   LeaseRequired,
@@ -20,6 +21,7 @@ import {
   UnsupportedMediaType,
   VersioningDisabled,
 } from '../lib/domain/errors.ts';
+import { ExitCodeSchema, FINAL_JOB_STATES, JobCountsSchema } from '../lib/domain/job-outcome.ts';
 import { HISTORY_LIMIT, SESSION_LIST_LIMIT } from '../lib/domain/limits.ts';
 import {
   JobIdSchema,
@@ -62,6 +64,7 @@ export const SessionMinimalSchema = z.strictObject({
   id: z.string().check(z.regex(/^[0-9a-f]{32}$/)),
   status: SessionStatusSchema,
   job_count: z.number().check(z.int(), z.nonnegative(), z.describe('How many job IDs the session holds')),
+  job_counts: JobCountsSchema.check(z.describe('How many jobs the session holds, and how many of them are in each state')),
   updated_at: z.number().check(z.int(), z.nonnegative()),
   lease: z.nullable(LeaseSchema).check(z.describe('The lease, or null when the session never had one')),
 });
@@ -118,6 +121,7 @@ function schemaComponents(): Record<string, JsonObject> {
           jsonSchema.pattern = NO_CONTROL_CHARACTERS;
         // The refinement of a lease's length, as bounds.
         if (zodSchema === LeaseSecondsSchema) Object.assign(jsonSchema, { minimum: LEASE_SECONDS.min, maximum: LEASE_SECONDS.max });
+        if (zodSchema === ExitCodeSchema) Object.assign(jsonSchema, { format: 'int32', minimum: -(2 ** 31), maximum: 2 ** 31 - 1 });
       },
     }).schemas;
     for (const [id, schema] of Object.entries(generated)) {
@@ -170,6 +174,15 @@ export const ERROR_DETAILS: Readonly<Record<ErrorCode, z.ZodMiniObject>> = {
     max_jobs: z.number().check(z.int(), z.positive(), z.describe('The most job IDs a session may hold')),
   }),
   invalid_transition: z.object({ id: z.string(), from: SessionStatusSchema, to: SessionStatusSchema }),
+  job_finished: z.object({
+    id: z.string(),
+    job_id: z.string().check(z.describe('The job reported')),
+    state: z.enum(FINAL_JOB_STATES).check(z.describe('How the job ended, as recorded')),
+    exit_code: z.nullable(z.number().check(z.int())),
+    signal: z.nullable(z.string()),
+    started_at: unixSeconds(),
+    finished_at: z.nullable(unixSeconds()),
+  }),
   versioning_disabled: z.object({}),
   precondition_failed: z.object({ id: z.string(), if_match: z.string().check(z.describe('The `If-Match` the request sent')) }),
   payload_too_large: z.object({ limit_bytes: z.number().check(z.int(), z.positive()) }),
@@ -217,6 +230,13 @@ export const ERROR_EXAMPLES: Readonly<Record<ErrorCode, ServiceError>> = {
   session_not_active: new SessionNotActive(EXAMPLE_ID, 'paused'),
   session_full: new SessionFull(EXAMPLE_ID, 10_000),
   invalid_transition: new InvalidTransition(EXAMPLE_ID, 'completed', 'active'),
+  job_finished: new JobFinished(EXAMPLE_ID, 'build-42', {
+    state: 'failed',
+    exit_code: 2,
+    signal: null,
+    started_at: 1763942400,
+    finished_at: 1763942460,
+  }),
   versioning_disabled: new VersioningDisabled(),
   precondition_failed: new PreconditionFailed(EXAMPLE_ID, '"9b2cf535f27731c974343645a3985328"'),
   payload_too_large: new PayloadTooLarge(MAX_BODY_BYTES),
@@ -335,21 +355,42 @@ function errorResponse(description: string, codes: ErrorCode[], headers: JsonObj
 
 const EXAMPLE_ACTOR = 'arn:aws:iam::123456789012:user/runner-7';
 
-/** A session as the examples show it. */
-const EXAMPLE_SESSION = {
+/** A job of the example session, as it ended. */
+const EXAMPLE_OUTCOME = { state: 'failed', exit_code: 2, signal: null, started_at: 1763942430, finished_at: 1763942460 };
+
+/** The example session as it stood after its first job: one bare append. */
+const EXAMPLE_EARLIER = {
   id: EXAMPLE_ID,
   name: 'ssh-import',
-  job_ids: ['job-123', 'job-124'],
+  job_ids: ['job-123'],
   created_at: 1763942400,
-  updated_at: 1763942460,
+  updated_at: 1763942430,
   status: 'active',
   updated_by: EXAMPLE_ACTOR,
+  job_counts: { total: 1, running: 0, succeeded: 0, failed: 0, cancelled: 0 },
+};
+
+/** A session as the examples show it: its second job appended as failed. */
+const EXAMPLE_SESSION = {
+  ...(({ job_counts: _counts, ...earlier }) => earlier)(EXAMPLE_EARLIER),
+  job_ids: ['job-123', 'job-124'],
+  updated_at: 1763942460,
+  jobs: { 'job-124': EXAMPLE_OUTCOME },
+  job_counts: { total: 2, running: 0, succeeded: 0, failed: 1, cancelled: 0 },
+  last_jobs: { 'job-124': EXAMPLE_OUTCOME },
 };
 
 /** An example of each request and success body, by component name (test/scripts/openapi.test.ts parses each with its zod schema). */
 export const BODY_EXAMPLES: Readonly<Record<string, unknown>> = {
   Session: EXAMPLE_SESSION,
-  SessionMinimal: { id: EXAMPLE_ID, status: 'active', job_count: 2, updated_at: 1763942460, lease: null },
+  SessionMinimal: {
+    id: EXAMPLE_ID,
+    status: 'active',
+    job_count: 2,
+    job_counts: { total: 2, running: 0, succeeded: 0, failed: 1, cancelled: 0 },
+    updated_at: 1763942460,
+    lease: null,
+  },
   SessionList: { sessions: [EXAMPLE_SESSION], next_cursor: 'ZmZmZTZhMWMyYjNkNGU1ZjYwNzE4MjkzYTRiNWM2ZDc' },
   SessionHistory: {
     versions: [
@@ -357,7 +398,7 @@ export const BODY_EXAMPLES: Readonly<Record<string, unknown>> = {
         version_id: 'wQ3X.p2Ok0lHXsnT4sRhwmA7kN3b2Ysj',
         at: 1763942460,
         actor: EXAMPLE_ACTOR,
-        change: 'job_added job-124',
+        change: 'job job-124 failed (exit 2)',
         session: EXAMPLE_SESSION,
       },
       {
@@ -365,13 +406,13 @@ export const BODY_EXAMPLES: Readonly<Record<string, unknown>> = {
         at: 1763942430,
         actor: EXAMPLE_ACTOR,
         change: 'job_added job-123',
-        session: { ...EXAMPLE_SESSION, job_ids: ['job-123'], updated_at: 1763942430 },
+        session: EXAMPLE_EARLIER,
       },
     ],
     next_cursor: null,
   },
   CreateSessionRequest: { name: 'ssh-import' },
-  AddJobRequest: { job_id: 'job-124' },
+  AddJobRequest: { job_id: 'job-124', state: 'failed', exit_code: 2 },
   SetStatusRequest: { status: 'paused' },
   RestoreSessionRequest: { version_id: 'Jm1rC9kbRrTKpIzbCsd7YzN0eZ3xk9QH' },
   AcquireLeaseRequest: { holder: 'build-7:4711', seconds: 60 },
@@ -599,7 +640,7 @@ export function openApiDocument(): JsonObject {
           in: 'header',
           required: false,
           description:
-            '`return=minimal` (RFC 7240): answer a change with `{id, status, job_count, updated_at, lease}` and the ETag instead of the whole session, ' +
+            '`return=minimal` (RFC 7240): answer a change with `{id, status, job_count, job_counts, updated_at, lease}` and the ETag instead of the whole session, ' +
             'and `Preference-Applied: return=minimal`. What one append sends back then does not grow with the session.',
           schema: { type: 'string', example: 'return=minimal' },
         },

@@ -9,6 +9,7 @@ export const ERROR_STATUS: Readonly<Record<ErrorCode, number>> = {
   session_not_active: 409,
   session_full: 409,
   invalid_transition: 409,
+  job_finished: 409,
   versioning_disabled: 409,
   precondition_failed: 412,
   payload_too_large: 413,

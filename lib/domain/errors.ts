@@ -1,3 +1,5 @@
+import type { JobOutcome } from './job-outcome.ts';
+
 /** The stable, snake_case error codes of the HTTP contract. */
 export type ErrorCode =
   | 'invalid_request'
@@ -5,6 +7,7 @@ export type ErrorCode =
   | 'session_not_active'
   | 'session_full'
   | 'invalid_transition'
+  | 'job_finished'
   | 'versioning_disabled'
   | 'precondition_failed'
   | 'payload_too_large'
@@ -101,6 +104,15 @@ export class InvalidTransition extends ServiceError {
   readonly statusCode = 409;
   constructor(id: string, from: string, to: string) {
     super(`session ${id} cannot go from ${from} to ${to}`, { id, from, to });
+  }
+}
+
+/** The job has finished with another outcome than the one reported (or is reported running again): `details` is the recorded outcome. */
+export class JobFinished extends ServiceError {
+  readonly code = 'job_finished';
+  readonly statusCode = 409;
+  constructor(id: string, jobId: string, recorded: JobOutcome) {
+    super(`job ${jobId} of session ${id} has already finished: ${recorded.state}`, { id, job_id: jobId, ...recorded });
   }
 }
 

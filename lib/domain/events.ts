@@ -22,6 +22,7 @@ export const EVENT_TYPES = [
   'Session Lease Acquired',
   'Session Lease Expired',
   'Session Restored',
+  'Session Job Failed',
 ] as const;
 export type SessionEventType = (typeof EVENT_TYPES)[number];
 
@@ -42,32 +43,54 @@ export interface SessionEventDetail {
   at: number;
 }
 
+/** The `detail` of `Session Job Failed`: the job, how it ended, and the version that recorded it. */
+export interface JobFailedDetail {
+  session_id: string;
+  name: string | null;
+  job_id: string;
+  exit_code: number | null;
+  signal: string | null;
+  /** The lease epoch at the write; null for a session never held. */
+  epoch: number | null;
+  actor: string | null;
+  version_id: string;
+  at: number;
+}
+
 /** An event as EventBridge delivers it (and as the local `events.jsonl` holds it, one per line). */
 export interface SessionEvent {
   id: string;
   time: string;
   source: typeof EVENT_SOURCE;
   'detail-type': SessionEventType;
-  detail: SessionEventDetail;
+  detail: SessionEventDetail | JobFailedDetail;
 }
 
 const JOBS_KEY = '"job_ids":[';
 const AFTER_JOBS = '],"created_at":';
+const OUTCOMES_KEY = ',"jobs":{';
+const AFTER_OUTCOMES = '},"job_counts":{"total":';
 
 /**
  * What events read of a stored session body: the session with its job list
- * left out (events never look at jobs), or the reason it is none. A body laid
- * out as the service writes it (`job_ids` before `created_at`) has its job
- * array cut out before parsing, so that announcing the versions of a session
- * of 10,000 jobs costs what it costs for an empty one. The cut is exact: a
- * JSON string cannot hold an unescaped `"`, so `"job_ids":[` and `],"created_at":`
- * occur in the body only as its structure. Any other layout is parsed whole.
+ * and outcomes left out (events read the counts and the outcomes the write
+ * recorded, `last_jobs`, instead), or the reason it is none. A body laid out as
+ * the service writes it (`job_ids` before `created_at`; `jobs` just before
+ * `job_counts`) has its job array and outcomes cut out before parsing, so that
+ * announcing the versions of a session of 10,000 jobs costs what it costs for
+ * an empty one. The cuts are exact: a JSON string cannot hold an unescaped `"`,
+ * so these markers occur in the body only as its structure (an outcome is
+ * written `{"state":…}`, never `{"total":…}`). Any other layout is parsed whole.
  */
 export function sessionEventView(body: string): Session | Error {
-  const start = body.indexOf(JOBS_KEY);
-  const end = start < 0 ? -1 : body.indexOf(AFTER_JOBS, start + JOBS_KEY.length - 1);
-  const view = end < 0 ? body : `${body.slice(0, start + JOBS_KEY.length)}${body.slice(end)}`;
-  return parseStoredObject(view, SessionSchema);
+  return parseStoredObject(cut(cut(body, JOBS_KEY, AFTER_JOBS), OUTCOMES_KEY, AFTER_OUTCOMES), SessionSchema);
+}
+
+/** `body` with what lies between `open` and `close` (their first occurrences) left out. */
+function cut(body: string, open: string, close: string): string {
+  const start = body.indexOf(open);
+  const end = start < 0 ? -1 : body.indexOf(close, start + open.length - 1);
+  return end < 0 ? body : `${body.slice(0, start + open.length)}${body.slice(end)}`;
 }
 
 /**
@@ -114,6 +137,48 @@ function eventId(detail: Pick<SessionEventDetail, 'session_id' | 'version_id'>):
 }
 
 /**
+ * The details of the `Session Job Failed` events `next` announces: one per job its write recorded as failed
+ * (`last_jobs`), when its stored count of failed jobs grew over `previous`'s. Counts, not the job list, tell
+ * whether anything failed; a restore (announced as such) and a creation announce none.
+ */
+export function failedJobs(previous: Session | null, next: Session, versionId: string): JobFailedDetail[] {
+  if (previous === null || next.last_jobs === undefined) return [];
+  if (next.restored_from !== undefined && next.restored_from !== previous.restored_from) return [];
+  if ((next.job_counts?.failed ?? 0) <= (previous.job_counts?.failed ?? 0)) return [];
+  return Object.entries(next.last_jobs)
+    .filter(([, outcome]) => outcome.state === 'failed')
+    .map(([jobId, outcome]) => ({
+      session_id: next.id,
+      name: next.name,
+      job_id: jobId,
+      exit_code: outcome.exit_code,
+      signal: outcome.signal,
+      epoch: next.lease?.epoch ?? null,
+      actor: next.updated_by ?? null,
+      version_id: versionId,
+      at: next.updated_at,
+    }));
+}
+
+/**
+ * Every event `next` announces, as EventBridge delivers them: the session's own change ({@link sessionEvent}),
+ * then a `Session Job Failed` for each job the version recorded as failed (ID `session:version:job`).
+ */
+export function sessionEvents(previous: Session | null, next: Session, versionId: string): SessionEvent[] {
+  const own = sessionEvent(previous, next, versionId);
+  const jobs = failedJobs(previous, next, versionId).map(
+    (detail): SessionEvent => ({
+      id: `${eventId(detail)}:${detail.job_id}`,
+      time: new Date(detail.at * 1000).toISOString(),
+      source: EVENT_SOURCE,
+      'detail-type': 'Session Job Failed',
+      detail,
+    }),
+  );
+  return own === undefined ? jobs : [own, ...jobs];
+}
+
+/**
  * The event `next` announces, as EventBridge delivers it, or undefined when it announces none. Its `id` and
  * `time` come from the stored version alone, so an announcement repeated after a crash is the same event.
  */
@@ -139,7 +204,7 @@ export interface DeliveredSessionEvent {
   time: string;
   region: string;
   resources: string[];
-  detail: SessionEventDetail;
+  detail: SessionEventDetail | JobFailedDetail;
 }
 
 /** `event` as EventBridge delivers it from `account` in `region`, its fields in EventBridge's order. */

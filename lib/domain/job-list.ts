@@ -16,9 +16,14 @@
  * - the JSON of the list's items, built from the previous list's by one
  *   concatenation (and in one piece again every {@link MAX_PIECES} appends).
  *
+ * The outcomes (`jobs`, an object keyed by job ID) are kept the same way: each
+ * entry's JSON is made once, when it is recorded, and the object's JSON is
+ * those pieces joined, so recording an outcome never encodes the others again.
+ *
  * @module
  */
 
+import type { JobOutcome } from './job-outcome.ts';
 import type { Session } from './session.ts';
 
 interface PositionIndex {
@@ -80,11 +85,98 @@ export function jobListJson(jobs: readonly string[]): string {
   return `[${items.json}]`;
 }
 
+/** A session's outcomes: job ID → how the job ended. */
+export type JobOutcomes = Readonly<Record<string, JobOutcome>>;
+
+/**
+ * The JSON of each entry of an outcomes object, in the order `JSON.stringify` writes them: keys that are array
+ * indices first, ascending (`indices`, `indexed`), then the others in insertion order (`named`). Shared along one
+ * line of recordings as the position index is: only the newest object of the line (its owner) extends it.
+ */
+interface OutcomeEntries {
+  owner: JobOutcomes;
+  indices: number[];
+  indexed: string[];
+  named: Map<string, string>;
+}
+
+const outcomeEntries = new WeakMap<JobOutcomes, OutcomeEntries>();
+
+/** The largest array index, 2³² − 2: such keys come first in an object, whatever order they were added in. */
+const MAX_ARRAY_INDEX = 2 ** 32 - 2;
+
+function arrayIndexOf(key: string): number | undefined {
+  if (!/^(0|[1-9][0-9]{0,9})$/.test(key)) return undefined;
+  const index = Number(key);
+  return index <= MAX_ARRAY_INDEX ? index : undefined;
+}
+
+function entryJson(jobId: string, outcome: JobOutcome): string {
+  return `${JSON.stringify(jobId)}:${JSON.stringify(outcome)}`;
+}
+
+function setEntry(entries: OutcomeEntries, jobId: string, outcome: JobOutcome): void {
+  const index = arrayIndexOf(jobId);
+  if (index === undefined) {
+    entries.named.set(jobId, entryJson(jobId, outcome));
+    return;
+  }
+  // Binary search: build numbers tend to grow, so this is usually the end.
+  let low = 0;
+  let high = entries.indices.length;
+  while (low < high) {
+    const middle = (low + high) >>> 1;
+    if (entries.indices[middle]! < index) low = middle + 1;
+    else high = middle;
+  }
+  if (entries.indices[low] === index) entries.indexed[low] = entryJson(jobId, outcome);
+  else {
+    entries.indices.splice(low, 0, index);
+    entries.indexed.splice(low, 0, entryJson(jobId, outcome));
+  }
+}
+
+function entriesOf(jobs: JobOutcomes): OutcomeEntries {
+  let entries = outcomeEntries.get(jobs);
+  if (entries === undefined || entries.owner !== jobs) {
+    entries = { owner: jobs, indices: [], indexed: [], named: new Map() };
+    for (const [jobId, outcome] of Object.entries(jobs)) setEntry(entries, jobId, outcome);
+    outcomeEntries.set(jobs, entries);
+  }
+  return entries;
+}
+
+/** New outcomes: `jobs` with `outcome` recorded for `jobId` (in its place when it had one). `jobs` is left as it was. */
+export function withOutcome(jobs: JobOutcomes | undefined, jobId: string, outcome: JobOutcome): JobOutcomes {
+  const base = jobs ?? {};
+  const next: JobOutcomes = { ...base, [jobId]: outcome };
+  const entries = outcomeEntries.get(base);
+  if (entries !== undefined && entries.owner === base) {
+    setEntry(entries, jobId, outcome);
+    entries.owner = next;
+    outcomeEntries.set(next, entries);
+  }
+  return next;
+}
+
+/** `JSON.stringify(jobs)`, from the entries' JSON made when each was recorded by {@link withOutcome}. */
+export function outcomesJson(jobs: JobOutcomes): string {
+  const entries = entriesOf(jobs);
+  const indexed = entries.indexed.join(',');
+  const named = [...entries.named.values()].join(',');
+  return `{${indexed}${indexed !== '' && named !== '' ? ',' : ''}${named}}`;
+}
+
 /** Exactly `JSON.stringify(session)` (the same keys in the same order), with the job list's JSON from {@link jobListJson}. */
 export function sessionJson(session: Session): string {
   let json = '{';
   for (const [key, value] of Object.entries(session)) {
-    const encoded = key === 'job_ids' ? jobListJson(value as string[]) : JSON.stringify(value);
+    const encoded =
+      key === 'job_ids'
+        ? jobListJson(value as string[])
+        : key === 'jobs' && value !== undefined
+          ? outcomesJson(value as JobOutcomes)
+          : JSON.stringify(value);
     // JSON.stringify leaves out what has no JSON form (undefined).
     if (encoded === undefined) continue;
     json += `${json === '{' ? '' : ','}${JSON.stringify(key)}:${encoded}`;

@@ -1,3 +1,4 @@
+import { countJobs, type JobCounts, JobCountsSchema, JobOutcomeSchema } from './job-outcome.ts';
 import { JOB_ID_MAX_BYTES, LABEL_MAX_BYTES } from './limits.ts';
 import * as z from './zod.ts';
 
@@ -95,8 +96,26 @@ export const SessionSchema = z.looseObject({
   restored_from: z.optional(z.string()),
   /** The runner lease; absent or null on a session that was never held. */
   lease: z.optional(z.nullable(LeaseSchema)),
+  /** How each job ended, keyed by job ID: only jobs reported with a state (lib/domain/job-outcome.ts). */
+  jobs: z.optional(
+    z
+      .record(z.string(), JobOutcomeSchema)
+      .check(z.describe('How each job reported with a state stands, keyed by job ID (absent until one is)')),
+  ),
+  /** How many jobs the session holds in each state; absent on sessions stored before it was kept ({@link withJobCounts}). */
+  job_counts: z.optional(JobCountsSchema.check(z.describe('How many jobs the session holds, and how many of them are in each state'))),
+  /** The outcomes the last write that recorded any recorded, keyed by job ID: what events and history name. */
+  last_jobs: z.optional(
+    z.record(z.string(), JobOutcomeSchema).check(z.describe('The outcomes recorded by the last write that recorded any, keyed by job ID')),
+  ),
 });
 export type Session = z.infer<typeof SessionSchema>;
+
+/** `session` with its `job_counts`, counted once when it was stored before they were kept (its next write stores them). */
+export function withJobCounts(session: Session): Session & { job_counts: JobCounts } {
+  if (session.job_counts !== undefined) return session as Session & { job_counts: JobCounts };
+  return { ...session, job_counts: countJobs(session.job_ids, session.jobs) };
+}
 
 /** Allowed moves between different states; setting the current state again is always a no-op. */
 const TRANSITIONS: Readonly<Record<SessionStatus, readonly SessionStatus[]>> = {

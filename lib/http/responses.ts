@@ -1,5 +1,6 @@
 import type { APIGatewayProxyStructuredResultV2 } from 'aws-lambda';
 import { RetryableError, type ServiceError } from '../domain/errors.ts';
+import { withJobCounts } from '../domain/session.ts';
 import type { ChangeResult, SessionVersion } from '../sessions/repository.ts';
 
 /** The media type of every response body. */
@@ -14,14 +15,14 @@ export interface RouteResponse {
   version?: SessionVersion | ChangeResult;
 }
 
-/** A session, with its ETag. */
+/** A session, with its ETag (and its `job_counts`, counted when it was stored before they were kept). */
 export function sessionResponse(statusCode: number, version: SessionVersion | ChangeResult): RouteResponse {
-  return { statusCode, body: version.session, version };
+  return { statusCode, body: withJobCounts(version.session), version };
 }
 
 /** A new session: 201 with its `Location`. */
 export function createdResponse(version: SessionVersion): RouteResponse {
-  return { statusCode: 201, body: version.session, version, headers: { Location: `/sessions/${version.session.id}` } };
+  return { statusCode: 201, body: withJobCounts(version.session), version, headers: { Location: `/sessions/${version.session.id}` } };
 }
 
 /**
@@ -31,7 +32,7 @@ export function createdResponse(version: SessionVersion): RouteResponse {
 export function replayedResponse(version: SessionVersion): RouteResponse {
   return {
     statusCode: 200,
-    body: version.session,
+    body: withJobCounts(version.session),
     version,
     headers: { Location: `/sessions/${version.session.id}`, 'Idempotent-Replayed': 'true' },
   };
@@ -85,7 +86,7 @@ export function prefersMinimal(headers: Record<string, string | undefined>): boo
 
 /**
  * A change's answer as `Prefer: return=minimal` asks for it: the session's
- * identity, status, job count, time and lease instead of the whole session
+ * identity, status, job count and counts by state, time and lease instead of the whole session
  * (which grows with its jobs), with the same ETag, and
  * `Preference-Applied: return=minimal`.
  */
@@ -99,6 +100,7 @@ export function minimalResponse(response: RouteResponse): RouteResponse {
       id: session.id,
       status: session.status,
       job_count: session.job_ids.length,
+      job_counts: withJobCounts(session).job_counts,
       updated_at: session.updated_at,
       lease: session.lease ?? null,
     },

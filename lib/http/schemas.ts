@@ -1,4 +1,5 @@
 import { isSessionId } from '../domain/ids.ts';
+import { ExitCodeSchema, isFinal, JobStateSchema, SignalSchema } from '../domain/job-outcome.ts';
 import { HISTORY_LIMIT, type PageLimit, pageLimitMessage, SESSION_LIST_LIMIT } from '../domain/limits.ts';
 import { JobIdSchema, LabelSchema, LeaseSecondsSchema, SessionNameSchema, SessionStatusSchema } from '../domain/session.ts';
 import * as z from '../domain/zod.ts';
@@ -48,8 +49,30 @@ export const IdempotencyKeySchema = z.string().check(
 /** `POST /sessions` headers: the optional `Idempotency-Key` that makes a repeat answer the same session. */
 export const CreateSessionHeadersSchema = z.object({ 'idempotency-key': z.optional(IdempotencyKeySchema) });
 
-/** `POST /sessions/{id}/jobs` body. */
-export const AddJobBodySchema = z.strictObject({ job_id: JobIdSchema });
+/** Why an exit code or signal without a final state is refused. */
+const ONLY_WHEN_FINAL = 'only with a final state (succeeded, failed or cancelled)';
+
+/**
+ * `POST /sessions/{id}/jobs` body: the job, and optionally how it stands — `running`, or a final state with the
+ * exit code and signal it ended with (lib/domain/job-outcome.ts).
+ */
+export const AddJobBodySchema = z
+  .strictObject({
+    job_id: JobIdSchema,
+    state: z.optional(JobStateSchema),
+    exit_code: z.optional(ExitCodeSchema),
+    signal: z.optional(SignalSchema),
+  })
+  .check(
+    z.refine((body) => body.exit_code === undefined || (body.state !== undefined && isFinal(body.state)), {
+      message: ONLY_WHEN_FINAL,
+      path: ['exit_code'],
+    }),
+    z.refine((body) => body.signal === undefined || (body.state !== undefined && isFinal(body.state)), {
+      message: ONLY_WHEN_FINAL,
+      path: ['signal'],
+    }),
+  );
 
 /** `PATCH /sessions/{id}` body. */
 export const SetStatusBodySchema = z.strictObject({ status: SessionStatusSchema });

@@ -1,17 +1,18 @@
 /**
- * Appending job IDs (`POST /sessions/{id}/jobs`). Appends to one session by
- * one actor that arrive while a write of it is under way share its next write
- * (group commit, lib/common/group-commit.ts): one compare-and-swap for the
- * batch, each append judged on its own.
+ * Appending job IDs and recording how jobs ended (`POST /sessions/{id}/jobs`).
+ * Appends to one session by one actor that arrive while a write of it is
+ * under way share its next write (group commit, lib/common/group-commit.ts):
+ * one compare-and-swap for the batch, each append judged on its own.
  *
  * @module
  */
 
 import { type BatchOutcome, KeyedBatches } from '../common/group-commit.ts';
-import { SessionFull, SessionNotActive } from '../domain/errors.ts';
-import { hasJob, withJob } from '../domain/job-list.ts';
+import { JobFinished, SessionFull, SessionNotActive } from '../domain/errors.ts';
+import { hasJob, type JobOutcomes, withJob, withOutcome } from '../domain/job-list.ts';
+import { countsAfter, type JobReport, planJobChange } from '../domain/job-outcome.ts';
 import { extendLease, fence } from '../domain/lease.ts';
-import type { Session } from '../domain/session.ts';
+import { type Session, withJobCounts } from '../domain/session.ts';
 import { changeSession } from './change.ts';
 import { type ChangeResult, nowSeconds, renewalFor, requireId, type SessionChangeOptions, type SessionsContext } from './context.ts';
 
@@ -19,9 +20,13 @@ import { type ChangeResult, nowSeconds, renewalFor, requireId, type SessionChang
 interface PendingAppend {
   id: string;
   jobId: string;
+  report: JobReport;
   leaseEpoch: number | undefined;
   actor: string | undefined;
 }
+
+/** How an append is made: as any change, and with what the caller reports of the job (its state, exit code, signal). */
+export interface AddJobOptions extends SessionChangeOptions, JobReport {}
 
 /** How one append of a batch fared. */
 interface AppendJudgement {
@@ -40,23 +45,25 @@ export class JobAppends {
   }
 
   /**
-   * Appends a job ID. Idempotent: a job already in the session changes
-   * nothing and writes nothing.
-   * @throws SessionNotActive, SessionFull, LeaseRequired, LeaseLost, PreconditionFailed, ConflictRetry
+   * Appends a job ID, and records its state when one is reported
+   * (lib/domain/job-outcome.ts). Idempotent: a job already in the session,
+   * reported as recorded, changes nothing and writes nothing.
+   * @throws SessionNotActive, SessionFull, JobFinished, LeaseRequired, LeaseLost, PreconditionFailed, ConflictRetry
    */
-  add(id: string, jobId: string, options: SessionChangeOptions = {}): Promise<ChangeResult> {
+  add(id: string, jobId: string, options: AddJobOptions = {}): Promise<ChangeResult> {
     const checked = requireId(id);
-    const { leaseEpoch, actor } = options;
+    const { leaseEpoch, actor, state, exitCode, signal } = options;
+    const report: JobReport = { state, exitCode, signal };
     // An append conditioned on one version cannot share a write with others.
     if (options.ifMatch !== undefined) {
       return changeSession(
         this.#context,
         checked,
         options,
-        async (session) => (await appendJobs(this.#context, session, [{ jobId, leaseEpoch }])).next,
+        async (session) => (await appendJobs(this.#context, session, [{ jobId, report, leaseEpoch }])).next,
       );
     }
-    return this.#batches.submit(`${checked}\u0000${actor ?? ''}`, { id: checked, jobId, leaseEpoch, actor });
+    return this.#batches.submit(`${checked}\u0000${actor ?? ''}`, { id: checked, jobId, report, leaseEpoch, actor });
   }
 }
 
@@ -84,32 +91,63 @@ async function appendBatch(context: SessionsContext, appends: PendingAppend[]): 
 async function appendJobs(
   context: SessionsContext,
   session: Session,
-  appends: readonly Pick<PendingAppend, 'jobId' | 'leaseEpoch'>[],
+  appends: readonly Pick<PendingAppend, 'jobId' | 'report' | 'leaseEpoch'>[],
 ): Promise<{ next: Session | undefined; outcomes: AppendJudgement[] }> {
   const maxJobs = context.config.maxJobsPerSession;
   const renewal = await renewalFor(context, session);
   const now = nowSeconds(context);
-  let next = session;
+  let jobIds = session.job_ids;
+  let jobs = session.jobs;
+  let counts = withJobCounts(session).job_counts;
+  // The outcomes this write records: what events and history name (lib/domain/events.ts).
+  let recorded: JobOutcomes | undefined;
   let holder = false;
-  const outcomes = appends.map(({ jobId, leaseEpoch }): AppendJudgement => {
+  const outcomes = appends.map(({ jobId, report, leaseEpoch }): AppendJudgement => {
     try {
       const authority = fence(session, renewal, leaseEpoch, now);
-      if (hasJob(next.job_ids, jobId)) return { appended: false };
-      if (next.status !== 'active') throw new SessionNotActive(next.id, next.status);
-      if (next.job_ids.length >= maxJobs) throw new SessionFull(next.id, maxJobs);
-      next = { ...next, job_ids: withJob(next.job_ids, jobId) };
+      const before = jobs?.[jobId];
+      const change = planJobChange(hasJob(jobIds, jobId), before, report, now);
+      if (change.kind === 'unchanged') return { appended: false };
+      if (change.kind === 'finished') throw new JobFinished(session.id, jobId, change.recorded);
+      if (session.status !== 'active') throw new SessionNotActive(session.id, session.status);
+      if (change.kind === 'append') {
+        if (jobIds.length >= maxJobs) throw new SessionFull(session.id, maxJobs);
+        jobIds = withJob(jobIds, jobId);
+      }
+      if (change.outcome !== undefined) {
+        jobs = withOutcome(jobs, jobId, change.outcome);
+        recorded = { ...recorded, [jobId]: change.outcome };
+      }
+      counts = countsAfter(counts, change, before);
       holder ||= authority === 'holder';
       return { appended: true };
     } catch (refusal) {
       return { appended: false, refusal };
     }
   });
-  if (next === session) {
+  if (jobIds === session.job_ids && jobs === session.jobs) {
     // Nothing to write: a lone append's refusal is thrown, so that a remembered version is confirmed by a fresh read.
     const refused = outcomes.find((outcome) => outcome.refusal !== undefined);
     if (appends.length === 1 && refused !== undefined) throw refused.refusal;
     return { next: undefined, outcomes };
   }
+  const next = withJobFields({ ...session, job_ids: jobIds }, jobs, counts, recorded);
   // The holder's accepted change keeps its lease alive, as a heartbeat would.
   return { next: holder ? { ...next, lease: extendLease(session.lease!, now) } : next, outcomes };
+}
+
+/**
+ * `session` with its outcomes, counts and the outcomes this write recorded. A write that records outcomes lays
+ * them out as `jobs`, `job_counts`, `last_jobs`, last and in that order, which is how events find and skip `jobs`
+ * without parsing it; one that only appends keeps every field where it was.
+ */
+function withJobFields(
+  session: Session,
+  jobs: JobOutcomes | undefined,
+  counts: Session['job_counts'],
+  recorded: JobOutcomes | undefined,
+): Session {
+  if (recorded === undefined) return { ...session, job_counts: counts };
+  const { jobs: _jobs, job_counts: _counts, last_jobs: _last, ...rest } = session;
+  return { ...rest, jobs: jobs as Session['jobs'], job_counts: counts, last_jobs: recorded as Session['last_jobs'] };
 }

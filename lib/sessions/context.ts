@@ -12,7 +12,7 @@ import { InvalidRequest, SessionNotFound } from '../domain/errors.ts';
 import { isSessionId, sessionKey } from '../domain/ids.ts';
 import { sessionJson } from '../domain/job-list.ts';
 import { currentLease, needsRenewal, openLease, type Renewal } from '../domain/lease.ts';
-import { type Session, SessionSchema } from '../domain/session.ts';
+import { type Session, SessionSchema, withJobCounts } from '../domain/session.ts';
 import { parseStoredObject } from '../domain/stored-object.ts';
 import type { Clock, Codec, CompareAndSwap, StoredVersion } from '../storage/compare-and-swap.ts';
 import type { ObjectStore } from '../storage/port.ts';
@@ -76,7 +76,8 @@ export const SESSION_CODEC: Codec<Session> = {
   parse(body, key) {
     const session = parseStoredObject(body, SessionSchema);
     if (session instanceof Error) throw new Error(`stored object ${key} is not a valid session`, { cause: session });
-    return session;
+    // A session stored before counts were kept answers with them counted, and its next write stores them.
+    return withJobCounts(session);
   },
   // JSON.stringify(session), without re-encoding every job on each append.
   serialise: sessionJson,

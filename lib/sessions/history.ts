@@ -21,9 +21,10 @@
 
 import { decodeOpaqueCursor, encodeOpaqueCursor } from '../domain/cursor.ts';
 import { InvalidRequest, SessionNotFound, VersioningDisabled } from '../domain/errors.ts';
+import { describeOutcome, type JobCounts } from '../domain/job-outcome.ts';
 import { LEASE_EXPIRY_ACTOR } from '../domain/lease.ts';
 import { checkPageLimit, HISTORY_LIMIT, MAX_PAGE_BYTES } from '../domain/limits.ts';
-import { type Session, SessionSchema } from '../domain/session.ts';
+import { type Session, SessionSchema, withJobCounts } from '../domain/session.ts';
 import { parseStoredObject } from '../domain/stored-object.ts';
 import * as z from '../domain/zod.ts';
 import {
@@ -60,6 +61,7 @@ export interface HistoryEntry {
   /**
    * What this version changed from the one before it: `created`,
    * `job_added JOB`, `jobs_added N: A, B, …` (several at once),
+   * `job JOB started`, `job JOB failed (exit 2)`, `job JOB succeeded` (an outcome recorded),
    * `job_removed JOB` / `jobs_removed N: …`, `status A→B`,
    * `restored VERSION`, several of these joined by `; `, `unchanged` (nothing
    * but the time and the writer), or `older versions expired` (the oldest
@@ -190,7 +192,7 @@ export async function readRestoreTarget(store: ObjectStore, key: string, id: str
   }
   const session = parseStoredObject(stored.body, SessionSchema);
   if (session instanceof Error || session.id !== id) throw notOurs;
-  return session;
+  return withJobCounts(session);
 }
 
 /** How many of the newest versions `landedAfter` looks through. */
@@ -232,12 +234,15 @@ export function describeChange(version: Session, older: Session | undefined): st
   }
   const before = new Set(older.job_ids);
   const now = new Set(version.job_ids);
+  const outcomes = recordedOutcomes(version, older);
   parts.push(
     ...jobsChange(
       'added',
-      version.job_ids.filter((job) => !before.has(job)),
+      // A job appended with its outcome is named once, by the outcome.
+      version.job_ids.filter((job) => !before.has(job) && !Object.hasOwn(outcomes, job)),
     ),
   );
+  parts.push(...outcomesChange(outcomes));
   parts.push(
     ...jobsChange(
       'removed',
@@ -246,6 +251,28 @@ export function describeChange(version: Session, older: Session | undefined): st
   );
   if (version.name !== older.name) parts.push(`name ${older.name ?? '-'}→${version.name ?? '-'}`);
   return parts.length === 0 ? 'unchanged' : parts.join('; ');
+}
+
+/**
+ * The outcomes `version` recorded over `older`: its `last_jobs`, when the counts moved (every recorded outcome
+ * moves a count: a job only ever moves on, from bare to running to final), without walking the job list.
+ */
+function recordedOutcomes(version: Session, older: Session): NonNullable<Session['last_jobs']> {
+  if (version.last_jobs === undefined || sameCounts(withJobCounts(version).job_counts, withJobCounts(older).job_counts)) return {};
+  return version.last_jobs;
+}
+
+function sameCounts(a: JobCounts, b: JobCounts): boolean {
+  return (
+    a.total === b.total && a.running === b.running && a.succeeded === b.succeeded && a.failed === b.failed && a.cancelled === b.cancelled
+  );
+}
+
+/** `job build-42 failed (exit 2)` for each outcome, the first {@link JOBS_NAMED} named and the rest counted. */
+function outcomesChange(outcomes: NonNullable<Session['last_jobs']>): string[] {
+  const entries = Object.entries(outcomes);
+  const named = entries.slice(0, JOBS_NAMED).map(([jobId, outcome]) => describeOutcome(jobId, outcome));
+  return entries.length > JOBS_NAMED ? [...named, `(+${entries.length - JOBS_NAMED} more outcomes)`] : named;
 }
 
 /** What happened to the lease between two versions, if anything worth a line: an acquire or a take-over. */
@@ -313,7 +340,7 @@ async function readEntry(
     version_id: version.versionId,
     at: Math.floor(version.lastModified.getTime() / 1000),
     actor: session.updated_by ?? null,
-    session,
+    session: withJobCounts(session),
   };
 }
 

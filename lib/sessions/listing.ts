@@ -12,7 +12,7 @@
 import { decodeCursor, encodeCursor } from '../domain/cursor.ts';
 import { idFromKey, SESSIONS_PREFIX, sessionKey } from '../domain/ids.ts';
 import { MAX_PAGE_BYTES, SESSION_LIST_LIMIT } from '../domain/limits.ts';
-import { type Session, SessionSchema, type SessionStatus } from '../domain/session.ts';
+import { type Session, SessionSchema, type SessionStatus, withJobCounts } from '../domain/session.ts';
 import { parseStoredObject } from '../domain/stored-object.ts';
 import { MAX_LIST_KEYS } from '../storage/port.ts';
 import { nowSeconds, requireId, type SessionsContext, withCurrentLease } from './context.ts';
@@ -171,5 +171,8 @@ async function readListed(context: SessionsContext, id: string | undefined): Pro
     context.onWarning({ message: 'skipped a stored object that is not a valid session', key, error: session });
     return undefined;
   }
-  return { session, bytes: Buffer.byteLength(stored.body, 'utf-8') };
+  // A session stored before counts were kept is answered with them: the page's bytes count them too.
+  const counted = withJobCounts(session);
+  const added = counted === session ? 0 : `,"job_counts":${JSON.stringify(counted.job_counts)}`.length;
+  return { session: counted, bytes: Buffer.byteLength(stored.body, 'utf-8') + added };
 }

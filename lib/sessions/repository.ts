@@ -19,7 +19,7 @@ import { newestFirstId, sessionKey } from '../domain/ids.ts';
 import type { Lease, Session, SessionStatus } from '../domain/session.ts';
 import { type Clock, CompareAndSwap, systemClock } from '../storage/compare-and-swap.ts';
 import type { ObjectStore, PrunableObjectStore } from '../storage/port.ts';
-import { JobAppends } from './appends.ts';
+import { type AddJobOptions, JobAppends } from './appends.ts';
 import {
   type ChangeResult,
   type RepositoryWarning,
@@ -143,7 +143,7 @@ export class SessionRepository {
   }
 
   /** See lib/sessions/appends.ts. */
-  addJob(id: string, jobId: string, options: SessionChangeOptions = {}): Promise<ChangeResult> {
+  addJob(id: string, jobId: string, options: AddJobOptions = {}): Promise<ChangeResult> {
     return this.#appends.add(id, jobId, options);
   }
 

@@ -17,7 +17,7 @@
  * @module
  */
 
-import { type SessionEvent, sessionEvent, sessionEventView } from '../domain/events.ts';
+import { type SessionEvent, sessionEvents, sessionEventView } from '../domain/events.ts';
 import { isSessionId, SESSIONS_PREFIX, sessionKey } from '../domain/ids.ts';
 import type { Session } from '../domain/session.ts';
 import {
@@ -182,8 +182,7 @@ export class Announcer {
     const events: SessionEvent[] = [];
     for (const [index, versionId] of batch.entries()) {
       const next = bodies[index]!;
-      const event = sessionEvent(previous, next, versionId);
-      if (event !== undefined) events.push(event);
+      events.push(...sessionEvents(previous, next, versionId));
       previous = next;
     }
     for (let start = 0; start < events.length; start += PUBLISH_BATCH)
@@ -253,7 +252,8 @@ export class Announcer {
     const stored = await this.#sessions.getVersion(key, versionId);
     // A listed version that cannot be read is a store fault to retry, never a version to skip.
     if (stored === undefined) throw new Error(`version ${versionId} of ${key} was listed but cannot be read`);
-    // Events never look at the jobs: the view leaves them out, at a cost that does not grow with them.
+    // Events never look at the job list or its outcomes (counts and `last_jobs` say what failed): the view leaves
+    // them out, at a cost that does not grow with them.
     const session = sessionEventView(stored.body);
     if (session instanceof Error) throw new Error(`version ${versionId} of ${key} is not a valid session`, { cause: session });
     return session;

@@ -1,6 +1,7 @@
 import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
 import { newestFirstId } from '#lib/domain/ids.ts';
+import { withJobCounts } from '#lib/domain/session.ts';
 import { JSON_CONTENT_TYPE } from '#lib/http/responses.ts';
 import { invoke, request, TEST_CALLER } from '../helpers/api-event.ts';
 import { useFakeS3Service } from '../helpers/handlers.ts';
@@ -37,7 +38,8 @@ describe('POST /sessions/{id}/jobs', () => {
     const response = await invoke(handler, request.addJob(session.id, { body: { job_id: 'job-1' } }));
 
     expect(response.statusCode).toBe(200);
-    expect(response.body).toEqual(session);
+    expect(response.body).toEqual(withJobCounts(session));
+    expect(response.body.job_counts).toEqual({ total: 2, running: 0, succeeded: 0, failed: 0, cancelled: 0 });
     expect(response.headers.ETag).toBe(etag);
     expect(s3.fake.puts).toEqual([]);
   });

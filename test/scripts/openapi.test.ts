@@ -159,9 +159,9 @@ describe('the document', () => {
     },
   );
 
-  it('SessionMinimal is what a minimal answer holds: id, status, job_count, updated_at and lease, no job_ids', () => {
+  it('SessionMinimal is what a minimal answer holds: id, status, job_count, job_counts, updated_at and lease, no job_ids', () => {
     const minimal = document.components.schemas.SessionMinimal;
-    expect(minimal.required).toEqual(['id', 'status', 'job_count', 'updated_at', 'lease']);
+    expect(minimal.required).toEqual(['id', 'status', 'job_count', 'job_counts', 'updated_at', 'lease']);
     expect(minimal.properties).not.toHaveProperty('job_ids');
     expect(document.components.schemas.Session.required).toContain('job_ids');
   });
@@ -202,7 +202,7 @@ describe('the document', () => {
   });
 
   it.each([
-    ['/sessions/{id}/jobs', 'post', '409', ['session_not_active', 'session_full', 'lease_lost']],
+    ['/sessions/{id}/jobs', 'post', '409', ['session_not_active', 'session_full', 'job_finished', 'lease_lost']],
     ['/sessions/{id}/jobs', 'post', '428', ['lease_required']],
     ['/sessions/{id}/lease', 'post', '409', ['lease_held', 'invalid_transition']],
     ['/sessions/{id}/heartbeat', 'post', '409', ['lease_lost']],

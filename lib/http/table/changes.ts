@@ -43,22 +43,28 @@ export const addJob = route({
   request: { path: SessionPathSchema, headers: ChangeHeadersSchema, body: AddJobBodySchema },
   docs: {
     operationId: 'addJob',
-    summary: 'Append a job ID',
+    summary: 'Append a job ID, or record how a job stands',
     description:
       'Appends the job ID to an active session. A job ID already in the session leaves it unchanged (200): the call is idempotent by `job_id`. ' +
+      'With `state`, records how the job stands in `jobs` (and `job_counts`): `running`, or a final state (`succeeded`, `failed`, `cancelled`) ' +
+      "with an optional `exit_code` and `signal`; absent → running → final, or absent → final in one write. Times are the server's. " +
+      'The same final outcome again is a no-op (200); another one, or `running` for a finished job, is 409 `job_finished`. ' +
       "While a lease is live the change must carry its `Lease-Epoch`; the holder's accepted append extends the lease by its length.",
     parameters: ['IfMatch', 'LeaseEpoch', 'Prefer'],
-    body: { schema: 'AddJobRequest', description: 'The job to append' },
+    body: { schema: 'AddJobRequest', description: 'The job to append, and optionally its state' },
   },
-  responses: { 200: { description: 'The session with the job appended (or unchanged when it was already there)', body: 'Session' } },
+  responses: {
+    200: { description: 'The session with the job appended or its state recorded (or unchanged when it already was)', body: 'Session' },
+  },
   errors: {
     400: 'InvalidRequest',
     404: 'SessionNotFound',
     409: {
       description:
         '`session_not_active`: the session is not active (`details.status`); `session_full`: it already holds the maximum number of jobs (`details.max_jobs`); ' +
+        '`job_finished`: the job has finished with another outcome, or is reported running after it finished (`details`: the recorded outcome); ' +
         LEASE_REFUSED.description,
-      codes: ['session_not_active', 'session_full', 'lease_lost'],
+      codes: ['session_not_active', 'session_full', 'job_finished', 'lease_lost'],
     },
     412: 'PreconditionFailed',
     413: 'PayloadTooLarge',

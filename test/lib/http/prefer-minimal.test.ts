@@ -21,7 +21,14 @@ describe('Prefer: return=minimal (RFC 7240) on every change', () => {
     const full = await invoke(service.getSession, request.getSession(id));
 
     expect(minimal.statusCode).toBe(200);
-    expect(minimal.body).toEqual({ id, status: 'active', job_count: 201, updated_at: full.body.updated_at, lease: null });
+    expect(minimal.body).toEqual({
+      id,
+      status: 'active',
+      job_count: 201,
+      job_counts: { total: 201, running: 0, succeeded: 0, failed: 0, cancelled: 0 },
+      updated_at: full.body.updated_at,
+      lease: null,
+    });
     expect(minimal.headers['Preference-Applied']).toBe('return=minimal');
     expect(minimal.headers.ETag).toBe(full.headers.ETag);
     expect(minimal.raw.length).toBeLessThan(200);

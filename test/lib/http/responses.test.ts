@@ -28,7 +28,11 @@ describe('httpResult', () => {
     expect(result).toEqual({
       statusCode: 201,
       headers: { 'Content-Type': JSON_CONTENT_TYPE, ETag: '"abc"', Location: `/sessions/${session.id}` },
-      body: JSON.stringify(session),
+      // A session stored before counts were kept is answered with them counted.
+      body: JSON.stringify({
+        ...session,
+        job_counts: { total: session.job_ids.length, running: 0, succeeded: 0, failed: 0, cancelled: 0 },
+      }),
     });
   });
 

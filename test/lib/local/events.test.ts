@@ -7,7 +7,7 @@ import type { AddressInfo } from 'node:net';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
-import type { DeliveredSessionEvent, SessionEvent } from '#lib/domain/events.ts';
+import type { DeliveredSessionEvent, SessionEvent, SessionEventDetail } from '#lib/domain/events.ts';
 import { sessionKey } from '#lib/domain/ids.ts';
 import { FilePublisher, hintingStore, LocalAnnouncer, startLocalEvents } from '#lib/local/events.ts';
 import { startLocalServer } from '#lib/local/server.ts';
@@ -165,8 +165,8 @@ describe('local events over HTTP (a child process)', () => {
     expect(
       events.map((event) => [
         event['detail-type'],
-        event.detail.old_status,
-        event.detail.new_status,
+        (event.detail as SessionEventDetail).old_status,
+        (event.detail as SessionEventDetail).new_status,
         event.detail.epoch,
         event.detail.actor,
       ]),

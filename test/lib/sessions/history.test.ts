@@ -233,6 +233,7 @@ describe('restoreVersion', () => {
     expect(JSON.parse(fake.puts[0]!.Body as string)).toEqual({
       ...before.session,
       job_ids: [],
+      job_counts: { total: 0, running: 0, succeeded: 0, failed: 0, cancelled: 0 },
       updated_at: Math.floor(now / 1000),
       updated_by: OPERATOR,
       restored_from: created,

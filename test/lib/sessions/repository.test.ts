@@ -158,7 +158,8 @@ describe('getSession', () => {
 
     const read = await instance().getSession(session.id);
 
-    expect(read).toEqual({ session, etag });
+    // A session stored before counts were kept reads with them counted.
+    expect(read).toEqual({ session: { ...session, job_counts: { total: 0, running: 0, succeeded: 0, failed: 0, cancelled: 0 } }, etag });
     expect(fake.stub).toHaveReceivedCommandWith(GetObjectCommand, { Bucket: BUCKET, Key: sessionKey(session.id) });
     expect(fake.totalRequests).toBe(1);
   });
@@ -301,7 +302,12 @@ describe('addJob', () => {
 
     await instance().addJob(id, 'job-1');
 
-    expect(stored(id)).toEqual({ ...legacy, job_ids: ['job-1'], updated_at: now / 1000 });
+    expect(stored(id)).toEqual({
+      ...legacy,
+      job_ids: ['job-1'],
+      job_counts: { total: 1, running: 0, succeeded: 0, failed: 0, cancelled: 0 },
+      updated_at: now / 1000,
+    });
   });
 
   it('never moves updated_at backwards', async () => {

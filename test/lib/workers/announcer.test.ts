@@ -2,7 +2,7 @@ import { S3Client } from '@aws-sdk/client-s3';
 import fc from 'fast-check';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { ServiceError } from '#lib/domain/errors.ts';
-import { type SessionEvent, sessionEvent } from '#lib/domain/events.ts';
+import { type SessionEvent, type SessionEventDetail, sessionEvent } from '#lib/domain/events.ts';
 import { sessionKey } from '#lib/domain/ids.ts';
 import { type Session, SessionSchema } from '#lib/domain/session.ts';
 import { SessionRepository } from '#lib/sessions/repository.ts';
@@ -122,8 +122,8 @@ describe('Announcer', () => {
 
     const types = publisher.events.map((event) => [
       event['detail-type'],
-      event.detail.old_status,
-      event.detail.new_status,
+      (event.detail as SessionEventDetail).old_status,
+      (event.detail as SessionEventDetail).new_status,
       event.detail.epoch,
     ]);
     expect(types).toEqual([
