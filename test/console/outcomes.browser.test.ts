@@ -2,6 +2,7 @@
 // The callbacks given to page.evaluate run in the browser.
 import type { Page, Route } from 'playwright-core';
 import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
+import { AddJobBodySchema } from '#lib/http/schemas.ts';
 import { SqliteObjectStore } from '#lib/storage/sqlite/index.ts';
 import { HAVE_CHROMIUM, launchChromium } from './browser.ts';
 import { type ConsoleTestServer, startConsoleTestServer } from './console-server.ts';
@@ -11,6 +12,9 @@ const SUITE = HAVE_CHROMIUM
   : 'the console’s job outcomes and owners in headless Chromium (skipped: /usr/bin/chromium is not installed)';
 
 const now = () => Math.floor(Date.now() / 1000);
+
+/** Whether this server records outcomes (DESIGN "Job outcomes (v1.2)"): an append then takes a `state`. */
+const HAVE_OUTCOMES = AddJobBodySchema.safeParse({ job_id: 'j', state: 'failed', exit_code: 2 }).success;
 
 describe.skipIf(!HAVE_CHROMIUM)(SUITE, () => {
   let server: ConsoleTestServer;
@@ -140,6 +144,38 @@ describe.skipIf(!HAVE_CHROMIUM)(SUITE, () => {
     const row = page.locator(`tr[data-session-id="${id}"]`);
     expect(await row.locator('td[data-label="Jobs"]').textContent()).toBe('6✕ 2 failed');
     expect(await row.locator('.failed-count').isVisible()).toBe(true);
+  });
+
+  it.skipIf(!HAVE_OUTCOMES)('shows the outcomes runners record through the API, with the counts and history the server keeps', async () => {
+    const id = (await call('POST', '/sessions', { name: 'exec-run' })).id as string;
+    const report = (job_id: string, fields: Record<string, unknown> = {}) => call('POST', `/sessions/${id}/jobs`, { job_id, ...fields });
+    await report('e-1', { state: 'running' });
+    await report('e-2', { state: 'failed', exit_code: 3 });
+    await report('e-3');
+    await report('e-4', { state: 'running' });
+    await report('e-1', { state: 'succeeded', exit_code: 0 });
+    const last = await report('e-4', { state: 'failed', signal: 'SIGTERM' });
+    expect(last.job_counts).toEqual({ total: 4, running: 0, succeeded: 1, failed: 2, cancelled: 0 });
+
+    await open(`#/sessions/${id}`);
+    await rows().nth(3).waitFor();
+    expect(await page.locator('.facts .job-counts').textContent()).toBe('✕ 4 jobs: 1 succeeded, 2 failed');
+    expect(await cells('State')).toEqual(['succeeded', '✕ failed', '—', '✕ failed']);
+    expect(await cells('Exit')).toEqual(['0', '3', '', 'SIGTERM']);
+    for (const duration of await cells('Duration').then((all) => [all[0], all[1], all[3]])) expect(duration).toMatch(/^\d+ s$/);
+
+    // Each failure is an entry of its own, marked as one; the server's words name it.
+    const failures = page.locator('.timeline .entry-failed .change');
+    await failures.nth(1).waitFor();
+    expect(await failures.allTextContents()).toEqual(expect.arrayContaining(['job e-4 failed (SIGTERM)', 'job e-2 failed (exit 3)']));
+    expect(await page.locator('.timeline .entry .change').first().textContent()).toBe('job e-4 failed (SIGTERM)');
+
+    await page.getByLabel('State').selectOption('failed');
+    await page.waitForFunction(() => document.querySelectorAll('.job-table tbody tr').length === 2);
+    expect(await cells('Job')).toEqual(['e-2', 'e-4']);
+
+    await open('#/?name=exec-run');
+    expect(await page.locator(`tr[data-session-id="${id}"] .failed-count`).textContent()).toBe('✕ 2 failed');
   });
 
   it('renders a session without outcomes as before: a numbered list, no state filter, a plain count', async () => {

@@ -6,6 +6,7 @@
  */
 
 import type { HistoryEntry } from './api.ts';
+import { changeKind } from './versions.ts';
 
 /** One item of the timeline: a version of its own, or a run of two or more appends. */
 export type TimelineItem =
@@ -54,11 +55,13 @@ export function aboutStatusOrLease(entry: HistoryEntry, older: HistoryEntry | un
 }
 
 /**
- * Whether `entry` did nothing but append jobs to `older`'s: same status, name
+ * Whether `entry` did nothing but append jobs to `older`'s (none of them failed): same status, name
  * and lease epoch, no restore, and its jobs are the older ones and more. With
  * no older version loaded, its `change` says (`job_added J` / `jobs_added N: …`).
  */
 function isAppend(entry: HistoryEntry, older: HistoryEntry | undefined): boolean {
+  // A failure stands on its own in the timeline, never folded into a run of appends.
+  if (changeKind(entry.change) === 'failed') return false;
   if (older === undefined) return /^jobs?_added /.test(entry.change) && !entry.change.includes('; ');
   const [before, after] = [older.session, entry.session];
   return (
