@@ -12,8 +12,8 @@
 
 import { ApiError, type Session } from './api.ts';
 
-/** The changes the console makes. */
-export type Change = 'change' | 'restore';
+/** The changes the console makes: a status or lease change, a restore, an adoption (operators only). */
+export type Change = 'change' | 'restore' | 'adopt';
 
 /** Sessions whose changes were refused to this caller, and routes refused on every session. */
 const sessionsRefused = new Set<string>();
@@ -22,8 +22,9 @@ const routesRefused = new Set<Change>();
 /** Learns from `error`, the answer to `change` of session `id`; true when it was a refusal to this caller. */
 export function noteRefusal(error: unknown, change: Change, id: string): boolean {
   if (!(error instanceof ApiError)) return false;
-  if (error.code === 'forbidden') sessionsRefused.add(id);
-  else if (error.code === 'not_granted') routesRefused.add(change);
+  // Adoption is for operators only: a refusal of it is a refusal of the caller, whatever the session.
+  if (error.code === 'forbidden' && change !== 'adopt') sessionsRefused.add(id);
+  else if (error.code === 'forbidden' || error.code === 'not_granted') routesRefused.add(change);
   else return false;
   return true;
 }
@@ -40,5 +41,6 @@ export function refusalNote(session: Session): string | undefined {
     return `This console’s token may not change this session: ${owner}, and only its owner and operators may change it. Ask an operator.`;
   }
   if (routesRefused.has('restore')) return 'Restoring is for operators: this console’s credentials are not granted it.';
+  if (routesRefused.has('adopt') && typeof session.owner !== 'string') return 'Adopting a session is for operators only.';
   return undefined;
 }

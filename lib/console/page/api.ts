@@ -196,3 +196,23 @@ export function restoreVersion(id: string, versionId: string, etag: string, { fo
     headers: { 'if-match': etag },
   });
 }
+
+/** `POST /sessions/{id}/owner` (operators only): gives a session stored before owners its `owner`, onto the version shown. */
+export function adoptSession(id: string, owner: string, etag: string | null): Promise<Answer<Session>> {
+  return request<Session>(`/sessions/${enc(id)}/owner`, {
+    method: 'POST',
+    body: { owner },
+    headers: etag === null ? {} : { 'if-match': etag },
+  });
+}
+
+let adoption: Promise<boolean> | undefined;
+
+/** Whether the server offers adoption (its OpenAPI document has the route); asked once, and only for a session without an owner. */
+export function offersAdoption(): Promise<boolean> {
+  adoption ??= request<{ paths?: Record<string, unknown> }>('/openapi.json').then(
+    ({ body }) => body.paths?.['/sessions/{id}/owner'] !== undefined,
+    () => false,
+  );
+  return adoption;
+}

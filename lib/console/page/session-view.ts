@@ -7,7 +7,8 @@
  */
 
 import { type Change, noteRefusal, refusalNote, refused } from './access.ts';
-import { acquireLease, getHistory, getSession, type HistoryPage, type Session, type Status, setStatus } from './api.ts';
+import { confirmAdopt } from './adopt.ts';
+import { acquireLease, getHistory, getSession, type HistoryPage, offersAdoption, type Session, type Status, setStatus } from './api.ts';
 import { confirmAction, dialogOpen } from './dialog.ts';
 import { announce, el, replaceChildren } from './dom.ts';
 import { explain } from './errors.ts';
@@ -81,12 +82,21 @@ export function showSession(main: HTMLElement, id: string): (sessionId?: string)
       button.disabled = options.disabled ?? false;
       button.addEventListener('click', run);
       buttons.push(button);
+      return button;
     };
     add('Pause', () => void changeStatus('paused'), { disabled: session.status !== 'active' });
     add('Resume', () => void resume(), { disabled: session.status !== 'paused' });
     add('Complete', () => void changeStatus('completed'), { disabled: terminal });
     add('Terminate', () => void changeStatus('terminated'), { danger: true, disabled: terminal });
     add('Take over', () => void takeOver(), { danger: true, disabled: terminal || live === undefined });
+    if (typeof session.owner !== 'string') {
+      // Shown once the server is known to offer adoption (an older one has no owners to give).
+      const adoptButton = add('Adopt…', () => void adopt(), { disabled: refused('adopt', id) });
+      adoptButton.hidden = true;
+      void offersAdoption().then((offered) => {
+        adoptButton.hidden = !offered;
+      });
+    }
     // Once the server refused this caller a change of this session, none is offered: the line says why.
     const denied = refused('change', id);
     if (denied) for (const button of buttons) button.disabled = true;
@@ -140,7 +150,7 @@ export function showSession(main: HTMLElement, id: string): (sessionId?: string)
     if (noteRefusal(error, change, id) && current !== undefined) {
       renderActions(current.session);
       history.redraw();
-      return { message: told.message, refused: true };
+      return { message: change === 'adopt' ? 'Adopting a session is for operators only: ask an operator.' : told.message, refused: true };
     }
     return told.stale ? { message: told.message, reload: () => void reload().catch(() => {}) } : { message: told.message };
   };
@@ -179,6 +189,10 @@ export function showSession(main: HTMLElement, id: string): (sessionId?: string)
       describeError: describeError('change'),
       action: () => act(() => acquireLease(id), 'Resumed: the session is active again.'),
     });
+  };
+
+  const adopt = async () => {
+    if (current !== undefined) await confirmAdopt({ shown: current, act, describeError: describeError('adopt') });
   };
 
   const takeOver = async () => {
