@@ -3,6 +3,7 @@
 import type { Page } from 'playwright-core';
 import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
 import { type AccessToken, parseTokenFile } from '#lib/local/access.ts';
+import { SqliteObjectStore } from '#lib/storage/sqlite/index.ts';
 import { HAVE_CHROMIUM, launchChromium } from './browser.ts';
 import { type ConsoleTestServer, startConsoleTestServer } from './console-server.ts';
 
@@ -36,6 +37,8 @@ describe.skipIf(!HAVE_CHROMIUM || !HAVE_OWNERS)(SUITE, () => {
   /** The page as the holder of `who`'s token sees it (a proxy in front adds the header, as the browser cannot). */
   const open = async (who: keyof typeof TOKENS, hash: string) => {
     await page.setExtraHTTPHeaders(as(who));
+    // A new document each time: what a page learnt under one token must not carry over to another.
+    await page.goto('about:blank');
     await page.goto(`${server.url}/console${hash}`);
     await page.locator('h1').waitFor();
   };
@@ -114,5 +117,34 @@ describe.skipIf(!HAVE_CHROMIUM || !HAVE_OWNERS)(SUITE, () => {
     expect((await server.call('GET', `/sessions/${theirs}`, undefined, as('a'))).json.status).toBe('paused');
     expect(await page.locator('.denied').count()).toBe(0);
     expect(await page.locator('.facts dt:text-is("Owner") + dd').textContent()).toBe('tenant-a');
+  });
+
+  it('offers adoption of a session stored before owners: refused to a runner, which is then not offered it, done by an operator', async () => {
+    const id = (await call('ops', 'POST', '/sessions', { name: 'stored-before-owners' })).id as string;
+    const store = new SqliteObjectStore(server.dataDir);
+    const stored = await store.get(`sessions/${id}.json`);
+    const { owner: _owner, ...withoutOwner } = JSON.parse(stored!.body);
+    await store.putVersion(`sessions/${id}.json`, JSON.stringify(withoutOwner), { ifMatch: stored!.etag });
+
+    await open('b', `#/sessions/${id}`);
+    const adopt = page.getByRole('button', { name: 'Adopt…' });
+    await adopt.click();
+    const dialog = page.getByRole('dialog', { name: 'Adopt this session?' });
+    await dialog.getByLabel('Owner').fill('tenant-b');
+    await dialog.getByRole('button', { name: 'Adopt' }).click();
+    await dialog.getByRole('alert').getByText('Adopting a session is for operators only: ask an operator.').waitFor();
+    await dialog.getByRole('button', { name: 'Close' }).click();
+    expect(await adopt.isDisabled()).toBe(true);
+    expect(await page.locator('.denied').textContent()).toBe('Adopting a session is for operators only.');
+    expect((await server.call('GET', `/sessions/${id}`, undefined, as('ops'))).json.owner).toBeUndefined();
+
+    await open('ops', `#/sessions/${id}`);
+    await page.getByRole('button', { name: 'Adopt…' }).click();
+    await page.getByRole('dialog').getByLabel('Owner').fill('tenant-a');
+    await page.getByRole('dialog').getByRole('button', { name: 'Adopt' }).click();
+    await page.getByRole('dialog').waitFor({ state: 'detached' });
+    await page.locator('.facts dt:text-is("Owner") + dd').getByText('tenant-a').waitFor();
+    expect(await page.getByRole('button', { name: 'Adopt…' }).count()).toBe(0);
+    expect((await server.call('GET', `/sessions/${id}`, undefined, as('ops'))).json.owner).toBe('tenant-a');
   });
 });
