@@ -8,7 +8,6 @@ import { consoleHandler } from '#lib/console/serve.ts';
 import { type LocalServer, type LocalServerOptions, startLocalServer } from '#lib/local/server.ts';
 
 /** A JSON answer as the tests read it: a session, a page, or an error body. */
-// biome-ignore lint/suspicious/noExplicitAny: tests read whatever shape the route under test answers.
 type ApiJson = any;
 
 /** The local API (temp file store) behind a server that answers the console's paths and passes every other request on. */
