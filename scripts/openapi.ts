@@ -21,7 +21,7 @@ import {
   UnsupportedMediaType,
   VersioningDisabled,
 } from '../lib/domain/errors.ts';
-import { ExitCodeSchema, FINAL_JOB_STATES, JobCountsSchema } from '../lib/domain/job-outcome.ts';
+import { ExitCodeSchema, FINAL_JOB_STATES, JobCountsSchema, JobOutcomeSchema } from '../lib/domain/job-outcome.ts';
 import { HISTORY_LIMIT, SESSION_LIST_LIMIT } from '../lib/domain/limits.ts';
 import {
   JobIdSchema,
@@ -97,6 +97,7 @@ function schemaComponents(): Record<string, JsonObject> {
   const components: [string, z.ZodMiniType, 'input' | 'output'][] = [
     ['Session', SessionSchema, 'output'],
     ['SessionMinimal', SessionMinimalSchema, 'output'],
+    ['JobOutcome', JobOutcomeSchema, 'output'],
     ['SessionList', SessionListSchema, 'output'],
     ['Error', ContractErrorBodySchema, 'input'],
     ['CreateSessionRequest', CreateSessionBodySchema, 'input'],
@@ -116,11 +117,16 @@ function schemaComponents(): Record<string, JsonObject> {
     const generated = z.toJSONSchema(registry, {
       io,
       uri: (id) => `#/components/schemas/${id}`,
+      // The one custom schema (outcomes, checked in place) is described by the override below.
+      unrepresentable: 'any',
       override: ({ zodSchema, jsonSchema }) => {
         if (zodSchema === LabelSchema || zodSchema === JobIdSchema || zodSchema === StoredLabelSchema)
           jsonSchema.pattern = NO_CONTROL_CHARACTERS;
         // The refinement of a lease's length, as bounds.
         if (zodSchema === LeaseSecondsSchema) Object.assign(jsonSchema, { minimum: LEASE_SECONDS.min, maximum: LEASE_SECONDS.max });
+        // Outcomes are checked in place (a custom check): as JSON Schema, an object of outcomes.
+        if (zodSchema._zod.def.type === 'custom')
+          Object.assign(jsonSchema, { type: 'object', additionalProperties: ref('schemas', 'JobOutcome') });
         if (zodSchema === ExitCodeSchema) Object.assign(jsonSchema, { format: 'int32', minimum: -(2 ** 31), maximum: 2 ** 31 - 1 });
       },
     }).schemas;

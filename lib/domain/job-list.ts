@@ -16,9 +16,10 @@
  * - the JSON of the list's items, built from the previous list's by one
  *   concatenation (and in one piece again every {@link MAX_PIECES} appends).
  *
- * The outcomes (`jobs`, an object keyed by job ID) are kept the same way: each
- * entry's JSON is made once, when it is recorded, and the object's JSON is
- * those pieces joined, so recording an outcome never encodes the others again.
+ * The outcomes (`jobs`, an object keyed by job ID) are kept the same way: a
+ * new version of them is one recording in a line shared along the versions,
+ * seen through a read-only object, and each entry's JSON is made once, when
+ * it is recorded, so recording an outcome neither copies nor encodes the others.
  *
  * @module
  */
@@ -89,18 +90,21 @@ export function jobListJson(jobs: readonly string[]): string {
 export type JobOutcomes = Readonly<Record<string, JobOutcome>>;
 
 /**
- * The JSON of each entry of an outcomes object, in the order `JSON.stringify` writes them: keys that are array
- * indices first, ascending (`indices`, `indexed`), then the others in insertion order (`named`). Shared along one
- * line of recordings as the position index is: only the newest object of the line (its owner) extends it.
+ * The recordings of outcomes along one line of versions, shared by every version of the line: each job's
+ * recordings (oldest first, with their position in the line), and the JSON of each job's entry as the newest
+ * version holds it, in the order `JSON.stringify` writes an object's keys — array indices first, ascending
+ * (`indices`, `indexed`), then the others in the order they were first recorded (`named`).
  */
-interface OutcomeEntries {
-  owner: JobOutcomes;
+interface OutcomeLine {
+  length: number;
+  recordings: Map<string, { at: number; outcome: JobOutcome }[]>;
   indices: number[];
   indexed: string[];
   named: Map<string, string>;
 }
 
-const outcomeEntries = new WeakMap<JobOutcomes, OutcomeEntries>();
+/** What an outcomes object is a version of: its line, and how many of the line's recordings it holds. */
+const versions = new WeakMap<JobOutcomes, { line: OutcomeLine; length: number }>();
 
 /** The largest array index, 2³² − 2: such keys come first in an object, whatever order they were added in. */
 const MAX_ARRAY_INDEX = 2 ** 32 - 2;
@@ -111,59 +115,103 @@ function arrayIndexOf(key: string): number | undefined {
   return index <= MAX_ARRAY_INDEX ? index : undefined;
 }
 
-function entryJson(jobId: string, outcome: JobOutcome): string {
-  return `${JSON.stringify(jobId)}:${JSON.stringify(outcome)}`;
-}
-
-function setEntry(entries: OutcomeEntries, jobId: string, outcome: JobOutcome): void {
+function record(line: OutcomeLine, jobId: string, outcome: JobOutcome): void {
+  const recordings = line.recordings.get(jobId);
+  if (recordings === undefined) line.recordings.set(jobId, [{ at: line.length, outcome }]);
+  else recordings.push({ at: line.length, outcome });
+  line.length += 1;
+  const json = `${JSON.stringify(jobId)}:${JSON.stringify(outcome)}`;
   const index = arrayIndexOf(jobId);
   if (index === undefined) {
-    entries.named.set(jobId, entryJson(jobId, outcome));
+    line.named.set(jobId, json);
     return;
   }
   // Binary search: build numbers tend to grow, so this is usually the end.
   let low = 0;
-  let high = entries.indices.length;
+  let high = line.indices.length;
   while (low < high) {
     const middle = (low + high) >>> 1;
-    if (entries.indices[middle]! < index) low = middle + 1;
+    if (line.indices[middle]! < index) low = middle + 1;
     else high = middle;
   }
-  if (entries.indices[low] === index) entries.indexed[low] = entryJson(jobId, outcome);
+  if (line.indices[low] === index) line.indexed[low] = json;
   else {
-    entries.indices.splice(low, 0, index);
-    entries.indexed.splice(low, 0, entryJson(jobId, outcome));
+    line.indices.splice(low, 0, index);
+    line.indexed.splice(low, 0, json);
   }
 }
 
-function entriesOf(jobs: JobOutcomes): OutcomeEntries {
-  let entries = outcomeEntries.get(jobs);
-  if (entries === undefined || entries.owner !== jobs) {
-    entries = { owner: jobs, indices: [], indexed: [], named: new Map() };
-    for (const [jobId, outcome] of Object.entries(jobs)) setEntry(entries, jobId, outcome);
-    outcomeEntries.set(jobs, entries);
+/** A new line holding `jobs` (read once: their JSON, entry by entry). */
+function lineOf(jobs: JobOutcomes): OutcomeLine {
+  const line: OutcomeLine = { length: 0, recordings: new Map(), indices: [], indexed: [], named: new Map() };
+  for (const [jobId, outcome] of Object.entries(jobs)) record(line, jobId, outcome);
+  return line;
+}
+
+/** The version of `jobs`; an object not recorded here (read from the store) starts a line of its own. */
+function versionOf(jobs: JobOutcomes): { line: OutcomeLine; length: number } {
+  let version = versions.get(jobs);
+  if (version === undefined) {
+    const line = lineOf(jobs);
+    version = { line, length: line.length };
+    versions.set(jobs, version);
   }
-  return entries;
+  return version;
+}
+
+/**
+ * The outcomes the first `length` recordings of `line` make: a read-only object whose entries are looked up in the
+ * line, so that a new version costs one recording, not a copy of every outcome (a copy of 10,000 entries costs as
+ * much as encoding them).
+ */
+function outcomesAt(line: OutcomeLine, length: number): JobOutcomes {
+  const outcomeOf = (key: string | symbol): JobOutcome | undefined => {
+    if (typeof key !== 'string') return undefined;
+    const recordings = line.recordings.get(key);
+    if (recordings === undefined || recordings[0]!.at >= length) return undefined;
+    return recordings.findLast((recording) => recording.at < length)!.outcome;
+  };
+  const keys = (): string[] => {
+    const held = (jobId: string) => line.recordings.get(jobId)![0]!.at < length;
+    const indexed = line.indices.map(String).filter(held);
+    const named = [...line.named.keys()].filter(held);
+    return [...indexed, ...named];
+  };
+  const outcomes = new Proxy<JobOutcomes>(
+    {},
+    {
+      get: (target, key, receiver) => outcomeOf(key) ?? Reflect.get(target, key, receiver),
+      has: (target, key) => outcomeOf(key) !== undefined || Reflect.has(target, key),
+      ownKeys: keys,
+      getOwnPropertyDescriptor: (_target, key) => {
+        const value = outcomeOf(key);
+        return value === undefined ? undefined : { value, writable: false, enumerable: true, configurable: true };
+      },
+      set: () => false,
+      defineProperty: () => false,
+      deleteProperty: () => false,
+      setPrototypeOf: () => false,
+    },
+  );
+  versions.set(outcomes, { line, length });
+  return outcomes;
 }
 
 /** New outcomes: `jobs` with `outcome` recorded for `jobId` (in its place when it had one). `jobs` is left as it was. */
 export function withOutcome(jobs: JobOutcomes | undefined, jobId: string, outcome: JobOutcome): JobOutcomes {
-  const base = jobs ?? {};
-  const next: JobOutcomes = { ...base, [jobId]: outcome };
-  const entries = outcomeEntries.get(base);
-  if (entries !== undefined && entries.owner === base) {
-    setEntry(entries, jobId, outcome);
-    entries.owner = next;
-    outcomeEntries.set(next, entries);
-  }
-  return next;
+  const version = jobs === undefined ? undefined : versionOf(jobs);
+  // Only the newest version of a line extends it; a recording onto an older one (a retry) starts a line of its own.
+  const line = version === undefined ? lineOf({}) : version.length === version.line.length ? version.line : lineOf(jobs!);
+  record(line, jobId, outcome);
+  return outcomesAt(line, line.length);
 }
 
 /** `JSON.stringify(jobs)`, from the entries' JSON made when each was recorded by {@link withOutcome}. */
 export function outcomesJson(jobs: JobOutcomes): string {
-  const entries = entriesOf(jobs);
-  const indexed = entries.indexed.join(',');
-  const named = [...entries.named.values()].join(',');
+  const { line, length } = versionOf(jobs);
+  if (length !== line.length) return JSON.stringify(jobs);
+  const indexed = line.indexed.join(',');
+  const named = [...line.named.values()].join(',');
   return `{${indexed}${indexed !== '' && named !== '' ? ',' : ''}${named}}`;
 }
 

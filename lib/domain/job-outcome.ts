@@ -39,6 +39,24 @@ export const JobOutcomeSchema = z.looseObject({
 });
 export type JobOutcome = z.infer<typeof JobOutcomeSchema>;
 
+/**
+ * Outcomes keyed by job ID, as `jobs` holds them. Checked in place rather than copied: a copy made by assignment
+ * (as a record schema makes) would turn a job called `__proto__` into the copy's prototype, and lose it.
+ */
+export const JobOutcomesSchema = z.custom<Record<string, JobOutcome>>(
+  (value) =>
+    typeof value === 'object' &&
+    value !== null &&
+    !Array.isArray(value) &&
+    Object.values(value).every((outcome) => JobOutcomeSchema.safeParse(outcome).success),
+  { message: 'must map job IDs to job outcomes' },
+);
+
+/** The outcome recorded for `jobId` in `jobs`, if any (own entries only: a job may be called `constructor`). */
+export function recordedOutcome(jobs: Readonly<Record<string, JobOutcome>> | undefined, jobId: string): JobOutcome | undefined {
+  return jobs !== undefined && Object.hasOwn(jobs, jobId) ? jobs[jobId] : undefined;
+}
+
 const count = z.number().check(z.int(), z.nonnegative());
 
 /** How many jobs a session holds, and how many of them are in each state. */

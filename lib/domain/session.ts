@@ -1,4 +1,4 @@
-import { countJobs, type JobCounts, JobCountsSchema, JobOutcomeSchema } from './job-outcome.ts';
+import { countJobs, type JobCounts, JobCountsSchema, JobOutcomesSchema } from './job-outcome.ts';
 import { JOB_ID_MAX_BYTES, LABEL_MAX_BYTES } from './limits.ts';
 import * as z from './zod.ts';
 
@@ -97,17 +97,11 @@ export const SessionSchema = z.looseObject({
   /** The runner lease; absent or null on a session that was never held. */
   lease: z.optional(z.nullable(LeaseSchema)),
   /** How each job ended, keyed by job ID: only jobs reported with a state (lib/domain/job-outcome.ts). */
-  jobs: z.optional(
-    z
-      .record(z.string(), JobOutcomeSchema)
-      .check(z.describe('How each job reported with a state stands, keyed by job ID (absent until one is)')),
-  ),
+  jobs: z.optional(JobOutcomesSchema.check(z.describe('How each job reported with a state stands, keyed by job ID (absent until one is)'))),
   /** How many jobs the session holds in each state; absent on sessions stored before it was kept ({@link withJobCounts}). */
   job_counts: z.optional(JobCountsSchema.check(z.describe('How many jobs the session holds, and how many of them are in each state'))),
   /** The outcomes the last write that recorded any recorded, keyed by job ID: what events and history name. */
-  last_jobs: z.optional(
-    z.record(z.string(), JobOutcomeSchema).check(z.describe('The outcomes recorded by the last write that recorded any, keyed by job ID')),
-  ),
+  last_jobs: z.optional(JobOutcomesSchema.check(z.describe('The outcomes recorded by the last write that recorded any, keyed by job ID'))),
 });
 export type Session = z.infer<typeof SessionSchema>;
 

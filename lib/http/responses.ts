@@ -1,6 +1,7 @@
 import type { APIGatewayProxyStructuredResultV2 } from 'aws-lambda';
 import { RetryableError, type ServiceError } from '../domain/errors.ts';
-import { withJobCounts } from '../domain/session.ts';
+import { sessionJson } from '../domain/job-list.ts';
+import { type Session, withJobCounts } from '../domain/session.ts';
 import type { ChangeResult, SessionVersion } from '../sessions/repository.ts';
 
 /** The media type of every response body. */
@@ -52,8 +53,13 @@ export function httpResult({ statusCode, body, headers = {}, version }: RouteRes
       ...(version === undefined ? {} : { ETag: quotedEtag(version.etag) }),
       ...headers,
     },
-    body: JSON.stringify(body),
+    body: version !== undefined && isSession(body) ? sessionJson(body) : JSON.stringify(body),
   };
+}
+
+/** A session body (not a minimal one): its JSON is built as the store's is, each job's outcome encoded once. */
+function isSession(body: unknown): body is Session {
+  return typeof body === 'object' && body !== null && 'job_ids' in body;
 }
 
 /**

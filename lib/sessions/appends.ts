@@ -10,7 +10,7 @@
 import { type BatchOutcome, KeyedBatches } from '../common/group-commit.ts';
 import { JobFinished, SessionFull, SessionNotActive } from '../domain/errors.ts';
 import { hasJob, type JobOutcomes, withJob, withOutcome } from '../domain/job-list.ts';
-import { countsAfter, type JobReport, planJobChange } from '../domain/job-outcome.ts';
+import { countsAfter, type JobReport, planJobChange, recordedOutcome } from '../domain/job-outcome.ts';
 import { extendLease, fence } from '../domain/lease.ts';
 import { type Session, withJobCounts } from '../domain/session.ts';
 import { changeSession } from './change.ts';
@@ -105,7 +105,7 @@ async function appendJobs(
   const outcomes = appends.map(({ jobId, report, leaseEpoch }): AppendJudgement => {
     try {
       const authority = fence(session, renewal, leaseEpoch, now);
-      const before = jobs?.[jobId];
+      const before = recordedOutcome(jobs, jobId);
       const change = planJobChange(hasJob(jobIds, jobId), before, report, now);
       if (change.kind === 'unchanged') return { appended: false };
       if (change.kind === 'finished') throw new JobFinished(session.id, jobId, change.recorded);

@@ -9,6 +9,7 @@
 
 import { ConflictRetry, SessionNotFound } from '../domain/errors.ts';
 import { sessionKey } from '../domain/ids.ts';
+import { NO_JOBS } from '../domain/job-outcome.ts';
 import type { Session } from '../domain/session.ts';
 import { ConditionNotMet, StoreFault } from '../storage/port.ts';
 import { readSession, SESSION_CODEC, type SessionsContext, type SessionVersion } from './context.ts';
@@ -149,5 +150,6 @@ function newSession(id: string, name: string | null, seconds: number, actor: str
     ...(lease === undefined
       ? {}
       : { lease: { holder: lease.holder, epoch: 1, seconds: lease.seconds, expires_at: seconds + lease.seconds } }),
+    job_counts: { ...NO_JOBS },
   };
 }

@@ -254,18 +254,17 @@ export function describeChange(version: Session, older: Session | undefined): st
 }
 
 /**
- * The outcomes `version` recorded over `older`: its `last_jobs`, when the counts moved (every recorded outcome
- * moves a count: a job only ever moves on, from bare to running to final), without walking the job list.
+ * The outcomes `version` recorded over `older`: its `last_jobs`, when the counts by state moved (every recorded
+ * outcome moves one: a job only ever moves on, from bare to running to final; a bare append moves only the total),
+ * without walking the job list.
  */
 function recordedOutcomes(version: Session, older: Session): NonNullable<Session['last_jobs']> {
-  if (version.last_jobs === undefined || sameCounts(withJobCounts(version).job_counts, withJobCounts(older).job_counts)) return {};
+  if (version.last_jobs === undefined || sameStates(withJobCounts(version).job_counts, withJobCounts(older).job_counts)) return {};
   return version.last_jobs;
 }
 
-function sameCounts(a: JobCounts, b: JobCounts): boolean {
-  return (
-    a.total === b.total && a.running === b.running && a.succeeded === b.succeeded && a.failed === b.failed && a.cancelled === b.cancelled
-  );
+function sameStates(a: JobCounts, b: JobCounts): boolean {
+  return a.running === b.running && a.succeeded === b.succeeded && a.failed === b.failed && a.cancelled === b.cancelled;
 }
 
 /** `job build-42 failed (exit 2)` for each outcome, the first {@link JOBS_NAMED} named and the rest counted. */

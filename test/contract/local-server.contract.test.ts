@@ -215,6 +215,29 @@ describe('the local server keeps openapi.json', () => {
     await call('PATCH', `/sessions/${UNKNOWN}`, 404, { body: { status: 'paused' } });
   });
 
+  it('records job outcomes, full and minimal, and refuses bad ones and a second outcome', async () => {
+    const { body: session } = await call('POST', '/sessions', 201, { body: { name: 'outcomes' } });
+    const jobs = `/sessions/${session.id}/jobs`;
+    await call('POST', jobs, 200, { body: { job_id: 'build-41', state: 'running' } });
+    await call('POST', jobs, 200, { body: { job_id: 'build-41', state: 'succeeded', exit_code: 0 } });
+    await call('POST', jobs, 200, { body: { job_id: 'build-42', state: 'failed', exit_code: 2 }, minimal: true });
+    await call('POST', jobs, 200, { body: { job_id: 'build-43', state: 'cancelled', signal: 'SIGTERM' } });
+    await call('POST', jobs, 200, { body: { job_id: 'build-44', state: 'failed', exit_code: -(2 ** 31), signal: 'SIGKILL' } });
+    await call('POST', jobs, 200, { body: { job_id: 'build-42', state: 'failed', exit_code: 2 } });
+    await call('POST', jobs, 409, { body: { job_id: 'build-42', state: 'succeeded' } });
+    await call('POST', jobs, 409, { body: { job_id: 'build-42', state: 'running' } });
+    await call('POST', jobs, 400, { body: { job_id: 'build-45', exit_code: 1 } });
+    await call('POST', jobs, 400, { body: { job_id: 'build-45', state: 'running', signal: 'SIGKILL' } });
+    await call('POST', jobs, 400, { body: { job_id: 'build-45', state: 'failed', exit_code: 2 ** 31 } });
+    await call('POST', jobs, 400, { body: { job_id: 'build-45', state: 'failed', signal: 'kill' } });
+    await call('POST', jobs, 400, { body: { job_id: 'build-45', state: 'finished' } });
+    await call('GET', `/sessions/${session.id}`, 200);
+    await call('GET', `/sessions/${session.id}/history`, 200);
+    await call('GET', '/sessions?name=outcomes', 200);
+    await call('PATCH', `/sessions/${session.id}`, 200, { body: { status: 'paused' } });
+    await call('POST', jobs, 409, { body: { job_id: 'build-45', state: 'failed' } });
+  });
+
   it('acquires, fences and renews leases', async () => {
     const { body: session } = await call('POST', '/sessions', 201, { body: { name: 'leases' } });
     const base = `/sessions/${session.id}`;

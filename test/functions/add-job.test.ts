@@ -257,3 +257,58 @@ describe('POST /sessions/{id}/jobs', () => {
     });
   });
 });
+
+describe('POST /sessions/{id}/jobs with an outcome', () => {
+  it('200: appends the job with its outcome in one conditional PUT, the times the server’s; the minimal answer carries the counts', async () => {
+    const { session, etag } = seedSession(s3.fake, { job_ids: ['job-1'] });
+
+    const response = await invoke(
+      handler,
+      request.addJob(session.id, { body: { job_id: 'build-42', state: 'failed', exit_code: 2 }, headers: { prefer: 'return=minimal' } }),
+    );
+
+    expect(response.statusCode).toBe(200);
+    expect(response.body.job_counts).toEqual({ total: 2, running: 0, succeeded: 0, failed: 1, cancelled: 0 });
+    expect(response.body).not.toHaveProperty('jobs');
+    expect(s3.fake.puts).toHaveLength(1);
+    expect(s3.fake.puts[0]).toMatchObject({ IfMatch: etag.replaceAll('"', '') });
+    const stored = storedSession(s3.fake, session.id)!;
+    expect(stored.jobs?.['build-42']).toMatchObject({ state: 'failed', exit_code: 2, signal: null });
+    expect(stored.jobs?.['build-42']?.finished_at).toBe(stored.updated_at);
+  });
+
+  it('200 with nothing written for the same outcome again; 409 job_finished with the recorded outcome for another', async () => {
+    const { session } = seedSession(s3.fake);
+    await invoke(handler, request.addJob(session.id, { body: { job_id: 'b', state: 'succeeded' } }));
+    const puts = s3.fake.puts.length;
+
+    const again = await invoke(handler, request.addJob(session.id, { body: { job_id: 'b', state: 'succeeded' } }));
+    const other = await invoke(handler, request.addJob(session.id, { body: { job_id: 'b', state: 'cancelled', signal: 'SIGTERM' } }));
+
+    expect(again.statusCode).toBe(200);
+    expect(other.statusCode).toBe(409);
+    expect(other.body.error).toMatchObject({
+      code: 'job_finished',
+      details: { id: session.id, job_id: 'b', state: 'succeeded', exit_code: null, signal: null },
+    });
+    expect(s3.fake.puts).toHaveLength(puts);
+  });
+
+  it.each([
+    [{ job_id: 'a', exit_code: 1 }, 'body.exit_code'],
+    [{ job_id: 'a', state: 'running', signal: 'SIGKILL' }, 'body.signal'],
+    [{ job_id: 'a', state: 'failed', exit_code: 2 ** 31 }, 'body.exit_code'],
+    [{ job_id: 'a', state: 'failed', exit_code: 1.5 }, 'body.exit_code'],
+    [{ job_id: 'a', state: 'failed', signal: 'KILL' }, 'body.signal'],
+    [{ job_id: 'a', state: 'done' }, 'body.state'],
+  ])('400 invalid_request for %j, naming %s; nothing written', async (body, field) => {
+    const { session } = seedSession(s3.fake);
+
+    const response = await invoke(handler, request.addJob(session.id, { body: body as never }));
+
+    expect(response.statusCode).toBe(400);
+    expect(response.body.error.code).toBe('invalid_request');
+    expect(response.body.error.details.issues.map((issue: { field: string }) => issue.field)).toContain(field);
+    expect(s3.fake.puts).toEqual([]);
+  });
+});

@@ -25,6 +25,7 @@ describe('POST /sessions', () => {
       updated_at: session.created_at,
       status: 'active',
       updated_by: TEST_CALLER,
+      job_counts: { total: 0, running: 0, succeeded: 0, failed: 0, cancelled: 0 },
     });
     expect(response.headers).toEqual({
       'Content-Type': JSON_CONTENT_TYPE,

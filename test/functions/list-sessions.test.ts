@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import type { Session, SessionStatus } from '#lib/domain/session.ts';
+import { type Session, type SessionStatus, withJobCounts } from '#lib/domain/session.ts';
 import { JSON_CONTENT_TYPE } from '#lib/http/responses.ts';
 import { invoke, request } from '../helpers/api-event.ts';
 import { useFakeS3Service } from '../helpers/handlers.ts';
@@ -14,8 +14,11 @@ const { listSessions: handler, createSession, setStatus } = s3;
 const T0 = Date.UTC(2026, 0, 1);
 
 /** Seeds `count` sessions one second apart; answers them newest first. */
+/** Sessions stored as an earlier version wrote them, as the list answers them: with their counts counted. */
 function seedMany(count: number, status: (n: number) => SessionStatus = () => 'active'): Session[] {
-  return Array.from({ length: count }, (_, n) => seedSession(s3.fake, { status: status(n) }, T0 + n * 1000).session).reverse();
+  return Array.from({ length: count }, (_, n) =>
+    withJobCounts(seedSession(s3.fake, { status: status(n) }, T0 + n * 1000).session),
+  ).reverse();
 }
 
 describe('GET /sessions', () => {

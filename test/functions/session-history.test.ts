@@ -1,5 +1,6 @@
 import { describe, expect, it } from 'vitest';
 import { newestFirstId, sessionKey } from '#lib/domain/ids.ts';
+import { NO_JOBS as NO_COUNTS } from '#lib/domain/job-outcome.ts';
 import { JSON_CONTENT_TYPE } from '#lib/http/responses.ts';
 import { encodeHistoryCursor } from '#lib/sessions/history.ts';
 import { invoke, request, TEST_CALLER } from '../helpers/api-event.ts';
@@ -40,16 +41,17 @@ describe('GET /sessions/{id}/history', () => {
           at: expect.any(Number),
           actor: TEST_CALLER,
           change: 'job_added job-2',
-          session: { ...session, job_ids: ['job-1', 'job-2'], updated_by: TEST_CALLER },
+          // Versions stored before counts were kept are answered with them counted.
+          session: { ...session, job_ids: ['job-1', 'job-2'], updated_by: TEST_CALLER, job_counts: { ...NO_COUNTS, total: 2 } },
         },
         {
           version_id: ids[1],
           at: expect.any(Number),
           actor: TEST_CALLER,
           change: 'job_added job-1',
-          session: { ...session, job_ids: ['job-1'], updated_by: TEST_CALLER },
+          session: { ...session, job_ids: ['job-1'], updated_by: TEST_CALLER, job_counts: { ...NO_COUNTS, total: 1 } },
         },
-        { version_id: ids[2], at: expect.any(Number), actor: null, change: 'created', session },
+        { version_id: ids[2], at: expect.any(Number), actor: null, change: 'created', session: { ...session, job_counts: NO_COUNTS } },
       ],
       next_cursor: null,
     });

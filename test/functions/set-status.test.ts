@@ -1,7 +1,7 @@
 import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
 import { newestFirstId } from '#lib/domain/ids.ts';
-import { SESSION_STATUSES, type SessionStatus } from '#lib/domain/session.ts';
+import { SESSION_STATUSES, type SessionStatus, withJobCounts } from '#lib/domain/session.ts';
 import { JSON_CONTENT_TYPE } from '#lib/http/responses.ts';
 import { invoke, request, TEST_CALLER } from '../helpers/api-event.ts';
 import { useFakeS3Service } from '../helpers/handlers.ts';
@@ -44,7 +44,7 @@ describe('PATCH /sessions/{id}', () => {
     const response = await invoke(handler, request.setStatus(session.id, { body: { status } }));
 
     expect(response.statusCode).toBe(200);
-    expect(response.body).toEqual(session);
+    expect(response.body).toEqual(withJobCounts(session));
     expect(response.headers.ETag).toBe(etag);
     expect(s3.fake.puts).toEqual([]);
   });

@@ -166,6 +166,24 @@ describe('the document', () => {
     expect(document.components.schemas.Session.required).toContain('job_ids');
   });
 
+  it('AddJobRequest takes a state, an int32 exit code and a signal name; Session has jobs, job_counts and last_jobs of JobOutcome', () => {
+    const { AddJobRequest, Session, JobOutcome } = document.components.schemas;
+    expect(AddJobRequest.required).toEqual(['job_id']);
+    expect(AddJobRequest.properties.state.enum).toEqual(['running', 'succeeded', 'failed', 'cancelled']);
+    expect(AddJobRequest.properties.exit_code).toMatchObject({
+      type: 'integer',
+      format: 'int32',
+      minimum: -(2 ** 31),
+      maximum: 2 ** 31 - 1,
+    });
+    expect(AddJobRequest.properties.signal.pattern).toBe('^SIG[A-Z0-9]{1,13}$');
+    for (const field of ['jobs', 'last_jobs'])
+      expect(Session.properties[field].additionalProperties).toEqual({ $ref: '#/components/schemas/JobOutcome' });
+    expect(Session.properties.job_counts.required).toEqual(['total', 'running', 'succeeded', 'failed', 'cancelled']);
+    expect(Session.required).not.toContain('job_counts');
+    expect(JobOutcome.required).toEqual(['state', 'exit_code', 'signal', 'started_at', 'finished_at']);
+  });
+
   it('Lease-Epoch is an integer as lease.epoch is, required on a heartbeat; lease.seconds has the bounds of a lease', () => {
     const { LeaseEpoch, HeartbeatLeaseEpoch } = document.components.parameters;
     expect(LeaseEpoch).toMatchObject({ name: 'Lease-Epoch', required: false, schema: { type: 'integer', minimum: 0 } });

@@ -1,6 +1,6 @@
 import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
-import { deriveEvent, EVENT_TYPES, eventTypeOf } from '#lib/domain/events.ts';
+import { deriveEvent, EVENT_TYPES, eventTypeOf, failedJobs, sessionEvents } from '#lib/domain/events.ts';
 import { acquireLease, releaseLease } from '#lib/domain/lease.ts';
 import { SESSION_STATUSES, type Session } from '#lib/domain/session.ts';
 
@@ -78,5 +78,72 @@ describe('deriveEvent', () => {
         if (detail) expect(detail).toMatchObject({ old_status: a.status, new_status: b.status, version_id: 'v9', session_id: ID });
       }),
     );
+  });
+});
+
+describe('Session Job Failed', () => {
+  const outcome = (state: 'running' | 'succeeded' | 'failed', exitCode: number | null, signal: string | null = null) => ({
+    state,
+    exit_code: exitCode,
+    signal,
+    started_at: NOW,
+    finished_at: state === 'running' ? null : NOW + 60,
+  });
+  const counts = (failed: number, succeeded = 0) => ({ total: 3, running: 0, succeeded, failed, cancelled: 0 });
+  const before: Session = { ...base, job_ids: ['a', 'b', 'c'], job_counts: counts(0) };
+
+  it('is announced once per job the version recorded as failed, after the version’s own event, with the job’s outcome', () => {
+    const next: Session = {
+      ...before,
+      status: 'paused',
+      updated_at: NOW + 60,
+      job_counts: counts(2, 1),
+      last_jobs: { a: outcome('failed', 2), b: outcome('failed', null, 'SIGKILL'), c: outcome('succeeded', 0) },
+    };
+
+    const events = sessionEvents(before, next, 'v2');
+
+    expect(events.map((event) => [event.id, event['detail-type']])).toEqual([
+      [`${ID}:v2`, 'Session Status Changed'],
+      [`${ID}:v2:a`, 'Session Job Failed'],
+      [`${ID}:v2:b`, 'Session Job Failed'],
+    ]);
+    expect(events[1]).toEqual({
+      id: `${ID}:v2:a`,
+      time: new Date((NOW + 60) * 1000).toISOString(),
+      source: 'runner-sessions',
+      'detail-type': 'Session Job Failed',
+      detail: {
+        session_id: ID,
+        name: 'ssh-import',
+        job_id: 'a',
+        exit_code: 2,
+        signal: null,
+        epoch: null,
+        actor: 'ci',
+        version_id: 'v2',
+        at: NOW + 60,
+      },
+    });
+    expect(events[2]?.detail).toMatchObject({ job_id: 'b', exit_code: null, signal: 'SIGKILL' });
+  });
+
+  it('is not announced when the failed count did not grow: other outcomes, later writes carrying the last outcomes, restores, creations', () => {
+    const failed: Session = { ...before, job_counts: counts(1), last_jobs: { a: outcome('failed', 1) } };
+    const succeeded: Session = { ...before, job_counts: counts(0, 1), last_jobs: { a: outcome('succeeded', 0) } };
+
+    expect(failedJobs(before, succeeded, 'v')).toEqual([]);
+    expect(failedJobs(failed, { ...failed, status: 'paused' }, 'v')).toEqual([]);
+    expect(failedJobs(failed, { ...failed, job_ids: [...failed.job_ids, 'd'] }, 'v')).toEqual([]);
+    expect(failedJobs(before, { ...failed, restored_from: 'v0' }, 'v')).toEqual([]);
+    expect(failedJobs(null, failed, 'v')).toEqual([]);
+    expect(failedJobs(before, failed, 'v')).toHaveLength(1);
+    // A session stored before counts were kept counts as none failed.
+    const { job_counts: _counts, ...legacy } = before;
+    expect(failedJobs(legacy, failed, 'v')).toHaveLength(1);
+  });
+
+  it('is one of the event types', () => {
+    expect(EVENT_TYPES).toContain('Session Job Failed');
   });
 });

@@ -1,7 +1,8 @@
 import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
 import { sessionEventView } from '#lib/domain/events.ts';
-import { hasJob, jobListJson, sessionJson, withJob } from '#lib/domain/job-list.ts';
+import { hasJob, type JobOutcomes, jobListJson, outcomesJson, sessionJson, withJob, withOutcome } from '#lib/domain/job-list.ts';
+import { JOB_STATES } from '#lib/domain/job-outcome.ts';
 import type { Session } from '#lib/domain/session.ts';
 
 const ID = 'fffe6a1c2b3d4e5f60718293a4b5c6d7';
@@ -102,5 +103,90 @@ describe('the view of a stored session that events read', () => {
     expect(sessionEventView(JSON.stringify(reordered))).toEqual(reordered);
     expect(sessionEventView('{"id":"x"}')).toBeInstanceOf(Error);
     expect(sessionEventView('not json')).toBeInstanceOf(Error);
+  });
+});
+
+/** Job IDs an outcome may be recorded for: array indices (which an object lists first, ascending), and the confusing ones. */
+const outcomeJob = fc.oneof(
+  label,
+  fc.nat(40).map(String),
+  fc.constantFrom('4294967294', '4294967295', '01', '__proto__', 'constructor', '},"job_counts":{"total":', ',"jobs":{'),
+);
+
+const jobOutcome = fc.record({
+  state: fc.constantFrom(...JOB_STATES),
+  exit_code: fc.option(fc.integer({ min: -(2 ** 31), max: 2 ** 31 - 1 }), { nil: null }),
+  signal: fc.option(fc.constantFrom('SIGKILL', 'SIGTERM'), { nil: null }),
+  started_at: fc.constant(NOW),
+  finished_at: fc.option(fc.constant(NOW + 1), { nil: null }),
+});
+
+describe('outcomes recorded one at a time', () => {
+  it('serialise exactly as JSON.stringify would, along any line of recordings and forks (property)', () => {
+    fc.assert(
+      fc.property(fc.array(fc.tuple(outcomeJob, jobOutcome, fc.nat(3)), { maxLength: 60 }), (steps) => {
+        // Outcome objects kept alive at once: recordings continue from any of them, as a retry on an older version would.
+        const lines: JobOutcomes[] = [{}];
+        for (const [job, outcome, from] of steps) lines.push(withOutcome(lines[from % lines.length], job, outcome));
+        for (const jobs of lines) {
+          const json = outcomesJson(jobs);
+          expect(json).toBe(JSON.stringify(jobs));
+          // The keys in the order a plain object holds them: array indices first, ascending.
+          expect(JSON.stringify(JSON.parse(json))).toBe(json);
+        }
+      }),
+      { numRuns: 300 },
+    );
+  });
+
+  it('leave the outcomes they grow from as they were', () => {
+    const before = withOutcome(undefined, 'a', { state: 'running', exit_code: null, signal: null, started_at: NOW, finished_at: null });
+    const after = withOutcome(before, 'a', { state: 'failed', exit_code: 1, signal: null, started_at: NOW, finished_at: NOW });
+    expect(before.a?.state).toBe('running');
+    expect(() => Object.assign(after, { b: before.a })).toThrow(TypeError);
+    expect(after.a?.state).toBe('failed');
+    expect(outcomesJson(before)).toBe(JSON.stringify(before));
+    expect(outcomesJson(after)).toBe(JSON.stringify(after));
+  });
+
+  it('encode only the outcome recorded, not the thousands before it', () => {
+    let encoded = 0;
+    /** An outcome that counts how often it is encoded. */
+    const counted = (n: number) =>
+      Object.assign({ state: 'failed', exit_code: n, signal: null, started_at: NOW, finished_at: NOW } as const, {
+        toJSON() {
+          encoded++;
+          return { state: 'failed', exit_code: n, signal: null, started_at: NOW, finished_at: NOW };
+        },
+      });
+    let jobs = withOutcome(undefined, 'build-0', counted(0));
+    const value: Session = { id: ID, name: null, job_ids: ['build-0'], created_at: NOW, updated_at: NOW, status: 'active', jobs };
+    sessionJson(value);
+    for (let n = 1; n < 10_000; n++) jobs = withOutcome(jobs, `build-${n}`, counted(n));
+    encoded = 0;
+
+    jobs = withOutcome(jobs, 'build-10000', counted(10_000));
+    jobs = withOutcome(jobs, 'build-5', counted(5));
+    const json = sessionJson({ ...value, jobs });
+
+    expect(encoded).toBe(2);
+    expect(JSON.parse(json).jobs['build-5'].exit_code).toBe(5);
+    expect(Object.keys(JSON.parse(json).jobs)).toHaveLength(10_001);
+  });
+
+  it('are cut out of the view events read, whatever the job IDs, which keeps the counts and the last outcomes (property)', () => {
+    fc.assert(
+      fc.property(session, fc.array(fc.tuple(outcomeJob, jobOutcome), { minLength: 1, maxLength: 10 }), (fields, recorded) => {
+        let jobs: JobOutcomes = {};
+        for (const [job, outcome] of recorded) jobs = withOutcome(jobs, job, outcome);
+        const [lastJob, lastOutcome] = recorded.at(-1)!;
+        const counts = { total: 1, running: 0, succeeded: 0, failed: 1, cancelled: 0 };
+        const lastJobs = withOutcome(undefined, lastJob, lastOutcome);
+        const value = { ...build(fields), jobs, job_counts: counts, last_jobs: lastJobs } as Session;
+
+        expect(sessionEventView(sessionJson(value))).toEqual({ ...value, job_ids: [], jobs: {} });
+      }),
+      { numRuns: 300 },
+    );
   });
 });

@@ -193,6 +193,29 @@ describe('local events over HTTP (a child process)', () => {
     }
   }, 40_000);
 
+  it('leaves a Session Job Failed line for a job that ends failed, and none for other job changes', async () => {
+    const child = await startChild();
+    const call = client(child.url);
+
+    const id: string = (await call('POST', '/sessions', { name: 'ci' })).json.id;
+    expect((await call('POST', `/sessions/${id}/jobs`, { job_id: 'build-41', state: 'succeeded', exit_code: 0 })).status).toBe(200);
+    expect((await call('POST', `/sessions/${id}/jobs`, { job_id: 'build-42', state: 'running' })).status).toBe(200);
+    const failed = await call('POST', `/sessions/${id}/jobs`, { job_id: 'build-42', state: 'failed', exit_code: 2 });
+    expect(failed.json.job_counts).toEqual({ total: 2, running: 0, succeeded: 1, failed: 1, cancelled: 0 });
+    expect((await call('PATCH', `/sessions/${id}`, { status: 'completed' })).status).toBe(200);
+
+    const lines = await until(eventLines, (found) => found.length >= 3);
+    await stopChild(child);
+    const events = lines.map((line) => JSON.parse(line) as DeliveredSessionEvent);
+    expect(events.map((event) => event['detail-type'])).toEqual(['Session Created', 'Session Job Failed', 'Session Status Changed']);
+    expect(events[1]).toMatchObject({
+      source: 'runner-sessions',
+      detail: { session_id: id, name: 'ci', job_id: 'build-42', exit_code: 2, signal: null, epoch: null, at: failed.json.updated_at },
+    });
+    const history = await readFile(path.join(dataDir, 'events.jsonl'), 'utf-8');
+    expect(history.match(/Session Job Failed/g)).toHaveLength(1);
+  });
+
   it('announces after a restart what a SIGKILL between the write and its announcement cut short', async () => {
     const slow = await startChild({ EVENTS_PUBLISH_DELAY_MS: '1000' });
     const created = await client(slow.url)('POST', '/sessions', { name: 'killed' });

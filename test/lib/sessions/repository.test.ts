@@ -106,6 +106,7 @@ describe('createSession', () => {
       updated_at: now / 1000,
       status: 'active',
       updated_by: 'arn:aws:iam::123456789012:user/runner',
+      job_counts: { total: 0, running: 0, succeeded: 0, failed: 0, cancelled: 0 },
     });
     expect(etag).toBe(fake.objects.get(sessionKey(session.id))?.etag);
   });

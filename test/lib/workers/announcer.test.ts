@@ -2,7 +2,7 @@ import { S3Client } from '@aws-sdk/client-s3';
 import fc from 'fast-check';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { ServiceError } from '#lib/domain/errors.ts';
-import { type SessionEvent, type SessionEventDetail, sessionEvent } from '#lib/domain/events.ts';
+import { type SessionEvent, type SessionEventDetail, sessionEvents } from '#lib/domain/events.ts';
 import { sessionKey } from '#lib/domain/ids.ts';
 import { type Session, SessionSchema } from '#lib/domain/session.ts';
 import { SessionRepository } from '#lib/sessions/repository.ts';
@@ -89,8 +89,7 @@ async function expectedEvents(id: string): Promise<SessionEvent[]> {
   let previous: Session | null = null;
   for (const { versionId } of versions.reverse()) {
     const next = SessionSchema.parse(JSON.parse((await sessions.getVersion(key, versionId))!.body));
-    const event = sessionEvent(previous, next, versionId);
-    if (event) events.push(event);
+    events.push(...sessionEvents(previous, next, versionId));
     previous = next;
   }
   return events;
@@ -102,6 +101,37 @@ function dedupe(events: SessionEvent[]): SessionEvent[] {
 }
 
 describe('Announcer', () => {
+  it('announces a job that ends failed, once, and no other job change', async () => {
+    const id = (await repository.createSession({ name: 'ci', actor: 'ci' })).session.id;
+    await repository.addJob(id, 'build-41', { state: 'succeeded', exitCode: 0, actor: 'ci' });
+    await repository.addJob(id, 'build-42', { state: 'running', actor: 'ci' });
+    await repository.addJob(id, 'build-42', { state: 'failed', exitCode: 2, actor: 'ci' });
+    await repository.addJob(id, 'build-42', { state: 'failed', exitCode: 2, actor: 'ci' });
+    await repository.addJob(id, 'build-43', { actor: 'ci' });
+    await repository.setStatus(id, 'paused', { actor: 'ci' });
+
+    await announcer().announceAll(id);
+
+    const newest = (await sessions.listVersions(sessionKey(id), { limit: 3 })).versions[2]!.versionId;
+    expect(publisher.events.map((event) => event['detail-type'])).toEqual([
+      'Session Created',
+      'Session Job Failed',
+      'Session Status Changed',
+    ]);
+    expect(publisher.events[1]!.detail).toEqual({
+      session_id: id,
+      name: 'ci',
+      job_id: 'build-42',
+      exit_code: 2,
+      signal: null,
+      epoch: null,
+      actor: 'ci',
+      version_id: newest,
+      at: T0 / 1000,
+    });
+    expect(publisher.events).toEqual(await expectedEvents(id));
+  });
+
   it('announces a life cycle in order: creation, appends (none), pause, resume, take-over, expiry, completion, restore', async () => {
     const id = (await repository.createSession({ name: 'ssh-import', actor: 'ci', leaseSeconds: 30, holder: 'runner-a' })).session.id;
     const announce = announcer();
