@@ -168,7 +168,14 @@ describe.skipIf(!HAVE_CHROMIUM)(SUITE, () => {
     const failures = page.locator('.timeline .entry-failed .change');
     await failures.nth(1).waitFor();
     expect(await failures.allTextContents()).toEqual(['job e-4 failed (SIGTERM)', 'job e-2 failed (exit 3)']);
-    expect(await page.locator('.timeline .entry .change').first().textContent()).toBe('job e-4 failed (SIGTERM)');
+    expect(await page.locator('.timeline .entry .change').allTextContents()).toEqual([
+      'job e-4 failed (SIGTERM)',
+      '2 jobs added: e-3, e-4; 2 outcomes recorded',
+      'job e-2 failed (exit 3)',
+      'job e-1 started',
+      'created',
+    ]);
+    expect(await page.locator('.timeline .group-size').textContent()).toBe('3 consecutive appends and outcomes.');
 
     await page.getByLabel('State').selectOption('failed');
     await page.waitForFunction(() => document.querySelectorAll('.job-table tbody tr').length === 2);

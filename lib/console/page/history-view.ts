@@ -148,7 +148,11 @@ export function historyPanel(
     const { entries, jobs } = item;
     const oldest = entries.at(-1)!;
     const partial = item.older === undefined && cursor !== null;
-    const title = `${jobs.length} jobs added: ${jobs.slice(0, 3).join(', ')}${jobs.length > 3 ? ', …' : ''}`;
+    // Versions whose change names a job's outcome ("job b-1 succeeded"): an append with one, or an outcome alone.
+    const outcomes = entries.filter((entry) => entry.change.split('; ').some((part) => part.startsWith('job '))).length;
+    const added = `${jobs.length} job${jobs.length === 1 ? '' : 's'} added: ${jobs.slice(0, 3).join(', ')}${jobs.length > 3 ? ', …' : ''}`;
+    const recorded = `${outcomes} outcome${outcomes === 1 ? '' : 's'} recorded`;
+    const title = [jobs.length > 0 ? added : '', outcomes > 0 ? recorded : ''].filter((part) => part !== '').join('; ');
     const list = el('ol', { class: 'group-jobs' });
     const details = el('details', { class: 'group' }, el('summary', { text: `Show the ${jobs.length} job IDs` }), list);
     details.addEventListener('toggle', () => {
@@ -168,9 +172,9 @@ export function historyPanel(
       ),
       el('p', {
         class: 'muted group-size',
-        text: `${entries.length} consecutive appends${partial ? '; older ones are not read yet' : ''}.`,
+        text: `${entries.length} consecutive ${outcomes > 0 ? 'appends and outcomes' : 'appends'}${partial ? '; older ones are not read yet' : ''}.`,
       }),
-      details,
+      jobs.length > 0 ? details : null,
       last,
     );
   };
