@@ -5,10 +5,9 @@ import type { AddressInfo } from 'node:net';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { consoleHandler } from '#lib/console/serve.ts';
-import { type LocalServer, startLocalServer } from '#lib/local/server.ts';
+import { type LocalServer, type LocalServerOptions, startLocalServer } from '#lib/local/server.ts';
 
 /** A JSON answer as the tests read it: a session, a page, or an error body. */
-// biome-ignore lint/suspicious/noExplicitAny: tests read whatever shape the route under test answers.
 type ApiJson = any;
 
 /** The local API (temp file store) behind a server that answers the console's paths and passes every other request on. */
@@ -27,10 +26,17 @@ export interface ConsoleTestServer {
   close(): Promise<void>;
 }
 
-export async function startConsoleTestServer({ withEvents = false }: { withEvents?: boolean } = {}): Promise<ConsoleTestServer> {
+export async function startConsoleTestServer({
+  withEvents = false,
+  tokens,
+}: {
+  withEvents?: boolean;
+  /** Bearer tokens the API takes (each request must then present one). */
+  tokens?: LocalServerOptions['tokens'];
+} = {}): Promise<ConsoleTestServer> {
   const dataDir = await mkdtemp(path.join(tmpdir(), 'runner-sessions-console-'));
   const eventsFile = path.join(dataDir, 'events.jsonl');
-  const api = await startLocalServer({ port: 0, dataDir });
+  const api = await startLocalServer({ port: 0, dataDir, ...(tokens === undefined ? {} : { tokens }) });
   const upstream = new URL(api.url);
   const handleConsole = consoleHandler(withEvents ? { eventsFile } : {});
   const server: Server = createServer((req, res) => {

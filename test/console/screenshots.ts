@@ -14,17 +14,26 @@ const DOCS = path.resolve(import.meta.dirname, '../../docs');
 const server = await startConsoleTestServer();
 const browser = await launchChromium();
 try {
-  const create = async (name: string, jobs: number, status?: string) => {
+  /** A session of `jobs` jobs; with `outcomes`, each is recorded as it ended (the last one still running, two failed). */
+  const create = async (name: string, jobs: number, status?: string, outcomes = false) => {
     const { json } = await server.call('POST', '/sessions', { name });
-    for (let index = 0; index < jobs; index++)
-      await server.call('POST', `/sessions/${json.id}/jobs`, { job_id: `${name}-job-${index + 1}` });
+    for (let index = 0; index < jobs; index++) {
+      const outcome = !outcomes
+        ? {}
+        : index === jobs - 1
+          ? { state: 'running' }
+          : index % 97 === 16
+            ? { state: 'failed', exit_code: 2 }
+            : { state: 'succeeded', exit_code: 0 };
+      await server.call('POST', `/sessions/${json.id}/jobs`, { job_id: `${name}-job-${index + 1}`, ...outcome });
+    }
     if (status) await server.call('PATCH', `/sessions/${json.id}`, { status });
     return json.id as string;
   };
   await create('nightly-backup', 12, 'completed');
   await create('ssh-import', 3, 'terminated');
   await create('deploy-eu-west', 5, 'paused');
-  const held = await create('build-7', 240);
+  const held = await create('build-7', 240, undefined, true);
   await create('ci-main-4821', 0);
   const store = new SqliteObjectStore(server.dataDir);
   const key = `sessions/${held}.json`;

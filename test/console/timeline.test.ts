@@ -111,4 +111,29 @@ describe('leaseStanding', () => {
     expect(endedInHistory(history, ended)).toBe(101);
     expect(endedInHistory(history.slice(0, 1), ended)).toBeUndefined();
   });
+
+  it('keeps a run going through outcomes recorded without an append, and breaks it at a failure', () => {
+    const counts = (succeeded: number, failed = 0, running = 0) => ({
+      job_counts: { total: 3, running, succeeded, failed, cancelled: 0 },
+    });
+    const items = timeline(
+      historyOf(
+        ['created', {}],
+        ['jobs_added 3: j-0, j-1, j-2', { job_ids: jobs(3), ...counts(0, 0, 3) }],
+        ['job j-0 succeeded', { ...counts(1, 0, 2) }],
+        ['job j-1 succeeded', { ...counts(2, 0, 1) }],
+        ['job j-2 failed (exit 2)', { ...counts(2, 1, 0) }],
+        ['unchanged', {}],
+      ),
+    );
+
+    expect(items.map((item) => (item.kind === 'appends' ? `appends ${item.entries.length}` : item.entry.change))).toEqual([
+      'unchanged',
+      'job j-2 failed (exit 2)',
+      'appends 3',
+      'created',
+    ]);
+    const group = items[2]!;
+    expect(group.kind === 'appends' && group.jobs).toEqual(['j-0', 'j-1', 'j-2']);
+  });
 });

@@ -20,6 +20,25 @@ export interface Lease {
   taken_over?: boolean;
 }
 
+/** How a job ended, or that it runs (DESIGN "Job outcomes (v1.2)"); times are the server's, in Unix seconds. */
+export interface JobOutcome {
+  /** `running`, `succeeded`, `failed`, `cancelled`, or what a newer server says. */
+  state: string;
+  exit_code: number | null;
+  signal: string | null;
+  started_at: number;
+  finished_at: number | null;
+}
+
+/** How many jobs a session holds, and how many of them are in each state. */
+export interface JobCounts {
+  total: number;
+  running: number;
+  succeeded: number;
+  failed: number;
+  cancelled: number;
+}
+
 /** A session as the API sends it; fields the console does not know are kept but ignored. */
 export interface Session {
   id: string;
@@ -31,6 +50,11 @@ export interface Session {
   updated_by?: string;
   restored_from?: string;
   lease?: Lease | null;
+  /** The outcome of each job that has a state (absent from servers and sessions without outcomes). */
+  jobs?: Record<string, JobOutcome>;
+  job_counts?: JobCounts;
+  /** Who owns the session: a principal or a local tenant; absent from servers without owners and sessions stored before them. */
+  owner?: string;
   [field: string]: unknown;
 }
 
@@ -52,7 +76,7 @@ export interface HistoryPage {
   next_cursor: string | null;
 }
 
-/** A refused request: the service's `code`, or `no_route` / `network_error` / `unexpected_response`. */
+/** A refused request: the service's `code`, or `no_route` / `not_granted` / `network_error` / `unexpected_response`. */
 export class ApiError extends Error {
   readonly status: number;
   readonly code: string;
@@ -112,6 +136,8 @@ function errorOf(status: number, json: unknown, method: string, path: string): A
     const detailRecord = typeof details === 'object' && details !== null ? (details as Record<string, unknown>) : {};
     return new ApiError(status, code, typeof message === 'string' ? message : code, detailRecord);
   }
+  // API Gateway's own 403 (the credentials are not granted this route) carries no error code.
+  if (status === 403) return new ApiError(status, 'not_granted', `these credentials are not granted ${method} ${path.split('?')[0]}`);
   // The gateway's own 404/405 (no such route) carry no error code.
   if (status === 404 || status === 405) return new ApiError(status, 'no_route', `this server has no route ${method} ${path.split('?')[0]}`);
   return new ApiError(status, 'unexpected_response', `${method} ${path.split('?')[0]} answered ${status}`);
@@ -169,4 +195,24 @@ export function restoreVersion(id: string, versionId: string, etag: string, { fo
     body: force ? { version_id: versionId, force: true } : { version_id: versionId },
     headers: { 'if-match': etag },
   });
+}
+
+/** `POST /sessions/{id}/owner` (operators only): gives a session stored before owners its `owner`, onto the version shown. */
+export function adoptSession(id: string, owner: string, etag: string | null): Promise<Answer<Session>> {
+  return request<Session>(`/sessions/${enc(id)}/owner`, {
+    method: 'POST',
+    body: { owner },
+    headers: etag === null ? {} : { 'if-match': etag },
+  });
+}
+
+let adoption: Promise<boolean> | undefined;
+
+/** Whether the server offers adoption (its OpenAPI document has the route); asked once, and only for a session without an owner. */
+export function offersAdoption(): Promise<boolean> {
+  adoption ??= request<{ paths?: Record<string, unknown> }>('/openapi.json').then(
+    ({ body }) => body.paths?.['/sessions/{id}/owner'] !== undefined,
+    () => false,
+  );
+  return adoption;
 }

@@ -27,6 +27,8 @@ export interface ErrorTold {
   reload?: () => void;
   /** The confirm button's new label when confirming again does something else (a forced restore); styled as destructive. */
   retryLabel?: string;
+  /** Confirming again cannot help (the caller may not do this): the confirm button goes, Cancel becomes Close. */
+  refused?: boolean;
 }
 
 let opened = 0;
@@ -86,6 +88,10 @@ export function confirmAction(spec: ConfirmSpec): Promise<boolean> {
             });
             confirm.replaceWith(reload);
             reload.focus();
+          } else if (told.refused === true) {
+            confirm.remove();
+            cancel.textContent = 'Close';
+            cancel.focus();
           } else {
             if (told.retryLabel !== undefined) {
               confirm.textContent = told.retryLabel;

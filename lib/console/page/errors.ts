@@ -28,6 +28,10 @@ export function explain(error: unknown): { message: string; stale: boolean } {
       return { message: 'A runner holds a live lease on this session: take it over first, then act.', stale: true };
     case 'invalid_transition':
       return { message: `Not allowed from the session's current status: ${error.message}.`, stale: true };
+    case 'forbidden':
+      return { message: 'You do not own this session: only its owner and operators may change it. Ask an operator.', stale: false };
+    case 'not_granted':
+      return { message: `Your credentials are not granted this (operators only): ${error.message}. Ask an operator.`, stale: false };
     case 'session_not_found':
       return { message: 'This session does not exist (or no longer exists).', stale: false };
     case 'versioning_disabled':

@@ -6,6 +6,7 @@
  */
 
 import type { HistoryEntry } from './api.ts';
+import { changeKind } from './versions.ts';
 
 /** One item of the timeline: a version of its own, or a run of two or more appends. */
 export type TimelineItem =
@@ -54,19 +55,23 @@ export function aboutStatusOrLease(entry: HistoryEntry, older: HistoryEntry | un
 }
 
 /**
- * Whether `entry` did nothing but append jobs to `older`'s: same status, name
+ * Whether `entry` did nothing but append jobs to `older`'s or record how jobs went (none of them failed): same status, name
  * and lease epoch, no restore, and its jobs are the older ones and more. With
  * no older version loaded, its `change` says (`job_added J` / `jobs_added N: …`).
  */
 function isAppend(entry: HistoryEntry, older: HistoryEntry | undefined): boolean {
+  // A failure stands on its own in the timeline, never folded into a run of appends.
+  if (changeKind(entry.change) === 'failed') return false;
   if (older === undefined) return /^jobs?_added /.test(entry.change) && !entry.change.includes('; ');
   const [before, after] = [older.session, entry.session];
+  // An outcome recorded without an append (a job's end after its start) is part of the run too: its counts moved.
+  const counted = JSON.stringify(after.job_counts ?? null) !== JSON.stringify(before.job_counts ?? null);
   return (
     after.status === before.status &&
     after.name === before.name &&
     (after.lease?.epoch ?? 0) === (before.lease?.epoch ?? 0) &&
     after.restored_from === before.restored_from &&
-    after.job_ids.length > before.job_ids.length &&
+    (after.job_ids.length > before.job_ids.length || (counted && after.job_ids.length === before.job_ids.length)) &&
     before.job_ids.every((job, position) => after.job_ids[position] === job)
   );
 }

@@ -34,10 +34,20 @@ export interface HistoryPanel {
   show(first: HistoryPage | Error): Promise<void>;
   /** The versions loaded so far, newest first. */
   readonly versions: HistoryEntry[];
+  /** Draws the timeline again from what was read (after a refusal disabled the restores). */
+  redraw(): void;
 }
 
-/** The History panel of session `id`, rendered into `panel`; `onRestore` opens the restore of a version. */
-export function historyPanel(panel: HTMLElement, id: string, onRestore: (entry: HistoryEntry) => void): HistoryPanel {
+/**
+ * The History panel of session `id`, rendered into `panel`; `onRestore` opens the restore of a version, offered
+ * (not disabled) while `mayRestore()`.
+ */
+export function historyPanel(
+  panel: HTMLElement,
+  id: string,
+  onRestore: (entry: HistoryEntry) => void,
+  mayRestore: () => boolean = () => true,
+): HistoryPanel {
   let versions: HistoryEntry[] = [];
   let cursor: string | null = null;
   let view: TimelineView = 'all';
@@ -118,6 +128,7 @@ export function historyPanel(panel: HTMLElement, id: string, onRestore: (entry: 
       text: item.kind === 'version' ? 'Restore this version' : 'Restore to after these jobs',
       attrs: { type: 'button' },
     });
+    restore.disabled = !mayRestore();
     restore.addEventListener('click', () => onRestore(newest));
     const last = isCurrent ? el('p', { class: 'current-tag', text: 'Current version' }) : restore;
     if (item.kind === 'appends') return groupElement(item, last);
@@ -137,7 +148,11 @@ export function historyPanel(panel: HTMLElement, id: string, onRestore: (entry: 
     const { entries, jobs } = item;
     const oldest = entries.at(-1)!;
     const partial = item.older === undefined && cursor !== null;
-    const title = `${jobs.length} jobs added: ${jobs.slice(0, 3).join(', ')}${jobs.length > 3 ? ', …' : ''}`;
+    // Versions whose change names a job's outcome ("job b-1 succeeded"): an append with one, or an outcome alone.
+    const outcomes = entries.filter((entry) => entry.change.split('; ').some((part) => part.startsWith('job '))).length;
+    const added = `${jobs.length} job${jobs.length === 1 ? '' : 's'} added: ${jobs.slice(0, 3).join(', ')}${jobs.length > 3 ? ', …' : ''}`;
+    const recorded = `${outcomes} outcome${outcomes === 1 ? '' : 's'} recorded`;
+    const title = [jobs.length > 0 ? added : '', outcomes > 0 ? recorded : ''].filter((part) => part !== '').join('; ');
     const list = el('ol', { class: 'group-jobs' });
     const details = el('details', { class: 'group' }, el('summary', { text: `Show the ${jobs.length} job IDs` }), list);
     details.addEventListener('toggle', () => {
@@ -157,9 +172,9 @@ export function historyPanel(panel: HTMLElement, id: string, onRestore: (entry: 
       ),
       el('p', {
         class: 'muted group-size',
-        text: `${entries.length} consecutive appends${partial ? '; older ones are not read yet' : ''}.`,
+        text: `${entries.length} consecutive ${outcomes > 0 ? 'appends and outcomes' : 'appends'}${partial ? '; older ones are not read yet' : ''}.`,
       }),
-      details,
+      jobs.length > 0 ? details : null,
       last,
     );
   };
@@ -186,6 +201,7 @@ export function historyPanel(panel: HTMLElement, id: string, onRestore: (entry: 
     get versions() {
       return versions;
     },
+    redraw: () => render(),
   };
 }
 

@@ -7,11 +7,11 @@
  * @module
  */
 
-import { ApiError, type HistoryEntry, restoreVersion, type Session } from './api.ts';
+import { ApiError, getSession, type HistoryEntry, type Lease, restoreVersion, type Session } from './api.ts';
 import { confirmAction, type ErrorTold } from './dialog.ts';
 import { el } from './dom.ts';
 import { diffList } from './history-view.ts';
-import { holdsUntil, leaseStanding } from './lease.ts';
+import { holdsUntil, leaseStanding, liveLease } from './lease.ts';
 import { timeAgo } from './ticker.ts';
 import { clock } from './time.ts';
 import { diffSessions } from './versions.ts';
@@ -28,11 +28,15 @@ export interface RestoreRequest {
 
 /** Opens the restore dialog for `entry`. */
 export async function confirmRestore({ id, shown, entry, act, describeError }: RestoreRequest): Promise<void> {
-  const { session, etag } = shown;
+  const { session } = shown;
+  let { etag } = shown;
   // The lease is never part of what a restore brings back: the preview leaves it to its own line.
   const changes = diffSessions(session, entry.session).filter((line) => line.kind !== 'lease');
   const standing = leaseStanding(session);
   let force = standing.kind === 'live';
+  /** Who holds the session, when a refusal showed that a runner took it after the page was shown. */
+  let heldSince: string | undefined;
+  const etagShown = el('code', { class: 'etag', text: etag ?? '—' });
   await confirmAction({
     title: 'Restore this version?',
     body: [
@@ -41,27 +45,33 @@ export async function confirmRestore({ id, shown, entry, act, describeError }: R
         ? el('p', { class: 'muted', text: 'It holds the same content as the current version: nothing will change.' })
         : el('div', {}, el('p', { text: 'What will change:' }), diffList(changes)),
       el('p', { class: force ? 'holder-effect restore-lease' : 'restore-lease', text: leaseLine(session) }),
-      el(
-        'p',
-        { class: 'muted' },
-        'Only if the session is still at version ',
-        el('code', { class: 'etag', text: etag ?? '—' }),
-        ' (the one shown).',
-      ),
+      el('p', { class: 'muted' }, 'Only if the session is still at version ', etagShown, ' (the one shown).'),
     ],
     confirmLabel: force ? 'Force restore' : 'Restore',
     danger: force,
-    describeError: (error) => {
-      if (!(error instanceof ApiError) || error.code !== 'lease_held') return describeError(error);
-      return { message: `${heldBy(error.details)}. ${FENCES}`, retryLabel: 'Force restore' };
-    },
+    describeError: (error) =>
+      heldSince === undefined ? describeError(error) : { message: `${heldSince}. ${FENCES}`, retryLabel: 'Force restore' },
     action: async () => {
       if (etag === null) throw new Error('the session was shown without an ETag; reload and try again');
+      const onto = etag;
+      heldSince = undefined;
       try {
-        await act(() => restoreVersion(id, entry.version_id, etag, { force }), 'Restored: that version’s content is current again.');
+        await act(() => restoreVersion(id, entry.version_id, onto, { force }), 'Restored: that version’s content is current again.');
       } catch (error) {
+        if (!(error instanceof ApiError)) throw error;
         // A runner took the lease after the page was shown: the next confirm, which the dialog now names, forces.
-        if (error instanceof ApiError && error.code === 'lease_held') force = true;
+        if (error.code === 'lease_held') heldSince = heldBy(error.details);
+        // Taking the lease wrote a version, so the server refused the version shown (412). When the lease is all that
+        // changed, the preview still holds: the dialog names the new holder and forces onto the version now current.
+        if (error.code === 'precondition_failed') {
+          const taken = await leaseTakenSince(id, session);
+          if (taken !== undefined) {
+            ({ etag } = taken);
+            etagShown.textContent = etag;
+            heldSince = holdsUntil(taken.lease);
+          }
+        }
+        if (heldSince !== undefined) force = true;
         throw error;
       }
     },
@@ -69,6 +79,18 @@ export async function confirmRestore({ id, shown, entry, act, describeError }: R
 }
 
 const FENCES = 'Restoring anyway takes the session from it: its next change is refused with lease_lost.';
+
+/**
+ * The session as it now stands when only its lease changed since `shown` and a runner holds it live; undefined
+ * otherwise (its content changed too, or it cannot be read: the dialog then says to reload).
+ */
+async function leaseTakenSince(id: string, shown: Session): Promise<{ etag: string; lease: Lease } | undefined> {
+  const now = await getSession(id).catch(() => undefined);
+  if (now === undefined || now.etag === null) return undefined;
+  const lease = liveLease(now.body);
+  if (lease === undefined || diffSessions(shown, now.body).some((line) => line.kind !== 'lease')) return undefined;
+  return { etag: now.etag, lease };
+}
 
 /** What the restore does to the lease, as shown now. */
 function leaseLine(current: Session): string {

@@ -6,20 +6,21 @@
  * @module
  */
 
-import { acquireLease, getHistory, getSession, type HistoryPage, type Session, type Status, setStatus } from './api.ts';
+import { type Change, noteRefusal, refusalNote, refused } from './access.ts';
+import { confirmAdopt } from './adopt.ts';
+import { acquireLease, getHistory, getSession, type HistoryPage, offersAdoption, type Session, type Status, setStatus } from './api.ts';
 import { confirmAction, dialogOpen } from './dialog.ts';
 import { announce, el, replaceChildren } from './dom.ts';
 import { explain } from './errors.ts';
 import { historyPanel, NEWEST_PAGE } from './history-view.ts';
+import { countsOf, countsText, hasOutcomes } from './job-outcomes.ts';
+import { jobsPanel } from './jobs-view.ts';
 import { effectOnHolder, holdsUntil, liveLease, STATUS_EFFECTS } from './lease.ts';
 import { leaseFacts } from './lease-view.ts';
 import { confirmRestore } from './restore.ts';
 import { idTail, statusBadge } from './sessions-view.ts';
 import { timeAgo } from './ticker.ts';
 import { dateTime } from './time.ts';
-
-/** Job rows on the page at once, whatever the session holds: 10,000 jobs stay as light as 100. */
-export const JOBS_PER_PAGE = 100;
 
 interface Loaded {
   session: Session;
@@ -29,8 +30,6 @@ interface Loaded {
 /** Renders session `id` into `main`; returns its refresh for live updates. */
 export function showSession(main: HTMLElement, id: string): (sessionId?: string) => Promise<void> {
   let current: Loaded | undefined;
-  let jobsPage = 0;
-  let jobFilter = '';
 
   const heading = el('h1', { text: 'Session', attrs: { tabindex: -1 } });
   const back = el('a', { class: 'back', text: '← All sessions', attrs: { href: '#/' } });
@@ -38,13 +37,19 @@ export function showSession(main: HTMLElement, id: string): (sessionId?: string)
   const overview = el('section', { class: 'panel overview', attrs: { 'aria-labelledby': 'overview-title' } });
   const actions = el('div', { class: 'actions', attrs: { role: 'group', 'aria-label': 'Session actions' } });
   const leasePanel = el('section', { class: 'panel lease-panel', attrs: { 'aria-labelledby': 'lease-title' } });
-  const jobsPanel = el('section', { class: 'panel jobs', attrs: { 'aria-labelledby': 'jobs-title' } });
+  const jobsElement = el('section', { class: 'panel jobs', attrs: { 'aria-labelledby': 'jobs-title' } });
   const historyElement = el('section', { class: 'panel history', attrs: { 'aria-labelledby': 'history-title' } });
-  const columns = el('div', { class: 'columns' }, el('div', { class: 'column' }, overview, leasePanel, jobsPanel), historyElement);
+  const columns = el('div', { class: 'columns' }, el('div', { class: 'column' }, overview, leasePanel, jobsElement), historyElement);
   replaceChildren(main, back, heading, problem, actions, columns);
-  const history = historyPanel(historyElement, id, (entry) => {
-    if (current !== undefined) void confirmRestore({ id, shown: current, entry, act, describeError });
-  });
+  const jobs = jobsPanel(jobsElement);
+  const history = historyPanel(
+    historyElement,
+    id,
+    (entry) => {
+      if (current !== undefined) void confirmRestore({ id, shown: current, entry, act, describeError: describeError('restore') });
+    },
+    () => !refused('restore', id),
+  );
 
   const fail = (error: unknown) => replaceChildren(problem, el('p', { text: explain(error).message }));
 
@@ -58,7 +63,8 @@ export function showSession(main: HTMLElement, id: string): (sessionId?: string)
         { class: 'facts' },
         ...fact('ID', el('code', { text: session.id })),
         ...fact('Status', statusBadge(session.status)),
-        ...fact('Jobs', String(session.job_ids.length)),
+        ...fact('Jobs', jobsFact(session)),
+        ...('owner' in session ? fact('Owner', ownerText(session)) : []),
         ...fact('Created', el('span', {}, timeAgo(session.created_at), ` (${dateTime(session.created_at)})`)),
         ...fact('Updated', timeAgo(session.updated_at)),
         ...fact('Updated by', session.updated_by ?? '—'),
@@ -76,79 +82,26 @@ export function showSession(main: HTMLElement, id: string): (sessionId?: string)
       button.disabled = options.disabled ?? false;
       button.addEventListener('click', run);
       buttons.push(button);
+      return button;
     };
     add('Pause', () => void changeStatus('paused'), { disabled: session.status !== 'active' });
     add('Resume', () => void resume(), { disabled: session.status !== 'paused' });
     add('Complete', () => void changeStatus('completed'), { disabled: terminal });
     add('Terminate', () => void changeStatus('terminated'), { danger: true, disabled: terminal });
     add('Take over', () => void takeOver(), { danger: true, disabled: terminal || live === undefined });
-    replaceChildren(actions, ...buttons);
-  };
-
-  const renderJobs = (session: Session) => {
-    const matching =
-      jobFilter === ''
-        ? session.job_ids.map((job, index) => ({ job, index }))
-        : session.job_ids.flatMap((job, index) => (job.includes(jobFilter) ? [{ job, index }] : []));
-    const pages = Math.max(1, Math.ceil(matching.length / JOBS_PER_PAGE));
-    jobsPage = Math.min(jobsPage, pages - 1);
-    const first = jobsPage * JOBS_PER_PAGE;
-    const shown = matching.slice(first, first + JOBS_PER_PAGE);
-
-    const filterInput = el('input', {
-      attrs: { id: 'job-filter', type: 'search', autocomplete: 'off', spellcheck: 'false', maxlength: 256 },
-    });
-    filterInput.value = jobFilter;
-    filterInput.addEventListener('input', () => {
-      jobFilter = filterInput.value;
-      jobsPage = 0;
-      renderJobs(session);
-      document.getElementById('job-filter')?.focus();
-    });
-    const pager = (label: string, target: number, disabled: boolean) => {
-      const button = el('button', { class: 'button', text: label, attrs: { type: 'button' } });
-      button.disabled = disabled;
-      button.addEventListener('click', () => {
-        jobsPage = target;
-        renderJobs(session);
-        // The pressed button may now be disabled (Last on the last page): the position it changed then takes the focus.
-        const again = document.querySelector<HTMLButtonElement>(`.jobs [data-page-button="${label}"]`);
-        if (again !== null && !again.disabled) again.focus();
-        else document.getElementById('jobs-position')?.focus();
+    if (typeof session.owner !== 'string') {
+      // Shown once the server is known to offer adoption (an older one has no owners to give).
+      const adoptButton = add('Adopt…', () => void adopt(), { disabled: refused('adopt', id) });
+      adoptButton.hidden = true;
+      void offersAdoption().then((offered) => {
+        adoptButton.hidden = !offered;
       });
-      button.dataset.pageButton = label;
-      return button;
-    };
-    const position =
-      matching.length === 0
-        ? jobFilter === ''
-          ? 'No jobs yet.'
-          : 'No job matches.'
-        : `Jobs ${first + 1}–${first + shown.length} of ${matching.length}${jobFilter === '' ? '' : ` matching (${session.job_ids.length} in all)`}`;
-    replaceChildren(
-      jobsPanel,
-      el('h2', { text: `Jobs (${session.job_ids.length})`, attrs: { id: 'jobs-title' } }),
-      el('div', { class: 'field' }, el('label', { text: 'Find a job', attrs: { for: 'job-filter' } }), filterInput),
-      el('p', { class: 'summary', text: position, attrs: { 'aria-live': 'polite', id: 'jobs-position', tabindex: -1 } }),
-      shown.length === 0
-        ? null
-        : el(
-            'ol',
-            { class: 'job-list', attrs: { start: first + 1, 'aria-describedby': 'jobs-position' } },
-            ...shown.map(({ job, index }) => el('li', { attrs: { value: index + 1 } }, el('code', { text: job }))),
-          ),
-      pages > 1
-        ? el(
-            'div',
-            { class: 'pager', attrs: { role: 'group', 'aria-label': 'Job pages' } },
-            pager('First', 0, jobsPage === 0),
-            pager('Previous', jobsPage - 1, jobsPage === 0),
-            el('span', { class: 'page-of', text: `Page ${jobsPage + 1} of ${pages}` }),
-            pager('Next', jobsPage + 1, jobsPage >= pages - 1),
-            pager('Last', pages - 1, jobsPage >= pages - 1),
-          )
-        : null,
-    );
+    }
+    // Once the server refused this caller a change of this session, none is offered: the line says why.
+    const denied = refused('change', id);
+    if (denied) for (const button of buttons) button.disabled = true;
+    const note = refusalNote(session);
+    replaceChildren(actions, ...buttons, note === undefined ? null : el('p', { class: 'denied', text: note }));
   };
 
   const load = async () => {
@@ -163,7 +116,7 @@ export function showSession(main: HTMLElement, id: string): (sessionId?: string)
     replaceChildren(problem);
     renderOverview(current);
     renderActions(current.session);
-    renderJobs(current.session);
+    jobs.render(current.session);
     replaceChildren(leasePanel, ...leaseFacts(current.session, []));
     await history.show(page);
     replaceChildren(leasePanel, ...leaseFacts(current.session, history.versions));
@@ -192,8 +145,13 @@ export function showSession(main: HTMLElement, id: string): (sessionId?: string)
     announce(done);
     await reload().catch(() => {});
   };
-  const describeError = (error: unknown) => {
+  const describeError = (change: Change) => (error: unknown) => {
     const told = explain(error);
+    if (noteRefusal(error, change, id) && current !== undefined) {
+      renderActions(current.session);
+      history.redraw();
+      return { message: change === 'adopt' ? 'Adopting a session is for operators only: ask an operator.' : told.message, refused: true };
+    }
     return told.stale ? { message: told.message, reload: () => void reload().catch(() => {}) } : { message: told.message };
   };
 
@@ -207,7 +165,7 @@ export function showSession(main: HTMLElement, id: string): (sessionId?: string)
       body: [effect, ...(holder === '' ? [] : [el('p', { class: 'holder-effect', text: holder })])],
       confirmLabel: verb,
       danger: target !== 'paused',
-      describeError,
+      describeError: describeError('change'),
       action: () =>
         act(async () => {
           // A live holder fences every change: take its lease, then act with the new epoch.
@@ -228,9 +186,13 @@ export function showSession(main: HTMLElement, id: string): (sessionId?: string)
         ...(holder === '' ? [] : [holder]),
       ],
       confirmLabel: 'Resume',
-      describeError,
+      describeError: describeError('change'),
       action: () => act(() => acquireLease(id), 'Resumed: the session is active again.'),
     });
+  };
+
+  const adopt = async () => {
+    if (current !== undefined) await confirmAdopt({ shown: current, act, describeError: describeError('adopt') });
   };
 
   const takeOver = async () => {
@@ -248,7 +210,7 @@ export function showSession(main: HTMLElement, id: string): (sessionId?: string)
       ],
       confirmLabel: 'Force take-over',
       danger: true,
-      describeError,
+      describeError: describeError('change'),
       action: () => act(() => acquireLease(id, { force: true }), 'Taken over: the console holds the lease now.'),
     });
   };
@@ -271,6 +233,23 @@ async function keepingFocus(render: () => Promise<void>): Promise<void> {
 
 function fact(term: string, value: Node | string): HTMLElement[] {
   return [el('dt', { text: term }), el('dd', {}, value)];
+}
+
+/** The job count, and with outcomes how many are in each state (a failure marked in words and a glyph, not colour alone). */
+function jobsFact(session: Session): Node | string {
+  if (!hasOutcomes(session)) return String(session.job_ids.length);
+  const counts = countsOf(session);
+  return el(
+    'span',
+    { class: counts.failed > 0 ? 'job-counts has-failed' : 'job-counts' },
+    counts.failed > 0 ? el('span', { class: 'glyph', text: '✕ ', attrs: { 'aria-hidden': 'true' } }) : null,
+    countsText(counts),
+  );
+}
+
+/** Who owns the session; a session stored before owners has none until an operator adopts it. */
+export function ownerText(session: Session): string {
+  return typeof session.owner === 'string' ? session.owner : 'none (stored before owners; an operator may adopt it)';
 }
 
 function label(session: Session): string {

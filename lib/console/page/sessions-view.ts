@@ -9,6 +9,7 @@
 import { listSessions, type Session, STATUSES } from './api.ts';
 import { el, replaceChildren } from './dom.ts';
 import { explain } from './errors.ts';
+import { countsOf } from './job-outcomes.ts';
 import { leaseSummary } from './lease-view.ts';
 import { timeAgo } from './ticker.ts';
 import { dateTime, iso } from './time.ts';
@@ -53,19 +54,12 @@ export function showSessions(main: HTMLElement, filter: SessionFilter, navigate:
   statusSelect.addEventListener('change', () => navigate({ status: statusSelect.value, name: nameInput.value }));
 
   const rows = el('tbody');
+  const head = el('tr');
   const table = el(
     'table',
     { class: 'sessions' },
     el('caption', { class: 'visually-hidden', text: 'Sessions, newest first' }),
-    el(
-      'thead',
-      {},
-      el(
-        'tr',
-        {},
-        ...['Name', 'Status', 'Jobs', 'Created', 'Updated', 'Lease'].map((label) => el('th', { text: label, attrs: { scope: 'col' } })),
-      ),
-    ),
+    el('thead', {}, head),
     rows,
   );
   const summary = el('p', { class: 'summary', attrs: { 'aria-live': 'polite' } });
@@ -75,7 +69,11 @@ export function showSessions(main: HTMLElement, filter: SessionFilter, navigate:
   replaceChildren(main, heading, form, problem, summary, table, el('div', { class: 'more' }, more));
 
   const render = () => {
-    replaceChildren(rows, ...sessions.map(sessionRow));
+    // A server that records owners gets an Owner column; an older one's list looks as it did.
+    const owners = sessions.some((session) => 'owner' in session);
+    const columns = ['Name', 'Status', 'Jobs', ...(owners ? ['Owner'] : []), 'Created', 'Updated', 'Lease'];
+    replaceChildren(head, ...columns.map((label) => el('th', { text: label, attrs: { scope: 'col' } })));
+    replaceChildren(rows, ...sessions.map((session) => sessionRow(session, owners)));
     const filtered = filter.status !== '' || filter.name !== '';
     summary.textContent =
       sessions.length === 0
@@ -128,7 +126,7 @@ export function showSessions(main: HTMLElement, filter: SessionFilter, navigate:
   return refresh;
 }
 
-function sessionRow(session: Session): HTMLTableRowElement {
+function sessionRow(session: Session, owners: boolean): HTMLTableRowElement {
   const link = el('a', { text: session.name ?? '(unnamed)', attrs: { href: `#/sessions/${session.id}` } });
   if (session.name === null) link.classList.add('unnamed');
   return el(
@@ -140,7 +138,13 @@ function sessionRow(session: Session): HTMLTableRowElement {
       el('div', {}, link, el('code', { class: 'session-id', text: idTail(session.id), attrs: { title: session.id } })),
     ),
     el('td', { attrs: { 'data-label': 'Status' } }, statusBadge(session.status)),
-    el('td', { class: 'number', text: String(session.job_ids.length), attrs: { 'data-label': 'Jobs' } }),
+    el(
+      'td',
+      { class: 'number', attrs: { 'data-label': 'Jobs' } },
+      String(session.job_counts?.total ?? session.job_ids.length),
+      failedCount(session),
+    ),
+    owners ? el('td', { class: 'owner', text: session.owner ?? '—', attrs: { 'data-label': 'Owner' } }) : null,
     el(
       'td',
       { attrs: { 'data-label': 'Created' } },
@@ -148,6 +152,18 @@ function sessionRow(session: Session): HTMLTableRowElement {
     ),
     el('td', { attrs: { 'data-label': 'Updated' } }, timeAgo(session.updated_at)),
     el('td', { attrs: { 'data-label': 'Lease' } }, leaseSummary(session)),
+  );
+}
+
+/** "✕ 2 failed" under the job count when some of the session's jobs failed (in words and a glyph, not colour alone). */
+function failedCount(session: Session): HTMLElement | null {
+  const { failed } = countsOf(session);
+  if (failed === 0) return null;
+  return el(
+    'span',
+    { class: 'failed-count' },
+    el('span', { class: 'glyph', text: '✕ ', attrs: { 'aria-hidden': 'true' } }),
+    `${failed} failed`,
   );
 }
 

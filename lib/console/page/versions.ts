@@ -4,7 +4,7 @@
  * @module
  */
 
-import type { Lease, Session } from './api.ts';
+import type { JobOutcome, Lease, Session } from './api.ts';
 
 /** Job IDs a diff names before it only counts the rest. */
 const JOBS_NAMED = 5;
@@ -16,7 +16,7 @@ const NOT_LISTED = new Set(['updated_at', 'updated_by', 'job_ids', 'lease', 'res
 
 /** One line of a diff. */
 export interface DiffLine {
-  kind: 'field' | 'jobs-added' | 'jobs-removed' | 'lease';
+  kind: 'field' | 'jobs-added' | 'jobs-removed' | 'outcomes' | 'lease';
   text: string;
 }
 
@@ -36,18 +36,25 @@ export function diffSessions(before: Session, after: Session): DiffLine[] {
   const removed = before.job_ids.filter((job) => !has.has(job));
   if (added.length > 0) lines.push({ kind: 'jobs-added', text: `${countJobs(added.length)} added: ${named(added)}` });
   if (removed.length > 0) lines.push({ kind: 'jobs-removed', text: `${countJobs(removed.length)} removed: ${named(removed)}` });
+  const outcomes = outcomeChanges(before.jobs ?? {}, after.jobs ?? {}, has);
+  if (outcomes.length > 0) {
+    const shown = outcomes.slice(0, JOBS_NAMED).join(', ');
+    const more = outcomes.length > JOBS_NAMED ? `, … (+${outcomes.length - JOBS_NAMED} more)` : '';
+    lines.push({ kind: 'outcomes', text: `${shown}${more}` });
+  }
   const lease = leaseChange(before.lease ?? null, after.lease ?? null);
   if (lease !== undefined) lines.push({ kind: 'lease', text: lease });
   return lines;
 }
 
 /** What a history entry's `change` is about, for its marker on the timeline. */
-export function changeKind(change: string): 'created' | 'jobs' | 'status' | 'lease' | 'restored' | 'other' {
+export function changeKind(change: string): 'created' | 'jobs' | 'failed' | 'status' | 'lease' | 'restored' | 'other' {
   if (change.startsWith('created')) return 'created';
+  if (change.split('; ').some((part) => /^job \S+ failed/.test(part))) return 'failed';
   if (change.startsWith('restored')) return 'restored';
   if (/lease/.test(change)) return 'lease';
   if (change.startsWith('status')) return 'status';
-  if (/^jobs?_/.test(change)) return 'jobs';
+  if (/^jobs?_|^job /.test(change)) return 'jobs';
   return 'other';
 }
 
@@ -68,6 +75,25 @@ function leaseChange(before: Lease | null, after: Lease | null): string | undefi
   }
   if (after.expires_at > before.expires_at) return `lease extended (epoch ${after.epoch})`;
   return undefined;
+}
+
+/** "job b-1 failed (exit 2)" for each job of `after` (still in the list) whose outcome `before` did not record. */
+function outcomeChanges(before: Record<string, JobOutcome>, after: Record<string, JobOutcome>, listed: Set<string>): string[] {
+  const lines: string[] = [];
+  for (const [job, outcome] of Object.entries(after)) {
+    const was = Object.hasOwn(before, job) ? before[job] : undefined;
+    if (!listed.has(job) || (was?.state === outcome.state && was.exit_code === outcome.exit_code && was.signal === outcome.signal))
+      continue;
+    lines.push(describeOutcome(job, outcome));
+  }
+  return lines;
+}
+
+/** "job b-1 started", "job b-1 succeeded", "job b-1 failed (exit 2)", "job b-1 failed (SIGKILL)", as the history says them. */
+export function describeOutcome(job: string, { state, exit_code, signal }: JobOutcome): string {
+  const verb = state === 'running' ? 'started' : state;
+  const how = typeof signal === 'string' ? signal : typeof exit_code === 'number' && state !== 'succeeded' ? `exit ${exit_code}` : '';
+  return `job ${job} ${verb}${how === '' ? '' : ` (${how})`}`;
 }
 
 function countJobs(count: number): string {
