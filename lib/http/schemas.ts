@@ -52,6 +52,9 @@ export const CreateSessionHeadersSchema = z.object({ 'idempotency-key': z.option
 /** Why an exit code or signal without a final state is refused. */
 const ONLY_WHEN_FINAL = 'only with a final state (succeeded, failed or cancelled)';
 
+/** Job IDs that cannot key a stored outcome (see AddJobBodySchema). */
+const UNKEYABLE_JOB_IDS: ReadonlySet<string> = new Set(['"', '\\']);
+
 /**
  * `POST /sessions/{id}/jobs` body: the job, and optionally how it stands — `running`, or a final state with the
  * exit code and signal it ended with (lib/domain/job-outcome.ts).
@@ -71,6 +74,12 @@ export const AddJobBodySchema = z
     z.refine((body) => body.signal === undefined || (body.state !== undefined && isFinal(body.state)), {
       message: ONLY_WHEN_FINAL,
       path: ['signal'],
+    }),
+    // Outcomes are stored keyed by job ID, and Node 24's JSON.parse can read the one-character key `"` as `\` once it
+    // has parsed the other: two jobs so named would share one outcome when read back.
+    z.refine((body) => body.state === undefined || !UNKEYABLE_JOB_IDS.has(body.job_id), {
+      message: 'a job whose whole ID is `"` or `\\` cannot carry a state; give it a longer ID',
+      path: ['job_id'],
     }),
   );
 

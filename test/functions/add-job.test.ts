@@ -301,6 +301,8 @@ describe('POST /sessions/{id}/jobs with an outcome', () => {
     [{ job_id: 'a', state: 'failed', exit_code: 1.5 }, 'body.exit_code'],
     [{ job_id: 'a', state: 'failed', signal: 'KILL' }, 'body.signal'],
     [{ job_id: 'a', state: 'done' }, 'body.state'],
+    [{ job_id: '"', state: 'failed' }, 'body.job_id'],
+    [{ job_id: '\\', state: 'running' }, 'body.job_id'],
   ])('400 invalid_request for %j, naming %s; nothing written', async (body, field) => {
     const { session } = seedSession(s3.fake);
 
@@ -310,5 +312,16 @@ describe('POST /sessions/{id}/jobs with an outcome', () => {
     expect(response.body.error.code).toBe('invalid_request');
     expect(response.body.error.details.issues.map((issue: { field: string }) => issue.field)).toContain(field);
     expect(s3.fake.puts).toEqual([]);
+  });
+});
+
+describe('POST /sessions/{id}/jobs with a one-character job ID', () => {
+  it.each(['"', '\\'])('appends %j bare: only an outcome needs the ID as a key', async (jobId) => {
+    const { session } = seedSession(s3.fake);
+
+    const response = await invoke(handler, request.addJob(session.id, { body: { job_id: jobId } }));
+
+    expect(response.statusCode).toBe(200);
+    expect(storedSession(s3.fake, session.id)?.job_ids).toEqual([jobId]);
   });
 });
