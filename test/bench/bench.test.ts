@@ -206,7 +206,6 @@ describe('bench: appends, listing and writers (quick)', () => {
     // The backfill record, one listing of status/active/, one read per entry: the same at both sizes.
     expect(row('status=active, all 10').s3Requests).toEqual([12, 12]);
     expect(row('status=active, all 10').calls).toEqual([1, 1]);
-    expect(row('status=active, all 10').met).toBe(true);
   });
 
   it('concurrent writers on one session land every job without a 503', async () => {
