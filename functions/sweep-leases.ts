@@ -4,7 +4,7 @@ import { logger } from '#lib/http/telemetry.ts';
 import { environmentDependencies } from '#lib/runtime/lambda.ts';
 import { S3ObjectStore } from '#lib/storage/s3.ts';
 import { createSweepHandler, LeaseSweeper } from '#lib/workers/lease-sweeper.ts';
-import { RetentionCleanup } from '#lib/workers/retention.ts';
+import { RetentionCleanup } from '#lib/workers/retention-cleanup.ts';
 
 const { repository } = environmentDependencies();
 const retentionDays = readRetentionDays();

@@ -1,8 +1,10 @@
 import { randomUUID } from 'node:crypto';
-import { countJobs, type JobCounts } from '../domain/job-outcome.ts';
+import type { JobCounts } from '../domain/job-outcome.ts';
 import type { Lease, SessionStatus } from '../domain/session.ts';
-import { LeaseLostError, NoResumableSession, SessionsApiError } from './errors.ts';
 import { defaultHolder, type HeldLease, type HoldLeaseOptions, holdLease } from './held-lease.ts';
+import { appendJobCall } from './job-calls.ts';
+import { acquireLeaseCall, heartbeatCall, mayBeOwnRelease, passOverEnded, takeNewest } from './lease-calls.ts';
+import { pagesFrom } from './paging.ts';
 import {
   HeartbeatAnswerSchema,
   type HistoryEntry,
@@ -34,11 +36,7 @@ import type {
 } from './types.ts';
 
 export { defaultHolder } from './held-lease.ts';
-
-/** The session's `job_counts`, or, from a service that predates them, counted from its jobs. */
-export function jobCountsOf(session: Session): JobCounts {
-  return session.job_counts ?? countJobs(session.job_ids, session.jobs);
-}
+export { jobCountsOf } from './job-calls.ts';
 export type * from './types.ts';
 
 /**
@@ -108,7 +106,7 @@ export class SessionsClient {
    * @throws LeaseLostError, LeaseRequiredError
    */
   async addJob(id: string, jobId: string, options: AppendJobOptions = {}): Promise<VersionedSession> {
-    return this.#versioned(await this.#sendJob(id, jobId, options, false));
+    return this.#versioned(await this.#transport.send(appendJobCall(id, jobId, options, false)));
   }
 
   /**
@@ -125,19 +123,9 @@ export class SessionsClient {
     jobId: string,
     options: AppendJobOptions = {},
   ): Promise<{ summary: SessionSummary; jobCounts: JobCounts | undefined; etag: string | undefined }> {
-    const answer = await this.#sendJob(id, jobId, options, true);
+    const answer = await this.#transport.send(appendJobCall(id, jobId, options, true));
     const summary = parse(SessionSummarySchema, answer, 'a session summary');
     return { summary, jobCounts: summary.job_counts, etag: answer.response.headers.get('etag') ?? undefined };
-  }
-
-  #sendJob(id: string, jobId: string, { state, exitCode, signal, ...change }: AppendJobOptions, minimal: boolean): Promise<Answer> {
-    return this.#transport.send({
-      method: 'POST',
-      path: `${sessionPath(id)}/jobs`,
-      body: definedFields({ job_id: jobId, state, exit_code: exitCode, signal }),
-      headers: { ...changeHeaders(change), ...(minimal ? { prefer: 'return=minimal' } : {}) },
-      retryable: true,
-    });
   }
 
   /**
@@ -159,7 +147,7 @@ export class SessionsClient {
       );
     } catch (error) {
       // A retry after a lost answer finds the lease released by the change it repeats: that is the change done, not a loss.
-      if (error instanceof LeaseLostError && error.attempts > 1 && error.reason === 'released' && error.epoch === options.leaseEpoch) {
+      if (mayBeOwnRelease(error, options)) {
         const current = await this.getSession(id);
         if (current.session.status === status) return current;
       }
@@ -176,16 +164,8 @@ export class SessionsClient {
    * @throws LeaseHeldError (409) when a lease is live, `force` is not set and `leaseEpoch` is not its epoch
    * @throws SessionsApiError `invalid_transition` (409) on a completed or terminated session, `session_not_found` (404)
    */
-  async acquireLease(id: string, { holder, seconds, force, leaseEpoch }: AcquireLeaseOptions = {}): Promise<VersionedSession> {
-    return this.#versioned(
-      await this.#transport.send({
-        method: 'POST',
-        path: `${sessionPath(id)}/lease`,
-        body: definedFields({ holder: holder ?? defaultHolder(), seconds, force }),
-        headers: leaseEpoch === undefined ? {} : { 'lease-epoch': String(leaseEpoch) },
-        retryable: 'unapplied',
-      }),
-    );
+  async acquireLease(id: string, options: AcquireLeaseOptions = {}): Promise<VersionedSession> {
+    return this.#versioned(await this.#transport.send(acquireLeaseCall(id, options)));
   }
 
   /**
@@ -193,16 +173,8 @@ export class SessionsClient {
    * Safe to repeat for the same epoch, so it is retried like a read.
    * @throws LeaseLostError (409) when that lease is no longer live: superseded, expired or released
    */
-  async heartbeat(id: string, epoch: number, { seconds, signal }: HeartbeatOptions = {}): Promise<Lease> {
-    const answer = await this.#transport.send({
-      method: 'POST',
-      path: `${sessionPath(id)}/heartbeat`,
-      body: definedFields({ seconds }),
-      headers: { 'lease-epoch': String(epoch) },
-      retryable: true,
-      signal,
-    });
-    return parse(HeartbeatAnswerSchema, answer, 'a lease').lease;
+  async heartbeat(id: string, epoch: number, options: HeartbeatOptions = {}): Promise<Lease> {
+    return parse(HeartbeatAnswerSchema, await this.#transport.send(heartbeatCall(id, epoch, options)), 'a lease').lease;
   }
 
   /**
@@ -264,11 +236,7 @@ export class SessionsClient {
     pageSize,
     cursor,
   }: SessionFilter & { cursor?: string | undefined } = {}): AsyncGenerator<SessionPage, void, undefined> {
-    do {
-      const page = await this.listSessions({ limit: pageSize, cursor, status, name, owner });
-      yield page;
-      cursor = page.nextCursor ?? undefined;
-    } while (cursor !== undefined);
+    yield* pagesFrom((after) => this.listSessions({ limit: pageSize, cursor: after, status, name, owner }), cursor);
   }
 
   /**
@@ -278,14 +246,9 @@ export class SessionsClient {
    * @throws NoResumableSession when no session of that name is paused or active.
    * @throws SessionsApiError `invalid_transition` (409) when it was completed or terminated meanwhile.
    */
-  async resumeByName(name: string, { pageSize }: { pageSize?: number | undefined } = {}): Promise<ResumedSession> {
-    for await (const session of this.sessions({ name, pageSize })) {
-      if (session.status !== 'paused' && session.status !== 'active') continue;
-      // For an active session this is a no-op that writes nothing and answers the current ETag.
-      const resumed = await this.resume(session.id);
-      return { ...resumed, wasPaused: session.status === 'paused' };
-    }
-    throw new NoResumableSession(name);
+  resumeByName(name: string, { pageSize }: { pageSize?: number | undefined } = {}): Promise<ResumedSession> {
+    // For an active session this is a no-op that writes nothing and answers the current ETag.
+    return takeNewest(this.sessions({ name, pageSize }), name, (session) => this.resume(session.id));
   }
 
   /**
@@ -295,18 +258,8 @@ export class SessionsClient {
    * @throws NoResumableSession when no session of that name is paused or active.
    * @throws LeaseHeldError when another holder's lease on it is live (and `force` is not set).
    */
-  async acquireByName(name: string, { pageSize, ...lease }: AcquireByNameOptions = {}): Promise<ResumedSession> {
-    for await (const session of this.sessions({ name, pageSize })) {
-      if (session.status !== 'paused' && session.status !== 'active') continue;
-      try {
-        const acquired = await this.acquireLease(session.id, lease);
-        return { ...acquired, wasPaused: session.status === 'paused' };
-      } catch (error) {
-        if (error instanceof SessionsApiError && error.code === 'invalid_transition') continue;
-        throw error;
-      }
-    }
-    throw new NoResumableSession(name);
+  acquireByName(name: string, { pageSize, ...lease }: AcquireByNameOptions = {}): Promise<ResumedSession> {
+    return takeNewest(this.sessions({ name, pageSize }), name, (session) => this.acquireLease(session.id, lease).catch(passOverEnded));
   }
 
   /**
@@ -338,11 +291,7 @@ export class SessionsClient {
     id: string,
     { pageSize, cursor }: { pageSize?: number | undefined; cursor?: string | undefined } = {},
   ): AsyncGenerator<HistoryPage, void, undefined> {
-    do {
-      const page = await this.history(id, { limit: pageSize, cursor });
-      yield page;
-      cursor = page.nextCursor ?? undefined;
-    } while (cursor !== undefined);
+    yield* pagesFrom((after) => this.history(id, { limit: pageSize, cursor: after }), cursor);
   }
 
   /**

@@ -11,7 +11,7 @@
  *   due, so that a restore that lands first keeps the session), then its name
  *   index entry, renewal records, announcer cursor and status index entries;
  *   and purges idempotency records a day past their window.
- * - {@link RetentionCleanup} (deployed, beside the lease sweeper): S3
+ * - `RetentionCleanup` (./retention-cleanup.ts, deployed, beside the lease sweeper): S3
  *   lifecycle deletes ended sessions by their tag; this removes what lifecycle
  *   cannot reach — name index entries and announcer cursors of sessions that
  *   are gone, status index entries made by the backfill whose session is
@@ -31,29 +31,27 @@
 
 import { setImmediate as yieldToRequests } from 'node:timers/promises';
 import { systemClock, type TimeSource } from '../common/clock.ts';
-import { idFromKey, SESSIONS_PREFIX, sessionKey } from '../domain/ids.ts';
+import { sessionKey } from '../domain/ids.ts';
 import { renewalPrefix } from '../domain/lease.ts';
-import { ENDED_STATUSES, ENDED_TAGGING, isEnded } from '../domain/retention.ts';
+import { ENDED_STATUSES } from '../domain/retention.ts';
 import { SESSION_STATUSES, type Session } from '../domain/session.ts';
 import { SESSION_CODEC } from '../sessions/context.ts';
 import { IDEMPOTENCY_PREFIX } from '../sessions/idempotency.ts';
-import { idFromNameIndexKey, NAMES_PREFIX, nameIndexKey } from '../sessions/name-index.ts';
-import { idFromOwnerIndexKey, OWNERS_PREFIX, ownerIndexKey } from '../sessions/owner-index.ts';
+import { nameIndexKey } from '../sessions/name-index.ts';
+import { ownerIndexKey } from '../sessions/owner-index.ts';
 import { idFromStatusIndexKey, statusIndexKey, statusIndexPrefix } from '../sessions/status-index.ts';
 import {
   ConditionNotMet,
   canPurge,
-  isPrunable,
   type ListedObject,
   MAX_LIST_KEYS,
-  type ObjectStore,
   type PrunableObjectStore,
   type PurgingObjectStore,
-  tagsVersions,
 } from '../storage/port.ts';
-import { ANNOUNCED_PREFIX, announcedKey } from './announcer.ts';
+import { announcedKey } from './announcer.ts';
 
-const DAY_MS = 86_400_000;
+/** A day in milliseconds: retention counts in days. */
+export const DAY_MS = 86_400_000;
 
 /** What one retention run did. */
 export interface RetentionReport {
@@ -71,7 +69,8 @@ export interface RetentionReport {
   requests: number;
 }
 
-function emptyReport(): RetentionReport {
+/** A report of a run that has done nothing yet. */
+export function emptyReport(): RetentionReport {
   return { purged: [], traces: 0, idempotencyRecords: 0, tagged: 0, examined: 0, requests: 0 };
 }
 
@@ -260,114 +259,4 @@ async function* batches(store: PrunableObjectStore, prefix: string, size: number
     if (!page.truncated || page.objects.length === 0) return;
     startAfter = page.objects.at(-1)!.key;
   }
-}
-
-export interface RetentionCleanupOptions {
-  /** The sessions bucket's store (versioned, tags versions): sessions and the name index. */
-  sessions: ObjectStore;
-  /** The leases bucket's store: status index entries and announcer cursors. */
-  state: PrunableObjectStore;
-  retentionDays: number;
-  clock?: TimeSource;
-  /** Keys listed per prefix per run. Default 200. */
-  pageSize?: number;
-}
-
-/** The prefixes the deployed cleanup walks, one page per run each, where it left off. */
-type Walk = 'names' | 'owners' | 'announced' | 'completed' | 'terminated';
-
-/**
- * Deployed retention's sweeper steps (see the module documentation): each run
- * walks one page of each prefix from where the previous run of this instance
- * left off, so a run costs at most four listings and `pageSize` reads per prefix.
- *
- * Only entries at least `RETENTION_DAYS` old can name a session retention deleted (the entry was written before the
- * session ended, or at its ending: a name index entry at the create, a cursor at the last announcement, a status
- * entry at the ending or by the backfill), so younger ones cost no read — and a name index entry, written before its
- * session, is never taken for an orphan while the create is on its way. The ending versions of the sessions that ended
- * before retention was deployed are tagged on the first walk of the ended statuses an instance makes, whatever their age.
- */
-export class RetentionCleanup {
-  readonly #sessions: ObjectStore;
-  readonly #state: PrunableObjectStore;
-  readonly #retentionMs: number;
-  readonly #clock: TimeSource;
-  readonly #pageSize: number;
-  readonly #after = new Map<Walk, string>();
-  /** The ended statuses whose first walk is done: their sessions' endings are tagged. */
-  readonly #tagged = new Set<Walk>();
-
-  constructor({ sessions, state, retentionDays, clock = systemClock, pageSize = 200 }: RetentionCleanupOptions) {
-    if (!isPrunable(sessions)) throw new TypeError('retention cleanup needs a sessions store that lists write times and deletes');
-    this.#sessions = sessions;
-    this.#state = state;
-    this.#retentionMs = Math.max(1, retentionDays) * DAY_MS;
-    this.#clock = clock;
-    this.#pageSize = pageSize;
-  }
-
-  /** One bounded step of each walk. */
-  async run(): Promise<RetentionReport> {
-    const report = emptyReport();
-    await this.#walk('names', this.#sessions as PrunableObjectStore, NAMES_PREFIX, idFromNameIndexKey, report);
-    await this.#walk('owners', this.#state, OWNERS_PREFIX, idFromOwnerIndexKey, report);
-    await this.#walk('announced', this.#state, ANNOUNCED_PREFIX, idFromAnnouncedKey, report);
-    for (const status of ENDED_STATUSES) await this.#walk(status, this.#state, statusIndexPrefix(status), idFromStatusIndexKey, report);
-    return report;
-  }
-
-  /** A page of `prefix`: an old entry of a session that is gone is deleted; on a first walk, ended sessions' endings are tagged. */
-  async #walk(walk: Walk, store: PrunableObjectStore, prefix: string, idOf: (key: string) => string | undefined, report: RetentionReport) {
-    const after = this.#after.get(walk);
-    const page = await store.listObjects(prefix, { limit: this.#pageSize, ...(after === undefined ? {} : { startAfter: after }) });
-    report.requests++;
-    const tagging = (walk === 'completed' || walk === 'terminated') && !this.#tagged.has(walk);
-    if (page.truncated && page.objects.length > 0) this.#after.set(walk, page.objects.at(-1)!.key);
-    else {
-      this.#after.delete(walk);
-      this.#tagged.add(walk);
-    }
-    for (const entry of page.objects) {
-      report.examined++;
-      const id = idOf(entry.key);
-      const old = entry.lastModified.getTime() + this.#retentionMs <= this.#clock.now();
-      if (id === undefined || !(old || tagging)) continue;
-      const stored = await this.#sessions.get(sessionKey(id));
-      report.requests++;
-      if (stored === undefined) {
-        if (!old) continue;
-        await store.delete(entry.key);
-        report.requests++;
-        report.traces++;
-      } else if (tagging) {
-        await this.#tagEnding(sessionKey(id), stored, report);
-      }
-    }
-  }
-
-  /**
-   * The ended tag on the version read (by its ID: a version written since is never tagged), for sessions that ended
-   * before retention was deployed; if a change replaced it meanwhile and left the session not ended, the tag is removed
-   * again, as a restore would have.
-   */
-  async #tagEnding(key: string, stored: { body: string; etag: string; versionId?: string | undefined }, report: RetentionReport) {
-    if (!tagsVersions(this.#sessions) || stored.versionId === undefined) return;
-    if (!isEnded(SESSION_CODEC.parse(stored.body, key).status)) return;
-    await this.#sessions.tagVersion(key, stored.versionId, ENDED_TAGGING);
-    report.requests++;
-    report.tagged++;
-    const now = await this.#sessions.get(key);
-    report.requests++;
-    if (now !== undefined && now.versionId !== stored.versionId && !isEnded(SESSION_CODEC.parse(now.body, key).status)) {
-      await this.#sessions.untagVersion(key, stored.versionId);
-      report.requests++;
-    }
-  }
-}
-
-/** The session ID an announcer cursor belongs to. */
-function idFromAnnouncedKey(key: string): string | undefined {
-  return key.startsWith(ANNOUNCED_PREFIX) && key.endsWith('.json')
-    ? idFromKey(`${SESSIONS_PREFIX}${key.slice(ANNOUNCED_PREFIX.length)}`)
-    : undefined;
 }

@@ -9,7 +9,7 @@ import { statusIndexKey } from '#lib/sessions/status-index.ts';
 import { S3ObjectStore } from '#lib/storage/s3.ts';
 import { announcedKey } from '#lib/workers/announcer.ts';
 import { LeaseSweeper } from '#lib/workers/lease-sweeper.ts';
-import { RetentionCleanup } from '#lib/workers/retention.ts';
+import { RetentionCleanup } from '#lib/workers/retention-cleanup.ts';
 import { S3Fake } from '../../helpers/s3-fake.ts';
 import { seedSession } from '../../helpers/sessions.ts';
 
