@@ -1,11 +1,10 @@
 /// <reference lib="dom" />
 // The callbacks given to page.evaluate run in the browser.
-import type { Page, Route } from 'playwright-core';
-import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
+import type { Route } from 'playwright-core';
+import { describe, expect, it } from 'vitest';
 import { RestoreSessionBodySchema } from '#lib/http/schemas.ts';
 import { SqliteObjectStore } from '#lib/storage/sqlite/index.ts';
-import { HAVE_CHROMIUM, launchChromium } from './browser.ts';
-import { type ConsoleTestServer, startConsoleTestServer } from './console-server.ts';
+import { HAVE_CHROMIUM, useConsoleInBrowser } from './browser.ts';
 
 /** Whether this server takes `force` on a restore (DESIGN "Acquire, corrected (v1.2)"); before that it refuses the field. */
 const HAVE_RESTORE_FORCE = RestoreSessionBodySchema.safeParse({ version_id: 'v', force: true }).success;
@@ -15,13 +14,13 @@ const SUITE = HAVE_CHROMIUM
   : 'the console’s history, restore and list in headless Chromium (skipped: /usr/bin/chromium is not installed)';
 
 describe.skipIf(!HAVE_CHROMIUM)(SUITE, () => {
-  let server: ConsoleTestServer;
-  let browser: Awaited<ReturnType<typeof launchChromium>>;
-  let page: Page;
-  const pageErrors: string[] = [];
+  const ui = useConsoleInBrowser({
+    allowedErrors: /404|409|Failed to load resource/,
+    pageTimeout: 15_000,
+  });
 
   const call = async (method: string, route: string, body?: unknown, headers?: Record<string, string>) => {
-    const answer = await server.call(method, route, body, headers);
+    const answer = await ui.server.call(method, route, body, headers);
     expect(answer.status, JSON.stringify(answer.json)).toBeLessThan(300);
     return answer.json;
   };
@@ -33,13 +32,9 @@ describe.skipIf(!HAVE_CHROMIUM)(SUITE, () => {
         ),
       Promise.resolve(),
     );
-  const open = async (hash: string) => {
-    await page.goto(`${server.url}/console${hash}`);
-    await page.locator('h1').waitFor();
-  };
   /** The viewer's wall clock for Unix seconds `at`, as the page formats it. */
   const clockOf = (at: number) =>
-    page.evaluate(
+    ui.page.evaluate(
       (seconds) =>
         new Intl.DateTimeFormat(undefined, { hour: '2-digit', minute: '2-digit', second: '2-digit', hourCycle: 'h23' }).format(
           new Date(seconds * 1000),
@@ -48,36 +43,13 @@ describe.skipIf(!HAVE_CHROMIUM)(SUITE, () => {
     );
   /** Lets a restore through to this server: records its body, and drops `force` where the server does not take it yet. */
   const passRestores = async (bodies: Record<string, unknown>[]) => {
-    await page.route('**/sessions/*/restore', async (route: Route) => {
+    await ui.page.route('**/sessions/*/restore', async (route: Route) => {
       const body = JSON.parse(route.request().postData() ?? '{}');
       bodies.push(body);
       const { force: _force, ...withoutForce } = body;
       await route.continue({ postData: JSON.stringify(HAVE_RESTORE_FORCE ? body : withoutForce) });
     });
   };
-
-  beforeAll(async () => {
-    server = await startConsoleTestServer();
-    browser = await launchChromium();
-  }, 60_000);
-
-  afterAll(async () => {
-    await browser?.close();
-    await server?.close();
-  });
-
-  beforeEach(async () => {
-    page = await browser.context.newPage();
-    page.setDefaultTimeout(15_000);
-    page.on('pageerror', (error) => pageErrors.push(error.message));
-    page.on('console', (message) => {
-      if (message.type() === 'error' && !/404|409|Failed to load resource/.test(message.text())) pageErrors.push(message.text());
-    });
-    return async () => {
-      await page.close();
-      expect(pageErrors).toEqual([]);
-    };
-  });
 
   it('shows the one pause of a 300-job session at once: appends grouped, read on by items, not by clicks', async () => {
     const id = (await call('POST', '/sessions', { name: 'long-run' })).id as string;
@@ -87,14 +59,14 @@ describe.skipIf(!HAVE_CHROMIUM)(SUITE, () => {
     await call('POST', `/sessions/${id}/lease`, { holder: 'build-7:4711', seconds: 3600 });
     await append(id, jobs.slice(150), 1);
     const historyReads: string[] = [];
-    page.on('request', (request) => {
+    ui.page.on('request', (request) => {
       if (new URL(request.url()).pathname.endsWith('/history')) historyReads.push(request.url());
     });
 
-    await open(`#/sessions/${id}`);
-    await page.locator('.timeline .entry').nth(4).waitFor();
+    await ui.open(`#/sessions/${id}`);
+    await ui.page.locator('.timeline .entry').nth(4).waitFor();
 
-    const entries = page.locator('.timeline .entry');
+    const entries = ui.page.locator('.timeline .entry');
     expect(await entries.locator('.change').allTextContents()).toEqual([
       '150 jobs added: j-150, j-151, j-152, …',
       'lease acquired by build-7:4711 (epoch 1); status paused→active',
@@ -103,8 +75,8 @@ describe.skipIf(!HAVE_CHROMIUM)(SUITE, () => {
       'created',
     ]);
     expect(historyReads).toHaveLength(4);
-    expect(await page.locator('.history-position').textContent()).toBe('303 versions read, all there are.');
-    expect(await page.getByRole('button', { name: 'Load older versions' }).isHidden()).toBe(true);
+    expect(await ui.page.locator('.history-position').textContent()).toBe('303 versions read, all there are.');
+    expect(await ui.page.getByRole('button', { name: 'Load older versions' }).isHidden()).toBe(true);
     expect(await entries.nth(3).getByRole('button').allTextContents()).toEqual(['Restore to after these jobs']);
     expect(await entries.nth(0).getByText('Current version').isVisible()).toBe(true);
 
@@ -116,8 +88,8 @@ describe.skipIf(!HAVE_CHROMIUM)(SUITE, () => {
     expect(await older.locator('.group-jobs li').first().textContent()).toBe('j-000');
     expect(await older.locator('.group-jobs li').last().textContent()).toBe('… and 50 more (see Jobs)');
 
-    await page.getByLabel('Status and lease changes only').check();
-    await page.waitForFunction(() => document.querySelectorAll('.timeline .entry').length === 3);
+    await ui.page.getByLabel('Status and lease changes only').check();
+    await ui.page.waitForFunction(() => document.querySelectorAll('.timeline .entry').length === 3);
     expect(await entries.locator('.change').allTextContents()).toEqual([
       'lease acquired by build-7:4711 (epoch 1); status paused→active',
       'status active→paused',
@@ -127,9 +99,9 @@ describe.skipIf(!HAVE_CHROMIUM)(SUITE, () => {
 
     // A refresh reads the newest page only and keeps the 303 versions already read.
     await append(id, ['j-300'], 1);
-    await page.getByLabel('Status and lease changes only').uncheck();
+    await ui.page.getByLabel('Status and lease changes only').uncheck();
     await entries.first().getByText('151 jobs added: j-150, j-151, j-152, …').waitFor({ timeout: 10_000 });
-    expect(await page.locator('.history-position').textContent()).toBe('304 versions read, all there are.');
+    expect(await ui.page.locator('.history-position').textContent()).toBe('304 versions read, all there are.');
     expect(historyReads).toHaveLength(5);
   }, 120_000);
 
@@ -139,11 +111,11 @@ describe.skipIf(!HAVE_CHROMIUM)(SUITE, () => {
     const taken = await call('POST', `/sessions/${id}/lease`, { holder: 'operator', seconds: 600, force: true });
     const bodies: Record<string, unknown>[] = [];
     await passRestores(bodies);
-    await open(`#/sessions/${id}`);
-    await page.locator('.timeline .entry').nth(2).waitFor();
+    await ui.open(`#/sessions/${id}`);
+    await ui.page.locator('.timeline .entry').nth(2).waitFor();
 
-    await page.locator('.timeline .entry').nth(2).getByRole('button', { name: 'Restore this version' }).click();
-    const dialog = page.getByRole('dialog', { name: 'Restore this version?' });
+    await ui.page.locator('.timeline .entry').nth(2).getByRole('button', { name: 'Restore this version' }).click();
+    const dialog = ui.page.getByRole('dialog', { name: 'Restore this version?' });
     await dialog.waitFor();
 
     const until = await clockOf(taken.lease.expires_at);
@@ -156,11 +128,11 @@ describe.skipIf(!HAVE_CHROMIUM)(SUITE, () => {
     await dialog.waitFor({ state: 'detached' });
 
     expect(bodies).toEqual([{ version_id: expect.any(String), force: true }]);
-    const session = (await server.call('GET', `/sessions/${id}`)).json;
+    const session = (await ui.server.call('GET', `/sessions/${id}`)).json;
     expect(session.job_ids).toEqual([]);
     expect(session.restored_from).toBe(bodies[0]!.version_id);
     if (HAVE_RESTORE_FORCE) {
-      const fenced = await server.call('POST', `/sessions/${id}/heartbeat`, {}, { 'lease-epoch': '2' });
+      const fenced = await ui.server.call('POST', `/sessions/${id}/heartbeat`, {}, { 'lease-epoch': '2' });
       expect(fenced.json.error.code).toBe('lease_lost');
     }
   });
@@ -171,7 +143,7 @@ describe.skipIf(!HAVE_CHROMIUM)(SUITE, () => {
     const expiresAt = Math.floor(Date.now() / 1000) + 300;
     const bodies: Record<string, unknown>[] = [];
     // The lease a runner took after the page was shown: this server refuses the first, unforced restore.
-    await page.route('**/sessions/*/restore', async (route: Route) => {
+    await ui.page.route('**/sessions/*/restore', async (route: Route) => {
       const body = JSON.parse(route.request().postData() ?? '{}');
       bodies.push(body);
       if (body.force !== true) {
@@ -187,22 +159,22 @@ describe.skipIf(!HAVE_CHROMIUM)(SUITE, () => {
       const { force: _force, ...withoutForce } = body;
       await route.continue({ postData: JSON.stringify(HAVE_RESTORE_FORCE ? body : withoutForce) });
     });
-    await open(`#/sessions/${id}`);
-    await page.locator('.timeline .entry').nth(1).waitFor();
+    await ui.open(`#/sessions/${id}`);
+    await ui.page.locator('.timeline .entry').nth(1).waitFor();
 
-    await page.locator('.timeline .entry').nth(1).getByRole('button', { name: 'Restore this version' }).click();
-    const dialog = page.getByRole('dialog', { name: 'Restore this version?' });
+    await ui.page.locator('.timeline .entry').nth(1).getByRole('button', { name: 'Restore this version' }).click();
+    const dialog = ui.page.getByRole('dialog', { name: 'Restore this version?' });
     expect(await dialog.getByRole('button', { name: 'Restore', exact: true }).isVisible()).toBe(true);
     await dialog.getByRole('button', { name: 'Restore', exact: true }).click();
 
     const until = await clockOf(expiresAt);
     await dialog.getByRole('alert').getByText(`build-9:77 holds this session until ${until}. Restoring anyway`).waitFor();
-    expect((await server.call('GET', `/sessions/${id}`)).json.job_ids).toEqual(['x-1']);
+    expect((await ui.server.call('GET', `/sessions/${id}`)).json.job_ids).toEqual(['x-1']);
     await dialog.getByRole('button', { name: 'Force restore' }).click();
     await dialog.waitFor({ state: 'detached' });
 
     expect(bodies.map((body) => body.force)).toEqual([undefined, true]);
-    expect((await server.call('GET', `/sessions/${id}`)).json.job_ids).toEqual([]);
+    expect((await ui.server.call('GET', `/sessions/${id}`)).json.job_ids).toEqual([]);
   });
 
   // Taking the lease writes a version, so the server refuses the version the page showed (412) before it looks at the
@@ -210,17 +182,17 @@ describe.skipIf(!HAVE_CHROMIUM)(SUITE, () => {
   it.skipIf(!HAVE_RESTORE_FORCE)('meets the server’s own refusal of a restore under a lease taken after the page was shown', async () => {
     const id = (await call('POST', '/sessions', { name: 'raced-for-real' })).id as string;
     await append(id, ['y-1']);
-    await open(`#/sessions/${id}`);
-    await page.locator('.timeline .entry').nth(1).waitFor();
-    const taken = await server.call('POST', `/sessions/${id}/lease`, { holder: 'build-9:78', seconds: 300 });
+    await ui.open(`#/sessions/${id}`);
+    await ui.page.locator('.timeline .entry').nth(1).waitFor();
+    const taken = await ui.server.call('POST', `/sessions/${id}/lease`, { holder: 'build-9:78', seconds: 300 });
     const sent: { force: unknown; ifMatch: string | undefined }[] = [];
-    page.on('request', (request) => {
+    ui.page.on('request', (request) => {
       if (request.url().endsWith('/restore'))
         sent.push({ force: JSON.parse(request.postData() ?? '{}').force, ifMatch: request.headers()['if-match'] });
     });
 
-    await page.locator('.timeline .entry').nth(1).getByRole('button', { name: 'Restore this version' }).click();
-    const dialog = page.getByRole('dialog', { name: 'Restore this version?' });
+    await ui.page.locator('.timeline .entry').nth(1).getByRole('button', { name: 'Restore this version' }).click();
+    const dialog = ui.page.getByRole('dialog', { name: 'Restore this version?' });
     await dialog.getByRole('button', { name: 'Restore', exact: true }).click();
     await dialog
       .getByRole('alert')
@@ -235,19 +207,19 @@ describe.skipIf(!HAVE_CHROMIUM)(SUITE, () => {
       { force: true, ifMatch: taken.etag },
     ]);
     expect(sent[0]!.ifMatch).not.toBe(taken.etag);
-    expect((await server.call('GET', `/sessions/${id}`)).json.job_ids).toEqual([]);
+    expect((await ui.server.call('GET', `/sessions/${id}`)).json.job_ids).toEqual([]);
   });
 
   it('asks for a reload, and forces nothing, when more than the lease changed after the page was shown', async () => {
     const id = (await call('POST', '/sessions', { name: 'raced-and-changed' })).id as string;
     await append(id, ['z-1']);
-    await open(`#/sessions/${id}`);
-    await page.locator('.timeline .entry').nth(1).waitFor();
+    await ui.open(`#/sessions/${id}`);
+    await ui.page.locator('.timeline .entry').nth(1).waitFor();
     await call('POST', `/sessions/${id}/lease`, { holder: 'build-9:79', seconds: 300 });
     await append(id, ['z-2'], 1);
 
-    await page.locator('.timeline .entry').nth(1).getByRole('button', { name: 'Restore this version' }).click();
-    const dialog = page.getByRole('dialog', { name: 'Restore this version?' });
+    await ui.page.locator('.timeline .entry').nth(1).getByRole('button', { name: 'Restore this version' }).click();
+    const dialog = ui.page.getByRole('dialog', { name: 'Restore this version?' });
     await dialog.getByRole('button', { name: 'Restore', exact: true }).click();
     await dialog
       .getByRole('alert')
@@ -257,57 +229,57 @@ describe.skipIf(!HAVE_CHROMIUM)(SUITE, () => {
     await dialog.getByRole('button', { name: 'Reload' }).click();
     await dialog.waitFor({ state: 'detached' });
 
-    expect((await server.call('GET', `/sessions/${id}`)).json.job_ids).toEqual(['z-1', 'z-2']);
+    expect((await ui.server.call('GET', `/sessions/${id}`)).json.job_ids).toEqual(['z-1', 'z-2']);
   });
 
   it('says when and how an ended lease ended, never a future expiry called expired', async () => {
     const released = (await call('POST', '/sessions', { name: 'released', lease_seconds: 300, holder: 'build-7:4711' })).id as string;
     const paused = await call('PATCH', `/sessions/${released}`, { status: 'paused' }, { 'lease-epoch': '1' });
-    await open(`#/sessions/${released}`);
-    await page.locator('.lease-panel .holder').waitFor();
+    await ui.open(`#/sessions/${released}`);
+    await ui.page.locator('.lease-panel .holder').waitFor();
 
-    expect(await page.locator('.lease-panel .countdown').textContent()).toBe(`Released at ${await clockOf(paused.lease.expires_at)}`);
-    expect(await page.locator('.lease-panel .lease-state').textContent()).toBe('not live');
-    expect(await page.locator('.lease-panel dt').allTextContents()).toContain('Ended');
-    await page.locator('.timeline .entry').last().getByRole('button', { name: 'Restore this version' }).click();
-    expect(await page.getByRole('dialog').locator('.restore-lease').textContent()).toBe(
+    expect(await ui.page.locator('.lease-panel .countdown').textContent()).toBe(`Released at ${await clockOf(paused.lease.expires_at)}`);
+    expect(await ui.page.locator('.lease-panel .lease-state').textContent()).toBe('not live');
+    expect(await ui.page.locator('.lease-panel dt').allTextContents()).toContain('Ended');
+    await ui.page.locator('.timeline .entry').last().getByRole('button', { name: 'Restore this version' }).click();
+    expect(await ui.page.getByRole('dialog').locator('.restore-lease').textContent()).toBe(
       `The lease stays as it is: build-7:4711’s, epoch 1, released at ${await clockOf(paused.lease.expires_at)}.`,
     );
-    expect(await page.getByRole('dialog').getByRole('button', { name: 'Restore', exact: true }).isVisible()).toBe(true);
-    await page.getByRole('dialog').getByRole('button', { name: 'Cancel' }).click();
+    expect(await ui.page.getByRole('dialog').getByRole('button', { name: 'Restore', exact: true }).isVisible()).toBe(true);
+    await ui.page.getByRole('dialog').getByRole('button', { name: 'Cancel' }).click();
 
     // As a restore out of `active` left it: ended, with an expiry still ahead.
     const restored = (await call('POST', '/sessions', { name: 'ended-early' })).id as string;
     const stopped = await call('PATCH', `/sessions/${restored}`, { status: 'paused' });
-    const store = new SqliteObjectStore(server.dataDir);
+    const store = new SqliteObjectStore(ui.server.dataDir);
     const stored = await store.get(`sessions/${restored}.json`);
     const lease = { holder: 'build-7:4711', epoch: 3, seconds: 300, expires_at: Math.floor(Date.now() / 1000) + 250, ended: 'expired' };
     await store.putVersion(`sessions/${restored}.json`, JSON.stringify({ ...JSON.parse(stored!.body), lease }), { ifMatch: stored!.etag });
-    await open(`#/sessions/${restored}`);
-    await page.locator('.lease-panel .holder').waitFor();
+    await ui.open(`#/sessions/${restored}`);
+    await ui.page.locator('.lease-panel .holder').waitFor();
 
     const endedAt = await clockOf(stopped.updated_at);
-    expect(await page.locator('.lease-panel .countdown').textContent()).toBe(`Ended at ${endedAt}`);
-    expect(await page.locator('.lease-panel').textContent()).not.toMatch(/expires|expired/);
-    await open('#/?name=ended-early');
-    expect(await page.locator('.sessions .lease .countdown').textContent()).toBe(`ended at ${endedAt}`);
+    expect(await ui.page.locator('.lease-panel .countdown').textContent()).toBe(`Ended at ${endedAt}`);
+    expect(await ui.page.locator('.lease-panel').textContent()).not.toMatch(/expires|expired/);
+    await ui.open('#/?name=ended-early');
+    expect(await ui.page.locator('.sessions .lease .countdown').textContent()).toBe(`ended at ${endedAt}`);
   });
 
   it('tells apart sessions of one name created together: the ID’s random tail and the creation time', async () => {
     const first = await call('POST', '/sessions', { name: 'twin' });
     const second = await call('POST', '/sessions', { name: 'twin' });
-    await open('#/?name=twin');
-    await page.locator('table.sessions tbody tr').nth(1).waitFor();
+    await ui.open('#/?name=twin');
+    await ui.page.locator('table.sessions tbody tr').nth(1).waitFor();
 
     for (const session of [first, second]) {
-      const row = page.locator(`tr[data-session-id="${session.id}"]`);
+      const row = ui.page.locator(`tr[data-session-id="${session.id}"]`);
       expect(await row.locator('.session-id').textContent()).toBe(`…${session.id.slice(-8)}`);
       expect(await row.locator('.session-id').getAttribute('title')).toBe(session.id);
       const created = row.locator('td[data-label="Created"] time');
       expect(await created.getAttribute('datetime')).toBe(new Date(session.created_at * 1000).toISOString().replace('.000Z', 'Z'));
       expect(await created.textContent()).toMatch(/^\d{4}-\d\d-\d\d \d\d:\d\d:\d\d$/);
     }
-    const tails = await page.locator('table.sessions .session-id').allTextContents();
+    const tails = await ui.page.locator('table.sessions .session-id').allTextContents();
     expect(new Set(tails).size).toBe(2);
   });
 });

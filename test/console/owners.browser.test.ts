@@ -1,11 +1,7 @@
-/// <reference lib="dom" />
-// The callbacks given to page.evaluate run in the browser.
-import type { Page } from 'playwright-core';
-import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import { type AccessToken, parseTokenFile } from '#lib/local/access.ts';
 import { SqliteObjectStore } from '#lib/storage/sqlite/index.ts';
-import { HAVE_CHROMIUM, launchChromium } from './browser.ts';
-import { type ConsoleTestServer, startConsoleTestServer } from './console-server.ts';
+import { HAVE_CHROMIUM, useConsoleInBrowser } from './browser.ts';
 
 /** Whether this server's token lines take a tenant (DESIGN "Owners and operators (v1.2)"): `LABEL:TOKEN:TENANT`. */
 const HAVE_OWNERS = (() => {
@@ -23,128 +19,104 @@ const SUITE = HAVE_CHROMIUM
 const TOKENS = { a: 'runner-a-token-0123456789', b: 'runner-b-token-0123456789', ops: 'operator-token-0123456789' };
 
 describe.skipIf(!HAVE_CHROMIUM || !HAVE_OWNERS)(SUITE, () => {
-  let server: ConsoleTestServer;
-  let browser: Awaited<ReturnType<typeof launchChromium>>;
-  let page: Page;
-  const pageErrors: string[] = [];
+  const ui = useConsoleInBrowser({
+    server: () => ({ tokens: parseTokenFile(`runner-a:${TOKENS.a}:tenant-a\nrunner-b:${TOKENS.b}:tenant-b\nops:${TOKENS.ops}\n`) }),
+    allowedErrors: /403|404|Failed to load resource/,
+  });
 
   const as = (who: keyof typeof TOKENS) => ({ authorization: `Bearer ${TOKENS[who]}` });
   const call = async (who: keyof typeof TOKENS, method: string, route: string, body?: unknown) => {
-    const answer = await server.call(method, route, body, as(who));
+    const answer = await ui.server.call(method, route, body, as(who));
     expect(answer.status, JSON.stringify(answer.json)).toBeLessThan(300);
     return answer.json;
   };
   /** The page as the holder of `who`'s token sees it (a proxy in front adds the header, as the browser cannot). */
   const open = async (who: keyof typeof TOKENS, hash: string) => {
-    await page.setExtraHTTPHeaders(as(who));
+    await ui.page.setExtraHTTPHeaders(as(who));
     // A new document each time: what a page learnt under one token must not carry over to another.
-    await page.goto('about:blank');
-    await page.goto(`${server.url}/console${hash}`);
-    await page.locator('h1').waitFor();
+    await ui.page.goto('about:blank');
+    await ui.page.goto(`${ui.server.url}/console${hash}`);
+    await ui.page.locator('h1').waitFor();
   };
-
-  beforeAll(async () => {
-    const tokens = parseTokenFile(`runner-a:${TOKENS.a}:tenant-a\nrunner-b:${TOKENS.b}:tenant-b\nops:${TOKENS.ops}\n`);
-    server = await startConsoleTestServer({ tokens });
-    browser = await launchChromium();
-  }, 60_000);
-
-  afterAll(async () => {
-    await browser?.close();
-    await server?.close();
-  });
-
-  beforeEach(async () => {
-    page = await browser.context.newPage();
-    page.setDefaultTimeout(10_000);
-    page.on('pageerror', (error) => pageErrors.push(error.message));
-    page.on('console', (message) => {
-      if (message.type() === 'error' && !/403|404|Failed to load resource/.test(message.text())) pageErrors.push(message.text());
-    });
-    return async () => {
-      await page.close();
-      expect(pageErrors).toEqual([]);
-    };
-  });
 
   it('shows each session’s owner; a runner of another tenant is refused (403 forbidden) and the page says so', async () => {
     const theirs = (await call('a', 'POST', '/sessions', { name: 'tenant-a-build' })).id as string;
     await call('a', 'POST', `/sessions/${theirs}/jobs`, { job_id: 'a-1' });
     const own = (await call('b', 'POST', '/sessions', { name: 'tenant-b-build' })).id as string;
-    const before = await server.call('GET', `/sessions/${theirs}`, undefined, as('ops'));
+    const before = await ui.server.call('GET', `/sessions/${theirs}`, undefined, as('ops'));
 
     await open('b', '#/');
-    await page.locator(`tr[data-session-id="${theirs}"]`).waitFor();
-    expect(await page.locator(`tr[data-session-id="${theirs}"] td[data-label="Owner"]`).textContent()).toBe('tenant-a');
-    expect(await page.locator(`tr[data-session-id="${own}"] td[data-label="Owner"]`).textContent()).toBe('tenant-b');
+    await ui.page.locator(`tr[data-session-id="${theirs}"]`).waitFor();
+    expect(await ui.page.locator(`tr[data-session-id="${theirs}"] td[data-label="Owner"]`).textContent()).toBe('tenant-a');
+    expect(await ui.page.locator(`tr[data-session-id="${own}"] td[data-label="Owner"]`).textContent()).toBe('tenant-b');
 
     await open('b', `#/sessions/${theirs}`);
-    await page.locator('.timeline .entry').nth(1).waitFor();
-    expect(await page.locator('.facts dt:text-is("Owner") + dd').textContent()).toBe('tenant-a');
-    await page.getByRole('button', { name: 'Terminate' }).click();
-    const dialog = page.getByRole('dialog');
+    await ui.page.locator('.timeline .entry').nth(1).waitFor();
+    expect(await ui.page.locator('.facts dt:text-is("Owner") + dd').textContent()).toBe('tenant-a');
+    await ui.page.getByRole('button', { name: 'Terminate' }).click();
+    const dialog = ui.page.getByRole('dialog');
     await dialog.getByRole('button', { name: 'Terminate' }).click();
     await dialog
       .getByRole('alert')
       .getByText('You do not own this session: only its owner and operators may change it. Ask an operator.')
       .waitFor();
     await dialog.getByRole('button', { name: 'Close' }).click();
-    expect(await page.locator('.denied').textContent()).toMatch(
+    expect(await ui.page.locator('.denied').textContent()).toMatch(
       /^This console’s token may not change this session: it belongs to tenant-a/,
     );
-    for (const name of ['Pause', 'Complete', 'Terminate']) expect(await page.getByRole('button', { name }).isDisabled()).toBe(true);
-    expect(await page.locator('.timeline').getByRole('button', { name: 'Restore this version' }).isDisabled()).toBe(true);
-    const after = await server.call('GET', `/sessions/${theirs}`, undefined, as('ops'));
+    for (const name of ['Pause', 'Complete', 'Terminate']) expect(await ui.page.getByRole('button', { name }).isDisabled()).toBe(true);
+    expect(await ui.page.locator('.timeline').getByRole('button', { name: 'Restore this version' }).isDisabled()).toBe(true);
+    const after = await ui.server.call('GET', `/sessions/${theirs}`, undefined, as('ops'));
     expect(after.etag).toBe(before.etag);
 
     // Its own session it may change.
     await open('b', `#/sessions/${own}`);
-    await page.getByRole('button', { name: 'Pause' }).click();
-    await page.getByRole('dialog').getByRole('button', { name: 'Pause' }).click();
-    await page.getByRole('dialog').waitFor({ state: 'detached' });
-    expect((await server.call('GET', `/sessions/${own}`, undefined, as('b'))).json.status).toBe('paused');
-    expect(await page.locator('.denied').count()).toBe(0);
+    await ui.page.getByRole('button', { name: 'Pause' }).click();
+    await ui.page.getByRole('dialog').getByRole('button', { name: 'Pause' }).click();
+    await ui.page.getByRole('dialog').waitFor({ state: 'detached' });
+    expect((await ui.server.call('GET', `/sessions/${own}`, undefined, as('b'))).json.status).toBe('paused');
+    expect(await ui.page.locator('.denied').count()).toBe(0);
   });
 
   it('run by an operator, changes any tenant’s session as before', async () => {
     const theirs = (await call('a', 'POST', '/sessions', { name: 'tenant-a-other' })).id as string;
 
     await open('ops', `#/sessions/${theirs}`);
-    await page.getByRole('button', { name: 'Pause' }).click();
-    await page.getByRole('dialog').getByRole('button', { name: 'Pause' }).click();
-    await page.getByRole('dialog').waitFor({ state: 'detached' });
+    await ui.page.getByRole('button', { name: 'Pause' }).click();
+    await ui.page.getByRole('dialog').getByRole('button', { name: 'Pause' }).click();
+    await ui.page.getByRole('dialog').waitFor({ state: 'detached' });
 
-    expect((await server.call('GET', `/sessions/${theirs}`, undefined, as('a'))).json.status).toBe('paused');
-    expect(await page.locator('.denied').count()).toBe(0);
-    expect(await page.locator('.facts dt:text-is("Owner") + dd').textContent()).toBe('tenant-a');
+    expect((await ui.server.call('GET', `/sessions/${theirs}`, undefined, as('a'))).json.status).toBe('paused');
+    expect(await ui.page.locator('.denied').count()).toBe(0);
+    expect(await ui.page.locator('.facts dt:text-is("Owner") + dd').textContent()).toBe('tenant-a');
   });
 
   it('offers adoption of a session stored before owners: refused to a runner, which is then not offered it, done by an operator', async () => {
     const id = (await call('ops', 'POST', '/sessions', { name: 'stored-before-owners' })).id as string;
-    const store = new SqliteObjectStore(server.dataDir);
+    const store = new SqliteObjectStore(ui.server.dataDir);
     const stored = await store.get(`sessions/${id}.json`);
     const { owner: _owner, ...withoutOwner } = JSON.parse(stored!.body);
     await store.putVersion(`sessions/${id}.json`, JSON.stringify(withoutOwner), { ifMatch: stored!.etag });
 
     await open('b', `#/sessions/${id}`);
-    const adopt = page.getByRole('button', { name: 'Adopt…' });
+    const adopt = ui.page.getByRole('button', { name: 'Adopt…' });
     await adopt.click();
-    const dialog = page.getByRole('dialog', { name: 'Adopt this session?' });
+    const dialog = ui.page.getByRole('dialog', { name: 'Adopt this session?' });
     await dialog.getByLabel('Owner').fill('tenant-b');
     await dialog.getByRole('button', { name: 'Adopt' }).click();
     await dialog.getByRole('alert').getByText('Adopting a session is for operators only: ask an operator.').waitFor();
     await dialog.getByRole('button', { name: 'Close' }).click();
     expect(await adopt.isDisabled()).toBe(true);
-    expect(await page.locator('.denied').textContent()).toBe('Adopting a session is for operators only.');
-    expect((await server.call('GET', `/sessions/${id}`, undefined, as('ops'))).json.owner).toBeUndefined();
+    expect(await ui.page.locator('.denied').textContent()).toBe('Adopting a session is for operators only.');
+    expect((await ui.server.call('GET', `/sessions/${id}`, undefined, as('ops'))).json.owner).toBeUndefined();
 
     await open('ops', `#/sessions/${id}`);
-    await page.getByRole('button', { name: 'Adopt…' }).click();
-    await page.getByRole('dialog').getByLabel('Owner').fill('tenant-a');
-    await page.getByRole('dialog').getByRole('button', { name: 'Adopt' }).click();
-    await page.getByRole('dialog').waitFor({ state: 'detached' });
-    await page.locator('.facts dt:text-is("Owner") + dd').getByText('tenant-a').waitFor();
-    expect(await page.getByRole('button', { name: 'Adopt…' }).count()).toBe(0);
-    expect((await server.call('GET', `/sessions/${id}`, undefined, as('ops'))).json.owner).toBe('tenant-a');
+    await ui.page.getByRole('button', { name: 'Adopt…' }).click();
+    await ui.page.getByRole('dialog').getByLabel('Owner').fill('tenant-a');
+    await ui.page.getByRole('dialog').getByRole('button', { name: 'Adopt' }).click();
+    await ui.page.getByRole('dialog').waitFor({ state: 'detached' });
+    await ui.page.locator('.facts dt:text-is("Owner") + dd').getByText('tenant-a').waitFor();
+    expect(await ui.page.getByRole('button', { name: 'Adopt…' }).count()).toBe(0);
+    expect((await ui.server.call('GET', `/sessions/${id}`, undefined, as('ops'))).json.owner).toBe('tenant-a');
   });
 });

@@ -1,50 +1,13 @@
-import { afterEach, describe, expect, it } from 'vitest';
-import { type CliIo, ExitCode, main } from '#lib/client/cli/main.ts';
-import { jobCountsOf, SessionsClient } from '#lib/client/client.ts';
+import { describe, expect, it } from 'vitest';
+import { ExitCode } from '#lib/client/cli/main.ts';
+import { jobCountsOf } from '#lib/client/client.ts';
 import { JobFinishedError } from '#lib/client/errors.ts';
-import {
-  errorBody,
-  type ReceivedRequest,
-  type ScriptedAnswer,
-  type ScriptedServer,
-  startScriptedServer,
-  wireSession,
-} from './scripted-server.ts';
+import { errorBody, useScriptedServer, wireSession } from './scripted-server.ts';
 
 const ID = 'fffe6a1c2b3d4e5f60718293a4b5c6d7';
 const COUNTS = { total: 3, running: 1, succeeded: 1, failed: 1, cancelled: 0 };
 const FAILED = { state: 'failed', exit_code: 2, signal: null, started_at: 1763942400, finished_at: 1763942460 };
-let server: ScriptedServer | undefined;
-
-afterEach(async () => {
-  await server?.close();
-  server = undefined;
-});
-
-async function clientFor(script: (request: ReceivedRequest, count: number) => ScriptedAnswer): Promise<SessionsClient> {
-  server = await startScriptedServer(script);
-  return new SessionsClient({ baseUrl: server.url, retry: { maxAttempts: 3, baseDelayMs: 1, maxDelayMs: 5 } });
-}
-
-const sent = (n: number): ReceivedRequest => server!.requests[n]!;
-
-interface Run {
-  code: number;
-  stdout: string;
-  stderr: string;
-}
-
-async function cli(args: string[]): Promise<Run> {
-  const run: Run = { code: -1, stdout: '', stderr: '' };
-  const io: CliIo = {
-    stdout: { write: (text: string) => (run.stdout += text) },
-    stderr: { write: (text: string) => (run.stderr += text) },
-    env: { RUNNER_SESSIONS_URL: server!.url },
-    retry: { maxAttempts: 3, baseDelayMs: 1, maxDelayMs: 5 },
-  };
-  run.code = await main(args, io);
-  return run;
-}
+const { start, clientFor, received, sent, cli } = useScriptedServer();
 
 describe('the client records how a job ends', () => {
   it('appendJob sends state, exit_code and signal with Prefer: return=minimal, and answers the job counts', async () => {
@@ -103,7 +66,7 @@ describe('the client records how a job ends', () => {
 
     expect(error).toBeInstanceOf(JobFinishedError);
     expect(error).toMatchObject({ code: 'job_finished', status: 409, jobId: 'build-42', recorded: FAILED });
-    expect(server!.requests).toHaveLength(1);
+    expect(received()).toHaveLength(1);
   });
 
   it('an answer whose outcome is not a valid one is unexpected_response', async () => {
@@ -115,7 +78,7 @@ describe('the client records how a job ends', () => {
 
 describe('runner-sessions add-job with an outcome, and get', () => {
   it('add-job --state failed --exit-code 2 sends them; get shows the counts and the failed jobs', async () => {
-    server = await startScriptedServer(() => ({
+    await start(() => ({
       status: 200,
       body: wireSession({
         job_ids: ['a', 'build-42', 'build-43'],
@@ -139,7 +102,7 @@ describe('runner-sessions add-job with an outcome, and get', () => {
 
   it('get --json keeps the shape: {session, etag}, the session as the API sent it', async () => {
     const body = wireSession({ jobs: { 'job-123': FAILED }, job_counts: { ...COUNTS, total: 1, running: 0, succeeded: 0 } });
-    server = await startScriptedServer(() => ({ status: 200, headers: { etag: '"v1"' }, body }));
+    await start(() => ({ status: 200, headers: { etag: '"v1"' }, body }));
 
     const run = await cli(['get', ID, '--json']);
 
@@ -147,7 +110,7 @@ describe('runner-sessions add-job with an outcome, and get', () => {
   });
 
   it('get of a session without outcomes prints no outcome rows', async () => {
-    server = await startScriptedServer(() => ({ status: 200, body: wireSession() }));
+    await start(() => ({ status: 200, body: wireSession() }));
 
     const run = await cli(['get', ID]);
 
@@ -157,7 +120,7 @@ describe('runner-sessions add-job with an outcome, and get', () => {
   });
 
   it('add-job --signal SIGTERM --state cancelled, and --state running', async () => {
-    server = await startScriptedServer(() => ({ status: 200, body: wireSession() }));
+    const server = await start(() => ({ status: 200, body: wireSession() }));
 
     await cli(['add-job', ID, 'j', '--state', 'cancelled', '--signal', 'SIGTERM']);
     await cli(['add-job', ID, 'j', '--state', 'running']);
@@ -169,7 +132,7 @@ describe('runner-sessions add-job with an outcome, and get', () => {
   });
 
   it('409 job_finished exits 4 and says how the job ended', async () => {
-    server = await startScriptedServer(() => ({
+    await start(() => ({
       status: 409,
       body: errorBody('job_finished', 'finished', { id: ID, job_id: 'build-42', recorded: FAILED }),
     }));
@@ -190,7 +153,7 @@ describe('runner-sessions add-job with an outcome, and get', () => {
     [['--state', 'failed', '--exit-code', '2147483648'], '--exit-code must be a 32-bit integer'],
     [['--state', 'failed', '--signal', 'kill'], "--signal must be a signal name such as SIGKILL; got 'kill'"],
   ])('add-job %j is a usage error, and sends nothing', async (options, message) => {
-    server = await startScriptedServer(() => ({ status: 200, body: wireSession() }));
+    const server = await start(() => ({ status: 200, body: wireSession() }));
 
     const run = await cli(['add-job', ID, 'j', ...options]);
 
@@ -200,7 +163,7 @@ describe('runner-sessions add-job with an outcome, and get', () => {
   });
 
   it('add-job accepts a negative exit code (Windows uses the whole 32-bit range)', async () => {
-    server = await startScriptedServer(() => ({ status: 200, body: wireSession() }));
+    await start(() => ({ status: 200, body: wireSession() }));
 
     const run = await cli(['add-job', ID, 'j', '--state', 'failed', '--exit-code=-1073741819']);
 
@@ -209,7 +172,7 @@ describe('runner-sessions add-job with an outcome, and get', () => {
   });
 
   it('add-job --help documents the flags and job_finished', async () => {
-    server = await startScriptedServer(() => ({ status: 200, body: wireSession() }));
+    await start(() => ({ status: 200, body: wireSession() }));
 
     const run = await cli(['add-job', '--help']);
 

@@ -1,31 +1,11 @@
 import { hostname } from 'node:os';
-import { afterEach, describe, expect, it } from 'vitest';
-import { SessionsClient } from '#lib/client/client.ts';
+import { describe, expect, it } from 'vitest';
 import { LeaseHeldError, LeaseLostError, LeaseRequiredError, SessionsNetworkError } from '#lib/client/errors.ts';
-import {
-  errorBody,
-  type ReceivedRequest,
-  type ScriptedAnswer,
-  type ScriptedServer,
-  startScriptedServer,
-  wireSession,
-} from './scripted-server.ts';
+import { errorBody, useScriptedServer, wireSession } from './scripted-server.ts';
 
 const ID = 'fffe6a1c2b3d4e5f60718293a4b5c6d7';
 const LEASE = { holder: 'build-7:4711', epoch: 4, seconds: 60, expires_at: 1763942520 };
-let server: ScriptedServer | undefined;
-
-afterEach(async () => {
-  await server?.close();
-  server = undefined;
-});
-
-async function clientFor(script: (request: ReceivedRequest, count: number) => ScriptedAnswer): Promise<SessionsClient> {
-  server = await startScriptedServer(script);
-  return new SessionsClient({ baseUrl: server.url, retry: { maxAttempts: 3, baseDelayMs: 1, maxDelayMs: 5 } });
-}
-
-const sent = (n: number): ReceivedRequest => server!.requests[n]!;
+const { clientFor, received, sent } = useScriptedServer();
 
 describe('acquireLease', () => {
   it('POSTs the holder, length and force, and answers the session held', async () => {
@@ -62,7 +42,7 @@ describe('acquireLease', () => {
 
     await expect(client.acquireLease(ID)).rejects.toBeInstanceOf(SessionsNetworkError);
 
-    expect(server!.requests).toHaveLength(1);
+    expect(received()).toHaveLength(1);
   });
 
   it('is sent again after 503 conflict_retry, which says nothing was written', async () => {
@@ -75,7 +55,7 @@ describe('acquireLease', () => {
     const { session } = await client.acquireLease(ID);
 
     expect(session.lease?.epoch).toBe(4);
-    expect(server!.requests).toHaveLength(2);
+    expect(received()).toHaveLength(2);
   });
 
   it('is not sent again after 503 storage_unavailable, which may have written it', async () => {
@@ -83,7 +63,7 @@ describe('acquireLease', () => {
 
     await expect(client.acquireLease(ID)).rejects.toMatchObject({ code: 'storage_unavailable' });
 
-    expect(server!.requests).toHaveLength(1);
+    expect(received()).toHaveLength(1);
   });
 
   it('lease_held is a LeaseHeldError with the holder and its expiry', async () => {
@@ -122,7 +102,7 @@ describe('heartbeat', () => {
 
     await expect(client.heartbeat(ID, 4)).resolves.toEqual(LEASE);
 
-    expect(server!.requests.map((request) => request.headers['lease-epoch'])).toEqual(['4', '4', '4']);
+    expect(received().map((request) => request.headers['lease-epoch'])).toEqual(['4', '4', '4']);
   });
 
   it('gives up when its own signal aborts, retries included', async () => {
@@ -142,7 +122,7 @@ describe('heartbeat', () => {
 
     expect(error).toBeInstanceOf(LeaseLostError);
     expect(error).toMatchObject({ reason, epoch, status: 409 });
-    expect(server!.requests).toHaveLength(1);
+    expect(received()).toHaveLength(1);
   });
 
   it('lease_required is a LeaseRequiredError with the live epoch', async () => {
@@ -180,7 +160,7 @@ describe('changes under a lease', () => {
     await client.complete(ID, { leaseEpoch: 0 });
     await client.terminate(ID);
 
-    expect(server!.requests.map((request) => request.headers['lease-epoch'])).toEqual(['4', '4', '0', undefined]);
+    expect(received().map((request) => request.headers['lease-epoch'])).toEqual(['4', '4', '0', undefined]);
   });
 
   it('a status change whose answer was lost, retried, finds its own release: the change is done', async () => {
@@ -194,7 +174,7 @@ describe('changes under a lease', () => {
     const { session } = await client.complete(ID, { leaseEpoch: 4 });
 
     expect(session.status).toBe('completed');
-    expect(server!.requests.map((request) => request.method)).toEqual(['PATCH', 'PATCH', 'GET']);
+    expect(received().map((request) => request.method)).toEqual(['PATCH', 'PATCH', 'GET']);
   });
 
   it('a release by someone else, on the first attempt, is a lost lease', async () => {
@@ -204,7 +184,7 @@ describe('changes under a lease', () => {
     }));
 
     await expect(client.complete(ID, { leaseEpoch: 4 })).rejects.toBeInstanceOf(LeaseLostError);
-    expect(server!.requests).toHaveLength(1);
+    expect(received()).toHaveLength(1);
   });
 });
 
@@ -233,7 +213,7 @@ describe('acquireByName', () => {
     const acquired = await client.acquireByName('ssh-import', { holder: 'me' });
 
     expect(acquired).toMatchObject({ session: { id: older }, wasPaused: true });
-    expect(server!.requests.map((request) => `${request.method} ${request.url}`)).toEqual([
+    expect(received().map((request) => `${request.method} ${request.url}`)).toEqual([
       'GET /sessions?name=ssh-import',
       `POST /sessions/${ID}/lease`,
       `POST /sessions/${older}/lease`,

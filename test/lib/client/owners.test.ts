@@ -1,52 +1,15 @@
-import { afterEach, describe, expect, it } from 'vitest';
-import { type CliIo, ExitCode, main } from '#lib/client/cli/main.ts';
+import { describe, expect, it } from 'vitest';
+import { ExitCode, main } from '#lib/client/cli/main.ts';
 import { SessionsClient } from '#lib/client/client.ts';
 import { LeaseHeldError, LeaseLoss, LeaseLostError, SessionsApiError } from '#lib/client/errors.ts';
 import { holdLease } from '#lib/client/held-lease.ts';
-import {
-  errorBody,
-  type ReceivedRequest,
-  type ScriptedAnswer,
-  type ScriptedServer,
-  startScriptedServer,
-  wireSession,
-} from './scripted-server.ts';
+import { type CliRun, errorBody, type ScriptedAnswer, useScriptedServer, wireSession } from './scripted-server.ts';
 
 const ID = 'fffe6a1c2b3d4e5f60718293a4b5c6d7';
 const VERSION = '3HL1nTt.wjWS7W0tG7x_dYkBZTrTTTTT';
 const OWNER = 'arn:aws:iam::123456789012:role/runner';
 const LEASE = { holder: 'build-7:4711', epoch: 4, seconds: 60, expires_at: 1763942520 };
-let server: ScriptedServer | undefined;
-
-afterEach(async () => {
-  await server?.close();
-  server = undefined;
-});
-
-async function clientFor(script: (request: ReceivedRequest, count: number) => ScriptedAnswer): Promise<SessionsClient> {
-  server = await startScriptedServer(script);
-  return new SessionsClient({ baseUrl: server.url, retry: { maxAttempts: 3, baseDelayMs: 1, maxDelayMs: 5 } });
-}
-
-const sent = (n: number): ReceivedRequest => server!.requests[n]!;
-
-interface Run {
-  code: number;
-  stdout: string;
-  stderr: string;
-}
-
-async function cli(args: string[]): Promise<Run> {
-  const run: Run = { code: -1, stdout: '', stderr: '' };
-  const io: CliIo = {
-    stdout: { write: (text: string) => (run.stdout += text) },
-    stderr: { write: (text: string) => (run.stderr += text) },
-    env: { RUNNER_SESSIONS_URL: server!.url },
-    retry: { maxAttempts: 3, baseDelayMs: 1, maxDelayMs: 5 },
-  };
-  run.code = await main(args, io);
-  return run;
-}
+const { start, clientFor, received, sent, cli } = useScriptedServer();
 
 const forbidden = (): ScriptedAnswer => ({
   status: 403,
@@ -85,7 +48,7 @@ describe('owners in the client', () => {
 
     expect(error).toBeInstanceOf(SessionsApiError);
     expect(error).toMatchObject({ code: 'forbidden', status: 403 });
-    expect(server!.requests).toHaveLength(1);
+    expect(received()).toHaveLength(1);
   });
 });
 
@@ -97,7 +60,7 @@ describe('restore with force, and the restored lease loss', () => {
     await client.restoreSession(ID, VERSION);
     await client.restore(ID, VERSION, { ifMatch: '"v1"' });
 
-    expect(server!.requests.map((request) => JSON.parse(request.body))).toEqual([
+    expect(received().map((request) => JSON.parse(request.body))).toEqual([
       { version_id: VERSION, force: true },
       { version_id: VERSION },
       { version_id: VERSION },
@@ -132,7 +95,7 @@ describe('restore with force, and the restored lease loss', () => {
   });
 
   it('restore --force sends force; without it a live lease is lease_held, exit 4, and the message says --force', async () => {
-    server = await startScriptedServer((request) =>
+    const server = await start((request) =>
       JSON.parse(request.body).force === true
         ? { status: 200, body: wireSession({ restored_from: VERSION }) }
         : { status: 409, body: errorBody('lease_held', 'held', { id: ID, holder: 'build-7:4711', expires_at: 1763942520 }) },
@@ -154,7 +117,7 @@ describe('restore with force, and the restored lease loss', () => {
   });
 
   it('restore --help says a live lease needs --force and that its holder is fenced', async () => {
-    server = await startScriptedServer(() => ({ status: 200, body: wireSession() }));
+    await start(() => ({ status: 200, body: wireSession() }));
 
     const run = await cli(['restore', '--help']);
 
@@ -164,7 +127,7 @@ describe('restore with force, and the restored lease loss', () => {
   });
 
   it('a change whose lease an operator restored away exits 75 and says so', async () => {
-    server = await startScriptedServer(() => ({
+    await start(() => ({
       status: 409,
       body: errorBody('lease_lost', 'restored', { id: ID, reason: 'restored', epoch: 4 }),
     }));
@@ -191,7 +154,7 @@ describe('owners in the CLI', () => {
     [['heartbeat', ID, '--epoch', '2']],
     [['restore', ID, VERSION]],
   ])('%j answered 403 forbidden: "you do not own session ID; ask an operator", exit 6', async (args) => {
-    server = await startScriptedServer(forbidden);
+    await start(forbidden);
 
     const run = await cli(args);
 
@@ -203,7 +166,7 @@ describe('owners in the CLI', () => {
   });
 
   it('forbidden names the session from the command line when the details do not', async () => {
-    server = await startScriptedServer(() => ({ status: 403, body: errorBody('forbidden', 'not yours') }));
+    await start(() => ({ status: 403, body: errorBody('forbidden', 'not yours') }));
 
     const run = await cli(['complete', ID]);
 
@@ -211,7 +174,7 @@ describe('owners in the CLI', () => {
   });
 
   it('--json: the failure as JSON with code forbidden, exit 6', async () => {
-    server = await startScriptedServer(forbidden);
+    await start(forbidden);
 
     const run = await cli(['add-job', ID, 'job-1', '--json']);
 
@@ -220,7 +183,7 @@ describe('owners in the CLI', () => {
   });
 
   it("a gateway's own 403 (no contract body) is still access denied, exit 1", async () => {
-    server = await startScriptedServer(() => ({ status: 403, body: { message: 'User is not authorized' } }));
+    await start(() => ({ status: 403, body: { message: 'User is not authorized' } }));
 
     const run = await cli(['get', ID]);
 
@@ -229,7 +192,7 @@ describe('owners in the CLI', () => {
   });
 
   it('adopt ID OWNER posts the owner and prints the session with it', async () => {
-    server = await startScriptedServer(() => ({ status: 200, body: wireSession({ owner: OWNER }) }));
+    await start(() => ({ status: 200, body: wireSession({ owner: OWNER }) }));
 
     const run = await cli(['adopt', ID, OWNER]);
 
@@ -240,7 +203,7 @@ describe('owners in the CLI', () => {
   });
 
   it('adopt by a runner: only operators may, exit 6', async () => {
-    server = await startScriptedServer(forbidden);
+    await start(forbidden);
 
     const run = await cli(['adopt', ID, OWNER]);
 
@@ -249,7 +212,7 @@ describe('owners in the CLI', () => {
   });
 
   it('adopt --help says it is for operators; the top-level help lists exit code 6', async () => {
-    server = await startScriptedServer(() => ({ status: 200, body: wireSession() }));
+    await start(() => ({ status: 200, body: wireSession() }));
 
     const adopt = await cli(['adopt', '--help']);
     const top = await cli(['--help']);
@@ -260,7 +223,7 @@ describe('owners in the CLI', () => {
   });
 
   it('list --mine sends owner=me, and its next-page hint keeps --mine', async () => {
-    server = await startScriptedServer(() => ({ status: 200, body: { sessions: [wireSession()], next_cursor: 'c2' } }));
+    await start(() => ({ status: 200, body: { sessions: [wireSession()], next_cursor: 'c2' } }));
 
     const run = await cli(['list', '--mine', '--limit', '1']);
 
@@ -269,7 +232,7 @@ describe('owners in the CLI', () => {
   });
 
   it('list --mine --all sends owner=me on every page', async () => {
-    server = await startScriptedServer((_request, count) => ({
+    const server = await start((_request, count) => ({
       status: 200,
       body: { sessions: [wireSession()], next_cursor: count === 1 ? 'c2' : null },
     }));
@@ -282,7 +245,7 @@ describe('owners in the CLI', () => {
 
 describe("a local server's bearer token", () => {
   it('is sent as Authorization: Bearer, unsigned, and never shown in messages', async () => {
-    server = await startScriptedServer(() => ({ status: 400, body: errorBody('invalid_request', 'bad token runner-a-token-0123456789') }));
+    const server = await start(() => ({ status: 400, body: errorBody('invalid_request', 'bad token runner-a-token-0123456789') }));
     const client = new SessionsClient({ baseUrl: server.url, token: 'runner-a-token-0123456789', retry: { maxAttempts: 1 } });
 
     const error = await client.getSession(ID).catch((thrown: unknown) => thrown);
@@ -298,8 +261,8 @@ describe("a local server's bearer token", () => {
   });
 
   it('the CLI reads it from RUNNER_SESSIONS_TOKEN', async () => {
-    server = await startScriptedServer(() => ({ status: 200, body: wireSession() }));
-    const run: Run = { code: -1, stdout: '', stderr: '' };
+    const server = await start(() => ({ status: 200, body: wireSession() }));
+    const run: CliRun = { code: -1, stdout: '', stderr: '' };
 
     await main(['get', ID], {
       stdout: { write: (text: string) => (run.stdout += text) },

@@ -1,5 +1,8 @@
 import { createServer, type IncomingHttpHeaders } from 'node:http';
 import type { AddressInfo } from 'node:net';
+import { afterEach } from 'vitest';
+import { type CliIo, main } from '#lib/client/cli/main.ts';
+import { SessionsClient } from '#lib/client/client.ts';
 
 /** A request as the scripted server received it. */
 export interface ReceivedRequest {
@@ -62,6 +65,55 @@ export async function startScriptedServer(script: (request: ReceivedRequest, cou
     async close() {
       server.closeAllConnections();
       await new Promise<void>((resolve) => server.close(() => resolve()));
+    },
+  };
+}
+
+/** Retries quick enough for tests. */
+const RETRY = { maxAttempts: 3, baseDelayMs: 1, maxDelayMs: 5 };
+
+/** A command-line run: its exit code and what it wrote. */
+export interface CliRun {
+  code: number;
+  stdout: string;
+  stderr: string;
+}
+
+/**
+ * One scripted server per test, closed after each: `start` (or `clientFor`, which also makes a client
+ * for it) opens it, `sent(n)` and `received()` read what it got, and `cli` runs the command line against it.
+ */
+export function useScriptedServer() {
+  let server: ScriptedServer | undefined;
+  afterEach(async () => {
+    await server?.close();
+    server = undefined;
+  });
+  const current = (): ScriptedServer => {
+    if (server === undefined) throw new Error('no scripted server started in this test');
+    return server;
+  };
+  return {
+    async start(script: (request: ReceivedRequest, count: number) => ScriptedAnswer): Promise<ScriptedServer> {
+      server = await startScriptedServer(script);
+      return server;
+    },
+    async clientFor(script: (request: ReceivedRequest, count: number) => ScriptedAnswer): Promise<SessionsClient> {
+      server = await startScriptedServer(script);
+      return new SessionsClient({ baseUrl: server.url, retry: RETRY });
+    },
+    received: (): ReceivedRequest[] => current().requests,
+    sent: (n: number): ReceivedRequest => current().requests[n]!,
+    async cli(args: string[]): Promise<CliRun> {
+      const run: CliRun = { code: -1, stdout: '', stderr: '' };
+      const io: CliIo = {
+        stdout: { write: (text: string) => (run.stdout += text) },
+        stderr: { write: (text: string) => (run.stderr += text) },
+        env: { RUNNER_SESSIONS_URL: current().url },
+        retry: RETRY,
+      };
+      run.code = await main(args, io);
+      return run;
     },
   };
 }
