@@ -7,6 +7,7 @@
  * @module
  */
 
+import type { Clock } from '../common/clock.ts';
 import type { ServiceConfig } from '../domain/config.ts';
 import { InvalidRequest, SessionNotFound } from '../domain/errors.ts';
 import { isSessionId, sessionKey } from '../domain/ids.ts';
@@ -16,7 +17,7 @@ import type { Caller } from '../domain/owner.ts';
 import { endingWriteTags } from '../domain/retention.ts';
 import { type Session, SessionSchema, withJobCounts } from '../domain/session.ts';
 import { parseStoredObject } from '../domain/stored-object.ts';
-import type { Clock, Codec, CompareAndSwap, StoredVersion } from '../storage/compare-and-swap.ts';
+import type { Codec, CompareAndSwap, StoredVersion } from '../storage/compare-and-swap.ts';
 import type { ObjectStore } from '../storage/port.ts';
 import type { IdempotencyRecords } from './idempotency.ts';
 import type { OwnerIndex } from './owner-index.ts';

@@ -17,12 +17,13 @@
  * @module
  */
 
+import { type Clock, systemClock } from '../common/clock.ts';
 import { readServiceConfig, type ServiceConfig } from '../domain/config.ts';
 import { SessionNotFound } from '../domain/errors.ts';
 import { newestFirstId, sessionKey } from '../domain/ids.ts';
 import { type Caller, mayRead } from '../domain/owner.ts';
 import type { Lease, Session, SessionStatus } from '../domain/session.ts';
-import { type Clock, CompareAndSwap, systemClock } from '../storage/compare-and-swap.ts';
+import { CompareAndSwap } from '../storage/compare-and-swap.ts';
 import type { ObjectStore, PrunableObjectStore } from '../storage/port.ts';
 import { adoptSession } from './adopt.ts';
 import { type AddJobOptions, JobAppends } from './appends.ts';

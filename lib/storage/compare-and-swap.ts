@@ -12,8 +12,6 @@
 import { fullJitterDelay } from '../common/backoff.ts';
 import { type Clock, systemClock } from '../common/clock.ts';
 
-export { type Clock, systemClock };
-
 import { LruCache } from '../common/lru-cache.ts';
 import { ConditionNotMet, type ObjectStore, StoreFault, sameEtag, type WriteOptions } from './port.ts';
 

@@ -1,5 +1,6 @@
 import { beforeEach, describe, expect, it } from 'vitest';
-import { type Clock, type Codec, CompareAndSwap, type SwapRequest } from '#lib/storage/compare-and-swap.ts';
+import type { Clock } from '#lib/common/clock.ts';
+import { type Codec, CompareAndSwap, type SwapRequest } from '#lib/storage/compare-and-swap.ts';
 import { MemoryObjectStore } from '#lib/storage/memory.ts';
 import { ConditionNotMet, StoreFault, type WriteCondition } from '#lib/storage/port.ts';
 
